@@ -1,0 +1,127 @@
+import { ApplicationFailure } from '@temporalio/activity';
+import { eq, sql } from 'drizzle-orm';
+import type { DbOrTx } from '../db/client';
+import { contactAudit, contacts, conversions, scoreEvents } from '../db/schema';
+import type { ActivityDeps } from './deps';
+
+type Keyed = { idempotencyKey: string; contactId: string; actor: string };
+
+export type ContactActionResult = { applied: boolean; duplicate: boolean };
+
+/**
+ * Runs `change` and its audit row in one transaction, under a row lock on the contact. The audit row's unique
+ * idempotency key makes the whole change happen once: a retry finds the key and changes nothing.
+ */
+async function onceWithAudit(
+  db: DbOrTx,
+  input: Keyed & { action: string; detail: Record<string, unknown> },
+  change: (tx: DbOrTx, contact: typeof contacts.$inferSelect) => Promise<Record<string, unknown> | void>,
+): Promise<ContactActionResult> {
+  return db.transaction(async (tx) => {
+    const [contact] = await tx.select().from(contacts).where(eq(contacts.id, input.contactId)).for('update');
+    if (!contact) throw ApplicationFailure.nonRetryable(`contact ${input.contactId} does not exist`, 'ContactNotFound');
+    const inserted = await tx
+      .insert(contactAudit)
+      .values({ idempotencyKey: input.idempotencyKey, contactId: input.contactId, action: input.action, detail: input.detail, actor: input.actor })
+      .onConflictDoNothing({ target: contactAudit.idempotencyKey })
+      .returning({ id: contactAudit.id });
+    if (inserted.length === 0) return { applied: false, duplicate: true };
+    const extra = await change(tx, contact);
+    if (extra) await tx.update(contactAudit).set({ detail: { ...input.detail, ...extra } }).where(eq(contactAudit.id, inserted[0]!.id));
+    return { applied: true, duplicate: false };
+  });
+}
+
+export const LIFECYCLE_ORDER = ['subscriber', 'lead', 'mql', 'sql', 'opportunity', 'customer', 'evangelist'] as const;
+
+export function contactActivities(deps: ActivityDeps) {
+  const { db } = deps;
+  return {
+    async tagContact(input: Keyed & { tags: string[] }): Promise<ContactActionResult> {
+      return onceWithAudit(db, { ...input, action: 'tag', detail: { tags: input.tags } }, async (tx, c) => {
+        const next = [...new Set([...c.tags, ...input.tags])];
+        await tx.update(contacts).set({ tags: next, updatedAt: sql`now()` }).where(eq(contacts.id, c.id));
+      });
+    },
+
+    async untagContact(input: Keyed & { tags: string[] }): Promise<ContactActionResult> {
+      return onceWithAudit(db, { ...input, action: 'untag', detail: { tags: input.tags } }, async (tx, c) => {
+        const drop = new Set(input.tags);
+        await tx.update(contacts).set({ tags: c.tags.filter((t) => !drop.has(t)), updatedAt: sql`now()` }).where(eq(contacts.id, c.id));
+      });
+    },
+
+    async setContactAttribute(input: Keyed & { name: string; value: unknown }): Promise<ContactActionResult> {
+      return onceWithAudit(db, { ...input, action: 'set_attribute', detail: { name: input.name, value: input.value } }, async (tx, c) => {
+        await tx
+          .update(contacts)
+          .set({ attributes: { ...c.attributes, [input.name]: input.value }, updatedAt: sql`now()` })
+          .where(eq(contacts.id, c.id));
+        return { previous: c.attributes[input.name] ?? null };
+      });
+    },
+
+    /** Moves the lifecycle stage; `forwardOnly` keeps a customer from being demoted to MQL by a nurture journey. */
+    async setLifecycleStage(input: Keyed & { stage: string; forwardOnly?: boolean }): Promise<ContactActionResult & { stage: string }> {
+      let stage = input.stage;
+      const r = await onceWithAudit(db, { ...input, action: 'set_lifecycle_stage', detail: { stage: input.stage } }, async (tx, c) => {
+        const from = LIFECYCLE_ORDER.indexOf(c.lifecycleStage as (typeof LIFECYCLE_ORDER)[number]);
+        const to = LIFECYCLE_ORDER.indexOf(input.stage as (typeof LIFECYCLE_ORDER)[number]);
+        if (input.forwardOnly && from > to) {
+          stage = c.lifecycleStage;
+          return { previous: c.lifecycleStage, skipped: 'would move backwards' };
+        }
+        await tx.update(contacts).set({ lifecycleStage: input.stage, updatedAt: sql`now()` }).where(eq(contacts.id, c.id));
+        return { previous: c.lifecycleStage };
+      });
+      return { ...r, stage };
+    },
+
+    async updateScore(input: Keyed & { delta: number; reason: string }): Promise<ContactActionResult & { score?: number }> {
+      return db.transaction(async (tx) => {
+        const [c] = await tx.select().from(contacts).where(eq(contacts.id, input.contactId)).for('update');
+        if (!c) throw ApplicationFailure.nonRetryable(`contact ${input.contactId} does not exist`, 'ContactNotFound');
+        const score = c.score + input.delta;
+        const inserted = await tx
+          .insert(scoreEvents)
+          .values({
+            idempotencyKey: input.idempotencyKey,
+            contactId: c.id,
+            delta: input.delta,
+            scoreAfter: score,
+            reason: input.reason,
+            source: 'journey',
+            rule: input.actor,
+          })
+          .onConflictDoNothing({ target: scoreEvents.idempotencyKey })
+          .returning({ id: scoreEvents.id });
+        if (inserted.length === 0) return { applied: false, duplicate: true, score: c.score };
+        await tx.update(contacts).set({ score, updatedAt: sql`now()` }).where(eq(contacts.id, c.id));
+        return { applied: true, duplicate: false, score };
+      });
+    },
+
+    async recordConversion(input: {
+      idempotencyKey: string;
+      journeyId: string;
+      version: number;
+      contactId: string;
+      goal: string;
+      value?: number;
+    }): Promise<{ recorded: boolean }> {
+      const rows = await db
+        .insert(conversions)
+        .values({
+          idempotencyKey: input.idempotencyKey,
+          journeyId: input.journeyId,
+          version: input.version,
+          contactId: input.contactId,
+          goal: input.goal,
+          value: input.value === undefined ? null : String(input.value),
+        })
+        .onConflictDoNothing({ target: conversions.idempotencyKey })
+        .returning({ id: conversions.id });
+      return { recorded: rows.length === 1 };
+    },
+  };
+}

@@ -1,0 +1,44 @@
+import type { Db } from '../db/client';
+import type { ChatWebhooks } from '../config';
+import type { ScoringModel } from '../scoring/model';
+import type { Mailer } from '../channels/email/mailer';
+import type { TemplateRenderer } from '../channels/email/renderer';
+import type { SmsSender } from '../channels/sms';
+import type { TextRenderer } from '../engine/text-templates';
+
+export type { Mailer, OutgoingEmail } from '../channels/email/mailer';
+
+export type EmailRenderer = Pick<TemplateRenderer, 'render'>;
+
+export interface Clock {
+  now(): Date;
+}
+
+export type ActivityDeps = {
+  db: Db;
+  mailer: Mailer;
+  renderer: EmailRenderer;
+  /** SMS and chat templates. */
+  text: TextRenderer;
+  sms: SmsSender;
+  /** Name recorded with each SMS (outbox, twilio). */
+  smsProvider: string;
+  clock?: Clock;
+  /** The From address when a step names none. */
+  defaultFrom: string;
+  /** Standard Webhooks secrets (`whsec_…`) for the webhook step; the first signs. */
+  webhookSecrets?: readonly string[];
+  /** The lead-scoring model, for the daily decay. */
+  scoring?: ScoringModel;
+  /** Chat robots per channel (see CHAT_WEBHOOKS). */
+  chatWebhooks?: ChatWebhooks;
+  tracking: {
+    /** Public base URL of /t/… and /u/… links. */
+    baseUrl: string;
+    /** The first signs; all verify. */
+    secrets: readonly string[];
+    /** Postal address printed in every marketing email's footer. */
+    physicalAddress: string;
+    unsubscribeMailto?: string;
+  };
+};

@@ -1,0 +1,196 @@
+import { ApplicationFailure } from '@temporalio/activity';
+import { and, eq, gte, inArray, sql } from 'drizzle-orm';
+import { ChatPermanentError, sendChatMessage, type ChatProvider } from '../channels/chat';
+import { WebhookPermanentError, deliverWebhook } from '../channels/webhooks';
+import { toJourneyContact } from '../db/contact-view';
+import { buildTemplateContext } from '../journey/template-context';
+import type { NotifyTarget } from '../journey/schema';
+import { findContactById, findMessageByKey } from '../db/queries';
+import { messages, salesHandoffs } from '../db/schema';
+import { loadPlan } from '../engine/journeys';
+import type { JourneyPlan } from '../journey/plan';
+import type { ActivityDeps } from './deps';
+
+export function journeySupportActivities(deps: ActivityDeps) {
+  const { db } = deps;
+  return {
+    async loadPlan({ journeyId, version }: { journeyId: string; version: number }): Promise<JourneyPlan> {
+      try {
+        return await loadPlan(db, journeyId, version);
+      } catch (err) {
+        throw ApplicationFailure.nonRetryable((err as Error).message, 'JourneyVersionNotFound');
+      }
+    },
+
+    /** Send times of this contact's messages on a channel since `since`, across all journeys (frequency caps). */
+    async countMessages({ contactId, channel, since }: { contactId: string; channel: string; since: number }): Promise<number[]> {
+      const rows = await db
+        .select({ sentAt: messages.sentAt })
+        .from(messages)
+        .where(and(eq(messages.contactId, contactId), eq(messages.channel, channel), inArray(messages.status, ['sent', 'delivered']), gte(messages.sentAt, new Date(since))));
+      return rows.map((r) => r.sentAt!.getTime());
+    },
+
+    /**
+     * A signed (Standard Webhooks) call whose `webhook-id` is the idempotency key, so the receiver can apply it once
+     * however often our retries deliver it. 4xx is permanent; 5xx, 408, 429 and network errors are retried by the
+     * activity's retry policy.
+     */
+    async callWebhook(input: {
+      idempotencyKey: string;
+      contactId: string;
+      journeyId: string;
+      workflowId: string;
+      stepId: string;
+      url: string;
+      method: string;
+      headers: Record<string, string>;
+      body?: unknown;
+      timeoutMs: number;
+    }): Promise<{ status: 'delivered' | 'failed'; httpStatus?: number; error?: string }> {
+      const existing = await findMessageByKey(db, input.idempotencyKey);
+      if (existing?.status === 'delivered') return { status: 'delivered' };
+      const body = input.body === undefined ? '' : JSON.stringify(input.body);
+      await db
+        .insert(messages)
+        .values({
+          idempotencyKey: input.idempotencyKey,
+          channel: 'webhook',
+          contactId: input.contactId,
+          journeyId: input.journeyId,
+          workflowId: input.workflowId,
+          stepId: input.stepId,
+          recipient: input.url,
+          status: 'sending',
+          attempts: 1,
+        })
+        .onConflictDoUpdate({ target: messages.idempotencyKey, set: { attempts: sql`${messages.attempts} + 1`, updatedAt: sql`now()` } });
+      try {
+        const r = await deliverWebhook({
+          url: input.url,
+          method: (['POST', 'PUT', 'PATCH'].includes(input.method.toUpperCase()) ? input.method.toUpperCase() : 'POST') as 'POST',
+          body,
+          headers: { 'content-type': 'application/json', ...input.headers },
+          ...(deps.webhookSecrets?.length ? { secrets: deps.webhookSecrets } : {}),
+          id: input.idempotencyKey,
+          timeoutMs: input.timeoutMs,
+        });
+        await db
+          .update(messages)
+          .set({ status: 'delivered', providerMessageId: String(r.status), sentAt: sql`now()`, updatedAt: sql`now()` })
+          .where(eq(messages.idempotencyKey, input.idempotencyKey));
+        return { status: 'delivered', httpStatus: r.status };
+      } catch (err) {
+        await db
+          .update(messages)
+          .set({ error: (err as Error).message.slice(0, 500), ...(err instanceof WebhookPermanentError ? { status: 'failed' } : {}), updatedAt: sql`now()` })
+          .where(eq(messages.idempotencyKey, input.idempotencyKey));
+        if (err instanceof WebhookPermanentError) return { status: 'failed', httpStatus: err.status, error: err.message };
+        throw err;
+      }
+    },
+
+    /** Records the handoff once (pending until the CRM answers) and returns the assigned owner, if one is known. */
+    async handoffToSales(input: {
+      idempotencyKey: string;
+      contactId: string;
+      journeyId: string;
+      workflowId: string;
+      team?: string;
+      owner?: string;
+      dueAt?: number;
+    }): Promise<{ ownerId: string | null; duplicate: boolean }> {
+      const rows = await db
+        .insert(salesHandoffs)
+        .values({
+          idempotencyKey: input.idempotencyKey,
+          contactId: input.contactId,
+          journeyId: input.journeyId,
+          workflowId: input.workflowId,
+          team: input.team ?? null,
+          repId: input.owner ?? null,
+          dueAt: input.dueAt ? new Date(input.dueAt) : null,
+        })
+        .onConflictDoNothing({ target: salesHandoffs.idempotencyKey })
+        .returning({ repId: salesHandoffs.repId });
+      if (rows.length === 0) {
+        const [prev] = await db.select({ repId: salesHandoffs.repId }).from(salesHandoffs).where(eq(salesHandoffs.idempotencyKey, input.idempotencyKey));
+        return { ownerId: prev?.repId ?? null, duplicate: true };
+      }
+      return { ownerId: rows[0]!.repId, duplicate: false };
+    },
+
+    /**
+     * A chat message through the channel's incoming-webhook robot (WeCom, DingTalk, Slack): to a group's robot, or to
+     * the default robot mentioning the person. Without a configured robot the message is kept in the outbox (a
+     * `chat` row in messages) so nothing is lost. Stored once per idempotency key; transient errors are retried.
+     */
+    async notify(input: {
+      idempotencyKey: string;
+      contactId: string;
+      journeyId: string;
+      workflowId: string;
+      stepId: string;
+      channel: ChatProvider;
+      to: NotifyTarget;
+      template?: string;
+      message?: string;
+      locale?: string;
+    }): Promise<{ status: 'sent' | 'stored' | 'failed'; error?: string; duplicate: boolean }> {
+      const existing = await findMessageByKey(db, input.idempotencyKey);
+      if (existing && existing.status !== 'sending') {
+        return { status: existing.status as 'sent' | 'stored' | 'failed', ...(existing.error ? { error: existing.error } : {}), duplicate: true };
+      }
+      const row = await findContactById(db, input.contactId);
+      if (!row) throw ApplicationFailure.nonRetryable(`contact ${input.contactId} does not exist`, 'ContactNotFound');
+      const contact = toJourneyContact(row);
+      const ownerId = typeof input.to === 'object' && 'user' in input.to ? input.to.user : input.to === 'owner' ? row.ownerId : null;
+      const context = buildTemplateContext({
+        contact,
+        journey: { id: input.journeyId, name: input.journeyId },
+        owner: row.ownerId ? { id: row.ownerId } : undefined,
+      });
+      const text = input.template ? deps.text.render('chat', input.template, input.locale ?? contact.locale ?? undefined, context) : (input.message ?? '');
+      const robot = deps.chatWebhooks?.[input.channel];
+      const url = typeof input.to === 'object' && 'group' in input.to ? (robot?.groups[input.to.group] ?? robot?.default) : robot?.default;
+      const recipient = typeof input.to === 'string' ? `${input.to}:${ownerId ?? ''}` : JSON.stringify(input.to);
+      const base = {
+        idempotencyKey: input.idempotencyKey,
+        channel: 'chat',
+        contactId: input.contactId,
+        journeyId: input.journeyId,
+        workflowId: input.workflowId,
+        stepId: input.stepId,
+        template: input.template ?? null,
+        recipient: `${input.channel}:${recipient}`,
+        body: text,
+        provider: url ? input.channel : 'outbox',
+      };
+      if (!url) {
+        await db.insert(messages).values({ ...base, status: 'stored' }).onConflictDoNothing({ target: messages.idempotencyKey });
+        return { status: 'stored', duplicate: false };
+      }
+      await db
+        .insert(messages)
+        .values({ ...base, status: 'sending', attempts: 1 })
+        .onConflictDoUpdate({ target: messages.idempotencyKey, set: { attempts: sql`${messages.attempts} + 1`, updatedAt: sql`now()` } });
+      try {
+        await sendChatMessage({
+          provider: input.channel,
+          url,
+          ...(robot?.secret ? { secret: robot.secret } : {}),
+          // Chat templates are plain text; the text form also carries real @-mentions on WeCom.
+          message: { text, format: 'text', ...(ownerId ? { mentions: { userIds: [ownerId] } } : {}) },
+        });
+      } catch (err) {
+        if (err instanceof ChatPermanentError) {
+          await db.update(messages).set({ status: 'failed', error: err.message.slice(0, 500), updatedAt: sql`now()` }).where(eq(messages.idempotencyKey, input.idempotencyKey));
+          return { status: 'failed', error: err.message, duplicate: false };
+        }
+        throw err;
+      }
+      await db.update(messages).set({ status: 'sent', sentAt: sql`now()`, updatedAt: sql`now()` }).where(eq(messages.idempotencyKey, input.idempotencyKey));
+      return { status: 'sent', duplicate: false };
+    },
+  };
+}

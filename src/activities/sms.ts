@@ -1,0 +1,80 @@
+import { eq, sql } from 'drizzle-orm';
+import { SmsPermanentError } from '../channels/sms';
+import { toJourneyContact } from '../db/contact-view';
+import { findMessageByKey, isSuppressed } from '../db/queries';
+import { messages } from '../db/schema';
+import { buildTemplateContext } from '../journey/template-context';
+import type { ActivityDeps } from './deps';
+import { contactForSend, isSkipped, messageRow, recordSkip, type Skipped } from './message-rows';
+
+export type SendSmsInput = {
+  idempotencyKey: string;
+  contactId: string;
+  journeyId: string;
+  workflowId: string;
+  stepId: string;
+  /** A template under journeys/templates/_sms, or an inline body (a Handlebars-free literal). */
+  template?: string;
+  body?: string;
+  category: 'marketing' | 'transactional';
+  trigger?: Record<string, unknown>;
+};
+
+export type SendSmsResult =
+  | { status: 'sent'; providerMessageId: string; duplicate: boolean }
+  | { status: 'failed'; error: string; duplicate: boolean }
+  | { status: Skipped; duplicate: boolean };
+
+export function smsActivities(deps: ActivityDeps) {
+  const { db } = deps;
+  return {
+    /**
+     * Same reserve → send → mark protocol as email. Twilio-style providers also deduplicate by the idempotency
+     * token we send with the request, which closes the window a crash between their 201 and our UPDATE leaves.
+     */
+    async sendSms(input: SendSmsInput): Promise<SendSmsResult> {
+      const existing = await findMessageByKey(db, input.idempotencyKey);
+      if (existing?.status === 'sent') return { status: 'sent', providerMessageId: existing.providerMessageId ?? '', duplicate: true };
+      if (existing?.status === 'failed') return { status: 'failed', error: existing.error ?? '', duplicate: true };
+      if (existing && isSkipped(existing.status)) return { status: existing.status, duplicate: true };
+      const row = await contactForSend(db, input.contactId);
+      const base = messageRow(input, 'sms', row.phone ?? '', { template: input.template ?? null, provider: deps.smsProvider });
+      const skip = (status: Skipped) => recordSkip(db, base, status);
+      if (!row.phone) return skip('no_address');
+      // Marketing SMS needs an explicit opt-in in most markets (TCPA, China's 通信短信息服务管理规定).
+      if (input.category === 'marketing' && row.consent.sms !== 'opted_in') return skip('no_consent');
+      if (await isSuppressed(db, 'sms', row.phone)) return skip('suppressed');
+
+      const contact = toJourneyContact(row);
+      const body = input.template
+        ? deps.text.render(
+            'sms',
+            input.template,
+            contact.locale ?? undefined,
+            buildTemplateContext({ contact, trigger: input.trigger ? { properties: input.trigger } : undefined, journey: { id: input.journeyId, name: input.journeyId } }),
+          )
+        : (input.body ?? '');
+      await db
+        .insert(messages)
+        .values({ ...base, body, status: 'sending', attempts: 1 })
+        .onConflictDoUpdate({ target: messages.idempotencyKey, set: { status: 'sending', attempts: sql`${messages.attempts} + 1`, updatedAt: sql`now()` } });
+      try {
+        const r = await deps.sms.send({ to: row.phone, body, idempotencyKey: input.idempotencyKey });
+        await db
+          .update(messages)
+          .set({ status: 'sent', providerMessageId: r.providerMessageId, sentAt: sql`now()`, updatedAt: sql`now()` })
+          .where(eq(messages.idempotencyKey, input.idempotencyKey));
+        return { status: 'sent', providerMessageId: r.providerMessageId, duplicate: false };
+      } catch (err) {
+        if (err instanceof SmsPermanentError) {
+          await db
+            .update(messages)
+            .set({ status: 'failed', error: err.message.slice(0, 500), updatedAt: sql`now()` })
+            .where(eq(messages.idempotencyKey, input.idempotencyKey));
+          return { status: 'failed', error: err.message, duplicate: false };
+        }
+        throw err;
+      }
+    },
+  };
+}

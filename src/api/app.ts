@@ -1,0 +1,94 @@
+import { randomUUID } from 'node:crypto';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import express, { type Express } from 'express';
+import type { Client } from '@temporalio/client';
+import type { Logger } from 'pino';
+import type { DatabaseHandle } from '../db/client';
+import { entryHistory, runningRunIds } from '../db/queries';
+import type { ScoringModel } from '../scoring/model';
+import type { TriggerSource } from '../engine/router';
+import { authenticate } from './auth';
+import { buildOpenApi, DOCS_HTML, DOCS_INIT_JS } from './openapi';
+import { errorHandler, notFoundHandler } from './problem';
+import { rateLimitPerKey, type RateLimitOptions } from './rate-limit';
+import { mountRoutes, type RouteDef } from './route';
+import { contactRoutes } from './routes/contacts';
+import { eventRoutes } from './routes/events';
+import { healthRoutes } from './routes/health';
+import { runRoutes } from './routes/runs';
+import { trackingRoutes } from './routes/tracking';
+
+declare module 'express-serve-static-core' {
+  interface Request {
+    id?: string;
+    log?: Logger;
+  }
+}
+
+export type AppDeps = {
+  database: DatabaseHandle;
+  temporal: Client;
+  taskQueue: string;
+  triggers: TriggerSource;
+  logger?: Logger;
+  /** @default '1mb' — a 1,000-event batch fits; anything larger is refused with 413. */
+  bodyLimit?: string;
+  rateLimit?: RateLimitOptions;
+  /** Verify tracking and unsubscribe tokens; the first also signs. */
+  signingSecrets: readonly string[];
+  /** Lead-scoring model applied at ingest. */
+  scoring?: ScoringModel;
+};
+
+/** Every route of the API. Tests generate the authorization matrix and the OpenAPI coverage check from this. */
+export function routeTable(deps: AppDeps): RouteDef[] {
+  const db = deps.database.db;
+  const ingest = {
+    db,
+    ...(deps.scoring ? { scoring: deps.scoring } : {}),
+    router: { temporal: deps.temporal, taskQueue: deps.taskQueue, triggers: deps.triggers, runningRuns: (c: string) => runningRunIds(db, c),
+      entryHistory: (j: string, c: string) => entryHistory(db, j, c),
+    },
+  };
+  return [
+    ...healthRoutes({ database: deps.database, temporal: deps.temporal }),
+    ...eventRoutes(ingest),
+    ...contactRoutes({ db, ...(deps.scoring ? { scoring: deps.scoring } : {}) }),
+    ...trackingRoutes({ ...ingest, secrets: deps.signingSecrets }),
+    ...runRoutes({ db, temporal: deps.temporal }),
+  ];
+}
+
+const require = createRequire(import.meta.url);
+const SWAGGER_DIR = path.dirname(require.resolve('swagger-ui-dist/package.json'));
+const VERSION = (require('../../package.json') as { version: string }).version;
+
+export function buildApp(deps: AppDeps): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('query parser', 'simple');
+  app.use((req, res, next) => {
+    const incoming = req.get('x-request-id');
+    req.id = incoming && /^[\w.-]{1,100}$/.test(incoming) ? incoming : randomUUID();
+    res.set('X-Request-Id', req.id);
+    req.log = deps.logger?.child({ reqId: req.id });
+    next();
+  });
+  app.use(express.json({ limit: deps.bodyLimit ?? '1mb', type: ['application/json', 'application/*+json'] }));
+  // RFC 8058 one-click unsubscribe arrives as a form post.
+  app.use(express.urlencoded({ extended: false, limit: '16kb' }));
+
+  const routes = routeTable(deps);
+  const openapi = buildOpenApi(routes, { version: VERSION });
+  app.get('/openapi.json', (_req, res) => res.json(openapi));
+  app.get('/docs', (_req, res) => res.type('html').send(DOCS_HTML));
+  app.get('/docs/init.js', (_req, res) => res.type('application/javascript').send(DOCS_INIT_JS));
+  app.use('/docs/assets', express.static(SWAGGER_DIR, { index: false, maxAge: '1h' }));
+
+  app.use(mountRoutes(routes, [authenticate(deps.database.db), rateLimitPerKey(deps.rateLimit)]));
+
+  app.use(notFoundHandler);
+  app.use(errorHandler);
+  return app;
+}

@@ -1,0 +1,82 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { RequestHandler } from 'express';
+import { and, eq, isNull, sql } from 'drizzle-orm';
+import type { Db } from '../db/client';
+import { apiKeys } from '../db/schema';
+import { DomainError } from '../errors';
+
+export const Role = { marketer: 'marketer', integration: 'integration', ops: 'ops', admin: 'admin' } as const;
+export type Role = (typeof Role)[keyof typeof Role];
+export const ROLES = Object.values(Role);
+
+/** `itk_` + 12-char public prefix + `_` + 43-char secret (256 bits). Only the prefix and a hash are stored. */
+const KEY_RE = /^itk_([A-Za-z0-9]{12})_([A-Za-z0-9_-]{43})$/;
+
+function hashSecret(secret: string): string {
+  return createHash('sha256').update(secret).digest('hex');
+}
+
+export type CreatedKey = { id: string; key: string; prefix: string; role: Role; name: string };
+
+export async function createApiKey(db: Db, opts: { name: string; role: Role; dev?: boolean }): Promise<CreatedKey> {
+  const prefix = randomBytes(9).toString('base64url').replace(/[-_]/g, 'x').slice(0, 12);
+  const secret = randomBytes(32).toString('base64url');
+  const [row] = await db
+    .insert(apiKeys)
+    .values({ prefix, hash: hashSecret(secret), name: opts.name, role: opts.role, dev: opts.dev ?? false })
+    .returning({ id: apiKeys.id });
+  return { id: row!.id, key: `itk_${prefix}_${secret}`, prefix, role: opts.role, name: opts.name };
+}
+
+export async function revokeApiKey(db: Db, id: string): Promise<boolean> {
+  const rows = await db
+    .update(apiKeys)
+    .set({ revokedAt: sql`now()` })
+    .where(and(eq(apiKeys.id, id), isNull(apiKeys.revokedAt)))
+    .returning({ id: apiKeys.id });
+  return rows.length === 1;
+}
+
+export type Principal = { keyId: string; role: Role; name: string };
+
+declare module 'express-serve-static-core' {
+  interface Request {
+    principal?: Principal;
+  }
+}
+
+/**
+ * Accepts keys only in the `Authorization: Bearer` or `X-Api-Key` header — never in a query string, where they would
+ * end up in logs and browser history.
+ */
+export function authenticate(db: Db): RequestHandler {
+  return async (req, _res, next) => {
+    const header = req.get('authorization');
+    const raw = header?.startsWith('Bearer ') ? header.slice(7).trim() : req.get('x-api-key')?.trim();
+    if (!raw) return next(new DomainError('unauthenticated', 401, 'An API key is required in the Authorization header.'));
+    const m = KEY_RE.exec(raw);
+    if (!m) return next(new DomainError('invalid_api_key', 401, 'The API key is malformed.'));
+    const [, prefix, secret] = m;
+    const [row] = await db.select().from(apiKeys).where(eq(apiKeys.prefix, prefix!)).limit(1);
+    const expected = row ? Buffer.from(row.hash, 'hex') : Buffer.alloc(32);
+    const actual = Buffer.from(hashSecret(secret!), 'hex');
+    if (!row || !timingSafeEqual(expected, actual)) {
+      return next(new DomainError('invalid_api_key', 401, 'The API key is not valid.'));
+    }
+    if (row.revokedAt) return next(new DomainError('revoked_api_key', 401, 'The API key has been revoked.'));
+    req.principal = { keyId: row.id, role: row.role as Role, name: row.name };
+    next();
+  };
+}
+
+/** `admin` may do everything; other roles only what their job needs. */
+export function requireRole(...roles: Role[]): RequestHandler {
+  return (req, _res, next) => {
+    const role = req.principal?.role;
+    if (!role) return next(new DomainError('unauthenticated', 401, 'An API key is required in the Authorization header.'));
+    if (role !== 'admin' && !roles.includes(role)) {
+      return next(new DomainError('forbidden', 403, `The ${role} role may not do this; it needs ${roles.join(' or ')}.`));
+    }
+    next();
+  };
+}

@@ -1,0 +1,111 @@
+import { desc, eq } from 'drizzle-orm';
+import { z } from 'zod';
+import { normalizeEmail, normalizePhone, normalizeRegion } from '../../channels/normalize';
+import type { Db } from '../../db/client';
+import { findContactByExternalId, findContactById, upsertContactByExternalId } from '../../db/queries';
+import { events, journeyRuns, messages } from '../../db/schema';
+import { NotFoundError } from '../../errors';
+import { isValidTimeZone, LifecycleStage } from '../../journey/schema';
+import { applyFit } from '../../scoring/apply';
+import { explainScore } from '../../scoring/explain';
+import type { ScoringModel } from '../../scoring/model';
+import { defineRoute } from '../route';
+
+const Consent = z.enum(['opted_in', 'opted_out', 'unknown']);
+
+export const ContactInput = z
+  .object({
+    email: z.string().max(320).nullable().optional(),
+    phone: z.string().max(40).nullable().optional(),
+    /** ISO country used to read national phone numbers and short region codes. @default CN */
+    country: z.string().length(2).optional(),
+    firstName: z.string().max(200).nullable().optional(),
+    lastName: z.string().max(200).nullable().optional(),
+    company: z.string().max(300).nullable().optional(),
+    region: z.string().max(100).nullable().optional(),
+    industry: z.string().max(100).nullable().optional(),
+    jobTitle: z.string().max(200).nullable().optional(),
+    timezone: z.string().refine(isValidTimeZone, 'is not an IANA time zone such as Asia/Shanghai').nullable().optional(),
+    locale: z.string().max(20).nullable().optional(),
+    lifecycleStage: LifecycleStage.optional(),
+    ownerId: z.string().max(200).nullable().optional(),
+    tags: z.array(z.string().min(1).max(100)).max(200).optional(),
+    attributes: z.record(z.string(), z.unknown()).optional(),
+    consent: z.object({ email: Consent.optional(), sms: Consent.optional(), chat: Consent.optional() }).strict().optional(),
+  })
+  .strict()
+  // Checked in the schema so one response reports every bad field, normalization problems included.
+  .superRefine((c, ctx) => {
+    if (c.email) {
+      const r = normalizeEmail(c.email);
+      if (!r.ok) ctx.addIssue({ code: 'custom', path: ['email'], message: r.error });
+    }
+    if (c.phone) {
+      const r = normalizePhone(c.phone, c.country?.toUpperCase() ?? 'CN');
+      if (!r.ok) ctx.addIssue({ code: 'custom', path: ['phone'], message: r.error });
+    }
+  });
+
+export function contactRoutes(deps: { db: Db; scoring?: ScoringModel }) {
+  return [
+    defineRoute({
+      method: 'put',
+      path: '/v1/contacts/:externalId',
+      tag: 'contacts',
+      summary: 'Create or update a contact by its CRM id; email is lower-cased, phones become E.164, regions are folded',
+      auth: ['integration'],
+      params: z.object({ externalId: z.string().min(1).max(200) }),
+      body: ContactInput,
+      responses: { 200: { description: 'Updated' }, 201: { description: 'Created' } },
+      handler: async ({ params, body }) => {
+        const country = body.country?.toUpperCase() ?? 'CN';
+        const values: Record<string, unknown> = { ...body };
+        delete values.country;
+        const email = body.email ? normalizeEmail(body.email) : undefined;
+        const phone = body.phone ? normalizePhone(body.phone, country) : undefined;
+        if (email?.ok) values.email = email.value;
+        if (phone?.ok) values.phone = phone.value;
+        if (body.region) values.region = normalizeRegion(body.region, { country });
+        const existed = await findContactByExternalId(deps.db, params.externalId);
+        if (body.consent && existed) values.consent = { ...existed.consent, ...body.consent };
+        const row = await upsertContactByExternalId(deps.db, { externalId: params.externalId, ...values });
+        if (deps.scoring) await applyFit(deps.db, deps.scoring, row.id);
+        const fresh = await findContactById(deps.db, row.id);
+        return { status: existed ? 200 : 201, body: fresh };
+      },
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/v1/contacts/:id',
+      tag: 'contacts',
+      summary: 'A 360° view: fields, tags, score with its explanation, lifecycle, journeys, messages and timeline',
+      auth: ['integration', 'marketer', 'ops'],
+      params: z.object({ id: z.uuid() }),
+      responses: { 200: { description: 'The contact' }, 404: { description: 'No such contact' } },
+      handler: async ({ params }) => {
+        const contact = await findContactById(deps.db, params.id);
+        if (!contact) throw new NotFoundError('Contact', params.id);
+        const [runs, sent, timeline, score] = await Promise.all([
+          deps.db.select().from(journeyRuns).where(eq(journeyRuns.contactId, contact.id)).orderBy(desc(journeyRuns.startedAt)).limit(50),
+          deps.db
+            .select({ channel: messages.channel, status: messages.status, template: messages.template, journeyId: messages.journeyId, stepId: messages.stepId, sentAt: messages.sentAt, createdAt: messages.createdAt })
+            .from(messages)
+            .where(eq(messages.contactId, contact.id))
+            .orderBy(desc(messages.createdAt))
+            .limit(100),
+          deps.db.select().from(events).where(eq(events.contactId, contact.id)).orderBy(desc(events.occurredAt)).limit(100),
+          deps.scoring ? explainScore(deps.db, deps.scoring, contact.id) : Promise.resolve(undefined),
+        ]);
+        return {
+          body: {
+            ...contact,
+            scoreExplanation: score ?? null,
+            journeys: runs.map((r) => ({ workflowId: r.workflowId, journeyId: r.journeyId, version: r.version, currentStep: r.currentStep, status: r.status, startedAt: r.startedAt })),
+            messages: sent,
+            timeline: timeline.map((e) => ({ id: e.id, type: e.type, occurredAt: e.occurredAt, source: e.source, properties: e.properties })),
+          },
+        };
+      },
+    }),
+  ];
+}

@@ -1,0 +1,24 @@
+// `itinera` — the command line for marketers and ops. Exit codes: 0 ok, 1 invalid input, 2 system error.
+import { Command, CommanderError } from 'commander';
+import { ConfigError } from '../config';
+import { CliError } from './errors';
+import { registerJourneyCommands } from './journey-commands';
+import { registerKeyCommands } from './keys';
+import { registerPublishCommand } from './publish';
+
+const program = new Command('itinera').description('itinera journey engine').exitOverride();
+registerJourneyCommands(program);
+registerPublishCommand(program);
+registerKeyCommands(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : 1);
+  if (err instanceof CliError || err instanceof ConfigError) {
+    process.stderr.write(`${err.message}\n`);
+    process.exit(1);
+  }
+  process.stderr.write(`error: ${(err as Error).message}\n`);
+  process.exit(2);
+}

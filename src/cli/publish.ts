@@ -1,0 +1,40 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { loadConfig } from '../config';
+import { publishJourney } from '../engine/journeys';
+import { ValidationError } from '../errors';
+import { loadTemplateCatalog } from '../journey/templates';
+import { createLogger } from '../logger';
+import { openMigratedDatabase } from '../runtime';
+import { TEMPLATES_DIR } from '../services';
+import { CliError } from './errors';
+
+export function registerPublishCommand(program: Command) {
+  program
+    .command('publish')
+    .description('publish journeys as new immutable versions (identical content keeps its version)')
+    .argument('<files...>', 'journey files')
+    .option('--templates <dir>', 'template directory', TEMPLATES_DIR)
+    .action(async (files: string[], opts: { templates: string }) => {
+      const config = loadConfig();
+      const database = await openMigratedDatabase(config, createLogger('warn'));
+      const templates = loadTemplateCatalog(opts.templates);
+      let failed = 0;
+      try {
+        for (const file of files) {
+          try {
+            const r = await publishJourney(database.db, readFileSync(file, 'utf8'), { file: path.relative(process.cwd(), file), templates, publishedBy: 'cli' });
+            process.stdout.write(`${r.created ? '✓ published' : '= unchanged'} ${r.journeyId} v${r.version} (${r.contentHash.slice(0, 19)})\n`);
+          } catch (err) {
+            if (!(err instanceof ValidationError)) throw err;
+            failed++;
+            process.stderr.write(`✗ ${err.message}\n`);
+          }
+        }
+      } finally {
+        await database.close();
+      }
+      if (failed) throw new CliError(`${failed} of ${files.length} journeys were not published`);
+    });
+}

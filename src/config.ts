@@ -1,0 +1,171 @@
+import { z } from 'zod';
+
+/**
+ * Every setting itinera reads from the environment, parsed once. A bad value stops start-up with a sentence naming
+ * the variable, so a typo in a deployment never turns into a silently wrong default.
+ */
+const optionalString = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
+
+const port = (fallback: number) =>
+  z.coerce.number().int().min(1).max(65535).default(fallback);
+
+const ChatRobot = z.object({
+  /** The robot for messages to a person (mentioned) or to nobody in particular. */
+  default: z.url().optional(),
+  /** Robots per group name, for `notify: { to: { group } }`. */
+  groups: z.record(z.string(), z.url()).default({}),
+  /** DingTalk 加签 secret. */
+  secret: z.string().optional(),
+});
+const ChatWebhooks = z
+  .object({ wecom: ChatRobot.optional(), dingtalk: ChatRobot.optional(), slack: ChatRobot.optional() })
+  .strict();
+export type ChatWebhooks = z.infer<typeof ChatWebhooks>;
+
+const EnvSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  PORT: port(3000),
+  HOST: z.string().default('127.0.0.1'),
+  PUBLIC_BASE_URL: z.url().optional(),
+  DATA_DIR: z.string().default('.data'),
+  DATABASE_URL: optionalString.pipe(
+    z.string().regex(/^postgres(ql)?:\/\//, 'must start with postgres:// or postgresql://').optional(),
+  ),
+  DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
+  TEMPORAL_ADDRESS: optionalString.pipe(
+    z.string().regex(/^[^\s:]+:\d+$/, 'must be host:port, e.g. localhost:7233').optional(),
+  ),
+  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  TEMPORAL_TASK_QUEUE: z.string().min(1).default('itinera'),
+  TEMPORAL_CLI_PATH: optionalString,
+  TEMPORAL_DEV_PORT: port(7233),
+  TEMPORAL_UI_PORT: port(8233),
+  SMTP_URL: optionalString.pipe(
+    z.string().regex(/^smtps?:\/\//, 'must start with smtp:// or smtps://').optional(),
+  ),
+  SMTP_POOL_SIZE: z.coerce.number().int().min(1).max(100).default(5),
+  SMTP_RATE_PER_SECOND: z.coerce.number().min(0).default(0),
+  MAIL_FROM: z.string().min(3).default('itinera <no-reply@itinera.localhost>'),
+  SIGNING_SECRET: optionalString.pipe(z.string().min(32, 'must be at least 32 characters').optional()),
+  SIGNING_SECRETS_PREVIOUS: z
+    .string()
+    .default('')
+    .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean))
+    .pipe(z.array(z.string().min(32, 'each previous secret must be at least 32 characters'))),
+  MAIL_PHYSICAL_ADDRESS: optionalString,
+  MAIL_UNSUBSCRIBE_MAILTO: optionalString.pipe(z.email('must be an email address').optional()),
+  WEBHOOK_SECRETS: z
+    .string()
+    .default('')
+    .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean))
+    .pipe(z.array(z.string().startsWith('whsec_', 'each secret must look like whsec_<base64>'))),
+  CHAT_WEBHOOKS: z
+    .string()
+    .default('{}')
+    .transform((v, ctx) => {
+      try {
+        return JSON.parse(v) as unknown;
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'is not valid JSON' });
+        return z.NEVER;
+      }
+    })
+    .pipe(ChatWebhooks),
+  SMS_PROVIDER: z.enum(['outbox', 'twilio']).default('outbox'),
+  TWILIO_BASE_URL: z.url().default('https://api.twilio.com'),
+  TWILIO_ACCOUNT_SID: optionalString,
+  TWILIO_AUTH_TOKEN: optionalString,
+  SMS_FROM: optionalString,
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).default(2000),
+}).superRefine((e, ctx) => {
+  if (e.SMS_PROVIDER !== 'twilio') return;
+  for (const name of ['TWILIO_ACCOUNT_SID', 'TWILIO_AUTH_TOKEN', 'SMS_FROM'] as const) {
+    if (!e[name]) ctx.addIssue({ code: 'custom', path: [name], message: 'is required when SMS_PROVIDER=twilio' });
+  }
+});
+
+export type Config = {
+  nodeEnv: 'development' | 'production' | 'test';
+  port: number;
+  host: string;
+  publicBaseUrl: string;
+  dataDir: string;
+  databaseUrl: string | undefined;
+  databasePoolSize: number;
+  temporal: {
+    /** `undefined` means "start the embedded dev server". */
+    address: string | undefined;
+    namespace: string;
+    taskQueue: string;
+    cliPath: string | undefined;
+    devPort: number;
+    uiPort: number;
+  };
+  smtp: { url: string | undefined; poolSize: number; ratePerSecond: number; from: string };
+  signingSecret: string | undefined;
+  /** Still accepted when verifying links, so a rotation does not break mail already sent. */
+  previousSigningSecrets: string[];
+  mail: { physicalAddress: string | undefined; unsubscribeMailto: string | undefined };
+  sms:
+    | { provider: 'outbox' }
+    | { provider: 'twilio'; baseUrl: string; accountSid: string; authToken: string; from: string };
+  /** Incoming-webhook robots for the notify step; a channel without one keeps its messages in the outbox. */
+  chatWebhooks: ChatWebhooks;
+  /** Standard Webhooks secrets for the webhook step; the first signs. */
+  webhookSecrets: string[];
+  logLevel: z.infer<typeof EnvSchema>['LOG_LEVEL'];
+  workerMaxCachedWorkflows: number;
+};
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Parses an environment (defaults to `process.env`) into a typed config or throws a readable `ConfigError`. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const parsed = EnvSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => {
+      const name = String(issue.path[0] ?? 'environment');
+      const value = env[name];
+      const shown = /SECRET|TOKEN|URL|WEBHOOK/.test(name) ? '(hidden)' : JSON.stringify(value);
+      if (issue.code === 'custom') return `${name} ${issue.message}`;
+      return `${name} ${value === undefined ? 'is missing' : `is ${shown}`}: ${issue.message}`;
+    });
+    throw new ConfigError(`Invalid configuration:\n  ${lines.join('\n  ')}`);
+  }
+  const e = parsed.data;
+  return {
+    nodeEnv: e.NODE_ENV,
+    port: e.PORT,
+    host: e.HOST,
+    publicBaseUrl: (e.PUBLIC_BASE_URL ?? `http://localhost:${e.PORT}`).replace(/\/$/, ''),
+    dataDir: e.DATA_DIR,
+    databaseUrl: e.DATABASE_URL,
+    databasePoolSize: e.DATABASE_POOL_SIZE,
+    temporal: {
+      address: e.TEMPORAL_ADDRESS,
+      namespace: e.TEMPORAL_NAMESPACE,
+      taskQueue: e.TEMPORAL_TASK_QUEUE,
+      cliPath: e.TEMPORAL_CLI_PATH,
+      devPort: e.TEMPORAL_DEV_PORT,
+      uiPort: e.TEMPORAL_UI_PORT,
+    },
+    smtp: { url: e.SMTP_URL, poolSize: e.SMTP_POOL_SIZE, ratePerSecond: e.SMTP_RATE_PER_SECOND, from: e.MAIL_FROM },
+    signingSecret: e.SIGNING_SECRET,
+    previousSigningSecrets: e.SIGNING_SECRETS_PREVIOUS,
+    mail: { physicalAddress: e.MAIL_PHYSICAL_ADDRESS, unsubscribeMailto: e.MAIL_UNSUBSCRIBE_MAILTO },
+    sms:
+      e.SMS_PROVIDER === 'twilio'
+        ? { provider: 'twilio', baseUrl: e.TWILIO_BASE_URL, accountSid: e.TWILIO_ACCOUNT_SID!, authToken: e.TWILIO_AUTH_TOKEN!, from: e.SMS_FROM! }
+        : { provider: 'outbox' },
+    webhookSecrets: e.WEBHOOK_SECRETS,
+    chatWebhooks: e.CHAT_WEBHOOKS,
+    logLevel: e.LOG_LEVEL,
+    workerMaxCachedWorkflows: e.WORKER_MAX_CACHED_WORKFLOWS,
+  };
+}

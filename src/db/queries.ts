@@ -1,0 +1,114 @@
+import { and, eq, sql } from 'drizzle-orm';
+import type { DbOrTx } from './client';
+import { contacts, events, journeyRuns, messages, suppressions } from './schema';
+
+export type ContactRow = typeof contacts.$inferSelect;
+export type NewContact = typeof contacts.$inferInsert;
+export type RunRow = typeof journeyRuns.$inferSelect;
+
+export async function findContactById(db: DbOrTx, id: string): Promise<ContactRow | undefined> {
+  const [row] = await db.select().from(contacts).where(eq(contacts.id, id)).limit(1);
+  return row;
+}
+
+export async function findContactByExternalId(db: DbOrTx, externalId: string): Promise<ContactRow | undefined> {
+  const [row] = await db.select().from(contacts).where(eq(contacts.externalId, externalId)).limit(1);
+  return row;
+}
+
+export async function findContactByEmail(db: DbOrTx, email: string): Promise<ContactRow | undefined> {
+  const [row] = await db.select().from(contacts).where(eq(contacts.email, email)).limit(1);
+  return row;
+}
+
+/** Inserts or updates by external id in one statement, so two concurrent upserts cannot create two rows. */
+export async function upsertContactByExternalId(db: DbOrTx, values: NewContact & { externalId: string }): Promise<ContactRow> {
+  const { externalId, ...rest } = values;
+  const set: Record<string, unknown> = { updatedAt: sql`now()` };
+  for (const [k, v] of Object.entries(rest)) if (v !== undefined) set[k] = v;
+  const [row] = await db
+    .insert(contacts)
+    .values(values)
+    .onConflictDoUpdate({ target: contacts.externalId, set })
+    .returning();
+  return row!;
+}
+
+export type NewEvent = typeof events.$inferInsert;
+
+/** Stores an event once by its id; returns false when the id was already stored (a re-delivery). */
+export async function insertEventOnce(db: DbOrTx, event: NewEvent): Promise<boolean> {
+  const inserted = await db.insert(events).values(event).onConflictDoNothing({ target: events.id }).returning({ id: events.id });
+  return inserted.length === 1;
+}
+
+export type RunProjection = {
+  workflowId: string;
+  runId: string;
+  journeyId: string;
+  version: number;
+  contactId: string;
+  entryKey: string;
+  currentStep: string | null;
+  status: string;
+};
+
+const TERMINAL = new Set(['completed', 'exited', 'goal', 'failed', 'cancelled', 'terminated']);
+
+export async function upsertRunProjection(db: DbOrTx, run: RunProjection): Promise<void> {
+  const endedAt = TERMINAL.has(run.status) ? sql`now()` : null;
+  await db
+    .insert(journeyRuns)
+    .values({ ...run, endedAt: TERMINAL.has(run.status) ? new Date() : null })
+    .onConflictDoUpdate({
+      target: journeyRuns.workflowId,
+      set: {
+        runId: run.runId,
+        currentStep: run.currentStep,
+        status: run.status,
+        updatedAt: sql`now()`,
+        endedAt,
+        // A re-entry reuses the workflow id with a new run: its entry time is the new run's.
+        startedAt: sql`case when ${journeyRuns.runId} is distinct from excluded.run_id then now() else ${journeyRuns.startedAt} end`,
+      },
+    });
+}
+
+/** What the re-entry rules need: runs still active, and when the contact last entered the journey. */
+export async function entryHistory(db: DbOrTx, journeyId: string, contactId: string): Promise<{ activeRuns: number; lastEnteredAt?: number }> {
+  const rows = await db
+    .select({ status: journeyRuns.status, startedAt: journeyRuns.startedAt })
+    .from(journeyRuns)
+    .where(and(eq(journeyRuns.journeyId, journeyId), eq(journeyRuns.contactId, contactId)));
+  const last = rows.reduce<number | undefined>((m, r) => Math.max(m ?? 0, r.startedAt.getTime()), undefined);
+  return { activeRuns: rows.filter((r) => r.status === 'running').length, ...(last !== undefined ? { lastEnteredAt: last } : {}) };
+}
+
+export async function runningRunIds(db: DbOrTx, contactId: string): Promise<string[]> {
+  const rows = await db
+    .select({ id: journeyRuns.workflowId })
+    .from(journeyRuns)
+    .where(and(eq(journeyRuns.contactId, contactId), eq(journeyRuns.status, 'running')));
+  return rows.map((r) => r.id);
+}
+
+export async function findRun(db: DbOrTx, workflowId: string): Promise<RunRow | undefined> {
+  const [row] = await db.select().from(journeyRuns).where(eq(journeyRuns.workflowId, workflowId)).limit(1);
+  return row;
+}
+
+export async function isSuppressed(db: DbOrTx, channel: string, address: string): Promise<boolean> {
+  const rows = await db
+    .select({ id: suppressions.id })
+    .from(suppressions)
+    .where(and(eq(suppressions.channel, channel), eq(suppressions.address, address)))
+    .limit(1);
+  return rows.length > 0;
+}
+
+export type MessageRow = typeof messages.$inferSelect;
+
+export async function findMessageByKey(db: DbOrTx, key: string): Promise<MessageRow | undefined> {
+  const [row] = await db.select().from(messages).where(eq(messages.idempotencyKey, key)).limit(1);
+  return row;
+}

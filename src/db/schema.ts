@@ -1,0 +1,259 @@
+import { sql } from 'drizzle-orm';
+import {
+  bigserial,
+  boolean,
+  index,
+  integer,
+  jsonb,
+  numeric,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from 'drizzle-orm/pg-core';
+
+const createdAt = () => timestamp('created_at', { withTimezone: true }).notNull().defaultNow();
+const updatedAt = () => timestamp('updated_at', { withTimezone: true }).notNull().defaultNow();
+
+/** Consent state per channel. `unknown` means no explicit opt-in or opt-out was recorded. */
+export type ConsentStatus = 'opted_in' | 'opted_out' | 'unknown';
+export type Consent = Partial<Record<'email' | 'sms' | 'chat', ConsentStatus>>;
+
+export const contacts = pgTable(
+  'contacts',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    externalId: text('external_id'),
+    email: text('email'),
+    phone: text('phone'),
+    firstName: text('first_name'),
+    lastName: text('last_name'),
+    company: text('company'),
+    region: text('region'),
+    industry: text('industry'),
+    jobTitle: text('job_title'),
+    timezone: text('timezone'),
+    locale: text('locale'),
+    attributes: jsonb('attributes').$type<Record<string, unknown>>().notNull().default({}),
+    tags: text('tags').array().notNull().default(sql`'{}'::text[]`),
+    score: integer('score').notNull().default(0),
+    lifecycleStage: text('lifecycle_stage').notNull().default('lead'),
+    ownerId: text('owner_id'),
+    consent: jsonb('consent').$type<Consent>().notNull().default({}),
+    /** Set when this contact was merged into another; reads follow the pointer. */
+    mergedInto: uuid('merged_into'),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    uniqueIndex('contacts_external_id_uq').on(t.externalId),
+    index('contacts_email_idx').on(t.email),
+    index('contacts_phone_idx').on(t.phone),
+    index('contacts_lifecycle_idx').on(t.lifecycleStage),
+  ],
+);
+
+export const events = pgTable(
+  'events',
+  {
+    /** The sender's id: a re-delivered event with the same id is stored once. */
+    id: text('id').primaryKey(),
+    type: text('type').notNull(),
+    contactId: uuid('contact_id').references(() => contacts.id),
+    properties: jsonb('properties').$type<Record<string, unknown>>().notNull().default({}),
+    occurredAt: timestamp('occurred_at', { withTimezone: true }).notNull(),
+    receivedAt: timestamp('received_at', { withTimezone: true }).notNull().defaultNow(),
+    source: text('source').notNull().default('api'),
+  },
+  (t) => [index('events_contact_time_idx').on(t.contactId, t.occurredAt), index('events_type_idx').on(t.type)],
+);
+
+export const journeys = pgTable('journeys', {
+  id: text('id').primaryKey(),
+  name: text('name').notNull(),
+  /** draft | active | paused | archived */
+  status: text('status').notNull().default('draft'),
+  /** The editable draft as the marketer wrote it (YAML or JSON text). */
+  draftSource: text('draft_source'),
+  latestVersion: integer('latest_version'),
+  createdAt: createdAt(),
+  updatedAt: updatedAt(),
+});
+
+/** Immutable once written: runs pin the version they entered on. */
+export const journeyVersions = pgTable(
+  'journey_versions',
+  {
+    journeyId: text('journey_id')
+      .notNull()
+      .references(() => journeys.id),
+    version: integer('version').notNull(),
+    contentHash: text('content_hash').notNull(),
+    source: text('source').notNull(),
+    plan: jsonb('plan').$type<Record<string, unknown>>().notNull(),
+    publishedAt: timestamp('published_at', { withTimezone: true }).notNull().defaultNow(),
+    publishedBy: text('published_by'),
+  },
+  (t) => [
+    primaryKey({ columns: [t.journeyId, t.version] }),
+    uniqueIndex('journey_versions_hash_uq').on(t.journeyId, t.contentHash),
+  ],
+);
+
+/** A projection of each workflow run, kept in step by the worker so lists and stats never scan Temporal. */
+export const journeyRuns = pgTable(
+  'journey_runs',
+  {
+    workflowId: text('workflow_id').primaryKey(),
+    runId: text('run_id'),
+    journeyId: text('journey_id').notNull(),
+    version: integer('version').notNull(),
+    contactId: uuid('contact_id').notNull(),
+    entryKey: text('entry_key').notNull().default('0'),
+    currentStep: text('current_step'),
+    /** running | completed | exited | goal | failed | cancelled */
+    status: text('status').notNull().default('running'),
+    startedAt: timestamp('started_at', { withTimezone: true }).notNull().defaultNow(),
+    updatedAt: updatedAt(),
+    endedAt: timestamp('ended_at', { withTimezone: true }),
+  },
+  (t) => [
+    index('journey_runs_journey_idx').on(t.journeyId, t.version, t.status),
+    index('journey_runs_contact_idx').on(t.contactId),
+  ],
+);
+
+export const messages = pgTable(
+  'messages',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    /** Derived from workflow id + step: the same send, retried, finds its own reservation. */
+    idempotencyKey: text('idempotency_key').notNull(),
+    channel: text('channel').notNull(),
+    contactId: uuid('contact_id'),
+    journeyId: text('journey_id'),
+    workflowId: text('workflow_id'),
+    stepId: text('step_id'),
+    recipient: text('recipient').notNull(),
+    template: text('template'),
+    subject: text('subject'),
+    /** Rendered text for SMS and chat (the outbox shows it); email bodies are not stored. */
+    body: text('body'),
+    provider: text('provider'),
+    /** reserved | sent | delivered | bounced | failed | suppressed | skipped */
+    status: text('status').notNull().default('reserved'),
+    providerMessageId: text('provider_message_id'),
+    error: text('error'),
+    attempts: integer('attempts').notNull().default(0),
+    createdAt: createdAt(),
+    sentAt: timestamp('sent_at', { withTimezone: true }),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    uniqueIndex('messages_idempotency_uq').on(t.idempotencyKey),
+    index('messages_contact_idx').on(t.contactId, t.createdAt),
+    index('messages_journey_idx').on(t.journeyId, t.status),
+  ],
+);
+
+export const scoreEvents = pgTable(
+  'score_events',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    idempotencyKey: text('idempotency_key'),
+    contactId: uuid('contact_id').notNull(),
+    delta: integer('delta').notNull(),
+    scoreAfter: integer('score_after').notNull(),
+    reason: text('reason').notNull(),
+    /** journey | rule | decay | manual */
+    source: text('source').notNull(),
+    rule: text('rule'),
+    createdAt: createdAt(),
+  },
+  (t) => [uniqueIndex('score_events_idempotency_uq').on(t.idempotencyKey), index('score_events_contact_idx').on(t.contactId)],
+);
+
+export const contactAudit = pgTable(
+  'contact_audit',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    idempotencyKey: text('idempotency_key'),
+    contactId: uuid('contact_id').notNull(),
+    /** tag | untag | set_attribute | set_lifecycle_stage | merge | upsert */
+    action: text('action').notNull(),
+    detail: jsonb('detail').$type<Record<string, unknown>>().notNull().default({}),
+    actor: text('actor').notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [uniqueIndex('contact_audit_idempotency_uq').on(t.idempotencyKey), index('contact_audit_contact_idx').on(t.contactId)],
+);
+
+export const salesHandoffs = pgTable(
+  'sales_handoffs',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    idempotencyKey: text('idempotency_key').notNull(),
+    contactId: uuid('contact_id').notNull(),
+    journeyId: text('journey_id'),
+    workflowId: text('workflow_id'),
+    team: text('team'),
+    repId: text('rep_id'),
+    /** pending | accepted | rejected | escalated */
+    status: text('status').notNull().default('pending'),
+    reason: text('reason'),
+    dueAt: timestamp('due_at', { withTimezone: true }),
+    escalatedAt: timestamp('escalated_at', { withTimezone: true }),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [uniqueIndex('sales_handoffs_idempotency_uq').on(t.idempotencyKey), index('sales_handoffs_contact_idx').on(t.contactId)],
+);
+
+export const suppressions = pgTable(
+  'suppressions',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    channel: text('channel').notNull(),
+    /** Normalized address: lower-cased email or E.164 phone. */
+    address: text('address').notNull(),
+    /** unsubscribed | bounced | complaint | manual */
+    reason: text('reason').notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [uniqueIndex('suppressions_channel_address_uq').on(t.channel, t.address)],
+);
+
+export const conversions = pgTable(
+  'conversions',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    idempotencyKey: text('idempotency_key').notNull(),
+    journeyId: text('journey_id').notNull(),
+    version: integer('version').notNull(),
+    contactId: uuid('contact_id').notNull(),
+    goal: text('goal').notNull(),
+    value: numeric('value', { precision: 14, scale: 2 }),
+    createdAt: createdAt(),
+  },
+  (t) => [uniqueIndex('conversions_idempotency_uq').on(t.idempotencyKey), index('conversions_journey_idx').on(t.journeyId)],
+);
+
+export const apiKeys = pgTable(
+  'api_keys',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    /** The public, non-secret head of the key used to find its row; the rest is only ever stored hashed. */
+    prefix: text('prefix').notNull(),
+    hash: text('hash').notNull(),
+    name: text('name').notNull(),
+    /** marketer | integration | ops | admin */
+    role: text('role').notNull(),
+    createdAt: createdAt(),
+    lastUsedAt: timestamp('last_used_at', { withTimezone: true }),
+    revokedAt: timestamp('revoked_at', { withTimezone: true }),
+    dev: boolean('dev').notNull().default(false),
+  },
+  (t) => [uniqueIndex('api_keys_prefix_uq').on(t.prefix)],
+);

@@ -1,0 +1,100 @@
+import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
+import type { PlanEntry, PlanFilter } from '../journey/plan';
+import { canEnter, type EntryHistory } from '../journey/entry';
+import { matchesFilters } from '../journey/conditions';
+import type { JourneyEventSignal } from '../workflows/messages';
+import { journeyEventSignal } from '../workflows/messages';
+import { journeyWorkflowId } from '../workflows/ids';
+import type { JourneyWorkflowInput } from '../workflows/journey';
+import { ContactIdKey, JourneyIdKey, JourneyStepKey, JourneyVersionKey } from '../temporal/search-attributes';
+
+/** A published journey version that starts on an event type. */
+export type EventTrigger = { journeyId: string; version: number; eventType: string; where?: PlanFilter[]; entry?: PlanEntry };
+
+export interface TriggerSource {
+  triggersFor(eventType: string): Promise<EventTrigger[]>;
+}
+
+export type RouteResult = {
+  started: { journeyId: string; workflowId: string }[];
+  signalled: string[];
+  notEntered: { journeyId: string; reason: string }[];
+};
+
+export type RouterDeps = {
+  temporal: Client;
+  taskQueue: string;
+  triggers: TriggerSource;
+  /** Workflow ids of the contact's running runs (from the run projection). */
+  runningRuns?: (contactId: string) => Promise<string[]>;
+  /** Past and active runs of a journey for a contact, for the re-entry rules. */
+  entryHistory?: (journeyId: string, contactId: string) => Promise<EntryHistory>;
+};
+
+/**
+ * Starts the journeys an event triggers. `signalWithStart` both starts a run and delivers the event atomically, and
+ * because the workflow id is deterministic a duplicate trigger reaches the running run instead of starting another.
+ */
+export async function routeEvent(deps: RouterDeps, contactId: string, event: JourneyEventSignal): Promise<RouteResult> {
+  const started: RouteResult['started'] = [];
+  const notEntered: RouteResult['notEntered'] = [];
+  for (const trigger of await deps.triggers.triggersFor(event.type)) {
+    if (trigger.where && !matchesFilters(trigger.where, event.properties, event.occurredAt)) continue;
+    const entry = trigger.entry ?? { reEntry: 'once', maxConcurrent: 1 };
+    const history = (await deps.entryHistory?.(trigger.journeyId, contactId)) ?? { activeRuns: 0 };
+    const always = entry.reEntry === 'always';
+    // A running run of a single-entry journey just receives the event (below); it is not a new entry.
+    if (!always && history.activeRuns > 0) continue;
+    const decision = canEnter(entry, history, event.occurredAt);
+    if (!decision.enter) {
+      notEntered.push({ journeyId: trigger.journeyId, reason: decision.reason });
+      continue;
+    }
+    // `always` gives every entry its own id (keyed by the triggering event); the others share one id per contact,
+    // and Temporal's id-reuse policy backs the database check: a `once` journey can never start a second time.
+    const workflowId = journeyWorkflowId(trigger.journeyId, contactId, always ? event.id : undefined);
+    const input: JourneyWorkflowInput = {
+      v: 1,
+      journeyId: trigger.journeyId,
+      version: trigger.version,
+      contactId,
+      trigger: event,
+    };
+    try {
+      await deps.temporal.workflow.signalWithStart('journeyWorkflow', {
+        workflowId,
+        taskQueue: deps.taskQueue,
+        args: [input],
+        signal: journeyEventSignal,
+        signalArgs: [event],
+        workflowIdReusePolicy: entry.reEntry === 'once' || always ? 'REJECT_DUPLICATE' : 'ALLOW_DUPLICATE',
+        typedSearchAttributes: [
+          { key: JourneyIdKey, value: trigger.journeyId },
+          { key: JourneyVersionKey, value: trigger.version },
+          { key: ContactIdKey, value: contactId },
+          { key: JourneyStepKey, value: 'start' },
+        ],
+      });
+    } catch (err) {
+      // The id was used by a run that has ended (the projection had not caught up): the rule says no.
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+      notEntered.push({ journeyId: trigger.journeyId, reason: `already entered (re_entry: ${entry.reEntry})` });
+      continue;
+    }
+    started.push({ journeyId: trigger.journeyId, workflowId });
+  }
+  // Every other running run of the contact gets the event too: waits, exit rules and goals all listen for events.
+  const signalled: string[] = [];
+  const startedIds = new Set(started.map((s) => s.workflowId));
+  for (const workflowId of (await deps.runningRuns?.(contactId)) ?? []) {
+    if (startedIds.has(workflowId)) continue;
+    try {
+      await deps.temporal.workflow.getHandle(workflowId).signal(journeyEventSignal, event);
+      signalled.push(workflowId);
+    } catch (err) {
+      // The projection can lag a run that just ended; that run no longer needs the event.
+      if ((err as Error).name !== 'WorkflowNotFoundError') throw err;
+    }
+  }
+  return { started, signalled, notEntered };
+}

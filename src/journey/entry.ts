@@ -1,0 +1,33 @@
+/**
+ * Entry rules (`entry.re_entry`, `entry.max_concurrent`) as a pure decision, so the API/router and
+ * tests agree on when a trigger starts a new run. Workflow-safe.
+ */
+import type { PlanEntry } from './plan';
+
+export interface EntryHistory {
+  /** Runs of this journey for this contact that have not ended. */
+  activeRuns: number;
+  /** Epoch ms of the latest entry, if the contact ever entered. */
+  lastEnteredAt?: number | undefined;
+}
+
+export type EntryDecision = { enter: true } | { enter: false; reason: string };
+
+export function canEnter(entry: PlanEntry, history: EntryHistory, now: number): EntryDecision {
+  const entered = history.lastEnteredAt !== undefined;
+  switch (entry.reEntry) {
+    case 'once':
+      return entered || history.activeRuns > 0 ? { enter: false, reason: 'already entered (re_entry: once)' } : { enter: true };
+    case 'after_exit':
+      return history.activeRuns > 0 ? { enter: false, reason: 'a run is still active (re_entry: after_exit)' } : { enter: true };
+    case 'after': {
+      if (history.activeRuns > 0) return { enter: false, reason: 'a run is still active' };
+      const wait = entry.reEntryAfterMs ?? 0;
+      return entered && now - history.lastEnteredAt! < wait ? { enter: false, reason: 're-entry period has not passed' } : { enter: true };
+    }
+    case 'always':
+      return history.activeRuns >= entry.maxConcurrent
+        ? { enter: false, reason: `max_concurrent (${entry.maxConcurrent}) runs already active` }
+        : { enter: true };
+  }
+}

@@ -1,0 +1,320 @@
+/**
+ * Journey simulator: drives the interpreter core with a virtual clock and a scripted timeline, to
+ * preview the path a contact would take ("what happens to a lead who clicks on day 3?") and to test
+ * long-horizon behaviour (days of waits) in microseconds.
+ *
+ * Everything the Temporal shell does is played here by fakes: actions succeed (unless scripted to
+ * fail) and update a simulated contact, timers fire at their time, events arrive at theirs.
+ */
+import { formatDuration, parseSignedDuration } from './duration';
+import {
+  applyContactEffect,
+  initialState,
+  step,
+  type Action,
+  type ActionKind,
+  type ActionOutcome,
+  type Command,
+  type Input,
+  type JourneyEvent,
+  type LogKind,
+  type Outcome,
+  type RunState,
+} from './interpreter';
+import type { JourneyPlan, PlanStep } from './plan';
+import type { Contact, MessageChannel } from './schema';
+
+export interface TimelineEntry {
+  /** ISO date-time, or an offset from the start such as `+2d`, `+1d12h`, `+90m`. */
+  at: string | number;
+  type: string;
+  properties?: Record<string, unknown>;
+  id?: string;
+  /** Contact changes that come with the event (merged into the simulated contact first). */
+  contact?: Partial<Contact>;
+}
+
+/** Scripted result for matching actions, e.g. `{ kind: 'send_email', outcome: 'failed', permanent: true }`. */
+export interface ScriptedResult {
+  kind?: ActionKind;
+  stepId?: string;
+  outcome: 'ok' | 'failed';
+  /** @default true */
+  permanent?: boolean;
+  /** @default "scripted failure" */
+  error?: string;
+  data?: Record<string, unknown>;
+  /** How many matching actions this applies to. @default every one */
+  times?: number;
+}
+
+export type ResultPolicy = (action: Action, stepId: string, at: number) => ActionOutcome | undefined;
+
+export interface SimulationOptions {
+  contact: Contact;
+  events?: TimelineEntry[];
+  /** ISO date-time or epoch ms. @default the current time */
+  start?: string | number;
+  /** @default an event of the plan's first event trigger type, at the start time */
+  trigger?: { type: string; properties?: Record<string, unknown> };
+  /** Scripted outcomes (first match wins), or a function; unmatched actions succeed. */
+  results?: ScriptedResult[] | ResultPolicy;
+  /** Messages sent to the contact before the run (other journeys), for frequency caps. */
+  priorMessages?: { channel: MessageChannel; at: string | number }[];
+  /** Virtual time each action takes; events in between arrive while it is outstanding. @default 0 */
+  actionLatencyMs?: number;
+  /** Stop after this many steps entered (a journey that loops through waits never ends). @default 500 */
+  maxSteps?: number;
+}
+
+export interface SimulationResult {
+  outcome: {
+    status: Outcome | 'waiting' | 'step_cap';
+    reason: string;
+    at: string;
+  };
+  start: string;
+  path: { at: string; atMs: number; stepId: string; type: PlanStep['type'] }[];
+  actions: { at: string; atMs: number; commandId: string; stepId: string; action: Action; result: 'ok' | 'failed' | 'not_run' }[];
+  log: { at: string; atMs: number; stepId: string | null; kind: LogKind; detail: string }[];
+  goals: string[];
+  cost: { currency: string; total: number; byChannel: Record<string, number> };
+  contact: Contact;
+  state: RunState;
+}
+
+/** Epoch ms for an ISO string, epoch number, or `+2d` style offset from `base`. */
+export function resolveTime(at: string | number, base: number): number {
+  if (typeof at === 'number') return at;
+  if (/^[+-]/.test(at)) {
+    const off = parseSignedDuration(at);
+    if (off === undefined) throw new Error(`${JSON.stringify(at)} is not a time (use an ISO date-time or an offset such as +2d)`);
+    return base + off;
+  }
+  const t = Date.parse(at);
+  if (Number.isNaN(t)) throw new Error(`${JSON.stringify(at)} is not a time (use an ISO date-time or an offset such as +2d)`);
+  return t;
+}
+
+const iso = (t: number) => new Date(t).toISOString();
+const SENDS: Partial<Record<ActionKind, MessageChannel>> = { send_email: 'email', send_sms: 'sms' };
+const COST_CHANNEL: Partial<Record<ActionKind, 'email' | 'sms' | 'webhook' | 'notify'>> = { send_email: 'email', send_sms: 'sms', webhook: 'webhook', notify: 'notify' };
+
+export function simulate(plan: JourneyPlan, opts: SimulationOptions): SimulationResult {
+  const startAt = opts.start === undefined ? Date.now() : resolveTime(opts.start, 0);
+  const latency = opts.actionLatencyMs ?? 0;
+  const maxSteps = opts.maxSteps ?? 500;
+  let contact: Contact = opts.contact;
+
+  const timeline = (opts.events ?? [])
+    .map((e, i) => ({ ...e, atMs: resolveTime(e.at, startAt), id: e.id ?? `sim-event-${i + 1}` }))
+    .sort((a, b) => a.atMs - b.atMs);
+  const toEvent = (e: (typeof timeline)[number]): JourneyEvent => ({ id: e.id, type: e.type, properties: e.properties ?? {}, occurredAt: e.atMs });
+  const history = timeline.filter((e) => e.atMs < startAt).map(toEvent);
+  const upcoming = timeline.filter((e) => e.atMs >= startAt);
+
+  const sent: { channel: MessageChannel; at: number }[] = (opts.priorMessages ?? []).map((m) => ({ channel: m.channel, at: resolveTime(m.at, startAt) }));
+  const scripted = Array.isArray(opts.results) ? opts.results.map((r) => ({ ...r, left: r.times ?? Infinity })) : [];
+  const policy = typeof opts.results === 'function' ? opts.results : undefined;
+
+  const result: SimulationResult = {
+    outcome: { status: 'waiting', reason: '', at: iso(startAt) },
+    start: iso(startAt),
+    path: [],
+    actions: [],
+    log: [],
+    goals: [],
+    cost: { currency: plan.settings.costs.currency, total: 0, byChannel: {} },
+    contact,
+    state: initialState(plan),
+  };
+
+  let state = result.state;
+  let now = startAt;
+  const timers = new Map<string, number>();
+  const actionQueue: Extract<Command, { type: 'action' }>[] = [];
+  let inflight: { cmd: Extract<Command, { type: 'action' }>; at: number } | undefined;
+
+  const outcomeFor = (cmd: Extract<Command, { type: 'action' }>): ActionOutcome => {
+    const custom = policy?.(cmd.action, cmd.stepId, now);
+    if (custom) return custom;
+    const rule = scripted.find((r) => r.left > 0 && (r.kind === undefined || r.kind === cmd.action.kind) && (r.stepId === undefined || r.stepId === cmd.stepId));
+    if (rule) {
+      rule.left -= 1;
+      if (rule.outcome === 'failed') return { status: 'failed', permanent: rule.permanent ?? true, error: rule.error ?? 'scripted failure' };
+      return { status: 'ok', ...(rule.data ? { data: rule.data } : {}) };
+    }
+    const a = cmd.action;
+    switch (a.kind) {
+      case 'load_contact':
+        return { status: 'ok', contact };
+      case 'count_messages':
+        return { status: 'ok', data: { sentAt: sent.filter((m) => m.channel === a.channel && m.at >= a.since).map((m) => m.at) } };
+      case 'handoff_to_sales':
+        return { status: 'ok', data: { ownerId: a.owner ?? `${a.team}-rep-1` } };
+      default:
+        return { status: 'ok' };
+    }
+  };
+
+  const feed = (input: Input) => {
+    const r = step(plan, state, input);
+    state = r.state;
+    for (const c of r.commands) {
+      switch (c.type) {
+        case 'enter_step':
+          result.path.push({ at: iso(c.at), atMs: c.at, stepId: c.stepId, type: c.stepType });
+          break;
+        case 'action':
+          if (c.action.kind === 'record_goal') {
+            result.goals.push(c.action.goalId);
+            result.actions.push({ at: iso(now), atMs: now, commandId: c.commandId, stepId: c.stepId, action: c.action, result: 'ok' });
+          } else actionQueue.push(c);
+          break;
+        case 'start_timer':
+          timers.set(c.timerId, c.at);
+          break;
+        case 'cancel_timer':
+          timers.delete(c.timerId);
+          break;
+        case 'log':
+          result.log.push({ at: iso(c.at), atMs: c.at, stepId: c.stepId, kind: c.kind, detail: c.detail });
+          break;
+        case 'complete':
+          result.outcome = { status: c.outcome, reason: c.reason, at: iso(c.at) };
+          break;
+      }
+    }
+  };
+
+  feed({
+    type: 'start',
+    at: startAt,
+    contact,
+    ...(history.length > 0 ? { history } : {}),
+    trigger: {
+      id: 'sim-trigger',
+      type: opts.trigger?.type ?? plan.triggers.find((t) => t.type === 'event')?.event ?? 'simulation.start',
+      properties: opts.trigger?.properties ?? {},
+      occurredAt: startAt,
+    },
+  });
+
+  let next = 0;
+  while (state.status !== 'done') {
+    if (state.stepCount >= maxSteps) {
+      result.outcome = { status: 'step_cap', reason: `stopped after ${maxSteps} steps (the journey may loop forever)`, at: iso(now) };
+      break;
+    }
+    if (!inflight && actionQueue.length > 0) inflight = { cmd: actionQueue.shift()!, at: now + latency };
+    let timerId: string | undefined;
+    let timerAt = Infinity;
+    for (const [id, at] of timers) if (at < timerAt) [timerId, timerAt] = [id, at];
+    const eventAt = upcoming[next]?.atMs ?? Infinity;
+    const actionAt = inflight?.at ?? Infinity;
+    const t = Math.min(actionAt, eventAt, timerAt);
+    if (t === Infinity) {
+      result.outcome = { status: 'waiting', reason: `waiting at ${state.stepId ?? '(start)'} with nothing scheduled`, at: iso(now) };
+      break;
+    }
+    now = Math.max(now, t);
+    // Same instant: action results first (they are immediate), then events, then timers, so an
+    // event arriving exactly at a timeout still counts.
+    if (actionAt === t && inflight) {
+      const { cmd } = inflight;
+      inflight = undefined;
+      const outcome = outcomeFor(cmd);
+      if (outcome.status === 'ok') {
+        const channel = SENDS[cmd.action.kind];
+        if (channel) sent.push({ channel, at: now });
+        const costKey = COST_CHANNEL[cmd.action.kind];
+        if (costKey) {
+          const cost = plan.settings.costs[costKey];
+          result.cost.byChannel[costKey] = (result.cost.byChannel[costKey] ?? 0) + cost;
+          result.cost.total += cost;
+        }
+        if (!outcome.contact) {
+          contact = applyContactEffect(contact, cmd.action, outcome.data);
+        }
+      }
+      result.actions.push({ at: iso(now), atMs: now, commandId: cmd.commandId, stepId: cmd.stepId, action: cmd.action, result: outcome.status });
+      const withContact: ActionOutcome = outcome.status === 'ok' && !outcome.contact && cmd.action.kind !== 'count_messages' ? { ...outcome, contact } : outcome;
+      feed({ type: 'action_result', at: now, commandId: cmd.commandId, outcome: withContact });
+    } else if (eventAt === t) {
+      const e = upcoming[next++]!;
+      if (e.contact) contact = { ...contact, ...e.contact };
+      feed({ type: 'event', at: now, event: toEvent(e), ...(e.contact ? { contact } : {}) });
+    } else if (timerId !== undefined) {
+      timers.delete(timerId);
+      feed({ type: 'timer_fired', at: now, timerId });
+    }
+  }
+  for (const cmd of [...(inflight ? [inflight.cmd] : []), ...actionQueue]) {
+    result.actions.push({ at: iso(now), atMs: now, commandId: cmd.commandId, stepId: cmd.stepId, action: cmd.action, result: 'not_run' });
+  }
+  result.cost.total = Math.round(result.cost.total * 1e6) / 1e6;
+  result.contact = contact;
+  result.state = state;
+  return result;
+}
+
+function describeAction(a: Action): string {
+  switch (a.kind) {
+    case 'send_email':
+      return `email ${a.template} (${a.locale})`;
+    case 'send_sms':
+      return `sms ${a.template ?? JSON.stringify(a.body)} (${a.locale})`;
+    case 'webhook':
+      return `webhook ${a.method} ${a.url}`;
+    case 'notify':
+      return `notify ${a.channel} → ${typeof a.to === 'string' ? a.to : 'user' in a.to ? `user ${a.to.user}` : `group ${a.to.group}`}`;
+    case 'update_score':
+      return `score ${a.delta > 0 ? '+' : ''}${a.delta} (${a.reason})`;
+    case 'tag':
+      return `tag ${a.tags.join(', ')}`;
+    case 'untag':
+      return `untag ${a.tags.join(', ')}`;
+    case 'set_attribute':
+      return `set ${a.field} = ${JSON.stringify(a.value)}`;
+    case 'set_lifecycle_stage':
+      return `lifecycle → ${a.stage}`;
+    case 'handoff_to_sales':
+      return `handoff to ${a.owner !== undefined ? `owner ${a.owner}` : `team ${a.team}`}${a.task ? `, task due ${iso(a.task.dueAt)}` : ''}`;
+    case 'record_goal':
+      return `goal ${a.goalId}`;
+    case 'load_contact':
+      return 'load contact';
+    case 'count_messages':
+      return `count ${a.channel} messages`;
+  }
+}
+
+/** Human-readable path: one line per step, action and notable decision, offsets from the start. */
+export function formatSimulation(r: SimulationResult): string {
+  const start = Date.parse(r.start);
+  const rel = (t: number) => (t === start ? '+0s' : `+${formatDuration(t - start)}`);
+  type Line = { t: number; order: number; text: string };
+  const lines: Line[] = [];
+  r.path.forEach((p, i) => lines.push({ t: p.atMs, order: i * 3, text: `→ ${p.stepId} (${p.type})` }));
+  const stepOrder = (stepId: string | null, t: number) => {
+    let idx = -1;
+    r.path.forEach((p, i) => {
+      if (p.stepId === stepId && p.atMs <= t) idx = i;
+    });
+    return idx * 3;
+  };
+  for (const a of r.actions) {
+    if (a.action.kind === 'load_contact' || a.action.kind === 'count_messages') continue;
+    lines.push({ t: a.atMs, order: stepOrder(a.stepId, a.atMs) + 1, text: `    ${describeAction(a.action)}${a.result === 'ok' ? '' : ` [${a.result}]`}` });
+  }
+  for (const l of r.log) {
+    if (l.kind === 'branch_taken' || l.kind === 'split_assigned' || l.kind.startsWith('deferred') || l.kind.startsWith('skipped') || l.kind === 'matched_earlier_event' || l.kind === 'wait_timed_out' || l.kind === 'event_matched') {
+      lines.push({ t: l.atMs, order: stepOrder(l.stepId, l.atMs) + 2, text: `    ${l.kind.replace(/_/g, ' ')}: ${l.detail}` });
+    }
+  }
+  lines.sort((a, b) => a.t - b.t || a.order - b.order);
+  const out = lines.map((l) => `${iso(l.t)}  ${rel(l.t).padEnd(10)} ${l.text}`);
+  out.push(`outcome: ${r.outcome.status}${r.outcome.reason ? ` (${r.outcome.reason})` : ''} at ${r.outcome.at}`);
+  if (r.cost.total > 0) out.push(`cost: ${r.cost.total} ${r.cost.currency}`);
+  return out.join('\n');
+}

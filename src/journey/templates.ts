@@ -1,0 +1,184 @@
+/**
+ * Template catalog: which templates exist, in which locales, and which variables they use.
+ *
+ * Layout (documented for authors in journeys/templates/README.md):
+ *
+ *   <dir>/<name>/<locale>/subject.hbs + html.hbs and/or text.hbs   email templates
+ *   <dir>/_sms/<name>/<locale>/text.hbs                              SMS templates
+ *   <dir>/_chat/<name>/<locale>/text.hbs                             chat notifications (notify step)
+ *   <dir>/_layouts/<layout>.hbs     HTML layouts; html.hbs opts in with a first line `{{!< layout}}`
+ *   <dir>/_partials/<partial>.hbs   partials, `{{> partial}}`
+ *
+ * SMS and chat templates live under `_`-prefixed folders so the email renderer (which treats every
+ * other folder as an email template) skips them.
+ */
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import Handlebars from 'handlebars';
+import { KNOWN_HELPERS } from './template-context';
+
+export type TemplateKind = 'email' | 'sms' | 'chat';
+export type TemplatePart = 'subject' | 'html' | 'text';
+
+export interface TemplateVariant {
+  locale: string;
+  parts: TemplatePart[];
+  /** Variable paths the variant uses (helpers, `@data` and paths inside `#each`/`#with` excluded). */
+  variables: string[];
+  partials: string[];
+  layout?: string;
+}
+
+export interface TemplateProblem {
+  file: string;
+  message: string;
+}
+
+export interface TemplateCatalog {
+  /** kind → template name → locale → variant */
+  templates: Record<TemplateKind, Record<string, Record<string, TemplateVariant>>>;
+  /** partial name → variables it uses */
+  partials: Record<string, string[]>;
+  /** layout name → variables it uses */
+  layouts: Record<string, string[]>;
+  /** Template files that failed to parse; the compiler reports those a journey uses. */
+  problems: TemplateProblem[];
+}
+
+export interface TemplateUsage {
+  variables: string[];
+  partials: string[];
+  helpers: string[];
+}
+
+type Node = { type: string; [k: string]: unknown };
+const SCOPE_CHANGING = new Set(['each', 'with']);
+const knownHelpers = new Set<string>(KNOWN_HELPERS);
+
+/** Variables, partials and helpers used by one handlebars source. Throws on syntax errors. */
+export function templateUsage(source: string): TemplateUsage {
+  const variables = new Set<string>();
+  const partials = new Set<string>();
+  const helpers = new Set<string>();
+
+  const path = (n: Node | undefined) => {
+    if (!n || n.type !== 'PathExpression') {
+      if (n?.type === 'SubExpression') expr(n);
+      return;
+    }
+    // @index, ../parent and this.x inside blocks refer to scopes the compiler cannot see.
+    if (n.data || (n.depth as number) > 0) return;
+    const original = String(n.original).replace(/^this[./]?/, '');
+    if (original) variables.add(original);
+  };
+  const args = (n: Node) => {
+    for (const p of (n.params as Node[] | undefined) ?? []) path(p);
+    for (const pair of ((n.hash as { pairs?: { value: Node }[] } | undefined)?.pairs) ?? []) path(pair.value);
+  };
+  const expr = (n: Node) => {
+    helpers.add(String((n.path as Node).original));
+    args(n);
+  };
+  const program = (p: Node | undefined, scoped: boolean) => {
+    if (!p) return;
+    for (const s of p.body as Node[]) statement(s, scoped);
+  };
+  const statement = (n: Node, scoped: boolean) => {
+    switch (n.type) {
+      case 'MustacheStatement': {
+        const name = String((n.path as Node).original);
+        const hasArgs = ((n.params as Node[]).length > 0) || Boolean(n.hash);
+        if (hasArgs || knownHelpers.has(name)) {
+          if (!scoped) expr(n);
+        } else if (!scoped) {
+          path(n.path as Node);
+        }
+        return;
+      }
+      case 'BlockStatement': {
+        const name = String((n.path as Node).original);
+        if (!scoped) {
+          helpers.add(name);
+          args(n);
+        }
+        program(n.program as Node, scoped || SCOPE_CHANGING.has(name));
+        program(n.inverse as Node | undefined, scoped);
+        return;
+      }
+      case 'PartialStatement':
+      case 'PartialBlockStatement': {
+        const name = n.name as Node;
+        if (name.type === 'PathExpression') partials.add(String(name.original));
+        if (!scoped) args(n);
+        if (n.type === 'PartialBlockStatement') program(n.program as Node, scoped);
+        return;
+      }
+      default:
+        return;
+    }
+  };
+  program(Handlebars.parse(source) as unknown as Node, false);
+  for (const h of knownHelpers) helpers.delete(h);
+  return { variables: [...variables].sort(), partials: [...partials].sort(), helpers: [...helpers].sort() };
+}
+
+const LAYOUT_DIRECTIVE = /^\s*\{\{!<\s*([\w.-]+)\s*\}\}/;
+
+export function emptyCatalog(): TemplateCatalog {
+  return { templates: { email: {}, sms: {}, chat: {} }, partials: {}, layouts: {}, problems: [] };
+}
+
+/** Reads a template directory (layout above). Missing directories yield an empty catalog. */
+export function loadTemplateCatalog(dir: string): TemplateCatalog {
+  const catalog = emptyCatalog();
+  const isDir = (p: string) => existsSync(p) && statSync(p).isDirectory();
+  const list = (p: string) => (isDir(p) ? readdirSync(p).sort() : []);
+  const parse = (file: string): TemplateUsage | undefined => {
+    try {
+      return templateUsage(readFileSync(file, 'utf8'));
+    } catch (err) {
+      catalog.problems.push({ file, message: err instanceof Error ? err.message.split('\n')[0]! : String(err) });
+      return undefined;
+    }
+  };
+  for (const [folder, target] of [['_partials', catalog.partials], ['_layouts', catalog.layouts]] as const) {
+    for (const f of list(join(dir, folder))) {
+      if (!f.endsWith('.hbs')) continue;
+      target[f.slice(0, -4)] = parse(join(dir, folder, f))?.variables ?? [];
+    }
+  }
+  const readKind = (kind: TemplateKind, root: string) => {
+    for (const name of list(root)) {
+      if (name.startsWith('_') || name.startsWith('.') || !isDir(join(root, name))) continue;
+      const variants: Record<string, TemplateVariant> = {};
+      for (const locale of list(join(root, name))) {
+        const ldir = join(root, name, locale);
+        if (!isDir(ldir)) continue;
+        const variant: TemplateVariant = { locale, parts: [], variables: [], partials: [] };
+        const vars = new Set<string>();
+        const parts = new Set<string>();
+        for (const part of ['subject', 'html', 'text'] as const) {
+          const file = join(ldir, `${part}.hbs`);
+          if (!existsSync(file)) continue;
+          variant.parts.push(part);
+          const usage = parse(file);
+          if (!usage) continue;
+          usage.variables.forEach((v) => vars.add(v));
+          usage.partials.forEach((p) => parts.add(p));
+          if (part === 'html') {
+            const m = LAYOUT_DIRECTIVE.exec(readFileSync(file, 'utf8'));
+            if (m) variant.layout = m[1]!;
+          }
+        }
+        variant.variables = [...vars].sort();
+        variant.partials = [...parts].sort();
+        variants[locale] = variant;
+      }
+      if (Object.keys(variants).length > 0) catalog.templates[kind][name] = variants;
+    }
+  };
+  readKind('email', dir);
+  readKind('sms', join(dir, '_sms'));
+  readKind('chat', join(dir, '_chat'));
+  return catalog;
+}

@@ -1,0 +1,113 @@
+// `npm start`: the whole product in one process — embedded Temporal dev server and PGlite unless configured otherwise.
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Server } from 'node:http';
+import { eq } from 'drizzle-orm';
+import { createActivities } from './activities';
+import { buildApp } from './api/app';
+import { createApiKey } from './api/auth';
+import { ConfigError, loadConfig } from './config';
+import { apiKeys } from './db/schema';
+import type { Db } from './db/client';
+import { dbTriggerSource, publishJourneyDir } from './engine/journeys';
+import { loadTemplateCatalog } from './journey/templates';
+import { createLogger } from './logger';
+import { connectTemporal, openMigratedDatabase, resolveSigningSecrets } from './runtime';
+import { activityDeps, createMailer, createRenderer, JOURNEYS_DIR, SCORING_MODEL_FILE, TEMPLATES_DIR } from './services';
+import { loadScoringModel } from './scoring/model';
+import { createWorker } from './worker';
+import { ensureScoreDecaySchedule } from './temporal/schedules';
+
+async function devApiKey(db: Db, dataDir: string): Promise<string> {
+  const file = path.join(dataDir, 'dev-api-key');
+  if (existsSync(file)) {
+    const key = readFileSync(file, 'utf8').trim();
+    const prefix = key.split('_')[1] ?? '';
+    const [row] = await db.select().from(apiKeys).where(eq(apiKeys.prefix, prefix)).limit(1);
+    if (row && !row.revokedAt) return key;
+  }
+  const created = await createApiKey(db, { name: 'development (printed at start)', role: 'admin', dev: true });
+  writeFileSync(file, `${created.key}\n`, { mode: 0o600 });
+  return created.key;
+}
+
+async function main() {
+  const config = loadConfig();
+  const log = createLogger(config.logLevel);
+  const started = Date.now();
+  const secrets = resolveSigningSecrets(config);
+  const database = await openMigratedDatabase(config, log);
+  // The embedded default runs the journeys in journeys/: each start publishes a version when its content changed.
+  const published = await publishJourneyDir(database.db, JOURNEYS_DIR, loadTemplateCatalog(TEMPLATES_DIR));
+  log.info({ journeys: published.map((p) => `${p.journeyId}@${p.version}${p.created ? ' (new)' : ''}`) }, 'journeys published');
+  const temporal = await connectTemporal(config, log, { allowDevServer: true });
+  const scoring = await loadScoringModel(SCORING_MODEL_FILE);
+  await ensureScoreDecaySchedule(temporal.client, { taskQueue: config.temporal.taskQueue, timezone: scoring.timezone });
+  const { mailer, description: mailDescription } = createMailer(config);
+  const activities = createActivities(activityDeps(config, database, mailer, createRenderer(), secrets, scoring));
+  const { worker, connection: workerConnection } = await createWorker({
+    address: temporal.address,
+    namespace: config.temporal.namespace,
+    taskQueue: config.temporal.taskQueue,
+    activities,
+    maxCachedWorkflows: config.workerMaxCachedWorkflows,
+    log: (l) => log.info(l),
+  });
+  const workerRun = worker.run();
+
+  const app = buildApp({ database, temporal: temporal.client, taskQueue: config.temporal.taskQueue, triggers: dbTriggerSource(database.db),
+    scoring, logger: log, signingSecrets: secrets });
+  const server: Server = await new Promise((resolve, reject) => {
+    const s = app.listen(config.port, config.host, () => resolve(s));
+    s.on('error', reject);
+  });
+  const key = config.nodeEnv === 'production' ? undefined : await devApiKey(database.db, config.dataDir);
+
+  const base = `http://${config.host === '0.0.0.0' ? 'localhost' : config.host}:${config.port}`;
+  const lines = [
+    '',
+    `itinera is running (started in ${((Date.now() - started) / 1000).toFixed(1)}s)`,
+    `  API           ${base}`,
+    `  API docs      ${base}/docs`,
+    `  Health        ${base}/healthz`,
+    `  Temporal      ${temporal.address}${temporal.devServer ? ' (embedded dev server)' : ''}`,
+    ...(temporal.devServer?.uiUrl ? [`  Temporal UI   ${temporal.devServer.uiUrl}`] : []),
+    `  Database      ${database.kind === 'pglite' ? `PGlite in ${database.location}` : database.location}`,
+    `  Mail          ${mailDescription}`,
+    ...(key ? [`  Dev API key   ${key}   (admin; stored in ${path.join(config.dataDir, 'dev-api-key')})`] : []),
+    '',
+    'Press Ctrl-C to stop.',
+    '',
+  ];
+  process.stdout.write(lines.join('\n'));
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping: API, then worker (in-flight activities finish), then Temporal and the database');
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeAllConnections();
+    // The SDK also reacts to SIGINT/SIGTERM by itself; only ask for a shutdown if it has not begun one.
+    if (worker.getState() === 'RUNNING') worker.shutdown();
+    await workerRun.catch((err) => log.error({ err }, 'worker stopped with an error'));
+    await workerConnection.close();
+    await temporal.connection.close();
+    await mailer.close?.();
+    await temporal.devServer?.stop();
+    await database.close();
+    log.info('stopped');
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+}
+
+main().catch((err) => {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`${err.message}\n`);
+    process.exit(1);
+  }
+  process.stderr.write(`itinera failed to start: ${(err as Error).stack ?? err}\n`);
+  process.exit(2);
+});

@@ -1,0 +1,388 @@
+/**
+ * The database shell around the scoring engine. Every application runs in one transaction under a row lock on the
+ * contact (`select … for update`), so concurrent events for one contact are scored one after another against the
+ * score, cap usage and fit totals the previous one left, and every score change is a `score_events` row whose unique
+ * idempotency key makes a re-delivered event score once.
+ *
+ * `score_events` rows written here (see the report for a proposed schema comment update):
+ * - source `rule`: event rules (behaviour and event penalties); key `rule:<eventId>:<ruleId>`; `created_at` is the
+ *   event's occurrence time, so caps and idleness follow when things happened, not when they were processed;
+ * - source `fit`: fit rules and attribute penalties; key `fit:<contactId>:<ruleId>:<n>`;
+ * - source `decay`: key `decay:<contactId>:<yyyy-mm-dd in the model's time zone>`.
+ */
+import { and, count, eq, gt, inArray, sql } from 'drizzle-orm';
+import type { Db, DbOrTx } from '../db/client';
+import { contactAudit, contacts, scoreEvents } from '../db/schema';
+import { NotFoundError } from '../errors';
+import {
+  matchingEventRules,
+  scoreDecay,
+  scoreEvent,
+  scoreFit,
+  thresholdCrossings,
+  type ScoreChange,
+  type ScoringResult,
+} from './engine';
+import { durationMs, type ScoringModel } from './model';
+import { localDate } from './time';
+
+type ContactRow = typeof contacts.$inferSelect;
+
+export type ScoringEventInput = {
+  eventId: string;
+  contactId: string;
+  type: string;
+  properties: Record<string, unknown>;
+  occurredAt: Date;
+};
+
+/** An event scoring produced (e.g. `lead.mql`); the caller stores and routes it. Its id is deterministic. */
+export type EmittedEvent = {
+  id: string;
+  type: string;
+  contactId: string;
+  occurredAt: Date;
+  properties: { threshold: string; at: number; score: number; trigger: string };
+};
+
+export type ApplyResult = {
+  /** The contact scored (the merge target when `contactId` was merged). */
+  contactId: string;
+  /** True when this event had already been scored: nothing changed, and `emitted` repeats what it emitted then. */
+  duplicate: boolean;
+  changes: ScoreChange[];
+  score: number;
+  lifecycleStage: string;
+  emitted: EmittedEvent[];
+};
+
+/** Thrown inside a transaction to roll it back when a concurrent writer already recorded the same key. */
+class AlreadyApplied extends Error {}
+
+const SOURCE = { rule: 'rule', fit: 'fit', decay: 'decay' } as const;
+const BEHAVIOUR_SOURCES = [SOURCE.rule, SOURCE.decay];
+
+export const eventKey = (eventId: string, ruleId: string) => `rule:${eventId}:${ruleId}`;
+export const decayKey = (contactId: string, day: string) => `decay:${contactId}:${day}`;
+
+/** Locks the live contact, following merge pointers so points land where reads look. */
+async function lockContact(tx: DbOrTx, contactId: string): Promise<ContactRow> {
+  let id = contactId;
+  for (let hop = 0; hop < 10; hop++) {
+    const [row] = await tx.select().from(contacts).where(eq(contacts.id, id)).for('update');
+    if (!row) throw new NotFoundError('contact', id);
+    if (!row.mergedInto) return row;
+    id = row.mergedInto;
+  }
+  throw new Error(`contact ${contactId}: merge chain is longer than 10 hops`);
+}
+
+async function readContact(db: DbOrTx, contactId: string): Promise<ContactRow> {
+  let id = contactId;
+  for (let hop = 0; hop < 10; hop++) {
+    const [row] = await db.select().from(contacts).where(eq(contacts.id, id));
+    if (!row) throw new NotFoundError('contact', id);
+    if (!row.mergedInto) return row;
+    id = row.mergedInto;
+  }
+  throw new Error(`contact ${contactId}: merge chain is longer than 10 hops`);
+}
+
+const sumDelta = sql<number>`coalesce(sum(${scoreEvents.delta}), 0)`.mapWith(Number);
+
+/** Net points rule `ruleId` (source `rule`) awarded the contact within `[start, end)`. */
+async function ruleTotal(tx: DbOrTx, contactId: string, ruleId: string, start: Date, end: Date): Promise<number> {
+  const [row] = await tx
+    .select({ total: sumDelta })
+    .from(scoreEvents)
+    .where(
+      and(
+        eq(scoreEvents.contactId, contactId),
+        eq(scoreEvents.source, SOURCE.rule),
+        eq(scoreEvents.rule, ruleId),
+        sql`${scoreEvents.createdAt} >= ${start.toISOString()}::timestamptz`,
+        sql`${scoreEvents.createdAt} < ${end.toISOString()}::timestamptz`,
+      ),
+    );
+  return row?.total ?? 0;
+}
+
+/**
+ * Upward crossings of `at` recorded for the contact up to row `uptoId`, from each row's own before/after
+ * (`score_after - delta` → `score_after`). Deterministic for a given history, and it grows with every crossing, so it
+ * numbers emitted events (`mql:<contactId>:<n>`) without a counter table.
+ */
+async function crossingNumber(tx: DbOrTx, contactId: string, at: number, uptoId: number): Promise<number> {
+  const [row] = await tx
+    .select({ n: count() })
+    .from(scoreEvents)
+    .where(
+      and(
+        eq(scoreEvents.contactId, contactId),
+        sql`${scoreEvents.id} <= ${uptoId}`,
+        sql`${scoreEvents.scoreAfter} >= ${at}`,
+        sql`${scoreEvents.scoreAfter} - ${scoreEvents.delta} < ${at}`,
+      ),
+    );
+  return row?.n ?? 0;
+}
+
+async function emittedFor(
+  tx: DbOrTx,
+  model: ScoringModel,
+  contactId: string,
+  span: { before: number; after: number; lastRowId: number; occurredAt: Date; trigger: string },
+): Promise<{ emitted: EmittedEvent[]; numbers: Map<string, number> }> {
+  const emitted: EmittedEvent[] = [];
+  const numbers = new Map<string, number>();
+  for (const c of thresholdCrossings(model, span.before, span.after)) {
+    const n = await crossingNumber(tx, contactId, c.at, span.lastRowId);
+    numbers.set(c.thresholdId, n);
+    if (!c.emit) continue;
+    emitted.push({
+      id: `${c.thresholdId}:${contactId}:${n}`,
+      type: c.emit,
+      contactId,
+      occurredAt: span.occurredAt,
+      properties: { threshold: c.thresholdId, at: c.at, score: span.after, trigger: span.trigger },
+    });
+  }
+  return { emitted, numbers };
+}
+
+/**
+ * Writes an engine result: one `score_events` row per change (running `score_after`), the contact's score, and on an
+ * upward threshold crossing the forward lifecycle move with its audit row. Throws {@link AlreadyApplied} when a key
+ * already exists, which rolls the whole transaction back.
+ */
+async function record(
+  tx: DbOrTx,
+  model: ScoringModel,
+  contact: ContactRow,
+  result: ScoringResult,
+  opts: { source: string; keyFor: (c: ScoreChange) => string; createdAt: Date; trigger: string },
+): Promise<ApplyResult> {
+  let running = contact.score;
+  let lastRowId = 0;
+  for (const change of result.changes) {
+    running += change.delta;
+    const inserted = await tx
+      .insert(scoreEvents)
+      .values({
+        idempotencyKey: opts.keyFor(change),
+        contactId: contact.id,
+        delta: change.delta,
+        scoreAfter: running,
+        reason: change.reason,
+        source: opts.source,
+        rule: change.ruleId,
+        createdAt: opts.createdAt,
+      })
+      .onConflictDoNothing({ target: scoreEvents.idempotencyKey })
+      .returning({ id: scoreEvents.id });
+    if (inserted.length === 0) throw new AlreadyApplied();
+    lastRowId = inserted[0]!.id;
+  }
+  let lifecycleStage = contact.lifecycleStage;
+  if (result.changes.length === 0) {
+    return { contactId: contact.id, duplicate: false, changes: [], score: contact.score, lifecycleStage, emitted: [] };
+  }
+  await tx.update(contacts).set({ score: result.score, updatedAt: sql`now()` }).where(eq(contacts.id, contact.id));
+  const { emitted, numbers } = await emittedFor(tx, model, contact.id, {
+    before: result.scoreBefore,
+    after: result.score,
+    lastRowId,
+    occurredAt: opts.createdAt,
+    trigger: opts.trigger,
+  });
+  if (result.lifecycle) {
+    const { from, to, thresholdId } = result.lifecycle;
+    lifecycleStage = to;
+    await tx.update(contacts).set({ lifecycleStage: to, updatedAt: sql`now()` }).where(eq(contacts.id, contact.id));
+    await tx
+      .insert(contactAudit)
+      .values({
+        idempotencyKey: `scoring:lifecycle:${contact.id}:${thresholdId}:${numbers.get(thresholdId) ?? 0}`,
+        contactId: contact.id,
+        action: 'set_lifecycle_stage',
+        detail: { stage: to, previous: from, threshold: thresholdId, score: result.score, trigger: opts.trigger },
+        actor: 'scoring',
+      })
+      .onConflictDoNothing({ target: contactAudit.idempotencyKey });
+  }
+  return { contactId: contact.id, duplicate: false, changes: result.changes, score: result.score, lifecycleStage, emitted };
+}
+
+/**
+ * Rebuilds what an already-scored event emitted from its stored rows, so a caller that crashed between our commit and
+ * storing the emitted events gets them again on re-delivery (their ids are deterministic, so storing twice is harmless).
+ */
+async function replay(db: DbOrTx, model: ScoringModel, input: ScoringEventInput, keys: string[]): Promise<ApplyResult> {
+  const rows = await db.select().from(scoreEvents).where(inArray(scoreEvents.idempotencyKey, keys)).orderBy(scoreEvents.id);
+  const first = rows[0];
+  const last = rows[rows.length - 1];
+  if (!first || !last) throw new Error(`event ${input.eventId} was reported as already scored but has no score rows`);
+  const [contact] = await db.select().from(contacts).where(eq(contacts.id, first.contactId));
+  const { emitted } = await emittedFor(db, model, first.contactId, {
+    before: first.scoreAfter - first.delta,
+    after: last.scoreAfter,
+    lastRowId: last.id,
+    occurredAt: input.occurredAt,
+    trigger: input.eventId,
+  });
+  return {
+    contactId: first.contactId,
+    duplicate: true,
+    changes: [],
+    score: contact?.score ?? last.scoreAfter,
+    lifecycleStage: contact?.lifecycleStage ?? 'lead',
+    emitted,
+  };
+}
+
+/**
+ * Scores one ingested event for its contact, exactly once per event id. Call it for every stored event (not only
+ * those that reach a journey); store and route `emitted` afterwards.
+ */
+export async function applyScoringToEvent(db: Db, model: ScoringModel, input: ScoringEventInput): Promise<ApplyResult> {
+  const event = { id: input.eventId, type: input.type, properties: input.properties, occurredAt: input.occurredAt };
+  const rules = matchingEventRules(model, event);
+  const keys = rules.map((r) => eventKey(input.eventId, r.id));
+  if (keys.length === 0) {
+    // Most events score nothing: answer without a transaction or a row lock.
+    const contact = await readContact(db, input.contactId);
+    return { contactId: contact.id, duplicate: false, changes: [], score: contact.score, lifecycleStage: contact.lifecycleStage, emitted: [] };
+  }
+  const attempt = () =>
+    db.transaction(async (tx) => {
+      const contact = await lockContact(tx, input.contactId);
+      // Checked under the lock: a concurrent delivery of the same event has committed by now, or has not started.
+      const done = await tx.select({ id: scoreEvents.id }).from(scoreEvents).where(inArray(scoreEvents.idempotencyKey, keys)).limit(1);
+      if (done.length > 0) throw new AlreadyApplied();
+      const capUsage: Record<string, number> = {};
+      for (const r of rules) if (r.window) capUsage[r.id] = await ruleTotal(tx, contact.id, r.id, r.window.start, r.window.end);
+      const result = scoreEvent(model, contact, event, capUsage);
+      return record(tx, model, contact, result, {
+        source: SOURCE.rule,
+        keyFor: (c) => eventKey(input.eventId, c.ruleId),
+        createdAt: input.occurredAt,
+        trigger: input.eventId,
+      });
+    });
+  try {
+    return await attempt();
+  } catch (err) {
+    // The same event id was scored before (or concurrently, for a contact reached through another merge pointer).
+    if (err instanceof AlreadyApplied) return replay(db, model, input, keys);
+    throw err;
+  }
+}
+
+export type ApplyFitOptions = {
+  /** When the re-evaluation happens; recorded on the rows. @default new Date() */
+  now?: Date;
+};
+
+/**
+ * Re-evaluates fit rules and attribute penalties from the contact as it is now and records the difference to the fit
+ * points already applied per rule. Idempotent: a second call with an unchanged contact records nothing. Call it after
+ * a contact is created or updated.
+ */
+export async function applyFit(db: Db, model: ScoringModel, contactId: string, opts: ApplyFitOptions = {}): Promise<ApplyResult> {
+  const now = opts.now ?? new Date();
+  return db.transaction(async (tx) => {
+    const contact = await lockContact(tx, contactId);
+    const rows = await tx
+      .select({ rule: scoreEvents.rule, total: sumDelta, n: count() })
+      .from(scoreEvents)
+      .where(and(eq(scoreEvents.contactId, contact.id), eq(scoreEvents.source, SOURCE.fit)))
+      .groupBy(scoreEvents.rule);
+    const lastFit: Record<string, number> = {};
+    const seq: Record<string, number> = {};
+    for (const r of rows) {
+      if (r.rule === null) continue;
+      lastFit[r.rule] = r.total;
+      seq[r.rule] = r.n;
+    }
+    const result = scoreFit(model, contact, lastFit);
+    return record(tx, model, contact, result, {
+      source: SOURCE.fit,
+      keyFor: (c) => `fit:${contact.id}:${c.ruleId}:${(seq[c.ruleId] ?? 0) + 1}`,
+      createdAt: now,
+      trigger: 'fit',
+    });
+  });
+}
+
+export type DecayProgress = { batches: number; scanned: number; decayed: number; skipped: number; pointsRemoved: number };
+
+export type ApplyDecayOptions = {
+  /** The run's clock: idleness is measured back from here, and its local date keys the once-a-day guard. */
+  now: Date;
+  /** Contacts read per page and decayed one transaction each. @default 500 */
+  batchSize?: number;
+  /** Called after each page with the running totals. */
+  onProgress?: (progress: DecayProgress) => void;
+};
+
+/**
+ * Decays the behavioural score of every contact idle for at least `decay.after_idle` (see `scoreDecay` for the
+ * rounding rule). Safe to run more than once a day and to run concurrently with event scoring: each contact is
+ * re-checked under its row lock, and the `decay:<contactId>:<day>` key allows one decay per contact per local day.
+ */
+export async function applyDecay(db: Db, model: ScoringModel, opts: ApplyDecayOptions): Promise<DecayProgress> {
+  const progress: DecayProgress = { batches: 0, scanned: 0, decayed: 0, skipped: 0, pointsRemoved: 0 };
+  if (!model.decay) return progress;
+  const { now } = opts;
+  const batchSize = opts.batchSize ?? 500;
+  const idleMs = durationMs(model.decay.after_idle);
+  const cutoff = new Date(now.getTime() - idleMs).toISOString();
+  const day = localDate(now, model.timezone);
+  let after: string | undefined;
+  for (;;) {
+    // Keyset pagination over contacts with a positive behavioural score and no behaviour since the cutoff.
+    const page = await db
+      .select({ contactId: scoreEvents.contactId })
+      .from(scoreEvents)
+      .where(and(inArray(scoreEvents.source, BEHAVIOUR_SOURCES), after ? gt(scoreEvents.contactId, after) : undefined))
+      .groupBy(scoreEvents.contactId)
+      .having(and(sql`sum(${scoreEvents.delta}) > 0`, sql`max(${scoreEvents.createdAt}) <= ${cutoff}::timestamptz`))
+      .orderBy(scoreEvents.contactId)
+      .limit(batchSize);
+    if (page.length === 0) break;
+    for (const { contactId } of page) {
+      progress.scanned++;
+      const removed = await decayOne(db, model, contactId, now, day);
+      if (removed > 0) {
+        progress.decayed++;
+        progress.pointsRemoved += removed;
+      } else progress.skipped++;
+    }
+    progress.batches++;
+    opts.onProgress?.({ ...progress });
+    after = page[page.length - 1]!.contactId;
+    if (page.length < batchSize) break;
+  }
+  return progress;
+}
+
+/** Points removed from one contact (0 when, under the lock, it is no longer due or was decayed today already). */
+async function decayOne(db: Db, model: ScoringModel, contactId: string, now: Date, day: string): Promise<number> {
+  try {
+    return await db.transaction(async (tx) => {
+      const [contact] = await tx.select().from(contacts).where(eq(contacts.id, contactId)).for('update');
+      // Merged contacts keep their history but their score lives on the target.
+      if (!contact || contact.mergedInto) return 0;
+      const [agg] = await tx
+        .select({ behaviour: sumDelta, lastAt: sql<Date | null>`max(${scoreEvents.createdAt})`.mapWith(scoreEvents.createdAt) })
+        .from(scoreEvents)
+        .where(and(eq(scoreEvents.contactId, contactId), inArray(scoreEvents.source, BEHAVIOUR_SOURCES)));
+      const result = scoreDecay(model, contact, { behaviour: agg?.behaviour ?? 0, lastActivityAt: agg?.lastAt ?? undefined, now });
+      await record(tx, model, contact, result, { source: SOURCE.decay, keyFor: () => decayKey(contactId, day), createdAt: now, trigger: 'decay' });
+      return -result.changes.reduce((s, c) => s + c.delta, 0);
+    });
+  } catch (err) {
+    if (err instanceof AlreadyApplied) return 0;
+    throw err;
+  }
+}

@@ -1,0 +1,2 @@
+export { journeyWorkflow } from './journey';
+export { scoreDecayWorkflow } from './maintenance';

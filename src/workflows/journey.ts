@@ -1,0 +1,246 @@
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  condition,
+  continueAsNew,
+  proxyActivities,
+  proxyLocalActivities,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import {
+  activeTimer,
+  awaitedCommand,
+  initialState,
+  step,
+  type Action,
+  type ActionOutcome,
+  type Command,
+  type Input,
+  type RunState,
+} from '../journey/interpreter';
+import type { JourneyPlan } from '../journey/plan';
+import { JourneyStepKey } from '../temporal/search-attributes';
+import { journeyEventSignal, runStateQuery, type JourneyEventSignal, type RunStateView } from './messages';
+
+/** Versioned so the input can evolve without breaking runs already in flight. */
+export type JourneyWorkflowInput = {
+  v: 1;
+  journeyId: string;
+  version: number;
+  contactId: string;
+  trigger?: JourneyEventSignal;
+  entryKey?: string;
+  /** Set only by continue-as-new: the interpreter state and events not yet fed to it. */
+  carried?: { state: RunState; inbox: JourneyEventSignal[]; currentStep: string | null; startedAt: number };
+};
+
+export type JourneyWorkflowResult = { status: RunStateView['status']; reason: string };
+
+// Grouped by timeout class: sends talk to remote servers, writes stay in our database, reads are local activities.
+const sends = proxyActivities<Activities>({
+  startToCloseTimeout: '60s',
+  retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '5m' },
+});
+const writes = proxyActivities<Activities>({
+  startToCloseTimeout: '15s',
+  retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '30s' },
+});
+const reads = proxyLocalActivities<Activities>({ startToCloseTimeout: '10s', retry: { maximumInterval: '10s' } });
+
+/** Continue-as-new well before Temporal's history limits; each input costs a handful of events. */
+const HISTORY_BUDGET = 4000;
+
+export async function journeyWorkflow(input: JourneyWorkflowInput): Promise<JourneyWorkflowResult> {
+  const info = workflowInfo();
+  const { workflowId } = info;
+  const plan: JourneyPlan = await reads.loadPlan({ journeyId: input.journeyId, version: input.version });
+  const view: RunStateView = {
+    journeyId: input.journeyId,
+    version: input.version,
+    contactId: input.contactId,
+    currentStep: input.carried?.currentStep ?? null,
+    status: 'running',
+  };
+  // The trigger reaches the run twice (start input and signalWithStart's signal); the interpreter must see it once.
+  const inbox: JourneyEventSignal[] = [...(input.carried?.inbox ?? [])];
+  setHandler(journeyEventSignal, (event) => {
+    if (event.id !== input.trigger?.id) inbox.push(event);
+  });
+  setHandler(runStateQuery, () => view);
+
+  const project = () =>
+    writes.recordRun({
+      workflowId,
+      runId: info.runId,
+      journeyId: input.journeyId,
+      version: input.version,
+      contactId: input.contactId,
+      entryKey: input.entryKey ?? '0',
+      currentStep: view.currentStep,
+      status: view.status,
+    });
+
+  let state = input.carried?.state ?? initialState(plan);
+  let timer = input.carried ? activeTimer(state) : undefined;
+  const queue: Command[] = [];
+  let outcome: JourneyWorkflowResult | undefined;
+
+  const feed = (i: Input) => {
+    const r = step(plan, state, i);
+    state = r.state;
+    queue.push(...r.commands);
+  };
+
+  if (!input.carried) {
+    const contact = await reads.loadContact({ contactId: input.contactId });
+    feed({ type: 'start', at: Date.now(), contact, ...(input.trigger ? { trigger: input.trigger } : {}) });
+  }
+
+  const run = async (commandId: string, stepId: string, action: Action): Promise<ActionOutcome> => {
+    const key = `${workflowId}:${commandId}`;
+    const common = { idempotencyKey: key, contactId: input.contactId, journeyId: input.journeyId, workflowId, stepId };
+    const actor = `journey:${input.journeyId}`;
+    try {
+      switch (action.kind) {
+        case 'send_email': {
+          const r = await sends.sendEmail({
+            ...common,
+            journeyName: plan.name,
+            template: action.template,
+            locale: action.locale,
+            category: action.category,
+            ...(action.subject ? { subject: action.subject } : {}),
+            ...(action.from ? { from: action.from } : {}),
+            ...(input.trigger ? { trigger: input.trigger.properties } : {}),
+          });
+          return r.status === 'bounced'
+            ? { status: 'failed', permanent: true, error: `bounced: ${r.error}` }
+            : { status: 'ok', data: { status: r.status } };
+        }
+        case 'send_sms': {
+          const r = await sends.sendSms({
+            ...common,
+            category: action.category,
+            ...(action.template ? { template: action.template } : {}),
+            ...(action.body ? { body: action.body } : {}),
+            ...(input.trigger ? { trigger: input.trigger.properties } : {}),
+          });
+          return r.status === 'failed' ? { status: 'failed', permanent: true, error: r.error } : { status: 'ok', data: { status: r.status } };
+        }
+        case 'webhook': {
+          const hooks = proxyActivities<Activities>({
+            startToCloseTimeout: action.timeoutMs + 5000,
+            retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '5m', maximumAttempts: action.retries + 1 },
+          });
+          const r = await hooks.callWebhook({ ...common, url: action.url, method: action.method, headers: action.headers, body: action.body, timeoutMs: action.timeoutMs });
+          return r.status === 'failed' ? { status: 'failed', permanent: true, error: r.error ?? 'rejected' } : { status: 'ok', data: { httpStatus: r.httpStatus } };
+        }
+        case 'notify': {
+          const r = await sends.notify({
+            ...common,
+            channel: action.channel,
+            to: action.to,
+            locale: action.locale,
+            ...(action.template ? { template: action.template } : {}),
+            ...(action.message ? { message: action.message } : {}),
+          });
+          return r.status === 'failed' ? { status: 'failed', permanent: true, error: r.error ?? 'rejected' } : { status: 'ok', data: { status: r.status } };
+        }
+        case 'update_score':
+          await writes.updateScore({ ...common, actor, delta: action.delta, reason: action.reason });
+          return { status: 'ok' };
+        case 'tag':
+          await writes.tagContact({ ...common, actor, tags: action.tags });
+          return { status: 'ok' };
+        case 'untag':
+          await writes.untagContact({ ...common, actor, tags: action.tags });
+          return { status: 'ok' };
+        case 'set_attribute':
+          await writes.setContactAttribute({ ...common, actor, name: action.field.replace(/^attributes\./, ''), value: action.value });
+          return { status: 'ok' };
+        case 'set_lifecycle_stage':
+          await writes.setLifecycleStage({ ...common, actor, stage: action.stage });
+          return { status: 'ok' };
+        case 'handoff_to_sales': {
+          const r = await writes.handoffToSales({
+            ...common,
+            ...(action.team ? { team: action.team } : {}),
+            ...(action.owner ? { owner: action.owner } : {}),
+            ...(action.task ? { dueAt: action.task.dueAt } : {}),
+          });
+          return { status: 'ok', data: { ownerId: r.ownerId } };
+        }
+        case 'record_goal':
+          await writes.recordConversion({ idempotencyKey: `${workflowId}:goal:${action.goalId}`, journeyId: input.journeyId, version: input.version, contactId: input.contactId, goal: action.goalId });
+          return { status: 'ok' };
+        case 'load_contact':
+          return { status: 'ok', contact: await reads.loadContact({ contactId: input.contactId }) };
+        case 'count_messages':
+          return { status: 'ok', data: { sentAt: await reads.countMessages({ contactId: input.contactId, channel: action.channel, since: action.since }) } };
+        default: {
+          const unknown: never = action;
+          throw ApplicationFailure.nonRetryable(`unknown action ${JSON.stringify(unknown)}`);
+        }
+      }
+    } catch (err) {
+      // Retries are exhausted or the failure is non-retryable: the journey decides (on_failure or next).
+      if (err instanceof ActivityFailure) return { status: 'failed', permanent: true, error: err.cause?.message ?? err.message };
+      throw err;
+    }
+  };
+
+  while (!outcome) {
+    while (queue.length > 0 && !outcome) {
+      const c = queue.shift()!;
+      switch (c.type) {
+        case 'action': {
+          const result = await run(c.commandId, c.stepId, c.action);
+          if (c.action.kind !== 'record_goal') feed({ type: 'action_result', at: Date.now(), commandId: c.commandId, outcome: result });
+          break;
+        }
+        case 'start_timer':
+          timer = { timerId: c.timerId, at: c.at };
+          break;
+        case 'cancel_timer':
+          if (timer?.timerId === c.timerId) timer = undefined;
+          break;
+        case 'enter_step':
+          view.currentStep = c.stepId;
+          upsertSearchAttributes([{ key: JourneyStepKey, value: c.stepId }]);
+          await project();
+          break;
+        case 'log':
+          break;
+        case 'complete':
+          view.status = c.outcome;
+          outcome = { status: c.outcome, reason: c.reason };
+          break;
+      }
+      // Events that arrived while an action ran are fed as soon as it finished.
+      while (inbox.length > 0 && !outcome && queue.length === 0) feed({ type: 'event', at: Date.now(), event: inbox.shift()! });
+    }
+    if (outcome) break;
+
+    if (workflowInfo().historyLength > HISTORY_BUDGET && awaitedCommand(state) === undefined) {
+      await continueAsNew<typeof journeyWorkflow>({
+        ...input,
+        carried: { state, inbox: [...inbox], currentStep: view.currentStep, startedAt: input.carried?.startedAt ?? info.startTime.getTime() },
+      });
+    }
+
+    const fired = !(await condition(() => inbox.length > 0, timer ? Math.max(1, timer.at - Date.now()) : undefined));
+    if (inbox.length > 0) {
+      feed({ type: 'event', at: Date.now(), event: inbox.shift()! });
+    } else if (fired && timer) {
+      const t = timer;
+      timer = undefined;
+      feed({ type: 'timer_fired', at: Date.now(), timerId: t.timerId });
+    }
+  }
+
+  await project();
+  return outcome;
+}

@@ -1,0 +1,14 @@
+import { proxyActivities } from '@temporalio/workflow';
+import type { Activities } from '../activities';
+
+const maintenance = proxyActivities<Activities>({
+  startToCloseTimeout: '2h',
+  heartbeatTimeout: '2m',
+  retry: { initialInterval: '1m', maximumAttempts: 5 },
+});
+
+/** Daily score decay over every idle contact; started by the `itinera-score-decay` Schedule. Idempotent per day. */
+export async function scoreDecayWorkflow(): Promise<{ scanned: number; decayed: number; pointsRemoved: number }> {
+  const r = await maintenance.applyScoreDecay();
+  return { scanned: r.scanned, decayed: r.decayed, pointsRemoved: r.pointsRemoved };
+}

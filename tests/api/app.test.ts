@@ -1,0 +1,168 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import request from 'supertest';
+import { Validator } from '@seriousme/openapi-schema-validator';
+import { buildApp, routeTable, type AppDeps } from '../../src/api/app';
+import { createApiKey, revokeApiKey, ROLES, type Role } from '../../src/api/auth';
+import { dbTriggerSource } from '../../src/engine/journeys';
+import { createTestDatabase } from '../helpers/db';
+import { connectTestTemporal, type TestTemporal } from '../helpers/temporal';
+
+describe('API shape and authorization', () => {
+  let db: Awaited<ReturnType<typeof createTestDatabase>>;
+  let temporal: TestTemporal;
+  let deps: AppDeps;
+  let app: ReturnType<typeof buildApp>;
+  const keys = {} as Record<Role, string>;
+  let revoked: string;
+
+  beforeAll(async () => {
+    [db, temporal] = await Promise.all([createTestDatabase(), connectTestTemporal()]);
+    deps = { database: db, temporal: temporal.client, taskQueue: temporal.taskQueue, triggers: dbTriggerSource(db.db), signingSecrets: ['s'.repeat(32)] };
+    app = buildApp(deps);
+    for (const role of ROLES) keys[role] = (await createApiKey(db.db, { name: role, role })).key;
+    const r = await createApiKey(db.db, { name: 'old', role: 'admin' });
+    await revokeApiKey(db.db, r.id);
+    revoked = r.key;
+  });
+  afterAll(async () => {
+    await temporal?.close();
+    await db?.drop();
+  });
+
+  it('serves an OpenAPI 3.1 document that validates and covers every route', async () => {
+    const res = await request(app).get('/openapi.json').expect(200);
+    const result = await new Validator().validate(res.body);
+    expect(result.errors ?? []).toEqual([]);
+    expect(result.valid).toBe(true);
+    expect(res.body.openapi).toBe('3.1.0');
+    for (const route of routeTable(deps)) {
+      const path = route.path.replace(/:(\w+)/g, '{$1}');
+      expect(res.body.paths[path]?.[route.method], `${route.method} ${path}`).toBeDefined();
+    }
+  });
+
+  it('renders the docs page with its assets from our own origin', async () => {
+    const page = await request(app).get('/docs').expect(200);
+    expect(page.text).toContain('/docs/assets/swagger-ui-bundle.js');
+    expect(page.text).not.toMatch(/https?:\/\//);
+    const js = await request(app).get('/docs/assets/swagger-ui-bundle.js').expect(200);
+    expect(js.text.length).toBeGreaterThan(100_000);
+    await request(app).get('/docs/init.js').expect(200).expect(/openapi\.json/);
+  });
+
+  describe('authorization matrix, generated from the route table', () => {
+    const concrete = (path: string) => path.replace(/:(\w+)/g, 'does-not-exist');
+    const send = (method: string, path: string, key?: string) => {
+      const r = request(app)[method as 'get'](concrete(path));
+      return key ? r.set('Authorization', `Bearer ${key}`) : r;
+    };
+
+    it('lets every protected route refuse no key, a malformed key, a key in the query and a revoked key', async () => {
+      for (const route of routeTable(deps).filter((r) => r.auth !== 'public')) {
+        const label = `${route.method.toUpperCase()} ${route.path}`;
+        const none = await send(route.method, route.path);
+        expect(none.status, label).toBe(401);
+        expect(none.body.code, label).toBe('unauthenticated');
+        const bad = await send(route.method, route.path, 'itk_not-a-key');
+        expect(bad.status, label).toBe(401);
+        expect(bad.body.code).toBe('invalid_api_key');
+        const forged = await send(route.method, route.path, keys.admin.slice(0, -4) + 'AAAA');
+        expect(forged.status, label).toBe(401);
+        const inQuery = await request(app)[route.method as 'get'](`${concrete(route.path)}?api_key=${keys.admin}`);
+        expect(inQuery.status, label).toBe(401);
+        const old = await send(route.method, route.path, revoked);
+        expect(old.status, label).toBe(401);
+        expect(old.body.code).toBe('revoked_api_key');
+      }
+    });
+
+    it('gives each role exactly the routes its job needs (admin everything)', async () => {
+      for (const route of routeTable(deps).filter((r) => r.auth !== 'public')) {
+        for (const role of ROLES) {
+          const allowed = role === 'admin' || (route.auth as Role[]).includes(role);
+          const res = await send(route.method, route.path, keys[role]);
+          const label = `${role} ${route.method.toUpperCase()} ${route.path} → ${res.status}`;
+          if (allowed) expect([401, 403], label).not.toContain(res.status);
+          else {
+            expect(res.status, label).toBe(403);
+            expect(res.body.code).toBe('forbidden');
+          }
+          expect(res.status, label).toBeLessThan(500);
+        }
+      }
+    });
+
+    it('answers public routes without a key', async () => {
+      for (const route of routeTable(deps).filter((r) => r.auth === 'public')) {
+        const res = await send(route.method, route.path);
+        expect([401, 403], `${route.method} ${route.path}`).not.toContain(res.status);
+        expect(res.status, `${route.method} ${route.path}`).toBeLessThan(500);
+      }
+    });
+  });
+
+  it('reports health with both dependencies', async () => {
+    const res = await request(app).get('/healthz').expect(200);
+    expect(res.body).toEqual({ status: 'ok', checks: { database: { ok: true }, temporal: { ok: true } } });
+    await request(app).get('/readyz').expect(200);
+  });
+
+  it('answers errors as problem+json', async () => {
+    const missing = await request(app).get('/nope').expect(404);
+    expect(missing.headers['content-type']).toMatch(/application\/problem\+json/);
+    expect(missing.body).toMatchObject({ status: 404, code: 'route_not_found', instance: '/nope' });
+
+    const malformed = await request(app)
+      .post('/v1/events')
+      .set('Authorization', `Bearer ${keys.integration}`)
+      .set('content-type', 'application/json')
+      .send('{"id": ')
+      .expect(400);
+    expect(malformed.body.code).toBe('malformed_json');
+
+    const huge = await request(app)
+      .post('/v1/events')
+      .set('Authorization', `Bearer ${keys.integration}`)
+      .send({ events: [{ id: 'x', blob: 'a'.repeat(1_100_000) }] })
+      .expect(413);
+    expect(huge.body.code).toBe('body_too_large');
+
+    const badQuery = await request(app).get('/v1/runs?limit=0').set('Authorization', `Bearer ${keys.ops}`).expect(400);
+    expect(badQuery.body.errors).toEqual([expect.objectContaining({ path: 'query.limit' })]);
+  });
+
+  it('rejects per item in a batch and accepts the rest', async () => {
+    const res = await request(app)
+      .post('/v1/events')
+      .set('Authorization', `Bearer ${keys.integration}`)
+      .send({
+        events: [
+          { id: 'b1', type: 'page.viewed', contact: { externalId: 'k1' } },
+          { id: 'b2', type: 'page.viewed', contact: { externalId: 'k1', email: 'not-an-email' } },
+        ],
+      })
+      .expect(202);
+    expect(res.body.accepted).toEqual([{ id: 'b1', duplicate: false, runs: [] }]);
+    expect(res.body.rejected).toEqual([
+      { index: 1, id: 'b2', errors: [expect.objectContaining({ path: 'events.1.contact.email' })] },
+    ]);
+    const tooMany = await request(app)
+      .post('/v1/events')
+      .set('Authorization', `Bearer ${keys.integration}`)
+      .send({ events: Array.from({ length: 1001 }, (_, i) => ({ id: `t${i}` })) })
+      .expect(400);
+    expect(tooMany.body.errors[0].path).toBe('events');
+  });
+
+  it('rate-limits per key with 429 and Retry-After', async () => {
+    const limited = buildApp({ ...deps, rateLimit: { perSecond: 1, burst: 2 } });
+    const get = () => request(limited).get('/v1/runs').set('Authorization', `Bearer ${keys.ops}`);
+    await get().expect(200);
+    await get().expect(200);
+    const res = await get().expect(429);
+    expect(Number(res.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    expect(res.body.code).toBe('rate_limited');
+    // Another key has its own bucket.
+    await request(limited).get('/v1/runs').set('Authorization', `Bearer ${keys.admin}`).expect(200);
+  });
+});

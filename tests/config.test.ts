@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../src/config';
+
+describe('loadConfig', () => {
+  it('has defaults that run the embedded stack', () => {
+    const c = loadConfig({});
+    expect(c.port).toBe(3000);
+    expect(c.databaseUrl).toBeUndefined();
+    expect(c.temporal.address).toBeUndefined();
+    expect(c.temporal.taskQueue).toBe('itinera');
+    expect(c.publicBaseUrl).toBe('http://localhost:3000');
+    expect(c.dataDir).toBe('.data');
+  });
+
+  it('reads and converts values', () => {
+    const c = loadConfig({ PORT: '8080', TEMPORAL_ADDRESS: 'temporal:7233', DATABASE_URL: 'postgres://u:p@db/x', SMTP_POOL_SIZE: '3' });
+    expect(c.port).toBe(8080);
+    expect(c.temporal.address).toBe('temporal:7233');
+    expect(c.smtp.poolSize).toBe(3);
+    expect(c.publicBaseUrl).toBe('http://localhost:8080');
+  });
+
+  it('treats empty variables as unset', () => {
+    expect(loadConfig({ DATABASE_URL: '', TEMPORAL_ADDRESS: ' ' }).databaseUrl).toBeUndefined();
+  });
+
+  it('stops with a sentence naming each bad variable and never echoing secrets', () => {
+    let error: unknown;
+    try {
+      loadConfig({ PORT: 'abc', TEMPORAL_ADDRESS: 'no-port', DATABASE_URL: 'mysql://root:hunter2@x/db', SIGNING_SECRET: 'short' });
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const message = (error as Error).message;
+    expect(message).toMatch(/PORT is "abc"/);
+    expect(message).toMatch(/TEMPORAL_ADDRESS is "no-port": must be host:port/);
+    expect(message).toMatch(/DATABASE_URL is \(hidden\): must start with postgres:\/\//);
+    expect(message).toMatch(/SIGNING_SECRET .*at least 32 characters/);
+    expect(message).not.toContain('hunter2');
+    expect(message).not.toContain('short"');
+  });
+});

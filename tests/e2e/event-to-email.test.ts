@@ -1,0 +1,136 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import request from 'supertest';
+import { eq } from 'drizzle-orm';
+import { contacts } from '../../src/db/schema';
+import { publishJourney } from '../../src/engine/journeys';
+import { loadTemplateCatalog } from '../../src/journey/templates';
+import { TEMPLATES_DIR } from '../../src/services';
+import { startTestStack, type TestStack } from '../helpers/stack';
+
+async function until<T>(fn: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await fn();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+// A real journey, compiled and published like any other, with second-scale waits so the test can watch it finish.
+const JOURNEY = `
+id: e2e-welcome
+name: E2E welcome
+triggers:
+  - type: event
+    event: lead.created
+start: welcome
+steps:
+  welcome:
+    type: send_email
+    template: welcome
+    next: wait-click
+  wait-click:
+    type: wait_for_event
+    event: email.clicked
+    where: { link_tag: product-a }
+    timeout: 4s
+    on_event: tag-hot
+    on_timeout: tag-cold
+  tag-hot:
+    type: tag
+    tags: [hot]
+    next: done
+  tag-cold:
+    type: tag
+    tags: [cold]
+    next: done
+  done:
+    type: exit
+    reason: finished
+`;
+
+describe('event → journey workflow → email → run status', () => {
+  let stack: TestStack;
+  beforeAll(async () => {
+    stack = await startTestStack();
+    const templates = loadTemplateCatalog(TEMPLATES_DIR);
+    const published = await publishJourney(stack.db.db, JOURNEY, { templates });
+    expect(published).toMatchObject({ journeyId: 'e2e-welcome', version: 1, created: true });
+    // Identical content publishes no new version.
+    expect(await publishJourney(stack.db.db, JOURNEY, { templates })).toMatchObject({ version: 1, created: false });
+  });
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  const post = (body: object) =>
+    request(stack.app).post('/v1/events').set('Authorization', `Bearer ${stack.keys.integration}`).send(body).expect(202);
+  const runOf = async (workflowId: string) =>
+    (await request(stack.app).get(`/v1/runs/${encodeURIComponent(workflowId)}`).set('Authorization', `Bearer ${stack.keys.ops}`)).body;
+
+  it('sends the welcome email once, follows the click through the tracking link, and completes', async () => {
+    const event = {
+      id: 'evt-e2e-1',
+      type: 'lead.created',
+      contact: { externalId: 'crm-42', email: 'Wang.Fang@Example.CN', firstName: 'Fang', locale: 'en' },
+      properties: { source: 'webinar' },
+    };
+    const res = await post(event);
+    expect(res.body.rejected).toEqual([]);
+    const workflowId: string = res.body.accepted[0].runs[0];
+    expect(workflowId).toMatch(/^journey:e2e-welcome:[0-9a-f-]{36}$/);
+
+    const [mail] = await stack.smtp.waitFor(1);
+    expect(mail!.envelopeTo).toEqual(['wang.fang@example.cn']);
+    expect(mail!.parsed.text).toContain('Fang');
+    expect(mail!.parsed.headers.get('x-itinera-idempotency-key')).toBe(`${workflowId}:welcome:1`);
+    const waiting = await until(async () => {
+      const r = await runOf(workflowId);
+      return r.currentStep === 'wait-click' ? r : undefined;
+    });
+    expect(waiting.status).toBe('running');
+
+    // The recipient clicks the product-A link: the tracking endpoint records email.clicked, which reaches the run.
+    const click = String(mail!.parsed.html).match(/href="http:\/\/itinera\.test(\/t\/c\/[^"]+)"/)![1]!;
+    await request(stack.app).get(click).expect(302);
+    const done = await until(async () => {
+      const r = await runOf(workflowId);
+      return r.status === 'completed' ? r : undefined;
+    });
+    expect(done.currentStep).toBe('done');
+    expect(done.temporal.status).toBe('COMPLETED');
+    const [contact] = await stack.db.db.select().from(contacts).where(eq(contacts.id, done.contactId));
+    expect(contact!.tags).toEqual(['hot']);
+
+    // The same event delivered again is stored once and starts nothing.
+    const again = await post(event);
+    expect(again.body.accepted[0]).toMatchObject({ id: 'evt-e2e-1', duplicate: true, runs: [] });
+    await new Promise((r) => setTimeout(r, 500));
+    expect(stack.smtp.messages).toHaveLength(1);
+  });
+
+  it('takes the timeout branch when nobody clicks', async () => {
+    const res = await post({ id: 'evt-e2e-2', type: 'lead.created', contact: { externalId: 'crm-43', email: 'li@example.cn' } });
+    const workflowId: string = res.body.accepted[0].runs[0];
+    const done = await until(async () => {
+      const r = await runOf(workflowId);
+      return r.status === 'completed' ? r : undefined;
+    }, 30_000);
+    const [contact] = await stack.db.db.select().from(contacts).where(eq(contacts.id, done.contactId));
+    expect(contact!.tags).toEqual(['cold']);
+  });
+
+  it('rejects an invalid event naming the field, and refuses callers without the integration role', async () => {
+    const bad = await request(stack.app)
+      .post('/v1/events')
+      .set('Authorization', `Bearer ${stack.keys.integration}`)
+      .send({ id: 'x', type: 'Lead Created', contact: { externalId: 'c1' } })
+      .expect(400);
+    expect(bad.headers['content-type']).toMatch(/application\/problem\+json/);
+    expect(bad.body.errors).toEqual(expect.arrayContaining([expect.objectContaining({ path: 'type' })]));
+    await request(stack.app).post('/v1/events').send({}).expect(401);
+    const forbidden = await request(stack.app).post('/v1/events').set('Authorization', `Bearer ${stack.keys.marketer}`).send({}).expect(403);
+    expect(forbidden.body.code).toBe('forbidden');
+  });
+});

@@ -1,0 +1,72 @@
+import type { Express } from 'express';
+import { createActivities, type Activities } from '../../src/activities';
+import type { EmailRenderer, Mailer } from '../../src/activities/deps';
+import { buildApp } from '../../src/api/app';
+import { createApiKey, type Role } from '../../src/api/auth';
+import { createSmtpMailer } from '../../src/channels/email/mailer';
+import type { TriggerSource } from '../../src/engine/router';
+import { dbTriggerSource } from '../../src/engine/journeys';
+import type { ScoringModel } from '../../src/scoring/model';
+import { createRenderer, TEMPLATES_DIR } from '../../src/services';
+import { createTextRenderer } from '../../src/engine/text-templates';
+import { createOutboxSmsSender, type SmsSender } from '../../src/channels/sms';
+import { randomUUID } from 'node:crypto';
+import { createTestDatabase } from './db';
+import { startSmtpSink, type SmtpSink } from './smtp';
+import { connectTestTemporal, type TestTemporal } from './temporal';
+
+export const TEST_SECRETS = ['test-signing-secret-0123456789abcdef0123456789'];
+
+export type TestStack = {
+  db: Awaited<ReturnType<typeof createTestDatabase>>;
+  smtp: SmtpSink;
+  temporal: TestTemporal;
+  mailer: Mailer;
+  activities: Activities;
+  app: Express;
+  keys: Record<Role, string>;
+  stop(): Promise<void>;
+};
+
+/** Real parts end to end: a fresh database, a real SMTP server, the shared Temporal dev server and a worker. */
+export async function startTestStack(
+  opts: { triggers?: TriggerSource; renderer?: EmailRenderer; sms?: SmsSender; scoring?: ScoringModel } = {},
+): Promise<TestStack> {
+  const [db, smtp, temporal] = await Promise.all([createTestDatabase(), startSmtpSink(), connectTestTemporal()]);
+  const mailer = createSmtpMailer({ url: smtp.url, pool: { maxConnections: 2 } });
+  const activities = createActivities({
+    db: db.db,
+    mailer,
+    renderer: opts.renderer ?? createRenderer(),
+    text: createTextRenderer(TEMPLATES_DIR),
+    sms: opts.sms ?? createOutboxSmsSender(async () => `outbox-${randomUUID()}`),
+    smsProvider: opts.sms ? 'twilio' : 'outbox',
+    defaultFrom: 'itinera tests <journeys@itinera.test>',
+    ...(opts.scoring ? { scoring: opts.scoring } : {}),
+    tracking: { baseUrl: 'http://itinera.test', secrets: TEST_SECRETS, physicalAddress: 'ACME Ltd · 100 Century Ave · Shanghai' },
+  });
+  const worker = await temporal.startWorker(activities);
+  const app = buildApp({ database: db, temporal: temporal.client, taskQueue: temporal.taskQueue, triggers: opts.triggers ?? dbTriggerSource(db.db), signingSecrets: TEST_SECRETS,
+    ...(opts.scoring ? { scoring: opts.scoring } : {}),
+  });
+  const keys = {} as Record<Role, string>;
+  for (const role of ['marketer', 'integration', 'ops', 'admin'] as const) {
+    keys[role] = (await createApiKey(db.db, { name: `test ${role}`, role })).key;
+  }
+  return {
+    db,
+    smtp,
+    temporal,
+    mailer,
+    activities,
+    app,
+    keys,
+    async stop() {
+      await worker.stop();
+      await temporal.close();
+      await mailer.close?.();
+      await smtp.close();
+      await db.drop();
+    },
+  };
+}

@@ -1,0 +1,73 @@
+import { describe, expect, it } from 'vitest';
+import { formatSimulation, resolveTime, simulate } from '../../src/journey/simulator';
+import { compile, contact, DAY, HOUR, journey, T0 } from './helpers';
+
+const iso = (t: number) => new Date(t).toISOString();
+
+describe('simulate', () => {
+  const plan = compile(
+    journey({
+      steps: {
+        send: { type: 'send_email', template: 'welcome', next: 'w', on_failure: 'failed' },
+        w: { type: 'wait_for_event', event: 'email.clicked', timeout: '2d', on_event: 'b', on_timeout: 'timeout' },
+        b: { type: 'branch', conditions: [{ when: { event: 'email.opened', within: '30d' }, next: 'opened' }], else: 'not-opened' },
+        opened: { type: 'exit', reason: 'opened' },
+        'not-opened': { type: 'exit', reason: 'not-opened' },
+        timeout: { type: 'exit', reason: 'timeout' },
+        failed: { type: 'exit', reason: 'failed' },
+      },
+    }),
+  );
+
+  it('accepts offsets and ISO times, and events before the start become history for conditions', () => {
+    const r = simulate(plan, {
+      contact: contact(),
+      start: T0,
+      events: [
+        { at: '-3d', type: 'email.opened' },
+        { at: iso(T0 + HOUR), type: 'email.clicked' },
+      ],
+    });
+    expect(r.path.map((p) => p.stepId)).toEqual(['send', 'w', 'b', 'opened']);
+    expect(r.path.at(-1)!.at).toBe(iso(T0 + HOUR));
+  });
+
+  it('scripted failures follow on_failure, a limited number of times', () => {
+    const failed = simulate(plan, { contact: contact(), start: T0, results: [{ kind: 'send_email', outcome: 'failed', times: 1 }] });
+    expect(failed.outcome).toMatchObject({ status: 'completed', reason: 'failed' });
+    expect(failed.actions.find((a) => a.action.kind === 'send_email')?.result).toBe('failed');
+    const viaFn = simulate(plan, { contact: contact(), start: T0, results: (a) => (a.kind === 'send_email' ? { status: 'failed', permanent: true, error: 'suppressed' } : undefined) });
+    expect(viaFn.outcome.reason).toBe('failed');
+  });
+
+  it('with action latency, a click arriving before the send result still counts', () => {
+    const r = simulate(plan, { contact: contact(), start: T0, actionLatencyMs: 5000, events: [{ at: '+1s', type: 'email.clicked' }] });
+    expect(r.path.map((p) => p.stepId)).toEqual(['send', 'w', 'b', 'not-opened']);
+    expect(r.log.some((l) => l.kind === 'matched_earlier_event')).toBe(true);
+  });
+
+  it('times out with no events, and stops journeys that loop forever at the step cap', () => {
+    expect(simulate(plan, { contact: contact(), start: T0 }).outcome).toEqual({ status: 'completed', reason: 'timeout', at: iso(T0 + 2 * DAY) });
+    const loop = compile(journey({ steps: { w: { type: 'wait', duration: '1d', next: 'w' } } }));
+    const r = simulate(loop, { contact: contact(), start: T0, maxSteps: 50 });
+    expect(r.outcome.status).toBe('step_cap');
+    expect(r.path).toHaveLength(50);
+  });
+
+  it('rejects unreadable times with a sentence', () => {
+    expect(() => resolveTime('tomorrow', T0)).toThrow('"tomorrow" is not a time (use an ISO date-time or an offset such as +2d)');
+    expect(resolveTime('+1d12h', T0)).toBe(T0 + 36 * HOUR);
+  });
+
+  it('formats a readable path', () => {
+    const text = formatSimulation(simulate(plan, { contact: contact(), start: T0 }));
+    expect(text.split('\n')).toEqual([
+      `${iso(T0)}  +0s        → send (send_email)`,
+      `${iso(T0)}  +0s            email welcome (en)`,
+      `${iso(T0)}  +0s        → w (wait_for_event)`,
+      `${iso(T0 + 2 * DAY)}  +2d            wait timed out: no email.clicked within the timeout`,
+      `${iso(T0 + 2 * DAY)}  +2d        → timeout (exit)`,
+      `outcome: completed (timeout) at ${iso(T0 + 2 * DAY)}`,
+    ]);
+  });
+});
