@@ -1,17 +1,17 @@
 /**
  * Simulator throughput: contact-journeys per second through new-lead-nurture on one core.
- *   npx tsx src/journey/bench-simulator.ts [count]
+ *   npm run bench:simulator -- [count]
  * Not a test: numbers depend on the machine. Mixes the three main paths (click, silence, unsubscribe)
  * and contacts in several time zones so quiet-hour arithmetic is exercised.
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { compileOrThrow } from './compiler';
-import { loadTemplateCatalog } from './templates';
-import { simulate, type TimelineEntry } from './simulator';
-import type { Contact } from './schema';
+import { compileOrThrow } from '../src/journey/compiler';
+import { loadTemplateCatalog } from '../src/journey/templates';
+import { simulate, type TimelineEntry } from '../src/journey/simulator';
+import type { Contact } from '../src/journey/schema';
 
-const root = fileURLToPath(new URL('../../journeys/', import.meta.url));
+const root = fileURLToPath(new URL('../journeys/', import.meta.url));
 const plan = compileOrThrow(readFileSync(`${root}new-lead-nurture.yaml`, 'utf8'), { templates: loadTemplateCatalog(`${root}templates`) });
 
 const zones = ['Asia/Shanghai', 'Europe/Berlin', 'America/New_York', 'Asia/Tokyo'];
