@@ -1,6 +1,6 @@
-import { and, eq, sql } from 'drizzle-orm';
-import type { DbOrTx } from './client';
-import { contacts, events, journeyRuns, messages, suppressions } from './schema';
+import { and, eq, sql, type SQL } from 'drizzle-orm';
+import type { Db, DbOrTx } from './client';
+import { contacts, events, journeyRuns, journeyRunSteps, messages, suppressions } from './schema';
 
 export type ContactRow = typeof contacts.$inferSelect;
 export type NewContact = typeof contacts.$inferInsert;
@@ -51,12 +51,26 @@ export type RunProjection = {
   entryKey: string;
   currentStep: string | null;
   status: string;
+  /** Set when the run has just entered `currentStep`: the n-th step entry of this run, journaled once. */
+  stepSeq?: number;
 };
 
 const TERMINAL = new Set(['completed', 'exited', 'goal', 'failed', 'cancelled', 'terminated']);
 
-export async function upsertRunProjection(db: DbOrTx, run: RunProjection): Promise<void> {
+export async function upsertRunProjection(db: Db, { stepSeq, ...run }: RunProjection): Promise<void> {
   const endedAt = TERMINAL.has(run.status) ? sql`now()` : null;
+  await db.transaction(async (tx) => {
+    if (stepSeq !== undefined && run.currentStep) {
+      await tx
+        .insert(journeyRunSteps)
+        .values({ workflowId: run.workflowId, runId: run.runId, seq: stepSeq, journeyId: run.journeyId, version: run.version, contactId: run.contactId, stepId: run.currentStep })
+        .onConflictDoNothing();
+    }
+    await upsertRun(tx, run, endedAt);
+  });
+}
+
+async function upsertRun(db: DbOrTx, run: Omit<RunProjection, 'stepSeq'>, endedAt: SQL | null): Promise<void> {
   await db
     .insert(journeyRuns)
     .values({ ...run, endedAt: TERMINAL.has(run.status) ? new Date() : null })

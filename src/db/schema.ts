@@ -257,3 +257,70 @@ export const apiKeys = pgTable(
   },
   (t) => [uniqueIndex('api_keys_prefix_uq').on(t.prefix)],
 );
+
+/**
+ * Every step a run entered, in order: the per-step funnel (entered, passed, exited) is counted from here, since the
+ * run projection only knows the step a run is in now. `seq` numbers the entries of one run, so loops count twice.
+ */
+export const journeyRunSteps = pgTable(
+  'journey_run_steps',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    workflowId: text('workflow_id').notNull(),
+    runId: text('run_id').notNull(),
+    seq: integer('seq').notNull(),
+    journeyId: text('journey_id').notNull(),
+    version: integer('version').notNull(),
+    contactId: uuid('contact_id').notNull(),
+    stepId: text('step_id').notNull(),
+    enteredAt: timestamp('entered_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    uniqueIndex('journey_run_steps_run_seq_uq').on(t.workflowId, t.runId, t.seq),
+    index('journey_run_steps_journey_idx').on(t.journeyId, t.version, t.stepId),
+  ],
+);
+
+/** A batch enrolment of every contact matching a filter into a journey version, run by `audienceLaunchWorkflow`. */
+export const audienceLaunches = pgTable(
+  'audience_launches',
+  {
+    id: text('id').primaryKey(),
+    journeyId: text('journey_id').notNull(),
+    version: integer('version').notNull(),
+    /** The compiled audience condition (PlanCondition) plus the consent channel required, as requested. */
+    filter: jsonb('filter').$type<Record<string, unknown>>().notNull(),
+    /** running | completed | failed | cancelled */
+    status: text('status').notNull().default('running'),
+    scanned: integer('scanned').notNull().default(0),
+    enrolled: integer('enrolled').notNull().default(0),
+    skipped: integer('skipped').notNull().default(0),
+    /** Skip counts by reason, e.g. { "no email consent": 12, "already in journey": 3 }. */
+    skipReasons: jsonb('skip_reasons').$type<Record<string, number>>().notNull().default({}),
+    ratePerSecond: integer('rate_per_second').notNull(),
+    createdBy: text('created_by'),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+    completedAt: timestamp('completed_at', { withTimezone: true }),
+    error: text('error'),
+  },
+  (t) => [index('audience_launches_journey_idx').on(t.journeyId, t.createdAt)],
+);
+
+/**
+ * One row per contact a launch considered: reserved before the run is started, so a retried batch knows what it
+ * already did and the final counts are exact.
+ */
+export const audienceLaunchEntries = pgTable(
+  'audience_launch_entries',
+  {
+    launchId: text('launch_id').notNull(),
+    contactId: uuid('contact_id').notNull(),
+    /** pending | enrolled | skipped */
+    outcome: text('outcome').notNull().default('pending'),
+    reason: text('reason'),
+    workflowId: text('workflow_id'),
+    createdAt: createdAt(),
+  },
+  (t) => [primaryKey({ columns: [t.launchId, t.contactId] })],
+);

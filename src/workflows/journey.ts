@@ -34,7 +34,7 @@ export type JourneyWorkflowInput = {
   trigger?: JourneyEventSignal;
   entryKey?: string;
   /** Set only by continue-as-new: the interpreter state and events not yet fed to it. */
-  carried?: { state: RunState; inbox: JourneyEventSignal[]; currentStep: string | null; startedAt: number };
+  carried?: { state: RunState; inbox: JourneyEventSignal[]; currentStep: string | null; startedAt: number; stepSeq?: number };
 };
 
 export type JourneyWorkflowResult = { status: RunStateView['status']; reason: string };
@@ -71,10 +71,14 @@ export async function journeyWorkflow(input: JourneyWorkflowInput): Promise<Jour
   });
   setHandler(runStateQuery, () => view);
 
-  const project = () =>
+  // Numbers the run's step entries for the step journal (the per-step funnel); survives continue-as-new.
+  let stepSeq = input.carried?.stepSeq ?? 0;
+  const project = (entered?: number) =>
     writes.recordRun({
       workflowId,
-      runId: info.runId,
+      // The first run of the chain: continue-as-new must not look like a new entry to the projection.
+      runId: info.firstExecutionRunId,
+      ...(entered !== undefined ? { stepSeq: entered } : {}),
       journeyId: input.journeyId,
       version: input.version,
       contactId: input.contactId,
@@ -210,7 +214,7 @@ export async function journeyWorkflow(input: JourneyWorkflowInput): Promise<Jour
         case 'enter_step':
           view.currentStep = c.stepId;
           upsertSearchAttributes([{ key: JourneyStepKey, value: c.stepId }]);
-          await project();
+          await project(++stepSeq);
           break;
         case 'log':
           break;
@@ -227,7 +231,7 @@ export async function journeyWorkflow(input: JourneyWorkflowInput): Promise<Jour
     if (workflowInfo().historyLength > HISTORY_BUDGET && awaitedCommand(state) === undefined) {
       await continueAsNew<typeof journeyWorkflow>({
         ...input,
-        carried: { state, inbox: [...inbox], currentStep: view.currentStep, startedAt: input.carried?.startedAt ?? info.startTime.getTime() },
+        carried: { state, inbox: [...inbox], currentStep: view.currentStep, startedAt: input.carried?.startedAt ?? info.startTime.getTime(), stepSeq },
       });
     }
 
