@@ -3,12 +3,14 @@ import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config';
 import { CliError } from './errors';
 import { registerJourneyCommands } from './journey-commands';
+import { registerJourneysCommands } from './journeys';
 import { registerKeyCommands } from './keys';
 import { registerPublishCommand } from './publish';
 
 const program = new Command('itinera').description('itinera journey engine').exitOverride();
 registerJourneyCommands(program);
 registerPublishCommand(program);
+registerJourneysCommands(program);
 registerKeyCommands(program);
 
 try {

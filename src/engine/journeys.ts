@@ -1,9 +1,9 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { and, desc, eq, inArray } from 'drizzle-orm';
+import { and, desc, eq, inArray, sql } from 'drizzle-orm';
 import type { Db } from '../db/client';
 import { journeys, journeyVersions } from '../db/schema';
-import { NotFoundError, ValidationError } from '../errors';
+import { DomainError, NotFoundError, ValidationError } from '../errors';
 import { compileJourney, formatError } from '../journey/compiler';
 import type { JourneyPlan } from '../journey/plan';
 import type { TemplateCatalog } from '../journey/templates';
@@ -11,6 +11,13 @@ import { contentHash } from '../journey/versions';
 import type { EventTrigger, TriggerSource } from './router';
 
 export type PublishResult = { journeyId: string; version: number; contentHash: string; created: boolean };
+
+/** Archiving retires a journey id for good: its runs, messages and stats keep pointing at it. */
+export class JourneyArchivedError extends DomainError {
+  constructor(journeyId: string) {
+    super('journey_archived', 409, `Journey "${journeyId}" is archived: it cannot be edited, published, paused or resumed; publish the journey under a new id`);
+  }
+}
 
 /**
  * Compiles and publishes a journey. A new, immutable, numbered version is written only when the compiled plan's
@@ -34,9 +41,15 @@ export async function publishJourney(
     await tx
       .insert(journeys)
       .values({ id: plan.id, name: plan.name, status: 'active', draftSource: source })
-      .onConflictDoUpdate({ target: journeys.id, set: { name: plan.name, draftSource: source } });
+      // A draft goes live with its first version; a paused journey stays paused (resuming is a separate decision).
+      .onConflictDoUpdate({
+        target: journeys.id,
+        set: { name: plan.name, draftSource: source, status: sql`case when ${journeys.status} = 'draft' then 'active' else ${journeys.status} end`, updatedAt: sql`now()` },
+      });
     // Lock the journey row so two concurrent publishes cannot pick the same version number.
     const [j] = await tx.select().from(journeys).where(eq(journeys.id, plan.id)).for('update');
+    // Throwing rolls back the upsert above, so an archived journey keeps its last draft too.
+    if (j?.status === 'archived') throw new JourneyArchivedError(plan.id);
     const [same] = await tx
       .select({ version: journeyVersions.version })
       .from(journeyVersions)
@@ -62,9 +75,49 @@ export async function publishJourneyDir(db: Db, dir: string, templates?: Templat
   const out: PublishResult[] = [];
   for (const f of files) {
     const file = path.join(dir, f);
-    out.push(await publishJourney(db, readFileSync(file, 'utf8'), { file: path.relative(process.cwd(), file), templates, publishedBy: 'startup' }));
+    try {
+      out.push(await publishJourney(db, readFileSync(file, 'utf8'), { file: path.relative(process.cwd(), file), templates, publishedBy: 'startup' }));
+    } catch (err) {
+      // A journey archived through the API stays archived even while its file is still in journeys/.
+      if (!(err instanceof JourneyArchivedError)) throw err;
+    }
   }
   return out;
+}
+
+export type JourneyStatus = 'draft' | 'active' | 'paused' | 'archived';
+export type StatusAction = 'pause' | 'resume' | 'archive';
+
+const TRANSITIONS: Record<StatusAction, { from: JourneyStatus[]; to: JourneyStatus }> = {
+  pause: { from: ['active'], to: 'paused' },
+  resume: { from: ['paused'], to: 'active' },
+  archive: { from: ['draft', 'active', 'paused'], to: 'archived' },
+};
+
+/**
+ * Pauses, resumes or archives a journey. Only `active` journeys start runs (see {@link dbTriggerSource}); runs already
+ * in flight are not touched and finish on their pinned version. Repeating the current state is a no-op
+ * (`changed: false`) so a retried request succeeds; any other move not in the table is a 409.
+ */
+export async function setJourneyStatus(
+  db: Db,
+  journeyId: string,
+  action: StatusAction,
+): Promise<{ journeyId: string; status: JourneyStatus; previous: JourneyStatus; changed: boolean }> {
+  const { from, to } = TRANSITIONS[action];
+  return db.transaction(async (tx) => {
+    const [j] = await tx.select({ status: journeys.status }).from(journeys).where(eq(journeys.id, journeyId)).for('update');
+    if (!j) throw new NotFoundError('Journey', journeyId);
+    const previous = j.status as JourneyStatus;
+    if (previous === to) return { journeyId, status: to, previous, changed: false };
+    if (previous === 'archived') throw new JourneyArchivedError(journeyId);
+    if (!from.includes(previous)) {
+      const why = previous === 'draft' ? 'it has never been published (publish it to make it active)' : `it is ${previous}`;
+      throw new DomainError('invalid_transition', 409, `Journey "${journeyId}" cannot ${action}: ${why}`);
+    }
+    await tx.update(journeys).set({ status: to, updatedAt: sql`now()` }).where(eq(journeys.id, journeyId));
+    return { journeyId, status: to, previous, changed: true };
+  });
 }
 
 /** A published version's plan; versions are immutable, so a run may load it again at any time. */
@@ -77,7 +130,10 @@ export async function loadPlan(db: Db, journeyId: string, version: number): Prom
   return row.plan as unknown as JourneyPlan;
 }
 
-/** Triggers of the latest version of every active journey; new entries always start on the latest version. */
+/**
+ * Triggers of the latest version of every active journey; new entries always start on the latest version. Drafts,
+ * paused and archived journeys start nothing, while the router still signals their running runs.
+ */
 export function dbTriggerSource(db: Db): TriggerSource {
   return {
     async triggersFor(eventType) {

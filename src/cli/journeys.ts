@@ -1,0 +1,107 @@
+/**
+ * `itinera journeys publish | stats` — the journeys API's operations, straight against the database from the config.
+ * Exit codes: 0 ok, 1 invalid input (bad journey, archived journey, unknown id), 2 system error.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { loadConfig } from '../config';
+import type { Db } from '../db/client';
+import { journeyStats, type JourneyStats } from '../db/stats';
+import { JourneyArchivedError, publishJourney } from '../engine/journeys';
+import { ValidationError } from '../errors';
+import { loadTemplateCatalog } from '../journey/templates';
+import { createLogger } from '../logger';
+import { openMigratedDatabase } from '../runtime';
+import { TEMPLATES_DIR } from '../services';
+import { CliError } from './errors';
+
+function table(header: string[], rows: (string | number)[][]): string[] {
+  const cells = [header, ...rows.map((r) => r.map(String))];
+  const widths = header.map((_, i) => Math.max(...cells.map((r) => r[i]!.length)));
+  // Text left, numbers right: columns of counts line up.
+  const fmt = (r: string[]) => r.map((c, i) => (/^-?[\d.]+%?$|^—$/.test(c) && i > 0 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  return [fmt(header), widths.map((w) => '─'.repeat(w)).join('  '), ...cells.slice(1).map(fmt)];
+}
+
+/** The report as plain-text tables, for a terminal. */
+export function formatStats(s: JourneyStats): string {
+  const out: string[] = [];
+  out.push(`${s.journeyId} ${s.version === null ? '(all versions)' : `v${s.version}`}: ${s.entered.runs} runs entered by ${s.entered.contacts} contacts`);
+  out.push('');
+  out.push(...table(['step', 'type', 'entered', 'passed', 'waiting', 'exited here'], s.steps.map((x) => [x.stepId, x.type ?? '—', x.entered, x.passed, x.waiting, x.exitedHere])));
+  out.push('');
+  out.push(`runs: ${Object.entries(s.runs.byStatus).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`);
+  const statuses = [...new Set(Object.values(s.messages.byChannel).flatMap((c) => Object.keys(c)))];
+  if (statuses.length) {
+    out.push('');
+    out.push(...table(['channel', ...statuses], Object.entries(s.messages.byChannel).map(([ch, c]) => [ch, ...statuses.map((st) => c[st] ?? 0)])));
+  }
+  out.push(`email engagement: opened ${s.messages.opened}, clicked ${s.messages.clicked}, unsubscribed ${s.messages.unsubscribed}`);
+  if (s.goals.length) {
+    out.push('');
+    out.push(...table(['goal', 'conversions', 'contacts', 'value'], s.goals.map((g) => [g.goal, g.conversions, g.contacts, g.value])));
+  }
+  out.push(`MQLs: ${s.mqls.contacts} contacts became MQL after entering, ${s.mqls.handoffs} sales handoffs`);
+  const r = s.roi;
+  out.push(
+    `ROI: revenue ${r.revenue} ${r.currency} (${r.deals} deals${r.windowMs !== null ? ', within the goal window' : ''}) − cost ${r.cost} ${r.currency} = ${
+      r.roi === null ? '— (no cost)' : `${(r.roi * 100).toFixed(1)}%`
+    }`,
+  );
+  return out.join('\n');
+}
+
+export async function statsCommand(db: Db, journeyId: string, opts: { version?: number; json?: boolean }, write: (s: string) => void): Promise<void> {
+  const stats = await journeyStats(db, { journeyId, version: opts.version });
+  if (!stats) throw new CliError(opts.version === undefined ? `journey "${journeyId}" was not found` : `journey "${journeyId}" has no version ${opts.version}`);
+  write(opts.json ? JSON.stringify(stats, null, 2) : formatStats(stats));
+}
+
+export function registerJourneysCommands(program: Command) {
+  const journeys = program.command('journeys').description('published journeys: publish versions, read statistics');
+  journeys
+    .command('publish')
+    .description('publish journeys as new immutable versions (identical content keeps its version)')
+    .argument('<files...>', 'journey files')
+    .option('--templates <dir>', 'template directory', TEMPLATES_DIR)
+    .action(async (files: string[], opts: { templates: string }) => {
+      const database = await openMigratedDatabase(loadConfig(), createLogger('warn'));
+      const templates = loadTemplateCatalog(opts.templates);
+      let failed = 0;
+      try {
+        for (const file of files) {
+          try {
+            const r = await publishJourney(database.db, readFileSync(file, 'utf8'), { file: path.relative(process.cwd(), file), templates, publishedBy: 'cli' });
+            process.stdout.write(`${r.created ? '✓ published' : '= unchanged'} ${r.journeyId} v${r.version} (${r.contentHash.slice(0, 19)})\n`);
+          } catch (err) {
+            if (!(err instanceof ValidationError || err instanceof JourneyArchivedError)) throw err;
+            failed++;
+            process.stderr.write(`✗ ${err.message}\n`);
+          }
+        }
+      } finally {
+        await database.close();
+      }
+      if (failed) throw new CliError(`${failed} of ${files.length} journeys were not published`);
+    });
+  journeys
+    .command('stats')
+    .description('per-step funnel, runs, messages, goals, MQLs and ROI of a journey')
+    .argument('<id>', 'journey id')
+    .option('--version <n>', 'one version (default: all versions)')
+    .option('--json', 'print the statistics as JSON')
+    .action(async (id: string, opts: { version?: string; json?: boolean }) => {
+      let version: number | undefined;
+      if (opts.version !== undefined) {
+        version = Number(opts.version);
+        if (!Number.isInteger(version) || version < 1) throw new CliError(`--version: "${opts.version}" is not a version number`);
+      }
+      const database = await openMigratedDatabase(loadConfig(), createLogger('warn'));
+      try {
+        await statsCommand(database.db, id, { ...(version !== undefined ? { version } : {}), ...(opts.json ? { json: true } : {}) }, (s) => process.stdout.write(`${s}\n`));
+      } finally {
+        await database.close();
+      }
+    });
+}

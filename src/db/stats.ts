@@ -1,0 +1,306 @@
+/**
+ * Journey statistics for marketers: the per-step funnel, runs, messages and engagement, goals, MQLs and ROI.
+ *
+ * Every query is scoped to one journey (and optionally one version) and starts from an index on `journey_id`:
+ * `journey_run_steps_journey_idx`, `journey_runs_journey_idx`, `messages_journey_idx`, `conversions_journey_idx`;
+ * events are reached per contact through `events_contact_time_idx`, never by scanning an event type.
+ */
+import { asc, eq, sql, type SQL } from 'drizzle-orm';
+import { successors, type JourneyPlan } from '../journey/plan';
+import type { DbOrTx } from './client';
+import { journeys, journeyVersions } from './schema';
+
+export type StatsScope = { journeyId: string; version?: number | undefined };
+
+/** Message statuses always reported per channel (zeros included); any other status found is added. */
+export const MESSAGE_STATUSES = ['sent', 'delivered', 'bounced', 'failed', 'suppressed'] as const;
+/** Messages a provider accepted: these are the ones that cost money (and the ones frequency caps count). */
+export const BILLED_STATUSES = ['sent', 'delivered'] as const;
+
+type Row = Record<string, unknown>;
+const rowsOf = (r: unknown): Row[] => ((r as { rows?: Row[] }).rows ?? (r as Row[]));
+const num = (v: unknown): number => (v === null || v === undefined ? 0 : Number(v));
+
+/** `and version = $n` for tables that carry the version. */
+const versionFilter = (column: SQL, scope: StatsScope): SQL => (scope.version === undefined ? sql`` : sql` and ${column} = ${scope.version}`);
+
+/**
+ * One row per run that entered the journey (version): when it entered its first step. The journal is written by the
+ * worker as a run enters each step, so this is exact even for re-entries that reuse a workflow id.
+ */
+const entriesCte = (scope: StatsScope): SQL => sql`entries as (
+  select workflow_id, run_id, contact_id, min(entered_at) as entered_at
+  from journey_run_steps
+  where journey_id = ${scope.journeyId}${versionFilter(sql`version`, scope)}
+  group by workflow_id, run_id, contact_id
+)`;
+
+export type StepCounts = { stepId: string; entered: number; waiting: number; exitedHere: number };
+
+/**
+ * entered = distinct runs that entered the step (journal); waiting = running runs whose current step it is;
+ * exitedHere = ended runs whose last step it is (run projection).
+ */
+export async function stepCounts(db: DbOrTx, scope: StatsScope): Promise<StepCounts[]> {
+  const res = await db.execute(sql`
+    with entered as (
+      select step_id, count(distinct (workflow_id, run_id))::int as entered
+      from journey_run_steps
+      where journey_id = ${scope.journeyId}${versionFilter(sql`version`, scope)}
+      group by step_id
+    ), now as (
+      select current_step as step_id,
+        count(*) filter (where status = 'running')::int as waiting,
+        count(*) filter (where status <> 'running')::int as exited_here
+      from journey_runs
+      where journey_id = ${scope.journeyId}${versionFilter(sql`version`, scope)} and current_step is not null
+      group by current_step
+    )
+    select coalesce(e.step_id, n.step_id) as step_id, coalesce(e.entered, 0) as entered,
+      coalesce(n.waiting, 0) as waiting, coalesce(n.exited_here, 0) as exited_here
+    from entered e full join now n on n.step_id = e.step_id`);
+  return rowsOf(res).map((r) => ({ stepId: String(r.step_id), entered: num(r.entered), waiting: num(r.waiting), exitedHere: num(r.exited_here) }));
+}
+
+export async function runsByStatus(db: DbOrTx, scope: StatsScope): Promise<Record<string, number>> {
+  const res = await db.execute(sql`
+    select status, count(*)::int as n from journey_runs
+    where journey_id = ${scope.journeyId}${versionFilter(sql`version`, scope)}
+    group by status order by status`);
+  return Object.fromEntries(rowsOf(res).map((r) => [String(r.status), num(r.n)]));
+}
+
+export async function entryCounts(db: DbOrTx, scope: StatsScope): Promise<{ runs: number; contacts: number }> {
+  const res = await db.execute(sql`
+    with ${entriesCte(scope)}
+    select count(*)::int as runs, count(distinct contact_id)::int as contacts from entries`);
+  const r = rowsOf(res)[0] ?? {};
+  return { runs: num(r.runs), contacts: num(r.contacts) };
+}
+
+/**
+ * Messages do not carry the journey version; a message belongs to the version of the run whose journal entry into the
+ * sending step is the latest one before the message was created (runs are pinned, so that is the run's version).
+ */
+const messagesCte = (scope: StatsScope): SQL => sql`msgs as (
+  select m.id, m.idempotency_key, m.contact_id, m.channel, m.status, v.version
+  from messages m
+  left join lateral (
+    select s.version from journey_run_steps s
+    where s.workflow_id = m.workflow_id and s.step_id = m.step_id and s.entered_at <= m.created_at
+    order by s.entered_at desc limit 1
+  ) v on true
+  where m.journey_id = ${scope.journeyId}${scope.version === undefined ? sql`` : sql` and v.version = ${scope.version}`}
+)`;
+
+export type MessageCount = { version: number | null; channel: string; status: string; count: number };
+
+export async function messageCounts(db: DbOrTx, scope: StatsScope): Promise<MessageCount[]> {
+  const res = await db.execute(sql`
+    with ${messagesCte(scope)}
+    select version, channel, status, count(*)::int as n from msgs group by version, channel, status order by channel, status`);
+  return rowsOf(res).map((r) => ({
+    version: r.version === null || r.version === undefined ? null : num(r.version),
+    channel: String(r.channel),
+    status: String(r.status),
+    count: num(r.n),
+  }));
+}
+
+/**
+ * Opens, clicks and unsubscribes are events recorded by the tracking endpoints with the message's idempotency key as
+ * `properties.message_key`; each counts distinct messages (a message opened five times is one open).
+ */
+export async function engagementCounts(db: DbOrTx, scope: StatsScope): Promise<{ opened: number; clicked: number; unsubscribed: number }> {
+  const res = await db.execute(sql`
+    with ${messagesCte(scope)}
+    select e.type, count(distinct m.id)::int as n
+    from msgs m
+    join events e on e.contact_id = m.contact_id
+      and e.type in ('email.opened', 'email.clicked', 'email.unsubscribed')
+      and e.properties->>'message_key' = m.idempotency_key
+    where m.channel = 'email'
+    group by e.type`);
+  const by = Object.fromEntries(rowsOf(res).map((r) => [String(r.type), num(r.n)]));
+  return { opened: by['email.opened'] ?? 0, clicked: by['email.clicked'] ?? 0, unsubscribed: by['email.unsubscribed'] ?? 0 };
+}
+
+export type GoalCount = { goal: string; conversions: number; contacts: number; value: number };
+
+export async function conversionCounts(db: DbOrTx, scope: StatsScope): Promise<GoalCount[]> {
+  const res = await db.execute(sql`
+    select goal, count(*)::int as n, count(distinct contact_id)::int as contacts, coalesce(sum(value), 0)::text as value
+    from conversions
+    where journey_id = ${scope.journeyId}${versionFilter(sql`version`, scope)}
+    group by goal order by goal`);
+  return rowsOf(res).map((r) => ({ goal: String(r.goal), conversions: num(r.n), contacts: num(r.contacts), value: num(r.value) }));
+}
+
+/**
+ * MQLs the journey produced: contacts who became MQL (a `lead.mql` event) after entering it, and sales handoffs the
+ * journey made for contacts who entered it (in scope).
+ */
+export async function mqlCounts(db: DbOrTx, scope: StatsScope): Promise<{ contacts: number; handoffs: number }> {
+  const res = await db.execute(sql`
+    with ${entriesCte(scope)}
+    select
+      (select count(distinct en.contact_id)::int from entries en
+        where exists (select 1 from events e where e.contact_id = en.contact_id and e.type = 'lead.mql' and e.occurred_at >= en.entered_at)) as contacts,
+      (select count(*)::int from sales_handoffs h
+        where h.journey_id = ${scope.journeyId} and h.contact_id in (select contact_id from entries)) as handoffs`);
+  const r = rowsOf(res)[0] ?? {};
+  return { contacts: num(r.contacts), handoffs: num(r.handoffs) };
+}
+
+/**
+ * Revenue attributed to the journey: the `amount` property (a number, or a decimal string) of `deal.won` events of
+ * contacts who entered, occurring at or after an entry and, when `windowMs` is given, within that long of it. Each
+ * deal counts once, however many entries it follows.
+ */
+export async function attributedRevenue(db: DbOrTx, scope: StatsScope, windowMs?: number): Promise<{ revenue: number; deals: number }> {
+  const within = windowMs === undefined ? sql`` : sql` and e.occurred_at <= en.entered_at + (${windowMs}::bigint * interval '1 millisecond')`;
+  const res = await db.execute(sql`
+    with ${entriesCte(scope)}, deals as (
+      select e.id,
+        case
+          when jsonb_typeof(e.properties->'amount') = 'number' then (e.properties->>'amount')::numeric
+          when jsonb_typeof(e.properties->'amount') = 'string' and e.properties->>'amount' ~ '^-?[0-9]+(\\.[0-9]+)?$' then (e.properties->>'amount')::numeric
+        end as amount
+      from events e
+      where e.type = 'deal.won'
+        and e.contact_id in (select contact_id from entries)
+        and exists (select 1 from entries en where en.contact_id = e.contact_id and e.occurred_at >= en.entered_at${within})
+    )
+    select coalesce(sum(amount), 0)::text as revenue, count(amount)::int as deals from deals`);
+  const r = rowsOf(res)[0] ?? {};
+  return { revenue: num(r.revenue), deals: num(r.deals) };
+}
+
+// --- the report --------------------------------------------------------------------------------
+
+export type JourneyStats = {
+  journeyId: string;
+  /** null: every version together. */
+  version: number | null;
+  entered: { runs: number; contacts: number };
+  runs: { total: number; byStatus: Record<string, number> };
+  steps: { stepId: string; type: string | null; entered: number; passed: number; waiting: number; exitedHere: number }[];
+  messages: {
+    total: number;
+    byChannel: Record<string, Record<string, number>>;
+    opened: number;
+    clicked: number;
+    unsubscribed: number;
+  };
+  goals: { goal: string; name: string; conversions: number; contacts: number; value: number }[];
+  mqls: { contacts: number; handoffs: number };
+  roi: {
+    currency: string;
+    cost: number;
+    costByChannel: Record<string, number>;
+    revenue: number;
+    deals: number;
+    /** The goal conversion window revenue is counted in; null = no limit. */
+    windowMs: number | null;
+    /** (revenue − cost) / cost; null when nothing was spent. */
+    roi: number | null;
+  };
+};
+
+const round = (x: number, digits = 6) => Math.round(x * 10 ** digits) / 10 ** digits;
+/** Message channels are named as in `messages.channel`; plan costs name the notify step's channel `notify`. */
+const COST_KEY: Record<string, 'email' | 'sms' | 'webhook' | 'notify' | undefined> = { email: 'email', sms: 'sms', webhook: 'webhook', chat: 'notify' };
+
+/** Steps in the order a contact meets them (breadth-first from the start); jsonb does not keep the written order. */
+function stepOrder(plan: JourneyPlan | undefined): string[] {
+  if (!plan) return [];
+  const seen = new Set<string>([plan.start]);
+  for (const id of seen) for (const next of plan.steps[id] ? successors(plan.steps[id]) : []) seen.add(next);
+  return [...seen, ...Object.keys(plan.steps).filter((id) => !seen.has(id)).sort()];
+}
+
+async function plansOf(db: DbOrTx, journeyId: string): Promise<Map<number, JourneyPlan>> {
+  const rows = await db
+    .select({ version: journeyVersions.version, plan: journeyVersions.plan })
+    .from(journeyVersions)
+    .where(eq(journeyVersions.journeyId, journeyId))
+    .orderBy(asc(journeyVersions.version));
+  return new Map(rows.map((r) => [r.version, r.plan as unknown as JourneyPlan]));
+}
+
+/**
+ * The whole report. `plan` (the version asked for, else the latest) gives the step order, the goal names and the
+ * conversion window; each version's own `settings.costs` prices its messages. Returns undefined when the journey (or
+ * the version) does not exist.
+ */
+export async function journeyStats(db: DbOrTx, scope: StatsScope): Promise<JourneyStats | undefined> {
+  const [j] = await db.select({ latest: journeys.latestVersion }).from(journeys).where(eq(journeys.id, scope.journeyId));
+  if (!j) return undefined;
+  const plans = await plansOf(db, scope.journeyId);
+  if (scope.version !== undefined && !plans.has(scope.version)) return undefined;
+  const plan = plans.get(scope.version ?? j.latest ?? -1);
+
+  const windows = (plan?.goals ?? []).map((g) => g.withinMs).filter((w): w is number => w !== undefined);
+  const windowMs = windows.length ? Math.max(...windows) : undefined;
+  const [steps, byStatus, entered, msgs, engagement, goals, mqls, revenue] = await Promise.all([
+    stepCounts(db, scope),
+    runsByStatus(db, scope),
+    entryCounts(db, scope),
+    messageCounts(db, scope),
+    engagementCounts(db, scope),
+    conversionCounts(db, scope),
+    mqlCounts(db, scope),
+    attributedRevenue(db, scope, windowMs),
+  ]);
+
+  // Plan order first, then steps only older versions had.
+  const counted = new Map(steps.map((s) => [s.stepId, s]));
+  const order = [...stepOrder(plan), ...[...counted.keys()].filter((id) => !plan?.steps[id]).sort()];
+  const stepRows = order.map((stepId) => {
+    const c = counted.get(stepId) ?? { entered: 0, waiting: 0, exitedHere: 0 };
+    // A run journaled before the step journal existed can be waiting without an entry; never report a negative pass.
+    return { stepId, type: plan?.steps[stepId]?.type ?? null, entered: c.entered, passed: Math.max(0, c.entered - c.waiting - c.exitedHere), waiting: c.waiting, exitedHere: c.exitedHere };
+  });
+
+  const byChannel: Record<string, Record<string, number>> = {};
+  const costByChannel: Record<string, number> = {};
+  let cost = 0;
+  for (const m of msgs) {
+    const statuses = (byChannel[m.channel] ??= Object.fromEntries(MESSAGE_STATUSES.map((s) => [s, 0])));
+    statuses[m.status] = (statuses[m.status] ?? 0) + m.count;
+    const key = COST_KEY[m.channel];
+    const pricing = plans.get(m.version ?? j.latest ?? -1) ?? plan;
+    if (key && pricing && (BILLED_STATUSES as readonly string[]).includes(m.status)) {
+      const c = m.count * pricing.settings.costs[key];
+      costByChannel[m.channel] = round((costByChannel[m.channel] ?? 0) + c);
+      cost += c;
+    }
+  }
+  cost = round(cost);
+
+  const conv = new Map(goals.map((g) => [g.goal, g]));
+  const goalRows = [
+    ...(plan?.goals ?? []).map((g) => ({ goal: g.id, name: g.name })),
+    ...goals.filter((g) => !plan?.goals.some((p) => p.id === g.goal)).map((g) => ({ goal: g.goal, name: g.goal })),
+  ].map((g) => ({ ...g, conversions: conv.get(g.goal)?.conversions ?? 0, contacts: conv.get(g.goal)?.contacts ?? 0, value: conv.get(g.goal)?.value ?? 0 }));
+
+  return {
+    journeyId: scope.journeyId,
+    version: scope.version ?? null,
+    entered,
+    runs: { total: Object.values(byStatus).reduce((a, b) => a + b, 0), byStatus },
+    steps: stepRows,
+    messages: { total: msgs.reduce((a, m) => a + m.count, 0), byChannel, ...engagement },
+    goals: goalRows,
+    mqls,
+    roi: {
+      currency: plan?.settings.costs.currency ?? 'USD',
+      cost,
+      costByChannel,
+      revenue: revenue.revenue,
+      deals: revenue.deals,
+      windowMs: windowMs ?? null,
+      roi: cost > 0 ? round((revenue.revenue - cost) / cost) : null,
+    },
+  };
+}

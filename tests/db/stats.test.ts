@@ -1,0 +1,216 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { statsCommand, formatStats } from '../../src/cli/journeys';
+import { CliError } from '../../src/cli/errors';
+import { contacts, conversions, events, journeyRuns, journeyRunSteps, messages, salesHandoffs } from '../../src/db/schema';
+import { journeyStats } from '../../src/db/stats';
+import { publishJourney } from '../../src/engine/journeys';
+import { createTestDatabase } from '../helpers/db';
+
+const journey = (emailCost: number) => `
+id: funnel
+name: Funnel
+triggers: [{ type: event, event: lead.created }]
+goals:
+  - { id: demo, name: Demo booked, event: demo.booked, within: 30d }
+settings:
+  costs: { currency: CNY, email: ${emailCost}, sms: 2, notify: 0.1 }
+start: welcome
+steps:
+  welcome: { type: send_email, template: welcome, next: wait-click }
+  wait-click: { type: wait_for_event, event: email.clicked, timeout: 2d, on_event: sms, on_timeout: done }
+  sms: { type: send_sms, body: "Hi", next: done }
+  done: { type: exit, reason: finished }
+`;
+
+const T0 = Date.parse('2025-01-01T00:00:00Z');
+const at = (ms: number) => new Date(T0 + ms);
+const S = 1000;
+const M = 60 * S;
+const D = 24 * 60 * M;
+
+describe('journey statistics on seeded rows', () => {
+  let db: Awaited<ReturnType<typeof createTestDatabase>>;
+  const c: Record<string, string> = {};
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    // v1 prices email at 0.5, v2 at 1: each message is priced by its own version.
+    expect((await publishJourney(db.db, journey(0.5), {})).version).toBe(1);
+    expect((await publishJourney(db.db, journey(1), {})).version).toBe(2);
+    for (const k of ['c1', 'c2', 'c3', 'c4', 'c5', 'c6']) {
+      c[k] = randomUUID();
+      await db.db.insert(contacts).values({ id: c[k]!, externalId: k });
+    }
+
+    // Runs: r1..r4 on v1, r5 on v2; plus a run of another journey that must never count.
+    const run = (wf: string, contact: string, version: number, status: string, currentStep: string, journeyId = 'funnel') => ({
+      workflowId: wf,
+      runId: `${wf}-run`,
+      journeyId,
+      version,
+      contactId: contact,
+      currentStep,
+      status,
+      startedAt: at(0),
+    });
+    await db.db.insert(journeyRuns).values([
+      run('r1', c.c1!, 1, 'completed', 'done'),
+      run('r2', c.c2!, 1, 'running', 'wait-click'),
+      run('r3', c.c3!, 1, 'completed', 'done'),
+      run('r4', c.c4!, 1, 'failed', 'welcome'),
+      run('r5', c.c5!, 2, 'running', 'wait-click'),
+      run('o1', c.c1!, 1, 'running', 'welcome', 'other'),
+    ]);
+    const steps: [string, string, number, string[], number][] = [
+      ['r1', c.c1!, 1, ['welcome', 'wait-click', 'sms', 'done'], 0],
+      // r2 entered wait-click twice (a loop): still one run that entered it.
+      ['r2', c.c2!, 1, ['welcome', 'wait-click', 'wait-click'], 0],
+      ['r3', c.c3!, 1, ['welcome', 'wait-click', 'done'], 0],
+      ['r4', c.c4!, 1, ['welcome'], 0],
+      ['r5', c.c5!, 2, ['welcome', 'wait-click'], 5 * D],
+    ];
+    for (const [wf, contact, version, ids, start] of steps) {
+      await db.db.insert(journeyRunSteps).values(
+        ids.map((stepId, i) => ({ workflowId: wf, runId: `${wf}-run`, seq: i + 1, journeyId: 'funnel', version, contactId: contact, stepId, enteredAt: at(start + i * M) })),
+      );
+    }
+    await db.db.insert(journeyRunSteps).values({ workflowId: 'o1', runId: 'o1-run', seq: 1, journeyId: 'other', version: 1, contactId: c.c1!, stepId: 'welcome', enteredAt: at(0) });
+
+    const msg = (key: string, channel: string, contact: string, wf: string, stepId: string, status: string, createdAt: Date, journeyId = 'funnel') => ({
+      idempotencyKey: key,
+      channel,
+      contactId: contact,
+      journeyId,
+      workflowId: wf,
+      stepId,
+      recipient: 'x',
+      status,
+      createdAt,
+    });
+    await db.db.insert(messages).values([
+      msg('r1:welcome', 'email', c.c1!, 'r1', 'welcome', 'sent', at(S)),
+      msg('r2:welcome', 'email', c.c2!, 'r2', 'welcome', 'delivered', at(S)),
+      msg('r3:welcome', 'email', c.c3!, 'r3', 'welcome', 'sent', at(S)),
+      msg('r4:welcome', 'email', c.c4!, 'r4', 'welcome', 'bounced', at(S)),
+      msg('r2:welcome:2', 'email', c.c2!, 'r2', 'welcome', 'suppressed', at(2 * S)),
+      msg('r1:sms', 'sms', c.c1!, 'r1', 'sms', 'sent', at(2 * M + S)),
+      msg('r5:welcome', 'email', c.c5!, 'r5', 'welcome', 'sent', at(5 * D + S)),
+      // Journaled nowhere (sent before the step journal existed): counted in "all versions" at the latest price.
+      msg('legacy:welcome', 'email', c.c6!, 'legacy', 'welcome', 'sent', at(S)),
+      msg('o1:welcome', 'email', c.c1!, 'o1', 'welcome', 'sent', at(S), 'other'),
+    ]);
+
+    const ev = (id: string, type: string, contact: string, occurredAt: Date, properties: Record<string, unknown> = {}) => ({ id, type, contactId: contact, occurredAt, properties });
+    await db.db.insert(events).values([
+      ev('open-1', 'email.opened', c.c1!, at(M), { message_key: 'r1:welcome' }),
+      ev('open-1b', 'email.opened', c.c1!, at(2 * M), { message_key: 'r1:welcome' }),
+      ev('open-2', 'email.opened', c.c2!, at(M), { message_key: 'r2:welcome' }),
+      ev('click-1', 'email.clicked', c.c1!, at(M), { message_key: 'r1:welcome' }),
+      ev('unsub-3', 'email.unsubscribed', c.c3!, at(M), { message_key: 'r3:welcome' }),
+      ev('open-other', 'email.opened', c.c1!, at(M), { message_key: 'o1:welcome' }),
+      ev('mql-1', 'lead.mql', c.c1!, at(2 * D)),
+      ev('mql-2', 'lead.mql', c.c2!, at(3 * D)),
+      ev('mql-4-before', 'lead.mql', c.c4!, at(-D)),
+      ev('won-1', 'deal.won', c.c1!, at(10 * D), { amount: 1000 }),
+      ev('won-2', 'deal.won', c.c2!, at(5 * D), { amount: '250.50' }),
+      ev('won-3-late', 'deal.won', c.c3!, at(40 * D), { amount: 5000 }),
+      ev('won-4-before', 'deal.won', c.c4!, at(-2 * D), { amount: 700 }),
+      ev('won-1-junk', 'deal.won', c.c1!, at(11 * D), { amount: 'a lot' }),
+      ev('won-6-never-entered', 'deal.won', c.c6!, at(10 * D), { amount: 9999 }),
+      ev('won-5', 'deal.won', c.c5!, at(20 * D), { amount: 20 }),
+    ]);
+
+    const conv = (key: string, contact: string, version: number, goal: string, value: string | null) => ({ idempotencyKey: key, journeyId: 'funnel', version, contactId: contact, goal, value });
+    await db.db.insert(conversions).values([
+      conv('k1', c.c1!, 1, 'demo', '100'),
+      conv('k2', c.c1!, 1, 'demo', '50'),
+      conv('k3', c.c2!, 1, 'demo', null),
+      conv('k4', c.c5!, 2, 'demo', '10'),
+      conv('k5', c.c3!, 1, 'legacy', null),
+      { idempotencyKey: 'k6', journeyId: 'other', version: 1, contactId: c.c1!, goal: 'demo', value: '1000' },
+    ]);
+    await db.db.insert(salesHandoffs).values([
+      { idempotencyKey: 'h1', contactId: c.c1!, journeyId: 'funnel', workflowId: 'r1' },
+      { idempotencyKey: 'h2', contactId: randomUUID(), journeyId: 'funnel' },
+      { idempotencyKey: 'h3', contactId: c.c2!, journeyId: 'other' },
+    ]);
+  });
+  afterAll(async () => {
+    await db?.drop();
+  });
+
+  it('counts version 1 exactly', async () => {
+    const s = await journeyStats(db.db, { journeyId: 'funnel', version: 1 });
+    expect(s).toBeDefined();
+    expect(s!.version).toBe(1);
+    expect(s!.entered).toEqual({ runs: 4, contacts: 4 });
+    expect(s!.runs).toEqual({ total: 4, byStatus: { completed: 2, failed: 1, running: 1 } });
+    expect(s!.steps).toEqual([
+      { stepId: 'welcome', type: 'send_email', entered: 4, passed: 3, waiting: 0, exitedHere: 1 },
+      { stepId: 'wait-click', type: 'wait_for_event', entered: 3, passed: 2, waiting: 1, exitedHere: 0 },
+      { stepId: 'sms', type: 'send_sms', entered: 1, passed: 1, waiting: 0, exitedHere: 0 },
+      { stepId: 'done', type: 'exit', entered: 2, passed: 0, waiting: 0, exitedHere: 2 },
+    ]);
+    expect(s!.messages).toEqual({
+      total: 6,
+      byChannel: {
+        email: { sent: 2, delivered: 1, bounced: 1, failed: 0, suppressed: 1 },
+        sms: { sent: 1, delivered: 0, bounced: 0, failed: 0, suppressed: 0 },
+      },
+      opened: 2,
+      clicked: 1,
+      unsubscribed: 1,
+    });
+    expect(s!.goals).toEqual([
+      { goal: 'demo', name: 'Demo booked', conversions: 3, contacts: 2, value: 150 },
+      { goal: 'legacy', name: 'legacy', conversions: 1, contacts: 1, value: 0 },
+    ]);
+    expect(s!.mqls).toEqual({ contacts: 2, handoffs: 1 });
+    // cost: 3 accepted emails × 0.5 + 1 SMS × 2 = 3.5; revenue: 1000 + 250.50 (the late, earlier and junk deals do not count).
+    expect(s!.roi).toEqual({ currency: 'CNY', cost: 3.5, costByChannel: { email: 1.5, sms: 2 }, revenue: 1250.5, deals: 2, windowMs: 30 * D, roi: 356.285714 });
+    expect(s!.roi.roi).toBeCloseTo((1250.5 - 3.5) / 3.5, 5);
+  });
+
+  it('prices each version with its own costs', async () => {
+    const v2 = await journeyStats(db.db, { journeyId: 'funnel', version: 2 });
+    expect(v2!.entered).toEqual({ runs: 1, contacts: 1 });
+    expect(v2!.messages.byChannel).toEqual({ email: { sent: 1, delivered: 0, bounced: 0, failed: 0, suppressed: 0 } });
+    expect(v2!.roi).toMatchObject({ cost: 1, revenue: 20, deals: 1, roi: 19 });
+    expect(v2!.goals).toEqual([{ goal: 'demo', name: 'Demo booked', conversions: 1, contacts: 1, value: 10 }]);
+
+    const all = await journeyStats(db.db, { journeyId: 'funnel' });
+    expect(all!.version).toBeNull();
+    expect(all!.entered).toEqual({ runs: 5, contacts: 5 });
+    expect(all!.runs.byStatus).toEqual({ completed: 2, failed: 1, running: 2 });
+    expect(all!.steps.map((x) => [x.stepId, x.entered, x.passed, x.waiting, x.exitedHere])).toEqual([
+      ['welcome', 5, 4, 0, 1],
+      ['wait-click', 4, 2, 2, 0],
+      ['sms', 1, 1, 0, 0],
+      ['done', 2, 0, 0, 2],
+    ]);
+    expect(all!.messages.byChannel.email).toEqual({ sent: 4, delivered: 1, bounced: 1, failed: 0, suppressed: 1 });
+    // 3 × 0.5 (v1) + 1 × 1 (v2) + 1 × 1 (unjournaled, latest price) + 1 × 2 (SMS) = 5.5; (1270.5 − 5.5) / 5.5 = 230
+    expect(all!.roi).toMatchObject({ cost: 5.5, costByChannel: { email: 3.5, sms: 2 }, revenue: 1270.5, deals: 3, roi: 230 });
+    expect(all!.goals[0]).toEqual({ goal: 'demo', name: 'Demo booked', conversions: 4, contacts: 3, value: 160 });
+  });
+
+  it('answers undefined for an unknown journey or version', async () => {
+    expect(await journeyStats(db.db, { journeyId: 'nope' })).toBeUndefined();
+    expect(await journeyStats(db.db, { journeyId: 'funnel', version: 9 })).toBeUndefined();
+  });
+
+  it('prints the report as tables in the CLI', async () => {
+    let out = '';
+    await statsCommand(db.db, 'funnel', { version: 1 }, (s) => (out += s));
+    expect(out).toMatch(/^funnel v1: 4 runs entered by 4 contacts/);
+    expect(out).toMatch(/wait-click\s+wait_for_event\s+3\s+2\s+1\s+0/);
+    expect(out).toMatch(/email\s+2\s+1\s+1\s+0\s+1/);
+    expect(out).toContain('ROI: revenue 1250.5 CNY (2 deals, within the goal window) − cost 3.5 CNY = 35628.6%');
+    let json = '';
+    await statsCommand(db.db, 'funnel', { json: true }, (s) => (json += s));
+    expect(JSON.parse(json).roi.roi).toBe(230);
+    await expect(statsCommand(db.db, 'funnel', { version: 7 }, () => undefined)).rejects.toThrow(CliError);
+    expect(formatStats((await journeyStats(db.db, { journeyId: 'funnel' }))!)).toContain('(all versions)');
+  });
+});
