@@ -42,46 +42,19 @@ export async function routeEvent(deps: RouterDeps, contactId: string, event: Jou
     if (trigger.where && !matchesFilters(trigger.where, event.properties, event.occurredAt)) continue;
     const entry = trigger.entry ?? { reEntry: 'once', maxConcurrent: 1 };
     const history = (await deps.entryHistory?.(trigger.journeyId, contactId)) ?? { activeRuns: 0 };
-    const always = entry.reEntry === 'always';
     // A running run of a single-entry journey just receives the event (below); it is not a new entry.
-    if (!always && history.activeRuns > 0) continue;
+    if (entry.reEntry !== 'always' && history.activeRuns > 0) continue;
     const decision = canEnter(entry, history, event.occurredAt);
     if (!decision.enter) {
       notEntered.push({ journeyId: trigger.journeyId, reason: decision.reason });
       continue;
     }
-    // `always` gives every entry its own id (keyed by the triggering event); the others share one id per contact,
-    // and Temporal's id-reuse policy backs the database check: a `once` journey can never start a second time.
-    const workflowId = journeyWorkflowId(trigger.journeyId, contactId, always ? event.id : undefined);
-    const input: JourneyWorkflowInput = {
-      v: 1,
-      journeyId: trigger.journeyId,
-      version: trigger.version,
-      contactId,
-      trigger: event,
-    };
-    try {
-      await deps.temporal.workflow.signalWithStart('journeyWorkflow', {
-        workflowId,
-        taskQueue: deps.taskQueue,
-        args: [input],
-        signal: journeyEventSignal,
-        signalArgs: [event],
-        workflowIdReusePolicy: entry.reEntry === 'once' || always ? 'REJECT_DUPLICATE' : 'ALLOW_DUPLICATE',
-        typedSearchAttributes: [
-          { key: JourneyIdKey, value: trigger.journeyId },
-          { key: JourneyVersionKey, value: trigger.version },
-          { key: ContactIdKey, value: contactId },
-          { key: JourneyStepKey, value: 'start' },
-        ],
-      });
-    } catch (err) {
-      // The id was used by a run that has ended (the projection had not caught up): the rule says no.
-      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
-      notEntered.push({ journeyId: trigger.journeyId, reason: `already entered (re_entry: ${entry.reEntry})` });
+    const r = await startJourneyRun(deps, { journeyId: trigger.journeyId, version: trigger.version, entry, contactId, event });
+    if (!r.started) {
+      notEntered.push({ journeyId: trigger.journeyId, reason: r.reason });
       continue;
     }
-    started.push({ journeyId: trigger.journeyId, workflowId });
+    started.push({ journeyId: trigger.journeyId, workflowId: r.workflowId });
   }
   // Every other running run of the contact gets the event too: waits, exit rules and goals all listen for events.
   const signalled: string[] = [];
@@ -97,4 +70,40 @@ export async function routeEvent(deps: RouterDeps, contactId: string, event: Jou
     }
   }
   return { started, signalled, notEntered };
+}
+
+/**
+ * Starts one run whose entry rules already passed. `always` gives every entry its own id (keyed by the triggering
+ * event); the others share one id per contact, and Temporal's id-reuse policy backs the database check: a `once`
+ * journey can never start a second time, and a duplicate start finds the run instead of making another.
+ */
+export async function startJourneyRun(
+  deps: Pick<RouterDeps, 'temporal' | 'taskQueue'>,
+  run: { journeyId: string; version: number; entry: PlanEntry; contactId: string; event: JourneyEventSignal; memo?: Record<string, unknown> },
+): Promise<{ started: true; workflowId: string } | { started: false; reason: string; workflowId: string }> {
+  const always = run.entry.reEntry === 'always';
+  const workflowId = journeyWorkflowId(run.journeyId, run.contactId, always ? run.event.id : undefined);
+  const input: JourneyWorkflowInput = { v: 1, journeyId: run.journeyId, version: run.version, contactId: run.contactId, trigger: run.event };
+  try {
+    await deps.temporal.workflow.signalWithStart('journeyWorkflow', {
+      workflowId,
+      taskQueue: deps.taskQueue,
+      args: [input],
+      signal: journeyEventSignal,
+      signalArgs: [run.event],
+      workflowIdReusePolicy: run.entry.reEntry === 'once' || always ? 'REJECT_DUPLICATE' : 'ALLOW_DUPLICATE',
+      ...(run.memo ? { memo: run.memo } : {}),
+      typedSearchAttributes: [
+        { key: JourneyIdKey, value: run.journeyId },
+        { key: JourneyVersionKey, value: run.version },
+        { key: ContactIdKey, value: run.contactId },
+        { key: JourneyStepKey, value: 'start' },
+      ],
+    });
+  } catch (err) {
+    // The id was used by a run that has ended (the projection had not caught up): the rule says no.
+    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    return { started: false, reason: `already entered (re_entry: ${run.entry.reEntry})`, workflowId };
+  }
+  return { started: true, workflowId };
 }

@@ -898,3 +898,20 @@ export function compileOrThrow(source: string | object, opts: CompileOptions = {
   if (!r.ok) throw new Error(r.errors.map(formatError).join('\n'));
   return r.plan;
 }
+
+/**
+ * Compiles a stand-alone condition in the journey language (an audience filter sent to the launch API), with the
+ * same messages as inside a journey; `base` prefixes every error path (e.g. `filter`).
+ */
+export function compileCondition(raw: unknown, base: Path = []): { ok: true; condition: PlanCondition } | { ok: false; errors: JourneyError[] } {
+  const errors: JourneyError[] = [];
+  const parsed = ConditionSchema.safeParse(raw, { reportInput: true });
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) translate(issue, base, raw, errors);
+    return { ok: false, errors: dedupe(errors) };
+  }
+  const checker = new Checker(undefined, []);
+  checker.condition(parsed.data, base);
+  if (checker.errors.length > 0) return { ok: false, errors: dedupe(checker.errors) };
+  return { ok: true, condition: condition(parsed.data) };
+}

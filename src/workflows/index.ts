@@ -1,2 +1,3 @@
 export { journeyWorkflow } from './journey';
 export { scoreDecayWorkflow } from './maintenance';
+export { audienceLaunchWorkflow } from './launch';

@@ -19,3 +19,21 @@ export type RunStateView = {
 };
 
 export const runStateQuery = defineQuery<RunStateView>('runState');
+
+/** Progress of an audience launch, as its query and its final result report it. */
+export type LaunchProgress = {
+  launchId: string;
+  journeyId: string;
+  version: number;
+  status: 'running' | 'completed' | 'cancelled' | 'failed';
+  /** Contacts read so far. */
+  scanned: number;
+  /** Of those, contacts in the audience. */
+  matched: number;
+  enrolled: number;
+  skipped: number;
+  skipReasons: Record<string, number>;
+  pages: number;
+};
+
+export const launchProgressQuery = defineQuery<LaunchProgress>('launchProgress');

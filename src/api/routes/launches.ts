@@ -1,0 +1,189 @@
+import { randomUUID } from 'node:crypto';
+import type { Client } from '@temporalio/client';
+import { and, desc, eq, lt } from 'drizzle-orm';
+import { z } from 'zod';
+import type { Db } from '../../db/client';
+import { audienceLaunches, journeys } from '../../db/schema';
+import { ConflictError, NotFoundError, ValidationError } from '../../errors';
+import { compileCondition } from '../../journey/compiler';
+import { loadPlan } from '../../engine/journeys';
+import type { LaunchFilter } from '../../activities/launch';
+import type { AudienceLaunchInput } from '../../workflows/launch';
+import { launchProgressQuery, type LaunchProgress } from '../../workflows/messages';
+import { decodeCursor, encodeCursor } from '../pagination';
+import { defineRoute } from '../route';
+
+const JourneyId = z.string().min(1).max(100);
+
+const LaunchRequest = z
+  .strictObject({
+    version: z.number().int().min(1).optional().meta({ description: 'Journey version to enrol into. Default: the latest.' }),
+    filter: z
+      .unknown()
+      .optional()
+      .meta({ description: "Audience condition in the journey language (field/tag/event, all/any/not). Default: the journey's audience trigger; everyone if it has none." }),
+    consent: z.enum(['email', 'sms', 'none']).default('none').meta({ description: 'Skip contacts who cannot be messaged on this channel (no address, opted out, suppressed).' }),
+    ratePerSecond: z.number().int().min(1).max(2000).default(100),
+    pageSize: z.number().int().min(10).max(1000).default(500),
+  })
+  .meta({ id: 'LaunchRequest' });
+
+export const Launch = z
+  .object({
+    launchId: z.string(),
+    journeyId: z.string(),
+    version: z.number().int(),
+    status: z.enum(['running', 'completed', 'cancelled', 'failed']),
+    scanned: z.number().int(),
+    enrolled: z.number().int(),
+    skipped: z.number().int(),
+    skipReasons: z.record(z.string(), z.number().int()),
+    ratePerSecond: z.number().int(),
+    createdBy: z.string().nullable(),
+    createdAt: z.date(),
+    updatedAt: z.date(),
+    completedAt: z.date().nullable(),
+    error: z.string().nullable(),
+  })
+  .meta({ id: 'Launch' });
+
+type LaunchRow = typeof audienceLaunches.$inferSelect;
+
+const view = (r: LaunchRow, live?: LaunchProgress): z.infer<typeof Launch> => ({
+  launchId: r.id,
+  journeyId: r.journeyId,
+  version: r.version,
+  status: (live?.status ?? r.status) as z.infer<typeof Launch>['status'],
+  scanned: live?.scanned ?? r.scanned,
+  enrolled: live?.enrolled ?? r.enrolled,
+  skipped: live?.skipped ?? r.skipped,
+  skipReasons: live?.skipReasons ?? r.skipReasons,
+  ratePerSecond: r.ratePerSecond,
+  createdBy: r.createdBy,
+  createdAt: r.createdAt,
+  updatedAt: r.updatedAt,
+  completedAt: r.completedAt,
+  error: r.error,
+});
+
+export function launchRoutes(deps: { db: Db; temporal: Client; taskQueue: string }) {
+  const { db } = deps;
+  const find = async (id: string) => {
+    const [row] = await db.select().from(audienceLaunches).where(eq(audienceLaunches.id, id));
+    if (!row) throw new NotFoundError('Launch', id);
+    return row;
+  };
+  return [
+    defineRoute({
+      method: 'post',
+      path: '/v1/journeys/:journeyId/launches',
+      tag: 'launches',
+      summary: 'Enrol every contact matching an audience filter into a published, active journey (runs in the background)',
+      auth: ['marketer'],
+      params: z.object({ journeyId: JourneyId }),
+      body: LaunchRequest,
+      responses: {
+        202: { description: 'The launch started; poll its progress at /v1/launches/{launchId}', schema: Launch },
+        400: { description: 'Invalid request or filter' },
+        404: { description: 'No such journey' },
+        409: { description: 'The journey is not published or not active' },
+      },
+      handler: async ({ params, body, req }) => {
+        const [journey] = await db.select().from(journeys).where(eq(journeys.id, params.journeyId));
+        if (!journey) throw new NotFoundError('Journey', params.journeyId);
+        if (!journey.latestVersion) throw new ConflictError(`Journey "${journey.id}" has no published version yet; publish it before launching.`);
+        if (journey.status !== 'active') throw new ConflictError(`Journey "${journey.id}" is ${journey.status}; only active journeys can be launched.`);
+        const version = body.version ?? journey.latestVersion;
+        if (version > journey.latestVersion) {
+          throw new ValidationError('The request body is invalid; see errors for each field.', [{ path: 'version', message: `journey "${journey.id}" has no version ${version} (latest is ${journey.latestVersion})` }]);
+        }
+        let filter: LaunchFilter;
+        if (body.filter !== undefined) {
+          const c = compileCondition(body.filter, ['filter']);
+          if (!c.ok) throw new ValidationError('The audience filter is invalid; see errors for each field.', c.errors.map((e) => ({ path: e.path, message: e.message })));
+          filter = { audience: c.condition, consent: body.consent === 'none' ? null : body.consent };
+        } else {
+          const plan = await loadPlan(db, journey.id, version);
+          const t = plan.triggers.find((x) => x.type === 'audience' || (x.type === 'schedule' && x.audience));
+          const audience = t?.type === 'audience' ? t.filter : t?.type === 'schedule' ? t.audience : undefined;
+          filter = { ...(audience ? { audience } : {}), consent: body.consent === 'none' ? null : body.consent };
+        }
+        const launchId = `launch_${randomUUID()}`;
+        const input: AudienceLaunchInput = {
+          v: 1,
+          journeyId: journey.id,
+          version,
+          launchId,
+          ratePerSecond: body.ratePerSecond,
+          pageSize: body.pageSize,
+          createdBy: req.principal?.name ?? 'api',
+          filter,
+        };
+        // The row first, so the progress endpoint answers at once; the workflow finds it and carries on.
+        const [row] = await db
+          .insert(audienceLaunches)
+          .values({ id: launchId, journeyId: journey.id, version, filter: filter as Record<string, unknown>, ratePerSecond: body.ratePerSecond, createdBy: input.createdBy ?? null })
+          .returning();
+        await deps.temporal.workflow.start('audienceLaunchWorkflow', { workflowId: launchId, taskQueue: deps.taskQueue, args: [input] });
+        return { status: 202, headers: { Location: `/v1/launches/${launchId}` }, body: view(row!) };
+      },
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/v1/launches/:launchId',
+      tag: 'launches',
+      summary: 'Progress of a launch: live while it runs, final counts (enrolled, skipped by reason) once it ends',
+      auth: ['marketer'],
+      params: z.object({ launchId: z.string().min(1).max(300) }),
+      responses: { 200: { description: 'The launch', schema: Launch }, 404: { description: 'No such launch' } },
+      handler: async ({ params }) => {
+        const row = await find(params.launchId);
+        let live: LaunchProgress | undefined;
+        if (row.status === 'running') {
+          try {
+            live = await deps.temporal.workflow.getHandle(row.id).query(launchProgressQuery);
+          } catch {
+            // Between pages the row is at most one page behind; it is the answer when the query cannot be made.
+          }
+        }
+        return { body: view(row, live) };
+      },
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/v1/journeys/:journeyId/launches',
+      tag: 'launches',
+      summary: "A journey's launches, newest first",
+      auth: ['marketer'],
+      params: z.object({ journeyId: JourneyId }),
+      query: z.strictObject({ limit: z.coerce.number().int().min(1).max(200).default(50), cursor: z.string().max(200).optional() }),
+      responses: { 200: { description: 'A page of launches', schema: z.object({ items: z.array(Launch), nextCursor: z.string().nullable() }) } },
+      handler: async ({ params, query }) => {
+        const rows = await db
+          .select()
+          .from(audienceLaunches)
+          .where(and(eq(audienceLaunches.journeyId, params.journeyId), query.cursor ? lt(audienceLaunches.createdAt, new Date(decodeCursor(query.cursor).t)) : undefined))
+          .orderBy(desc(audienceLaunches.createdAt))
+          .limit(query.limit + 1);
+        const items = rows.slice(0, query.limit);
+        const last = items.at(-1);
+        return { body: { items: items.map((r) => view(r)), nextCursor: rows.length > query.limit && last ? encodeCursor({ t: last.createdAt.getTime() }) : null } };
+      },
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/v1/launches/:launchId/cancel',
+      tag: 'launches',
+      summary: 'Stop a running launch after the page in flight; contacts already enrolled stay in the journey',
+      auth: ['marketer'],
+      params: z.object({ launchId: z.string().min(1).max(300) }),
+      responses: { 202: { description: 'Cancellation requested', schema: Launch }, 404: { description: 'No such launch' }, 409: { description: 'The launch has ended' } },
+      handler: async ({ params }) => {
+        const row = await find(params.launchId);
+        if (row.status !== 'running') throw new ConflictError(`Launch "${row.id}" has already ${row.status === 'completed' ? 'completed' : `ended (${row.status})`}.`);
+        await deps.temporal.workflow.getHandle(row.id).cancel();
+        return { status: 202, body: view(row) };
+      },
+    }),
+  ];
+}

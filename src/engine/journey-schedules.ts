@@ -1,0 +1,99 @@
+import { MONTHS, ScheduleNotFoundError, type Client, type ScheduleOptions, type ScheduleSpec } from '@temporalio/client';
+import { and, eq, isNotNull } from 'drizzle-orm';
+import type { Db } from '../db/client';
+import { journeys, journeyVersions } from '../db/schema';
+import type { JourneyPlan, PlanTrigger } from '../journey/plan';
+import type { AudienceLaunchInput } from '../workflows/launch';
+
+/**
+ * Every journey Schedule's id starts with this and the task queue, so a sync can find (and remove) the ones no journey
+ * wants now without touching another deployment's on the same namespace.
+ */
+export const JOURNEY_SCHEDULE_PREFIX = 'journey-schedule:';
+
+export const journeyScheduleId = (taskQueue: string, journeyId: string, index: number) => `${JOURNEY_SCHEDULE_PREFIX}${taskQueue}:${journeyId}:${index}`;
+
+type ScheduleTrigger = Extract<PlanTrigger, { type: 'schedule' }>;
+
+/** A cron trigger repeats in its time zone; an `at` trigger fires once (a calendar on that exact UTC second). */
+export function scheduleSpec(t: ScheduleTrigger): ScheduleSpec {
+  if (t.cron !== undefined) return { cronExpressions: [t.cron], timezone: t.timezone };
+  const d = new Date(t.at!);
+  return {
+    calendars: [
+      {
+        year: d.getUTCFullYear(),
+        month: MONTHS[d.getUTCMonth()]!,
+        dayOfMonth: d.getUTCDate(),
+        hour: d.getUTCHours(),
+        minute: d.getUTCMinutes(),
+        second: d.getUTCSeconds(),
+      },
+    ],
+    timezone: 'UTC',
+  };
+}
+
+export type ScheduleSyncResult = { created: string[]; updated: string[]; paused: string[]; deleted: string[] };
+
+/**
+ * Makes Temporal's Schedules match the schedule triggers of each journey's latest version: one Schedule per trigger,
+ * each firing an audience launch of the latest version (so a republished journey needs no new Schedule); paused and
+ * archived journeys' Schedules are paused; Schedules of triggers that no longer exist are deleted. Idempotent: run it
+ * at start and after every publish or status change.
+ */
+export async function syncJourneySchedules(client: Client, db: Db, opts: { taskQueue: string; ratePerSecond?: number }): Promise<ScheduleSyncResult> {
+  const out: ScheduleSyncResult = { created: [], updated: [], paused: [], deleted: [] };
+  const rows = await db
+    .select({ id: journeys.id, status: journeys.status, plan: journeyVersions.plan })
+    .from(journeys)
+    .innerJoin(journeyVersions, and(eq(journeyVersions.journeyId, journeys.id), eq(journeyVersions.version, journeys.latestVersion)))
+    .where(isNotNull(journeys.latestVersion));
+  const wanted = new Set<string>();
+  for (const row of rows) {
+    const plan = row.plan as unknown as JourneyPlan;
+    const triggers = plan.triggers.filter((t): t is ScheduleTrigger => t.type === 'schedule');
+    for (const [i, t] of triggers.entries()) {
+      const scheduleId = journeyScheduleId(opts.taskQueue, row.id, i);
+      wanted.add(scheduleId);
+      const paused = row.status !== 'active';
+      const input: AudienceLaunchInput = {
+        v: 1,
+        journeyId: row.id,
+        filter: { ...(t.audience ? { audience: t.audience } : {}), consent: null },
+        ...(opts.ratePerSecond ? { ratePerSecond: opts.ratePerSecond } : {}),
+        createdBy: `schedule:${scheduleId}`,
+      };
+      const options: ScheduleOptions = {
+        scheduleId,
+        spec: scheduleSpec(t),
+        // Temporal appends the scheduled time to this id, so each firing is its own launch.
+        action: { type: 'startWorkflow', workflowType: 'audienceLaunchWorkflow', workflowId: `launch:${row.id}:s${i}`, taskQueue: opts.taskQueue, args: [input] },
+        policies: { overlap: 'SKIP', catchupWindow: '1 hour' },
+        state: { paused, note: paused ? `journey ${row.status}` : `journey ${row.id}`, ...(t.at !== undefined ? { remainingActions: 1 } : {}) },
+      };
+      const handle = client.schedule.getHandle(scheduleId);
+      try {
+        const current = await handle.describe();
+        await handle.update((prev) => ({ ...prev, spec: options.spec, action: options.action as typeof prev.action, policies: { ...prev.policies, overlap: 'SKIP', catchupWindow: 3_600_000 } }));
+        if (paused && !current.state.paused) {
+          await handle.pause(`journey ${row.status}`);
+          out.paused.push(scheduleId);
+        } else if (!paused && current.state.paused) await handle.unpause(`journey ${row.id} active`);
+        out.updated.push(scheduleId);
+      } catch (err) {
+        if (!(err instanceof ScheduleNotFoundError)) throw err;
+        await client.schedule.create(options);
+        out.created.push(scheduleId);
+        if (paused) out.paused.push(scheduleId);
+      }
+    }
+  }
+  for await (const s of client.schedule.list()) {
+    if (s.scheduleId.startsWith(`${JOURNEY_SCHEDULE_PREFIX}${opts.taskQueue}:`) && !wanted.has(s.scheduleId)) {
+      await client.schedule.getHandle(s.scheduleId).delete();
+      out.deleted.push(s.scheduleId);
+    }
+  }
+  return out;
+}
