@@ -16,6 +16,7 @@ import { mountRoutes, type RouteDef } from './route';
 import { contactRoutes } from './routes/contacts';
 import { eventRoutes } from './routes/events';
 import { healthRoutes } from './routes/health';
+import { journeyRoutes } from './routes/journeys';
 import { runRoutes } from './routes/runs';
 import { trackingRoutes } from './routes/tracking';
 
@@ -57,6 +58,7 @@ export function routeTable(deps: AppDeps): RouteDef[] {
     ...contactRoutes({ db, ...(deps.scoring ? { scoring: deps.scoring } : {}) }),
     ...trackingRoutes({ ...ingest, secrets: deps.signingSecrets }),
     ...runRoutes({ db, temporal: deps.temporal }),
+    ...journeyRoutes({ db }),
   ];
 }
 
