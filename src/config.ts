@@ -74,6 +74,13 @@ const EnvSchema = z.object({
       }
     })
     .pipe(ChatWebhooks),
+  CRM_WEBHOOK_URL: optionalString.pipe(z.url('must be an http(s) URL').optional()),
+  CRM_WEBHOOK_SECRETS: z
+    .string()
+    .default('')
+    .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean))
+    .pipe(z.array(z.string().startsWith('whsec_', 'each secret must look like whsec_<base64>'))),
+  CRM_WEBHOOK_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(10),
   SMS_PROVIDER: z.enum(['outbox', 'twilio']).default('outbox'),
   TWILIO_BASE_URL: z.url().default('https://api.twilio.com'),
   TWILIO_ACCOUNT_SID: optionalString,
@@ -82,6 +89,10 @@ const EnvSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).default(2000),
 }).superRefine((e, ctx) => {
+  // The CRM acts on hand-offs (assigns leads, creates tasks): an unsigned call could be forged by anyone who finds the URL.
+  if (e.CRM_WEBHOOK_URL && e.CRM_WEBHOOK_SECRETS.length === 0 && e.WEBHOOK_SECRETS.length === 0) {
+    ctx.addIssue({ code: 'custom', path: ['CRM_WEBHOOK_URL'], message: 'is set, but no secret signs its calls: set CRM_WEBHOOK_SECRETS (or WEBHOOK_SECRETS)' });
+  }
   if (e.SMS_PROVIDER !== 'twilio') return;
   for (const name of ['TWILIO_ACCOUNT_SID', 'TWILIO_AUTH_TOKEN', 'SMS_FROM'] as const) {
     if (!e[name]) ctx.addIssue({ code: 'custom', path: [name], message: 'is required when SMS_PROVIDER=twilio' });
@@ -117,6 +128,11 @@ export type Config = {
   chatWebhooks: ChatWebhooks;
   /** Standard Webhooks secrets for the webhook step; the first signs. */
   webhookSecrets: string[];
+  /**
+   * The CRM's endpoint for new sales hand-offs (Standard Webhooks, signed with `secrets`, the first signing).
+   * `url` undefined: no call is made and each hand-off records that none was sent.
+   */
+  crmWebhook: { url: string | undefined; secrets: string[]; maxAttempts: number };
   logLevel: z.infer<typeof EnvSchema>['LOG_LEVEL'];
   workerMaxCachedWorkflows: number;
 };
@@ -165,6 +181,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         : { provider: 'outbox' },
     webhookSecrets: e.WEBHOOK_SECRETS,
     chatWebhooks: e.CHAT_WEBHOOKS,
+    crmWebhook: {
+      url: e.CRM_WEBHOOK_URL,
+      secrets: e.CRM_WEBHOOK_SECRETS.length > 0 ? e.CRM_WEBHOOK_SECRETS : e.WEBHOOK_SECRETS,
+      maxAttempts: e.CRM_WEBHOOK_MAX_ATTEMPTS,
+    },
     logLevel: e.LOG_LEVEL,
     workerMaxCachedWorkflows: e.WORKER_MAX_CACHED_WORKFLOWS,
   };

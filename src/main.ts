@@ -13,8 +13,9 @@ import { dbTriggerSource, publishJourneyDir } from './engine/journeys';
 import { loadTemplateCatalog } from './journey/templates';
 import { createLogger } from './logger';
 import { connectTemporal, openMigratedDatabase, resolveSigningSecrets } from './runtime';
-import { activityDeps, createMailer, createRenderer, JOURNEYS_DIR, SCORING_MODEL_FILE, TEMPLATES_DIR } from './services';
+import { activityDeps, createMailer, createRenderer, JOURNEYS_DIR, SALES_FILE, SCORING_MODEL_FILE, TEMPLATES_DIR } from './services';
 import { loadScoringModel } from './scoring/model';
+import { loadSalesDirectory } from './sales';
 import { createWorker } from './worker';
 import { ensureScoreDecaySchedule } from './temporal/schedules';
 
@@ -42,9 +43,10 @@ async function main() {
   log.info({ journeys: published.map((p) => `${p.journeyId}@${p.version}${p.created ? ' (new)' : ''}`) }, 'journeys published');
   const temporal = await connectTemporal(config, log, { allowDevServer: true });
   const scoring = await loadScoringModel(SCORING_MODEL_FILE);
+  const sales = await loadSalesDirectory(SALES_FILE);
   await ensureScoreDecaySchedule(temporal.client, { taskQueue: config.temporal.taskQueue, timezone: scoring.timezone });
   const { mailer, description: mailDescription } = createMailer(config);
-  const activities = createActivities(activityDeps(config, database, mailer, createRenderer(), secrets, scoring));
+  const activities = createActivities(activityDeps(config, database, mailer, createRenderer(), secrets, scoring, sales));
   const { worker, connection: workerConnection } = await createWorker({
     address: temporal.address,
     namespace: config.temporal.namespace,

@@ -4,6 +4,7 @@ import { createOutboxSmsSender, createTwilioSmsSender, type SmsSender } from './
 import { createTextRenderer } from './engine/text-templates';
 import { ConfigError, type Config } from './config';
 import type { ScoringModel } from './scoring/model';
+import type { SalesDirectory } from './sales';
 import type { ActivityDeps, EmailRenderer, Mailer } from './activities/deps';
 import type { DatabaseHandle } from './db/client';
 import { createFileMailer, createSmtpMailer } from './channels/email/mailer';
@@ -13,6 +14,8 @@ import { PROJECT_ROOT } from './runtime';
 export const JOURNEYS_DIR = path.join(PROJECT_ROOT, 'journeys');
 export const TEMPLATES_DIR = path.join(JOURNEYS_DIR, 'templates');
 export const SCORING_MODEL_FILE = path.join(JOURNEYS_DIR, 'scoring.yaml');
+/** In a subdirectory so the journey publisher, which takes every journeys/*.yaml, does not read it as a journey. */
+export const SALES_FILE = path.join(JOURNEYS_DIR, 'sales', 'teams.yaml');
 
 /** SMTP when SMTP_URL is set; otherwise real .eml files under DATA_DIR/mail, so nothing leaves a laptop by accident. */
 export function createMailer(config: Config): { mailer: Mailer; description: string } {
@@ -53,6 +56,7 @@ export function activityDeps(
   renderer: EmailRenderer,
   secrets: readonly string[],
   scoring?: ScoringModel,
+  sales?: SalesDirectory,
 ): ActivityDeps {
   const { sms, provider } = createSms(config);
   const physicalAddress = config.mail.physicalAddress ?? (config.nodeEnv === 'production' ? undefined : DEV_PHYSICAL_ADDRESS);
@@ -69,6 +73,7 @@ export function activityDeps(
     webhookSecrets: config.webhookSecrets,
     chatWebhooks: config.chatWebhooks,
     ...(scoring ? { scoring } : {}),
+    ...(sales ? { sales: { directory: sales, crmWebhook: config.crmWebhook } } : {}),
     defaultFrom: config.smtp.from,
     tracking: { baseUrl: config.publicBaseUrl, secrets, physicalAddress, unsubscribeMailto: config.mail.unsubscribeMailto },
   };

@@ -3,8 +3,9 @@ import { createActivities } from './activities';
 import { ConfigError, loadConfig } from './config';
 import { createLogger } from './logger';
 import { connectTemporal, openMigratedDatabase, resolveSigningSecrets } from './runtime';
-import { activityDeps, createMailer, createRenderer, SCORING_MODEL_FILE } from './services';
+import { activityDeps, createMailer, createRenderer, SALES_FILE, SCORING_MODEL_FILE } from './services';
 import { loadScoringModel } from './scoring/model';
+import { loadSalesDirectory } from './sales';
 import { ensureScoreDecaySchedule } from './temporal/schedules';
 import { createWorker } from './worker';
 
@@ -19,12 +20,13 @@ async function main() {
   const temporal = await connectTemporal(config, log, { allowDevServer: false });
   const { mailer } = createMailer(config);
   const scoring = await loadScoringModel(SCORING_MODEL_FILE);
+  const sales = await loadSalesDirectory(SALES_FILE);
   await ensureScoreDecaySchedule(temporal.client, { taskQueue: config.temporal.taskQueue, timezone: scoring.timezone });
   const { worker, connection } = await createWorker({
     address: temporal.address,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
-    activities: createActivities(activityDeps(config, database, mailer, createRenderer(), secrets, scoring)),
+    activities: createActivities(activityDeps(config, database, mailer, createRenderer(), secrets, scoring, sales)),
     maxCachedWorkflows: config.workerMaxCachedWorkflows,
     log: (l) => log.info(l),
   });

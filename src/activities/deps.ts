@@ -1,6 +1,7 @@
 import type { Db } from '../db/client';
 import type { ChatWebhooks } from '../config';
 import type { ScoringModel } from '../scoring/model';
+import type { SalesDeps } from '../sales';
 import type { Mailer } from '../channels/email/mailer';
 import type { TemplateRenderer } from '../channels/email/renderer';
 import type { SmsSender } from '../channels/sms';
@@ -30,6 +31,8 @@ export type ActivityDeps = {
   webhookSecrets?: readonly string[];
   /** The lead-scoring model, for the daily decay. */
   scoring?: ScoringModel;
+  /** Sales teams for hand-offs (journeys/sales/teams.yaml) and the CRM webhook; without it hand-offs are only recorded. */
+  sales?: SalesDeps;
   /** Chat robots per channel (see CHAT_WEBHOOKS). */
   chatWebhooks?: ChatWebhooks;
   tracking: {

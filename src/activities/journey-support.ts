@@ -9,6 +9,9 @@ import { findContactById, findMessageByKey } from '../db/queries';
 import { messages, salesHandoffs } from '../db/schema';
 import { loadPlan } from '../engine/journeys';
 import type { JourneyPlan } from '../journey/plan';
+import { AssignmentError, assignHandoff, type HandoffAssignment } from '../sales/assign';
+import { chatAudience } from '../sales/chat';
+import { crmHandoffPayload, deliverCrmWebhook, type CrmDeliveryStatus } from '../sales/crm';
 import type { ActivityDeps } from './deps';
 
 export function journeySupportActivities(deps: ActivityDeps) {
@@ -90,16 +93,37 @@ export function journeySupportActivities(deps: ActivityDeps) {
       }
     },
 
-    /** Records the handoff once (pending until the CRM answers) and returns the assigned owner, if one is known. */
+    /**
+     * Assigns the hand-off to a rep (journeys/sales/teams.yaml: existing owner, territory, round robin within capacity),
+     * records it pending until the CRM answers, makes the rep the contact's owner, and sends the CRM webhook — the
+     * assignment exactly once per idempotency key, the webhook until delivered (see src/sales/). A hand-off that can
+     * never be assigned (every rep at capacity, unknown team) fails non-retryably, so the step takes on_failure.
+     * Without a sales directory the hand-off is only recorded, with the owner the journey named.
+     */
     async handoffToSales(input: {
       idempotencyKey: string;
       contactId: string;
       journeyId: string;
       workflowId: string;
+      stepId?: string;
       team?: string;
       owner?: string;
       dueAt?: number;
-    }): Promise<{ ownerId: string | null; duplicate: boolean }> {
+    }): Promise<{ ownerId: string | null; duplicate: boolean; handoffId?: string; crm?: CrmDeliveryStatus }> {
+      if (deps.sales) {
+        let assigned: HandoffAssignment;
+        try {
+          assigned = await assignHandoff(db, deps.sales.directory, { ...input, actor: `journey:${input.journeyId}` }, {
+            url: deps.sales.crmWebhook?.url,
+            payload: (ctx) => crmHandoffPayload(ctx, deps.tracking?.baseUrl ?? ''),
+          });
+        } catch (err) {
+          if (err instanceof AssignmentError) throw ApplicationFailure.nonRetryable(err.message, err.type);
+          throw err;
+        }
+        const crm = await deliverCrmWebhook(db, deps.sales.crmWebhook, input.idempotencyKey);
+        return { ownerId: assigned.repId, duplicate: assigned.duplicate, handoffId: assigned.handoffId, crm: crm.status };
+      }
       const rows = await db
         .insert(salesHandoffs)
         .values({
@@ -144,16 +168,19 @@ export function journeySupportActivities(deps: ActivityDeps) {
       const row = await findContactById(db, input.contactId);
       if (!row) throw ApplicationFailure.nonRetryable(`contact ${input.contactId} does not exist`, 'ContactNotFound');
       const contact = toJourneyContact(row);
-      const ownerId = typeof input.to === 'object' && 'user' in input.to ? input.to.user : input.to === 'owner' ? row.ownerId : null;
+      // The sales directory turns the owner id into the rep's chat handle for this channel, and knows their manager.
+      const audience = chatAudience(deps.sales?.directory, row.ownerId, input.to, input.channel);
+      const ownerId = audience.mention;
       const context = buildTemplateContext({
         contact,
         journey: { id: input.journeyId, name: input.journeyId },
-        owner: row.ownerId ? { id: row.ownerId } : undefined,
+        owner: audience.owner,
+        manager: audience.manager,
       });
       const text = input.template ? deps.text.render('chat', input.template, input.locale ?? contact.locale ?? undefined, context) : (input.message ?? '');
       const robot = deps.chatWebhooks?.[input.channel];
       const url = typeof input.to === 'object' && 'group' in input.to ? (robot?.groups[input.to.group] ?? robot?.default) : robot?.default;
-      const recipient = typeof input.to === 'string' ? `${input.to}:${ownerId ?? ''}` : JSON.stringify(input.to);
+      const recipient = typeof input.to === 'string' ? `${input.to}:${audience.recipientId ?? ''}` : JSON.stringify(input.to);
       const base = {
         idempotencyKey: input.idempotencyKey,
         channel: 'chat',

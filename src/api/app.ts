@@ -15,6 +15,7 @@ import { rateLimitPerKey, type RateLimitOptions } from './rate-limit';
 import { mountRoutes, type RouteDef } from './route';
 import { contactRoutes } from './routes/contacts';
 import { eventRoutes } from './routes/events';
+import { handoffRoutes } from './routes/handoffs';
 import { healthRoutes } from './routes/health';
 import { journeyRoutes } from './routes/journeys';
 import { runRoutes } from './routes/runs';
@@ -58,6 +59,7 @@ export function routeTable(deps: AppDeps): RouteDef[] {
     ...contactRoutes({ db, ...(deps.scoring ? { scoring: deps.scoring } : {}) }),
     ...trackingRoutes({ ...ingest, secrets: deps.signingSecrets }),
     ...runRoutes({ db, temporal: deps.temporal }),
+    ...handoffRoutes(ingest),
     ...journeyRoutes({ db }),
   ];
 }

@@ -324,3 +324,30 @@ export const audienceLaunchEntries = pgTable(
   },
   (t) => [primaryKey({ columns: [t.launchId, t.contactId] })],
 );
+
+/**
+ * Round-robin position per sales team (journeys/sales.yaml). Assignments lock their team's row (SELECT … FOR UPDATE) in
+ * the transaction that inserts the handoff, so concurrent hand-offs take turns and each rep gets their fair share.
+ * The last rep assigned is kept by id, not index, so editing the team's rep list does not reshuffle the rotation.
+ */
+export const salesAssignmentCursors = pgTable('sales_assignment_cursors', {
+  team: text('team').primaryKey(),
+  lastRepId: text('last_rep_id'),
+  /** Hand-offs assigned through this team's rotation, ever. */
+  assigned: integer('assigned').notNull().default(0),
+  updatedAt: updatedAt(),
+});
+
+/** The CRM's answer to a hand-off (POST /v1/handoffs/:id/feedback), once per hand-off. */
+export const salesHandoffFeedback = pgTable('sales_handoff_feedback', {
+  handoffId: uuid('handoff_id').primaryKey(),
+  /** accepted | rejected */
+  outcome: text('outcome').notNull(),
+  reason: text('reason'),
+  /** What else the CRM sent (opportunity id, note, who decided). */
+  detail: jsonb('detail').$type<Record<string, unknown>>().notNull().default({}),
+  /** The event ingested for it (handoff.accepted / handoff.rejected). */
+  eventId: text('event_id').notNull(),
+  actor: text('actor').notNull(),
+  createdAt: createdAt(),
+});

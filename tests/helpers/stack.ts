@@ -7,6 +7,8 @@ import { createSmtpMailer } from '../../src/channels/email/mailer';
 import type { TriggerSource } from '../../src/engine/router';
 import { dbTriggerSource } from '../../src/engine/journeys';
 import type { ScoringModel } from '../../src/scoring/model';
+import type { SalesDeps } from '../../src/sales';
+import type { ChatWebhooks } from '../../src/config';
 import { createRenderer, TEMPLATES_DIR } from '../../src/services';
 import { createTextRenderer } from '../../src/engine/text-templates';
 import { createOutboxSmsSender, type SmsSender } from '../../src/channels/sms';
@@ -30,7 +32,7 @@ export type TestStack = {
 
 /** Real parts end to end: a fresh database, a real SMTP server, the shared Temporal dev server and a worker. */
 export async function startTestStack(
-  opts: { triggers?: TriggerSource; renderer?: EmailRenderer; sms?: SmsSender; scoring?: ScoringModel } = {},
+  opts: { triggers?: TriggerSource; renderer?: EmailRenderer; sms?: SmsSender; scoring?: ScoringModel; sales?: SalesDeps; chatWebhooks?: ChatWebhooks } = {},
 ): Promise<TestStack> {
   const [db, smtp, temporal] = await Promise.all([createTestDatabase(), startSmtpSink(), connectTestTemporal()]);
   const mailer = createSmtpMailer({ url: smtp.url, pool: { maxConnections: 2 } });
@@ -43,6 +45,8 @@ export async function startTestStack(
     smsProvider: opts.sms ? 'twilio' : 'outbox',
     defaultFrom: 'itinera tests <journeys@itinera.test>',
     ...(opts.scoring ? { scoring: opts.scoring } : {}),
+    ...(opts.sales ? { sales: opts.sales } : {}),
+    ...(opts.chatWebhooks ? { chatWebhooks: opts.chatWebhooks } : {}),
     tracking: { baseUrl: 'http://itinera.test', secrets: TEST_SECRETS, physicalAddress: 'ACME Ltd · 100 Century Ave · Shanghai' },
   });
   const worker = await temporal.startWorker(activities);
