@@ -1,8 +1,10 @@
 import { defineConfig } from 'vitest/config';
 
+/** Files that load the shared dev server with thousands of workflows: they run alone, after everything else. */
+const HEAVY = ['tests/e2e/launch.test.ts'];
+
 export default defineConfig({
   test: {
-    include: ['tests/**/*.test.ts'],
     globalSetup: ['tests/helpers/global-setup.ts'],
     // Temporal-backed tests start workers and wait on real (second-scale) timers.
     testTimeout: 60_000,
@@ -11,5 +13,9 @@ export default defineConfig({
     // Two cores are shared by the dev server, Postgres and the test workers.
     maxWorkers: 2,
     reporters: ['default'],
+    projects: [
+      { extends: true, test: { name: 'main', include: ['tests/**/*.test.ts'], exclude: HEAVY, sequence: { groupOrder: 0 } } },
+      { extends: true, test: { name: 'heavy', include: HEAVY, sequence: { groupOrder: 1 } } },
+    ],
   },
 });

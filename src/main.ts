@@ -18,6 +18,7 @@ import { loadScoringModel } from './scoring/model';
 import { loadSalesDirectory } from './sales';
 import { createWorker } from './worker';
 import { ensureScoreDecaySchedule } from './temporal/schedules';
+import { syncJourneySchedules } from './engine/journey-schedules';
 
 async function devApiKey(db: Db, dataDir: string): Promise<string> {
   const file = path.join(dataDir, 'dev-api-key');
@@ -45,8 +46,13 @@ async function main() {
   const scoring = await loadScoringModel(SCORING_MODEL_FILE);
   const sales = await loadSalesDirectory(SALES_FILE);
   await ensureScoreDecaySchedule(temporal.client, { taskQueue: config.temporal.taskQueue, timezone: scoring.timezone });
+  const schedules = await syncJourneySchedules(temporal.client, database.db, { taskQueue: config.temporal.taskQueue });
+  log.info(schedules, 'journey schedules in sync');
   const { mailer, description: mailDescription } = createMailer(config);
-  const activities = createActivities(activityDeps(config, database, mailer, createRenderer(), secrets, scoring, sales));
+  const activities = createActivities({
+    ...activityDeps(config, database, mailer, createRenderer(), secrets, scoring, sales),
+    temporal: { client: temporal.client, taskQueue: config.temporal.taskQueue },
+  });
   const { worker, connection: workerConnection } = await createWorker({
     address: temporal.address,
     namespace: config.temporal.namespace,

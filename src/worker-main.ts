@@ -7,6 +7,7 @@ import { activityDeps, createMailer, createRenderer, SALES_FILE, SCORING_MODEL_F
 import { loadScoringModel } from './scoring/model';
 import { loadSalesDirectory } from './sales';
 import { ensureScoreDecaySchedule } from './temporal/schedules';
+import { syncJourneySchedules } from './engine/journey-schedules';
 import { createWorker } from './worker';
 
 async function main() {
@@ -22,11 +23,16 @@ async function main() {
   const scoring = await loadScoringModel(SCORING_MODEL_FILE);
   const sales = await loadSalesDirectory(SALES_FILE);
   await ensureScoreDecaySchedule(temporal.client, { taskQueue: config.temporal.taskQueue, timezone: scoring.timezone });
+  const schedules = await syncJourneySchedules(temporal.client, database.db, { taskQueue: config.temporal.taskQueue });
+  log.info(schedules, 'journey schedules in sync');
   const { worker, connection } = await createWorker({
     address: temporal.address,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
-    activities: createActivities(activityDeps(config, database, mailer, createRenderer(), secrets, scoring, sales)),
+    activities: createActivities({
+    ...activityDeps(config, database, mailer, createRenderer(), secrets, scoring, sales),
+    temporal: { client: temporal.client, taskQueue: config.temporal.taskQueue },
+  }),
     maxCachedWorkflows: config.workerMaxCachedWorkflows,
     log: (l) => log.info(l),
   });

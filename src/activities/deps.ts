@@ -1,3 +1,4 @@
+import type { Client } from '@temporalio/client';
 import type { Db } from '../db/client';
 import type { ChatWebhooks } from '../config';
 import type { ScoringModel } from '../scoring/model';
@@ -29,6 +30,8 @@ export type ActivityDeps = {
   defaultFrom: string;
   /** Standard Webhooks secrets (`whsec_…`) for the webhook step; the first signs. */
   webhookSecrets?: readonly string[];
+  /** Audience launches start journey runs from an activity: the client and the task queue those runs go to. */
+  temporal?: { client: Client; taskQueue: string };
   /** The lead-scoring model, for the daily decay. */
   scoring?: ScoringModel;
   /** Sales teams for hand-offs (journeys/sales/teams.yaml) and the CRM webhook; without it hand-offs are only recorded. */

@@ -2,6 +2,7 @@ import type { ActivityDeps } from './deps';
 import { contactActivities } from './contacts';
 import { emailActivities } from './email';
 import { journeySupportActivities } from './journey-support';
+import { launchActivities } from './launch';
 import { runActivities } from './runs';
 import { scoringActivities } from './scoring';
 import { smsActivities } from './sms';
@@ -15,6 +16,7 @@ export const createActivities = (deps: ActivityDeps) => ({
   ...contactActivities(deps),
   ...smsActivities(deps),
   ...journeySupportActivities(deps),
+  ...launchActivities(deps),
   ...scoringActivities(deps),
 });
 

@@ -16,10 +16,18 @@ import type { ActivityDeps } from './deps';
 
 export function journeySupportActivities(deps: ActivityDeps) {
   const { db } = deps;
+  // Versions are immutable: each run's start reads its plan, and thousands of runs share a handful of versions.
+  const plans = new Map<string, JourneyPlan>();
   return {
     async loadPlan({ journeyId, version }: { journeyId: string; version: number }): Promise<JourneyPlan> {
+      const key = `${journeyId}@${version}`;
+      const cached = plans.get(key);
+      if (cached) return cached;
       try {
-        return await loadPlan(db, journeyId, version);
+        const plan = await loadPlan(db, journeyId, version);
+        if (plans.size > 1000) plans.clear();
+        plans.set(key, plan);
+        return plan;
       } catch (err) {
         throw ApplicationFailure.nonRetryable((err as Error).message, 'JourneyVersionNotFound');
       }

@@ -18,6 +18,8 @@ import { eventRoutes } from './routes/events';
 import { handoffRoutes } from './routes/handoffs';
 import { healthRoutes } from './routes/health';
 import { journeyRoutes } from './routes/journeys';
+import { syncJourneySchedules } from '../engine/journey-schedules';
+import { launchRoutes } from './routes/launches';
 import { runRoutes } from './routes/runs';
 import { trackingRoutes } from './routes/tracking';
 
@@ -60,7 +62,8 @@ export function routeTable(deps: AppDeps): RouteDef[] {
     ...trackingRoutes({ ...ingest, secrets: deps.signingSecrets }),
     ...runRoutes({ db, temporal: deps.temporal }),
     ...handoffRoutes(ingest),
-    ...journeyRoutes({ db }),
+    ...journeyRoutes({ db, onChange: () => syncJourneySchedules(deps.temporal, db, { taskQueue: deps.taskQueue }) }),
+    ...launchRoutes({ db, temporal: deps.temporal, taskQueue: deps.taskQueue }),
   ];
 }
 

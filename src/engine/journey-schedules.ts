@@ -68,18 +68,22 @@ export async function syncJourneySchedules(client: Client, db: Db, opts: { taskQ
         scheduleId,
         spec: scheduleSpec(t),
         // Temporal appends the scheduled time to this id, so each firing is its own launch.
-        action: { type: 'startWorkflow', workflowType: 'audienceLaunchWorkflow', workflowId: `launch:${row.id}:s${i}`, taskQueue: opts.taskQueue, args: [input] },
+        action: { type: 'startWorkflow', workflowType: 'audienceLaunchWorkflow', workflowId: `launch:${opts.taskQueue}:${row.id}:s${i}`, taskQueue: opts.taskQueue, args: [input] },
         policies: { overlap: 'SKIP', catchupWindow: '1 hour' },
         state: { paused, note: paused ? `journey ${row.status}` : `journey ${row.id}`, ...(t.at !== undefined ? { remainingActions: 1 } : {}) },
       };
       const handle = client.schedule.getHandle(scheduleId);
       try {
         const current = await handle.describe();
-        await handle.update((prev) => ({ ...prev, spec: options.spec, action: options.action as typeof prev.action, policies: { ...prev.policies, overlap: 'SKIP', catchupWindow: 3_600_000 } }));
-        if (paused && !current.state.paused) {
-          await handle.pause(`journey ${row.status}`);
-          out.paused.push(scheduleId);
-        } else if (!paused && current.state.paused) await handle.unpause(`journey ${row.id} active`);
+        // One update carries spec, action and pause state: separate pause/unpause calls could be applied out of order.
+        await handle.update((prev) => ({
+          ...prev,
+          spec: options.spec,
+          action: options.action as typeof prev.action,
+          policies: { ...prev.policies, overlap: 'SKIP', catchupWindow: 3_600_000 },
+          state: { ...prev.state, paused, note: options.state!.note! },
+        }));
+        if (paused && !current.state.paused) out.paused.push(scheduleId);
         out.updated.push(scheduleId);
       } catch (err) {
         if (!(err instanceof ScheduleNotFoundError)) throw err;

@@ -1,20 +1,25 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sql } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import { migrateDatabase, openDatabase } from '../../src/db/client';
 import { insertEventOnce, upsertContactByExternalId, upsertRunProjection, findRun } from '../../src/db/queries';
-import { messages } from '../../src/db/schema';
+import { journeyRunSteps, messages } from '../../src/db/schema';
 import { createTestDatabase } from '../helpers/db';
 
 const TABLES = [
   'api_keys',
+  'audience_launch_entries',
+  'audience_launches',
   'contact_audit',
   'contacts',
   'conversions',
   'events',
+  'journey_run_steps',
   'journey_runs',
   'journey_versions',
   'journeys',
   'messages',
+  'sales_assignment_cursors',
+  'sales_handoff_feedback',
   'sales_handoffs',
   'score_events',
   'suppressions',
@@ -83,5 +88,17 @@ describe('core constraints', () => {
     expect(after?.currentStep).toBe('b');
     expect(after?.status).toBe('completed');
     expect(after?.endedAt).toBeInstanceOf(Date);
+  });
+
+  it('journals each step entry once, even when the same write is retried', async () => {
+    const c = await upsertContactByExternalId(handle.db, { externalId: 'x4' });
+    const run = { workflowId: 'journey:j:4', runId: 'r4', journeyId: 'j', version: 2, contactId: c.id, entryKey: '0', status: 'running' };
+    await upsertRunProjection(handle.db, { ...run, currentStep: 'a', stepSeq: 1 });
+    await upsertRunProjection(handle.db, { ...run, currentStep: 'a', stepSeq: 1 });
+    await upsertRunProjection(handle.db, { ...run, currentStep: 'b', stepSeq: 2 });
+    await upsertRunProjection(handle.db, { ...run, currentStep: 'a', stepSeq: 3 });
+    await upsertRunProjection(handle.db, { ...run, currentStep: 'a', status: 'completed' });
+    const rows = await handle.db.select().from(journeyRunSteps).where(eq(journeyRunSteps.workflowId, run.workflowId)).orderBy(journeyRunSteps.seq);
+    expect(rows.map((r) => [r.seq, r.stepId, r.version])).toEqual([[1, 'a', 2], [2, 'b', 2], [3, 'a', 2]]);
   });
 });

@@ -27,6 +27,8 @@ export type TestStack = {
   activities: Activities;
   app: Express;
   keys: Record<Role, string>;
+  /** Stops the worker (in-flight tasks finish) and starts a fresh one on the same task queue: a worker restart. */
+  restartWorker(): Promise<void>;
   stop(): Promise<void>;
 };
 
@@ -48,8 +50,9 @@ export async function startTestStack(
     ...(opts.sales ? { sales: opts.sales } : {}),
     ...(opts.chatWebhooks ? { chatWebhooks: opts.chatWebhooks } : {}),
     tracking: { baseUrl: 'http://itinera.test', secrets: TEST_SECRETS, physicalAddress: 'ACME Ltd · 100 Century Ave · Shanghai' },
+    temporal: { client: temporal.client, taskQueue: temporal.taskQueue },
   });
-  const worker = await temporal.startWorker(activities);
+  let worker = await temporal.startWorker(activities);
   const app = buildApp({ database: db, temporal: temporal.client, taskQueue: temporal.taskQueue, triggers: opts.triggers ?? dbTriggerSource(db.db), signingSecrets: TEST_SECRETS,
     ...(opts.scoring ? { scoring: opts.scoring } : {}),
   });
@@ -65,6 +68,10 @@ export async function startTestStack(
     activities,
     app,
     keys,
+    async restartWorker() {
+      await worker.stop();
+      worker = await temporal.startWorker(activities);
+    },
     async stop() {
       await worker.stop();
       await temporal.close();

@@ -26,6 +26,11 @@ export type JourneyRouteDeps = {
   db: Db;
   /** Templates are checked at validate and publish, as `itinera publish` does. @default journeys/templates */
   templatesDir?: string;
+  /**
+   * Called after a publish or a status change, so what depends on the latest version and status follows at once
+   * (the journeys' Temporal Schedules). It is idempotent: a retried request runs it again.
+   */
+  onChange?: () => Promise<unknown>;
 };
 
 const YAML_TYPES = ['application/yaml', 'application/x-yaml', 'text/yaml', 'text/x-yaml'];
@@ -205,7 +210,11 @@ export function journeyRoutes(deps: JourneyRouteDeps) {
         404: { description: 'No such journey' },
         409: { description: 'The transition is not allowed from the current status' },
       },
-      handler: async ({ params }) => ({ body: await setJourneyStatus(db, params.id, action) }),
+      handler: async ({ params }) => {
+        const result = await setJourneyStatus(db, params.id, action);
+        await deps.onChange?.();
+        return { body: result };
+      },
     });
 
   return [
@@ -364,6 +373,7 @@ export function journeyRoutes(deps: JourneyRouteDeps) {
         if (r.plan.id !== j.id) throw invalidJourney([{ file: label(j.id), path: 'id', message: `"${r.plan.id}" is not this journey's id "${j.id}"` }]);
         const published = await publishJourney(db, j.draftSource, { file: label(j.id), templates: catalog, publishedBy: req.principal?.name ?? 'api' });
         const [after] = await db.select({ status: journeys.status }).from(journeys).where(eq(journeys.id, j.id));
+        await deps.onChange?.();
         return { status: published.created ? 201 : 200, body: { ...published, status: after!.status } };
       },
     }),

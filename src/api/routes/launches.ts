@@ -25,8 +25,7 @@ const LaunchRequest = z
     consent: z.enum(['email', 'sms', 'none']).default('none').meta({ description: 'Skip contacts who cannot be messaged on this channel (no address, opted out, suppressed).' }),
     ratePerSecond: z.number().int().min(1).max(2000).default(100),
     pageSize: z.number().int().min(10).max(1000).default(500),
-  })
-  .meta({ id: 'LaunchRequest' });
+  });
 
 export const Launch = z
   .object({
@@ -44,8 +43,7 @@ export const Launch = z
     updatedAt: z.date(),
     completedAt: z.date().nullable(),
     error: z.string().nullable(),
-  })
-  .meta({ id: 'Launch' });
+  });
 
 type LaunchRow = typeof audienceLaunches.$inferSelect;
 
