@@ -15,6 +15,7 @@ import { createLogger } from '../logger';
 import { openMigratedDatabase } from '../runtime';
 import { TEMPLATES_DIR } from '../services';
 import { CliError } from './errors';
+import { registerLaunchCommand } from './launch';
 
 function table(header: string[], rows: (string | number)[][]): string[] {
   const cells = [header, ...rows.map((r) => r.map(String))];
@@ -59,7 +60,7 @@ export async function statsCommand(db: Db, journeyId: string, opts: { version?: 
 }
 
 export function registerJourneysCommands(program: Command) {
-  const journeys = program.command('journeys').description('published journeys: publish versions, read statistics');
+  const journeys = program.command('journeys').description('published journeys: publish versions, launch to an audience, read statistics');
   journeys
     .command('publish')
     .description('publish journeys as new immutable versions (identical content keeps its version)')
@@ -85,6 +86,7 @@ export function registerJourneysCommands(program: Command) {
       }
       if (failed) throw new CliError(`${failed} of ${files.length} journeys were not published`);
     });
+  registerLaunchCommand(journeys);
   journeys
     .command('stats')
     .description('per-step funnel, runs, messages, goals, MQLs and ROI of a journey')

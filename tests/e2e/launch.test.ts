@@ -112,6 +112,7 @@ describe('audience launch against the real server', () => {
 
     expect(done.status).toBe('completed');
     expect(done.scanned).toBe(TOTAL);
+    expect(done.total).toBe(TOTAL);
     expect(done.enrolled).toBe(expected.enrolled);
     expect(done.skipReasons).toEqual(expected.skipped);
     expect(done.skipped).toBe(Object.values(expected.skipped).reduce((a, b) => a + b, 0));

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { Client } from '@temporalio/client';
-import { and, desc, eq, lt } from 'drizzle-orm';
+import { and, desc, eq, isNull, lt, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import type { Db } from '../../db/client';
-import { audienceLaunches, journeys } from '../../db/schema';
+import { audienceLaunches, contacts, journeys } from '../../db/schema';
 import { ConflictError, NotFoundError, ValidationError } from '../../errors';
 import { compileCondition } from '../../journey/compiler';
 import { loadPlan } from '../../engine/journeys';
@@ -34,6 +34,8 @@ export const Launch = z
     version: z.number().int(),
     status: z.enum(['running', 'completed', 'cancelled', 'failed']),
     scanned: z.number().int(),
+    /** Contacts to scan in all (the denominator of progress), counted now. */
+    total: z.number().int(),
     enrolled: z.number().int(),
     skipped: z.number().int(),
     skipReasons: z.record(z.string(), z.number().int()),
@@ -47,12 +49,14 @@ export const Launch = z
 
 type LaunchRow = typeof audienceLaunches.$inferSelect;
 
-const view = (r: LaunchRow, live?: LaunchProgress): z.infer<typeof Launch> => ({
+const view = (r: LaunchRow, total: number, live?: LaunchProgress): z.infer<typeof Launch> => ({
   launchId: r.id,
   journeyId: r.journeyId,
   version: r.version,
   status: (live?.status ?? r.status) as z.infer<typeof Launch>['status'],
   scanned: live?.scanned ?? r.scanned,
+  // Contacts created during a launch may be scanned too: the total never reads below what was scanned.
+  total: Math.max(total, live?.scanned ?? r.scanned),
   enrolled: live?.enrolled ?? r.enrolled,
   skipped: live?.skipped ?? r.skipped,
   skipReasons: live?.skipReasons ?? r.skipReasons,
@@ -71,6 +75,7 @@ export function launchRoutes(deps: { db: Db; temporal: Client; taskQueue: string
     if (!row) throw new NotFoundError('Launch', id);
     return row;
   };
+  const contactCount = async () => (await db.select({ n: sql<number>`count(*)::int` }).from(contacts).where(isNull(contacts.mergedInto)))[0]!.n;
   return [
     defineRoute({
       method: 'post',
@@ -123,7 +128,7 @@ export function launchRoutes(deps: { db: Db; temporal: Client; taskQueue: string
           .values({ id: launchId, journeyId: journey.id, version, filter: filter as Record<string, unknown>, ratePerSecond: body.ratePerSecond, createdBy: input.createdBy ?? null })
           .returning();
         await deps.temporal.workflow.start('audienceLaunchWorkflow', { workflowId: launchId, taskQueue: deps.taskQueue, args: [input] });
-        return { status: 202, headers: { Location: `/v1/launches/${launchId}` }, body: view(row!) };
+        return { status: 202, headers: { Location: `/v1/launches/${launchId}` }, body: view(row!, await contactCount()) };
       },
     }),
     defineRoute({
@@ -144,7 +149,7 @@ export function launchRoutes(deps: { db: Db; temporal: Client; taskQueue: string
             // Between pages the row is at most one page behind; it is the answer when the query cannot be made.
           }
         }
-        return { body: view(row, live) };
+        return { body: view(row, await contactCount(), live) };
       },
     }),
     defineRoute({
@@ -165,7 +170,7 @@ export function launchRoutes(deps: { db: Db; temporal: Client; taskQueue: string
           .limit(query.limit + 1);
         const items = rows.slice(0, query.limit);
         const last = items.at(-1);
-        return { body: { items: items.map((r) => view(r)), nextCursor: rows.length > query.limit && last ? encodeCursor({ t: last.createdAt.getTime() }) : null } };
+        return { body: { items: await Promise.all(items.map(async (r) => view(r, r.status === 'running' ? await contactCount() : r.scanned))), nextCursor: rows.length > query.limit && last ? encodeCursor({ t: last.createdAt.getTime() }) : null } };
       },
     }),
     defineRoute({
@@ -180,7 +185,7 @@ export function launchRoutes(deps: { db: Db; temporal: Client; taskQueue: string
         const row = await find(params.launchId);
         if (row.status !== 'running') throw new ConflictError(`Launch "${row.id}" has already ${row.status === 'completed' ? 'completed' : `ended (${row.status})`}.`);
         await deps.temporal.workflow.getHandle(row.id).cancel();
-        return { status: 202, body: view(row) };
+        return { status: 202, body: view(row, await contactCount()) };
       },
     }),
   ];
