@@ -7,6 +7,7 @@ import { toJourneyContact } from '../db/contact-view';
 import { findMessageByKey, isSuppressed } from '../db/queries';
 import { messages, suppressions } from '../db/schema';
 import { buildTemplateContext } from '../journey/template-context';
+import { renderInline } from './inline-templates';
 import type { ActivityDeps } from './deps';
 
 export type SendEmailInput = {
@@ -18,6 +19,7 @@ export type SendEmailInput = {
   workflowId: string;
   stepId: string;
   template: string;
+  /** Inline Handlebars overriding the template's subject. */
   subject?: string;
   from?: string;
   locale?: string;
@@ -81,7 +83,8 @@ export function emailActivities(deps: ActivityDeps) {
           ...(deps.tracking.unsubscribeMailto ? { unsubscribeMailto: deps.tracking.unsubscribeMailto } : {}),
         },
       );
-      const subject = input.subject ?? rendered.subject;
+      // A step's subject override is an inline template, one line like the template's own subject.
+      const subject = input.subject !== undefined ? renderInline(input.subject, context).replace(/\s+/g, ' ').trim() : rendered.subject;
 
       const uncertain = existing?.status === 'sending';
       if (uncertain) {

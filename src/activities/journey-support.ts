@@ -13,6 +13,7 @@ import { AssignmentError, assignHandoff, type HandoffAssignment } from '../sales
 import { chatAudience } from '../sales/chat';
 import { crmHandoffPayload, deliverCrmWebhook, type CrmDeliveryStatus } from '../sales/crm';
 import type { ActivityDeps } from './deps';
+import { renderInline, renderInlineJson } from './inline-templates';
 
 export function journeySupportActivities(deps: ActivityDeps) {
   const { db } = deps;
@@ -58,10 +59,21 @@ export function journeySupportActivities(deps: ActivityDeps) {
       headers: Record<string, string>;
       body?: unknown;
       timeoutMs: number;
+      /** Properties of the event that started the run, for `{{event.…}}`. */
+      trigger?: Record<string, unknown>;
     }): Promise<{ status: 'delivered' | 'failed'; httpStatus?: number; error?: string }> {
       const existing = await findMessageByKey(db, input.idempotencyKey);
       if (existing?.status === 'delivered') return { status: 'delivered' };
-      const body = input.body === undefined ? '' : JSON.stringify(input.body);
+      // The URL and the body's string values are inline templates (the compiler checks their variables).
+      const row = await findContactById(db, input.contactId);
+      if (!row) throw ApplicationFailure.nonRetryable(`contact ${input.contactId} does not exist`, 'ContactNotFound');
+      const context = buildTemplateContext({
+        contact: toJourneyContact(row),
+        trigger: input.trigger ? { properties: input.trigger } : undefined,
+        journey: { id: input.journeyId, name: input.journeyId },
+      });
+      const url = renderInline(input.url, context);
+      const body = input.body === undefined ? '' : JSON.stringify(renderInlineJson(input.body, context));
       await db
         .insert(messages)
         .values({
@@ -71,14 +83,14 @@ export function journeySupportActivities(deps: ActivityDeps) {
           journeyId: input.journeyId,
           workflowId: input.workflowId,
           stepId: input.stepId,
-          recipient: input.url,
+          recipient: url,
           status: 'sending',
           attempts: 1,
         })
         .onConflictDoUpdate({ target: messages.idempotencyKey, set: { attempts: sql`${messages.attempts} + 1`, updatedAt: sql`now()` } });
       try {
         const r = await deliverWebhook({
-          url: input.url,
+          url,
           method: (['POST', 'PUT', 'PATCH'].includes(input.method.toUpperCase()) ? input.method.toUpperCase() : 'POST') as 'POST',
           body,
           headers: { 'content-type': 'application/json', ...input.headers },
@@ -168,6 +180,8 @@ export function journeySupportActivities(deps: ActivityDeps) {
       template?: string;
       message?: string;
       locale?: string;
+      /** Properties of the event that started the run, for `{{event.…}}`. */
+      trigger?: Record<string, unknown>;
     }): Promise<{ status: 'sent' | 'stored' | 'failed'; error?: string; duplicate: boolean }> {
       const existing = await findMessageByKey(db, input.idempotencyKey);
       if (existing && existing.status !== 'sending') {
@@ -182,10 +196,11 @@ export function journeySupportActivities(deps: ActivityDeps) {
       const context = buildTemplateContext({
         contact,
         journey: { id: input.journeyId, name: input.journeyId },
+        trigger: input.trigger ? { properties: input.trigger } : undefined,
         owner: audience.owner,
         manager: audience.manager,
       });
-      const text = input.template ? deps.text.render('chat', input.template, input.locale ?? contact.locale ?? undefined, context) : (input.message ?? '');
+      const text = input.template ? deps.text.render('chat', input.template, input.locale ?? contact.locale ?? undefined, context) : renderInline(input.message ?? '', context);
       const robot = deps.chatWebhooks?.[input.channel];
       const url = typeof input.to === 'object' && 'group' in input.to ? (robot?.groups[input.to.group] ?? robot?.default) : robot?.default;
       const recipient = typeof input.to === 'string' ? `${input.to}:${audience.recipientId ?? ''}` : JSON.stringify(input.to);

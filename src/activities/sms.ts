@@ -5,6 +5,7 @@ import { findMessageByKey, isSuppressed } from '../db/queries';
 import { messages } from '../db/schema';
 import { buildTemplateContext } from '../journey/template-context';
 import type { ActivityDeps } from './deps';
+import { renderInline } from './inline-templates';
 import { contactForSend, isSkipped, messageRow, recordSkip, type Skipped } from './message-rows';
 
 export type SendSmsInput = {
@@ -13,7 +14,7 @@ export type SendSmsInput = {
   journeyId: string;
   workflowId: string;
   stepId: string;
-  /** A template under journeys/templates/_sms, or an inline body (a Handlebars-free literal). */
+  /** A template under journeys/templates/_sms, or an inline body (Handlebars, rendered with the same context). */
   template?: string;
   body?: string;
   category: 'marketing' | 'transactional';
@@ -46,14 +47,8 @@ export function smsActivities(deps: ActivityDeps) {
       if (await isSuppressed(db, 'sms', row.phone)) return skip('suppressed');
 
       const contact = toJourneyContact(row);
-      const body = input.template
-        ? deps.text.render(
-            'sms',
-            input.template,
-            contact.locale ?? undefined,
-            buildTemplateContext({ contact, trigger: input.trigger ? { properties: input.trigger } : undefined, journey: { id: input.journeyId, name: input.journeyId } }),
-          )
-        : (input.body ?? '');
+      const context = buildTemplateContext({ contact, trigger: input.trigger ? { properties: input.trigger } : undefined, journey: { id: input.journeyId, name: input.journeyId } });
+      const body = input.template ? deps.text.render('sms', input.template, contact.locale ?? undefined, context) : renderInline(input.body ?? '', context);
       await db
         .insert(messages)
         .values({ ...base, body, status: 'sending', attempts: 1 })

@@ -33,6 +33,12 @@ export type JourneyWorkflowInput = {
   contactId: string;
   trigger?: JourneyEventSignal;
   entryKey?: string;
+  /**
+   * History length after which the run continues as new (at its next wait). Optional so inputs recorded before it
+   * existed replay unchanged; tests lower it to reach continue-as-new in seconds. Carried across continue-as-new.
+   * @default 4000
+   */
+  historyBudget?: number;
   /** Set only by continue-as-new: the interpreter state and events not yet fed to it. */
   carried?: { state: RunState; inbox: JourneyEventSignal[]; currentStep: string | null; startedAt: number; stepSeq?: number };
 };
@@ -139,7 +145,15 @@ export async function journeyWorkflow(input: JourneyWorkflowInput): Promise<Jour
             startToCloseTimeout: action.timeoutMs + 5000,
             retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '5m', maximumAttempts: action.retries + 1 },
           });
-          const r = await hooks.callWebhook({ ...common, url: action.url, method: action.method, headers: action.headers, body: action.body, timeoutMs: action.timeoutMs });
+          const r = await hooks.callWebhook({
+            ...common,
+            url: action.url,
+            method: action.method,
+            headers: action.headers,
+            body: action.body,
+            timeoutMs: action.timeoutMs,
+            ...(input.trigger ? { trigger: input.trigger.properties } : {}),
+          });
           return r.status === 'failed' ? { status: 'failed', permanent: true, error: r.error ?? 'rejected' } : { status: 'ok', data: { httpStatus: r.httpStatus } };
         }
         case 'notify': {
@@ -150,6 +164,7 @@ export async function journeyWorkflow(input: JourneyWorkflowInput): Promise<Jour
             locale: action.locale,
             ...(action.template ? { template: action.template } : {}),
             ...(action.message ? { message: action.message } : {}),
+            ...(input.trigger ? { trigger: input.trigger.properties } : {}),
           });
           return r.status === 'failed' ? { status: 'failed', permanent: true, error: r.error ?? 'rejected' } : { status: 'ok', data: { status: r.status } };
         }
@@ -228,7 +243,7 @@ export async function journeyWorkflow(input: JourneyWorkflowInput): Promise<Jour
     }
     if (outcome) break;
 
-    if (workflowInfo().historyLength > HISTORY_BUDGET && awaitedCommand(state) === undefined) {
+    if (workflowInfo().historyLength > (input.historyBudget ?? HISTORY_BUDGET) && awaitedCommand(state) === undefined) {
       await continueAsNew<typeof journeyWorkflow>({
         ...input,
         carried: { state, inbox: [...inbox], currentStep: view.currentStep, startedAt: input.carried?.startedAt ?? info.startTime.getTime(), stepSeq },
