@@ -6,14 +6,20 @@ export type ContactRow = typeof contacts.$inferSelect;
 export type NewContact = typeof contacts.$inferInsert;
 export type RunRow = typeof journeyRuns.$inferSelect;
 
+/** Follows merge pointers to the live contact, so a merged duplicate's id still reads its survivor. */
+async function live(db: DbOrTx, row: ContactRow | undefined): Promise<ContactRow | undefined> {
+  for (let hop = 0; row?.mergedInto && hop < 10; hop++) [row] = await db.select().from(contacts).where(eq(contacts.id, row.mergedInto)).limit(1);
+  return row;
+}
+
 export async function findContactById(db: DbOrTx, id: string): Promise<ContactRow | undefined> {
   const [row] = await db.select().from(contacts).where(eq(contacts.id, id)).limit(1);
-  return row;
+  return live(db, row);
 }
 
 export async function findContactByExternalId(db: DbOrTx, externalId: string): Promise<ContactRow | undefined> {
   const [row] = await db.select().from(contacts).where(eq(contacts.externalId, externalId)).limit(1);
-  return row;
+  return live(db, row);
 }
 
 export async function findContactByEmail(db: DbOrTx, email: string): Promise<ContactRow | undefined> {

@@ -2,6 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import request from 'supertest';
 import { loadScoringModel } from '../../src/scoring/model';
 import { SCORING_MODEL_FILE } from '../../src/services';
+import { eq } from 'drizzle-orm';
+import { contactAudit } from '../../src/db/schema';
 import { startTestStack, type TestStack } from '../helpers/stack';
 
 describe('contacts API', () => {
@@ -52,5 +54,45 @@ describe('contacts API', () => {
     expect(sum).toBe(view.body.score);
     expect(explanation.breakdown).toEqual(expect.arrayContaining([expect.objectContaining({ rule: 'demo-request', points: 30 })]));
     await request(stack.app).get('/v1/contacts/00000000-0000-4000-8000-000000000000').set('Authorization', `Bearer ${stack.keys.ops}`).expect(404);
+  });
+
+  it('merges duplicates found by email or phone into the contact written, with an audit of what merged', async () => {
+    const event = (id: string, ext: string, type = 'pricing.viewed') =>
+      request(stack.app).post('/v1/events').set('Authorization', `Bearer ${stack.keys.integration}`).send({ id, type, contact: { externalId: ext } }).expect(202);
+    // Two records of one person: a web-form lead (email) and an event-only record (phone), both with history.
+    const { body: web } = await put('form-77', { email: 'Liu.Yang@Example.cn', firstName: 'Yang', tags: ['webinar'], consent: { email: 'opted_out' } }).expect(201);
+    const { body: phoneOnly } = await put('wx-77', { phone: '139 0000 7777', company: 'ACME', tags: ['wechat'], lifecycleStage: 'mql' }).expect(201);
+    await event('m-1', 'form-77', 'demo.requested');
+    await event('m-2', 'wx-77');
+    const before = (await request(stack.app).get(`/v1/contacts/${web.id}`).set('Authorization', `Bearer ${stack.keys.ops}`).expect(200)).body.score;
+
+    // The CRM's record arrives with both: both duplicates fold into it.
+    const res = await put('crm-77', { email: 'liu.yang@example.cn', phone: '+86 139 0000 7777', jobTitle: 'CFO', consent: { email: 'opted_in' } }).expect(201);
+    const c = res.body;
+    expect(c.merged.map((m: { externalId: string }) => m.externalId).sort()).toEqual(['form-77', 'wx-77']);
+    expect(c.merged.find((m: { externalId: string }) => m.externalId === 'form-77').matchedOn).toEqual(['email']);
+    expect(c.merged.find((m: { externalId: string }) => m.externalId === 'wx-77').matchedOn).toEqual(['phone']);
+    expect(c).toMatchObject({ firstName: 'Yang', company: 'ACME', jobTitle: 'CFO', lifecycleStage: 'mql' });
+    expect([...c.tags].sort()).toEqual(['webinar', 'wechat']);
+    // An opt-out on any record survives the merge: nobody is mailed who said stop.
+    expect(c.consent.email).toBe('opted_out');
+
+    // Reads through the old ids and CRM ids land on the survivor, with the whole history.
+    const view = (await request(stack.app).get(`/v1/contacts/${web.id}`).set('Authorization', `Bearer ${stack.keys.ops}`).expect(200)).body;
+    expect(view.id).toBe(c.id);
+    expect([...view.mergedFrom].sort()).toEqual([web.id, phoneOnly.id].sort());
+    expect(view.timeline.map((e: { type: string }) => e.type).sort()).toEqual(['demo.requested', 'pricing.viewed']);
+    expect(view.score).toBeGreaterThanOrEqual(before);
+    expect(view.scoreExplanation.breakdown.reduce((s: number, b: { points: number }) => s + b.points, 0)).toBe(view.score);
+    await event('m-3', 'wx-77');
+    const after = (await request(stack.app).get(`/v1/contacts/${c.id}`).set('Authorization', `Bearer ${stack.keys.ops}`).expect(200)).body;
+    expect(after.timeline).toHaveLength(3);
+    // Writing to a merged CRM id updates the survivor, and merges nothing more.
+    const upd = await put('form-77', { region: 'Shanghai' }).expect(200);
+    expect(upd.body).toMatchObject({ id: c.id, region: 'CN-SH', merged: [] });
+
+    const audit = await stack.db.db.select().from(contactAudit).where(eq(contactAudit.action, 'merge'));
+    expect(audit.map((a) => a.detail.mergedContactId).sort()).toEqual([web.id, phoneOnly.id].sort());
+    expect(audit.every((a) => a.contactId === c.id && a.actor.startsWith('api:'))).toBe(true);
   });
 });

@@ -1,9 +1,10 @@
-import { desc, eq } from 'drizzle-orm';
+import { desc, eq, inArray, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import { normalizeEmail, normalizePhone, normalizeRegion } from '../../channels/normalize';
 import type { Db } from '../../db/client';
 import { findContactByExternalId, findContactById, upsertContactByExternalId } from '../../db/queries';
-import { events, journeyRuns, messages } from '../../db/schema';
+import { contacts, events, journeyRuns, messages } from '../../db/schema';
+import { mergeDuplicateContacts } from '../../engine/merge';
 import { NotFoundError } from '../../errors';
 import { isValidTimeZone, LifecycleStage } from '../../journey/schema';
 import { applyFit } from '../../scoring/apply';
@@ -52,12 +53,12 @@ export function contactRoutes(deps: { db: Db; scoring?: ScoringModel }) {
       method: 'put',
       path: '/v1/contacts/:externalId',
       tag: 'contacts',
-      summary: 'Create or update a contact by its CRM id; email is lower-cased, phones become E.164, regions are folded',
+      summary: 'Create or update a contact by its CRM id; email is lower-cased, phones become E.164, regions are folded; other contacts with the same email or phone are merged into it (listed in `merged`, audited)',
       auth: ['integration'],
       params: z.object({ externalId: z.string().min(1).max(200) }),
       body: ContactInput,
       responses: { 200: { description: 'Updated' }, 201: { description: 'Created' } },
-      handler: async ({ params, body }) => {
+      handler: async ({ params, body, req }) => {
         const country = body.country?.toUpperCase() ?? 'CN';
         const values: Record<string, unknown> = { ...body };
         delete values.country;
@@ -68,10 +69,19 @@ export function contactRoutes(deps: { db: Db; scoring?: ScoringModel }) {
         if (body.region) values.region = normalizeRegion(body.region, { country });
         const existed = await findContactByExternalId(deps.db, params.externalId);
         if (body.consent && existed) values.consent = { ...existed.consent, ...body.consent };
-        const row = await upsertContactByExternalId(deps.db, { externalId: params.externalId, ...values });
-        if (deps.scoring) await applyFit(deps.db, deps.scoring, row.id);
-        const fresh = await findContactById(deps.db, row.id);
-        return { status: existed ? 200 : 201, body: fresh };
+        let id: string;
+        if (existed && existed.externalId !== params.externalId) {
+          // This CRM id was merged into another contact: the update belongs to the survivor.
+          const set: Record<string, unknown> = { updatedAt: sql`now()` };
+          for (const [k, v] of Object.entries(values)) if (v !== undefined) set[k] = v;
+          await deps.db.update(contacts).set(set).where(eq(contacts.id, existed.id));
+          id = existed.id;
+        } else id = (await upsertContactByExternalId(deps.db, { externalId: params.externalId, ...values })).id;
+        // The same person known under another CRM id, email or phone: fold it in so journeys see one contact.
+        const merged = await mergeDuplicateContacts(deps.db, id, { actor: `api:${req.principal?.name ?? 'integration'}` });
+        if (deps.scoring) await applyFit(deps.db, deps.scoring, id);
+        const fresh = await findContactById(deps.db, id);
+        return { status: existed ? 200 : 201, body: { ...fresh, merged } };
       },
     }),
     defineRoute({
@@ -85,8 +95,10 @@ export function contactRoutes(deps: { db: Db; scoring?: ScoringModel }) {
       handler: async ({ params }) => {
         const contact = await findContactById(deps.db, params.id);
         if (!contact) throw new NotFoundError('Contact', params.id);
+        // Runs keep the contact id they started with: a merged duplicate's runs are this person's journeys too.
+        const ids = [contact.id, ...(await deps.db.select({ id: contacts.id }).from(contacts).where(eq(contacts.mergedInto, contact.id))).map((r) => r.id)];
         const [runs, sent, timeline, score] = await Promise.all([
-          deps.db.select().from(journeyRuns).where(eq(journeyRuns.contactId, contact.id)).orderBy(desc(journeyRuns.startedAt)).limit(50),
+          deps.db.select().from(journeyRuns).where(inArray(journeyRuns.contactId, ids)).orderBy(desc(journeyRuns.startedAt)).limit(50),
           deps.db
             .select({ channel: messages.channel, status: messages.status, template: messages.template, journeyId: messages.journeyId, stepId: messages.stepId, sentAt: messages.sentAt, createdAt: messages.createdAt })
             .from(messages)
@@ -99,6 +111,7 @@ export function contactRoutes(deps: { db: Db; scoring?: ScoringModel }) {
         return {
           body: {
             ...contact,
+            mergedFrom: ids.slice(1),
             scoreExplanation: score ?? null,
             journeys: runs.map((r) => ({ workflowId: r.workflowId, journeyId: r.journeyId, version: r.version, currentStep: r.currentStep, status: r.status, startedAt: r.startedAt })),
             messages: sent,
