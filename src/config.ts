@@ -88,6 +88,7 @@ const EnvSchema = z.object({
   SMS_FROM: optionalString,
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).default(2000),
+  WORKER_METRICS_ADDRESS: optionalString.pipe(z.string().regex(/^[^\s:]+:\d+$/, 'must be host:port, e.g. 0.0.0.0:9464').optional()),
 }).superRefine((e, ctx) => {
   // The CRM acts on hand-offs (assigns leads, creates tasks): an unsigned call could be forged by anyone who finds the URL.
   if (e.CRM_WEBHOOK_URL && e.CRM_WEBHOOK_SECRETS.length === 0 && e.WEBHOOK_SECRETS.length === 0) {
@@ -135,6 +136,8 @@ export type Config = {
   crmWebhook: { url: string | undefined; secrets: string[]; maxAttempts: number };
   logLevel: z.infer<typeof EnvSchema>['LOG_LEVEL'];
   workerMaxCachedWorkflows: number;
+  /** Where the worker serves the Temporal SDK's Prometheus metrics (`host:port`); off when undefined. */
+  workerMetricsAddress: string | undefined;
 };
 
 export class ConfigError extends Error {
@@ -188,5 +191,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     logLevel: e.LOG_LEVEL,
     workerMaxCachedWorkflows: e.WORKER_MAX_CACHED_WORKFLOWS,
+    workerMetricsAddress: e.WORKER_METRICS_ADDRESS,
   };
 }

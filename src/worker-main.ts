@@ -34,6 +34,7 @@ async function main() {
     temporal: { client: temporal.client, taskQueue: config.temporal.taskQueue },
   }),
     maxCachedWorkflows: config.workerMaxCachedWorkflows,
+    ...(config.workerMetricsAddress ? { metricsAddress: config.workerMetricsAddress } : {}),
     log: (l) => log.info(l),
   });
   // The SDK shuts the worker down gracefully on SIGINT/SIGTERM; run() resolves once in-flight tasks are done.

@@ -1,4 +1,5 @@
 import type { ActivityDeps } from './deps';
+import { bulkActivities } from './bulk';
 import { contactActivities } from './contacts';
 import { emailActivities } from './email';
 import { journeySupportActivities } from './journey-support';
@@ -18,6 +19,7 @@ export const createActivities = (deps: ActivityDeps) => ({
   ...journeySupportActivities(deps),
   ...launchActivities(deps),
   ...scoringActivities(deps),
+  ...bulkActivities(deps),
 });
 
 export type Activities = ReturnType<typeof createActivities>;

@@ -13,6 +13,8 @@ import { buildOpenApi, DOCS_HTML, DOCS_INIT_JS } from './openapi';
 import { errorHandler, notFoundHandler } from './problem';
 import { rateLimitPerKey, type RateLimitOptions } from './rate-limit';
 import { mountRoutes, type RouteDef } from './route';
+import { createMetrics, type Metrics } from '../metrics';
+import { metricsRoutes } from './routes/metrics';
 import { contactRoutes } from './routes/contacts';
 import { eventRoutes } from './routes/events';
 import { handoffRoutes } from './routes/handoffs';
@@ -43,11 +45,14 @@ export type AppDeps = {
   signingSecrets: readonly string[];
   /** Lead-scoring model applied at ingest. */
   scoring?: ScoringModel;
+  /** Prometheus registry and instruments for /metrics. @default a registry of the app's own */
+  metrics?: Metrics;
 };
 
 /** Every route of the API. Tests generate the authorization matrix and the OpenAPI coverage check from this. */
 export function routeTable(deps: AppDeps): RouteDef[] {
   const db = deps.database.db;
+  const metrics = deps.metrics ?? createMetrics(db, { defaultMetrics: false });
   const ingest = {
     db,
     ...(deps.scoring ? { scoring: deps.scoring } : {}),
@@ -57,13 +62,14 @@ export function routeTable(deps: AppDeps): RouteDef[] {
   };
   return [
     ...healthRoutes({ database: deps.database, temporal: deps.temporal }),
-    ...eventRoutes(ingest),
+    ...eventRoutes({ ...ingest, metrics }),
     ...contactRoutes({ db, ...(deps.scoring ? { scoring: deps.scoring } : {}) }),
     ...trackingRoutes({ ...ingest, secrets: deps.signingSecrets }),
-    ...runRoutes({ db, temporal: deps.temporal }),
+    ...runRoutes({ db, temporal: deps.temporal, taskQueue: deps.taskQueue }),
     ...handoffRoutes(ingest),
     ...journeyRoutes({ db, onChange: () => syncJourneySchedules(deps.temporal, db, { taskQueue: deps.taskQueue }) }),
     ...launchRoutes({ db, temporal: deps.temporal, taskQueue: deps.taskQueue }),
+    ...metricsRoutes({ metrics }),
   ];
 }
 
@@ -86,7 +92,9 @@ export function buildApp(deps: AppDeps): Express {
   // RFC 8058 one-click unsubscribe arrives as a form post.
   app.use(express.urlencoded({ extended: false, limit: '16kb' }));
 
-  const routes = routeTable(deps);
+  const metrics = deps.metrics ?? createMetrics(deps.database.db);
+  app.use(metrics.httpMiddleware);
+  const routes = routeTable({ ...deps, metrics });
   const openapi = buildOpenApi(routes, { version: VERSION });
   app.get('/openapi.json', (_req, res) => res.json(openapi));
   app.get('/docs', (_req, res) => res.type('html').send(DOCS_HTML));

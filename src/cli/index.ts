@@ -6,12 +6,14 @@ import { registerJourneyCommands } from './journey-commands';
 import { registerJourneysCommands } from './journeys';
 import { registerKeyCommands } from './keys';
 import { registerPublishCommand } from './publish';
+import { registerRunsCommands } from './runs';
 
 const program = new Command('itinera').description('itinera journey engine').exitOverride();
 registerJourneyCommands(program);
 registerPublishCommand(program);
 registerJourneysCommands(program);
 registerKeyCommands(program);
+registerRunsCommands(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -2,43 +2,11 @@
  * `itinera journeys launch <id>` — starts an audience launch through the running API (so it works against the
  * embedded single-process database too) and follows its progress until it ends.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import path from 'node:path';
 import type { Command } from 'commander';
-import { loadConfig } from '../config';
+import { apiTarget, call } from './api-client';
 import { CliError } from './errors';
 
 type Launch = { launchId: string; status: string; scanned: number; total: number; enrolled: number; skipped: number; skipReasons: Record<string, number>; error: string | null };
-
-/** API base and key: flags, then ITINERA_API_URL / ITINERA_API_KEY, then the embedded default's port and dev key. */
-function apiTarget(opts: { api?: string; key?: string }): { base: string; key: string } {
-  const config = loadConfig();
-  const base = (opts.api ?? process.env.ITINERA_API_URL ?? `http://127.0.0.1:${config.port}`).replace(/\/$/, '');
-  const devKeyFile = path.join(config.dataDir, 'dev-api-key');
-  const key = opts.key ?? process.env.ITINERA_API_KEY ?? (existsSync(devKeyFile) ? readFileSync(devKeyFile, 'utf8').trim() : undefined);
-  if (!key) throw new CliError('no API key: pass --key, set ITINERA_API_KEY, or run `npm start` once (it writes a development key)');
-  return { base, key };
-}
-
-async function call<T>(target: { base: string; key: string }, method: string, url: string, body?: unknown): Promise<T> {
-  let res: Response;
-  try {
-    res = await fetch(`${target.base}${url}`, {
-      method,
-      headers: { Authorization: `Bearer ${target.key}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
-  } catch (err) {
-    throw new Error(`cannot reach the itinera API at ${target.base} (${(err as Error).message}); is it running?`);
-  }
-  const json = (await res.json().catch(() => ({}))) as T & { detail?: string; errors?: { path: string; message: string }[] };
-  if (res.status >= 400 && res.status < 500) {
-    const lines = [json.detail ?? `HTTP ${res.status}`, ...(json.errors ?? []).map((e) => `  ${e.path}: ${e.message}`)];
-    throw new CliError(lines.join('\n'));
-  }
-  if (!res.ok) throw new Error(`the API answered ${res.status}: ${json.detail ?? 'server error'}`);
-  return json;
-}
 
 /** `[██████░░░░] 61% 6,100/10,000 scanned · 5,490 enrolled · 610 skipped` */
 export function progressLine(l: Pick<Launch, 'scanned' | 'enrolled' | 'skipped'>, total: number | undefined, width = 24): string {

@@ -1,3 +1,4 @@
 export { journeyWorkflow } from './journey';
 export { scoreDecayWorkflow } from './maintenance';
 export { audienceLaunchWorkflow } from './launch';
+export { bulkRunActionWorkflow } from './bulk';

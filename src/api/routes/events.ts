@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { findContactByExternalId, upsertContactByExternalId } from '../../db/queries';
 import { ingestEvent, type IngestDeps } from '../../engine/ingest';
 import { applyFit } from '../../scoring/apply';
+import type { Metrics } from '../../metrics';
 import { zodErrors } from '../problem';
 import { defineRoute } from '../route';
 
@@ -45,7 +46,7 @@ const IngestResult = z.object({
   rejected: z.array(z.object({ index: z.number().int(), id: z.string().optional(), errors: z.array(FieldError) })),
 });
 
-export type EventsDeps = IngestDeps;
+export type EventsDeps = IngestDeps & { metrics?: Pick<Metrics, 'eventIngested'> };
 
 export function eventRoutes(deps: EventsDeps) {
   return [
@@ -70,9 +71,12 @@ export function eventRoutes(deps: EventsDeps) {
           if (!parsed.success) {
             const id = (item as { id?: unknown } | null)?.id;
             rejected.push({ index, id: typeof id === 'string' ? id : undefined, errors: zodErrors(parsed.error, ['events', String(index)]) });
+            deps.metrics?.eventIngested('invalid', 'rejected');
             continue;
           }
-          accepted.push(await ingestOne(deps, parsed.data));
+          const result = await ingestOne(deps, parsed.data);
+          deps.metrics?.eventIngested(parsed.data.type, result.duplicate ? 'duplicate' : 'accepted');
+          accepted.push(result);
         }
         return { status: 202, body: { accepted, rejected } };
       },

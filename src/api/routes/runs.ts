@@ -1,10 +1,30 @@
-import type { Client } from '@temporalio/client';
-import { and, desc, eq, lt, type SQL } from 'drizzle-orm';
+import { randomUUID } from 'node:crypto';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { defaultPayloadConverter } from '@temporalio/common';
+import type { temporal as proto } from '@temporalio/proto';
+import { and, desc, eq, inArray, or, sql, type SQL } from 'drizzle-orm';
 import { z } from 'zod';
+import {
+  durationMs,
+  failureMessage,
+  inspectRetryingRuns,
+  overdueSql,
+  pendingActivityViews,
+  runFilterSql,
+  STUCK_DEFAULTS,
+  cancelRun,
+  terminateRun,
+  tsToDate,
+  mapLimit,
+  type PendingActivityView,
+  type RunFilter,
+} from '../../activities/bulk';
 import type { Db } from '../../db/client';
 import { findRun } from '../../db/queries';
-import { journeyRuns } from '../../db/schema';
-import { NotFoundError } from '../../errors';
+import { journeyRuns, journeys } from '../../db/schema';
+import { ConflictError, NotFoundError, ValidationError } from '../../errors';
+import { ensureWorkflowBundle } from '../../temporal/workflow-bundle';
+import { bulkProgressQuery, type BulkProgress, type BulkRunActionInput } from '../../workflows/bulk';
 import { decodeCursor, encodeCursor } from '../pagination';
 import { defineRoute } from '../route';
 
@@ -24,69 +44,582 @@ export const Run = z.object({
   endedAt: z.date().nullable(),
 });
 
+const PendingActivity = z.object({
+  activityId: z.string(),
+  activityType: z.string(),
+  attempt: z.number().int(),
+  maximumAttempts: z.number().int().meta({ description: '0 means unlimited' }),
+  state: z.string(),
+  lastFailure: z.string().nullable(),
+  scheduledAt: z.date().nullable(),
+  lastStartedAt: z.date().nullable(),
+  nextAttemptAt: z.date().nullable(),
+});
+
+const Stuck = z.object({
+  reasons: z.array(z.enum(['activity_retrying', 'overdue'])),
+  pendingActivity: PendingActivity.nullable(),
+});
+
+const TRUE_FALSE = z.enum(['true', 'false']);
+
+/** The filters of a list and of a bulk action (the bulk body takes them as JSON, so numbers are numbers there). */
+const filterFields = {
+  contactId: z.uuid().optional(),
+  journeyId: z.string().min(1).max(100).optional(),
+  version: z.coerce.number().int().min(1).optional(),
+  step: z.string().min(1).max(100).optional(),
+  status: RunStatus.optional(),
+  minAttempts: z.coerce.number().int().min(1).max(1000).optional().meta({ description: `With stuck: a pending activity on at least this attempt makes a run stuck (default ${STUCK_DEFAULTS.minAttempts})` }),
+  graceSeconds: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(30 * 86400)
+    .optional()
+    .meta({ description: `With stuck: time a run may spend in a step beyond what the step allows (default ${STUCK_DEFAULTS.graceSeconds})` }),
+};
+
 const ListQuery = z
   .object({
-    contactId: z.uuid().optional(),
-    journeyId: z.string().min(1).max(100).optional(),
-    version: z.coerce.number().int().min(1).optional(),
-    step: z.string().min(1).max(100).optional(),
-    status: RunStatus.optional(),
+    ...filterFields,
+    stuck: TRUE_FALSE.optional().meta({
+      description:
+        'Only runs that look stuck: a pending activity on attempt ≥ minAttempts, or longer in the current step than the step allows (a wait its duration, an event wait its timeout, a send its quiet hours) plus graceSeconds',
+    }),
+    inspectLimit: z.coerce.number().int().min(1).max(1000).default(200).meta({ description: 'With stuck: running runs described in Temporal at most' }),
     limit: z.coerce.number().int().min(1).max(500).default(50),
-    cursor: z.string().max(200).optional(),
+    cursor: z.string().max(400).optional(),
   })
   .strict();
 
-export function runRoutes(deps: { db: Db; temporal: Client }) {
+const RunFilterBody = z.strictObject({
+  ...filterFields,
+  version: z.number().int().min(1).optional(),
+  minAttempts: z.number().int().min(1).max(1000).optional(),
+  graceSeconds: z.number().int().min(0).max(30 * 86400).optional(),
+  stuck: z.boolean().optional(),
+});
+
+const WorkflowIdParams = z.object({ workflowId: z.string().min(1).max(300) });
+
+const TimelineEntry = z.object({
+  at: z.date(),
+  runId: z.string(),
+  kind: z.enum([
+    'started',
+    'step',
+    'activity_scheduled',
+    'activity_completed',
+    'activity_failed',
+    'activity_timed_out',
+    'activity_cancelled',
+    'timer_started',
+    'timer_fired',
+    'timer_cancelled',
+    'signal',
+    'cancel_requested',
+    'continued_as_new',
+    'completed',
+    'failed',
+    'cancelled',
+    'terminated',
+    'timed_out',
+  ]),
+  step: z.string().optional(),
+  activityType: z.string().optional(),
+  attempt: z.number().int().optional(),
+  error: z.string().optional(),
+  timerId: z.string().optional(),
+  fireAt: z.date().optional(),
+  signal: z.string().optional(),
+  eventType: z.string().optional(),
+  eventId: z.string().optional(),
+  reason: z.string().optional(),
+});
+type TimelineEntry = z.infer<typeof TimelineEntry>;
+
+const RunDetail = Run.extend({
+  temporal: z.object({ runId: z.string(), status: z.string(), historyLength: z.number() }),
+  pendingActivities: z.array(PendingActivity),
+  timeline: z.array(TimelineEntry),
+  timelineTruncated: z.boolean().meta({ description: 'Older entries (or runs before several continue-as-new) were left out' }),
+});
+
+const Bulk = z.object({
+  bulkId: z.string(),
+  action: z.enum(['cancel', 'terminate']),
+  dryRun: z.boolean(),
+  status: z.enum(['running', 'completed', 'cancelled', 'failed']),
+  total: z.number().int(),
+  scanned: z.number().int(),
+  matched: z.number().int(),
+  succeeded: z.number().int(),
+  skipped: z.number().int().meta({ description: 'Runs that had already ended in Temporal' }),
+  failed: z.number().int(),
+  errors: z.array(z.object({ workflowId: z.string(), message: z.string() })),
+  pages: z.number().int(),
+  error: z.string().optional(),
+});
+
+const ReplayResult = z.object({
+  workflowId: z.string(),
+  runId: z.string().nullable(),
+  version: z.number().int(),
+  status: z.enum(['ok', 'nondeterministic', 'failed', 'unavailable', 'not_replayed']),
+  error: z.string().optional(),
+});
+
+const Replay = z.object({
+  journeyId: z.string(),
+  results: z.array(ReplayResult),
+  totals: z.object({ ok: z.number().int(), nondeterministic: z.number().int(), failed: z.number().int(), unavailable: z.number().int(), notReplayed: z.number().int() }),
+  timedOut: z.boolean(),
+});
+type ReplayResult = z.infer<typeof ReplayResult>;
+
+/** History runs walked back through continue-as-new, and timeline entries kept (the newest). */
+const MAX_CHAIN = 5;
+const MAX_TIMELINE = 500;
+
+type HistoryEvent = proto.api.history.v1.IHistoryEvent;
+
+function decode(payload: proto.api.common.v1.IPayload | null | undefined): unknown {
+  if (!payload) return undefined;
+  try {
+    return defaultPayloadConverter.fromPayload(payload as never);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Only named fields of an activity's or signal's first argument: inputs carry contact data and rendered content. */
+function pick(payloads: proto.api.common.v1.IPayloads | null | undefined, key: string): string | undefined {
+  const v = decode(payloads?.payloads?.[0]);
+  if (typeof v !== 'object' || v === null) return undefined;
+  const x = (v as Record<string, unknown>)[key];
+  return typeof x === 'string' ? x : undefined;
+}
+
+/** Builds the timeline of one run's history: what ops need to see, picked field by field. */
+export function historyTimeline(runId: string, events: HistoryEvent[]): { entries: TimelineEntry[]; continuedFrom?: string } {
+  const entries: TimelineEntry[] = [];
+  const scheduled = new Map<string, { type: string; step?: string }>();
+  const started = new Map<string, { attempt: number }>();
+  const timers = new Map<string, string>();
+  let continuedFrom: string | undefined;
+  for (const e of events) {
+    const at = tsToDate(e.eventTime) ?? new Date(0);
+    const id = String(e.eventId ?? '');
+    const base = { at, runId };
+    if (e.workflowExecutionStartedEventAttributes) {
+      const a = e.workflowExecutionStartedEventAttributes;
+      continuedFrom = a.continuedExecutionRunId || undefined;
+      entries.push({ ...base, kind: 'started', ...(a.attempt ? { attempt: a.attempt } : {}) });
+    } else if (e.upsertWorkflowSearchAttributesEventAttributes) {
+      const step = decode(e.upsertWorkflowSearchAttributesEventAttributes.searchAttributes?.indexedFields?.JourneyStep);
+      if (typeof step === 'string') entries.push({ ...base, kind: 'step', step });
+    } else if (e.activityTaskScheduledEventAttributes) {
+      const a = e.activityTaskScheduledEventAttributes;
+      const type = a.activityType?.name ?? '';
+      const step = pick(a.input, 'stepId') ?? pick(a.input, 'currentStep');
+      scheduled.set(id, { type, ...(step ? { step } : {}) });
+      entries.push({ ...base, kind: 'activity_scheduled', activityType: type, ...(step ? { step } : {}) });
+    } else if (e.activityTaskStartedEventAttributes) {
+      started.set(id, { attempt: e.activityTaskStartedEventAttributes.attempt ?? 1 });
+    } else if (e.activityTaskCompletedEventAttributes || e.activityTaskFailedEventAttributes || e.activityTaskTimedOutEventAttributes || e.activityTaskCanceledEventAttributes) {
+      const a = (e.activityTaskCompletedEventAttributes ?? e.activityTaskFailedEventAttributes ?? e.activityTaskTimedOutEventAttributes ?? e.activityTaskCanceledEventAttributes)!;
+      const s = scheduled.get(String(a.scheduledEventId ?? ''));
+      const attempt = started.get(String(a.startedEventId ?? ''))?.attempt;
+      const kind = e.activityTaskCompletedEventAttributes
+        ? 'activity_completed'
+        : e.activityTaskFailedEventAttributes
+          ? 'activity_failed'
+          : e.activityTaskTimedOutEventAttributes
+            ? 'activity_timed_out'
+            : 'activity_cancelled';
+      const failure = e.activityTaskFailedEventAttributes?.failure ?? e.activityTaskTimedOutEventAttributes?.failure;
+      const error = failureMessage(failure);
+      entries.push({
+        ...base,
+        kind,
+        ...(s ? { activityType: s.type, ...(s.step ? { step: s.step } : {}) } : {}),
+        ...(attempt ? { attempt } : {}),
+        ...(error ? { error } : {}),
+      });
+    } else if (e.timerStartedEventAttributes) {
+      const a = e.timerStartedEventAttributes;
+      const timerId = a.timerId ?? '';
+      timers.set(timerId, timerId);
+      entries.push({ ...base, kind: 'timer_started', timerId, fireAt: new Date(at.getTime() + durationMs(a.startToFireTimeout)) });
+    } else if (e.timerFiredEventAttributes) {
+      entries.push({ ...base, kind: 'timer_fired', timerId: e.timerFiredEventAttributes.timerId ?? '' });
+    } else if (e.timerCanceledEventAttributes) {
+      entries.push({ ...base, kind: 'timer_cancelled', timerId: e.timerCanceledEventAttributes.timerId ?? '' });
+    } else if (e.workflowExecutionSignaledEventAttributes) {
+      const a = e.workflowExecutionSignaledEventAttributes;
+      const eventType = pick(a.input, 'type');
+      const eventId = pick(a.input, 'id');
+      entries.push({ ...base, kind: 'signal', signal: a.signalName ?? '', ...(eventType ? { eventType } : {}), ...(eventId ? { eventId } : {}) });
+    } else if (e.workflowExecutionCancelRequestedEventAttributes) {
+      const reason = e.workflowExecutionCancelRequestedEventAttributes.cause || undefined;
+      entries.push({ ...base, kind: 'cancel_requested', ...(reason ? { reason } : {}) });
+    } else if (e.workflowExecutionContinuedAsNewEventAttributes) {
+      entries.push({ ...base, kind: 'continued_as_new' });
+    } else if (e.workflowExecutionCompletedEventAttributes) {
+      entries.push({ ...base, kind: 'completed' });
+    } else if (e.workflowExecutionFailedEventAttributes) {
+      const error = failureMessage(e.workflowExecutionFailedEventAttributes.failure);
+      entries.push({ ...base, kind: 'failed', ...(error ? { error } : {}) });
+    } else if (e.workflowExecutionCanceledEventAttributes) {
+      entries.push({ ...base, kind: 'cancelled' });
+    } else if (e.workflowExecutionTerminatedEventAttributes) {
+      const reason = e.workflowExecutionTerminatedEventAttributes.reason || undefined;
+      entries.push({ ...base, kind: 'terminated', ...(reason ? { reason } : {}) });
+    } else if (e.workflowExecutionTimedOutEventAttributes) {
+      entries.push({ ...base, kind: 'timed_out' });
+    }
+  }
+  return { entries, ...(continuedFrom ? { continuedFrom } : {}) };
+}
+
+/** The timeline across continue-as-new, oldest first, at most MAX_CHAIN runs and MAX_TIMELINE entries (the newest). */
+async function runTimeline(client: Client, workflowId: string, runId: string): Promise<{ entries: TimelineEntry[]; truncated: boolean }> {
+  const chunks: TimelineEntry[][] = [];
+  let next: string | undefined = runId;
+  let truncated = false;
+  for (let i = 0; next; i++) {
+    if (i >= MAX_CHAIN) {
+      truncated = true;
+      break;
+    }
+    const history = await client.workflow.getHandle(workflowId, next).fetchHistory();
+    const t = historyTimeline(next, history.events ?? []);
+    chunks.unshift(t.entries);
+    next = t.continuedFrom;
+  }
+  const all = chunks.flat();
+  if (all.length > MAX_TIMELINE) truncated = true;
+  return { entries: all.slice(-MAX_TIMELINE), truncated };
+}
+
+export type RunRoutesDeps = {
+  db: Db;
+  temporal: Client;
+  taskQueue: string;
+  /** Path of the workflow bundle that replays run against. @default ensureWorkflowBundle() */
+  workflowBundle?: () => Promise<string>;
+  /** The longest a replay request may take before the runs left are reported not replayed. @default 60000 */
+  replayTimeoutMs?: number;
+};
+
+export function runRoutes(deps: RunRoutesDeps) {
+  const { db } = deps;
+  const mustFind = async (workflowId: string) => {
+    const run = await findRun(db, workflowId);
+    if (!run) throw new NotFoundError('Run', workflowId);
+    return run;
+  };
+
+  const replay = async (journeyId: string, opts: { limit: number; version?: number }): Promise<z.infer<typeof Replay>> => {
+    const rows = await db
+      .select({ workflowId: journeyRuns.workflowId, runId: journeyRuns.runId, version: journeyRuns.version })
+      .from(journeyRuns)
+      .where(and(eq(journeyRuns.journeyId, journeyId), opts.version ? eq(journeyRuns.version, opts.version) : undefined))
+      .orderBy(desc(journeyRuns.startedAt), desc(journeyRuns.workflowId))
+      .limit(opts.limit);
+    const results: ReplayResult[] = rows.map((r) => ({ workflowId: r.workflowId, runId: null, version: r.version, status: 'not_replayed' }));
+    const byId = new Map(results.map((r) => [r.workflowId, r]));
+    // The latest run of each workflow: after continue-as-new that is the one a worker would replay on wake-up.
+    const histories = (
+      await mapLimit(rows, 4, async (r) => {
+        try {
+          const handle = deps.temporal.workflow.getHandle(r.workflowId);
+          const history = await handle.fetchHistory();
+          return { workflowId: r.workflowId, history };
+        } catch (err) {
+          Object.assign(byId.get(r.workflowId)!, { status: 'unavailable', error: failureMessage(err as Error) ?? 'history unavailable' });
+          return undefined;
+        }
+      })
+    ).filter((h) => h !== undefined);
+    for (const h of histories) {
+      const started = h.history.events?.[0]?.workflowExecutionStartedEventAttributes;
+      byId.get(h.workflowId)!.runId = started?.originalExecutionRunId ?? null;
+    }
+    let timedOut = false;
+    if (histories.length > 0) {
+      const codePath = await (deps.workflowBundle ?? (() => ensureWorkflowBundle()))();
+      const { Worker } = await import('@temporalio/worker');
+      const it = Worker.runReplayHistories({ workflowBundle: { codePath }, replayName: `api-replay-${journeyId}` }, histories)[Symbol.asyncIterator]();
+      const deadline = Date.now() + (deps.replayTimeoutMs ?? 60_000);
+      for (;;) {
+        let timer: NodeJS.Timeout | undefined;
+        const expired = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), Math.max(0, deadline - Date.now()))));
+        const next = await Promise.race([it.next(), expired]).finally(() => clearTimeout(timer));
+        if (next === 'timeout') {
+          timedOut = true;
+          // Stops the replay worker once the history in hand is done; the request does not wait for it.
+          it.return?.().catch(() => undefined);
+          break;
+        }
+        if (next.done) break;
+        const r = byId.get(next.value.workflowId);
+        if (!r) continue;
+        if (!next.value.error) r.status = 'ok';
+        else {
+          r.status = next.value.error.name === 'DeterminismViolationError' ? 'nondeterministic' : 'failed';
+          r.error = (next.value.error.message || String(next.value.error)).slice(0, 1000);
+        }
+      }
+    }
+    const count = (s: ReplayResult['status']) => results.filter((r) => r.status === s).length;
+    return {
+      journeyId,
+      results,
+      totals: { ok: count('ok'), nondeterministic: count('nondeterministic'), failed: count('failed'), unavailable: count('unavailable'), notReplayed: count('not_replayed') },
+      timedOut,
+    };
+  };
+
+  const bulkView = async (bulkId: string): Promise<BulkProgress> => {
+    const handle = deps.temporal.workflow.getHandle(bulkId);
+    const d = await handle.describe();
+    if (d.type !== 'bulkRunActionWorkflow' || d.taskQueue !== deps.taskQueue) throw new NotFoundError('Bulk action', bulkId);
+    switch (d.status.name) {
+      case 'RUNNING':
+        return await handle.query(bulkProgressQuery);
+      case 'COMPLETED':
+        return (await handle.result()) as BulkProgress;
+      default: {
+        // Failed, terminated or timed out: the last progress it can report, with how it ended.
+        let last: BulkProgress | undefined;
+        try {
+          last = await handle.query(bulkProgressQuery);
+        } catch {
+          // A closed workflow answers queries only while a worker can replay it.
+        }
+        return {
+          bulkId,
+          action: last?.action ?? 'cancel',
+          dryRun: last?.dryRun ?? false,
+          total: last?.total ?? 0,
+          scanned: last?.scanned ?? 0,
+          matched: last?.matched ?? 0,
+          succeeded: last?.succeeded ?? 0,
+          skipped: last?.skipped ?? 0,
+          failed: last?.failed ?? 0,
+          errors: last?.errors ?? [],
+          pages: last?.pages ?? 0,
+          status: d.status.name === 'CANCELLED' ? 'cancelled' : 'failed',
+          error: `the bulk action ended ${d.status.name.toLowerCase()}`,
+        };
+      }
+    }
+  };
+
   return [
     defineRoute({
       method: 'get',
       path: '/v1/runs',
       tag: 'runs',
-      summary: 'List runs, newest first, filtered by journey, version, step, status or contact',
+      summary: 'List runs, newest first, filtered by journey, version, step, status or contact — or only the stuck ones',
       auth: ['ops'],
       query: ListQuery,
-      responses: { 200: { description: 'A page of runs', schema: z.object({ items: z.array(Run), nextCursor: z.string().nullable() }) } },
+      responses: {
+        200: {
+          description: 'A page of runs; with stuck=true each says why, and `inspection` how many running runs Temporal was asked about',
+          schema: z.object({
+            items: z.array(Run.extend({ stuck: Stuck.optional() })),
+            nextCursor: z.string().nullable(),
+            inspection: z.object({ inspected: z.number().int(), capped: z.boolean(), limit: z.number().int(), minAttempts: z.number().int(), graceSeconds: z.number().int() }).optional(),
+          }),
+        },
+      },
       handler: async ({ query: q }) => {
-        const filters: SQL[] = [];
-        if (q.contactId) filters.push(eq(journeyRuns.contactId, q.contactId));
-        if (q.journeyId) filters.push(eq(journeyRuns.journeyId, q.journeyId));
-        if (q.version) filters.push(eq(journeyRuns.version, q.version));
-        if (q.step) filters.push(eq(journeyRuns.currentStep, q.step));
-        if (q.status) filters.push(eq(journeyRuns.status, q.status));
+        const stuck = q.stuck === 'true';
+        if (stuck && q.status && q.status !== 'running') {
+          throw new ValidationError('The request query is invalid; see errors for each field.', [{ path: 'query.status', message: 'stuck runs are running runs: drop status or set it to running' }]);
+        }
+        const filter: RunFilter = { ...q, stuck };
+        const filters = runFilterSql(filter);
+        let retrying = new Map<string, PendingActivityView>();
+        let inspection: { inspected: number; capped: boolean; limit: number; minAttempts: number; graceSeconds: number } | undefined;
+        let overdue: SQL | undefined;
+        if (stuck) {
+          const minAttempts = q.minAttempts ?? STUCK_DEFAULTS.minAttempts;
+          const graceSeconds = q.graceSeconds ?? STUCK_DEFAULTS.graceSeconds;
+          const found = await inspectRetryingRuns(deps.temporal, deps.taskQueue, filter, { limit: q.inspectLimit, minAttempts });
+          retrying = found.retrying;
+          inspection = { inspected: found.inspected, capped: found.capped, limit: found.limit, minAttempts, graceSeconds };
+          overdue = await overdueSql(db, filters, graceSeconds * 1000);
+          const either = [...(retrying.size > 0 ? [inArray(journeyRuns.workflowId, [...retrying.keys()])] : []), ...(overdue ? [overdue] : [])];
+          filters.push(either.length > 0 ? or(...either)! : sql`false`);
+        }
         if (q.cursor) {
           const c = decodeCursor(q.cursor);
-          filters.push(lt(journeyRuns.startedAt, new Date(c.t)));
+          // (started_at, workflow_id) of the last row, read back at full precision: ties and microseconds never skip a run.
+          filters.push(
+            typeof c.id === 'string'
+              ? sql`(${journeyRuns.startedAt}, ${journeyRuns.workflowId}) < (select r.started_at, r.workflow_id from journey_runs r where r.workflow_id = ${c.id})`
+              : sql`${journeyRuns.startedAt} < ${new Date(c.t)}`,
+          );
         }
-        const rows = await deps.db
-          .select()
+        const rows = await db
+          .select({ run: journeyRuns, ...(overdue ? { overdue: sql<boolean>`coalesce(${overdue}, false)` } : {}) })
           .from(journeyRuns)
           .where(and(...filters))
-          .orderBy(desc(journeyRuns.startedAt))
+          .orderBy(desc(journeyRuns.startedAt), desc(journeyRuns.workflowId))
           .limit(q.limit + 1);
-        const items = rows.slice(0, q.limit);
-        const last = items.at(-1);
-        return { body: { items, nextCursor: rows.length > q.limit && last ? encodeCursor({ t: last.startedAt.getTime() }) : null } };
+        const page = rows.slice(0, q.limit);
+        const items = page.map((r) => {
+          if (!stuck) return r.run;
+          const pending = retrying.get(r.run.workflowId) ?? null;
+          const reasons = [...(pending ? (['activity_retrying'] as const) : []), ...((r as { overdue?: boolean }).overdue ? (['overdue'] as const) : [])];
+          return { ...r.run, stuck: { reasons, pendingActivity: pending } };
+        });
+        const last = page.at(-1)?.run;
+        return {
+          body: {
+            items,
+            nextCursor: rows.length > q.limit && last ? encodeCursor({ t: last.startedAt.getTime(), id: last.workflowId }) : null,
+            ...(inspection ? { inspection } : {}),
+          },
+        };
       },
     }),
     defineRoute({
       method: 'get',
       path: '/v1/runs/:workflowId',
       tag: 'runs',
-      summary: 'One run: its projection and its live Temporal status',
+      summary: 'One run: its projection, its live Temporal status, pending activities and a timeline from its history',
       auth: ['ops'],
-      params: z.object({ workflowId: z.string().min(1).max(300) }),
+      params: WorkflowIdParams,
+      responses: { 200: { description: 'The run', schema: RunDetail }, 404: { description: 'No such run' } },
+      handler: async ({ params }) => {
+        const run = await mustFind(params.workflowId);
+        const d = await deps.temporal.workflow.getHandle(params.workflowId).describe();
+        const timeline = await runTimeline(deps.temporal, params.workflowId, d.runId);
+        return {
+          body: {
+            ...run,
+            temporal: { runId: d.runId, status: d.status.name, historyLength: d.historyLength },
+            pendingActivities: pendingActivityViews(d.raw),
+            timeline: timeline.entries,
+            timelineTruncated: timeline.truncated,
+          },
+        };
+      },
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/v1/runs/:workflowId/cancel',
+      tag: 'runs',
+      summary: 'Cancel a run gracefully: the run stops at once, records itself cancelled, and sends nothing more',
+      auth: ['ops'],
+      params: WorkflowIdParams,
       responses: {
-        200: {
-          description: 'The run',
-          schema: Run.extend({ temporal: z.object({ runId: z.string(), status: z.string(), historyLength: z.number() }) }),
-        },
+        202: { description: 'Cancellation requested; the projection reads cancelled once the run has recorded it', schema: z.object({ workflowId: z.string(), status: z.literal('cancelling') }) },
         404: { description: 'No such run' },
+        409: { description: 'The run has already ended' },
       },
       handler: async ({ params }) => {
-        const run = await findRun(deps.db, params.workflowId);
-        if (!run) throw new NotFoundError('Run', params.workflowId);
-        const d = await deps.temporal.workflow.getHandle(params.workflowId).describe();
-        return { body: { ...run, temporal: { runId: d.runId, status: d.status.name, historyLength: d.historyLength } } };
+        const run = await mustFind(params.workflowId);
+        if (run.status !== 'running') throw new ConflictError(`Run "${run.workflowId}" has already ended (${run.status}).`);
+        if ((await cancelRun(deps.temporal, run.workflowId)) === 'ended') throw new ConflictError(`Run "${run.workflowId}" has already ended in Temporal.`);
+        return { status: 202, body: { workflowId: run.workflowId, status: 'cancelling' as const } };
+      },
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/v1/runs/:workflowId/terminate',
+      tag: 'runs',
+      summary: 'Terminate a run at once (no cleanup in the workflow); the projection is set to terminated',
+      auth: ['ops'],
+      params: WorkflowIdParams,
+      body: z.strictObject({ reason: z.string().trim().min(1).max(500) }),
+      responses: { 200: { description: 'Terminated', schema: Run }, 404: { description: 'No such run' }, 409: { description: 'The run has already ended' } },
+      handler: async ({ params, body, req }) => {
+        const run = await mustFind(params.workflowId);
+        if (run.status !== 'running') throw new ConflictError(`Run "${run.workflowId}" has already ended (${run.status}).`);
+        const who = req.principal?.name ? ` (by ${req.principal.name})` : '';
+        if ((await terminateRun(deps.temporal, db, run.workflowId, `${body.reason}${who}`)) === 'ended') {
+          throw new ConflictError(`Run "${run.workflowId}" has already ended in Temporal.`);
+        }
+        return { body: await mustFind(run.workflowId) };
+      },
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/v1/runs/bulk',
+      tag: 'runs',
+      summary: 'Cancel or terminate every running run a filter selects, in the background (dryRun: count only)',
+      auth: ['ops'],
+      body: z
+        .strictObject({
+          action: z.enum(['cancel', 'terminate']),
+          filter: RunFilterBody,
+          reason: z.string().trim().min(1).max(500).optional(),
+          dryRun: z.boolean().default(false),
+          pageSize: z.number().int().min(1).max(1000).default(100),
+        })
+        .superRefine((b, ctx) => {
+          if (b.action === 'terminate' && !b.reason) ctx.addIssue({ code: 'custom', path: ['reason'], message: 'a termination needs a reason' });
+          if (b.filter.status && b.filter.status !== 'running') ctx.addIssue({ code: 'custom', path: ['filter', 'status'], message: 'only running runs can be cancelled or terminated' });
+          if (!b.filter.journeyId && !b.filter.contactId && !b.filter.stuck) {
+            ctx.addIssue({ code: 'custom', path: ['filter'], message: 'name a journeyId or contactId, or set stuck: an unbounded bulk action is refused' });
+          }
+        }),
+      responses: {
+        202: { description: 'Started; follow it at /v1/runs/bulk/{bulkId}', schema: Bulk },
+      },
+      handler: async ({ body, req }) => {
+        const bulkId = `bulk_${randomUUID()}`;
+        const input: BulkRunActionInput = {
+          v: 1,
+          action: body.action,
+          filter: body.filter,
+          ...(body.reason ? { reason: `${body.reason} (bulk ${bulkId})` } : {}),
+          dryRun: body.dryRun,
+          before: Date.now(),
+          pageSize: body.pageSize,
+          requestedBy: req.principal?.name ?? 'api',
+        };
+        await deps.temporal.workflow.start('bulkRunActionWorkflow', { workflowId: bulkId, taskQueue: deps.taskQueue, args: [input] });
+        const initial: BulkProgress = { bulkId, action: body.action, dryRun: body.dryRun, status: 'running', total: 0, scanned: 0, matched: 0, succeeded: 0, skipped: 0, failed: 0, errors: [], pages: 0 };
+        return { status: 202, headers: { Location: `/v1/runs/bulk/${bulkId}` }, body: initial };
+      },
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/v1/runs/bulk/:bulkId',
+      tag: 'runs',
+      summary: 'Progress of a bulk action: live while it runs, the final counts once it ends',
+      auth: ['ops'],
+      params: z.object({ bulkId: z.string().min(1).max(300) }),
+      responses: { 200: { description: 'The bulk action', schema: Bulk }, 404: { description: 'No such bulk action' } },
+      handler: async ({ params }) => {
+        try {
+          return { body: await bulkView(params.bulkId) };
+        } catch (err) {
+          if (err instanceof WorkflowNotFoundError) throw new NotFoundError('Bulk action', params.bulkId);
+          throw err;
+        }
+      },
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/v1/journeys/:journeyId/replay',
+      tag: 'runs',
+      summary: "Replay a journey's latest runs against the current workflow code and report any nondeterminism",
+      auth: ['ops'],
+      params: z.object({ journeyId: z.string().min(1).max(100) }),
+      body: z.strictObject({ limit: z.number().int().min(1).max(200).default(20), version: z.number().int().min(1).optional() }),
+      responses: { 200: { description: 'Per run: ok, nondeterministic (with the error), failed, unavailable or not replayed in time; and totals', schema: Replay }, 404: { description: 'No such journey' } },
+      handler: async ({ params, body }) => {
+        const [journey] = await db.select({ id: journeys.id }).from(journeys).where(eq(journeys.id, params.journeyId));
+        if (!journey) throw new NotFoundError('Journey', params.journeyId);
+        return { body: await replay(journey.id, { limit: body.limit, ...(body.version ? { version: body.version } : {}) }) };
       },
     }),
   ];

@@ -1,0 +1,324 @@
+/**
+ * `itinera runs ls|show|cancel|terminate|replay` — the ops toolkit over the running API (so it works against the
+ * embedded single-process database too). Exit codes: 0 ok, 1 invalid input or nondeterminism found, 2 system error.
+ */
+import type { Command } from 'commander';
+import { apiTarget, call, type ApiTarget } from './api-client';
+import { CliError } from './errors';
+
+type PendingActivity = { activityType: string; attempt: number; maximumAttempts: number; state: string; lastFailure: string | null; nextAttemptAt: string | null };
+export type RunItem = {
+  workflowId: string;
+  journeyId: string;
+  version: number;
+  currentStep: string | null;
+  status: string;
+  startedAt: string;
+  updatedAt: string;
+  stuck?: { reasons: string[]; pendingActivity: PendingActivity | null };
+};
+type RunList = { items: RunItem[]; nextCursor: string | null; inspection?: { inspected: number; capped: boolean; limit: number } };
+export type TimelineEntry = {
+  at: string;
+  runId: string;
+  kind: string;
+  step?: string;
+  activityType?: string;
+  attempt?: number;
+  error?: string;
+  timerId?: string;
+  fireAt?: string;
+  signal?: string;
+  eventType?: string;
+  eventId?: string;
+  reason?: string;
+};
+export type RunDetail = RunItem & {
+  contactId: string;
+  endedAt: string | null;
+  temporal: { runId: string; status: string; historyLength: number };
+  pendingActivities: PendingActivity[];
+  timeline: TimelineEntry[];
+  timelineTruncated: boolean;
+};
+export type BulkProgress = { bulkId: string; action: string; dryRun: boolean; status: string; total: number; scanned: number; matched: number; succeeded: number; skipped: number; failed: number; errors: { workflowId: string; message: string }[]; error?: string };
+export type ReplayReport = {
+  journeyId: string;
+  results: { workflowId: string; version: number; status: string; error?: string }[];
+  totals: { ok: number; nondeterministic: number; failed: number; unavailable: number; notReplayed: number };
+  timedOut: boolean;
+};
+
+/** `3d4h`, `12m5s`, `40s`, `2h`: the largest unit and the next one when it is not zero. */
+export function formatDuration(ms: number): string {
+  if (ms < 1000) return `${Math.max(0, Math.round(ms))}ms`;
+  const units: [string, number][] = [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1000]];
+  const i = units.findIndex(([, size]) => ms >= size);
+  const [u1, s1] = units[i]!;
+  const a = Math.floor(ms / s1);
+  const next = units[i + 1];
+  const b = next ? Math.floor((ms - a * s1) / next[1]) : 0;
+  return `${a}${u1}${next && b > 0 ? `${b}${next[0]}` : ''}`;
+}
+
+/** Left-aligned columns, two spaces apart, a header row; cells longer than `max` end in `…`. */
+export function formatTable(header: string[], rows: string[][], max = 48): string {
+  const clip = (s: string) => (s.length > max ? `${s.slice(0, max - 1)}…` : s);
+  const cells = [header, ...rows].map((r) => r.map(clip));
+  const widths = header.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
+  return cells.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd()).join('\n');
+}
+
+export function stuckCell(s: RunItem['stuck']): string {
+  if (!s) return '';
+  const parts: string[] = [];
+  if (s.pendingActivity) parts.push(`${s.pendingActivity.activityType} attempt ${s.pendingActivity.attempt}${s.pendingActivity.maximumAttempts ? `/${s.pendingActivity.maximumAttempts}` : ''}`);
+  if (s.reasons.includes('overdue')) parts.push('overdue');
+  return parts.join(', ');
+}
+
+export function runsTable(items: RunItem[], now: number, opts: { stuck?: boolean } = {}): string {
+  const header = ['WORKFLOW ID', 'JOURNEY', 'STEP', 'STATUS', 'STARTED', 'IN STEP', ...(opts.stuck ? ['STUCK'] : [])];
+  const rows = items.map((r) => [
+    r.workflowId,
+    `${r.journeyId}@${r.version}`,
+    r.currentStep ?? '-',
+    r.status,
+    new Date(r.startedAt).toISOString().replace('T', ' ').slice(0, 19),
+    r.status === 'running' ? formatDuration(now - new Date(r.updatedAt).getTime()) : '-',
+    ...(opts.stuck ? [stuckCell(r.stuck)] : []),
+  ]);
+  return formatTable(header, rows);
+}
+
+const time = (iso: string) => new Date(iso).toISOString().replace('T', ' ').slice(0, 23);
+
+/** One line per timeline entry: `2025-01-02 03:04:05.678  step            welcome`. */
+export function timelineLines(entries: TimelineEntry[]): string[] {
+  return entries.map((e) => {
+    let what: string;
+    switch (e.kind) {
+      case 'step':
+        what = `→ ${e.step}`;
+        break;
+      case 'activity_scheduled':
+        what = `${e.activityType}${e.step ? ` (${e.step})` : ''}`;
+        break;
+      case 'activity_completed':
+      case 'activity_failed':
+      case 'activity_timed_out':
+      case 'activity_cancelled':
+        what = `${e.activityType ?? '?'}${e.attempt && e.attempt > 1 ? ` after ${e.attempt} attempts` : ''}${e.error ? `: ${e.error}` : ''}`;
+        break;
+      case 'timer_started':
+        what = `timer ${e.timerId} fires ${e.fireAt ? time(e.fireAt) : '?'}`;
+        break;
+      case 'timer_fired':
+      case 'timer_cancelled':
+        what = `timer ${e.timerId}`;
+        break;
+      case 'signal':
+        what = `${e.signal}${e.eventType ? ` ${e.eventType}` : ''}${e.eventId ? ` (${e.eventId})` : ''}`;
+        break;
+      case 'started':
+        what = `run ${e.runId}`;
+        break;
+      default:
+        what = [e.reason, e.error].filter(Boolean).join(': ');
+    }
+    return `${time(e.at)}  ${e.kind.padEnd(18)}  ${what}`.trimEnd();
+  });
+}
+
+export function showRun(d: RunDetail, now: number): string {
+  const lines = [
+    `${d.workflowId}`,
+    `  journey   ${d.journeyId}@${d.version}    contact ${d.contactId}`,
+    `  status    ${d.status} (Temporal: ${d.temporal.status}, ${d.temporal.historyLength} events)`,
+    `  step      ${d.currentStep ?? '-'}${d.status === 'running' ? ` for ${formatDuration(now - new Date(d.updatedAt).getTime())}` : ''}`,
+  ];
+  if (d.pendingActivities.length > 0) {
+    lines.push('', 'pending activities:');
+    for (const p of d.pendingActivities) {
+      lines.push(
+        `  ${p.activityType} attempt ${p.attempt}${p.maximumAttempts ? `/${p.maximumAttempts}` : ''} (${p.state})${p.nextAttemptAt ? `, next attempt ${time(p.nextAttemptAt)}` : ''}`,
+      );
+      if (p.lastFailure) lines.push(`    last failure: ${p.lastFailure}`);
+    }
+  }
+  lines.push('', `timeline${d.timelineTruncated ? ' (older entries left out)' : ''}:`, ...timelineLines(d.timeline).map((l) => `  ${l}`));
+  return lines.join('\n');
+}
+
+/** `[████░░░░] 50% 120/240 scanned · 100 cancelled · 2 already ended · 0 failed` */
+export function bulkProgressLine(p: Pick<BulkProgress, 'action' | 'dryRun' | 'total' | 'scanned' | 'matched' | 'succeeded' | 'skipped' | 'failed'>, width = 24): string {
+  const n = (x: number) => x.toLocaleString('en-US');
+  const done = p.action === 'cancel' ? 'cancelled' : 'terminated';
+  const counts = p.dryRun ? `${n(p.matched)} would be ${done}` : `${n(p.succeeded)} ${done} · ${n(p.skipped)} already ended · ${n(p.failed)} failed`;
+  if (!p.total) return `${n(p.scanned)} scanned · ${counts}`;
+  const f = Math.min(1, p.scanned / p.total);
+  const filled = Math.round(f * width);
+  return `[${'█'.repeat(filled)}${'░'.repeat(width - filled)}] ${Math.floor(f * 100)}% ${n(p.scanned)}/${n(p.total)} scanned · ${counts}`;
+}
+
+export function replayLines(r: ReplayReport): string[] {
+  const lines = r.results.map((x) => `${x.status === 'ok' ? '✓' : '✗'} ${x.workflowId} v${x.version} ${x.status}${x.error ? `: ${x.error.split('\n')[0]}` : ''}`);
+  const t = r.totals;
+  lines.push(
+    `${t.ok} ok, ${t.nondeterministic} nondeterministic, ${t.failed} failed, ${t.unavailable} unavailable${t.notReplayed ? `, ${t.notReplayed} not replayed${r.timedOut ? ' (timed out)' : ''}` : ''}`,
+  );
+  return lines;
+}
+
+type Common = { api?: string; key?: string };
+type FilterOpts = { journey?: string; version?: string; step?: string; status?: string; contact?: string; stuck?: boolean; minAttempts?: string; grace?: string };
+
+function int(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new CliError(`${name}: not a whole number: ${v}`);
+  return n;
+}
+
+function listQuery(o: FilterOpts & { limit?: string }): URLSearchParams {
+  const q = new URLSearchParams();
+  if (o.journey) q.set('journeyId', o.journey);
+  if (o.version) q.set('version', String(int('--version', o.version)));
+  if (o.step) q.set('step', o.step);
+  if (o.status) q.set('status', o.status);
+  if (o.contact) q.set('contactId', o.contact);
+  if (o.stuck) q.set('stuck', 'true');
+  if (o.minAttempts) q.set('minAttempts', String(int('--min-attempts', o.minAttempts)));
+  if (o.grace) q.set('graceSeconds', String(int('--grace', o.grace)));
+  if (o.limit) q.set('limit', String(int('--limit', o.limit)));
+  return q;
+}
+
+function bulkFilter(o: FilterOpts): Record<string, unknown> {
+  return {
+    ...(o.journey ? { journeyId: o.journey } : {}),
+    ...(o.version ? { version: int('--version', o.version) } : {}),
+    ...(o.step ? { step: o.step } : {}),
+    ...(o.contact ? { contactId: o.contact } : {}),
+    ...(o.stuck ? { stuck: true } : {}),
+    ...(o.minAttempts ? { minAttempts: int('--min-attempts', o.minAttempts) } : {}),
+    ...(o.grace ? { graceSeconds: int('--grace', o.grace) } : {}),
+  };
+}
+
+async function followBulk(target: ApiTarget, started: BulkProgress): Promise<void> {
+  process.stdout.write(`bulk ${started.action} ${started.bulkId} started${started.dryRun ? ' (dry run)' : ''}\n`);
+  const tty = process.stdout.isTTY;
+  let last = '';
+  for (;;) {
+    const p = await call<BulkProgress>(target, 'GET', `/v1/runs/bulk/${encodeURIComponent(started.bulkId)}`);
+    const line = bulkProgressLine(p);
+    if (line !== last) process.stdout.write(tty ? `\r${line}` : `${line}\n`);
+    last = line;
+    if (p.status !== 'running') {
+      if (tty) process.stdout.write('\n');
+      for (const e of p.errors) process.stdout.write(`  ${e.workflowId}: ${e.message}\n`);
+      process.stdout.write(`bulk ${p.status}\n`);
+      if (p.status === 'failed') throw new Error(`bulk action failed: ${p.error ?? 'unknown error'}`);
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+function filterOptions(cmd: Command): Command {
+  return cmd
+    .option('--journey <id>', 'journey id')
+    .option('--version <n>', 'journey version')
+    .option('--step <id>', 'current step id')
+    .option('--contact <uuid>', 'contact id')
+    .option('--stuck', 'only runs that look stuck (an activity retrying, or overdue in their step)')
+    .option('--min-attempts <n>', 'with --stuck: a pending activity on this attempt or later (default 3)')
+    .option('--grace <seconds>', 'with --stuck: time beyond what a step allows (default 600)');
+}
+
+function apiOptions(cmd: Command): Command {
+  return cmd.option('--api <url>', 'itinera API base URL').option('--key <key>', 'API key with the ops role');
+}
+
+/** cancel and terminate: one run by id, or every running run a filter selects with --all. */
+function registerAction(runs: Command, action: 'cancel' | 'terminate') {
+  const cmd = runs
+    .command(action)
+    .description(
+      action === 'cancel'
+        ? 'cancel a run gracefully (it records itself cancelled), or with --all every running run the filters select'
+        : 'terminate a run at once, or with --all every running run the filters select; needs --reason',
+    )
+    .argument('[workflowId]', 'the run (omit with --all)')
+    .option('--all', 'act on every running run the filters select, in the background, with a progress bar')
+    .option('--dry-run', 'with --all: count what would be acted on, act on nothing');
+  if (action === 'terminate') cmd.option('--reason <text>', 'why (recorded in Temporal)');
+  filterOptions(cmd);
+  apiOptions(cmd).action(async (workflowId: string | undefined, o: FilterOpts & Common & { all?: boolean; dryRun?: boolean; reason?: string }) => {
+    if (action === 'terminate' && !o.reason) throw new CliError('--reason: a termination needs a reason');
+    if (workflowId && o.all) throw new CliError('give a workflow id or --all, not both');
+    const target = apiTarget(o);
+    if (workflowId) {
+      const path = `/v1/runs/${encodeURIComponent(workflowId)}/${action}`;
+      if (action === 'cancel') {
+        await call(target, 'POST', path, {});
+        process.stdout.write(`${workflowId}: cancellation requested\n`);
+      } else {
+        const r = await call<{ status: string }>(target, 'POST', path, { reason: o.reason });
+        process.stdout.write(`${workflowId}: ${r.status}\n`);
+      }
+      return;
+    }
+    if (!o.all) throw new CliError(`give a workflow id, or --all with filters (e.g. itinera runs ${action} --journey welcome --all)`);
+    const started = await call<BulkProgress>(target, 'POST', '/v1/runs/bulk', {
+      action,
+      filter: bulkFilter(o),
+      dryRun: o.dryRun ?? false,
+      ...(o.reason ? { reason: o.reason } : {}),
+    });
+    await followBulk(target, started);
+  });
+}
+
+export function registerRunsCommands(program: Command) {
+  const runs = program.command('runs').description('inspect and act on journey runs: list, show, cancel, terminate, replay');
+
+  apiOptions(filterOptions(runs.command('ls').description('list runs, newest first (--stuck: only the stuck ones, and why)')))
+    .option('--status <status>', 'running, completed, exited, goal, failed, cancelled or terminated')
+    .option('--limit <n>', 'at most this many', '50')
+    .option('--json', 'print the API answer as JSON')
+    .action(async (o: FilterOpts & Common & { limit?: string; json?: boolean }) => {
+      const list = await call<RunList>(apiTarget(o), 'GET', `/v1/runs?${listQuery(o).toString()}`);
+      if (o.json) {
+        process.stdout.write(`${JSON.stringify(list, null, 2)}\n`);
+        return;
+      }
+      process.stdout.write(list.items.length > 0 ? `${runsTable(list.items, Date.now(), { stuck: o.stuck ?? false })}\n` : 'no runs\n');
+      if (list.inspection?.capped) process.stdout.write(`(inspected the first ${list.inspection.limit} running runs only; narrow the filters)\n`);
+      if (list.nextCursor) process.stdout.write('(more: raise --limit or narrow the filters)\n');
+    });
+
+  apiOptions(runs.command('show').description('one run: status, pending activities with their last failure, and its timeline').argument('<workflowId>'))
+    .option('--json', 'print the API answer as JSON')
+    .action(async (workflowId: string, o: Common & { json?: boolean }) => {
+      const d = await call<RunDetail>(apiTarget(o), 'GET', `/v1/runs/${encodeURIComponent(workflowId)}`);
+      process.stdout.write(o.json ? `${JSON.stringify(d, null, 2)}\n` : `${showRun(d, Date.now())}\n`);
+    });
+
+  registerAction(runs, 'cancel');
+  registerAction(runs, 'terminate');
+
+  apiOptions(runs.command('replay').description("replay a journey's latest runs against the current workflow code; exit 1 on any nondeterminism").argument('<journeyId>'))
+    .option('--limit <n>', 'runs to replay, newest first (1-200)', '20')
+    .option('--version <n>', 'only runs of this version')
+    .action(async (journeyId: string, o: Common & { limit: string; version?: string }) => {
+      const r = await call<ReplayReport>(apiTarget(o), 'POST', `/v1/journeys/${encodeURIComponent(journeyId)}/replay`, {
+        limit: int('--limit', o.limit),
+        ...(o.version ? { version: int('--version', o.version) } : {}),
+      });
+      for (const line of replayLines(r)) process.stdout.write(`${line}\n`);
+      if (r.totals.nondeterministic > 0) throw new CliError(`${r.totals.nondeterministic} run(s) would not replay on the current workflow code`);
+      if (r.totals.failed > 0) throw new Error(`${r.totals.failed} replay(s) failed for another reason`);
+    });
+}

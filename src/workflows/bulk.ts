@@ -1,0 +1,111 @@
+import { continueAsNew, defineQuery, isCancellation, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import type { BulkAction, RunFilter } from '../activities/bulk';
+
+/** Versioned so the input can evolve without breaking bulk actions in flight. */
+export type BulkRunActionInput = {
+  v: 1;
+  action: BulkAction;
+  filter: RunFilter;
+  /** Recorded with each termination. */
+  reason?: string;
+  /** Count what would be acted on, act on nothing. */
+  dryRun?: boolean;
+  /** Epoch ms: only runs that started by then are acted on. */
+  before: number;
+  /** @default 100 */
+  pageSize?: number;
+  requestedBy?: string;
+  /** Set only by continue-as-new. */
+  carried?: { cursor: string | null; progress: BulkProgress };
+};
+
+export type BulkProgress = {
+  bulkId: string;
+  action: BulkAction;
+  dryRun: boolean;
+  status: 'running' | 'completed' | 'cancelled' | 'failed';
+  /** Running runs the filter could select when the action began (the denominator of progress). */
+  total: number;
+  scanned: number;
+  matched: number;
+  succeeded: number;
+  skipped: number;
+  failed: number;
+  /** The first errors, for the operator to look at. */
+  errors: { workflowId: string; message: string }[];
+  pages: number;
+  error?: string;
+};
+
+export const bulkProgressQuery = defineQuery<BulkProgress>('bulkProgress');
+
+const acts = proxyActivities<Activities>({
+  startToCloseTimeout: '5m',
+  heartbeatTimeout: '1m',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 10 },
+});
+
+/** Pages per run before continue-as-new: each page costs a handful of history events. */
+const PAGES_PER_RUN = 200;
+
+/**
+ * Cancels or terminates every running run a filter selects, page by page through the projection, queryable for
+ * progress. Cancelling the bulk action stops it after the page in flight.
+ */
+export async function bulkRunActionWorkflow(input: BulkRunActionInput): Promise<BulkProgress> {
+  const bulkId = workflowInfo().workflowId;
+  const progress: BulkProgress = input.carried?.progress ?? {
+    bulkId,
+    action: input.action,
+    dryRun: input.dryRun ?? false,
+    status: 'running',
+    total: 0,
+    scanned: 0,
+    matched: 0,
+    succeeded: 0,
+    skipped: 0,
+    failed: 0,
+    errors: [],
+    pages: 0,
+  };
+  setHandler(bulkProgressQuery, () => progress);
+  let cursor = input.carried?.cursor ?? null;
+  try {
+    if (!input.carried) progress.total = await acts.countBulkCandidates({ filter: input.filter, before: input.before });
+    for (let n = 0; ; n++) {
+      if (n >= PAGES_PER_RUN) await continueAsNew<typeof bulkRunActionWorkflow>({ ...input, carried: { cursor, progress } });
+      const page = await acts.bulkRunPage({
+        action: input.action,
+        filter: input.filter,
+        ...(input.reason !== undefined ? { reason: input.reason } : {}),
+        dryRun: input.dryRun ?? false,
+        before: input.before,
+        after: cursor,
+        pageSize: input.pageSize ?? 100,
+      });
+      progress.pages++;
+      progress.scanned += page.scanned;
+      progress.matched += page.matched;
+      progress.succeeded += page.succeeded;
+      progress.skipped += page.skipped;
+      progress.failed += page.failed;
+      for (const e of page.errors) if (progress.errors.length < 20) progress.errors.push(e);
+      // Runs can start or end while the action pages: the total never reads below what was scanned.
+      progress.total = Math.max(progress.total, progress.scanned);
+      cursor = page.nextCursor;
+      if (cursor === null) break;
+    }
+  } catch (err) {
+    if (isCancellation(err)) {
+      // Stopped on request: the counts so far are the answer (the runs already acted on stay so).
+      progress.status = 'cancelled';
+      return progress;
+    }
+    progress.status = 'failed';
+    progress.error = (err as Error).message;
+    throw err;
+  }
+  progress.status = 'completed';
+  return progress;
+}
