@@ -21,7 +21,9 @@ import { handoffRoutes } from './routes/handoffs';
 import { healthRoutes } from './routes/health';
 import { journeyRoutes } from './routes/journeys';
 import { syncJourneySchedules } from '../engine/journey-schedules';
+import { keyRoutes } from './routes/keys';
 import { launchRoutes } from './routes/launches';
+import { messageRoutes } from './routes/messages';
 import { runRoutes } from './routes/runs';
 import { trackingRoutes } from './routes/tracking';
 
@@ -69,6 +71,8 @@ export function routeTable(deps: AppDeps): RouteDef[] {
     ...handoffRoutes(ingest),
     ...journeyRoutes({ db, onChange: () => syncJourneySchedules(deps.temporal, db, { taskQueue: deps.taskQueue }) }),
     ...launchRoutes({ db, temporal: deps.temporal, taskQueue: deps.taskQueue }),
+    ...messageRoutes({ db }),
+    ...keyRoutes({ db }),
     ...metricsRoutes({ metrics }),
   ];
 }

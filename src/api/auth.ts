@@ -64,6 +64,10 @@ export function authenticate(db: Db): RequestHandler {
       return next(new DomainError('invalid_api_key', 401, 'The API key is not valid.'));
     }
     if (row.revokedAt) return next(new DomainError('revoked_api_key', 401, 'The API key has been revoked.'));
+    // At most one write a minute per key: enough to tell an unused key from a live one.
+    if (!row.lastUsedAt || Date.now() - row.lastUsedAt.getTime() > 60_000) {
+      await db.update(apiKeys).set({ lastUsedAt: sql`now()` }).where(eq(apiKeys.id, row.id));
+    }
     req.principal = { keyId: row.id, role: row.role as Role, name: row.name };
     next();
   };
@@ -75,7 +79,7 @@ export function requireRole(...roles: Role[]): RequestHandler {
     const role = req.principal?.role;
     if (!role) return next(new DomainError('unauthenticated', 401, 'An API key is required in the Authorization header.'));
     if (role !== 'admin' && !roles.includes(role)) {
-      return next(new DomainError('forbidden', 403, `The ${role} role may not do this; it needs ${roles.join(' or ')}.`));
+      return next(new DomainError('forbidden', 403, `The ${role} role may not do this; it needs ${[...roles, 'admin'].join(' or ')}.`));
     }
     next();
   };
