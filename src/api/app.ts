@@ -24,6 +24,7 @@ import { syncJourneySchedules } from '../engine/journey-schedules';
 import { keyRoutes } from './routes/keys';
 import { launchRoutes } from './routes/launches';
 import { messageRoutes } from './routes/messages';
+import { runActionRoutes } from './routes/run-actions';
 import { runRoutes } from './routes/runs';
 import { trackingRoutes } from './routes/tracking';
 
@@ -72,6 +73,7 @@ export function routeTable(deps: AppDeps): RouteDef[] {
     ...journeyRoutes({ db, onChange: () => syncJourneySchedules(deps.temporal, db, { taskQueue: deps.taskQueue }) }),
     ...launchRoutes({ db, temporal: deps.temporal, taskQueue: deps.taskQueue }),
     ...messageRoutes({ db }),
+    ...runActionRoutes({ db, temporal: deps.temporal }),
     ...keyRoutes({ db }),
     ...metricsRoutes({ metrics }),
   ];

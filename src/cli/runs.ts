@@ -282,7 +282,7 @@ function registerAction(runs: Command, action: 'cancel' | 'terminate') {
 }
 
 export function registerRunsCommands(program: Command) {
-  const runs = program.command('runs').description('inspect and act on journey runs: list, show, cancel, terminate, replay');
+  const runs = program.command('runs').description('inspect and act on journey runs: list, show, skip a wait, cancel, terminate, replay');
 
   apiOptions(filterOptions(runs.command('ls').description('list runs, newest first (--stuck: only the stuck ones, and why)')))
     .option('--status <status>', 'running, completed, exited, goal, failed, cancelled or terminated')
@@ -308,6 +308,12 @@ export function registerRunsCommands(program: Command) {
 
   registerAction(runs, 'cancel');
   registerAction(runs, 'terminate');
+
+  apiOptions(runs.command('skip').description("end a run's current wait now (a wait moves on; an event wait takes its timeout branch)").argument('<workflowId>'))
+    .action(async (workflowId: string, o: Common) => {
+      const r = await call<{ skippedStep: string }>(apiTarget(o), 'POST', `/v1/runs/${encodeURIComponent(workflowId)}/skip-wait`, {});
+      process.stdout.write(`skipped the wait in step ${r.skippedStep} of ${workflowId}\n`);
+    });
 
   apiOptions(runs.command('replay').description("replay a journey's latest runs against the current workflow code; exit 1 on any nondeterminism").argument('<journeyId>'))
     .option('--limit <n>', 'runs to replay, newest first (1-200)', '20')

@@ -26,7 +26,7 @@ import {
 } from '../journey/interpreter';
 import type { JourneyPlan } from '../journey/plan';
 import { JourneyStepKey } from '../temporal/search-attributes';
-import { journeyEventSignal, runStateQuery, type JourneyEventSignal, type RunStateView } from './messages';
+import { journeyEventSignal, runStateQuery, skipWaitUpdate, type JourneyEventSignal, type RunStateView } from './messages';
 
 /** Versioned so the input can evolve without breaking runs already in flight. */
 export type JourneyWorkflowInput = {
@@ -107,6 +107,23 @@ export async function journeyWorkflow(input: JourneyWorkflowInput): Promise<Jour
 
   let state = input.carried?.state ?? initialState(plan);
   let timer = input.carried ? activeTimer(state) : undefined;
+  // Set by ops through the skipWait update; the main loop fires the current timer early.
+  let skipRequested = false;
+  setHandler(
+    skipWaitUpdate,
+    (_by) => {
+      skipRequested = true;
+      return { step: view.currentStep ?? '' };
+    },
+    {
+      validator: (_by) => {
+        const current = view.currentStep ? plan.steps[view.currentStep] : undefined;
+        if (!timer || !current) throw new Error('the run is not waiting on a timer right now');
+        // A send deferred for quiet hours or a frequency cap re-checks them when woken: skipping would not send sooner.
+        if (current.type !== 'wait' && current.type !== 'wait_for_event') throw new Error(`step "${current.id}" (${current.type}) is deferring a send, not waiting; it cannot be skipped`);
+      },
+    },
+  );
   const queue: Command[] = [];
   let outcome: JourneyWorkflowResult | undefined;
 
@@ -264,10 +281,11 @@ export async function journeyWorkflow(input: JourneyWorkflowInput): Promise<Jour
         });
       }
 
-      const fired = !(await condition(() => inbox.length > 0, timer ? Math.max(1, timer.at - Date.now()) : undefined));
+      const fired = !(await condition(() => inbox.length > 0 || (skipRequested && timer !== undefined), timer ? Math.max(1, timer.at - Date.now()) : undefined));
       if (inbox.length > 0) {
         feed({ type: 'event', at: Date.now(), event: inbox.shift()! });
-      } else if (fired && timer) {
+      } else if ((fired || skipRequested) && timer) {
+        skipRequested = false;
         const t = timer;
         timer = undefined;
         feed({ type: 'timer_fired', at: Date.now(), timerId: t.timerId });

@@ -1,4 +1,4 @@
-import { defineQuery, defineSignal } from '@temporalio/workflow';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 
 /** An event routed to a run: the same shape the API stores. Times are epoch milliseconds. */
 export type JourneyEventSignal = {
@@ -37,3 +37,6 @@ export type LaunchProgress = {
 };
 
 export const launchProgressQuery = defineQuery<LaunchProgress>('launchProgress');
+
+/** Ops: end the run's current wait now, as if its timer had fired (a `wait` moves on; `wait_for_event` times out). */
+export const skipWaitUpdate = defineUpdate<{ step: string }, [{ by: string }]>('skipWait');

@@ -1,0 +1,85 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import request from 'supertest';
+import { eq } from 'drizzle-orm';
+import { contacts } from '../../src/db/schema';
+import { publishJourney } from '../../src/engine/journeys';
+import { startTestStack, type TestStack } from '../helpers/stack';
+
+async function until<T>(fn: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+const JOURNEY = `
+id: skippable
+name: Skippable
+triggers: [{ type: event, event: trial.started }]
+entry: { re_entry: always, max_concurrent: 5 }
+start: long-wait
+steps:
+  long-wait: { type: wait, duration: 7d, next: ask }
+  ask:
+    type: wait_for_event
+    event: survey.answered
+    timeout: 3d
+    on_event: answered
+    on_timeout: silent
+  answered: { type: tag, tags: [answered], next: done }
+  silent: { type: tag, tags: [silent], next: done }
+  done: { type: exit }
+`;
+
+describe('ops: skip the current wait', () => {
+  let stack: TestStack;
+  beforeAll(async () => {
+    stack = await startTestStack();
+    await publishJourney(stack.db.db, JOURNEY, {});
+  });
+  afterAll(async () => {
+    await stack?.stop();
+  });
+  const ops = () => ({ Authorization: `Bearer ${stack.keys.ops}` });
+  // The projection appears once the run has recorded its first step.
+  const run = async (id: string) => {
+    const r = await request(stack.app).get(`/v1/runs/${encodeURIComponent(id)}`).set(ops());
+    return r.status === 200 ? r.body : { status: 'unknown', currentStep: null, temporal: {} };
+  };
+
+  it('moves a week-long wait on, then times out the event wait; refuses once the run has ended', async () => {
+    const res = await request(stack.app)
+      .post('/v1/events')
+      .set('Authorization', `Bearer ${stack.keys.integration}`)
+      .send({ id: 'sk-1', type: 'trial.started', contact: { externalId: 'sk-c1' } })
+      .expect(202);
+    const workflowId: string = res.body.accepted[0].runs[0];
+    await until(async () => ((await run(workflowId)).currentStep === 'long-wait' ? true : undefined));
+
+    const first = await request(stack.app).post(`/v1/runs/${encodeURIComponent(workflowId)}/skip-wait`).set(ops()).expect(200);
+    expect(first.body).toEqual({ workflowId, skippedStep: 'long-wait' });
+    await until(async () => ((await run(workflowId)).currentStep === 'ask' ? true : undefined));
+
+    await request(stack.app).post(`/v1/runs/${encodeURIComponent(workflowId)}/skip-wait`).set(ops()).expect(200);
+    const done = await until(async () => {
+      const r = await run(workflowId);
+      return r.status !== 'running' && r.temporal.status === 'COMPLETED' ? r : undefined;
+    });
+    expect(done.currentStep).toBe('done');
+    const [c] = await stack.db.db.select().from(contacts).where(eq(contacts.externalId, 'sk-c1'));
+    expect(c!.tags).toEqual(['silent']);
+
+    // Who skipped is in the run's history.
+    const history = await stack.temporal.client.workflow.getHandle(workflowId).fetchHistory();
+    const updates = history.events!.filter((e) => e.workflowExecutionUpdateAcceptedEventAttributes);
+    expect(updates).toHaveLength(2);
+
+    const ended = await request(stack.app).post(`/v1/runs/${encodeURIComponent(workflowId)}/skip-wait`).set(ops()).expect(409);
+    expect(ended.body.detail).toMatch(/has ended/);
+    await request(stack.app).post('/v1/runs/journey:none:x/skip-wait').set(ops()).expect(404);
+    await request(stack.app).post(`/v1/runs/${encodeURIComponent(workflowId)}/skip-wait`).set('Authorization', `Bearer ${stack.keys.marketer}`).expect(403);
+  });
+});
