@@ -8,15 +8,13 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import nodemailer from 'nodemailer';
-import pg from 'pg';
 import { SMTPServer } from 'smtp-server';
 import { createActivities } from '../src/activities';
 import { createSmtpMailer } from '../src/channels/email/mailer';
 import { createOutboxSmsSender } from '../src/channels/sms';
-import { migrateDatabase, openDatabase, type DatabaseHandle } from '../src/db/client';
+import { createTestDatabase } from '../tests/helpers/db';
 import { contacts } from '../src/db/schema';
 import { createTextRenderer } from '../src/engine/text-templates';
 import { createRenderer, TEMPLATES_DIR } from '../src/services';
@@ -56,34 +54,8 @@ async function startSink(): Promise<{ url: string; received: () => number; keys:
   return { url: `smtp://127.0.0.1:${port}`, received: () => received, keys, close: () => new Promise((r) => server.close(() => r())) };
 }
 
-async function freshDatabase(): Promise<{ handle: DatabaseHandle; drop(): Promise<void>; kind: string }> {
-  const url = process.env.DATABASE_URL;
-  if (!url) {
-    const handle = await openDatabase({});
-    await migrateDatabase(handle);
-    return { handle, drop: () => handle.close(), kind: 'PGlite (in memory)' };
-  }
-  const name = `itinera_bench_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: url });
-  await admin.connect();
-  await admin.query(`create database ${name}`);
-  await admin.end();
-  const u = new URL(url);
-  u.pathname = `/${name}`;
-  const handle = await openDatabase({ url: u.toString(), poolSize: 20 });
-  await migrateDatabase(handle);
-  return {
-    handle,
-    kind: 'Postgres',
-    drop: async () => {
-      await handle.close();
-      const a = new pg.Client({ connectionString: url });
-      await a.connect();
-      await a.query(`drop database if exists ${name} with (force)`);
-      await a.end();
-    },
-  };
-}
+/** A fresh Postgres database (DATABASE_URL) or in-memory PGlite, dropped at the end. */
+const scratchDatabase = () => createTestDatabase({ poolSize: 20, prefix: 'itinera_bench' });
 
 async function mapLimit(n: number, limit: number, fn: (i: number) => Promise<void>): Promise<void> {
   let next = 0;
@@ -94,15 +66,15 @@ async function mapLimit(n: number, limit: number, fn: (i: number) => Promise<voi
 
 async function main() {
   const sink = await startSink();
-  const db = await freshDatabase();
+  const db = await scratchDatabase();
   try {
-    const rows = await db.handle.db
+    const rows = await db.db
       .insert(contacts)
       .values(Array.from({ length: count }, (_, i) => ({ externalId: `e${i}`, email: `reader${i}@bench.test`, firstName: 'Reader', consent: { email: 'opted_in' as const } })))
       .returning({ id: contacts.id });
     const mailer = createSmtpMailer({ url: sink.url, pool: { maxConnections: poolSize, maxMessages: Infinity } });
     const activities = createActivities({
-      db: db.handle.db,
+      db: db.db,
       mailer,
       renderer: createRenderer(),
       text: createTextRenderer(TEMPLATES_DIR),
@@ -144,7 +116,7 @@ async function main() {
       baseline: Math.round(baseline),
       ratio: Math.round((ours / baseline) * 100) / 100,
       delivered: { ours: oursReceived - 1, distinctIdempotencyKeys: [...sink.keys].filter((k) => k.startsWith('bench:')).length },
-      params: { count, concurrency, smtpPool: poolSize, database: db.kind },
+      params: { count, concurrency, smtpPool: poolSize, database: (db.kind === 'postgres' ? 'Postgres' : 'PGlite (in memory)') },
       machine: { cpus: os.cpus().length, memGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version },
       date: new Date().toISOString(),
     };

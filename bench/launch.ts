@@ -10,13 +10,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
 import { Client, Connection } from '@temporalio/client';
 import { and, eq, sql } from 'drizzle-orm';
 import { createActivities } from '../src/activities';
 import { createFileMailer } from '../src/channels/email/mailer';
 import { createOutboxSmsSender } from '../src/channels/sms';
-import { migrateDatabase, openDatabase, type DatabaseHandle } from '../src/db/client';
+import { createTestDatabase } from '../tests/helpers/db';
 import { contacts, journeyRuns } from '../src/db/schema';
 import { publishJourney } from '../src/engine/journeys';
 import { createTextRenderer } from '../src/engine/text-templates';
@@ -47,34 +46,8 @@ steps:
   done: { type: exit }
 `;
 
-async function freshDatabase(): Promise<{ handle: DatabaseHandle; drop(): Promise<void>; kind: string }> {
-  const url = process.env.DATABASE_URL;
-  if (!url) {
-    const handle = await openDatabase({});
-    await migrateDatabase(handle);
-    return { handle, drop: () => handle.close(), kind: 'PGlite (in memory)' };
-  }
-  const name = `itinera_bench_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: url });
-  await admin.connect();
-  await admin.query(`create database ${name}`);
-  await admin.end();
-  const u = new URL(url);
-  u.pathname = `/${name}`;
-  const handle = await openDatabase({ url: u.toString(), poolSize: 20 });
-  await migrateDatabase(handle);
-  return {
-    handle,
-    kind: 'Postgres',
-    drop: async () => {
-      await handle.close();
-      const a = new pg.Client({ connectionString: url });
-      await a.connect();
-      await a.query(`drop database if exists ${name} with (force)`);
-      await a.end();
-    },
-  };
-}
+/** A fresh Postgres database (DATABASE_URL) or in-memory PGlite, dropped at the end. */
+const scratchDatabase = () => createTestDatabase({ poolSize: 20, prefix: 'itinera_bench' });
 
 const secs = (ms: number) => Math.round(ms / 100) / 10;
 
@@ -83,21 +56,21 @@ async function main() {
   const bin = await resolveTemporalBinary();
   if (bin.kind !== 'path') throw new Error('the benchmark needs a local temporal binary (npm run temporal:bin)');
   const server = await startDevServer({ binary: bin.path, dataDir: tmp, port: 7300 + Math.floor(Math.random() * 500), headless: true, logLevel: 'error' });
-  const db = await freshDatabase();
+  const db = await scratchDatabase();
   let peakRss = process.memoryUsage().rss;
   const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 250);
   try {
     const connection = await Connection.connect({ address: server.address });
     const client = new Client({ connection });
     const taskQueue = 'bench-launch';
-    await publishJourney(db.handle.db, JOURNEY, {});
-    process.stdout.write(`seeding ${count.toLocaleString('en-US')} contacts into ${db.kind}…\n`);
+    await publishJourney(db.db, JOURNEY, {});
+    process.stdout.write(`seeding ${count.toLocaleString('en-US')} contacts into ${(db.kind === 'postgres' ? 'Postgres' : 'PGlite (in memory)')}…\n`);
     for (let i = 0; i < count; i += 5000) {
       const n = Math.min(5000, count - i);
-      await db.handle.db.insert(contacts).values(Array.from({ length: n }, (_, k) => ({ externalId: `b${i + k}`, region: ['east', 'north', 'south'][(i + k) % 3]! })));
+      await db.db.insert(contacts).values(Array.from({ length: n }, (_, k) => ({ externalId: `b${i + k}`, region: ['east', 'north', 'south'][(i + k) % 3]! })));
     }
     const activities = createActivities({
-      db: db.handle.db,
+      db: db.db,
       mailer: createFileMailer(path.join(tmp, 'mail')),
       renderer: createRenderer(),
       text: createTextRenderer(TEMPLATES_DIR),
@@ -130,7 +103,7 @@ async function main() {
     let parked = 0;
     while (parked < result.enrolled) {
       await new Promise((r) => setTimeout(r, 1000));
-      const [row] = await db.handle.db.select({ n: sql<number>`count(*)::int` }).from(journeyRuns).where(and(eq(journeyRuns.journeyId, 'bench-launch'), eq(journeyRuns.currentStep, 'hold')));
+      const [row] = await db.db.select({ n: sql<number>`count(*)::int` }).from(journeyRuns).where(and(eq(journeyRuns.journeyId, 'bench-launch'), eq(journeyRuns.currentStep, 'hold')));
       parked = row!.n;
     }
     const parkedMs = Date.now() - t0;
@@ -148,7 +121,7 @@ async function main() {
       allParkedSeconds: secs(parkedMs),
       workerPeakRssMiB: Math.round(peakRss / 2 ** 20),
       workerBaseRssMiB: Math.round(baseRss / 2 ** 20),
-      params: { rate, pageSize, database: db.kind, temporal: 'dev server (SQLite, WAL)' },
+      params: { rate, pageSize, database: (db.kind === 'postgres' ? 'Postgres' : 'PGlite (in memory)'), temporal: 'dev server (SQLite, WAL)' },
       machine: { cpus: os.cpus().length, memGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version },
       date: new Date().toISOString(),
     };

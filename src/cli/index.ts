@@ -5,12 +5,12 @@ import { CliError } from './errors';
 import { registerJourneyCommands } from './journey-commands';
 import { registerJourneysCommands } from './journeys';
 import { registerKeyCommands } from './keys';
-import { registerPublishCommand } from './publish';
+import { addPublishCommand } from './publish';
 import { registerRunsCommands } from './runs';
 
 const program = new Command('itinera').description('itinera journey engine').exitOverride();
 registerJourneyCommands(program);
-registerPublishCommand(program);
+addPublishCommand(program);
 registerJourneysCommands(program);
 registerKeyCommands(program);
 registerRunsCommands(program);

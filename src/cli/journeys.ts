@@ -1,21 +1,16 @@
 /**
- * `itinera journeys publish | stats` — the journeys API's operations, straight against the database from the config.
+ * `itinera journeys publish | launch | stats` — publish and stats straight against the database from the config; launch through the API.
  * Exit codes: 0 ok, 1 invalid input (bad journey, archived journey, unknown id), 2 system error.
  */
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import type { Command } from 'commander';
 import { loadConfig } from '../config';
 import type { Db } from '../db/client';
 import { journeyStats, type JourneyStats } from '../db/stats';
-import { JourneyArchivedError, publishJourney } from '../engine/journeys';
-import { ValidationError } from '../errors';
-import { loadTemplateCatalog } from '../journey/templates';
 import { createLogger } from '../logger';
 import { openMigratedDatabase } from '../runtime';
-import { TEMPLATES_DIR } from '../services';
 import { CliError } from './errors';
 import { registerLaunchCommand } from './launch';
+import { addPublishCommand } from './publish';
 
 function table(header: string[], rows: (string | number)[][]): string[] {
   const cells = [header, ...rows.map((r) => r.map(String))];
@@ -61,31 +56,7 @@ export async function statsCommand(db: Db, journeyId: string, opts: { version?: 
 
 export function registerJourneysCommands(program: Command) {
   const journeys = program.command('journeys').description('published journeys: publish versions, launch to an audience, read statistics');
-  journeys
-    .command('publish')
-    .description('publish journeys as new immutable versions (identical content keeps its version)')
-    .argument('<files...>', 'journey files')
-    .option('--templates <dir>', 'template directory', TEMPLATES_DIR)
-    .action(async (files: string[], opts: { templates: string }) => {
-      const database = await openMigratedDatabase(loadConfig(), createLogger('warn'));
-      const templates = loadTemplateCatalog(opts.templates);
-      let failed = 0;
-      try {
-        for (const file of files) {
-          try {
-            const r = await publishJourney(database.db, readFileSync(file, 'utf8'), { file: path.relative(process.cwd(), file), templates, publishedBy: 'cli' });
-            process.stdout.write(`${r.created ? '✓ published' : '= unchanged'} ${r.journeyId} v${r.version} (${r.contentHash.slice(0, 19)})\n`);
-          } catch (err) {
-            if (!(err instanceof ValidationError || err instanceof JourneyArchivedError)) throw err;
-            failed++;
-            process.stderr.write(`✗ ${err.message}\n`);
-          }
-        }
-      } finally {
-        await database.close();
-      }
-      if (failed) throw new CliError(`${failed} of ${files.length} journeys were not published`);
-    });
+  addPublishCommand(journeys);
   registerLaunchCommand(journeys);
   journeys
     .command('stats')

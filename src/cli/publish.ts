@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { loadConfig } from '../config';
-import { publishJourney } from '../engine/journeys';
+import { JourneyArchivedError, publishJourney } from '../engine/journeys';
 import { ValidationError } from '../errors';
 import { loadTemplateCatalog } from '../journey/templates';
 import { createLogger } from '../logger';
@@ -10,8 +10,9 @@ import { openMigratedDatabase } from '../runtime';
 import { TEMPLATES_DIR } from '../services';
 import { CliError } from './errors';
 
-export function registerPublishCommand(program: Command) {
-  program
+/** `itinera publish` and `itinera journeys publish` (the same command, under the name each audience looks for). */
+export function addPublishCommand(parent: Command) {
+  parent
     .command('publish')
     .description('publish journeys as new immutable versions (identical content keeps its version)')
     .argument('<files...>', 'journey files')
@@ -27,7 +28,7 @@ export function registerPublishCommand(program: Command) {
             const r = await publishJourney(database.db, readFileSync(file, 'utf8'), { file: path.relative(process.cwd(), file), templates, publishedBy: 'cli' });
             process.stdout.write(`${r.created ? '✓ published' : '= unchanged'} ${r.journeyId} v${r.version} (${r.contentHash.slice(0, 19)})\n`);
           } catch (err) {
-            if (!(err instanceof ValidationError)) throw err;
+            if (!(err instanceof ValidationError || err instanceof JourneyArchivedError)) throw err;
             failed++;
             process.stderr.write(`✗ ${err.message}\n`);
           }

@@ -8,6 +8,7 @@ import { simulate } from '../../src/journey/simulator';
 import { loadTemplateCatalog } from '../../src/journey/templates';
 import { TEMPLATES_DIR } from '../../src/services';
 import { startTestStack, type TestStack } from '../helpers/stack';
+import { until } from '../helpers/until';
 
 const drip = (wait = '1d', template = 'welcome') => `
 id: drip
@@ -32,16 +33,6 @@ steps:
   booked: { type: exit, reason: booked }
   timed-out: { type: exit, reason: timed-out }
 `;
-
-async function until<T>(fn: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 150));
-  }
-}
 
 describe('journeys API', () => {
   let stack: TestStack;

@@ -4,16 +4,7 @@ import { eq } from 'drizzle-orm';
 import { contacts } from '../../src/db/schema';
 import { publishJourney } from '../../src/engine/journeys';
 import { startTestStack, type TestStack } from '../helpers/stack';
-
-async function until<T>(fn: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+import { until } from '../helpers/until';
 
 const JOURNEY = `
 id: skippable

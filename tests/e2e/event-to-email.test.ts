@@ -6,16 +6,7 @@ import { publishJourney } from '../../src/engine/journeys';
 import { loadTemplateCatalog } from '../../src/journey/templates';
 import { TEMPLATES_DIR } from '../../src/services';
 import { startTestStack, type TestStack } from '../helpers/stack';
-
-async function until<T>(fn: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await fn();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+import { until } from '../helpers/until';
 
 // A real journey, compiled and published like any other, with second-scale waits so the test can watch it finish.
 const JOURNEY = `

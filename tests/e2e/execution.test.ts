@@ -17,22 +17,13 @@ import { journeyWorkflowId } from '../../src/workflows/ids';
 import type { JourneyWorkflowInput, JourneyWorkflowResult } from '../../src/workflows/journey';
 import { startTestStack, type TestStack } from '../helpers/stack';
 import { startHttp, type TestHttp } from '../channels/support/http';
+import { until } from '../helpers/until';
 
 const MINUTE = 60_000;
 const HOUR = 3_600_000;
 const DAY = 86_400_000;
 /** Latency between a step's entry and its timer command on a busy machine. */
 const SLACK = 2 * MINUTE;
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 /** Wall-clock hour and minute in a zone, with Intl only (independent of src/journey/time.ts). */
 function localHm(t: number, timeZone: string): { hour: number; minute: number } {

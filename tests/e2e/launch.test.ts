@@ -4,6 +4,7 @@ import { and, eq, sql } from 'drizzle-orm';
 import { audienceLaunchEntries, contacts, journeyRuns, journeys } from '../../src/db/schema';
 import { publishJourney } from '../../src/engine/journeys';
 import { startTestStack, type TestStack } from '../helpers/stack';
+import { until } from '../helpers/until';
 
 // Entered by launches only; every run parks on a long timer, so the launch itself is what is measured and checked.
 const JOURNEY = `
@@ -28,16 +29,6 @@ const kind = (i: number) => {
   if (r < 5) return 'no-email';
   return 'ok';
 };
-
-async function until<T>(fn: () => Promise<T | undefined>, timeoutMs: number, pollMs = 250): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, pollMs));
-  }
-}
 
 describe('audience launch against the real server', () => {
   let stack: TestStack;

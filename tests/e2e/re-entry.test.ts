@@ -4,6 +4,7 @@ import { eq } from 'drizzle-orm';
 import { journeyRuns } from '../../src/db/schema';
 import { publishJourney } from '../../src/engine/journeys';
 import { startTestStack, type TestStack } from '../helpers/stack';
+import { until } from '../helpers/until';
 
 const journey = (id: string, event: string, entry: string, wait: string) => `
 id: ${id}
@@ -15,16 +16,6 @@ steps:
   pause: { type: wait, duration: ${wait}, next: done }
   done: { type: exit }
 `;
-
-async function until<T>(fn: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 150));
-  }
-}
 
 describe('re-entry rules hold against the real server', () => {
   let stack: TestStack;

@@ -24,6 +24,7 @@ import { startTestStack, type TestStack } from '../helpers/stack';
 import { json, startHttp, type TestHttp } from '../channels/support/http';
 import type { CapturedMail } from '../helpers/smtp';
 import type { JourneyEventSignal } from '../../src/workflows/messages';
+import { until } from '../helpers/until';
 
 const JOURNEYS_DIR = path.join(import.meta.dirname, '../../journeys');
 const MINUTE = 60_000;
@@ -31,16 +32,6 @@ const HOUR = 3_600_000;
 const DAY = 86_400_000;
 /** Latency between the step's entry and the timer command (activities, a busy machine) may shorten a timer by this. */
 const SLACK = 2 * MINUTE;
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 // --- local time, computed here with Intl only (independent of src/journey/time.ts) --------------------------------
 

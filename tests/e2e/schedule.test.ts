@@ -5,6 +5,7 @@ import { audienceLaunches, contacts, journeys } from '../../src/db/schema';
 import { publishJourney } from '../../src/engine/journeys';
 import { journeyScheduleId, syncJourneySchedules } from '../../src/engine/journey-schedules';
 import { startTestStack, type TestStack } from '../helpers/stack';
+import { until } from '../helpers/until';
 
 const weekdayMorning = `
 id: sched-j
@@ -20,16 +21,6 @@ steps:
   mark: { type: tag, tags: [digest-sent], next: done }
   done: { type: exit }
 `;
-
-async function until<T>(fn: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 const shanghai = new Intl.DateTimeFormat('en-US', { timeZone: 'Asia/Shanghai', weekday: 'short', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
 

@@ -6,16 +6,7 @@ import { publishJourney } from '../../src/engine/journeys';
 import { loadTemplateCatalog } from '../../src/journey/templates';
 import { TEMPLATES_DIR } from '../../src/services';
 import { startTestStack, type TestStack } from '../helpers/stack';
-
-async function until<T>(fn: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+import { until } from '../helpers/until';
 
 // The welcome email, then wait for it to be opened; a second marketing email a moment later tests the unsubscribe.
 const JOURNEY = `

@@ -3,24 +3,24 @@ import pg from 'pg';
 import { migrateDatabase, openDatabase, type DatabaseHandle } from '../../src/db/client';
 
 /**
- * A fresh, migrated database for one test file: a new Postgres database when DATABASE_URL is set (CI), otherwise an
- * in-memory PGlite. Call `drop()` in afterAll.
+ * A fresh, migrated database for one test file (or benchmark): a new Postgres database when DATABASE_URL is set (CI),
+ * otherwise an in-memory PGlite. Call `drop()` in afterAll.
  */
-export async function createTestDatabase(): Promise<DatabaseHandle & { drop(): Promise<void> }> {
+export async function createTestDatabase(opts: { poolSize?: number; prefix?: string } = {}): Promise<DatabaseHandle & { drop(): Promise<void> }> {
   const url = process.env.DATABASE_URL;
   if (!url) {
     const handle = await openDatabase({});
     await migrateDatabase(handle);
     return { ...handle, drop: () => handle.close() };
   }
-  const name = `itinera_t_${randomBytes(6).toString('hex')}`;
+  const name = `${opts.prefix ?? 'itinera_t'}_${randomBytes(6).toString('hex')}`;
   const admin = new pg.Client({ connectionString: url });
   await admin.connect();
   await admin.query(`create database ${name}`);
   await admin.end();
   const testUrl = new URL(url);
   testUrl.pathname = `/${name}`;
-  const handle = await openDatabase({ url: testUrl.toString(), poolSize: 5 });
+  const handle = await openDatabase({ url: testUrl.toString(), poolSize: opts.poolSize ?? 5 });
   await migrateDatabase(handle);
   return {
     ...handle,

@@ -7,6 +7,7 @@ import { publishJourney } from '../../src/engine/journeys';
 import { parseSalesConfig } from '../../src/sales';
 import { startTestStack, type TestStack } from '../helpers/stack';
 import { json, startHttp, type TestHttp } from '../channels/support/http';
+import { until } from '../helpers/until';
 
 const SALES = `
 teams:
@@ -56,16 +57,6 @@ steps:
     type: exit
     reason: unassigned
 `;
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 describe('a journey hands a lead to sales, the CRM accepts, and the run reacts (Temporal, Postgres, HTTP)', () => {
   const secret = generateWebhookSecret();
