@@ -166,9 +166,8 @@ describe('random mutations of the samples', () => {
       fc.property(fc.constantFrom(...docs), fc.array(fc.tuple(fc.nat(), fc.nat(), fc.jsonValue() as fc.Arbitrary<Json>), { minLength: 1, maxLength: 4 }), (doc, edits) => {
         let d = doc;
         for (const [a, b, v] of edits) d = mutate(d, [a, b], v);
-        const t = performance.now();
+        // A hang would trip the test timeout; wall-clock limits here only measure how busy the machine is.
         const r = compileJourney(d as object, { file: 'mutant.yaml', templates: catalog });
-        expect(performance.now() - t).toBeLessThan(2000);
         if (!r.ok) {
           expect(r.errors.length).toBeGreaterThan(0);
           for (const e of r.errors) {
