@@ -320,17 +320,17 @@ function checkGraph(raw: Raw, errors: JourneyError[]): void {
     if (!isObject(step)) continue;
     const out: string[] = [];
     for (const ref of rawRefs(step)) {
-      if (ref.target in steps) out.push(ref.target);
+      if (Object.hasOwn(steps, ref.target)) out.push(ref.target);
       else {
         broken = true;
         errors.push({ path: formatPath(['steps', id, ...ref.path]), stepId: id, message: `${show(ref.target)} is not a step in this journey${didYouMean(ref.target, ids)}` });
       }
     }
-    if (!['exit', 'goal'].includes(String(step.type)) && out.length === 0) broken = true;
+    if (!(typeof step.type === 'string' && ['exit', 'goal'].includes(step.type)) && out.length === 0) broken = true;
     edges.set(id, out);
   }
   const start = typeof raw.start === 'string' ? raw.start : ids[0]!;
-  if (!(start in steps)) {
+  if (!Object.hasOwn(steps, start)) {
     errors.push({ path: 'start', message: `${show(start)} is not a step in this journey${didYouMean(start, ids)}` });
     return;
   }

@@ -302,3 +302,17 @@ describe('compileJourney: YAML aliases', () => {
     expect(errorsOf('id: x\nname: *missing\n', { file: 'a.yaml' })[0]).toMatch(/^a\.yaml: YAML error: .*alias/i);
   });
 });
+
+describe('compileJourney: hostile values', () => {
+  it('reports objects whose toString was overwritten instead of throwing on them', () => {
+    const errs = errorsOf(steps({ s: { type: { toString: {} }, next: 'done' }, done, x: { type: 'exit', reason: { toString: false } } }));
+    expect(errs.some((e) => e.startsWith('steps.s.type: {"toString":{}} is not a step type'))).toBe(true);
+    expect(errs.some((e) => e.startsWith('steps.x.reason:'))).toBe(true);
+  });
+
+  it('does not take inherited object members for steps', () => {
+    const errs = errorsOf(journey({ start: 'constructor', steps: { s: { type: 'wait', duration: '1d', next: 'toString' }, done } }));
+    expect(errs).toContain('steps.s.next: "toString" is not a step in this journey');
+    expect(errs.some((e) => e.startsWith('start: "constructor" is not a step in this journey'))).toBe(true);
+  });
+});
