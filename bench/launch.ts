@@ -23,6 +23,7 @@ import { createRenderer, TEMPLATES_DIR } from '../src/services';
 import { resolveTemporalBinary } from '../src/temporal/cli-binary';
 import { startDevServer } from '../src/temporal/dev-server';
 import { createWorker } from '../src/worker';
+import { batchTaskQueue } from '../src/temporal/task-queues';
 import type { LaunchProgress } from '../src/workflows/messages';
 import { launchProgressQuery } from '../src/workflows/messages';
 
@@ -87,7 +88,7 @@ async function main() {
     const t0 = Date.now();
     const handle = await client.workflow.start('audienceLaunchWorkflow', {
       workflowId: `launch_bench_${randomBytes(4).toString('hex')}`,
-      taskQueue,
+      taskQueue: batchTaskQueue(taskQueue),
       args: [{ v: 1, journeyId: 'bench-launch', ratePerSecond: rate, pageSize, filter: { consent: null } }],
     });
     const progress = setInterval(() => {

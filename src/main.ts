@@ -97,7 +97,7 @@ async function main() {
     await new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeAllConnections();
     // The SDK also reacts to SIGINT/SIGTERM by itself; only ask for a shutdown if it has not begun one.
-    if (worker.getState() === 'RUNNING') worker.shutdown();
+    worker.shutdown();
     await workerRun.catch((err) => log.error({ err }, 'worker stopped with an error'));
     await workerConnection.close();
     await temporal.connection.close();

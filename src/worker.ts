@@ -1,6 +1,7 @@
 import { DefaultLogger, NativeConnection, Worker, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
 import type { Activities } from './activities';
 import { ensureWorkflowBundle } from './temporal/workflow-bundle';
+import { batchTaskQueue } from './temporal/task-queues';
 
 export type WorkerOptions = {
   address: string;
@@ -32,18 +33,46 @@ function installRuntime(metricsAddress?: string) {
   }
 }
 
-/** Builds a worker that uses the prebuilt workflow bundle (rebuilt only when workflow sources change). */
-export async function createWorker(opts: WorkerOptions): Promise<{ worker: Worker; connection: NativeConnection }> {
+/** The journey-runs worker and the batch worker of one process, run and stopped together. */
+export type ItineraWorker = {
+  run(): Promise<void>;
+  /** Graceful: in-flight tasks finish, then `run()` resolves. */
+  shutdown(): void;
+  getState(): ReturnType<Worker['getState']>;
+};
+
+/** Runs several SDK workers as one: if one fails, the others are shut down and the failure is reported. */
+export function combineWorkers(workers: Worker[]): ItineraWorker {
+  const shutdown = () => {
+    for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
+  };
+  return {
+    async run() {
+      const runs = workers.map((w) => w.run());
+      try {
+        await Promise.all(runs);
+      } catch (err) {
+        shutdown();
+        await Promise.allSettled(runs);
+        throw err;
+      }
+    },
+    shutdown,
+    getState: () => workers[0]!.getState(),
+  };
+}
+
+/**
+ * Builds the process's workers on the prebuilt workflow bundle (rebuilt only when workflow sources change): one for
+ * journey runs on `taskQueue`, one for batch workflows on its batch queue (see task-queues.ts), sharing a connection.
+ */
+export async function createWorker(opts: WorkerOptions): Promise<{ worker: ItineraWorker; connection: NativeConnection }> {
   installRuntime(opts.metricsAddress);
   const connection = await NativeConnection.connect({ address: opts.address });
   const codePath = await ensureWorkflowBundle({ log: opts.log });
-  const worker = await Worker.create({
-    connection,
-    namespace: opts.namespace,
-    taskQueue: opts.taskQueue,
-    workflowBundle: { codePath },
-    activities: opts.activities,
-    maxCachedWorkflows: opts.maxCachedWorkflows ?? 2000,
-  });
-  return { worker, connection };
+  const common = { connection, namespace: opts.namespace, workflowBundle: { codePath }, activities: opts.activities };
+  const runs = await Worker.create({ ...common, taskQueue: opts.taskQueue, maxCachedWorkflows: opts.maxCachedWorkflows ?? 2000 });
+  // Few batch workflows run at once; a small cache keeps this worker's memory small.
+  const batch = await Worker.create({ ...common, taskQueue: batchTaskQueue(opts.taskQueue), maxCachedWorkflows: 50 });
+  return { worker: combineWorkers([runs, batch]), connection };
 }

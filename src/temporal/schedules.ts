@@ -1,4 +1,5 @@
 import { ScheduleAlreadyRunning, type Client } from '@temporalio/client';
+import { batchTaskQueue } from './task-queues';
 
 export const SCORE_DECAY_SCHEDULE_ID = 'itinera-score-decay';
 
@@ -14,7 +15,7 @@ export async function ensureScoreDecaySchedule(
     await client.schedule.create({
       scheduleId: opts.scheduleId ?? SCORE_DECAY_SCHEDULE_ID,
       spec: { calendars: [{ hour: 3, minute: 0 }], timezone: opts.timezone },
-      action: { type: 'startWorkflow', workflowType: 'scoreDecayWorkflow', taskQueue: opts.taskQueue, args: [] },
+      action: { type: 'startWorkflow', workflowType: 'scoreDecayWorkflow', taskQueue: batchTaskQueue(opts.taskQueue), args: [] },
       policies: { overlap: 'SKIP', catchupWindow: '1 day' },
     });
     return 'created';

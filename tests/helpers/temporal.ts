@@ -3,13 +3,15 @@ import { inject } from 'vitest';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import type { Activities } from '../../src/activities';
+import { batchTaskQueue } from '../../src/temporal/task-queues';
+import { combineWorkers, type ItineraWorker } from '../../src/worker';
 
 export type TestTemporal = {
   client: Client;
   taskQueue: string;
   address: string;
   /** Starts a worker on this file's own task queue; stop it with the returned function. */
-  startWorker(activities: Activities): Promise<{ worker: Worker; stop(): Promise<void> }>;
+  startWorker(activities: Activities): Promise<{ worker: ItineraWorker; stop(): Promise<void> }>;
   close(): Promise<void>;
 };
 
@@ -34,17 +36,16 @@ export async function connectTestTemporal(): Promise<TestTemporal> {
     async startWorker(activities) {
       const native = await NativeConnection.connect({ address });
       natives.push(native);
-      const worker = await Worker.create({
-        connection: native,
-        taskQueue,
-        workflowBundle: { codePath: inject('workflowBundle') },
-        activities,
-      });
+      const common = { connection: native, workflowBundle: { codePath: inject('workflowBundle') }, activities };
+      // As in production: journey runs on the file's queue, batch workflows (launches, bulk actions) on its batch queue.
+      const runs = await Worker.create({ ...common, taskQueue });
+      const batch = await Worker.create({ ...common, taskQueue: batchTaskQueue(taskQueue), maxCachedWorkflows: 50 });
+      const worker = combineWorkers([runs, batch]);
       const running = worker.run();
       return {
         worker,
         stop: async () => {
-          if (worker.getState() === 'RUNNING') worker.shutdown();
+          worker.shutdown();
           await running;
         },
       };

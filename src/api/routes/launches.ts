@@ -12,6 +12,7 @@ import type { AudienceLaunchInput } from '../../workflows/launch';
 import { launchProgressQuery, type LaunchProgress } from '../../workflows/messages';
 import { decodeCursor, encodeCursor } from '../pagination';
 import { defineRoute } from '../route';
+import { batchTaskQueue } from '../../temporal/task-queues';
 
 const JourneyId = z.string().min(1).max(100);
 
@@ -127,7 +128,7 @@ export function launchRoutes(deps: { db: Db; temporal: Client; taskQueue: string
           .insert(audienceLaunches)
           .values({ id: launchId, journeyId: journey.id, version, filter: filter as Record<string, unknown>, ratePerSecond: body.ratePerSecond, createdBy: input.createdBy ?? null })
           .returning();
-        await deps.temporal.workflow.start('audienceLaunchWorkflow', { workflowId: launchId, taskQueue: deps.taskQueue, args: [input] });
+        await deps.temporal.workflow.start('audienceLaunchWorkflow', { workflowId: launchId, taskQueue: batchTaskQueue(deps.taskQueue), args: [input] });
         return { status: 202, headers: { Location: `/v1/launches/${launchId}` }, body: view(row!, await contactCount()) };
       },
     }),

@@ -27,6 +27,7 @@ import { ensureWorkflowBundle } from '../../temporal/workflow-bundle';
 import { bulkProgressQuery, type BulkProgress, type BulkRunActionInput } from '../../workflows/bulk';
 import { decodeCursor, encodeCursor } from '../pagination';
 import { defineRoute } from '../route';
+import { batchTaskQueue } from '../../temporal/task-queues';
 
 const RunStatus = z.enum(['running', 'completed', 'exited', 'goal', 'failed', 'cancelled', 'terminated']);
 
@@ -385,7 +386,7 @@ export function runRoutes(deps: RunRoutesDeps) {
   const bulkView = async (bulkId: string): Promise<BulkProgress> => {
     const handle = deps.temporal.workflow.getHandle(bulkId);
     const d = await handle.describe();
-    if (d.type !== 'bulkRunActionWorkflow' || d.taskQueue !== deps.taskQueue) throw new NotFoundError('Bulk action', bulkId);
+    if (d.type !== 'bulkRunActionWorkflow' || d.taskQueue !== batchTaskQueue(deps.taskQueue)) throw new NotFoundError('Bulk action', bulkId);
     switch (d.status.name) {
       case 'RUNNING':
         return await handle.query(bulkProgressQuery);
@@ -585,7 +586,7 @@ export function runRoutes(deps: RunRoutesDeps) {
           pageSize: body.pageSize,
           requestedBy: req.principal?.name ?? 'api',
         };
-        await deps.temporal.workflow.start('bulkRunActionWorkflow', { workflowId: bulkId, taskQueue: deps.taskQueue, args: [input] });
+        await deps.temporal.workflow.start('bulkRunActionWorkflow', { workflowId: bulkId, taskQueue: batchTaskQueue(deps.taskQueue), args: [input] });
         const initial: BulkProgress = { bulkId, action: body.action, dryRun: body.dryRun, status: 'running', total: 0, scanned: 0, matched: 0, succeeded: 0, skipped: 0, failed: 0, errors: [], pages: 0 };
         return { status: 202, headers: { Location: `/v1/runs/bulk/${bulkId}` }, body: initial };
       },
