@@ -14,12 +14,15 @@ import { chatAudience } from '../sales/chat';
 import { crmHandoffPayload, deliverCrmWebhook, type CrmDeliveryStatus } from '../sales/crm';
 import type { ActivityDeps } from './deps';
 import { renderInline, renderInlineJson } from './inline-templates';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import { batchTaskQueue } from '../temporal/task-queues';
+import type { HandoffSlaInput } from '../workflows/handoff-sla';
 
 export function journeySupportActivities(deps: ActivityDeps) {
   const { db } = deps;
   // Versions are immutable: each run's start reads its plan, and thousands of runs share a handful of versions.
   const plans = new Map<string, JourneyPlan>();
-  return {
+  const activities = {
     async loadPlan({ journeyId, version }: { journeyId: string; version: number }): Promise<JourneyPlan> {
       const key = `${journeyId}@${version}`;
       const cached = plans.get(key);
@@ -129,6 +132,8 @@ export function journeySupportActivities(deps: ActivityDeps) {
       team?: string;
       owner?: string;
       dueAt?: number;
+      /** Escalate to the rep's manager when the hand-off is still pending then (see handoffSlaWorkflow). */
+      sla?: { escalateAt: number; escalateTo: 'manager'; channel?: ChatProvider };
     }): Promise<{ ownerId: string | null; duplicate: boolean; handoffId?: string; crm?: CrmDeliveryStatus }> {
       if (deps.sales) {
         let assigned: HandoffAssignment;
@@ -142,6 +147,7 @@ export function journeySupportActivities(deps: ActivityDeps) {
           throw err;
         }
         const crm = await deliverCrmWebhook(db, deps.sales.crmWebhook, input.idempotencyKey);
+        if (input.sla) await startSlaWatch(deps, { handoffId: assigned.handoffId, sla: input.sla, journeyId: input.journeyId, workflowId: input.workflowId });
         return { ownerId: assigned.repId, duplicate: assigned.duplicate, handoffId: assigned.handoffId, crm: crm.status };
       }
       const rows = await db
@@ -162,6 +168,31 @@ export function journeySupportActivities(deps: ActivityDeps) {
         return { ownerId: prev?.repId ?? null, duplicate: true };
       }
       return { ownerId: rows[0]!.repId, duplicate: false };
+    },
+
+    /**
+     * The SLA of a hand-off came due (handoffSlaWorkflow): if the CRM has not answered, the hand-off becomes
+     * `escalated` and the rep's manager is told through the same chat path as a `notify` step (robot or outbox), once.
+     */
+    async escalateHandoff(input: { handoffId: string; journeyId: string; workflowId: string; channel: ChatProvider }): Promise<{ escalated: boolean; reason: string }> {
+      const [h] = await db.select().from(salesHandoffs).where(eq(salesHandoffs.id, input.handoffId));
+      if (!h) return { escalated: false, reason: 'the hand-off no longer exists' };
+      if (h.status !== 'pending' && h.status !== 'escalated') return { escalated: false, reason: `the CRM answered in time (${h.status})` };
+      await db
+        .update(salesHandoffs)
+        .set({ status: 'escalated', escalatedAt: sql`coalesce(${salesHandoffs.escalatedAt}, now())`, updatedAt: sql`now()` })
+        .where(and(eq(salesHandoffs.id, h.id), inArray(salesHandoffs.status, ['pending', 'escalated'])));
+      const r = await activities.notify({
+        idempotencyKey: `handoff-sla:${h.id}`,
+        contactId: h.contactId,
+        journeyId: input.journeyId,
+        workflowId: input.workflowId,
+        stepId: 'sla-escalation',
+        channel: input.channel,
+        to: 'manager',
+        message: 'SLA passed: the MQL hand-off of {{contact.first_name}} {{contact.last_name}} ({{contact.company}}) to {{owner.name}} has no answer from sales yet.',
+      });
+      return { escalated: true, reason: `manager notified (${r.status})` };
     },
 
     /**
@@ -243,4 +274,22 @@ export function journeySupportActivities(deps: ActivityDeps) {
       return { status: 'sent', duplicate: false };
     },
   };
+  return activities;
+}
+
+/**
+ * Starts the hand-off's SLA timer as its own workflow on the batch queue (one per hand-off, by id, so a retried
+ * activity finds it running): the journey goes on, and the escalation fires even if the run has ended by then.
+ */
+async function startSlaWatch(
+  deps: ActivityDeps,
+  w: { handoffId: string; sla: { escalateAt: number; channel?: ChatProvider }; journeyId: string; workflowId: string },
+): Promise<void> {
+  if (!deps.temporal) throw ApplicationFailure.nonRetryable('a hand-off SLA needs a Temporal client in the activity deps', 'MisconfiguredWorker');
+  const input: HandoffSlaInput = { v: 1, handoffId: w.handoffId, escalateAt: w.sla.escalateAt, journeyId: w.journeyId, workflowId: w.workflowId, ...(w.sla.channel ? { channel: w.sla.channel } : {}) };
+  try {
+    await deps.temporal.client.workflow.start('handoffSlaWorkflow', { workflowId: `handoff-sla:${w.handoffId}`, taskQueue: batchTaskQueue(deps.temporal.taskQueue), args: [input] });
+  } catch (err) {
+    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+  }
 }

@@ -2,3 +2,4 @@ export { journeyWorkflow } from './journey';
 export { scoreDecayWorkflow } from './maintenance';
 export { audienceLaunchWorkflow } from './launch';
 export { bulkRunActionWorkflow } from './bulk';
+export { handoffSlaWorkflow } from './handoff-sla';

@@ -218,6 +218,7 @@ export async function journeyWorkflow(input: JourneyWorkflowInput): Promise<Jour
             ...(action.team ? { team: action.team } : {}),
             ...(action.owner ? { owner: action.owner } : {}),
             ...(action.task ? { dueAt: action.task.dueAt } : {}),
+            ...(action.sla ? { sla: action.sla } : {}),
           });
           return { status: 'ok', data: { ownerId: r.ownerId } };
         }

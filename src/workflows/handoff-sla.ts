@@ -1,0 +1,30 @@
+import { proxyActivities, sleep } from '@temporalio/workflow';
+import type { Activities } from '../activities';
+
+/** Versioned so the input can evolve without breaking timers already running. */
+export type HandoffSlaInput = {
+  v: 1;
+  handoffId: string;
+  /** Epoch ms: escalate if the hand-off is still pending then. */
+  escalateAt: number;
+  /** @default wecom */
+  channel?: 'wecom' | 'dingtalk' | 'slack';
+  journeyId: string;
+  /** The journey run that made the hand-off. */
+  workflowId: string;
+};
+
+const acts = proxyActivities<Activities>({
+  startToCloseTimeout: '60s',
+  retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '5m' },
+});
+
+/**
+ * A hand-off's SLA (`handoff_to_sales.sla`): sleeps until it is due, then, if the CRM has not accepted or rejected the
+ * lead, marks the hand-off escalated and tells the rep's manager in chat. One per hand-off (`handoff-sla:<id>`).
+ */
+export async function handoffSlaWorkflow(input: HandoffSlaInput): Promise<{ escalated: boolean; reason: string }> {
+  const wait = input.escalateAt - Date.now();
+  if (wait > 0) await sleep(wait);
+  return acts.escalateHandoff({ handoffId: input.handoffId, journeyId: input.journeyId, workflowId: input.workflowId, channel: input.channel ?? 'wecom' });
+}
