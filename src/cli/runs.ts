@@ -282,7 +282,7 @@ function registerAction(runs: Command, action: 'cancel' | 'terminate') {
 }
 
 export function registerRunsCommands(program: Command) {
-  const runs = program.command('runs').description('inspect and act on journey runs: list, show, skip a wait, cancel, terminate, replay');
+  const runs = program.command('runs').description('inspect and act on journey runs: list, show, skip a wait, retry now, cancel, terminate, replay');
 
   apiOptions(filterOptions(runs.command('ls').description('list runs, newest first (--stuck: only the stuck ones, and why)')))
     .option('--status <status>', 'running, completed, exited, goal, failed, cancelled or terminated')
@@ -304,6 +304,12 @@ export function registerRunsCommands(program: Command) {
     .action(async (workflowId: string, o: Common & { json?: boolean }) => {
       const d = await call<RunDetail>(apiTarget(o), 'GET', `/v1/runs/${encodeURIComponent(workflowId)}`);
       process.stdout.write(o.json ? `${JSON.stringify(d, null, 2)}\n` : `${showRun(d, Date.now())}\n`);
+    });
+
+  apiOptions(runs.command('retry').description("retry a run's failing activities now instead of after their back-off (once the cause is fixed)").argument('<workflowId>'))
+    .action(async (workflowId: string, o: Common) => {
+      const r = await call<{ activities: { type: string; attempt: number }[] }>(apiTarget(o), 'POST', `/v1/runs/${encodeURIComponent(workflowId)}/retry-now`, {});
+      for (const a of r.activities) process.stdout.write(`retrying ${a.type} now (was on attempt ${a.attempt})\n`);
     });
 
   registerAction(runs, 'cancel');

@@ -4,6 +4,7 @@ import { eq } from 'drizzle-orm';
 import { contacts } from '../../src/db/schema';
 import { publishJourney } from '../../src/engine/journeys';
 import { startTestStack, type TestStack } from '../helpers/stack';
+import { json, startHttp, type TestHttp } from '../channels/support/http';
 import { until } from '../helpers/until';
 
 const JOURNEY = `
@@ -25,14 +26,33 @@ steps:
   done: { type: exit }
 `;
 
-describe('ops: skip the current wait', () => {
+const HOOK_JOURNEY = (url: string) => `
+id: hooked
+name: Hooked
+triggers: [{ type: event, event: deal.synced }]
+start: push
+steps:
+  push: { type: webhook, url: ${url}/hook, body: { id: "{{contact.id}}" }, timeout: 2s, retries: 10, next: done }
+  done: { type: exit }
+`;
+
+describe('ops: skip the current wait, retry a failing activity now', () => {
   let stack: TestStack;
+  let receiver: TestHttp;
+  let healthy = false;
+  const arrivals: number[] = [];
   beforeAll(async () => {
+    receiver = await startHttp((_req, res) => {
+      arrivals.push(Date.now());
+      json(res, healthy ? 200 : 503, { ok: healthy });
+    });
     stack = await startTestStack();
     await publishJourney(stack.db.db, JOURNEY, {});
+    await publishJourney(stack.db.db, HOOK_JOURNEY(receiver.url), {});
   });
   afterAll(async () => {
     await stack?.stop();
+    await receiver?.close();
   });
   const ops = () => ({ Authorization: `Bearer ${stack.keys.ops}` });
   // The projection appears once the run has recorded its first step.
@@ -73,4 +93,31 @@ describe('ops: skip the current wait', () => {
     await request(stack.app).post('/v1/runs/journey:none:x/skip-wait').set(ops()).expect(404);
     await request(stack.app).post(`/v1/runs/${encodeURIComponent(workflowId)}/skip-wait`).set('Authorization', `Bearer ${stack.keys.marketer}`).expect(403);
   });
+
+  it('retry-now: once the receiver is fixed, the backed-off webhook runs at once instead of at its next retry', async () => {
+    const res = await request(stack.app)
+      .post('/v1/events')
+      .set('Authorization', `Bearer ${stack.keys.integration}`)
+      .send({ id: 'rn-1', type: 'deal.synced', contact: { externalId: 'rn-c1' } })
+      .expect(202);
+    const workflowId: string = res.body.accepted[0].runs[0];
+    const handle = stack.temporal.client.workflow.getHandle(workflowId);
+    // Wait until the activity sits in a back-off of several seconds (attempt ≥ 3: 2 s, then 4 s, …).
+    const next = await until('a long back-off', async () => {
+      const p = (await handle.describe()).raw.pendingActivities?.[0];
+      const at = p?.nextAttemptScheduleTime?.seconds ? Number(p.nextAttemptScheduleTime.seconds) * 1000 : undefined;
+      return p && (p.attempt ?? 0) >= 3 && at && at - Date.now() > 2500 ? at : undefined;
+    }, 60_000);
+    const before = arrivals.length;
+    await request(stack.app).post(`/v1/runs/${encodeURIComponent(workflowId)}/skip-wait`).set(ops()).expect(409);
+    healthy = true;
+    const r = await request(stack.app).post(`/v1/runs/${encodeURIComponent(workflowId)}/retry-now`).set(ops()).expect(200);
+    expect(r.body.activities).toEqual([expect.objectContaining({ type: 'callWebhook' })]);
+    expect(r.body.activities[0].attempt).toBeGreaterThanOrEqual(3);
+    await handle.result();
+    // The successful call came before the retry the back-off had scheduled: retry-now, not the schedule, sent it.
+    expect(arrivals.length).toBe(before + 1);
+    expect(arrivals.at(-1)!).toBeLessThan(next);
+    await request(stack.app).post(`/v1/runs/${encodeURIComponent(workflowId)}/retry-now`).set(ops()).expect(409);
+  }, 90_000);
 });

@@ -34,5 +34,36 @@ export function runActionRoutes(deps: { db: Db; temporal: Client }) {
         }
       },
     }),
+    defineRoute({
+      method: 'post',
+      path: '/v1/runs/:workflowId/retry-now',
+      tag: 'runs',
+      summary: "Retry the run's failing activities now instead of after their back-off (attempts restart at 1); use once the cause is fixed",
+      auth: ['ops'],
+      params: z.object({ workflowId: z.string().min(1).max(300) }),
+      responses: {
+        200: { description: 'The activities were rescheduled', schema: z.object({ workflowId: z.string(), activities: z.array(z.object({ activityId: z.string(), type: z.string(), attempt: z.number().int() })) }) },
+        404: { description: 'No such run' },
+        409: { description: 'The run has no activity waiting to retry' },
+      },
+      handler: async ({ params, req }) => {
+        const run = await findRun(deps.db, params.workflowId);
+        if (!run) throw new NotFoundError('Run', params.workflowId);
+        if (run.status !== 'running') throw new ConflictError(`Run "${params.workflowId}" has ended (${run.status}); there is nothing to retry.`);
+        const d = await deps.temporal.workflow.getHandle(params.workflowId).describe();
+        const pending = (d.raw.pendingActivities ?? []).filter((a) => (a.attempt ?? 1) > 1 || a.lastFailure);
+        if (pending.length === 0) throw new ConflictError(`Run "${params.workflowId}" has no failing activity waiting to retry.`);
+        for (const a of pending) {
+          // Attempts restart at 1 and a backed-off activity is scheduled at once.
+          await deps.temporal.workflowService.resetActivity({
+            namespace: deps.temporal.options.namespace,
+            execution: { workflowId: params.workflowId },
+            id: a.activityId ?? '',
+            identity: `itinera-api:${req.principal?.name ?? 'ops'}`,
+          });
+        }
+        return { body: { workflowId: params.workflowId, activities: pending.map((a) => ({ activityId: a.activityId ?? '', type: a.activityType?.name ?? '', attempt: a.attempt ?? 1 })) } };
+      },
+    }),
   ];
 }
