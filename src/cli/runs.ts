@@ -282,7 +282,7 @@ function registerAction(runs: Command, action: 'cancel' | 'terminate') {
 }
 
 export function registerRunsCommands(program: Command) {
-  const runs = program.command('runs').description('inspect and act on journey runs: list, show, skip a wait, retry now, cancel, terminate, replay');
+  const runs = program.command('runs').description('inspect and act on journey runs: list, show, skip a wait, retry now, move, cancel, terminate, replay');
 
   apiOptions(filterOptions(runs.command('ls').description('list runs, newest first (--stuck: only the stuck ones, and why)')))
     .option('--status <status>', 'running, completed, exited, goal, failed, cancelled or terminated')
@@ -310,6 +310,12 @@ export function registerRunsCommands(program: Command) {
     .action(async (workflowId: string, o: Common) => {
       const r = await call<{ activities: { type: string; attempt: number }[] }>(apiTarget(o), 'POST', `/v1/runs/${encodeURIComponent(workflowId)}/retry-now`, {});
       for (const a of r.activities) process.stdout.write(`retrying ${a.type} now (was on attempt ${a.attempt})\n`);
+    });
+
+  apiOptions(runs.command('move').description('move a waiting run to another step of its version').argument('<workflowId>').argument('<stepId>'))
+    .action(async (workflowId: string, stepId: string, o: Common) => {
+      const r = await call<{ from: string; to: string }>(apiTarget(o), 'POST', `/v1/runs/${encodeURIComponent(workflowId)}/move`, { stepId });
+      process.stdout.write(`moved ${workflowId} from ${r.from} to ${r.to}\n`);
     });
 
   registerAction(runs, 'cancel');

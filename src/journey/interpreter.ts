@@ -55,7 +55,9 @@ export type Input =
   /** `contact`: a fresh snapshot when the event changed the contact (e.g. contact.updated). */
   | { type: 'event'; at: number; event: JourneyEvent; contact?: Contact }
   | { type: 'timer_fired'; at: number; timerId: string }
-  | { type: 'action_result'; at: number; commandId: string; outcome: ActionOutcome };
+  | { type: 'action_result'; at: number; commandId: string; outcome: ActionOutcome }
+  /** Ops moved the run to a step (repair): the current wait is abandoned; ignored while an action is in flight. */
+  | { type: 'move'; at: number; stepId: string };
 
 // --- commands -------------------------------------------------------------------------------------
 
@@ -624,6 +626,17 @@ function onTimer(ctx: Ctx, input: Extract<Input, { type: 'timer_fired' }>): void
   }
 }
 
+function onMove(ctx: Ctx, input: Extract<Input, { type: 'move' }>): void {
+  const { s, plan } = ctx;
+  // An action in flight must report first: moving away would orphan its result (the shell refuses such a move).
+  if (s.waiting.for === 'action' || !Object.hasOwn(plan.steps, input.stepId)) return;
+  const timer = activeTimer(s);
+  if (timer) ctx.cmds.push({ type: 'cancel_timer', timerId: timer.timerId });
+  s.waiting = { for: 'nothing' };
+  s.contactStale = true;
+  goTo(ctx, input.stepId);
+}
+
 function onResult(ctx: Ctx, input: Extract<Input, { type: 'action_result' }>): void {
   const { s, plan } = ctx;
   const w = s.waiting;
@@ -739,6 +752,9 @@ export function step(plan: JourneyPlan, state: RunState, input: Input): StepResu
       break;
     case 'action_result':
       onResult(ctx, input);
+      break;
+    case 'move':
+      onMove(ctx, input);
       break;
     default:
       assertNever(input, 'input');

@@ -26,7 +26,7 @@ import {
 } from '../journey/interpreter';
 import type { JourneyPlan } from '../journey/plan';
 import { JourneyStepKey } from '../temporal/search-attributes';
-import { journeyEventSignal, runStateQuery, skipWaitUpdate, type JourneyEventSignal, type RunStateView } from './messages';
+import { journeyEventSignal, moveToStepUpdate, runStateQuery, skipWaitUpdate, type JourneyEventSignal, type RunStateView } from './messages';
 
 /** Versioned so the input can evolve without breaking runs already in flight. */
 export type JourneyWorkflowInput = {
@@ -109,6 +109,8 @@ export async function journeyWorkflow(input: JourneyWorkflowInput): Promise<Jour
   let timer = input.carried ? activeTimer(state) : undefined;
   // Set by ops through the skipWait update; the main loop fires the current timer early.
   let skipRequested = false;
+  // Set by ops through the moveToStep update; the main loop feeds it to the interpreter.
+  let pendingMove: string | undefined;
   setHandler(
     skipWaitUpdate,
     (_by) => {
@@ -125,6 +127,20 @@ export async function journeyWorkflow(input: JourneyWorkflowInput): Promise<Jour
     },
   );
   const queue: Command[] = [];
+  setHandler(
+    moveToStepUpdate,
+    ({ stepId }) => {
+      pendingMove = stepId;
+      return { from: view.currentStep ?? '', to: stepId };
+    },
+    {
+      validator: ({ stepId }) => {
+        if (!Object.hasOwn(plan.steps, stepId)) throw new Error(`"${stepId}" is not a step of ${plan.id} version ${input.version}`);
+        if (awaitedCommand(state) !== undefined || queue.length > 0) throw new Error('the run is in the middle of a step (an activity is running); try again once it waits');
+        if (pendingMove !== undefined) throw new Error('a move is already on its way');
+      },
+    },
+  );
   let outcome: JourneyWorkflowResult | undefined;
 
   const feed = (i: Input) => {
@@ -282,8 +298,16 @@ export async function journeyWorkflow(input: JourneyWorkflowInput): Promise<Jour
         });
       }
 
-      const fired = !(await condition(() => inbox.length > 0 || (skipRequested && timer !== undefined), timer ? Math.max(1, timer.at - Date.now()) : undefined));
-      if (inbox.length > 0) {
+      const fired = !(await condition(
+        () => inbox.length > 0 || (skipRequested && timer !== undefined) || pendingMove !== undefined,
+        timer ? Math.max(1, timer.at - Date.now()) : undefined,
+      ));
+      if (pendingMove !== undefined) {
+        const stepId = pendingMove;
+        pendingMove = undefined;
+        skipRequested = false;
+        feed({ type: 'move', at: Date.now(), stepId });
+      } else if (inbox.length > 0) {
         feed({ type: 'event', at: Date.now(), event: inbox.shift()! });
       } else if ((fired || skipRequested) && timer) {
         skipRequested = false;

@@ -40,3 +40,6 @@ export const launchProgressQuery = defineQuery<LaunchProgress>('launchProgress')
 
 /** Ops: end the run's current wait now, as if its timer had fired (a `wait` moves on; `wait_for_event` times out). */
 export const skipWaitUpdate = defineUpdate<{ step: string }, [{ by: string }]>('skipWait');
+
+/** Ops: move a waiting run to another step of its version (a repair); refused while an activity is in flight. */
+export const moveToStepUpdate = defineUpdate<{ from: string; to: string }, [{ stepId: string; by: string }]>('moveToStep');

@@ -120,4 +120,29 @@ describe('ops: skip the current wait, retry a failing activity now', () => {
     expect(arrivals.at(-1)!).toBeLessThan(next);
     await request(stack.app).post(`/v1/runs/${encodeURIComponent(workflowId)}/retry-now`).set(ops()).expect(409);
   }, 90_000);
+
+  it('moves a waiting run to another step; refuses unknown steps, bad input and ended runs', async () => {
+    const res = await request(stack.app)
+      .post('/v1/events')
+      .set('Authorization', `Bearer ${stack.keys.integration}`)
+      .send({ id: 'mv-1', type: 'trial.started', contact: { externalId: 'mv-c1' } })
+      .expect(202);
+    const workflowId: string = res.body.accepted[0].runs[0];
+    await until(async () => ((await run(workflowId)).currentStep === 'long-wait' ? true : undefined));
+    const path = `/v1/runs/${encodeURIComponent(workflowId)}/move`;
+    const unknown = await request(stack.app).post(path).set(ops()).send({ stepId: 'nowhere' }).expect(409);
+    expect(unknown.body.detail).toMatch(/"nowhere" is not a step of skippable/);
+    const bad = await request(stack.app).post(path).set(ops()).send({ step: 'answered' }).expect(400);
+    expect(bad.body.errors.map((e: { path: string }) => e.path)).toContain('stepId');
+    const moved = await request(stack.app).post(path).set(ops()).send({ stepId: 'answered' }).expect(200);
+    expect(moved.body).toEqual({ workflowId, from: 'long-wait', to: 'answered' });
+    const done = await until(async () => {
+      const r = await run(workflowId);
+      return r.status !== 'running' && r.temporal.status === 'COMPLETED' ? r : undefined;
+    });
+    expect(done.currentStep).toBe('done');
+    const [c] = await stack.db.db.select().from(contacts).where(eq(contacts.externalId, 'mv-c1'));
+    expect(c!.tags).toEqual(['answered']);
+    await request(stack.app).post(path).set(ops()).send({ stepId: 'ask' }).expect(409);
+  });
 });

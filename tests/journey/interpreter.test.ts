@@ -480,3 +480,37 @@ describe('interpreter: contract details', () => {
     expect(d.state.now).toBe(T0);
   });
 });
+
+describe('interpreter: ops move a run to a step', () => {
+  const p = () =>
+    plan({
+      w: { type: 'wait', duration: '7d', next: 'br' },
+      br: { type: 'branch', conditions: [{ when: { tag: 'vip' }, next: 'b' }], else: 'a' },
+      a: { type: 'tag', tags: ['a'], next: 'done' },
+      b: { type: 'tag', tags: ['b'], next: 'done' },
+      done: exit,
+    });
+
+  it('cancels the current wait, enters the chosen step and carries on from there', () => {
+    const d = new Driver(p());
+    d.start();
+    const cmds = d.feed({ type: 'move', at: T0 + HOUR, stepId: 'b' });
+    expect(cmds[0]).toEqual({ type: 'cancel_timer', timerId: 'w:1' });
+    expect(cmds[1]).toEqual({ type: 'enter_step', stepId: 'b', stepType: 'tag', at: T0 + HOUR });
+    expect(activeTimer(d.state)).toBeUndefined();
+    // The old timer firing late changes nothing.
+    expect(d.feed({ type: 'timer_fired', at: T0 + 7 * DAY, timerId: 'w:1' })).toEqual([]);
+  });
+
+  it('is ignored while an action is in flight, for unknown steps, and once the run has ended', () => {
+    const d = new Driver(p());
+    d.start();
+    d.fire();
+    expect(awaitedCommand(d.state)).toBeDefined();
+    expect(d.feed({ type: 'move', at: T0 + 7 * DAY, stepId: 'b' })).toEqual([]);
+    const e = new Driver(p());
+    e.start();
+    expect(e.feed({ type: 'move', at: T0, stepId: 'nowhere' })).toEqual([]);
+    expect(e.feed({ type: 'move', at: T0, stepId: 'toString' })).toEqual([]);
+  });
+});

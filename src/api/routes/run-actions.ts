@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { Db } from '../../db/client';
 import { findRun } from '../../db/queries';
 import { ConflictError, NotFoundError } from '../../errors';
-import { skipWaitUpdate } from '../../workflows/messages';
+import { moveToStepUpdate, skipWaitUpdate } from '../../workflows/messages';
 import { defineRoute } from '../route';
 
 /** Run repairs that need the workflow's cooperation (Temporal updates), beside the list/detail/cancel routes. */
@@ -63,6 +63,34 @@ export function runActionRoutes(deps: { db: Db; temporal: Client }) {
           });
         }
         return { body: { workflowId: params.workflowId, activities: pending.map((a) => ({ activityId: a.activityId ?? '', type: a.activityType?.name ?? '', attempt: a.attempt ?? 1 })) } };
+      },
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/v1/runs/:workflowId/move',
+      tag: 'runs',
+      summary: 'Move a waiting run to another step of its version (a repair: its current wait is abandoned; recorded in the history with who asked)',
+      auth: ['ops'],
+      params: z.object({ workflowId: z.string().min(1).max(300) }),
+      body: z.strictObject({ stepId: z.string().min(1).max(100) }),
+      responses: {
+        200: { description: 'The run moved', schema: z.object({ workflowId: z.string(), from: z.string(), to: z.string() }) },
+        404: { description: 'No such run' },
+        409: { description: 'The run has ended, is in the middle of a step, or has no such step' },
+      },
+      handler: async ({ params, body, req }) => {
+        const run = await findRun(deps.db, params.workflowId);
+        if (!run) throw new NotFoundError('Run', params.workflowId);
+        if (run.status !== 'running') throw new ConflictError(`Run "${params.workflowId}" has ended (${run.status}); it cannot move.`);
+        try {
+          const r = await deps.temporal.workflow
+            .getHandle(params.workflowId)
+            .executeUpdate(moveToStepUpdate, { args: [{ stepId: body.stepId, by: req.principal?.name ?? 'ops' }] });
+          return { body: { workflowId: params.workflowId, ...r } };
+        } catch (err) {
+          if (err instanceof WorkflowUpdateFailedError) throw new ConflictError(`Run "${params.workflowId}" cannot move: ${err.cause?.message ?? err.message}.`);
+          throw err;
+        }
       },
     }),
   ];
