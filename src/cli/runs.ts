@@ -282,7 +282,7 @@ function registerAction(runs: Command, action: 'cancel' | 'terminate') {
 }
 
 export function registerRunsCommands(program: Command) {
-  const runs = program.command('runs').description('inspect and act on journey runs: list, show, skip a wait, retry now, move, cancel, terminate, replay');
+  const runs = program.command('runs').description('inspect and act on journey runs: list, show, skip a wait, retry now, move, migrate, cancel, terminate, replay');
 
   apiOptions(filterOptions(runs.command('ls').description('list runs, newest first (--stuck: only the stuck ones, and why)')))
     .option('--status <status>', 'running, completed, exited, goal, failed, cancelled or terminated')
@@ -316,6 +316,15 @@ export function registerRunsCommands(program: Command) {
     .action(async (workflowId: string, stepId: string, o: Common) => {
       const r = await call<{ from: string; to: string }>(apiTarget(o), 'POST', `/v1/runs/${encodeURIComponent(workflowId)}/move`, { stepId });
       process.stdout.write(`moved ${workflowId} from ${r.from} to ${r.to}\n`);
+    });
+
+  apiOptions(runs.command('migrate').description('move a running run to a newer version of its journey (default: the latest)').argument('<workflowId>'))
+    .option('--version <n>', 'target version')
+    .action(async (workflowId: string, o: Common & { version?: string }) => {
+      const version = o.version === undefined ? undefined : Number(o.version);
+      if (version !== undefined && (!Number.isInteger(version) || version < 1)) throw new CliError(`--version: "${o.version}" is not a version number`);
+      const r = await call<{ from: number; to: number }>(apiTarget(o), 'POST', `/v1/runs/${encodeURIComponent(workflowId)}/migrate`, version === undefined ? {} : { version });
+      process.stdout.write(`migrated ${workflowId} from version ${r.from} to ${r.to}\n`);
     });
 
   registerAction(runs, 'cancel');

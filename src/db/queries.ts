@@ -84,6 +84,8 @@ async function upsertRun(db: DbOrTx, run: Omit<RunProjection, 'stepSeq'>, endedA
       target: journeyRuns.workflowId,
       set: {
         runId: run.runId,
+        // A migrated run (or a re-entry under the same id) is on the version it reports now.
+        version: run.version,
         currentStep: run.currentStep,
         status: run.status,
         updatedAt: sql`now()`,

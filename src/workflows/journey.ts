@@ -25,8 +25,8 @@ import {
   type RunState,
 } from '../journey/interpreter';
 import type { JourneyPlan } from '../journey/plan';
-import { JourneyStepKey } from '../temporal/search-attributes';
-import { journeyEventSignal, moveToStepUpdate, runStateQuery, skipWaitUpdate, type JourneyEventSignal, type RunStateView } from './messages';
+import { JourneyStepKey, JourneyVersionKey } from '../temporal/search-attributes';
+import { journeyEventSignal, migrateVersionUpdate, moveToStepUpdate, runStateQuery, skipWaitUpdate, type JourneyEventSignal, type RunStateView } from './messages';
 
 /** Versioned so the input can evolve without breaking runs already in flight. */
 export type JourneyWorkflowInput = {
@@ -43,7 +43,7 @@ export type JourneyWorkflowInput = {
    */
   historyBudget?: number;
   /** Set only by continue-as-new: the interpreter state and events not yet fed to it. */
-  carried?: { state: RunState; inbox: JourneyEventSignal[]; currentStep: string | null; startedAt: number; stepSeq?: number };
+  carried?: { state: RunState; inbox: JourneyEventSignal[]; currentStep: string | null; startedAt: number; stepSeq?: number; migratedFrom?: number };
 };
 
 export type JourneyWorkflowResult = { status: RunStateView['status']; reason: string };
@@ -111,6 +111,8 @@ export async function journeyWorkflow(input: JourneyWorkflowInput): Promise<Jour
   let skipRequested = false;
   // Set by ops through the moveToStep update; the main loop feeds it to the interpreter.
   let pendingMove: string | undefined;
+  // Set by ops through the migrateVersion update; the main loop continues as new on that version.
+  let pendingMigration: number | undefined;
   setHandler(
     skipWaitUpdate,
     (_by) => {
@@ -127,6 +129,20 @@ export async function journeyWorkflow(input: JourneyWorkflowInput): Promise<Jour
     },
   );
   const queue: Command[] = [];
+  setHandler(
+    migrateVersionUpdate,
+    ({ version }) => {
+      pendingMigration = version;
+      return { from: input.version, to: version };
+    },
+    {
+      validator: ({ version }) => {
+        if (!Number.isInteger(version) || version <= input.version) throw new Error(`version ${version} is not newer than the run's version ${input.version}`);
+        if (awaitedCommand(state) !== undefined || queue.length > 0) throw new Error('the run is in the middle of a step (an activity is running); try again once it waits');
+        if (pendingMove !== undefined || pendingMigration !== undefined) throw new Error('another repair is already on its way');
+      },
+    },
+  );
   setHandler(
     moveToStepUpdate,
     ({ stepId }) => {
@@ -152,6 +168,9 @@ export async function journeyWorkflow(input: JourneyWorkflowInput): Promise<Jour
   if (!input.carried) {
     const contact = await reads.loadContact({ contactId: input.contactId });
     feed({ type: 'start', at: Date.now(), contact, ...(input.trigger ? { trigger: input.trigger } : {}) });
+  } else if (input.carried.migratedFrom !== undefined) {
+    // Migrated by ops: the projection (and so lists and stats) shows the new version from now on.
+    await project();
   }
 
   const run = async (commandId: string, stepId: string, action: Action): Promise<ActionOutcome> => {
@@ -299,9 +318,18 @@ export async function journeyWorkflow(input: JourneyWorkflowInput): Promise<Jour
       }
 
       const fired = !(await condition(
-        () => inbox.length > 0 || (skipRequested && timer !== undefined) || pendingMove !== undefined,
+        () => inbox.length > 0 || (skipRequested && timer !== undefined) || pendingMove !== undefined || pendingMigration !== undefined,
         timer ? Math.max(1, timer.at - Date.now()) : undefined,
       ));
+      if (pendingMigration !== undefined) {
+        const version = pendingMigration;
+        upsertSearchAttributes([{ key: JourneyVersionKey, value: version }]);
+        await continueAsNew<typeof journeyWorkflow>({
+          ...input,
+          version,
+          carried: { state, inbox: [...inbox], currentStep: view.currentStep, startedAt: input.carried?.startedAt ?? info.startTime.getTime(), stepSeq, migratedFrom: input.version },
+        });
+      }
       if (pendingMove !== undefined) {
         const stepId = pendingMove;
         pendingMove = undefined;

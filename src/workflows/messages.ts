@@ -43,3 +43,10 @@ export const skipWaitUpdate = defineUpdate<{ step: string }, [{ by: string }]>('
 
 /** Ops: move a waiting run to another step of its version (a repair); refused while an activity is in flight. */
 export const moveToStepUpdate = defineUpdate<{ from: string; to: string }, [{ stepId: string; by: string }]>('moveToStep');
+
+/**
+ * Ops: move a running run to a newer version of its journey. It continues as new on that version, keeping its state:
+ * the current wait ends as scheduled, and the steps after it are the new version's. The API checks that the current
+ * step exists in the target version; refused while an activity is in flight.
+ */
+export const migrateVersionUpdate = defineUpdate<{ from: number; to: number }, [{ version: number; by: string }]>('migrateVersion');

@@ -145,4 +145,55 @@ describe('ops: skip the current wait, retry a failing activity now', () => {
     expect(c!.tags).toEqual(['answered']);
     await request(stack.app).post(path).set(ops()).send({ stepId: 'ask' }).expect(409);
   });
+
+  it('migrates a waiting run to the latest version: same wait, then the new version\'s steps', async () => {
+    const v = (tag: string, extra = '') => `
+id: migrating
+name: Migrating
+triggers: [{ type: event, event: plan.chosen }]
+start: hold
+steps:
+  hold: { type: wait, duration: 1h, next: mark }
+  mark: { type: tag, tags: [${tag}], next: done }${extra}
+  done: { type: exit }
+`;
+    await publishJourney(stack.db.db, v('from-v1'), {});
+    const res = await request(stack.app)
+      .post('/v1/events')
+      .set('Authorization', `Bearer ${stack.keys.integration}`)
+      .send({ id: 'mg-1', type: 'plan.chosen', contact: { externalId: 'mg-c1' } })
+      .expect(202);
+    const workflowId: string = res.body.accepted[0].runs[0];
+    await until(async () => ((await run(workflowId)).currentStep === 'hold' ? true : undefined));
+    const path = `/v1/runs/${encodeURIComponent(workflowId)}/migrate`;
+    // Nothing newer yet.
+    await request(stack.app).post(path).set(ops()).send({}).expect(409);
+    await publishJourney(stack.db.db, v('from-v2'), {});
+    // A version whose steps do not include the run's current one is refused.
+    await publishJourney(stack.db.db, v('from-v3').replace(/hold/g, 'pause'), {});
+    const missing = await request(stack.app).post(path).set(ops()).send({}).expect(409);
+    expect(missing.body.detail).toMatch(/Step "hold" does not exist in version 3/);
+
+    const migrated = await request(stack.app).post(path).set(ops()).send({ version: 2 }).expect(200);
+    expect(migrated.body).toEqual({ workflowId, from: 1, to: 2 });
+    const onV2 = await until(async () => {
+      const r = await run(workflowId);
+      return r.version === 2 ? r : undefined;
+    });
+    expect(onV2.currentStep).toBe('hold');
+    const described = await stack.temporal.client.workflow.getHandle(workflowId).describe();
+    expect(described.runId).not.toBe(onV2.runId);
+    expect(described.searchAttributes.JourneyVersion).toEqual([2]);
+    // The wait it was in carries over; skipping it now follows version 2.
+    await until(async () => {
+      const r = await request(stack.app).post(`/v1/runs/${encodeURIComponent(workflowId)}/skip-wait`).set(ops());
+      return r.status === 200 ? true : undefined;
+    });
+    await until(async () => {
+      const r = await run(workflowId);
+      return r.status !== 'running' && r.temporal.status === 'COMPLETED' ? r : undefined;
+    });
+    const [c] = await stack.db.db.select().from(contacts).where(eq(contacts.externalId, 'mg-c1'));
+    expect(c!.tags).toEqual(['from-v2']);
+  });
 });

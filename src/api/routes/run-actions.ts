@@ -3,7 +3,10 @@ import { z } from 'zod';
 import type { Db } from '../../db/client';
 import { findRun } from '../../db/queries';
 import { ConflictError, NotFoundError } from '../../errors';
-import { moveToStepUpdate, skipWaitUpdate } from '../../workflows/messages';
+import { migrateVersionUpdate, moveToStepUpdate, skipWaitUpdate } from '../../workflows/messages';
+import { eq } from 'drizzle-orm';
+import { journeys } from '../../db/schema';
+import { loadPlan } from '../../engine/journeys';
 import { defineRoute } from '../route';
 
 /** Run repairs that need the workflow's cooperation (Temporal updates), beside the list/detail/cancel routes. */
@@ -89,6 +92,43 @@ export function runActionRoutes(deps: { db: Db; temporal: Client }) {
           return { body: { workflowId: params.workflowId, ...r } };
         } catch (err) {
           if (err instanceof WorkflowUpdateFailedError) throw new ConflictError(`Run "${params.workflowId}" cannot move: ${err.cause?.message ?? err.message}.`);
+          throw err;
+        }
+      },
+    }),
+    defineRoute({
+      method: 'post',
+      path: '/v1/runs/:workflowId/migrate',
+      tag: 'runs',
+      summary:
+        "Move a run to a newer version of its journey (default: the latest): it continues as new on that version with its state — the current wait ends as scheduled, the steps after it are the new version's",
+      auth: ['ops'],
+      params: z.object({ workflowId: z.string().min(1).max(300) }),
+      body: z.strictObject({ version: z.number().int().min(1).optional() }),
+      responses: {
+        200: { description: 'The run migrated', schema: z.object({ workflowId: z.string(), from: z.number().int(), to: z.number().int() }) },
+        404: { description: 'No such run' },
+        409: { description: 'The run has ended, is already on that version, is mid-activity, or its current step is not in the target version' },
+      },
+      handler: async ({ params, body, req }) => {
+        const run = await findRun(deps.db, params.workflowId);
+        if (!run) throw new NotFoundError('Run', params.workflowId);
+        if (run.status !== 'running') throw new ConflictError(`Run "${params.workflowId}" has ended (${run.status}); it cannot migrate.`);
+        const [journey] = await deps.db.select().from(journeys).where(eq(journeys.id, run.journeyId));
+        const target = body.version ?? journey?.latestVersion ?? run.version;
+        if (target <= run.version) throw new ConflictError(`Run "${params.workflowId}" is on version ${run.version}; version ${target} is not newer.`);
+        const plan = await loadPlan(deps.db, run.journeyId, target);
+        // The run carries on in the step it is in: that step must exist in the target version.
+        if (run.currentStep && !Object.hasOwn(plan.steps, run.currentStep)) {
+          throw new ConflictError(`Step "${run.currentStep}" does not exist in version ${target} of ${run.journeyId}; move the run to a step both versions have first.`);
+        }
+        try {
+          const r = await deps.temporal.workflow
+            .getHandle(params.workflowId)
+            .executeUpdate(migrateVersionUpdate, { args: [{ version: target, by: req.principal?.name ?? 'ops' }] });
+          return { body: { workflowId: params.workflowId, ...r } };
+        } catch (err) {
+          if (err instanceof WorkflowUpdateFailedError) throw new ConflictError(`Run "${params.workflowId}" cannot migrate: ${err.cause?.message ?? err.message}.`);
           throw err;
         }
       },
