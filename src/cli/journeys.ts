@@ -41,7 +41,7 @@ export function formatStats(s: JourneyStats): string {
   out.push(`MQLs: ${s.mqls.contacts} contacts became MQL after entering, ${s.mqls.handoffs} sales handoffs`);
   const r = s.roi;
   out.push(
-    `ROI: revenue ${r.revenue} ${r.currency} (${r.deals} deals${r.windowMs !== null ? ', within the goal window' : ''}) − cost ${r.cost} ${r.currency} = ${
+    `ROI: revenue ${r.revenue} ${r.currency} (${r.deals} deals${r.windowMs !== null ? ', within the goal window' : ''}) − cost ${r.cost} ${r.currency}${r.campaignCost ? ` (incl. campaign ${r.campaignCost})` : ''} = ${
       r.roi === null ? '— (no cost)' : `${(r.roi * 100).toFixed(1)}%`
     }`,
   );

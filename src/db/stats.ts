@@ -198,6 +198,8 @@ export type JourneyStats = {
     currency: string;
     cost: number;
     costByChannel: Record<string, number>;
+    /** The fixed campaign cost included in `cost` (settings.costs.campaign). */
+    campaignCost: number;
     revenue: number;
     deals: number;
     /** The goal conversion window revenue is counted in; null = no limit. */
@@ -276,7 +278,9 @@ export async function journeyStats(db: DbOrTx, scope: StatsScope): Promise<Journ
       cost += c;
     }
   }
-  cost = round(cost);
+  // The campaign's fixed cost counts once: the version's own for a version, the latest version's for the journey.
+  const campaignCost = plan?.settings.costs.campaign ?? 0;
+  cost = round(cost + campaignCost);
 
   const conv = new Map(goals.map((g) => [g.goal, g]));
   const goalRows = [
@@ -297,6 +301,7 @@ export async function journeyStats(db: DbOrTx, scope: StatsScope): Promise<Journ
       currency: plan?.settings.costs.currency ?? 'USD',
       cost,
       costByChannel,
+      campaignCost,
       revenue: revenue.revenue,
       deals: revenue.deals,
       windowMs: windowMs ?? null,

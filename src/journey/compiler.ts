@@ -572,6 +572,7 @@ function normalizeSettings(s: Settings | undefined): PlanSettings {
       sms: s?.costs?.sms ?? 0,
       webhook: s?.costs?.webhook ?? 0,
       notify: s?.costs?.notify ?? 0,
+      ...(s?.costs?.campaign !== undefined ? { campaign: s.costs.campaign } : {}),
     },
     unknownContact: s?.unknown_contact ?? 'reject',
     eventLookbackMs: s?.event_lookback ? ms(s.event_lookback) : DEFAULT_LOOKBACK_MS,

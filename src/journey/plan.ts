@@ -106,7 +106,8 @@ export interface PlanSettings {
   quietHours?: { startMinute: number; endMinute: number };
   sendWindows: PlanSendWindow[];
   frequencyCaps: Partial<Record<MessageChannel, PlanFrequencyCap>>;
-  costs: { currency: string; email: number; sms: number; webhook: number; notify: number };
+  /** `campaign`: a fixed cost counted once in ROI; absent when the journey sets none (keeps older plans' hashes). */
+  costs: { currency: string; email: number; sms: number; webhook: number; notify: number; campaign?: number };
   unknownContact: 'create' | 'reject';
   eventLookbackMs: number;
 }

@@ -295,6 +295,8 @@ export const Costs = z.strictObject({
   sms: z.number().min(0).optional(),
   webhook: z.number().min(0).optional(),
   notify: z.number().min(0).optional(),
+  /** Fixed cost of the campaign itself (content, design, media), counted once in the journey's ROI. */
+  campaign: z.number().min(0).optional(),
 });
 export type Costs = z.infer<typeof Costs>;
 

@@ -168,7 +168,7 @@ describe('journey statistics on seeded rows', () => {
     ]);
     expect(s!.mqls).toEqual({ contacts: 2, handoffs: 1 });
     // cost: 3 accepted emails × 0.5 + 1 SMS × 2 = 3.5; revenue: 1000 + 250.50 (the late, earlier and junk deals do not count).
-    expect(s!.roi).toEqual({ currency: 'CNY', cost: 3.5, costByChannel: { email: 1.5, sms: 2 }, revenue: 1250.5, deals: 2, windowMs: 30 * D, roi: 356.285714 });
+    expect(s!.roi).toEqual({ currency: 'CNY', cost: 3.5, costByChannel: { email: 1.5, sms: 2 }, campaignCost: 0, revenue: 1250.5, deals: 2, windowMs: 30 * D, roi: 356.285714 });
     expect(s!.roi.roi).toBeCloseTo((1250.5 - 3.5) / 3.5, 5);
   });
 
@@ -212,5 +212,18 @@ describe('journey statistics on seeded rows', () => {
     expect(JSON.parse(json).roi.roi).toBe(230);
     await expect(statsCommand(db.db, 'funnel', { version: 7 }, () => undefined)).rejects.toThrow(CliError);
     expect(formatStats((await journeyStats(db.db, { journeyId: 'funnel' }))!)).toContain('(all versions)');
+  });
+
+  it('counts a fixed campaign cost once, from the version reported (the latest for the whole journey)', async () => {
+    // Runs last: a third version changes what "latest" prices.
+    expect((await publishJourney(db.db, journey(1).replace('notify: 0.1 }', 'notify: 0.1, campaign: 100 }'), {})).version).toBe(3);
+    const v1 = await journeyStats(db.db, { journeyId: 'funnel', version: 1 });
+    expect(v1!.roi).toMatchObject({ cost: 3.5, campaignCost: 0 });
+    const all = await journeyStats(db.db, { journeyId: 'funnel' });
+    // 5.5 for the messages as before + 100 for the campaign; (1270.5 − 105.5) / 105.5
+    expect(all!.roi).toMatchObject({ cost: 105.5, campaignCost: 100, revenue: 1270.5, roi: 11.042654 });
+    let out = '';
+    await statsCommand(db.db, 'funnel', {}, (x) => (out += x));
+    expect(out).toContain('− cost 105.5 CNY (incl. campaign 100) =');
   });
 });
