@@ -7,7 +7,7 @@ import { buildTemplateContext } from '../journey/template-context';
 import type { NotifyTarget } from '../journey/schema';
 import { findContactById, findMessageByKey } from '../db/queries';
 import { messages, salesHandoffs } from '../db/schema';
-import { loadPlan } from '../engine/journeys';
+import { cachedPlanLoader } from '../engine/journeys';
 import type { JourneyPlan } from '../journey/plan';
 import { AssignmentError, assignHandoff, type HandoffAssignment } from '../sales/assign';
 import { chatAudience } from '../sales/chat';
@@ -20,18 +20,11 @@ import type { HandoffSlaInput } from '../workflows/handoff-sla';
 
 export function journeySupportActivities(deps: ActivityDeps) {
   const { db } = deps;
-  // Versions are immutable: each run's start reads its plan, and thousands of runs share a handful of versions.
-  const plans = new Map<string, JourneyPlan>();
+  const plan = cachedPlanLoader(db);
   const activities = {
     async loadPlan({ journeyId, version }: { journeyId: string; version: number }): Promise<JourneyPlan> {
-      const key = `${journeyId}@${version}`;
-      const cached = plans.get(key);
-      if (cached) return cached;
       try {
-        const plan = await loadPlan(db, journeyId, version);
-        if (plans.size > 1000) plans.clear();
-        plans.set(key, plan);
-        return plan;
+        return await plan(journeyId, version);
       } catch (err) {
         throw ApplicationFailure.nonRetryable((err as Error).message, 'JourneyVersionNotFound');
       }

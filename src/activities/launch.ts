@@ -2,11 +2,11 @@ import { ApplicationFailure, heartbeat } from '@temporalio/activity';
 import { and, eq, gt, gte, inArray, isNull, sql } from 'drizzle-orm';
 import { toJourneyContact } from '../db/contact-view';
 import { audienceLaunchEntries, audienceLaunches, contacts, events, journeyRuns, journeys, suppressions } from '../db/schema';
-import { loadPlan } from '../engine/journeys';
+import { cachedPlanLoader, declaredAudience } from '../engine/journeys';
 import { startJourneyRun } from '../engine/router';
 import { evaluate, type SeenEvent } from '../journey/conditions';
 import { canEnter } from '../journey/entry';
-import type { JourneyPlan, PlanCondition } from '../journey/plan';
+import type { PlanCondition } from '../journey/plan';
 import type { ActivityDeps } from './deps';
 
 /** What a launch enrols: contacts matching `audience` (everyone when absent) who may be messaged on `consent`. */
@@ -44,13 +44,7 @@ async function mapLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<v
 
 export function launchActivities(deps: ActivityDeps) {
   const { db } = deps;
-  // Versions are immutable, so a worker may keep each plan it loaded for the life of the process.
-  const plans = new Map<string, Promise<JourneyPlan>>();
-  const plan = (journeyId: string, version: number) => {
-    const key = `${journeyId}@${version}`;
-    if (!plans.has(key)) plans.set(key, loadPlan(db, journeyId, version).catch((err: unknown) => (plans.delete(key), Promise.reject(err))));
-    return plans.get(key)!;
-  };
+  const plan = cachedPlanLoader(db);
 
   return {
     /**
@@ -72,9 +66,8 @@ export function launchActivities(deps: ActivityDeps) {
       const version = input.version ?? journey.latestVersion;
       let filter = input.filter;
       if (!filter) {
-        const p = await plan(input.journeyId, version);
-        const t = p.triggers.find((x) => x.type === 'audience' || (x.type === 'schedule' && x.audience));
-        filter = { audience: t?.type === 'audience' ? t.filter : t?.type === 'schedule' ? t.audience : undefined, consent: null };
+        const audience = declaredAudience(await plan(input.journeyId, version));
+        filter = { ...(audience ? { audience } : {}), consent: null };
       }
       await db
         .insert(audienceLaunches)

@@ -5,7 +5,7 @@ import type { Db } from '../db/client';
 import { journeys, journeyVersions } from '../db/schema';
 import { DomainError, NotFoundError, ValidationError } from '../errors';
 import { compileJourney, formatError } from '../journey/compiler';
-import type { JourneyPlan } from '../journey/plan';
+import type { JourneyPlan, PlanCondition } from '../journey/plan';
 import type { TemplateCatalog } from '../journey/templates';
 import { contentHash } from '../journey/versions';
 import type { EventTrigger, TriggerSource } from './router';
@@ -128,6 +128,34 @@ export async function loadPlan(db: Db, journeyId: string, version: number): Prom
     .where(and(eq(journeyVersions.journeyId, journeyId), eq(journeyVersions.version, version)));
   if (!row) throw new NotFoundError('Journey version', `${journeyId}@${version}`);
   return row.plan as unknown as JourneyPlan;
+}
+
+/**
+ * `loadPlan` that keeps what it read: versions are immutable, and thousands of runs (or launch pages) share a handful
+ * of them. Failed reads are not kept. The cache is dropped whole past `max` entries.
+ */
+export function cachedPlanLoader(db: Db, max = 1000): (journeyId: string, version: number) => Promise<JourneyPlan> {
+  const plans = new Map<string, Promise<JourneyPlan>>();
+  return (journeyId, version) => {
+    const key = `${journeyId}@${version}`;
+    let plan = plans.get(key);
+    if (!plan) {
+      if (plans.size >= max) plans.clear();
+      plan = loadPlan(db, journeyId, version);
+      plans.set(key, plan);
+      plan.catch(() => plans.delete(key));
+    }
+    return plan;
+  };
+}
+
+/** The audience a journey declares for launches: its audience trigger's filter, else a schedule trigger's audience. */
+export function declaredAudience(plan: JourneyPlan): PlanCondition | undefined {
+  for (const t of plan.triggers) {
+    if (t.type === 'audience') return t.filter;
+    if (t.type === 'schedule' && t.audience) return t.audience;
+  }
+  return undefined;
 }
 
 /**

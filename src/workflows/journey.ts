@@ -129,6 +129,19 @@ export async function journeyWorkflow(input: JourneyWorkflowInput): Promise<Jour
     },
   );
   const queue: Command[] = [];
+  /** Ops repairs wait until the run waits: an action in flight must report to the step that started it. */
+  const refuseMidStep = () => {
+    if (awaitedCommand(state) !== undefined || queue.length > 0) throw new Error('the run is in the middle of a step (an activity is running); try again once it waits');
+  };
+  /** What continue-as-new carries: the interpreter state, unread events and the run's bookkeeping. */
+  const carry = (migratedFrom?: number): NonNullable<JourneyWorkflowInput['carried']> => ({
+    state,
+    inbox: [...inbox],
+    currentStep: view.currentStep,
+    startedAt: input.carried?.startedAt ?? info.startTime.getTime(),
+    stepSeq,
+    ...(migratedFrom !== undefined ? { migratedFrom } : {}),
+  });
   setHandler(
     migrateVersionUpdate,
     ({ version }) => {
@@ -138,7 +151,7 @@ export async function journeyWorkflow(input: JourneyWorkflowInput): Promise<Jour
     {
       validator: ({ version }) => {
         if (!Number.isInteger(version) || version <= input.version) throw new Error(`version ${version} is not newer than the run's version ${input.version}`);
-        if (awaitedCommand(state) !== undefined || queue.length > 0) throw new Error('the run is in the middle of a step (an activity is running); try again once it waits');
+        refuseMidStep();
         if (pendingMove !== undefined || pendingMigration !== undefined) throw new Error('another repair is already on its way');
       },
     },
@@ -152,7 +165,7 @@ export async function journeyWorkflow(input: JourneyWorkflowInput): Promise<Jour
     {
       validator: ({ stepId }) => {
         if (!Object.hasOwn(plan.steps, stepId)) throw new Error(`"${stepId}" is not a step of ${plan.id} version ${input.version}`);
-        if (awaitedCommand(state) !== undefined || queue.length > 0) throw new Error('the run is in the middle of a step (an activity is running); try again once it waits');
+        refuseMidStep();
         if (pendingMove !== undefined) throw new Error('a move is already on its way');
       },
     },
@@ -311,10 +324,7 @@ export async function journeyWorkflow(input: JourneyWorkflowInput): Promise<Jour
       if (outcome) break;
 
       if (workflowInfo().historyLength > (input.historyBudget ?? HISTORY_BUDGET) && awaitedCommand(state) === undefined) {
-        await continueAsNew<typeof journeyWorkflow>({
-          ...input,
-          carried: { state, inbox: [...inbox], currentStep: view.currentStep, startedAt: input.carried?.startedAt ?? info.startTime.getTime(), stepSeq },
-        });
+        await continueAsNew<typeof journeyWorkflow>({ ...input, carried: carry() });
       }
 
       const fired = !(await condition(
@@ -324,11 +334,7 @@ export async function journeyWorkflow(input: JourneyWorkflowInput): Promise<Jour
       if (pendingMigration !== undefined) {
         const version = pendingMigration;
         upsertSearchAttributes([{ key: JourneyVersionKey, value: version }]);
-        await continueAsNew<typeof journeyWorkflow>({
-          ...input,
-          version,
-          carried: { state, inbox: [...inbox], currentStep: view.currentStep, startedAt: input.carried?.startedAt ?? info.startTime.getTime(), stepSeq, migratedFrom: input.version },
-        });
+        await continueAsNew<typeof journeyWorkflow>({ ...input, version, carried: carry(input.version) });
       }
       if (pendingMove !== undefined) {
         const stepId = pendingMove;

@@ -18,6 +18,7 @@ import type { JourneyWorkflowInput, JourneyWorkflowResult } from '../../src/work
 import { startTestStack, type TestStack } from '../helpers/stack';
 import { startHttp, type TestHttp } from '../channels/support/http';
 import { until } from '../helpers/until';
+import { runWatch } from '../helpers/runs';
 
 const MINUTE = 60_000;
 const HOUR = 3_600_000;
@@ -180,22 +181,7 @@ describe('journey execution against the real server', () => {
   };
   const putContact = async (externalId: string, body: Record<string, unknown>) =>
     (await request(stack.app).put(`/v1/contacts/${externalId}`).set('Authorization', `Bearer ${stack.keys.integration}`).send(body)).body as { id: string };
-  const runOf = async (workflowId: string) => {
-    const res = await request(stack.app).get(`/v1/runs/${encodeURIComponent(workflowId)}`).set('Authorization', `Bearer ${stack.keys.ops}`);
-    if (res.status === 404) return undefined;
-    expect(res.status).toBe(200);
-    return res.body;
-  };
-  const atStep = (workflowId: string, stepId: string) =>
-    until(`${workflowId} at ${stepId}`, async () => {
-      const r = await runOf(workflowId);
-      return r?.currentStep === stepId ? r : undefined;
-    });
-  const ended = (workflowId: string) =>
-    until(`${workflowId} to end`, async () => {
-      const r = await runOf(workflowId);
-      return r && r.status !== 'running' ? r : undefined;
-    });
+  const { runOf, atStep, ended } = runWatch(() => stack);
   const history = async (workflowId: string, runId?: string) =>
     (await stack.temporal.client.workflow.getHandle(workflowId, runId).fetchHistory()).events ?? [];
   const firstTimer = (workflowId: string) =>

@@ -25,6 +25,7 @@ import { json, startHttp, type TestHttp } from '../channels/support/http';
 import type { CapturedMail } from '../helpers/smtp';
 import type { JourneyEventSignal } from '../../src/workflows/messages';
 import { until } from '../helpers/until';
+import { runWatch } from '../helpers/runs';
 
 const JOURNEYS_DIR = path.join(import.meta.dirname, '../../journeys');
 const MINUTE = 60_000;
@@ -119,23 +120,7 @@ describe('sample journeys run end to end (POST /v1/events → Temporal → SMTP/
     request(stack.app).put(`/v1/contacts/${externalId}`).set('Authorization', `Bearer ${stack.keys.integration}`).send(body).expect((r) => {
       if (r.status !== 200 && r.status !== 201) throw new Error(`PUT contact: ${r.status} ${JSON.stringify(r.body)}`);
     });
-  /** The run as GET /v1/runs/:workflowId shows it; undefined until the worker has projected it. */
-  const runOf = async (workflowId: string) => {
-    const res = await request(stack.app).get(`/v1/runs/${encodeURIComponent(workflowId)}`).set('Authorization', `Bearer ${stack.keys.ops}`);
-    if (res.status === 404) return undefined;
-    expect(res.status).toBe(200);
-    return res.body;
-  };
-  const atStep = (workflowId: string, stepId: string) =>
-    until(`${workflowId} at ${stepId}`, async () => {
-      const r = await runOf(workflowId);
-      return r?.currentStep === stepId ? r : undefined;
-    });
-  const ended = (workflowId: string) =>
-    until(`${workflowId} to end`, async () => {
-      const r = await runOf(workflowId);
-      return r && r.status !== 'running' ? r : undefined;
-    });
+  const { atStep, ended } = runWatch(() => stack);
   const mailTo = (address: string) =>
     until(`mail to ${address}`, async () => stack.smtp.messages.find((m: CapturedMail) => m.envelopeTo.includes(address)));
   /** TimerStarted events in order, each with the signals (journey events) recorded before it. */

@@ -6,7 +6,7 @@ import type { Db } from '../../db/client';
 import { audienceLaunches, contacts, journeys } from '../../db/schema';
 import { ConflictError, NotFoundError, ValidationError } from '../../errors';
 import { compileCondition } from '../../journey/compiler';
-import { loadPlan } from '../../engine/journeys';
+import { declaredAudience, loadPlan } from '../../engine/journeys';
 import type { LaunchFilter } from '../../activities/launch';
 import type { AudienceLaunchInput } from '../../workflows/launch';
 import { launchProgressQuery, type LaunchProgress } from '../../workflows/messages';
@@ -107,9 +107,7 @@ export function launchRoutes(deps: { db: Db; temporal: Client; taskQueue: string
           if (!c.ok) throw new ValidationError('The audience filter is invalid; see errors for each field.', c.errors.map((e) => ({ path: e.path, message: e.message })));
           filter = { audience: c.condition, consent: body.consent === 'none' ? null : body.consent };
         } else {
-          const plan = await loadPlan(db, journey.id, version);
-          const t = plan.triggers.find((x) => x.type === 'audience' || (x.type === 'schedule' && x.audience));
-          const audience = t?.type === 'audience' ? t.filter : t?.type === 'schedule' ? t.audience : undefined;
+          const audience = declaredAudience(await loadPlan(db, journey.id, version));
           filter = { ...(audience ? { audience } : {}), consent: body.consent === 'none' ? null : body.consent };
         }
         const launchId = `launch_${randomUUID()}`;
@@ -170,8 +168,10 @@ export function launchRoutes(deps: { db: Db; temporal: Client; taskQueue: string
           .orderBy(desc(audienceLaunches.createdAt))
           .limit(query.limit + 1);
         const items = rows.slice(0, query.limit);
+        // One count for the page: only running launches show a live total.
+        const total = items.some((r) => r.status === 'running') ? await contactCount() : undefined;
         const last = items.at(-1);
-        return { body: { items: await Promise.all(items.map(async (r) => view(r, r.status === 'running' ? await contactCount() : r.scanned))), nextCursor: rows.length > query.limit && last ? encodeCursor({ t: last.createdAt.getTime() }) : null } };
+        return { body: { items: items.map((r) => view(r, r.status === 'running' ? (total ?? 0) : r.scanned)), nextCursor: rows.length > query.limit && last ? encodeCursor({ t: last.createdAt.getTime() }) : null } };
       },
     }),
     defineRoute({

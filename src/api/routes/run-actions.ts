@@ -1,16 +1,33 @@
-import { WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import { WorkflowUpdateFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
+import { eq } from 'drizzle-orm';
 import { z } from 'zod';
 import type { Db } from '../../db/client';
 import { findRun } from '../../db/queries';
 import { ConflictError, NotFoundError } from '../../errors';
-import { migrateVersionUpdate, moveToStepUpdate, skipWaitUpdate } from '../../workflows/messages';
-import { eq } from 'drizzle-orm';
 import { journeys } from '../../db/schema';
 import { loadPlan } from '../../engine/journeys';
+import { migrateVersionUpdate, moveToStepUpdate, skipWaitUpdate } from '../../workflows/messages';
 import { defineRoute } from '../route';
 
 /** Run repairs that need the workflow's cooperation (Temporal updates), beside the list/detail/cancel routes. */
 export function runActionRoutes(deps: { db: Db; temporal: Client }) {
+  const params = z.object({ workflowId: z.string().min(1).max(300) });
+  /** The run from the projection: 404 when unknown, 409 once it has ended (`what` says what cannot happen then). */
+  const runningRun = async (workflowId: string, what: string) => {
+    const run = await findRun(deps.db, workflowId);
+    if (!run) throw new NotFoundError('Run', workflowId);
+    if (run.status !== 'running') throw new ConflictError(`Run "${workflowId}" has ended (${run.status}); ${what}.`);
+    return run;
+  };
+  /** Sends a repair as a Temporal update; the workflow's validator refusing it becomes a 409 that says why. */
+  const repair = async <R>(workflowId: string, verb: string, send: (handle: WorkflowHandle) => Promise<R>): Promise<R> => {
+    try {
+      return await send(deps.temporal.workflow.getHandle(workflowId));
+    } catch (err) {
+      if (err instanceof WorkflowUpdateFailedError) throw new ConflictError(`Run "${workflowId}" cannot ${verb}: ${err.cause?.message ?? err.message}.`);
+      throw err;
+    }
+  };
   return [
     defineRoute({
       method: 'post',
@@ -18,23 +35,16 @@ export function runActionRoutes(deps: { db: Db; temporal: Client }) {
       tag: 'runs',
       summary: "End a run's current wait now: a `wait` step moves on, a `wait_for_event` step takes its timeout branch (recorded in the run's history with who asked)",
       auth: ['ops'],
-      params: z.object({ workflowId: z.string().min(1).max(300) }),
+      params,
       responses: {
         200: { description: 'The wait was skipped', schema: z.object({ workflowId: z.string(), skippedStep: z.string() }) },
         404: { description: 'No such run' },
         409: { description: 'The run is not waiting (or has ended)' },
       },
       handler: async ({ params, req }) => {
-        const run = await findRun(deps.db, params.workflowId);
-        if (!run) throw new NotFoundError('Run', params.workflowId);
-        if (run.status !== 'running') throw new ConflictError(`Run "${params.workflowId}" has ended (${run.status}); there is no wait to skip.`);
-        try {
-          const r = await deps.temporal.workflow.getHandle(params.workflowId).executeUpdate(skipWaitUpdate, { args: [{ by: req.principal?.name ?? 'ops' }] });
-          return { body: { workflowId: params.workflowId, skippedStep: r.step } };
-        } catch (err) {
-          if (err instanceof WorkflowUpdateFailedError) throw new ConflictError(`Run "${params.workflowId}" cannot skip: ${err.cause?.message ?? err.message}.`);
-          throw err;
-        }
+        await runningRun(params.workflowId, 'there is no wait to skip');
+        const r = await repair(params.workflowId, 'skip', (h) => h.executeUpdate(skipWaitUpdate, { args: [{ by: req.principal?.name ?? 'ops' }] }));
+        return { body: { workflowId: params.workflowId, skippedStep: r.step } };
       },
     }),
     defineRoute({
@@ -43,16 +53,14 @@ export function runActionRoutes(deps: { db: Db; temporal: Client }) {
       tag: 'runs',
       summary: "Retry the run's failing activities now instead of after their back-off (attempts restart at 1); use once the cause is fixed",
       auth: ['ops'],
-      params: z.object({ workflowId: z.string().min(1).max(300) }),
+      params,
       responses: {
         200: { description: 'The activities were rescheduled', schema: z.object({ workflowId: z.string(), activities: z.array(z.object({ activityId: z.string(), type: z.string(), attempt: z.number().int() })) }) },
         404: { description: 'No such run' },
         409: { description: 'The run has no activity waiting to retry' },
       },
       handler: async ({ params, req }) => {
-        const run = await findRun(deps.db, params.workflowId);
-        if (!run) throw new NotFoundError('Run', params.workflowId);
-        if (run.status !== 'running') throw new ConflictError(`Run "${params.workflowId}" has ended (${run.status}); there is nothing to retry.`);
+        await runningRun(params.workflowId, 'there is nothing to retry');
         const d = await deps.temporal.workflow.getHandle(params.workflowId).describe();
         const pending = (d.raw.pendingActivities ?? []).filter((a) => (a.attempt ?? 1) > 1 || a.lastFailure);
         if (pending.length === 0) throw new ConflictError(`Run "${params.workflowId}" has no failing activity waiting to retry.`);
@@ -74,7 +82,7 @@ export function runActionRoutes(deps: { db: Db; temporal: Client }) {
       tag: 'runs',
       summary: 'Move a waiting run to another step of its version (a repair: its current wait is abandoned; recorded in the history with who asked)',
       auth: ['ops'],
-      params: z.object({ workflowId: z.string().min(1).max(300) }),
+      params,
       body: z.strictObject({ stepId: z.string().min(1).max(100) }),
       responses: {
         200: { description: 'The run moved', schema: z.object({ workflowId: z.string(), from: z.string(), to: z.string() }) },
@@ -82,18 +90,9 @@ export function runActionRoutes(deps: { db: Db; temporal: Client }) {
         409: { description: 'The run has ended, is in the middle of a step, or has no such step' },
       },
       handler: async ({ params, body, req }) => {
-        const run = await findRun(deps.db, params.workflowId);
-        if (!run) throw new NotFoundError('Run', params.workflowId);
-        if (run.status !== 'running') throw new ConflictError(`Run "${params.workflowId}" has ended (${run.status}); it cannot move.`);
-        try {
-          const r = await deps.temporal.workflow
-            .getHandle(params.workflowId)
-            .executeUpdate(moveToStepUpdate, { args: [{ stepId: body.stepId, by: req.principal?.name ?? 'ops' }] });
-          return { body: { workflowId: params.workflowId, ...r } };
-        } catch (err) {
-          if (err instanceof WorkflowUpdateFailedError) throw new ConflictError(`Run "${params.workflowId}" cannot move: ${err.cause?.message ?? err.message}.`);
-          throw err;
-        }
+        await runningRun(params.workflowId, 'it cannot move');
+        const r = await repair(params.workflowId, 'move', (h) => h.executeUpdate(moveToStepUpdate, { args: [{ stepId: body.stepId, by: req.principal?.name ?? 'ops' }] }));
+        return { body: { workflowId: params.workflowId, ...r } };
       },
     }),
     defineRoute({
@@ -103,7 +102,7 @@ export function runActionRoutes(deps: { db: Db; temporal: Client }) {
       summary:
         "Move a run to a newer version of its journey (default: the latest): it continues as new on that version with its state — the current wait ends as scheduled, the steps after it are the new version's",
       auth: ['ops'],
-      params: z.object({ workflowId: z.string().min(1).max(300) }),
+      params,
       body: z.strictObject({ version: z.number().int().min(1).optional() }),
       responses: {
         200: { description: 'The run migrated', schema: z.object({ workflowId: z.string(), from: z.number().int(), to: z.number().int() }) },
@@ -111,9 +110,7 @@ export function runActionRoutes(deps: { db: Db; temporal: Client }) {
         409: { description: 'The run has ended, is already on that version, is mid-activity, or its current step is not in the target version' },
       },
       handler: async ({ params, body, req }) => {
-        const run = await findRun(deps.db, params.workflowId);
-        if (!run) throw new NotFoundError('Run', params.workflowId);
-        if (run.status !== 'running') throw new ConflictError(`Run "${params.workflowId}" has ended (${run.status}); it cannot migrate.`);
+        const run = await runningRun(params.workflowId, 'it cannot migrate');
         const [journey] = await deps.db.select().from(journeys).where(eq(journeys.id, run.journeyId));
         const target = body.version ?? journey?.latestVersion ?? run.version;
         if (target <= run.version) throw new ConflictError(`Run "${params.workflowId}" is on version ${run.version}; version ${target} is not newer.`);
@@ -122,15 +119,8 @@ export function runActionRoutes(deps: { db: Db; temporal: Client }) {
         if (run.currentStep && !Object.hasOwn(plan.steps, run.currentStep)) {
           throw new ConflictError(`Step "${run.currentStep}" does not exist in version ${target} of ${run.journeyId}; move the run to a step both versions have first.`);
         }
-        try {
-          const r = await deps.temporal.workflow
-            .getHandle(params.workflowId)
-            .executeUpdate(migrateVersionUpdate, { args: [{ version: target, by: req.principal?.name ?? 'ops' }] });
-          return { body: { workflowId: params.workflowId, ...r } };
-        } catch (err) {
-          if (err instanceof WorkflowUpdateFailedError) throw new ConflictError(`Run "${params.workflowId}" cannot migrate: ${err.cause?.message ?? err.message}.`);
-          throw err;
-        }
+        const r = await repair(params.workflowId, 'migrate', (h) => h.executeUpdate(migrateVersionUpdate, { args: [{ version: target, by: req.principal?.name ?? 'ops' }] }));
+        return { body: { workflowId: params.workflowId, ...r } };
       },
     }),
   ];
