@@ -125,13 +125,21 @@ export function journeySupportActivities(deps: ActivityDeps) {
       team?: string;
       owner?: string;
       dueAt?: number;
+      /** The sales task's title as written in the journey (an inline template, rendered here for the contact). */
+      taskTitle?: string;
       /** Escalate to the rep's manager when the hand-off is still pending then (see handoffSlaWorkflow). */
       sla?: { escalateAt: number; escalateTo: 'manager'; channel?: ChatProvider };
     }): Promise<{ ownerId: string | null; duplicate: boolean; handoffId?: string; crm?: CrmDeliveryStatus }> {
+      let taskTitle: string | undefined;
+      if (input.taskTitle !== undefined) {
+        const row = await findContactById(db, input.contactId);
+        if (!row) throw ApplicationFailure.nonRetryable(`contact ${input.contactId} does not exist`, 'ContactNotFound');
+        taskTitle = renderInline(input.taskTitle, buildTemplateContext({ contact: toJourneyContact(row), journey: { id: input.journeyId, name: input.journeyId } }));
+      }
       if (deps.sales) {
         let assigned: HandoffAssignment;
         try {
-          assigned = await assignHandoff(db, deps.sales.directory, { ...input, actor: `journey:${input.journeyId}` }, {
+          assigned = await assignHandoff(db, deps.sales.directory, { ...input, taskTitle, actor: `journey:${input.journeyId}` }, {
             url: deps.sales.crmWebhook?.url,
             payload: (ctx) => crmHandoffPayload(ctx, deps.tracking?.baseUrl ?? ''),
           });
@@ -152,6 +160,7 @@ export function journeySupportActivities(deps: ActivityDeps) {
           workflowId: input.workflowId,
           team: input.team ?? null,
           repId: input.owner ?? null,
+          taskTitle: taskTitle ?? null,
           dueAt: input.dueAt ? new Date(input.dueAt) : null,
         })
         .onConflictDoNothing({ target: salesHandoffs.idempotencyKey })

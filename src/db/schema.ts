@@ -203,12 +203,19 @@ export const salesHandoffs = pgTable(
     /** pending | accepted | rejected | escalated */
     status: text('status').notNull().default('pending'),
     reason: text('reason'),
+    /** The sales task's title, rendered from the journey's `task.title` for this contact. */
+    taskTitle: text('task_title'),
     dueAt: timestamp('due_at', { withTimezone: true }),
     escalatedAt: timestamp('escalated_at', { withTimezone: true }),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
-  (t) => [uniqueIndex('sales_handoffs_idempotency_uq').on(t.idempotencyKey), index('sales_handoffs_contact_idx').on(t.contactId)],
+  (t) => [
+    uniqueIndex('sales_handoffs_idempotency_uq').on(t.idempotencyKey),
+    index('sales_handoffs_contact_idx').on(t.contactId),
+    // Capacity assignment counts a rep's pending hand-offs.
+    index('sales_handoffs_rep_status_idx').on(t.repId, t.status),
+  ],
 );
 
 export const suppressions = pgTable(

@@ -57,6 +57,8 @@ export type HandoffRequest = {
   /** A specific rep (or CRM user) to keep. */
   owner?: string | undefined;
   dueAt?: number | undefined;
+  /** The sales task's title (already rendered for this contact). */
+  taskTitle?: string | undefined;
   /** Recorded on the contact's audit row, e.g. `journey:mql-handoff`. */
   actor: string;
 };
@@ -205,6 +207,7 @@ export async function assignHandoff(db: DbOrTx, dir: SalesDirectory, req: Handof
           workflowId: req.workflowId ?? null,
           team,
           repId,
+          taskTitle: req.taskTitle ?? null,
           dueAt: req.dueAt ? new Date(req.dueAt) : null,
         })
         .onConflictDoNothing({ target: salesHandoffs.idempotencyKey })

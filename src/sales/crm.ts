@@ -39,6 +39,7 @@ export function crmHandoffPayload(ctx: CrmHandoffContext, apiBaseUrl: string) {
       status: h.status,
       team: h.team,
       assignment: ctx.method,
+      taskTitle: h.taskTitle,
       dueAt: h.dueAt?.toISOString() ?? null,
       createdAt: h.createdAt.toISOString(),
       journeyId: h.journeyId,

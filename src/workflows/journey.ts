@@ -265,7 +265,7 @@ export async function journeyWorkflow(input: JourneyWorkflowInput): Promise<Jour
             ...common,
             ...(action.team ? { team: action.team } : {}),
             ...(action.owner ? { owner: action.owner } : {}),
-            ...(action.task ? { dueAt: action.task.dueAt } : {}),
+            ...(action.task ? { dueAt: action.task.dueAt, taskTitle: action.task.title } : {}),
             ...(action.sla ? { sla: action.sla } : {}),
           });
           return { status: 'ok', data: { ownerId: r.ownerId } };

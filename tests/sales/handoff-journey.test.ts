@@ -33,6 +33,7 @@ steps:
   assign:
     type: handoff_to_sales
     assignment: { strategy: round_robin, team: ${team} }
+    task: { title: "Call {{contact.first_name}} about {{journey.id}}", due: 2d }
     next: tell-rep
     on_failure: unassigned
   tell-rep:
@@ -95,8 +96,10 @@ describe('a journey hands a lead to sales, the CRM accepts, and the run reacts (
 
     const hook = await until('the CRM webhook', async () => crm.requests[0]);
     expect(verifyWebhook(hook.headers, hook.body, [secret])).toMatchObject({ ok: true });
-    const payload = JSON.parse(hook.body) as { handoff: { id: string; status: string }; rep: { id: string; name: string }; contact: { id: string } };
-    expect(payload).toMatchObject({ handoff: { status: 'pending' }, rep: { id: 'li.na', name: 'Li Na' }, contact: { id: c!.id } });
+    const payload = JSON.parse(hook.body) as { handoff: { id: string; status: string; dueAt: string }; rep: { id: string; name: string }; contact: { id: string } };
+    // The task title is rendered for the contact and reaches the CRM with its due time (2 days after the hand-off).
+    expect(payload).toMatchObject({ handoff: { status: 'pending', taskTitle: 'Call Wei about e2e-handoff' }, rep: { id: 'li.na', name: 'Li Na' }, contact: { id: c!.id } });
+    expect(Date.parse(payload.handoff.dueAt) - Date.now()).toBeGreaterThan(47 * 3600_000);
     expect(hook.headers['webhook-id']).toMatch(new RegExp(`^journey:e2e-handoff:${c!.id}.*:assign:\\d+$`));
 
     const chat = await until('the chat notification', async () => robot.requests[0]);

@@ -17,6 +17,7 @@ export const Handoff = z.object({
   repId: z.string().nullable(),
   status: z.string(),
   reason: z.string().nullable(),
+  taskTitle: z.string().nullable().describe("The sales task's title, rendered for the contact"),
   dueAt: z.date().nullable(),
   escalatedAt: z.date().nullable(),
   createdAt: z.date(),
