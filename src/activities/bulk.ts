@@ -15,6 +15,7 @@ import type { Db } from '../db/client';
 import { journeyRuns } from '../db/schema';
 import { loadPlan } from '../engine/journeys';
 import { assertNever, type JourneyPlan, type PlanStep } from '../journey/plan';
+import { migrateRun, RepairRefused, retryRunNow, skipRunWait } from '../engine/run-repair';
 import type { ActivityDeps } from './deps';
 
 /** What selects runs, in a list and in a bulk action. */
@@ -287,7 +288,7 @@ export async function terminateRun(client: Client, db: Db, workflowId: string, r
   return 'terminated';
 }
 
-export type BulkAction = 'cancel' | 'terminate';
+export type BulkAction = 'cancel' | 'terminate' | 'skip-wait' | 'retry-now' | 'migrate';
 
 export type BulkPageResult = {
   /** Runs read from the projection. */
@@ -299,6 +300,8 @@ export type BulkPageResult = {
   skipped: number;
   failed: number;
   errors: { workflowId: string; message: string }[];
+  /** Why runs were skipped (the first few): the repair did not apply to them. */
+  notes: { workflowId: string; message: string }[];
   nextCursor: string | null;
 };
 
@@ -326,6 +329,9 @@ export function bulkActivities(deps: ActivityDeps) {
       action: BulkAction;
       filter: RunFilter;
       reason?: string;
+      /** For `migrate`: the target version (default: each journey's latest). */
+      version?: number;
+      requestedBy?: string;
       dryRun: boolean;
       before: number;
       after: string | null;
@@ -350,14 +356,40 @@ export function bulkActivities(deps: ActivityDeps) {
         const hit = new Set([...late, ...retrying.filter((x): x is string => x !== undefined)]);
         selected = selected.filter((id) => hit.has(id));
       }
-      const out: BulkPageResult = { scanned: rows.length, matched: selected.length, succeeded: 0, skipped: 0, failed: 0, errors: [], nextCursor };
+      const out: BulkPageResult = { scanned: rows.length, matched: selected.length, succeeded: 0, skipped: 0, failed: 0, errors: [], notes: [], nextCursor };
       if (input.dryRun) return out;
+      const byId = new Map(rows.map((r) => [r.workflowId, r]));
+      const by = input.requestedBy ?? 'bulk';
+      const act = async (id: string): Promise<'done' | 'ended'> => {
+        switch (input.action) {
+          case 'cancel':
+            return (await cancelRun(client(), id)) === 'ended' ? 'ended' : 'done';
+          case 'terminate':
+            return (await terminateRun(client(), db, id, input.reason ?? 'bulk terminate')) === 'ended' ? 'ended' : 'done';
+          case 'skip-wait':
+            await skipRunWait(client(), id, by);
+            return 'done';
+          case 'retry-now':
+            await retryRunNow(client(), id, by);
+            return 'done';
+          case 'migrate':
+            await migrateRun(db, client(), byId.get(id)!, input.version, by);
+            return 'done';
+          default:
+            return assertNever(input.action);
+        }
+      };
       await mapLimit(selected, 8, async (id) => {
         try {
-          const r = input.action === 'cancel' ? await cancelRun(client(), id) : await terminateRun(client(), db, id, input.reason ?? 'bulk terminate');
-          if (r === 'ended') out.skipped++;
+          if ((await act(id)) === 'ended') out.skipped++;
           else out.succeeded++;
         } catch (err) {
+          // Ended in the meantime, or the repair does not apply to this run (not waiting, nothing failing, step missing).
+          if (err instanceof WorkflowNotFoundError || err instanceof RepairRefused) {
+            out.skipped++;
+            if (out.notes.length < 20) out.notes.push({ workflowId: id, message: err instanceof RepairRefused ? err.message : 'the run had ended' });
+            return;
+          }
           out.failed++;
           if (out.errors.length < 20) out.errors.push({ workflowId: id, message: failureMessage(err as Error) ?? 'error' });
         }

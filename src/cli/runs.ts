@@ -41,7 +41,7 @@ export type RunDetail = RunItem & {
   timeline: TimelineEntry[];
   timelineTruncated: boolean;
 };
-export type BulkProgress = { bulkId: string; action: string; dryRun: boolean; status: string; total: number; scanned: number; matched: number; succeeded: number; skipped: number; failed: number; errors: { workflowId: string; message: string }[]; error?: string };
+export type BulkProgress = { bulkId: string; action: string; dryRun: boolean; status: string; total: number; scanned: number; matched: number; succeeded: number; skipped: number; failed: number; errors: { workflowId: string; message: string }[]; notes?: { workflowId: string; message: string }[]; error?: string };
 export type ReplayReport = {
   journeyId: string;
   results: { workflowId: string; version: number; status: string; error?: string }[];
@@ -150,11 +150,13 @@ export function showRun(d: RunDetail, now: number): string {
   return lines.join('\n');
 }
 
-/** `[████░░░░] 50% 120/240 scanned · 100 cancelled · 2 already ended · 0 failed` */
+const BULK_DONE: Record<string, string> = { cancel: 'cancelled', terminate: 'terminated', 'skip-wait': 'skipped the wait of', 'retry-now': 'retried', migrate: 'migrated' };
+
+/** `[████░░░░] 50% 120/240 scanned · 100 cancelled · 2 skipped · 0 failed` (skipped: ended already, or the repair did not apply) */
 export function bulkProgressLine(p: Pick<BulkProgress, 'action' | 'dryRun' | 'total' | 'scanned' | 'matched' | 'succeeded' | 'skipped' | 'failed'>, width = 24): string {
   const n = (x: number) => x.toLocaleString('en-US');
-  const done = p.action === 'cancel' ? 'cancelled' : 'terminated';
-  const counts = p.dryRun ? `${n(p.matched)} would be ${done}` : `${n(p.succeeded)} ${done} · ${n(p.skipped)} already ended · ${n(p.failed)} failed`;
+  const done = BULK_DONE[p.action] ?? p.action;
+  const counts = p.dryRun ? `${n(p.matched)} would be ${done}` : `${n(p.succeeded)} ${done} · ${n(p.skipped)} skipped · ${n(p.failed)} failed`;
   if (!p.total) return `${n(p.scanned)} scanned · ${counts}`;
   const f = Math.min(1, p.scanned / p.total);
   const filled = Math.round(f * width);
@@ -217,7 +219,8 @@ async function followBulk(target: ApiTarget, started: BulkProgress): Promise<voi
     last = line;
     if (p.status !== 'running') {
       if (tty) process.stdout.write('\n');
-      for (const e of p.errors) process.stdout.write(`  ${e.workflowId}: ${e.message}\n`);
+      for (const e of p.notes ?? []) process.stdout.write(`  skipped ${e.workflowId}: ${e.message}\n`);
+      for (const e of p.errors) process.stdout.write(`  failed ${e.workflowId}: ${e.message}\n`);
       process.stdout.write(`bulk ${p.status}\n`);
       if (p.status === 'failed') throw new Error(`bulk action failed: ${p.error ?? 'unknown error'}`);
       return;
@@ -241,41 +244,68 @@ function apiOptions(cmd: Command): Command {
   return cmd.option('--api <url>', 'itinera API base URL').option('--key <key>', 'API key with the ops role');
 }
 
-/** cancel and terminate: one run by id, or every running run a filter selects with --all. */
-function registerAction(runs: Command, action: 'cancel' | 'terminate') {
+type RunAction = 'cancel' | 'terminate' | 'skip' | 'retry' | 'migrate';
+type ActionOpts = FilterOpts & Common & { all?: boolean; dryRun?: boolean; reason?: string; to?: string; from?: string };
+
+/** Each run action: its API path for one run, its bulk action name, and what it prints for one run. */
+const RUN_ACTIONS: Record<RunAction, { path: string; bulk: string; describe: string; one: (workflowId: string, r: Record<string, unknown>) => string }> = {
+  cancel: { path: 'cancel', bulk: 'cancel', describe: 'cancel a run gracefully (it records itself cancelled)', one: (id) => `${id}: cancellation requested` },
+  terminate: { path: 'terminate', bulk: 'terminate', describe: 'terminate a run at once; needs --reason', one: (id, r) => `${id}: ${String(r.status)}` },
+  skip: {
+    path: 'skip-wait',
+    bulk: 'skip-wait',
+    describe: "end a run's current wait now (a wait moves on; an event wait takes its timeout branch)",
+    one: (id, r) => `skipped the wait in step ${String(r.skippedStep)} of ${id}`,
+  },
+  retry: {
+    path: 'retry-now',
+    bulk: 'retry-now',
+    describe: "retry a run's failing activities now instead of after their back-off (once the cause is fixed)",
+    one: (_id, r) => (r.activities as { type: string; attempt: number }[]).map((a) => `retrying ${a.type} now (was on attempt ${a.attempt})`).join('\n'),
+  },
+  migrate: {
+    path: 'migrate',
+    bulk: 'migrate',
+    describe: 'move a running run to a newer version of its journey (default: the latest; --to picks one)',
+    one: (id, r) => `migrated ${id} from version ${String(r.from)} to ${String(r.to)}`,
+  },
+};
+
+/** A run action on one run by id, or with --all on every running run the filters select (in the background, with a progress bar). */
+function registerAction(runs: Command, action: RunAction) {
+  const spec = RUN_ACTIONS[action];
   const cmd = runs
     .command(action)
-    .description(
-      action === 'cancel'
-        ? 'cancel a run gracefully (it records itself cancelled), or with --all every running run the filters select'
-        : 'terminate a run at once, or with --all every running run the filters select; needs --reason',
-    )
+    .description(`${spec.describe}, or with --all every running run the filters select`)
     .argument('[workflowId]', 'the run (omit with --all)')
     .option('--all', 'act on every running run the filters select, in the background, with a progress bar')
     .option('--dry-run', 'with --all: count what would be acted on, act on nothing');
   if (action === 'terminate') cmd.option('--reason <text>', 'why (recorded in Temporal)');
+  if (action === 'migrate') cmd.option('--to <n>', 'target version (default: the latest)');
   filterOptions(cmd);
-  apiOptions(cmd).action(async (workflowId: string | undefined, o: FilterOpts & Common & { all?: boolean; dryRun?: boolean; reason?: string }) => {
+  apiOptions(cmd).action(async (workflowId: string | undefined, o: ActionOpts) => {
     if (action === 'terminate' && !o.reason) throw new CliError('--reason: a termination needs a reason');
     if (workflowId && o.all) throw new CliError('give a workflow id or --all, not both');
+    const filters = (['journey', 'version', 'step', 'contact', 'stuck', 'minAttempts', 'grace'] as const).filter((k) => o[k] !== undefined);
+    if (workflowId && filters.length > 0) {
+      throw new CliError(`filters (${filters.join(', ')}) select runs only with --all${action === 'migrate' && o.version ? '; the target version of a migration is --to' : ''}`);
+    }
+    const to = int('--to', o.to);
+    if (to === 0) throw new CliError('--to: versions start at 1');
     const target = apiTarget(o);
     if (workflowId) {
-      const path = `/v1/runs/${encodeURIComponent(workflowId)}/${action}`;
-      if (action === 'cancel') {
-        await call(target, 'POST', path, {});
-        process.stdout.write(`${workflowId}: cancellation requested\n`);
-      } else {
-        const r = await call<{ status: string }>(target, 'POST', path, { reason: o.reason });
-        process.stdout.write(`${workflowId}: ${r.status}\n`);
-      }
+      const body = action === 'terminate' ? { reason: o.reason } : action === 'migrate' && to !== undefined ? { version: to } : {};
+      const r = await call<Record<string, unknown>>(target, 'POST', `/v1/runs/${encodeURIComponent(workflowId)}/${spec.path}`, body);
+      process.stdout.write(`${spec.one(workflowId, r ?? {})}\n`);
       return;
     }
     if (!o.all) throw new CliError(`give a workflow id, or --all with filters (e.g. itinera runs ${action} --journey welcome --all)`);
     const started = await call<BulkProgress>(target, 'POST', '/v1/runs/bulk', {
-      action,
+      action: spec.bulk,
       filter: bulkFilter(o),
       dryRun: o.dryRun ?? false,
       ...(o.reason ? { reason: o.reason } : {}),
+      ...(to !== undefined ? { version: to } : {}),
     });
     await followBulk(target, started);
   });
@@ -306,35 +336,13 @@ export function registerRunsCommands(program: Command) {
       process.stdout.write(o.json ? `${JSON.stringify(d, null, 2)}\n` : `${showRun(d, Date.now())}\n`);
     });
 
-  apiOptions(runs.command('retry').description("retry a run's failing activities now instead of after their back-off (once the cause is fixed)").argument('<workflowId>'))
-    .action(async (workflowId: string, o: Common) => {
-      const r = await call<{ activities: { type: string; attempt: number }[] }>(apiTarget(o), 'POST', `/v1/runs/${encodeURIComponent(workflowId)}/retry-now`, {});
-      for (const a of r.activities) process.stdout.write(`retrying ${a.type} now (was on attempt ${a.attempt})\n`);
-    });
-
   apiOptions(runs.command('move').description('move a waiting run to another step of its version').argument('<workflowId>').argument('<stepId>'))
     .action(async (workflowId: string, stepId: string, o: Common) => {
       const r = await call<{ from: string; to: string }>(apiTarget(o), 'POST', `/v1/runs/${encodeURIComponent(workflowId)}/move`, { stepId });
       process.stdout.write(`moved ${workflowId} from ${r.from} to ${r.to}\n`);
     });
 
-  apiOptions(runs.command('migrate').description('move a running run to a newer version of its journey (default: the latest)').argument('<workflowId>'))
-    .option('--version <n>', 'target version')
-    .action(async (workflowId: string, o: Common & { version?: string }) => {
-      const version = o.version === undefined ? undefined : Number(o.version);
-      if (version !== undefined && (!Number.isInteger(version) || version < 1)) throw new CliError(`--version: "${o.version}" is not a version number`);
-      const r = await call<{ from: number; to: number }>(apiTarget(o), 'POST', `/v1/runs/${encodeURIComponent(workflowId)}/migrate`, version === undefined ? {} : { version });
-      process.stdout.write(`migrated ${workflowId} from version ${r.from} to ${r.to}\n`);
-    });
-
-  registerAction(runs, 'cancel');
-  registerAction(runs, 'terminate');
-
-  apiOptions(runs.command('skip').description("end a run's current wait now (a wait moves on; an event wait takes its timeout branch)").argument('<workflowId>'))
-    .action(async (workflowId: string, o: Common) => {
-      const r = await call<{ skippedStep: string }>(apiTarget(o), 'POST', `/v1/runs/${encodeURIComponent(workflowId)}/skip-wait`, {});
-      process.stdout.write(`skipped the wait in step ${r.skippedStep} of ${workflowId}\n`);
-    });
+  for (const action of ['skip', 'retry', 'migrate', 'cancel', 'terminate'] as const) registerAction(runs, action);
 
   apiOptions(runs.command('replay').description("replay a journey's latest runs against the current workflow code; exit 1 on any nondeterminism").argument('<journeyId>'))
     .option('--limit <n>', 'runs to replay, newest first (1-200)', '20')

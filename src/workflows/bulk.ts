@@ -9,6 +9,8 @@ export type BulkRunActionInput = {
   filter: RunFilter;
   /** Recorded with each termination. */
   reason?: string;
+  /** For `migrate`: the target version (default: each journey's latest). */
+  version?: number;
   /** Count what would be acted on, act on nothing. */
   dryRun?: boolean;
   /** Epoch ms: only runs that started by then are acted on. */
@@ -34,6 +36,8 @@ export type BulkProgress = {
   failed: number;
   /** The first errors, for the operator to look at. */
   errors: { workflowId: string; message: string }[];
+  /** Why the first skipped runs were skipped (the repair did not apply to them). Absent in bulk actions begun before it existed. */
+  notes?: { workflowId: string; message: string }[];
   pages: number;
   error?: string;
 };
@@ -50,7 +54,7 @@ const acts = proxyActivities<Activities>({
 const PAGES_PER_RUN = 200;
 
 /**
- * Cancels or terminates every running run a filter selects, page by page through the projection, queryable for
+ * Cancels, terminates or repairs (skip-wait, retry-now, migrate) every running run a filter selects, page by page through the projection, queryable for
  * progress. Cancelling the bulk action stops it after the page in flight.
  */
 export async function bulkRunActionWorkflow(input: BulkRunActionInput): Promise<BulkProgress> {
@@ -79,6 +83,8 @@ export async function bulkRunActionWorkflow(input: BulkRunActionInput): Promise<
         action: input.action,
         filter: input.filter,
         ...(input.reason !== undefined ? { reason: input.reason } : {}),
+        ...(input.version !== undefined ? { version: input.version } : {}),
+        ...(input.requestedBy !== undefined ? { requestedBy: input.requestedBy } : {}),
         dryRun: input.dryRun ?? false,
         before: input.before,
         after: cursor,
@@ -91,6 +97,8 @@ export async function bulkRunActionWorkflow(input: BulkRunActionInput): Promise<
       progress.skipped += page.skipped;
       progress.failed += page.failed;
       for (const e of page.errors) if (progress.errors.length < 20) progress.errors.push(e);
+      const notes = (progress.notes ??= []);
+      for (const e of page.notes ?? []) if (notes.length < 20) notes.push(e);
       // Runs can start or end while the action pages: the total never reads below what was scanned.
       progress.total = Math.max(progress.total, progress.scanned);
       cursor = page.nextCursor;

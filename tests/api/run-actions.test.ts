@@ -196,4 +196,59 @@ steps:
     const [c] = await stack.db.db.select().from(contacts).where(eq(contacts.externalId, 'mg-c1'));
     expect(c!.tags).toEqual(['from-v2']);
   });
+  it('repairs every run a filter selects in the background: migrate, retry-now (skipped with the reason), skip-wait', async () => {
+    const v = (tag: string) => `
+id: bulk-fix
+name: Bulk fix
+triggers: [{ type: event, event: fix.needed }]
+entry: { re_entry: always }
+start: hold
+steps:
+  hold: { type: wait, duration: 1h, next: mark }
+  mark: { type: tag, tags: [${tag}], next: done }
+  done: { type: exit }
+`;
+    await publishJourney(stack.db.db, v('bulk-v1'), {});
+    const ids: string[] = [];
+    for (const n of [1, 2, 3]) {
+      const res = await request(stack.app)
+        .post('/v1/events')
+        .set('Authorization', `Bearer ${stack.keys.integration}`)
+        .send({ id: `bf-${n}`, type: 'fix.needed', contact: { externalId: `bf-c${n}` } })
+        .expect(202);
+      ids.push(res.body.accepted[0].runs[0]);
+    }
+    for (const id of ids) await until(async () => ((await run(id)).currentStep === 'hold' ? true : undefined));
+    await publishJourney(stack.db.db, v('bulk-v2'), {});
+    const bulk = async (body: object) => {
+      const started = await request(stack.app).post('/v1/runs/bulk').set(ops()).send(body).expect(202);
+      return until(async () => {
+        const r = await request(stack.app).get(`/v1/runs/bulk/${started.body.bulkId}`).set(ops()).expect(200);
+        return r.body.status === 'running' ? undefined : r.body;
+      });
+    };
+
+    const migrated = await bulk({ action: 'migrate', filter: { journeyId: 'bulk-fix' } });
+    expect(migrated).toMatchObject({ action: 'migrate', status: 'completed', total: 3, matched: 3, succeeded: 3, skipped: 0, failed: 0 });
+    for (const id of ids) await until(async () => ((await run(id)).version === 2 ? true : undefined));
+
+    // Nothing is failing: the repair does not apply, and each run says why.
+    const retried = await bulk({ action: 'retry-now', filter: { journeyId: 'bulk-fix' } });
+    expect(retried).toMatchObject({ status: 'completed', matched: 3, succeeded: 0, skipped: 3, failed: 0 });
+    expect(retried.notes).toHaveLength(3);
+    expect(retried.notes[0].message).toMatch(/has no failing activity/);
+
+    const skipped = await bulk({ action: 'skip-wait', filter: { journeyId: 'bulk-fix', step: 'hold' } });
+    expect(skipped).toMatchObject({ status: 'completed', matched: 3, succeeded: 3, skipped: 0, failed: 0 });
+    for (const id of ids) await until(async () => ((await run(id)).temporal.status === 'COMPLETED' ? true : undefined));
+    for (const n of [1, 2, 3]) {
+      const [c] = await stack.db.db.select().from(contacts).where(eq(contacts.externalId, `bf-c${n}`));
+      expect(c!.tags).toEqual(['bulk-v2']);
+    }
+    // A version only goes with migrate, and a target version needs its journey.
+    const bad = await request(stack.app).post('/v1/runs/bulk').set(ops()).send({ action: 'skip-wait', version: 2, filter: { journeyId: 'bulk-fix' } }).expect(400);
+    expect(bad.body.errors).toContainEqual(expect.objectContaining({ path: 'version' }));
+    const noJourney = await request(stack.app).post('/v1/runs/bulk').set(ops()).send({ action: 'migrate', version: 2, filter: { stuck: true } }).expect(400);
+    expect(noJourney.body.errors).toContainEqual(expect.objectContaining({ path: 'filter.journeyId' }));
+  });
 });

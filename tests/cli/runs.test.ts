@@ -84,7 +84,8 @@ describe('itinera runs: formatting', () => {
 
   it('draws bulk progress and replay reports', () => {
     const p = { action: 'cancel', dryRun: false, total: 200, scanned: 100, matched: 100, succeeded: 98, skipped: 2, failed: 0 };
-    expect(bulkProgressLine(p, 10)).toBe('[█████░░░░░] 50% 100/200 scanned · 98 cancelled · 2 already ended · 0 failed');
+    expect(bulkProgressLine(p, 10)).toBe('[█████░░░░░] 50% 100/200 scanned · 98 cancelled · 2 skipped · 0 failed');
+    expect(bulkProgressLine({ ...p, action: 'migrate' }, 10)).toBe('[█████░░░░░] 50% 100/200 scanned · 98 migrated · 2 skipped · 0 failed');
     expect(bulkProgressLine({ ...p, action: 'terminate', dryRun: true, total: 0 })).toBe('100 scanned · 100 would be terminated');
     const lines = replayLines({
       journeyId: 'welcome',

@@ -1,12 +1,9 @@
-import { WorkflowUpdateFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
-import { eq } from 'drizzle-orm';
+import type { Client } from '@temporalio/client';
 import { z } from 'zod';
 import type { Db } from '../../db/client';
 import { findRun } from '../../db/queries';
 import { ConflictError, NotFoundError } from '../../errors';
-import { journeys } from '../../db/schema';
-import { loadPlan } from '../../engine/journeys';
-import { migrateVersionUpdate, moveToStepUpdate, skipWaitUpdate } from '../../workflows/messages';
+import { migrateRun, moveRun, RepairRefused, retryRunNow, skipRunWait } from '../../engine/run-repair';
 import { defineRoute } from '../route';
 
 /** Run repairs that need the workflow's cooperation (Temporal updates), beside the list/detail/cancel routes. */
@@ -19,12 +16,12 @@ export function runActionRoutes(deps: { db: Db; temporal: Client }) {
     if (run.status !== 'running') throw new ConflictError(`Run "${workflowId}" has ended (${run.status}); ${what}.`);
     return run;
   };
-  /** Sends a repair as a Temporal update; the workflow's validator refusing it becomes a 409 that says why. */
-  const repair = async <R>(workflowId: string, verb: string, send: (handle: WorkflowHandle) => Promise<R>): Promise<R> => {
+  /** A repair that does not apply to the run (not waiting, nothing failing, step missing…) is a 409 that says why. */
+  const repair = async <R>(send: () => Promise<R>): Promise<R> => {
     try {
-      return await send(deps.temporal.workflow.getHandle(workflowId));
+      return await send();
     } catch (err) {
-      if (err instanceof WorkflowUpdateFailedError) throw new ConflictError(`Run "${workflowId}" cannot ${verb}: ${err.cause?.message ?? err.message}.`);
+      if (err instanceof RepairRefused) throw new ConflictError(err.message);
       throw err;
     }
   };
@@ -43,7 +40,7 @@ export function runActionRoutes(deps: { db: Db; temporal: Client }) {
       },
       handler: async ({ params, req }) => {
         await runningRun(params.workflowId, 'there is no wait to skip');
-        const r = await repair(params.workflowId, 'skip', (h) => h.executeUpdate(skipWaitUpdate, { args: [{ by: req.principal?.name ?? 'ops' }] }));
+        const r = await repair(() => skipRunWait(deps.temporal, params.workflowId, req.principal?.name ?? 'ops'));
         return { body: { workflowId: params.workflowId, skippedStep: r.step } };
       },
     }),
@@ -61,19 +58,8 @@ export function runActionRoutes(deps: { db: Db; temporal: Client }) {
       },
       handler: async ({ params, req }) => {
         await runningRun(params.workflowId, 'there is nothing to retry');
-        const d = await deps.temporal.workflow.getHandle(params.workflowId).describe();
-        const pending = (d.raw.pendingActivities ?? []).filter((a) => (a.attempt ?? 1) > 1 || a.lastFailure);
-        if (pending.length === 0) throw new ConflictError(`Run "${params.workflowId}" has no failing activity waiting to retry.`);
-        for (const a of pending) {
-          // Attempts restart at 1 and a backed-off activity is scheduled at once.
-          await deps.temporal.workflowService.resetActivity({
-            namespace: deps.temporal.options.namespace,
-            execution: { workflowId: params.workflowId },
-            id: a.activityId ?? '',
-            identity: `itinera-api:${req.principal?.name ?? 'ops'}`,
-          });
-        }
-        return { body: { workflowId: params.workflowId, activities: pending.map((a) => ({ activityId: a.activityId ?? '', type: a.activityType?.name ?? '', attempt: a.attempt ?? 1 })) } };
+        const activities = await repair(() => retryRunNow(deps.temporal, params.workflowId, req.principal?.name ?? 'ops'));
+        return { body: { workflowId: params.workflowId, activities } };
       },
     }),
     defineRoute({
@@ -91,7 +77,7 @@ export function runActionRoutes(deps: { db: Db; temporal: Client }) {
       },
       handler: async ({ params, body, req }) => {
         await runningRun(params.workflowId, 'it cannot move');
-        const r = await repair(params.workflowId, 'move', (h) => h.executeUpdate(moveToStepUpdate, { args: [{ stepId: body.stepId, by: req.principal?.name ?? 'ops' }] }));
+        const r = await repair(() => moveRun(deps.temporal, params.workflowId, body.stepId, req.principal?.name ?? 'ops'));
         return { body: { workflowId: params.workflowId, ...r } };
       },
     }),
@@ -111,15 +97,7 @@ export function runActionRoutes(deps: { db: Db; temporal: Client }) {
       },
       handler: async ({ params, body, req }) => {
         const run = await runningRun(params.workflowId, 'it cannot migrate');
-        const [journey] = await deps.db.select().from(journeys).where(eq(journeys.id, run.journeyId));
-        const target = body.version ?? journey?.latestVersion ?? run.version;
-        if (target <= run.version) throw new ConflictError(`Run "${params.workflowId}" is on version ${run.version}; version ${target} is not newer.`);
-        const plan = await loadPlan(deps.db, run.journeyId, target);
-        // The run carries on in the step it is in: that step must exist in the target version.
-        if (run.currentStep && !Object.hasOwn(plan.steps, run.currentStep)) {
-          throw new ConflictError(`Step "${run.currentStep}" does not exist in version ${target} of ${run.journeyId}; move the run to a step both versions have first.`);
-        }
-        const r = await repair(params.workflowId, 'migrate', (h) => h.executeUpdate(migrateVersionUpdate, { args: [{ version: target, by: req.principal?.name ?? 'ops' }] }));
+        const r = await repair(() => migrateRun(deps.db, deps.temporal, run, body.version, req.principal?.name ?? 'ops'));
         return { body: { workflowId: params.workflowId, ...r } };
       },
     }),

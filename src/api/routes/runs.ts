@@ -147,18 +147,21 @@ const RunDetail = Run.extend({
   timelineTruncated: z.boolean().meta({ description: 'Older entries (or runs before several continue-as-new) were left out' }),
 });
 
+const BulkActionName = z.enum(['cancel', 'terminate', 'skip-wait', 'retry-now', 'migrate']);
+
 const Bulk = z.object({
   bulkId: z.string(),
-  action: z.enum(['cancel', 'terminate']),
+  action: BulkActionName,
   dryRun: z.boolean(),
   status: z.enum(['running', 'completed', 'cancelled', 'failed']),
   total: z.number().int(),
   scanned: z.number().int(),
   matched: z.number().int(),
   succeeded: z.number().int(),
-  skipped: z.number().int().meta({ description: 'Runs that had already ended in Temporal' }),
+  skipped: z.number().int().meta({ description: 'Runs that had already ended in Temporal, or that the repair did not apply to (see notes)' }),
   failed: z.number().int(),
   errors: z.array(z.object({ workflowId: z.string(), message: z.string() })),
+  notes: z.array(z.object({ workflowId: z.string(), message: z.string() })).optional().meta({ description: 'Why the first skipped runs were skipped' }),
   pages: z.number().int(),
   error: z.string().optional(),
 });
@@ -554,19 +557,25 @@ export function runRoutes(deps: RunRoutesDeps) {
       method: 'post',
       path: '/v1/runs/bulk',
       tag: 'runs',
-      summary: 'Cancel or terminate every running run a filter selects, in the background (dryRun: count only)',
+      summary:
+        'Cancel, terminate, skip the wait of, retry the failing activities of, or migrate to a newer version every running run a filter selects, in the background (dryRun: count only)',
       auth: ['ops'],
       body: z
         .strictObject({
-          action: z.enum(['cancel', 'terminate']),
+          action: BulkActionName,
           filter: RunFilterBody,
           reason: z.string().trim().min(1).max(500).optional(),
+          version: z.number().int().min(1).optional().meta({ description: 'With migrate: the target version (default: the latest of each run’s journey)' }),
           dryRun: z.boolean().default(false),
           pageSize: z.number().int().min(1).max(1000).default(100),
         })
         .superRefine((b, ctx) => {
           if (b.action === 'terminate' && !b.reason) ctx.addIssue({ code: 'custom', path: ['reason'], message: 'a termination needs a reason' });
-          if (b.filter.status && b.filter.status !== 'running') ctx.addIssue({ code: 'custom', path: ['filter', 'status'], message: 'only running runs can be cancelled or terminated' });
+          if (b.filter.status && b.filter.status !== 'running') ctx.addIssue({ code: 'custom', path: ['filter', 'status'], message: 'only running runs can be acted on' });
+          if (b.version !== undefined && b.action !== 'migrate') ctx.addIssue({ code: 'custom', path: ['version'], message: 'a version is only taken by migrate' });
+          if (b.action === 'migrate' && b.version !== undefined && !b.filter.journeyId) {
+            ctx.addIssue({ code: 'custom', path: ['filter', 'journeyId'], message: 'migrating to a given version needs the journeyId it belongs to' });
+          }
           if (!b.filter.journeyId && !b.filter.contactId && !b.filter.stuck) {
             ctx.addIssue({ code: 'custom', path: ['filter'], message: 'name a journeyId or contactId, or set stuck: an unbounded bulk action is refused' });
           }
@@ -581,6 +590,7 @@ export function runRoutes(deps: RunRoutesDeps) {
           action: body.action,
           filter: body.filter,
           ...(body.reason ? { reason: `${body.reason} (bulk ${bulkId})` } : {}),
+          ...(body.version !== undefined ? { version: body.version } : {}),
           dryRun: body.dryRun,
           before: Date.now(),
           pageSize: body.pageSize,
