@@ -1,0 +1,297 @@
+import { readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import type { Express } from 'express';
+import request from 'supertest';
+import { and, eq, like, sql } from 'drizzle-orm';
+import { Client, Connection } from '@temporalio/client';
+import { buildApp } from '../../../src/api/app';
+import { createApiKey } from '../../../src/api/auth';
+import { generateWebhookSecret } from '../../../src/channels/webhooks';
+import { migrateDatabase, openDatabase, type DatabaseHandle } from '../../../src/db/client';
+import { contacts, journeyRuns, messages, scoreEvents } from '../../../src/db/schema';
+import { dbTriggerSource, publishJourney } from '../../../src/engine/journeys';
+import { loadTemplateCatalog } from '../../../src/journey/templates';
+import { TEMPLATES_DIR } from '../../../src/services';
+import pg from 'pg';
+import { postgresBinDir, startPgCluster, type PgCluster } from './postgres';
+import { sleep } from './proc';
+import { startChaosSmtp, type ChaosSmtp } from './smtp-sink';
+import { startChaosTemporal, type ChaosTemporal } from './temporal-server';
+import { startChaosReceiver, type ChaosReceiver } from './webhook-receiver';
+import { superviseWorker, type WorkerSupervisor } from './worker-process';
+
+export const JOURNEY_ID = 'chaos-journey';
+export const SCORE_DELTA = 7;
+/** The SMTP pool of each worker process: at most this many SMTP transactions are in flight when it dies. */
+export const SMTP_POOL_SIZE = 5;
+const JOURNEY_FILE = fileURLToPath(new URL('../journey.yaml', import.meta.url));
+
+export const emailOf = (i: number) => `c${i}@chaos.test`;
+
+export type ChaosStack = {
+  /** Our own cluster, or undefined when the scenario runs on a scratch database of the shared server. */
+  pg: PgCluster | undefined;
+  database: DatabaseHandle;
+  temporal: ChaosTemporal;
+  client: Client;
+  smtp: ChaosSmtp;
+  receiver: ChaosReceiver;
+  worker: WorkerSupervisor;
+  app: Express;
+  /** Posts contacts [from, to) as `chaos.entered` events in batches, as a CRM would: a failed batch is sent again. */
+  ingest(from: number, to: number, opts?: { batch?: number; concurrency?: number; deadlineMs?: number }): Promise<{ requests: number; failedRequests: number }>;
+  /** Runs still open in Temporal and runs the projection has finished: what the scenarios watch. */
+  progress(): Promise<{ temporalRunning: number; projectedDone: number }>;
+  /** Waits until nothing runs and nothing changed for a while (or all `total` finished), within `deadlineMs`. */
+  settle(total: number, deadlineMs: number): Promise<void>;
+  outcome(total: number): Promise<Outcome>;
+  stop(): Promise<void>;
+};
+
+export type Outcome = {
+  journeys: number;
+  completed: number;
+  lost: number;
+  contactsCreated: number;
+  runs: { projection: Record<string, number>; temporalCompleted: number; temporalOther: number };
+  emails: {
+    accepted: number;
+    missing: number;
+    /** Extra acceptances the send path cannot explain (another key for the same contact, or a new Message-ID). */
+    duplicates: number;
+    /** Extra acceptances of a key whose row records an unknown-outcome resend with the same Message-ID. */
+    resentAfterUnknownOutcome: number;
+    refused4xx: number;
+  };
+  webhooks: { applied: number; missing: number; duplicatesApplied: number; rawArrivals: number; rawRetries: number; answered5xx: number; badSignature: number };
+  scores: { exact: number; wrong: number; scoreEvents: number };
+  worker: { starts: number; kills: number; unexpectedExits: number; unexpectedExitSamples: string[] };
+};
+
+const POLL_MS = 2000;
+
+async function scratchDatabase(url: string): Promise<{ url: string; drop: () => Promise<void> }> {
+  const name = `itinera_chaos_${randomBytes(6).toString('hex')}`;
+  const admin = async (q: string) => {
+    const c = new pg.Client({ connectionString: url });
+    await c.connect();
+    try {
+      await c.query(q);
+    } finally {
+      await c.end();
+    }
+  };
+  await admin(`create database ${name}`);
+  const u = new URL(url);
+  u.pathname = `/${name}`;
+  return { url: u.toString(), drop: () => admin(`drop database if exists ${name} with (force)`) };
+}
+
+/**
+ * Everything a scenario needs as real processes: a file-backed Temporal dev server, a supervised worker process, a
+ * Postgres (a private cluster; a scratch database on the shared DATABASE_URL only when no server binaries exist and
+ * the scenario never restarts Postgres), the SMTP sink and the webhook receiver; the API runs in-process.
+ */
+export async function startChaosStack(opts: { restartsPostgres: boolean }): Promise<ChaosStack> {
+  const cleanups: (() => Promise<unknown>)[] = [];
+  const cleanup = async () => {
+    for (const c of cleanups.reverse()) await c().catch(() => undefined);
+  };
+  try {
+    let cluster: PgCluster | undefined;
+    let dbUrl: string;
+    if (postgresBinDir() || opts.restartsPostgres || !process.env.DATABASE_URL) {
+      const own = await startPgCluster();
+      cluster = own;
+      cleanups.push(() => own.stop());
+      dbUrl = own.url;
+    } else {
+      // No server binaries to run a private cluster: a scratch database on the shared server (never restarted).
+      const scratch = await scratchDatabase(process.env.DATABASE_URL);
+      cleanups.push(scratch.drop);
+      dbUrl = scratch.url;
+    }
+    const database = await openDatabase({ url: dbUrl, poolSize: 10 });
+    cleanups.push(() => database.close());
+    await migrateDatabase(database);
+    const [temporal, smtp] = await Promise.all([startChaosTemporal(), startChaosSmtp()]);
+    cleanups.push(() => temporal.stop(), () => smtp.close());
+    const secret = generateWebhookSecret();
+    const receiver = await startChaosReceiver([secret]);
+    cleanups.push(() => receiver.close());
+
+    const source = readFileSync(JOURNEY_FILE, 'utf8').replaceAll('__WEBHOOK_URL__', receiver.url);
+    await publishJourney(database.db, source, { templates: loadTemplateCatalog(TEMPLATES_DIR) });
+
+    const connection = await Connection.connect({ address: temporal.address });
+    cleanups.push(() => connection.close());
+    const client = new Client({ connection });
+    const taskQueue = `chaos-${randomBytes(4).toString('hex')}`;
+    const signingSecret = randomBytes(32).toString('base64url');
+    const worker = superviseWorker({
+      TEMPORAL_ADDRESS: temporal.address,
+      TEMPORAL_TASK_QUEUE: taskQueue,
+      DATABASE_URL: dbUrl,
+      DATABASE_POOL_SIZE: '10',
+      SMTP_URL: smtp.url,
+      SMTP_POOL_SIZE: String(SMTP_POOL_SIZE),
+      WEBHOOK_SECRETS: secret,
+      SIGNING_SECRET: signingSecret,
+      MAIL_FROM: 'itinera chaos <journeys@chaos.test>',
+    });
+    cleanups.push(() => worker.stop());
+    const app = buildApp({ database, temporal: client, taskQueue, triggers: dbTriggerSource(database.db), signingSecrets: [signingSecret],
+      // The suite posts as fast as a CRM's bulk sync would; the per-key limit is not what is under test.
+      rateLimit: { perSecond: 10_000, burst: 10_000 } });
+    const { key } = await createApiKey(database.db, { name: 'chaos integration', role: 'integration' });
+
+    const chaosContacts = and(like(contacts.email, '%@chaos.test'));
+    const stack: ChaosStack = {
+      pg: cluster,
+      database,
+      temporal,
+      client,
+      smtp,
+      receiver,
+      worker,
+      app,
+      async ingest(from, to, o = {}) {
+        const size = o.batch ?? 100;
+        const deadline = Date.now() + (o.deadlineMs ?? 600_000);
+        let requests = 0;
+        let failedRequests = 0;
+        const starts: number[] = [];
+        for (let start = from; start < to; start += size) starts.push(start);
+        const postBatch = async (start: number) => {
+          const events = [];
+          for (let i = start; i < Math.min(to, start + size); i++) {
+            events.push({ id: `chaos-${i}`, type: 'chaos.entered', contact: { externalId: `c${i}`, email: emailOf(i), firstName: `C${i}`, locale: 'en' } });
+          }
+          for (;;) {
+            requests++;
+            const res = await request(app).post('/v1/events').set('Authorization', `Bearer ${key}`).send({ events }).catch((e: Error) => ({ status: 0, body: e.message }));
+            if (res.status === 202 && (res.body as { rejected: unknown[] }).rejected.length === 0) return;
+            failedRequests++;
+            if (Date.now() > deadline) throw new Error(`ingest: batch at ${start} still failing: ${res.status} ${JSON.stringify(res.body).slice(0, 300)}`);
+            await sleep(1000);
+          }
+        };
+        // A few batches in flight at once, like a CRM's bulk sync.
+        await Promise.all(
+          Array.from({ length: o.concurrency ?? 4 }, async () => {
+            for (let next = starts.shift(); next !== undefined; next = starts.shift()) await postBatch(next);
+          }),
+        );
+        return { requests, failedRequests };
+      },
+      async progress() {
+        const [open, [done]] = await Promise.all([
+          client.workflow.count(`WorkflowType="journeyWorkflow" AND ExecutionStatus="Running"`),
+          database.db.select({ n: sql<number>`count(*)::int` }).from(journeyRuns).where(sql`${journeyRuns.status} <> 'running'`),
+        ]);
+        return { temporalRunning: open.count, projectedDone: done!.n };
+      },
+      async settle(total, deadlineMs) {
+        const deadline = Date.now() + deadlineMs;
+        let last = '';
+        let stableSince = Date.now();
+        while (Date.now() < deadline) {
+          const p = await stack.progress().catch(() => undefined);
+          if (p) {
+            if (p.temporalRunning === 0 && p.projectedDone >= total) return;
+            const key = `${p.temporalRunning}/${p.projectedDone}`;
+            if (key !== last) {
+              last = key;
+              stableSince = Date.now();
+            } else if (p.temporalRunning === 0 && Date.now() - stableSince > 60_000) {
+              return; // nothing runs and nothing moves: whatever is missing is lost, and outcome() says so
+            }
+          }
+          await sleep(POLL_MS);
+        }
+      },
+      async outcome(total) {
+        const db = database.db;
+        const people = await db.select({ id: contacts.id, email: contacts.email, score: contacts.score }).from(contacts).where(chaosContacts);
+        const byId = new Map(people.map((p) => [p.id, p]));
+        const projection: Record<string, number> = {};
+        const completedInProjection = new Map<string, string>();
+        for (const r of await db.select().from(journeyRuns).where(eq(journeyRuns.journeyId, JOURNEY_ID))) {
+          projection[r.status] = (projection[r.status] ?? 0) + 1;
+          if (r.status === 'completed' && r.currentStep === 'done') completedInProjection.set(r.workflowId, r.contactId);
+        }
+        const temporalDone = new Set<string>();
+        for await (const wf of client.workflow.list({ query: `WorkflowType="journeyWorkflow" AND ExecutionStatus="Completed"` })) temporalDone.add(wf.workflowId);
+        const other = await client.workflow.count(`WorkflowType="journeyWorkflow" AND ExecutionStatus!="Completed"`);
+        const completedContacts = new Set<string>();
+        for (const [wf, contactId] of completedInProjection) if (temporalDone.has(wf) && byId.has(contactId)) completedContacts.add(contactId);
+
+        // Emails: by recipient, then by idempotency key.
+        const rows = await db.select({ key: messages.idempotencyKey, error: messages.error }).from(messages).where(eq(messages.channel, 'email'));
+        const errorOf = new Map(rows.map((r) => [r.key, r.error ?? '']));
+        const keysOf = new Map<string, string[]>();
+        let accepted = 0;
+        let resent = 0;
+        let unexplained = 0;
+        for (const [key, d] of smtp.deliveries) {
+          accepted += d.accepted;
+          for (const r of d.recipients) keysOf.set(r, [...(keysOf.get(r) ?? []), key]);
+          if (d.accepted > 1) {
+            const documented = d.messageIds.size === 1 && /outcome unknown/.test(errorOf.get(key) ?? '');
+            if (documented) resent += d.accepted - 1;
+            else unexplained += d.accepted - 1;
+          }
+        }
+        let missingEmails = 0;
+        for (const p of people) {
+          const keys = keysOf.get(p.email!) ?? [];
+          if (keys.length === 0) missingEmails++;
+          unexplained += Math.max(0, keys.length - 1);
+        }
+        // Webhooks: applied once per webhook-id by the receiver; a contact applied under two ids is a duplicate.
+        const appliedPer = new Map<string, number>();
+        for (const { contact } of receiver.applied.values()) appliedPer.set(contact, (appliedPer.get(contact) ?? 0) + 1);
+        let missingHooks = 0;
+        let dupHooks = 0;
+        for (const p of people) {
+          const n = appliedPer.get(p.email!) ?? 0;
+          if (n === 0) missingHooks++;
+          dupHooks += Math.max(0, n - 1);
+        }
+        const [ev] = await db.select({ n: sql<number>`count(*)::int` }).from(scoreEvents).where(eq(scoreEvents.reason, 'chaos'));
+        const exact = people.filter((p) => p.score === SCORE_DELTA).length;
+        const unexpected = worker.stats.exits.filter((e) => !e.killedByUs);
+        return {
+          journeys: total,
+          completed: completedContacts.size,
+          lost: total - completedContacts.size,
+          contactsCreated: people.length,
+          runs: { projection, temporalCompleted: temporalDone.size, temporalOther: other.count },
+          emails: { accepted, missing: missingEmails, duplicates: unexplained, resentAfterUnknownOutcome: resent, refused4xx: smtp.stats.refused4xx },
+          webhooks: {
+            applied: receiver.applied.size,
+            missing: missingHooks,
+            duplicatesApplied: dupHooks,
+            rawArrivals: receiver.stats.raw,
+            rawRetries: receiver.stats.raw - receiver.applied.size,
+            answered5xx: receiver.stats.answered5xx,
+            badSignature: receiver.stats.badSignature,
+          },
+          scores: { exact, wrong: people.length - exact, scoreEvents: ev!.n },
+          worker: {
+            starts: worker.stats.starts,
+            kills: worker.stats.kills,
+            unexpectedExits: unexpected.length,
+            unexpectedExitSamples: unexpected.slice(0, 3).map((e) => `code=${e.code} signal=${e.signal}: ${e.stderrTail.slice(-400)}`),
+          },
+        };
+      },
+      stop: cleanup,
+    };
+    return stack;
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+}

@@ -1,0 +1,81 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
+const ENTRY = 'scripts/chaos-worker.ts';
+
+export type ExitRecord = { code: number | null; signal: NodeJS.Signals | null; killedByUs: boolean; stderrTail: string };
+
+export type WorkerSupervisor = {
+  /** Processes started, SIGKILLs we sent, and every exit (ours and unexpected ones). */
+  stats: { starts: number; kills: number; exits: ExitRecord[] };
+  /** Resolves when the current process polls Temporal. */
+  ready(): Promise<void>;
+  /** kill -9 the current process; the supervisor starts a new one, like systemd or Kubernetes would. */
+  kill9(): Promise<void>;
+  stop(): Promise<void>;
+};
+
+/** Keeps one `scripts/chaos-worker.ts` process alive, restarting it whenever it dies (after `restartDelayMs`). */
+export function superviseWorker(env: Record<string, string>, opts: { restartDelayMs?: number } = {}): WorkerSupervisor {
+  const stats: WorkerSupervisor['stats'] = { starts: 0, kills: 0, exits: [] };
+  let child: ChildProcess | undefined;
+  let stopping = false;
+  let killing = false;
+  let readyWaiters: (() => void)[] = [];
+  let isReady = false;
+  let exited: Promise<void> = Promise.resolve();
+
+  const start = () => {
+    stats.starts++;
+    isReady = false;
+    let stderr = '';
+    const c = spawn(process.execPath, ['--import', 'tsx', ENTRY], {
+      cwd: ROOT,
+      env: { ...process.env, LOG_LEVEL: 'warn', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child = c;
+    c.stdout?.on('data', (d: Buffer) => {
+      if (!isReady && d.toString().includes('chaos-worker ready')) {
+        isReady = true;
+        for (const w of readyWaiters) w();
+        readyWaiters = [];
+      }
+    });
+    c.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+    exited = new Promise<void>((resolve) => {
+      c.once('exit', (code, signal) => {
+        stats.exits.push({ code, signal, killedByUs: killing || stopping, stderrTail: stderr });
+        killing = false;
+        if (child === c) child = undefined;
+        resolve();
+        if (!stopping) setTimeout(() => !stopping && start(), opts.restartDelayMs ?? 250);
+      });
+    });
+  };
+  const onExit = () => child?.kill('SIGKILL');
+  process.once('exit', onExit);
+  start();
+  return {
+    stats,
+    ready: () => (isReady ? Promise.resolve() : new Promise((r) => readyWaiters.push(r))),
+    async kill9() {
+      const c = child;
+      if (!c || c.exitCode !== null) return;
+      killing = true;
+      stats.kills++;
+      c.kill('SIGKILL');
+      await exited;
+    },
+    async stop() {
+      stopping = true;
+      process.off('exit', onExit);
+      const c = child;
+      if (c && c.exitCode === null) {
+        c.kill('SIGKILL');
+        await exited;
+      }
+    },
+  };
+}

@@ -1,0 +1,89 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sleep } from './harness/proc';
+import { CHAOS_CONTACTS, CHAOS_FULL, writePart } from './harness/results';
+import { SMTP_POOL_SIZE, startChaosStack, type ChaosStack } from './harness/stack';
+
+const TOTAL = CHAOS_CONTACTS;
+/** The full mode takes the mail server away for 30 s; the quick mode for 10 s, to fit CI. */
+const SMTP_DOWN_MS = CHAOS_FULL ? 30_000 : 10_000;
+const WEBHOOK_5XX_MS = CHAOS_FULL ? 30_000 : 10_000;
+const SMTP_4XX_FRACTION = 0.05;
+const SETTLE_MS = CHAOS_FULL ? 40 * 60_000 : 8 * 60_000;
+
+describe(`chaos: Temporal, Postgres, SMTP and the webhook receiver fail while ${TOTAL} contacts run a journey`, () => {
+  let stack: ChaosStack;
+  beforeAll(async () => {
+    stack = await startChaosStack({ restartsPostgres: true });
+  }, 300_000);
+  afterAll(async () => {
+    await stack?.stop();
+  }, 120_000);
+
+  it('completes every run with nothing lost and no duplicate side effect', async () => {
+    const started = Date.now();
+    const faults: { fault: string; atMs: number; durationMs: number; runsFinishedBefore: number | undefined }[] = [];
+    const fault = async (name: string, act: () => Promise<unknown>) => {
+      const p = await stack.progress().catch(() => undefined);
+      const at = Date.now();
+      await act();
+      faults.push({ fault: name, atMs: at - started, durationMs: Date.now() - at, runsFinishedBefore: p?.projectedDone });
+    };
+    stack.smtp.failFraction = SMTP_4XX_FRACTION;
+    // The CRM keeps posting (and re-posting failed batches) while the faults happen.
+    const ingesting = stack.ingest(0, TOTAL);
+    const chaos = (async () => {
+      await stack.worker.ready();
+      // Let runs get going, so every fault lands mid-run.
+      await sleep(8000);
+      await fault('temporal kill -9 + restart (3 s down)', () => stack.temporal.crashAndRestart(3000));
+      await sleep(5000);
+      await fault('postgres immediate stop + restart (3 s down)', () => stack.pg!.crashAndRestart(3000));
+      await sleep(5000);
+      await fault(`smtp down ${SMTP_DOWN_MS / 1000} s`, async () => {
+        await stack.smtp.down();
+        await sleep(SMTP_DOWN_MS);
+        await stack.smtp.up();
+      });
+      await sleep(3000);
+      await fault(`webhook receiver 5xx for ${WEBHOOK_5XX_MS / 1000} s`, async () => {
+        stack.receiver.failing = true;
+        await sleep(WEBHOOK_5XX_MS);
+        stack.receiver.failing = false;
+      });
+    })();
+    const [ingest] = await Promise.all([ingesting, chaos]);
+    const chaosMs = Date.now() - started;
+    await stack.settle(TOTAL, SETTLE_MS);
+    const o = await stack.outcome(TOTAL);
+    const wallMs = Date.now() - started;
+    // A send interrupted by a fault (the worker or Postgres dying between the server's 250 and our record) is resent
+    // with the same Message-ID: at most one SMTP pool's worth of transactions per fault or worker restart.
+    const resendBound = (faults.length + o.worker.starts) * SMTP_POOL_SIZE;
+    writePart('infrastructure', {
+      ...o,
+      faults,
+      smtp4xxFraction: SMTP_4XX_FRACTION,
+      timings: { chaosMs, wallMs },
+      ingest,
+      database: 'private cluster (restarted)',
+      residualDuplicateBound: `resentAfterUnknownOutcome <= (faults + worker starts) x SMTP pool = ${resendBound}`,
+    });
+
+    expect(stack.pg, 'this scenario restarts its own Postgres cluster').toBeDefined();
+    expect(o.contactsCreated).toBe(TOTAL);
+    expect(o.lost).toBe(0);
+    expect(o.completed).toBe(TOTAL);
+    expect(o.runs.temporalOther).toBe(0);
+    expect(o.emails.missing).toBe(0);
+    expect(o.emails.duplicates).toBe(0);
+    expect(o.emails.resentAfterUnknownOutcome).toBeLessThanOrEqual(resendBound);
+    expect(o.emails.refused4xx, 'the sink refused some SMTP commands with 4xx').toBeGreaterThan(0);
+    expect(o.webhooks.missing).toBe(0);
+    expect(o.webhooks.duplicatesApplied).toBe(0);
+    expect(o.webhooks.badSignature).toBe(0);
+    expect(o.scores.wrong).toBe(0);
+    expect(o.scores.scoreEvents).toBe(TOTAL);
+    // Every fault must have hit runs in flight, not an idle system.
+    for (const f of faults) expect(f.runsFinishedBefore ?? 0, f.fault).toBeLessThan(TOTAL);
+  }, (CHAOS_FULL ? 75 : 14) * 60_000);
+});
