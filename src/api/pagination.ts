@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { ValidationError } from '../errors';
 
-const Cursor = z.object({ t: z.number() }).loose();
+// Within the range of a JS Date: a forged `t` must not reach SQL as an Invalid Date.
+const Cursor = z.object({ t: z.number().min(-8.64e15).max(8.64e15) }).loose();
 
 /** Opaque cursors: clients pass back what they were given and never build one. */
 export function encodeCursor(value: Record<string, unknown>): string {

@@ -44,12 +44,61 @@ function parsePart<T extends ZodType>(schema: T | undefined, value: unknown, whe
   return parsed.data;
 }
 
+/** Deeper than any journey document or CRM payload; deep enough nesting overflows Postgres' jsonb parser and recursive code. */
+export const MAX_INPUT_DEPTH = 64;
+
+/**
+ * The first part of a request Postgres cannot store or our code should not walk: a string or key with NUL (text and
+ * jsonb refuse U+0000) or a lone surrogate (jsonb refuses it; text would store U+FFFD instead), or nesting deeper than
+ * {@link MAX_INPUT_DEPTH}. Iterative, so a hostile depth cannot overflow the stack here.
+ */
+export function unstorableInput(value: unknown, prefix: string[]): { path: string; message: string } | undefined {
+  type Node = { v: unknown; depth: number; key?: string; parent?: Node };
+  const pathOf = (n: Node, key?: string) => {
+    const keys = key === undefined ? [] : [key];
+    for (let x: Node | undefined = n; x?.key !== undefined; x = x.parent) keys.unshift(x.key);
+    return [...prefix, ...keys].join('.') || '(root)';
+  };
+  const stack: Node[] = [{ v: value, depth: 0 }];
+  while (stack.length > 0) {
+    const n = stack.pop()!;
+    if (typeof n.v === 'string') {
+      const m = unstorable(n.v);
+      if (m) return { path: pathOf(n), message: m };
+    } else if (typeof n.v === 'object' && n.v !== null) {
+      if (n.depth >= MAX_INPUT_DEPTH) return { path: pathOf(n), message: `is nested deeper than ${MAX_INPUT_DEPTH} levels` };
+      for (const [key, v] of Object.entries(n.v)) {
+        const m = unstorable(key);
+        if (m) return { path: pathOf(n, key), message: `has a key that ${m}` };
+        stack.push({ v, depth: n.depth + 1, key, parent: n });
+      }
+    }
+  }
+  return undefined;
+}
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+function unstorable(s: string): string | undefined {
+  if (s.includes('\u0000')) return 'must not contain the NUL character (U+0000)';
+  if (LONE_SURROGATE.test(s)) return 'must be well-formed Unicode (no lone surrogates)';
+  return undefined;
+}
+
+function guard(value: unknown, where: 'params' | 'query' | 'body') {
+  const problem = unstorableInput(value, where === 'body' ? [] : [where]);
+  if (problem) throw new ValidationError(`The request ${where} is invalid; see errors for each field.`, [problem]);
+}
+
 /** Mounts each route behind `authGuards` (authentication, rate limit) and its role check, unless it is public. */
 export function mountRoutes(routes: RouteDef[], authGuards: RequestHandler[]): Router {
   const router = Router();
   for (const route of routes) {
     const guards = route.auth === 'public' ? [] : [...authGuards, requireRole(...route.auth)];
     router[route.method](route.path, ...guards, async (req: Request, res: Response) => {
+      // Every route, including those that validate their own body (events, journeys): no NUL or runaway depth gets in.
+      guard(req.params, 'params');
+      guard(req.query, 'query');
+      guard(req.body, 'body');
       const params = parsePart(route.params, req.params, 'params');
       const query = parsePart(route.query, req.query, 'query');
       const body = parsePart(route.body, req.body, 'body');

@@ -43,7 +43,7 @@ import {
   type PlanTrigger,
 } from './plan';
 import { templateUsage, type TemplateCatalog, type TemplateKind } from './templates';
-import { isKnownTemplateVariable } from './template-context';
+import { isKnownTemplateVariable, isPrototypeMember, KNOWN_HELPERS } from './template-context';
 
 export interface JourneyError {
   file?: string;
@@ -80,6 +80,7 @@ const WEEKDAY_NUMBER: Record<Weekday, number> = { sun: 0, mon: 1, tue: 2, wed: 3
 const ALL_DAYS = [0, 1, 2, 3, 4, 5, 6];
 
 const isObject = (x: unknown): x is Raw => typeof x === 'object' && x !== null && !Array.isArray(x);
+const INLINE_HELPERS = KNOWN_HELPERS.filter((h) => h !== 'log').join(', ');
 const show = (x: unknown): string => (typeof x === 'string' ? JSON.stringify(x) : x === undefined ? 'nothing' : JSON.stringify(x) ?? String(x));
 
 export function formatPath(path: Path): string {
@@ -455,7 +456,16 @@ class Checker {
       this.error(path, `is not a valid template: ${(err instanceof Error ? err.message : String(err)).split('\n')[0]}`);
       return;
     }
-    for (const v of usage.variables) if (!isKnownTemplateVariable(v)) this.error(path, unknownVariable(v));
+    for (const v of usage.variables) if (!isKnownTemplateVariable(v) && !v.split(/[./]/).some(isPrototypeMember)) this.error(path, unknownVariable(v));
+    // Inline strings render in an environment with only the built-in helpers and no partials: anything else would fail
+    // every send, and a prototype member is an attempt to reach code, not data.
+    for (const h of usage.helpers) this.error(path, `uses helper ${show(h)}, which does not exist (helpers: ${INLINE_HELPERS})`);
+    for (const p of usage.partials) this.error(path, `uses partial ${show(p)}; inline templates cannot include partials`);
+    if (usage.paths.includes('log')) this.error(path, 'uses the log helper, which would write contact data to the worker log');
+    for (const p of usage.paths) {
+      const member = p.split('.').find(isPrototypeMember);
+      if (member !== undefined) this.error(path, `uses ${show(member)}, which is not a field (prototype access is refused)`);
+    }
   }
 
   template(kind: TemplateKind, name: string, path: Path): string[] {

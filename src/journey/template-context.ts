@@ -37,7 +37,8 @@ export function isKnownTemplateVariable(path: string): boolean {
   const parts = path.split(/[./]/).filter((p) => p !== '' && p !== 'this');
   const [root, ...rest] = parts;
   if (root === undefined) return true;
-  const check = ROOTS[root];
+  if (parts.some(isPrototypeMember)) return false;
+  const check = Object.hasOwn(ROOTS, root) ? ROOTS[root] : undefined;
   if (check) return check(rest);
   if (CONTACT_FIELDS.has(root)) return root === 'attributes' || rest.length === 0;
   return false;
@@ -71,6 +72,14 @@ export function buildTemplateContext(input: TemplateContextInput): Record<string
     manager: input.manager ?? {},
     links: input.links ?? {},
   };
+}
+
+/**
+ * `constructor`, `__proto__`, `toString`…: members every object inherits. No context field has such a name, and a
+ * template reaching for one is probing for prototype access, so the compiler refuses it wherever it appears.
+ */
+export function isPrototypeMember(segment: string): boolean {
+  return segment in Object.prototype || segment === 'prototype';
 }
 
 /** Handlebars helpers every renderer registers (the compiler does not treat them as variables). */

@@ -48,10 +48,15 @@ export interface TemplateCatalog {
 export interface TemplateUsage {
   variables: string[];
   partials: string[];
+  /** Helpers called anywhere, inside `#each`/`#with` too (built-ins excluded). */
   helpers: string[];
+  /** Every path expression anywhere (scoped, `@data` and `../` ones too), for checks that do not depend on scope. */
+  paths: string[];
 }
 
 type Node = { type: string; [k: string]: unknown };
+/** `a.[b].c` as `a.b.c`: segment literals unwrapped, so `{{[constructor]}}` is seen for what it is. */
+const segments = (n: Node) => ((n.parts as string[] | undefined) ?? [String(n.original)]).join('.');
 const SCOPE_CHANGING = new Set(['each', 'with']);
 const knownHelpers = new Set<string>(KNOWN_HELPERS);
 
@@ -60,24 +65,31 @@ export function templateUsage(source: string): TemplateUsage {
   const variables = new Set<string>();
   const partials = new Set<string>();
   const helpers = new Set<string>();
+  const paths = new Set<string>();
 
-  const path = (n: Node | undefined) => {
+  const path = (n: Node | undefined, scoped: boolean) => {
     if (!n || n.type !== 'PathExpression') {
-      if (n?.type === 'SubExpression') expr(n);
+      if (n?.type === 'SubExpression') expr(n, scoped);
       return;
     }
+    paths.add(segments(n));
     // @index, ../parent and this.x inside blocks refer to scopes the compiler cannot see.
-    if (n.data || (n.depth as number) > 0) return;
+    if (scoped || n.data || (n.depth as number) > 0) return;
     const original = String(n.original).replace(/^this[./]?/, '');
     if (original) variables.add(original);
   };
-  const args = (n: Node) => {
-    for (const p of (n.params as Node[] | undefined) ?? []) path(p);
-    for (const pair of ((n.hash as { pairs?: { value: Node }[] } | undefined)?.pairs) ?? []) path(pair.value);
+  const args = (n: Node, scoped: boolean) => {
+    for (const p of (n.params as Node[] | undefined) ?? []) path(p, scoped);
+    for (const pair of ((n.hash as { pairs?: { value: Node }[] } | undefined)?.pairs) ?? []) path(pair.value, scoped);
   };
-  const expr = (n: Node) => {
+  const expr = (n: Node, scoped: boolean) => {
+    paths.add(segments(n.path as Node));
     helpers.add(String((n.path as Node).original));
-    args(n);
+    // `{{lookup this "constructor"}}` names its property in a string.
+    if (String((n.path as Node).original) === 'lookup') {
+      for (const p of (n.params as Node[] | undefined) ?? []) if (p.type === 'StringLiteral') paths.add(String(p.value));
+    }
+    args(n, scoped);
   };
   const program = (p: Node | undefined, scoped: boolean) => {
     if (!p) return;
@@ -88,20 +100,13 @@ export function templateUsage(source: string): TemplateUsage {
       case 'MustacheStatement': {
         const name = String((n.path as Node).original);
         const hasArgs = ((n.params as Node[]).length > 0) || Boolean(n.hash);
-        if (hasArgs || knownHelpers.has(name)) {
-          if (!scoped) expr(n);
-        } else if (!scoped) {
-          path(n.path as Node);
-        }
+        if (hasArgs || knownHelpers.has(name)) expr(n, scoped);
+        else path(n.path as Node, scoped);
         return;
       }
       case 'BlockStatement': {
-        const name = String((n.path as Node).original);
-        if (!scoped) {
-          helpers.add(name);
-          args(n);
-        }
-        program(n.program as Node, scoped || SCOPE_CHANGING.has(name));
+        expr(n, scoped);
+        program(n.program as Node, scoped || SCOPE_CHANGING.has(String((n.path as Node).original)));
         program(n.inverse as Node | undefined, scoped);
         return;
       }
@@ -109,7 +114,7 @@ export function templateUsage(source: string): TemplateUsage {
       case 'PartialBlockStatement': {
         const name = n.name as Node;
         if (name.type === 'PathExpression') partials.add(String(name.original));
-        if (!scoped) args(n);
+        args(n, scoped);
         if (n.type === 'PartialBlockStatement') program(n.program as Node, scoped);
         return;
       }
@@ -119,7 +124,7 @@ export function templateUsage(source: string): TemplateUsage {
   };
   program(Handlebars.parse(source) as unknown as Node, false);
   for (const h of knownHelpers) helpers.delete(h);
-  return { variables: [...variables].sort(), partials: [...partials].sort(), helpers: [...helpers].sort() };
+  return { variables: [...variables].sort(), partials: [...partials].sort(), helpers: [...helpers].sort(), paths: [...paths].sort() };
 }
 
 const LAYOUT_DIRECTIVE = /^\s*\{\{!<\s*([\w.-]+)\s*\}\}/;

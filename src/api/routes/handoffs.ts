@@ -56,7 +56,17 @@ const ListQuery = z
   })
   .strict();
 
-const PageCursor = z.object({ t: z.number(), ts: z.string().min(1).max(64), id: z.uuid() });
+/** `created_at::text` as Postgres wrote it (`2026-05-01 09:30:00.123456+00`); anything else would fail in SQL, not here. */
+const PG_TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})(\.\d{1,6})?[+-]\d{2}(:\d{2}){0,2}$/;
+const isPgTimestamp = (s: string) => {
+  const m = PG_TIMESTAMP.exec(s);
+  if (!m) return false;
+  const [y, mo, d, h, mi, se] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
+  const date = new Date(Date.UTC(y, mo - 1, d));
+  return y >= 1 && date.getUTCMonth() === mo - 1 && date.getUTCDate() === d && h < 24 && mi < 60 && se < 60;
+};
+
+const PageCursor = z.object({ t: z.number(), ts: z.string().max(64).refine(isPgTimestamp), id: z.uuid() });
 
 export function handoffRoutes(deps: IngestDeps) {
   return [

@@ -20,7 +20,7 @@ import { loadTemplateCatalog } from '../../journey/templates';
 import { contentHash, diffPlans, formatDiff } from '../../journey/versions';
 import { TEMPLATES_DIR } from '../../services';
 import { decodeCursor, encodeCursor } from '../pagination';
-import { defineRoute } from '../route';
+import { defineRoute, unstorableInput } from '../route';
 
 export type JourneyRouteDeps = {
   db: Db;
@@ -112,6 +112,8 @@ async function readSource(req: Request, res: Response): Promise<string> {
     const text = typeof req.body === 'string' ? req.body : '';
     if (text.trim() === '') throw new ValidationError('The request body is empty.', [{ path: 'body', message: 'send the journey YAML as the body' }]);
     if (text.length > MAX_SOURCE) throw new ValidationError('The journey is too long.', [{ path: 'body', message: `at most ${MAX_SOURCE} characters` }]);
+    const unstorable = unstorableInput(text, ['body']);
+    if (unstorable) throw new ValidationError('The journey cannot be stored.', [unstorable]);
     return text;
   }
   if (req.body === undefined && !req.get('content-type')) {
