@@ -1,11 +1,13 @@
 import { activityLog } from './log';
 import { contactForSend, isSkipped, messageRow, recordSkip, type Skipped } from './message-rows';
-import { eq, sql } from 'drizzle-orm';
+import { eq, sql, type SQL } from 'drizzle-orm';
 import { applyTracking } from '../channels/email/tracking';
 import { SmtpPermanentError, toSmtpError } from '../channels/email/mailer';
 import { toJourneyContact } from '../db/contact-view';
-import { findMessageByKey, isSuppressed } from '../db/queries';
-import { messages, suppressions } from '../db/schema';
+import { findMessageByKey, isSuppressed, type ContactRow, type MessageRow } from '../db/queries';
+import { batched } from '../db/batch';
+import { contacts, messages, suppressions } from '../db/schema';
+import type { Db } from '../db/client';
 import { buildTemplateContext } from '../journey/template-context';
 import { renderInline } from './inline-templates';
 import type { ActivityDeps } from './deps';
@@ -34,8 +36,92 @@ export type SendEmailResult =
   | { status: 'bounced'; error: string; duplicate: boolean }
   | { status: Skipped; duplicate: boolean };
 
+type Lookup = { key: string; contactId: string };
+type Found = {
+  contact: (ContactRow & { suppressed: boolean }) | undefined;
+  message: Pick<MessageRow, 'status' | 'providerMessageId' | 'error'> | undefined;
+};
+type Reservation = { key: string; contactId: string; journeyId: string; workflowId: string; stepId: string; recipient: string; template: string; subject: string };
+
+/**
+ * The three statements of a send (look-up, reservation, mark sent), each group-committed across the sends in flight
+ * (src/db/batch.ts): per send they were most of the cost of the path. Every send still awaits its own statement. A
+ * batch travels as one JSON parameter, so the SQL text is constant (cheap to build, planned like any other).
+ */
+function sendStatements(db: Db) {
+  const rows = async <R>(q: SQL): Promise<R[]> => {
+    const res = (await db.execute(q)) as unknown as { rows?: R[] };
+    return res.rows ?? (res as unknown as R[]);
+  };
+  const findContacts = db
+    .select({
+      contact: contacts,
+      suppressed: sql<boolean>`exists (select 1 from ${suppressions} where ${suppressions.channel} = 'email' and ${suppressions.address} = ${contacts.email})`,
+    })
+    .from(contacts)
+    .where(sql`${contacts.id} in (select jsonb_array_elements_text(${sql.placeholder('ids')}::jsonb)::uuid)`)
+    .prepare('itinera_send_email_contacts');
+  return {
+    /** The contacts with their suppression check, and the messages already recorded under these keys. */
+    lookup: batched<Lookup, Found>(async (items) => {
+      const ids = JSON.stringify([...new Set(items.map((i) => i.contactId))]);
+      const keys = JSON.stringify(items.map((i) => i.key));
+      const [found, recorded] = await Promise.all([
+        findContacts.execute({ ids }),
+        rows<{ key: string; status: string; provider_message_id: string | null; error: string | null }>(sql`
+          select idempotency_key as key, status, provider_message_id, error from ${messages}
+          where idempotency_key in (select jsonb_array_elements_text(${keys}::jsonb))`),
+      ]);
+      const byId = new Map(found.map((r) => [r.contact.id, { ...r.contact, suppressed: r.suppressed }]));
+      const byKey = new Map(recorded.map((r) => [r.key, { status: r.status, providerMessageId: r.provider_message_id, error: r.error }]));
+      return items.map((i) => ({ contact: byId.get(i.contactId), message: byKey.get(i.key) }));
+    }),
+    /**
+     * `sending` before SMTP starts. The conflict update only takes a row that is still `reserved`/`sending`, so an
+     * attempt racing one that already finished gets `false` instead of overwriting `sent`. (Two attempts of one key in
+     * the same batch make the statement fail; the batcher then reserves them one at a time.)
+     */
+    reserve: batched<Reservation, boolean>(async (items) => {
+      // Key order: concurrent batches lock rows in one order.
+      const batch = JSON.stringify([...items].sort((a, b) => (a.key < b.key ? -1 : 1)));
+      const taken = await rows<{ key: string }>(sql`
+        insert into ${messages} as m (idempotency_key, channel, contact_id, journey_id, workflow_id, step_id, recipient, template, subject, status, attempts)
+        select r.key, 'email', r."contactId", r."journeyId", r."workflowId", r."stepId", r.recipient, r.template, r.subject, 'sending', 1
+        from jsonb_to_recordset(${batch}::jsonb) as r(key text, "contactId" uuid, "journeyId" text, "workflowId" text, "stepId" text, recipient text, template text, subject text)
+        on conflict (idempotency_key) do update set
+          status = 'sending',
+          attempts = m.attempts + 1,
+          error = case when m.status = 'sending' then 'previous attempt outcome unknown; resent with the same Message-ID' else m.error end,
+          updated_at = now()
+        where m.status in ('reserved', 'sending')
+        returning m.idempotency_key as key`);
+      const ok = new Set(taken.map((r) => r.key));
+      return items.map((i) => ok.has(i.key));
+    }),
+    markSent: batched<{ key: string; providerMessageId: string }, void>(async (items) => {
+      await db.execute(sql`
+        update ${messages} as m set status = 'sent', provider_message_id = r."providerMessageId", sent_at = now(), updated_at = now()
+        from jsonb_to_recordset(${JSON.stringify(items)}::jsonb) as r(key text, "providerMessageId" text)
+        where m.idempotency_key = r.key`);
+      return items.map(() => undefined);
+    }),
+  };
+}
+
+/** What a finished send recorded, answered again to a retry; undefined while the send may still (re)start. */
+function finished(row: Pick<MessageRow, 'status' | 'providerMessageId' | 'error'> | undefined): SendEmailResult | undefined {
+  if (row?.status === 'sent') return { status: 'sent', messageId: row.providerMessageId ?? '', duplicate: true };
+  if (row?.status === 'bounced') return { status: 'bounced', error: row.error ?? '', duplicate: true };
+  if (row && isSkipped(row.status)) return { status: row.status, duplicate: true };
+  return undefined;
+}
+
 export function emailActivities(deps: ActivityDeps) {
   const { db } = deps;
+  let statements: ReturnType<typeof sendStatements> | undefined;
+  // Sends of one key running in this process at once (an attempt that timed out still running beside its retry) go
+  // one after the other, so the later one finds the first's outcome instead of a second `sending` reservation.
+  const inFlight = new Map<string, Promise<unknown>>();
   const setStatus = (key: string, values: Partial<typeof messages.$inferInsert>) =>
     db.update(messages).set({ ...values, updatedAt: sql`now()` }).where(eq(messages.idempotencyKey, key));
 
@@ -51,88 +137,102 @@ export function emailActivities(deps: ActivityDeps) {
      * header so receivers and our own SMTP sink can drop the duplicate, and we mark the row so it is counted.
      */
     async sendEmail(input: SendEmailInput): Promise<SendEmailResult> {
-      const existing = await findMessageByKey(db, input.idempotencyKey);
-      if (existing?.status === 'sent') return { status: 'sent', messageId: existing.providerMessageId ?? '', duplicate: true };
-      if (existing?.status === 'bounced') return { status: 'bounced', error: existing.error ?? '', duplicate: true };
-      if (existing && isSkipped(existing.status)) return { status: existing.status, duplicate: true };
-
-      const row = await contactForSend(db, input.contactId);
-      const base = messageRow(input, 'email', row.email ?? '', { template: input.template });
-      const skip = (status: Skipped) => recordSkip(db, base, status);
-      // Consent and suppression are checked at send time, not at entry: a contact may unsubscribe while waiting.
-      if (!row.email) return skip('no_address');
-      if (input.category === 'marketing' && row.consent.email === 'opted_out') return skip('no_consent');
-      if (await isSuppressed(db, 'email', row.email)) return skip('suppressed');
-
-      const contact = toJourneyContact(row);
-      const context = buildTemplateContext({
-        contact,
-        trigger: input.trigger ? { properties: input.trigger } : undefined,
-        journey: { id: input.journeyId, name: input.journeyName ?? input.journeyId },
-      });
-      const rendered = deps.renderer.render(input.template, input.locale ?? contact.locale ?? undefined, context);
-      const tracked = applyTracking(
-        { html: rendered.html, text: rendered.text },
-        {
-          baseUrl: deps.tracking.baseUrl,
-          secrets: deps.tracking.secrets,
-          messageKey: input.idempotencyKey,
-          contactId: input.contactId,
-          kind: input.category,
-          physicalAddress: deps.tracking.physicalAddress,
-          ...(deps.tracking.unsubscribeMailto ? { unsubscribeMailto: deps.tracking.unsubscribeMailto } : {}),
-        },
-      );
-      // A step's subject override is an inline template, one line like the template's own subject.
-      const subject = input.subject !== undefined ? renderInline(input.subject, context).replace(/\s+/g, ' ').trim() : rendered.subject;
-
-      const uncertain = existing?.status === 'sending';
-      if (uncertain) {
-        activityLog('warn', 'resending an email whose earlier attempt has an unknown outcome (same Message-ID)', { key: input.idempotencyKey });
-      }
-      await db
-        .insert(messages)
-        .values({ ...base, subject, status: 'sending', attempts: 1 })
-        .onConflictDoUpdate({
-          target: messages.idempotencyKey,
-          set: {
-            status: 'sending',
-            attempts: sql`${messages.attempts} + 1`,
-            ...(uncertain ? { error: 'previous attempt outcome unknown; resent with the same Message-ID' } : {}),
-            updatedAt: sql`now()`,
-          },
-        });
-
-      let result;
+      const key = input.idempotencyKey;
+      for (let prior = inFlight.get(key); prior; prior = inFlight.get(key)) await prior.catch(() => undefined);
+      const run = send(input);
+      inFlight.set(key, run);
       try {
-        result = await deps.mailer.send({
-          from: input.from ?? deps.defaultFrom,
-          to: row.email,
-          subject,
-          html: tracked.html,
-          text: tracked.text,
-          headers: tracked.headers,
-          idempotencyKey: input.idempotencyKey,
-        });
-      } catch (err) {
-        const smtp = toSmtpError(err);
-        if (smtp instanceof SmtpPermanentError) {
-          // A hard bounce: never try this address again, and let the journey take its failure path.
-          await db.transaction(async (tx) => {
-            await tx
-              .update(messages)
-              .set({ status: 'bounced', error: smtp.message.slice(0, 500), updatedAt: sql`now()` })
-              .where(eq(messages.idempotencyKey, input.idempotencyKey));
-            await tx.insert(suppressions).values({ channel: 'email', address: row.email!, reason: 'bounced' }).onConflictDoNothing();
-          });
-          return { status: 'bounced', error: smtp.message, duplicate: false };
-        }
-        // A reply code means the server refused this transaction, so nothing was accepted: the retry is not uncertain.
-        if (smtp.responseCode !== undefined) await setStatus(input.idempotencyKey, { status: 'reserved', error: smtp.message.slice(0, 500) });
-        throw smtp;
+        return await run;
+      } finally {
+        if (inFlight.get(key) === run) inFlight.delete(key);
       }
-      await setStatus(input.idempotencyKey, { status: 'sent', providerMessageId: result.messageId, sentAt: sql`now()` as never });
-      return { status: 'sent', messageId: result.messageId, duplicate: false };
     },
   };
+
+  async function send(input: SendEmailInput): Promise<SendEmailResult> {
+    const stmt = (statements ??= sendStatements(db));
+    const hit = await stmt.lookup({ key: input.idempotencyKey, contactId: input.contactId });
+    // A merged (or missing) contact takes the slow path: it reads the survivor, whose address decides suppression.
+    const fast = hit.contact && !hit.contact.mergedInto ? { ...hit, contact: hit.contact } : undefined;
+    const existing = fast ? fast.message : await findMessageByKey(db, input.idempotencyKey);
+    const answered = finished(existing);
+    if (answered) return answered;
+
+    const row = fast?.contact ?? (await contactForSend(db, input.contactId));
+    const base = messageRow(input, 'email', row.email ?? '', { template: input.template });
+    const skip = (status: Skipped) => recordSkip(db, base, status);
+    // Consent and suppression are checked at send time, not at entry: a contact may unsubscribe while waiting.
+    if (!row.email) return skip('no_address');
+    if (input.category === 'marketing' && row.consent.email === 'opted_out') return skip('no_consent');
+    if (fast ? fast.contact.suppressed : await isSuppressed(db, 'email', row.email)) return skip('suppressed');
+
+    const contact = toJourneyContact(row);
+    const context = buildTemplateContext({
+      contact,
+      trigger: input.trigger ? { properties: input.trigger } : undefined,
+      journey: { id: input.journeyId, name: input.journeyName ?? input.journeyId },
+    });
+    const rendered = deps.renderer.render(input.template, input.locale ?? contact.locale ?? undefined, context);
+    const tracked = applyTracking(
+      { html: rendered.html, text: rendered.text },
+      {
+        baseUrl: deps.tracking.baseUrl,
+        secrets: deps.tracking.secrets,
+        messageKey: input.idempotencyKey,
+        contactId: input.contactId,
+        kind: input.category,
+        physicalAddress: deps.tracking.physicalAddress,
+        ...(deps.tracking.unsubscribeMailto ? { unsubscribeMailto: deps.tracking.unsubscribeMailto } : {}),
+      },
+    );
+    // A step's subject override is an inline template, one line like the template's own subject.
+    const subject = input.subject !== undefined ? renderInline(input.subject, context).replace(/\s+/g, ' ').trim() : rendered.subject;
+
+    const uncertain = existing?.status === 'sending';
+    if (uncertain) {
+      activityLog('warn', 'resending an email whose earlier attempt has an unknown outcome (same Message-ID)', { key: input.idempotencyKey });
+    }
+    const reserved = await stmt.reserve({
+      key: input.idempotencyKey, contactId: input.contactId, journeyId: input.journeyId, workflowId: input.workflowId,
+      stepId: input.stepId, recipient: row.email, template: input.template, subject,
+    });
+    if (!reserved) {
+      // Another attempt finished this send between our look-up and now: answer what it recorded, send nothing.
+      const done = await findMessageByKey(db, input.idempotencyKey);
+      const again = finished(done);
+      if (again) return again;
+      throw new Error(`email ${input.idempotencyKey}: reservation refused in status ${done?.status ?? '(none)'}`);
+    }
+
+    let result;
+    try {
+      result = await deps.mailer.send({
+        from: input.from ?? deps.defaultFrom,
+        to: row.email,
+        subject,
+        html: tracked.html,
+        text: tracked.text,
+        headers: tracked.headers,
+        idempotencyKey: input.idempotencyKey,
+      });
+    } catch (err) {
+      const smtp = toSmtpError(err);
+      if (smtp instanceof SmtpPermanentError) {
+        // A hard bounce: never try this address again, and let the journey take its failure path.
+        await db.transaction(async (tx) => {
+          await tx
+            .update(messages)
+            .set({ status: 'bounced', error: smtp.message.slice(0, 500), updatedAt: sql`now()` })
+            .where(eq(messages.idempotencyKey, input.idempotencyKey));
+          await tx.insert(suppressions).values({ channel: 'email', address: row.email!, reason: 'bounced' }).onConflictDoNothing();
+        });
+        return { status: 'bounced', error: smtp.message, duplicate: false };
+      }
+      // A reply code means the server refused this transaction, so nothing was accepted: the retry is not uncertain.
+      if (smtp.responseCode !== undefined) await setStatus(input.idempotencyKey, { status: 'reserved', error: smtp.message.slice(0, 500) });
+      throw smtp;
+    }
+    await stmt.markSent({ key: input.idempotencyKey, providerMessageId: result.messageId });
+    return { status: 'sent', messageId: result.messageId, duplicate: false };
+  }
 }
