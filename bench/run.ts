@@ -1,0 +1,158 @@
+/**
+ * The benchmark harness (issue 7): starts its own stack, runs each scenario beside its baseline, prints a table and
+ * writes bench/results/<scenario>.json, summary.md, throughput.svg and latency.svg.
+ *   npm run bench                      full sizes
+ *   npm run bench -- --quick           small sizes (the whole run in under 3 minutes on 2 cores)
+ *   npm run bench -- --only ingest,email --ingest-seconds 20
+ * Size flags: --journeys N --concurrency N --ingest-seconds S --connections N --e2e-rate R --e2e-seconds S
+ *             --parked N --wake-window S --bare-starts N --emails N --email-concurrency N --simulations N
+ * Tuning flags: --db-pool N --smtp-pool N --max-cached N. Benchmarks are not tests: nothing here gates CI.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { latencySvg, machineInfo, scenarioResult, summaryMarkdown, summaryTable, throughputSvg, type ScenarioResult } from './lib/report';
+import { startItineraWorker, startStack, type RunningWorker, type Stack, type Tuning } from './lib/context';
+import { publishJourney } from '../src/engine/journeys';
+import { loadTemplateCatalog } from '../src/journey/templates';
+import { TEMPLATES_DIR } from '../src/services';
+import { emailScenario } from './scenarios/email';
+import { eventEmailScenario } from './scenarios/event-email';
+import { ingestScenario } from './scenarios/ingest';
+import { journeysScenario, journeyYaml } from './scenarios/journeys';
+import { parkedScenario } from './scenarios/parked';
+import { simulatorScenario } from './scenarios/simulator';
+import type { ScenarioOutput } from './scenarios/types';
+
+export const SCENARIOS = ['simulator', 'email', 'ingest', 'event-email', 'journeys', 'parked'] as const;
+type Scenario = (typeof SCENARIOS)[number];
+
+const args = process.argv.slice(2);
+const has = (name: string) => args.includes(`--${name}`);
+const opt = (name: string): string | undefined => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : undefined;
+};
+const quick = has('quick');
+const num = (name: string, quickValue: number, fullValue: number): number => {
+  const v = opt(name);
+  if (v === undefined) return quick ? quickValue : fullValue;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`--${name} must be a number, got "${v}"`);
+  return n;
+};
+
+const only = opt('only')?.split(',').map((s) => s.trim()).filter(Boolean);
+for (const s of only ?? []) if (!SCENARIOS.includes(s as Scenario)) throw new Error(`--only: unknown scenario "${s}" (one of ${SCENARIOS.join(', ')})`);
+const selected = SCENARIOS.filter((s) => !only || only.includes(s));
+
+const sizes = {
+  simulations: num('simulations', 20_000, 100_000),
+  emails: num('emails', 1000, 5000),
+  emailConcurrency: num('email-concurrency', 50, 50),
+  ingestSeconds: num('ingest-seconds', 5, 20),
+  connections: num('connections', 20, 20),
+  e2eRate: num('e2e-rate', 5, 5),
+  e2eSeconds: num('e2e-seconds', 8, 30),
+  journeys: num('journeys', 150, 2000),
+  concurrency: num('concurrency', 32, 32),
+  parked: num('parked', 1000, 100_000),
+  wakeWindow: num('wake-window', 10, 300),
+  bareStarts: num('bare-starts', 300, 5000),
+};
+const tuning: Tuning = { dbPool: num('db-pool', 20, 20), smtpPool: num('smtp-pool', 5, 5), maxCachedWorkflows: num('max-cached', 2000, 2000) };
+
+const RESULTS = fileURLToPath(new URL('./results/', import.meta.url));
+const TASK_QUEUE = 'bench';
+
+async function main() {
+  const wall0 = Date.now();
+  const machine = machineInfo();
+  mkdirSync(RESULTS, { recursive: true });
+  process.stdout.write(`itinera bench (${quick ? 'quick' : 'full'}): ${selected.join(', ')} on ${machine.cpus} × ${machine.model}, Node ${machine.node}\n`);
+  let stack: Stack | undefined;
+  let worker: RunningWorker | undefined;
+  const getStack = async () => {
+    if (!stack) {
+      const t = Date.now();
+      stack = await startStack(tuning);
+      process.stdout.write(`  stack up in ${((Date.now() - t) / 1000).toFixed(1)} s: Temporal dev server ${stack.temporal.address} (SQLite ${stack.temporal.dbFile}), ${stack.db.kind === 'postgres' ? 'Postgres (fresh database)' : 'PGlite (in memory)'}, SMTP sink ${stack.sink.url}, webhook receiver ${stack.receiver.url}\n`);
+    }
+    return stack;
+  };
+  /** itinera's worker for the journeys and event → email scenarios (the parked scenario starts a fresh one). */
+  const getWorker = async (s: Stack) => {
+    if (!worker) {
+      await publishJourney(s.db.db, journeyYaml('welcome'), { templates: loadTemplateCatalog(TEMPLATES_DIR) });
+      worker = await startItineraWorker(s, TASK_QUEUE);
+    }
+    return worker;
+  };
+
+  const run: Record<Scenario, () => Promise<ScenarioOutput>> = {
+    simulator: () => simulatorScenario({ count: sizes.simulations }),
+    email: async () => emailScenario(await getStack(), { count: sizes.emails, concurrency: sizes.emailConcurrency }),
+    ingest: async () => ingestScenario(await getStack(), { seconds: sizes.ingestSeconds, connections: sizes.connections, taskQueue: TASK_QUEUE }),
+    'event-email': async () => {
+      const s = await getStack();
+      await getWorker(s);
+      return eventEmailScenario(s, { rate: sizes.e2eRate, seconds: sizes.e2eSeconds, taskQueue: TASK_QUEUE });
+    },
+    journeys: async () => {
+      const s = await getStack();
+      return journeysScenario(s, { contacts: sizes.journeys, concurrency: sizes.concurrency, taskQueue: TASK_QUEUE, worker: await getWorker(s) });
+    },
+    parked: async () => {
+      const s = await getStack();
+      // A worker of its own, started now, so its memory is that of holding the parked runs and nothing else.
+      if (worker && !worker.inProcess) {
+        await worker.stop();
+        worker = undefined;
+      }
+      const w = await startItineraWorker(s, `${TASK_QUEUE}-parked`);
+      try {
+        return await parkedScenario(s, { contacts: sizes.parked, concurrency: sizes.concurrency, wakeWindowSeconds: sizes.wakeWindow, bareStarts: sizes.bareStarts, taskQueue: `${TASK_QUEUE}-parked`, worker: w });
+      } finally {
+        await w.stop();
+      }
+    },
+  };
+
+  const results: ScenarioResult[] = [];
+  const failures: string[] = [];
+  try {
+    for (const name of selected) {
+      const t = Date.now();
+      process.stdout.write(`\n▶ ${name}\n`);
+      try {
+        const out = await run[name]();
+        const result = scenarioResult({ scenario: name, ...out, machine, date: new Date().toISOString() });
+        results.push(result);
+        writeFileSync(path.join(RESULTS, `${name}.json`), `${JSON.stringify(result, null, 2)}\n`);
+        for (const m of result.metrics) {
+          process.stdout.write(`  ${m.metric}: ${m.value} ${m.unit}${m.baseline !== null ? ` vs ${m.baseline} (ratio ${m.ratio})` : ''}${m.met === null ? '' : m.met ? ' ✓' : ' ✗ target missed'}\n`);
+        }
+        for (const n of result.notes ?? []) process.stdout.write(`  note: ${n}\n`);
+        process.stdout.write(`  (${((Date.now() - t) / 1000).toFixed(1)} s)\n`);
+      } catch (err) {
+        failures.push(`${name}: ${(err as Error).message}`);
+        process.stdout.write(`  ✗ ${name} failed: ${(err as Error).stack}\n`);
+      }
+    }
+  } finally {
+    await worker?.stop();
+    await stack?.close();
+  }
+  const wallSeconds = Math.round((Date.now() - wall0) / 100) / 10;
+  const meta = { date: new Date().toISOString(), machine, mode: quick ? 'quick' : 'full', wallSeconds };
+  writeFileSync(path.join(RESULTS, 'summary.md'), summaryMarkdown(results, meta));
+  writeFileSync(path.join(RESULTS, 'throughput.svg'), throughputSvg(results));
+  writeFileSync(path.join(RESULTS, 'latency.svg'), latencySvg(results));
+  process.stdout.write(`\n${summaryTable(results)}\n\nwhole run: ${wallSeconds} s · results in ${path.relative(process.cwd(), RESULTS) || RESULTS}\n`);
+  if (failures.length) {
+    process.stdout.write(`failed scenarios:\n  ${failures.join('\n  ')}\n`);
+    process.exitCode = 2;
+  }
+}
+
+await main();

@@ -1,0 +1,72 @@
+/**
+ * Email throughput: emails/s through itinera's send path (the sendEmail activity: reserve in Postgres, render the
+ * template with tracking links, pooled SMTP, mark sent) against raw pooled nodemailer sending a message of the same
+ * size to the same SMTP sink, side by side in one run. The activity is called directly (no Temporal), as the worker
+ * would call it, with the mailer and pool size `npm run worker` builds from SMTP_URL/SMTP_POOL_SIZE.
+ */
+import nodemailer from 'nodemailer';
+import { createActivities } from '../../src/activities';
+import { contacts } from '../../src/db/schema';
+import { activityDeps, createMailer, createRenderer } from '../../src/services';
+import { ratioOf, type Metric } from '../lib/report';
+import type { Stack } from '../lib/context';
+import { mapLimit } from '../lib/stack';
+import type { ScenarioOutput } from './types';
+
+export async function emailScenario(stack: Stack, opts: { count: number; concurrency: number }): Promise<ScenarioOutput> {
+  const { count, concurrency } = opts;
+  const db = stack.db.db;
+  const rows = await db
+    .insert(contacts)
+    .values(Array.from({ length: count + 1 }, (_, i) => ({ externalId: `mail-${i}`, email: `reader${i}@bench.test`, firstName: 'Reader', consent: { email: 'opted_in' as const } })))
+    .returning({ id: contacts.id });
+  const config = stack.config('bench-email');
+  const { mailer } = createMailer(config);
+  const activities = createActivities(activityDeps(config, stack.db, mailer, createRenderer(), [stack.signingSecret], stack.scoring));
+  const keys = new Set<string>();
+  stack.sink.onMessage = (_to, _at, key) => {
+    if (key?.startsWith('bench:')) keys.add(key);
+  };
+  const send = (i: number, key: string) =>
+    activities.sendEmail({ idempotencyKey: key, contactId: rows[i]!.id, journeyId: 'bench', workflowId: `bench-${i}`, stepId: 'welcome', template: 'welcome', category: 'marketing' });
+  try {
+    // Warm both paths (connections, template compilation) before timing.
+    await send(count, 'warm');
+    const before = stack.sink.received();
+    const t0 = performance.now();
+    await mapLimit(count, concurrency, async (i) => {
+      const r = await send(i, `bench:${i}`);
+      if (r.status !== 'sent') throw new Error(`send ${i}: ${r.status}`);
+    });
+    const oursMs = performance.now() - t0;
+    const delivered = stack.sink.received() - before;
+
+    // Baseline: a message of the same size, pre-rendered, straight through pooled nodemailer with the same pool size.
+    const sample = { from: config.smtp.from, subject: 'Welcome', html: `<p>${'Hello reader. '.repeat(150)}</p>`, text: 'Hello reader. '.repeat(150) };
+    const raw = nodemailer.createTransport({ pool: true, url: stack.sink.url, maxConnections: config.smtp.poolSize, maxMessages: Infinity });
+    await raw.sendMail({ ...sample, to: 'warm@bench.test' });
+    const t1 = performance.now();
+    await mapLimit(count, concurrency, async (i) => {
+      await raw.sendMail({ ...sample, to: `reader${i}@bench.test`, headers: { 'X-Itinera-Idempotency-Key': `raw:${i}` } });
+    });
+    const rawMs = performance.now() - t1;
+    raw.close();
+
+    const ours = count / (oursMs / 1000);
+    const baseline = count / (rawMs / 1000);
+    const metrics: Metric[] = [
+      {
+        metric: 'emails_per_second', value: Math.round(ours), unit: 'emails/s', baseline: Math.round(baseline), ratio: ratioOf(ours, baseline), kind: 'throughput', baselineName: 'raw nodemailer',
+        targets: [{ on: 'value', op: '>=', bound: 250 }, { on: 'ratio', op: '>=', bound: 0.9 }],
+      },
+    ];
+    return {
+      metrics,
+      params: { count, concurrency, smtpPool: config.smtp.poolSize, database: stack.db.kind, deliveredOurs: delivered, distinctIdempotencyKeys: keys.size },
+      notes: delivered === count && keys.size === count ? [] : [`the sink got ${delivered} of ${count} messages (${keys.size} distinct keys)`],
+    };
+  } finally {
+    stack.sink.onMessage = undefined;
+    await mailer.close?.();
+  }
+}
