@@ -48,6 +48,9 @@ export async function openDatabase(opts: OpenDatabaseOptions): Promise<DatabaseH
     const pool = new pg.Pool({ connectionString: opts.url, max: opts.poolSize ?? 10 });
     // An idle client losing its connection (e.g. Postgres restart) must not crash the process; the pool replaces it.
     pool.on('error', () => undefined);
+    // A checked-out client (inside a transaction) has no pool listener: its 'error' would be uncaught and kill the
+    // worker or API on a Postgres restart. The query in flight is rejected anyway and the broken client is discarded on release.
+    pool.on('connect', (client) => client.on('error', () => undefined));
     const db = drizzle(pool, { schema }) as unknown as Db;
     return {
       db,
