@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
+import { eq } from 'drizzle-orm';
 import { z } from 'zod';
 import { resolveClick, resolveOpen, resolveUnsubscribe } from '../../channels/email/tracking';
+import { contacts } from '../../db/schema';
 import { unsubscribeEmail } from '../../engine/consent';
 import { ingestEvent, type IngestDeps } from '../../engine/ingest';
 import { DomainError } from '../../errors';
@@ -27,13 +29,17 @@ function page(title: string, body: string): string {
  */
 export function trackingRoutes(deps: TrackingDeps) {
   const now = deps.now ?? Date.now;
-  const record = (type: string, contactId: string, properties: Record<string, unknown>) =>
-    ingestEvent(deps, { id: `${type}:${randomUUID()}`, type, contactId, properties, occurredAt: new Date(now()), source: 'tracking' });
+  const record = async (type: string, contactId: string, properties: Record<string, unknown>) => {
+    // A link outlives its contact (erased on request): the link still works, there is just no one to record it for.
+    const [known] = await deps.db.select({ id: contacts.id }).from(contacts).where(eq(contacts.id, contactId)).limit(1);
+    if (!known) return;
+    await ingestEvent(deps, { id: `${type}:${randomUUID()}`, type, contactId, properties, occurredAt: new Date(now()), source: 'tracking' });
+  };
 
   const unsubscribe = async (token: string) => {
     const r = resolveUnsubscribe(deps.secrets, token, now());
     if (!r.ok) throw new DomainError('invalid_token', 400, `This unsubscribe link is not valid (${r.reason}).`);
-    await unsubscribeEmail(deps.db, r.contactId, { source: 'unsubscribe_link', messageKey: r.messageKey });
+    if (!(await unsubscribeEmail(deps.db, r.contactId, { source: 'unsubscribe_link', messageKey: r.messageKey }))) return;
     await record('email.unsubscribed', r.contactId, { message_key: r.messageKey, list_id: r.listId ?? null });
   };
 
