@@ -1,5 +1,7 @@
+import { eq } from 'drizzle-orm';
 import type { Db } from '../db/client';
 import { insertEventOnce } from '../db/queries';
+import { events } from '../db/schema';
 import { routeEvent, type RouterDeps } from './router';
 import { applyScoringToEvent } from '../scoring/apply';
 import type { ScoringModel } from '../scoring/model';
@@ -56,6 +58,12 @@ export async function ingestEvent(deps: IngestDeps, event: IncomingEvent): Promi
     type: event.type,
     properties: event.properties,
     occurredAt: event.occurredAt.getTime(),
+  }).catch(async (err: unknown) => {
+    // Stored but not routed (Temporal or Postgres unavailable; the API answers 5xx): forget the event, so the sender's
+    // retry of the same id is routed instead of being called a duplicate and dropped — a lost run, found by the chaos
+    // suite. Routing again is safe: run ids are deterministic and a run ignores its own trigger arriving as a signal.
+    await deps.db.delete(events).where(eq(events.id, event.id)).catch(() => undefined);
+    throw err;
   });
   return {
     id: event.id,
