@@ -8,6 +8,8 @@ const TOTAL = CHAOS_CONTACTS;
 const SMTP_DOWN_MS = CHAOS_FULL ? 30_000 : 10_000;
 const WEBHOOK_5XX_MS = CHAOS_FULL ? 30_000 : 10_000;
 const SMTP_4XX_FRACTION = 0.05;
+/** Longer than the Temporal client's own retries (~20 s), so the API answers 5xx and the CRM has to post again. */
+const TEMPORAL_DOWN_MS = CHAOS_FULL ? 60_000 : 40_000;
 const SETTLE_MS = CHAOS_FULL ? 40 * 60_000 : 8 * 60_000;
 
 describe(`chaos: Temporal, Postgres, SMTP and the webhook receiver fail while ${TOTAL} contacts run a journey`, () => {
@@ -29,13 +31,21 @@ describe(`chaos: Temporal, Postgres, SMTP and the webhook receiver fail while ${
       faults.push({ fault: name, atMs: at - started, durationMs: Date.now() - at, runsFinishedBefore: p?.projectedDone });
     };
     stack.smtp.failFraction = SMTP_4XX_FRACTION;
-    // The CRM keeps posting (and re-posting failed batches) while the faults happen.
-    const ingesting = stack.ingest(0, TOTAL);
+    // Half the contacts arrive first; the CRM posts the other half (re-posting batches that fail) from the moment
+    // Temporal dies, so events also arrive while Temporal and Postgres are down.
+    const half = Math.floor(TOTAL / 2);
+    const first = stack.ingest(0, half);
+    let second: Promise<Awaited<ReturnType<ChaosStack['ingest']>>> | undefined;
     const chaos = (async () => {
       await stack.worker.ready();
-      // Let runs get going, so every fault lands mid-run.
-      await sleep(8000);
-      await fault('temporal kill -9 + restart (3 s down)', () => stack.temporal.crashAndRestart(3000));
+      // Let runs get going (and the first half still arriving), so every fault lands mid-run.
+      await sleep(10_000);
+      await fault(`temporal kill -9, ${TEMPORAL_DOWN_MS / 1000} s down, restart`, async () => {
+        await stack.temporal.crash();
+        second = stack.ingest(half, TOTAL, { batch: 25, concurrency: 2 });
+        await sleep(TEMPORAL_DOWN_MS);
+        await stack.temporal.up();
+      });
       await sleep(5000);
       await fault('postgres immediate stop + restart (3 s down)', () => stack.pg!.crashAndRestart(3000));
       await sleep(5000);
@@ -51,7 +61,8 @@ describe(`chaos: Temporal, Postgres, SMTP and the webhook receiver fail while ${
         stack.receiver.failing = false;
       });
     })();
-    const [ingest] = await Promise.all([ingesting, chaos]);
+    await chaos;
+    const ingest = { first: await first, second: await second! };
     const chaosMs = Date.now() - started;
     await stack.settle(TOTAL, SETTLE_MS);
     const o = await stack.outcome(TOTAL);
@@ -64,12 +75,15 @@ describe(`chaos: Temporal, Postgres, SMTP and the webhook receiver fail while ${
       faults,
       smtp4xxFraction: SMTP_4XX_FRACTION,
       timings: { chaosMs, wallMs },
+      timeline: stack.timeline,
       ingest,
       database: 'private cluster (restarted)',
       residualDuplicateBound: `resentAfterUnknownOutcome <= (faults + worker starts) x SMTP pool = ${resendBound}`,
     });
 
     expect(stack.pg, 'this scenario restarts its own Postgres cluster').toBeDefined();
+    expect(ingest.second.failedRequests, 'the API refused events while Temporal was down').toBeGreaterThan(0);
+    expect(o.worker.unexpectedExits, o.worker.unexpectedExitSamples.join('\n')).toBe(0);
     expect(o.contactsCreated).toBe(TOTAL);
     expect(o.lost).toBe(0);
     expect(o.completed).toBe(TOTAL);

@@ -46,6 +46,7 @@ describe(`chaos: kill -9 the worker every 2–6 s while ${TOTAL} contacts run a 
       ...o,
       faults: { workerKills: stack.worker.stats.kills, lifeMs: { min: Math.min(...lives), max: Math.max(...lives) } },
       timings: { ingestMs, chaosMs, wallMs },
+      timeline: stack.timeline,
       ingest,
       database: stack.pg ? 'private cluster' : 'scratch database on the shared DATABASE_URL',
       residualDuplicateBound: `resentAfterUnknownOutcome <= workerKills x SMTP pool (${SMTP_POOL_SIZE})`,

@@ -43,6 +43,8 @@ export type ChaosStack = {
   ingest(from: number, to: number, opts?: { batch?: number; concurrency?: number; deadlineMs?: number }): Promise<{ requests: number; failedRequests: number }>;
   /** Runs still open in Temporal and runs the projection has finished: what the scenarios watch. */
   progress(): Promise<{ temporalRunning: number; projectedDone: number }>;
+  /** Progress sampled every 5 s from the first ingest on: where a fault stalled the runs, and for how long. */
+  timeline: { s: number; running: number; done: number }[];
   /** Waits until nothing runs and nothing changed for a while (or all `total` finished), within `deadlineMs`. */
   settle(total: number, deadlineMs: number): Promise<void>;
   outcome(total: number): Promise<Outcome>;
@@ -147,7 +149,11 @@ export async function startChaosStack(opts: { restartsPostgres: boolean }): Prom
     const { key } = await createApiKey(database.db, { name: 'chaos integration', role: 'integration' });
 
     const chaosContacts = and(like(contacts.email, '%@chaos.test'));
+    const timeline: ChaosStack['timeline'] = [];
+    let sampler: NodeJS.Timeout | undefined;
+    cleanups.push(async () => clearInterval(sampler));
     const stack: ChaosStack = {
+      timeline,
       pg: cluster,
       database,
       temporal,
@@ -157,6 +163,15 @@ export async function startChaosStack(opts: { restartsPostgres: boolean }): Prom
       worker,
       app,
       async ingest(from, to, o = {}) {
+        if (!sampler) {
+          const t0 = Date.now();
+          sampler = setInterval(() => {
+            stack.progress().then(
+              (p) => timeline.push({ s: Math.round((Date.now() - t0) / 1000), running: p.temporalRunning, done: p.projectedDone }),
+              () => timeline.push({ s: Math.round((Date.now() - t0) / 1000), running: -1, done: -1 }),
+            );
+          }, 5000);
+        }
         const size = o.batch ?? 100;
         const deadline = Date.now() + (o.deadlineMs ?? 600_000);
         let requests = 0;

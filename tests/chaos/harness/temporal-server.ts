@@ -9,6 +9,9 @@ export type ChaosTemporal = {
   address: string;
   /** kill -9 the dev server, wait, and start it again on the same port and SQLite file: runs must survive it. */
   crashAndRestart(downMs?: number): Promise<void>;
+  /** kill -9 without a restart; `up()` brings it back. */
+  crash(): Promise<void>;
+  up(): Promise<void>;
   stop(): Promise<void>;
 };
 
@@ -33,6 +36,10 @@ export async function startChaosTemporal(): Promise<ChaosTemporal> {
     async crashAndRestart(downMs = 2000) {
       await kill();
       await new Promise((r) => setTimeout(r, downMs));
+      server = await start();
+    },
+    crash: kill,
+    async up() {
       server = await start();
     },
     async stop() {
