@@ -102,3 +102,41 @@ export class Driver {
     return this.all.flatMap((c) => (c.type === 'action' ? [c.action] : []));
   }
 }
+
+export type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
+
+/**
+ * Applies one random edit at a random place in a JSON document: delete, rename (to `rename(key)`, `__proto__`
+ * included as a real key) or replace.
+ */
+export function mutate(doc: Json, choice: number[], replacement: Json, rename: (key: string) => string = (k) => `${k}x`): Json {
+  const copy = structuredClone(doc);
+  const containers: { parent: Json[] | Record<string, Json>; key: string | number }[] = [];
+  const walk = (v: Json) => {
+    if (Array.isArray(v)) {
+      v.forEach((x, i) => {
+        containers.push({ parent: v, key: i });
+        walk(x);
+      });
+    } else if (v && typeof v === 'object') {
+      for (const k of Object.keys(v)) {
+        containers.push({ parent: v, key: k });
+        walk(v[k]!);
+      }
+    }
+  };
+  walk(copy);
+  if (containers.length === 0) return replacement;
+  const { parent, key } = containers[choice[0]! % containers.length]!;
+  const op = choice[1]! % 4;
+  if (Array.isArray(parent)) {
+    if (op === 0) parent.splice(key as number, 1);
+    else parent[key as number] = replacement;
+  } else if (op === 0) delete parent[key as string];
+  else if (op === 1) {
+    const value = parent[key as string]!;
+    delete parent[key as string];
+    Object.defineProperty(parent, rename(key as string), { value, enumerable: true, configurable: true, writable: true });
+  } else parent[key as string] = replacement;
+  return copy;
+}

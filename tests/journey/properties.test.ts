@@ -8,7 +8,7 @@ import { parse } from 'yaml';
 import { compileJourney, formatError } from '../../src/journey/compiler';
 import { MAX_TRANSITIONS_PER_INPUT } from '../../src/journey/interpreter';
 import { simulate } from '../../src/journey/simulator';
-import { catalog, readJourney, SAMPLES, T0 } from './helpers';
+import { catalog, mutate, readJourney, SAMPLES, T0, type Json } from './helpers';
 
 const DURATIONS = ['30s', '15m', '2h', '1d', '1d12h', 'P2D', 'PT48H', '1w'];
 const EVENTS = ['email.clicked', 'email.opened', 'demo.requested', 'contact.unsubscribed'];
@@ -123,40 +123,6 @@ describe('random valid journeys', () => {
     );
   });
 });
-
-type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
-
-/** Applies one random edit at a random place in a JSON document. */
-function mutate(doc: Json, choice: number[], replacement: Json): Json {
-  const copy = structuredClone(doc);
-  const containers: { parent: Json[] | Record<string, Json>; key: string | number }[] = [];
-  const walk = (v: Json) => {
-    if (Array.isArray(v)) {
-      v.forEach((x, i) => {
-        containers.push({ parent: v, key: i });
-        walk(x);
-      });
-    } else if (v && typeof v === 'object') {
-      for (const k of Object.keys(v)) {
-        containers.push({ parent: v, key: k });
-        walk(v[k]!);
-      }
-    }
-  };
-  walk(copy);
-  if (containers.length === 0) return replacement;
-  const { parent, key } = containers[choice[0]! % containers.length]!;
-  const op = choice[1]! % 4;
-  if (Array.isArray(parent)) {
-    if (op === 0) parent.splice(key as number, 1);
-    else parent[key as number] = replacement;
-  } else if (op === 0) delete parent[key as string];
-  else if (op === 1) {
-    parent[`${key}x`] = parent[key as string]!;
-    delete parent[key as string];
-  } else parent[key as string] = replacement;
-  return copy;
-}
 
 describe('random mutations of the samples', () => {
   const docs = SAMPLES.map((s) => parse(readJourney(s)) as Json);

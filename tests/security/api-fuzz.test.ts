@@ -15,13 +15,13 @@ import { dbTriggerSource } from '../../src/engine/journeys';
 import { createTestDatabase } from '../helpers/db';
 import { TEST_SECRETS } from '../helpers/stack';
 import { connectTestTemporal, type TestTemporal } from '../helpers/temporal';
-import { readJourney, SAMPLES } from '../journey/helpers';
-import { encode, hostileJson, hostileString, objectOf, PROTO_KEYS, RUN_FACTOR, SQLISH, schemaKeys, TEMPLATE_INJECTIONS } from './hostile';
+import { mutate, readJourney, SAMPLES, type Json } from '../journey/helpers';
+import { encode, hostileJson, hostileString, objectOf, PROTO_KEYS, RUN_FACTOR, SQLISH, schemaKeys, TEMPLATE_INJECTIONS, YAML_ATTACKS } from './hostile';
 
 /** The table as the app builds it; placeholder deps are enough to list routes (handlers are not called). */
 const ROUTES = routeTable({ database: { db: {} } as AppDeps['database'], temporal: {} as AppDeps['temporal'], taskQueue: 'x', triggers: {} as AppDeps['triggers'], signingSecrets: TEST_SECRETS });
-const RUNS_PER_ROUTE = 40 * RUN_FACTOR;
-const JOURNEY_CASES = 80 * RUN_FACTOR;
+const RUNS_PER_ROUTE = 60 * RUN_FACTOR;
+const JOURNEY_CASES = 100 * RUN_FACTOR;
 
 const stats = { fuzz_cases: 0, server_errors: 0, authz_cases: 0, authz_failures: 0 };
 const serverErrors: string[] = [];
@@ -179,6 +179,7 @@ describe('hostile input against every route', () => {
       .map((pairs) => ({ kind: 'json', value: objectOf(pairs) })),
     'post /v1/journeys': fc.oneof(
       hostileString.map((t): Body => ({ kind: 'raw', type: 'application/yaml', text: t })),
+      fc.constantFrom(...YAML_ATTACKS).map((t): Body => ({ kind: 'raw', type: 'application/yaml', text: t })),
       fc.constantFrom(...SAMPLES).chain((s) => fc.tuple(fc.nat(), fc.nat({ max: 40 }), hostileString).map(([at, del, ins]): Body => {
         const text = readJourney(s);
         const i = at % text.length;
@@ -232,39 +233,13 @@ describe('hostile input against every route', () => {
   });
 
   describe('journey documents through the draft and validate API', () => {
-    type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
-    const docs = SAMPLES.map((s) => parseYaml(readJourney(s)) as Record<string, Json>);
-    /** One random edit somewhere in the document: delete, rename, or replace with hostile JSON. */
-    const mutate = (doc: Json, pick: number, op: number, replacement: Json): Json => {
-      const copy = structuredClone(doc);
-      const slots: { parent: Json[] | Record<string, Json>; key: string | number }[] = [];
-      const walk = (v: Json) => {
-        if (Array.isArray(v)) {
-          v.forEach((x, i) => {
-            slots.push({ parent: v, key: i });
-            walk(x);
-          });
-        } else if (v && typeof v === 'object') {
-          for (const k of Object.keys(v)) {
-            slots.push({ parent: v, key: k });
-            walk(v[k]!);
-          }
-        }
-      };
-      walk(copy);
-      const { parent, key } = slots[pick % slots.length]!;
-      if (Array.isArray(parent)) parent[key as number] = replacement;
-      else if (op % 3 === 0) delete parent[key as string];
-      else if (op % 3 === 1) Object.defineProperty(parent, PROTO_KEYS[pick % PROTO_KEYS.length]!, { value: parent[key as string], enumerable: true, configurable: true, writable: true });
-      else parent[key as string] = replacement;
-      return copy;
-    };
+    const docs = SAMPLES.map((s) => parseYaml(readJourney(s)) as Json);
     const inlineTemplate = fc.constantFrom(...TEMPLATE_INJECTIONS, ...SQLISH, '{{contact.first_name}}', '{{event.x}}');
     const docArb = fc
       .tuple(fc.constantFrom(...docs), fc.array(fc.tuple(fc.nat(), fc.nat(), fc.oneof(hostileJson, inlineTemplate) as fc.Arbitrary<Json>), { minLength: 1, maxLength: 3 }), fc.boolean())
       .map(([doc, edits, asYaml]) => {
         let d: Json = doc;
-        for (const [pick, op, v] of edits) d = mutate(d, pick, op, v);
+        for (const [pick, op, v] of edits) d = mutate(d, [pick, op], v, (k) => PROTO_KEYS[pick % PROTO_KEYS.length] ?? k);
         // The draft is stored under this id; a mutated id is a 422 from the create call, which is checked too.
         return { doc: d, asYaml };
       });
@@ -298,6 +273,19 @@ describe('hostile input against every route', () => {
         { numRuns: JOURNEY_CASES },
       );
     });
+  });
+
+  it.each(YAML_ATTACKS.map((t) => [t.slice(0, 40).replace(/\n/g, '⏎'), t] as const))('YAML attack %s is stored or refused, never evaluated or a 5xx', async (_l, text) => {
+    const route = ROUTES.find((r) => r.method === 'post' && r.path === '/v1/journeys')!;
+    const c: Case = { method: 'post', url: '/v1/journeys', key: keys.marketer, body: { kind: 'raw', type: 'application/yaml', text } };
+    const res = await send(c);
+    check(res, c, route);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    if (res.status === 201) {
+      const v = await send({ method: 'post', url: `/v1/journeys/${encode(res.body.id as string)}/validate`, key: keys.marketer, body: { kind: 'none' } });
+      expect([200, 422]).toContain(v.status);
+      expect(JSON.stringify(v.body)).not.toMatch(/\[object process\]|function \(\) \{ return process/);
+    }
   });
 
   describe('body size and depth', () => {

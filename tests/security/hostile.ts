@@ -135,3 +135,19 @@ export function encode(s: string): string {
     return [...s].map((c) => (/[\ud800-\udfff]/.test(c) ? '%ED%A0%80' : encodeURIComponent(c))).join('');
   }
 }
+
+/** YAML that attacks the parser: alias bombs, recursive anchors, language tags, merge keys, prototype keys. */
+export const YAML_ATTACKS = [
+  ['a: &a ["x","x","x","x","x","x","x","x","x"]', ...'bcdefghi'.split('').map((k, i) => `${k}: &${k} [${Array(9).fill(`*${'abcdefghi'[i]}`).join(',')}]`), 'id: bomb'].join('\n'),
+  'id: loop\nsteps: &s\n  a: *s\n',
+  'id: fn\nname: !!js/function "function () { return process }"\n',
+  'id: py\nname: !!python/object/apply:os.system ["id"]\n',
+  'id: proto\n__proto__:\n  polluted: true\nconstructor:\n  prototype:\n    polluted: true\n',
+  'id: merge\n<<: *missing\n',
+  'id: dup\nid: dup2\nname: a\nname: b\n',
+  'id: tag\nsteps: !!binary aGVsbG8=\n',
+  '%YAML 9.9\n---\nid: directive\n',
+  '--- !<tag:evil.example,2024:x>\nid: custom-tag\n',
+  `id: long-key\n${'k'.repeat(10_000)}: 1\n`,
+  'id: "\\x00\\u0000"\n',
+];
