@@ -2,6 +2,12 @@ import { defineConfig } from 'vitest/config';
 
 /** Files that load the shared dev server with thousands of workflows: they run alone, after everything else. */
 const HEAVY = ['tests/e2e/launch.test.ts'];
+/**
+ * Fault injection (tests/chaos: real processes killed and restarted) and the API fuzz/authz suite (tests/security):
+ * last, after `heavy`. Quick by default (`npm test`); `npm run test:chaos` sets CHAOS_FULL=1 for the full sizes.
+ */
+const CHAOS = ['tests/chaos/**/*.test.ts', 'tests/security/**/*.test.ts'];
+const CHAOS_FULL = process.env.CHAOS_FULL === '1';
 
 export default defineConfig({
   test: {
@@ -14,8 +20,20 @@ export default defineConfig({
     maxWorkers: 2,
     reporters: ['default'],
     projects: [
-      { extends: true, test: { name: 'main', include: ['tests/**/*.test.ts'], exclude: HEAVY, sequence: { groupOrder: 0 } } },
+      { extends: true, test: { name: 'main', include: ['tests/**/*.test.ts'], exclude: [...HEAVY, ...CHAOS], sequence: { groupOrder: 0 } } },
       { extends: true, test: { name: 'heavy', include: HEAVY, sequence: { groupOrder: 1 } } },
+      {
+        extends: true,
+        test: {
+          name: 'chaos',
+          include: CHAOS,
+          // The teardown merges bench/results/chaos-parts/*.json into chaos.json and prints the one-line summary.
+          globalSetup: ['tests/chaos/summary-setup.ts'],
+          testTimeout: (CHAOS_FULL ? 90 : 15) * 60_000,
+          hookTimeout: 300_000,
+          sequence: { groupOrder: 2 },
+        },
+      },
     ],
   },
 });

@@ -43,7 +43,7 @@ export type ChaosStack = {
   ingest(from: number, to: number, opts?: { batch?: number; concurrency?: number; deadlineMs?: number }): Promise<{ requests: number; failedRequests: number }>;
   /** Runs still open in Temporal and runs the projection has finished: what the scenarios watch. */
   progress(): Promise<{ temporalRunning: number; projectedDone: number }>;
-  /** Progress sampled every 5 s from the first ingest on: where a fault stalled the runs, and for how long. */
+  /** Progress sampled every 5 s from the first ingest on (-1: unreachable): where a fault stalled the runs, and for how long. */
   timeline: { s: number; running: number; done: number }[];
   /** Waits until nothing runs and nothing changed for a while (or all `total` finished), within `deadlineMs`. */
   settle(total: number, deadlineMs: number): Promise<void>;
@@ -165,11 +165,19 @@ export async function startChaosStack(opts: { restartsPostgres: boolean }): Prom
       async ingest(from, to, o = {}) {
         if (!sampler) {
           const t0 = Date.now();
+          let busy = false;
           sampler = setInterval(() => {
-            stack.progress().then(
-              (p) => timeline.push({ s: Math.round((Date.now() - t0) / 1000), running: p.temporalRunning, done: p.projectedDone }),
-              () => timeline.push({ s: Math.round((Date.now() - t0) / 1000), running: -1, done: -1 }),
-            );
+            // While Temporal or Postgres is down a probe can hang for a while: skip ticks rather than pile them up.
+            if (busy) return;
+            busy = true;
+            const s = () => Math.round((Date.now() - t0) / 1000);
+            stack
+              .progress()
+              .then(
+                (p) => timeline.push({ s: s(), running: p.temporalRunning, done: p.projectedDone }),
+                () => timeline.push({ s: s(), running: -1, done: -1 }),
+              )
+              .finally(() => (busy = false));
           }, 5000);
         }
         const size = o.batch ?? 100;
