@@ -59,18 +59,27 @@ export function unstorableInput(value: unknown, prefix: string[]): { path: strin
     for (let x: Node | undefined = n; x?.key !== undefined; x = x.parent) keys.unshift(x.key);
     return [...prefix, ...keys].join('.') || '(root)';
   };
+  if (typeof value === 'string') {
+    const m = unstorable(value);
+    return m ? { path: prefix.join('.') || '(root)', message: m } : undefined;
+  }
+  if (typeof value !== 'object' || value === null) return undefined;
+  // Only objects and arrays are pushed (strings are checked in place): this runs on every event batch.
   const stack: Node[] = [{ v: value, depth: 0 }];
   while (stack.length > 0) {
     const n = stack.pop()!;
-    if (typeof n.v === 'string') {
-      const m = unstorable(n.v);
-      if (m) return { path: pathOf(n), message: m };
-    } else if (typeof n.v === 'object' && n.v !== null) {
-      if (n.depth >= MAX_INPUT_DEPTH) return { path: pathOf(n), message: `is nested deeper than ${MAX_INPUT_DEPTH} levels` };
-      for (const [key, v] of Object.entries(n.v)) {
+    if (n.depth >= MAX_INPUT_DEPTH) return { path: pathOf(n), message: `is nested deeper than ${MAX_INPUT_DEPTH} levels` };
+    const o = n.v as Record<string, unknown>;
+    for (const key in o) {
+      if (!Object.hasOwn(o, key)) continue;
+      const v = o[key];
+      if (typeof v === 'string') {
+        const m = unstorable(v);
+        if (m) return { path: pathOf(n, key), message: m };
+      } else if (typeof v === 'object' && v !== null) stack.push({ v, depth: n.depth + 1, key, parent: n });
+      if (!Array.isArray(o)) {
         const m = unstorable(key);
         if (m) return { path: pathOf(n, key), message: `has a key that ${m}` };
-        stack.push({ v, depth: n.depth + 1, key, parent: n });
       }
     }
   }

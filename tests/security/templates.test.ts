@@ -114,6 +114,12 @@ describe('template injection', () => {
         const sms = await acts.sendSms({ ...base, idempotencyKey: `${k}:sms`, stepId: 'sms', body: 'Hi {{first_name}} / {{event.note}} / {{contact.attributes.note}}', category: 'transactional' });
         expect(sms.status).toBe('sent');
         expect((await findMessageByKey(db.db, `${k}:sms`))!.body).toBe(`Hi ${name} / ${note} / ${note}`);
+        // The SMS and chat template files render in their own environment: same result.
+        await acts.sendSms({ ...base, idempotencyKey: `${k}:sms-file`, stepId: 'sms-file', template: 'reactivation-reminder', category: 'transactional' });
+        expect((await findMessageByKey(db.db, `${k}:sms-file`))!.body).toContain(`Hi ${name}, still looking`);
+        await acts.notify({ ...base, idempotencyKey: `${k}:chat-file`, stepId: 'chat-file', channel: 'wecom', to: { group: 'sales' }, template: 'mql-assigned', locale: 'en' });
+        expect((await findMessageByKey(db.db, `${k}:chat-file`))!.body).toContain(`: ${name} `);
+        expect((await findMessageByKey(db.db, `${k}:chat-file`))!.body).toContain(`, ${name}), score`);
         const chat = await acts.notify({ ...base, idempotencyKey: `${k}:chat`, stepId: 'chat', channel: 'wecom', to: { group: 'sales' }, message: 'Lead {{contact.first_name}}: {{event.note}}' });
         expect(chat.status).toBe('sent');
         const robot = JSON.parse(lastRequest('/wecom')!.body) as { text?: { content: string }; markdown?: { content: string } };
