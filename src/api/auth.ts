@@ -28,12 +28,20 @@ export async function createApiKey(db: Db, opts: { name: string; role: Role; dev
   return { id: row!.id, key: `itk_${prefix}_${secret}`, prefix, role: opts.role, name: opts.name };
 }
 
+/** How long `authenticate` trusts a key row it read: the revocation delay seen by other processes. */
+export const KEY_CACHE_TTL_MS = 5_000;
+const KEY_CACHE_MAX = 10_000;
+/** Bumped by every revocation in this process: cached key rows older than it are not trusted. */
+let revocations = 0;
+
 export async function revokeApiKey(db: Db, id: string): Promise<boolean> {
   const rows = await db
     .update(apiKeys)
     .set({ revokedAt: sql`now()` })
     .where(and(eq(apiKeys.id, id), isNull(apiKeys.revokedAt)))
     .returning({ id: apiKeys.id });
+  // After the commit, so no read begun before it is trusted afterwards.
+  revocations++;
   return rows.length === 1;
 }
 
@@ -48,8 +56,15 @@ declare module 'express-serve-static-core' {
 /**
  * Accepts keys only in the `Authorization: Bearer` or `X-Api-Key` header — never in a query string, where they would
  * end up in logs and browser history.
+ *
+ * Key rows are kept for `cacheMs` by prefix: one integration key sends thousands of requests a second, and reading
+ * its row for each was a database round trip per request. A revocation made in this process (`revokeApiKey`: the API
+ * or the CLI code path) is honoured at once; one made by another process within `cacheMs`.
  */
-export function authenticate(db: Db): RequestHandler {
+export function authenticate(db: Db, opts: { /** @default KEY_CACHE_TTL_MS */ cacheMs?: number; now?: () => number } = {}): RequestHandler {
+  const ttl = opts.cacheMs ?? KEY_CACHE_TTL_MS;
+  const now = opts.now ?? Date.now;
+  const cache = new Map<string, { row: typeof apiKeys.$inferSelect; until: number; epoch: number }>();
   return async (req, _res, next) => {
     const header = req.get('authorization');
     const raw = header?.startsWith('Bearer ') ? header.slice(7).trim() : req.get('x-api-key')?.trim();
@@ -57,7 +72,14 @@ export function authenticate(db: Db): RequestHandler {
     const m = KEY_RE.exec(raw);
     if (!m) return next(new DomainError('invalid_api_key', 401, 'The API key is malformed.'));
     const [, prefix, secret] = m;
-    const [row] = await db.select().from(apiKeys).where(eq(apiKeys.prefix, prefix!)).limit(1);
+    const cached = cache.get(prefix!);
+    let row = cached && cached.until > now() && cached.epoch === revocations ? cached.row : undefined;
+    if (!row) {
+      const epoch = revocations;
+      [row] = await db.select().from(apiKeys).where(eq(apiKeys.prefix, prefix!)).limit(1);
+      if (cache.size >= KEY_CACHE_MAX) cache.clear();
+      if (row && ttl > 0) cache.set(prefix!, { row, until: now() + ttl, epoch });
+    }
     const expected = row ? Buffer.from(row.hash, 'hex') : Buffer.alloc(32);
     const actual = Buffer.from(hashSecret(secret!), 'hex');
     if (!row || !timingSafeEqual(expected, actual)) {
@@ -66,6 +88,7 @@ export function authenticate(db: Db): RequestHandler {
     if (row.revokedAt) return next(new DomainError('revoked_api_key', 401, 'The API key has been revoked.'));
     // At most one write a minute per key: enough to tell an unused key from a live one.
     if (!row.lastUsedAt || Date.now() - row.lastUsedAt.getTime() > 60_000) {
+      row.lastUsedAt = new Date(); // the cached row: concurrent requests do not all write
       await db.update(apiKeys).set({ lastUsedAt: sql`now()` }).where(eq(apiKeys.id, row.id));
     }
     req.principal = { keyId: row.id, role: row.role as Role, name: row.name };

@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { and, desc, eq, inArray, sql } from 'drizzle-orm';
+import { and, desc, eq, inArray, isNotNull, sql } from 'drizzle-orm';
 import type { Db } from '../db/client';
 import { journeys, journeyVersions } from '../db/schema';
 import { DomainError, NotFoundError, ValidationError } from '../errors';
@@ -163,21 +163,39 @@ export function declaredAudience(plan: JourneyPlan): PlanCondition | undefined {
  * paused and archived journeys start nothing, while the router still signals their running runs.
  */
 export function dbTriggerSource(db: Db): TriggerSource {
+  // Which version is live is read every time (pause, resume and publish take effect at once, from any process); the
+  // plans are immutable per version, so they are read once and kept with their event triggers indexed by type.
+  const plan = cachedPlanLoader(db);
+  const indexed = new Map<string, Promise<Map<string, EventTrigger[]>>>();
+  const triggersOf = (journeyId: string, version: number) => {
+    const key = `${journeyId}@${version}`;
+    let index = indexed.get(key);
+    if (!index) {
+      if (indexed.size >= 1000) indexed.clear();
+      index = plan(journeyId, version).then((p) => {
+        const byType = new Map<string, EventTrigger[]>();
+        for (const t of p.triggers) {
+          if (t.type !== 'event') continue;
+          const list = byType.get(t.event) ?? [];
+          list.push({ journeyId, version, eventType: t.event, where: t.where, entry: p.entry });
+          byType.set(t.event, list);
+        }
+        return byType;
+      });
+      indexed.set(key, index);
+      index.catch(() => indexed.delete(key));
+    }
+    return index;
+  };
   return {
     async triggersFor(eventType) {
-      const rows = await db
-        .select({ id: journeys.id, version: journeys.latestVersion, plan: journeyVersions.plan })
+      const live = await db
+        .select({ id: journeys.id, version: journeys.latestVersion })
         .from(journeys)
-        .innerJoin(journeyVersions, and(eq(journeyVersions.journeyId, journeys.id), eq(journeyVersions.version, journeys.latestVersion)))
-        .where(inArray(journeys.status, ['active']))
+        .where(and(inArray(journeys.status, ['active']), isNotNull(journeys.latestVersion)))
         .orderBy(desc(journeys.id));
       const out: EventTrigger[] = [];
-      for (const r of rows) {
-        const plan = r.plan as unknown as JourneyPlan;
-        for (const t of plan.triggers) {
-          if (t.type === 'event' && t.event === eventType) out.push({ journeyId: r.id, version: r.version!, eventType, where: t.where, entry: plan.entry });
-        }
-      }
+      for (const r of live) out.push(...((await triggersOf(r.id, r.version!)).get(eventType) ?? []));
       return out;
     },
   };

@@ -38,6 +38,9 @@ export type RouterDeps = {
 export async function routeEvent(deps: RouterDeps, contactId: string, event: JourneyEventSignal): Promise<RouteResult> {
   const started: RouteResult['started'] = [];
   const notEntered: RouteResult['notEntered'] = [];
+  // Read alongside the triggers (the runs started below are told apart by id, not by read order).
+  const running = deps.runningRuns?.(contactId) ?? Promise.resolve([]);
+  running.catch(() => undefined); // awaited below; this only keeps an early throw from leaving it unhandled
   for (const trigger of await deps.triggers.triggersFor(event.type)) {
     if (trigger.where && !matchesFilters(trigger.where, event.properties, event.occurredAt)) continue;
     const entry = trigger.entry ?? { reEntry: 'once', maxConcurrent: 1 };
@@ -56,19 +59,23 @@ export async function routeEvent(deps: RouterDeps, contactId: string, event: Jou
     }
     started.push({ journeyId: trigger.journeyId, workflowId: r.workflowId });
   }
-  // Every other running run of the contact gets the event too: waits, exit rules and goals all listen for events.
-  const signalled: string[] = [];
+  // Every other running run of the contact gets the event too (waits, exit rules and goals all listen for events),
+  // all signals at once rather than one round trip after another.
   const startedIds = new Set(started.map((s) => s.workflowId));
-  for (const workflowId of (await deps.runningRuns?.(contactId)) ?? []) {
-    if (startedIds.has(workflowId)) continue;
-    try {
-      await deps.temporal.workflow.getHandle(workflowId).signal(journeyEventSignal, event);
-      signalled.push(workflowId);
-    } catch (err) {
-      // The projection can lag a run that just ended; that run no longer needs the event.
-      if ((err as Error).name !== 'WorkflowNotFoundError') throw err;
-    }
-  }
+  const targets = (await running).filter((id) => !startedIds.has(id));
+  const delivered = await Promise.all(
+    targets.map(async (workflowId) => {
+      try {
+        await deps.temporal.workflow.getHandle(workflowId).signal(journeyEventSignal, event);
+        return true;
+      } catch (err) {
+        // The projection can lag a run that just ended; that run no longer needs the event.
+        if ((err as Error).name !== 'WorkflowNotFoundError') throw err;
+        return false;
+      }
+    }),
+  );
+  const signalled = targets.filter((_, i) => delivered[i]);
   return { started, signalled, notEntered };
 }
 

@@ -90,9 +90,9 @@ async function readContact(db: DbOrTx, contactId: string): Promise<ContactRow> {
 
 const sumDelta = sql<number>`coalesce(sum(${scoreEvents.delta}), 0)`.mapWith(Number);
 
-/** Net points rule `ruleId` (source `rule`) awarded the contact within `[start, end)`. */
-async function ruleTotal(tx: DbOrTx, contactId: string, ruleId: string, start: Date, end: Date): Promise<number> {
-  const [row] = await tx
+/** Net points rule `ruleId` (source `rule`) awarded the contact within `[start, end)`, as a subquery. */
+function ruleTotalQuery(tx: DbOrTx, contactId: string, ruleId: string, start: Date, end: Date) {
+  return tx
     .select({ total: sumDelta })
     .from(scoreEvents)
     .where(
@@ -104,7 +104,6 @@ async function ruleTotal(tx: DbOrTx, contactId: string, ruleId: string, start: D
         sql`${scoreEvents.createdAt} < ${end.toISOString()}::timestamptz`,
       ),
     );
-  return row?.total ?? 0;
 }
 
 /**
@@ -256,11 +255,16 @@ export async function applyScoringToEvent(db: Db, model: ScoringModel, input: Sc
   const attempt = () =>
     db.transaction(async (tx) => {
       const contact = await lockContact(tx, input.contactId);
-      // Checked under the lock: a concurrent delivery of the same event has committed by now, or has not started.
-      const done = await tx.select({ id: scoreEvents.id }).from(scoreEvents).where(inArray(scoreEvents.idempotencyKey, keys)).limit(1);
-      if (done.length > 0) throw new AlreadyApplied();
+      // Checked under the lock: a concurrent delivery of the same event has committed by now, or has not started. One
+      // statement answers that and every capped rule's usage (the hot path of ingest: one round trip, not 1 + rules).
+      const capped = rules.filter((r) => r.window);
+      const totals = capped.map((r) => sql`coalesce((${ruleTotalQuery(tx, contact.id, r.id, r.window!.start, r.window!.end)}), 0)`);
+      const res = await tx.execute(sql`select exists (select 1 from ${scoreEvents} where ${inArray(scoreEvents.idempotencyKey, keys)}) as done,
+        array[${sql.join([sql`0`, ...totals], sql`, `)}]::bigint[] as totals`);
+      const [pre] = ((res as { rows?: unknown[] }).rows ?? (res as unknown as unknown[])) as { done: boolean; totals: (string | number)[] }[];
+      if (pre?.done) throw new AlreadyApplied();
       const capUsage: Record<string, number> = {};
-      for (const r of rules) if (r.window) capUsage[r.id] = await ruleTotal(tx, contact.id, r.id, r.window.start, r.window.end);
+      capped.forEach((r, i) => (capUsage[r.id] = Number(pre?.totals[i + 1] ?? 0)));
       const result = scoreEvent(model, contact, event, capUsage);
       return record(tx, model, contact, result, {
         source: SOURCE.rule,
