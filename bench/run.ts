@@ -4,8 +4,11 @@
  *   npm run bench                      full sizes
  *   npm run bench -- --quick           small sizes (the whole run in under 3 minutes on 2 cores)
  *   npm run bench -- --only ingest,email --ingest-seconds 20
- * Size flags: --journeys N --concurrency N --ingest-seconds S --connections N --e2e-rate R --e2e-seconds S
- *             --parked N --wake-window S --bare-starts N --emails N --email-concurrency N --simulations N
+ * Size flags: --journeys N (contact pool) --journeys-seconds S --journeys-warm S --concurrency N (runs in flight)
+ *             --ingest-seconds S --connections N --e2e-rate R --e2e-seconds S
+ *             --parked N --park-seconds S (0 = no time limit) --wake-window S (0 = auto) --bare-starts N
+ *             --start-concurrency N (parked and bare starts in flight)
+ *             --emails N --email-concurrency N --simulations N
  * Tuning flags: --db-pool N --smtp-pool N --max-cached N. Benchmarks are not tests: nothing here gates CI.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -48,16 +51,20 @@ const selected = SCENARIOS.filter((s) => !only || only.includes(s));
 
 const sizes = {
   simulations: num('simulations', 20_000, 100_000),
-  emails: num('emails', 1000, 5000),
+  emails: num('emails', 600, 5000),
   emailConcurrency: num('email-concurrency', 50, 50),
   ingestSeconds: num('ingest-seconds', 5, 20),
   connections: num('connections', 20, 20),
   e2eRate: num('e2e-rate', 5, 5),
-  e2eSeconds: num('e2e-seconds', 8, 30),
-  journeys: num('journeys', 150, 2000),
-  concurrency: num('concurrency', 32, 32),
-  parked: num('parked', 1000, 100_000),
-  wakeWindow: num('wake-window', 10, 300),
+  e2eSeconds: num('e2e-seconds', 6, 30),
+  journeys: num('journeys', 3000, 20_000),
+  journeysSeconds: num('journeys-seconds', 8, 60),
+  journeysWarm: num('journeys-warm', 2, 5),
+  concurrency: num('concurrency', 16, 32),
+  startConcurrency: num('start-concurrency', 32, 32),
+  parked: num('parked', 10_000, 100_000),
+  parkSeconds: num('park-seconds', 20, 0),
+  wakeWindow: num('wake-window', 0, 0),
   bareStarts: num('bare-starts', 300, 5000),
 };
 const tuning: Tuning = { dbPool: num('db-pool', 20, 20), smtpPool: num('smtp-pool', 5, 5), maxCachedWorkflows: num('max-cached', 2000, 2000) };
@@ -100,7 +107,7 @@ async function main() {
     },
     journeys: async () => {
       const s = await getStack();
-      return journeysScenario(s, { contacts: sizes.journeys, concurrency: sizes.concurrency, taskQueue: TASK_QUEUE, worker: await getWorker(s) });
+      return journeysScenario(s, { maxContacts: sizes.journeys, seconds: sizes.journeysSeconds, warmSeconds: sizes.journeysWarm, concurrency: sizes.concurrency, taskQueue: TASK_QUEUE, worker: await getWorker(s) });
     },
     parked: async () => {
       const s = await getStack();
@@ -111,7 +118,7 @@ async function main() {
       }
       const w = await startItineraWorker(s, `${TASK_QUEUE}-parked`);
       try {
-        return await parkedScenario(s, { contacts: sizes.parked, concurrency: sizes.concurrency, wakeWindowSeconds: sizes.wakeWindow, bareStarts: sizes.bareStarts, taskQueue: `${TASK_QUEUE}-parked`, worker: w });
+        return await parkedScenario(s, { contacts: sizes.parked, parkSeconds: sizes.parkSeconds, concurrency: sizes.startConcurrency, wakeWindowSeconds: sizes.wakeWindow, bareStarts: sizes.bareStarts, taskQueue: `${TASK_QUEUE}-parked`, worker: w });
       } finally {
         await w.stop();
       }

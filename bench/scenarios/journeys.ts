@@ -1,8 +1,8 @@
 /**
  * Journeys/s: N contacts through a four-action journey (send_email to the SMTP sink, update_score, tag, webhook to
- * the local receiver), against a bare Temporal workflow calling four trivial activities on the same server. Runs are
- * started by the client with bounded concurrency and the clock stops when the last result is in. Each side has its
- * own worker child process (src/worker-main.ts, bench/bare/worker.ts).
+ * the local receiver), against a bare Temporal workflow calling four trivial activities on the same server. Each side
+ * runs a closed loop for the same time (a fixed number of runs in flight, started by the client with signalWithStart
+ * as the event router does) and has its own worker child process (src/worker-main.ts, bench/bare/worker.ts).
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -11,9 +11,9 @@ import { publishJourney } from '../../src/engine/journeys';
 import { startJourneyRun } from '../../src/engine/router';
 import { loadTemplateCatalog } from '../../src/journey/templates';
 import { TEMPLATES_DIR } from '../../src/services';
-import { ratioOf, type Metric } from '../lib/report';
+import { percentile, ratioOf, round, type Metric } from '../lib/report';
 import { startBareWorker, type RunningWorker, type Stack } from '../lib/context';
-import { cpuMeter, mapLimit, progressEvery } from '../lib/stack';
+import { cpuMeter, progressEvery } from '../lib/stack';
 import type { ScenarioOutput } from './types';
 
 export const journeyYaml = (name: string, vars: Record<string, string> = {}): string =>
@@ -21,16 +21,18 @@ export const journeyYaml = (name: string, vars: Record<string, string> = {}): st
 
 export async function journeysScenario(
   stack: Stack,
-  opts: { contacts: number; concurrency: number; taskQueue: string; worker: RunningWorker },
+  opts: { maxContacts: number; seconds: number; warmSeconds: number; concurrency: number; taskQueue: string; worker: RunningWorker },
 ): Promise<ScenarioOutput> {
-  const n = opts.contacts;
-  const warm = Math.min(20, n);
+  const pool = opts.maxContacts;
   const db = stack.db.db;
   const published = await publishJourney(db, journeyYaml('four-actions', { WEBHOOK_URL: stack.receiver.url }), { templates: loadTemplateCatalog(TEMPLATES_DIR) });
-  const rows = await db
-    .insert(contacts)
-    .values(Array.from({ length: n + warm }, (_, i) => ({ externalId: `journey-${i}`, email: `journey${i}@bench.test`, firstName: 'Jo', consent: { email: 'opted_in' as const } })))
-    .returning({ id: contacts.id });
+  const rows: { id: string }[] = [];
+  for (let i = 0; i < pool; i += 5000) {
+    rows.push(...(await db
+      .insert(contacts)
+      .values(Array.from({ length: Math.min(5000, pool - i) }, (_, k) => ({ externalId: `journey-${i + k}`, email: `journey${i + k}@bench.test`, firstName: 'Jo', consent: { email: 'opted_in' as const } })))
+      .returning({ id: contacts.id })));
+  }
   const entry = { reEntry: 'once' as const, maxConcurrent: 1 };
   const runOurs = async (i: number) => {
     const event = { id: `four-${i}`, type: 'bench.four_actions', properties: {}, occurredAt: Date.now() };
@@ -38,70 +40,114 @@ export async function journeysScenario(
     if (!r.started) throw new Error(`run ${i} did not start: ${r.reason}`);
     return r.workflowId;
   };
-  /** Starts every run (bounded concurrency), then waits for every result: throughput = runs / (last result − first start). */
-  const measure = async (count: number, offset: number, start: (i: number) => Promise<string>) => {
-    const ids: string[] = [];
-    let done = 0;
-    const t0 = performance.now();
-    const stop = progressEvery(5000, () => `${ids.length} started, ${done} of ${count} finished`);
-    try {
-      const results: Promise<unknown>[] = [];
-      await mapLimit(count, opts.concurrency, async (k) => {
-        const id = await start(offset + k);
-        ids.push(id);
-        results.push(stack.client.workflow.getHandle(id).result().then(() => void done++));
-      });
-      await Promise.all(results);
-    } finally {
-      stop();
-    }
-    return performance.now() - t0;
-  };
-
-  // Warm-up (not timed): worker caches, pools, SMTP and HTTP connections.
-  await measure(warm, n, runOurs);
   const mail0 = stack.sink.received();
   const hooks0 = stack.receiver.received();
-  const cpuOurs = cpuMeter({ devServer: stack.temporal.process.pid, worker: opts.worker.pid, harness: process.pid });
-  const oursMs = await measure(n, 0, runOurs);
-  const oursCpu = cpuOurs();
+  const oursRun = await closedLoop(stack, opts, pool, runOurs, { devServer: stack.temporal.process.pid, worker: opts.worker.pid, harness: process.pid });
   const mails = stack.sink.received() - mail0;
   const hooks = stack.receiver.received() - hooks0;
 
   const bareQueue = `${opts.taskQueue}-bare`;
   const bare = await startBareWorker(stack, bareQueue);
-  let bareMs: number;
-  let bareCpu: ReturnType<ReturnType<typeof cpuMeter>>;
+  let bareRun: Awaited<ReturnType<typeof closedLoop>>;
   try {
     const runBare = async (i: number) => {
       const h = await stack.client.workflow.start('bareFourActivitiesWorkflow', { workflowId: `bare-four-${i}`, taskQueue: bareQueue, args: [`c${i}`] });
       return h.workflowId;
     };
-    await measure(warm, n, runBare);
-    const cpuBare = cpuMeter({ devServer: stack.temporal.process.pid, worker: bare.pid, harness: process.pid });
-    bareMs = await measure(n, 0, runBare);
-    bareCpu = cpuBare();
+    bareRun = await closedLoop(stack, opts, pool, runBare, { devServer: stack.temporal.process.pid, worker: bare.pid, harness: process.pid });
   } finally {
     await bare.stop();
   }
-  const ours = n / (oursMs / 1000);
-  const base = n / (bareMs / 1000);
+  const ours = oursRun.counted / opts.seconds;
+  const base = bareRun.counted / opts.seconds;
   const metrics: Metric[] = [
     {
-      metric: 'journeys_per_second', value: Math.round(ours * 10) / 10, unit: 'journeys/s', baseline: Math.round(base * 10) / 10, ratio: ratioOf(ours, base), kind: 'throughput', baselineName: 'bare Temporal, 4 trivial activities',
+      metric: 'journeys_per_second', value: round(ours, 1), unit: 'journeys/s', baseline: round(base, 1), ratio: ratioOf(ours, base), kind: 'throughput', baselineName: 'bare Temporal, 4 trivial activities',
       targets: [{ on: 'value', op: '>=', bound: 40 }, { on: 'ratio', op: '>=', bound: 0.9 }],
     },
+    { metric: 'journey_duration_p50', value: oursRun.p50, unit: 'ms', baseline: bareRun.p50, ratio: ratioOf(oursRun.p50, bareRun.p50), kind: 'latency', baselineName: 'bare' },
+    { metric: 'journey_duration_p99', value: oursRun.p99, unit: 'ms', baseline: bareRun.p99, ratio: ratioOf(oursRun.p99, bareRun.p99), kind: 'latency', baselineName: 'bare' },
   ];
   const notes: string[] = [];
-  if (mails !== n || hooks !== n) notes.push(`the sink got ${mails} emails and the receiver ${hooks} webhooks for ${n} runs`);
+  if (mails !== oursRun.completed || hooks !== oursRun.completed) notes.push(`the sink got ${mails} emails and the receiver ${hooks} webhooks for ${oursRun.completed} finished runs`);
+  if (oursRun.exhausted || bareRun.exhausted) notes.push(`the pool of ${pool} contacts ran out before the time was up: raise --journeys`);
   return {
     metrics,
     params: {
-      contacts: n, startConcurrency: opts.concurrency, journey: 'bench/journeys/four-actions.yaml', emails: mails, webhooks: hooks,
-      seconds: { ours: Math.round(oursMs / 100) / 10, bare: Math.round(bareMs / 100) / 10 },
-      cpuCores: { ours: oursCpu, bare: bareCpu },
+      seconds: opts.seconds, warmSeconds: opts.warmSeconds, inFlight: opts.concurrency, contactPool: pool, journey: 'bench/journeys/four-actions.yaml',
+      runs: { ours: { counted: oursRun.counted, completed: oursRun.completed, warmSeconds: oursRun.warmSeconds, drainSeconds: oursRun.drainSeconds }, bare: { counted: bareRun.counted, completed: bareRun.completed, warmSeconds: bareRun.warmSeconds, drainSeconds: bareRun.drainSeconds } },
+      emails: mails, webhooks: hooks,
+      cpuCores: { ours: oursRun.cpu, bare: bareRun.cpu },
       worker: opts.worker.inProcess ? 'in-process (PGlite)' : 'src/worker-main.ts (child process)',
     },
     notes,
+  };
+}
+
+/**
+ * Closed loop: `concurrency` runs in flight, each slot starting the next run when its last one finished. The measured
+ * window opens after the warm-up time once a first generation of runs has finished; runs finishing inside it are
+ * counted, those still in flight at its end are drained and not counted, so throughput = counted / seconds.
+ */
+async function closedLoop(
+  stack: Stack,
+  opts: { seconds: number; warmSeconds: number; concurrency: number },
+  pool: number,
+  start: (i: number) => Promise<string>,
+  pids: Record<string, number | undefined>,
+) {
+  let next = 0;
+  let counted = 0;
+  let completed = 0;
+  let exhausted = false;
+  const durations: number[] = [];
+  const t0 = Date.now();
+  // The window opens once the warm-up time has passed AND a first generation of runs has finished (steady state).
+  let from = Number.POSITIVE_INFINITY;
+  let to = Number.POSITIVE_INFINITY;
+  let meter: ReturnType<typeof cpuMeter> | undefined;
+  let cpu: ReturnType<ReturnType<typeof cpuMeter>> | undefined;
+  const openWindow = () => {
+    from = Date.now();
+    to = from + opts.seconds * 1000;
+    meter = cpuMeter(pids);
+  };
+  const stop = progressEvery(5000, () => `${completed} finished (${counted} in the measured window), ${next - completed} in flight`);
+  try {
+    await Promise.all(
+      Array.from({ length: opts.concurrency }, async () => {
+        while (Date.now() < to) {
+          if (next >= pool) {
+            exhausted = true;
+            return;
+          }
+          const began = Date.now();
+          const id = await start(next++);
+          await stack.client.workflow.getHandle(id).result();
+          const t = Date.now();
+          completed++;
+          if (t >= from && t < to) {
+            counted++;
+            durations.push(t - began);
+          } else if (t >= to && !cpu) {
+            cpu = meter?.();
+          }
+          if (!Number.isFinite(from) && completed >= opts.concurrency && t - t0 >= opts.warmSeconds * 1000) openWindow();
+        }
+      }),
+    );
+  } finally {
+    stop();
+  }
+  return {
+    counted,
+    completed,
+    exhausted,
+    warmSeconds: round((from - t0) / 1000, 1),
+    drainSeconds: round(Math.max(0, Date.now() - to) / 1000, 1),
+    p50: percentile(durations, 50) ?? Number.NaN,
+    p99: percentile(durations, 99) ?? Number.NaN,
+    cpu: cpu ?? meter?.() ?? null,
+    windowSeconds: opts.seconds,
   };
 }

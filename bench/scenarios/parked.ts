@@ -4,10 +4,12 @@
  * the wake-up lag when the timers fire: lag = when the run entered the step after its timer (step journal,
  * journey_run_steps.entered_at) minus the timer's due time (the contact's attributes.wake_at, which the wait reads).
  *
- * Runs are started by the client with bounded concurrency (signalWithStart, as the event router does). The first
- * K runs calibrate the park rate and wait for an hour (they stay parked); the wake-ups of the others are then placed
- * in a window that opens after every run should have parked. The bound is measured too: CPU used by the dev server,
- * the worker and the whole machine while parking, and bare workflow starts/s on the same server afterwards.
+ * Runs are started by the client in batches with bounded concurrency (signalWithStart, as the event router does),
+ * for at most --park-seconds (quick) or until all N are started (full). Before each batch starts, its due times are
+ * set to a window that opens once every run should have parked, from the park rate so far; without a time limit the
+ * first 5 % only calibrate that rate and wait a day (they stay parked and have no lag). The bound is measured too:
+ * CPU used by the dev server, the worker and the whole machine while parking, and bare workflow starts/s on the same
+ * server afterwards.
  */
 import { and, eq, sql } from 'drizzle-orm';
 import { contacts, journeyRuns } from '../../src/db/schema';
@@ -23,10 +25,12 @@ import { journeyYaml } from './journeys';
 import type { ScenarioOutput } from './types';
 
 const MiB = 2 ** 20;
+/** With a time limit: how long after the last start the wake window opens (the backlog is kept to ~4 s of work). */
+const DRAIN_MS = 8000;
 
 export async function parkedScenario(
   stack: Stack,
-  opts: { contacts: number; concurrency: number; wakeWindowSeconds: number; bareStarts: number; taskQueue: string; worker: RunningWorker },
+  opts: { contacts: number; parkSeconds: number; concurrency: number; wakeWindowSeconds: number; bareStarts: number; taskQueue: string; worker: RunningWorker },
 ): Promise<ScenarioOutput> {
   const n = opts.contacts;
   const db = stack.db.db;
@@ -52,23 +56,34 @@ export async function parkedScenario(
     const [row] = await db.select({ n: sql<number>`count(*)::int` }).from(journeyRuns).where(and(eq(journeyRuns.journeyId, published.journeyId), eq(journeyRuns.currentStep, 'hold')));
     return row!.n;
   };
-  const setWake = async (from: number, to: number, at: (k: number) => number) => {
-    // One statement per 5,000 contacts: ordinal position k in [from, to) → its own due time.
-    for (let i = from; i < to; i += 5000) {
-      const chunk = ids.slice(i, Math.min(to, i + 5000));
-      const values = chunk.map((id, j) => `('${id}'::uuid, '${new Date(at(i + j)).toISOString()}')`).join(',');
-      await db.execute(sql.raw(`update contacts c set attributes = jsonb_set(c.attributes, '{wake_at}', to_jsonb(v.at)) from (values ${values}) as v(id, at) where c.id = v.id`));
-    }
+  /** Sets wake_at of contacts [from, from + count) to `at(i)` in one statement. */
+  const setWake = async (from: number, count: number, at: (i: number) => number) => {
+    const values = ids.slice(from, from + count).map((id, j) => `('${id}'::uuid, '${new Date(at(from + j)).toISOString()}')`).join(',');
+    await db.execute(sql.raw(`update contacts c set attributes = jsonb_set(c.attributes, '{wake_at}', to_jsonb(v.at)) from (values ${values}) as v(id, at) where c.id = v.id`));
   };
 
-  // Calibration: K runs parked for an hour give the rate at which this server and worker park runs.
-  const k = Math.min(n, Math.max(100, Math.round(n * 0.05)));
-  await setWake(0, k, () => Date.now() + 3_600_000);
   const t0 = Date.now();
+  const deadline = opts.parkSeconds > 0 ? t0 + opts.parkSeconds * 1000 : Number.POSITIVE_INFINITY;
+  let windowMs = 0;
+  const batch = Math.max(50, opts.concurrency * 2);
   const cpu = cpuMeter({ devServer: stack.temporal.process.pid, worker: opts.worker.pid, harness: process.pid });
   let started = 0;
   let parked = 0;
-  const stopProgress = progressEvery(5000, () => `${started.toLocaleString('en-US')} started, ${parked.toLocaleString('en-US')} of ${n.toLocaleString('en-US')} parked`);
+  let calibration = 0;
+  let dueFirst = Number.POSITIVE_INFINITY;
+  let dueLast = 0;
+  let polling = true;
+  const poller = (async () => {
+    while (polling) {
+      parked = await parkedCount();
+      await sleep(300);
+    }
+  })();
+  const rate = () => {
+    const s = (Date.now() - t0) / 1000;
+    return parked >= 20 && s > 1 ? parked / s : 10;
+  };
+  const stopProgress = progressEvery(5000, () => `${started.toLocaleString('en-US')} started, ${parked.toLocaleString('en-US')} parked (${round(rate(), 1)} runs/s)`);
   const peakWorker = { rss: 0, hwm: 0 };
   const sampler = setInterval(() => {
     const m = procMemory(opts.worker.pid);
@@ -77,39 +92,47 @@ export async function parkedScenario(
       peakWorker.hwm = Math.max(peakWorker.hwm, m.hwm);
     }
   }, 500);
-  let dueFirst = 0;
-  let dueLast = 0;
-  let parkedSeconds = 0;
   let startSeconds = 0;
+  let parkedSeconds = 0;
   try {
-    await mapLimit(k, opts.concurrency, async (i) => {
-      await start(i);
-      started++;
-    });
-    while ((parked = await parkedCount()) < k) await sleep(250);
-    const calibrationRate = k / ((Date.now() - t0) / 1000);
-    // The rest wake in a window that opens once they should all have parked (25% margin, +3 s).
-    const rest = n - k;
-    dueFirst = Date.now() + (rest / calibrationRate) * 1250 + 3000;
-    dueLast = dueFirst + opts.wakeWindowSeconds * 1000;
-    await setWake(k, n, (i) => dueFirst + (rest > 1 ? ((i - k) / (rest - 1)) * (dueLast - dueFirst) : 0));
-    process.stdout.write(`    parked: calibration ${k} runs at ${round(calibrationRate, 1)} runs/s; the other ${rest.toLocaleString('en-US')} wake from +${round((dueFirst - Date.now()) / 1000, 0)} s over ${opts.wakeWindowSeconds} s\n`);
-    await mapLimit(rest, opts.concurrency, async (i) => {
-      await start(k + i);
-      started++;
-    });
-    startSeconds = (Date.now() - t0) / 1000;
-    while ((parked = await parkedCount()) < n) {
-      if (Date.now() > dueFirst) break; // wake-ups have begun: not every run parked before its timer was due
-      await sleep(500);
+    while (started < n && Date.now() < deadline) {
+      // Keep the backlog of started-but-not-parked runs to about four seconds of work, so it drains quickly.
+      while (started - parked > Math.max(batch, rate() * 4) && Date.now() < deadline) await sleep(100);
+      const count = Math.min(batch, n - started);
+      // Without a time limit, the first 5 % wait a day and only calibrate the rate (they stay parked, no lag).
+      if (opts.parkSeconds === 0 && parked < Math.max(100, n * 0.05)) {
+        await setWake(started, count, () => Date.now() + 86_400_000);
+        calibration += count;
+      } else {
+        if (!Number.isFinite(dueFirst)) {
+          // Planned once: the window opens when every run should have parked and is wide enough that the wake-ups
+          // come at 80 % of the rate runs parked (unless --wake-window says otherwise).
+          const r = rate();
+          const toPark = Number.isFinite(deadline) ? Math.max(0, (deadline - Date.now()) / 1000) * r : n - started;
+          dueFirst = Number.isFinite(deadline) ? deadline + DRAIN_MS : Date.now() + 1000 * (1.25 * ((toPark + started - parked) / r) + 3);
+          windowMs = opts.wakeWindowSeconds > 0 ? opts.wakeWindowSeconds * 1000 : Math.max(5000, (toPark / (0.8 * r)) * 1000);
+          dueLast = dueFirst + windowMs;
+        }
+        // Golden-ratio steps spread the due times uniformly over the window whatever the final count.
+        await setWake(started, count, (i) => dueFirst + ((i * 0.6180339887) % 1) * windowMs);
+      }
+      const from = started;
+      await mapLimit(count, opts.concurrency, (j) => start(from + j));
+      started += count;
     }
+    startSeconds = (Date.now() - t0) / 1000;
+    // Every run parked, or the first timers are due: the holding figures are taken now.
+    while (parked < started && Date.now() < dueFirst) await sleep(200);
     parkedSeconds = (Date.now() - t0) / 1000;
   } finally {
+    polling = false;
+    await poller;
     stopProgress();
   }
   const parkCpu = cpu();
-  const allParked = parked >= n;
-  if (!allParked) notes.push(`only ${parked.toLocaleString('en-US')} of ${n.toLocaleString('en-US')} runs had parked when the first timers fell due`);
+  parked = await parkedCount();
+  if (parked < started) notes.push(`${parked.toLocaleString('en-US')} of ${started.toLocaleString('en-US')} runs had parked when the first timers fell due (the holding figures were taken then)`);
+  if (started < n) notes.push(`${started.toLocaleString('en-US')} of ${n.toLocaleString('en-US')} runs were started within --park-seconds ${opts.parkSeconds}: this is what the server parked in that time, not the size asked for`);
 
   // The cost of holding them.
   await sleep(1000);
@@ -122,17 +145,19 @@ export async function parkedScenario(
   const healthMs = performance.now() - h0;
   const running = await stack.client.workflow.count(`WorkflowType = 'journeyWorkflow' AND ExecutionStatus = 'Running'`).then((c) => c.count).catch(() => null);
 
-  // Wake-ups: wait until every run past calibration has left the wait (or a minute after the last due time).
+  // Wake-ups: wait until every run past calibration has left the wait (or a grace period after the last due time).
   const woken = async () => {
     const [row] = await db.select({ n: sql<number>`count(*)::int` }).from(journeyRuns).where(and(eq(journeyRuns.journeyId, published.journeyId), sql`${journeyRuns.status} <> 'running'`));
     return row!.n;
   };
+  const expected = started - calibration;
+  const graceMs = Math.max(15_000, windowMs / 2);
   let awake = 0;
-  const stopWake = progressEvery(5000, () => `${awake.toLocaleString('en-US')} of ${(n - k).toLocaleString('en-US')} woke`);
+  const stopWake = progressEvery(5000, () => `${awake.toLocaleString('en-US')} of ${expected.toLocaleString('en-US')} woke`);
   const wakeCpu = cpuMeter({ devServer: stack.temporal.process.pid, worker: opts.worker.pid });
   try {
-    if (dueFirst > Date.now()) await sleep(dueFirst - Date.now());
-    while ((awake = await woken()) < n - k && Date.now() < dueLast + 60_000) await sleep(500);
+    if (dueFirst > Date.now() && Number.isFinite(dueFirst)) await sleep(dueFirst - Date.now());
+    while ((awake = await woken()) < expected && Date.now() < dueLast + graceMs) await sleep(300);
   } finally {
     stopWake();
   }
@@ -150,7 +175,7 @@ export async function parkedScenario(
   const lags = rows.map((r) => Number(r.lag));
   const late = rows.filter((r) => r.late).length;
   if (late) notes.push(`${late} runs reached their wait after its due time (their lag includes the start backlog)`);
-  if (lags.length < n - k) notes.push(`${(n - k - lags.length).toLocaleString('en-US')} of ${(n - k).toLocaleString('en-US')} runs had not woken a minute after the last due time`);
+  if (lags.length < expected) notes.push(`${(expected - lags.length).toLocaleString('en-US')} of ${expected.toLocaleString('en-US')} runs had not woken ${graceMs / 1000} s after the last due time`);
 
   // The bound: bare workflow starts/s on the same server, same concurrency, and who used the CPU meanwhile.
   let bare: { startsPerSecond: number; cpu: ReturnType<ReturnType<typeof cpuMeter>> } | null = null;
@@ -172,9 +197,9 @@ export async function parkedScenario(
 
   const p50 = percentile(lags, 50);
   const p99 = percentile(lags, 99);
-  const parkRate = n / parkedSeconds;
+  const parkRate = parked / Math.max(0.001, parkedSeconds);
   const metrics: Metric[] = [
-    { metric: 'parked_runs', value: parked, unit: 'runs', baseline: null, ratio: null, kind: 'size', targets: [{ on: 'value', op: '>=', bound: n }] },
+    { metric: 'parked_runs', value: parked, unit: 'runs', baseline: null, ratio: null, kind: 'size', targets: [{ on: 'value', op: '>=', bound: opts.parkSeconds > 0 ? Math.min(n, 10_000) : n }] },
     { metric: 'worker_rss_parked', value: round((held?.rss ?? NaN) / MiB, 0), unit: 'MiB', baseline: null, ratio: null, kind: 'size', targets: [{ on: 'value', op: '<=', bound: 1024 }] },
     { metric: 'worker_peak_rss', value: round(Math.max(peakWorker.hwm, after?.hwm ?? 0) / MiB, 0), unit: 'MiB', baseline: null, ratio: null, kind: 'size', targets: [{ on: 'value', op: '<=', bound: 1024 }] },
     { metric: 'wake_lag_p50', value: p50 === null ? NaN : round(p50, 0), unit: 'ms', baseline: null, ratio: null, kind: 'latency' },
@@ -186,8 +211,9 @@ export async function parkedScenario(
   return {
     metrics,
     params: {
-      contacts: n, calibrationRuns: k, startConcurrency: opts.concurrency, wakeWindowSeconds: opts.wakeWindowSeconds,
-      demandedWakesPerSecond: round((n - k) / Math.max(1, opts.wakeWindowSeconds), 1),
+      contacts: n, parkSeconds: opts.parkSeconds || null, started, calibrationRuns: calibration, startConcurrency: opts.concurrency, wakeWindowSeconds: round(windowMs / 1000, 1),
+      wakeSpanSeconds: Number.isFinite(dueFirst) ? round((dueLast - dueFirst) / 1000, 1) : null,
+      demandedWakesPerSecond: Number.isFinite(dueFirst) ? round(expected / Math.max(1, (dueLast - dueFirst) / 1000), 1) : null,
       startVia: 'client signalWithStart (src/engine/router.ts startJourneyRun), bounded concurrency',
       seconds: { allStarted: round(startSeconds, 1), allParked: round(parkedSeconds, 1) },
       woken: lags.length, lateParked: late,
