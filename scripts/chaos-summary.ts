@@ -1,7 +1,7 @@
 // Merges the chaos suite's parts (bench/results/chaos-parts/*.json: one per scenario, plus security.json from the
 // API fuzz suite) into bench/results/chaos.json and returns the one-line summary. The chaos project's global teardown
 // calls it; `tsx scripts/chaos-summary.ts` re-prints the line from the parts on disk.
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -21,10 +21,11 @@ type ScenarioPart = {
 };
 type SecurityPart = { fuzz_cases: number; server_errors: number; authz_cases: number; authz_failures: number };
 
-export function mergeChaosParts(): { line: string; summary: Record<string, unknown> } | undefined {
+/** @param since only parts written at or after this time (ms): the current run's, not a previous run's. */
+export function mergeChaosParts(since = 0): { line: string; summary: Record<string, unknown> } | undefined {
   if (!existsSync(CHAOS_PARTS_DIR)) return undefined;
   const parts = readdirSync(CHAOS_PARTS_DIR)
-    .filter((f) => f.endsWith('.json'))
+    .filter((f) => f.endsWith('.json') && statSync(path.join(CHAOS_PARTS_DIR, f)).mtimeMs >= since)
     .sort()
     .map((f) => JSON.parse(readFileSync(path.join(CHAOS_PARTS_DIR, f), 'utf8')) as Record<string, unknown>);
   if (parts.length === 0) return undefined;
