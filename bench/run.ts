@@ -12,6 +12,7 @@
  * Tuning flags: --db-pool N --smtp-pool N --max-cached N. Benchmarks are not tests: nothing here gates CI.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { latencySvg, machineInfo, scenarioResult, summaryMarkdown, summaryTable, throughputSvg, type ScenarioResult } from './lib/report';
@@ -75,6 +76,7 @@ const TASK_QUEUE = 'bench';
 async function main() {
   const wall0 = Date.now();
   const machine = machineInfo();
+  const loadAtStart = os.loadavg()[0]!;
   mkdirSync(RESULTS, { recursive: true });
   process.stdout.write(`itinera bench (${quick ? 'quick' : 'full'}): ${selected.join(', ')} on ${machine.cpus} × ${machine.model}, Node ${machine.node}\n`);
   let stack: Stack | undefined;
@@ -131,9 +133,11 @@ async function main() {
     for (const name of selected) {
       const t = Date.now();
       process.stdout.write(`\n▶ ${name}\n`);
+      // The machine is shared: how busy it was when the scenario began goes with the figures.
+      const loadAverage = os.loadavg().map((x) => Math.round(x * 100) / 100);
       try {
         const out = await run[name]();
-        const result = scenarioResult({ scenario: name, ...out, machine, date: new Date().toISOString() });
+        const result = scenarioResult({ scenario: name, ...out, params: { ...out.params, loadAverageAtStart: loadAverage }, machine, date: new Date().toISOString() });
         results.push(result);
         writeFileSync(path.join(RESULTS, `${name}.json`), `${JSON.stringify(result, null, 2)}\n`);
         for (const m of result.metrics) {
@@ -151,7 +155,7 @@ async function main() {
     await stack?.close();
   }
   const wallSeconds = Math.round((Date.now() - wall0) / 100) / 10;
-  const meta = { date: new Date().toISOString(), machine, mode: quick ? 'quick' : 'full', wallSeconds };
+  const meta = { date: new Date().toISOString(), machine, mode: quick ? 'quick' : 'full', wallSeconds, loadAverage: Math.round(loadAtStart * 100) / 100 };
   writeFileSync(path.join(RESULTS, 'summary.md'), summaryMarkdown(results, meta));
   writeFileSync(path.join(RESULTS, 'throughput.svg'), throughputSvg(results));
   writeFileSync(path.join(RESULTS, 'latency.svg'), latencySvg(results));

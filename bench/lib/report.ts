@@ -135,12 +135,16 @@ export function summaryRows(results: readonly ScenarioResult[]): string[][] {
 
 export const SUMMARY_HEADER = ['scenario', 'metric', 'value', 'baseline', 'ratio', 'target', 'met?'];
 
-export function summaryMarkdown(results: readonly ScenarioResult[], meta: { date: string; machine: Machine; mode: string; wallSeconds: number | null }): string {
+export function summaryMarkdown(
+  results: readonly ScenarioResult[],
+  meta: { date: string; machine: Machine; mode: string; wallSeconds: number | null; loadAverage?: number },
+): string {
   const lines = [
     `# itinera benchmarks (${meta.mode})`,
     '',
     `${meta.date} · ${meta.machine.cpus} × ${meta.machine.model} · ${meta.machine.memGiB} GiB · Node ${meta.machine.node} · ${meta.machine.os}` +
-      (meta.wallSeconds !== null ? ` · whole run ${formatNumber(meta.wallSeconds)} s` : ''),
+      (meta.wallSeconds !== null ? ` · whole run ${formatNumber(meta.wallSeconds)} s` : '') +
+      (meta.loadAverage !== undefined ? ` · load average ${formatNumber(meta.loadAverage)} at the start (shared machine)` : ''),
     '',
     `| ${SUMMARY_HEADER.join(' | ')} |`,
     `| ${SUMMARY_HEADER.map(() => '---').join(' | ')} |`,

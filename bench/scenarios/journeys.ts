@@ -70,6 +70,8 @@ export async function journeysScenario(
   ];
   const notes: string[] = [];
   if (mails !== oursRun.completed || hooks !== oursRun.completed) notes.push(`the sink got ${mails} emails and the receiver ${hooks} webhooks for ${oursRun.completed} finished runs`);
+  const cores = (c: typeof oursRun.cpu) => (c ? `machine ${c.machineBusyCores} cores busy, dev server ${c.cores.devServer ?? '?'}, worker ${c.cores.worker ?? '?'}` : 'not measured');
+  notes.push(`CPU in the measured window (cores): itinera: ${cores(oursRun.cpu)}; bare: ${cores(bareRun.cpu)}`);
   if (oursRun.exhausted || bareRun.exhausted) notes.push(`the pool of ${pool} contacts ran out before the time was up: raise --journeys`);
   return {
     metrics,

@@ -11,6 +11,7 @@
  * CPU used by the dev server, the worker and the whole machine while parking, and bare workflow starts/s on the same
  * server afterwards.
  */
+import os from 'node:os';
 import { and, eq, sql } from 'drizzle-orm';
 import { contacts, journeyRuns } from '../../src/db/schema';
 import { publishJourney } from '../../src/engine/journeys';
@@ -195,6 +196,10 @@ export async function parkedScenario(
     }
   }
 
+  const coresNote = (c: ReturnType<ReturnType<typeof cpuMeter>>) =>
+    `machine ${c.machineBusyCores} of ${os.cpus().length} cores busy; ${Object.entries(c.cores).map(([k, v]) => `${k} ${v ?? '?'}`).join(', ')}`;
+  notes.push(`CPU while parking (cores): ${coresNote(parkCpu)}`);
+  if (bare) notes.push(`bound: bare workflow starts on the same server ${bare.startsPerSecond}/s (${coresNote(bare.cpu)})`);
   const p50 = percentile(lags, 50);
   const p99 = percentile(lags, 99);
   const parkRate = parked / Math.max(0.001, parkedSeconds);

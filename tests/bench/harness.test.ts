@@ -87,6 +87,7 @@ describe('bench harness: pure pieces', () => {
     expect(lines).toContain('| journeys | journeys_per_second | 45 journeys/s | 50 journeys/s (bare Temporal) | 0.9 | ≥ 40 journeys/s, ratio ≥ 0.9 | yes |');
     expect(lines).toContain('| ingest | latency_p99 | 80 ms | 20 ms | 4 | ≤ 50 ms | **no** |');
     expect(lines).toContain('- **ingest**: a | note');
+    expect(summaryMarkdown(results, { date, machine, mode: 'full', wallSeconds: null, loadAverage: 3.5 })).toContain('Linux 6 x64 · load average 3.5 at the start (shared machine)');
   });
 
   it('draws hand-written SVG bar charts from fixed inputs', () => {
