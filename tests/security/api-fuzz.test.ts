@@ -16,11 +16,11 @@ import { createTestDatabase } from '../helpers/db';
 import { TEST_SECRETS } from '../helpers/stack';
 import { connectTestTemporal, type TestTemporal } from '../helpers/temporal';
 import { mutate, readJourney, SAMPLES, type Json } from '../journey/helpers';
-import { encode, hostileJson, hostileString, objectOf, PROTO_KEYS, RUN_FACTOR, SQLISH, schemaKeys, TEMPLATE_INJECTIONS, YAML_ATTACKS } from './hostile';
+import { encode, hostileJson, hostileString, objectOf, PROTO_KEYS, RUN_FACTOR, SQLISH, schemaKeys, storableJson, storableText, TEMPLATE_INJECTIONS, YAML_ATTACKS } from './hostile';
 
 /** The table as the app builds it; placeholder deps are enough to list routes (handlers are not called). */
 const ROUTES = routeTable({ database: { db: {} } as AppDeps['database'], temporal: {} as AppDeps['temporal'], taskQueue: 'x', triggers: {} as AppDeps['triggers'], signingSecrets: TEST_SECRETS });
-const RUNS_PER_ROUTE = 60 * RUN_FACTOR;
+const RUNS_PER_ROUTE = 50 * RUN_FACTOR;
 const JOURNEY_CASES = 100 * RUN_FACTOR;
 
 const stats = { fuzz_cases: 0, server_errors: 0, authz_cases: 0, authz_failures: 0 };
@@ -151,7 +151,7 @@ describe('hostile input against every route', () => {
     route.auth === 'public' ? fc.constant<Role | undefined>(undefined) : fc.constantFrom<Role | undefined>(...(route.auth as Role[]), 'admin');
 
   const paramArb = (name: string) =>
-    fc.oneof({ weight: 3, arbitrary: hostileString.filter((s) => s.length < 3000) }, { weight: 1, arbitrary: fc.constantFrom(...(known[name] ?? ['x'])) }, { weight: 1, arbitrary: fc.uuid() });
+    fc.oneof({ weight: 3, arbitrary: hostileString.filter((s) => s.length < 3000) }, { weight: 2, arbitrary: fc.constantFrom(...(known[name] ?? ['x'])) }, { weight: 1, arbitrary: fc.uuid() });
 
   const queryArb = (route: RouteDef) => {
     const names = schemaKeys(route.query);
@@ -166,17 +166,35 @@ describe('hostile input against every route', () => {
     'post /v1/events': fc
       .array(
         fc.record({
-          id: fc.oneof(fc.uuid(), hostileString),
+          id: fc.oneof({ weight: 4, arbitrary: fc.uuid() }, { weight: 1, arbitrary: hostileString }),
           type: fc.constantFrom('lead.created', 'page.viewed', 'deal.won', 'x'),
-          contact: fc.record({ externalId: fc.oneof(fc.constant('fuzz-c1'), hostileString), firstName: hostileString, company: hostileString, email: fc.oneof(fc.emailAddress(), hostileString) }, { requiredKeys: ['externalId'] }),
-          properties: fc.array(fc.tuple(fc.oneof(hostileString, fc.constantFrom(...PROTO_KEYS)), hostileJson), { maxLength: 5 }).map(objectOf),
+          contact: fc.record(
+            { externalId: fc.oneof(fc.constant('fuzz-c1'), storableText), firstName: storableText, company: storableText, email: fc.oneof({ weight: 4, arbitrary: fc.emailAddress() }, { weight: 1, arbitrary: hostileString }) },
+            { requiredKeys: ['externalId'] },
+          ),
+          properties: fc.array(fc.tuple(fc.oneof(storableText, fc.constantFrom(...PROTO_KEYS)), storableJson), { maxLength: 5 }).map(objectOf),
         }),
         { minLength: 1, maxLength: 5 },
       )
       .chain((events) => fc.constantFrom<Body>({ kind: 'json', value: events[0] }, { kind: 'json', value: { events } })),
     'put /v1/contacts/:externalId': fc
-      .array(fc.tuple(fc.constantFrom('email', 'phone', 'firstName', 'lastName', 'company', 'region', 'industry', 'jobTitle', 'timezone', 'locale', 'ownerId', 'tags', 'attributes', 'country'), fc.oneof(hostileString, fieldValue)), { maxLength: 6 })
+      .array(
+        fc.oneof(
+          { weight: 6, arbitrary: fc.tuple(fc.constantFrom('firstName', 'lastName', 'company', 'jobTitle', 'ownerId', 'industry', 'region'), storableText.filter((t) => t.length <= 100)) },
+          { weight: 2, arbitrary: fc.tuple(fc.constant('attributes'), storableJson.map((v) => objectOf([['k', v]]))) },
+          { weight: 1, arbitrary: fc.tuple(fc.constant('tags'), fc.array(storableText.filter((t) => t.length <= 100), { maxLength: 3 })) },
+          { weight: 1, arbitrary: fc.tuple(fc.constantFrom('email', 'phone', 'timezone', 'locale', 'country', 'consent', 'lifecycleStage'), fieldValue) },
+        ),
+        { maxLength: 6 },
+      )
       .map((pairs) => ({ kind: 'json', value: objectOf(pairs) })),
+    'post /v1/journeys/:id/simulate': fc
+      .record({
+        contact: fc.record({ id: storableText, first_name: storableText, email: storableText, tags: fc.array(storableText, { maxLength: 2 }), attributes: storableJson.map((v) => objectOf([['k', v]])) }, { requiredKeys: ['id'] }),
+        timeline: fc.array(fc.record({ at: fc.oneof(fc.integer(), storableText, fc.constantFrom('+1d', '2026-01-01T00:00:00Z', 'P2D')), type: fc.oneof(fc.constantFrom('email.clicked', 'demo.requested'), storableText), properties: storableJson.map((v) => objectOf([['p', v]])) }, { requiredKeys: ['at', 'type'] }), { maxLength: 4 }),
+        version: fc.constantFrom<unknown>(1, 'draft', 2, 0, -1, '1'),
+      }, { requiredKeys: ['contact'] })
+      .map((value): Body => ({ kind: 'json', value })),
     'post /v1/journeys': fc.oneof(
       hostileString.map((t): Body => ({ kind: 'raw', type: 'application/yaml', text: t })),
       fc.constantFrom(...YAML_ATTACKS).map((t): Body => ({ kind: 'raw', type: 'application/yaml', text: t })),

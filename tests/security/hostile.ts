@@ -151,3 +151,15 @@ export const YAML_ATTACKS = [
   `id: long-key\n${'k'.repeat(10_000)}: 1\n`,
   'id: "\\x00\\u0000"\n',
 ];
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const storable = (s: string) => !s.includes('\u0000') && !LONE_SURROGATE.test(s);
+
+/** Hostile but storable and short: what passes validation, so it reaches handlers, SQL and templates. */
+export const storableText: fc.Arbitrary<string> = hostileString.filter((s) => s.length >= 1 && s.length <= 200 && storable(s));
+
+/** JSON a CRM could send that Postgres can store: small, no NUL, no lone surrogates (keys included). */
+export const storableJson: fc.Arbitrary<unknown> = hostileJson.filter((v) => {
+  const s = JSON.stringify(v ?? null);
+  return s.length < 20_000 && !s.includes('\\u0000') && !/\\ud[89ab][0-9a-f]{2}(?!\\ud[c-f])|(?<!\\ud[89ab][0-9a-f]{2})\\ud[c-f][0-9a-f]{2}/i.test(s);
+});
