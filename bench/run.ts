@@ -51,10 +51,10 @@ for (const s of only ?? []) if (!SCENARIOS.includes(s as Scenario)) throw new Er
 const selected = SCENARIOS.filter((s) => !only || only.includes(s));
 
 const sizes = {
-  simulations: num('simulations', 20_000, 100_000),
-  emails: num('emails', 600, 5000),
+  simulations: num('simulations', 10_000, 100_000),
+  emails: num('emails', 400, 5000),
   emailConcurrency: num('email-concurrency', 50, 50),
-  ingestSeconds: num('ingest-seconds', 5, 20),
+  ingestSeconds: num('ingest-seconds', 4, 20),
   connections: num('connections', 20, 20),
   e2eRate: num('e2e-rate', 5, 5),
   e2eSeconds: num('e2e-seconds', 6, 30),
@@ -64,9 +64,9 @@ const sizes = {
   concurrency: num('concurrency', 16, 32),
   startConcurrency: num('start-concurrency', 32, 32),
   parked: num('parked', 10_000, 100_000),
-  parkSeconds: num('park-seconds', 20, 0),
+  parkSeconds: num('park-seconds', 15, 0),
   wakeWindow: num('wake-window', 0, 0),
-  bareStarts: num('bare-starts', 300, 5000),
+  bareStarts: num('bare-starts', 200, 5000),
 };
 const tuning: Tuning = { dbPool: num('db-pool', 20, 20), smtpPool: num('smtp-pool', 5, 5), maxCachedWorkflows: num('max-cached', 2000, 2000) };
 

@@ -37,14 +37,19 @@ export async function parkedScenario(
   const db = stack.db.db;
   const notes: string[] = [];
   const published = await publishJourney(db, journeyYaml('parked'), { templates: loadTemplateCatalog(TEMPLATES_DIR) });
+  // Contacts are seeded 2,000 at a time as the starts need them (a time-boxed run never pays for all N).
   const ids: string[] = [];
-  for (let i = 0; i < n; i += 5000) {
-    const rows = await db
-      .insert(contacts)
-      .values(Array.from({ length: Math.min(5000, n - i) }, (_, k) => ({ externalId: `parked-${i + k}`, attributes: { wake_at: null } })))
-      .returning({ id: contacts.id });
-    ids.push(...rows.map((r) => r.id));
-  }
+  const seedUpTo = async (count: number) => {
+    while (ids.length < Math.min(count, n)) {
+      const from = ids.length;
+      const rows = await db
+        .insert(contacts)
+        .values(Array.from({ length: Math.min(2000, n - from) }, (_, k) => ({ externalId: `parked-${from + k}`, attributes: { wake_at: null } })))
+        .returning({ id: contacts.id });
+      ids.push(...rows.map((r) => r.id));
+    }
+  };
+  await seedUpTo(2000);
   const entry = { reEntry: 'once' as const, maxConcurrent: 1 };
   const start = (i: number) =>
     startJourneyRun({ temporal: stack.client, taskQueue: opts.taskQueue }, {
@@ -100,6 +105,7 @@ export async function parkedScenario(
       // Keep the backlog of started-but-not-parked runs to about four seconds of work, so it drains quickly.
       while (started - parked > Math.max(batch, rate() * 4) && Date.now() < deadline) await sleep(100);
       const count = Math.min(batch, n - started);
+      await seedUpTo(started + count);
       // Without a time limit, the first 5 % wait a day and only calibrate the rate (they stay parked, no lag).
       if (opts.parkSeconds === 0 && parked < Math.max(100, n * 0.05)) {
         await setWake(started, count, () => Date.now() + 86_400_000);
