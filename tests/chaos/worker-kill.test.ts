@@ -6,7 +6,7 @@ import { SMTP_POOL_SIZE } from './harness/stack';
 
 const TOTAL = CHAOS_CONTACTS;
 /** Kills go on until every run finished or this long after the first one, whichever is first. */
-const CHAOS_WINDOW_MS = CHAOS_FULL ? 10 * 60_000 : 60_000;
+const CHAOS_WINDOW_MS = CHAOS_FULL ? 5 * 60_000 : 60_000;
 const SETTLE_MS = CHAOS_FULL ? 40 * 60_000 : 8 * 60_000;
 
 describe(`chaos: kill -9 the worker every 2–6 s while ${TOTAL} contacts run a journey`, () => {

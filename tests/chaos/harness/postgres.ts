@@ -53,6 +53,17 @@ export async function startPgCluster(): Promise<PgCluster> {
     throw err;
   }
   let running = true;
+  // If the test process ends without stop() (a crash, a timeout), pg_ctl's daemon would outlive it: stop it on the way out.
+  const onExit = () => {
+    try {
+      const ctl = [path.join(bin, 'pg_ctl'), '-D', data, '-m', 'immediate', 'stop'];
+      execFileSync(asRoot ? 'runuser' : ctl[0]!, asRoot ? ['-u', 'postgres', '--', ...ctl] : ctl.slice(1), { stdio: 'ignore' });
+    } catch {
+      // already stopped
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+  process.once('exit', onExit);
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
     port,
@@ -64,6 +75,7 @@ export async function startPgCluster(): Promise<PgCluster> {
       running = true;
     },
     async stop() {
+      process.off('exit', onExit);
       if (running) await stopImmediate().catch(() => undefined);
       running = false;
       rmSync(dir, { recursive: true, force: true });
