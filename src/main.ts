@@ -59,6 +59,8 @@ async function main() {
     taskQueue: config.temporal.taskQueue,
     activities,
     maxCachedWorkflows: config.workerMaxCachedWorkflows,
+    maxConcurrentActivities: config.workerMaxConcurrentActivities,
+    maxConcurrentWorkflowTasks: config.workerMaxConcurrentWorkflowTasks,
     log: (l) => log.info(l),
   });
   const workerRun = worker.run();

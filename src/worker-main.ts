@@ -34,6 +34,8 @@ async function main() {
     temporal: { client: temporal.client, taskQueue: config.temporal.taskQueue },
   }),
     maxCachedWorkflows: config.workerMaxCachedWorkflows,
+    maxConcurrentActivities: config.workerMaxConcurrentActivities,
+    maxConcurrentWorkflowTasks: config.workerMaxConcurrentWorkflowTasks,
     ...(config.workerMetricsAddress ? { metricsAddress: config.workerMetricsAddress } : {}),
     log: (l) => log.info(l),
   });

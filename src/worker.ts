@@ -2,14 +2,19 @@ import { DefaultLogger, NativeConnection, Worker, Runtime, makeTelemetryFilterSt
 import type { Activities } from './activities';
 import { ensureWorkflowBundle } from './temporal/workflow-bundle';
 import { batchTaskQueue } from './temporal/task-queues';
+import { WORKER_DEFAULTS } from './config';
 
 export type WorkerOptions = {
   address: string;
   namespace: string;
   taskQueue: string;
   activities: Activities;
-  /** @default 2000 */
+  /** Sticky cache of the journey-runs worker: what bounds its memory. @default WORKER_DEFAULTS.maxCachedWorkflows */
   maxCachedWorkflows?: number;
+  /** @default WORKER_DEFAULTS.maxConcurrentActivities */
+  maxConcurrentActivities?: number;
+  /** @default WORKER_DEFAULTS.maxConcurrentWorkflowTasks */
+  maxConcurrentWorkflowTasks?: number;
   /** `host:port` for the SDK's Prometheus endpoint (task slots, poll latency, workflow/activity counts); off when undefined. */
   metricsAddress?: string;
   log?: (line: string) => void;
@@ -71,7 +76,15 @@ export async function createWorker(opts: WorkerOptions): Promise<{ worker: Itine
   const connection = await NativeConnection.connect({ address: opts.address });
   const codePath = await ensureWorkflowBundle({ log: opts.log });
   const common = { connection, namespace: opts.namespace, workflowBundle: { codePath }, activities: opts.activities };
-  const runs = await Worker.create({ ...common, taskQueue: opts.taskQueue, maxCachedWorkflows: opts.maxCachedWorkflows ?? 2000 });
+  const runs = await Worker.create({
+    ...common,
+    taskQueue: opts.taskQueue,
+    maxCachedWorkflows: opts.maxCachedWorkflows ?? WORKER_DEFAULTS.maxCachedWorkflows,
+    maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivities ?? WORKER_DEFAULTS.maxConcurrentActivities,
+    maxConcurrentWorkflowTaskExecutions: opts.maxConcurrentWorkflowTasks ?? WORKER_DEFAULTS.maxConcurrentWorkflowTasks,
+    // One V8 context shared by every cached run (the SDK default; set so a default change cannot triple our memory).
+    reuseV8Context: true,
+  });
   // Few batch workflows run at once; a small cache keeps this worker's memory small.
   const batch = await Worker.create({ ...common, taskQueue: batchTaskQueue(opts.taskQueue), maxCachedWorkflows: 50 });
   return { worker: combineWorkers([runs, batch]), connection };
