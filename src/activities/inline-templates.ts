@@ -1,3 +1,4 @@
+import { ApplicationFailure } from '@temporalio/activity';
 import Handlebars from 'handlebars';
 
 /**
@@ -36,6 +37,48 @@ export function renderInlineJson(value: unknown, context: Record<string, unknown
   if (Array.isArray(value)) return value.map((v) => renderInlineJson(v, context));
   if (typeof value === 'object' && value !== null) {
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, renderInlineJson(v, context)]));
+  }
+  return value;
+}
+
+/**
+ * Renders a URL template (a webhook step's `url`) with every value percent-encoded, so a contact field or event
+ * property fills one URL component and can never change the host, the path above it or the query: a company named
+ * `evil.example/` or `../admin?x=` stays inside its segment.
+ */
+export function renderInlineUrl(source: string, context: Record<string, unknown>): string {
+  if (!source.includes('{{')) return source;
+  const url = renderInline(source, encodeStrings(context) as Record<string, unknown>);
+  // A value of `..` is a dot segment even encoded (WHATWG URLs resolve `%2E%2E` too): the URL must stay under the
+  // literal part the journey wrote before its first variable.
+  const literal = staticPrefix(source.slice(0, source.indexOf('{{')));
+  let href: string;
+  try {
+    href = new URL(url).href;
+  } catch {
+    throw ApplicationFailure.nonRetryable(`the webhook URL is not a URL once rendered: ${url.slice(0, 200)}`, 'InvalidWebhookUrl');
+  }
+  if (literal !== undefined && !href.startsWith(literal)) {
+    throw ApplicationFailure.nonRetryable(`the webhook URL left ${literal} once rendered (${href.slice(0, 200)})`, 'InvalidWebhookUrl');
+  }
+  return url;
+}
+
+/** The literal start of a URL template as a normalized URL, when it holds at least the whole origin. */
+function staticPrefix(literal: string): string | undefined {
+  if (!/^https?:\/\/[^/?#]+[/?#]/i.test(literal)) return undefined;
+  try {
+    return new URL(literal).href;
+  } catch {
+    return undefined;
+  }
+}
+
+function encodeStrings(value: unknown): unknown {
+  if (typeof value === 'string') return encodeURIComponent(value);
+  if (Array.isArray(value)) return value.map(encodeStrings);
+  if (typeof value === 'object' && value !== null && Object.getPrototypeOf(value) === Object.prototype) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, encodeStrings(v)]));
   }
   return value;
 }

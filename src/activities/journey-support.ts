@@ -13,7 +13,7 @@ import { AssignmentError, assignHandoff, type HandoffAssignment } from '../sales
 import { chatAudience } from '../sales/chat';
 import { crmHandoffPayload, deliverCrmWebhook, type CrmDeliveryStatus } from '../sales/crm';
 import type { ActivityDeps } from './deps';
-import { renderInline, renderInlineJson } from './inline-templates';
+import { renderInline, renderInlineJson, renderInlineUrl } from './inline-templates';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { batchTaskQueue } from '../temporal/task-queues';
 import type { HandoffSlaInput } from '../workflows/handoff-sla';
@@ -68,7 +68,7 @@ export function journeySupportActivities(deps: ActivityDeps) {
         trigger: input.trigger ? { properties: input.trigger } : undefined,
         journey: { id: input.journeyId, name: input.journeyId },
       });
-      const url = renderInline(input.url, context);
+      const url = renderInlineUrl(input.url, context);
       const body = input.body === undefined ? '' : JSON.stringify(renderInlineJson(input.body, context));
       await db
         .insert(messages)

@@ -44,7 +44,7 @@ teams:
  */
 const payload = fc
   .oneof(
-    { weight: 3, arbitrary: fc.constantFrom(...TEMPLATE_INJECTIONS, ...SQLISH, '{{{{raw}}}} {{/raw}}', '{{#each this}}{{@key}}{{/each}}', '\\{{escaped}}', '&amp; &lt;', '`=\'"') },
+    { weight: 3, arbitrary: fc.constantFrom(...TEMPLATE_INJECTIONS, ...SQLISH, '..', '.', '../../admin?x=1#y', 'evil.example/', '@evil.example', '{{{{raw}}}} {{/raw}}', '{{#each this}}{{@key}}{{/each}}', '\\{{escaped}}', '&amp; &lt;', '`=\'"') },
     { weight: 2, arbitrary: fc.string({ unit: 'grapheme', minLength: 1, maxLength: 60 }) },
     { weight: 2, arbitrary: fc.array(fc.constantFrom('{{', '}}', '{{{', '}}}', '#with', '__proto__', 'constructor', '<', '>', '&', '"', "'", ' ', 'x', '(', ')', '/', '\\', '@root', 'lookup'), { minLength: 1, maxLength: 12 }).map((a) => a.join('')) },
   )
@@ -130,6 +130,18 @@ describe('template injection', () => {
         expect(hook.status).toBe('delivered');
         expect(JSON.parse(lastRequest('/hook')!.body)).toEqual({ name, note, nested: [name] });
 
+        // A URL template: each value stays inside its own segment or query value, and cannot climb out of the path.
+        const urlKey = `${k}:url`;
+        const target = `/u/${encodeURIComponent(name)}`;
+        const call = acts.callWebhook({ ...base, idempotencyKey: urlKey, stepId: 'url', url: `${hooks.url}/u/{{contact.first_name}}?n={{event.note}}`, method: 'POST', headers: {}, body: {}, timeoutMs: 5000 });
+        if (!new URL(target, 'http://x').pathname.startsWith('/u/')) await expect(call).rejects.toMatchObject({ type: 'InvalidWebhookUrl' });
+        else {
+          expect((await call).status).toBe('delivered');
+          const got = new URL(lastRequest('/u/')!.url, 'http://x');
+          expect(decodeURIComponent(got.pathname.slice(3))).toBe(name === '.' ? '' : name);
+          expect(got.searchParams.get('n')).toBe(note);
+        }
+
         // CRM hand-off: the contact as data and the task title rendered once, never again.
         const handoff = await acts.handoffToSales({ ...base, idempotencyKey: `${k}:handoff`, stepId: 'handoff', team: 'east', taskTitle: 'Call {{contact.first_name}}' });
         expect(handoff.crm).toBe('delivered');
@@ -139,6 +151,20 @@ describe('template injection', () => {
       }),
       { numRuns: 15 * RUN_FACTOR },
     );
+  });
+
+  it('a webhook URL template keeps contact values inside their segment, and refuses one that climbs out', async () => {
+    const hook = async (name: string) => {
+      const c = await upsertContactByExternalId(db.db, { externalId: `url-${name}`, firstName: name });
+      return acts.callWebhook({ idempotencyKey: `url:${name}`, contactId: c.id, journeyId: 'inj', workflowId: 'w', stepId: 'url', url: `${hooks.url}/u/{{contact.first_name}}`, method: 'POST', headers: {}, body: {}, timeoutMs: 5000 });
+    };
+    for (const name of ['../../admin?x=1#y', 'a/b', '%2e%2e', 'evil.example/']) {
+      expect(await hook(name)).toMatchObject({ status: 'delivered' });
+      expect(lastRequest('/u/')!.url).toBe(`/u/${encodeURIComponent(name)}`);
+    }
+    const before = hooks.requests.length;
+    await expect(hook('..')).rejects.toMatchObject({ type: 'InvalidWebhookUrl', nonRetryable: true });
+    expect(hooks.requests.length).toBe(before);
   });
 
   describe('journey-authored inline templates', () => {
