@@ -62,7 +62,7 @@ export type Outcome = {
     missing: number;
     /** Extra acceptances the send path cannot explain (another key for the same contact, or a new Message-ID). */
     duplicates: number;
-    /** Extra acceptances of a key whose row records an unknown-outcome resend with the same Message-ID. */
+    /** Extra acceptances of one key with one Message-ID, each from its own recorded attempt: resends of an unknown outcome. */
     resentAfterUnknownOutcome: number;
     refused4xx: number;
   };
@@ -251,8 +251,8 @@ export async function startChaosStack(opts: { restartsPostgres: boolean }): Prom
         for (const [wf, contactId] of completedInProjection) if (temporalDone.has(wf) && byId.has(contactId)) completedContacts.add(contactId);
 
         // Emails: by recipient, then by idempotency key.
-        const rows = await db.select({ key: messages.idempotencyKey, error: messages.error }).from(messages).where(eq(messages.channel, 'email'));
-        const errorOf = new Map(rows.map((r) => [r.key, r.error ?? '']));
+        const rows = await db.select({ key: messages.idempotencyKey, attempts: messages.attempts }).from(messages).where(eq(messages.channel, 'email'));
+        const attemptsOf = new Map(rows.map((r) => [r.key, r.attempts]));
         const keysOf = new Map<string, string[]>();
         let accepted = 0;
         let resent = 0;
@@ -261,7 +261,9 @@ export async function startChaosStack(opts: { restartsPostgres: boolean }): Prom
           accepted += d.accepted;
           for (const r of d.recipients) keysOf.set(r, [...(keysOf.get(r) ?? []), key]);
           if (d.accepted > 1) {
-            const documented = d.messageIds.size === 1 && /outcome unknown/.test(errorOf.get(key) ?? '');
+            // The send path's own resend: one Message-ID throughout, and an attempt recorded for every copy accepted.
+            // (Its row also said 'previous attempt outcome unknown' when resending, but a later 4xx may overwrite that.)
+            const documented = d.messageIds.size === 1 && (attemptsOf.get(key) ?? 0) >= d.accepted;
             if (documented) resent += d.accepted - 1;
             else unexplained += d.accepted - 1;
           }
