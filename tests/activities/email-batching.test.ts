@@ -1,16 +1,13 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { eq } from 'drizzle-orm';
-import { createActivities } from '../../src/activities';
 import { createSmtpMailer } from '../../src/channels/email/mailer';
 import type { Mailer } from '../../src/activities/deps';
 import { findMessageByKey, upsertContactByExternalId } from '../../src/db/queries';
 import { contacts, suppressions } from '../../src/db/schema';
 import { batched } from '../../src/db/batch';
-import { createRenderer, TEMPLATES_DIR } from '../../src/services';
-import { createTextRenderer } from '../../src/engine/text-templates';
-import { createOutboxSmsSender } from '../../src/channels/sms';
 import { createTestDatabase } from '../helpers/db';
 import { startSmtpSink, type SmtpSink } from '../helpers/smtp';
+import { emailTestActivities, welcomeSend } from '../helpers/email';
 
 const TRACKING = { baseUrl: 'http://track.test', secrets: ['batch-test-secret-0123456789abcdefghijklmnop'], physicalAddress: 'ACME Ltd · 1 Road' };
 
@@ -44,28 +41,9 @@ describe('sendEmail under concurrency (group-committed statements)', () => {
   let smtp: SmtpSink;
   let mailer: Mailer;
   let n = 0;
-  const renderer = createRenderer();
-  const activities = () =>
-    createActivities({
-      db: db.db,
-      mailer,
-      renderer,
-      text: createTextRenderer(TEMPLATES_DIR),
-      sms: createOutboxSmsSender(async () => 'unused'),
-      smsProvider: 'outbox',
-      defaultFrom: 'Marketing <m@acme.test>',
-      tracking: TRACKING,
-    });
+  const activities = () => emailTestActivities(db.db, mailer, TRACKING);
   const newContact = (email?: string) => upsertContactByExternalId(db.db, { externalId: `b${++n}`, email: email ?? `batch${n}@example.com`, firstName: 'Lei', locale: 'en' });
-  const input = (contactId: string, key: string) => ({
-    idempotencyKey: key,
-    contactId,
-    journeyId: 'welcome',
-    workflowId: `journey:welcome:${contactId}`,
-    stepId: 'welcome',
-    template: 'welcome',
-    category: 'marketing' as const,
-  });
+  const input = welcomeSend;
 
   beforeAll(async () => {
     [db, smtp] = await Promise.all([createTestDatabase(), startSmtpSink()]);

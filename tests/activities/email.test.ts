@@ -1,18 +1,15 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import request from 'supertest';
 import { eq } from 'drizzle-orm';
-import { createActivities } from '../../src/activities';
 import { buildApp } from '../../src/api/app';
 import { createSmtpMailer } from '../../src/channels/email/mailer';
 import type { Mailer } from '../../src/activities/deps';
 import { upsertContactByExternalId, findMessageByKey } from '../../src/db/queries';
 import { contacts, events, suppressions } from '../../src/db/schema';
 import { dbTriggerSource } from '../../src/engine/journeys';
-import { createRenderer, TEMPLATES_DIR } from '../../src/services';
-import { createTextRenderer } from '../../src/engine/text-templates';
-import { createOutboxSmsSender } from '../../src/channels/sms';
 import { createTestDatabase } from '../helpers/db';
 import { startSmtpSink, type SmtpSink } from '../helpers/smtp';
+import { emailTestActivities, welcomeSend } from '../helpers/email';
 import { connectTestTemporal, type TestTemporal } from '../helpers/temporal';
 
 const SECRETS = ['email-test-secret-0123456789abcdefghijklmnop'];
@@ -24,30 +21,10 @@ describe('sendEmail activity against a real SMTP server', () => {
   let temporal: TestTemporal;
   let mailer: Mailer;
   let n = 0;
-  const renderer = createRenderer();
-
-  const activitiesWith = (m: Mailer) =>
-    createActivities({
-      db: db.db,
-      mailer: m,
-      renderer,
-      text: createTextRenderer(TEMPLATES_DIR),
-      sms: createOutboxSmsSender(async () => 'unused'),
-      smsProvider: 'outbox',
-      defaultFrom: 'Marketing <m@acme.test>',
-      tracking: TRACKING,
-    });
+  const activitiesWith = (m: Mailer) => emailTestActivities(db.db, m, TRACKING);
   const newContact = async (extra: { email?: string; locale?: string; firstName?: string } = {}) =>
     upsertContactByExternalId(db.db, { externalId: `c${++n}`, email: `lead${n}@example.com`, firstName: 'Lei', locale: 'en', ...extra });
-  const input = (contactId: string, key: string) => ({
-    idempotencyKey: key,
-    contactId,
-    journeyId: 'welcome',
-    workflowId: `journey:welcome:${contactId}`,
-    stepId: 'welcome',
-    template: 'welcome',
-    category: 'marketing' as const,
-  });
+  const input = welcomeSend;
 
   beforeAll(async () => {
     [db, smtp, temporal] = await Promise.all([createTestDatabase(), startSmtpSink(), connectTestTemporal()]);
