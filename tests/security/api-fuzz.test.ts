@@ -412,6 +412,18 @@ describe('hostile input against every route', () => {
       }
     });
 
+    it('refuses a key on its very next request once it is revoked through the API (the key cache included)', async () => {
+      const admin = { Authorization: `Bearer ${keys.admin}` };
+      const created = await request(app).post('/v1/keys').set(admin).send({ name: 'short-lived', role: 'ops' }).expect(201);
+      const runs = ROUTES.find((r) => r.method === 'get' && r.path === '/v1/runs')!;
+      // Warm the cache with a few successful requests first.
+      for (let i = 0; i < 3; i++) await cell(runs, { Authorization: `Bearer ${created.body.key as string}` }, (res) => expect(res.status).toBe(200));
+      await request(app).post(`/v1/keys/${created.body.id as string}/revoke`).set(admin).expect(200);
+      for (const header of [{ Authorization: `Bearer ${created.body.key as string}` }, { 'X-Api-Key': created.body.key as string }] as Record<string, string>[]) {
+        await cell(runs, header, refused('revoked_api_key'));
+      }
+    });
+
     it('answers public routes without a key, and ignores a malformed or revoked one', async () => {
       for (const route of ROUTES.filter((r) => r.auth === 'public')) {
         for (const headers of [{}, { Authorization: 'Bearer itk_not-a-key' }, { Authorization: `Bearer ${revoked.admin}` }] as Record<string, string>[]) {
