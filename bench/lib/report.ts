@@ -177,8 +177,8 @@ const BASE = '#9aa5b1';
 const MISSED = '#d9534f';
 
 function barChart(title: string, subtitle: string, groups: readonly Group[]): string {
-  const width = 760;
-  const left = 230;
+  const width = 800;
+  const left = 270;
   const barH = 18;
   const gap = 6;
   const plotW = width - left - 150;

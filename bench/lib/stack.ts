@@ -41,7 +41,6 @@ export async function mapLimit(n: number, limit: number, fn: (i: number) => Prom
   );
 }
 
-export type Progress = { tick(line: () => string): () => void };
 /** One line every `everyMs` while a long phase runs. */
 export function progressEvery(everyMs: number, line: () => string): () => void {
   const t0 = Date.now();

@@ -10,7 +10,7 @@ import { contacts } from '../../src/db/schema';
 import { activityDeps, createMailer, createRenderer } from '../../src/services';
 import { ratioOf, type Metric } from '../lib/report';
 import type { Stack } from '../lib/context';
-import { mapLimit } from '../lib/stack';
+import { mapLimit, progressEvery } from '../lib/stack';
 import type { ScenarioOutput } from './types';
 
 export async function emailScenario(stack: Stack, opts: { count: number; concurrency: number }): Promise<ScenarioOutput> {
@@ -33,11 +33,16 @@ export async function emailScenario(stack: Stack, opts: { count: number; concurr
     // Warm both paths (connections, template compilation) before timing.
     await send(count, 'warm');
     const before = stack.sink.received();
+    let stop = progressEvery(5000, () => `itinera: ${stack.sink.received() - before} of ${count} sent`);
     const t0 = performance.now();
-    await mapLimit(count, concurrency, async (i) => {
-      const r = await send(i, `bench:${i}`);
-      if (r.status !== 'sent') throw new Error(`send ${i}: ${r.status}`);
-    });
+    try {
+      await mapLimit(count, concurrency, async (i) => {
+        const r = await send(i, `bench:${i}`);
+        if (r.status !== 'sent') throw new Error(`send ${i}: ${r.status}`);
+      });
+    } finally {
+      stop();
+    }
     const oursMs = performance.now() - t0;
     const delivered = stack.sink.received() - before;
 
@@ -45,10 +50,16 @@ export async function emailScenario(stack: Stack, opts: { count: number; concurr
     const sample = { from: config.smtp.from, subject: 'Welcome', html: `<p>${'Hello reader. '.repeat(150)}</p>`, text: 'Hello reader. '.repeat(150) };
     const raw = nodemailer.createTransport({ pool: true, url: stack.sink.url, maxConnections: config.smtp.poolSize, maxMessages: Infinity });
     await raw.sendMail({ ...sample, to: 'warm@bench.test' });
+    const rawBefore = stack.sink.received();
+    stop = progressEvery(5000, () => `raw nodemailer: ${stack.sink.received() - rawBefore} of ${count} sent`);
     const t1 = performance.now();
-    await mapLimit(count, concurrency, async (i) => {
-      await raw.sendMail({ ...sample, to: `reader${i}@bench.test`, headers: { 'X-Itinera-Idempotency-Key': `raw:${i}` } });
-    });
+    try {
+      await mapLimit(count, concurrency, async (i) => {
+        await raw.sendMail({ ...sample, to: `reader${i}@bench.test`, headers: { 'X-Itinera-Idempotency-Key': `raw:${i}` } });
+      });
+    } finally {
+      stop();
+    }
     const rawMs = performance.now() - t1;
     raw.close();
 

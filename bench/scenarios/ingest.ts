@@ -17,18 +17,19 @@ import { dbTriggerSource } from '../../src/engine/journeys';
 import { createLogger } from '../../src/logger';
 import { ratioOf, round, type Metric } from '../lib/report';
 import type { Stack } from '../lib/context';
-import { PROJECT_ROOT } from '../lib/stack';
+import { PROJECT_ROOT, progressEvery } from '../lib/stack';
 import type { ScenarioOutput } from './types';
 
 type LoadResult = { requests: number; perSecond: number; ok: number; non2xx: number; errors: number; timeouts: number; latency: { p50: number; p90: number; p99: number; max: number; mean: number } };
 
 export async function runLoad(job: { url: string; token?: string; warmSeconds: number; seconds: number; connections: number; contacts: number; tag: string }): Promise<LoadResult> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'bench/lib/load.ts', JSON.stringify(job)], { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const stop = progressEvery(5000, () => `autocannon running (${job.warmSeconds} s warm-up + ${job.seconds} s)`);
   let out = '';
   let err = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve)).finally(stop);
   const line = out.trim().split('\n').at(-1);
   if (code !== 0 || !line) throw new Error(`load generator failed (${code}): ${err.slice(-2000)}`);
   return JSON.parse(line) as LoadResult;

@@ -103,7 +103,7 @@ describe('bench harness: pure pieces', () => {
     expect(t).toContain('journeys: journeys_per_second (ratio 0.9)');
     expect(t).toContain('target 40');
     // Ours is the longer bar's 45/50 of the plot width (380 px).
-    expect(t).toContain('<rect x="230" y="84" width="342" height="18" fill="#2f6fdf">');
+    expect(t).toContain('<rect x="270" y="84" width="342" height="18" fill="#2f6fdf">');
     expect(t).toContain('width="380" height="18" fill="#9aa5b1"');
 
     const l = latencySvg(results);
