@@ -21,6 +21,7 @@ import { TEMPLATES_DIR } from '../../src/services';
 import { percentile, round, type Metric } from '../lib/report';
 import type { RunningWorker, Stack } from '../lib/context';
 import { startBareWorker } from '../lib/context';
+import { batchTaskQueue } from '../../src/temporal/task-queues';
 import { cpuMeter, mapLimit, procMemory, progressEvery, sleep, sqliteBytes } from '../lib/stack';
 import { journeyYaml } from './journeys';
 import type { ScenarioOutput } from './types';
@@ -31,7 +32,7 @@ const DRAIN_MS = 8000;
 
 export async function parkedScenario(
   stack: Stack,
-  opts: { contacts: number; parkSeconds: number; concurrency: number; wakeWindowSeconds: number; bareStarts: number; taskQueue: string; worker: RunningWorker },
+  opts: { contacts: number; parkSeconds: number; concurrency: number; wakeWindowSeconds: number; bareStarts: number; launchRuns: number; taskQueue: string; worker: RunningWorker },
 ): Promise<ScenarioOutput> {
   const n = opts.contacts;
   const db = stack.db.db;
@@ -202,6 +203,9 @@ export async function parkedScenario(
     }
   }
 
+  // The other way to start many runs: an audience launch (the batch workflow pages through contacts and starts them).
+  const launch = opts.launchRuns > 0 ? await launchComparison(stack, { count: opts.launchRuns, taskQueue: opts.taskQueue }) : null;
+
   const coresNote = (c: ReturnType<ReturnType<typeof cpuMeter>>) =>
     `machine ${c.machineBusyCores} of ${os.cpus().length} cores busy; ${Object.entries(c.cores).map(([k, v]) => `${k} ${v ?? '?'}`).join(', ')}`;
   notes.push(`CPU while parking (cores): ${coresNote(parkCpu)}`);
@@ -216,6 +220,9 @@ export async function parkedScenario(
     { metric: 'wake_lag_p50', value: p50 === null ? NaN : round(p50, 0), unit: 'ms', baseline: null, ratio: null, kind: 'latency' },
     { metric: 'wake_lag_p99', value: p99 === null ? NaN : round(p99, 0), unit: 'ms', baseline: null, ratio: null, kind: 'latency', targets: [{ on: 'value', op: '<=', bound: 5000 }] },
     { metric: 'park_rate', value: round(parkRate, 1), unit: 'runs/s', baseline: bare?.startsPerSecond ?? null, ratio: bare ? round(parkRate / bare.startsPerSecond, 2) : null, kind: 'throughput', baselineName: 'bare workflow starts/s' },
+    ...(launch
+      ? [{ metric: 'park_rate_via_launch', value: launch.parkedPerSecond, unit: 'runs/s', baseline: round(parkRate, 1), ratio: round(launch.parkedPerSecond / parkRate, 2), kind: 'throughput' as const, baselineName: 'direct client starts' }]
+      : []),
     { metric: 'postgres_size', value: dbBytes === null ? NaN : round(dbBytes / MiB, 0), unit: 'MiB', baseline: null, ratio: null, kind: 'size' },
     { metric: 'sqlite_size', value: round(sqlite / MiB, 0), unit: 'MiB', baseline: null, ratio: null, kind: 'size' },
   ];
@@ -233,8 +240,43 @@ export async function parkedScenario(
       postgresBytes: dbBytes,
       cpuCoresWhileParking: parkCpu,
       cpuCoresWhileWaking: wakeCpuUse,
+      launch,
       bound: bare ? { bareStartsPerSecond: bare.startsPerSecond, bareStarts: opts.bareStarts, cpuCores: bare.cpu } : null,
     },
     notes,
   };
+}
+
+/**
+ * Parks `count` runs of bench/journeys/parked-launch.yaml through audienceLaunchWorkflow (as POST
+ * /v1/journeys/:id/launches would) and times it until every run has parked; their timers are a day away.
+ */
+async function launchComparison(stack: Stack, opts: { count: number; taskQueue: string }) {
+  const db = stack.db.db;
+  const published = await publishJourney(db, journeyYaml('parked-launch'), { templates: loadTemplateCatalog(TEMPLATES_DIR) });
+  const wakeAt = new Date(Date.now() + 86_400_000).toISOString();
+  for (let i = 0; i < opts.count; i += 2000) {
+    await db.insert(contacts).values(Array.from({ length: Math.min(2000, opts.count - i) }, (_, k) => ({ externalId: `launch-${i + k}`, attributes: { launch_group: 'bench', wake_at: wakeAt } })));
+  }
+  const parkedCount = async () => {
+    const [row] = await db.select({ n: sql<number>`count(*)::int` }).from(journeyRuns).where(and(eq(journeyRuns.journeyId, published.journeyId), eq(journeyRuns.currentStep, 'hold')));
+    return row!.n;
+  };
+  let parked = 0;
+  const stop = progressEvery(5000, () => `launch: ${parked.toLocaleString('en-US')} of ${opts.count.toLocaleString('en-US')} parked`);
+  const t0 = Date.now();
+  let enrolSeconds = 0;
+  try {
+    const handle = await stack.client.workflow.start('audienceLaunchWorkflow', {
+      workflowId: `launch-bench-${t0}`,
+      taskQueue: batchTaskQueue(opts.taskQueue),
+      args: [{ v: 1, journeyId: published.journeyId, version: published.version, ratePerSecond: 1000, pageSize: 500 }],
+    });
+    void handle.result().then(() => (enrolSeconds = (Date.now() - t0) / 1000), () => undefined);
+    while ((parked = await parkedCount()) < opts.count && Date.now() - t0 < 600_000) await sleep(300);
+  } finally {
+    stop();
+  }
+  const seconds = (Date.now() - t0) / 1000;
+  return { runs: opts.count, parked, enrolSeconds: round(enrolSeconds, 1), allParkedSeconds: round(seconds, 1), parkedPerSecond: round(parked / seconds, 1) };
 }
