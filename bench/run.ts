@@ -144,7 +144,7 @@ async function main() {
         for (const m of result.metrics) {
           process.stdout.write(`  ${m.metric}: ${m.value} ${m.unit}${m.baseline !== null ? ` vs ${m.baseline} (ratio ${m.ratio})` : ''}${m.met === null ? '' : m.met ? ' ✓' : ' ✗ target missed'}\n`);
         }
-        for (const n of result.notes ?? []) process.stdout.write(`  note: ${n}\n`);
+        for (const n of result.params.notes ?? []) process.stdout.write(`  note: ${n}\n`);
         process.stdout.write(`  (${((Date.now() - t) / 1000).toFixed(1)} s)\n`);
       } catch (err) {
         failures.push(`${name}: ${(err as Error).message}`);

@@ -34,7 +34,10 @@ export type Metric = {
   baselineName?: string;
 };
 
-/** Exactly what bench/results/<scenario>.json holds: the headline figure at the top, every figure in `metrics`. */
+/**
+ * Exactly what bench/results/<scenario>.json holds: the headline figure at the top, every figure in `metrics`; what
+ * a reader should know about the run (targets missed for a reason, where the CPU went) in `params.notes`.
+ */
 export type ScenarioResult = {
   scenario: string;
   metric: string;
@@ -42,11 +45,10 @@ export type ScenarioResult = {
   unit: string;
   baseline: number | null;
   ratio: number | null;
-  params: Record<string, unknown>;
+  params: Record<string, unknown> & { notes?: string[] };
   machine: Machine;
   date: string;
   metrics: (Metric & { met: boolean | null })[];
-  notes?: string[];
 };
 
 /** Nearest-rank percentile (p in 0..100) of unsorted samples; null for no samples. */
@@ -108,11 +110,10 @@ export function scenarioResult(args: {
     unit: head.unit,
     baseline: head.baseline,
     ratio: head.ratio,
-    params: args.params,
+    params: { ...args.params, ...(args.notes?.length ? { notes: args.notes } : {}) },
     machine: args.machine,
     date: args.date,
     metrics: args.metrics.map((m) => ({ ...m, met: targetMet(m) })),
-    ...(args.notes?.length ? { notes: args.notes } : {}),
   };
 }
 
@@ -151,7 +152,7 @@ export function summaryMarkdown(
     ...summaryRows(results).map((row) => `| ${row.map(cell).join(' | ')} |`),
     '',
   ];
-  const notes = results.flatMap((r) => (r.notes ?? []).map((n) => `- **${r.scenario}**: ${n}`));
+  const notes = results.flatMap((r) => (r.params.notes ?? []).map((n) => `- **${r.scenario}**: ${n}`));
   if (notes.length) lines.push('## Notes', '', ...notes, '');
   lines.push('Charts: [throughput.svg](throughput.svg), [latency.svg](latency.svg). Raw figures: `<scenario>.json`.', '');
   return lines.join('\n');

@@ -66,7 +66,8 @@ describe('bench harness: pure pieces', () => {
     expect(JSON.parse(JSON.stringify(r))).toEqual(r);
     expect(() => scenarioResult({ scenario: 'empty', metrics: [], params: {}, machine, date })).toThrow(/no figure/);
     const withNotes = scenarioResult({ scenario: 'x', metrics: [ingestP50], params: {}, machine, date, notes: ['n1'] });
-    expect(withNotes.notes).toEqual(['n1']);
+    expect(withNotes.params.notes).toEqual(['n1']);
+    expect(Object.keys(withNotes)).toEqual(['scenario', 'metric', 'value', 'unit', 'baseline', 'ratio', 'params', 'machine', 'date', 'metrics']);
   });
 
   it('renders summary.md with one row per figure, target and met?', () => {
