@@ -62,7 +62,7 @@ export async function ingestEvent(deps: IngestDeps, event: IncomingEvent): Promi
     // Stored but not routed (Temporal or Postgres unavailable; the API answers 5xx): forget the event, so the sender's
     // retry of the same id is routed instead of being called a duplicate and dropped — a lost run, found by the chaos
     // suite. Routing again is safe: run ids are deterministic and a run ignores its own trigger arriving as a signal.
-    await deps.db.delete(events).where(eq(events.id, event.id)).catch(() => undefined);
+    await forgetEvent(deps.db, event.id);
     throw err;
   });
   return {
@@ -71,4 +71,21 @@ export async function ingestEvent(deps: IngestDeps, event: IncomingEvent): Promi
     runs: [...routed.started.map((s) => s.workflowId), ...routed.signalled],
     ...(routed.notEntered.length ? { notEntered: routed.notEntered } : {}),
   };
+}
+
+/**
+ * Deletes a stored event that was not routed. When routing failed because Postgres went away, the delete fails too:
+ * it is retried for ~15 s, the length of a restart (the chaos suite lost a run to that window before). An outage longer
+ * than that still leaves the event stored and unrouted; a routed-at marker on the event would close it for good.
+ */
+async function forgetEvent(db: Db, id: string): Promise<void> {
+  for (let delayMs = 250; ; delayMs *= 2) {
+    try {
+      await db.delete(events).where(eq(events.id, id));
+      return;
+    } catch {
+      if (delayMs > 8000) return;
+      await new Promise((r) => setTimeout(r, delayMs));
+    }
+  }
 }
