@@ -48,6 +48,16 @@ export async function insertEventOnce(db: DbOrTx, event: NewEvent): Promise<bool
   return inserted.length === 1;
 }
 
+/**
+ * Stores an event once by id and says whether it still needs routing: `new` (just stored), `unrouted` (stored by an
+ * earlier delivery whose routing failed or has not finished: route it again — routing is idempotent), or `routed`.
+ */
+export async function claimEvent(db: DbOrTx, event: NewEvent): Promise<'new' | 'unrouted' | 'routed'> {
+  if (await insertEventOnce(db, event)) return 'new';
+  const [row] = await db.select({ routedAt: events.routedAt }).from(events).where(eq(events.id, event.id));
+  return row && row.routedAt === null ? 'unrouted' : 'routed';
+}
+
 export type RunProjection = {
   workflowId: string;
   runId: string;

@@ -66,6 +66,8 @@ export const events = pgTable(
     occurredAt: timestamp('occurred_at', { withTimezone: true }).notNull(),
     receivedAt: timestamp('received_at', { withTimezone: true }).notNull().defaultNow(),
     source: text('source').notNull().default('api'),
+    /** Set once the event has been routed to journeys; a re-delivery of an event still unrouted is routed again. */
+    routedAt: timestamp('routed_at', { withTimezone: true }),
   },
   (t) => [index('events_contact_time_idx').on(t.contactId, t.occurredAt), index('events_type_idx').on(t.type)],
 );

@@ -1,6 +1,7 @@
-import { eq } from 'drizzle-orm';
+import { inArray, sql } from 'drizzle-orm';
 import type { Db } from '../db/client';
-import { insertEventOnce } from '../db/queries';
+import { batched } from '../db/batch';
+import { claimEvent } from '../db/queries';
 import { events } from '../db/schema';
 import { routeEvent, type RouterDeps } from './router';
 import { applyScoringToEvent } from '../scoring/apply';
@@ -27,10 +28,14 @@ export type IngestOutcome = { id: string; duplicate: boolean; runs: string[]; no
 
 /**
  * The one path every event takes, whether the CRM posted it or a tracking link produced it: stored once by id, then
- * routed. A re-delivered id is reported as a duplicate and routed no further, so it cannot double-count in journeys.
+ * scored and routed, then marked routed. A re-delivered id that was routed is reported as a duplicate and goes no
+ * further, so it cannot double-count in journeys. One whose routing failed (Temporal or Postgres unavailable: the API
+ * answered 5xx) is still unrouted, so the sender's retry routes it — found by the chaos suite, where such retries were
+ * dropped as duplicates and the contacts never entered their journeys. Scoring again is a no-op (scored once per
+ * event id) and routing again is safe: run ids are deterministic and a run ignores its own trigger arriving as a signal.
  */
 export async function ingestEvent(deps: IngestDeps, event: IncomingEvent): Promise<IngestOutcome> {
-  const fresh = await insertEventOnce(deps.db, {
+  const claimed = await claimEvent(deps.db, {
     id: event.id,
     type: event.type,
     contactId: event.contactId,
@@ -38,7 +43,7 @@ export async function ingestEvent(deps: IngestDeps, event: IncomingEvent): Promi
     occurredAt: event.occurredAt,
     source: event.source,
   });
-  if (!fresh) return { id: event.id, duplicate: true, runs: [] };
+  if (claimed === 'routed') return { id: event.id, duplicate: true, runs: [] };
   // Scoring runs before routing so a journey that branches on score sees this event's points. Events it emits
   // (lead.mql) take this same path; their ids are deterministic, so a re-delivery cannot emit twice.
   if (deps.scoring) {
@@ -58,13 +63,9 @@ export async function ingestEvent(deps: IngestDeps, event: IncomingEvent): Promi
     type: event.type,
     properties: event.properties,
     occurredAt: event.occurredAt.getTime(),
-  }).catch(async (err: unknown) => {
-    // Stored but not routed (Temporal or Postgres unavailable; the API answers 5xx): forget the event, so the sender's
-    // retry of the same id is routed instead of being called a duplicate and dropped — a lost run, found by the chaos
-    // suite. Routing again is safe: run ids are deterministic and a run ignores its own trigger arriving as a signal.
-    await forgetEvent(deps.db, event.id);
-    throw err;
   });
+  // Until this is recorded a re-delivery routes again; if it fails the API answers 5xx and the sender's retry does.
+  await markRouted(deps.db)(event.id);
   return {
     id: event.id,
     duplicate: false,
@@ -73,19 +74,17 @@ export async function ingestEvent(deps: IngestDeps, event: IncomingEvent): Promi
   };
 }
 
-/**
- * Deletes a stored event that was not routed. When routing failed because Postgres went away, the delete fails too:
- * it is retried for ~15 s, the length of a restart (the chaos suite lost a run to that window before). An outage longer
- * than that still leaves the event stored and unrouted; a routed-at marker on the event would close it for good.
- */
-async function forgetEvent(db: Db, id: string): Promise<void> {
-  for (let delayMs = 250; ; delayMs *= 2) {
-    try {
-      await db.delete(events).where(eq(events.id, id));
-      return;
-    } catch {
-      if (delayMs > 8000) return;
-      await new Promise((r) => setTimeout(r, delayMs));
-    }
+const markers = new WeakMap<Db, (id: string) => Promise<void>>();
+
+/** Marks events routed, group-committed across the requests in flight (one statement, not one per event). */
+function markRouted(db: Db): (id: string) => Promise<void> {
+  let mark = markers.get(db);
+  if (!mark) {
+    mark = batched<string, void>(async (ids) => {
+      await db.update(events).set({ routedAt: sql`now()` }).where(inArray(events.id, ids));
+      return ids.map(() => undefined);
+    });
+    markers.set(db, mark);
   }
+  return mark;
 }

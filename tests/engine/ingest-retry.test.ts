@@ -17,7 +17,7 @@ describe('an event whose routing fails', () => {
     await db?.drop();
   });
 
-  it('is not stored, so the sender’s retry of the same id is routed instead of dropped as a duplicate', async () => {
+  it('stays unrouted, so the sender’s retry of the same id is routed instead of dropped as a duplicate', async () => {
     const [contact] = await db.db.insert(contacts).values({ externalId: 'ing-1', email: 'ing-1@example.test' }).returning();
     let routingUp = false;
     const asked: string[] = [];
@@ -32,11 +32,14 @@ describe('an event whose routing fails', () => {
     const event = { id: 'evt-ing-1', type: 'lead.created', contactId: contact!.id, properties: {}, occurredAt: new Date(), source: 'api' };
 
     await expect(ingestEvent(deps, event)).rejects.toThrow(/UNAVAILABLE/);
-    expect(await db.db.select().from(events).where(eq(events.id, 'evt-ing-1'))).toHaveLength(0);
+    const [stored] = await db.db.select().from(events).where(eq(events.id, 'evt-ing-1'));
+    expect(stored!.routedAt).toBeNull();
 
     routingUp = true;
     await expect(ingestEvent(deps, event)).resolves.toMatchObject({ id: 'evt-ing-1', duplicate: false });
     expect(asked).toEqual(['lead.created', 'lead.created']);
+    const [routed] = await db.db.select().from(events).where(eq(events.id, 'evt-ing-1'));
+    expect(routed!.routedAt).toBeInstanceOf(Date);
     // Routed once, it is a duplicate from now on.
     await expect(ingestEvent(deps, event)).resolves.toMatchObject({ duplicate: true, runs: [] });
     expect(asked).toHaveLength(2);
