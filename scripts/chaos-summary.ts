@@ -53,7 +53,9 @@ export function mergeChaosParts(since = 0): { line: string; summary: Record<stri
   const line =
     `chaos: journeys=${summary.journeys} completed=${summary.completed} lost=${summary.lost} duplicate_emails=${summary.duplicate_emails} ` +
     `duplicate_webhooks_applied=${summary.duplicate_webhooks_applied} raw_webhook_retries=${summary.raw_webhook_retries} ` +
-    `fuzz_cases=${summary.fuzz_cases} server_errors=${summary.server_errors}${security ? '' : ' (fuzz not run)'}`;
+    `fuzz_cases=${summary.fuzz_cases} server_errors=${summary.server_errors}` +
+    // Shown on the line, not only in chaos.json: these are second deliveries a receiver sees (with one Message-ID).
+    ` resent_same_message_id=${summary.resent_same_message_id}${security ? '' : ' (fuzz not run)'}`;
   return { line, summary };
 }
 
