@@ -49,8 +49,11 @@ export type JourneyWorkflowInput = {
 export type JourneyWorkflowResult = { status: RunStateView['status']; reason: string };
 
 // Grouped by timeout class: sends talk to remote servers, writes stay in our database, reads are local activities.
+// Sends heartbeat while they run (src/activities/keep-alive.ts): a worker that dies mid-send is noticed in 10 s.
+const SEND_HEARTBEAT_TIMEOUT = '10s';
 const sends = proxyActivities<Activities>({
   startToCloseTimeout: '60s',
+  heartbeatTimeout: SEND_HEARTBEAT_TIMEOUT,
   retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '5m' },
 });
 const writes = proxyActivities<Activities>({
@@ -220,6 +223,7 @@ export async function journeyWorkflow(input: JourneyWorkflowInput): Promise<Jour
         case 'webhook': {
           const hooks = proxyActivities<Activities>({
             startToCloseTimeout: action.timeoutMs + 5000,
+            heartbeatTimeout: SEND_HEARTBEAT_TIMEOUT,
             retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '5m', maximumAttempts: action.retries + 1 },
           });
           const r = await hooks.callWebhook({

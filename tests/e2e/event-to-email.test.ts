@@ -93,6 +93,10 @@ describe('event → journey workflow → email → run status', () => {
     expect(done.currentStep).toBe('done');
     const [contact] = await stack.db.db.select().from(contacts).where(eq(contacts.id, done.contactId));
     expect(contact!.tags).toEqual(['hot']);
+    // The send ran under a heartbeat timeout (a worker dying mid-send is noticed in seconds) and heartbeated.
+    const history = await stack.temporal.client.workflow.getHandle(workflowId).fetchHistory();
+    const scheduled = history.events!.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'sendEmail');
+    expect(Number(scheduled!.activityTaskScheduledEventAttributes!.heartbeatTimeout!.seconds)).toBe(10);
 
     // The same event delivered again is stored once and starts nothing.
     const again = await post(event);

@@ -1,0 +1,24 @@
+import { describe, expect, it } from 'vitest';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { keepAlive } from '../../src/activities/keep-alive';
+
+describe('keepAlive', () => {
+  it('heartbeats while the wrapped send runs, and stops once it has returned', async () => {
+    const env = new MockActivityEnvironment();
+    let beats = 0;
+    env.on('heartbeat', () => beats++);
+    const send = keepAlive(async (ms: number) => {
+      await new Promise((r) => setTimeout(r, ms));
+      return 'sent';
+    }, 20);
+    await expect(env.run(send, 200)).resolves.toBe('sent');
+    expect(beats).toBeGreaterThanOrEqual(2);
+    const after = beats;
+    await new Promise((r) => setTimeout(r, 100));
+    expect(beats).toBe(after);
+  });
+
+  it('just runs the function outside a worker', async () => {
+    await expect(keepAlive(async (x: number) => x * 2)(21)).resolves.toBe(42);
+  });
+});
