@@ -20,6 +20,8 @@ export async function startChaosReceiver(secrets: readonly string[]): Promise<Ch
   const receiver: ChaosReceiver = { url: `http://127.0.0.1:${port}`, applied, stats, failing: false, close: async () => undefined };
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
+    // A sender killed mid-request resets the socket; the request is simply not applied (it will be retried).
+    req.on('error', () => undefined);
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       stats.raw++;
