@@ -3,7 +3,6 @@
  * SMTP sink, a webhook receiver and worker child processes, plus /proc readers for memory and CPU.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -11,7 +10,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { SMTPServer } from 'smtp-server';
-import { migrateDatabase, openDatabase, type DatabaseHandle } from '../../src/db/client';
+import type { DatabaseHandle } from '../../src/db/client';
+import { createTestDatabase } from '../../tests/helpers/db';
 import { resolveTemporalBinary } from '../../src/temporal/cli-binary';
 import { startDevServer, type DevServer } from '../../src/temporal/dev-server';
 
@@ -70,33 +70,15 @@ export type BenchDatabase = DatabaseHandle & {
 
 /** A fresh database per run from DATABASE_URL (dropped at the end), or in-memory PGlite when it is unset. */
 export async function scratchDatabase(poolSize: number): Promise<BenchDatabase> {
-  const base = process.env.DATABASE_URL;
-  if (!base) {
-    const handle = await openDatabase({});
-    await migrateDatabase(handle);
-    return { ...handle, url: undefined, size: async () => null, drop: () => handle.close() };
-  }
-  const name = `itinera_bench_${randomBytes(5).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: base });
-  await admin.connect();
-  await admin.query(`create database ${name}`);
-  await admin.end();
-  const url = new URL(base);
-  url.pathname = `/${name}`;
-  const handle = await openDatabase({ url: url.toString(), poolSize });
-  await migrateDatabase(handle);
-  const sizer = new pg.Pool({ connectionString: url.toString(), max: 1 });
+  const db = await createTestDatabase({ poolSize, prefix: 'itinera_bench' });
+  if (!db.url) return { ...db, size: async () => null };
+  const sizer = new pg.Pool({ connectionString: db.url, max: 1 });
   return {
-    ...handle,
-    url: url.toString(),
+    ...db,
     size: async () => Number((await sizer.query<{ n: string }>('select pg_database_size(current_database()) as n')).rows[0]!.n),
     drop: async () => {
       await sizer.end();
-      await handle.close();
-      const a = new pg.Client({ connectionString: base });
-      await a.connect();
-      await a.query(`drop database if exists ${name} with (force)`);
-      await a.end();
+      await db.drop();
     },
   };
 }

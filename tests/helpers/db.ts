@@ -6,12 +6,12 @@ import { migrateDatabase, openDatabase, type DatabaseHandle } from '../../src/db
  * A fresh, migrated database for one test file (or benchmark): a new Postgres database when DATABASE_URL is set (CI),
  * otherwise an in-memory PGlite. Call `drop()` in afterAll.
  */
-export async function createTestDatabase(opts: { poolSize?: number; prefix?: string } = {}): Promise<DatabaseHandle & { drop(): Promise<void> }> {
+export async function createTestDatabase(opts: { poolSize?: number; prefix?: string } = {}): Promise<DatabaseHandle & { /** undefined for in-memory PGlite */ url: string | undefined; drop(): Promise<void> }> {
   const url = process.env.DATABASE_URL;
   if (!url) {
     const handle = await openDatabase({});
     await migrateDatabase(handle);
-    return { ...handle, drop: () => handle.close() };
+    return { ...handle, url: undefined, drop: () => handle.close() };
   }
   const name = `${opts.prefix ?? 'itinera_t'}_${randomBytes(6).toString('hex')}`;
   const admin = new pg.Client({ connectionString: url });
@@ -24,6 +24,7 @@ export async function createTestDatabase(opts: { poolSize?: number; prefix?: str
   await migrateDatabase(handle);
   return {
     ...handle,
+    url: testUrl.toString(),
     drop: async () => {
       await handle.close();
       const a = new pg.Client({ connectionString: url });
