@@ -6,7 +6,7 @@
  *   npm run bench -- --only ingest,email --ingest-seconds 20
  * Size flags: --journeys N (contact pool) --journeys-seconds S --journeys-warm S --concurrency N (runs in flight)
  *             --ingest-seconds S --connections N --e2e-rate R --e2e-seconds S
- *             --parked N --park-seconds S (0 = no time limit) --wake-window S (0 = auto) --bare-starts N
+ *             --parked N --park-seconds S (0 = no time limit) --wake-window S (0 = auto) --wake-sample K (0 = all) --bare-starts N
  *             --start-concurrency N (parked and bare starts in flight) --launch-runs N (parked through a launch)
  *             --emails N --email-concurrency N --simulations N
  * Tuning flags: --db-pool N --smtp-pool N --max-cached N. Benchmarks are not tests: nothing here gates CI.
@@ -66,6 +66,7 @@ const sizes = {
   parked: num('parked', 10_000, 100_000),
   parkSeconds: num('park-seconds', 15, 0),
   wakeWindow: num('wake-window', 0, 0),
+  wakeSample: num('wake-sample', 0, 0),
   bareStarts: num('bare-starts', 200, 5000),
   launchRuns: num('launch-runs', 0, 5000),
 };
@@ -121,7 +122,7 @@ async function main() {
       }
       const w = await startItineraWorker(s, `${TASK_QUEUE}-parked`);
       try {
-        return await parkedScenario(s, { contacts: sizes.parked, parkSeconds: sizes.parkSeconds, concurrency: sizes.startConcurrency, wakeWindowSeconds: sizes.wakeWindow, bareStarts: sizes.bareStarts, launchRuns: sizes.launchRuns, taskQueue: `${TASK_QUEUE}-parked`, worker: w });
+        return await parkedScenario(s, { contacts: sizes.parked, parkSeconds: sizes.parkSeconds, concurrency: sizes.startConcurrency, wakeWindowSeconds: sizes.wakeWindow, wakeSample: sizes.wakeSample, bareStarts: sizes.bareStarts, launchRuns: sizes.launchRuns, taskQueue: `${TASK_QUEUE}-parked`, worker: w });
       } finally {
         await w.stop();
       }
