@@ -243,6 +243,15 @@ function parseSource(source: string | object, errors: JourneyError[]): Parsed | 
     }
     return undefined;
   }
+  // Custom tags (`!!js/function`, `!!python/object`) and unknown directives are only warnings to the YAML library,
+  // which would leave the tagged value as a plain string: a journey is plain YAML, so they are refused here.
+  if (doc.warnings.length > 0) {
+    for (const w of doc.warnings) {
+      const { line, col } = lineCounter.linePos(w.pos[0]);
+      errors.push({ path: '', line, message: `YAML at line ${line}, column ${col}: ${w.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')} (journeys are plain YAML: no custom tags or directives)` });
+    }
+    return undefined;
+  }
   const lineOf = (path: Path): number | undefined => {
     for (let n = path.length; n > 0; n--) {
       const node = doc.getIn(path.slice(0, n), true) as YamlNode | undefined;

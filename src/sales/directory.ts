@@ -190,10 +190,11 @@ export class SalesDirectory {
 export function parseSalesConfig(text: string, file: string): SalesDirectory {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false });
-  if (doc.errors.length > 0) {
+  // Custom tags and unknown directives are only warnings to the YAML library: refused here like syntax errors.
+  if (doc.errors.length > 0 || doc.warnings.length > 0) {
     throw new SalesConfigError(
       file,
-      doc.errors.map((e) => {
+      [...doc.errors, ...doc.warnings].map((e) => {
         const pos = lineCounter.linePos(e.pos[0]);
         return { path: '', message: `line ${pos.line}, column ${pos.col}: ${e.message.split('\n')[0]}` };
       }),

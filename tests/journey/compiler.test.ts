@@ -110,6 +110,13 @@ describe('compileJourney: shape errors', () => {
     expect(errorsOf('id: x\nid: y\n')[0]).toMatch(/YAML syntax error at line 2/);
   });
 
+  it('refuses custom YAML tags and unknown directives instead of reading them as strings', () => {
+    expect(errorsOf('id: x\nname: !!js/function "function () { return process }"\n')[0]).toMatch(
+      /^YAML at line 2, column 7: Unresolved tag: tag:yaml\.org,2002:js\/function \(journeys are plain YAML/,
+    );
+    expect(errorsOf('%FOO bar\n---\nid: x\n')[0]).toMatch(/^YAML at line 1, column 1: .*directive/i);
+  });
+
   it('rejects a document that is not a mapping', () => {
     expect(errorsOf('- just\n- a list\n')).toEqual(['a journey must be a mapping with id, name, triggers and steps (got ["just","a list"])']);
   });

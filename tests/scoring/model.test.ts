@@ -94,4 +94,8 @@ thresholds:
     const lines = errorsOf('version: 1\nbehaviour: [\n  a: b');
     expect(lines[0]).toMatch(/^journeys\/scoring\.yaml: line 3, column \d+: /);
   });
+
+  it('refuses a custom YAML tag rather than reading it as a string', () => {
+    expect(errorsOf('version: 1\nbehaviour: !!python/object/apply:os.system ["id"]\n')[0]).toMatch(/^journeys\/scoring\.yaml: line 2, column 12: Unresolved tag/);
+  });
 });

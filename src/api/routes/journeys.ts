@@ -143,7 +143,7 @@ function identify(source: string, compiled: CompileResult): { id: string; name: 
   if (compiled.ok) return { id: compiled.plan.id, name: compiled.plan.name };
   let raw: unknown;
   try {
-    raw = parseYaml(source, { maxAliasCount: 100 });
+    raw = parseYaml(source, { maxAliasCount: 100, logLevel: 'silent' });
   } catch {
     raw = undefined;
   }
