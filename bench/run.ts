@@ -70,7 +70,7 @@ const sizes = {
   bareStarts: num('bare-starts', 200, 5000),
   launchRuns: num('launch-runs', 0, 5000),
 };
-const tuning: Tuning = { dbPool: num('db-pool', 20, 20), smtpPool: num('smtp-pool', 5, 5), maxCachedWorkflows: num('max-cached', 2000, 2000) };
+const tuning: Tuning = { dbPool: num('db-pool', 20, 20), smtpPool: num('smtp-pool', 5, 5), maxCachedWorkflows: num('max-cached', 1500, 1500) };
 
 const RESULTS = fileURLToPath(new URL('./results/', import.meta.url));
 const TASK_QUEUE = 'bench';
