@@ -143,7 +143,7 @@ function identify(source: string, compiled: CompileResult): { id: string; name: 
   if (compiled.ok) return { id: compiled.plan.id, name: compiled.plan.name };
   let raw: unknown;
   try {
-    raw = parseYaml(source, { maxAliasCount: 100, logLevel: 'silent' });
+    raw = parseYaml(source, { maxAliasCount: 100, logLevel: 'error' }); // 'error': syntax errors throw, warnings are not printed
   } catch {
     raw = undefined;
   }
