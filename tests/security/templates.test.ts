@@ -107,7 +107,8 @@ describe('template injection', () => {
         const html = String(mail!.parsed.html);
         expect(html).toContain(`Hi ${Handlebars.escapeExpression(name)},`);
         expect(html).toContain(`working with ${Handlebars.escapeExpression(name)}`);
-        if (/[<>]/.test(name)) expect(html).not.toContain(name);
+        // The raw value must not appear where it was placed (a bare `>` appears in any HTML, so not anywhere).
+        if (Handlebars.escapeExpression(name) !== name) expect(html).not.toContain(`Hi ${name},`);
         expect(mail!.parsed.text).toContain(`Hi ${name},`);
 
         // SMS and chat: plain text, exactly the value.
