@@ -172,7 +172,9 @@ export type Child = { pid: number; process: ChildProcess; output: () => string; 
  * `ready`. The last output is kept for error messages.
  */
 export async function startChild(entry: string, args: string[], env: Record<string, string>, ready: RegExp, timeoutMs = 90_000): Promise<Child> {
-  const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], {
+  // BENCH_PROFILE_DIR=dir: every child (itinera's worker, the bare worker) writes a V8 CPU profile there on exit.
+  const profile = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [];
+  const child = spawn(process.execPath, [...profile, '--import', 'tsx', entry, ...args], {
     cwd: PROJECT_ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
