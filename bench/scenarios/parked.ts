@@ -109,12 +109,22 @@ export async function parkedScenario(
     5000,
     () => `${started.toLocaleString('en-US')} started, ${parked.toLocaleString('en-US')} holding, ${(reached - parked).toLocaleString('en-US')} woken (${round(rate(), 1)} runs/s parked)`,
   );
-  const peakWorker = { rss: 0, hwm: 0 };
+  const peakWorker = { rss: 0, hwm: 0, rssAtSeconds: 0, rssPhase: '' };
+  // Where the worker's memory went, so a peak above the holding figure can be placed: sampled every 0.5 s, with a
+  // line per minute (seconds since the first start, RSS, runs that had reached the wait, phase).
+  let phase: 'parking' | 'holding' | 'waking' = 'parking';
+  const rssTimeline: { s: number; rssMiB: number; reached: number; phase: string }[] = [];
+  let lastLine = -60;
   const sampler = setInterval(() => {
     const m = procMemory(opts.worker.pid);
     if (m) {
-      peakWorker.rss = Math.max(peakWorker.rss, m.rss);
+      const s = Math.round((Date.now() - t0) / 1000);
+      if (m.rss > peakWorker.rss) Object.assign(peakWorker, { rss: m.rss, rssAtSeconds: s, rssPhase: phase });
       peakWorker.hwm = Math.max(peakWorker.hwm, m.hwm);
+      if (s - lastLine >= 60) {
+        lastLine = s;
+        rssTimeline.push({ s, rssMiB: round(m.rss / MiB, 0), reached, phase });
+      }
     }
   }, 500);
   let startSeconds = 0;
@@ -157,6 +167,7 @@ export async function parkedScenario(
     await poller;
     stopProgress();
   }
+  phase = 'holding';
   const parkCpu = cpu();
   [parked, reached] = await Promise.all([parkedCount(), reachedCount()]);
   if (parked < started) notes.push(`${parked.toLocaleString('en-US')} of ${started.toLocaleString('en-US')} runs had parked when the first timers fell due (the holding figures were taken then)`);
@@ -186,6 +197,7 @@ export async function parkedScenario(
   const wakeCpu = cpuMeter({ devServer: stack.temporal.process.pid, worker: opts.worker.pid });
   try {
     if (dueFirst > Date.now() && Number.isFinite(dueFirst)) await sleep(dueFirst - Date.now());
+    phase = 'waking';
     while ((awake = await woken()) < expected && Date.now() < dueLast + graceMs) await sleep(300);
   } finally {
     stopWake();
@@ -256,7 +268,7 @@ export async function parkedScenario(
       startVia: 'client signalWithStart (src/engine/router.ts startJourneyRun), bounded concurrency',
       seconds: { allStarted: round(startSeconds, 1), allParked: round(parkedSeconds, 1) },
       woken: lags.length, lateParked: late,
-      worker: { process: opts.worker.inProcess ? 'in-process (PGlite): the harness process' : 'src/worker-main.ts (child process)', rssMiB: round((held?.rss ?? NaN) / MiB, 0), hwmMiB: round(Math.max(peakWorker.hwm, after?.hwm ?? 0) / MiB, 0), afterWakeRssMiB: round((after?.rss ?? NaN) / MiB, 0), maxCachedWorkflows: stack.tuning.maxCachedWorkflows },
+      worker: { process: opts.worker.inProcess ? 'in-process (PGlite): the harness process' : 'src/worker-main.ts (child process)', rssMiB: round((held?.rss ?? NaN) / MiB, 0), hwmMiB: round(Math.max(peakWorker.hwm, after?.hwm ?? 0) / MiB, 0), afterWakeRssMiB: round((after?.rss ?? NaN) / MiB, 0), sampledPeakRssMiB: round(peakWorker.rss / MiB, 0), sampledPeakAtSeconds: peakWorker.rssAtSeconds, sampledPeakPhase: peakWorker.rssPhase, rssTimeline, maxCachedWorkflows: stack.tuning.maxCachedWorkflows },
       server: { rssMiB: serverMem ? round(serverMem.rss / MiB, 0) : null, getSystemInfoMs: round(healthMs, 1), runningJourneyWorkflows: running, sqliteBytes: sqlite },
       postgresBytes: dbBytes,
       cpuCoresWhileParking: parkCpu,
