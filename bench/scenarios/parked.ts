@@ -59,17 +59,19 @@ export async function parkedScenario(
     }).then((r) => {
       if (!r.started) throw new Error(`run ${i} did not start: ${r.reason}`);
     });
-  const parkedCount = async () => {
-    const [row] = await db.select({ n: sql<number>`count(*)::int` }).from(journeyRuns).where(and(eq(journeyRuns.journeyId, published.journeyId), eq(journeyRuns.currentStep, 'hold')));
-    return row!.n;
-  };
-  /** Runs that reached the wait, including those already woken from it: the start loop's backlog and park rate. */
-  const reachedCount = async () => {
+  /**
+   * One statement for both counts the start loop watches: runs holding at the wait now (`parked`), and runs that
+   * reached it, including those already woken from it (`reached`: the backlog and the park rate).
+   */
+  const counts = async (): Promise<[parked: number, reached: number]> => {
     const [row] = await db
-      .select({ n: sql<number>`count(*)::int` })
+      .select({
+        parked: sql<number>`count(*) filter (where ${journeyRuns.currentStep} = 'hold')::int`,
+        reached: sql<number>`count(*) filter (where ${journeyRuns.currentStep} = 'hold' or ${journeyRuns.status} <> 'running')::int`,
+      })
       .from(journeyRuns)
-      .where(and(eq(journeyRuns.journeyId, published.journeyId), sql`(${journeyRuns.currentStep} = 'hold' or ${journeyRuns.status} <> 'running')`));
-    return row!.n;
+      .where(eq(journeyRuns.journeyId, published.journeyId));
+    return [row!.parked, row!.reached];
   };
   /** Sets wake_at of contacts [from, from + count) to `at(i)` in one statement. */
   const setWake = async (from: number, count: number, at: (i: number) => number) => {
@@ -97,7 +99,7 @@ export async function parkedScenario(
   let polling = true;
   const poller = (async () => {
     while (polling) {
-      [parked, reached] = await Promise.all([parkedCount(), reachedCount()]);
+      [parked, reached] = await counts();
       await sleep(300);
     }
   })();
@@ -169,7 +171,7 @@ export async function parkedScenario(
   }
   phase = 'holding';
   const parkCpu = cpu();
-  [parked, reached] = await Promise.all([parkedCount(), reachedCount()]);
+  [parked, reached] = await counts();
   if (parked < started) notes.push(`${parked.toLocaleString('en-US')} of ${started.toLocaleString('en-US')} runs had parked when the first timers fell due (the holding figures were taken then)`);
   if (started < n) notes.push(`${started.toLocaleString('en-US')} of ${n.toLocaleString('en-US')} runs were started within --park-seconds ${opts.parkSeconds}: this is what the server parked in that time, not the size asked for`);
 

@@ -7,7 +7,8 @@
  * percentages) and templates (existence, locales, variables no contact field provides).
  * Graph checks run on the raw document, so they still work when some steps have shape errors.
  */
-import { LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
+import type { Node as YamlNode } from 'yaml';
+import { parseYamlDocument } from '../yaml-document';
 import type { z } from 'zod';
 import { parseDuration, parseSignedDuration } from './duration';
 import {
@@ -233,22 +234,17 @@ interface Parsed {
 
 function parseSource(source: string | object, errors: JourneyError[]): Parsed | undefined {
   if (typeof source !== 'string') return { raw: source, lineOf: () => undefined };
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(source, { lineCounter, prettyErrors: false, uniqueKeys: true });
-  if (doc.errors.length > 0) {
-    for (const e of doc.errors) {
-      const line = e.linePos?.[0]?.line ?? lineCounter.linePos(e.pos[0]).line;
-      const col = e.linePos?.[0]?.col ?? lineCounter.linePos(e.pos[0]).col;
-      errors.push({ path: '', line, message: `YAML syntax error at line ${line}, column ${col}: ${e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}` });
-    }
-    return undefined;
-  }
-  // Custom tags (`!!js/function`, `!!python/object`) and unknown directives are only warnings to the YAML library,
-  // which would leave the tagged value as a plain string: a journey is plain YAML, so they are refused here.
-  if (doc.warnings.length > 0) {
-    for (const w of doc.warnings) {
-      const { line, col } = lineCounter.linePos(w.pos[0]);
-      errors.push({ path: '', line, message: `YAML at line ${line}, column ${col}: ${w.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')} (journeys are plain YAML: no custom tags or directives)` });
+  const { doc, lineCounter, problems } = parseYamlDocument(source, { uniqueKeys: true });
+  if (problems.length > 0) {
+    // A document that does not parse reports its syntax errors only; one that parses, its custom tags and directives.
+    const syntax = problems.filter((p) => p.kind === 'syntax');
+    for (const { kind, line, col, message } of syntax.length > 0 ? syntax : problems) {
+      const what = message.replace(/ at line \d+, column \d+:?$/, '');
+      errors.push({
+        path: '',
+        line,
+        message: kind === 'syntax' ? `YAML syntax error at line ${line}, column ${col}: ${what}` : `YAML at line ${line}, column ${col}: ${what} (journeys are plain YAML: no custom tags or directives)`,
+      });
     }
     return undefined;
   }

@@ -13,10 +13,10 @@
  * `journeys/sales.yaml: teams.sales-east.reps.1.capacity: -1 is not a whole number ≥ 0`.
  */
 import { readFile } from 'node:fs/promises';
-import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { normalizeRegion } from '../channels/normalize';
 import { ValidationError } from '../errors';
+import { parseYamlDocument } from '../yaml-document';
 
 const show = (input: unknown): string => JSON.stringify(input) ?? String(input);
 const formatError = (what: string) => (iss: { input?: unknown }) => (iss.input === undefined ? 'is required' : `${show(iss.input)} ${what}`);
@@ -188,17 +188,9 @@ export class SalesDirectory {
 
 /** Parses and validates sales text (YAML or JSON); throws {@link SalesConfigError} naming `file` and every bad path. */
 export function parseSalesConfig(text: string, file: string): SalesDirectory {
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false });
-  // Custom tags and unknown directives are only warnings to the YAML library: refused here like syntax errors.
-  if (doc.errors.length > 0 || doc.warnings.length > 0) {
-    throw new SalesConfigError(
-      file,
-      [...doc.errors, ...doc.warnings].map((e) => {
-        const pos = lineCounter.linePos(e.pos[0]);
-        return { path: '', message: `line ${pos.line}, column ${pos.col}: ${e.message.split('\n')[0]}` };
-      }),
-    );
+  const { doc, problems } = parseYamlDocument(text);
+  if (problems.length > 0) {
+    throw new SalesConfigError(file, problems.map((p) => ({ path: '', message: `line ${p.line}, column ${p.col}: ${p.message}` })));
   }
   const parsed = SalesConfig.safeParse(doc.toJS() ?? {});
   if (!parsed.success) {

@@ -10,8 +10,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
-import { LineCounter, parseDocument } from 'yaml';
 import { ValidationError } from '../errors';
+import { parseYamlDocument } from '../yaml-document';
 import { DURATION_HINT, DURATION_MS, parseDuration } from '../journey/duration';
 import { LifecycleStage, isValidTimeZone } from '../journey/schema';
 
@@ -311,17 +311,9 @@ function issueMessage(iss: z.core.$ZodIssue): string {
 
 /** Parses and validates model text (YAML or JSON); throws {@link ScoringModelError} naming `file` and every bad path. */
 export function parseScoringModel(text: string, file: string): ScoringModel {
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false });
-  // Custom tags and unknown directives are only warnings to the YAML library: refused here like syntax errors.
-  if (doc.errors.length > 0 || doc.warnings.length > 0) {
-    throw new ScoringModelError(
-      file,
-      [...doc.errors, ...doc.warnings].map((e) => {
-        const pos = lineCounter.linePos(e.pos[0]);
-        return { path: '', message: `line ${pos.line}, column ${pos.col}: ${e.message.split('\n')[0]}` };
-      }),
-    );
+  const { doc, problems } = parseYamlDocument(text);
+  if (problems.length > 0) {
+    throw new ScoringModelError(file, problems.map((p) => ({ path: '', message: `line ${p.line}, column ${p.col}: ${p.message}` })));
   }
   const parsed = ScoringModel.safeParse(doc.toJS() ?? {});
   if (!parsed.success) {
