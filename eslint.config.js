@@ -68,6 +68,10 @@ export default defineConfig(
     files: ['**/*.js', '**/*.mjs', '**/*.cjs'],
     languageOptions: { ecmaVersion: 2023, sourceType: 'module', globals: nodeGlobals },
   },
+  {
+    files: ['**/*.cjs'],
+    languageOptions: { sourceType: 'commonjs', globals: { module: 'writable', require: 'readonly' } },
+  },
   // Syntax-only TypeScript rules for every .ts file (root config files such as drizzle.config.ts included).
   {
     files: ['**/*.ts', '**/*.mts', '**/*.cts'],

@@ -17,15 +17,13 @@ import { createFileMailer } from '../src/channels/email/mailer';
 import { createOutboxSmsSender } from '../src/channels/sms';
 import { createTestDatabase } from '../tests/helpers/db';
 import { contacts, journeyRuns } from '../src/db/schema';
-import { publishJourney } from '../src/engine/journeys';
+import { publishJourney } from '../src/publishing/journeys';
 import { createTextRenderer } from '../src/engine/text-templates';
 import { createRenderer, TEMPLATES_DIR } from '../src/services';
 import { resolveTemporalBinary } from '../src/temporal/cli-binary';
 import { startDevServer } from '../src/temporal/dev-server';
 import { createWorker } from '../src/worker';
-import { batchTaskQueue } from '../src/temporal/task-queues';
-import type { LaunchProgress } from '../src/workflows/messages';
-import { launchProgressQuery } from '../src/workflows/messages';
+import { batchTaskQueue, type LaunchProgress, launchProgressQuery } from '../src/contracts';
 
 const args = process.argv.slice(2);
 const flag = (name: string, dflt: number) => {

@@ -17,7 +17,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { latencySvg, machineInfo, scenarioResult, summaryMarkdown, summaryTable, throughputSvg, type ScenarioResult } from './lib/report';
 import { startItineraWorker, startStack, type RunningWorker, type Stack, type Tuning } from './lib/context';
-import { publishJourney } from '../src/engine/journeys';
+import { publishJourney } from '../src/publishing/journeys';
 import { loadTemplateCatalog } from '../src/journey/templates';
 import { TEMPLATES_DIR } from '../src/services';
 import { emailScenario } from './scenarios/email';

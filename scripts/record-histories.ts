@@ -11,15 +11,14 @@ import { createFileMailer } from '../src/channels/email/mailer';
 import { createOutboxSmsSender } from '../src/channels/sms';
 import { migrateDatabase, openDatabase } from '../src/db/client';
 import { upsertContactByExternalId } from '../src/db/queries';
-import { publishJourney } from '../src/engine/journeys';
+import { publishJourney } from '../src/publishing/journeys';
 import { createTextRenderer } from '../src/engine/text-templates';
 import type { Contact } from '../src/journey/schema';
 import { loadTemplateCatalog } from '../src/journey/templates';
 import { createRenderer, JOURNEYS_DIR, TEMPLATES_DIR } from '../src/services';
 import { resolveTemporalBinary } from '../src/temporal/cli-binary';
-import { SEARCH_ATTRIBUTES } from '../src/temporal/search-attributes';
+import { journeyEventSignal, SEARCH_ATTRIBUTES } from '../src/contracts';
 import { ensureWorkflowBundle } from '../src/temporal/workflow-bundle';
-import { journeyEventSignal } from '../src/workflows/messages';
 import type { journeyWorkflow } from '../src/workflows/journey';
 
 const OUT = path.resolve('tests/workflows/histories');
@@ -51,7 +50,7 @@ await worker.runUntil(async () => {
   const files = readdirSync(JOURNEYS_DIR).filter((f) => f.endsWith('.yaml') && f !== 'scoring.yaml');
   for (const f of files) {
     const published = await publishJourney(db.db, readFileSync(path.join(JOURNEYS_DIR, f), 'utf8'), { file: f, templates });
-    const plan = (await import('../src/engine/journeys')).loadPlan(db.db, published.journeyId, published.version);
+    const plan = (await import('../src/publishing/journeys')).loadPlan(db.db, published.journeyId, published.version);
     const trigger = (await plan).triggers.find((t) => t.type === 'event');
     const sampleDir = path.join(JOURNEYS_DIR, 'samples', published.journeyId);
     const contactFile = existsSync(sampleDir) ? readdirSync(sampleDir).find((n) => n.startsWith('contact')) : undefined;

@@ -9,7 +9,7 @@ import { createApiKey } from './api/auth';
 import { ConfigError, loadConfig } from './config';
 import { apiKeys } from './db/schema';
 import type { Db } from './db/client';
-import { dbTriggerSource, publishJourneyDir } from './engine/journeys';
+import { dbTriggerSource, publishJourneyDir } from './publishing/journeys';
 import { loadTemplateCatalog } from './journey/templates';
 import { createLogger } from './logger';
 import { connectTemporal, openMigratedDatabase, resolveSigningSecrets } from './runtime';
@@ -18,7 +18,7 @@ import { loadScoringModel } from './scoring/model';
 import { loadSalesDirectory } from './sales';
 import { createWorker } from './worker';
 import { ensureScoreDecaySchedule } from './temporal/schedules';
-import { syncJourneySchedules } from './engine/journey-schedules';
+import { syncJourneySchedules } from './publishing/schedules';
 
 async function devApiKey(db: Db, dataDir: string): Promise<string> {
   const file = path.join(dataDir, 'dev-api-key');

@@ -7,7 +7,7 @@ import { activityDeps, createMailer, createRenderer, SALES_FILE, SCORING_MODEL_F
 import { loadScoringModel } from './scoring/model';
 import { loadSalesDirectory } from './sales';
 import { ensureScoreDecaySchedule } from './temporal/schedules';
-import { syncJourneySchedules } from './engine/journey-schedules';
+import { syncJourneySchedules } from './publishing/schedules';
 import { createWorker } from './worker';
 
 async function main() {

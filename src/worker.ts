@@ -1,7 +1,7 @@
 import { DefaultLogger, NativeConnection, Worker, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
 import type { Activities } from './activities';
 import { ensureWorkflowBundle } from './temporal/workflow-bundle';
-import { batchTaskQueue } from './temporal/task-queues';
+import { batchTaskQueue } from './contracts';
 import { WORKER_DEFAULTS } from './config';
 
 export type WorkerOptions = {

@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { buildApp } from '../../src/api/app';
 import { createApiKey } from '../../src/api/auth';
-import { dbTriggerSource } from '../../src/engine/journeys';
+import { dbTriggerSource } from '../../src/publishing/journeys';
 import { createLogger } from '../../src/logger';
 import { percentile, type Metric } from '../lib/report';
 import type { Stack } from '../lib/context';

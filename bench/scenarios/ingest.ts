@@ -13,7 +13,7 @@ import { sql } from 'drizzle-orm';
 import { buildApp } from '../../src/api/app';
 import { createApiKey } from '../../src/api/auth';
 import { contacts } from '../../src/db/schema';
-import { dbTriggerSource } from '../../src/engine/journeys';
+import { dbTriggerSource } from '../../src/publishing/journeys';
 import { createLogger } from '../../src/logger';
 import { ratioOf, round, type Metric } from '../lib/report';
 import type { Stack } from '../lib/context';

@@ -7,8 +7,8 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { contacts } from '../../src/db/schema';
-import { publishJourney } from '../../src/engine/journeys';
-import { startJourneyRun } from '../../src/engine/router';
+import { publishJourney } from '../../src/publishing/journeys';
+import { startJourneyRun } from '../../src/ingest/router';
 import { loadTemplateCatalog } from '../../src/journey/templates';
 import { TEMPLATES_DIR } from '../../src/services';
 import { percentile, ratioOf, round, type Metric } from '../lib/report';

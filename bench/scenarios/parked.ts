@@ -14,14 +14,14 @@
 import os from 'node:os';
 import { and, eq, sql } from 'drizzle-orm';
 import { contacts, journeyRuns } from '../../src/db/schema';
-import { publishJourney } from '../../src/engine/journeys';
-import { startJourneyRun } from '../../src/engine/router';
+import { publishJourney } from '../../src/publishing/journeys';
+import { startJourneyRun } from '../../src/ingest/router';
 import { loadTemplateCatalog } from '../../src/journey/templates';
 import { TEMPLATES_DIR } from '../../src/services';
 import { percentile, round, type Metric } from '../lib/report';
 import type { RunningWorker, Stack } from '../lib/context';
 import { startBareWorker } from '../lib/context';
-import { batchTaskQueue } from '../../src/temporal/task-queues';
+import { batchTaskQueue } from '../../src/contracts';
 import { cpuMeter, mapLimit, procMemory, progressEvery, sleep, sqliteBytes } from '../lib/stack';
 import { journeyYaml } from './journeys';
 import type { ScenarioOutput } from './types';
@@ -267,7 +267,7 @@ export async function parkedScenario(
       contacts: n, parkSeconds: opts.parkSeconds || null, started, calibrationRuns: calibration, wakeSample: opts.wakeSample > 0 ? expected : null, heldThroughWake: calibration + heldOnly, startConcurrency: opts.concurrency, wakeWindowSeconds: round(windowMs / 1000, 1),
       wakeSpanSeconds: Number.isFinite(dueFirst) ? round((dueLast - dueFirst) / 1000, 1) : null,
       demandedWakesPerSecond: Number.isFinite(dueFirst) ? round(expected / Math.max(1, (dueLast - dueFirst) / 1000), 1) : null,
-      startVia: 'client signalWithStart (src/engine/router.ts startJourneyRun), bounded concurrency',
+      startVia: 'client signalWithStart (src/ingest/router.ts startJourneyRun), bounded concurrency',
       seconds: { allStarted: round(startSeconds, 1), allParked: round(parkedSeconds, 1) },
       woken: lags.length, lateParked: late,
       worker: { process: opts.worker.inProcess ? 'in-process (PGlite): the harness process' : 'src/worker-main.ts (child process)', rssMiB: round((held?.rss ?? NaN) / MiB, 0), hwmMiB: round(Math.max(peakWorker.hwm, after?.hwm ?? 0) / MiB, 0), afterWakeRssMiB: round((after?.rss ?? NaN) / MiB, 0), sampledPeakRssMiB: round(peakWorker.rss / MiB, 0), sampledPeakAtSeconds: peakWorker.rssAtSeconds, sampledPeakPhase: peakWorker.rssPhase, rssTimeline, maxCachedWorkflows: stack.tuning.maxCachedWorkflows },

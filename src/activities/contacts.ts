@@ -2,11 +2,9 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { eq, sql } from 'drizzle-orm';
 import type { DbOrTx } from '../db/client';
 import { contactAudit, contacts, conversions, scoreEvents } from '../db/schema';
+import type { Activities, ContactActionInput as Keyed, ContactActionResult } from '../contracts';
+import { LIFECYCLE_ORDER } from '../journey/schema';
 import type { ActivityDeps } from './deps';
-
-type Keyed = { idempotencyKey: string; contactId: string; actor: string };
-
-export type ContactActionResult = { applied: boolean; duplicate: boolean };
 
 /**
  * Runs `change` and its audit row in one transaction, under a row lock on the contact. The audit row's unique
@@ -32,9 +30,7 @@ async function onceWithAudit(
   });
 }
 
-export const LIFECYCLE_ORDER = ['subscriber', 'lead', 'mql', 'sql', 'opportunity', 'customer', 'evangelist'] as const;
-
-export function contactActivities(deps: ActivityDeps) {
+export function contactActivities(deps: ActivityDeps): Pick<Activities, 'tagContact' | 'untagContact' | 'setContactAttribute' | 'setLifecycleStage' | 'updateScore' | 'recordConversion'> {
   const { db } = deps;
   return {
     async tagContact(input: Keyed & { tags: string[] }): Promise<ContactActionResult> {

@@ -1,5 +1,5 @@
 import { activityLog } from './log';
-import { contactForSend, isSkipped, messageRow, recordSkip, type Skipped } from './message-rows';
+import { contactForSend, isSkipped, messageRow, recordSkip } from './message-rows';
 import { eq, sql, type SQL } from 'drizzle-orm';
 import { applyTracking } from '../channels/email/tracking';
 import { SmtpPermanentError, toSmtpError } from '../channels/email/mailer';
@@ -10,31 +10,9 @@ import { contacts, messages, suppressions } from '../db/schema';
 import type { Db } from '../db/client';
 import { buildTemplateContext } from '../journey/template-context';
 import { renderInline } from './inline-templates';
+import type { Activities, SendEmailInput, SendEmailResult, Skipped } from '../contracts';
 import type { ActivityDeps } from './deps';
 
-export type SendEmailInput = {
-  /** `<workflowId>:<stepId>[:<n>]` — the same for every retry and across continue-as-new. */
-  idempotencyKey: string;
-  contactId: string;
-  journeyId: string;
-  journeyName?: string;
-  workflowId: string;
-  stepId: string;
-  template: string;
-  /** Inline Handlebars overriding the template's subject. */
-  subject?: string;
-  from?: string;
-  locale?: string;
-  category: 'marketing' | 'transactional';
-  /** Properties of the event that started the run, for templates. */
-  trigger?: Record<string, unknown>;
-};
-
-
-export type SendEmailResult =
-  | { status: 'sent'; messageId: string; duplicate: boolean }
-  | { status: 'bounced'; error: string; duplicate: boolean }
-  | { status: Skipped; duplicate: boolean };
 
 type Lookup = { key: string; contactId: string };
 type Found = {
@@ -116,7 +94,7 @@ function finished(row: Pick<MessageRow, 'status' | 'providerMessageId' | 'error'
   return undefined;
 }
 
-export function emailActivities(deps: ActivityDeps) {
+export function emailActivities(deps: ActivityDeps): Pick<Activities, 'sendEmail'> {
   const { db } = deps;
   let statements: ReturnType<typeof sendStatements> | undefined;
   // Sends of one key running in this process at once (an attempt that timed out still running beside its retry) go

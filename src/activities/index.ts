@@ -1,24 +1,33 @@
-import type { ActivityDeps } from './deps';
+import type { Activities } from '../contracts';
 import { bulkActivities } from './bulk';
 import { contactActivities } from './contacts';
+import type { ActivityDeps } from './deps';
 import { emailActivities } from './email';
-import { journeySupportActivities } from './journey-support';
+import { handoffActivities } from './handoff';
 import { keepAlive } from './keep-alive';
 import { launchActivities } from './launch';
+import { notifyActivities } from './notify';
 import { runActivities } from './runs';
 import { scoringActivities } from './scoring';
 import { smsActivities } from './sms';
+import { webhookActivities } from './webhook';
 
+export type { Activities } from '../contracts';
 export type { ActivityDeps } from './deps';
 
-/** All activities, closed over their dependencies so tests can pass real local servers without module singletons. */
-export const createActivities = (deps: ActivityDeps) => {
-  const all = {
+/**
+ * All activities, closed over their dependencies so tests can pass real local servers without module singletons. The
+ * result satisfies the contract's `Activities` interface (src/contracts/activities.ts), which is what workflows see.
+ */
+export const createActivities = (deps: ActivityDeps): Activities => {
+  const all: Activities = {
     ...runActivities(deps),
     ...emailActivities(deps),
-    ...contactActivities(deps),
     ...smsActivities(deps),
-    ...journeySupportActivities(deps),
+    ...notifyActivities(deps),
+    ...webhookActivities(deps),
+    ...contactActivities(deps),
+    ...handoffActivities(deps),
     ...launchActivities(deps),
     ...scoringActivities(deps),
     ...bulkActivities(deps),
@@ -32,5 +41,3 @@ export const createActivities = (deps: ActivityDeps) => {
     callWebhook: keepAlive(all.callWebhook),
   };
 };
-
-export type Activities = ReturnType<typeof createActivities>;

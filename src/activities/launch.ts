@@ -2,19 +2,13 @@ import { ApplicationFailure, heartbeat } from '@temporalio/activity';
 import { and, eq, gt, gte, inArray, isNull, sql } from 'drizzle-orm';
 import { toJourneyContact } from '../db/contact-view';
 import { audienceLaunchEntries, audienceLaunches, contacts, events, journeyRuns, journeys, suppressions } from '../db/schema';
-import { cachedPlanLoader, declaredAudience } from '../engine/journeys';
-import { startJourneyRun } from '../engine/router';
+import { cachedPlanLoader, declaredAudience } from '../publishing/journeys';
+import { startJourneyRun } from '../ingest/router';
 import { evaluate, type SeenEvent } from '../journey/conditions';
 import { canEnter } from '../journey/entry';
 import type { PlanCondition } from '../journey/plan';
+import type { Activities, LaunchFilter, LaunchPageResult } from '../contracts';
 import type { ActivityDeps } from './deps';
-
-/** What a launch enrols: contacts matching `audience` (everyone when absent) who may be messaged on `consent`. */
-export type LaunchFilter = { audience?: PlanCondition; consent?: 'email' | 'sms' | null };
-
-export type LaunchCounts = { scanned: number; matched: number; enrolled: number; skipped: number; skipReasons: Record<string, number> };
-
-export type LaunchPageResult = LaunchCounts & { nextCursor: string | null };
 
 /** Starts per page in flight at once: enough to hide round trips, few enough to leave the server to the runs. */
 const START_CONCURRENCY = 16;
@@ -42,7 +36,7 @@ async function mapLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<v
   await Promise.all(workers);
 }
 
-export function launchActivities(deps: ActivityDeps) {
+export function launchActivities(deps: ActivityDeps): Pick<Activities, 'prepareLaunch' | 'launchPage' | 'recordLaunchProgress'> {
   const { db } = deps;
   const plan = cachedPlanLoader(db);
 
@@ -208,7 +202,7 @@ export function launchActivities(deps: ActivityDeps) {
     },
 
     /** Writes the launch's running totals (absolute values, so a retried write changes nothing). */
-    async recordLaunchProgress(input: LaunchCounts & { launchId: string; status: 'running' | 'completed' | 'cancelled' | 'failed'; error?: string }): Promise<void> {
+    async recordLaunchProgress(input) {
       const done = input.status !== 'running';
       await db
         .update(audienceLaunches)

@@ -1,12 +1,10 @@
 import { ApplicationFailure } from '@temporalio/activity';
+import { SKIPPED, type Skipped } from '../contracts';
 import type { Db } from '../db/client';
 import { findContactById, type ContactRow } from '../db/queries';
 import { messages } from '../db/schema';
 
-/** Sends that were decided against at send time; recorded so a retry answers the same. */
-export const SKIPPED = ['suppressed', 'no_consent', 'no_address'] as const;
-export type Skipped = (typeof SKIPPED)[number];
-
+/** Sends that were decided against at send time (SKIPPED); recorded so a retry answers the same. */
 export const isSkipped = (status: string): status is Skipped => (SKIPPED as readonly string[]).includes(status);
 
 /** Where a message comes from: the same for every retry of one step of one run. */

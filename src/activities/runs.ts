@@ -1,11 +1,36 @@
 import { ApplicationFailure } from '@temporalio/activity';
+import { and, eq, gte, inArray } from 'drizzle-orm';
+import type { Activities, RunProjection } from '../contracts';
 import { toJourneyContact } from '../db/contact-view';
-import { findContactById, upsertRunProjection, type RunProjection } from '../db/queries';
+import { findContactById, upsertRunProjection } from '../db/queries';
+import { messages } from '../db/schema';
+import type { JourneyPlan } from '../journey/plan';
 import type { Contact } from '../journey/schema';
+import { cachedPlanLoader } from '../publishing/journeys';
 import type { ActivityDeps } from './deps';
 
-export function runActivities(deps: ActivityDeps) {
+/** What a run reads and records about itself: its plan, its contact, its projection, its recent sends. */
+export function runActivities(deps: ActivityDeps): Pick<Activities, 'loadPlan' | 'loadContact' | 'recordRun' | 'countMessages'> {
+  const { db } = deps;
+  const plan = cachedPlanLoader(db);
   return {
+    async loadPlan({ journeyId, version }: { journeyId: string; version: number }): Promise<JourneyPlan> {
+      try {
+        return await plan(journeyId, version);
+      } catch (err) {
+        throw ApplicationFailure.nonRetryable((err as Error).message, 'JourneyVersionNotFound');
+      }
+    },
+
+    /** Send times of this contact's messages on a channel since `since`, across all journeys (frequency caps). */
+    async countMessages({ contactId, channel, since }: { contactId: string; channel: string; since: number }): Promise<number[]> {
+      const rows = await db
+        .select({ sentAt: messages.sentAt })
+        .from(messages)
+        .where(and(eq(messages.contactId, contactId), eq(messages.channel, channel), inArray(messages.status, ['sent', 'delivered']), gte(messages.sentAt, new Date(since))));
+      return rows.map((r) => r.sentAt!.getTime());
+    },
+
     async recordRun(run: RunProjection): Promise<void> {
       await upsertRunProjection(deps.db, run);
     },

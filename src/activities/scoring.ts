@@ -1,8 +1,9 @@
 import { heartbeat } from '@temporalio/activity';
-import { applyDecay, type DecayProgress } from '../scoring/apply';
+import type { Activities, DecayProgress } from '../contracts';
+import { applyDecay } from '../scoring/apply';
 import type { ActivityDeps } from './deps';
 
-export function scoringActivities(deps: ActivityDeps) {
+export function scoringActivities(deps: ActivityDeps): Pick<Activities, 'applyScoreDecay'> {
   return {
     /** Heartbeats after each batch so a long pass over many contacts is not mistaken for a dead worker. */
     async applyScoreDecay(): Promise<DecayProgress> {

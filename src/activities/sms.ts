@@ -4,29 +4,13 @@ import { toJourneyContact } from '../db/contact-view';
 import { findMessageByKey, isSuppressed } from '../db/queries';
 import { messages } from '../db/schema';
 import { buildTemplateContext } from '../journey/template-context';
+import type { Activities, SendSmsInput, SendSmsResult, Skipped } from '../contracts';
 import type { ActivityDeps } from './deps';
 import { renderInline } from './inline-templates';
-import { contactForSend, isSkipped, messageRow, recordSkip, type Skipped } from './message-rows';
+import { contactForSend, isSkipped, messageRow, recordSkip } from './message-rows';
 
-export type SendSmsInput = {
-  idempotencyKey: string;
-  contactId: string;
-  journeyId: string;
-  workflowId: string;
-  stepId: string;
-  /** A template under journeys/templates/_sms, or an inline body (Handlebars, rendered with the same context). */
-  template?: string;
-  body?: string;
-  category: 'marketing' | 'transactional';
-  trigger?: Record<string, unknown>;
-};
 
-export type SendSmsResult =
-  | { status: 'sent'; providerMessageId: string; duplicate: boolean }
-  | { status: 'failed'; error: string; duplicate: boolean }
-  | { status: Skipped; duplicate: boolean };
-
-export function smsActivities(deps: ActivityDeps) {
+export function smsActivities(deps: ActivityDeps): Pick<Activities, 'sendSms'> {
   const { db } = deps;
   return {
     /**

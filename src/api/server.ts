@@ -1,6 +1,6 @@
 // `npm run api`: the production REST API, against TEMPORAL_ADDRESS and DATABASE_URL.
 import { ConfigError, loadConfig } from '../config';
-import { dbTriggerSource } from '../engine/journeys';
+import { dbTriggerSource } from '../publishing/journeys';
 import { loadScoringModel } from '../scoring/model';
 import { SCORING_MODEL_FILE } from '../services';
 import { createLogger } from '../logger';

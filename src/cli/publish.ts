@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { loadConfig } from '../config';
-import { JourneyArchivedError, publishJourney } from '../engine/journeys';
+import { JourneyArchivedError, publishJourney } from '../publishing/journeys';
 import { ValidationError } from '../errors';
 import { loadTemplateCatalog } from '../journey/templates';
 import { createLogger } from '../logger';

@@ -1,4 +1,5 @@
 import { and, eq, sql, type SQL } from 'drizzle-orm';
+import type { RunProjection } from '../contracts';
 import type { Db, DbOrTx } from './client';
 import { contacts, events, journeyRuns, journeyRunSteps, messages, suppressions } from './schema';
 
@@ -57,19 +58,6 @@ export async function claimEvent(db: DbOrTx, event: NewEvent): Promise<'new' | '
   const [row] = await db.select({ routedAt: events.routedAt }).from(events).where(eq(events.id, event.id));
   return row && row.routedAt === null ? 'unrouted' : 'routed';
 }
-
-export type RunProjection = {
-  workflowId: string;
-  runId: string;
-  journeyId: string;
-  version: number;
-  contactId: string;
-  entryKey: string;
-  currentStep: string | null;
-  status: string;
-  /** Set when the run has just entered `currentStep`: the n-th step entry of this run, journaled once. */
-  stepSeq?: number;
-};
 
 const TERMINAL = new Set(['completed', 'exited', 'goal', 'failed', 'cancelled', 'terminated']);
 

@@ -84,6 +84,8 @@ export type Weekday = z.infer<typeof Weekday>;
 
 export const LifecycleStage = z.enum(['subscriber', 'lead', 'mql', 'sql', 'opportunity', 'customer', 'evangelist', 'other']);
 export type LifecycleStage = z.infer<typeof LifecycleStage>;
+/** The lifecycle stages in funnel order, earliest first (`other` has no place): forward-only moves and MQL thresholds compare by it. */
+export const LIFECYCLE_ORDER = ['subscriber', 'lead', 'mql', 'sql', 'opportunity', 'customer', 'evangelist'] as const;
 
 /** Channels that reach the contact and are therefore subject to caps, quiet hours and send windows. */
 export const MessageChannel = z.enum(['email', 'sms']);

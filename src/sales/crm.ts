@@ -11,6 +11,7 @@
  */
 import { eq, sql } from 'drizzle-orm';
 import { WebhookPermanentError, deliverWebhook } from '../channels/webhooks';
+import type { CrmDeliveryStatus } from '../contracts';
 import type { DbOrTx } from '../db/client';
 import { findMessageByKey } from '../db/queries';
 import { messages } from '../db/schema';
@@ -27,7 +28,7 @@ export type CrmWebhookOptions = {
   timeoutMs?: number;
 };
 
-export type CrmDeliveryStatus = 'delivered' | 'failed' | 'skipped' | 'none';
+export type { CrmDeliveryStatus } from '../contracts';
 
 /** What the CRM receives for a new hand-off (`type: handoff.created`). */
 export function crmHandoffPayload(ctx: CrmHandoffContext, apiBaseUrl: string) {

@@ -10,9 +10,9 @@
 import { and, desc, eq, sql, type SQL } from 'drizzle-orm';
 import type { Db, DbOrTx } from '../db/client';
 import { contactAudit, contacts, messages, salesHandoffFeedback, salesHandoffs } from '../db/schema';
-import { ingestEvent, type IngestDeps, type IngestOutcome } from '../engine/ingest';
+import { ingestEvent, type IngestDeps, type IngestOutcome } from '../ingest/event';
 import { ConflictError, NotFoundError } from '../errors';
-import { LIFECYCLE_ORDER } from '../activities/contacts';
+import { LIFECYCLE_ORDER } from '../journey/schema';
 
 export type HandoffFeedback =
   | { outcome: 'accepted'; opportunityId?: string | undefined; note?: string | undefined; by?: string | undefined }

@@ -11,6 +11,7 @@
  * - source `decay`: key `decay:<contactId>:<yyyy-mm-dd in the model's time zone>`.
  */
 import { and, count, eq, gt, inArray, sql } from 'drizzle-orm';
+import type { DecayProgress } from '../contracts';
 import type { Db, DbOrTx } from '../db/client';
 import { contactAudit, contacts, scoreEvents } from '../db/schema';
 import { NotFoundError } from '../errors';
@@ -317,8 +318,6 @@ export async function applyFit(db: Db, model: ScoringModel, contactId: string, o
     });
   });
 }
-
-export type DecayProgress = { batches: number; scanned: number; decayed: number; skipped: number; pointsRemoved: number };
 
 export type ApplyDecayOptions = {
   /** The run's clock: idleness is measured back from here, and its local date keys the once-a-day guard. */

@@ -4,6 +4,7 @@
  * database shell (`apply.ts`) can recompute safely under a row lock.
  */
 import { parseDuration } from '../journey/duration';
+import { LIFECYCLE_ORDER } from '../journey/schema';
 import type { BehaviourRule, Cap, Condition, FitRule, NegativeRule, ScoringModel, Threshold } from './model';
 import { CONDITION_OPERATORS } from './model';
 import { capWindow, type Window } from './time';
@@ -48,8 +49,7 @@ export type ScoringResult = {
   lifecycle?: { from: string; to: string; thresholdId: string };
 };
 
-/** Forward order of lifecycle stages. `other` is deliberately absent: scoring never reclassifies such a contact. */
-export const LIFECYCLE_ORDER = ['subscriber', 'lead', 'mql', 'sql', 'opportunity', 'customer', 'evangelist'] as const;
+// LIFECYCLE_ORDER has no `other`, deliberately: scoring never reclassifies such a contact.
 
 // ---------------------------------------------------------------------------------------------
 // Rules, flattened

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
-import { SEARCH_ATTRIBUTE_FLAGS } from './search-attributes';
+import { SEARCH_ATTRIBUTE_FLAGS } from '../contracts';
 
 export type DevServerOptions = {
   binary: string;

@@ -1,7 +1,5 @@
 import { ScheduleAlreadyRunning, type Client } from '@temporalio/client';
-import { batchTaskQueue } from './task-queues';
-
-export const SCORE_DECAY_SCHEDULE_ID = 'itinera-score-decay';
+import { batchTaskQueue, SCORE_DECAY_SCHEDULE_ID, WorkflowType } from '../contracts';
 
 /**
  * Creates the daily decay Schedule (03:00 in the scoring model's time zone) unless it exists; a Schedule survives
@@ -15,7 +13,7 @@ export async function ensureScoreDecaySchedule(
     await client.schedule.create({
       scheduleId: opts.scheduleId ?? SCORE_DECAY_SCHEDULE_ID,
       spec: { calendars: [{ hour: 3, minute: 0 }], timezone: opts.timezone },
-      action: { type: 'startWorkflow', workflowType: 'scoreDecayWorkflow', taskQueue: batchTaskQueue(opts.taskQueue), args: [] },
+      action: { type: 'startWorkflow', workflowType: WorkflowType.ScoreDecay, taskQueue: batchTaskQueue(opts.taskQueue), args: [] },
       policies: { overlap: 'SKIP', catchupWindow: '1 day' },
     });
     return 'created';

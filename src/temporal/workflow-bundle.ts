@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const WORKFLOWS_ENTRY = path.join(ROOT, 'src', 'workflows', 'index.ts');
 /** Everything the workflow bundle can import; a change to any of these invalidates the cached bundle. */
-const BUNDLED_DIRS = ['src/workflows', 'src/journey', 'src/temporal/search-attributes.ts'];
+const BUNDLED_DIRS = ['src/workflows', 'src/journey', 'src/contracts'];
 
 function listFiles(target: string): string[] {
   if (!existsSync(target)) return [];

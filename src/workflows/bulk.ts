@@ -1,48 +1,5 @@
-import { continueAsNew, defineQuery, isCancellation, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
-import type { Activities } from '../activities';
-import type { BulkAction, RunFilter } from '../activities/bulk';
-
-/** Versioned so the input can evolve without breaking bulk actions in flight. */
-export type BulkRunActionInput = {
-  v: 1;
-  action: BulkAction;
-  filter: RunFilter;
-  /** Recorded with each termination. */
-  reason?: string;
-  /** For `migrate`: the target version (default: each journey's latest). */
-  version?: number;
-  /** Count what would be acted on, act on nothing. */
-  dryRun?: boolean;
-  /** Epoch ms: only runs that started by then are acted on. */
-  before: number;
-  /** @default 100 */
-  pageSize?: number;
-  requestedBy?: string;
-  /** Set only by continue-as-new. */
-  carried?: { cursor: string | null; progress: BulkProgress };
-};
-
-export type BulkProgress = {
-  bulkId: string;
-  action: BulkAction;
-  dryRun: boolean;
-  status: 'running' | 'completed' | 'cancelled' | 'failed';
-  /** Running runs the filter could select when the action began (the denominator of progress). */
-  total: number;
-  scanned: number;
-  matched: number;
-  succeeded: number;
-  skipped: number;
-  failed: number;
-  /** The first errors, for the operator to look at. */
-  errors: { workflowId: string; message: string }[];
-  /** Why the first skipped runs were skipped (the repair did not apply to them). Absent in bulk actions begun before it existed. */
-  notes?: { workflowId: string; message: string }[];
-  pages: number;
-  error?: string;
-};
-
-export const bulkProgressQuery = defineQuery<BulkProgress>('bulkProgress');
+import { continueAsNew, isCancellation, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import { bulkProgressQuery, type Activities, type BulkProgress, type BulkRunActionInput } from '../contracts';
 
 const acts = proxyActivities<Activities>({
   startToCloseTimeout: '5m',

@@ -1,18 +1,5 @@
 import { proxyActivities, sleep } from '@temporalio/workflow';
-import type { Activities } from '../activities';
-
-/** Versioned so the input can evolve without breaking timers already running. */
-export type HandoffSlaInput = {
-  v: 1;
-  handoffId: string;
-  /** Epoch ms: escalate if the hand-off is still pending then. */
-  escalateAt: number;
-  /** @default wecom */
-  channel?: 'wecom' | 'dingtalk' | 'slack';
-  journeyId: string;
-  /** The journey run that made the hand-off. */
-  workflowId: string;
-};
+import type { Activities, HandoffSlaInput, HandoffSlaResult } from '../contracts';
 
 const acts = proxyActivities<Activities>({
   startToCloseTimeout: '60s',
@@ -21,9 +8,9 @@ const acts = proxyActivities<Activities>({
 
 /**
  * A hand-off's SLA (`handoff_to_sales.sla`): sleeps until it is due, then, if the CRM has not accepted or rejected the
- * lead, marks the hand-off escalated and tells the rep's manager in chat. One per hand-off (`handoff-sla:<id>`).
+ * lead, marks the hand-off escalated and tells the rep's manager in chat. One per hand-off (`handoffSlaWorkflowId` in src/contracts).
  */
-export async function handoffSlaWorkflow(input: HandoffSlaInput): Promise<{ escalated: boolean; reason: string }> {
+export async function handoffSlaWorkflow(input: HandoffSlaInput): Promise<HandoffSlaResult> {
   const wait = input.escalateAt - Date.now();
   if (wait > 0) await sleep(wait);
   return acts.escalateHandoff({ handoffId: input.handoffId, journeyId: input.journeyId, workflowId: input.workflowId, channel: input.channel ?? 'wecom' });

@@ -12,7 +12,6 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { Activities } from '../activities';
 import {
   activeTimer,
   awaitedCommand,
@@ -22,31 +21,22 @@ import {
   type ActionOutcome,
   type Command,
   type Input,
-  type RunState,
 } from '../journey/interpreter';
 import type { JourneyPlan } from '../journey/plan';
-import { JourneyStepKey, JourneyVersionKey } from '../temporal/search-attributes';
-import { journeyEventSignal, migrateVersionUpdate, moveToStepUpdate, runStateQuery, skipWaitUpdate, type JourneyEventSignal, type RunStateView } from './messages';
-
-/** Versioned so the input can evolve without breaking runs already in flight. */
-export type JourneyWorkflowInput = {
-  v: 1;
-  journeyId: string;
-  version: number;
-  contactId: string;
-  trigger?: JourneyEventSignal;
-  entryKey?: string;
-  /**
-   * History length after which the run continues as new (at its next wait). Optional so inputs recorded before it
-   * existed replay unchanged; tests lower it to reach continue-as-new in seconds. Carried across continue-as-new.
-   * @default 4000
-   */
-  historyBudget?: number;
-  /** Set only by continue-as-new: the interpreter state and events not yet fed to it. */
-  carried?: { state: RunState; inbox: JourneyEventSignal[]; currentStep: string | null; startedAt: number; stepSeq?: number; migratedFrom?: number };
-};
-
-export type JourneyWorkflowResult = { status: RunStateView['status']; reason: string };
+import {
+  journeyEventSignal,
+  JourneyStepKey,
+  JourneyVersionKey,
+  migrateVersionUpdate,
+  moveToStepUpdate,
+  runStateQuery,
+  skipWaitUpdate,
+  type Activities,
+  type JourneyEventSignal,
+  type JourneyWorkflowInput,
+  type JourneyWorkflowResult,
+  type RunStateView,
+} from '../contracts';
 
 // Grouped by timeout class: sends talk to remote servers, writes stay in our database, reads are local activities.
 // Sends heartbeat while they run (src/activities/keep-alive.ts): a worker that dies mid-send is noticed in 10 s.

@@ -1,26 +1,5 @@
 import { CancellationScope, continueAsNew, isCancellation, proxyActivities, setHandler, sleep, workflowInfo } from '@temporalio/workflow';
-import type { Activities } from '../activities';
-import type { LaunchCounts, LaunchFilter } from '../activities/launch';
-import { launchProgressQuery, type LaunchProgress } from './messages';
-
-/** Versioned so the input can evolve without breaking launches in flight. */
-export type AudienceLaunchInput = {
-  v: 1;
-  journeyId: string;
-  /** Absent for scheduled launches: the latest version when the launch begins. */
-  version?: number;
-  /** @default the workflow id (a Schedule gives each firing its own) */
-  launchId?: string;
-  /** @default the journey's own audience (audience or schedule trigger), everyone if it has none */
-  filter?: LaunchFilter;
-  /** Contacts started per second at most. @default 100 */
-  ratePerSecond?: number;
-  /** @default 500 */
-  pageSize?: number;
-  createdBy?: string;
-  /** Set only by continue-as-new. */
-  carried?: { cursor: string | null; counts: LaunchCounts; pages: number; version: number };
-};
+import { launchProgressQuery, type Activities, type AudienceLaunchInput, type LaunchCounts, type LaunchProgress } from '../contracts';
 
 const pages = proxyActivities<Activities>({
   startToCloseTimeout: '5m',

@@ -1,5 +1,5 @@
 import { proxyActivities } from '@temporalio/workflow';
-import type { Activities } from '../activities';
+import type { Activities, ScoreDecayResult } from '../contracts';
 
 const maintenance = proxyActivities<Activities>({
   startToCloseTimeout: '2h',
@@ -7,8 +7,8 @@ const maintenance = proxyActivities<Activities>({
   retry: { initialInterval: '1m', maximumAttempts: 5 },
 });
 
-/** Daily score decay over every idle contact; started by the `itinera-score-decay` Schedule. Idempotent per day. */
-export async function scoreDecayWorkflow(): Promise<{ scanned: number; decayed: number; pointsRemoved: number }> {
+/** Daily score decay over every idle contact; started by the `itinera-score-decay` Schedule (SCORE_DECAY_SCHEDULE_ID). Idempotent per day. */
+export async function scoreDecayWorkflow(): Promise<ScoreDecayResult> {
   const r = await maintenance.applyScoreDecay();
   return { scanned: r.scanned, decayed: r.decayed, pointsRemoved: r.pointsRemoved };
 }

@@ -6,7 +6,7 @@ import { createSmtpMailer } from '../../src/channels/email/mailer';
 import type { Mailer } from '../../src/activities/deps';
 import { upsertContactByExternalId, findMessageByKey } from '../../src/db/queries';
 import { contacts, events, suppressions } from '../../src/db/schema';
-import { dbTriggerSource } from '../../src/engine/journeys';
+import { dbTriggerSource } from '../../src/publishing/journeys';
 import { createTestDatabase } from '../helpers/db';
 import { startSmtpSink, type SmtpSink } from '../helpers/smtp';
 import { emailTestActivities, welcomeSend } from '../helpers/email';

@@ -1,6 +1,6 @@
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { journeySupportActivities } from '../../src/activities/journey-support';
+import { notifyActivities } from '../../src/activities/notify';
 import type { ActivityDeps } from '../../src/activities/deps';
 import { findMessageByKey, upsertContactByExternalId } from '../../src/db/queries';
 import { createTextRenderer } from '../../src/engine/text-templates';
@@ -30,7 +30,7 @@ async function startWeComRobot() {
 describe('notify activity (chat robots)', () => {
   let db: Awaited<ReturnType<typeof createTestDatabase>>;
   let robot: Awaited<ReturnType<typeof startWeComRobot>>;
-  let acts: ReturnType<typeof journeySupportActivities>;
+  let acts: ReturnType<typeof notifyActivities>;
   let contactId: string;
   const input = (key: string, to: Parameters<typeof acts.notify>[0]['to']) => ({
     idempotencyKey: key,
@@ -50,7 +50,7 @@ describe('notify activity (chat robots)', () => {
       text: createTextRenderer(TEMPLATES_DIR),
       chatWebhooks: { wecom: { default: `${robot.base}/send?key=default`, groups: { 'sales-east': `${robot.base}/send?key=east` } } },
     } as unknown as ActivityDeps;
-    acts = journeySupportActivities(deps);
+    acts = notifyActivities(deps);
     contactId = (await upsertContactByExternalId(db.db, { externalId: 'n1', firstName: '伟', lastName: '王', company: '华东精工', ownerId: 'zhangsan', locale: 'zh-CN' })).id;
   });
   afterAll(async () => {

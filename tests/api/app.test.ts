@@ -3,7 +3,7 @@ import request from 'supertest';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { buildApp, routeTable, type AppDeps } from '../../src/api/app';
 import { createApiKey, ROLES, type Role } from '../../src/api/auth';
-import { dbTriggerSource } from '../../src/engine/journeys';
+import { dbTriggerSource } from '../../src/publishing/journeys';
 import { createTestDatabase } from '../helpers/db';
 import { connectTestTemporal, type TestTemporal } from '../helpers/temporal';
 

@@ -1,13 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import request from 'supertest';
 import { and, eq } from 'drizzle-orm';
-import { journeySupportActivities } from '../../src/activities/journey-support';
+import { handoffActivities } from '../../src/activities/handoff';
 import type { ActivityDeps } from '../../src/activities/deps';
 import { buildApp } from '../../src/api/app';
 import { createApiKey, type Role } from '../../src/api/auth';
 import { upsertContactByExternalId } from '../../src/db/queries';
 import { contactAudit, contacts, events, salesHandoffFeedback } from '../../src/db/schema';
-import { dbTriggerSource } from '../../src/engine/journeys';
+import { dbTriggerSource } from '../../src/publishing/journeys';
 import { parseSalesConfig } from '../../src/sales';
 import { createTestDatabase } from '../helpers/db';
 import { connectTestTemporal, type TestTemporal } from '../helpers/temporal';
@@ -25,7 +25,7 @@ describe('sales hand-off API', () => {
   let db: Awaited<ReturnType<typeof createTestDatabase>>;
   let temporal: TestTemporal;
   let app: ReturnType<typeof buildApp>;
-  let acts: ReturnType<typeof journeySupportActivities>;
+  let acts: ReturnType<typeof handoffActivities>;
   const keys = {} as Record<Role, string>;
   let n = 0;
 
@@ -43,7 +43,7 @@ describe('sales hand-off API', () => {
   beforeAll(async () => {
     [db, temporal] = await Promise.all([createTestDatabase(), connectTestTemporal()]);
     app = buildApp({ database: db, temporal: temporal.client, taskQueue: temporal.taskQueue, triggers: dbTriggerSource(db.db), signingSecrets: ['s'.repeat(32)] });
-    acts = journeySupportActivities({ db: db.db, sales: { directory: parseSalesConfig(SALES, 'sales.yaml') }, tracking: { baseUrl: 'http://x' } } as unknown as ActivityDeps);
+    acts = handoffActivities({ db: db.db, sales: { directory: parseSalesConfig(SALES, 'sales.yaml') }, tracking: { baseUrl: 'http://x' } } as unknown as ActivityDeps);
     for (const role of ['marketer', 'integration', 'ops', 'admin'] as const) keys[role] = (await createApiKey(db.db, { name: `crm-${role}`, role })).key;
   });
   afterAll(async () => {

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import request from 'supertest';
 import { eq } from 'drizzle-orm';
 import { journeyRuns, messages } from '../../src/db/schema';
-import { publishJourney } from '../../src/engine/journeys';
+import { publishJourney } from '../../src/publishing/journeys';
 import { startTestStack, type TestStack } from '../helpers/stack';
 
 const journey = `

@@ -4,7 +4,7 @@ import { statsCommand, formatStats } from '../../src/cli/journeys';
 import { CliError } from '../../src/cli/errors';
 import { contacts, conversions, events, journeyRuns, journeyRunSteps, messages, salesHandoffs } from '../../src/db/schema';
 import { journeyStats } from '../../src/db/stats';
-import { publishJourney } from '../../src/engine/journeys';
+import { publishJourney } from '../../src/publishing/journeys';
 import { createTestDatabase } from '../helpers/db';
 
 const journey = (emailCost: number) => `

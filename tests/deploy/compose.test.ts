@@ -265,15 +265,14 @@ describe('temporal-compose.yml: Temporal setup', () => {
     );
     expect(registered).toEqual(EXPECTED_SEARCH_ATTRIBUTES);
 
-    const source = path.join(ROOT, 'src/temporal/search-attributes.ts');
-    if (existsSync(source)) {
-      const defined = Object.fromEntries(
-        [...readFileSync(source, 'utf8').matchAll(/defineSearchAttributeKey\(\s*'(\w+)',\s*SearchAttributeType\.(\w+)\s*\)/g)].map(
-          (m) => [m[1], m[2]!.charAt(0) + m[2]!.slice(1).toLowerCase()],
-        ),
-      );
-      expect(registered).toEqual(defined);
-    }
+    const source = path.join(ROOT, 'src/contracts/search-attributes.ts');
+    const defined = Object.fromEntries(
+      [...readFileSync(source, 'utf8').matchAll(/defineSearchAttributeKey\(\s*'(\w+)',\s*SearchAttributeType\.(\w+)\s*\)/g)].map(
+        (m) => [m[1], m[2]!.charAt(0) + m[2]!.slice(1).toLowerCase()],
+      ),
+    );
+    expect(Object.keys(defined).length).toBeGreaterThan(0);
+    expect(registered).toEqual(defined);
   });
 });
 

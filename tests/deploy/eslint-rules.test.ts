@@ -71,8 +71,8 @@ describe('eslint.config.js: workflow sandbox imports', () => {
   it('allows the deterministic imports workflows are built from', async () => {
     const messages = await lint(
       `import { proxyActivities } from '@temporalio/workflow';\n` +
-        `import { JourneyStepKey } from '../temporal/search-attributes';\n` +
-        `export const a = [proxyActivities, JourneyStepKey];\n`,
+        `import { JourneyStepKey, type Activities } from '../contracts';\n` +
+        `export const a = [proxyActivities, JourneyStepKey];\nexport type A = Activities;\n`,
     );
     expect(messages.filter((m) => m.severity === 2)).toEqual([]);
   });

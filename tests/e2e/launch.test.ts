@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import request from 'supertest';
 import { and, eq, sql } from 'drizzle-orm';
 import { audienceLaunchEntries, contacts, journeyRuns, journeys } from '../../src/db/schema';
-import { publishJourney } from '../../src/engine/journeys';
+import { publishJourney } from '../../src/publishing/journeys';
 import { startTestStack, type TestStack } from '../helpers/stack';
 import { until } from '../helpers/until';
 

@@ -16,14 +16,14 @@ import { and, eq } from 'drizzle-orm';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { temporal as proto } from '@temporalio/proto';
 import { contacts, conversions, journeyRuns, journeyRunSteps, messages, salesHandoffs } from '../../src/db/schema';
-import { publishJourney } from '../../src/engine/journeys';
+import { publishJourney } from '../../src/publishing/journeys';
 import { splitPosition } from '../../src/journey/hash';
 import { loadTemplateCatalog } from '../../src/journey/templates';
 import { TEMPLATES_DIR } from '../../src/services';
 import { startTestStack, type TestStack } from '../helpers/stack';
 import { json, startHttp, type TestHttp } from '../channels/support/http';
 import type { CapturedMail } from '../helpers/smtp';
-import type { JourneyEventSignal } from '../../src/workflows/messages';
+import type { JourneyEventSignal } from '../../src/contracts';
 import { until } from '../helpers/until';
 import { runWatch } from '../helpers/runs';
 

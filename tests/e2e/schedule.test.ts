@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ScheduleNotFoundError } from '@temporalio/client';
 import { eq, like } from 'drizzle-orm';
 import { audienceLaunches, contacts, journeys } from '../../src/db/schema';
-import { publishJourney } from '../../src/engine/journeys';
-import { journeyScheduleId, syncJourneySchedules } from '../../src/engine/journey-schedules';
+import { publishJourney } from '../../src/publishing/journeys';
+import { journeyScheduleId, syncJourneySchedules } from '../../src/publishing/schedules';
 import { startTestStack, type TestStack } from '../helpers/stack';
 import { until } from '../helpers/until';
 

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import request from 'supertest';
 import { and, eq } from 'drizzle-orm';
 import { contacts, events, messages, suppressions } from '../../src/db/schema';
-import { publishJourney } from '../../src/engine/journeys';
+import { publishJourney } from '../../src/publishing/journeys';
 import { loadTemplateCatalog } from '../../src/journey/templates';
 import { TEMPLATES_DIR } from '../../src/services';
 import { startTestStack, type TestStack } from '../helpers/stack';

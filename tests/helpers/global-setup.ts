@@ -1,7 +1,7 @@
 import type { TestProject } from 'vitest/node';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { resolveTemporalBinary } from '../../src/temporal/cli-binary';
-import { SEARCH_ATTRIBUTES } from '../../src/temporal/search-attributes';
+import { SEARCH_ATTRIBUTES } from '../../src/contracts';
 import { SQLITE_PRAGMAS } from '../../src/temporal/dev-server';
 import { ensureWorkflowBundle } from '../../src/temporal/workflow-bundle';
 

@@ -3,7 +3,7 @@ import { inject } from 'vitest';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import type { Activities } from '../../src/activities';
-import { batchTaskQueue } from '../../src/temporal/task-queues';
+import { batchTaskQueue } from '../../src/contracts';
 import { combineWorkers, type ItineraWorker } from '../../src/worker';
 
 export type TestTemporal = {

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ApplicationFailure } from '@temporalio/common';
 import { and, eq, sql } from 'drizzle-orm';
-import { journeySupportActivities } from '../../src/activities/journey-support';
+import { handoffActivities } from '../../src/activities/handoff';
+import { notifyActivities } from '../../src/activities/notify';
 import type { ActivityDeps } from '../../src/activities/deps';
 import { generateWebhookSecret, verifyWebhook } from '../../src/channels/webhooks';
 import { findMessageByKey, upsertContactByExternalId } from '../../src/db/queries';
@@ -52,7 +53,7 @@ describe('handoffToSales: assignment rules', () => {
   let db: Awaited<ReturnType<typeof createTestDatabase>>;
   let crm: TestHttp;
   let crmStatus: number[] = [];
-  let acts: ReturnType<typeof journeySupportActivities>;
+  let acts: ReturnType<typeof handoffActivities>;
   let sales: SalesDeps;
   let n = 0;
 
@@ -75,7 +76,7 @@ describe('handoffToSales: assignment rules', () => {
       startHttp((_req, res) => json(res, crmStatus.shift() ?? 200, { ok: true })),
     ]);
     sales = { directory: parseSalesConfig(TEST_SALES, 'test-sales.yaml'), crmWebhook: { url: `${crm.url}/hooks/handoffs`, secrets: [SECRET], maxAttempts: 3 } };
-    acts = journeySupportActivities({ db: db.db, sales, tracking: { baseUrl: 'https://itinera.example.com' } } as unknown as ActivityDeps);
+    acts = handoffActivities({ db: db.db, sales, tracking: { baseUrl: 'https://itinera.example.com' } } as unknown as ActivityDeps);
   });
   afterAll(async () => {
     await crm?.close();
@@ -274,7 +275,7 @@ describe('handoffToSales: assignment rules', () => {
   });
 
   it('records that no webhook was sent when no CRM URL is configured', async () => {
-    const quiet = journeySupportActivities({ db: db.db, sales: { directory: sales.directory }, tracking: { baseUrl: 'http://x' } } as unknown as ActivityDeps);
+    const quiet = handoffActivities({ db: db.db, sales: { directory: sales.directory }, tracking: { baseUrl: 'http://x' } } as unknown as ActivityDeps);
     const contactId = await newContact();
     const mark = crm.requests.length;
     const r = await quiet.handoffToSales({ idempotencyKey: `quiet-${contactId}`, contactId, journeyId: 'j', workflowId: 'w', team: 'inside' });
@@ -285,10 +286,10 @@ describe('handoffToSales: assignment rules', () => {
 
   describe('notify @-mentions the rep and manager by their chat handle', () => {
     let robot: TestHttp;
-    let chat: ReturnType<typeof journeySupportActivities>;
+    let chat: ReturnType<typeof notifyActivities>;
     beforeAll(async () => {
       robot = await startHttp((_req, res) => json(res, 200, { errcode: 0, errmsg: 'ok' }));
-      chat = journeySupportActivities({
+      chat = notifyActivities({
         db: db.db,
         sales,
         text: createTextRenderer(TEMPLATES_DIR),

@@ -3,7 +3,7 @@ import request from 'supertest';
 import { and, eq } from 'drizzle-orm';
 import { generateWebhookSecret, verifyWebhook } from '../../src/channels/webhooks';
 import { contacts, journeyRuns, salesHandoffs } from '../../src/db/schema';
-import { publishJourney } from '../../src/engine/journeys';
+import { publishJourney } from '../../src/publishing/journeys';
 import { parseSalesConfig } from '../../src/sales';
 import { startTestStack, type TestStack } from '../helpers/stack';
 import { json, startHttp, type TestHttp } from '../channels/support/http';

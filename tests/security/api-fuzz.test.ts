@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp, routeTable, type AppDeps } from '../../src/api/app';
 import { createApiKey, revokeApiKey, ROLES, type Role } from '../../src/api/auth';
 import type { RouteDef } from '../../src/api/route';
-import { dbTriggerSource } from '../../src/engine/journeys';
+import { dbTriggerSource } from '../../src/publishing/journeys';
 import { createTestDatabase } from '../helpers/db';
 import { TEST_SECRETS } from '../helpers/stack';
 import { connectTestTemporal, type TestTemporal } from '../helpers/temporal';

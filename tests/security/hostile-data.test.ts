@@ -13,7 +13,7 @@ import { applyTracking } from '../../src/channels/email/tracking';
 import { signToken } from '../../src/channels/tokens';
 import { upsertContactByExternalId } from '../../src/db/queries';
 import { contacts, events } from '../../src/db/schema';
-import { dbTriggerSource } from '../../src/engine/journeys';
+import { dbTriggerSource } from '../../src/publishing/journeys';
 import { createTestDatabase } from '../helpers/db';
 import { TEST_SECRETS } from '../helpers/stack';
 import { connectTestTemporal, type TestTemporal } from '../helpers/temporal';

@@ -17,7 +17,7 @@ import { createSmtpMailer } from '../../src/channels/email/mailer';
 import { createOutboxSmsSender } from '../../src/channels/sms';
 import { findMessageByKey, upsertContactByExternalId } from '../../src/db/queries';
 import { contacts } from '../../src/db/schema';
-import { dbTriggerSource } from '../../src/engine/journeys';
+import { dbTriggerSource } from '../../src/publishing/journeys';
 import { createTextRenderer } from '../../src/engine/text-templates';
 import { parseSalesConfig } from '../../src/sales';
 import { createRenderer, TEMPLATES_DIR } from '../../src/services';

@@ -4,7 +4,7 @@ import { normalizeEmail, normalizePhone, normalizeRegion } from '../../channels/
 import type { Db } from '../../db/client';
 import { findContactByExternalId, findContactById, upsertContactByExternalId } from '../../db/queries';
 import { contacts, events, journeyRuns, messages } from '../../db/schema';
-import { mergeDuplicateContacts } from '../../engine/merge';
+import { mergeDuplicateContacts } from '../../contacts/merge';
 import { NotFoundError } from '../../errors';
 import { isValidTimeZone, LifecycleStage } from '../../journey/schema';
 import { applyFit } from '../../scoring/apply';

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { findContactByExternalId, upsertContactByExternalId } from '../../db/queries';
-import { ingestEvent, type IngestDeps } from '../../engine/ingest';
+import { ingestEvent, type IngestDeps } from '../../ingest/event';
 import { applyFit } from '../../scoring/apply';
 import type { Metrics } from '../../metrics';
 import { zodErrors } from '../problem';

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { NotFoundError, ValidationError } from '../../errors';
-import type { IngestDeps } from '../../engine/ingest';
+import type { IngestDeps } from '../../ingest/event';
 import { getHandoff, listHandoffs, recordHandoffFeedback } from '../../sales/feedback';
 import { decodeCursor, encodeCursor } from '../pagination';
 import { defineRoute } from '../route';

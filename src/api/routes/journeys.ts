@@ -10,7 +10,7 @@ import { TimelineFile } from '../../cli/journey-commands';
 import type { Db } from '../../db/client';
 import { journeys, journeyVersions } from '../../db/schema';
 import { journeyStats } from '../../db/stats';
-import { loadPlan, publishJourney, setJourneyStatus, type StatusAction } from '../../engine/journeys';
+import { loadPlan, publishJourney, setJourneyStatus, type StatusAction } from '../../publishing/journeys';
 import { DomainError, NotFoundError, ValidationError } from '../../errors';
 import { compileJourney, formatError, type CompileResult, type JourneyError } from '../../journey/compiler';
 import type { JourneyPlan } from '../../journey/plan';

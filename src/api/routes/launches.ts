@@ -6,13 +6,10 @@ import type { Db } from '../../db/client';
 import { audienceLaunches, contacts, journeys } from '../../db/schema';
 import { ConflictError, NotFoundError, ValidationError } from '../../errors';
 import { compileCondition } from '../../journey/compiler';
-import { declaredAudience, loadPlan } from '../../engine/journeys';
-import type { LaunchFilter } from '../../activities/launch';
-import type { AudienceLaunchInput } from '../../workflows/launch';
-import { launchProgressQuery, type LaunchProgress } from '../../workflows/messages';
+import { declaredAudience, loadPlan } from '../../publishing/journeys';
+import { batchTaskQueue, launchProgressQuery, WorkflowType, type AudienceLaunchInput, type LaunchFilter, type LaunchProgress } from '../../contracts';
 import { decodeCursor, encodeCursor } from '../pagination';
 import { defineRoute } from '../route';
-import { batchTaskQueue } from '../../temporal/task-queues';
 
 const JourneyId = z.string().min(1).max(100);
 
@@ -126,7 +123,7 @@ export function launchRoutes(deps: { db: Db; temporal: Client; taskQueue: string
           .insert(audienceLaunches)
           .values({ id: launchId, journeyId: journey.id, version, filter: filter as Record<string, unknown>, ratePerSecond: body.ratePerSecond, createdBy: input.createdBy ?? null })
           .returning();
-        await deps.temporal.workflow.start('audienceLaunchWorkflow', { workflowId: launchId, taskQueue: batchTaskQueue(deps.taskQueue), args: [input] });
+        await deps.temporal.workflow.start(WorkflowType.AudienceLaunch, { workflowId: launchId, taskQueue: batchTaskQueue(deps.taskQueue), args: [input] });
         return { status: 202, headers: { Location: `/v1/launches/${launchId}` }, body: view(row!, await contactCount()) };
       },
     }),

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { Db } from '../../db/client';
 import { findRun } from '../../db/queries';
 import { ConflictError, NotFoundError } from '../../errors';
-import { migrateRun, moveRun, RepairRefused, retryRunNow, skipRunWait } from '../../engine/run-repair';
+import { migrateRun, moveRun, RepairRefused, retryRunNow, skipRunWait } from '../../runs/repair';
 import { defineRoute } from '../route';
 
 /** Run repairs that need the workflow's cooperation (Temporal updates), beside the list/detail/cancel routes. */

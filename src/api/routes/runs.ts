@@ -1,33 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
-import { defaultPayloadConverter } from '@temporalio/common';
-import type { temporal as proto } from '@temporalio/proto';
 import { and, desc, eq, inArray, or, sql, type SQL } from 'drizzle-orm';
 import { z } from 'zod';
-import {
-  durationMs,
-  failureMessage,
-  inspectRetryingRuns,
-  overdueSql,
-  pendingActivityViews,
-  runFilterSql,
-  STUCK_DEFAULTS,
-  cancelRun,
-  terminateRun,
-  tsToDate,
-  mapLimit,
-  type PendingActivityView,
-  type RunFilter,
-} from '../../activities/bulk';
+import { batchTaskQueue, bulkProgressQuery, WorkflowType, type BulkProgress, type BulkRunActionInput, type RunFilter } from '../../contracts';
 import type { Db } from '../../db/client';
 import { findRun } from '../../db/queries';
 import { journeyRuns, journeys } from '../../db/schema';
 import { ConflictError, NotFoundError, ValidationError } from '../../errors';
-import { ensureWorkflowBundle } from '../../temporal/workflow-bundle';
-import { bulkProgressQuery, type BulkProgress, type BulkRunActionInput } from '../../workflows/bulk';
+import { inspectRetryingRuns, overdueSql, pendingActivityViews, runFilterSql, STUCK_DEFAULTS, type PendingActivityView } from '../../runs/inspect';
+import { replayJourneyRuns } from '../../runs/replay';
+import { cancelRun, terminateRun } from '../../runs/repair';
+import { runTimeline, TIMELINE_KINDS } from '../../runs/timeline';
 import { decodeCursor, encodeCursor } from '../pagination';
 import { defineRoute } from '../route';
-import { batchTaskQueue } from '../../temporal/task-queues';
 
 const RunStatus = z.enum(['running', 'completed', 'exited', 'goal', 'failed', 'cancelled', 'terminated']);
 
@@ -107,26 +92,7 @@ const WorkflowIdParams = z.object({ workflowId: z.string().min(1).max(300) });
 const TimelineEntry = z.object({
   at: z.date(),
   runId: z.string(),
-  kind: z.enum([
-    'started',
-    'step',
-    'activity_scheduled',
-    'activity_completed',
-    'activity_failed',
-    'activity_timed_out',
-    'activity_cancelled',
-    'timer_started',
-    'timer_fired',
-    'timer_cancelled',
-    'signal',
-    'cancel_requested',
-    'continued_as_new',
-    'completed',
-    'failed',
-    'cancelled',
-    'terminated',
-    'timed_out',
-  ]),
+  kind: z.enum(TIMELINE_KINDS),
   step: z.string().optional(),
   activityType: z.string().optional(),
   attempt: z.number().int().optional(),
@@ -138,7 +104,6 @@ const TimelineEntry = z.object({
   eventId: z.string().optional(),
   reason: z.string().optional(),
 });
-type TimelineEntry = z.infer<typeof TimelineEntry>;
 
 const RunDetail = Run.extend({
   temporal: z.object({ runId: z.string(), status: z.string(), historyLength: z.number() }),
@@ -180,132 +145,6 @@ const Replay = z.object({
   totals: z.object({ ok: z.number().int(), nondeterministic: z.number().int(), failed: z.number().int(), unavailable: z.number().int(), notReplayed: z.number().int() }),
   timedOut: z.boolean(),
 });
-type ReplayResult = z.infer<typeof ReplayResult>;
-
-/** History runs walked back through continue-as-new, and timeline entries kept (the newest). */
-const MAX_CHAIN = 5;
-const MAX_TIMELINE = 500;
-
-type HistoryEvent = proto.api.history.v1.IHistoryEvent;
-
-function decode(payload: proto.api.common.v1.IPayload | null | undefined): unknown {
-  if (!payload) return undefined;
-  try {
-    return defaultPayloadConverter.fromPayload(payload as never);
-  } catch {
-    return undefined;
-  }
-}
-
-/** Only named fields of an activity's or signal's first argument: inputs carry contact data and rendered content. */
-function pick(payloads: proto.api.common.v1.IPayloads | null | undefined, key: string): string | undefined {
-  const v = decode(payloads?.payloads?.[0]);
-  if (typeof v !== 'object' || v === null) return undefined;
-  const x = (v as Record<string, unknown>)[key];
-  return typeof x === 'string' ? x : undefined;
-}
-
-/** Builds the timeline of one run's history: what ops need to see, picked field by field. */
-export function historyTimeline(runId: string, events: HistoryEvent[]): { entries: TimelineEntry[]; continuedFrom?: string } {
-  const entries: TimelineEntry[] = [];
-  const scheduled = new Map<string, { type: string; step?: string }>();
-  const started = new Map<string, { attempt: number }>();
-  const timers = new Map<string, string>();
-  let continuedFrom: string | undefined;
-  for (const e of events) {
-    const at = tsToDate(e.eventTime) ?? new Date(0);
-    const id = String(e.eventId ?? '');
-    const base = { at, runId };
-    if (e.workflowExecutionStartedEventAttributes) {
-      const a = e.workflowExecutionStartedEventAttributes;
-      continuedFrom = a.continuedExecutionRunId || undefined;
-      entries.push({ ...base, kind: 'started', ...(a.attempt ? { attempt: a.attempt } : {}) });
-    } else if (e.upsertWorkflowSearchAttributesEventAttributes) {
-      const step = decode(e.upsertWorkflowSearchAttributesEventAttributes.searchAttributes?.indexedFields?.JourneyStep);
-      if (typeof step === 'string') entries.push({ ...base, kind: 'step', step });
-    } else if (e.activityTaskScheduledEventAttributes) {
-      const a = e.activityTaskScheduledEventAttributes;
-      const type = a.activityType?.name ?? '';
-      const step = pick(a.input, 'stepId') ?? pick(a.input, 'currentStep');
-      scheduled.set(id, { type, ...(step ? { step } : {}) });
-      entries.push({ ...base, kind: 'activity_scheduled', activityType: type, ...(step ? { step } : {}) });
-    } else if (e.activityTaskStartedEventAttributes) {
-      started.set(id, { attempt: e.activityTaskStartedEventAttributes.attempt ?? 1 });
-    } else if (e.activityTaskCompletedEventAttributes || e.activityTaskFailedEventAttributes || e.activityTaskTimedOutEventAttributes || e.activityTaskCanceledEventAttributes) {
-      const a = (e.activityTaskCompletedEventAttributes ?? e.activityTaskFailedEventAttributes ?? e.activityTaskTimedOutEventAttributes ?? e.activityTaskCanceledEventAttributes)!;
-      const s = scheduled.get(String(a.scheduledEventId ?? ''));
-      const attempt = started.get(String(a.startedEventId ?? ''))?.attempt;
-      const kind = e.activityTaskCompletedEventAttributes
-        ? 'activity_completed'
-        : e.activityTaskFailedEventAttributes
-          ? 'activity_failed'
-          : e.activityTaskTimedOutEventAttributes
-            ? 'activity_timed_out'
-            : 'activity_cancelled';
-      const failure = e.activityTaskFailedEventAttributes?.failure ?? e.activityTaskTimedOutEventAttributes?.failure;
-      const error = failureMessage(failure);
-      entries.push({
-        ...base,
-        kind,
-        ...(s ? { activityType: s.type, ...(s.step ? { step: s.step } : {}) } : {}),
-        ...(attempt ? { attempt } : {}),
-        ...(error ? { error } : {}),
-      });
-    } else if (e.timerStartedEventAttributes) {
-      const a = e.timerStartedEventAttributes;
-      const timerId = a.timerId ?? '';
-      timers.set(timerId, timerId);
-      entries.push({ ...base, kind: 'timer_started', timerId, fireAt: new Date(at.getTime() + durationMs(a.startToFireTimeout)) });
-    } else if (e.timerFiredEventAttributes) {
-      entries.push({ ...base, kind: 'timer_fired', timerId: e.timerFiredEventAttributes.timerId ?? '' });
-    } else if (e.timerCanceledEventAttributes) {
-      entries.push({ ...base, kind: 'timer_cancelled', timerId: e.timerCanceledEventAttributes.timerId ?? '' });
-    } else if (e.workflowExecutionSignaledEventAttributes) {
-      const a = e.workflowExecutionSignaledEventAttributes;
-      const eventType = pick(a.input, 'type');
-      const eventId = pick(a.input, 'id');
-      entries.push({ ...base, kind: 'signal', signal: a.signalName ?? '', ...(eventType ? { eventType } : {}), ...(eventId ? { eventId } : {}) });
-    } else if (e.workflowExecutionCancelRequestedEventAttributes) {
-      const reason = e.workflowExecutionCancelRequestedEventAttributes.cause || undefined;
-      entries.push({ ...base, kind: 'cancel_requested', ...(reason ? { reason } : {}) });
-    } else if (e.workflowExecutionContinuedAsNewEventAttributes) {
-      entries.push({ ...base, kind: 'continued_as_new' });
-    } else if (e.workflowExecutionCompletedEventAttributes) {
-      entries.push({ ...base, kind: 'completed' });
-    } else if (e.workflowExecutionFailedEventAttributes) {
-      const error = failureMessage(e.workflowExecutionFailedEventAttributes.failure);
-      entries.push({ ...base, kind: 'failed', ...(error ? { error } : {}) });
-    } else if (e.workflowExecutionCanceledEventAttributes) {
-      entries.push({ ...base, kind: 'cancelled' });
-    } else if (e.workflowExecutionTerminatedEventAttributes) {
-      const reason = e.workflowExecutionTerminatedEventAttributes.reason || undefined;
-      entries.push({ ...base, kind: 'terminated', ...(reason ? { reason } : {}) });
-    } else if (e.workflowExecutionTimedOutEventAttributes) {
-      entries.push({ ...base, kind: 'timed_out' });
-    }
-  }
-  return { entries, ...(continuedFrom ? { continuedFrom } : {}) };
-}
-
-/** The timeline across continue-as-new, oldest first, at most MAX_CHAIN runs and MAX_TIMELINE entries (the newest). */
-async function runTimeline(client: Client, workflowId: string, runId: string): Promise<{ entries: TimelineEntry[]; truncated: boolean }> {
-  const chunks: TimelineEntry[][] = [];
-  let next: string | undefined = runId;
-  let truncated = false;
-  for (let i = 0; next; i++) {
-    if (i >= MAX_CHAIN) {
-      truncated = true;
-      break;
-    }
-    const history = await client.workflow.getHandle(workflowId, next).fetchHistory();
-    const t = historyTimeline(next, history.events ?? []);
-    chunks.unshift(t.entries);
-    next = t.continuedFrom;
-  }
-  const all = chunks.flat();
-  if (all.length > MAX_TIMELINE) truncated = true;
-  return { entries: all.slice(-MAX_TIMELINE), truncated };
-}
 
 export type RunRoutesDeps = {
   db: Db;
@@ -325,71 +164,10 @@ export function runRoutes(deps: RunRoutesDeps) {
     return run;
   };
 
-  const replay = async (journeyId: string, opts: { limit: number; version?: number }): Promise<z.infer<typeof Replay>> => {
-    const rows = await db
-      .select({ workflowId: journeyRuns.workflowId, runId: journeyRuns.runId, version: journeyRuns.version })
-      .from(journeyRuns)
-      .where(and(eq(journeyRuns.journeyId, journeyId), opts.version ? eq(journeyRuns.version, opts.version) : undefined))
-      .orderBy(desc(journeyRuns.startedAt), desc(journeyRuns.workflowId))
-      .limit(opts.limit);
-    const results: ReplayResult[] = rows.map((r) => ({ workflowId: r.workflowId, runId: null, version: r.version, status: 'not_replayed' }));
-    const byId = new Map(results.map((r) => [r.workflowId, r]));
-    // The latest run of each workflow: after continue-as-new that is the one a worker would replay on wake-up.
-    const histories = (
-      await mapLimit(rows, 4, async (r) => {
-        try {
-          const handle = deps.temporal.workflow.getHandle(r.workflowId);
-          const history = await handle.fetchHistory();
-          return { workflowId: r.workflowId, history };
-        } catch (err) {
-          Object.assign(byId.get(r.workflowId)!, { status: 'unavailable', error: failureMessage(err as Error) ?? 'history unavailable' });
-          return undefined;
-        }
-      })
-    ).filter((h) => h !== undefined);
-    for (const h of histories) {
-      const started = h.history.events?.[0]?.workflowExecutionStartedEventAttributes;
-      byId.get(h.workflowId)!.runId = started?.originalExecutionRunId ?? null;
-    }
-    let timedOut = false;
-    if (histories.length > 0) {
-      const codePath = await (deps.workflowBundle ?? (() => ensureWorkflowBundle()))();
-      const { Worker } = await import('@temporalio/worker');
-      const it = Worker.runReplayHistories({ workflowBundle: { codePath }, replayName: `api-replay-${journeyId}` }, histories)[Symbol.asyncIterator]();
-      const deadline = Date.now() + (deps.replayTimeoutMs ?? 60_000);
-      for (;;) {
-        let timer: NodeJS.Timeout | undefined;
-        const expired = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), Math.max(0, deadline - Date.now()))));
-        const next = await Promise.race([it.next(), expired]).finally(() => clearTimeout(timer));
-        if (next === 'timeout') {
-          timedOut = true;
-          // Stops the replay worker once the history in hand is done; the request does not wait for it.
-          it.return?.().catch(() => undefined);
-          break;
-        }
-        if (next.done) break;
-        const r = byId.get(next.value.workflowId);
-        if (!r) continue;
-        if (!next.value.error) r.status = 'ok';
-        else {
-          r.status = next.value.error.name === 'DeterminismViolationError' ? 'nondeterministic' : 'failed';
-          r.error = (next.value.error.message || String(next.value.error)).slice(0, 1000);
-        }
-      }
-    }
-    const count = (s: ReplayResult['status']) => results.filter((r) => r.status === s).length;
-    return {
-      journeyId,
-      results,
-      totals: { ok: count('ok'), nondeterministic: count('nondeterministic'), failed: count('failed'), unavailable: count('unavailable'), notReplayed: count('not_replayed') },
-      timedOut,
-    };
-  };
-
   const bulkView = async (bulkId: string): Promise<BulkProgress> => {
     const handle = deps.temporal.workflow.getHandle(bulkId);
     const d = await handle.describe();
-    if (d.type !== 'bulkRunActionWorkflow' || d.taskQueue !== batchTaskQueue(deps.taskQueue)) throw new NotFoundError('Bulk action', bulkId);
+    if (d.type !== WorkflowType.BulkRunAction || d.taskQueue !== batchTaskQueue(deps.taskQueue)) throw new NotFoundError('Bulk action', bulkId);
     switch (d.status.name) {
       case 'RUNNING':
         return await handle.query(bulkProgressQuery);
@@ -596,7 +374,7 @@ export function runRoutes(deps: RunRoutesDeps) {
           pageSize: body.pageSize,
           requestedBy: req.principal?.name ?? 'api',
         };
-        await deps.temporal.workflow.start('bulkRunActionWorkflow', { workflowId: bulkId, taskQueue: batchTaskQueue(deps.taskQueue), args: [input] });
+        await deps.temporal.workflow.start(WorkflowType.BulkRunAction, { workflowId: bulkId, taskQueue: batchTaskQueue(deps.taskQueue), args: [input] });
         const initial: BulkProgress = { bulkId, action: body.action, dryRun: body.dryRun, status: 'running', total: 0, scanned: 0, matched: 0, succeeded: 0, skipped: 0, failed: 0, errors: [], pages: 0 };
         return { status: 202, headers: { Location: `/v1/runs/bulk/${bulkId}` }, body: initial };
       },
@@ -630,7 +408,12 @@ export function runRoutes(deps: RunRoutesDeps) {
       handler: async ({ params, body }) => {
         const [journey] = await db.select({ id: journeys.id }).from(journeys).where(eq(journeys.id, params.journeyId));
         if (!journey) throw new NotFoundError('Journey', params.journeyId);
-        return { body: await replay(journey.id, { limit: body.limit, ...(body.version ? { version: body.version } : {}) }) };
+        const report = await replayJourneyRuns(
+          { db, client: deps.temporal, ...(deps.workflowBundle ? { workflowBundle: deps.workflowBundle } : {}), ...(deps.replayTimeoutMs !== undefined ? { replayTimeoutMs: deps.replayTimeoutMs } : {}) },
+          journey.id,
+          { limit: body.limit, ...(body.version ? { version: body.version } : {}) },
+        );
+        return { body: report };
       },
     }),
   ];

@@ -3,8 +3,8 @@ import { eq } from 'drizzle-orm';
 import { z } from 'zod';
 import { resolveClick, resolveOpen, resolveUnsubscribe } from '../../channels/email/tracking';
 import { contacts } from '../../db/schema';
-import { unsubscribeEmail } from '../../engine/consent';
-import { ingestEvent, type IngestDeps } from '../../engine/ingest';
+import { unsubscribeEmail } from '../../contacts/consent';
+import { ingestEvent, type IngestDeps } from '../../ingest/event';
 import { DomainError } from '../../errors';
 import { defineRoute } from '../route';
 

@@ -10,7 +10,7 @@ import { createApiKey } from '../../../src/api/auth';
 import { generateWebhookSecret } from '../../../src/channels/webhooks';
 import { migrateDatabase, openDatabase, type DatabaseHandle } from '../../../src/db/client';
 import { contacts, journeyRuns, messages, scoreEvents } from '../../../src/db/schema';
-import { dbTriggerSource, publishJourney } from '../../../src/engine/journeys';
+import { dbTriggerSource, publishJourney } from '../../../src/publishing/journeys';
 import { loadTemplateCatalog } from '../../../src/journey/templates';
 import { TEMPLATES_DIR } from '../../../src/services';
 import pg from 'pg';

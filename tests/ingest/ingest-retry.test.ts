@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '@temporalio/client';
 import { eq } from 'drizzle-orm';
 import { contacts, events } from '../../src/db/schema';
-import { ingestEvent } from '../../src/engine/ingest';
-import type { EventTrigger, TriggerSource } from '../../src/engine/router';
+import { ingestEvent } from '../../src/ingest/event';
+import type { EventTrigger, TriggerSource } from '../../src/ingest/router';
 import { createTestDatabase } from '../helpers/db';
 
 // Found by the chaos suite: while Temporal was down the API stored an event, failed to route it and answered 500; the

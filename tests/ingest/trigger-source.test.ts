@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dbTriggerSource, publishJourney, setJourneyStatus } from '../../src/engine/journeys';
+import { dbTriggerSource, publishJourney, setJourneyStatus } from '../../src/publishing/journeys';
 import { loadTemplateCatalog } from '../../src/journey/templates';
 import { TEMPLATES_DIR } from '../../src/services';
 import { createTestDatabase } from '../helpers/db';

@@ -1,15 +1,16 @@
 /**
- * Repairs of one running run that need the workflow's cooperation or Temporal's activity API: skip its wait, retry its
- * failing activities now, migrate it to a newer version. The run-action routes and the bulk action share them, so a
- * repair of one run and of a thousand behave the same; each refuses with {@link RepairRefused} saying why when it does
+ * Actions on one running run: cancel or terminate it, or repair it with the workflow's cooperation or Temporal's
+ * activity API (skip its wait, move it to a step, retry its failing activities now, migrate it to a newer version).
+ * The run-action routes and the bulk action share them, so an action on one run and on a thousand behave the same; a
+ * repair refuses with {@link RepairRefused} saying why when it does
  * not apply to the run (the route answers 409, the bulk action counts the run as skipped).
  */
-import { WorkflowUpdateFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
-import { eq } from 'drizzle-orm';
+import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
+import { and, eq, sql } from 'drizzle-orm';
 import type { Db } from '../db/client';
-import { journeys } from '../db/schema';
-import { migrateVersionUpdate, moveToStepUpdate, skipWaitUpdate } from '../workflows/messages';
-import { loadPlan } from './journeys';
+import { journeyRuns, journeys } from '../db/schema';
+import { migrateVersionUpdate, moveToStepUpdate, skipWaitUpdate } from '../contracts';
+import { loadPlan } from '../publishing/journeys';
 
 export class RepairRefused extends Error {
   override name = 'RepairRefused';
@@ -71,4 +72,30 @@ export async function migrateRun(
   }
   const to = target;
   return update(client, run.workflowId, 'migrate', (h) => h.executeUpdate(migrateVersionUpdate, { args: [{ version: to, by }] }));
+}
+
+/** Requests graceful cancellation; the run records `cancelled` in the projection itself. */
+export async function cancelRun(client: Client, workflowId: string): Promise<'requested' | 'ended'> {
+  try {
+    await client.workflow.getHandle(workflowId).cancel();
+    return 'requested';
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return 'ended';
+    throw err;
+  }
+}
+
+/** Terminates a run and sets the projection: a terminated workflow runs no more code, so it cannot say so itself. */
+export async function terminateRun(client: Client, db: Db, workflowId: string, reason: string): Promise<'terminated' | 'ended'> {
+  try {
+    await client.workflow.getHandle(workflowId).terminate(reason);
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return 'ended';
+    throw err;
+  }
+  await db
+    .update(journeyRuns)
+    .set({ status: 'terminated', endedAt: sql`now()`, updatedAt: sql`now()` })
+    .where(and(eq(journeyRuns.workflowId, workflowId), eq(journeyRuns.status, 'running')));
+  return 'terminated';
 }

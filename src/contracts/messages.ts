@@ -1,4 +1,9 @@
+/**
+ * Signals, queries and updates: the messages clients send to running workflows. Defined here, not in the workflows,
+ * so the API and activities can name them without importing workflow code.
+ */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { BulkProgress, LaunchProgress } from './progress';
 
 /** An event routed to a run: the same shape the API stores. Times are epoch milliseconds. */
 export type JourneyEventSignal = {
@@ -20,23 +25,9 @@ export type RunStateView = {
 
 export const runStateQuery = defineQuery<RunStateView>('runState');
 
-/** Progress of an audience launch, as its query and its final result report it. */
-export type LaunchProgress = {
-  launchId: string;
-  journeyId: string;
-  version: number;
-  status: 'running' | 'completed' | 'cancelled' | 'failed';
-  /** Contacts read so far. */
-  scanned: number;
-  /** Of those, contacts in the audience. */
-  matched: number;
-  enrolled: number;
-  skipped: number;
-  skipReasons: Record<string, number>;
-  pages: number;
-};
-
 export const launchProgressQuery = defineQuery<LaunchProgress>('launchProgress');
+
+export const bulkProgressQuery = defineQuery<BulkProgress>('bulkProgress');
 
 /** Ops: end the run's current wait now, as if its timer had fired (a `wait` moves on; `wait_for_event` times out). */
 export const skipWaitUpdate = defineUpdate<{ step: string }, [{ by: string }]>('skipWait');

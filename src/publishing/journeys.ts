@@ -8,7 +8,7 @@ import { compileJourney, formatError } from '../journey/compiler';
 import type { JourneyPlan, PlanCondition } from '../journey/plan';
 import type { TemplateCatalog } from '../journey/templates';
 import { contentHash } from '../journey/versions';
-import type { EventTrigger, TriggerSource } from './router';
+import type { EventTrigger, TriggerSource } from '../ingest/router';
 
 export type PublishResult = { journeyId: string; version: number; contentHash: string; created: boolean };
 

@@ -3,8 +3,7 @@ import { and, eq, isNotNull } from 'drizzle-orm';
 import type { Db } from '../db/client';
 import { journeys, journeyVersions } from '../db/schema';
 import type { JourneyPlan, PlanTrigger } from '../journey/plan';
-import type { AudienceLaunchInput } from '../workflows/launch';
-import { batchTaskQueue } from '../temporal/task-queues';
+import { batchTaskQueue, scheduledLaunchWorkflowId, WorkflowType, type AudienceLaunchInput } from '../contracts';
 
 /**
  * Every journey Schedule's id starts with this and the task queue, so a sync can find (and remove) the ones no journey
@@ -69,7 +68,7 @@ export async function syncJourneySchedules(client: Client, db: Db, opts: { taskQ
         scheduleId,
         spec: scheduleSpec(t),
         // Temporal appends the scheduled time to this id, so each firing is its own launch.
-        action: { type: 'startWorkflow', workflowType: 'audienceLaunchWorkflow', workflowId: `launch:${opts.taskQueue}:${row.id}:s${i}`, taskQueue: batchTaskQueue(opts.taskQueue), args: [input] },
+        action: { type: 'startWorkflow', workflowType: WorkflowType.AudienceLaunch, workflowId: scheduledLaunchWorkflowId(opts.taskQueue, row.id, i), taskQueue: batchTaskQueue(opts.taskQueue), args: [input] },
         policies: { overlap: 'SKIP', catchupWindow: '1 hour' },
         state: { paused, note: paused ? `journey ${row.status}` : `journey ${row.id}`, ...(t.at !== undefined ? { remainingActions: 1 } : {}) },
       };

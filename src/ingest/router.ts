@@ -2,11 +2,17 @@ import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/c
 import type { PlanEntry, PlanFilter } from '../journey/plan';
 import { canEnter, type EntryHistory } from '../journey/entry';
 import { matchesFilters } from '../journey/conditions';
-import type { JourneyEventSignal } from '../workflows/messages';
-import { journeyEventSignal } from '../workflows/messages';
-import { journeyWorkflowId } from '../workflows/ids';
-import type { JourneyWorkflowInput } from '../workflows/journey';
-import { ContactIdKey, JourneyIdKey, JourneyStepKey, JourneyVersionKey } from '../temporal/search-attributes';
+import {
+  ContactIdKey,
+  journeyEventSignal,
+  JourneyIdKey,
+  JourneyStepKey,
+  JourneyVersionKey,
+  journeyWorkflowId,
+  WorkflowType,
+  type JourneyEventSignal,
+  type JourneyWorkflowInput,
+} from '../contracts';
 
 /** A published journey version that starts on an event type. */
 export type EventTrigger = { journeyId: string; version: number; eventType: string; where?: PlanFilter[]; entry?: PlanEntry };
@@ -92,7 +98,7 @@ export async function startJourneyRun(
   const workflowId = journeyWorkflowId(run.journeyId, run.contactId, always ? run.event.id : undefined);
   const input: JourneyWorkflowInput = { v: 1, journeyId: run.journeyId, version: run.version, contactId: run.contactId, trigger: run.event };
   try {
-    await deps.temporal.workflow.signalWithStart('journeyWorkflow', {
+    await deps.temporal.workflow.signalWithStart(WorkflowType.Journey, {
       workflowId,
       taskQueue: deps.taskQueue,
       args: [input],

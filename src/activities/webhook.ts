@@ -1,0 +1,74 @@
+import { ApplicationFailure } from '@temporalio/activity';
+import { eq, sql } from 'drizzle-orm';
+import { WebhookPermanentError, deliverWebhook } from '../channels/webhooks';
+import type { Activities, CallWebhookInput, CallWebhookResult } from '../contracts';
+import { toJourneyContact } from '../db/contact-view';
+import { findContactById, findMessageByKey } from '../db/queries';
+import { messages } from '../db/schema';
+import { buildTemplateContext } from '../journey/template-context';
+import type { ActivityDeps } from './deps';
+import { renderInlineJson, renderInlineUrl } from './inline-templates';
+
+/** The journey's `webhook` step. */
+export function webhookActivities(deps: ActivityDeps): Pick<Activities, 'callWebhook'> {
+  const { db } = deps;
+  return {
+    /**
+     * A signed (Standard Webhooks) call whose `webhook-id` is the idempotency key, so the receiver can apply it once
+     * however often our retries deliver it. 4xx is permanent; 5xx, 408, 429 and network errors are retried by the
+     * activity's retry policy.
+     */
+    async callWebhook(input: CallWebhookInput): Promise<CallWebhookResult> {
+      const existing = await findMessageByKey(db, input.idempotencyKey);
+      if (existing?.status === 'delivered') return { status: 'delivered' };
+      // The URL and the body's string values are inline templates (the compiler checks their variables).
+      const row = await findContactById(db, input.contactId);
+      if (!row) throw ApplicationFailure.nonRetryable(`contact ${input.contactId} does not exist`, 'ContactNotFound');
+      const context = buildTemplateContext({
+        contact: toJourneyContact(row),
+        trigger: input.trigger ? { properties: input.trigger } : undefined,
+        journey: { id: input.journeyId, name: input.journeyId },
+      });
+      const url = renderInlineUrl(input.url, context);
+      const body = input.body === undefined ? '' : JSON.stringify(renderInlineJson(input.body, context));
+      await db
+        .insert(messages)
+        .values({
+          idempotencyKey: input.idempotencyKey,
+          channel: 'webhook',
+          contactId: input.contactId,
+          journeyId: input.journeyId,
+          workflowId: input.workflowId,
+          stepId: input.stepId,
+          recipient: url,
+          status: 'sending',
+          attempts: 1,
+        })
+        .onConflictDoUpdate({ target: messages.idempotencyKey, set: { attempts: sql`${messages.attempts} + 1`, updatedAt: sql`now()` } });
+      try {
+        const r = await deliverWebhook({
+          url,
+          method: (['POST', 'PUT', 'PATCH'].includes(input.method.toUpperCase()) ? input.method.toUpperCase() : 'POST') as 'POST',
+          body,
+          headers: { 'content-type': 'application/json', ...input.headers },
+          ...(deps.webhookSecrets?.length ? { secrets: deps.webhookSecrets } : {}),
+          id: input.idempotencyKey,
+          timeoutMs: input.timeoutMs,
+        });
+        await db
+          .update(messages)
+          .set({ status: 'delivered', providerMessageId: String(r.status), sentAt: sql`now()`, updatedAt: sql`now()` })
+          .where(eq(messages.idempotencyKey, input.idempotencyKey));
+        return { status: 'delivered', httpStatus: r.status };
+      } catch (err) {
+        await db
+          .update(messages)
+          .set({ error: (err as Error).message.slice(0, 500), ...(err instanceof WebhookPermanentError ? { status: 'failed' } : {}), updatedAt: sql`now()` })
+          .where(eq(messages.idempotencyKey, input.idempotencyKey));
+        if (err instanceof WebhookPermanentError) return { status: 'failed', httpStatus: err.status, error: err.message };
+        throw err;
+      }
+    },
+
+  };
+}

@@ -1,0 +1,168 @@
+/**
+ * The activities every worker registers, as workflows call them through `proxyActivities<Activities>()`. One object
+ * parameter each; every side effect carries an idempotency key. `createActivities(deps)` (src/activities) satisfies
+ * this interface, so workflow code depends on the contract, never on the implementation.
+ */
+import type { JourneyPlan } from '../journey/plan';
+import type { ChatChannel, Contact, NotifyTarget } from '../journey/schema';
+import type { BulkAction, BulkPageResult, DecayProgress, LaunchCounts, LaunchFilter, LaunchStatus, RunFilter } from './progress';
+
+export type { ChatChannel } from '../journey/schema';
+
+/** Why a message was not sent, recorded instead of a send. */
+export const SKIPPED = ['suppressed', 'no_consent', 'no_address'] as const;
+export type Skipped = (typeof SKIPPED)[number];
+
+/** Who and why, for every contact action: the key makes the change happen once. */
+export type ContactActionInput = { idempotencyKey: string; contactId: string; actor: string };
+export type ContactActionResult = { applied: boolean; duplicate: boolean };
+
+/** The run projection (journey_runs) as the workflow reports it after each step. */
+export type RunProjection = {
+  workflowId: string;
+  runId: string;
+  journeyId: string;
+  version: number;
+  contactId: string;
+  entryKey: string;
+  currentStep: string | null;
+  status: string;
+  /** Set when the run has just entered `currentStep`: the n-th step entry of this run, journaled once. */
+  stepSeq?: number;
+};
+
+/** Where a send comes from: the same for every retry and across continue-as-new. */
+type SendRef = {
+  /** `<workflowId>:<stepId>[:<n>]`. */
+  idempotencyKey: string;
+  contactId: string;
+  journeyId: string;
+  workflowId: string;
+  stepId: string;
+};
+
+export type SendEmailInput = SendRef & {
+  journeyName?: string;
+  template: string;
+  /** Inline Handlebars overriding the template's subject. */
+  subject?: string;
+  from?: string;
+  locale?: string;
+  category: 'marketing' | 'transactional';
+  /** Properties of the event that started the run, for templates. */
+  trigger?: Record<string, unknown>;
+};
+
+export type SendEmailResult =
+  | { status: 'sent'; messageId: string; duplicate: boolean }
+  | { status: 'bounced'; error: string; duplicate: boolean }
+  | { status: Skipped; duplicate: boolean };
+
+export type SendSmsInput = SendRef & {
+  /** A template under journeys/templates/_sms, or an inline body (Handlebars, rendered with the same context). */
+  template?: string;
+  body?: string;
+  category: 'marketing' | 'transactional';
+  trigger?: Record<string, unknown>;
+};
+
+export type SendSmsResult =
+  | { status: 'sent'; providerMessageId: string; duplicate: boolean }
+  | { status: 'failed'; error: string; duplicate: boolean }
+  | { status: Skipped; duplicate: boolean };
+
+export type CallWebhookInput = SendRef & {
+  url: string;
+  method: string;
+  headers: Record<string, string>;
+  body?: unknown;
+  timeoutMs: number;
+  /** Properties of the event that started the run, for `{{event.…}}`. */
+  trigger?: Record<string, unknown>;
+};
+
+export type CallWebhookResult = { status: 'delivered' | 'failed'; httpStatus?: number; error?: string };
+
+export type NotifyInput = SendRef & {
+  channel: ChatChannel;
+  to: NotifyTarget;
+  template?: string;
+  message?: string;
+  locale?: string;
+  /** Properties of the event that started the run, for `{{event.…}}`. */
+  trigger?: Record<string, unknown>;
+};
+
+export type NotifyResult = { status: 'sent' | 'stored' | 'failed'; error?: string; duplicate: boolean };
+
+/** How a hand-off's CRM webhook went: `none` when no CRM webhook is configured. */
+export type CrmDeliveryStatus = 'delivered' | 'failed' | 'skipped' | 'none';
+
+export type HandoffToSalesInput = {
+  idempotencyKey: string;
+  contactId: string;
+  journeyId: string;
+  workflowId: string;
+  stepId?: string;
+  team?: string;
+  owner?: string;
+  dueAt?: number;
+  /** The sales task's title as written in the journey (an inline template, rendered here for the contact). */
+  taskTitle?: string;
+  /** Escalate to the rep's manager when the hand-off is still pending then (see handoffSlaWorkflow). */
+  sla?: { escalateAt: number; escalateTo: 'manager'; channel?: ChatChannel };
+};
+
+export type HandoffToSalesResult = { ownerId: string | null; duplicate: boolean; handoffId?: string; crm?: CrmDeliveryStatus };
+
+export type LaunchPageResult = LaunchCounts & { nextCursor: string | null };
+
+export interface Activities {
+  // Runs
+  loadPlan(input: { journeyId: string; version: number }): Promise<JourneyPlan>;
+  loadContact(input: { contactId: string }): Promise<Contact>;
+  recordRun(run: RunProjection): Promise<void>;
+  /** Send times of this contact's messages on a channel since `since`, across all journeys (frequency caps). */
+  countMessages(input: { contactId: string; channel: string; since: number }): Promise<number[]>;
+
+  // Sends (heartbeating)
+  sendEmail(input: SendEmailInput): Promise<SendEmailResult>;
+  sendSms(input: SendSmsInput): Promise<SendSmsResult>;
+  notify(input: NotifyInput): Promise<NotifyResult>;
+  callWebhook(input: CallWebhookInput): Promise<CallWebhookResult>;
+
+  // Contact actions
+  tagContact(input: ContactActionInput & { tags: string[] }): Promise<ContactActionResult>;
+  untagContact(input: ContactActionInput & { tags: string[] }): Promise<ContactActionResult>;
+  setContactAttribute(input: ContactActionInput & { name: string; value: unknown }): Promise<ContactActionResult>;
+  setLifecycleStage(input: ContactActionInput & { stage: string; forwardOnly?: boolean }): Promise<ContactActionResult & { stage: string }>;
+  updateScore(input: ContactActionInput & { delta: number; reason: string }): Promise<ContactActionResult & { score?: number }>;
+  recordConversion(input: { idempotencyKey: string; journeyId: string; version: number; contactId: string; goal: string; value?: number }): Promise<{ recorded: boolean }>;
+
+  // Sales
+  handoffToSales(input: HandoffToSalesInput): Promise<HandoffToSalesResult>;
+  escalateHandoff(input: { handoffId: string; journeyId: string; workflowId: string; channel: ChatChannel }): Promise<{ escalated: boolean; reason: string }>;
+
+  // Audience launches
+  prepareLaunch(input: { launchId: string; journeyId: string; version?: number; filter?: LaunchFilter; ratePerSecond: number; createdBy?: string }): Promise<{ version: number; status: string }>;
+  launchPage(input: { launchId: string; journeyId: string; version: number; after: string | null; pageSize: number }): Promise<LaunchPageResult>;
+  recordLaunchProgress(input: LaunchCounts & { launchId: string; status: LaunchStatus; error?: string }): Promise<void>;
+
+  // Bulk run actions
+  countBulkCandidates(input: { filter: RunFilter; before: number }): Promise<number>;
+  bulkRunPage(input: {
+    action: BulkAction;
+    filter: RunFilter;
+    reason?: string;
+    /** For `migrate`: the target version (default: each journey's latest). */
+    version?: number;
+    requestedBy?: string;
+    dryRun: boolean;
+    before: number;
+    after: string | null;
+    pageSize: number;
+  }): Promise<BulkPageResult>;
+
+  // Maintenance
+  applyScoreDecay(): Promise<DecayProgress>;
+}

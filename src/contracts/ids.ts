@@ -1,0 +1,28 @@
+/**
+ * Workflow types and ids: what a client names when it starts, signals or finds a workflow. Ids are deterministic where a
+ * duplicate start must find the run it would have started instead of starting another.
+ */
+
+/** The registered workflow function names (src/workflows/index.ts exports functions of exactly these names). */
+export const WorkflowType = {
+  Journey: 'journeyWorkflow',
+  AudienceLaunch: 'audienceLaunchWorkflow',
+  BulkRunAction: 'bulkRunActionWorkflow',
+  HandoffSla: 'handoffSlaWorkflow',
+  ScoreDecay: 'scoreDecayWorkflow',
+} as const;
+export type WorkflowType = (typeof WorkflowType)[keyof typeof WorkflowType];
+
+/** One run per journey and contact, plus the entry key where `re_entry: always` allows several. */
+export function journeyWorkflowId(journeyId: string, contactId: string, entryKey?: string): string {
+  return entryKey ? `journey:${journeyId}:${contactId}:${entryKey}` : `journey:${journeyId}:${contactId}`;
+}
+
+/** One SLA timer per hand-off, so a retried activity finds the timer it already started. */
+export const handoffSlaWorkflowId = (handoffId: string): string => `handoff-sla:${handoffId}`;
+
+/** The workflow id a journey's schedule trigger gives its launches (Temporal appends each firing's time). */
+export const scheduledLaunchWorkflowId = (taskQueue: string, journeyId: string, index: number): string => `launch:${taskQueue}:${journeyId}:s${index}`;
+
+/** The Schedule that starts the daily score decay. */
+export const SCORE_DECAY_SCHEDULE_ID = 'itinera-score-decay';
