@@ -1,0 +1,260 @@
+/**
+ * The compiler's passes in order — parse, shape, graph, semantic checks, then normalization into a plan — behind
+ * its three entry points: a journey, a journey that must compile, and a stand-alone condition.
+ */
+import type { z } from 'zod';
+import {
+  Condition as ConditionSchema,
+  ExitRule as ExitRuleSchema,
+  Goal as GoalSchema,
+  JourneyDefinition,
+  Settings as SettingsSchema,
+  Step as StepSchema,
+  Trigger as TriggerSchema,
+  type Goal,
+} from '../schema';
+import { PLAN_VERSION, successors, type JourneyPlan, type PlanCondition, type PlanStep } from '../plan';
+import type { TemplateCatalog } from '../templates';
+import { dedupe, formatError, show, type JourneyError, type Path } from './diagnostics';
+import { checkGraph } from './graph';
+import { condition, conditionEvents, filters, MAX_RETAINED_EVENTS, ms, normalizeSettings, normalizeStep, normalizeTrigger } from './normalize';
+import { isObject, parseSource, stepsAsMap } from './parse';
+import { Checker } from './semantics';
+import { translate } from './zod-issues';
+
+export interface CompileOptions {
+  /** Shown in errors; not read. */
+  file?: string;
+  /** When given, templates are checked for existence, locales and variables. */
+  templates?: TemplateCatalog;
+}
+
+export type CompileResult =
+  | { ok: true; plan: JourneyPlan; warnings: JourneyError[] }
+  | { ok: false; errors: JourneyError[]; warnings: JourneyError[] };
+
+/**
+ * Compile a journey from YAML/JSON text or an already-parsed object. Never throws on bad input:
+ * every problem comes back as a {@link JourneyError}.
+ */
+export function compileJourney(source: string | object, opts: CompileOptions = {}): CompileResult {
+  const errors: JourneyError[] = [];
+  const finish = (warnings: JourneyError[]): CompileResult => {
+    const withFile = (e: JourneyError): JourneyError => ({ ...(opts.file !== undefined ? { file: opts.file } : {}), ...e });
+    return { ok: false, errors: errors.map(withFile), warnings: warnings.map(withFile) };
+  };
+  const parsed = parseSource(source, errors);
+  if (!parsed) return finish([]);
+  // Work on a copy: list-form steps are rewritten into a map below.
+  const raw: unknown = typeof source === 'string' ? parsed.raw : structuredClone(parsed.raw);
+  if (!isObject(raw)) {
+    errors.push({ path: '', message: `a journey must be a mapping with id, name, triggers and steps (got ${show(raw)})` });
+    return finish([]);
+  }
+  const { indexOf } = stepsAsMap(raw, errors);
+  const yamlPath = (path: Path): Path =>
+    path[0] === 'steps' && typeof path[1] === 'string' && indexOf.has(path[1]) ? ['steps', indexOf.get(path[1])!, ...path.slice(2)] : path;
+
+  const result = JourneyDefinition.safeParse(raw, { reportInput: true });
+  if (!result.success) for (const issue of result.error.issues) translate(issue, [], raw, errors);
+  checkGraph(raw, errors);
+
+  // Semantic checks run on every part that is individually valid, so they add to shape errors.
+  const settingsParse = SettingsSchema.optional().safeParse(raw.settings);
+  const settings = normalizeSettings(settingsParse.success ? settingsParse.data : undefined);
+  const checker = new Checker(opts.templates, settings.locales);
+  const each = <T>(schema: z.ZodType<T>, value: unknown, fn: (v: T) => void) => {
+    const r = schema.safeParse(value);
+    if (r.success) fn(r.data);
+  };
+  if (Array.isArray(raw.triggers)) {
+    raw.triggers.forEach((t, i) =>
+      each(TriggerSchema, t, (t) => {
+        if (t.type === 'audience') checker.condition(t.filter, ['triggers', i, 'filter']);
+        if (t.type === 'schedule' && t.audience) checker.condition(t.audience, ['triggers', i, 'audience']);
+        if (t.type === 'change') checker.field(t.field, ['triggers', i, 'field']);
+      }),
+    );
+  }
+  if (Array.isArray(raw.exit)) {
+    raw.exit.forEach((r, i) => each(ExitRuleSchema, r, (r) => 'when' in r && checker.condition(r.when, ['exit', i, 'when'])));
+  }
+  const goalIds = new Set<string>();
+  if (Array.isArray(raw.goals)) {
+    raw.goals.forEach((g, i) =>
+      each(GoalSchema, g, (g: Goal) => {
+        if (goalIds.has(g.id)) checker.error(['goals', i, 'id'], `${show(g.id)} is used by more than one goal`);
+        goalIds.add(g.id);
+        if (g.when) checker.condition(g.when, ['goals', i, 'when']);
+      }),
+    );
+  }
+  const stepLocales = new Map<string, string[]>();
+  let marketingSms = false;
+  const rawSteps = isObject(raw.steps) ? raw.steps : {};
+  for (const [id, rawStep] of Object.entries(rawSteps)) {
+    const r = StepSchema.safeParse(rawStep);
+    if (!r.success) {
+      // Still check the conditions of a branch that is invalid elsewhere (e.g. missing else).
+      if (isObject(rawStep) && Array.isArray(rawStep.conditions)) {
+        rawStep.conditions.forEach((c: unknown, i) => {
+          if (isObject(c)) each(ConditionSchema, c.when, (w) => checker.condition(w, ['steps', id, 'conditions', i, 'when']));
+        });
+      }
+      continue;
+    }
+    const s = r.data;
+    const at = (...p: Path): Path => ['steps', id, ...p];
+    switch (s.type) {
+      case 'send_email':
+        stepLocales.set(id, checker.template('email', s.template, at('template')));
+        if (s.subject) checker.inline(s.subject, at('subject'));
+        break;
+      case 'send_sms':
+        if (s.template) stepLocales.set(id, checker.template('sms', s.template, at('template')));
+        if (s.body) checker.inline(s.body, at('body'));
+        if ((s.category ?? 'marketing') === 'marketing') marketingSms = true;
+        break;
+      case 'notify':
+        if (s.template) stepLocales.set(id, checker.template('chat', s.template, at('template')));
+        if (s.message) checker.inline(s.message, at('message'));
+        break;
+      case 'webhook': {
+        checker.inline(s.url, at('url'));
+        const walk = (v: unknown, p: Path): void => {
+          if (typeof v === 'string') checker.inline(v, p);
+          else if (Array.isArray(v)) v.forEach((x, i) => walk(x, [...p, i]));
+          else if (isObject(v)) for (const [k, x] of Object.entries(v)) walk(x, [...p, k]);
+        };
+        walk(s.body, at('body'));
+        break;
+      }
+      case 'wait':
+        if (s.until_date) checker.field(s.until_date.field, at('until_date', 'field'), { entryDate: true });
+        break;
+      case 'branch':
+        s.conditions.forEach((c, i) => checker.condition(c.when, at('conditions', i, 'when')));
+        break;
+      case 'split': {
+        const total = s.paths.reduce((a, p) => a + p.percent, 0);
+        if (Math.abs(total - 100) > 1e-9) checker.error(at('paths'), `percentages add up to ${+total.toFixed(4)}, not 100`);
+        break;
+      }
+      case 'set_attribute':
+        checker.field(s.field, at('field'), { writable: true });
+        break;
+      case 'handoff_to_sales':
+        if (s.assignment.strategy === 'territory') s.assignment.rules.forEach((r, i) => checker.condition(r.when, at('assignment', 'rules', i, 'when')));
+        if (s.assignment.strategy === 'owner_attribute') checker.field(s.assignment.field, at('assignment', 'field'));
+        if (s.task?.title) checker.inline(s.task.title, at('task', 'title'));
+        break;
+      case 'goal':
+        if (s.goal !== undefined && goalIds.size > 0 && !goalIds.has(s.goal)) {
+          checker.warn(at('goal'), `${show(s.goal)} is not one of the journey's goals (${[...goalIds].join(', ')}); it is recorded under this name`);
+        }
+        break;
+      case 'wait_for_event':
+      case 'update_score':
+      case 'tag':
+      case 'untag':
+      case 'set_lifecycle_stage':
+      case 'exit':
+        break;
+    }
+  }
+  if (marketingSms && !settings.quietHours) {
+    checker.warn(['settings', 'quiet_hours'], 'marketing SMS without quiet hours can wake contacts at night (set quiet_hours, e.g. 21:00–08:00)');
+  }
+  errors.push(...checker.errors);
+
+  const located = (e: JourneyError): JourneyError => {
+    if (typeof source !== 'string' || e.line !== undefined || e.path === '') return e;
+    const path = e.path.split(/\.|\[(\d+)\]/).filter((x) => x !== undefined && x !== '').map((x) => (/^\d+$/.test(x) ? Number(x) : x));
+    const line = parsed.lineOf(yamlPath(path));
+    return line !== undefined ? { ...e, line } : e;
+  };
+  if (errors.length > 0 || !result.success) {
+    errors.splice(0, errors.length, ...dedupe(errors).map(located));
+    return finish(checker.warnings.map(located));
+  }
+
+  const def = result.data;
+  const planSteps: Record<string, PlanStep> = {};
+  for (const [id, s] of Object.entries(def.steps)) planSteps[id] = normalizeStep(id, s, settings, stepLocales.get(id) ?? []);
+  const exitRules = (def.exit ?? []).map((r) =>
+    'event' in r
+      ? { kind: 'event' as const, event: r.event, where: filters(r.where), reason: r.reason ?? `event:${r.event}` }
+      : { kind: 'condition' as const, when: condition(r.when), reason: r.reason ?? 'condition' },
+  );
+  const goals = (def.goals ?? []).map((g) => ({
+    id: g.id,
+    name: g.name ?? g.id,
+    ...(g.event !== undefined ? { event: g.event } : {}),
+    where: filters(g.where),
+    ...(g.when ? { when: condition(g.when) } : {}),
+    ...(g.within ? { withinMs: ms(g.within) } : {}),
+    exit: g.exit ?? true,
+  }));
+
+  const eventTypes = new Set<string>();
+  const windows: number[] = [settings.eventLookbackMs];
+  for (const r of exitRules) if (r.kind === 'event') eventTypes.add(r.event); else conditionEvents(r.when, eventTypes, windows);
+  for (const g of goals) {
+    if (g.event) eventTypes.add(g.event);
+    if (g.when) conditionEvents(g.when, eventTypes, windows);
+  }
+  for (const s of Object.values(planSteps)) {
+    if (s.type === 'wait_for_event') {
+      eventTypes.add(s.event);
+      windows.push(s.lookbackMs);
+    } else if (s.type === 'branch') s.conditions.forEach((c) => conditionEvents(c.when, eventTypes, windows));
+    else if (s.type === 'handoff_to_sales' && s.assignment.strategy === 'territory') s.assignment.rules.forEach((r) => conditionEvents(r.when, eventTypes, windows));
+  }
+
+  const plan: JourneyPlan = {
+    v: PLAN_VERSION,
+    id: def.id,
+    name: def.name,
+    ...(def.description !== undefined ? { description: def.description } : {}),
+    triggers: def.triggers.map((t) => normalizeTrigger(t, settings)),
+    entry: {
+      reEntry: typeof def.entry?.re_entry === 'object' ? 'after' : (def.entry?.re_entry ?? 'once'),
+      ...(typeof def.entry?.re_entry === 'object' ? { reEntryAfterMs: ms(def.entry.re_entry.after) } : {}),
+      maxConcurrent: def.entry?.max_concurrent ?? 1,
+    },
+    exitRules,
+    goals,
+    settings,
+    start: def.start ?? Object.keys(def.steps)[0]!,
+    steps: planSteps,
+    eventTypes: [...eventTypes].sort(),
+    retention: { ms: Math.max(...windows), maxEvents: MAX_RETAINED_EVENTS },
+  };
+  // Guard the invariant the interpreter relies on; checkGraph already reported any violation.
+  for (const s of Object.values(plan.steps)) for (const n of successors(s)) if (!plan.steps[n]) throw new Error(`internal: ${s.id} → ${n}`);
+  return { ok: true, plan, warnings: checker.warnings.map((w) => (opts.file !== undefined ? { file: opts.file, ...located(w) } : located(w))) };
+}
+
+/** Compile or throw with every error formatted (for tests, seeds and scripts). */
+export function compileOrThrow(source: string | object, opts: CompileOptions = {}): JourneyPlan {
+  const r = compileJourney(source, opts);
+  if (!r.ok) throw new Error(r.errors.map(formatError).join('\n'));
+  return r.plan;
+}
+
+/**
+ * Compiles a stand-alone condition in the journey language (an audience filter sent to the launch API), with the
+ * same messages as inside a journey; `base` prefixes every error path (e.g. `filter`).
+ */
+export function compileCondition(raw: unknown, base: Path = []): { ok: true; condition: PlanCondition } | { ok: false; errors: JourneyError[] } {
+  const errors: JourneyError[] = [];
+  const parsed = ConditionSchema.safeParse(raw, { reportInput: true });
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) translate(issue, base, raw, errors);
+    return { ok: false, errors: dedupe(errors) };
+  }
+  const checker = new Checker(undefined, []);
+  checker.condition(parsed.data, base);
+  if (checker.errors.length > 0) return { ok: false, errors: dedupe(checker.errors) };
+  return { ok: true, condition: condition(parsed.data) };
+}
