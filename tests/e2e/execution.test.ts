@@ -11,7 +11,7 @@ import { temporal as proto } from '@temporalio/proto';
 import { contacts, journeyRuns, journeyRunSteps, messages, scoreEvents } from '../../src/db/schema';
 import { publishJourney } from '../../src/engine/journeys';
 import { loadTemplateCatalog } from '../../src/journey/templates';
-import { TEMPLATES_DIR } from '../../src/services';
+import { TEMPLATES_DIR } from '../../src/paths';
 import { ContactIdKey, JourneyIdKey, JourneyStepKey, JourneyVersionKey } from '../../src/temporal/search-attributes';
 import { journeyWorkflowId } from '../../src/workflows/ids';
 import type { JourneyWorkflowInput, JourneyWorkflowResult } from '../../src/workflows/journey';
