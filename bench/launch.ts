@@ -19,10 +19,11 @@ import { createTestDatabase } from '../tests/helpers/db';
 import { contacts, journeyRuns } from '../src/db/schema';
 import { publishJourney } from '../src/publishing/journeys';
 import { createTextRenderer } from '../src/engine/text-templates';
-import { createRenderer, TEMPLATES_DIR } from '../src/services';
+import { createRenderer } from '../src/wiring/channels';
+import { TEMPLATES_DIR } from '../src/paths';
 import { resolveTemporalBinary } from '../src/temporal/cli-binary';
 import { startDevServer } from '../src/temporal/dev-server';
-import { createWorker } from '../src/worker';
+import { createWorker } from '../src/wiring/worker';
 import { batchTaskQueue, type LaunchProgress, launchProgressQuery } from '../src/contracts';
 
 const args = process.argv.slice(2);

@@ -19,7 +19,7 @@ import { latencySvg, machineInfo, scenarioResult, summaryMarkdown, summaryTable,
 import { startItineraWorker, startStack, type RunningWorker, type Stack, type Tuning } from './lib/context';
 import { publishJourney } from '../src/publishing/journeys';
 import { loadTemplateCatalog } from '../src/journey/templates';
-import { TEMPLATES_DIR } from '../src/services';
+import { TEMPLATES_DIR } from '../src/paths';
 import { emailScenario } from './scenarios/email';
 import { eventEmailScenario } from './scenarios/event-email';
 import { ingestScenario } from './scenarios/ingest';

@@ -6,8 +6,9 @@ import { Client, Connection } from '@temporalio/client';
 import { createActivities } from '../src/activities';
 import { loadConfig } from '../src/config';
 import { openDatabase } from '../src/db/client';
-import { activityDeps, createMailer, createRenderer } from '../src/services';
-import { createWorker } from '../src/worker';
+import { activityDeps } from '../src/wiring/activities';
+import { createMailer, createRenderer } from '../src/wiring/channels';
+import { createWorker } from '../src/wiring/worker';
 
 async function main() {
   const config = loadConfig();
@@ -15,13 +16,13 @@ async function main() {
   const database = await openDatabase({ url: config.databaseUrl, poolSize: config.databasePoolSize });
   const connection = await Connection.connect({ address: config.temporal.address });
   const client = new Client({ connection, namespace: config.temporal.namespace });
-  const { mailer } = createMailer(config);
+  const { mailer } = createMailer({ config });
   const { worker } = await createWorker({
     address: config.temporal.address,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
     activities: createActivities({
-      ...activityDeps(config, database, mailer, createRenderer(), [config.signingSecret ?? 'chaos-signing-secret-0123456789abcdef']),
+      ...activityDeps({ config, database, mailer, renderer: createRenderer(), secrets: [config.signingSecret ?? 'chaos-signing-secret-0123456789abcdef'] }),
       temporal: { client, taskQueue: config.temporal.taskQueue },
     }),
     maxCachedWorkflows: config.workerMaxCachedWorkflows,

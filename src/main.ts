@@ -3,22 +3,20 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Server } from 'node:http';
 import { eq } from 'drizzle-orm';
-import { createActivities } from './activities';
-import { buildApp } from './api/app';
 import { createApiKey } from './api/auth';
-import { ConfigError, loadConfig } from './config';
+import { loadConfig } from './config';
 import { apiKeys } from './db/schema';
 import type { Db } from './db/client';
-import { dbTriggerSource, publishJourneyDir } from './publishing/journeys';
+import { publishJourneyDir } from './publishing/journeys';
 import { loadTemplateCatalog } from './journey/templates';
 import { createLogger } from './logger';
-import { connectTemporal, openMigratedDatabase, resolveSigningSecrets } from './runtime';
-import { activityDeps, createMailer, createRenderer, JOURNEYS_DIR, SALES_FILE, SCORING_MODEL_FILE, TEMPLATES_DIR } from './services';
-import { loadScoringModel } from './scoring/model';
-import { loadSalesDirectory } from './sales';
-import { createWorker } from './worker';
-import { ensureScoreDecaySchedule } from './temporal/schedules';
-import { syncJourneySchedules } from './publishing/schedules';
+import { JOURNEYS_DIR, TEMPLATES_DIR } from './paths';
+import { createApi } from './wiring/api';
+import { openMigratedDatabase } from './wiring/database';
+import { runEntryPoint } from './wiring/entry';
+import { createProcessWorker } from './wiring/process-worker';
+import { resolveSigningSecrets } from './wiring/secrets';
+import { connectTemporal } from './wiring/temporal';
 
 async function devApiKey(db: Db, dataDir: string): Promise<string> {
   const file = path.join(dataDir, 'dev-api-key');
@@ -37,36 +35,17 @@ async function main() {
   const config = loadConfig();
   const log = createLogger(config.logLevel);
   const started = Date.now();
-  const secrets = resolveSigningSecrets(config);
-  const database = await openMigratedDatabase(config, log);
+  const secrets = resolveSigningSecrets({ config });
+  const database = await openMigratedDatabase({ config, log });
   // The embedded default runs the journeys in journeys/: each start publishes a version when its content changed.
   const published = await publishJourneyDir(database.db, JOURNEYS_DIR, loadTemplateCatalog(TEMPLATES_DIR));
   log.info({ journeys: published.map((p) => `${p.journeyId}@${p.version}${p.created ? ' (new)' : ''}`) }, 'journeys published');
-  const temporal = await connectTemporal(config, log, { allowDevServer: true });
-  const scoring = await loadScoringModel(SCORING_MODEL_FILE);
-  const sales = await loadSalesDirectory(SALES_FILE);
-  await ensureScoreDecaySchedule(temporal.client, { taskQueue: config.temporal.taskQueue, timezone: scoring.timezone });
-  const schedules = await syncJourneySchedules(temporal.client, database.db, { taskQueue: config.temporal.taskQueue });
-  log.info(schedules, 'journey schedules in sync');
-  const { mailer, description: mailDescription } = createMailer(config);
-  const activities = createActivities({
-    ...activityDeps(config, database, mailer, createRenderer(), secrets, scoring, sales),
-    temporal: { client: temporal.client, taskQueue: config.temporal.taskQueue },
-  });
-  const { worker, connection: workerConnection } = await createWorker({
-    address: temporal.address,
-    namespace: config.temporal.namespace,
-    taskQueue: config.temporal.taskQueue,
-    activities,
-    maxCachedWorkflows: config.workerMaxCachedWorkflows,
-    maxConcurrentActivities: config.workerMaxConcurrentActivities,
-    maxConcurrentWorkflowTasks: config.workerMaxConcurrentWorkflowTasks,
-    log: (l) => log.info(l),
-  });
+  const temporal = await connectTemporal({ config, log, allowDevServer: true });
+  const processWorker = await createProcessWorker({ config, log, database, temporal, secrets });
+  const { worker, scoring, mailDescription } = processWorker;
   const workerRun = worker.run();
 
-  const app = buildApp({ database, temporal: temporal.client, taskQueue: config.temporal.taskQueue, triggers: dbTriggerSource(database.db),
-    scoring, logger: log, signingSecrets: secrets });
+  const app = createApi({ config, log, database, temporal, scoring, secrets });
   const server: Server = await new Promise((resolve, reject) => {
     const s = app.listen(config.port, config.host, () => resolve(s));
     s.on('error', reject);
@@ -101,10 +80,8 @@ async function main() {
     // The SDK also reacts to SIGINT/SIGTERM by itself; only ask for a shutdown if it has not begun one.
     worker.shutdown();
     await workerRun.catch((err) => log.error({ err }, 'worker stopped with an error'));
-    await workerConnection.close();
-    await temporal.connection.close();
-    await mailer.close?.();
-    await temporal.devServer?.stop();
+    await processWorker.close();
+    await temporal.close();
     await database.close();
     log.info('stopped');
     process.exit(0);
@@ -113,11 +90,4 @@ async function main() {
   process.on('SIGTERM', () => void stop('SIGTERM'));
 }
 
-main().catch((err) => {
-  if (err instanceof ConfigError) {
-    process.stderr.write(`${err.message}\n`);
-    process.exit(1);
-  }
-  process.stderr.write(`itinera failed to start: ${(err as Error).stack ?? err}\n`);
-  process.exit(2);
-});
+runEntryPoint({ main, failure: 'itinera failed to start' });

@@ -10,10 +10,12 @@ import { Client, Connection } from '@temporalio/client';
 import { createActivities } from '../../src/activities';
 import { loadConfig, type Config } from '../../src/config';
 import { generateWebhookSecret } from '../../src/channels/webhooks';
-import { activityDeps, createMailer, createRenderer, SCORING_MODEL_FILE } from '../../src/services';
+import { activityDeps } from '../../src/wiring/activities';
+import { createMailer, createRenderer } from '../../src/wiring/channels';
+import { SCORING_MODEL_FILE } from '../../src/paths';
 import { loadScoringModel, type ScoringModel } from '../../src/scoring/model';
 import type { DevServer } from '../../src/temporal/dev-server';
-import { createWorker } from '../../src/worker';
+import { createWorker } from '../../src/wiring/worker';
 import { scratchDatabase, startChild, startMailSink, startReceiver, startTemporal, type BenchDatabase, type MailSink, type Receiver } from './stack';
 
 /** Pool sizes and cache of the stack under test; the same values go to the worker child through its environment. */
@@ -105,9 +107,9 @@ export async function startItineraWorker(stack: Stack, taskQueue: string): Promi
     return { pid: child.pid, inProcess: false, stop: child.stop };
   }
   const config = stack.config(taskQueue);
-  const { mailer } = createMailer(config);
+  const { mailer } = createMailer({ config });
   const activities = createActivities({
-    ...activityDeps(config, stack.db, mailer, createRenderer(), [stack.signingSecret], stack.scoring),
+    ...activityDeps({ config, database: stack.db, mailer, renderer: createRenderer(), secrets: [stack.signingSecret], scoring: stack.scoring }),
     temporal: { client: stack.client, taskQueue },
   });
   const { worker, connection } = await createWorker({ address: stack.temporal.address, namespace: 'default', taskQueue, activities, maxCachedWorkflows: config.workerMaxCachedWorkflows });

@@ -7,7 +7,8 @@
 import nodemailer from 'nodemailer';
 import { createActivities } from '../../src/activities';
 import { contacts } from '../../src/db/schema';
-import { activityDeps, createMailer, createRenderer } from '../../src/services';
+import { activityDeps } from '../../src/wiring/activities';
+import { createMailer, createRenderer } from '../../src/wiring/channels';
 import { ratioOf, type Metric } from '../lib/report';
 import type { Stack } from '../lib/context';
 import { mapLimit, progressEvery } from '../lib/stack';
@@ -21,8 +22,8 @@ export async function emailScenario(stack: Stack, opts: { count: number; concurr
     .values(Array.from({ length: count + 1 }, (_, i) => ({ externalId: `mail-${i}`, email: `reader${i}@bench.test`, firstName: 'Reader', consent: { email: 'opted_in' as const } })))
     .returning({ id: contacts.id });
   const config = stack.config('bench-email');
-  const { mailer } = createMailer(config);
-  const activities = createActivities(activityDeps(config, stack.db, mailer, createRenderer(), [stack.signingSecret], stack.scoring));
+  const { mailer } = createMailer({ config });
+  const activities = createActivities(activityDeps({ config, database: stack.db, mailer, renderer: createRenderer(), secrets: [stack.signingSecret], scoring: stack.scoring }));
   const keys = new Set<string>();
   stack.sink.onMessage = (_to, _at, key) => {
     if (key?.startsWith('bench:')) keys.add(key);

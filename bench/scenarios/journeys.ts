@@ -10,7 +10,7 @@ import { contacts } from '../../src/db/schema';
 import { publishJourney } from '../../src/publishing/journeys';
 import { startJourneyRun } from '../../src/ingest/router';
 import { loadTemplateCatalog } from '../../src/journey/templates';
-import { TEMPLATES_DIR } from '../../src/services';
+import { TEMPLATES_DIR } from '../../src/paths';
 import { percentile, ratioOf, round, type Metric } from '../lib/report';
 import { startBareWorker, type RunningWorker, type Stack } from '../lib/context';
 import { cpuMeter, progressEvery } from '../lib/stack';

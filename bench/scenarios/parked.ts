@@ -17,7 +17,7 @@ import { contacts, journeyRuns } from '../../src/db/schema';
 import { publishJourney } from '../../src/publishing/journeys';
 import { startJourneyRun } from '../../src/ingest/router';
 import { loadTemplateCatalog } from '../../src/journey/templates';
-import { TEMPLATES_DIR } from '../../src/services';
+import { TEMPLATES_DIR } from '../../src/paths';
 import { percentile, round, type Metric } from '../lib/report';
 import type { RunningWorker, Stack } from '../lib/context';
 import { startBareWorker } from '../lib/context';

@@ -5,7 +5,7 @@ import { compileOrThrow } from '../../src/journey/compiler';
 import { loadTemplateCatalog } from '../../src/journey/templates';
 import { simulate, type TimelineEntry } from '../../src/journey/simulator';
 import type { Contact } from '../../src/journey/schema';
-import { JOURNEYS_DIR, TEMPLATES_DIR } from '../../src/services';
+import { JOURNEYS_DIR, TEMPLATES_DIR } from '../../src/paths';
 import type { Metric } from '../lib/report';
 import type { ScenarioOutput } from './types';
 

@@ -1,17 +1,7 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { and, eq, inArray, sql } from 'drizzle-orm';
-import {
-  batchTaskQueue,
-  handoffSlaWorkflowId,
-  WorkflowType,
-  type Activities,
-  type ChatChannel,
-  type HandoffSlaInput,
-  type HandoffSlaResult,
-  type HandoffToSalesInput,
-  type HandoffToSalesResult,
-} from '../contracts';
+import { type Activities, batchTaskQueue, type ChatChannel, type HandoffSlaInput, type HandoffSlaResult, handoffSlaWorkflowId, type HandoffToSalesInput, type HandoffToSalesResult, WorkflowType } from '../contracts';
 import { toJourneyContact } from '../db/contact-view';
 import { findContactById } from '../db/queries';
 import { salesHandoffs } from '../db/schema';

@@ -1,26 +1,26 @@
 // `npm run api`: the production REST API, against TEMPORAL_ADDRESS and DATABASE_URL.
-import { ConfigError, loadConfig } from '../config';
-import { dbTriggerSource } from '../publishing/journeys';
+import { loadConfig } from '../config';
 import { loadScoringModel } from '../scoring/model';
-import { SCORING_MODEL_FILE } from '../services';
+import { SCORING_MODEL_FILE } from '../paths';
 import { createLogger } from '../logger';
-import { connectTemporal, openMigratedDatabase, resolveSigningSecrets } from '../runtime';
-import { buildApp } from './app';
+import { createApi } from '../wiring/api';
+import { openMigratedDatabase, requirePostgres } from '../wiring/database';
+import { runEntryPoint } from '../wiring/entry';
+import { resolveSigningSecrets } from '../wiring/secrets';
+import { connectTemporal } from '../wiring/temporal';
 
 async function main() {
   const config = loadConfig();
-  if (!config.databaseUrl) {
-    throw new ConfigError('DATABASE_URL is missing: the standalone API needs Postgres (PGlite serves one process only; use `npm start`).');
-  }
+  requirePostgres({ config, process: 'API' });
   const log = createLogger(config.logLevel, 'itinera-api');
-  const database = await openMigratedDatabase(config, log);
-  const temporal = await connectTemporal(config, log, { allowDevServer: false });
-  const app = buildApp({ database, temporal: temporal.client, taskQueue: config.temporal.taskQueue, triggers: dbTriggerSource(database.db),
-    scoring: await loadScoringModel(SCORING_MODEL_FILE), logger: log, signingSecrets: resolveSigningSecrets(config) });
+  const database = await openMigratedDatabase({ config, log });
+  const temporal = await connectTemporal({ config, log, allowDevServer: false });
+  const scoring = await loadScoringModel(SCORING_MODEL_FILE);
+  const app = createApi({ config, log, database, temporal, scoring, secrets: resolveSigningSecrets({ config }) });
   const server = app.listen(config.port, config.host, () => log.info({ port: config.port, host: config.host }, 'API listening'));
   const stop = () => {
     server.close(() => {
-      void temporal.connection.close().then(() => database.close()).then(() => process.exit(0));
+      void temporal.close().then(() => database.close()).then(() => process.exit(0));
     });
     server.closeIdleConnections();
   };
@@ -28,7 +28,4 @@ async function main() {
   process.on('SIGTERM', stop);
 }
 
-main().catch((err) => {
-  process.stderr.write(err instanceof ConfigError ? `${err.message}\n` : `API failed: ${(err as Error).stack}\n`);
-  process.exit(err instanceof ConfigError ? 1 : 2);
-});
+runEntryPoint({ main, failure: 'API failed' });

@@ -4,6 +4,7 @@
  * Only the small Twilio subset we need is spoken, with `fetch`, so there is no SDK to pin and any
  * Twilio-compatible gateway (or a local test server) works by changing `baseUrl`.
  */
+import { ChannelError, requestFailureMessage } from './errors';
 
 export interface SmsMessage {
   /** E.164 (see normalize.ts). */
@@ -27,8 +28,7 @@ export interface SmsSender {
   send(msg: SmsMessage): Promise<SmsSendResult>;
 }
 
-abstract class SmsError extends Error {
-  abstract readonly kind: 'transient' | 'permanent';
+abstract class SmsError extends ChannelError {
   constructor(
     message: string,
     /** HTTP status, undefined for network errors and timeouts. */
@@ -103,14 +103,8 @@ export function createTwilioSmsSender(options: TwilioSmsOptions): SmsSender {
           redirect: 'error',
         });
       } catch (err) {
-        const timedOut = err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError');
         // The request may have reached Twilio; the idempotency token makes the retry safe.
-        throw new SmsTransientError(
-          timedOut ? `twilio: no response within ${timeoutMs}ms` : `twilio: network error: ${describe(err)}`,
-          undefined,
-          undefined,
-          { cause: err },
-        );
+        throw new SmsTransientError(requestFailureMessage(err, 'twilio', timeoutMs), undefined, undefined, { cause: err });
       }
 
       const text = await res.text().catch(() => '');
@@ -145,15 +139,6 @@ export function createTwilioSmsSender(options: TwilioSmsOptions): SmsSender {
  */
 function isTransientStatus(status: number): boolean {
   return status === 401 || status === 408 || status === 429 || status >= 500;
-}
-
-function describe(err: unknown): string {
-  if (err instanceof Error) {
-    const cause = (err as { cause?: unknown }).cause;
-    const code = typeof cause === 'object' && cause && 'code' in cause ? ` (${String((cause as { code: unknown }).code)})` : '';
-    return `${err.message}${code}`;
-  }
-  return String(err);
 }
 
 function truncate(s: string, n: number): string {

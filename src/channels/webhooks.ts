@@ -7,6 +7,7 @@
  * Secrets look like `whsec_<base64 key>`; the HMAC key is the decoded bytes.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { ChannelError, requestFailureMessage } from './errors';
 
 export const WEBHOOK_SECRET_PREFIX = 'whsec_';
 
@@ -112,8 +113,7 @@ export function verifyWebhook(
   return { ok: false, reason: 'tampered' };
 }
 
-abstract class WebhookError extends Error {
-  abstract readonly kind: 'transient' | 'permanent';
+abstract class WebhookError extends ChannelError {
   constructor(
     message: string,
     /** HTTP status; undefined for network errors and timeouts. */
@@ -191,16 +191,7 @@ export async function httpDeliver(
       redirect: 'manual',
     });
   } catch (err) {
-    const timedOut = err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError');
-    const cause = err instanceof Error ? (err as { cause?: { code?: string } }).cause : undefined;
-    throw new WebhookTransientError(
-      timedOut
-        ? `${label}: no response within ${init.timeoutMs}ms`
-        : `${label}: network error: ${err instanceof Error ? err.message : String(err)}${cause?.code ? ` (${cause.code})` : ''}`,
-      undefined,
-      undefined,
-      { cause: err },
-    );
+    throw new WebhookTransientError(requestFailureMessage(err, label, init.timeoutMs), undefined, undefined, { cause: err });
   }
   let rawBody = '';
   try {

@@ -7,7 +7,7 @@ import { loadConfig } from '../config';
 import type { Db } from '../db/client';
 import { journeyStats, type JourneyStats } from '../db/stats';
 import { createLogger } from '../logger';
-import { openMigratedDatabase } from '../runtime';
+import { openMigratedDatabase } from '../wiring/database';
 import { CliError } from './errors';
 import { registerLaunchCommand } from './launch';
 import { addPublishCommand } from './publish';
@@ -70,7 +70,7 @@ export function registerJourneysCommands(program: Command) {
         version = Number(opts.version);
         if (!Number.isInteger(version) || version < 1) throw new CliError(`--version: "${opts.version}" is not a version number`);
       }
-      const database = await openMigratedDatabase(loadConfig(), createLogger('warn'));
+      const database = await openMigratedDatabase({ config: loadConfig(), log: createLogger('warn') });
       try {
         await statsCommand(database.db, id, { ...(version !== undefined ? { version } : {}), ...(opts.json ? { json: true } : {}) }, (s) => process.stdout.write(`${s}\n`));
       } finally {

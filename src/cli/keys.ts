@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { createApiKey, revokeApiKey, ROLES, type Role } from '../api/auth';
 import { loadConfig } from '../config';
 import { createLogger } from '../logger';
-import { openMigratedDatabase } from '../runtime';
+import { openMigratedDatabase } from '../wiring/database';
 import { CliError } from './errors';
 
 export function registerKeyCommands(program: Command) {
@@ -15,7 +15,7 @@ export function registerKeyCommands(program: Command) {
     .action(async (opts: { role: string; name: string }) => {
       if (!ROLES.includes(opts.role as Role)) throw new CliError(`--role must be one of ${ROLES.join(', ')}, not "${opts.role}"`);
       const config = loadConfig();
-      const database = await openMigratedDatabase(config, createLogger('warn'));
+      const database = await openMigratedDatabase({ config, log: createLogger('warn') });
       try {
         const key = await createApiKey(database.db, { name: opts.name, role: opts.role as Role });
         process.stdout.write(`${key.key}\n`);
@@ -29,7 +29,7 @@ export function registerKeyCommands(program: Command) {
     .description('revoke an API key by id')
     .action(async (id: string) => {
       const config = loadConfig();
-      const database = await openMigratedDatabase(config, createLogger('warn'));
+      const database = await openMigratedDatabase({ config, log: createLogger('warn') });
       try {
         if (!(await revokeApiKey(database.db, id))) throw new CliError(`no active key with id ${id}`);
         process.stderr.write(`revoked ${id}\n`);

@@ -6,8 +6,8 @@ import { JourneyArchivedError, publishJourney } from '../publishing/journeys';
 import { ValidationError } from '../errors';
 import { loadTemplateCatalog } from '../journey/templates';
 import { createLogger } from '../logger';
-import { openMigratedDatabase } from '../runtime';
-import { TEMPLATES_DIR } from '../services';
+import { openMigratedDatabase } from '../wiring/database';
+import { TEMPLATES_DIR } from '../paths';
 import { CliError } from './errors';
 
 /** `itinera publish` and `itinera journeys publish` (the same command, under the name each audience looks for). */
@@ -19,7 +19,7 @@ export function addPublishCommand(parent: Command) {
     .option('--templates <dir>', 'template directory', TEMPLATES_DIR)
     .action(async (files: string[], opts: { templates: string }) => {
       const config = loadConfig();
-      const database = await openMigratedDatabase(config, createLogger('warn'));
+      const database = await openMigratedDatabase({ config, log: createLogger('warn') });
       const templates = loadTemplateCatalog(opts.templates);
       let failed = 0;
       try {

@@ -2,17 +2,7 @@ import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/c
 import type { PlanEntry, PlanFilter } from '../journey/plan';
 import { canEnter, type EntryHistory } from '../journey/entry';
 import { matchesFilters } from '../journey/conditions';
-import {
-  ContactIdKey,
-  journeyEventSignal,
-  JourneyIdKey,
-  JourneyStepKey,
-  JourneyVersionKey,
-  journeyWorkflowId,
-  WorkflowType,
-  type JourneyEventSignal,
-  type JourneyWorkflowInput,
-} from '../contracts';
+import { ContactIdKey, journeyEventSignal, type JourneyEventSignal, JourneyIdKey, JourneyStepKey, JourneyVersionKey, journeyWorkflowId, type JourneyWorkflowInput, WorkflowType } from '../contracts';
 
 /** A published journey version that starts on an event type. */
 export type EventTrigger = { journeyId: string; version: number; eventType: string; where?: PlanFilter[]; entry?: PlanEntry };

@@ -3,7 +3,7 @@ import { and, eq, isNotNull } from 'drizzle-orm';
 import type { Db } from '../db/client';
 import { journeys, journeyVersions } from '../db/schema';
 import type { JourneyPlan, PlanTrigger } from '../journey/plan';
-import { batchTaskQueue, scheduledLaunchWorkflowId, WorkflowType, type AudienceLaunchInput } from '../contracts';
+import { type AudienceLaunchInput, batchTaskQueue, scheduledLaunchWorkflowId, WorkflowType } from '../contracts';
 
 /**
  * Every journey Schedule's id starts with this and the task queue, so a sync can find (and remove) the ones no journey

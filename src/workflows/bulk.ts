@@ -1,5 +1,5 @@
 import { continueAsNew, isCancellation, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
-import { bulkProgressQuery, type Activities, type BulkProgress, type BulkRunActionInput } from '../contracts';
+import { type Activities, type BulkProgress, bulkProgressQuery, type BulkRunActionInput } from '../contracts';
 
 const acts = proxyActivities<Activities>({
   startToCloseTimeout: '5m',

@@ -23,20 +23,7 @@ import {
   type Input,
 } from '../journey/interpreter';
 import type { JourneyPlan } from '../journey/plan';
-import {
-  journeyEventSignal,
-  JourneyStepKey,
-  JourneyVersionKey,
-  migrateVersionUpdate,
-  moveToStepUpdate,
-  runStateQuery,
-  skipWaitUpdate,
-  type Activities,
-  type JourneyEventSignal,
-  type JourneyWorkflowInput,
-  type JourneyWorkflowResult,
-  type RunStateView,
-} from '../contracts';
+import { type Activities, journeyEventSignal, type JourneyEventSignal, JourneyStepKey, JourneyVersionKey, type JourneyWorkflowInput, type JourneyWorkflowResult, migrateVersionUpdate, moveToStepUpdate, runStateQuery, type RunStateView, skipWaitUpdate } from '../contracts';
 
 // Grouped by timeout class: sends talk to remote servers, writes stay in our database, reads are local activities.
 // Sends heartbeat while they run (src/activities/keep-alive.ts): a worker that dies mid-send is noticed in 10 s.

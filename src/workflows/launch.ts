@@ -1,5 +1,5 @@
 import { CancellationScope, continueAsNew, isCancellation, proxyActivities, setHandler, sleep, workflowInfo } from '@temporalio/workflow';
-import { launchProgressQuery, type Activities, type AudienceLaunchInput, type LaunchCounts, type LaunchProgress } from '../contracts';
+import { type Activities, type AudienceLaunchInput, type LaunchCounts, type LaunchProgress, launchProgressQuery } from '../contracts';
 
 const pages = proxyActivities<Activities>({
   startToCloseTimeout: '5m',

@@ -4,7 +4,7 @@ import { notifyActivities } from '../../src/activities/notify';
 import type { ActivityDeps } from '../../src/activities/deps';
 import { findMessageByKey, upsertContactByExternalId } from '../../src/db/queries';
 import { createTextRenderer } from '../../src/engine/text-templates';
-import { TEMPLATES_DIR } from '../../src/services';
+import { TEMPLATES_DIR } from '../../src/paths';
 import { createTestDatabase } from '../helpers/db';
 
 /** A WeCom group robot: answers HTTP 200 with errcode, as the real one does. */

@@ -5,7 +5,8 @@ import { createOutboxSmsSender, createTwilioSmsSender } from '../../src/channels
 import { findMessageByKey, upsertContactByExternalId } from '../../src/db/queries';
 import { suppressions } from '../../src/db/schema';
 import { createTextRenderer } from '../../src/engine/text-templates';
-import { createRenderer, TEMPLATES_DIR } from '../../src/services';
+import { createRenderer } from '../../src/wiring/channels';
+import { TEMPLATES_DIR } from '../../src/paths';
 import type { Mailer } from '../../src/activities/deps';
 import { createTestDatabase } from '../helpers/db';
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import request from 'supertest';
 import { loadScoringModel } from '../../src/scoring/model';
-import { SCORING_MODEL_FILE } from '../../src/services';
+import { SCORING_MODEL_FILE } from '../../src/paths';
 import { eq } from 'drizzle-orm';
 import { contactAudit } from '../../src/db/schema';
 import { startTestStack, type TestStack } from '../helpers/stack';

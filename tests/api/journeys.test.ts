@@ -6,7 +6,7 @@ import { journeyRuns, journeyRunSteps, messages } from '../../src/db/schema';
 import { compileOrThrow } from '../../src/journey/compiler';
 import { simulate } from '../../src/journey/simulator';
 import { loadTemplateCatalog } from '../../src/journey/templates';
-import { TEMPLATES_DIR } from '../../src/services';
+import { TEMPLATES_DIR } from '../../src/paths';
 import { startTestStack, type TestStack } from '../helpers/stack';
 import { until } from '../helpers/until';
 

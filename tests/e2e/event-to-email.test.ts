@@ -4,7 +4,7 @@ import { eq } from 'drizzle-orm';
 import { contacts } from '../../src/db/schema';
 import { publishJourney } from '../../src/publishing/journeys';
 import { loadTemplateCatalog } from '../../src/journey/templates';
-import { TEMPLATES_DIR } from '../../src/services';
+import { TEMPLATES_DIR } from '../../src/paths';
 import { startTestStack, type TestStack } from '../helpers/stack';
 import { until } from '../helpers/until';
 

@@ -11,7 +11,7 @@ import { temporal as proto } from '@temporalio/proto';
 import { contacts, journeyRuns, journeyRunSteps, messages, scoreEvents } from '../../src/db/schema';
 import { publishJourney } from '../../src/publishing/journeys';
 import { loadTemplateCatalog } from '../../src/journey/templates';
-import { TEMPLATES_DIR } from '../../src/services';
+import { TEMPLATES_DIR } from '../../src/paths';
 import { ContactIdKey, JourneyIdKey, JourneyStepKey, JourneyVersionKey, journeyWorkflowId, type JourneyWorkflowInput, type JourneyWorkflowResult } from '../../src/contracts';
 import { startTestStack, type TestStack } from '../helpers/stack';
 import { startHttp, type TestHttp } from '../channels/support/http';

@@ -19,7 +19,7 @@ import { contacts, conversions, journeyRuns, journeyRunSteps, messages, salesHan
 import { publishJourney } from '../../src/publishing/journeys';
 import { splitPosition } from '../../src/journey/hash';
 import { loadTemplateCatalog } from '../../src/journey/templates';
-import { TEMPLATES_DIR } from '../../src/services';
+import { TEMPLATES_DIR } from '../../src/paths';
 import { startTestStack, type TestStack } from '../helpers/stack';
 import { json, startHttp, type TestHttp } from '../channels/support/http';
 import type { CapturedMail } from '../helpers/smtp';

@@ -4,7 +4,7 @@ import { and, eq } from 'drizzle-orm';
 import { contacts, events, journeyRuns } from '../../src/db/schema';
 import { publishJourney } from '../../src/publishing/journeys';
 import { loadScoringModel } from '../../src/scoring/model';
-import { SCORING_MODEL_FILE } from '../../src/services';
+import { SCORING_MODEL_FILE } from '../../src/paths';
 import { startTestStack, type TestStack } from '../helpers/stack';
 
 const MQL_JOURNEY = `

@@ -3,7 +3,8 @@ import type { Mailer } from '../../src/activities/deps';
 import type { Db } from '../../src/db/client';
 import { createOutboxSmsSender } from '../../src/channels/sms';
 import { createTextRenderer } from '../../src/engine/text-templates';
-import { createRenderer, TEMPLATES_DIR } from '../../src/services';
+import { createRenderer } from '../../src/wiring/channels';
+import { TEMPLATES_DIR } from '../../src/paths';
 
 type Tracking = Parameters<typeof createActivities>[0]['tracking'];
 

@@ -4,7 +4,7 @@ import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import type { Activities } from '../../src/activities';
 import { batchTaskQueue } from '../../src/contracts';
-import { combineWorkers, type ItineraWorker } from '../../src/worker';
+import { combineWorkers, type ItineraWorker } from '../../src/wiring/worker';
 
 export type TestTemporal = {
   client: Client;

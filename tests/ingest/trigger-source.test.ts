@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dbTriggerSource, publishJourney, setJourneyStatus } from '../../src/publishing/journeys';
 import { loadTemplateCatalog } from '../../src/journey/templates';
-import { TEMPLATES_DIR } from '../../src/services';
+import { TEMPLATES_DIR } from '../../src/paths';
 import { createTestDatabase } from '../helpers/db';
 
 /** dbTriggerSource keeps plans (immutable per version) but reads which version is live on every call. */

@@ -9,7 +9,7 @@ import { findMessageByKey, upsertContactByExternalId } from '../../src/db/querie
 import { contactAudit, contacts, salesAssignmentCursors, salesHandoffs } from '../../src/db/schema';
 import { createTextRenderer } from '../../src/engine/text-templates';
 import { parseSalesConfig, type SalesDeps } from '../../src/sales';
-import { TEMPLATES_DIR } from '../../src/services';
+import { TEMPLATES_DIR } from '../../src/paths';
 import { createTestDatabase } from '../helpers/db';
 import { json, startHttp, type RecordedRequest, type TestHttp } from '../channels/support/http';
 

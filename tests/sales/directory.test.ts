@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { ConfigError, loadConfig } from '../../src/config';
 import { compileJourney } from '../../src/journey/compiler';
 import { loadSalesDirectory, parseSalesConfig, SalesConfigError } from '../../src/sales';
-import { SALES_FILE } from '../../src/services';
+import { SALES_FILE } from '../../src/paths';
 
 const errorsOf = (text: string) => {
   try {

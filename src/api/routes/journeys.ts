@@ -18,7 +18,7 @@ import { Contact, Slug } from '../../journey/schema';
 import { formatSimulation, resolveTime, simulate, type SimulationOptions } from '../../journey/simulator';
 import { loadTemplateCatalog } from '../../journey/templates';
 import { contentHash, diffPlans, formatDiff } from '../../journey/versions';
-import { TEMPLATES_DIR } from '../../services';
+import { TEMPLATES_DIR } from '../../paths';
 import { decodeCursor, encodeCursor } from '../pagination';
 import { defineRoute, unstorableInput } from '../route';
 

@@ -7,7 +7,7 @@ import { audienceLaunches, contacts, journeys } from '../../db/schema';
 import { ConflictError, NotFoundError, ValidationError } from '../../errors';
 import { compileCondition } from '../../journey/compiler';
 import { declaredAudience, loadPlan } from '../../publishing/journeys';
-import { batchTaskQueue, launchProgressQuery, WorkflowType, type AudienceLaunchInput, type LaunchFilter, type LaunchProgress } from '../../contracts';
+import { type AudienceLaunchInput, batchTaskQueue, type LaunchFilter, type LaunchProgress, launchProgressQuery, WorkflowType } from '../../contracts';
 import { decodeCursor, encodeCursor } from '../pagination';
 import { defineRoute } from '../route';
 

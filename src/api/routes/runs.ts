@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { and, desc, eq, inArray, or, sql, type SQL } from 'drizzle-orm';
 import { z } from 'zod';
-import { batchTaskQueue, bulkProgressQuery, WorkflowType, type BulkProgress, type BulkRunActionInput, type RunFilter } from '../../contracts';
+import { batchTaskQueue, type BulkProgress, bulkProgressQuery, type BulkRunActionInput, type RunFilter, WorkflowType } from '../../contracts';
 import type { Db } from '../../db/client';
 import { findRun } from '../../db/queries';
 import { journeyRuns, journeys } from '../../db/schema';

@@ -14,6 +14,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import nodemailer, { type SendMailOptions } from 'nodemailer';
+import { ChannelError, type ChannelErrorKind } from '../errors';
 
 export interface OutgoingEmail {
   /** `"Name" <addr@domain>` or `addr@domain`. */
@@ -49,11 +50,10 @@ export interface Mailer {
 
 export const IDEMPOTENCY_HEADER = 'X-Itinera-Idempotency-Key';
 
-export const SmtpErrorClass = { Transient: 'transient', Permanent: 'permanent' } as const;
-export type SmtpErrorClass = (typeof SmtpErrorClass)[keyof typeof SmtpErrorClass];
+export const SmtpErrorClass = { Transient: 'transient', Permanent: 'permanent' } as const satisfies Record<string, ChannelErrorKind>;
+export type SmtpErrorClass = ChannelErrorKind;
 
-abstract class SmtpError extends Error {
-  abstract readonly kind: SmtpErrorClass;
+abstract class SmtpError extends ChannelError {
   /** SMTP reply code when the server answered (e.g. 451, 550). */
   readonly responseCode: number | undefined;
   /** The server's reply text, verbatim. */

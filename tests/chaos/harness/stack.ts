@@ -12,7 +12,7 @@ import { migrateDatabase, openDatabase, type DatabaseHandle } from '../../../src
 import { contacts, journeyRuns, messages, scoreEvents } from '../../../src/db/schema';
 import { dbTriggerSource, publishJourney } from '../../../src/publishing/journeys';
 import { loadTemplateCatalog } from '../../../src/journey/templates';
-import { TEMPLATES_DIR } from '../../../src/services';
+import { TEMPLATES_DIR } from '../../../src/paths';
 import pg from 'pg';
 import { postgresBinDir, startPgCluster, type PgCluster } from './postgres';
 import { sleep } from './proc';

@@ -1,8 +1,8 @@
 import { DefaultLogger, NativeConnection, Worker, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
-import type { Activities } from './activities';
-import { ensureWorkflowBundle } from './temporal/workflow-bundle';
-import { batchTaskQueue } from './contracts';
-import { WORKER_DEFAULTS } from './config';
+import type { Activities } from '../activities';
+import { ensureWorkflowBundle } from '../temporal/workflow-bundle';
+import { batchTaskQueue } from '../contracts';
+import { WORKER_DEFAULTS } from '../config';
 
 export type WorkerOptions = {
   address: string;

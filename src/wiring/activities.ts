@@ -1,0 +1,49 @@
+import { ConfigError, type Config } from '../config';
+import type { ActivityDeps, EmailRenderer, Mailer } from '../activities/deps';
+import type { DatabaseHandle } from '../db/client';
+import { createTextRenderer } from '../engine/text-templates';
+import { TEMPLATES_DIR } from '../paths';
+import type { SalesDirectory } from '../sales';
+import type { ScoringModel } from '../scoring/model';
+import { createSms, type SmsChannel } from './channels';
+
+export const DEV_PHYSICAL_ADDRESS = 'itinera development sender · set MAIL_PHYSICAL_ADDRESS to your postal address';
+
+export type ActivityDepsOptions = {
+  config: Config;
+  database: DatabaseHandle;
+  mailer: Mailer;
+  renderer: EmailRenderer;
+  /** Signing secrets of tracking links and tokens; the first signs, all verify (see resolveSigningSecrets). */
+  secrets: readonly string[];
+  /** The lead-scoring model: without it, the daily decay has nothing to apply. */
+  scoring?: ScoringModel;
+  /** Sales teams: without them hand-offs are only recorded. */
+  sales?: SalesDirectory;
+  /** @default createSms({ config }) */
+  sms?: SmsChannel;
+};
+
+/** What the production activities need, from the configuration and the already-open resources. */
+export function activityDeps(opts: ActivityDepsOptions): ActivityDeps {
+  const { config, database, mailer, renderer, secrets, scoring, sales } = opts;
+  const { sms, provider } = opts.sms ?? createSms({ config });
+  const physicalAddress = config.mail.physicalAddress ?? (config.nodeEnv === 'production' ? undefined : DEV_PHYSICAL_ADDRESS);
+  if (!physicalAddress) {
+    throw new ConfigError('MAIL_PHYSICAL_ADDRESS is missing: marketing email must carry the sender\'s postal address in production.');
+  }
+  return {
+    db: database.db,
+    mailer,
+    renderer,
+    text: createTextRenderer(TEMPLATES_DIR),
+    sms,
+    smsProvider: provider,
+    webhookSecrets: config.webhookSecrets,
+    chatWebhooks: config.chatWebhooks,
+    ...(scoring ? { scoring } : {}),
+    ...(sales ? { sales: { directory: sales, crmWebhook: config.crmWebhook } } : {}),
+    defaultFrom: config.smtp.from,
+    tracking: { baseUrl: config.publicBaseUrl, secrets, physicalAddress, unsubscribeMailto: config.mail.unsubscribeMailto },
+  };
+}

@@ -1,0 +1,43 @@
+import { randomUUID } from 'node:crypto';
+import path from 'node:path';
+import type { Config } from '../config';
+import type { EmailRenderer, Mailer } from '../activities/deps';
+import { createFileMailer, createSmtpMailer } from '../channels/email/mailer';
+import { createTemplateRenderer } from '../channels/email/renderer';
+import { createOutboxSmsSender, createTwilioSmsSender, type SmsSender } from '../channels/sms';
+import { TEMPLATES_DIR } from '../paths';
+
+/** SMTP when SMTP_URL is set; otherwise real .eml files under DATA_DIR/mail, so nothing leaves a laptop by accident. */
+export function createMailer(opts: { config: Config }): { mailer: Mailer; description: string } {
+  const { config } = opts;
+  if (config.smtp.url) {
+    const mailer = createSmtpMailer({
+      url: config.smtp.url,
+      pool: {
+        maxConnections: config.smtp.poolSize,
+        ...(config.smtp.ratePerSecond > 0 ? { rateLimit: config.smtp.ratePerSecond, rateDelta: 1000 } : {}),
+      },
+    });
+    return { mailer, description: `SMTP ${new URL(config.smtp.url).host}` };
+  }
+  const dir = path.resolve(config.dataDir, 'mail');
+  return { mailer: createFileMailer(dir), description: `.eml files in ${dir}` };
+}
+
+/** The email templates of journeys/templates, English by default. */
+export function createRenderer(): EmailRenderer {
+  return createTemplateRenderer({ dir: TEMPLATES_DIR, defaultLocale: 'en' });
+}
+
+export type SmsChannel = { sms: SmsSender; provider: string };
+
+/** Twilio-compatible REST when configured; otherwise the outbox: the SMS is stored and shown by the API. */
+export function createSms(opts: { config: Config }): SmsChannel {
+  const { sms } = opts.config;
+  if (sms.provider === 'twilio') {
+    const { baseUrl, accountSid, authToken, from } = sms;
+    return { sms: createTwilioSmsSender({ baseUrl, accountSid, authToken, from }), provider: 'twilio' };
+  }
+  // The messages row written by the activity is the outbox entry; the provider id just names it.
+  return { sms: createOutboxSmsSender(async () => `outbox-${randomUUID()}`), provider: 'outbox' };
+}

@@ -1,0 +1,74 @@
+import type { Logger } from 'pino';
+import { createActivities } from '../activities';
+import type { Config } from '../config';
+import type { DatabaseHandle } from '../db/client';
+import { syncJourneySchedules } from '../publishing/schedules';
+import { SALES_FILE, SCORING_MODEL_FILE } from '../paths';
+import { loadSalesDirectory } from '../sales';
+import { loadScoringModel, type ScoringModel } from '../scoring/model';
+import { ensureScoreDecaySchedule } from '../temporal/schedules';
+import { activityDeps } from './activities';
+import { createMailer, createRenderer } from './channels';
+import type { TemporalHandle } from './temporal';
+import { createWorker, type ItineraWorker } from './worker';
+
+export type ProcessWorkerOptions = {
+  config: Config;
+  log: Logger;
+  database: DatabaseHandle;
+  temporal: TemporalHandle;
+  /** See resolveSigningSecrets. */
+  secrets: readonly string[];
+  /** `host:port` of the SDK's Prometheus endpoint: the standalone worker serves WORKER_METRICS_ADDRESS there. */
+  metricsAddress?: string;
+};
+
+export type ProcessWorker = {
+  worker: ItineraWorker;
+  /** The scoring model the activities were given; `npm start` hands the same one to its API. */
+  scoring: ScoringModel;
+  /** Where email goes (SMTP host or the .eml directory), for the start-up banner. */
+  mailDescription: string;
+  /** Once `worker.run()` has resolved: closes the worker's own connection, then the mailer. */
+  close(): Promise<void>;
+};
+
+/**
+ * The worker side of `npm start` and `npm run worker`, which used to repeat it: loads the scoring model and the
+ * sales teams, makes sure the score-decay Schedule exists and the journeys' Schedules match the published versions,
+ * then creates the workers with the production activities. Running them is the caller's.
+ */
+export async function createProcessWorker(opts: ProcessWorkerOptions): Promise<ProcessWorker> {
+  const { config, log, database, temporal, secrets } = opts;
+  const taskQueue = config.temporal.taskQueue;
+  const scoring = await loadScoringModel(SCORING_MODEL_FILE);
+  const sales = await loadSalesDirectory(SALES_FILE);
+  await ensureScoreDecaySchedule(temporal.client, { taskQueue, timezone: scoring.timezone });
+  const schedules = await syncJourneySchedules(temporal.client, database.db, { taskQueue });
+  log.info(schedules, 'journey schedules in sync');
+  const { mailer, description } = createMailer({ config });
+  const activities = createActivities({
+    ...activityDeps({ config, database, mailer, renderer: createRenderer(), secrets, scoring, sales }),
+    temporal: { client: temporal.client, taskQueue },
+  });
+  const { worker, connection } = await createWorker({
+    address: temporal.address,
+    namespace: config.temporal.namespace,
+    taskQueue,
+    activities,
+    maxCachedWorkflows: config.workerMaxCachedWorkflows,
+    maxConcurrentActivities: config.workerMaxConcurrentActivities,
+    maxConcurrentWorkflowTasks: config.workerMaxConcurrentWorkflowTasks,
+    ...(opts.metricsAddress ? { metricsAddress: opts.metricsAddress } : {}),
+    log: (l) => log.info(l),
+  });
+  return {
+    worker,
+    scoring,
+    mailDescription: description,
+    close: async () => {
+      await connection.close();
+      await mailer.close?.();
+    },
+  };
+}
