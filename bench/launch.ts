@@ -18,7 +18,7 @@ import { createOutboxSmsSender } from '../src/channels/sms';
 import { createTestDatabase } from '../tests/helpers/db';
 import { contacts, journeyRuns } from '../src/db/schema';
 import { publishJourney } from '../src/publishing/journeys';
-import { createTextRenderer } from '../src/engine/text-templates';
+import { createTextRenderer } from '../src/templates/text';
 import { createRenderer } from '../src/wiring/channels';
 import { TEMPLATES_DIR } from '../src/paths';
 import { resolveTemporalBinary } from '../src/temporal/cli-binary';

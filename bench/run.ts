@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { latencySvg, machineInfo, scenarioResult, summaryMarkdown, summaryTable, throughputSvg, type ScenarioResult } from './lib/report';
 import { startItineraWorker, startStack, type RunningWorker, type Stack, type Tuning } from './lib/context';
 import { publishJourney } from '../src/publishing/journeys';
-import { loadTemplateCatalog } from '../src/journey/templates';
+import { loadTemplateCatalog } from '../src/templates/catalog';
 import { TEMPLATES_DIR } from '../src/paths';
 import { emailScenario } from './scenarios/email';
 import { eventEmailScenario } from './scenarios/event-email';

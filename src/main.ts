@@ -8,7 +8,7 @@ import { loadConfig } from './config';
 import { apiKeys } from './db/schema';
 import type { Db } from './db/client';
 import { publishJourneyDir } from './publishing/journeys';
-import { loadTemplateCatalog } from './journey/templates';
+import { loadTemplateCatalog } from './templates/catalog';
 import { createLogger } from './logger';
 import { JOURNEYS_DIR, TEMPLATES_DIR } from './paths';
 import { createApi } from './wiring/api';

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { contacts } from '../../src/db/schema';
 import { publishJourney } from '../../src/publishing/journeys';
 import { startJourneyRun } from '../../src/ingest/router';
-import { loadTemplateCatalog } from '../../src/journey/templates';
+import { loadTemplateCatalog } from '../../src/templates/catalog';
 import { TEMPLATES_DIR } from '../../src/paths';
 import { percentile, ratioOf, round, type Metric } from '../lib/report';
 import { startBareWorker, type RunningWorker, type Stack } from '../lib/context';

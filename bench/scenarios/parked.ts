@@ -16,7 +16,7 @@ import { and, eq, sql } from 'drizzle-orm';
 import { contacts, journeyRuns } from '../../src/db/schema';
 import { publishJourney } from '../../src/publishing/journeys';
 import { startJourneyRun } from '../../src/ingest/router';
-import { loadTemplateCatalog } from '../../src/journey/templates';
+import { loadTemplateCatalog } from '../../src/templates/catalog';
 import { TEMPLATES_DIR } from '../../src/paths';
 import { percentile, round, type Metric } from '../lib/report';
 import type { RunningWorker, Stack } from '../lib/context';

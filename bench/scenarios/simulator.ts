@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { compileOrThrow } from '../../src/journey/compiler';
-import { loadTemplateCatalog } from '../../src/journey/templates';
+import { loadTemplateCatalog } from '../../src/templates/catalog';
 import { simulate, type TimelineEntry } from '../../src/journey/simulator';
 import type { Contact } from '../../src/journey/schema';
 import { JOURNEYS_DIR, TEMPLATES_DIR } from '../../src/paths';

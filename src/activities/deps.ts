@@ -4,9 +4,9 @@ import type { ChatWebhooks } from '../config';
 import type { ScoringModel } from '../scoring/model';
 import type { SalesDeps } from '../sales';
 import type { Mailer } from '../channels/email/mailer';
-import type { TemplateRenderer } from '../channels/email/renderer';
+import type { TemplateRenderer } from '../templates/email';
 import type { SmsSender } from '../channels/sms';
-import type { TextRenderer } from '../engine/text-templates';
+import type { TextRenderer } from '../templates/text';
 
 export type { Mailer, OutgoingEmail } from '../channels/email/mailer';
 

@@ -8,8 +8,8 @@ import { findMessageByKey, isSuppressed, type ContactRow, type MessageRow } from
 import { batched } from '../db/batch';
 import { contacts, messages, suppressions } from '../db/schema';
 import type { Db } from '../db/client';
-import { buildTemplateContext } from '../journey/template-context';
-import { renderInline } from './inline-templates';
+import { buildTemplateContext } from '../templates/context';
+import { renderInline } from '../templates/inline';
 import type { Activities, SendEmailInput, SendEmailResult, Skipped } from '../contracts';
 import type { ActivityDeps } from './deps';
 

@@ -5,11 +5,11 @@ import { type Activities, batchTaskQueue, type ChatChannel, type HandoffSlaInput
 import { toJourneyContact } from '../db/contact-view';
 import { findContactById } from '../db/queries';
 import { salesHandoffs } from '../db/schema';
-import { buildTemplateContext } from '../journey/template-context';
+import { buildTemplateContext } from '../templates/context';
 import { AssignmentError, assignHandoff, type HandoffAssignment } from '../sales/assign';
 import { crmHandoffPayload, deliverCrmWebhook } from '../sales/crm';
 import type { ActivityDeps } from './deps';
-import { renderInline } from './inline-templates';
+import { renderInline } from '../templates/inline';
 import { notifyActivities } from './notify';
 
 /** The `handoff_to_sales` step and its SLA escalation. */

@@ -5,10 +5,10 @@ import type { Activities, NotifyInput, NotifyResult } from '../contracts';
 import { toJourneyContact } from '../db/contact-view';
 import { findContactById, findMessageByKey } from '../db/queries';
 import { messages } from '../db/schema';
-import { buildTemplateContext } from '../journey/template-context';
+import { buildTemplateContext } from '../templates/context';
 import { chatAudience } from '../sales/chat';
 import type { ActivityDeps } from './deps';
-import { renderInline } from './inline-templates';
+import { renderInline } from '../templates/inline';
 
 /** The journey's `notify` step: chat messages to sales and to groups (WeCom, DingTalk, Slack). */
 export function notifyActivities(deps: ActivityDeps): Pick<Activities, 'notify'> {

@@ -3,10 +3,10 @@ import { SmsPermanentError } from '../channels/sms';
 import { toJourneyContact } from '../db/contact-view';
 import { findMessageByKey, isSuppressed } from '../db/queries';
 import { messages } from '../db/schema';
-import { buildTemplateContext } from '../journey/template-context';
+import { buildTemplateContext } from '../templates/context';
 import type { Activities, SendSmsInput, SendSmsResult, Skipped } from '../contracts';
 import type { ActivityDeps } from './deps';
-import { renderInline } from './inline-templates';
+import { renderInline } from '../templates/inline';
 import { contactForSend, isSkipped, messageRow, recordSkip } from './message-rows';
 
 

@@ -5,9 +5,9 @@ import type { Activities, CallWebhookInput, CallWebhookResult } from '../contrac
 import { toJourneyContact } from '../db/contact-view';
 import { findContactById, findMessageByKey } from '../db/queries';
 import { messages } from '../db/schema';
-import { buildTemplateContext } from '../journey/template-context';
+import { buildTemplateContext } from '../templates/context';
 import type { ActivityDeps } from './deps';
-import { renderInlineJson, renderInlineUrl } from './inline-templates';
+import { InvalidWebhookUrlError, renderInlineJson, renderInlineUrl } from '../templates/inline';
 
 /** The journey's `webhook` step. */
 export function webhookActivities(deps: ActivityDeps): Pick<Activities, 'callWebhook'> {
@@ -29,7 +29,7 @@ export function webhookActivities(deps: ActivityDeps): Pick<Activities, 'callWeb
         trigger: input.trigger ? { properties: input.trigger } : undefined,
         journey: { id: input.journeyId, name: input.journeyId },
       });
-      const url = renderInlineUrl(input.url, context);
+      const url = renderWebhookUrl(input.url, context);
       const body = input.body === undefined ? '' : JSON.stringify(renderInlineJson(input.body, context));
       await db
         .insert(messages)
@@ -71,4 +71,14 @@ export function webhookActivities(deps: ActivityDeps): Pick<Activities, 'callWeb
     },
 
   };
+}
+
+/** renderInlineUrl, with a URL it refuses failing the activity for good (retrying would render the same URL). */
+function renderWebhookUrl(source: string, context: Record<string, unknown>): string {
+  try {
+    return renderInlineUrl(source, context);
+  } catch (err) {
+    if (err instanceof InvalidWebhookUrlError) throw ApplicationFailure.nonRetryable(err.message, 'InvalidWebhookUrl');
+    throw err;
+  }
 }

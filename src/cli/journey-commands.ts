@@ -11,7 +11,7 @@ import { z } from 'zod';
 import { compileJourney, formatError, formatPath, type CompileResult } from '../journey/compiler';
 import { Contact } from '../journey/schema';
 import { formatSimulation, simulate, type SimulationOptions } from '../journey/simulator';
-import { loadTemplateCatalog, type TemplateCatalog } from '../journey/templates';
+import { loadTemplateCatalog, type TemplateCatalog } from '../templates/catalog';
 import { contentHash, diffPlans, formatDiff } from '../journey/versions';
 import { parseScoringModel, ScoringModelError } from '../scoring/model';
 

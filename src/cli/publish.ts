@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { loadConfig } from '../config';
 import { JourneyArchivedError, publishJourney } from '../publishing/journeys';
 import { ValidationError } from '../errors';
-import { loadTemplateCatalog } from '../journey/templates';
+import { loadTemplateCatalog } from '../templates/catalog';
 import { createLogger } from '../logger';
 import { openMigratedDatabase } from '../wiring/database';
 import { TEMPLATES_DIR } from '../paths';

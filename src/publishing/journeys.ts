@@ -6,7 +6,7 @@ import { journeys, journeyVersions } from '../db/schema';
 import { DomainError, NotFoundError, ValidationError } from '../errors';
 import { compileJourney, formatError } from '../journey/compiler';
 import type { JourneyPlan, PlanCondition } from '../journey/plan';
-import type { TemplateCatalog } from '../journey/templates';
+import type { TemplateCatalog } from '../templates/catalog';
 import { contentHash } from '../journey/versions';
 import type { EventTrigger, TriggerSource } from '../ingest/router';
 

@@ -1,4 +1,4 @@
-import type { Person } from '../journey/template-context';
+import type { Person } from '../templates/context';
 import type { NotifyTarget } from '../journey/schema';
 import type { SalesDirectory, SalesPerson } from './directory';
 

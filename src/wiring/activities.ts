@@ -1,7 +1,7 @@
 import { ConfigError, type Config } from '../config';
 import type { ActivityDeps, EmailRenderer, Mailer } from '../activities/deps';
 import type { DatabaseHandle } from '../db/client';
-import { createTextRenderer } from '../engine/text-templates';
+import { createTextRenderer } from '../templates/text';
 import { TEMPLATES_DIR } from '../paths';
 import type { SalesDirectory } from '../sales';
 import type { ScoringModel } from '../scoring/model';

@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Config } from '../config';
 import type { EmailRenderer, Mailer } from '../activities/deps';
 import { createFileMailer, createSmtpMailer } from '../channels/email/mailer';
-import { createTemplateRenderer } from '../channels/email/renderer';
+import { createTemplateRenderer } from '../templates/email';
 import { createOutboxSmsSender, createTwilioSmsSender, type SmsSender } from '../channels/sms';
 import { TEMPLATES_DIR } from '../paths';
 

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { notifyActivities } from '../../src/activities/notify';
 import type { ActivityDeps } from '../../src/activities/deps';
 import { findMessageByKey, upsertContactByExternalId } from '../../src/db/queries';
-import { createTextRenderer } from '../../src/engine/text-templates';
+import { createTextRenderer } from '../../src/templates/text';
 import { TEMPLATES_DIR } from '../../src/paths';
 import { createTestDatabase } from '../helpers/db';
 

@@ -4,7 +4,7 @@ import { createActivities } from '../../src/activities';
 import { createOutboxSmsSender, createTwilioSmsSender } from '../../src/channels/sms';
 import { findMessageByKey, upsertContactByExternalId } from '../../src/db/queries';
 import { suppressions } from '../../src/db/schema';
-import { createTextRenderer } from '../../src/engine/text-templates';
+import { createTextRenderer } from '../../src/templates/text';
 import { createRenderer } from '../../src/wiring/channels';
 import { TEMPLATES_DIR } from '../../src/paths';
 import type { Mailer } from '../../src/activities/deps';

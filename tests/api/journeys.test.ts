@@ -5,7 +5,7 @@ import { and, eq } from 'drizzle-orm';
 import { journeyRuns, journeyRunSteps, messages } from '../../src/db/schema';
 import { compileOrThrow } from '../../src/journey/compiler';
 import { simulate } from '../../src/journey/simulator';
-import { loadTemplateCatalog } from '../../src/journey/templates';
+import { loadTemplateCatalog } from '../../src/templates/catalog';
 import { TEMPLATES_DIR } from '../../src/paths';
 import { startTestStack, type TestStack } from '../helpers/stack';
 import { until } from '../helpers/until';

@@ -9,7 +9,7 @@ import {
   htmlToText,
   TemplateNotFoundError,
   TemplateRenderError,
-} from '../../src/channels/email/renderer';
+} from '../../src/templates/email';
 
 const dir = fileURLToPath(new URL('./fixtures/templates', import.meta.url));
 const renderer = createTemplateRenderer({ dir, defaultLocale: 'en' });

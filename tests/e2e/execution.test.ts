@@ -10,7 +10,7 @@ import { and, eq } from 'drizzle-orm';
 import { temporal as proto } from '@temporalio/proto';
 import { contacts, journeyRuns, journeyRunSteps, messages, scoreEvents } from '../../src/db/schema';
 import { publishJourney } from '../../src/publishing/journeys';
-import { loadTemplateCatalog } from '../../src/journey/templates';
+import { loadTemplateCatalog } from '../../src/templates/catalog';
 import { TEMPLATES_DIR } from '../../src/paths';
 import { ContactIdKey, JourneyIdKey, JourneyStepKey, JourneyVersionKey, journeyWorkflowId, type JourneyWorkflowInput, type JourneyWorkflowResult } from '../../src/contracts';
 import { startTestStack, type TestStack } from '../helpers/stack';

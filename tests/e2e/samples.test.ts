@@ -18,7 +18,7 @@ import { temporal as proto } from '@temporalio/proto';
 import { contacts, conversions, journeyRuns, journeyRunSteps, messages, salesHandoffs } from '../../src/db/schema';
 import { publishJourney } from '../../src/publishing/journeys';
 import { splitPosition } from '../../src/journey/hash';
-import { loadTemplateCatalog } from '../../src/journey/templates';
+import { loadTemplateCatalog } from '../../src/templates/catalog';
 import { TEMPLATES_DIR } from '../../src/paths';
 import { startTestStack, type TestStack } from '../helpers/stack';
 import { json, startHttp, type TestHttp } from '../channels/support/http';

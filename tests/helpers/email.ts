@@ -2,7 +2,7 @@ import { createActivities } from '../../src/activities';
 import type { Mailer } from '../../src/activities/deps';
 import type { Db } from '../../src/db/client';
 import { createOutboxSmsSender } from '../../src/channels/sms';
-import { createTextRenderer } from '../../src/engine/text-templates';
+import { createTextRenderer } from '../../src/templates/text';
 import { createRenderer } from '../../src/wiring/channels';
 import { TEMPLATES_DIR } from '../../src/paths';
 

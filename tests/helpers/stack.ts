@@ -11,7 +11,7 @@ import type { SalesDeps } from '../../src/sales';
 import type { ChatWebhooks } from '../../src/config';
 import { createRenderer } from '../../src/wiring/channels';
 import { TEMPLATES_DIR } from '../../src/paths';
-import { createTextRenderer } from '../../src/engine/text-templates';
+import { createTextRenderer } from '../../src/templates/text';
 import { createOutboxSmsSender, type SmsSender } from '../../src/channels/sms';
 import { randomUUID } from 'node:crypto';
 import { createTestDatabase } from './db';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { compileJourney, formatError } from '../../src/journey/compiler';
-import { emptyCatalog, templateUsage, type TemplateCatalog } from '../../src/journey/templates';
-import { CONTACT_FIELD_NAMES } from '../../src/journey/template-context';
+import { emptyCatalog, templateUsage, type TemplateCatalog } from '../../src/templates/catalog';
+import { CONTACT_FIELD_NAMES } from '../../src/templates/context';
 import { CONTACT_FIELDS } from '../../src/journey/schema';
 import { catalog, compile, errorsOf, journey } from './helpers';
 

@@ -4,7 +4,7 @@ import { compileJourney, formatError } from '../../src/journey/compiler';
 import { initialState, step, type Command, type Input, type RunState } from '../../src/journey/interpreter';
 import type { JourneyPlan } from '../../src/journey/plan';
 import type { Contact } from '../../src/journey/schema';
-import { loadTemplateCatalog } from '../../src/journey/templates';
+import { loadTemplateCatalog } from '../../src/templates/catalog';
 
 export const JOURNEYS = fileURLToPath(new URL('../../journeys/', import.meta.url));
 export const SAMPLES = ['new-lead-nurture', 'webinar-follow-up', 'mql-handoff', 'stale-opportunity', 'industry-content'] as const;

@@ -7,7 +7,7 @@ import type { ActivityDeps } from '../../src/activities/deps';
 import { generateWebhookSecret, verifyWebhook } from '../../src/channels/webhooks';
 import { findMessageByKey, upsertContactByExternalId } from '../../src/db/queries';
 import { contactAudit, contacts, salesAssignmentCursors, salesHandoffs } from '../../src/db/schema';
-import { createTextRenderer } from '../../src/engine/text-templates';
+import { createTextRenderer } from '../../src/templates/text';
 import { parseSalesConfig, type SalesDeps } from '../../src/sales';
 import { TEMPLATES_DIR } from '../../src/paths';
 import { createTestDatabase } from '../helpers/db';

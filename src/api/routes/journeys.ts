@@ -16,7 +16,7 @@ import { compileJourney, formatError, type CompileResult, type JourneyError } fr
 import type { JourneyPlan } from '../../journey/plan';
 import { Contact, Slug } from '../../journey/schema';
 import { formatSimulation, resolveTime, simulate, type SimulationOptions } from '../../journey/simulator';
-import { loadTemplateCatalog } from '../../journey/templates';
+import { loadTemplateCatalog } from '../../templates/catalog';
 import { contentHash, diffPlans, formatDiff } from '../../journey/versions';
 import { TEMPLATES_DIR } from '../../paths';
 import { decodeCursor, encodeCursor } from '../pagination';

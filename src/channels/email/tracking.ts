@@ -10,7 +10,7 @@
  * `<a href="{{unsubscribe_url}}">`). Marketing mail whose HTML has no placeholder gets one in the
  * footer, so there is always a visible unsubscribe link next to the physical address.
  */
-import { decodeEntities } from './renderer';
+import { decodeEntities } from '../../templates/email';
 import { signToken, verifyToken, type TokenFailureReason } from '../tokens';
 
 /** Only characters Handlebars does not escape, so it survives `{{unsubscribe_url}}` intact. */

@@ -14,7 +14,7 @@ import {
   type Goal,
 } from '../schema';
 import { PLAN_VERSION, successors, type JourneyPlan, type PlanCondition, type PlanStep } from '../plan';
-import type { TemplateCatalog } from '../templates';
+import type { TemplateCatalog } from '../../templates/catalog';
 import { dedupe, formatError, show, type JourneyError, type Path } from './diagnostics';
 import { checkGraph } from './graph';
 import { condition, conditionEvents, filters, MAX_RETAINED_EVENTS, ms, normalizeSettings, normalizeStep, normalizeTrigger } from './normalize';

@@ -3,8 +3,8 @@
  * handlebars strings, and templates in the catalog (existence, locales, parts, layouts, partials, variables).
  */
 import { CONTACT_FIELDS, type Condition } from '../schema';
-import { templateUsage, type TemplateCatalog, type TemplateKind } from '../templates';
-import { isKnownTemplateVariable, isPrototypeMember, KNOWN_HELPERS } from '../template-context';
+import { templateUsage, type TemplateCatalog, type TemplateKind } from '../../templates/catalog';
+import { isKnownTemplateVariable, isPrototypeMember, KNOWN_HELPERS } from '../../templates/context';
 import { formatPath, show, stepOf, type JourneyError, type Path } from './diagnostics';
 import { didYouMean } from './suggestions';
 

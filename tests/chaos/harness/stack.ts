@@ -11,7 +11,7 @@ import { generateWebhookSecret } from '../../../src/channels/webhooks';
 import { migrateDatabase, openDatabase, type DatabaseHandle } from '../../../src/db/client';
 import { contacts, journeyRuns, messages, scoreEvents } from '../../../src/db/schema';
 import { dbTriggerSource, publishJourney } from '../../../src/publishing/journeys';
-import { loadTemplateCatalog } from '../../../src/journey/templates';
+import { loadTemplateCatalog } from '../../../src/templates/catalog';
 import { TEMPLATES_DIR } from '../../../src/paths';
 import pg from 'pg';
 import { postgresBinDir, startPgCluster, type PgCluster } from './postgres';

@@ -5,9 +5,9 @@
  * that render should build their context with {@link buildTemplateContext} so that what the
  * compiler accepts is exactly what exists at send time. Pure (no Node builtins).
  */
-import type { Contact } from './schema';
+import type { Contact } from '../journey/schema';
 
-/** Built-in contact fields; keep in sync with `Contact` in schema.ts (a test checks). */
+/** Built-in contact fields; keep in sync with `Contact` in journey/schema.ts (a test checks). */
 export const CONTACT_FIELD_NAMES = [
   'id', 'email', 'phone', 'first_name', 'last_name', 'company', 'job_title', 'industry', 'region', 'country',
   'timezone', 'locale', 'lifecycle_stage', 'score', 'tags', 'owner_id', 'created_at', 'attributes',

@@ -16,7 +16,8 @@
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import Handlebars from 'handlebars';
+import type Handlebars from 'handlebars';
+import { createHandlebars, LAYOUT_DIRECTIVE, RUNTIME_OPTIONS } from './handlebars';
 
 export interface TemplateRendererOptions {
   /** Root directory holding `<template>/<locale>/*.hbs`, `_layouts/` and `_partials/`. */
@@ -80,22 +81,9 @@ interface LocaleVariant {
   layout?: string;
 }
 
-// Set explicitly (they are also Handlebars' defaults since 4.6) so a future default change or a
-// caller passing options cannot re-open `{{constructor.constructor ...}}`-style prototype access.
-const RUNTIME_OPTIONS: Handlebars.RuntimeOptions = {
-  allowProtoPropertiesByDefault: false,
-  allowProtoMethodsByDefault: false,
-};
-
-const LAYOUT_DIRECTIVE = /^\s*\{\{!<\s*([\w.-]+)\s*\}\}[ \t]*\r?\n?/;
-
 /** Canonical form for comparing locale names: `zh_cn` and `ZH-CN` both become `zh-cn`. */
 function localeKey(locale: string): string {
   return locale.trim().replace(/_/g, '-').toLowerCase();
-}
-
-function isEmpty(v: unknown): boolean {
-  return v === undefined || v === null || (typeof v === 'string' && v.trim() === '');
 }
 
 export function createTemplateRenderer(options: TemplateRendererOptions): TemplateRenderer {
@@ -105,20 +93,8 @@ export function createTemplateRenderer(options: TemplateRendererOptions): Templa
     throw new Error(`email templates: directory not found: ${dir}`);
   }
 
-  // Isolated environment: helpers/partials registered by other code on the global Handlebars
-  // instance can neither leak in nor be polluted by us.
-  const hb = Handlebars.create();
-
-  /**
-   * `{{default first_name "there"}}`: first argument that is not undefined/null/blank. Lets a
-   * template declare its fallback explicitly while strict mode stays off (a missing optional field
-   * must not fail a send).
-   */
-  hb.registerHelper('default', function (...args: unknown[]) {
-    const values = args.slice(0, -1); // last argument is Handlebars' options object
-    for (const v of values) if (!isEmpty(v)) return v;
-    return '';
-  });
+  // Isolated environment (with the `default` helper): see createHandlebars().
+  const hb = createHandlebars();
   for (const [name, fn] of Object.entries(options.helpers ?? {})) hb.registerHelper(name, fn);
 
   const compile = (source: string, file: string, escape: boolean): Compiled => {

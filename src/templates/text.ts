@@ -1,6 +1,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import Handlebars from 'handlebars';
+import type Handlebars from 'handlebars';
+import { createHandlebars, PLAIN_TEXT, RUNTIME_OPTIONS } from './handlebars';
 
 export type TextKind = 'sms' | 'chat';
 
@@ -15,11 +16,7 @@ export interface TextRenderer {
  * nothing is HTML-escaped.
  */
 export function createTextRenderer(dir: string, defaultLocale = 'en'): TextRenderer {
-  const hb = Handlebars.create();
-  hb.registerHelper('default', (...args: unknown[]) => {
-    for (const v of args.slice(0, -1)) if (v !== undefined && v !== null && !(typeof v === 'string' && v.trim() === '')) return v;
-    return '';
-  });
+  const hb = createHandlebars();
   const compiled = new Map<string, Map<string, Handlebars.TemplateDelegate>>();
   for (const kind of ['sms', 'chat'] as const) {
     const root = path.join(dir, `_${kind}`);
@@ -30,7 +27,7 @@ export function createTextRenderer(dir: string, defaultLocale = 'en'): TextRende
       const variants = new Map<string, Handlebars.TemplateDelegate>();
       for (const locale of readdirSync(tdir)) {
         const file = path.join(tdir, locale, 'text.hbs');
-        if (existsSync(file)) variants.set(locale.toLowerCase(), hb.compile(readFileSync(file, 'utf8'), { noEscape: true, strict: false }));
+        if (existsSync(file)) variants.set(locale.toLowerCase(), hb.compile(readFileSync(file, 'utf8'), PLAIN_TEXT));
       }
       compiled.set(`${kind}/${name}`, variants);
     }
@@ -45,7 +42,7 @@ export function createTextRenderer(dir: string, defaultLocale = 'en'): TextRende
         .map((l) => l.toLowerCase());
       for (const c of candidates) {
         const t = variants.get(c) ?? [...variants.entries()].find(([k]) => k.split('-')[0] === c)?.[1];
-        if (t) return t(context, { allowProtoPropertiesByDefault: false, allowProtoMethodsByDefault: false }).trim();
+        if (t) return t(context, RUNTIME_OPTIONS).trim();
       }
       throw new Error(`${kind} template "${name}" has no locale ${locale ?? defaultLocale} and no ${defaultLocale} fallback`);
     },

@@ -1,5 +1,5 @@
-import { ApplicationFailure } from '@temporalio/activity';
-import Handlebars from 'handlebars';
+import type Handlebars from 'handlebars';
+import { createHandlebars, PLAIN_TEXT, RUNTIME_OPTIONS } from './handlebars';
 
 /**
  * Inline Handlebars strings written in a journey (an email subject override, an SMS body, a chat message, a webhook
@@ -10,11 +10,7 @@ import Handlebars from 'handlebars';
  * Sources come only from published journey versions (never from event data), in a private environment with
  * prototype access off. Output is plain text (nothing is HTML-escaped); a string without `{{` is returned as is.
  */
-const hb = Handlebars.create();
-hb.registerHelper('default', (...args: unknown[]) => {
-  for (const v of args.slice(0, -1)) if (v !== undefined && v !== null && !(typeof v === 'string' && v.trim() === '')) return v;
-  return '';
-});
+const hb = createHandlebars();
 
 // A journey has a handful of inline strings and versions are immutable, so a small cache compiles each once.
 const compiled = new Map<string, Handlebars.TemplateDelegate>();
@@ -24,11 +20,11 @@ export function renderInline(source: string, context: Record<string, unknown>): 
   if (!source.includes('{{')) return source;
   let t = compiled.get(source);
   if (!t) {
-    t = hb.compile(source, { noEscape: true, strict: false });
+    t = hb.compile(source, PLAIN_TEXT);
     if (compiled.size >= MAX_CACHED) compiled.clear();
     compiled.set(source, t);
   }
-  return t(context, { allowProtoPropertiesByDefault: false, allowProtoMethodsByDefault: false });
+  return t(context, RUNTIME_OPTIONS);
 }
 
 /** Renders every string inside a JSON value (objects and arrays are walked; keys and other values stay). */
@@ -42,9 +38,17 @@ export function renderInlineJson(value: unknown, context: Record<string, unknown
 }
 
 /**
+ * A webhook URL that is not a URL once rendered, or that left the literal part the journey wrote. Rendering again
+ * cannot fix it: the callWebhook activity fails non-retryably with type `InvalidWebhookUrl`.
+ */
+export class InvalidWebhookUrlError extends Error {
+  override name = 'InvalidWebhookUrlError';
+}
+
+/**
  * Renders a URL template (a webhook step's `url`) with every value percent-encoded, so a contact field or event
  * property fills one URL component and can never change the host, the path above it or the query: a company named
- * `evil.example/` or `../admin?x=` stays inside its segment.
+ * `evil.example/` or `../admin?x=` stays inside its segment. Throws {@link InvalidWebhookUrlError}.
  */
 export function renderInlineUrl(source: string, context: Record<string, unknown>): string {
   if (!source.includes('{{')) return source;
@@ -56,10 +60,10 @@ export function renderInlineUrl(source: string, context: Record<string, unknown>
   try {
     href = new URL(url).href;
   } catch {
-    throw ApplicationFailure.nonRetryable(`the webhook URL is not a URL once rendered: ${url.slice(0, 200)}`, 'InvalidWebhookUrl');
+    throw new InvalidWebhookUrlError(`the webhook URL is not a URL once rendered: ${url.slice(0, 200)}`);
   }
   if (literal !== undefined && !href.startsWith(literal)) {
-    throw ApplicationFailure.nonRetryable(`the webhook URL left ${literal} once rendered (${href.slice(0, 200)})`, 'InvalidWebhookUrl');
+    throw new InvalidWebhookUrlError(`the webhook URL left ${literal} once rendered (${href.slice(0, 200)})`);
   }
   return url;
 }

@@ -15,7 +15,8 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import Handlebars from 'handlebars';
-import { KNOWN_HELPERS } from './template-context';
+import { KNOWN_HELPERS } from './context';
+import { LAYOUT_DIRECTIVE } from './handlebars';
 
 export type TemplateKind = 'email' | 'sms' | 'chat';
 export type TemplatePart = 'subject' | 'html' | 'text';
@@ -126,8 +127,6 @@ export function templateUsage(source: string): TemplateUsage {
   for (const h of knownHelpers) helpers.delete(h);
   return { variables: [...variables].sort(), partials: [...partials].sort(), helpers: [...helpers].sort(), paths: [...paths].sort() };
 }
-
-const LAYOUT_DIRECTIVE = /^\s*\{\{!<\s*([\w.-]+)\s*\}\}/;
 
 export function emptyCatalog(): TemplateCatalog {
   return { templates: { email: {}, sms: {}, chat: {} }, partials: {}, layouts: {}, problems: [] };
