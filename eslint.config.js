@@ -38,8 +38,8 @@ const workflowRestrictedImports = {
       message: `This package must not be imported from workflow code. ${WORKFLOW_SANDBOX}`,
     },
     {
-      regex: '^(\\.\\./)+(db|api|channels)(/.*)?$',
-      message: `src/db, src/api and src/channels do I/O and must not be imported from workflow code. ${WORKFLOW_SANDBOX}`,
+      regex: '^(\\.\\./)+(db|api|channels|templates|wiring|runs|publishing|ingest|contacts)(/.*)?$',
+      message: `src/db, api, channels, templates, wiring, runs, publishing, ingest and contacts do I/O and must not be imported from workflow code. ${WORKFLOW_SANDBOX}`,
     },
     {
       regex: '^(\\.\\./)+activities(/.*)?$',

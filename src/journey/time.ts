@@ -53,13 +53,13 @@ export function resolveTimeZone(contactTz: string | null | undefined, fallback: 
   return isTimeZone(contactTz) ? contactTz : isTimeZone(fallback) ? fallback : 'UTC';
 }
 
-interface Parts extends LocalTime {
+export interface WallClock extends LocalTime {
   second: number;
 }
 
-function partsViaIntl(t: number, tz: string): Parts {
+function partsViaIntl(t: number, tz: string): WallClock {
   const f = formatter(tz) ?? formatter('UTC')!;
-  const out: Parts = { year: 0, month: 0, day: 0, hour: 0, minute: 0, second: 0, weekday: 0 };
+  const out: WallClock = { year: 0, month: 0, day: 0, hour: 0, minute: 0, second: 0, weekday: 0 };
   for (const p of f.formatToParts(t)) {
     switch (p.type) {
       case 'year': out.year = Number(p.value); break;
@@ -73,6 +73,21 @@ function partsViaIntl(t: number, tz: string): Parts {
     }
   }
   return out;
+}
+
+/**
+ * What the wall clock in `tz` shows at instant t, to the second, read from `Intl` itself (an unknown zone reads as
+ * UTC). One `formatToParts` call each, uncached: the send path uses {@link localTime}, whose offset is cached per
+ * quarter hour (see below); this is for callers that want the exact reading, such as scoring's calendar days.
+ */
+export function wallClock(t: number, tz: string): WallClock {
+  return partsViaIntl(t, tz);
+}
+
+/** Offset of local wall-clock time from UTC at instant t, in ms, exact to the second (uncached, like {@link wallClock}). */
+export function exactOffsetMs(t: number, tz: string): number {
+  const p = partsViaIntl(t, tz);
+  return Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute, p.second) - (t - (((t % 1000) + 1000) % 1000));
 }
 
 /**
@@ -92,16 +107,14 @@ export function offsetMs(t: number, tz: string): number {
   if (!zone) offsetCache.set(tz, (zone = new Map()));
   let off = zone.get(bucket);
   if (off === undefined) {
-    const at = bucket * QUARTER_HOUR;
-    const p = partsViaIntl(at, tz);
-    off = Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute, p.second) - at;
+    off = exactOffsetMs(bucket * QUARTER_HOUR, tz);
     if (zone.size >= MAX_CACHED_OFFSETS) zone.clear();
     zone.set(bucket, off);
   }
   return off;
 }
 
-function parts(t: number, tz: string): Parts {
+function parts(t: number, tz: string): WallClock {
   const d = new Date(t + offsetMs(t, isTimeZone(tz) ? tz : 'UTC'));
   return {
     year: d.getUTCFullYear(),

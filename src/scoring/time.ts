@@ -1,50 +1,29 @@
 /**
  * Calendar arithmetic for cap periods and decay days in the model's time zone. Pure: time is always an argument.
+ * Wall-clock readings and offsets come from journey/time.ts, read exactly (not its per-quarter-hour cache): a day
+ * boundary here is where Intl puts it, to the second.
  */
 import { DURATION_MS, parseDuration } from '../journey/duration';
+import { exactOffsetMs, isTimeZone, wallClock } from '../journey/time';
 import type { CapPeriod } from './model';
 
 const DAY = DURATION_MS.DAY;
 /** Multi-day windows count from a Monday so that `7d` is the Monday–Sunday week. 1970-01-05 was a Monday. */
 const MONDAY_EPOCH_DAY = 4;
 
-const formatters = new Map<string, Intl.DateTimeFormat>();
-function formatter(tz: string): Intl.DateTimeFormat {
-  let f = formatters.get(tz);
-  if (!f) {
-    f = new Intl.DateTimeFormat('en-US', {
-      timeZone: tz,
-      hourCycle: 'h23',
-      year: 'numeric',
-      month: '2-digit',
-      day: '2-digit',
-      hour: '2-digit',
-      minute: '2-digit',
-      second: '2-digit',
-    });
-    formatters.set(tz, f);
-  }
-  return f;
-}
-
-/** Wall-clock fields of an instant in a zone. */
-function wallClock(at: number, tz: string): { y: number; m: number; d: number; h: number; mi: number; s: number } {
-  const parts: Record<string, number> = {};
-  for (const p of formatter(tz).formatToParts(new Date(at))) if (p.type !== 'literal') parts[p.type] = Number(p.value);
-  return { y: parts.year!, m: parts.month!, d: parts.day!, h: parts.hour!, mi: parts.minute!, s: parts.second! };
-}
-
-/** Offset of `tz` from UTC at instant `at`, in ms (Asia/Shanghai → +8h). */
-function offsetAt(at: number, tz: string): number {
-  const w = wallClock(at, tz);
-  const asUtc = Date.UTC(w.y, w.m - 1, w.d, w.h, w.mi, w.s);
-  return asUtc - (at - (((at % 1000) + 1000) % 1000));
+/**
+ * The model's zone, which the model schema has validated. journey/time.ts falls back to UTC for an unknown zone;
+ * scoring never did, so an invalid one still throws the RangeError `Intl.DateTimeFormat` throws for it.
+ */
+function zone(tz: string): string {
+  if (!isTimeZone(tz)) throw new RangeError(`Invalid time zone specified: ${tz}`);
+  return tz;
 }
 
 /** Local calendar day number (days since 1970-01-01 of the local date). */
 export function localDayNumber(at: Date, tz: string): number {
-  const w = wallClock(at.getTime(), tz);
-  return Math.floor(Date.UTC(w.y, w.m - 1, w.d) / DAY);
+  const w = wallClock(at.getTime(), zone(tz));
+  return Math.floor(Date.UTC(w.year, w.month - 1, w.day) / DAY);
 }
 
 /** `yyyy-mm-dd` of the local date: the day part of decay idempotency keys. */
@@ -54,10 +33,11 @@ export function localDate(at: Date, tz: string): string {
 
 /** The instant local midnight starts on local day `dayNumber`. */
 export function startOfLocalDay(dayNumber: number, tz: string): Date {
+  zone(tz);
   const guess = dayNumber * DAY;
   // Two passes settle the offset even when the day starts next to a DST change.
-  let t = guess - offsetAt(guess, tz);
-  t = guess - offsetAt(t, tz);
+  let t = guess - exactOffsetMs(guess, tz);
+  t = guess - exactOffsetMs(t, tz);
   return new Date(t);
 }
 
