@@ -74,9 +74,9 @@ async function startDevServer(binary: string): Promise<{ address: string; stop()
 
 type Shared = { users: number; ready: Promise<{ address: string; bundle: string }>; stop?: () => Promise<void> };
 /**
- * Vitest runs this setup for the root config and again for each project that extends it, in one process: they share
- * one server instead of starting one each (two for `--project main`, four for `npm test`, each a Go process idling
- * on the same two cores).
+ * Vitest runs this setup for the root config and again for each project that extends it, in one process (root and
+ * main for `--project main`): they share one server instead of each starting a Go process that idles on the same
+ * two cores for the whole run.
  */
 const SHARED = Symbol.for('itinera.tests.temporal');
 const registry = globalThis as { [SHARED]?: Shared };
