@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config';
+import { scaled } from './tests/helpers/timing';
 
 /** Files that load the shared dev server with thousands of workflows: they run alone, after everything else. */
 const HEAVY = ['tests/e2e/launch.test.ts'];
@@ -12,9 +13,10 @@ const CHAOS_FULL = process.env.CHAOS_FULL === '1';
 export default defineConfig({
   test: {
     globalSetup: ['tests/helpers/global-setup.ts'],
-    // Temporal-backed tests start workers and wait on real (second-scale) timers.
-    testTimeout: 60_000,
-    hookTimeout: 120_000,
+    // Temporal-backed tests start workers and wait on real (second-scale) timers. What an idle machine needs, stretched
+    // by the load at start (or TEST_TIME_SCALE): see tests/helpers/timing.ts.
+    testTimeout: scaled(60_000),
+    hookTimeout: scaled(120_000),
     pool: 'forks',
     // Two cores are shared by the dev server, Postgres and the test workers.
     maxWorkers: 2,
@@ -29,8 +31,8 @@ export default defineConfig({
           include: CHAOS,
           // The teardown merges bench/results/chaos-parts/*.json into chaos.json and prints the one-line summary.
           globalSetup: ['tests/chaos/summary-setup.ts'],
-          testTimeout: (CHAOS_FULL ? 90 : 15) * 60_000,
-          hookTimeout: 300_000,
+          testTimeout: scaled((CHAOS_FULL ? 90 : 15) * 60_000),
+          hookTimeout: scaled(300_000),
           sequence: { groupOrder: 2 },
         },
       },

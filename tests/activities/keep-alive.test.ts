@@ -7,11 +7,13 @@ describe('keepAlive', () => {
     const env = new MockActivityEnvironment();
     let beats = 0;
     env.on('heartbeat', () => beats++);
-    const send = keepAlive(async (ms: number) => {
-      await new Promise((r) => setTimeout(r, ms));
+    // The send returns once it has seen two heartbeats: a fixed 200 ms send could see fewer than two 20 ms beats when
+    // a busy machine paused the process for most of it. A send that never heartbeats never returns (test timeout).
+    const send = keepAlive(async (wanted: number) => {
+      while (beats < wanted) await new Promise((r) => setTimeout(r, 5));
       return 'sent';
     }, 20);
-    await expect(env.run(send, 200)).resolves.toBe('sent');
+    await expect(env.run(send, 2)).resolves.toBe('sent');
     expect(beats).toBeGreaterThanOrEqual(2);
     const after = beats;
     await new Promise((r) => setTimeout(r, 100));

@@ -4,6 +4,7 @@ import { eq } from 'drizzle-orm';
 import { journeyRuns, messages } from '../../src/db/schema';
 import { publishJourney } from '../../src/publishing/journeys';
 import { startTestStack, type TestStack } from '../helpers/stack';
+import { until } from '../helpers/until';
 
 const journey = `
 id: metered
@@ -40,16 +41,10 @@ describe('/metrics', () => {
     runId = first.body.accepted[0].runs[0];
     await send({ id: 'm-1', type: 'trial.started', contact: { externalId: 'metrics-contact-x1' } });
     await send({ events: [{ id: 'm-2', type: 'page.viewed', contact: { externalId: 'metrics-contact-x1' } }, { id: 'm-3', type: 'Not A Type', contact: { externalId: 'k' } }] });
-    const deadline = Date.now() + 60_000;
-    for (;;) {
+    contactId = await until('the run to reach hold', async () => {
       const [row] = await stack.db.db.select().from(journeyRuns).where(eq(journeyRuns.workflowId, runId));
-      if (row?.currentStep === 'hold') {
-        contactId = row.contactId;
-        break;
-      }
-      if (Date.now() > deadline) throw new Error('run never reached hold');
-      await new Promise((r) => setTimeout(r, 200));
-    }
+      return row?.currentStep === 'hold' ? row.contactId : undefined;
+    }, 60_000);
     await stack.db.db.insert(messages).values([
       { idempotencyKey: 'metrics-sms-1', channel: 'sms', recipient: '+8613800000000', status: 'sent', contactId },
       { idempotencyKey: 'metrics-sms-2', channel: 'sms', recipient: '+8613800000001', status: 'sent' },
@@ -90,13 +85,10 @@ describe('/metrics', () => {
 
   it('reads run gauges at scrape time', async () => {
     await stack.temporal.client.workflow.getHandle(runId).cancel();
-    const deadline = Date.now() + 60_000;
-    for (;;) {
+    await until('the cancelled run to leave itinera_runs_running', async () => {
       const text = (await request(stack.app).get('/metrics').expect(200)).text;
-      if (sample(text, 'itinera_runs_running', { journey: 'metered', step: 'hold' }) === undefined) break;
-      if (Date.now() > deadline) throw new Error('the cancelled run is still counted as running');
-      await new Promise((r) => setTimeout(r, 300));
-    }
+      return sample(text, 'itinera_runs_running', { journey: 'metered', step: 'hold' }) === undefined ? true : undefined;
+    }, 60_000);
     const [row] = await stack.db.db.select().from(journeyRuns).where(eq(journeyRuns.workflowId, runId));
     expect(row!.status).toBe('cancelled');
   });

@@ -6,6 +6,7 @@ import { publishJourney } from '../../src/publishing/journeys';
 import { startTestStack, type TestStack } from '../helpers/stack';
 import { json, startHttp, type TestHttp } from '../channels/support/http';
 import { until } from '../helpers/until';
+import { scaled, scaledSeconds } from '../helpers/timing';
 
 const JOURNEY = `
 id: skippable
@@ -32,7 +33,7 @@ name: Hooked
 triggers: [{ type: event, event: deal.synced }]
 start: push
 steps:
-  push: { type: webhook, url: ${url}/hook, body: { id: "{{contact.id}}" }, timeout: 2s, retries: 10, next: done }
+  push: { type: webhook, url: ${url}/hook, body: { id: "{{contact.id}}" }, timeout: ${scaledSeconds(2)}s, retries: 10, next: done }
   done: { type: exit }
 `;
 
@@ -102,11 +103,13 @@ describe('ops: skip the current wait, retry a failing activity now', () => {
       .expect(202);
     const workflowId: string = res.body.accepted[0].runs[0];
     const handle = stack.temporal.client.workflow.getHandle(workflowId);
-    // Wait until the activity sits in a back-off of several seconds (attempt ≥ 3: 2 s, then 4 s, …).
+    // Wait until the activity sits in a back-off of several seconds (attempt ≥ 3: 2 s, then 4 s, …): the test must fix
+    // the receiver and call retry-now before it ends, so on a busy machine it waits for a longer one (TIME_SCALE).
+    const margin = scaled(2500);
     const next = await until('a long back-off', async () => {
       const p = (await handle.describe()).raw.pendingActivities?.[0];
       const at = p?.nextAttemptScheduleTime?.seconds ? Number(p.nextAttemptScheduleTime.seconds) * 1000 : undefined;
-      return p && (p.attempt ?? 0) >= 3 && at && at - Date.now() > 2500 ? at : undefined;
+      return p && (p.attempt ?? 0) >= 3 && at && at - Date.now() > margin ? at : undefined;
     }, 60_000);
     const before = arrivals.length;
     await request(stack.app).post(`/v1/runs/${encodeURIComponent(workflowId)}/skip-wait`).set(ops()).expect(409);
@@ -119,7 +122,7 @@ describe('ops: skip the current wait, retry a failing activity now', () => {
     expect(arrivals.length).toBe(before + 1);
     expect(arrivals.at(-1)!).toBeLessThan(next);
     await request(stack.app).post(`/v1/runs/${encodeURIComponent(workflowId)}/retry-now`).set(ops()).expect(409);
-  }, 90_000);
+  }, scaled(90_000));
 
   it('moves a waiting run to another step; refuses unknown steps, bad input and ended runs', async () => {
     const res = await request(stack.app)

@@ -5,10 +5,15 @@ import { journeyRuns } from '../../src/db/schema';
 import { publishJourney } from '../../src/publishing/journeys';
 import { startTestStack, type TestStack } from '../helpers/stack';
 import { startHttp, type TestHttp } from '../channels/support/http';
+import { scaled, scaledSeconds } from '../helpers/timing';
+import { until } from '../helpers/until';
 
 const SECRET_HEADER = 'Bearer hook-credential-0f9e8d7c';
 
-/** A webhook with many quick retries: the receiver decides whether the run is stuck. */
+/**
+ * A webhook with many quick retries: the receiver decides whether the run is stuck. The call's own timeout only has
+ * to let a local answer through (a timeout would make the last failure read "no response", not "HTTP 500").
+ */
 const hookJourney = (url: string) => `
 id: hook-j
 name: Hook
@@ -20,7 +25,7 @@ steps:
     url: ${url}/hook
     headers: { authorization: "${SECRET_HEADER}" }
     body: { contact: "{{contact.email}}" }
-    timeout: 2s
+    timeout: ${scaledSeconds(2)}s
     retries: 10
     next: done
   done: { type: exit }
@@ -38,16 +43,6 @@ steps:
   done: { type: exit }
 `;
 
-async function until<T>(fn: () => Promise<T | undefined | false>, timeoutMs = 60_000, what = 'condition'): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`${what} not met in time`);
-    await new Promise((r) => setTimeout(r, 300));
-  }
-}
-
 describe('ops toolkit on runs against the real stack', () => {
   let stack: TestStack;
   let receiver: TestHttp;
@@ -64,8 +59,10 @@ describe('ops toolkit on runs against the real stack', () => {
     return res.body.accepted[0].runs[0] as string;
   };
   const projection = async (workflowId: string) => (await stack.db.db.select().from(journeyRuns).where(eq(journeyRuns.workflowId, workflowId)))[0];
-  const inStep = (workflowId: string, step: string) => until(async () => (await projection(workflowId))?.currentStep === step, 60_000, `${workflowId} in ${step}`);
-  const status = (workflowId: string, s: string, timeoutMs = 60_000) => until(async () => (await projection(workflowId))?.status === s, timeoutMs, `${workflowId} ${s}`);
+  const inStep = (workflowId: string, step: string) =>
+    until(`${workflowId} in ${step}`, async () => ((await projection(workflowId))?.currentStep === step ? true : undefined), 60_000);
+  const status = (workflowId: string, s: string, timeoutMs = 60_000) =>
+    until(`${workflowId} ${s}`, async () => ((await projection(workflowId))?.status === s ? true : undefined), timeoutMs);
 
   beforeAll(async () => {
     receiver = await startHttp((_req, res) => {
@@ -86,19 +83,25 @@ describe('ops toolkit on runs against the real stack', () => {
   let lateRun: string;
   let freshRun: string;
 
-  it('finds a run stuck on a failing webhook, shows why, and sees it complete once the receiver recovers', async () => {
+  /**
+   * The retries back off 2 s, 4 s, 8 s, 16 s…: every retry the test is too slow to catch before the receiver recovers
+   * doubles the wait for the one that succeeds (once five attempts have failed, the sixth comes 62 s after the first:
+   * past the default 60 s budget of the whole test). Its budget covers the 120 s wait for completion, both stretched
+   * by TIME_SCALE.
+   */
+  it('finds a run stuck on a failing webhook, shows why, and sees it complete once the receiver recovers', { timeout: scaled(180_000) }, async () => {
     hookRun = await post('order.placed', 'c-hook', 'hook.person@example.com');
     // A run in an event wait is neither retrying nor overdue: it must not be listed.
     freshRun = await post('signup.done', 'c-fresh');
     await inStep(freshRun, 'hold');
 
     const listed = await until(
+      'the hook run listed as stuck',
       async () => {
         const res = await ops(request(stack.app).get('/v1/runs?stuck=true')).expect(200);
         return res.body.items.some((r: { workflowId: string }) => r.workflowId === hookRun) ? res.body : undefined;
       },
       60_000,
-      'the hook run listed as stuck',
     );
     expect(listed.items.map((r: { workflowId: string }) => r.workflowId)).toEqual([hookRun]);
     const item = listed.items[0];
@@ -227,12 +230,12 @@ describe('ops toolkit on runs against the real stack', () => {
 
     const follow = async (bulkId: string) =>
       until(
+        `bulk ${bulkId} done`,
         async () => {
           const res = await ops(request(stack.app).get(`/v1/runs/bulk/${bulkId}`)).expect(200);
           return res.body.status === 'running' ? undefined : res.body;
         },
         60_000,
-        `bulk ${bulkId} done`,
       );
 
     const dry = await ops(request(stack.app).post('/v1/runs/bulk').send({ action: 'cancel', filter: { journeyId: 'bulk-j' }, dryRun: true, pageSize: 2 })).expect(202);

@@ -11,6 +11,7 @@ import {
 } from '../../src/channels/webhooks';
 import { startHttp, type TestHttp } from './support/http';
 import { deadPort } from './support/smtp';
+import { scaled } from '../helpers/timing';
 
 const OLD = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
 const NEW = generateWebhookSecret();
@@ -116,9 +117,8 @@ describe('deliverWebhook against a local receiver', () => {
           res.writeHead(301, { location: '/ok' });
           return res.end();
         case '/slow':
-          await new Promise((r) => setTimeout(r, 1000));
-          res.writeHead(200);
-          return res.end();
+          // Never answers: holds the request until the client gives up and closes the connection.
+          return new Promise((r) => res.once('close', r));
       }
       res.writeHead(404);
       res.end('no such hook');
@@ -128,13 +128,19 @@ describe('deliverWebhook against a local receiver', () => {
     await receiver.close();
   });
 
+  /**
+   * The client timeout of every delivery that expects an answer (the timeout test sets its own): the receiver answers
+   * in milliseconds, but the first fetch of a process took 400-700 ms with two CPU hogs, past a fixed 300 ms, and the
+   * abort can also cut reading the body (an error page keeps its status but loses its body).
+   */
+  const TIMEOUT_MS = scaled(5000);
   const send = (path: string, over: Partial<Parameters<typeof deliverWebhook>[0]> = {}) =>
     deliverWebhook({
       url: receiver.url + path,
       body: { event: 'step.completed', contact: 'c1', n: 1 },
       secrets: [NEW, OLD], // receiver only knows OLD: rotation in progress
       id: 'msg_journey_j1_c1_s4',
-      timeoutMs: 300,
+      timeoutMs: TIMEOUT_MS,
       headers: { 'X-Custom': 'yes', 'webhook-id': 'attacker' },
       ...over,
     });
@@ -193,7 +199,8 @@ describe('deliverWebhook against a local receiver', () => {
   });
 
   it('timeout and connection refused → transient without status', async () => {
-    const slow = (await send('/slow').catch((e: unknown) => e)) as WebhookTransientError;
+    // The receiver never answers, so a short timeout is safe however busy the machine is.
+    const slow = (await send('/slow', { timeoutMs: 300 }).catch((e: unknown) => e)) as WebhookTransientError;
     expect(slow).toBeInstanceOf(WebhookTransientError);
     expect(slow.status).toBeUndefined();
     expect(slow.message).toMatch(/no response within 300ms/);

@@ -8,13 +8,18 @@ import { TEMPLATES_DIR } from '../../src/paths';
 import { startTestStack, type TestStack } from '../helpers/stack';
 import { until } from '../helpers/until';
 
-// A real journey, compiled and published like any other, with second-scale waits so the test can watch it finish.
-const JOURNEY = `
-id: e2e-welcome
-name: E2E welcome
+/**
+ * A real journey, compiled and published like any other. The click path gets an hour to click in: with a window of a
+ * few seconds, a busy machine could take longer between the run reaching the wait and the click reaching the run, and
+ * the run went cold under a test that clicked. The no-click path is the same journey with a 4-second window, under
+ * its own trigger, so a test can watch it time out.
+ */
+const journey = (id: string, event: string, clickWindow: string) => `
+id: ${id}
+name: E2E welcome (${id})
 triggers:
   - type: event
-    event: lead.created
+    event: ${event}
 start: welcome
 steps:
   welcome:
@@ -25,7 +30,7 @@ steps:
     type: wait_for_event
     event: email.clicked
     where: { link_tag: product-a }
-    timeout: 4s
+    timeout: ${clickWindow}
     on_event: tag-hot
     on_timeout: tag-cold
   tag-hot:
@@ -40,6 +45,8 @@ steps:
     type: exit
     reason: finished
 `;
+const JOURNEY = journey('e2e-welcome', 'lead.created', '1h');
+const NO_CLICK = journey('e2e-no-click', 'lead.imported', '4s');
 
 describe('event → journey workflow → email → run status', () => {
   let stack: TestStack;
@@ -50,6 +57,7 @@ describe('event → journey workflow → email → run status', () => {
     expect(published).toMatchObject({ journeyId: 'e2e-welcome', version: 1, created: true });
     // Identical content publishes no new version.
     expect(await publishJourney(stack.db.db, JOURNEY, { templates })).toMatchObject({ version: 1, created: false });
+    expect(await publishJourney(stack.db.db, NO_CLICK, { templates })).toMatchObject({ journeyId: 'e2e-no-click', version: 1, created: true });
   });
   afterAll(async () => {
     await stack?.stop();
@@ -106,7 +114,7 @@ describe('event → journey workflow → email → run status', () => {
   });
 
   it('takes the timeout branch when nobody clicks', async () => {
-    const res = await post({ id: 'evt-e2e-2', type: 'lead.created', contact: { externalId: 'crm-43', email: 'li@example.cn' } });
+    const res = await post({ id: 'evt-e2e-2', type: 'lead.imported', contact: { externalId: 'crm-43', email: 'li@example.cn' } });
     const workflowId: string = res.body.accepted[0].runs[0];
     const done = await until(async () => {
       const r = await runOf(workflowId);

@@ -5,6 +5,7 @@ import { audienceLaunchEntries, contacts, journeyRuns, journeys } from '../../sr
 import { publishJourney } from '../../src/publishing/journeys';
 import { startTestStack, type TestStack } from '../helpers/stack';
 import { until } from '../helpers/until';
+import { scaled } from '../helpers/timing';
 
 // Entered by launches only; every run parks on a long timer, so the launch itself is what is measured and checked.
 const JOURNEY = `
@@ -48,7 +49,7 @@ describe('audience launch against the real server', () => {
       };
     });
     for (let i = 0; i < rows.length; i += 1000) await stack.db.db.insert(contacts).values(rows.slice(i, i + 1000));
-  }, 120_000);
+  }, scaled(120_000));
   afterAll(async () => {
     await stack?.stop();
   });
@@ -128,7 +129,8 @@ describe('audience launch against the real server', () => {
     }, 900_000, 1000);
     expect(parked).toBe(expected.enrolled);
     console.log(`all ${parked} runs parked on their timer after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-  }, 1_500_000);
+    // The until() deadlines inside stretch with TIME_SCALE, and so does the test's own budget.
+  }, scaled(1_500_000));
 
   it('a second launch skips contacts already in the journey; launches are listed newest first', async () => {
     const res = await request(stack.app)
@@ -149,7 +151,7 @@ describe('audience launch against the real server', () => {
     expect(list.items[0].launchId).toBe(res.body.launchId);
     expect(list.items).toHaveLength(2);
     await request(stack.app).post(`/v1/launches/${res.body.launchId}/cancel`).set(auth()).expect(409);
-  }, 120_000);
+  }, scaled(120_000));
 
   it('cancelling stops a launch and keeps its counts; paused journeys cannot be launched', async () => {
     const res = await request(stack.app).post('/v1/journeys/launch-j/launches').set(auth()).send({ ratePerSecond: 1, pageSize: 10 }).expect(202);
@@ -170,5 +172,5 @@ describe('audience launch against the real server', () => {
     const paused = await request(stack.app).post('/v1/journeys/launch-j/launches').set(auth()).send({}).expect(409);
     expect(paused.body.detail).toMatch(/paused/);
     await stack.db.db.update(journeys).set({ status: 'active' }).where(and(eq(journeys.id, 'launch-j')));
-  }, 60_000);
+  }, scaled(60_000));
 });

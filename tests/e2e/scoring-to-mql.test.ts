@@ -6,6 +6,7 @@ import { publishJourney } from '../../src/publishing/journeys';
 import { loadScoringModel } from '../../src/scoring/model';
 import { SCORING_MODEL_FILE } from '../../src/paths';
 import { startTestStack, type TestStack } from '../helpers/stack';
+import { until } from '../helpers/until';
 
 const MQL_JOURNEY = `
 id: e2e-mql
@@ -72,13 +73,10 @@ describe('every ingested event is scored; crossing the MQL threshold emits lead.
     expect(mql).toHaveLength(1);
     expect(mql[0]!.source).toBe('scoring');
 
-    const deadline = Date.now() + 20_000;
-    for (;;) {
+    await until('the MQL journey to complete', async () => {
       const [run] = await stack.db.db.select().from(journeyRuns).where(eq(journeyRuns.contactId, after!.id));
-      if (run?.status === 'completed') break;
-      if (Date.now() > deadline) throw new Error(`MQL journey did not complete: ${JSON.stringify(run)}`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
+      return run?.status === 'completed' ? true : undefined;
+    }, 20_000);
     const [tagged] = await stack.db.db.select().from(contacts).where(eq(contacts.id, after!.id));
     expect(tagged!.tags).toContain('mql-journey');
   });

@@ -8,7 +8,9 @@ import { TEMPLATES_DIR } from '../../src/paths';
 import { startTestStack, type TestStack } from '../helpers/stack';
 import { until } from '../helpers/until';
 
-// The welcome email, then wait for it to be opened; a second marketing email a moment later tests the unsubscribe.
+// The welcome email, then wait for it to be opened; a second marketing email after a pause tests the unsubscribe. The
+// test ends the pause itself (ops skip-wait) once it has unsubscribed: a pause of a few seconds raced the test's
+// requests on a busy machine, and the follow-up could go out before the unsubscribe.
 const JOURNEY = `
 id: tracked
 name: Tracked welcome
@@ -19,12 +21,12 @@ steps:
   wait-open:
     type: wait_for_event
     event: email.opened
-    timeout: 20s
+    timeout: 1h
     on_event: opened
     on_timeout: not-opened
   opened: { type: tag, tags: [opened-welcome], next: pause }
   not-opened: { type: tag, tags: [never-opened], next: pause }
-  pause: { type: wait, duration: 3s, next: follow-up }
+  pause: { type: wait, duration: 1h, next: follow-up }
   follow-up: { type: send_email, template: product-a-case-study, next: done }
   done: { type: exit }
 `;
@@ -81,7 +83,13 @@ describe('a journey email carries working open, click and one-click unsubscribe 
     expect(after!.consent.email).toBe('opted_out');
     expect(await stack.db.db.select().from(suppressions).where(eq(suppressions.address, 'wang.fang@example.cn'))).toHaveLength(1);
 
-    // The follow-up, due a few seconds later, is not sent: consent is checked at send time.
+    // The follow-up, due after the pause, is not sent: consent is checked at send time.
+    const ops = `Bearer ${stack.keys.ops}`;
+    await until(async () => {
+      const run = await request(stack.app).get(`/v1/runs/${encodeURIComponent(workflowId)}`).set('Authorization', ops);
+      return run.body.currentStep === 'pause' ? true : undefined;
+    });
+    await request(stack.app).post(`/v1/runs/${encodeURIComponent(workflowId)}/skip-wait`).set('Authorization', ops).expect(200);
     const followUp = await until(async () => {
       const rows = await stack.db.db.select().from(messages).where(and(eq(messages.workflowId, workflowId), eq(messages.stepId, 'follow-up')));
       return rows[0];

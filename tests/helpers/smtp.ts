@@ -1,5 +1,6 @@
 import { simpleParser, type ParsedMail } from 'mailparser';
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
+import { scaled } from './timing';
 
 export type CapturedMail = { envelopeFrom: string; envelopeTo: string[]; raw: string; parsed: ParsedMail };
 
@@ -7,7 +8,7 @@ export type SmtpSink = {
   port: number;
   url: string;
   messages: CapturedMail[];
-  /** Resolves when `count` messages have arrived (or rejects after `timeoutMs`). */
+  /** Resolves when `count` messages have arrived (or rejects after `timeoutMs`, 30 s on an idle machine, stretched by TIME_SCALE). */
   waitFor(count: number, timeoutMs?: number): Promise<CapturedMail[]>;
   close(): Promise<void>;
 };
@@ -49,10 +50,11 @@ export async function startSmtpSink(opts: Partial<SMTPServerOptions> = {}): Prom
     messages,
     waitFor(count, timeoutMs = 30_000) {
       if (messages.length >= count) return Promise.resolve(messages);
+      const limit = scaled(timeoutMs);
       return new Promise((resolve, reject) => {
         const timer = setTimeout(
-          () => reject(new Error(`expected ${count} messages at the SMTP sink, got ${messages.length}`)),
-          timeoutMs,
+          () => reject(new Error(`expected ${count} messages at the SMTP sink within ${limit} ms, got ${messages.length}`)),
+          limit,
         );
         waiters.push({
           count,

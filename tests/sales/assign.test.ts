@@ -12,6 +12,7 @@ import { parseSalesConfig, type SalesDeps } from '../../src/sales';
 import { TEMPLATES_DIR } from '../../src/paths';
 import { createTestDatabase } from '../helpers/db';
 import { json, startHttp, type RecordedRequest, type TestHttp } from '../channels/support/http';
+import { scaled } from '../helpers/timing';
 
 export const TEST_SALES = `
 teams:
@@ -75,7 +76,11 @@ describe('handoffToSales: assignment rules', () => {
       createTestDatabase(),
       startHttp((_req, res) => json(res, crmStatus.shift() ?? 200, { ok: true })),
     ]);
-    sales = { directory: parseSalesConfig(TEST_SALES, 'test-sales.yaml'), crmWebhook: { url: `${crm.url}/hooks/handoffs`, secrets: [SECRET], maxAttempts: 3 } };
+    // The CRM client timeout is the production default (8 s) stretched: 200 hand-offs at once share one event loop.
+    sales = {
+      directory: parseSalesConfig(TEST_SALES, 'test-sales.yaml'),
+      crmWebhook: { url: `${crm.url}/hooks/handoffs`, secrets: [SECRET], maxAttempts: 3, timeoutMs: scaled(8000) },
+    };
     acts = handoffActivities({ db: db.db, sales, tracking: { baseUrl: 'https://itinera.example.com' } } as unknown as ActivityDeps);
   });
   afterAll(async () => {
@@ -101,6 +106,12 @@ describe('handoffToSales: assignment rules', () => {
     expect(cursor).toMatchObject({ lastRepId: 'a', assigned: 100 });
   });
 
+  /**
+   * 200 hand-offs at once take turns on the team's cursor row lock (SELECT … FOR UPDATE), so this is some 200
+   * transactions of up to a dozen statements each, one after another: some 2,000 round trips to Postgres, each as slow as
+   * the machine is busy (7 s at a load of 7, 20-27 s at 11-12 beside other test files). Its budget is the default,
+   * stretched by TIME_SCALE (vitest.config.ts).
+   */
   it('stays fair under concurrency and never assigns a key twice', async () => {
     const ids = await Promise.all(Array.from({ length: 100 }, () => newContact()));
     const mark = crm.requests.length;

@@ -7,6 +7,7 @@ import { parseSalesConfig } from '../../src/sales';
 import { startTestStack, type TestStack } from '../helpers/stack';
 import { json, startHttp, type TestHttp } from '../channels/support/http';
 import { until } from '../helpers/until';
+import { scaledSeconds } from '../helpers/timing';
 
 const SALES = `
 teams:
@@ -17,22 +18,28 @@ teams:
       - { id: li.na, name: Li Na, capacity: 10, chat: { wecom: WxLiNa } }
 `;
 
-// The SLA is 3 s here; the journey itself ends at once, the escalation must not depend on the run.
-const JOURNEY = `
-id: sla-handoff
-name: SLA hand-off
-triggers: [{ type: event, event: lead.mql }]
+/**
+ * The SLA is 3 s for the escalation test; the journey itself ends at once, the escalation must not depend on the run.
+ * The test whose CRM answers in time has to post that answer before the SLA is due, so it gets a journey of its own
+ * with 6 s stretched by TIME_SCALE: with 3 s a busy machine could let the SLA pass first.
+ */
+const journey = (id: string, event: string, sla: string) => `
+id: ${id}
+name: SLA hand-off (${id})
+triggers: [{ type: event, event: ${event} }]
 entry: { re_entry: always, max_concurrent: 5 }
 start: assign
 steps:
   assign:
     type: handoff_to_sales
     assignment: { strategy: round_robin, team: east }
-    sla: { after: 3s, channel: wecom }
+    sla: { after: ${sla}, channel: wecom }
     next: done
     on_failure: done
   done: { type: exit }
 `;
+const JOURNEY = journey('sla-handoff', 'lead.mql', '3s');
+const ANSWERED = journey('sla-handoff-answered', 'lead.qualified', `${scaledSeconds(6)}s`);
 
 describe('hand-off SLA: escalate to the manager when sales has not answered in time', () => {
   let stack: TestStack;
@@ -44,13 +51,14 @@ describe('hand-off SLA: escalate to the manager when sales has not answered in t
       chatWebhooks: { wecom: { default: `${robot.url}/cgi-bin/webhook/send?key=k`, groups: {} } },
     });
     await publishJourney(stack.db.db, JOURNEY, {});
+    await publishJourney(stack.db.db, ANSWERED, {});
   });
   afterAll(async () => {
     await stack?.stop();
     await robot?.close();
   });
-  const mql = async (id: string, ext: string) => {
-    await request(stack.app).post('/v1/events').set('Authorization', `Bearer ${stack.keys.integration}`).send({ id, type: 'lead.mql', contact: { externalId: ext, firstName: 'Wei', company: 'ACME' } }).expect(202);
+  const mql = async (id: string, ext: string, type = 'lead.mql') => {
+    await request(stack.app).post('/v1/events').set('Authorization', `Bearer ${stack.keys.integration}`).send({ id, type, contact: { externalId: ext, firstName: 'Wei', company: 'ACME' } }).expect(202);
     const [c] = await stack.db.db.select().from(contacts).where(eq(contacts.externalId, ext));
     return until(`the hand-off of ${ext}`, async () => (await stack.db.db.select().from(salesHandoffs).where(eq(salesHandoffs.contactId, c!.id)))[0]);
   };
@@ -74,7 +82,7 @@ describe('hand-off SLA: escalate to the manager when sales has not answered in t
   });
 
   it('a hand-off the CRM accepted in time is not escalated', async () => {
-    const h = await mql('sla-2', 'sla-lead-2');
+    const h = await mql('sla-2', 'sla-lead-2', 'lead.qualified');
     await request(stack.app).post(`/v1/handoffs/${h.id}/feedback`).set('Authorization', `Bearer ${stack.keys.integration}`).send({ outcome: 'accepted' }).expect(200);
     const result = await stack.temporal.client.workflow.getHandle(`handoff-sla:${h.id}`).result();
     expect(result).toEqual({ escalated: false, reason: 'the CRM answered in time (accepted)' });

@@ -29,6 +29,10 @@ import { startSmtpSink, type SmtpSink } from '../helpers/smtp';
 import { TEST_SECRETS } from '../helpers/stack';
 import { connectTestTemporal, type TestTemporal } from '../helpers/temporal';
 import { RUN_FACTOR, SQLISH, TEMPLATE_INJECTIONS } from './hostile';
+import { scaled } from '../helpers/timing';
+
+/** The activity's client timeout for the local receiver: generous, and stretched on a busy machine. */
+const WEBHOOK_TIMEOUT_MS = scaled(5000);
 
 const SALES = `
 teams:
@@ -128,14 +132,14 @@ describe('template injection', () => {
         expect(robot.text?.content ?? robot.markdown?.content).toContain(`Lead ${name}: ${note}`);
 
         // Outgoing webhook: JSON string values, exactly.
-        const hook = await acts.callWebhook({ ...base, idempotencyKey: `${k}:hook`, stepId: 'hook', url: `${hooks.url}/hook`, method: 'POST', headers: {}, body: { name: '{{contact.first_name}}', note: '{{event.note}}', nested: ['{{contact.company}}'] }, timeoutMs: 5000 });
+        const hook = await acts.callWebhook({ ...base, idempotencyKey: `${k}:hook`, stepId: 'hook', url: `${hooks.url}/hook`, method: 'POST', headers: {}, body: { name: '{{contact.first_name}}', note: '{{event.note}}', nested: ['{{contact.company}}'] }, timeoutMs: WEBHOOK_TIMEOUT_MS });
         expect(hook.status).toBe('delivered');
         expect(JSON.parse(lastRequest('/hook')!.body)).toEqual({ name, note, nested: [name] });
 
         // A URL template: each value stays inside its own segment or query value, and cannot climb out of the path.
         const urlKey = `${k}:url`;
         const target = `/u/${encodeURIComponent(name)}`;
-        const call = acts.callWebhook({ ...base, idempotencyKey: urlKey, stepId: 'url', url: `${hooks.url}/u/{{contact.first_name}}?n={{event.note}}`, method: 'POST', headers: {}, body: {}, timeoutMs: 5000 });
+        const call = acts.callWebhook({ ...base, idempotencyKey: urlKey, stepId: 'url', url: `${hooks.url}/u/{{contact.first_name}}?n={{event.note}}`, method: 'POST', headers: {}, body: {}, timeoutMs: WEBHOOK_TIMEOUT_MS });
         if (!new URL(target, 'http://x').pathname.startsWith('/u/')) await expect(call).rejects.toMatchObject({ type: 'InvalidWebhookUrl' });
         else {
           expect((await call).status).toBe('delivered');
@@ -158,7 +162,7 @@ describe('template injection', () => {
   it('a webhook URL template keeps contact values inside their segment, and refuses one that climbs out', async () => {
     const hook = async (name: string) => {
       const c = await upsertContactByExternalId(db.db, { externalId: `url-${name}`, firstName: name });
-      return acts.callWebhook({ idempotencyKey: `url:${name}`, contactId: c.id, journeyId: 'inj', workflowId: 'w', stepId: 'url', url: `${hooks.url}/u/{{contact.first_name}}`, method: 'POST', headers: {}, body: {}, timeoutMs: 5000 });
+      return acts.callWebhook({ idempotencyKey: `url:${name}`, contactId: c.id, journeyId: 'inj', workflowId: 'w', stepId: 'url', url: `${hooks.url}/u/{{contact.first_name}}`, method: 'POST', headers: {}, body: {}, timeoutMs: WEBHOOK_TIMEOUT_MS });
     };
     for (const name of ['../../admin?x=1#y', 'a/b', '%2e%2e', 'evil.example/']) {
       expect(await hook(name)).toMatchObject({ status: 'delivered' });

@@ -6,6 +6,7 @@ import { applyScoringToEvent } from '../../src/scoring/apply';
 import { parseScoringModel } from '../../src/scoring/model';
 import { ensureScoreDecaySchedule } from '../../src/temporal/schedules';
 import { startTestStack, type TestStack } from '../helpers/stack';
+import { until } from '../helpers/until';
 
 const model = parseScoringModel(
   `version: 1
@@ -42,13 +43,10 @@ describe('daily score decay runs as a Temporal Schedule', () => {
     expect(described.spec.timezone).toBe('Asia/Shanghai');
 
     await schedule.trigger();
-    const deadline = Date.now() + 20_000;
-    let score = 30;
-    while (Date.now() < deadline) {
-      score = (await stack.db.db.select().from(contacts).where(eq(contacts.id, idle.id)))[0]!.score;
-      if (score !== 30) break;
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    const score = await until('the score of the idle contact to change', async () => {
+      const now = (await stack.db.db.select().from(contacts).where(eq(contacts.id, idle.id)))[0]!.score;
+      return now !== 30 ? now : undefined;
+    }, 20_000);
     expect(score).toBe(27);
     expect((await stack.db.db.select().from(contacts).where(eq(contacts.id, active.id)))[0]!.score).toBe(30);
     await schedule.delete();
