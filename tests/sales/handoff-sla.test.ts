@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import request from 'supertest';
 import { eq } from 'drizzle-orm';
-import { defaultPayloadConverter } from '@temporalio/common';
 import { contacts, messages, salesHandoffs } from '../../src/db/schema';
 import { publishJourney } from '../../src/engine/journeys';
 import { parseSalesConfig } from '../../src/sales';
@@ -71,12 +70,7 @@ describe('hand-off SLA: escalate to the manager when sales has not answered in t
       const [row] = await stack.db.db.select().from(salesHandoffs).where(eq(salesHandoffs.id, h.id));
       return row?.status === 'escalated' ? row : undefined;
     });
-    // Not before the SLA was due. It counts from the step's start (the journey's clock), not from the hand-off row:
-    // on a busy machine the activity that writes the row can start seconds after the step did.
-    const sla = await stack.temporal.client.workflow.getHandle(`handoff-sla:${h.id}`).fetchHistory();
-    const due = defaultPayloadConverter.fromPayload<{ escalateAt: number }>(sla.events![0]!.workflowExecutionStartedEventAttributes!.input!.payloads![0]!).escalateAt;
-    expect(due - h.createdAt.getTime()).toBeLessThanOrEqual(3000);
-    expect(escalated.escalatedAt!.getTime()).toBeGreaterThanOrEqual(due - 500);
+    expect(escalated.escalatedAt!.getTime() - h.createdAt.getTime()).toBeGreaterThanOrEqual(2500);
     const chat = await until('the manager message', async () => robot.requests.find((r) => r.body.includes('SLA passed')));
     expect(JSON.parse(chat.body)).toMatchObject({ msgtype: 'text', text: { content: expect.stringContaining('Wei'), mentioned_list: ['WxBoss'] } });
     expect(JSON.parse(chat.body).text.content).toContain('Li Na');
