@@ -139,7 +139,12 @@ describe('ops toolkit on runs against the real stack', () => {
     await status(hookRun, 'completed', 120_000);
     expect(receiver.requests.length).toBeGreaterThan(failures);
 
-    const after = (await ops(request(stack.app).get(`/v1/runs/${encodeURIComponent(hookRun)}`)).expect(200)).body;
+    // The projection records the end just before the workflow returns; Temporal closes the run a moment later (seconds
+    // on a busy machine), and only then does the timeline end in `completed`.
+    const after = await until(`${hookRun} closed in Temporal`, async () => {
+      const d = (await ops(request(stack.app).get(`/v1/runs/${encodeURIComponent(hookRun)}`)).expect(200)).body;
+      return d.temporal.status === 'RUNNING' ? undefined : d;
+    });
     expect(after.pendingActivities).toEqual([]);
     const done = after.timeline.find((e: { kind: string; activityType?: string }) => e.kind === 'activity_completed' && e.activityType === 'callWebhook');
     expect(done.attempt).toBeGreaterThan(failures);
@@ -201,7 +206,11 @@ describe('ops toolkit on runs against the real stack', () => {
     const row = await projection(freshRun);
     expect(row!.endedAt).not.toBeNull();
     expect(row!.currentStep).toBe('hold');
-    const d = await stack.temporal.client.workflow.getHandle(freshRun).describe();
+    // The run writes `cancelled` to the projection before it ends; Temporal closes it a moment later.
+    const d = await until(`${freshRun} closed in Temporal`, async () => {
+      const x = await stack.temporal.client.workflow.getHandle(freshRun).describe();
+      return x.status.name === 'RUNNING' ? undefined : x;
+    });
     expect(d.status.name).toBe('CANCELLED');
     const detail = (await ops(request(stack.app).get(`/v1/runs/${encodeURIComponent(freshRun)}`)).expect(200)).body;
     expect(detail.timeline.map((e: { kind: string }) => e.kind)).toEqual(expect.arrayContaining(['timer_started', 'cancel_requested', 'cancelled']));
