@@ -11,9 +11,10 @@ export interface TextRenderer {
 }
 
 /**
- * SMS and chat templates: `<dir>/_sms/<name>/<locale>/text.hbs` and `<dir>/_chat/...`. Compiled once at start (never
- * from input at send time), in a private Handlebars environment with prototype access off. Output is plain text, so
- * nothing is HTML-escaped.
+ * SMS and chat templates: `<dir>/_sms/<name>/<locale>/text.hbs` and `<dir>/_chat/...`. Read once at start, never from
+ * input at send time, in a private Handlebars environment with prototype access off. Handlebars parses a template on
+ * its first render, so a syntax error in one shows at its first send (the email renderer, by contrast, fails at start).
+ * Output is plain text, so nothing is HTML-escaped.
  */
 export function createTextRenderer(dir: string, defaultLocale = 'en'): TextRenderer {
   const hb = createHandlebars();
