@@ -1,11 +1,11 @@
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import type { TestProject } from 'vitest/node';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { resolveTemporalBinary } from '../../src/temporal/cli-binary';
 import { SEARCH_ATTRIBUTE_FLAGS, SEARCH_ATTRIBUTES } from '../../src/contracts';
 import { SQLITE_PRAGMAS, waitForTemporal } from '../../src/temporal/dev-server';
 import { ensureWorkflowBundle } from '../../src/temporal/workflow-bundle';
+import { freePort } from './ports';
 import { scaled } from './timing';
 
 declare module 'vitest' {
@@ -13,17 +13,6 @@ declare module 'vitest' {
     temporalAddress: string;
     workflowBundle: string;
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /**

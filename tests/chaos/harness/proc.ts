@@ -1,17 +1,6 @@
 import { spawn, type SpawnOptions } from 'node:child_process';
-import { createServer } from 'node:net';
 
-/** A port the OS just handed out and released: ours to bind, and bind again after a restart. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from '../../helpers/ports';
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
