@@ -15,7 +15,7 @@ type ScenarioPart = {
   journeys: number;
   completed: number;
   lost: number;
-  emails: { duplicates: number; resentAfterUnknownOutcome: number };
+  emails: { duplicates: number; resentSameMessageId: number; strictDuplicates?: number };
   webhooks: { duplicatesApplied: number; rawRetries: number };
   timings?: { wallMs: number };
 };
@@ -38,7 +38,9 @@ export function mergeChaosParts(since = 0): { line: string; summary: Record<stri
     lost: sum((p) => p.lost),
     duplicate_emails: sum((p) => p.emails.duplicates),
     /** Same Message-ID re-sent after an attempt died between the server's 250 and our record of it (SMTP cannot tell). */
-    resent_same_message_id: sum((p) => p.emails.resentAfterUnknownOutcome),
+    resent_same_message_id: sum((p) => p.emails.resentSameMessageId),
+    /** Exactly-once counted strictly: every second delivery a receiver sees, whatever its Message-ID. */
+    duplicate_emails_strict: sum((p) => p.emails.strictDuplicates ?? p.emails.duplicates + p.emails.resentSameMessageId),
     duplicate_webhooks_applied: sum((p) => p.webhooks.duplicatesApplied),
     raw_webhook_retries: sum((p) => p.webhooks.rawRetries),
     fuzz_cases: security?.fuzz_cases ?? 0,
@@ -55,7 +57,8 @@ export function mergeChaosParts(since = 0): { line: string; summary: Record<stri
     `duplicate_webhooks_applied=${summary.duplicate_webhooks_applied} raw_webhook_retries=${summary.raw_webhook_retries} ` +
     `fuzz_cases=${summary.fuzz_cases} server_errors=${summary.server_errors}` +
     // Shown on the line, not only in chaos.json: these are second deliveries a receiver sees (with one Message-ID).
-    ` resent_same_message_id=${summary.resent_same_message_id}${security ? '' : ' (fuzz not run)'}`;
+    ` resent_same_message_id=${summary.resent_same_message_id} duplicate_emails_strict=${summary.duplicate_emails_strict}` +
+    (security ? '' : ' (fuzz not run)');
   return { line, summary };
 }
 

@@ -74,7 +74,7 @@ describe(`chaos: Temporal, Postgres, SMTP and the webhook receiver fail while ${
       timeline: stack.timeline,
       ingest,
       database: 'private cluster (restarted)',
-      residualDuplicateBound: `resentAfterUnknownOutcome <= (faults + worker starts) x SMTP pool = ${resendBound}`,
+      residualDuplicateBound: `resentSameMessageId <= (faults + worker starts) x SMTP pool = ${resendBound}`,
     });
 
     expect(stack.pg, 'this scenario restarts its own Postgres cluster').toBeDefined();

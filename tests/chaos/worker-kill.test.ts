@@ -45,7 +45,7 @@ describe(`chaos: kill -9 the worker every 2–6 s while ${TOTAL} contacts run a 
       timeline: stack.timeline,
       ingest,
       database: stack.pg ? 'private cluster' : 'scratch database on the shared DATABASE_URL',
-      residualDuplicateBound: `resentAfterUnknownOutcome <= workerKills x SMTP pool (${SMTP_POOL_SIZE})`,
+      residualDuplicateBound: `resentSameMessageId <= workerKills x SMTP pool (${SMTP_POOL_SIZE})`,
     });
 
     expect(o.worker.kills, 'the worker was killed repeatedly mid-run').toBeGreaterThanOrEqual(3);

@@ -26,7 +26,7 @@ export function expectExactlyOnce(o: Outcome, total: number, resendBound: number
   expect(o.runs.temporalOther).toBe(0);
   expect(o.emails.missing).toBe(0);
   expect(o.emails.duplicates).toBe(0);
-  expect(o.emails.resentAfterUnknownOutcome).toBeLessThanOrEqual(resendBound);
+  expect(o.emails.resentSameMessageId).toBeLessThanOrEqual(resendBound);
   expect(o.webhooks.missing).toBe(0);
   expect(o.webhooks.duplicatesApplied).toBe(0);
   expect(o.webhooks.badSignature).toBe(0);

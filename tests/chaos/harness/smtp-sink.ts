@@ -3,7 +3,13 @@ import { IDEMPOTENCY_HEADER } from '../../../src/channels/email/mailer';
 import { freePort } from './proc';
 
 /** What the sink saw for one idempotency key. */
-export type Delivery = { accepted: number; messageIds: Set<string>; recipients: Set<string> };
+export type Delivery = {
+  accepted: number;
+  messageIds: Set<string>;
+  recipients: Set<string>;
+  /** When the sink answered each acceptance with its `250` (ms since the epoch): where the sender's record lags. */
+  acceptedAt: number[];
+};
 
 export type ChaosSmtp = {
   url: string;
@@ -76,11 +82,12 @@ export async function startChaosSmtp(): Promise<ChaosSmtp> {
             stats.withoutKey++;
             return callback();
           }
-          const d = deliveries.get(key) ?? { accepted: 0, messageIds: new Set<string>(), recipients: new Set<string>() };
+          const d = deliveries.get(key) ?? { accepted: 0, messageIds: new Set<string>(), recipients: new Set<string>(), acceptedAt: [] };
           d.accepted++;
           d.messageIds.add(headerOf(raw, 'Message-ID') ?? '');
           for (const r of session.envelope.rcptTo) d.recipients.add(r.address.toLowerCase());
           deliveries.set(key, d);
+          d.acceptedAt.push(Date.now());
           callback();
         });
       },

@@ -63,7 +63,14 @@ export type Outcome = {
     /** Extra acceptances the send path cannot explain (another key for the same contact, or a new Message-ID). */
     duplicates: number;
     /** Extra acceptances of one key with one Message-ID, each from its own recorded attempt: resends of an unknown outcome. */
-    resentAfterUnknownOutcome: number;
+    resentSameMessageId: number;
+    /** Every second delivery a receiver sees: `duplicates` + `resentSameMessageId`. Exactly-once counted strictly. */
+    strictDuplicates: number;
+    /**
+     * From the sink's `250` to the worker's `sent` record (its statement's start), in ms: the window in which a kill
+     * leaves an accepted email recorded only as `sending`, so that it is resent. Percentiles over the emails sent.
+     */
+    recordLagMs: { p50: number; p90: number; p99: number; max: number; samples: number };
     refused4xx: number;
   };
   webhooks: { applied: number; missing: number; duplicatesApplied: number; rawArrivals: number; rawRetries: number; answered5xx: number; badSignature: number };
@@ -251,8 +258,18 @@ export async function startChaosStack(opts: { restartsPostgres: boolean }): Prom
         for (const [wf, contactId] of completedInProjection) if (temporalDone.has(wf) && byId.has(contactId)) completedContacts.add(contactId);
 
         // Emails: by recipient, then by idempotency key.
-        const rows = await db.select({ key: messages.idempotencyKey, attempts: messages.attempts }).from(messages).where(eq(messages.channel, 'email'));
+        const rows = await db
+          .select({ key: messages.idempotencyKey, attempts: messages.attempts, sentAt: messages.sentAt })
+          .from(messages)
+          .where(eq(messages.channel, 'email'));
         const attemptsOf = new Map(rows.map((r) => [r.key, r.attempts]));
+        const lags: number[] = [];
+        for (const r of rows) {
+          const at = smtp.deliveries.get(r.key)?.acceptedAt.at(-1);
+          if (r.sentAt && at !== undefined) lags.push(Math.max(0, r.sentAt.getTime() - at));
+        }
+        lags.sort((a, b) => a - b);
+        const pct = (q: number) => (lags.length ? lags[Math.min(lags.length - 1, Math.floor(q * lags.length))]! : 0);
         const keysOf = new Map<string, string[]>();
         let accepted = 0;
         let resent = 0;
@@ -293,7 +310,15 @@ export async function startChaosStack(opts: { restartsPostgres: boolean }): Prom
           lost: total - completedContacts.size,
           contactsCreated: people.length,
           runs: { projection, temporalCompleted: temporalDone.size, temporalOther: other.count },
-          emails: { accepted, missing: missingEmails, duplicates: unexplained, resentAfterUnknownOutcome: resent, refused4xx: smtp.stats.refused4xx },
+          emails: {
+            accepted,
+            missing: missingEmails,
+            duplicates: unexplained,
+            resentSameMessageId: resent,
+            strictDuplicates: unexplained + resent,
+            recordLagMs: { p50: pct(0.5), p90: pct(0.9), p99: pct(0.99), max: lags.at(-1) ?? 0, samples: lags.length },
+            refused4xx: smtp.stats.refused4xx,
+          },
           webhooks: {
             applied: receiver.applied.size,
             missing: missingHooks,
