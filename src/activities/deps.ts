@@ -18,6 +18,11 @@ export interface Clock {
 
 export type ActivityDeps = {
   db: Db;
+  /**
+   * Where a send records that the provider accepted it (DatabaseHandle.urgent): that write is the window in which a
+   * crash makes the retry resend, so it does not queue behind other work. Without it: `db`.
+   */
+  urgentDb?: Db;
   mailer: Mailer;
   renderer: EmailRenderer;
   /** SMS and chat templates. */

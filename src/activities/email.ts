@@ -26,7 +26,7 @@ type Reservation = { key: string; contactId: string; journeyId: string; workflow
  * (src/db/batch.ts): per send they were most of the cost of the path. Every send still awaits its own statement. A
  * batch travels as one JSON parameter, so the SQL text is constant (cheap to build, planned like any other).
  */
-function sendStatements(db: Db) {
+function sendStatements(db: Db, urgent: Db) {
   const rows = async <R>(q: SQL): Promise<R[]> => {
     const res = (await db.execute(q)) as unknown as { rows?: R[] };
     return res.rows ?? (res as unknown as R[]);
@@ -76,8 +76,9 @@ function sendStatements(db: Db) {
       const ok = new Set(taken.map((r) => r.key));
       return items.map((i) => ok.has(i.key));
     }),
+    /** On its own connections: from the server's `250` to this commit, a crash makes the retry resend the email. */
     markSent: batched<{ key: string; providerMessageId: string }, void>(async (items) => {
-      await db.execute(sql`
+      await urgent.execute(sql`
         update ${messages} as m set status = 'sent', provider_message_id = r."providerMessageId", sent_at = now(), updated_at = now()
         from jsonb_to_recordset(${JSON.stringify(items)}::jsonb) as r(key text, "providerMessageId" text)
         where m.idempotency_key = r.key`);
@@ -128,7 +129,7 @@ export function emailActivities(deps: ActivityDeps): Pick<Activities, 'sendEmail
   };
 
   async function send(input: SendEmailInput): Promise<SendEmailResult> {
-    const stmt = (statements ??= sendStatements(db));
+    const stmt = (statements ??= sendStatements(db, deps.urgentDb ?? db));
     const hit = await stmt.lookup({ key: input.idempotencyKey, contactId: input.contactId });
     // A merged (or missing) contact takes the slow path: it reads the survivor, whose address decides suppression.
     const fast = hit.contact && !hit.contact.mergedInto ? { ...hit, contact: hit.contact } : undefined;

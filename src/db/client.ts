@@ -13,6 +13,12 @@ export type DbOrTx = Db;
 
 export type DatabaseHandle = {
   db: Db;
+  /**
+   * Its own two connections (Postgres), for the writes that close a window in which a crash leaves a side effect
+   * unrecorded (the `sent` of an email the server has just accepted): they never wait behind the pool's other work.
+   * PGlite runs one statement at a time whatever the lane: there it is `db`.
+   */
+  urgent: Db;
   kind: 'postgres' | 'pglite';
   /** Where it lives, with any password removed: safe to log. */
   location: string;
@@ -30,6 +36,9 @@ export type OpenDatabaseOptions = {
   /** @default 10 */
   poolSize?: number;
 };
+
+/** Connections of {@link DatabaseHandle.urgent}: its statements are short single-row updates, group-committed. */
+const URGENT_POOL_SIZE = 2;
 
 export function redactUrl(url: string): string {
   try {
@@ -52,14 +61,20 @@ export async function openDatabase(opts: OpenDatabaseOptions): Promise<DatabaseH
     // worker or API on a Postgres restart. The query in flight is rejected anyway and the broken client is discarded on release.
     pool.on('connect', (client) => client.on('error', () => undefined));
     const db = drizzle(pool, { schema }) as unknown as Db;
+    const urgentPool = new pg.Pool({ connectionString: opts.url, max: URGENT_POOL_SIZE });
+    urgentPool.on('error', () => undefined);
+    urgentPool.on('connect', (client) => client.on('error', () => undefined));
     return {
       db,
+      urgent: drizzle(urgentPool, { schema }) as unknown as Db,
       kind: 'postgres',
       location: redactUrl(opts.url),
       ping: async () => {
         await pool.query('select 1');
       },
-      close: () => pool.end(),
+      close: async () => {
+        await Promise.all([pool.end(), urgentPool.end()]);
+      },
     };
   }
   const { PGlite } = await import('@electric-sql/pglite');
@@ -70,6 +85,7 @@ export async function openDatabase(opts: OpenDatabaseOptions): Promise<DatabaseH
   const db = drizzle(client, { schema }) as unknown as Db;
   return {
     db,
+    urgent: db,
     kind: 'pglite',
     location: opts.pgliteDir ? path.resolve(opts.pgliteDir) : 'memory',
     ping: async () => {

@@ -34,6 +34,7 @@ export function activityDeps(opts: ActivityDepsOptions): ActivityDeps {
   }
   return {
     db: database.db,
+    urgentDb: database.urgent,
     mailer,
     renderer,
     text: createTextRenderer(TEMPLATES_DIR),

@@ -9,9 +9,10 @@ import { TEMPLATES_DIR } from '../../src/paths';
 type Tracking = Parameters<typeof createActivities>[0]['tracking'];
 
 /** Activities for email tests: the real renderer and templates, the given mailer, SMS kept in the outbox. */
-export function emailTestActivities(db: Db, mailer: Mailer, tracking: Tracking) {
+export function emailTestActivities(db: Db, mailer: Mailer, tracking: Tracking, opts: { urgentDb?: Db } = {}) {
   return createActivities({
     db,
+    ...opts,
     mailer,
     renderer: createRenderer(),
     text: createTextRenderer(TEMPLATES_DIR),
