@@ -11,7 +11,11 @@ export type RateLimitOptions = {
   now?: () => number;
 };
 
-/** A token bucket per API key; runs after authentication so anonymous floods are turned away earlier, by 401. */
+/**
+ * A token bucket per API key, after authentication (keyless floods are the per-address limit's). Every answer says
+ * where the key stands in the same draft-8 RateLimit headers as the per-address limits: the policy is the burst over
+ * the time the bucket takes to refill (`q=200; w=4` by default), `r` the whole tokens left, `t` the seconds until full.
+ */
 export function rateLimitPerKey(opts: RateLimitOptions = {}): RequestHandler {
   const rate = opts.perSecond ?? 50;
   const burst = opts.burst ?? 200;
@@ -25,12 +29,19 @@ export function rateLimitPerKey(opts: RateLimitOptions = {}): RequestHandler {
     b.tokens = Math.min(burst, b.tokens + ((t - b.at) / 1000) * rate);
     b.at = t;
     buckets.set(key, b);
+    const headers = (left: number) =>
+      res.set({
+        'RateLimit-Policy': `"per-key"; q=${burst}; w=${Math.ceil(burst / rate)}`,
+        RateLimit: `"per-key"; r=${Math.max(0, Math.floor(left))}; t=${Math.ceil((burst - left) / rate)}`,
+      });
     if (b.tokens < 1) {
+      headers(b.tokens);
       const retryAfter = Math.max(1, Math.ceil((1 - b.tokens) / rate));
       res.set('Retry-After', String(retryAfter));
       return next(new DomainError('rate_limited', 429, `Too many requests for this API key; retry after ${retryAfter}s.`));
     }
     b.tokens -= 1;
+    headers(b.tokens);
     next();
   };
 }
