@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 
 /**
@@ -28,6 +29,39 @@ export const WORKER_DEFAULTS = {
   /** The SDK's own default. */
   maxConcurrentWorkflowTasks: 40,
 } as const;
+
+/**
+ * Express `trust proxy`: `false` (the socket's address is the client), `true` (the left-most `X-Forwarded-For`
+ * entry — only when every request comes through a proxy that sets it), a hop count, or the proxies' addresses,
+ * subnets and presets (`loopback`, `linklocal`, `uniquelocal`).
+ */
+export type TrustProxy = boolean | number | string[];
+const PROXY_PRESETS = new Set(['loopback', 'linklocal', 'uniquelocal']);
+const TrustProxySetting = z
+  .string()
+  .default('false')
+  .transform((v, ctx): TrustProxy => {
+    const t = v.trim().toLowerCase();
+    if (t === '' || t === 'false') return false;
+    if (t === 'true') return true;
+    if (/^\d+$/.test(t)) return Number(t);
+    const entries = t.split(',').map((x) => x.trim()).filter(Boolean);
+    for (const entry of entries) {
+      const [address, bits, ...rest] = entry.split('/');
+      const family = isIP(address ?? '');
+      const prefixOk = bits === undefined || (/^\d+$/.test(bits) && Number(bits) <= (family === 6 ? 128 : 32)) || (family === 4 && isIP(bits) === 4);
+      if (!PROXY_PRESETS.has(entry) && (family === 0 || !prefixOk || rest.length > 0)) {
+        ctx.addIssue({ code: 'custom', message: `has "${entry}", which is not an address, a subnet (10.0.0.0/8), a hop count, true/false or one of loopback, linklocal, uniquelocal` });
+        return z.NEVER;
+      }
+    }
+    return entries;
+  });
+
+/** Per-address limits of the API (see AddressLimitOptions in src/api/rate-limit.ts). */
+export const ADDRESS_LIMIT_DEFAULTS = { unauthenticatedPerMinute: 60, publicPerMinute: 3000, maxAddresses: 100_000, ipv6Subnet: 64 } as const;
+
+const perMinute = (fallback: number) => z.coerce.number().int().min(1).default(fallback);
 
 const ChatRobot = z.object({
   /** The robot for messages to a person (mentioned) or to nobody in particular. */
@@ -103,6 +137,10 @@ const EnvSchema = z.object({
   TWILIO_ACCOUNT_SID: optionalString,
   TWILIO_AUTH_TOKEN: optionalString,
   SMS_FROM: optionalString,
+  TRUST_PROXY: TrustProxySetting,
+  RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE: perMinute(ADDRESS_LIMIT_DEFAULTS.unauthenticatedPerMinute),
+  RATE_LIMIT_PUBLIC_PER_MINUTE: perMinute(ADDRESS_LIMIT_DEFAULTS.publicPerMinute),
+  RATE_LIMIT_MAX_ADDRESSES: z.coerce.number().int().min(100).default(ADDRESS_LIMIT_DEFAULTS.maxAddresses),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).default(WORKER_DEFAULTS.maxCachedWorkflows),
   WORKER_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().min(1).default(WORKER_DEFAULTS.maxConcurrentActivities),
@@ -153,6 +191,10 @@ export type Config = {
    * `url` undefined: no call is made and each hand-off records that none was sent.
    */
   crmWebhook: { url: string | undefined; secrets: string[]; maxAttempts: number };
+  /** Which proxies' `X-Forwarded-For` names the client (rate limits are per client address). */
+  trustProxy: TrustProxy;
+  /** Per client address and minute: failed authentications, and requests to public endpoints; addresses remembered. */
+  addressLimits: { unauthenticatedPerMinute: number; publicPerMinute: number; maxAddresses: number };
   logLevel: z.infer<typeof EnvSchema>['LOG_LEVEL'];
   workerMaxCachedWorkflows: number;
   /** Activities (sends, DB writes) one worker process runs at once. */
@@ -211,6 +253,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       url: e.CRM_WEBHOOK_URL,
       secrets: e.CRM_WEBHOOK_SECRETS.length > 0 ? e.CRM_WEBHOOK_SECRETS : e.WEBHOOK_SECRETS,
       maxAttempts: e.CRM_WEBHOOK_MAX_ATTEMPTS,
+    },
+    trustProxy: e.TRUST_PROXY,
+    addressLimits: {
+      unauthenticatedPerMinute: e.RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE,
+      publicPerMinute: e.RATE_LIMIT_PUBLIC_PER_MINUTE,
+      maxAddresses: e.RATE_LIMIT_MAX_ADDRESSES,
     },
     logLevel: e.LOG_LEVEL,
     workerMaxCachedWorkflows: e.WORKER_MAX_CACHED_WORKFLOWS,

@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import { pino, type Logger, type LoggerOptions } from 'pino';
+import { maskDeep, maskPersonalData, safeError } from './log-safety';
 
 export type LogFormat = 'pretty' | 'json';
 
@@ -23,12 +24,27 @@ function prettyAvailable(): boolean {
 
 /**
  * Structured logs on stdout, pretty-printed at a development terminal (see logFormat). Secrets are redacted wherever
- * they could appear in a logged request or config, before either format sees them.
+ * they could appear in a logged request or config, before either format sees them; no contact's email address or
+ * phone number is written (see log-safety.ts): errors are logged by kind and code, and every logged string is masked.
  */
-export function createLogger(level: string, name = 'itinera'): Logger {
+export function createLogger(level: string, name = 'itinera', destination?: pino.DestinationStream): Logger {
   const options: LoggerOptions = {
     name,
     level,
+    serializers: { err: safeError, error: safeError },
+    formatters: {
+      // Before the serializers: errors under `err`/`error` are left to safeError, everything else is masked.
+      log: (object) =>
+        Object.fromEntries(Object.entries(object).map(([k, v]) => [k, (k === 'err' || k === 'error') && v instanceof Error ? v : maskDeep(v)])),
+    },
+    hooks: {
+      logMethod(args, method) {
+        // `log.error(err)` would make the error's own message the line's message: it goes under `err` instead.
+        const [first, ...rest] = args as unknown[];
+        const normalized = first instanceof Error ? [{ err: first }, ...(rest.length ? rest : [safeError(first).message])] : args;
+        method.apply(this, normalized.map((a) => (typeof a === 'string' ? maskPersonalData(a) : a)) as Parameters<typeof method>);
+      },
+    },
     redact: {
       paths: [
         'req.headers.authorization',
@@ -42,6 +58,7 @@ export function createLogger(level: string, name = 'itinera'): Logger {
       censor: '[redacted]',
     },
   };
+  if (destination) return pino(options, destination);
   if (logFormat({ isTTY: process.stdout.isTTY, nodeEnv: process.env.NODE_ENV }) === 'pretty' && prettyAvailable()) {
     // Runs in a worker thread; pino flushes it on exit. `name` is shown, pid and hostname are noise at a terminal.
     options.transport = {

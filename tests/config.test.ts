@@ -20,6 +20,19 @@ describe('loadConfig', () => {
     expect(c.publicBaseUrl).toBe('http://localhost:8080');
   });
 
+  it('reads the proxy trust and the per-address limits', () => {
+    const d = loadConfig({});
+    expect(d.trustProxy).toBe(false);
+    expect(d.addressLimits).toEqual({ unauthenticatedPerMinute: 60, publicPerMinute: 3000, maxAddresses: 100_000 });
+    expect(loadConfig({ TRUST_PROXY: '1' }).trustProxy).toBe(1);
+    expect(loadConfig({ TRUST_PROXY: 'true' }).trustProxy).toBe(true);
+    expect(loadConfig({ TRUST_PROXY: 'loopback, 10.0.0.0/8,192.168.0.0/255.255.0.0, fd00::/8' }).trustProxy).toEqual(['loopback', '10.0.0.0/8', '192.168.0.0/255.255.0.0', 'fd00::/8']);
+    expect(loadConfig({ RATE_LIMIT_PUBLIC_PER_MINUTE: '12000' }).addressLimits.publicPerMinute).toBe(12000);
+    expect(() => loadConfig({ TRUST_PROXY: '10.0.0.0/33' })).toThrow(/TRUST_PROXY has "10.0.0.0\/33", which is not/);
+    expect(() => loadConfig({ TRUST_PROXY: 'proxy.internal' })).toThrow(/TRUST_PROXY has "proxy.internal"/);
+    expect(() => loadConfig({ RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE: '0' })).toThrow(/RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE/);
+  });
+
   it('treats empty variables as unset', () => {
     expect(loadConfig({ DATABASE_URL: '', TEMPORAL_ADDRESS: ' ' }).databaseUrl).toBeUndefined();
   });

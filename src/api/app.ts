@@ -11,7 +11,9 @@ import type { TriggerSource } from '../ingest/router';
 import { authenticate } from './auth';
 import { buildOpenApi, DOCS_HTML, DOCS_INIT_JS } from './openapi';
 import { errorHandler, notFoundHandler } from './problem';
-import { rateLimitPerKey, type RateLimitOptions } from './rate-limit';
+import { rateLimitPerKey, rateLimitPublic, rateLimitUnauthenticated, type AddressLimitOptions, type RateLimitOptions } from './rate-limit';
+import { securityHeaders } from './security-headers';
+import type { TrustProxy } from '../config';
 import { mountRoutes, type RouteDef } from './route';
 import { createMetrics, type Metrics } from '../metrics';
 import { metricsRoutes } from './routes/metrics';
@@ -44,6 +46,13 @@ export type AppDeps = {
   /** @default '1mb' — a 1,000-event batch fits; anything larger is refused with 413. */
   bodyLimit?: string;
   rateLimit?: RateLimitOptions;
+  /** Per-address limits on failed authentications and public endpoints. */
+  addressLimits?: AddressLimitOptions;
+  /**
+   * Express `trust proxy`: which proxies' `X-Forwarded-For` names the client whose address is rate-limited.
+   * @default false — the socket's address
+   */
+  trustProxy?: TrustProxy;
   /** Verify tracking and unsubscribe tokens; the first also signs. */
   signingSecrets: readonly string[];
   /** Lead-scoring model applied at ingest. */
@@ -87,6 +96,9 @@ export function buildApp(deps: AppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
+  app.set('trust proxy', deps.trustProxy ?? false);
+  // First, so every answer carries them, whatever serves it: docs, tracking pages, errors, a future console.
+  app.use(securityHeaders());
   app.use((req, res, next) => {
     const incoming = req.get('x-request-id');
     req.id = incoming && /^[\w.-]{1,100}$/.test(incoming) ? incoming : randomUUID();
@@ -94,6 +106,16 @@ export function buildApp(deps: AppDeps): Express {
     req.log = deps.logger?.child({ reqId: req.id });
     next();
   });
+  const log = deps.logger;
+  const addressLimits: AddressLimitOptions = {
+    ...deps.addressLimits,
+    ...(log && !deps.addressLimits?.logger
+      ? { logger: { warn: (err: unknown, msg?: string) => log.warn({ err }, msg ?? 'rate limiter'), error: (err: unknown, msg?: string) => log.error({ err }, msg ?? 'rate limiter') } }
+      : {}),
+  };
+  // One instance each for the whole app: an address has one budget across all public routes.
+  const publicLimit = rateLimitPublic(addressLimits);
+  const unauthenticated = rateLimitUnauthenticated(addressLimits);
   app.use(express.json({ limit: deps.bodyLimit ?? '1mb', type: ['application/json', 'application/*+json'] }));
   // RFC 8058 one-click unsubscribe arrives as a form post.
   app.use(express.urlencoded({ extended: false, limit: '16kb' }));
@@ -102,12 +124,17 @@ export function buildApp(deps: AppDeps): Express {
   app.use(metrics.httpMiddleware);
   const routes = routeTable({ ...deps, metrics });
   const openapi = buildOpenApi(routes, { version: VERSION });
-  app.get('/openapi.json', (_req, res) => res.json(openapi));
-  app.get('/docs', (_req, res) => res.type('html').send(DOCS_HTML));
-  app.get('/docs/init.js', (_req, res) => res.type('application/javascript').send(DOCS_INIT_JS));
-  app.use('/docs/assets', express.static(SWAGGER_DIR, { index: false, maxAge: '1h' }));
+  app.get('/openapi.json', publicLimit, (_req, res) => res.json(openapi));
+  app.get('/docs', publicLimit, (_req, res) => res.type('html').send(DOCS_HTML));
+  app.get('/docs/init.js', publicLimit, (_req, res) => res.type('application/javascript').send(DOCS_INIT_JS));
+  app.use('/docs/assets', publicLimit, express.static(SWAGGER_DIR, { index: false, maxAge: '1h' }));
 
-  app.use(mountRoutes(routes, [authenticate(deps.database.db), rateLimitPerKey(deps.rateLimit)]));
+  app.use(
+    mountRoutes(routes, {
+      authenticated: [authenticate(deps.database.db, { exhausted: unauthenticated.exhausted }), unauthenticated.onFailure, rateLimitPerKey(deps.rateLimit)],
+      public: [publicLimit],
+    }),
+  );
 
   app.use(notFoundHandler);
   app.use(errorHandler);

@@ -1,5 +1,5 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { RequestHandler } from 'express';
+import type { Request, RequestHandler } from 'express';
 import { and, eq, isNull, sql } from 'drizzle-orm';
 import type { Db } from '../db/client';
 import { apiKeys } from '../db/schema';
@@ -16,6 +16,16 @@ function hashSecret(secret: string): string {
   return createHash('sha256').update(secret).digest('hex');
 }
 
+/**
+ * The key sent in `Authorization` (any case of the `Bearer` scheme: RFC 7235 auth-schemes are case-insensitive) or in
+ * `X-Api-Key`.
+ */
+export function presentedKey(authorization: string | undefined, xApiKey: string | undefined): string | undefined {
+  const bearer = authorization && /^bearer[ \t]+(.*)$/is.exec(authorization.trim());
+  const raw = bearer ? bearer[1] : xApiKey;
+  return raw?.trim() || undefined;
+}
+
 export type CreatedKey = { id: string; key: string; prefix: string; role: Role; name: string };
 
 export async function createApiKey(db: Db, opts: { name: string; role: Role; dev?: boolean }): Promise<CreatedKey> {
@@ -25,6 +35,8 @@ export async function createApiKey(db: Db, opts: { name: string; role: Role; dev
     .insert(apiKeys)
     .values({ prefix, hash: hashSecret(secret), name: opts.name, role: opts.role, dev: opts.dev ?? false })
     .returning({ id: apiKeys.id });
+  // After the commit: a prefix remembered as unknown before it was created is looked up again.
+  creations++;
   return { id: row!.id, key: `itk_${prefix}_${secret}`, prefix, role: opts.role, name: opts.name };
 }
 
@@ -33,6 +45,8 @@ export const KEY_CACHE_TTL_MS = 5_000;
 const KEY_CACHE_MAX = 10_000;
 /** Bumped by every revocation in this process: cached key rows older than it are not trusted. */
 let revocations = 0;
+/** Bumped by every key created in this process: prefixes cached as unknown before it are looked up again. */
+let creations = 0;
 
 export async function revokeApiKey(db: Db, id: string): Promise<boolean> {
   const rows = await db
@@ -59,15 +73,32 @@ declare module 'express-serve-static-core' {
  *
  * Key rows are kept for `cacheMs` by prefix: one integration key sends thousands of requests a second, and reading
  * its row for each was a database round trip per request. A revocation made in this process (`revokeApiKey`: the API
- * or the CLI code path) is honoured at once; one made by another process within `cacheMs`.
+ * or the CLI code path) is honoured at once; one made by another process within `cacheMs`. A well-formed key whose
+ * prefix is unknown is remembered as unknown for as long, so repeating it (a scanner, a deleted key still configured
+ * somewhere) costs no query; a key created in this process is usable at once, one created elsewhere within `cacheMs`
+ * of a failed try with that very prefix.
  */
-export function authenticate(db: Db, opts: { /** @default KEY_CACHE_TTL_MS */ cacheMs?: number; now?: () => number } = {}): RequestHandler {
+export function authenticate(
+  db: Db,
+  opts: {
+    /** @default KEY_CACHE_TTL_MS */
+    cacheMs?: number;
+    now?: () => number;
+    /** True when the client has used up its failed authentications: a prefix never accepted then fails without a query. */
+    exhausted?: (req: Request) => Promise<boolean>;
+  } = {},
+): RequestHandler {
   const ttl = opts.cacheMs ?? KEY_CACHE_TTL_MS;
   const now = opts.now ?? Date.now;
   const cache = new Map<string, { row: typeof apiKeys.$inferSelect; until: number; epoch: number }>();
+  const unknown = new Map<string, { until: number; epoch: number }>();
+  const remember = <V>(map: Map<string, V>, key: string, value: V) => {
+    if (map.size >= KEY_CACHE_MAX) map.clear();
+    map.set(key, value);
+  };
+  const invalid = () => new DomainError('invalid_api_key', 401, 'The API key is not valid.');
   return async (req, _res, next) => {
-    const header = req.get('authorization');
-    const raw = header?.startsWith('Bearer ') ? header.slice(7).trim() : req.get('x-api-key')?.trim();
+    const raw = presentedKey(req.get('authorization'), req.get('x-api-key'));
     if (!raw) return next(new DomainError('unauthenticated', 401, 'An API key is required in the Authorization header.'));
     const m = KEY_RE.exec(raw);
     if (!m) return next(new DomainError('invalid_api_key', 401, 'The API key is malformed.'));
@@ -75,16 +106,22 @@ export function authenticate(db: Db, opts: { /** @default KEY_CACHE_TTL_MS */ ca
     const cached = cache.get(prefix!);
     let row = cached && cached.until > now() && cached.epoch === revocations ? cached.row : undefined;
     if (!row) {
+      const missing = unknown.get(prefix!);
+      if (missing && missing.until > now() && missing.epoch === creations) return next(invalid());
+      // Past the address's failure limit only keys this process has accepted before are looked up (their row may
+      // be stale): a flood of made-up prefixes then costs no query at all.
+      if (!cached && (await opts.exhausted?.(req))) return next(invalid());
       const epoch = revocations;
+      const created = creations;
       [row] = await db.select().from(apiKeys).where(eq(apiKeys.prefix, prefix!)).limit(1);
-      if (cache.size >= KEY_CACHE_MAX) cache.clear();
-      if (row && ttl > 0) cache.set(prefix!, { row, until: now() + ttl, epoch });
+      if (ttl > 0) {
+        if (row) remember(cache, prefix!, { row, until: now() + ttl, epoch });
+        else remember(unknown, prefix!, { until: now() + ttl, epoch: created });
+      }
     }
     const expected = row ? Buffer.from(row.hash, 'hex') : Buffer.alloc(32);
     const actual = Buffer.from(hashSecret(secret!), 'hex');
-    if (!row || !timingSafeEqual(expected, actual)) {
-      return next(new DomainError('invalid_api_key', 401, 'The API key is not valid.'));
-    }
+    if (!row || !timingSafeEqual(expected, actual)) return next(invalid());
     if (row.revokedAt) return next(new DomainError('revoked_api_key', 401, 'The API key has been revoked.'));
     // At most one write a minute per key: enough to tell an unused key from a live one.
     if (!row.lastUsedAt || Date.now() - row.lastUsedAt.getTime() > 60_000) {

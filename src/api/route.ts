@@ -1,4 +1,4 @@
-import { Router, type Request, type RequestHandler, type Response } from 'express';
+import { Router, type ErrorRequestHandler, type Request, type RequestHandler, type Response } from 'express';
 import { z, type ZodType } from 'zod';
 import { requireRole, type Role } from './auth';
 import { zodErrors } from './problem';
@@ -98,12 +98,17 @@ function guard(value: unknown, where: 'params' | 'query' | 'body') {
   if (problem) throw new ValidationError(`The request ${where} is invalid; see errors for each field.`, [problem]);
 }
 
-/** Mounts each route behind `authGuards` (authentication, rate limit) and its role check, unless it is public. */
-export function mountRoutes(routes: RouteDef[], authGuards: RequestHandler[]): Router {
+type Guard = RequestHandler | ErrorRequestHandler;
+
+/**
+ * Mounts each route behind `guards.authenticated` (authentication, rate limits) and its role check, or behind
+ * `guards.public` (the per-address limit) when it is public.
+ */
+export function mountRoutes(routes: RouteDef[], guards: { authenticated: Guard[]; public: Guard[] }): Router {
   const router = Router();
   for (const route of routes) {
-    const guards = route.auth === 'public' ? [] : [...authGuards, requireRole(...route.auth)];
-    router[route.method](route.path, ...guards, async (req: Request, res: Response) => {
+    const chain = route.auth === 'public' ? guards.public : [...guards.authenticated, requireRole(...route.auth)];
+    router[route.method](route.path, ...chain, async (req: Request, res: Response) => {
       // Every route, including those that validate their own body (events, journeys): no NUL or runaway depth gets in.
       guard(req.params, 'params');
       guard(req.query, 'query');

@@ -28,5 +28,7 @@ export function createApi(opts: ApiOptions): Express {
     scoring,
     logger: log,
     signingSecrets: secrets,
+    trustProxy: config.trustProxy,
+    addressLimits: config.addressLimits,
   });
 }

@@ -1,4 +1,5 @@
 import { ConfigError } from '../config';
+import { safeError } from '../log-safety';
 
 /**
  * Runs an entry point's `main`: a configuration mistake prints its message alone and exits 1, anything else prints
@@ -10,7 +11,9 @@ export function runEntryPoint(opts: { main: () => Promise<void>; failure: string
       process.stderr.write(`${err.message}\n`);
       process.exit(1);
     }
-    process.stderr.write(`${opts.failure}: ${(err as Error)?.stack ?? String(err)}\n`);
+    // Masked like every log line: a failed query's message carries its parameters, a Postgres error's detail the row.
+    const safe = safeError(err);
+    process.stderr.write(`${opts.failure}: ${safe.stack ?? `${safe.type}: ${safe.message}`}${safe.cause ? ` (cause: ${safe.cause.type}: ${safe.cause.message})` : ''}\n`);
     process.exit(2);
   });
 }

@@ -61,6 +61,7 @@ export async function createProcessWorker(opts: ProcessWorkerOptions): Promise<P
     maxConcurrentWorkflowTasks: config.workerMaxConcurrentWorkflowTasks,
     ...(opts.metricsAddress ? { metricsAddress: opts.metricsAddress } : {}),
     log: (l) => log.info(l),
+    logger: log,
   });
   return {
     worker,

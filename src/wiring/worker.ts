@@ -1,4 +1,6 @@
-import { DefaultLogger, NativeConnection, Worker, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Worker, Runtime, makeTelemetryFilterString, type LogEntry } from '@temporalio/worker';
+import type { Logger } from 'pino';
+import { maskDeep, maskPersonalData } from '../log-safety';
 import type { Activities } from '../activities';
 import { ensureWorkflowBundle } from '../temporal/workflow-bundle';
 import { batchTaskQueue } from '../contracts';
@@ -18,16 +20,33 @@ export type WorkerOptions = {
   /** `host:port` for the SDK's Prometheus endpoint (task slots, poll latency, workflow/activity counts); off when undefined. */
   metricsAddress?: string;
   log?: (line: string) => void;
+  /** Where the SDK's own warnings and errors go (masked like every line). @default JSON lines on stderr, masked */
+  logger?: Logger;
 };
 
 let runtimeInstalled = false;
+
+/**
+ * The SDK's own log lines (activity and workflow failures, worker lifecycle) into our logger, at WARN and above: they
+ * carry failure messages, which can quote a recipient (an SMTP server's "550 <…>: Recipient address rejected"), so
+ * they go through the same masking and error reduction as every other line (see log-safety.ts).
+ */
+export function sdkLogger(log?: Logger): DefaultLogger {
+  return new DefaultLogger('WARN', (entry: LogEntry) => {
+    const meta = { sdk: true, ...entry.meta };
+    const level = entry.level.toLowerCase() as 'trace' | 'debug' | 'info' | 'warn' | 'error';
+    if (log) log[level](meta, entry.message);
+    else process.stderr.write(`${JSON.stringify({ level, msg: maskPersonalData(entry.message), ...(maskDeep(meta) as object) })}\n`);
+  });
+}
+
 /** The Rust core logs every poll error at WARN; keep our console for what matters. */
-function installRuntime(metricsAddress?: string) {
+function installRuntime(metricsAddress?: string, log?: Logger) {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
   try {
     Runtime.install({
-      logger: new DefaultLogger('WARN'),
+      logger: sdkLogger(log),
       telemetryOptions: {
         logging: { filter: makeTelemetryFilterString({ core: 'ERROR' }), forward: {} },
         ...(metricsAddress ? { metrics: { prometheus: { bindAddress: metricsAddress } } } : {}),
@@ -72,7 +91,7 @@ export function combineWorkers(workers: Worker[]): ItineraWorker {
  * journey runs on `taskQueue`, one for batch workflows on its batch queue (see task-queues.ts), sharing a connection.
  */
 export async function createWorker(opts: WorkerOptions): Promise<{ worker: ItineraWorker; connection: NativeConnection }> {
-  installRuntime(opts.metricsAddress);
+  installRuntime(opts.metricsAddress, opts.logger);
   const connection = await NativeConnection.connect({ address: opts.address });
   const codePath = await ensureWorkflowBundle({ log: opts.log });
   const common = { connection, namespace: opts.namespace, workflowBundle: { codePath }, activities: opts.activities };

@@ -104,9 +104,12 @@ describe('API shape and authorization', () => {
   it('rate-limits per key with 429 and Retry-After', async () => {
     const limited = buildApp({ ...deps, rateLimit: { perSecond: 1, burst: 2 } });
     const get = () => request(limited).get('/v1/runs').set('Authorization', `Bearer ${keys.ops}`);
-    await get().expect(200);
+    const first = await get().expect(200);
+    expect(first.headers['ratelimit-policy']).toBe('"per-key"; q=2; w=2');
+    expect(first.headers['ratelimit']).toMatch(/^"per-key"; r=1; t=\d+$/);
     await get().expect(200);
     const res = await get().expect(429);
+    expect(res.headers['ratelimit']).toMatch(/^"per-key"; r=0; t=\d+$/);
     expect(Number(res.headers['retry-after'])).toBeGreaterThanOrEqual(1);
     expect(res.body.code).toBe('rate_limited');
     // Another key has its own bucket.

@@ -70,7 +70,9 @@ export function trackingRoutes(deps: TrackingDeps) {
       handler: async ({ params, res }) => {
         const r = resolveOpen(deps.secrets, params.token, now());
         if (r.ok) await record('email.opened', r.contactId, { message_key: r.messageKey });
-        res.set({ 'Content-Type': 'image/gif', 'Cache-Control': 'no-store, max-age=0' }).status(200).end(PIXEL);
+        res
+          // Mail clients show it inside another origin's page; helmet's same-origin default would make them refuse it.
+          .set({ 'Content-Type': 'image/gif', 'Cache-Control': 'no-store, max-age=0', 'Cross-Origin-Resource-Policy': 'cross-origin' }).status(200).end(PIXEL);
       },
     }),
     defineRoute({
