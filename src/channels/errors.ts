@@ -20,14 +20,27 @@ export abstract class ChannelError extends Error {
 /**
  * The message of an HTTP request that got no response, which every HTTP channel treats as transient (the request may
  * have arrived; the channel's idempotency key makes the retry safe): `<label>: no response within <n>ms` for a
- * timeout, otherwise `<label>: network error: <message> (<cause code>)`, e.g. `(ECONNREFUSED)` from fetch's cause.
+ * timeout, otherwise `<label>: network error: <message> (<code>)`, e.g. `(ECONNREFUSED)` from a refused connection.
  */
 export function requestFailureMessage(err: unknown, label: string, timeoutMs: number): string {
   if (err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError')) {
     return `${label}: no response within ${timeoutMs}ms`;
   }
   if (!(err instanceof Error)) return `${label}: network error: ${String(err)}`;
+  // Node's own socket errors carry the code themselves; fetch's on their cause.
   const cause = (err as { cause?: unknown }).cause;
-  const code = typeof cause === 'object' && cause !== null ? (cause as { code?: unknown }).code : undefined;
+  const code = (err as { code?: unknown }).code ?? (typeof cause === 'object' && cause !== null ? (cause as { code?: unknown }).code : undefined);
   return `${label}: network error: ${err.message}${code !== undefined && code !== null && code !== '' ? ` (${String(code)})` : ''}`;
+}
+
+/**
+ * Marks where a channel error message quotes the receiver's response. What follows it is the receiver's text: ops
+ * see it (GET /v1/runs/:id, the messages table); roles below ops get the message cut here ({@link withoutResponseBody}).
+ */
+export const RESPONSE_BODY_MARKER = ' · response: ';
+
+/** A channel error message without the receiver's response text, for roles below ops. */
+export function withoutResponseBody(message: string): string {
+  const at = message.indexOf(RESPONSE_BODY_MARKER);
+  return at < 0 ? message : message.slice(0, at);
 }

@@ -28,5 +28,6 @@ export function createApi(opts: ApiOptions): Express {
     scoring,
     logger: log,
     signingSecrets: secrets,
+    outboundAllow: config.outboundAllow,
   });
 }

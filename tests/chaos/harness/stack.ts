@@ -139,6 +139,8 @@ export async function startChaosStack(opts: { restartsPostgres: boolean }): Prom
       SMTP_URL: smtp.url,
       SMTP_POOL_SIZE: String(SMTP_POOL_SIZE),
       WEBHOOK_SECRETS: secret,
+      // The webhook receiver listens on 127.0.0.1, which outbound HTTP refuses unless it is listed.
+      OUTBOUND_ALLOW: '127.0.0.1',
       SIGNING_SECRET: signingSecret,
       MAIL_FROM: 'itinera chaos <journeys@chaos.test>',
     });
