@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { literalHostProblem, parseOutboundAllow, type OutboundAllowList } from './net/addresses';
+import { EMPTY_ALLOW_LIST, literalHostProblem, parseOutboundAllow, type OutboundAllowList } from './net/addresses';
 
 /**
  * Every setting itinera reads from the environment, parsed once. A bad value stops start-up with a sentence naming
@@ -124,11 +124,12 @@ const EnvSchema = z.object({
   const ownUrls: Array<[string, string | undefined]> = [
     ['CRM_WEBHOOK_URL', e.CRM_WEBHOOK_URL],
     ...(e.SMS_PROVIDER === 'twilio' ? [['TWILIO_BASE_URL', e.TWILIO_BASE_URL] as [string, string]] : []),
-    ...Object.values(e.CHAT_WEBHOOKS).flatMap((robot) => [robot?.default, ...Object.values(robot?.groups ?? {})].map((u): [string, string | undefined] => ['CHAT_WEBHOOKS', u])),
+    // Zod runs this refinement even when a field above failed: every value is read defensively.
+    ...Object.values(typeof e.CHAT_WEBHOOKS === 'object' && e.CHAT_WEBHOOKS !== null ? e.CHAT_WEBHOOKS : {}).flatMap((robot) => [robot?.default, ...Object.values(robot?.groups ?? {})].map((u): [string, string | undefined] => ['CHAT_WEBHOOKS', u])),
   ];
   for (const [name, url] of ownUrls) {
-    if (!url) continue;
-    const problem = literalHostProblem(new URL(url).hostname, e.OUTBOUND_ALLOW);
+    if (typeof url !== 'string' || !URL.canParse(url)) continue;
+    const problem = literalHostProblem(new URL(url).hostname, e.OUTBOUND_ALLOW ?? EMPTY_ALLOW_LIST);
     // The URL itself is not shown: robot URLs carry their key.
     if (problem) ctx.addIssue({ code: 'custom', path: [name], message: `points at ${problem}: add it to OUTBOUND_ALLOW if that is intended` });
   }

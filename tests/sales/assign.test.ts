@@ -306,6 +306,7 @@ describe('handoffToSales: assignment rules', () => {
         sales,
         text: createTextRenderer(TEMPLATES_DIR),
         chatWebhooks: { wecom: { default: `${robot.url}/send?key=k`, groups: {} }, slack: { default: `${robot.url}/slack`, groups: {} } },
+        outbound: localOutbound,
       } as unknown as ActivityDeps);
     });
     afterAll(() => robot?.close());
