@@ -1,3 +1,5 @@
+import { RESOLVED_MARKER } from '../net/outbound';
+
 /**
  * The split every channel makes when a send fails, and what the activities act on: a transient error is thrown again
  * for Temporal to retry the activity later; a permanent one fails the step at once, because sending the same request
@@ -35,12 +37,15 @@ export function requestFailureMessage(err: unknown, label: string, timeoutMs: nu
 
 /**
  * Marks where a channel error message quotes the receiver's response. What follows it is the receiver's text: ops
- * see it (GET /v1/runs/:id, the messages table); roles below ops get the message cut here ({@link withoutResponseBody}).
+ * see it (GET /v1/runs/:id, the messages table); roles below ops get the message cut here ({@link withoutOpsDetail}).
  */
 export const RESPONSE_BODY_MARKER = ' · response: ';
 
-/** A channel error message without the receiver's response text, for roles below ops. */
-export function withoutResponseBody(message: string): string {
-  const at = message.indexOf(RESPONSE_BODY_MARKER);
-  return at < 0 ? message : message.slice(0, at);
+/**
+ * A channel error message for roles below ops: without the receiver's response text and without the address a refused
+ * host name resolved to, both of which can carry what a webhook URL reached inside.
+ */
+export function withoutOpsDetail(message: string): string {
+  const cuts = [RESPONSE_BODY_MARKER, RESOLVED_MARKER].map((m) => message.indexOf(m)).filter((i) => i >= 0);
+  return cuts.length === 0 ? message : message.slice(0, Math.min(...cuts));
 }

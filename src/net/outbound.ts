@@ -57,6 +57,12 @@ export interface OutboundHttp {
   request(url: string, init: OutboundRequest): Promise<OutboundResponse>;
 }
 
+/**
+ * Marks, in a refusal message, what a host name resolved to. An internal DNS answer is for ops: shown to whoever wrote
+ * the webhook, it would let a journey map internal names to addresses (the API cuts it for roles below ops).
+ */
+export const RESOLVED_MARKER = ' · resolved: ';
+
 /** The request was not sent: its host is, or resolves to, a refused address. Sending it again cannot succeed. */
 export class OutboundRefusedError extends Error {
   override name = 'OutboundRefusedError';
@@ -64,8 +70,10 @@ export class OutboundRefusedError extends Error {
     /** The URL's host name (never the full URL, which may carry a robot key or a token). */
     readonly host: string,
     readonly reason: string,
+    /** For a host name: the refused address it resolved to, and why. */
+    readonly resolved?: string,
   ) {
-    super(`refused to connect to ${host}: ${reason} (outbound HTTP may reach it only if OUTBOUND_ALLOW lists it)`);
+    super(`refused to connect to ${host}: ${reason} (outbound HTTP may reach it only if OUTBOUND_ALLOW lists it)${resolved ? `${RESOLVED_MARKER}${resolved}` : ''}`);
   }
 }
 
@@ -112,8 +120,8 @@ export function createOutboundHttp(opts: OutboundHttpOptions = {}): OutboundHttp
       for (const ip of addresses) {
         const why = blockedReason(ip);
         if (why && !addressAllowed(allow, ip)) {
-          const shown = literal ? `it is ${why}` : `it resolves to ${formatIp(ip)}, ${why}`;
-          throw new OutboundRefusedError(hostname, shown);
+          if (literal) throw new OutboundRefusedError(hostname, `it is ${why}`);
+          throw new OutboundRefusedError(hostname, 'it resolves to a non-public address', `${formatIp(ip)}, ${why}`);
         }
       }
     }

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { NotFoundError, ValidationError } from '../../errors';
 import { seesResponseBodies, type Principal } from '../auth';
-import { withoutResponseBody } from '../../channels/errors';
+import { withoutOpsDetail } from '../../channels/errors';
 import type { IngestDeps } from '../../ingest/event';
 import { getHandoff, listHandoffs, recordHandoffFeedback } from '../../sales/feedback';
 import { decodeCursor, encodeCursor } from '../pagination';
@@ -148,5 +148,5 @@ export function handoffRoutes(deps: IngestDeps) {
 /** The CRM's response text in a delivery error is for ops and admin; an integration key sees the status and reason. */
 function forRole<H extends { crm: { error: string | null } | null }>(h: H, principal: Principal | undefined): H {
   if (!h.crm?.error || seesResponseBodies(principal)) return h;
-  return { ...h, crm: { ...h.crm, error: withoutResponseBody(h.crm.error) } };
+  return { ...h, crm: { ...h.crm, error: withoutOpsDetail(h.crm.error) } };
 }

@@ -5,7 +5,7 @@ import { messages } from '../../db/schema';
 import { decodeCursor, encodeCursor } from '../pagination';
 import { defineRoute } from '../route';
 import { seesResponseBodies } from '../auth';
-import { withoutResponseBody } from '../../channels/errors';
+import { withoutOpsDetail } from '../../channels/errors';
 
 export const Message = z.object({
   id: z.uuid(),
@@ -75,7 +75,7 @@ export function messageRoutes(deps: { db: Db }) {
         const bodies = seesResponseBodies(req.principal);
         const items = rows
           .slice(0, q.limit)
-          .map(({ updatedAt: _u, idempotencyKey: _k, ...m }) => (bodies || m.error === null ? m : { ...m, error: withoutResponseBody(m.error) }));
+          .map(({ updatedAt: _u, idempotencyKey: _k, ...m }) => (bodies || m.error === null ? m : { ...m, error: withoutOpsDetail(m.error) }));
         const last = rows[q.limit - 1];
         return { body: { items, nextCursor: rows.length > q.limit && last ? encodeCursor({ t: last.createdAt.getTime(), id: last.id }) : null } };
       },
