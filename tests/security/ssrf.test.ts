@@ -7,7 +7,11 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import request from 'supertest';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { validateCommand } from '../../src/cli/journey-commands';
 import { sendChatMessage, ChatPermanentError } from '../../src/channels/chat';
 import { withoutOpsDetail } from '../../src/channels/errors';
 import { createTwilioSmsSender, SmsPermanentError } from '../../src/channels/sms';
@@ -320,6 +324,24 @@ describe('the compiler flags literal private webhook hosts', () => {
     expect(errors).toHaveLength(1);
     expect(errors[0]).toMatch(/^steps\.call\.url: points at .+ is (loopback|a loopback name|link-local|private|IPv4-mapped)/);
     expect(errors[0]).toContain('OUTBOUND_ALLOW');
+  });
+
+  it('itinera validate judges webhook hosts with the OUTBOUND_ALLOW of its environment', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'itinera-ssrf-')), 'hook.yaml');
+    writeFileSync(file, JSON.stringify(journey('http://10.0.0.5/hook')));
+    const run = async (list: string) => {
+      vi.stubEnv('OUTBOUND_ALLOW', list);
+      const err: string[] = [];
+      const code = await validateCommand([file], {}, { out: () => undefined, err: (l) => err.push(l) });
+      return { code, err: err.join('\n') };
+    };
+    try {
+      expect(await run('')).toMatchObject({ code: 1, err: expect.stringContaining('steps.call.url: points at 10.0.0.5 is private') });
+      expect(await run('10.0.0.0/8')).toEqual({ code: 0, err: '' });
+      expect(await run('10.0.0.0/99')).toMatchObject({ code: 1, err: expect.stringContaining('OUTBOUND_ALLOW: "10.0.0.0/99" has a prefix length') });
+    } finally {
+      vi.unstubAllEnvs();
+    }
   });
 
   it('a public host, a templated host, and a listed host pass', () => {
