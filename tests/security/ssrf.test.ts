@@ -20,9 +20,18 @@ import { ConfigError, loadConfig } from '../../src/config';
 import { compileJourney } from '../../src/journey/compiler';
 import { blockedReason, parseIp, parseOutboundAllow } from '../../src/net/addresses';
 import { createOutboundHttp, OutboundRefusedError, type OutboundLookup } from '../../src/net/outbound';
-import { publishJourney } from '../../src/publishing/journeys';
 import { startHttp, type TestHttp } from '../channels/support/http';
 import { startTestStack, type TestStack } from '../helpers/stack';
+import { handoffActivities } from '../../src/activities/handoff';
+import type { ActivityDeps } from '../../src/activities/deps';
+import { buildApp } from '../../src/api/app';
+import { createApiKey, type Role } from '../../src/api/auth';
+import { upsertContactByExternalId } from '../../src/db/queries';
+import { dbTriggerSource, publishJourney } from '../../src/publishing/journeys';
+import { parseSalesConfig } from '../../src/sales';
+import { createTestDatabase } from '../helpers/db';
+import { localOutbound } from '../helpers/outbound';
+import { connectTestTemporal, type TestTemporal } from '../helpers/temporal';
 import { scaled } from '../helpers/timing';
 import { until } from '../helpers/until';
 
@@ -444,5 +453,49 @@ steps:
     // The run view with its step errors is for ops only.
     await as('marketer')(request(stack.app).get(`/v1/runs/${encodeURIComponent(run)}`)).expect(403);
     await as('integration')(request(stack.app).get(`/v1/runs/${encodeURIComponent(run)}`)).expect(403);
+  });
+});
+
+describe("the CRM's response text on a hand-off", () => {
+  let db: Awaited<ReturnType<typeof createTestDatabase>>;
+  let temporal: TestTemporal;
+  let crm: TestHttp;
+  let app: ReturnType<typeof buildApp>;
+  const keys = {} as Record<Role, string>;
+
+  beforeAll(async () => {
+    [db, temporal, crm] = await Promise.all([
+      createTestDatabase(),
+      connectTestTemporal(),
+      startHttp((_req, res) => {
+        res.writeHead(422, { 'content-type': 'text/plain' });
+        res.end('lead rejected: internal id 7731 owned by vp-sales@corp');
+      }),
+    ]);
+    app = buildApp({ database: db, temporal: temporal.client, taskQueue: temporal.taskQueue, triggers: dbTriggerSource(db.db), signingSecrets: ['s'.repeat(32)] });
+    for (const role of ['marketer', 'integration', 'ops', 'admin'] as const) keys[role] = (await createApiKey(db.db, { name: `ssrf-${role}`, role })).key;
+  });
+  afterAll(async () => {
+    await crm?.close();
+    await temporal?.close();
+    await db?.drop();
+  });
+
+  it('is shown to ops and admin, and cut for the integration key', async () => {
+    const sales = {
+      directory: parseSalesConfig('teams:\n  east:\n    name: East\n    reps:\n      - { id: rep.a, name: A, capacity: 100 }\n', 'sales.yaml'),
+      crmWebhook: { url: `${crm.url}/hooks`, secrets: ['whsec_' + Buffer.from('k'.repeat(32)).toString('base64')] },
+    };
+    const acts = handoffActivities({ db: db.db, sales, outbound: localOutbound, tracking: { baseUrl: 'http://x' } } as unknown as ActivityDeps);
+    const c = await upsertContactByExternalId(db.db, { externalId: 'crm-body', email: 'crm-body@example.com', lifecycleStage: 'mql' });
+    const r = await acts.handoffToSales({ idempotencyKey: `journey:h:${c.id}:assign:1`, contactId: c.id, journeyId: 'h', workflowId: `journey:h:${c.id}`, team: 'east' });
+    expect(r.crm).toBe('failed');
+    const get = (path: string, role: Role) => request(app).get(path).set('Authorization', `Bearer ${keys[role]}`).expect(200);
+    for (const role of ['ops', 'admin'] as const) {
+      expect((await get(`/v1/handoffs/${r.handoffId}`, role)).body.crm.error).toBe('webhook: HTTP 422 · response: lead rejected: internal id 7731 owned by vp-sales@corp');
+    }
+    expect((await get(`/v1/handoffs/${r.handoffId}`, 'integration')).body.crm).toMatchObject({ status: 'failed', error: 'webhook: HTTP 422' });
+    const listed = (await get(`/v1/handoffs?contactId=${c.id}`, 'integration')).body.items;
+    expect(listed.map((h: { crm: { error: string } }) => h.crm.error)).toEqual(['webhook: HTTP 422']);
   });
 });
