@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { EMPTY_ALLOW_LIST, literalHostProblem, parseOutboundAllow, type OutboundAllowList } from './net/addresses';
 
 /**
  * Every setting itinera reads from the environment, parsed once. A bad value stops start-up with a sentence naming
@@ -126,6 +127,11 @@ const EnvSchema = z.object({
     })
     .pipe(ChatWebhooks),
   CRM_WEBHOOK_URL: optionalString.pipe(z.url('must be an http(s) URL').optional()),
+  OUTBOUND_ALLOW: z.string().default('').transform((v, ctx) => {
+    const { allow, errors } = parseOutboundAllow(v);
+    for (const e of errors) ctx.addIssue({ code: 'custom', message: `entry ${e}` });
+    return allow;
+  }),
   CRM_WEBHOOK_SECRETS: z
     .string()
     .default('')
@@ -150,6 +156,20 @@ const EnvSchema = z.object({
   // The CRM acts on hand-offs (assigns leads, creates tasks): an unsigned call could be forged by anyone who finds the URL.
   if (e.CRM_WEBHOOK_URL && e.CRM_WEBHOOK_SECRETS.length === 0 && e.WEBHOOK_SECRETS.length === 0) {
     ctx.addIssue({ code: 'custom', path: ['CRM_WEBHOOK_URL'], message: 'is set, but no secret signs its calls: set CRM_WEBHOOK_SECRETS (or WEBHOOK_SECRETS)' });
+  }
+  // The operator's own URLs get the same check as a journey's literal hosts: better a start-up error naming the
+  // variable than every CRM call, robot message or SMS failing later.
+  const ownUrls: Array<[string, string | undefined]> = [
+    ['CRM_WEBHOOK_URL', e.CRM_WEBHOOK_URL],
+    ...(e.SMS_PROVIDER === 'twilio' ? [['TWILIO_BASE_URL', e.TWILIO_BASE_URL] as [string, string]] : []),
+    // Zod runs this refinement even when a field above failed: every value is read defensively.
+    ...Object.values(typeof e.CHAT_WEBHOOKS === 'object' && e.CHAT_WEBHOOKS !== null ? e.CHAT_WEBHOOKS : {}).flatMap((robot) => [robot?.default, ...Object.values(robot?.groups ?? {})].map((u): [string, string | undefined] => ['CHAT_WEBHOOKS', u])),
+  ];
+  for (const [name, url] of ownUrls) {
+    if (typeof url !== 'string' || !URL.canParse(url)) continue;
+    const problem = literalHostProblem(new URL(url).hostname, e.OUTBOUND_ALLOW ?? EMPTY_ALLOW_LIST);
+    // The URL itself is not shown: robot URLs carry their key.
+    if (problem) ctx.addIssue({ code: 'custom', path: [name], message: `points at ${problem}: add it to OUTBOUND_ALLOW if that is intended` });
   }
   if (e.SMS_PROVIDER !== 'twilio') return;
   for (const name of ['TWILIO_ACCOUNT_SID', 'TWILIO_AUTH_TOKEN', 'SMS_FROM'] as const) {
@@ -195,6 +215,11 @@ export type Config = {
   trustProxy: TrustProxy;
   /** Per client address and minute: failed authentications, and requests to public endpoints; addresses remembered. */
   addressLimits: { unauthenticatedPerMinute: number; publicPerMinute: number; maxAddresses: number };
+  /**
+   * OUTBOUND_ALLOW: the private addresses, ranges and host names that outbound HTTP (webhook steps, chat robots, the
+   * CRM, SMS gateways) may reach; every other private, loopback, link-local or metadata address is refused.
+   */
+  outboundAllow: OutboundAllowList;
   logLevel: z.infer<typeof EnvSchema>['LOG_LEVEL'];
   workerMaxCachedWorkflows: number;
   /** Activities (sends, DB writes) one worker process runs at once. */
@@ -260,6 +285,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       publicPerMinute: e.RATE_LIMIT_PUBLIC_PER_MINUTE,
       maxAddresses: e.RATE_LIMIT_MAX_ADDRESSES,
     },
+    outboundAllow: e.OUTBOUND_ALLOW,
     logLevel: e.LOG_LEVEL,
     workerMaxCachedWorkflows: e.WORKER_MAX_CACHED_WORKFLOWS,
     workerMaxConcurrentActivities: e.WORKER_MAX_CONCURRENT_ACTIVITIES,

@@ -66,6 +66,8 @@ export async function startStack(tuning: Tuning): Promise<Stack> {
     PUBLIC_BASE_URL: 'http://itinera.test',
     SIGNING_SECRET: signingSecret,
     WEBHOOK_SECRETS: webhookSecret,
+    // The receiver listens on 127.0.0.1, which outbound HTTP refuses unless it is listed.
+    OUTBOUND_ALLOW: '127.0.0.1',
     WORKER_MAX_CACHED_WORKFLOWS: String(tuning.maxCachedWorkflows),
   });
   return {

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { contacts } from '../../src/db/schema';
 import { publishJourney } from '../../src/publishing/journeys';
+import { parseOutboundAllow } from '../../src/net/addresses';
 import { startJourneyRun } from '../../src/ingest/router';
 import { loadTemplateCatalog } from '../../src/templates/catalog';
 import { TEMPLATES_DIR } from '../../src/paths';
@@ -25,7 +26,9 @@ export async function journeysScenario(
 ): Promise<ScenarioOutput> {
   const pool = opts.maxContacts;
   const db = stack.db.db;
-  const published = await publishJourney(db, journeyYaml('four-actions', { WEBHOOK_URL: stack.receiver.url }), { templates: loadTemplateCatalog(TEMPLATES_DIR) });
+  // The receiver is on 127.0.0.1: publish with the OUTBOUND_ALLOW the bench's worker gets (bench/lib/context.ts).
+  const outboundAllow = parseOutboundAllow('127.0.0.1').allow;
+  const published = await publishJourney(db, journeyYaml('four-actions', { WEBHOOK_URL: stack.receiver.url }), { templates: loadTemplateCatalog(TEMPLATES_DIR), outboundAllow });
   const rows: { id: string }[] = [];
   for (let i = 0; i < pool; i += 5000) {
     rows.push(...(await db

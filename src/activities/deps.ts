@@ -6,6 +6,7 @@ import type { SalesDeps } from '../sales';
 import type { Mailer } from '../channels/email/mailer';
 import type { TemplateRenderer } from '../templates/email';
 import type { SmsSender } from '../channels/sms';
+import type { OutboundHttp } from '../net/outbound';
 import type { TextRenderer } from '../templates/text';
 
 export type { Mailer, OutgoingEmail } from '../channels/email/mailer';
@@ -33,6 +34,11 @@ export type ActivityDeps = {
   clock?: Clock;
   /** The From address when a step names none. */
   defaultFrom: string;
+  /**
+   * The guarded HTTP client of webhook steps, chat robots and the CRM webhook (OUTBOUND_ALLOW).
+   * @default one that refuses every private, loopback and metadata address
+   */
+  outbound?: OutboundHttp;
   /** Standard Webhooks secrets (`whsec_…`) for the webhook step; the first signs. */
   webhookSecrets?: readonly string[];
   /** Audience launches start journey runs from an activity: the client and the task queue those runs go to. */

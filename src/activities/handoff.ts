@@ -42,7 +42,7 @@ export function handoffActivities(deps: ActivityDeps): Pick<Activities, 'handoff
           if (err instanceof AssignmentError) throw ApplicationFailure.nonRetryable(err.message, err.type);
           throw err;
         }
-        const crm = await deliverCrmWebhook(db, deps.sales.crmWebhook, input.idempotencyKey);
+        const crm = await deliverCrmWebhook(db, deps.sales.crmWebhook, input.idempotencyKey, deps.outbound);
         if (input.sla) await startSlaWatch(deps, { handoffId: assigned.handoffId, sla: input.sla, journeyId: input.journeyId, workflowId: input.workflowId });
         return { ownerId: assigned.repId, duplicate: assigned.duplicate, handoffId: assigned.handoffId, crm: crm.status };
       }

@@ -66,6 +66,7 @@ export function notifyActivities(deps: ActivityDeps): Pick<Activities, 'notify'>
           provider: input.channel,
           url,
           ...(robot?.secret ? { secret: robot.secret } : {}),
+          ...(deps.outbound ? { http: deps.outbound } : {}),
           // Chat templates are plain text; the text form also carries real @-mentions on WeCom.
           message: { text, format: 'text', ...(ownerId ? { mentions: { userIds: [ownerId] } } : {}) },
         });

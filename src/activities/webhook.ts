@@ -54,6 +54,7 @@ export function webhookActivities(deps: ActivityDeps): Pick<Activities, 'callWeb
           ...(deps.webhookSecrets?.length ? { secrets: deps.webhookSecrets } : {}),
           id: input.idempotencyKey,
           timeoutMs: input.timeoutMs,
+          ...(deps.outbound ? { http: deps.outbound } : {}),
         });
         await db
           .update(messages)

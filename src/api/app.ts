@@ -22,6 +22,7 @@ import { eventRoutes } from './routes/events';
 import { handoffRoutes } from './routes/handoffs';
 import { healthRoutes } from './routes/health';
 import { journeyRoutes } from './routes/journeys';
+import type { OutboundAllowList } from '../net/addresses';
 import { syncJourneySchedules } from '../publishing/schedules';
 import { keyRoutes } from './routes/keys';
 import { launchRoutes } from './routes/launches';
@@ -57,6 +58,8 @@ export type AppDeps = {
   signingSecrets: readonly string[];
   /** Lead-scoring model applied at ingest. */
   scoring?: ScoringModel;
+  /** OUTBOUND_ALLOW, so validate and publish accept the private webhook hosts the worker will reach. */
+  outboundAllow?: OutboundAllowList;
   /** Prometheus registry and instruments for /metrics. @default a registry of the app's own */
   metrics?: Metrics;
 };
@@ -79,7 +82,7 @@ export function routeTable(deps: AppDeps): RouteDef[] {
     ...trackingRoutes({ ...ingest, secrets: deps.signingSecrets }),
     ...runRoutes({ db, temporal: deps.temporal, taskQueue: deps.taskQueue }),
     ...handoffRoutes(ingest),
-    ...journeyRoutes({ db, onChange: () => syncJourneySchedules(deps.temporal, db, { taskQueue: deps.taskQueue }) }),
+    ...journeyRoutes({ db, ...(deps.outboundAllow ? { outboundAllow: deps.outboundAllow } : {}), onChange: () => syncJourneySchedules(deps.temporal, db, { taskQueue: deps.taskQueue }) }),
     ...launchRoutes({ db, temporal: deps.temporal, taskQueue: deps.taskQueue }),
     ...messageRoutes({ db }),
     ...runActionRoutes({ db, temporal: deps.temporal }),

@@ -133,6 +133,15 @@ export function authenticate(
   };
 }
 
+/**
+ * Whether a caller may read what a remote server answered (webhook, CRM, robot, SMS gateway response bodies, kept
+ * truncated in error messages): ops and admin, who debug deliveries. Below them a body is the receiver's text, which
+ * may be anything a webhook URL reached, so those roles get the status and the reason only.
+ */
+export function seesResponseBodies(principal: Principal | undefined): boolean {
+  return principal?.role === 'ops' || principal?.role === 'admin';
+}
+
 /** `admin` may do everything; other roles only what their job needs. */
 export function requireRole(...roles: Role[]): RequestHandler {
   return (req, _res, next) => {

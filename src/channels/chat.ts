@@ -6,6 +6,8 @@
  * so a 200 is not success until the body says `errcode: 0`.
  */
 import { createHmac } from 'node:crypto';
+import { STRICT_OUTBOUND, type OutboundHttp } from '../net/outbound';
+import { RESPONSE_BODY_MARKER } from './errors';
 import { httpDeliver, truncateBody, WebhookPermanentError, WebhookTransientError } from './webhooks';
 
 export const ChatProvider = { WeCom: 'wecom', DingTalk: 'dingtalk', Slack: 'slack' } as const;
@@ -207,6 +209,8 @@ export interface SendChatOptions {
   /** @default 10000 */
   timeoutMs?: number;
   now?: Date | number;
+  /** The guarded client. @default one that refuses every private address (no allow-list) */
+  http?: OutboundHttp;
 }
 
 export interface ChatSendResult {
@@ -228,6 +232,7 @@ export async function sendChatMessage(opts: SendChatOptions): Promise<ChatSendRe
   let delivered: Awaited<ReturnType<typeof httpDeliver>>;
   try {
     delivered = await httpDeliver(
+      opts.http ?? STRICT_OUTBOUND,
       url,
       { method: 'POST', headers: { 'content-type': 'application/json; charset=utf-8' }, body, timeoutMs: opts.timeoutMs ?? 10_000 },
       label,
@@ -253,7 +258,7 @@ export async function sendChatMessage(opts: SendChatOptions): Promise<ChatSendRe
   }
   const errmsg = typeof parsed.errmsg === 'string' ? parsed.errmsg : '';
   if (parsed.errcode === 0) return { status: delivered.status, response: errmsg };
-  const message = `${label}: errcode ${parsed.errcode}: ${truncateBody(errmsg, 300)}`;
+  const message = `${label}: errcode ${parsed.errcode}${errmsg ? `${RESPONSE_BODY_MARKER}${truncateBody(errmsg, 300)}` : ''}`;
   if (TRANSIENT_ERRCODES[provider].has(parsed.errcode)) {
     throw new ChatTransientError(message, delivered.status, delivered.body, provider, parsed.errcode);
   }

@@ -1,10 +1,11 @@
 /**
  * SMS senders: Twilio's REST API (production) and an outbox (embedded default, no provider).
  *
- * Only the small Twilio subset we need is spoken, with `fetch`, so there is no SDK to pin and any
+ * Only the small Twilio subset we need is spoken, through the guarded outbound client (src/net/outbound.ts), so there is no SDK to pin and any
  * Twilio-compatible gateway (or a local test server) works by changing `baseUrl`.
  */
-import { ChannelError, requestFailureMessage } from './errors';
+import { OutboundRefusedError, STRICT_OUTBOUND, type OutboundHttp, type OutboundResponse } from '../net/outbound';
+import { ChannelError, requestFailureMessage, RESPONSE_BODY_MARKER } from './errors';
 
 export interface SmsMessage {
   /** E.164 (see normalize.ts). */
@@ -64,6 +65,8 @@ export interface TwilioSmsOptions {
   timeoutMs?: number;
   /** Delivery receipts URL (Twilio StatusCallback). */
   statusCallbackUrl?: string;
+  /** The guarded client (OUTBOUND_ALLOW for a gateway on the private network). @default strict */
+  http?: OutboundHttp;
 }
 
 interface TwilioError {
@@ -80,6 +83,7 @@ export function createTwilioSmsSender(options: TwilioSmsOptions): SmsSender {
   const url = `${base}/2010-04-01/Accounts/${encodeURIComponent(options.accountSid)}/Messages.json`;
   const auth = `Basic ${Buffer.from(`${options.accountSid}:${options.authToken}`).toString('base64')}`;
   const timeoutMs = options.timeoutMs ?? 10_000;
+  const http = options.http ?? STRICT_OUTBOUND;
 
   return {
     async send(msg) {
@@ -88,9 +92,11 @@ export function createTwilioSmsSender(options: TwilioSmsOptions): SmsSender {
       else form.set('From', options.from!);
       if (options.statusCallbackUrl) form.set('StatusCallback', options.statusCallbackUrl);
 
-      let res: Response;
+      let res: OutboundResponse;
       try {
-        res = await fetch(url, {
+        // 3xx comes back as a status (the client never follows redirects) and is permanent below: a gateway that
+        // redirects is a wrong TWILIO_BASE_URL.
+        res = await http.request(url, {
           method: 'POST',
           headers: {
             authorization: auth,
@@ -99,23 +105,24 @@ export function createTwilioSmsSender(options: TwilioSmsOptions): SmsSender {
             'I-Twilio-Idempotency-Token': msg.idempotencyKey,
           },
           body: form.toString(),
-          signal: AbortSignal.timeout(timeoutMs),
-          redirect: 'error',
+          timeoutMs,
         });
       } catch (err) {
+        if (err instanceof OutboundRefusedError) throw new SmsPermanentError(`twilio: ${err.message}`, undefined, undefined, { cause: err });
         // The request may have reached Twilio; the idempotency token makes the retry safe.
         throw new SmsTransientError(requestFailureMessage(err, 'twilio', timeoutMs), undefined, undefined, { cause: err });
       }
 
-      const text = await res.text().catch(() => '');
+      const text = res.body;
       let json: unknown;
       try {
         json = text ? JSON.parse(text) : undefined;
       } catch {
         json = undefined;
       }
+      const ok = res.status >= 200 && res.status < 300;
 
-      if (res.ok) {
+      if (ok) {
         const body = json as { sid?: unknown; status?: unknown } | undefined;
         if (typeof body?.sid !== 'string') {
           // Accepted but unreadable: retrying is safe thanks to the idempotency token.
@@ -125,7 +132,7 @@ export function createTwilioSmsSender(options: TwilioSmsOptions): SmsSender {
       }
 
       const e = (json ?? {}) as TwilioError;
-      const detail = `twilio: HTTP ${res.status}${e.code !== undefined ? ` code ${e.code}` : ''}: ${e.message ?? truncate(text, 300)}`;
+      const detail = `twilio: HTTP ${res.status}${e.code !== undefined ? ` code ${e.code}` : ''}${RESPONSE_BODY_MARKER}${e.message ?? truncate(text, 300)}`;
       if (isTransientStatus(res.status)) throw new SmsTransientError(detail, res.status, e.code);
       throw new SmsPermanentError(detail, res.status, e.code);
     },

@@ -7,7 +7,8 @@
  * Secrets look like `whsec_<base64 key>`; the HMAC key is the decoded bytes.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { ChannelError, requestFailureMessage } from './errors';
+import { ChannelError, requestFailureMessage, RESPONSE_BODY_MARKER } from './errors';
+import { OutboundRefusedError, STRICT_OUTBOUND, type OutboundHttp, type OutboundResponse } from '../net/outbound';
 
 export const WEBHOOK_SECRET_PREFIX = 'whsec_';
 
@@ -164,6 +165,8 @@ export interface DeliverWebhookOptions {
   /** @default 10000 */
   timeoutMs?: number;
   now?: Date | number;
+  /** The guarded client. @default one that refuses every private address (no allow-list) */
+  http?: OutboundHttp;
 }
 
 export interface WebhookDelivery {
@@ -173,36 +176,30 @@ export interface WebhookDelivery {
   durationMs: number;
 }
 
-/** Sends a request and maps transport outcomes onto the transient/permanent split. */
+/**
+ * Sends a request through the guarded client and maps its outcomes onto the transient/permanent split: a refused
+ * address is permanent (the same URL resolves the same way), no response is transient, the status decides the rest.
+ */
 export async function httpDeliver(
+  http: OutboundHttp,
   url: string,
   init: { method: string; headers: Record<string, string>; body: string; timeoutMs: number },
   label: string,
 ): Promise<WebhookDelivery & { rawBody: string }> {
   const started = performance.now();
-  let res: Response;
+  let res: OutboundResponse;
   try {
-    res = await fetch(url, {
-      method: init.method,
-      headers: init.headers,
-      body: init.body,
-      signal: AbortSignal.timeout(init.timeoutMs),
-      // Following a redirect would re-send a signed payload to a host nobody configured.
-      redirect: 'manual',
-    });
+    // Never follows a redirect: that would re-send a signed payload to a host nobody configured (or checked).
+    res = await http.request(url, init);
   } catch (err) {
+    if (err instanceof OutboundRefusedError) throw new WebhookPermanentError(`${label}: ${err.message}`, undefined, undefined, { cause: err });
     throw new WebhookTransientError(requestFailureMessage(err, label, init.timeoutMs), undefined, undefined, { cause: err });
   }
-  let rawBody = '';
-  try {
-    rawBody = await res.text();
-  } catch {
-    // body stream broke after headers: the status is what matters
-  }
+  const rawBody = res.body;
   const out = { status: res.status, body: truncateBody(rawBody), rawBody, durationMs: performance.now() - started };
   const cls = classifyHttpStatus(res.status);
   if (cls === 'ok') return out;
-  const msg = `${label}: HTTP ${res.status}${out.body ? `: ${truncateBody(rawBody, 200)}` : ''}`;
+  const msg = `${label}: HTTP ${res.status}${out.body ? `${RESPONSE_BODY_MARKER}${truncateBody(rawBody, 200)}` : ''}`;
   if (cls === 'transient') throw new WebhookTransientError(msg, res.status, out.body);
   throw new WebhookPermanentError(msg, res.status, out.body);
 }
@@ -223,6 +220,7 @@ export async function deliverWebhook(opts: DeliverWebhookOptions): Promise<Webho
     headers['webhook-id'] = opts.id;
   }
   const { rawBody: _raw, ...result } = await httpDeliver(
+    opts.http ?? STRICT_OUTBOUND,
     opts.url,
     { method: opts.method ?? 'POST', headers, body, timeoutMs: opts.timeoutMs ?? 10_000 },
     'webhook',

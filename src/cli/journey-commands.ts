@@ -10,6 +10,7 @@ import type { Command } from 'commander';
 import { z } from 'zod';
 import { compileJourney, formatError, formatPath, type CompileResult } from '../journey/compiler';
 import { Contact } from '../journey/schema';
+import { parseOutboundAllow, type OutboundAllowList } from '../net/addresses';
 import { formatSimulation, simulate, type SimulationOptions } from '../journey/simulator';
 import { loadTemplateCatalog, type TemplateCatalog } from '../templates/catalog';
 import { contentHash, diffPlans, formatDiff } from '../journey/versions';
@@ -50,9 +51,19 @@ function catalogFor(file: string, opts: TemplateOption): TemplateCatalog | undef
   return existsSync(dir) ? loadTemplateCatalog(dir) : undefined;
 }
 
+/**
+ * OUTBOUND_ALLOW of the deployment the journey is for, so `validate` judges webhook hosts as publish will. Read on its
+ * own: these commands work offline and need none of the other settings.
+ */
+function outboundAllowFromEnv(): OutboundAllowList {
+  const { allow, errors } = parseOutboundAllow(process.env.OUTBOUND_ALLOW ?? '');
+  if (errors.length) throw new UserInputError(`OUTBOUND_ALLOW: ${errors.join('; ')}`);
+  return allow;
+}
+
 function compileFile(file: string, opts: TemplateOption): CompileResult {
   const templates = catalogFor(file, opts);
-  return compileJourney(readText(file), { file, ...(templates ? { templates } : {}) });
+  return compileJourney(readText(file), { file, ...(templates ? { templates } : {}), outboundAllow: outboundAllowFromEnv() });
 }
 
 function compiledOrThrow(file: string, opts: TemplateOption, io: CliIo) {

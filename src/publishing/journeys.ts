@@ -5,6 +5,7 @@ import type { Db } from '../db/client';
 import { journeys, journeyVersions } from '../db/schema';
 import { DomainError, NotFoundError, ValidationError } from '../errors';
 import { compileJourney, formatError } from '../journey/compiler';
+import type { OutboundAllowList } from '../net/addresses';
 import type { JourneyPlan, PlanCondition } from '../journey/plan';
 import type { TemplateCatalog } from '../templates/catalog';
 import { contentHash } from '../journey/versions';
@@ -26,9 +27,9 @@ export class JourneyArchivedError extends DomainError {
 export async function publishJourney(
   db: Db,
   source: string,
-  opts: { file?: string; templates?: TemplateCatalog; publishedBy?: string },
+  opts: { file?: string; templates?: TemplateCatalog; publishedBy?: string; outboundAllow?: OutboundAllowList },
 ): Promise<PublishResult> {
-  const compiled = compileJourney(source, { file: opts.file, templates: opts.templates });
+  const compiled = compileJourney(source, { file: opts.file, templates: opts.templates, outboundAllow: opts.outboundAllow });
   if (!compiled.ok) {
     throw new ValidationError(
       `The journey is invalid:\n${compiled.errors.map(formatError).join('\n')}`,

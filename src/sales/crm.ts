@@ -11,6 +11,7 @@
  */
 import { eq, sql } from 'drizzle-orm';
 import { WebhookPermanentError, deliverWebhook } from '../channels/webhooks';
+import type { OutboundHttp } from '../net/outbound';
 import type { CrmDeliveryStatus } from '../contracts';
 import type { DbOrTx } from '../db/client';
 import { findMessageByKey } from '../db/queries';
@@ -69,7 +70,13 @@ export function crmHandoffPayload(ctx: CrmHandoffContext, apiBaseUrl: string) {
  * Sends the outbox row stored under `key` unless it already reached a final state.
  * @throws the transient delivery error while attempts remain (the caller's retry policy sends it again)
  */
-export async function deliverCrmWebhook(db: DbOrTx, opts: CrmWebhookOptions | undefined, key: string): Promise<{ status: CrmDeliveryStatus; error?: string }> {
+export async function deliverCrmWebhook(
+  db: DbOrTx,
+  opts: CrmWebhookOptions | undefined,
+  key: string,
+  /** The guarded client (OUTBOUND_ALLOW for a CRM on the private network). @default strict */
+  http?: OutboundHttp,
+): Promise<{ status: CrmDeliveryStatus; error?: string }> {
   const row = await findMessageByKey(db, key);
   if (!row || row.channel !== 'crm') return { status: 'none' };
   if (row.status === 'delivered' || row.status === 'failed' || row.status === 'skipped') {
@@ -91,6 +98,7 @@ export async function deliverCrmWebhook(db: DbOrTx, opts: CrmWebhookOptions | un
       ...(opts.secrets.length ? { secrets: opts.secrets } : {}),
       id: key,
       timeoutMs: opts.timeoutMs ?? 8000,
+      ...(http ? { http } : {}),
     });
     await db
       .update(messages)

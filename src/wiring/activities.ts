@@ -6,6 +6,7 @@ import { TEMPLATES_DIR } from '../paths';
 import type { SalesDirectory } from '../sales';
 import type { ScoringModel } from '../scoring/model';
 import { createSms, type SmsChannel } from './channels';
+import { createOutboundHttp, type OutboundHttp } from '../net/outbound';
 
 export const DEV_PHYSICAL_ADDRESS = 'itinera development sender · set MAIL_PHYSICAL_ADDRESS to your postal address';
 
@@ -20,14 +21,17 @@ export type ActivityDepsOptions = {
   scoring?: ScoringModel;
   /** Sales teams: without them hand-offs are only recorded. */
   sales?: SalesDirectory;
-  /** @default createSms({ config }) */
+  /** @default createSms({ config, outbound }) */
   sms?: SmsChannel;
+  /** @default createOutboundHttp({ allow: config.outboundAllow }) */
+  outbound?: OutboundHttp;
 };
 
 /** What the production activities need, from the configuration and the already-open resources. */
 export function activityDeps(opts: ActivityDepsOptions): ActivityDeps {
   const { config, database, mailer, renderer, secrets, scoring, sales } = opts;
-  const { sms, provider } = opts.sms ?? createSms({ config });
+  const outbound = opts.outbound ?? createOutboundHttp({ allow: config.outboundAllow });
+  const { sms, provider } = opts.sms ?? createSms({ config, outbound });
   const physicalAddress = config.mail.physicalAddress ?? (config.nodeEnv === 'production' ? undefined : DEV_PHYSICAL_ADDRESS);
   if (!physicalAddress) {
     throw new ConfigError('MAIL_PHYSICAL_ADDRESS is missing: marketing email must carry the sender\'s postal address in production.');
@@ -40,6 +44,7 @@ export function activityDeps(opts: ActivityDepsOptions): ActivityDeps {
     text: createTextRenderer(TEMPLATES_DIR),
     sms,
     smsProvider: provider,
+    outbound,
     webhookSecrets: config.webhookSecrets,
     chatWebhooks: config.chatWebhooks,
     ...(scoring ? { scoring } : {}),

@@ -30,5 +30,6 @@ export function createApi(opts: ApiOptions): Express {
     signingSecrets: secrets,
     trustProxy: config.trustProxy,
     addressLimits: config.addressLimits,
+    outboundAllow: config.outboundAllow,
   });
 }

@@ -6,6 +6,7 @@ import { createFileMailer, createSmtpMailer } from '../channels/email/mailer';
 import { createTemplateRenderer } from '../templates/email';
 import { createOutboxSmsSender, createTwilioSmsSender, type SmsSender } from '../channels/sms';
 import { TEMPLATES_DIR } from '../paths';
+import { createOutboundHttp, type OutboundHttp } from '../net/outbound';
 
 /** SMTP when SMTP_URL is set; otherwise real .eml files under DATA_DIR/mail, so nothing leaves a laptop by accident. */
 export function createMailer(opts: { config: Config }): { mailer: Mailer; description: string } {
@@ -32,11 +33,12 @@ export function createRenderer(): EmailRenderer {
 export type SmsChannel = { sms: SmsSender; provider: string };
 
 /** Twilio-compatible REST when configured; otherwise the outbox: the SMS is stored and shown by the API. */
-export function createSms(opts: { config: Config }): SmsChannel {
+export function createSms(opts: { config: Config; outbound?: OutboundHttp }): SmsChannel {
   const { sms } = opts.config;
   if (sms.provider === 'twilio') {
     const { baseUrl, accountSid, authToken, from } = sms;
-    return { sms: createTwilioSmsSender({ baseUrl, accountSid, authToken, from }), provider: 'twilio' };
+    const http = opts.outbound ?? createOutboundHttp({ allow: opts.config.outboundAllow });
+    return { sms: createTwilioSmsSender({ baseUrl, accountSid, authToken, from, http }), provider: 'twilio' };
   }
   // The messages row written by the activity is the outbox entry; the provider id just names it.
   return { sms: createOutboxSmsSender(async () => `outbox-${randomUUID()}`), provider: 'outbox' };

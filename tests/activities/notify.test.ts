@@ -6,6 +6,7 @@ import { findMessageByKey, upsertContactByExternalId } from '../../src/db/querie
 import { createTextRenderer } from '../../src/templates/text';
 import { TEMPLATES_DIR } from '../../src/paths';
 import { createTestDatabase } from '../helpers/db';
+import { localOutbound } from '../helpers/outbound';
 
 /** A WeCom group robot: answers HTTP 200 with errcode, as the real one does. */
 async function startWeComRobot() {
@@ -49,6 +50,7 @@ describe('notify activity (chat robots)', () => {
       db: db.db,
       text: createTextRenderer(TEMPLATES_DIR),
       chatWebhooks: { wecom: { default: `${robot.base}/send?key=default`, groups: { 'sales-east': `${robot.base}/send?key=east` } } },
+      outbound: localOutbound,
     } as unknown as ActivityDeps;
     acts = notifyActivities(deps);
     contactId = (await upsertContactByExternalId(db.db, { externalId: 'n1', firstName: '伟', lastName: '王', company: '华东精工', ownerId: 'zhangsan', locale: 'zh-CN' })).id;

@@ -9,6 +9,7 @@ import { createRenderer } from '../../src/wiring/channels';
 import { TEMPLATES_DIR } from '../../src/paths';
 import type { Mailer } from '../../src/activities/deps';
 import { createTestDatabase } from '../helpers/db';
+import { localOutbound } from '../helpers/outbound';
 
 /** Speaks the subset of Twilio's Messages API we use, including its error bodies and idempotency token. */
 async function startTwilioLike() {
@@ -54,7 +55,7 @@ describe('sendSms activity', () => {
       text: createTextRenderer(TEMPLATES_DIR),
       sms:
         provider === 'twilio'
-          ? createTwilioSmsSender({ baseUrl: twilio.url, accountSid: 'AC123', authToken: 'secret', from: '+15005550006' })
+          ? createTwilioSmsSender({ baseUrl: twilio.url, accountSid: 'AC123', authToken: 'secret', from: '+15005550006', http: localOutbound })
           : createOutboxSmsSender(async () => 'outbox-1'),
       smsProvider: provider,
       defaultFrom: 'x@y.z',

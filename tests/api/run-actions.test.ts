@@ -7,6 +7,7 @@ import { startTestStack, type TestStack } from '../helpers/stack';
 import { json, startHttp, type TestHttp } from '../channels/support/http';
 import { until } from '../helpers/until';
 import { scaled, scaledSeconds } from '../helpers/timing';
+import { LOCAL_ALLOW } from '../helpers/outbound';
 
 const JOURNEY = `
 id: skippable
@@ -49,7 +50,7 @@ describe('ops: skip the current wait, retry a failing activity now', () => {
     });
     stack = await startTestStack();
     await publishJourney(stack.db.db, JOURNEY, {});
-    await publishJourney(stack.db.db, HOOK_JOURNEY(receiver.url), {});
+    await publishJourney(stack.db.db, HOOK_JOURNEY(receiver.url), { outboundAllow: LOCAL_ALLOW });
   });
   afterAll(async () => {
     await stack?.stop();

@@ -7,6 +7,7 @@ import { startTestStack, type TestStack } from '../helpers/stack';
 import { startHttp, type TestHttp } from '../channels/support/http';
 import { scaled, scaledSeconds } from '../helpers/timing';
 import { until } from '../helpers/until';
+import { LOCAL_ALLOW } from '../helpers/outbound';
 
 const SECRET_HEADER = 'Bearer hook-credential-0f9e8d7c';
 
@@ -70,7 +71,7 @@ describe('ops toolkit on runs against the real stack', () => {
       res.end(receiverFails ? 'upstream down' : 'ok');
     });
     stack = await startTestStack();
-    await publishJourney(stack.db.db, hookJourney(receiver.url), {});
+    await publishJourney(stack.db.db, hookJourney(receiver.url), { outboundAllow: LOCAL_ALLOW });
     await publishJourney(stack.db.db, waitJourney('wait-j', 'signup.done'), {});
     await publishJourney(stack.db.db, waitJourney('bulk-j', 'signup.bulk'), {});
   });

@@ -13,6 +13,7 @@ import {
 } from '../../src/channels/chat';
 import { WebhookPermanentError, WebhookTransientError } from '../../src/channels/webhooks';
 import { json, startHttp, type TestHttp } from './support/http';
+import { localOutbound } from '../helpers/outbound';
 
 describe('formatters', () => {
   it('WeCom: markdown with inline <@userid>; text type for mobile/@all mentions', () => {
@@ -133,25 +134,25 @@ async function failure(p: Promise<unknown>): Promise<ChatTransientError | ChatPe
 
 describe('sendChatMessage: WeCom', () => {
   it('delivers and the robot receives the formatted payload', async () => {
-    const r = await sendChatMessage({ provider: 'wecom', url: `${wecom.url}/cgi-bin/webhook/send?key=good-1`, message: { text: '**hi**' } });
+    const r = await sendChatMessage({ http: localOutbound, provider: 'wecom', url: `${wecom.url}/cgi-bin/webhook/send?key=good-1`, message: { text: '**hi**' } });
     expect(r).toEqual({ status: 200, response: 'ok' });
     expect(JSON.parse(wecom.requests.at(-1)!.body)).toEqual({ msgtype: 'markdown', markdown: { content: '**hi**' } });
     expect(wecom.requests.at(-1)!.headers['content-type']).toBe('application/json; charset=utf-8');
   });
 
   it('HTTP 200 with errcode 93000 is a permanent failure', async () => {
-    const e = await failure(sendChatMessage({ provider: 'wecom', url: `${wecom.url}/cgi-bin/webhook/send?key=revoked`, message: { text: 'x' } }));
+    const e = await failure(sendChatMessage({ http: localOutbound, provider: 'wecom', url: `${wecom.url}/cgi-bin/webhook/send?key=revoked`, message: { text: 'x' } }));
     expect(e).toBeInstanceOf(ChatPermanentError);
     expect(e).toBeInstanceOf(WebhookPermanentError); // activities can handle every channel's permanent errors alike
     expect(e.errcode).toBe(93000);
     expect(e.status).toBe(200);
-    expect(e.message).toMatch(/errcode 93000: invalid webhook url/);
+    expect(e.message).toMatch(/errcode 93000 · response: invalid webhook url/);
     expect(e.message).not.toContain('revoked'); // the robot key stays out of error messages
   });
 
   it('rate limit (45009) and system busy (-1) are transient', async () => {
     for (const [key, code] of [['flood', 45009], ['busy', -1]] as const) {
-      const e = await failure(sendChatMessage({ provider: 'wecom', url: `${wecom.url}/cgi-bin/webhook/send?key=${key}`, message: { text: 'x' } }));
+      const e = await failure(sendChatMessage({ http: localOutbound, provider: 'wecom', url: `${wecom.url}/cgi-bin/webhook/send?key=${key}`, message: { text: 'x' } }));
       expect(e).toBeInstanceOf(ChatTransientError);
       expect(e).toBeInstanceOf(WebhookTransientError);
       expect(e.errcode).toBe(code);
@@ -159,7 +160,7 @@ describe('sendChatMessage: WeCom', () => {
   });
 
   it('signing is refused for providers that do not support it', async () => {
-    await expect(sendChatMessage({ provider: 'wecom', url: wecom.url, secret: 's', message: { text: 'x' } })).rejects.toThrow(/only supported for dingtalk/);
+    await expect(sendChatMessage({ http: localOutbound, provider: 'wecom', url: wecom.url, secret: 's', message: { text: 'x' } })).rejects.toThrow(/only supported for dingtalk/);
   });
 });
 
@@ -168,7 +169,7 @@ describe('sendChatMessage: DingTalk', () => {
 
   it('signs the URL; the robot verifies timestamp+sign and accepts', async () => {
     dingTalkCalls = 0;
-    const r = await sendChatMessage({ provider: 'dingtalk', url: url(), secret: DT_SECRET, message: { text: '告警', title: '旅程', mentions: { mobiles: ['13800138000'] } } });
+    const r = await sendChatMessage({ http: localOutbound, provider: 'dingtalk', url: url(), secret: DT_SECRET, message: { text: '告警', title: '旅程', mentions: { mobiles: ['13800138000'] } } });
     expect(r).toEqual({ status: 200, response: 'ok' });
     const req = dingtalk.requests.at(-1)!;
     expect(req.url).toMatch(/[?&]timestamp=\d{13}&sign=[^&]+$/);
@@ -177,18 +178,18 @@ describe('sendChatMessage: DingTalk', () => {
 
   it('wrong secret or stale timestamp → errcode 310000 → permanent', async () => {
     dingTalkCalls = 0;
-    const wrong = await failure(sendChatMessage({ provider: 'dingtalk', url: url(), secret: 'SECwrong', message: { text: 'x' } }));
+    const wrong = await failure(sendChatMessage({ http: localOutbound, provider: 'dingtalk', url: url(), secret: 'SECwrong', message: { text: 'x' } }));
     expect(wrong).toBeInstanceOf(ChatPermanentError);
     expect(wrong.errcode).toBe(310000);
-    const stale = await failure(sendChatMessage({ provider: 'dingtalk', url: url(), secret: DT_SECRET, now: Date.now() - 2 * 3600_000, message: { text: 'x' } }));
+    const stale = await failure(sendChatMessage({ http: localOutbound, provider: 'dingtalk', url: url(), secret: DT_SECRET, now: Date.now() - 2 * 3600_000, message: { text: 'x' } }));
     expect(stale.errcode).toBe(310000);
-    const unsigned = await failure(sendChatMessage({ provider: 'dingtalk', url: url(), message: { text: 'x' } }));
+    const unsigned = await failure(sendChatMessage({ http: localOutbound, provider: 'dingtalk', url: url(), message: { text: 'x' } }));
     expect(unsigned).toBeInstanceOf(ChatPermanentError);
   });
 
   it('send too fast (130101) is transient', async () => {
     dingTalkCalls = 3;
-    const e = await failure(sendChatMessage({ provider: 'dingtalk', url: url(), secret: DT_SECRET, message: { text: 'x' } }));
+    const e = await failure(sendChatMessage({ http: localOutbound, provider: 'dingtalk', url: url(), secret: DT_SECRET, message: { text: 'x' } }));
     expect(e).toBeInstanceOf(ChatTransientError);
     expect(e.errcode).toBe(130101);
     expect(e.provider).toBe('dingtalk');
@@ -197,21 +198,21 @@ describe('sendChatMessage: DingTalk', () => {
 
 describe('sendChatMessage: Slack', () => {
   it('delivers blocks and returns the body', async () => {
-    const r = await sendChatMessage({ provider: 'slack', url: `${slack.url}/services/T0/B0/good`, message: { text: 'hi', mentions: { userIds: ['U1'] } } });
+    const r = await sendChatMessage({ http: localOutbound, provider: 'slack', url: `${slack.url}/services/T0/B0/good`, message: { text: 'hi', mentions: { userIds: ['U1'] } } });
     expect(r).toEqual({ status: 200, response: 'ok' });
     expect(JSON.parse(slack.requests.at(-1)!.body)).toEqual({ text: '<@U1> hi', blocks: [{ type: 'section', text: { type: 'mrkdwn', text: '<@U1> hi' } }] });
   });
 
   it('classifies HTTP errors: 404/400 permanent, 429/500 transient', async () => {
-    const e404 = await failure(sendChatMessage({ provider: 'slack', url: `${slack.url}/services/T0/B0/gone`, message: { text: 'x' } }));
+    const e404 = await failure(sendChatMessage({ http: localOutbound, provider: 'slack', url: `${slack.url}/services/T0/B0/gone`, message: { text: 'x' } }));
     expect(e404).toBeInstanceOf(ChatPermanentError);
     expect(e404.status).toBe(404);
     expect(e404.responseBody).toBe('no_service');
-    const e400 = await failure(sendChatMessage({ provider: 'slack', url: `${slack.url}/services/T0/B0/good`, message: { text: '' } }));
+    const e400 = await failure(sendChatMessage({ http: localOutbound, provider: 'slack', url: `${slack.url}/services/T0/B0/good`, message: { text: '' } }));
     expect(e400).toBeInstanceOf(ChatPermanentError);
     expect(e400.responseBody).toBe('invalid_payload');
     for (const [path, status] of [['rate', 429], ['down', 500]] as const) {
-      const e = await failure(sendChatMessage({ provider: 'slack', url: `${slack.url}/services/T0/B0/${path}`, message: { text: 'x' } }));
+      const e = await failure(sendChatMessage({ http: localOutbound, provider: 'slack', url: `${slack.url}/services/T0/B0/${path}`, message: { text: 'x' } }));
       expect(e).toBeInstanceOf(ChatTransientError);
       expect(e.status).toBe(status);
     }

@@ -9,6 +9,7 @@ import {
 import { deadPort } from './support/smtp';
 import { json, startHttp, type TestHttp } from './support/http';
 import { scaled } from '../helpers/timing';
+import { localOutbound } from '../helpers/outbound';
 
 const SID = 'AC0123456789abcdef0123456789abcdef';
 const TOKEN = 'secret-auth-token';
@@ -64,7 +65,7 @@ afterAll(async () => {
  */
 const TIMEOUT_MS = scaled(5000);
 const sender = (timeoutMs = TIMEOUT_MS) =>
-  createTwilioSmsSender({ baseUrl: twilio.url, accountSid: SID, authToken: TOKEN, from: '+15005550006', timeoutMs });
+  createTwilioSmsSender({ http: localOutbound, baseUrl: twilio.url, accountSid: SID, authToken: TOKEN, from: '+15005550006', timeoutMs });
 const sms = (over: Partial<SmsMessage> = {}): SmsMessage => ({
   to: '+8613800138000',
   body: '您的验证码 1234 — hi & bye',
@@ -105,7 +106,7 @@ describe('createTwilioSmsSender', () => {
   });
 
   it('supports a Messaging Service instead of From', async () => {
-    const s = createTwilioSmsSender({ baseUrl: twilio.url, accountSid: SID, authToken: TOKEN, messagingServiceSid: 'MG123' });
+    const s = createTwilioSmsSender({ http: localOutbound, baseUrl: twilio.url, accountSid: SID, authToken: TOKEN, messagingServiceSid: 'MG123' });
     await s.send(sms({ idempotencyKey: 'mg' }));
     const form = new URLSearchParams(twilio.requests.at(-1)!.body);
     expect(form.get('MessagingServiceSid')).toBe('MG123');
@@ -135,7 +136,7 @@ describe('createTwilioSmsSender', () => {
   });
 
   it('wrong credentials: the server rejects them; classified transient (configuration, not the message)', async () => {
-    const s = createTwilioSmsSender({ baseUrl: twilio.url, accountSid: SID, authToken: 'wrong', from: '+15005550006' });
+    const s = createTwilioSmsSender({ http: localOutbound, baseUrl: twilio.url, accountSid: SID, authToken: 'wrong', from: '+15005550006' });
     const e = await failure(s.send(sms()));
     expect(e).toBeInstanceOf(SmsTransientError);
     expect(e.status).toBe(401);
@@ -148,7 +149,7 @@ describe('createTwilioSmsSender', () => {
     expect(slow).toBeInstanceOf(SmsTransientError);
     expect(slow.message).toMatch(/no response within 300ms/);
     const port = await deadPort();
-    const down = createTwilioSmsSender({ baseUrl: `http://127.0.0.1:${port}`, accountSid: SID, authToken: TOKEN, from: '+1' });
+    const down = createTwilioSmsSender({ http: localOutbound, baseUrl: `http://127.0.0.1:${port}`, accountSid: SID, authToken: TOKEN, from: '+1' });
     const e = await failure(down.send(sms()));
     expect(e).toBeInstanceOf(SmsTransientError);
     expect(e.status).toBeUndefined();

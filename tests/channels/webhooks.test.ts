@@ -12,6 +12,7 @@ import {
 import { startHttp, type TestHttp } from './support/http';
 import { deadPort } from './support/smtp';
 import { scaled } from '../helpers/timing';
+import { localOutbound } from '../helpers/outbound';
 
 const OLD = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
 const NEW = generateWebhookSecret();
@@ -136,6 +137,7 @@ describe('deliverWebhook against a local receiver', () => {
   const TIMEOUT_MS = scaled(5000);
   const send = (path: string, over: Partial<Parameters<typeof deliverWebhook>[0]> = {}) =>
     deliverWebhook({
+      http: localOutbound,
       url: receiver.url + path,
       body: { event: 'step.completed', contact: 'c1', n: 1 },
       secrets: [NEW, OLD], // receiver only knows OLD: rotation in progress

@@ -18,6 +18,7 @@ import { startHttp, type TestHttp } from '../channels/support/http';
 import { until } from '../helpers/until';
 import { runWatch } from '../helpers/runs';
 import { scaled, scaledSeconds } from '../helpers/timing';
+import { LOCAL_ALLOW } from '../helpers/outbound';
 
 const MINUTE = 60_000;
 const HOUR = 3_600_000;
@@ -163,7 +164,7 @@ describe('journey execution against the real server', () => {
       LOOP,
       VISIBLE,
     ]) {
-      expect(await publishJourney(stack.db.db, source, { templates })).toMatchObject({ version: 1, created: true });
+      expect(await publishJourney(stack.db.db, source, { templates, outboundAllow: LOCAL_ALLOW })).toMatchObject({ version: 1, created: true });
     }
   });
   afterAll(async () => {

@@ -26,6 +26,7 @@ import type { CapturedMail } from '../helpers/smtp';
 import type { JourneyEventSignal } from '../../src/contracts';
 import { until } from '../helpers/until';
 import { runWatch } from '../helpers/runs';
+import { LOCAL_ALLOW } from '../helpers/outbound';
 
 const JOURNEYS_DIR = path.join(import.meta.dirname, '../../journeys');
 const MINUTE = 60_000;
@@ -98,7 +99,7 @@ describe('sample journeys run end to end (POST /v1/events → Temporal → SMTP/
       let source = readFileSync(path.join(JOURNEYS_DIR, `${name}.yaml`), 'utf8');
       // The CRM is a remote service this machine cannot reach: a local HTTP server plays it.
       if (name === 'mql-handoff') source = source.replace('https://crm.example.com/api/leads/mql', `${crm.url}/api/leads/mql`);
-      const published = await publishJourney(stack.db.db, source, { templates });
+      const published = await publishJourney(stack.db.db, source, { templates, outboundAllow: LOCAL_ALLOW });
       expect(published).toMatchObject({ journeyId: name, version: 1, created: true });
     }
   });

@@ -15,6 +15,9 @@ import { createTextRenderer } from '../../src/templates/text';
 import { createOutboxSmsSender, type SmsSender } from '../../src/channels/sms';
 import { randomUUID } from 'node:crypto';
 import { createTestDatabase } from './db';
+import { LOCAL_ALLOW } from './outbound';
+import type { OutboundAllowList } from '../../src/net/addresses';
+import { createOutboundHttp } from '../../src/net/outbound';
 import { startSmtpSink, type SmtpSink } from './smtp';
 import { connectTestTemporal, type TestTemporal } from './temporal';
 
@@ -35,10 +38,20 @@ export type TestStack = {
 
 /** Real parts end to end: a fresh database, a real SMTP server, the shared Temporal dev server and a worker. */
 export async function startTestStack(
-  opts: { triggers?: TriggerSource; renderer?: EmailRenderer; sms?: SmsSender; scoring?: ScoringModel; sales?: SalesDeps; chatWebhooks?: ChatWebhooks } = {},
+  opts: {
+    triggers?: TriggerSource;
+    renderer?: EmailRenderer;
+    sms?: SmsSender;
+    scoring?: ScoringModel;
+    sales?: SalesDeps;
+    chatWebhooks?: ChatWebhooks;
+    /** OUTBOUND_ALLOW of the worker and the API. @default 127.0.0.1, where the suite's receivers listen */
+    outboundAllow?: OutboundAllowList;
+  } = {},
 ): Promise<TestStack> {
   const [db, smtp, temporal] = await Promise.all([createTestDatabase(), startSmtpSink(), connectTestTemporal()]);
   const mailer = createSmtpMailer({ url: smtp.url, pool: { maxConnections: 2 } });
+  const outboundAllow = opts.outboundAllow ?? LOCAL_ALLOW;
   const activities = createActivities({
     db: db.db,
     mailer,
@@ -52,9 +65,10 @@ export async function startTestStack(
     ...(opts.chatWebhooks ? { chatWebhooks: opts.chatWebhooks } : {}),
     tracking: { baseUrl: 'http://itinera.test', secrets: TEST_SECRETS, physicalAddress: 'ACME Ltd · 100 Century Ave · Shanghai' },
     temporal: { client: temporal.client, taskQueue: temporal.taskQueue },
+    outbound: createOutboundHttp({ allow: outboundAllow }),
   });
   let worker = await temporal.startWorker(activities);
-  const app = buildApp({ database: db, temporal: temporal.client, taskQueue: temporal.taskQueue, triggers: opts.triggers ?? dbTriggerSource(db.db), signingSecrets: TEST_SECRETS,
+  const app = buildApp({ database: db, temporal: temporal.client, taskQueue: temporal.taskQueue, triggers: opts.triggers ?? dbTriggerSource(db.db), signingSecrets: TEST_SECRETS, outboundAllow,
     ...(opts.scoring ? { scoring: opts.scoring } : {}),
   });
   const keys = {} as Record<Role, string>;

@@ -13,6 +13,7 @@ import { TEMPLATES_DIR } from '../../src/paths';
 import { createTestDatabase } from '../helpers/db';
 import { json, startHttp, type RecordedRequest, type TestHttp } from '../channels/support/http';
 import { scaled } from '../helpers/timing';
+import { localOutbound } from '../helpers/outbound';
 
 export const TEST_SALES = `
 teams:
@@ -81,7 +82,7 @@ describe('handoffToSales: assignment rules', () => {
       directory: parseSalesConfig(TEST_SALES, 'test-sales.yaml'),
       crmWebhook: { url: `${crm.url}/hooks/handoffs`, secrets: [SECRET], maxAttempts: 3, timeoutMs: scaled(8000) },
     };
-    acts = handoffActivities({ db: db.db, sales, tracking: { baseUrl: 'https://itinera.example.com' } } as unknown as ActivityDeps);
+    acts = handoffActivities({ db: db.db, sales, outbound: localOutbound, tracking: { baseUrl: 'https://itinera.example.com' } } as unknown as ActivityDeps);
   });
   afterAll(async () => {
     await crm?.close();
@@ -305,6 +306,7 @@ describe('handoffToSales: assignment rules', () => {
         sales,
         text: createTextRenderer(TEMPLATES_DIR),
         chatWebhooks: { wecom: { default: `${robot.url}/send?key=k`, groups: {} }, slack: { default: `${robot.url}/slack`, groups: {} } },
+        outbound: localOutbound,
       } as unknown as ActivityDeps);
     });
     afterAll(() => robot?.close());

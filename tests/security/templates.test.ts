@@ -30,6 +30,7 @@ import { TEST_SECRETS } from '../helpers/stack';
 import { connectTestTemporal, type TestTemporal } from '../helpers/temporal';
 import { RUN_FACTOR, SQLISH, TEMPLATE_INJECTIONS } from './hostile';
 import { scaled } from '../helpers/timing';
+import { localOutbound } from '../helpers/outbound';
 
 /** The activity's client timeout for the local receiver: generous, and stretched on a busy machine. */
 const WEBHOOK_TIMEOUT_MS = scaled(5000);
@@ -82,6 +83,7 @@ describe('template injection', () => {
       defaultFrom: 'itinera tests <journeys@itinera.test>',
       tracking: { baseUrl: 'http://itinera.test', secrets: TEST_SECRETS, physicalAddress: 'ACME Ltd · 100 Century Ave · Shanghai' },
       chatWebhooks: { wecom: { default: `${hooks.url}/wecom`, groups: {} } },
+      outbound: localOutbound,
       sales: { directory: parseSalesConfig(SALES, 'sales.yaml'), crmWebhook: { url: `${hooks.url}/crm`, secrets: ['whsec_' + Buffer.from('s'.repeat(32)).toString('base64')] } },
     });
   });

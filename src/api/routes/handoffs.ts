@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { NotFoundError, ValidationError } from '../../errors';
+import { seesResponseBodies, type Principal } from '../auth';
+import { withoutOpsDetail } from '../../channels/errors';
 import type { IngestDeps } from '../../ingest/event';
 import { getHandoff, listHandoffs, recordHandoffFeedback } from '../../sales/feedback';
 import { decodeCursor, encodeCursor } from '../pagination';
@@ -78,7 +80,7 @@ export function handoffRoutes(deps: IngestDeps) {
       auth: ['integration', 'ops'],
       query: ListQuery,
       responses: { 200: { description: 'A page of hand-offs', schema: z.object({ items: z.array(Handoff), nextCursor: z.string().nullable() }) } },
-      handler: async ({ query: q }) => {
+      handler: async ({ query: q, req }) => {
         let before: { createdAt: string; id: string } | undefined;
         if (q.cursor) {
           const c = PageCursor.safeParse(decodeCursor(q.cursor));
@@ -88,7 +90,7 @@ export function handoffRoutes(deps: IngestDeps) {
         const rows = await listHandoffs(deps.db, { status: q.status, repId: q.repId, team: q.team, contactId: q.contactId, before, limit: q.limit + 1 });
         const page = rows.slice(0, q.limit);
         const last = page.at(-1);
-        const items = page.map(({ cursorTime: _t, ...h }) => h);
+        const items = page.map(({ cursorTime: _t, ...h }) => forRole(h, req.principal));
         return {
           body: {
             items,
@@ -105,10 +107,10 @@ export function handoffRoutes(deps: IngestDeps) {
       auth: ['integration', 'ops'],
       params: IdParams,
       responses: { 200: { description: 'The hand-off', schema: Handoff }, 404: { description: 'No such hand-off' } },
-      handler: async ({ params }) => {
+      handler: async ({ params, req }) => {
         const h = await getHandoff(deps.db, params.id);
         if (!h) throw new NotFoundError('Handoff', params.id);
-        return { body: h };
+        return { body: forRole(h, req.principal) };
       },
     }),
     defineRoute({
@@ -141,4 +143,10 @@ export function handoffRoutes(deps: IngestDeps) {
       },
     }),
   ];
+}
+
+/** The CRM's response text in a delivery error is for ops and admin; an integration key sees the status and reason. */
+function forRole<H extends { crm: { error: string | null } | null }>(h: H, principal: Principal | undefined): H {
+  if (!h.crm?.error || seesResponseBodies(principal)) return h;
+  return { ...h, crm: { ...h.crm, error: withoutOpsDetail(h.crm.error) } };
 }

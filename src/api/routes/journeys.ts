@@ -13,6 +13,7 @@ import { journeyStats } from '../../db/stats';
 import { loadPlan, publishJourney, setJourneyStatus, type StatusAction } from '../../publishing/journeys';
 import { DomainError, NotFoundError, ValidationError } from '../../errors';
 import { compileJourney, formatError, type CompileResult, type JourneyError } from '../../journey/compiler';
+import type { OutboundAllowList } from '../../net/addresses';
 import type { JourneyPlan } from '../../journey/plan';
 import { Contact, Slug } from '../../journey/schema';
 import { formatSimulation, resolveTime, simulate, type SimulationOptions } from '../../journey/simulator';
@@ -24,6 +25,8 @@ import { defineRoute, unstorableInput } from '../route';
 
 export type JourneyRouteDeps = {
   db: Db;
+  /** OUTBOUND_ALLOW: webhook hosts it lists pass validate and publish although private. @default nothing listed */
+  outboundAllow?: OutboundAllowList;
   /** Templates are checked at validate and publish, as `itinera publish` does. @default journeys/templates */
   templatesDir?: string;
   /**
@@ -161,7 +164,7 @@ export function journeyRoutes(deps: JourneyRouteDeps) {
   const { db } = deps;
   const templates = () => loadTemplateCatalog(deps.templatesDir ?? TEMPLATES_DIR);
   const label = (id: string) => `${id} (draft)`;
-  const compileDraft = (id: string, source: string) => compileJourney(source, { file: label(id), templates: templates() });
+  const compileDraft = (id: string, source: string) => compileJourney(source, { file: label(id), templates: templates(), outboundAllow: deps.outboundAllow });
 
   async function findJourney(id: string) {
     const [j] = await db.select().from(journeys).where(eq(journeys.id, id));
@@ -235,7 +238,7 @@ export function journeyRoutes(deps: JourneyRouteDeps) {
       },
       handler: async ({ req, res }) => {
         const source = await readSource(req, res);
-        const compiled = compileJourney(source, { file: 'draft', templates: templates() });
+        const compiled = compileJourney(source, { file: 'draft', templates: templates(), outboundAllow: deps.outboundAllow });
         const { id, name } = identify(source, compiled);
         const inserted = await db.insert(journeys).values({ id, name, status: 'draft', draftSource: source }).onConflictDoNothing().returning({ id: journeys.id });
         if (inserted.length === 0) throw new DomainError('journey_exists', 409, `Journey "${id}" already exists; update it with PUT /v1/journeys/${id}/draft`);
@@ -369,11 +372,11 @@ export function journeyRoutes(deps: JourneyRouteDeps) {
         if (j.status === 'archived') throw new DomainError('journey_archived', 409, `Journey "${j.id}" is archived: it cannot be published again`);
         if (j.draftSource === null) throw new NotFoundError('Draft of journey', params.id);
         const catalog = templates();
-        const r = compileJourney(j.draftSource, { file: label(j.id), templates: catalog });
+        const r = compileJourney(j.draftSource, { file: label(j.id), templates: catalog, outboundAllow: deps.outboundAllow });
         if (!r.ok) throw invalidJourney(r.errors);
         // A draft saved through the API always has this id; a file published from elsewhere must not land here.
         if (r.plan.id !== j.id) throw invalidJourney([{ file: label(j.id), path: 'id', message: `"${r.plan.id}" is not this journey's id "${j.id}"` }]);
-        const published = await publishJourney(db, j.draftSource, { file: label(j.id), templates: catalog, publishedBy: req.principal?.name ?? 'api' });
+        const published = await publishJourney(db, j.draftSource, { file: label(j.id), templates: catalog, publishedBy: req.principal?.name ?? 'api', outboundAllow: deps.outboundAllow });
         const [after] = await db.select({ status: journeys.status }).from(journeys).where(eq(journeys.id, j.id));
         await deps.onChange?.();
         return { status: published.created ? 201 : 200, body: { ...published, status: after!.status } };

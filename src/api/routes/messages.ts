@@ -4,6 +4,8 @@ import type { Db } from '../../db/client';
 import { messages } from '../../db/schema';
 import { decodeCursor, encodeCursor } from '../pagination';
 import { defineRoute } from '../route';
+import { seesResponseBodies } from '../auth';
+import { withoutOpsDetail } from '../../channels/errors';
 
 export const Message = z.object({
   id: z.uuid(),
@@ -20,6 +22,7 @@ export const Message = z.object({
   subject: z.string().nullable(),
   /** The rendered text of SMS and chat messages (the outbox); email bodies are not stored. */
   body: z.string().nullable(),
+  /** Why the send failed; the receiver's response text in it is shown to ops and admin only. */
   error: z.string().nullable(),
   attempts: z.number().int(),
   createdAt: z.date(),
@@ -49,7 +52,7 @@ export function messageRoutes(deps: { db: Db }) {
       auth: ['marketer', 'ops'],
       query: ListQuery,
       responses: { 200: { description: 'A page of messages', schema: z.object({ items: z.array(Message), nextCursor: z.string().nullable() }) } },
-      handler: async ({ query: q }) => {
+      handler: async ({ query: q, req }) => {
         const filters: SQL[] = [];
         if (q.channel) filters.push(eq(messages.channel, q.channel));
         if (q.status) filters.push(eq(messages.status, q.status));
@@ -69,7 +72,10 @@ export function messageRoutes(deps: { db: Db }) {
           .where(and(...filters))
           .orderBy(desc(messages.createdAt), desc(messages.id))
           .limit(q.limit + 1);
-        const items = rows.slice(0, q.limit).map(({ updatedAt: _u, idempotencyKey: _k, ...m }) => m);
+        const bodies = seesResponseBodies(req.principal);
+        const items = rows
+          .slice(0, q.limit)
+          .map(({ updatedAt: _u, idempotencyKey: _k, ...m }) => (bodies || m.error === null ? m : { ...m, error: withoutOpsDetail(m.error) }));
         const last = rows[q.limit - 1];
         return { body: { items, nextCursor: rows.length > q.limit && last ? encodeCursor({ t: last.createdAt.getTime(), id: last.id }) : null } };
       },

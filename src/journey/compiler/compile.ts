@@ -15,6 +15,7 @@ import {
 } from '../schema';
 import { PLAN_VERSION, successors, type JourneyPlan, type PlanCondition, type PlanStep } from '../plan';
 import type { TemplateCatalog } from '../../templates/catalog';
+import type { OutboundAllowList } from '../../net/addresses';
 import { dedupe, formatError, show, type JourneyError, type Path } from './diagnostics';
 import { checkGraph } from './graph';
 import { condition, conditionEvents, filters, MAX_RETAINED_EVENTS, ms, normalizeSettings, normalizeStep, normalizeTrigger } from './normalize';
@@ -27,6 +28,11 @@ export interface CompileOptions {
   file?: string;
   /** When given, templates are checked for existence, locales and variables. */
   templates?: TemplateCatalog;
+  /**
+   * The deployment's OUTBOUND_ALLOW: a webhook whose literal host is private, loopback or metadata is an error unless
+   * this lists it. @default nothing listed
+   */
+  outboundAllow?: OutboundAllowList;
 }
 
 export type CompileResult =
@@ -62,7 +68,7 @@ export function compileJourney(source: string | object, opts: CompileOptions = {
   // Semantic checks run on every part that is individually valid, so they add to shape errors.
   const settingsParse = SettingsSchema.optional().safeParse(raw.settings);
   const settings = normalizeSettings(settingsParse.success ? settingsParse.data : undefined);
-  const checker = new Checker(opts.templates, settings.locales);
+  const checker = new Checker(opts.templates, settings.locales, opts.outboundAllow);
   const each = <T>(schema: z.ZodType<T>, value: unknown, fn: (v: T) => void) => {
     const r = schema.safeParse(value);
     if (r.success) fn(r.data);
@@ -121,6 +127,7 @@ export function compileJourney(source: string | object, opts: CompileOptions = {
         break;
       case 'webhook': {
         checker.inline(s.url, at('url'));
+        checker.outboundUrl(s.url, at('url'));
         const walk = (v: unknown, p: Path): void => {
           if (typeof v === 'string') checker.inline(v, p);
           else if (Array.isArray(v)) v.forEach((x, i) => walk(x, [...p, i]));

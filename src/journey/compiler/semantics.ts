@@ -5,6 +5,7 @@
 import { CONTACT_FIELDS, type Condition } from '../schema';
 import { templateUsage, type TemplateCatalog, type TemplateKind } from '../../templates/catalog';
 import { isKnownTemplateVariable, isPrototypeMember, KNOWN_HELPERS } from '../../templates/context';
+import { EMPTY_ALLOW_LIST, literalHostProblem, type OutboundAllowList } from '../../net/addresses';
 import { formatPath, show, stepOf, type JourneyError, type Path } from './diagnostics';
 import { didYouMean } from './suggestions';
 
@@ -37,6 +38,7 @@ export class Checker {
   constructor(
     private readonly catalog: TemplateCatalog | undefined,
     private readonly locales: string[],
+    private readonly outboundAllow: OutboundAllowList = EMPTY_ALLOW_LIST,
   ) {}
 
   error(path: Path, message: string) {
@@ -80,6 +82,27 @@ export class Checker {
       const member = p.split('.').find(isPrototypeMember);
       if (member !== undefined) this.error(path, `uses ${show(member)}, which is not a field (prototype access is refused)`);
     }
+  }
+
+  /**
+   * A URL the worker will request (a webhook step's): a literal host that is a private, loopback, link-local or
+   * metadata address, or `localhost`, is an error. It is one, not a warning, because the worker refuses that request
+   * on every run (src/net/outbound.ts): a journey that validates should be one that can run. The caller passes the
+   * deployment's OUTBOUND_ALLOW, so a host listed there (a self-hosted CRM) passes here as it does at run time.
+   * A host written with `{{…}}` is only known at run time, where the same check runs after DNS resolution.
+   */
+  outboundUrl(source: string, path: Path) {
+    const literal = source.includes('{{') ? source.slice(0, source.indexOf('{{')) : source;
+    // The host is literal only when the part before any variable holds the whole authority.
+    if (source.includes('{{') && !/^https?:\/\/[^/?#]+[/?#]/i.test(literal)) return;
+    let hostname: string;
+    try {
+      hostname = new URL(literal).hostname;
+    } catch {
+      return this.error(path, `${show(source)} is not a URL`);
+    }
+    const problem = literalHostProblem(hostname, this.outboundAllow);
+    if (problem) this.error(path, `points at ${problem}; the worker refuses such requests unless OUTBOUND_ALLOW lists the host`);
   }
 
   template(kind: TemplateKind, name: string, path: Path): string[] {

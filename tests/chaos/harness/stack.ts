@@ -20,6 +20,7 @@ import { startChaosSmtp, type ChaosSmtp } from './smtp-sink';
 import { startChaosTemporal, type ChaosTemporal } from './temporal-server';
 import { startChaosReceiver, type ChaosReceiver } from './webhook-receiver';
 import { superviseWorker, type WorkerSupervisor } from './worker-process';
+import { parseOutboundAllow } from '../../../src/net/addresses';
 
 export const JOURNEY_ID = 'chaos-journey';
 export const SCORE_DELTA = 7;
@@ -131,7 +132,8 @@ export async function startChaosStack(opts: { restartsPostgres: boolean }): Prom
     cleanups.push(() => receiver.close());
 
     const source = readFileSync(JOURNEY_FILE, 'utf8').replaceAll('__WEBHOOK_URL__', receiver.url);
-    await publishJourney(database.db, source, { templates: loadTemplateCatalog(TEMPLATES_DIR) });
+    // The receiver is on 127.0.0.1: published with the OUTBOUND_ALLOW the worker gets below.
+    await publishJourney(database.db, source, { templates: loadTemplateCatalog(TEMPLATES_DIR), outboundAllow: parseOutboundAllow('127.0.0.1').allow });
 
     const connection = await Connection.connect({ address: temporal.address });
     cleanups.push(() => connection.close());
@@ -146,6 +148,8 @@ export async function startChaosStack(opts: { restartsPostgres: boolean }): Prom
       SMTP_URL: smtp.url,
       SMTP_POOL_SIZE: String(SMTP_POOL_SIZE),
       WEBHOOK_SECRETS: secret,
+      // The webhook receiver listens on 127.0.0.1, which outbound HTTP refuses unless it is listed.
+      OUTBOUND_ALLOW: '127.0.0.1',
       SIGNING_SECRET: signingSecret,
       MAIL_FROM: 'itinera chaos <journeys@chaos.test>',
     });
