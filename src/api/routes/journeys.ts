@@ -11,6 +11,7 @@ import type { Db } from '../../db/client';
 import { journeys, journeyVersions } from '../../db/schema';
 import { journeyStats } from '../../db/stats';
 import { loadPlan, publishJourney, setJourneyStatus, type StatusAction } from '../../publishing/journeys';
+import { INT32_MAX, queryInt32, unstorableInput } from '../../bounds';
 import { DomainError, NotFoundError, ValidationError } from '../../errors';
 import { compileJourney, formatError, type CompileResult, type JourneyError } from '../../journey/compiler';
 import type { JourneyPlan } from '../../journey/plan';
@@ -20,7 +21,7 @@ import { loadTemplateCatalog } from '../../templates/catalog';
 import { contentHash, diffPlans, formatDiff } from '../../journey/versions';
 import { TEMPLATES_DIR } from '../../paths';
 import { decodeCursor, encodeCursor } from '../pagination';
-import { defineRoute, unstorableInput } from '../route';
+import { defineRoute } from '../route';
 
 export type JourneyRouteDeps = {
   db: Db;
@@ -81,8 +82,8 @@ const JourneyDetail = JourneySummary.omit({ latestVersion: true }).extend({
 });
 const StatusResult = z.object({ journeyId: z.string(), status: JourneyStatus, previous: JourneyStatus, changed: z.boolean() });
 
-/** `3` or `draft`. */
-const VersionRef = z.union([z.literal('draft'), z.coerce.number().int().min(1)]);
+/** `3` or `draft`. A version beyond the 32-bit column is refused here, naming the field. */
+const VersionRef = z.union([z.literal('draft'), queryInt32({ min: 1 })], { error: `must be "draft" or a version number from 1 to ${INT32_MAX}` });
 
 const DRAFT_FORMAT_HELP =
   'Body: raw YAML (`content-type: application/yaml` or `text/yaml`), or JSON `{ source, format? }` / `{ definition }`.';
@@ -105,6 +106,22 @@ function invalidJourney(errors: JourneyError[]): DomainError {
   );
 }
 
+/**
+ * Refuses a draft whose document holds a string Postgres cannot store — a YAML or JSON `"\ud800"` escape decodes to a
+ * lone surrogate that the text itself does not show — naming its path (`body.name`, `source.steps.welcome.subject`).
+ * The draft would save and validate, then fail to publish; text that does not parse is left to the compiler.
+ */
+function refuseUnstorableDocument(text: string, prefix: string) {
+  let doc: unknown;
+  try {
+    doc = parseYaml(text, { maxAliasCount: 100, logLevel: 'silent' });
+  } catch {
+    return;
+  }
+  const unstorable = unstorableInput(doc, [prefix]);
+  if (unstorable) throw new ValidationError('The journey cannot be stored; see errors for the field.', [unstorable]);
+}
+
 /** The draft text from whichever of the accepted body forms was sent. */
 async function readSource(req: Request, res: Response): Promise<string> {
   if (req.is(YAML_TYPES)) {
@@ -114,6 +131,7 @@ async function readSource(req: Request, res: Response): Promise<string> {
     if (text.length > MAX_SOURCE) throw new ValidationError('The journey is too long.', [{ path: 'body', message: `at most ${MAX_SOURCE} characters` }]);
     const unstorable = unstorableInput(text, ['body']);
     if (unstorable) throw new ValidationError('The journey cannot be stored.', [unstorable]);
+    refuseUnstorableDocument(text, 'body');
     return text;
   }
   if (req.body === undefined && !req.get('content-type')) {
@@ -127,6 +145,7 @@ async function readSource(req: Request, res: Response): Promise<string> {
     throw new ValidationError('The request body is invalid; see errors for each field.', parsed.error.issues.map((i) => ({ path: i.path.join('.') || '(root)', message: i.message })));
   }
   const b = parsed.data;
+  // A definition was checked with the rest of the body (mountRoutes); a source is text whose escapes decode later.
   if (b.definition !== undefined) return JSON.stringify(b.definition, null, 2);
   if (b.format === 'json') {
     try {
@@ -135,6 +154,7 @@ async function readSource(req: Request, res: Response): Promise<string> {
       throw new ValidationError('The source is not JSON.', [{ path: 'source', message: `not valid JSON (${(err as Error).message})` }]);
     }
   }
+  refuseUnstorableDocument(b.source!, 'source');
   return b.source!;
 }
 
@@ -286,7 +306,7 @@ export function journeyRoutes(deps: JourneyRouteDeps) {
       query: z
         .object({
           status: JourneyStatus.optional(),
-          limit: z.coerce.number().int().min(1).max(200).default(50),
+          limit: queryInt32({ min: 1, max: 200 }).default(50),
           cursor: z.string().max(400).optional(),
         })
         .strict(),
@@ -472,7 +492,7 @@ export function journeyRoutes(deps: JourneyRouteDeps) {
         'Per-step funnel (entered, passed, waiting now, exited here), runs by status, messages by channel and status with opens/clicks/unsubscribes, goals and conversions, MQLs, and ROI = (revenue − cost) / cost: cost prices accepted messages (sent, delivered) with the version’s settings.costs; revenue sums `amount` of deal.won events of entered contacts after their entry (within the longest goal window, if any)',
       auth: ['marketer'],
       params: Params,
-      query: z.object({ version: z.coerce.number().int().min(1).optional() }).strict(),
+      query: z.object({ version: queryInt32({ min: 1 }).optional() }).strict(),
       responses: { 200: { description: 'The statistics', schema: z.record(z.string(), z.unknown()) }, 404: { description: 'No such journey or version' } },
       handler: async ({ params, query }) => {
         const stats = await journeyStats(db, { journeyId: params.id, version: query.version });
