@@ -5,8 +5,20 @@
 import fc from 'fast-check';
 import type { ZodType } from 'zod';
 
-/** Quick mode keeps tests/security around two minutes; CHAOS_FULL=1 runs ten times as many cases. */
-export const RUN_FACTOR = process.env.CHAOS_FULL === '1' ? 10 : 1;
+/**
+ * Quick mode (CI's `npm test`) keeps tests/security around two minutes; CHAOS_FULL=1 runs ten times as many cases, and
+ * FUZZ_FACTOR=n any multiple of the quick counts. FUZZ_SEED=n replays the cases of a failed run (fast-check prints
+ * the seed with the failure).
+ */
+export const RUN_FACTOR = factor(process.env.FUZZ_FACTOR) ?? (process.env.CHAOS_FULL === '1' ? 10 : 1);
+if (process.env.FUZZ_SEED !== undefined && process.env.FUZZ_SEED !== '') fc.configureGlobal({ ...fc.readConfigureGlobal(), seed: Number(process.env.FUZZ_SEED) });
+
+function factor(v: string | undefined): number | undefined {
+  if (v === undefined || v === '') return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`FUZZ_FACTOR must be a whole number ≥ 1 (got ${JSON.stringify(v)})`);
+  return n;
+}
 
 export const SQLISH = [
   "'; DROP TABLE contacts; --",
