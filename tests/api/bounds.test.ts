@@ -134,6 +134,26 @@ describe('request bounds: what the columns hold, and what Postgres can store', (
     expect(replay.body.results).toEqual([]);
   });
 
+  it('refuses simulation times outside the years 0001–9999 naming the field, and previews a wait past the last date as waiting', async () => {
+    const sim = (body: object) => marketer(request(stack.app).post('/v1/journeys/bounds-j/simulate').send({ contact: { id: 'c1' }, ...body }));
+    const cases: [object, string][] = [
+      [{ start: '0000-06-01T00:00:00Z' }, 'start'],
+      [{ timeline: { start: 8.64e15 } }, 'timeline.start'],
+      [{ start: '2026-01-01T00:00:00Z', timeline: [{ at: '+99999999999d', type: 'a.b' }] }, 'timeline.0.at'],
+      [{ timeline: { events: [{ at: -1e300, type: 'a.b' }] } }, 'timeline.events.0.at'],
+      [{ timeline: { priorMessages: [{ channel: 'email', at: 1e300 }] } }, 'timeline.priorMessages.0.at'],
+    ];
+    for (const [body, path] of cases) {
+      const res = await sim(body);
+      refusedNaming(res, path);
+      expect(res.body.errors[0].message).toMatch(/outside the years 0001 to 9999/);
+    }
+    await marketer(request(stack.app).post('/v1/journeys').set('content-type', 'application/yaml').send(journeyYaml('bounds-long').replace('timeout: 1h', 'timeout: 99999999999999999999d'))).expect(201);
+    const long = await marketer(request(stack.app).post('/v1/journeys/bounds-long/simulate').send({ contact: { id: 'c1' }, start: '9999-01-01T00:00:00Z' }));
+    expect(long.status, JSON.stringify(long.body)).toBe(200);
+    expect(long.body.outcome).toMatchObject({ status: 'waiting', reason: expect.stringMatching(/after the last date a clock can show/) });
+  });
+
   describe('lone UTF-16 surrogates in journey drafts', () => {
     // The text is plain ASCII: the escape only becomes a lone surrogate when the YAML or JSON is parsed.
     const yamlEscape = (id: string) => journeyYaml(id, '"\\ud800"');

@@ -461,17 +461,17 @@ export function journeyRoutes(deps: JourneyRouteDeps) {
         const t = Array.isArray(body.timeline) ? { events: body.timeline } : (body.timeline ?? { events: [] });
         const at = Array.isArray(body.timeline) ? 'timeline' : 'timeline.events';
         const start = body.start ?? t.start;
-        // Name the entry whose time is unreadable, rather than failing the whole simulation with one sentence.
-        t.events.forEach((e, i) => {
+        // Name the entry whose time is unreadable or out of range, rather than failing the whole simulation with one sentence.
+        const timeAt = (value: string | number, base: number, path: string) => {
           try {
-            resolveTime(e.at, 0);
+            return resolveTime(value, base);
           } catch (err) {
-            throw new ValidationError('The timeline is invalid.', [{ path: `${at}.${i}.at`, message: (err as Error).message }]);
+            throw new ValidationError('The timeline is invalid.', [{ path, message: (err as Error).message }]);
           }
-        });
-        if (typeof start === 'string' && Number.isNaN(Date.parse(start))) {
-          throw new ValidationError('The timeline is invalid.', [{ path: body.start !== undefined ? 'start' : 'timeline.start', message: `${JSON.stringify(start)} is not an ISO date-time` }]);
-        }
+        };
+        const startMs = start === undefined ? Date.now() : timeAt(start, 0, body.start !== undefined ? 'start' : 'timeline.start');
+        t.events.forEach((e, i) => timeAt(e.at, startMs, `${at}.${i}.at`));
+        if ('priorMessages' in t) t.priorMessages?.forEach((m, i) => timeAt(m.at, startMs, `timeline.priorMessages.${i}.at`));
         const result = simulate(plan, {
           contact: body.contact,
           events: t.events as SimulationOptions['events'],
