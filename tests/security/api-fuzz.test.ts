@@ -34,7 +34,7 @@ type Body =
 type Case = { method: string; url: string; key?: string; body: Body };
 
 /** Values that get past the first check of some field, so the fuzz reaches handlers and the database. */
-const PLAUSIBLE = fc.constantFrom<unknown>('accepted', 'rejected', 'cancel', 'terminate', 'email', 'sms', 'none', 'admin', 'marketer', 'draft', 'yaml', 'json', 1, 2, 10, 100, true, false, {}, [], 'a.b', 'lead.created');
+const PLAUSIBLE = fc.constantFrom<unknown>('accepted', 'rejected', 'cancel', 'terminate', 'email', 'sms', 'none', 'admin', 'marketer', 'draft', 'yaml', 'json', 1, 2, 10, 100, true, false, {}, [], 'a.b', 'lead.created', 2147483647, 2147483648);
 const fieldValue = fc.oneof({ weight: 3, arbitrary: hostileJson }, { weight: 1, arbitrary: PLAUSIBLE });
 
 function isObjectBody(body: Body): boolean {
@@ -155,11 +155,15 @@ describe('hostile input against every route', () => {
 
   const queryArb = (route: RouteDef) => {
     const names = schemaKeys(route.query);
-    const value = fc.oneof(hostileString.filter((s) => s.length < 2000), fc.constantFrom('1', '0', '-1', '500', '501', 'true', 'false', 'draft', 'running', 'email'), fc.constant('eyJ0IjoxZTMwMH0'));
+    const value = fc.oneof(hostileString.filter((s) => s.length < 2000), fc.constantFrom('1', '0', '-1', '500', '501', '2147483647', '2147483648', 'true', 'false', 'draft', 'running', 'email'), fc.constant('eyJ0IjoxZTMwMH0'));
     return fc
       .array(fc.tuple(fc.oneof({ weight: 4, arbitrary: names.length ? fc.constantFrom(...names) : fc.constant('x') }, { weight: 1, arbitrary: fc.constantFrom(...PROTO_KEYS, 'api_key') }, { weight: 1, arbitrary: hostileString.filter((s) => s.length < 100) }), value), { maxLength: 4 })
       .map((pairs) => pairs.map(([k, v]) => `${encode(k)}=${encode(v)}`).join('&'));
   };
+
+  /** Times a simulation may be given: plain, relative, and past either end of what a Date or ISO year can show. */
+  const simTime = fc.oneof(fc.integer(), storableText, fc.constantFrom<string | number>('+1d', '-2d', '2026-01-01T00:00:00Z', 'P2D', '+99999999999d', 8.64e15, -8.64e15, 1e300, 253402300800000));
+  const timelineEvent = fc.record({ at: simTime, type: fc.oneof(fc.constantFrom('email.clicked', 'demo.requested'), storableText), properties: storableJson.map((v) => objectOf([['p', v]])) }, { requiredKeys: ['at', 'type'] });
 
   /** Route-specific near-valid bodies: they pass the first checks, so hostile values reach the handler and SQL. */
   const special: Record<string, fc.Arbitrary<Body>> = {
@@ -191,9 +195,26 @@ describe('hostile input against every route', () => {
     'post /v1/journeys/:id/simulate': fc
       .record({
         contact: fc.record({ id: storableText, first_name: storableText, email: storableText, tags: fc.array(storableText, { maxLength: 2 }), attributes: storableJson.map((v) => objectOf([['k', v]])) }, { requiredKeys: ['id'] }),
-        timeline: fc.array(fc.record({ at: fc.oneof(fc.integer(), storableText, fc.constantFrom('+1d', '2026-01-01T00:00:00Z', 'P2D')), type: fc.oneof(fc.constantFrom('email.clicked', 'demo.requested'), storableText), properties: storableJson.map((v) => objectOf([['p', v]])) }, { requiredKeys: ['at', 'type'] }), { maxLength: 4 }),
-        version: fc.constantFrom<unknown>(1, 'draft', 2, 0, -1, '1'),
+        timeline: fc.oneof(
+          fc.array(timelineEvent, { maxLength: 4 }),
+          fc.record({ start: simTime, events: fc.array(timelineEvent, { maxLength: 3 }), priorMessages: fc.array(fc.record({ channel: fc.constantFrom('email', 'sms'), at: simTime }), { maxLength: 2 }) }, { requiredKeys: [] }),
+        ),
+        start: fc.constantFrom('2026-01-01T00:00:00Z', '0000-01-01T00:00:00Z', '9999-12-31T23:59:59Z'),
+        version: fc.constantFrom<unknown>(1, 'draft', 2, 0, -1, '1', 2147483647, 2147483648, '2147483648'),
       }, { requiredKeys: ['contact'] })
+      .map((value): Body => ({ kind: 'json', value })),
+    // Near-valid with versions at and past the 32-bit edge: refused (400) or accepted, never a 500 or a job that cannot work.
+    'post /v1/runs/bulk': fc
+      .record({
+        action: fc.constantFrom('cancel', 'migrate'),
+        filter: fc.record({ journeyId: fc.constant('new-lead-nurture'), version: fc.constantFrom<unknown>(1, 2147483647, 2147483648, -1, '1') }, { requiredKeys: ['journeyId'] }),
+        version: fc.constantFrom<unknown>(1, 2147483647, 2147483648),
+        dryRun: fc.constant(true),
+        pageSize: fc.constantFrom<unknown>(1, 1000, 1001, 2147483648),
+      }, { requiredKeys: ['action', 'filter', 'dryRun'] })
+      .map((value): Body => ({ kind: 'json', value })),
+    'post /v1/journeys/:journeyId/replay': fc
+      .record({ limit: fc.constantFrom<unknown>(1, 200, 201, 2147483648), version: fc.constantFrom<unknown>(1, 2147483647, 2147483648, 0) }, { requiredKeys: [] })
       .map((value): Body => ({ kind: 'json', value })),
     'post /v1/journeys': fc.oneof(
       hostileString.map((t): Body => ({ kind: 'raw', type: 'application/yaml', text: t })),

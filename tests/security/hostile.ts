@@ -62,6 +62,13 @@ const ODD = [
   '0',
   '1e309',
   '9007199254740993',
+  // Just past the 32-bit integer columns (and their edges): the schemas must refuse what Postgres would.
+  '2147483647',
+  '2147483648',
+  '-2147483649',
+  '4294967296',
+  '+99999999999d',
+  '0000-01-01T00:00:00Z',
   '-0',
   'true',
   '[]',
@@ -97,7 +104,7 @@ export const hostileString: fc.Arbitrary<string> = fc.oneof(
 const hostileNumber = fc.oneof(
   fc.integer(),
   fc.double({ noNaN: true, noDefaultInfinity: true }),
-  fc.constantFrom(0, -1, 1, 1e300, -1e300, 2 ** 53, 2 ** 53 + 2, 0.5, 1e-300, Number.MAX_SAFE_INTEGER),
+  fc.constantFrom(0, -1, 1, 1e300, -1e300, 2 ** 53, 2 ** 53 + 2, 0.5, 1e-300, Number.MAX_SAFE_INTEGER, 2 ** 31 - 1, 2 ** 31, -(2 ** 31) - 1, 2 ** 32, 8.64e15, -8.64e15),
 );
 
 /** Any JSON value, with hostile strings and prototype keys in objects. */
