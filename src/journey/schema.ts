@@ -9,7 +9,7 @@
  */
 import { z } from 'zod';
 import { INT32_MAX, int32 } from '../bounds';
-import { DURATION_HINT, DURATION_PATTERN, SIGNED_DURATION_PATTERN, parseDuration, parseSignedDuration } from './duration';
+import { DURATION_HINT, DURATION_PATTERN, MAX_DURATION_HINT, MAX_DURATION_MS, SIGNED_DURATION_PATTERN, parseDuration, parseSignedDuration } from './duration';
 
 // ---------------------------------------------------------------------------------------------
 // Scalars
@@ -33,6 +33,7 @@ export const Duration = z
   .string({ error: formatError(`is not a duration (${DURATION_HINT})`) })
   .regex(new RegExp(DURATION_PATTERN), { error: formatError(`is not a duration (${DURATION_HINT})`) })
   .refine((s) => parseDuration(s) !== undefined, { error: formatError(`is not a duration (${DURATION_HINT})`) })
+  .refine((s) => (parseDuration(s) ?? 0) <= MAX_DURATION_MS, { error: formatError(MAX_DURATION_HINT) })
   .meta({ description: 'Duration such as 30s, 15m, 2h, 2d, 1w, 1d12h or ISO-8601 P2D / PT48H' });
 export type Duration = z.infer<typeof Duration>;
 
@@ -40,6 +41,7 @@ export const SignedDuration = z
   .string({ error: formatError(`is not an offset (use -3d, +12h or 0s)`) })
   .regex(new RegExp(SIGNED_DURATION_PATTERN), { error: formatError(`is not an offset (use -3d, +12h or 0s)`) })
   .refine((s) => parseSignedDuration(s) !== undefined, { error: formatError(`is not an offset (use -3d, +12h or 0s)`) })
+  .refine((s) => Math.abs(parseSignedDuration(s) ?? 0) <= MAX_DURATION_MS, { error: formatError(MAX_DURATION_HINT) })
   .meta({ description: 'Signed duration such as -3d (before) or +12h (after)' });
 export type SignedDuration = z.infer<typeof SignedDuration>;
 

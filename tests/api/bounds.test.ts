@@ -134,7 +134,7 @@ describe('request bounds: what the columns hold, and what Postgres can store', (
     expect(replay.body.results).toEqual([]);
   });
 
-  it('refuses simulation times outside the years 0001–9999 naming the field, and previews a wait past the last date as waiting', async () => {
+  it('refuses simulation times outside the years 0001–9999 naming the field, and previews the longest wait from the last year', async () => {
     const sim = (body: object) => marketer(request(stack.app).post('/v1/journeys/bounds-j/simulate').send({ contact: { id: 'c1' }, ...body }));
     const cases: [object, string][] = [
       [{ start: '0000-06-01T00:00:00Z' }, 'start'],
@@ -148,10 +148,19 @@ describe('request bounds: what the columns hold, and what Postgres can store', (
       refusedNaming(res, path);
       expect(res.body.errors[0].message).toMatch(/outside the years 0001 to 9999/);
     }
-    await marketer(request(stack.app).post('/v1/journeys').set('content-type', 'application/yaml').send(journeyYaml('bounds-long').replace('timeout: 1h', 'timeout: 99999999999999999999d'))).expect(201);
-    const long = await marketer(request(stack.app).post('/v1/journeys/bounds-long/simulate').send({ contact: { id: 'c1' }, start: '9999-01-01T00:00:00Z' }));
+    // The longest wait a journey may state, from the last year a start may name: still a preview, not a 500.
+    await marketer(request(stack.app).post('/v1/journeys').set('content-type', 'application/yaml').send(journeyYaml('bounds-long').replace('timeout: 1h', 'timeout: 36500d'))).expect(201);
+    const long = await marketer(request(stack.app).post('/v1/journeys/bounds-long/simulate').send({ contact: { id: 'c1' }, start: '9999-12-31T23:59:59Z' }));
     expect(long.status, JSON.stringify(long.body)).toBe(200);
-    expect(long.body.outcome).toMatchObject({ status: 'waiting', reason: expect.stringMatching(/after the last date a clock can show/) });
+    expect(long.body.outcome).toMatchObject({ status: 'completed', at: '+010099-12-06T23:59:59.000Z' });
+  });
+
+  it('refuses durations longer than 100 years in journeys: their times fit no timer, timestamp or Date', async () => {
+    const res = await marketer(request(stack.app).post('/v1/journeys').set('content-type', 'application/yaml').send(journeyYaml('bounds-forever').replace('timeout: 1h', 'timeout: 99999999999999999999d')));
+    expect(res.status, JSON.stringify(res.body)).toBe(201);
+    expect(res.body.validation.errors).toEqual([expect.objectContaining({ path: 'steps.hold.timeout', message: '"99999999999999999999d" is longer than 100 years (36500d), the longest a journey may state' })]);
+    const publish = await marketer(request(stack.app).post('/v1/journeys/bounds-forever/publish'));
+    expect(publish.status).toBe(422);
   });
 
   describe('lone UTF-16 surrogates in journey drafts', () => {
