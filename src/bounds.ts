@@ -42,6 +42,15 @@ export const int32 = (b: IntBounds = {}) => bounded(z.number({ error: 'must be a
 /** A query-string or path integer (text coerced to a number) within `min..max`, both inside the 32-bit range. */
 export const queryInt32 = (b: IntBounds = {}) => bounded(z.coerce.number({ error: 'must be a number' }), b);
 
+/** Instants from 0001-01-01 to 9999-12-31 (UTC): what ISO 8601, a Date, Postgres timestamps and Temporal all hold. */
+export const INSTANT_RANGE = { min: Date.parse('0001-01-01T00:00:00.000Z'), max: Date.parse('9999-12-31T23:59:59.999Z') } as const;
+
+export const inInstantRange = (ms: number) => ms >= INSTANT_RANGE.min && ms <= INSTANT_RANGE.max;
+
+/** An ISO date-time with an offset, within {@link INSTANT_RANGE} (Postgres refuses year 0000, which the format allows). */
+export const isoInstant = () =>
+  z.iso.datetime({ offset: true }).refine((s) => inInstantRange(Date.parse(s)), { error: 'must be between 0001-01-01 and 9999-12-31 (UTC)' });
+
 /** Deeper than any journey document or CRM payload; deep enough nesting overflows Postgres' jsonb parser and recursive code. */
 export const MAX_INPUT_DEPTH = 64;
 

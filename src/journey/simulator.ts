@@ -6,6 +6,7 @@
  * Everything the Temporal shell does is played here by fakes: actions succeed (unless scripted to
  * fail) and update a simulated contact, timers fire at their time, events arrive at theirs.
  */
+import { inInstantRange } from '../bounds';
 import { formatDuration, parseSignedDuration } from './duration';
 import {
   applyContactEffect,
@@ -84,8 +85,6 @@ export interface SimulationResult {
 }
 
 /** Epoch ms for an ISO string, epoch number, or `+2d` style offset from `base`. */
-/** The first and last instants of years 0001–9999: times the simulation accepts (it shows them as ISO date-times). */
-export const SIMULATION_TIME_RANGE = { min: Date.parse('0001-01-01T00:00:00.000Z'), max: Date.parse('9999-12-31T23:59:59.999Z') } as const;
 /** The last instant a JavaScript Date can show: the simulation stops before a timer or event beyond it. */
 const LAST_DATE_MS = 8.64e15;
 
@@ -100,7 +99,8 @@ export function resolveTime(at: string | number, base: number): number {
     t = Date.parse(at);
     if (Number.isNaN(t)) throw new Error(`${JSON.stringify(at)} is not a time (use an ISO date-time or an offset such as +2d)`);
   }
-  if (!(t >= SIMULATION_TIME_RANGE.min && t <= SIMULATION_TIME_RANGE.max)) {
+  // Times the simulation shows as ISO date-times, as the API takes them.
+  if (!inInstantRange(t)) {
     throw new Error(`${JSON.stringify(at)} is outside the years 0001 to 9999`);
   }
   return t;

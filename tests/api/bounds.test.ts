@@ -146,7 +146,7 @@ describe('request bounds: what the columns hold, and what Postgres can store', (
     for (const [body, path] of cases) {
       const res = await sim(body);
       refusedNaming(res, path);
-      expect(res.body.errors[0].message).toMatch(/outside the years 0001 to 9999/);
+      expect(res.body.errors[0].message).toMatch(/outside the years 0001 to 9999|between 0001-01-01 and 9999-12-31/);
     }
     // The longest wait a journey may state, from the last year a start may name: still a preview, not a 500.
     await marketer(request(stack.app).post('/v1/journeys').set('content-type', 'application/yaml').send(journeyYaml('bounds-long').replace('timeout: 1h', 'timeout: 36500d'))).expect(201);
@@ -161,6 +161,20 @@ describe('request bounds: what the columns hold, and what Postgres can store', (
     expect(res.body.validation.errors).toEqual([expect.objectContaining({ path: 'steps.hold.timeout', message: '"99999999999999999999d" is longer than 100 years (36500d), the longest a journey may state' })]);
     const publish = await marketer(request(stack.app).post('/v1/journeys/bounds-forever/publish'));
     expect(publish.status).toBe(422);
+  });
+
+  it('takes or refuses event times at the edges of what a timestamp holds, never leaving it to Postgres', async () => {
+    for (const occurredAt of ['0000-01-01T00:00:00Z', '0001-01-01T00:00:00Z', '9999-12-31T23:59:59+14:00', '9999-12-31T23:59:59-14:00']) {
+      const res = await as('integration')(request(stack.app).post('/v1/events').send({ id: `edge-${occurredAt}`, type: 'edge.seen', occurredAt, contact: { externalId: 'edge' } }));
+      const what = `${occurredAt}: ${res.status} ${JSON.stringify(res.body)}`;
+      if (occurredAt.startsWith('0000') || occurredAt.endsWith('-14:00')) {
+        refusedNaming(res, 'occurredAt');
+        expect(res.body.errors[0].message, what).toBe('must be between 0001-01-01 and 9999-12-31 (UTC)');
+      } else {
+        expect(res.status, what).toBe(202);
+        expect(res.body.accepted, what).toHaveLength(1);
+      }
+    }
   });
 
   describe('lone UTF-16 surrogates in journey drafts', () => {

@@ -11,7 +11,7 @@ import type { Db } from '../../db/client';
 import { journeys, journeyVersions } from '../../db/schema';
 import { journeyStats } from '../../db/stats';
 import { loadPlan, publishJourney, setJourneyStatus, type StatusAction } from '../../publishing/journeys';
-import { INT32_MAX, queryInt32, unstorableInput } from '../../bounds';
+import { INT32_MAX, isoInstant, queryInt32, unstorableInput } from '../../bounds';
 import { DomainError, NotFoundError, ValidationError } from '../../errors';
 import { compileJourney, formatError, type CompileResult, type JourneyError } from '../../journey/compiler';
 import type { JourneyPlan } from '../../journey/plan';
@@ -443,7 +443,7 @@ export function journeyRoutes(deps: JourneyRouteDeps) {
       body: z.strictObject({
         contact: Contact,
         timeline: TimelineFile.optional().describe('As the CLI timeline file: a list of events, or { start?, trigger?, events, results?, priorMessages? }'),
-        start: z.iso.datetime({ offset: true }).optional().describe('Overrides the timeline start; default: the timeline start, else now'),
+        start: isoInstant().optional().describe('Overrides the timeline start; default: the timeline start, else now'),
         version: VersionRef.optional(),
       }),
       responses: {
