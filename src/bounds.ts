@@ -49,7 +49,11 @@ export const inInstantRange = (ms: number) => ms >= INSTANT_RANGE.min && ms <= I
 
 /** An ISO date-time with an offset, within {@link INSTANT_RANGE} (Postgres refuses year 0000, which the format allows). */
 export const isoInstant = () =>
-  z.iso.datetime({ offset: true }).refine((s) => inInstantRange(Date.parse(s)), { error: 'must be between 0001-01-01 and 9999-12-31 (UTC)' });
+  z.iso.datetime({ offset: true }).refine(
+    // Text that is no date-time at all has its error from the format check already: one error per field.
+    (s) => Number.isNaN(Date.parse(s)) || inInstantRange(Date.parse(s)),
+    { error: 'must be between 0001-01-01 and 9999-12-31 (UTC)' },
+  );
 
 /** Deeper than any journey document or CRM payload; deep enough nesting overflows Postgres' jsonb parser and recursive code. */
 export const MAX_INPUT_DEPTH = 64;
