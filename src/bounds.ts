@@ -109,8 +109,16 @@ export function firstUnstorable(value: unknown): { keys: (string | number)[]; me
   return undefined;
 }
 
+/**
+ * A problem+json field path: keys dotted (`properties.tags.0`), an empty key shown as `""` (so `{"": …}` is not
+ * mistaken for the body itself), and `(root)` for the body itself.
+ */
+export function fieldPath(keys: readonly PropertyKey[]): string {
+  return keys.length === 0 ? '(root)' : keys.map((k) => (k === '' ? '""' : String(k))).join('.');
+}
+
 /** {@link firstUnstorable} as a problem+json error: its path dotted after `prefix` (`properties.tags.0`). */
 export function unstorableInput(value: unknown, prefix: (string | number)[]): { path: string; message: string } | undefined {
   const found = firstUnstorable(value);
-  return found && { path: [...prefix, ...found.keys].join('.') || '(root)', message: found.message };
+  return found && { path: fieldPath([...prefix, ...found.keys]), message: found.message };
 }

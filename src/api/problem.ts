@@ -1,6 +1,7 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
 import { ZodError } from 'zod';
+import { fieldPath } from '../bounds';
 import { inputDataError } from '../db/errors';
 import { DomainError } from '../errors';
 
@@ -32,7 +33,7 @@ export function problem(status: number, code: string, detail?: string, errors?: 
 }
 
 export function zodErrors(err: ZodError, prefix: string[] = []): { path: string; message: string }[] {
-  return err.issues.map((i) => ({ path: [...prefix, ...i.path.map(String)].join('.') || '(root)', message: i.message }));
+  return err.issues.map((i) => ({ path: fieldPath([...prefix, ...i.path]), message: i.message }));
 }
 
 /** One place maps every failure to application/problem+json; unknown errors never leak their message. */

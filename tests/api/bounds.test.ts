@@ -177,6 +177,13 @@ describe('request bounds: what the columns hold, and what Postgres can store', (
     }
   });
 
+  it('shows an empty key as "" in an error path, so it is not mistaken for the body itself', async () => {
+    const put = (body: object) => as('integration')(request(stack.app).put('/v1/contacts/bounds-empty-key').send(body));
+    refusedNaming(await put({ attributes: { '': 'a\u0000b' } }), 'attributes.""');
+    refusedNaming(await put({ '': '\ud800' }), '""');
+    refusedNaming(await put({ '': 1 }), '(root)'); // an unknown key is reported at its object, naming the key
+  });
+
   describe('lone UTF-16 surrogates in journey drafts', () => {
     // The text is plain ASCII: the escape only becomes a lone surrogate when the YAML or JSON is parsed.
     const yamlEscape = (id: string) => journeyYaml(id, '"\\ud800"');

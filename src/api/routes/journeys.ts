@@ -11,7 +11,7 @@ import type { Db } from '../../db/client';
 import { journeys, journeyVersions } from '../../db/schema';
 import { journeyStats } from '../../db/stats';
 import { loadPlan, publishJourney, setJourneyStatus, type StatusAction } from '../../publishing/journeys';
-import { INT32_MAX, isoInstant, queryInt32, unstorableInput } from '../../bounds';
+import { fieldPath, INT32_MAX, isoInstant, queryInt32, unstorableInput } from '../../bounds';
 import { DomainError, NotFoundError, ValidationError } from '../../errors';
 import { compileJourney, formatError, type CompileResult, type JourneyError } from '../../journey/compiler';
 import type { JourneyPlan } from '../../journey/plan';
@@ -142,7 +142,7 @@ async function readSource(req: Request, res: Response): Promise<string> {
   }
   const parsed = SourceBody.safeParse(req.body);
   if (!parsed.success) {
-    throw new ValidationError('The request body is invalid; see errors for each field.', parsed.error.issues.map((i) => ({ path: i.path.join('.') || '(root)', message: i.message })));
+    throw new ValidationError('The request body is invalid; see errors for each field.', parsed.error.issues.map((i) => ({ path: fieldPath(i.path), message: i.message })));
   }
   const b = parsed.data;
   // A definition was checked with the rest of the body (mountRoutes); a source is text whose escapes decode later.
