@@ -1,5 +1,6 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { eq, sql } from 'drizzle-orm';
+import { INT32_MAX, INT32_MIN } from '../bounds';
 import type { DbOrTx } from '../db/client';
 import { contactAudit, contacts, conversions, scoreEvents } from '../db/schema';
 import type { Activities, ContactActionInput as Keyed, ContactActionResult } from '../contracts';
@@ -77,13 +78,15 @@ export function contactActivities(deps: ActivityDeps): Pick<Activities, 'tagCont
       return db.transaction(async (tx) => {
         const [c] = await tx.select().from(contacts).where(eq(contacts.id, input.contactId)).for('update');
         if (!c) throw ApplicationFailure.nonRetryable(`contact ${input.contactId} does not exist`, 'ContactNotFound');
-        const score = c.score + input.delta;
+        // The score column is 32-bit: it saturates there (the recorded delta is what was applied) rather than failing
+        // the write on every retry.
+        const score = Math.min(INT32_MAX, Math.max(INT32_MIN, c.score + input.delta));
         const inserted = await tx
           .insert(scoreEvents)
           .values({
             idempotencyKey: input.idempotencyKey,
             contactId: c.id,
-            delta: input.delta,
+            delta: score - c.score,
             scoreAfter: score,
             reason: input.reason,
             source: 'journey',

@@ -1,6 +1,8 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
 import { ZodError } from 'zod';
+import { fieldPath } from '../bounds';
+import { inputDataError } from '../db/errors';
 import { DomainError } from '../errors';
 
 export type Problem = {
@@ -31,7 +33,7 @@ export function problem(status: number, code: string, detail?: string, errors?: 
 }
 
 export function zodErrors(err: ZodError, prefix: string[] = []): { path: string; message: string }[] {
-  return err.issues.map((i) => ({ path: [...prefix, ...i.path.map(String)].join('.') || '(root)', message: i.message }));
+  return err.issues.map((i) => ({ path: fieldPath([...prefix, ...i.path]), message: i.message }));
 }
 
 /** One place maps every failure to application/problem+json; unknown errors never leak their message. */
@@ -52,6 +54,12 @@ export const errorHandler: ErrorRequestHandler = (err, req, res, _next) => {
     body = problem(400, 'malformed_json', 'The request body is not valid JSON.');
   } else if (typeof e?.status === 'number' && e.status >= 400 && e.status < 500) {
     body = problem(e.status, 'bad_request', e.message);
+  } else if (inputDataError(err)) {
+    // A safety net, not validation: a value the schemas let through and Postgres refused. Logged, so the schema that
+    // should have named the field gets fixed; the client learns its request (not the server) is at fault.
+    const refused = inputDataError(err)!;
+    req.log?.warn({ err, sqlState: refused.sqlState }, 'the database refused a value the request carried');
+    body = problem(400, 'unstorable_value', `A value in the request cannot be stored (${refused.message}).`);
   } else {
     req.log?.error({ err }, 'unhandled error');
     body = problem(500, 'internal_error', 'Something went wrong on our side; the request id identifies it in the logs.');

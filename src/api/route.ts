@@ -2,6 +2,7 @@ import { Router, type ErrorRequestHandler, type Request, type RequestHandler, ty
 import { z, type ZodType } from 'zod';
 import { requireRole, type Role } from './auth';
 import { zodErrors } from './problem';
+import { unstorableInput } from '../bounds';
 import { ValidationError } from '../errors';
 
 export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';
@@ -42,55 +43,6 @@ function parsePart<T extends ZodType>(schema: T | undefined, value: unknown, whe
     throw new ValidationError(`The request ${where} is invalid; see errors for each field.`, zodErrors(parsed.error, where === 'body' ? [] : [where]));
   }
   return parsed.data;
-}
-
-/** Deeper than any journey document or CRM payload; deep enough nesting overflows Postgres' jsonb parser and recursive code. */
-export const MAX_INPUT_DEPTH = 64;
-
-/**
- * The first part of a request Postgres cannot store or our code should not walk: a string or key with NUL (text and
- * jsonb refuse U+0000) or a lone surrogate (jsonb refuses it; text would store U+FFFD instead), or nesting deeper than
- * {@link MAX_INPUT_DEPTH}. Iterative, so a hostile depth cannot overflow the stack here.
- */
-export function unstorableInput(value: unknown, prefix: string[]): { path: string; message: string } | undefined {
-  type Node = { v: unknown; depth: number; key?: string; parent?: Node };
-  const pathOf = (n: Node, key?: string) => {
-    const keys = key === undefined ? [] : [key];
-    for (let x: Node | undefined = n; x?.key !== undefined; x = x.parent) keys.unshift(x.key);
-    return [...prefix, ...keys].join('.') || '(root)';
-  };
-  if (typeof value === 'string') {
-    const m = unstorable(value);
-    return m ? { path: prefix.join('.') || '(root)', message: m } : undefined;
-  }
-  if (typeof value !== 'object' || value === null) return undefined;
-  // Only objects and arrays are pushed (strings are checked in place): this runs on every event batch.
-  const stack: Node[] = [{ v: value, depth: 0 }];
-  while (stack.length > 0) {
-    const n = stack.pop()!;
-    if (n.depth >= MAX_INPUT_DEPTH) return { path: pathOf(n), message: `is nested deeper than ${MAX_INPUT_DEPTH} levels` };
-    const o = n.v as Record<string, unknown>;
-    for (const key in o) {
-      if (!Object.hasOwn(o, key)) continue;
-      const v = o[key];
-      if (typeof v === 'string') {
-        const m = unstorable(v);
-        if (m) return { path: pathOf(n, key), message: m };
-      } else if (typeof v === 'object' && v !== null) stack.push({ v, depth: n.depth + 1, key, parent: n });
-      if (!Array.isArray(o)) {
-        const m = unstorable(key);
-        if (m) return { path: pathOf(n, key), message: `has a key that ${m}` };
-      }
-    }
-  }
-  return undefined;
-}
-
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-function unstorable(s: string): string | undefined {
-  if (s.includes('\u0000')) return 'must not contain the NUL character (U+0000)';
-  if (LONE_SURROGATE.test(s)) return 'must be well-formed Unicode (no lone surrogates)';
-  return undefined;
 }
 
 function guard(value: unknown, where: 'params' | 'query' | 'body') {

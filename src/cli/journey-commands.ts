@@ -8,6 +8,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { Command } from 'commander';
 import { z } from 'zod';
+import { int32 } from '../bounds';
 import { compileJourney, formatError, formatPath, type CompileResult } from '../journey/compiler';
 import { Contact } from '../journey/schema';
 import { parseOutboundAllow, type OutboundAllowList } from '../net/addresses';
@@ -152,7 +153,7 @@ export const ScriptedResult = z.strictObject({
   permanent: z.boolean().optional(),
   error: z.string().optional(),
   data: z.record(z.string(), z.unknown()).optional(),
-  times: z.number().int().min(1).optional(),
+  times: int32({ min: 1 }).optional(),
 });
 /** A timeline file: a list of events, or an object that can also set the start and scripted results. */
 export const TimelineFile = z.union([

@@ -25,6 +25,13 @@ export const SIGNED_DURATION_PATTERN =
 
 export const DURATION_HINT = 'use 2d, 48h or P2D';
 
+/**
+ * The longest duration a journey may state (100 years). Beyond it a wait is no plan, and the time it yields no longer
+ * fits what Temporal timers, Postgres timestamps or a Date can hold: the run, a launch or the stats would fail on it.
+ */
+export const MAX_DURATION_MS = 36_500 * DAY;
+export const MAX_DURATION_HINT = 'is longer than 100 years (36500d), the longest a journey may state';
+
 function sum(m: RegExpExecArray): number | undefined {
   const [, w, d, h, mi, s] = m;
   // "P", "PT" and "" match the regexes with every group empty: they are not durations.

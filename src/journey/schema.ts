@@ -8,7 +8,8 @@
  * Objects are strict: a misspelt key (`nxt:`) is an error, not a silently ignored field.
  */
 import { z } from 'zod';
-import { DURATION_HINT, DURATION_PATTERN, SIGNED_DURATION_PATTERN, parseDuration, parseSignedDuration } from './duration';
+import { INT32_MAX, int32 } from '../bounds';
+import { DURATION_HINT, DURATION_PATTERN, MAX_DURATION_HINT, MAX_DURATION_MS, SIGNED_DURATION_PATTERN, parseDuration, parseSignedDuration } from './duration';
 
 // ---------------------------------------------------------------------------------------------
 // Scalars
@@ -32,6 +33,7 @@ export const Duration = z
   .string({ error: formatError(`is not a duration (${DURATION_HINT})`) })
   .regex(new RegExp(DURATION_PATTERN), { error: formatError(`is not a duration (${DURATION_HINT})`) })
   .refine((s) => parseDuration(s) !== undefined, { error: formatError(`is not a duration (${DURATION_HINT})`) })
+  .refine((s) => (parseDuration(s) ?? 0) <= MAX_DURATION_MS, { error: formatError(MAX_DURATION_HINT) })
   .meta({ description: 'Duration such as 30s, 15m, 2h, 2d, 1w, 1d12h or ISO-8601 P2D / PT48H' });
 export type Duration = z.infer<typeof Duration>;
 
@@ -39,6 +41,7 @@ export const SignedDuration = z
   .string({ error: formatError(`is not an offset (use -3d, +12h or 0s)`) })
   .regex(new RegExp(SIGNED_DURATION_PATTERN), { error: formatError(`is not an offset (use -3d, +12h or 0s)`) })
   .refine((s) => parseSignedDuration(s) !== undefined, { error: formatError(`is not an offset (use -3d, +12h or 0s)`) })
+  .refine((s) => Math.abs(parseSignedDuration(s) ?? 0) <= MAX_DURATION_MS, { error: formatError(MAX_DURATION_HINT) })
   .meta({ description: 'Signed duration such as -3d (before) or +12h (after)' });
 export type SignedDuration = z.infer<typeof SignedDuration>;
 
@@ -153,7 +156,7 @@ export const EventCondition = z.strictObject({
   where: PropertyFilters.optional(),
   within: Duration,
   /** @default 1 */
-  at_least: z.number().int().min(1).optional(),
+  at_least: int32({ min: 1 }).optional(),
 });
 export type EventCondition = z.infer<typeof EventCondition>;
 
@@ -243,7 +246,7 @@ export const Entry = z.strictObject({
    */
   re_entry: z.union([z.enum(['once', 'always', 'after_exit']), z.strictObject({ after: Duration })]).optional(),
   /** Concurrent runs per contact (only meaningful with re_entry: always). @default 1 */
-  max_concurrent: z.number().int().min(1).optional(),
+  max_concurrent: int32({ min: 1 }).optional(),
 });
 export type Entry = z.infer<typeof Entry>;
 
@@ -283,7 +286,7 @@ export const SendWindow = z.strictObject({
 export type SendWindow = z.infer<typeof SendWindow>;
 
 export const FrequencyCap = z.strictObject({
-  max: z.number().int().min(1),
+  max: int32({ min: 1 }),
   per: Duration,
   /** defer: wait until the cap allows it; skip: go on without sending. @default defer */
   on_cap: z.enum(['defer', 'skip']).optional(),
@@ -469,7 +472,8 @@ export type SplitStep = z.infer<typeof SplitStep>;
 export const UpdateScoreStep = z.strictObject({
   type: z.literal('update_score'),
   ...base,
-  delta: z.number().int().refine((n) => n !== 0, { error: 'delta must not be 0' }),
+  // A contact's score is a 32-bit column: a delta beyond it could never be stored.
+  delta: int32({ min: -INT32_MAX }).refine((n) => n !== 0, { error: 'delta must not be 0' }),
   reason: z.string().min(1),
   ...next,
 });

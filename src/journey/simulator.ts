@@ -6,6 +6,7 @@
  * Everything the Temporal shell does is played here by fakes: actions succeed (unless scripted to
  * fail) and update a simulated contact, timers fire at their time, events arrive at theirs.
  */
+import { inInstantRange } from '../bounds';
 import { formatDuration, parseSignedDuration } from './duration';
 import {
   applyContactEffect,
@@ -84,15 +85,24 @@ export interface SimulationResult {
 }
 
 /** Epoch ms for an ISO string, epoch number, or `+2d` style offset from `base`. */
+/** The last instant a JavaScript Date can show: the simulation stops before a timer or event beyond it. */
+const LAST_DATE_MS = 8.64e15;
+
 export function resolveTime(at: string | number, base: number): number {
-  if (typeof at === 'number') return at;
-  if (/^[+-]/.test(at)) {
+  let t: number;
+  if (typeof at === 'number') t = at;
+  else if (/^[+-]/.test(at)) {
     const off = parseSignedDuration(at);
     if (off === undefined) throw new Error(`${JSON.stringify(at)} is not a time (use an ISO date-time or an offset such as +2d)`);
-    return base + off;
+    t = base + off;
+  } else {
+    t = Date.parse(at);
+    if (Number.isNaN(t)) throw new Error(`${JSON.stringify(at)} is not a time (use an ISO date-time or an offset such as +2d)`);
   }
-  const t = Date.parse(at);
-  if (Number.isNaN(t)) throw new Error(`${JSON.stringify(at)} is not a time (use an ISO date-time or an offset such as +2d)`);
+  // Times the simulation shows as ISO date-times, as the API takes them.
+  if (!inInstantRange(t)) {
+    throw new Error(`${JSON.stringify(at)} is outside the years 0001 to 9999`);
+  }
   return t;
 }
 
@@ -215,6 +225,11 @@ export function simulate(plan: JourneyPlan, opts: SimulationOptions): Simulation
     const t = Math.min(actionAt, eventAt, timerAt);
     if (t === Infinity) {
       result.outcome = { status: 'waiting', reason: `waiting at ${state.stepId ?? '(start)'} with nothing scheduled`, at: iso(now) };
+      break;
+    }
+    if (t > LAST_DATE_MS) {
+      // A wait of millions of days: what comes next has no date to show, so the preview ends here.
+      result.outcome = { status: 'waiting', reason: `waiting at ${state.stepId ?? '(start)'} until after the last date a clock can show`, at: iso(now) };
       break;
     }
     now = Math.max(now, t);

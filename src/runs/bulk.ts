@@ -5,6 +5,7 @@
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { and, asc, eq, gt, inArray, lte, sql } from 'drizzle-orm';
 import type { Activities, BulkPageResult, RunFilter } from '../contracts';
+import { INT32_MAX, unstorableText } from '../bounds';
 import type { Db } from '../db/client';
 import { journeyRuns } from '../db/schema';
 import { assertNever } from '../journey/plan';
@@ -15,6 +16,30 @@ export type BulkPageInput = Parameters<Activities['bulkRunPage']>[0];
 
 /** Running runs that entered before the bulk action began: runs starting later are not the ones the operator saw. */
 const scope = (filter: RunFilter, before: number) => [...runFilterSql({ ...filter, stuck: false, status: undefined }), eq(journeyRuns.status, 'running'), lte(journeyRuns.startedAt, new Date(before))];
+
+/**
+ * Why a bulk action's input can never work, or undefined. The API refuses such input with a 400 first; this guards a
+ * workflow started any other way (or recorded before a bound existed), so the action fails at once with the reason
+ * instead of retrying a query Postgres will always refuse.
+ */
+export function bulkInputProblem(input: { filter: RunFilter; version?: number; pageSize?: number; before?: number }): string | undefined {
+  const ints: [string, unknown, number, number][] = [
+    ['filter.version', input.filter.version, 1, INT32_MAX],
+    ['filter.minAttempts', input.filter.minAttempts, 1, INT32_MAX],
+    ['filter.graceSeconds', input.filter.graceSeconds, 0, INT32_MAX],
+    ['version', input.version, 1, INT32_MAX],
+    ['pageSize', input.pageSize, 1, 10_000],
+  ];
+  for (const [name, v, min, max] of ints) {
+    if (v !== undefined && !(Number.isInteger(v) && (v as number) >= min && (v as number) <= max)) return `${name} ${JSON.stringify(v)} is not a whole number from ${min} to ${max}`;
+  }
+  if (input.before !== undefined && Number.isNaN(new Date(input.before).getTime())) return `before ${JSON.stringify(input.before)} is not a time`;
+  for (const [name, v] of Object.entries(input.filter)) {
+    const bad = typeof v === 'string' ? unstorableText(v) : undefined;
+    if (bad) return `filter.${name} ${bad}`;
+  }
+  return undefined;
+}
 
 /** How many runs a bulk action will read (the denominator of its progress). */
 export async function countBulkCandidates(db: Db, input: { filter: RunFilter; before: number }): Promise<number> {

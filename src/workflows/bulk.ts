@@ -68,7 +68,9 @@ export async function bulkRunActionWorkflow(input: BulkRunActionInput): Promise<
       return progress;
     }
     progress.status = 'failed';
-    progress.error = (err as Error).message;
+    // An activity's failure reads "Activity task failed"; the reason (e.g. input that cannot work) is its cause.
+    const cause = (err as { cause?: unknown }).cause;
+    progress.error = cause instanceof Error ? cause.message : (err as Error).message;
     throw err;
   }
   progress.status = 'completed';

@@ -5,8 +5,20 @@
 import fc from 'fast-check';
 import type { ZodType } from 'zod';
 
-/** Quick mode keeps tests/security around two minutes; CHAOS_FULL=1 runs ten times as many cases. */
-export const RUN_FACTOR = process.env.CHAOS_FULL === '1' ? 10 : 1;
+/**
+ * Quick mode (CI's `npm test`) keeps tests/security around two minutes; CHAOS_FULL=1 runs ten times as many cases, and
+ * FUZZ_FACTOR=n any multiple of the quick counts. FUZZ_SEED=n replays the cases of a failed run (fast-check prints
+ * the seed with the failure).
+ */
+export const RUN_FACTOR = factor(process.env.FUZZ_FACTOR) ?? (process.env.CHAOS_FULL === '1' ? 10 : 1);
+if (process.env.FUZZ_SEED !== undefined && process.env.FUZZ_SEED !== '') fc.configureGlobal({ ...fc.readConfigureGlobal(), seed: Number(process.env.FUZZ_SEED) });
+
+function factor(v: string | undefined): number | undefined {
+  if (v === undefined || v === '') return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`FUZZ_FACTOR must be a whole number ≥ 1 (got ${JSON.stringify(v)})`);
+  return n;
+}
 
 export const SQLISH = [
   "'; DROP TABLE contacts; --",
@@ -50,6 +62,13 @@ const ODD = [
   '0',
   '1e309',
   '9007199254740993',
+  // Just past the 32-bit integer columns (and their edges): the schemas must refuse what Postgres would.
+  '2147483647',
+  '2147483648',
+  '-2147483649',
+  '4294967296',
+  '+99999999999d',
+  '0000-01-01T00:00:00Z',
   '-0',
   'true',
   '[]',
@@ -85,7 +104,7 @@ export const hostileString: fc.Arbitrary<string> = fc.oneof(
 const hostileNumber = fc.oneof(
   fc.integer(),
   fc.double({ noNaN: true, noDefaultInfinity: true }),
-  fc.constantFrom(0, -1, 1, 1e300, -1e300, 2 ** 53, 2 ** 53 + 2, 0.5, 1e-300, Number.MAX_SAFE_INTEGER),
+  fc.constantFrom(0, -1, 1, 1e300, -1e300, 2 ** 53, 2 ** 53 + 2, 0.5, 1e-300, Number.MAX_SAFE_INTEGER, 2 ** 31 - 1, 2 ** 31, -(2 ** 31) - 1, 2 ** 32, 8.64e15, -8.64e15),
 );
 
 /** Any JSON value, with hostile strings and prototype keys in objects. */

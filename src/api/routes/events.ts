@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isoInstant } from '../../bounds';
 import { findContactByExternalId, upsertContactByExternalId } from '../../db/queries';
 import { ingestEvent, type IngestDeps } from '../../ingest/event';
 import { applyFit } from '../../scoring/apply';
@@ -23,7 +24,7 @@ export const IngestEvent = z
   .object({
     id: z.string().min(1).max(200),
     type: z.string().regex(/^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$/, 'must be a dotted lower-case name such as lead.created'),
-    occurredAt: z.iso.datetime({ offset: true }).optional(),
+    occurredAt: isoInstant().optional(),
     contact: EventContact,
     properties: z.record(z.string(), z.unknown()).default({}),
   })

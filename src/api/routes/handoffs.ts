@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { queryInt32 } from '../../bounds';
 import { NotFoundError, ValidationError } from '../../errors';
 import { seesResponseBodies, type Principal } from '../auth';
 import { withoutOpsDetail } from '../../channels/errors';
@@ -53,7 +54,7 @@ const ListQuery = z
     repId: z.string().min(1).max(200).optional(),
     team: z.string().min(1).max(200).optional(),
     contactId: z.uuid().optional(),
-    limit: z.coerce.number().int().min(1).max(500).default(50),
+    limit: queryInt32({ min: 1, max: 500 }).default(50),
     cursor: z.string().max(300).optional(),
   })
   .strict();

@@ -11,6 +11,7 @@ import type { Db } from '../../db/client';
 import { journeys, journeyVersions } from '../../db/schema';
 import { journeyStats } from '../../db/stats';
 import { loadPlan, publishJourney, setJourneyStatus, type StatusAction } from '../../publishing/journeys';
+import { fieldPath, INT32_MAX, isoInstant, queryInt32, unstorableInput } from '../../bounds';
 import { DomainError, NotFoundError, ValidationError } from '../../errors';
 import { compileJourney, formatError, type CompileResult, type JourneyError } from '../../journey/compiler';
 import type { OutboundAllowList } from '../../net/addresses';
@@ -21,7 +22,7 @@ import { loadTemplateCatalog } from '../../templates/catalog';
 import { contentHash, diffPlans, formatDiff } from '../../journey/versions';
 import { TEMPLATES_DIR } from '../../paths';
 import { decodeCursor, encodeCursor } from '../pagination';
-import { defineRoute, unstorableInput } from '../route';
+import { defineRoute } from '../route';
 
 export type JourneyRouteDeps = {
   db: Db;
@@ -84,8 +85,8 @@ const JourneyDetail = JourneySummary.omit({ latestVersion: true }).extend({
 });
 const StatusResult = z.object({ journeyId: z.string(), status: JourneyStatus, previous: JourneyStatus, changed: z.boolean() });
 
-/** `3` or `draft`. */
-const VersionRef = z.union([z.literal('draft'), z.coerce.number().int().min(1)]);
+/** `3` or `draft`. A version beyond the 32-bit column is refused here, naming the field. */
+const VersionRef = z.union([z.literal('draft'), queryInt32({ min: 1 })], { error: `must be "draft" or a version number from 1 to ${INT32_MAX}` });
 
 const DRAFT_FORMAT_HELP =
   'Body: raw YAML (`content-type: application/yaml` or `text/yaml`), or JSON `{ source, format? }` / `{ definition }`.';
@@ -108,6 +109,22 @@ function invalidJourney(errors: JourneyError[]): DomainError {
   );
 }
 
+/**
+ * Refuses a draft whose document holds a string Postgres cannot store — a YAML or JSON `"\ud800"` escape decodes to a
+ * lone surrogate that the text itself does not show — naming its path (`body.name`, `source.steps.welcome.subject`).
+ * The draft would save and validate, then fail to publish; text that does not parse is left to the compiler.
+ */
+function refuseUnstorableDocument(text: string, prefix: string) {
+  let doc: unknown;
+  try {
+    doc = parseYaml(text, { maxAliasCount: 100, logLevel: 'silent' });
+  } catch {
+    return;
+  }
+  const unstorable = unstorableInput(doc, [prefix]);
+  if (unstorable) throw new ValidationError('The journey cannot be stored; see errors for the field.', [unstorable]);
+}
+
 /** The draft text from whichever of the accepted body forms was sent. */
 async function readSource(req: Request, res: Response): Promise<string> {
   if (req.is(YAML_TYPES)) {
@@ -117,6 +134,7 @@ async function readSource(req: Request, res: Response): Promise<string> {
     if (text.length > MAX_SOURCE) throw new ValidationError('The journey is too long.', [{ path: 'body', message: `at most ${MAX_SOURCE} characters` }]);
     const unstorable = unstorableInput(text, ['body']);
     if (unstorable) throw new ValidationError('The journey cannot be stored.', [unstorable]);
+    refuseUnstorableDocument(text, 'body');
     return text;
   }
   if (req.body === undefined && !req.get('content-type')) {
@@ -127,9 +145,10 @@ async function readSource(req: Request, res: Response): Promise<string> {
   }
   const parsed = SourceBody.safeParse(req.body);
   if (!parsed.success) {
-    throw new ValidationError('The request body is invalid; see errors for each field.', parsed.error.issues.map((i) => ({ path: i.path.join('.') || '(root)', message: i.message })));
+    throw new ValidationError('The request body is invalid; see errors for each field.', parsed.error.issues.map((i) => ({ path: fieldPath(i.path), message: i.message })));
   }
   const b = parsed.data;
+  // A definition was checked with the rest of the body (mountRoutes); a source is text whose escapes decode later.
   if (b.definition !== undefined) return JSON.stringify(b.definition, null, 2);
   if (b.format === 'json') {
     try {
@@ -138,6 +157,7 @@ async function readSource(req: Request, res: Response): Promise<string> {
       throw new ValidationError('The source is not JSON.', [{ path: 'source', message: `not valid JSON (${(err as Error).message})` }]);
     }
   }
+  refuseUnstorableDocument(b.source!, 'source');
   return b.source!;
 }
 
@@ -289,7 +309,7 @@ export function journeyRoutes(deps: JourneyRouteDeps) {
       query: z
         .object({
           status: JourneyStatus.optional(),
-          limit: z.coerce.number().int().min(1).max(200).default(50),
+          limit: queryInt32({ min: 1, max: 200 }).default(50),
           cursor: z.string().max(400).optional(),
         })
         .strict(),
@@ -426,7 +446,7 @@ export function journeyRoutes(deps: JourneyRouteDeps) {
       body: z.strictObject({
         contact: Contact,
         timeline: TimelineFile.optional().describe('As the CLI timeline file: a list of events, or { start?, trigger?, events, results?, priorMessages? }'),
-        start: z.iso.datetime({ offset: true }).optional().describe('Overrides the timeline start; default: the timeline start, else now'),
+        start: isoInstant().optional().describe('Overrides the timeline start; default: the timeline start, else now'),
         version: VersionRef.optional(),
       }),
       responses: {
@@ -444,17 +464,17 @@ export function journeyRoutes(deps: JourneyRouteDeps) {
         const t = Array.isArray(body.timeline) ? { events: body.timeline } : (body.timeline ?? { events: [] });
         const at = Array.isArray(body.timeline) ? 'timeline' : 'timeline.events';
         const start = body.start ?? t.start;
-        // Name the entry whose time is unreadable, rather than failing the whole simulation with one sentence.
-        t.events.forEach((e, i) => {
+        // Name the entry whose time is unreadable or out of range, rather than failing the whole simulation with one sentence.
+        const timeAt = (value: string | number, base: number, path: string) => {
           try {
-            resolveTime(e.at, 0);
+            return resolveTime(value, base);
           } catch (err) {
-            throw new ValidationError('The timeline is invalid.', [{ path: `${at}.${i}.at`, message: (err as Error).message }]);
+            throw new ValidationError('The timeline is invalid.', [{ path, message: (err as Error).message }]);
           }
-        });
-        if (typeof start === 'string' && Number.isNaN(Date.parse(start))) {
-          throw new ValidationError('The timeline is invalid.', [{ path: body.start !== undefined ? 'start' : 'timeline.start', message: `${JSON.stringify(start)} is not an ISO date-time` }]);
-        }
+        };
+        const startMs = start === undefined ? Date.now() : timeAt(start, 0, body.start !== undefined ? 'start' : 'timeline.start');
+        t.events.forEach((e, i) => timeAt(e.at, startMs, `${at}.${i}.at`));
+        if ('priorMessages' in t) t.priorMessages?.forEach((m, i) => timeAt(m.at, startMs, `timeline.priorMessages.${i}.at`));
         const result = simulate(plan, {
           contact: body.contact,
           events: t.events as SimulationOptions['events'],
@@ -475,7 +495,7 @@ export function journeyRoutes(deps: JourneyRouteDeps) {
         'Per-step funnel (entered, passed, waiting now, exited here), runs by status, messages by channel and status with opens/clicks/unsubscribes, goals and conversions, MQLs, and ROI = (revenue − cost) / cost: cost prices accepted messages (sent, delivered) with the version’s settings.costs; revenue sums `amount` of deal.won events of entered contacts after their entry (within the longest goal window, if any)',
       auth: ['marketer'],
       params: Params,
-      query: z.object({ version: z.coerce.number().int().min(1).optional() }).strict(),
+      query: z.object({ version: queryInt32({ min: 1 }).optional() }).strict(),
       responses: { 200: { description: 'The statistics', schema: z.record(z.string(), z.unknown()) }, 404: { description: 'No such journey or version' } },
       handler: async ({ params, query }) => {
         const stats = await journeyStats(db, { journeyId: params.id, version: query.version });

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Client } from '@temporalio/client';
 import { and, desc, eq, isNull, lt, sql } from 'drizzle-orm';
 import { z } from 'zod';
+import { int32, queryInt32 } from '../../bounds';
 import type { Db } from '../../db/client';
 import { audienceLaunches, contacts, journeys } from '../../db/schema';
 import { ConflictError, NotFoundError, ValidationError } from '../../errors';
@@ -15,14 +16,14 @@ const JourneyId = z.string().min(1).max(100);
 
 const LaunchRequest = z
   .strictObject({
-    version: z.number().int().min(1).optional().meta({ description: 'Journey version to enrol into. Default: the latest.' }),
+    version: int32({ min: 1 }).optional().meta({ description: 'Journey version to enrol into. Default: the latest.' }),
     filter: z
       .unknown()
       .optional()
       .meta({ description: "Audience condition in the journey language (field/tag/event, all/any/not). Default: the journey's audience trigger; everyone if it has none." }),
     consent: z.enum(['email', 'sms', 'none']).default('none').meta({ description: 'Skip contacts who cannot be messaged on this channel (no address, opted out, suppressed).' }),
-    ratePerSecond: z.number().int().min(1).max(2000).default(100),
-    pageSize: z.number().int().min(10).max(1000).default(500),
+    ratePerSecond: int32({ min: 1, max: 2000 }).default(100),
+    pageSize: int32({ min: 10, max: 1000 }).default(500),
   });
 
 export const Launch = z
@@ -155,7 +156,7 @@ export function launchRoutes(deps: { db: Db; temporal: Client; taskQueue: string
       summary: "A journey's launches, newest first",
       auth: ['marketer'],
       params: z.object({ journeyId: JourneyId }),
-      query: z.strictObject({ limit: z.coerce.number().int().min(1).max(200).default(50), cursor: z.string().max(200).optional() }),
+      query: z.strictObject({ limit: queryInt32({ min: 1, max: 200 }).default(50), cursor: z.string().max(200).optional() }),
       responses: { 200: { description: 'A page of launches', schema: z.object({ items: z.array(Launch), nextCursor: z.string().nullable() }) } },
       handler: async ({ params, query }) => {
         const rows = await db

@@ -1,5 +1,6 @@
 import { and, desc, eq, sql, type SQL } from 'drizzle-orm';
 import { z } from 'zod';
+import { queryInt32 } from '../../bounds';
 import type { Db } from '../../db/client';
 import { messages } from '../../db/schema';
 import { decodeCursor, encodeCursor } from '../pagination';
@@ -37,7 +38,7 @@ const ListQuery = z.strictObject({
   contactId: z.uuid().optional(),
   journeyId: z.string().min(1).max(100).optional(),
   workflowId: z.string().min(1).max(300).optional(),
-  limit: z.coerce.number().int().min(1).max(500).default(50),
+  limit: queryInt32({ min: 1, max: 500 }).default(50),
   cursor: z.string().max(200).optional(),
 });
 

@@ -1,5 +1,6 @@
 import type { Client } from '@temporalio/client';
 import { z } from 'zod';
+import { int32 } from '../../bounds';
 import type { Db } from '../../db/client';
 import { findRun } from '../../db/queries';
 import { ConflictError, NotFoundError } from '../../errors';
@@ -89,7 +90,7 @@ export function runActionRoutes(deps: { db: Db; temporal: Client }) {
         "Move a run to a newer version of its journey (default: the latest): it continues as new on that version with its state — the current wait ends as scheduled, the steps after it are the new version's",
       auth: ['ops'],
       params,
-      body: z.strictObject({ version: z.number().int().min(1).optional() }),
+      body: z.strictObject({ version: int32({ min: 1 }).optional() }),
       responses: {
         200: { description: 'The run migrated', schema: z.object({ workflowId: z.string(), from: z.number().int(), to: z.number().int() }) },
         404: { description: 'No such run' },

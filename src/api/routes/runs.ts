@@ -6,6 +6,7 @@ import { batchTaskQueue, type BulkProgress, bulkProgressQuery, type BulkRunActio
 import type { Db } from '../../db/client';
 import { findRun } from '../../db/queries';
 import { journeyRuns, journeys } from '../../db/schema';
+import { int32, queryInt32 } from '../../bounds';
 import { ConflictError, NotFoundError, ValidationError } from '../../errors';
 import { inspectRetryingRuns, overdueSql, pendingActivityViews, runFilterSql, STUCK_DEFAULTS, type PendingActivityView } from '../../runs/inspect';
 import { replayJourneyRuns } from '../../runs/replay';
@@ -53,15 +54,11 @@ const TRUE_FALSE = z.enum(['true', 'false']);
 const filterFields = {
   contactId: z.uuid().optional(),
   journeyId: z.string().min(1).max(100).optional(),
-  version: z.coerce.number().int().min(1).optional(),
+  version: queryInt32({ min: 1 }).optional(),
   step: z.string().min(1).max(100).optional(),
   status: RunStatus.optional(),
-  minAttempts: z.coerce.number().int().min(1).max(1000).optional().meta({ description: `With stuck: a pending activity on at least this attempt makes a run stuck (default ${STUCK_DEFAULTS.minAttempts})` }),
-  graceSeconds: z.coerce
-    .number()
-    .int()
-    .min(0)
-    .max(30 * 86400)
+  minAttempts: queryInt32({ min: 1, max: 1000 }).optional().meta({ description: `With stuck: a pending activity on at least this attempt makes a run stuck (default ${STUCK_DEFAULTS.minAttempts})` }),
+  graceSeconds: queryInt32({ min: 0, max: 30 * 86400 })
     .optional()
     .meta({ description: `With stuck: time a run may spend in a step beyond what the step allows (default ${STUCK_DEFAULTS.graceSeconds})` }),
 };
@@ -73,17 +70,17 @@ const ListQuery = z
       description:
         'Only runs that look stuck: a pending activity on attempt ≥ minAttempts, or longer in the current step than the step allows (a wait its duration, an event wait its timeout, a send its quiet hours) plus graceSeconds',
     }),
-    inspectLimit: z.coerce.number().int().min(1).max(1000).default(200).meta({ description: 'With stuck: running runs described in Temporal at most' }),
-    limit: z.coerce.number().int().min(1).max(500).default(50),
+    inspectLimit: queryInt32({ min: 1, max: 1000 }).default(200).meta({ description: 'With stuck: running runs described in Temporal at most' }),
+    limit: queryInt32({ min: 1, max: 500 }).default(50),
     cursor: z.string().max(400).optional(),
   })
   .strict();
 
 const RunFilterBody = z.strictObject({
   ...filterFields,
-  version: z.number().int().min(1).optional(),
-  minAttempts: z.number().int().min(1).max(1000).optional(),
-  graceSeconds: z.number().int().min(0).max(30 * 86400).optional(),
+  version: int32({ min: 1 }).optional(),
+  minAttempts: int32({ min: 1, max: 1000 }).optional(),
+  graceSeconds: int32({ min: 0, max: 30 * 86400 }).optional(),
   stuck: z.boolean().optional(),
 });
 
@@ -156,6 +153,18 @@ export type RunRoutesDeps = {
   replayTimeoutMs?: number;
 };
 
+/** The innermost message of a closed workflow's failure (an activity's reason, not "Activity task failed"). */
+async function failureReason(handle: { result(): Promise<unknown> }): Promise<string | undefined> {
+  try {
+    await handle.result();
+    return undefined;
+  } catch (err) {
+    let e: unknown = err;
+    while (e instanceof Error && e.cause instanceof Error) e = e.cause;
+    return e instanceof Error && e !== err ? e.message : undefined;
+  }
+}
+
 export function runRoutes(deps: RunRoutesDeps) {
   const { db } = deps;
   const mustFind = async (workflowId: string) => {
@@ -194,7 +203,7 @@ export function runRoutes(deps: RunRoutesDeps) {
           errors: last?.errors ?? [],
           pages: last?.pages ?? 0,
           status: d.status.name === 'CANCELLED' ? 'cancelled' : 'failed',
-          error: `the bulk action ended ${d.status.name.toLowerCase()}`,
+          error: last?.error ?? (await failureReason(handle)) ?? `the bulk action ended ${d.status.name.toLowerCase()}`,
         };
       }
     }
@@ -343,9 +352,9 @@ export function runRoutes(deps: RunRoutesDeps) {
           action: BulkActionName,
           filter: RunFilterBody,
           reason: z.string().trim().min(1).max(500).optional(),
-          version: z.number().int().min(1).optional().meta({ description: 'With migrate: the target version (default: the latest of each run’s journey)' }),
+          version: int32({ min: 1 }).optional().meta({ description: 'With migrate: the target version (default: the latest of each run’s journey)' }),
           dryRun: z.boolean().default(false),
-          pageSize: z.number().int().min(1).max(1000).default(100),
+          pageSize: int32({ min: 1, max: 1000 }).default(100),
         })
         .superRefine((b, ctx) => {
           if (b.action === 'terminate' && !b.reason) ctx.addIssue({ code: 'custom', path: ['reason'], message: 'a termination needs a reason' });
@@ -403,7 +412,7 @@ export function runRoutes(deps: RunRoutesDeps) {
       summary: "Replay a journey's latest runs against the current workflow code and report any nondeterminism",
       auth: ['ops'],
       params: z.object({ journeyId: z.string().min(1).max(100) }),
-      body: z.strictObject({ limit: z.number().int().min(1).max(200).default(20), version: z.number().int().min(1).optional() }),
+      body: z.strictObject({ limit: int32({ min: 1, max: 200 }).default(20), version: int32({ min: 1 }).optional() }),
       responses: { 200: { description: 'Per run: ok, nondeterministic (with the error), failed, unavailable or not replayed in time; and totals', schema: Replay }, 404: { description: 'No such journey' } },
       handler: async ({ params, body }) => {
         const [journey] = await db.select({ id: journeys.id }).from(journeys).where(eq(journeys.id, params.journeyId));

@@ -16,7 +16,8 @@ import {
 import { PLAN_VERSION, successors, type JourneyPlan, type PlanCondition, type PlanStep } from '../plan';
 import type { TemplateCatalog } from '../../templates/catalog';
 import type { OutboundAllowList } from '../../net/addresses';
-import { dedupe, formatError, show, type JourneyError, type Path } from './diagnostics';
+import { firstUnstorable } from '../../bounds';
+import { dedupe, formatError, formatPath, show, type JourneyError, type Path } from './diagnostics';
 import { checkGraph } from './graph';
 import { condition, conditionEvents, filters, MAX_RETAINED_EVENTS, ms, normalizeSettings, normalizeStep, normalizeTrigger } from './normalize';
 import { isObject, parseSource, stepsAsMap } from './parse';
@@ -55,6 +56,13 @@ export function compileJourney(source: string | object, opts: CompileOptions = {
   const raw: unknown = typeof source === 'string' ? parsed.raw : structuredClone(parsed.raw);
   if (!isObject(raw)) {
     errors.push({ path: '', message: `a journey must be a mapping with id, name, triggers and steps (got ${show(raw)})` });
+    return finish([]);
+  }
+  // A string Postgres cannot store (a lone surrogate from a `"\ud800"` escape, NUL) would fail the publish in SQL.
+  const unstorable = firstUnstorable(raw);
+  if (unstorable) {
+    const line = parsed.lineOf(unstorable.keys);
+    errors.push({ path: formatPath(unstorable.keys), message: unstorable.message, ...(line !== undefined ? { line } : {}) });
     return finish([]);
   }
   const { indexOf } = stepsAsMap(raw, errors);
