@@ -7,6 +7,7 @@ import { findContactById, findMessageByKey } from '../db/queries';
 import { messages } from '../db/schema';
 import { buildTemplateContext } from '../templates/context';
 import type { ActivityDeps } from './deps';
+import { WEBHOOK_METHODS, type WebhookMethod } from '../journey/schema';
 import { InvalidWebhookUrlError, renderInlineJson, renderInlineUrl } from '../templates/inline';
 
 /** The journey's `webhook` step. */
@@ -30,7 +31,12 @@ export function webhookActivities(deps: ActivityDeps): Pick<Activities, 'callWeb
         journey: { id: input.journeyId, name: input.journeyId },
       });
       const url = renderWebhookUrl(input.url, context);
-      const body = input.body === undefined ? '' : JSON.stringify(renderInlineJson(input.body, context));
+      const method = input.method.toUpperCase();
+      if (!isWebhookMethod(method)) {
+        throw ApplicationFailure.nonRetryable(`webhook method ${JSON.stringify(input.method)} is not one of ${WEBHOOK_METHODS.join(', ')}`, 'InvalidWebhookMethod');
+      }
+      const sendsBody = method !== 'GET' && method !== 'DELETE';
+      const body = input.body === undefined || !sendsBody ? '' : JSON.stringify(renderInlineJson(input.body, context));
       await db
         .insert(messages)
         .values({
@@ -48,9 +54,9 @@ export function webhookActivities(deps: ActivityDeps): Pick<Activities, 'callWeb
       try {
         const r = await deliverWebhook({
           url,
-          method: (['POST', 'PUT', 'PATCH'].includes(input.method.toUpperCase()) ? input.method.toUpperCase() : 'POST') as 'POST',
+          method,
           body,
-          headers: { 'content-type': 'application/json', ...input.headers },
+          headers: { ...(sendsBody ? { 'content-type': 'application/json' } : {}), ...input.headers },
           ...(deps.webhookSecrets?.length ? { secrets: deps.webhookSecrets } : {}),
           id: input.idempotencyKey,
           timeoutMs: input.timeoutMs,
@@ -72,6 +78,10 @@ export function webhookActivities(deps: ActivityDeps): Pick<Activities, 'callWeb
     },
 
   };
+}
+
+function isWebhookMethod(m: string): m is WebhookMethod {
+  return (WEBHOOK_METHODS as readonly string[]).includes(m);
 }
 
 /** renderInlineUrl, with a URL it refuses failing the activity for good (retrying would render the same URL). */

@@ -152,8 +152,8 @@ export function classifyHttpStatus(status: number): 'ok' | 'transient' | 'perman
 
 export interface DeliverWebhookOptions {
   url: string;
-  /** @default 'POST' */
-  method?: 'POST' | 'PUT' | 'PATCH';
+  /** @default 'POST'. GET and DELETE carry no body: pass `''`. */
+  method?: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   /** A string is sent as-is; anything else is JSON-serialized once (the signature covers those exact bytes). */
   body: unknown;
   /** Extra headers; cannot override the webhook-* signature headers. */
@@ -206,7 +206,9 @@ export async function httpDeliver(
 
 export async function deliverWebhook(opts: DeliverWebhookOptions): Promise<WebhookDelivery> {
   const body = typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body);
-  const headers: Record<string, string> = { 'content-type': 'application/json', 'user-agent': 'itinera-webhooks/1' };
+  const bodiless = opts.method === 'GET' || opts.method === 'DELETE';
+  if (bodiless && body !== '') throw new Error(`webhooks: a ${opts.method} request carries no body`);
+  const headers: Record<string, string> = { ...(bodiless ? {} : { 'content-type': 'application/json' }), 'user-agent': 'itinera-webhooks/1' };
   for (const [k, v] of Object.entries(opts.headers ?? {})) {
     if (!k.toLowerCase().startsWith('webhook-')) headers[k.toLowerCase()] = v;
   }

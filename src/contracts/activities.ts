@@ -73,6 +73,7 @@ export type SendSmsResult =
 
 export type CallWebhookInput = SendRef & {
   url: string;
+  /** One of the journey language's WEBHOOK_METHODS. */
   method: string;
   headers: Record<string, string>;
   body?: unknown;

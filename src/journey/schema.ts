@@ -369,14 +369,17 @@ export const SendSmsStep = z
   .refine((s) => (s.template === undefined) !== (s.body === undefined), { error: 'an SMS needs either template or body (not both)' });
 export type SendSmsStep = z.infer<typeof SendSmsStep>;
 
+export const WEBHOOK_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
+export type WebhookMethod = (typeof WEBHOOK_METHODS)[number];
+
 export const WebhookStep = z.strictObject({
   type: z.literal('webhook'),
   ...base,
   url: z.string().regex(/^https?:\/\//, { error: formatError('is not an http(s) URL') }),
-  /** @default POST */
-  method: z.enum(['GET', 'POST', 'PUT', 'PATCH', 'DELETE']).optional(),
+  /** @default POST. GET and DELETE send no body (the signature covers the empty one). */
+  method: z.enum(WEBHOOK_METHODS).optional(),
   headers: z.record(z.string(), z.string()).optional(),
-  /** JSON body; string values are handlebars templates. */
+  /** JSON body; string values are handlebars templates. Not with GET or DELETE. */
   body: z.unknown().optional(),
   /** @default 10s */
   timeout: Duration.optional(),
@@ -384,6 +387,9 @@ export const WebhookStep = z.strictObject({
   retries: z.number().int().min(0).max(10).optional(),
   ...next,
   ...onFailure,
+}).refine((s) => s.body === undefined || !(s.method === 'GET' || s.method === 'DELETE'), {
+  path: ['body'],
+  error: 'a GET or DELETE webhook sends no body: remove body, or use POST, PUT or PATCH',
 });
 export type WebhookStep = z.infer<typeof WebhookStep>;
 
