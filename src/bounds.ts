@@ -59,12 +59,22 @@ export const isoInstant = () =>
 export const MAX_INPUT_DEPTH = 64;
 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const LONE_SURROGATES = new RegExp(LONE_SURROGATE.source, 'g');
 
 /** Why Postgres cannot store this string, or undefined when it can. */
 export function unstorableText(s: string): string | undefined {
   if (s.includes('\u0000')) return 'must not contain the NUL character (U+0000)';
   if (LONE_SURROGATE.test(s)) return 'must be well-formed Unicode (no lone surrogates)';
   return undefined;
+}
+
+/**
+ * Text from outside (a receiver's or provider's answer, an SMTP reply) made storable, at most `max` UTF-16 units: NUL
+ * and lone surrogates become U+FFFD, and a cut never leaves half a surrogate pair. A remote answer must not make the
+ * write that records it fail (and its activity retry for as long as the remote keeps answering so).
+ */
+export function storableText(s: string, max = 500): string {
+  return s.replaceAll('\u0000', '\uFFFD').slice(0, max).replace(LONE_SURROGATES, '\uFFFD');
 }
 
 /**

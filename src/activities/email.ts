@@ -12,6 +12,7 @@ import { buildTemplateContext } from '../templates/context';
 import { renderInline } from '../templates/inline';
 import type { Activities, SendEmailInput, SendEmailResult, Skipped } from '../contracts';
 import type { ActivityDeps } from './deps';
+import { storableText } from '../bounds';
 
 
 type Lookup = { key: string; contactId: string };
@@ -201,14 +202,14 @@ export function emailActivities(deps: ActivityDeps): Pick<Activities, 'sendEmail
         await db.transaction(async (tx) => {
           await tx
             .update(messages)
-            .set({ status: 'bounced', error: smtp.message.slice(0, 500), updatedAt: sql`now()` })
+            .set({ status: 'bounced', error: storableText(smtp.message), updatedAt: sql`now()` })
             .where(eq(messages.idempotencyKey, input.idempotencyKey));
           await tx.insert(suppressions).values({ channel: 'email', address: row.email!, reason: 'bounced' }).onConflictDoNothing();
         });
         return { status: 'bounced', error: smtp.message, duplicate: false };
       }
       // A reply code means the server refused this transaction, so nothing was accepted: the retry is not uncertain.
-      if (smtp.responseCode !== undefined) await setStatus(input.idempotencyKey, { status: 'reserved', error: smtp.message.slice(0, 500) });
+      if (smtp.responseCode !== undefined) await setStatus(input.idempotencyKey, { status: 'reserved', error: storableText(smtp.message) });
       throw smtp;
     }
     await stmt.markSent({ key: input.idempotencyKey, providerMessageId: result.messageId });

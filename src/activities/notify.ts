@@ -9,6 +9,7 @@ import { buildTemplateContext } from '../templates/context';
 import { chatAudience } from '../sales/chat';
 import type { ActivityDeps } from './deps';
 import { renderInline } from '../templates/inline';
+import { storableText } from '../bounds';
 
 /** The journey's `notify` step: chat messages to sales and to groups (WeCom, DingTalk, Slack). */
 export function notifyActivities(deps: ActivityDeps): Pick<Activities, 'notify'> {
@@ -72,7 +73,7 @@ export function notifyActivities(deps: ActivityDeps): Pick<Activities, 'notify'>
         });
       } catch (err) {
         if (err instanceof ChatPermanentError) {
-          await db.update(messages).set({ status: 'failed', error: err.message.slice(0, 500), updatedAt: sql`now()` }).where(eq(messages.idempotencyKey, input.idempotencyKey));
+          await db.update(messages).set({ status: 'failed', error: storableText(err.message), updatedAt: sql`now()` }).where(eq(messages.idempotencyKey, input.idempotencyKey));
           return { status: 'failed', error: err.message, duplicate: false };
         }
         throw err;

@@ -8,6 +8,7 @@ import type { Activities, SendSmsInput, SendSmsResult, Skipped } from '../contra
 import type { ActivityDeps } from './deps';
 import { renderInline } from '../templates/inline';
 import { contactForSend, isSkipped, messageRow, recordSkip } from './message-rows';
+import { storableText } from '../bounds';
 
 
 export function smsActivities(deps: ActivityDeps): Pick<Activities, 'sendSms'> {
@@ -48,7 +49,7 @@ export function smsActivities(deps: ActivityDeps): Pick<Activities, 'sendSms'> {
         if (err instanceof SmsPermanentError) {
           await db
             .update(messages)
-            .set({ status: 'failed', error: err.message.slice(0, 500), updatedAt: sql`now()` })
+            .set({ status: 'failed', error: storableText(err.message), updatedAt: sql`now()` })
             .where(eq(messages.idempotencyKey, input.idempotencyKey));
           return { status: 'failed', error: err.message, duplicate: false };
         }

@@ -9,6 +9,7 @@ import { buildTemplateContext } from '../templates/context';
 import type { ActivityDeps } from './deps';
 import { WEBHOOK_METHODS, type WebhookMethod } from '../journey/schema';
 import { InvalidWebhookUrlError, renderInlineJson, renderInlineUrl } from '../templates/inline';
+import { storableText } from '../bounds';
 
 /** The journey's `webhook` step. */
 export function webhookActivities(deps: ActivityDeps): Pick<Activities, 'callWebhook'> {
@@ -70,7 +71,7 @@ export function webhookActivities(deps: ActivityDeps): Pick<Activities, 'callWeb
       } catch (err) {
         await db
           .update(messages)
-          .set({ error: (err as Error).message.slice(0, 500), ...(err instanceof WebhookPermanentError ? { status: 'failed' } : {}), updatedAt: sql`now()` })
+          .set({ error: storableText((err as Error).message), ...(err instanceof WebhookPermanentError ? { status: 'failed' } : {}), updatedAt: sql`now()` })
           .where(eq(messages.idempotencyKey, input.idempotencyKey));
         if (err instanceof WebhookPermanentError) return { status: 'failed', httpStatus: err.status, error: err.message };
         throw err;

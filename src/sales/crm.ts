@@ -17,6 +17,7 @@ import type { DbOrTx } from '../db/client';
 import { findMessageByKey } from '../db/queries';
 import { messages } from '../db/schema';
 import type { CrmHandoffContext } from './assign';
+import { storableText } from '../bounds';
 
 export type CrmWebhookOptions = {
   /** Undefined: no webhook; each hand-off's outbox row says none was sent. */
@@ -106,7 +107,7 @@ export async function deliverCrmWebhook(
       .where(eq(messages.idempotencyKey, key));
     return { status: 'delivered' };
   } catch (err) {
-    const message = (err as Error).message.slice(0, 500);
+    const message = storableText((err as Error).message);
     const final = err instanceof WebhookPermanentError || attempts >= (opts.maxAttempts ?? 10);
     const error = final && !(err instanceof WebhookPermanentError) ? `gave up after ${attempts} attempts: ${message}` : message;
     await db.update(messages).set({ error, ...(final ? { status: 'failed' } : {}), updatedAt: sql`now()` }).where(eq(messages.idempotencyKey, key));

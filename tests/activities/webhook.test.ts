@@ -3,7 +3,7 @@ import { createActivities, type Activities } from '../../src/activities';
 import { createSmtpMailer } from '../../src/channels/email/mailer';
 import { createOutboxSmsSender } from '../../src/channels/sms';
 import { verifyWebhook } from '../../src/channels/webhooks';
-import { upsertContactByExternalId } from '../../src/db/queries';
+import { findMessageByKey, upsertContactByExternalId } from '../../src/db/queries';
 import { compileJourney } from '../../src/journey/compiler';
 import { createTextRenderer } from '../../src/templates/text';
 import { createRenderer } from '../../src/wiring/channels';
@@ -67,6 +67,24 @@ describe('callWebhook sends the step method', () => {
     const before = hooks.requests.length;
     await expect(call('TRACE')).rejects.toMatchObject({ type: 'InvalidWebhookMethod', nonRetryable: true });
     expect(hooks.requests.length).toBe(before);
+  });
+
+  it("records a receiver's refusal whose body holds a NUL byte (Postgres text cannot), instead of failing the write", async () => {
+    const nul = await startHttp((_req, res) => {
+      res.statusCode = 422;
+      res.end(Buffer.from('refused\u0000here', 'utf8'));
+    });
+    try {
+      const r = await acts.callWebhook({
+        idempotencyKey: 'hook:nul', contactId, journeyId: 'j', workflowId: 'w', stepId: 's', url: `${nul.url}/x`, method: 'POST', headers: {}, timeoutMs: 5000,
+      });
+      expect(r).toMatchObject({ status: 'failed', httpStatus: 422 });
+      const row = await findMessageByKey(db.db, 'hook:nul');
+      expect(row).toMatchObject({ status: 'failed' });
+      expect(row!.error).toContain('refused\uFFFDhere');
+    } finally {
+      await nul.close();
+    }
   });
 
   it('the compiler refuses a body on a GET or DELETE step, naming the field', () => {
