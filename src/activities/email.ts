@@ -96,6 +96,30 @@ function finished(row: Pick<MessageRow, 'status' | 'providerMessageId' | 'error'
   return undefined;
 }
 
+/**
+ * How long a send keeps trying to record that the server accepted its email: within the send's 60 s start-to-close
+ * timeout (src/workflows/journey.ts), with room to answer.
+ */
+export const RECORD_SENT_PATIENCE_MS = 40_000;
+
+/**
+ * The server has accepted the email: only this process knows it. Failing now would make the activity's retry find
+ * `sending` and resend, so a database outage (a Postgres restart, a failover) is waited out here instead; only a
+ * process that dies (or an outage longer than {@link RECORD_SENT_PATIENCE_MS}) leaves the resend to the retry.
+ */
+async function recordSent(stmt: ReturnType<typeof sendStatements>, key: string, providerMessageId: string): Promise<void> {
+  const deadline = Date.now() + RECORD_SENT_PATIENCE_MS;
+  for (let wait = 250; ; wait = Math.min(wait * 2, 2000)) {
+    try {
+      return await stmt.markSent({ key, providerMessageId });
+    } catch (err) {
+      if (Date.now() + wait > deadline) throw err;
+      activityLog('warn', 'could not record an accepted email as sent; trying again', { key, code: (err as { code?: unknown }).code });
+      await new Promise((resolve) => setTimeout(resolve, wait));
+    }
+  }
+}
+
 export function emailActivities(deps: ActivityDeps): Pick<Activities, 'sendEmail'> {
   const { db } = deps;
   let statements: ReturnType<typeof sendStatements> | undefined;
@@ -212,7 +236,7 @@ export function emailActivities(deps: ActivityDeps): Pick<Activities, 'sendEmail
       if (smtp.responseCode !== undefined) await setStatus(input.idempotencyKey, { status: 'reserved', error: storableText(smtp.message) });
       throw smtp;
     }
-    await stmt.markSent({ key: input.idempotencyKey, providerMessageId: result.messageId });
+    await recordSent(stmt, input.idempotencyKey, result.messageId);
     return { status: 'sent', messageId: result.messageId, duplicate: false };
   }
 }

@@ -74,6 +74,33 @@ describe('the sent record of an accepted email does not wait for the shared pool
     return before;
   }
 
+  it('waits out a database outage after the server accepted the email, instead of leaving the retry to resend it', async () => {
+    const c = await upsertContactByExternalId(db.db, { externalId: `lane${++n}`, email: `lane${n}@example.com`, locale: 'en' });
+    const key = `lane-outage-${n}`;
+    // The record's first two attempts fail the way a restarting Postgres answers (57P01 admin_shutdown).
+    let failures = 2;
+    const flaky = new Proxy(db.db, {
+      get(target, prop, receiver) {
+        if (prop === 'execute') {
+          return (...args: unknown[]) => {
+            if (failures-- > 0) return Promise.reject(Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' }));
+            return (target.execute as (...a: unknown[]) => unknown).apply(target, args);
+          };
+        }
+        return Reflect.get(target, prop, receiver) as unknown;
+      },
+    });
+    const before = smtp.messages.length;
+    const activities = emailTestActivities(db.db, real, TRACKING, { urgentDb: flaky });
+    expect(await activities.sendEmail(welcomeSend(c.id, key))).toMatchObject({ status: 'sent', duplicate: false });
+    expect(failures).toBeLessThan(0);
+    expect((await findMessageByKey(db.db, key))?.status).toBe('sent');
+    // A retry of the activity (what Temporal does after a failure) answers from the record and sends nothing.
+    expect(await activities.sendEmail(welcomeSend(c.id, key))).toMatchObject({ status: 'sent', duplicate: true });
+    await smtp.waitFor(before + 1);
+    expect(smtp.messages.length - before).toBe(1);
+  });
+
   it('commits `sent` through the urgent lane while every pooled connection is busy', async () => {
     if (!db.url) {
       // Embedded PGlite runs one statement at a time: there is no second lane, and the handle says so.

@@ -63,8 +63,9 @@ describe(`chaos: Temporal, Postgres, SMTP and the webhook receiver fail while ${
     await stack.settle(TOTAL, SETTLE_MS);
     const o = await stack.outcome(TOTAL);
     const wallMs = Date.now() - started;
-    // A send interrupted by a fault (the worker or Postgres dying between the server's 250 and our record) is resent
-    // with the same Message-ID: at most one SMTP pool's worth of transactions per fault or worker restart.
+    // A send interrupted by a fault (the worker dying between the server's 250 and our record, or Postgres down for
+    // longer than the send waits to record it, RECORD_SENT_PATIENCE_MS) is resent with the same Message-ID: at most
+    // one SMTP pool's worth of transactions per fault or worker restart.
     const resendBound = (faults.length + o.worker.starts) * SMTP_POOL_SIZE;
     writePart('infrastructure', {
       ...o,
