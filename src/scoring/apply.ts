@@ -4,7 +4,7 @@
  * score, cap usage and fit totals the previous one left, and every score change is a `score_events` row whose unique
  * idempotency key makes a re-delivered event score once.
  *
- * `score_events` rows written here (see the report for a proposed schema comment update):
+ * `score_events` rows written here:
  * - source `rule`: event rules (behaviour and event penalties); key `rule:<eventId>:<ruleId>`; `created_at` is the
  *   event's occurrence time, so caps and idleness follow when things happened, not when they were processed;
  * - source `fit`: fit rules and attribute penalties; key `fit:<contactId>:<ruleId>:<n>`;
