@@ -7,7 +7,7 @@ import { findContactById, findMessageByKey } from '../db/queries';
 import { messages } from '../db/schema';
 import { buildTemplateContext } from '../templates/context';
 import type { ActivityDeps } from './deps';
-import { WEBHOOK_METHODS, type WebhookMethod } from '../journey/schema';
+import { WEBHOOK_METHODS, webhookSendsBody, type WebhookMethod } from '../journey/schema';
 import { InvalidWebhookUrlError, renderInlineJson, renderInlineUrl } from '../templates/inline';
 import { storableText } from '../bounds';
 
@@ -36,8 +36,7 @@ export function webhookActivities(deps: ActivityDeps): Pick<Activities, 'callWeb
       if (!isWebhookMethod(method)) {
         throw ApplicationFailure.nonRetryable(`webhook method ${JSON.stringify(input.method)} is not one of ${WEBHOOK_METHODS.join(', ')}`, 'InvalidWebhookMethod');
       }
-      const sendsBody = method !== 'GET' && method !== 'DELETE';
-      const body = input.body === undefined || !sendsBody ? '' : JSON.stringify(renderInlineJson(input.body, context));
+      const body = input.body === undefined || !webhookSendsBody(method) ? '' : JSON.stringify(renderInlineJson(input.body, context));
       await db
         .insert(messages)
         .values({
@@ -57,7 +56,8 @@ export function webhookActivities(deps: ActivityDeps): Pick<Activities, 'callWeb
           url,
           method,
           body,
-          headers: { ...(sendsBody ? { 'content-type': 'application/json' } : {}), ...input.headers },
+          // deliverWebhook sets content-type: application/json on the requests that carry a body.
+          headers: input.headers,
           ...(deps.webhookSecrets?.length ? { secrets: deps.webhookSecrets } : {}),
           id: input.idempotencyKey,
           timeoutMs: input.timeoutMs,

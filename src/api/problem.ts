@@ -2,7 +2,7 @@ import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
 import { ZodError } from 'zod';
 import { fieldPath } from '../bounds';
-import { inputDataError } from '../db/errors';
+import { inputDataError, type InputDataError } from '../db/errors';
 import { DomainError } from '../errors';
 
 export type Problem = {
@@ -39,6 +39,7 @@ export function zodErrors(err: ZodError, prefix: string[] = []): { path: string;
 /** One place maps every failure to application/problem+json; unknown errors never leak their message. */
 export const errorHandler: ErrorRequestHandler = (err, req, res, _next) => {
   let body: Problem;
+  let refused: InputDataError | undefined;
   const e = err as { type?: string; status?: number; statusCode?: number; message?: string };
   if (err instanceof ZodError) {
     body = problem(400, 'validation_failed', 'The request is invalid; see errors for each field.', zodErrors(err));
@@ -54,10 +55,9 @@ export const errorHandler: ErrorRequestHandler = (err, req, res, _next) => {
     body = problem(400, 'malformed_json', 'The request body is not valid JSON.');
   } else if (typeof e?.status === 'number' && e.status >= 400 && e.status < 500) {
     body = problem(e.status, 'bad_request', e.message);
-  } else if (inputDataError(err)) {
+  } else if ((refused = inputDataError(err))) {
     // A safety net, not validation: a value the schemas let through and Postgres refused. Logged, so the schema that
     // should have named the field gets fixed; the client learns its request (not the server) is at fault.
-    const refused = inputDataError(err)!;
     req.log?.warn({ err, sqlState: refused.sqlState }, 'the database refused a value the request carried');
     body = problem(400, 'unstorable_value', `A value in the request cannot be stored (${refused.message}).`);
   } else {

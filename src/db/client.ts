@@ -54,16 +54,18 @@ export async function openDatabase(opts: OpenDatabaseOptions): Promise<DatabaseH
   if (opts.url) {
     const { default: pg } = await import('pg');
     const { drizzle } = await import('drizzle-orm/node-postgres');
-    const pool = new pg.Pool({ connectionString: opts.url, max: opts.poolSize ?? 10 });
-    // An idle client losing its connection (e.g. Postgres restart) must not crash the process; the pool replaces it.
-    pool.on('error', () => undefined);
-    // A checked-out client (inside a transaction) has no pool listener: its 'error' would be uncaught and kill the
-    // worker or API on a Postgres restart. The query in flight is rejected anyway and the broken client is discarded on release.
-    pool.on('connect', (client) => client.on('error', () => undefined));
+    const newPool = (max: number) => {
+      const p = new pg.Pool({ connectionString: opts.url, max });
+      // An idle client losing its connection (e.g. Postgres restart) must not crash the process; the pool replaces it.
+      p.on('error', () => undefined);
+      // A checked-out client (inside a transaction) has no pool listener: its 'error' would be uncaught and kill the
+      // worker or API on a Postgres restart. The query in flight is rejected anyway and the broken client is discarded on release.
+      p.on('connect', (client) => client.on('error', () => undefined));
+      return p;
+    };
+    const pool = newPool(opts.poolSize ?? 10);
     const db = drizzle(pool, { schema }) as unknown as Db;
-    const urgentPool = new pg.Pool({ connectionString: opts.url, max: URGENT_POOL_SIZE });
-    urgentPool.on('error', () => undefined);
-    urgentPool.on('connect', (client) => client.on('error', () => undefined));
+    const urgentPool = newPool(URGENT_POOL_SIZE);
     return {
       db,
       urgent: drizzle(urgentPool, { schema }) as unknown as Db,

@@ -372,6 +372,11 @@ export type SendSmsStep = z.infer<typeof SendSmsStep>;
 export const WEBHOOK_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
 export type WebhookMethod = (typeof WEBHOOK_METHODS)[number];
 
+/** GET and DELETE webhooks carry no body (the compiler refuses one; the activity sends none). */
+export function webhookSendsBody(method: string | undefined): boolean {
+  return method !== 'GET' && method !== 'DELETE';
+}
+
 export const WebhookStep = z.strictObject({
   type: z.literal('webhook'),
   ...base,
@@ -387,7 +392,7 @@ export const WebhookStep = z.strictObject({
   retries: z.number().int().min(0).max(10).optional(),
   ...next,
   ...onFailure,
-}).refine((s) => s.body === undefined || !(s.method === 'GET' || s.method === 'DELETE'), {
+}).refine((s) => s.body === undefined || webhookSendsBody(s.method), {
   path: ['body'],
   error: 'a GET or DELETE webhook sends no body: remove body, or use POST, PUT or PATCH',
 });

@@ -184,7 +184,9 @@ export function journeyRoutes(deps: JourneyRouteDeps) {
   const { db } = deps;
   const templates = () => loadTemplateCatalog(deps.templatesDir ?? TEMPLATES_DIR);
   const label = (id: string) => `${id} (draft)`;
-  const compileDraft = (id: string, source: string) => compileJourney(source, { file: label(id), templates: templates(), outboundAllow: deps.outboundAllow });
+  /** What every compile here is given: the file name errors carry, the template catalog and OUTBOUND_ALLOW. */
+  const compileOptions = (file: string) => ({ file, templates: templates(), outboundAllow: deps.outboundAllow });
+  const compileDraft = (id: string, source: string) => compileJourney(source, compileOptions(label(id)));
 
   async function findJourney(id: string) {
     const [j] = await db.select().from(journeys).where(eq(journeys.id, id));
@@ -258,7 +260,7 @@ export function journeyRoutes(deps: JourneyRouteDeps) {
       },
       handler: async ({ req, res }) => {
         const source = await readSource(req, res);
-        const compiled = compileJourney(source, { file: 'draft', templates: templates(), outboundAllow: deps.outboundAllow });
+        const compiled = compileJourney(source, compileOptions('draft'));
         const { id, name } = identify(source, compiled);
         const inserted = await db.insert(journeys).values({ id, name, status: 'draft', draftSource: source }).onConflictDoNothing().returning({ id: journeys.id });
         if (inserted.length === 0) throw new DomainError('journey_exists', 409, `Journey "${id}" already exists; update it with PUT /v1/journeys/${id}/draft`);
@@ -391,12 +393,12 @@ export function journeyRoutes(deps: JourneyRouteDeps) {
         const j = await findJourney(params.id);
         if (j.status === 'archived') throw new DomainError('journey_archived', 409, `Journey "${j.id}" is archived: it cannot be published again`);
         if (j.draftSource === null) throw new NotFoundError('Draft of journey', params.id);
-        const catalog = templates();
-        const r = compileJourney(j.draftSource, { file: label(j.id), templates: catalog, outboundAllow: deps.outboundAllow });
+        const options = compileOptions(label(j.id));
+        const r = compileJourney(j.draftSource, options);
         if (!r.ok) throw invalidJourney(r.errors);
         // A draft saved through the API always has this id; a file published from elsewhere must not land here.
         if (r.plan.id !== j.id) throw invalidJourney([{ file: label(j.id), path: 'id', message: `"${r.plan.id}" is not this journey's id "${j.id}"` }]);
-        const published = await publishJourney(db, j.draftSource, { file: label(j.id), templates: catalog, publishedBy: req.principal?.name ?? 'api', outboundAllow: deps.outboundAllow });
+        const published = await publishJourney(db, j.draftSource, { ...options, publishedBy: req.principal?.name ?? 'api' });
         const [after] = await db.select({ status: journeys.status }).from(journeys).where(eq(journeys.id, j.id));
         await deps.onChange?.();
         return { status: published.created ? 201 : 200, body: { ...published, status: after!.status } };
