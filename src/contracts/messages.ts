@@ -3,6 +3,7 @@
  * so the API and activities can name them without importing workflow code.
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { Contact } from '../journey/schema';
 import type { BulkProgress, LaunchProgress } from './progress';
 
 /** An event routed to a run: the same shape the API stores. Times are epoch milliseconds. */
@@ -11,6 +12,11 @@ export type JourneyEventSignal = {
   type: string;
   properties: Record<string, unknown>;
   occurredAt: number;
+  /**
+   * The contact as it is now, on a `contact.updated` routed to a running run (src/ingest/contact-routing.ts): the run
+   * replaces its snapshot with it and re-judges its `when:` exits and goals, without reading the database.
+   */
+  contact?: Contact;
 };
 
 export const journeyEventSignal = defineSignal<[JourneyEventSignal]>('journeyEvent');

@@ -4,6 +4,7 @@ import { batched } from '../db/batch';
 import { claimEvent } from '../db/queries';
 import { events } from '../db/schema';
 import { routeEvent, type RouterDeps } from './router';
+import { CONTACT_UPDATED, routeContactUpdate } from './contact-routing';
 import { applyScoringToEvent } from '../scoring/apply';
 import type { ScoringModel } from '../scoring/model';
 
@@ -46,7 +47,8 @@ export async function ingestEvent(deps: IngestDeps, event: IncomingEvent): Promi
   if (claimed === 'routed') return { id: event.id, duplicate: true, runs: [] };
   // Scoring runs before routing so a journey that branches on score sees this event's points. Events it emits
   // (lead.mql) take this same path; their ids are deterministic, so a re-delivery cannot emit twice.
-  if (deps.scoring) {
+  // A contact.updated is the echo of a write (scoring's own among them), not an activity to score.
+  if (deps.scoring && event.type !== CONTACT_UPDATED) {
     const scored = await applyScoringToEvent(deps.db, deps.scoring, {
       eventId: event.id,
       contactId: event.contactId,
@@ -58,12 +60,9 @@ export async function ingestEvent(deps: IngestDeps, event: IncomingEvent): Promi
       await ingestEvent(deps, { id: e.id, type: e.type, contactId: e.contactId, properties: e.properties, occurredAt: e.occurredAt, source: 'scoring' });
     }
   }
-  const routed = await routeEvent(deps.router, event.contactId, {
-    id: event.id,
-    type: event.type,
-    properties: event.properties,
-    occurredAt: event.occurredAt.getTime(),
-  });
+  const signal = { id: event.id, type: event.type, properties: event.properties, occurredAt: event.occurredAt.getTime() };
+  // A contact change has routing of its own: change and audience triggers, and coalesced signals carrying the contact.
+  const routed = event.type === CONTACT_UPDATED ? await routeContactUpdate(deps, event.contactId, signal) : await routeEvent(deps.router, event.contactId, signal);
   // Until this is recorded a re-delivery routes again; if it fails the API answers 5xx and the sender's retry does.
   await markRouted(deps.db)(event.id);
   return {

@@ -1,5 +1,5 @@
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
-import type { PlanEntry, PlanFilter } from '../journey/plan';
+import type { PlanEntry, PlanFilter, PlanTrigger } from '../journey/plan';
 import { canEnter, type EntryHistory } from '../journey/entry';
 import { matchesFilters } from '../journey/conditions';
 import { ContactIdKey, journeyEventSignal, type JourneyEventSignal, JourneyIdKey, JourneyStepKey, JourneyVersionKey, journeyWorkflowId, type JourneyWorkflowInput, WorkflowType } from '../contracts';
@@ -7,8 +7,18 @@ import { ContactIdKey, journeyEventSignal, type JourneyEventSignal, JourneyIdKey
 /** A published journey version that starts on an event type. */
 export type EventTrigger = { journeyId: string; version: number; eventType: string; where?: PlanFilter[]; entry?: PlanEntry };
 
+/** A published version that starts on contact changes: a `change` trigger or an enter-on-match `audience` trigger. */
+export type ContactTrigger = {
+  journeyId: string;
+  version: number;
+  trigger: Extract<PlanTrigger, { type: 'change' | 'audience' }>;
+  entry?: PlanEntry;
+};
+
 export interface TriggerSource {
   triggersFor(eventType: string): Promise<EventTrigger[]>;
+  /** Change and audience triggers of live journeys (src/ingest/contact-routing.ts); a source without it starts none. */
+  contactTriggers?(): Promise<ContactTrigger[]>;
 }
 
 export type RouteResult = {

@@ -30,6 +30,12 @@ export interface JourneyPlan {
   eventTypes: string[];
   /** Events a run keeps for wait_for_event lookback and "event seen within" conditions. */
   retention: { ms: number; maxEvents: number };
+  /**
+   * Dotted contact paths the run's rules read (exit/goal `when:`, branch, territory, until_date, owner_attribute;
+   * `tags` for tag conditions). A running run is signalled with a contact change only when it touches one of these.
+   * Absent when none (and in plans compiled before it: the router then computes it from the plan).
+   */
+  contactFields?: string[];
 }
 
 // --- conditions -------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ import {
   type RunState,
 } from './interpreter';
 import type { JourneyPlan, PlanStep } from './plan';
+import { applyChanges, parseChanges } from './contact-changes';
 import type { Contact, MessageChannel } from './schema';
 
 export interface TimelineEntry {
@@ -31,7 +32,10 @@ export interface TimelineEntry {
   type: string;
   properties?: Record<string, unknown>;
   id?: string;
-  /** Contact changes that come with the event (merged into the simulated contact first). */
+  /**
+   * Contact changes that come with the event (merged into the simulated contact first). A `contact.updated` without it
+   * applies its `properties.changes` (`{ path: { from, to } }`) instead, as production does.
+   */
   contact?: Partial<Contact>;
 }
 
@@ -107,6 +111,8 @@ export function resolveTime(at: string | number, base: number): number {
 }
 
 const iso = (t: number) => new Date(t).toISOString();
+/** The event every write to a contact emits (src/ingest/contact-routing.ts routes it in production). */
+const CONTACT_UPDATED = 'contact.updated';
 const SENDS: Partial<Record<ActionKind, MessageChannel>> = { send_email: 'email', send_sms: 'sms' };
 const COST_CHANNEL: Partial<Record<ActionKind, 'email' | 'sms' | 'webhook' | 'notify'>> = { send_email: 'email', send_sms: 'sms', webhook: 'webhook', notify: 'notify' };
 
@@ -197,6 +203,9 @@ export function simulate(plan: JourneyPlan, opts: SimulationOptions): Simulation
     }
   };
 
+  // A run started by a contact change loads the contact after it (production reads it from the database).
+  const triggerChanges = opts.trigger?.type === CONTACT_UPDATED ? parseChanges(opts.trigger.properties ?? {}) : undefined;
+  if (triggerChanges) result.contact = contact = applyChanges(contact, triggerChanges, 'to');
   feed({
     type: 'start',
     at: startAt,
@@ -204,7 +213,7 @@ export function simulate(plan: JourneyPlan, opts: SimulationOptions): Simulation
     ...(history.length > 0 ? { history } : {}),
     trigger: {
       id: 'sim-trigger',
-      type: opts.trigger?.type ?? plan.triggers.find((t) => t.type === 'event')?.event ?? 'simulation.start',
+      type: opts.trigger?.type ?? plan.triggers.find((t) => t.type === 'event')?.event ?? (plan.triggers.some((t) => t.type === 'change') ? CONTACT_UPDATED : 'simulation.start'),
       properties: opts.trigger?.properties ?? {},
       occurredAt: startAt,
     },
@@ -257,8 +266,11 @@ export function simulate(plan: JourneyPlan, opts: SimulationOptions): Simulation
       feed({ type: 'action_result', at: now, commandId: cmd.commandId, outcome: withContact });
     } else if (eventAt === t) {
       const e = upcoming[next++]!;
+      // A contact.updated carries its changes as production's does; the run gets the contact after them.
+      const changes = e.type === CONTACT_UPDATED && !e.contact ? parseChanges(e.properties ?? {}) : undefined;
       if (e.contact) contact = { ...contact, ...e.contact };
-      feed({ type: 'event', at: now, event: toEvent(e), ...(e.contact ? { contact } : {}) });
+      else if (changes) contact = applyChanges(contact, changes, 'to');
+      feed({ type: 'event', at: now, event: toEvent(e), ...(e.contact || changes ? { contact } : {}) });
     } else if (timerId !== undefined) {
       timers.delete(timerId);
       feed({ type: 'timer_fired', at: now, timerId });

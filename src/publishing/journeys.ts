@@ -9,7 +9,7 @@ import type { OutboundAllowList } from '../net/addresses';
 import type { JourneyPlan, PlanCondition } from '../journey/plan';
 import type { TemplateCatalog } from '../templates/catalog';
 import { contentHash } from '../journey/versions';
-import type { EventTrigger, TriggerSource } from '../ingest/router';
+import type { ContactTrigger, EventTrigger, TriggerSource } from '../ingest/router';
 
 export type PublishResult = { journeyId: string; version: number; contentHash: string; created: boolean };
 
@@ -188,15 +188,37 @@ export function dbTriggerSource(db: Db): TriggerSource {
     }
     return index;
   };
+  // Change and audience triggers, kept per version like the event triggers.
+  const contactIndexed = new Map<string, Promise<ContactTrigger[]>>();
+  const contactTriggersOf = (journeyId: string, version: number) => {
+    const key = `${journeyId}@${version}`;
+    let list = contactIndexed.get(key);
+    if (!list) {
+      if (contactIndexed.size >= 1000) contactIndexed.clear();
+      list = plan(journeyId, version).then((p) =>
+        p.triggers.flatMap((t): ContactTrigger[] => (t.type === 'change' || t.type === 'audience' ? [{ journeyId, version, trigger: t, entry: p.entry }] : [])),
+      );
+      contactIndexed.set(key, list);
+      list.catch(() => contactIndexed.delete(key));
+    }
+    return list;
+  };
+  const liveVersions = () =>
+    db
+      .select({ id: journeys.id, version: journeys.latestVersion })
+      .from(journeys)
+      .where(and(inArray(journeys.status, ['active']), isNotNull(journeys.latestVersion)))
+      .orderBy(desc(journeys.id));
   return {
     async triggersFor(eventType) {
-      const live = await db
-        .select({ id: journeys.id, version: journeys.latestVersion })
-        .from(journeys)
-        .where(and(inArray(journeys.status, ['active']), isNotNull(journeys.latestVersion)))
-        .orderBy(desc(journeys.id));
+      const live = await liveVersions();
       const out: EventTrigger[] = [];
       for (const r of live) out.push(...((await triggersOf(r.id, r.version!)).get(eventType) ?? []));
+      return out;
+    },
+    async contactTriggers() {
+      const out: ContactTrigger[] = [];
+      for (const r of await liveVersions()) out.push(...(await contactTriggersOf(r.id, r.version!)));
       return out;
     },
   };

@@ -152,6 +152,8 @@ export async function journeyWorkflow(input: JourneyWorkflowInput): Promise<Jour
   );
   let outcome: JourneyWorkflowResult | undefined;
 
+  /** A routed event; a contact change carries the fresh contact, which replaces the run's snapshot. */
+  const eventInput = ({ contact, ...event }: JourneyEventSignal): Input => ({ type: 'event', at: Date.now(), event, ...(contact ? { contact } : {}) });
   const feed = (i: Input) => {
     const r = step(plan, state, i);
     state = r.state;
@@ -300,7 +302,7 @@ export async function journeyWorkflow(input: JourneyWorkflowInput): Promise<Jour
             break;
         }
         // Events that arrived while an action ran are fed as soon as it finished.
-        while (inbox.length > 0 && !outcome && queue.length === 0) feed({ type: 'event', at: Date.now(), event: inbox.shift()! });
+        while (inbox.length > 0 && !outcome && queue.length === 0) feed(eventInput(inbox.shift()!));
       }
       if (outcome) break;
 
@@ -323,7 +325,7 @@ export async function journeyWorkflow(input: JourneyWorkflowInput): Promise<Jour
         skipRequested = false;
         feed({ type: 'move', at: Date.now(), stepId });
       } else if (inbox.length > 0) {
-        feed({ type: 'event', at: Date.now(), event: inbox.shift()! });
+        feed(eventInput(inbox.shift()!));
       } else if ((fired || skipRequested) && timer) {
         skipRequested = false;
         const t = timer;

@@ -11,6 +11,7 @@ import {
   Settings as SettingsSchema,
   Step as StepSchema,
   Trigger as TriggerSchema,
+  type Condition,
   type Goal,
 } from '../schema';
 import { PLAN_VERSION, successors, type JourneyPlan, type PlanCondition, type PlanStep } from '../plan';
@@ -19,6 +20,7 @@ import type { OutboundAllowList } from '../../net/addresses';
 import { firstUnstorable } from '../../bounds';
 import { dedupe, formatError, formatPath, show, type JourneyError, type Path } from './diagnostics';
 import { checkGraph } from './graph';
+import { contactFieldsOf } from './contact-fields';
 import { condition, conditionEvents, filters, MAX_RETAINED_EVENTS, ms, normalizeSettings, normalizeStep, normalizeTrigger } from './normalize';
 import { isObject, parseSource, stepsAsMap } from './parse';
 import { Checker } from './semantics';
@@ -84,9 +86,15 @@ export function compileJourney(source: string | object, opts: CompileOptions = {
   if (Array.isArray(raw.triggers)) {
     raw.triggers.forEach((t, i) =>
       each(TriggerSchema, t, (t) => {
-        if (t.type === 'audience') checker.condition(t.filter, ['triggers', i, 'filter']);
+        if (t.type === 'audience') {
+          checker.condition(t.filter, ['triggers', i, 'filter']);
+          refuseEventConditions(checker, t.filter, ['triggers', i, 'filter']);
+        }
         if (t.type === 'schedule' && t.audience) checker.condition(t.audience, ['triggers', i, 'audience']);
-        if (t.type === 'change') checker.field(t.field, ['triggers', i, 'field']);
+        if (t.type === 'change') {
+          if (/^(event|journey)\./.test(t.field)) checker.error(['triggers', i, 'field'], `${show(t.field)} is not a contact field: a change trigger watches the contact (e.g. industry, lifecycle_stage, tags, attributes.plan)`);
+          else checker.field(t.field, ['triggers', i, 'field']);
+        }
       }),
     );
   }
@@ -245,9 +253,26 @@ export function compileJourney(source: string | object, opts: CompileOptions = {
     eventTypes: [...eventTypes].sort(),
     retention: { ms: Math.max(...windows), maxEvents: MAX_RETAINED_EVENTS },
   };
+  const contactFields = contactFieldsOf(plan);
+  if (contactFields.length > 0) plan.contactFields = contactFields;
   // Guard the invariant the interpreter relies on; checkGraph already reported any violation.
   for (const s of Object.values(plan.steps)) for (const n of successors(s)) if (!plan.steps[n]) throw new Error(`internal: ${s.id} → ${n}`);
   return { ok: true, plan, warnings: checker.warnings.map((w) => (opts.file !== undefined ? { file: opts.file, ...located(w) } : located(w))) };
+}
+
+/**
+ * An audience trigger is judged when a contact change arrives (did this change make the contact match?), against the
+ * contact alone: "an event seen within N" would need the contact's events and would start matching on an event, not a
+ * change, so it is refused here rather than accepted and judged on nothing. Launch filters (schedule audiences, the
+ * launch API) keep event conditions.
+ */
+function refuseEventConditions(checker: Checker, c: Condition, path: Path): void {
+  if ('all' in c) c.all.forEach((x, i) => refuseEventConditions(checker, x, [...path, 'all', i]));
+  else if ('any' in c) c.any.forEach((x, i) => refuseEventConditions(checker, x, [...path, 'any', i]));
+  else if ('not' in c) refuseEventConditions(checker, c.not, [...path, 'not']);
+  else if ('event' in c) {
+    checker.error([...path, 'event'], `an audience trigger enters contacts when a contact change makes them match, so it can only test contact fields and tags; for "${c.event} within ${c.within}" use an event trigger (type: event, event: ${c.event}) or a schedule trigger with this audience`);
+  }
 }
 
 /** Compile or throw with every error formatted (for tests, seeds and scripts). */
