@@ -24,6 +24,8 @@ import { loadTemplateCatalog } from '../../src/templates/catalog';
 import { TEMPLATES_DIR } from '../../src/paths';
 import { startTestStack, type TestStack } from '../helpers/stack';
 import { runWatch } from '../helpers/runs';
+import { LOCAL_ALLOW } from '../helpers/outbound';
+import { json, startHttp, type TestHttp } from '../channels/support/http';
 import { until } from '../helpers/until';
 
 const wait = (id: string, trigger: string, extra = '') => `
@@ -51,8 +53,16 @@ describe('contact.updated reaches journeys (real server)', () => {
   let stack: TestStack;
   let ingest: IngestDeps;
   let n = 0;
+  // A receiver that holds each request until the test lets it go: the run stays mid-action as long as the test wants.
+  let hook: TestHttp;
+  let release: () => void = () => undefined;
+  const held = new Promise<void>((r) => (release = r));
 
   beforeAll(async () => {
+    hook = await startHttp(async (_req, res) => {
+      await held;
+      json(res, 200, { ok: true });
+    });
     stack = await startTestStack();
     const db = stack.db.db;
     ingest = {
@@ -81,10 +91,23 @@ steps:
   done: { type: exit }
 `, {});
     await publishJourney(db, wait('hot-watch', '{ type: event, event: watch.go }', 'goals: [{ id: became-hot, when: { tag: hot } }]'), {});
+    await publishJourney(db, `
+id: slow-step
+name: slow-step
+triggers: [{ type: event, event: slow.go }]
+exit: [{ when: { field: lifecycle_stage, eq: customer }, reason: became-customer }]
+start: call
+steps:
+  call: { type: webhook, url: "${hook.url}/hook", method: POST, timeout: 60s, next: pause }
+  pause: { type: wait, duration: 1h, next: done }
+  done: { type: exit }
+`, { outboundAllow: LOCAL_ALLOW });
     await publishJourney(db, wait('counter-watch', '{ type: event, event: counter.go }', 'exit: [{ when: { field: attributes.counter, gte: 50 }, reason: reached-50 }]'), {});
   });
   afterAll(async () => {
+    release();
     await stack?.stop();
+    await hook?.close();
   });
 
   const post = async (type: string, contact: Record<string, unknown>) => {
@@ -129,6 +152,17 @@ steps:
     // The signal carried the contact: the run needed no read of its own to see the new stage.
     const [signal] = await contactSignals(workflowId);
     expect(signal?.contact).toMatchObject({ id: run.contactId, lifecycle_stage: 'sql' });
+  });
+
+  it('a run in the middle of an action when the contact changes judges the fresh contact as soon as the action ends', async () => {
+    const workflowId = (await post('slow.go', { externalId: 'cc-slow' })).runs[0]!;
+    const run = await atStep(workflowId, 'call');
+    await until('the webhook request', async () => (hook.requests.length > 0 ? true : undefined));
+    const out = await update(run.contactId, { lifecycleStage: 'customer' }, { lifecycle_stage: { from: 'lead', to: 'customer' } });
+    expect(out.runs).toEqual([workflowId]);
+    release();
+    expect(await result(workflowId)).toEqual({ status: 'exited', reason: 'became-customer' });
+    expect((await ended(workflowId)).currentStep).toBe('pause');
   });
 
   it('change trigger: industry → manufacturing starts the journey; → retail does not; once means once', async () => {
