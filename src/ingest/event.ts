@@ -57,6 +57,8 @@ export async function ingestEvent(deps: IngestDeps, event: IncomingEvent): Promi
     for (const e of scored.emitted) {
       await ingestEvent(deps, { id: e.id, type: e.type, contactId: e.contactId, properties: e.properties, occurredAt: e.occurredAt, source: 'scoring' });
     }
+    // The score change it made (contact.updated, stored with it): routed now rather than by the outbox sweeper.
+    for (const e of scored.contactEvents) await ingestEvent(deps, e);
   }
   const routed = await routeEvent(deps.router, event.contactId, {
     id: event.id,

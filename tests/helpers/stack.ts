@@ -10,6 +10,7 @@ import type { ScoringModel } from '../../src/scoring/model';
 import type { SalesDeps } from '../../src/sales';
 import type { ChatWebhooks } from '../../src/config';
 import { createRenderer } from '../../src/wiring/channels';
+import { ingestDeps } from '../../src/wiring/ingest';
 import { TEMPLATES_DIR } from '../../src/paths';
 import { createTextRenderer } from '../../src/templates/text';
 import { createOutboxSmsSender, type SmsSender } from '../../src/channels/sms';
@@ -65,6 +66,7 @@ export async function startTestStack(
     ...(opts.chatWebhooks ? { chatWebhooks: opts.chatWebhooks } : {}),
     tracking: { baseUrl: 'http://itinera.test', secrets: TEST_SECRETS, physicalAddress: 'ACME Ltd · 100 Century Ave · Shanghai' },
     temporal: { client: temporal.client, taskQueue: temporal.taskQueue },
+    ingest: ingestDeps({ db: db.db, temporal: temporal.client, taskQueue: temporal.taskQueue, scoring: opts.scoring, ...(opts.triggers ? { triggers: opts.triggers } : {}) }),
     outbound: createOutboundHttp({ allow: outboundAllow }),
   });
   let worker = await temporal.startWorker(activities);
