@@ -6,17 +6,30 @@ import { contactAudit, contacts, conversions, scoreEvents } from '../db/schema';
 import type { Activities, ContactActionInput as Keyed, ContactActionResult } from '../contracts';
 import { LIFECYCLE_ORDER } from '../journey/schema';
 import type { ActivityDeps } from './deps';
+import { recordContactChange } from '../contacts/changes';
+import { routeStoredEvents } from '../contacts/outbox';
+import type { IncomingEvent } from '../ingest/event';
+
+/** The change a step made, as `contact.updated` (source `journey`, keyed by the step's idempotency key). */
+async function recordStepChange(tx: DbOrTx, input: Keyed, before: typeof contacts.$inferSelect): Promise<IncomingEvent[]> {
+  const [after] = await tx.select().from(contacts).where(eq(contacts.id, before.id));
+  if (!after) return [];
+  const { events } = await recordContactChange(tx, { before, after, source: 'journey', key: input.idempotencyKey, workflowId: input.workflowId });
+  return events;
+}
 
 /**
  * Runs `change` and its audit row in one transaction, under a row lock on the contact. The audit row's unique
- * idempotency key makes the whole change happen once: a retry finds the key and changes nothing.
+ * idempotency key makes the whole change happen once: a retry finds the key and changes nothing. The change's
+ * `contact.updated` is stored in the same transaction and routed after it.
  */
 async function onceWithAudit(
-  db: DbOrTx,
+  deps: Pick<ActivityDeps, 'db' | 'ingest'>,
   input: Keyed & { action: string; detail: Record<string, unknown> },
   change: (tx: DbOrTx, contact: typeof contacts.$inferSelect) => Promise<Record<string, unknown> | void>,
 ): Promise<ContactActionResult> {
-  return db.transaction(async (tx) => {
+  let stored: IncomingEvent[] = [];
+  const result = await deps.db.transaction(async (tx) => {
     const [contact] = await tx.select().from(contacts).where(eq(contacts.id, input.contactId)).for('update');
     if (!contact) throw ApplicationFailure.nonRetryable(`contact ${input.contactId} does not exist`, 'ContactNotFound');
     const inserted = await tx
@@ -27,29 +40,32 @@ async function onceWithAudit(
     if (inserted.length === 0) return { applied: false, duplicate: true };
     const extra = await change(tx, contact);
     if (extra) await tx.update(contactAudit).set({ detail: { ...input.detail, ...extra } }).where(eq(contactAudit.id, inserted[0]!.id));
+    stored = await recordStepChange(tx, input, contact);
     return { applied: true, duplicate: false };
   });
+  await routeStoredEvents(deps.ingest, stored);
+  return result;
 }
 
 export function contactActivities(deps: ActivityDeps): Pick<Activities, 'tagContact' | 'untagContact' | 'setContactAttribute' | 'setLifecycleStage' | 'updateScore' | 'recordConversion'> {
   const { db } = deps;
   return {
     async tagContact(input: Keyed & { tags: string[] }): Promise<ContactActionResult> {
-      return onceWithAudit(db, { ...input, action: 'tag', detail: { tags: input.tags } }, async (tx, c) => {
+      return onceWithAudit(deps, { ...input, action: 'tag', detail: { tags: input.tags } }, async (tx, c) => {
         const next = [...new Set([...c.tags, ...input.tags])];
         await tx.update(contacts).set({ tags: next, updatedAt: sql`now()` }).where(eq(contacts.id, c.id));
       });
     },
 
     async untagContact(input: Keyed & { tags: string[] }): Promise<ContactActionResult> {
-      return onceWithAudit(db, { ...input, action: 'untag', detail: { tags: input.tags } }, async (tx, c) => {
+      return onceWithAudit(deps, { ...input, action: 'untag', detail: { tags: input.tags } }, async (tx, c) => {
         const drop = new Set(input.tags);
         await tx.update(contacts).set({ tags: c.tags.filter((t) => !drop.has(t)), updatedAt: sql`now()` }).where(eq(contacts.id, c.id));
       });
     },
 
     async setContactAttribute(input: Keyed & { name: string; value: unknown }): Promise<ContactActionResult> {
-      return onceWithAudit(db, { ...input, action: 'set_attribute', detail: { name: input.name, value: input.value } }, async (tx, c) => {
+      return onceWithAudit(deps, { ...input, action: 'set_attribute', detail: { name: input.name, value: input.value } }, async (tx, c) => {
         await tx
           .update(contacts)
           .set({ attributes: { ...c.attributes, [input.name]: input.value }, updatedAt: sql`now()` })
@@ -61,7 +77,7 @@ export function contactActivities(deps: ActivityDeps): Pick<Activities, 'tagCont
     /** Moves the lifecycle stage; `forwardOnly` keeps a customer from being demoted to MQL by a nurture journey. */
     async setLifecycleStage(input: Keyed & { stage: string; forwardOnly?: boolean }): Promise<ContactActionResult & { stage: string }> {
       let stage = input.stage;
-      const r = await onceWithAudit(db, { ...input, action: 'set_lifecycle_stage', detail: { stage: input.stage } }, async (tx, c) => {
+      const r = await onceWithAudit(deps, { ...input, action: 'set_lifecycle_stage', detail: { stage: input.stage } }, async (tx, c) => {
         const from = LIFECYCLE_ORDER.indexOf(c.lifecycleStage as (typeof LIFECYCLE_ORDER)[number]);
         const to = LIFECYCLE_ORDER.indexOf(input.stage as (typeof LIFECYCLE_ORDER)[number]);
         if (input.forwardOnly && from > to) {
@@ -75,7 +91,8 @@ export function contactActivities(deps: ActivityDeps): Pick<Activities, 'tagCont
     },
 
     async updateScore(input: Keyed & { delta: number; reason: string }): Promise<ContactActionResult & { score?: number }> {
-      return db.transaction(async (tx) => {
+      let stored: IncomingEvent[] = [];
+      const result = await db.transaction(async (tx) => {
         const [c] = await tx.select().from(contacts).where(eq(contacts.id, input.contactId)).for('update');
         if (!c) throw ApplicationFailure.nonRetryable(`contact ${input.contactId} does not exist`, 'ContactNotFound');
         // The score column is 32-bit: it saturates there (the recorded delta is what was applied) rather than failing
@@ -96,8 +113,11 @@ export function contactActivities(deps: ActivityDeps): Pick<Activities, 'tagCont
           .returning({ id: scoreEvents.id });
         if (inserted.length === 0) return { applied: false, duplicate: true, score: c.score };
         await tx.update(contacts).set({ score, updatedAt: sql`now()` }).where(eq(contacts.id, c.id));
+        stored = await recordStepChange(tx, input, c);
         return { applied: true, duplicate: false, score };
       });
+      await routeStoredEvents(deps.ingest, stored);
+      return result;
     },
 
     async recordConversion(input: {

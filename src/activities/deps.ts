@@ -8,6 +8,7 @@ import type { TemplateRenderer } from '../templates/email';
 import type { SmsSender } from '../channels/sms';
 import type { OutboundHttp } from '../net/outbound';
 import type { TextRenderer } from '../templates/text';
+import type { IngestDeps } from '../ingest/event';
 
 export type { Mailer, OutgoingEmail } from '../channels/email/mailer';
 
@@ -43,6 +44,11 @@ export type ActivityDeps = {
   webhookSecrets?: readonly string[];
   /** Audience launches start journey runs from an activity: the client and the task queue those runs go to. */
   temporal?: { client: Client; taskQueue: string };
+  /**
+   * The ingest path, to route the `contact.updated` events contact steps, hand-offs and CRM answers store with their
+   * writes right after the commit. Without it the outbox sweeper routes them (within its grace period).
+   */
+  ingest?: IngestDeps;
   /** The lead-scoring model, for the daily decay. */
   scoring?: ScoringModel;
   /** Sales teams for hand-offs (journeys/sales/teams.yaml) and the CRM webhook; without it hand-offs are only recorded. */

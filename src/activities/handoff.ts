@@ -11,6 +11,7 @@ import { crmHandoffPayload, deliverCrmWebhook } from '../sales/crm';
 import type { ActivityDeps } from './deps';
 import { renderInline } from '../templates/inline';
 import { notifyActivities } from './notify';
+import { routeStoredEvents } from '../contacts/outbox';
 
 /** The `handoff_to_sales` step and its SLA escalation. */
 export function handoffActivities(deps: ActivityDeps): Pick<Activities, 'handoffToSales' | 'escalateHandoff'> {
@@ -42,6 +43,7 @@ export function handoffActivities(deps: ActivityDeps): Pick<Activities, 'handoff
           if (err instanceof AssignmentError) throw ApplicationFailure.nonRetryable(err.message, err.type);
           throw err;
         }
+        await routeStoredEvents(deps.ingest, assigned.contactEvents ?? []);
         const crm = await deliverCrmWebhook(db, deps.sales.crmWebhook, input.idempotencyKey, deps.outbound);
         if (input.sla) await startSlaWatch(deps, { handoffId: assigned.handoffId, sla: input.sla, journeyId: input.journeyId, workflowId: input.workflowId });
         return { ownerId: assigned.repId, duplicate: assigned.duplicate, handoffId: assigned.handoffId, crm: crm.status };

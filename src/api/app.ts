@@ -78,7 +78,7 @@ export function routeTable(deps: AppDeps): RouteDef[] {
   return [
     ...healthRoutes({ database: deps.database, temporal: deps.temporal }),
     ...eventRoutes({ ...ingest, metrics }),
-    ...contactRoutes({ db, ...(deps.scoring ? { scoring: deps.scoring } : {}) }),
+    ...contactRoutes({ db, ...(deps.scoring ? { scoring: deps.scoring } : {}), ingest, ...(deps.logger ? { log: deps.logger } : {}) }),
     ...trackingRoutes({ ...ingest, secrets: deps.signingSecrets }),
     ...runRoutes({ db, temporal: deps.temporal, taskQueue: deps.taskQueue }),
     ...handoffRoutes(ingest),

@@ -3,6 +3,9 @@ import type { Db } from '../db/client';
 import type { ContactRow } from '../db/queries';
 import { contactAudit, contacts, conversions, events, messages, salesHandoffs, scoreEvents, type Consent, type ConsentStatus } from '../db/schema';
 import { LifecycleStage } from '../journey/schema';
+import type { IncomingEvent, IngestDeps } from '../ingest/event';
+import { recordContactChange } from './changes';
+import { routeStoredEvents, type OutboxLog } from './outbox';
 
 export type MergedContact = { id: string; externalId: string | null; matchedOn: ('email' | 'phone')[] };
 
@@ -31,10 +34,12 @@ function mergeConsent(a: Consent, b: Consent): Consent {
  * The duplicate's events, messages, score events, conversions and hand-offs move to the survivor so its 360° view is
  * whole; the duplicate row stays, pointing at the survivor (`merged_into`), and every read by id or external id
  * follows that pointer — runs already in flight for the duplicate carry on with the survivor's data. Both rows get an
- * audit entry saying what merged and why.
+ * audit entry saying what merged and why. What the survivor gained is one `contact.updated` (source `merge`), stored in
+ * the same transaction and routed after it through `opts.ingest` (else by the outbox sweeper).
  */
-export async function mergeDuplicateContacts(db: Db, survivorId: string, opts: { actor: string }): Promise<MergedContact[]> {
-  return db.transaction(async (tx) => {
+export async function mergeDuplicateContacts(db: Db, survivorId: string, opts: { actor: string; ingest?: IngestDeps | undefined; log?: OutboxLog }): Promise<MergedContact[]> {
+  let stored: IncomingEvent[] = [];
+  const result = await db.transaction(async (tx) => {
     const [survivor] = await tx.select().from(contacts).where(eq(contacts.id, survivorId)).for('update');
     if (!survivor || survivor.mergedInto) return [];
     const keys: SQL[] = [];
@@ -84,7 +89,11 @@ export async function mergeDuplicateContacts(db: Db, survivorId: string, opts: {
       ]);
       out.push({ id: dup.id, externalId: dup.externalId, matchedOn });
     }
+    // A duplicate merges once (it then points at the survivor), so the first one's id keys this write.
+    ({ events: stored } = await recordContactChange(tx, { before: survivor, after: merged, source: 'merge', key: `merge:${out[0]!.id}` }));
     return out;
   });
+  await routeStoredEvents(opts.ingest, stored, opts.log);
+  return result;
 }
 

@@ -14,7 +14,13 @@ export const SKIPPED = ['suppressed', 'no_consent', 'no_address'] as const;
 export type Skipped = (typeof SKIPPED)[number];
 
 /** Who and why, for every contact action: the key makes the change happen once. */
-export type ContactActionInput = { idempotencyKey: string; contactId: string; actor: string };
+export type ContactActionInput = {
+  idempotencyKey: string;
+  contactId: string;
+  actor: string;
+  /** The run making the change (journey steps pass it): its `contact.updated` names it, so it is not signalled back. */
+  workflowId?: string;
+};
 export type ContactActionResult = { applied: boolean; duplicate: boolean };
 
 /** The run projection (journey_runs) as the workflow reports it after each step. */

@@ -69,7 +69,12 @@ export const events = pgTable(
     /** Set once the event has been routed to journeys; a re-delivery of an event still unrouted is routed again. */
     routedAt: timestamp('routed_at', { withTimezone: true }),
   },
-  (t) => [index('events_contact_time_idx').on(t.contactId, t.occurredAt), index('events_type_idx').on(t.type)],
+  (t) => [
+    index('events_contact_time_idx').on(t.contactId, t.occurredAt),
+    index('events_type_idx').on(t.type),
+    // The outbox sweeper's scan: only the few rows still unrouted.
+    index('events_unrouted_idx').on(t.receivedAt).where(sql`routed_at is null`),
+  ],
 );
 
 export const journeys = pgTable('journeys', {

@@ -59,6 +59,8 @@ export async function ingestEvent(deps: IngestDeps, event: IncomingEvent): Promi
     for (const e of scored.emitted) {
       await ingestEvent(deps, { id: e.id, type: e.type, contactId: e.contactId, properties: e.properties, occurredAt: e.occurredAt, source: 'scoring' });
     }
+    // The score change it made (contact.updated, stored with it): routed now rather than by the outbox sweeper.
+    for (const e of scored.contactEvents) await ingestEvent(deps, e);
   }
   const signal = { id: event.id, type: event.type, properties: event.properties, occurredAt: event.occurredAt.getTime() };
   // A contact change has routing of its own: change and audience triggers, and coalesced signals carrying the contact.

@@ -5,7 +5,15 @@ import { matchesFilters } from '../journey/conditions';
 import { ContactIdKey, journeyEventSignal, type JourneyEventSignal, JourneyIdKey, JourneyStepKey, JourneyVersionKey, journeyWorkflowId, type JourneyWorkflowInput, WorkflowType } from '../contracts';
 
 /** A published journey version that starts on an event type. */
-export type EventTrigger = { journeyId: string; version: number; eventType: string; where?: PlanFilter[]; entry?: PlanEntry };
+export type EventTrigger = {
+  journeyId: string;
+  version: number;
+  eventType: string;
+  where?: PlanFilter[];
+  entry?: PlanEntry;
+  /** settings.unknown_contact: whether an event for a CRM id we do not know may create the contact. @default 'reject' */
+  unknownContact?: 'reject' | 'create';
+};
 
 /** A published version that starts on contact changes: a `change` trigger or an enter-on-match `audience` trigger. */
 export type ContactTrigger = {

@@ -178,7 +178,7 @@ export function dbTriggerSource(db: Db): TriggerSource {
         for (const t of p.triggers) {
           if (t.type !== 'event') continue;
           const list = byType.get(t.event) ?? [];
-          list.push({ journeyId, version, eventType: t.event, where: t.where, entry: p.entry });
+          list.push({ journeyId, version, eventType: t.event, where: t.where, entry: p.entry, unknownContact: p.settings.unknownContact });
           byType.set(t.event, list);
         }
         return byType;

@@ -14,6 +14,8 @@
  */
 import { and, eq, inArray, sql } from 'drizzle-orm';
 import type { DbOrTx } from '../db/client';
+import { recordContactChange } from '../contacts/changes';
+import type { IncomingEvent } from '../ingest/event';
 import { contactAudit, contacts, messages, salesAssignmentCursors, salesHandoffs } from '../db/schema';
 import type { SalesDirectory, SalesRep, SalesTeam } from './directory';
 
@@ -69,6 +71,8 @@ export type HandoffAssignment = {
   team: string | null;
   method: AssignmentMethod | null;
   duplicate: boolean;
+  /** The owner change as `contact.updated`, stored with the assignment; the caller routes it (else the outbox sweeper). */
+  contactEvents?: IncomingEvent[];
 };
 
 /** Where the CRM webhook goes, and the payload to send for a new hand-off (stored with the outbox row). */
@@ -215,6 +219,13 @@ export async function assignHandoff(db: DbOrTx, dir: SalesDirectory, req: Handof
       if (!handoff) throw new DuplicateHandoff();
 
       await tx.update(contacts).set({ ownerId: repId, updatedAt: sql`now()` }).where(eq(contacts.id, contact.id));
+      const { events: contactEvents } = await recordContactChange(tx, {
+        before: contact,
+        after: { ...contact, ownerId: repId },
+        source: 'journey',
+        key: `${req.idempotencyKey}:owner`,
+        workflowId: req.workflowId,
+      });
       await tx.insert(contactAudit).values({
         idempotencyKey: `${req.idempotencyKey}:owner`,
         contactId: contact.id,
@@ -235,7 +246,7 @@ export async function assignHandoff(db: DbOrTx, dir: SalesDirectory, req: Handof
         // Without a URL nothing is sent, and the row says why rather than looking like a delivery still to come.
         ...(crm.url ? { status: 'pending' } : { status: 'skipped', error: 'CRM_WEBHOOK_URL is not set' }),
       });
-      return { handoffId: handoff.id, repId, team, method, duplicate: false };
+      return { handoffId: handoff.id, repId, team, method, duplicate: false, contactEvents };
     });
   } catch (err) {
     if (err instanceof DuplicateHandoff) return existing(db, req.idempotencyKey);

@@ -10,8 +10,10 @@
 import { and, desc, eq, sql, type SQL } from 'drizzle-orm';
 import type { Db, DbOrTx } from '../db/client';
 import { contactAudit, contacts, messages, salesHandoffFeedback, salesHandoffs } from '../db/schema';
-import { ingestEvent, type IngestDeps, type IngestOutcome } from '../ingest/event';
+import { ingestEvent, type IncomingEvent, type IngestDeps, type IngestOutcome } from '../ingest/event';
 import { ConflictError, NotFoundError } from '../errors';
+import { recordContactChange } from '../contacts/changes';
+import { routeStoredEvents } from '../contacts/outbox';
 import { LIFECYCLE_ORDER } from '../journey/schema';
 
 export type HandoffFeedback =
@@ -105,6 +107,7 @@ export type FeedbackResult = { handoff: HandoffView; duplicate: boolean; event: 
  */
 export async function recordHandoffFeedback(deps: { db: Db; ingest: IngestDeps }, id: string, fb: HandoffFeedback, actor: string): Promise<FeedbackResult> {
   const eventId = handoffEventId(id, fb.outcome);
+  let contactEvents: IncomingEvent[] = [];
   const { handoff, duplicate, occurredAt } = await deps.db.transaction(async (tx) => {
     const [h] = await tx.select().from(salesHandoffs).where(eq(salesHandoffs.id, id)).for('update');
     if (!h) throw new NotFoundError('Handoff', id);
@@ -130,10 +133,11 @@ export async function recordHandoffFeedback(deps: { db: Db; ingest: IngestDeps }
       .insert(salesHandoffFeedback)
       .values({ handoffId: id, outcome: fb.outcome, reason, detail, eventId, actor })
       .returning({ createdAt: salesHandoffFeedback.createdAt });
-    await applyToContact(tx, updated!, fb, actor);
+    contactEvents = await applyToContact(tx, updated!, fb, actor);
     return { handoff: updated!, duplicate: false, occurredAt: stored!.createdAt };
   });
   // After the commit: routing signals Temporal, which must not see an answer that could still roll back.
+  await routeStoredEvents(deps.ingest, contactEvents);
   const event = await ingestEvent(deps.ingest, {
     id: eventId,
     type: `handoff.${fb.outcome}`,
@@ -154,9 +158,14 @@ export async function recordHandoffFeedback(deps: { db: Db; ingest: IngestDeps }
 
 const stageIndex = (s: string) => LIFECYCLE_ORDER.indexOf(s as (typeof LIFECYCLE_ORDER)[number]);
 
-async function applyToContact(tx: DbOrTx, h: HandoffRow, fb: HandoffFeedback, actor: string): Promise<void> {
+/** Applies the answer to the contact; returns its `contact.updated` (source `crm`) to route after the commit. */
+async function applyToContact(tx: DbOrTx, h: HandoffRow, fb: HandoffFeedback, actor: string): Promise<IncomingEvent[]> {
   const [c] = await tx.select().from(contacts).where(eq(contacts.id, h.contactId)).for('update');
-  if (!c) return;
+  if (!c) return [];
+  const changed = async () => {
+    const [after] = await tx.select().from(contacts).where(eq(contacts.id, c.id));
+    return after ? (await recordContactChange(tx, { before: c, after, source: 'crm', key: `handoff:${h.id}:${fb.outcome}` })).events : [];
+  };
   const audit = (suffix: string, action: string, detail: Record<string, unknown>) =>
     tx.insert(contactAudit).values({ idempotencyKey: `handoff:${h.id}:${suffix}`, contactId: c.id, action, detail: { ...detail, handoffId: h.id }, actor }).onConflictDoNothing();
   if (fb.outcome === 'accepted') {
@@ -165,7 +174,7 @@ async function applyToContact(tx: DbOrTx, h: HandoffRow, fb: HandoffFeedback, ac
       await tx.update(contacts).set({ lifecycleStage: 'sql', updatedAt: sql`now()` }).where(eq(contacts.id, c.id));
       await audit('lifecycle', 'set_lifecycle_stage', { stage: 'sql', previous: c.lifecycleStage });
     }
-    return;
+    return changed();
   }
   // Recycled into nurture: only a lead that sales was working (mql/sql) moves back; a customer is never demoted.
   const recycle = c.lifecycleStage === 'mql' || c.lifecycleStage === 'sql';
@@ -176,4 +185,5 @@ async function applyToContact(tx: DbOrTx, h: HandoffRow, fb: HandoffFeedback, ac
     .where(eq(contacts.id, c.id));
   if (recycle) await audit('lifecycle', 'set_lifecycle_stage', { stage: 'lead', previous: c.lifecycleStage, reason: fb.reason });
   await audit('tag', 'tag', { tags: [RECYCLED_TAG], reason: fb.reason });
+  return changed();
 }

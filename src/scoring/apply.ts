@@ -26,6 +26,8 @@ import {
 } from './engine';
 import { durationMs, type ScoringModel } from './model';
 import { localDate } from './time';
+import { recordContactChange } from '../contacts/changes';
+import type { IncomingEvent } from '../ingest/event';
 
 type ContactRow = typeof contacts.$inferSelect;
 
@@ -55,6 +57,11 @@ export type ApplyResult = {
   score: number;
   lifecycleStage: string;
   emitted: EmittedEvent[];
+  /**
+   * The `contact.updated` this application stored (score, and lifecycle_stage on a crossing; source `scoring`), still
+   * to be routed by the caller (the outbox sweeper routes it otherwise).
+   */
+  contactEvents: IncomingEvent[];
 };
 
 /** Thrown inside a transaction to roll it back when a concurrent writer already recorded the same key. */
@@ -185,7 +192,7 @@ async function record(
   }
   let lifecycleStage = contact.lifecycleStage;
   if (result.changes.length === 0) {
-    return { contactId: contact.id, duplicate: false, changes: [], score: contact.score, lifecycleStage, emitted: [] };
+    return { contactId: contact.id, duplicate: false, changes: [], score: contact.score, lifecycleStage, emitted: [], contactEvents: [] };
   }
   await tx.update(contacts).set({ score: result.score, updatedAt: sql`now()` }).where(eq(contacts.id, contact.id));
   const { emitted, numbers } = await emittedFor(tx, model, contact.id, {
@@ -210,7 +217,15 @@ async function record(
       })
       .onConflictDoNothing({ target: contactAudit.idempotencyKey });
   }
-  return { contactId: contact.id, duplicate: false, changes: result.changes, score: result.score, lifecycleStage, emitted };
+  // The first score row's key is unique to this application, so it keys the write.
+  const { events: contactEvents } = await recordContactChange(tx, {
+    before: contact,
+    after: { ...contact, score: result.score, lifecycleStage },
+    source: 'scoring',
+    key: opts.keyFor(result.changes[0]!),
+    occurredAt: opts.createdAt,
+  });
+  return { contactId: contact.id, duplicate: false, changes: result.changes, score: result.score, lifecycleStage, emitted, contactEvents };
 }
 
 /**
@@ -237,6 +252,7 @@ async function replay(db: DbOrTx, model: ScoringModel, input: ScoringEventInput,
     score: contact?.score ?? last.scoreAfter,
     lifecycleStage: contact?.lifecycleStage ?? 'lead',
     emitted,
+    contactEvents: [],
   };
 }
 
@@ -251,7 +267,7 @@ export async function applyScoringToEvent(db: Db, model: ScoringModel, input: Sc
   if (keys.length === 0) {
     // Most events score nothing: answer without a transaction or a row lock.
     const contact = await readContact(db, input.contactId);
-    return { contactId: contact.id, duplicate: false, changes: [], score: contact.score, lifecycleStage: contact.lifecycleStage, emitted: [] };
+    return { contactId: contact.id, duplicate: false, changes: [], score: contact.score, lifecycleStage: contact.lifecycleStage, emitted: [], contactEvents: [] };
   }
   const attempt = () =>
     db.transaction(async (tx) => {

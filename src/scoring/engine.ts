@@ -8,6 +8,7 @@ import { LIFECYCLE_ORDER } from '../journey/schema';
 import type { BehaviourRule, Cap, Condition, FitRule, NegativeRule, ScoringModel, Threshold } from './model';
 import { CONDITION_OPERATORS } from './model';
 import { capWindow, type Window } from './time';
+import { normalizeRegion, regionRuleValues } from '../contacts/regions';
 
 /** The contact fields scoring reads; a `contacts` row (camelCase) fits as is. */
 export type ScoringContact = {
@@ -69,15 +70,38 @@ export function eventRules(model: ScoringModel): EventRule[] {
   return out;
 }
 
+type ConditionValue = string | number | boolean;
+
+/**
+ * Contacts hold folded regions (`上海市` is stored as `CN-SH`), so a region rule's values are folded the same way the
+ * journey compiler folds them: `in: [CN, 华东]` covers every province they stand for (see regionRuleValues).
+ */
+function foldRegionCondition<C extends Partial<Condition>>(c: C): C {
+  const fold = (v: ConditionValue): ConditionValue[] => (typeof v === 'string' ? regionRuleValues(v) : [v]);
+  const out: C = { ...c };
+  if (c.in) out.in = [...new Set(c.in.flatMap(fold))];
+  if (c.eq !== undefined) {
+    const values = fold(c.eq);
+    if (values.length === 1 || c.in) out.eq = values[0]!;
+    else {
+      delete out.eq;
+      out.in = values;
+    }
+  }
+  return out;
+}
+
 export function attributeRules(model: ScoringModel): AttributeRule[] {
   const out: AttributeRule[] = [];
-  for (const [id, r] of Object.entries(model.fit) as [string, FitRule][]) {
+  for (const [id, raw] of Object.entries(model.fit) as [string, FitRule][]) {
+    const r = raw.field === 'region' ? { ...foldRegionCondition(raw), ...(raw.bands ? { bands: raw.bands.map(foldRegionCondition) } : {}) } : raw;
     const evaluate = r.bands
       ? (v: unknown) => r.bands!.find((b) => matches(v, b))?.points ?? 0
       : (v: unknown) => (matches(v, r) ? (r.points ?? 0) : 0);
     out.push({ id, description: r.description, field: r.field, evaluate });
   }
-  for (const [id, r] of Object.entries(model.negative) as [string, NegativeRule][]) {
+  for (const [id, raw] of Object.entries(model.negative) as [string, NegativeRule][]) {
+    const r = raw.field === 'region' ? foldRegionCondition(raw) : raw;
     if (r.field !== undefined) out.push({ id, description: r.description, field: r.field, evaluate: (v) => (matches(v, r) ? r.points : 0) });
   }
   return out;
@@ -115,7 +139,7 @@ export function contactField(contact: ScoringContact, field: string): unknown {
     case 'first_name': return contact.firstName;
     case 'last_name': return contact.lastName;
     case 'company': return contact.company;
-    case 'region': return contact.region;
+    case 'region': return contact.region ? normalizeRegion(contact.region) : contact.region;
     case 'industry': return contact.industry;
     case 'job_title': return contact.jobTitle;
     case 'timezone': return contact.timezone;

@@ -11,6 +11,8 @@ import { activityDeps } from './activities';
 import { createMailer, createRenderer } from './channels';
 import type { TemporalHandle } from './temporal';
 import { createWorker, type ItineraWorker } from './worker';
+import { ingestDeps } from './ingest';
+import { startOutboxSweeper } from '../contacts/outbox';
 
 export type ProcessWorkerOptions = {
   config: Config;
@@ -47,10 +49,14 @@ export async function createProcessWorker(opts: ProcessWorkerOptions): Promise<P
   const schedules = await syncJourneySchedules(temporal.client, database.db, { taskQueue });
   log.info(schedules, 'journey schedules in sync');
   const { mailer, description } = createMailer({ config });
+  const ingest = ingestDeps({ db: database.db, temporal: temporal.client, taskQueue, scoring });
   const activities = createActivities({
     ...activityDeps({ config, database, mailer, renderer: createRenderer(), secrets, scoring, sales }),
     temporal: { client: temporal.client, taskQueue },
+    ingest,
   });
+  // Routes contact.updated / contact.unsubscribed rows whose writer died (or failed to route) after committing them.
+  const sweeper = startOutboxSweeper(ingest, { log });
   const { worker, connection } = await createWorker({
     address: temporal.address,
     namespace: config.temporal.namespace,
@@ -68,6 +74,7 @@ export async function createProcessWorker(opts: ProcessWorkerOptions): Promise<P
     scoring,
     mailDescription: description,
     close: async () => {
+      await sweeper.stop();
       await connection.close();
       await mailer.close?.();
     },

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import request from 'supertest';
-import { and, eq } from 'drizzle-orm';
+import { and, eq, ne } from 'drizzle-orm';
 import { handoffActivities } from '../../src/activities/handoff';
 import type { ActivityDeps } from '../../src/activities/deps';
 import { buildApp } from '../../src/api/app';
@@ -79,7 +79,11 @@ describe('sales hand-off API', () => {
       event: { id: `handoff:${handoffId}:accepted`, duplicate: false, runs: [] },
     });
     expect((await contact(contactId)).lifecycleStage).toBe('sql');
-    const evts = await db.db.select().from(events).where(eq(events.contactId, contactId));
+    const evts = await db.db.select().from(events).where(and(eq(events.contactId, contactId), ne(events.source, 'system')));
+    // The contact's change is its own event (contact.updated, source crm), stored with the answer.
+    const crmUpdates = async () =>
+      (await db.db.select().from(events).where(and(eq(events.contactId, contactId), eq(events.type, 'contact.updated')))).filter((e) => e.properties.source === 'crm');
+    expect((await crmUpdates()).map((e) => e.properties)).toEqual([expect.objectContaining({ source: 'crm', changes: expect.objectContaining({ lifecycle_stage: expect.objectContaining({ to: 'sql' }) }) })]);
     expect(evts).toEqual([
       expect.objectContaining({ id: `handoff:${handoffId}:accepted`, type: 'handoff.accepted', source: 'crm', properties: expect.objectContaining({ handoff_id: handoffId, team: 'east', opportunity_id: 'opp-42', journey_id: 'mql-handoff' }) }),
     ]);
@@ -88,7 +92,8 @@ describe('sales hand-off API', () => {
 
     const again = await feedback(handoffId, { outcome: 'accepted' }).expect(200);
     expect(again.body).toMatchObject({ duplicate: true, handoff: { status: 'accepted' }, event: { duplicate: true } });
-    expect(await db.db.select().from(events).where(eq(events.contactId, contactId))).toHaveLength(1);
+    expect(await db.db.select().from(events).where(and(eq(events.contactId, contactId), ne(events.source, 'system')))).toHaveLength(1);
+    expect(await crmUpdates()).toHaveLength(1);
     expect(await db.db.select().from(salesHandoffFeedback).where(eq(salesHandoffFeedback.handoffId, handoffId))).toHaveLength(1);
 
     const conflict = await feedback(handoffId, { outcome: 'rejected', reason: 'changed my mind' }).expect(409);
@@ -104,7 +109,7 @@ describe('sales hand-off API', () => {
     const c = await contact(contactId);
     expect(c.lifecycleStage).toBe('lead');
     expect(c.tags).toEqual(['webinar', 'recycled']);
-    const [evt] = await db.db.select().from(events).where(eq(events.contactId, contactId));
+    const [evt] = await db.db.select().from(events).where(and(eq(events.contactId, contactId), ne(events.source, 'system')));
     expect(evt).toMatchObject({ type: 'handoff.rejected', properties: { reason: 'no budget this year', handoff_id: handoffId } });
 
     const again = await feedback(handoffId, { outcome: 'rejected', reason: 'said differently' }).expect(200);

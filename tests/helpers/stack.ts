@@ -10,6 +10,7 @@ import type { ScoringModel } from '../../src/scoring/model';
 import type { SalesDeps } from '../../src/sales';
 import type { ChatWebhooks } from '../../src/config';
 import { createRenderer } from '../../src/wiring/channels';
+import { ingestDeps } from '../../src/wiring/ingest';
 import { TEMPLATES_DIR } from '../../src/paths';
 import { createTextRenderer } from '../../src/templates/text';
 import { createOutboxSmsSender, type SmsSender } from '../../src/channels/sms';
@@ -47,9 +48,20 @@ export async function startTestStack(
     chatWebhooks?: ChatWebhooks;
     /** OUTBOUND_ALLOW of the worker and the API. @default 127.0.0.1, where the suite's receivers listen */
     outboundAllow?: OutboundAllowList;
+    /**
+     * settings.unknown_contact as published (`honour`), or every journey creating the contacts its events name
+     * (`create`): most suites' journeys are written for contacts their first event creates, which predates the
+     * setting being honoured; tests of the setting itself pass `honour`.
+     * @default 'create'
+     */
+    unknownContact?: 'honour' | 'create';
   } = {},
 ): Promise<TestStack> {
   const [db, smtp, temporal] = await Promise.all([createTestDatabase(), startSmtpSink(), connectTestTemporal()]);
+  const published = dbTriggerSource(db.db);
+  const triggers: TriggerSource =
+    opts.triggers ??
+    (opts.unknownContact === 'honour' ? published : { triggersFor: async (type) => (await published.triggersFor(type)).map((t) => ({ ...t, unknownContact: 'create' as const })) });
   const mailer = createSmtpMailer({ url: smtp.url, pool: { maxConnections: 2 } });
   const outboundAllow = opts.outboundAllow ?? LOCAL_ALLOW;
   const activities = createActivities({
@@ -65,10 +77,11 @@ export async function startTestStack(
     ...(opts.chatWebhooks ? { chatWebhooks: opts.chatWebhooks } : {}),
     tracking: { baseUrl: 'http://itinera.test', secrets: TEST_SECRETS, physicalAddress: 'ACME Ltd · 100 Century Ave · Shanghai' },
     temporal: { client: temporal.client, taskQueue: temporal.taskQueue },
+    ingest: ingestDeps({ db: db.db, temporal: temporal.client, taskQueue: temporal.taskQueue, scoring: opts.scoring, triggers }),
     outbound: createOutboundHttp({ allow: outboundAllow }),
   });
   let worker = await temporal.startWorker(activities);
-  const app = buildApp({ database: db, temporal: temporal.client, taskQueue: temporal.taskQueue, triggers: opts.triggers ?? dbTriggerSource(db.db), signingSecrets: TEST_SECRETS, outboundAllow,
+  const app = buildApp({ database: db, temporal: temporal.client, taskQueue: temporal.taskQueue, triggers, signingSecrets: TEST_SECRETS, outboundAllow,
     ...(opts.scoring ? { scoring: opts.scoring } : {}),
   });
   const keys = {} as Record<Role, string>;

@@ -1,87 +1,63 @@
-import { desc, eq, inArray, sql } from 'drizzle-orm';
+import { randomUUID } from 'node:crypto';
+import { desc, eq, inArray } from 'drizzle-orm';
 import { z } from 'zod';
-import { normalizeEmail, normalizePhone, normalizeRegion } from '../../channels/normalize';
-import type { Db } from '../../db/client';
-import { findContactByExternalId, findContactById, upsertContactByExternalId } from '../../db/queries';
+import { findContactById } from '../../db/queries';
 import { contacts, events, journeyRuns, messages } from '../../db/schema';
-import { mergeDuplicateContacts } from '../../contacts/merge';
+import { contactFieldIssues, upsertContact, type ContactFields, type UpsertDeps } from '../../contacts/upsert';
 import { NotFoundError } from '../../errors';
 import { isValidTimeZone, LifecycleStage } from '../../journey/schema';
-import { applyFit } from '../../scoring/apply';
 import { explainScore } from '../../scoring/explain';
-import type { ScoringModel } from '../../scoring/model';
 import { defineRoute } from '../route';
 
 const Consent = z.enum(['opted_in', 'opted_out', 'unknown']);
 
-export const ContactInput = z
-  .object({
-    email: z.string().max(320).nullable().optional(),
-    phone: z.string().max(40).nullable().optional(),
-    /** ISO country used to read national phone numbers and short region codes. @default CN */
-    country: z.string().length(2).optional(),
-    firstName: z.string().max(200).nullable().optional(),
-    lastName: z.string().max(200).nullable().optional(),
-    company: z.string().max(300).nullable().optional(),
-    region: z.string().max(100).nullable().optional(),
-    industry: z.string().max(100).nullable().optional(),
-    jobTitle: z.string().max(200).nullable().optional(),
-    timezone: z.string().refine(isValidTimeZone, 'is not an IANA time zone such as Asia/Shanghai').nullable().optional(),
-    locale: z.string().max(20).nullable().optional(),
-    lifecycleStage: LifecycleStage.optional(),
-    ownerId: z.string().max(200).nullable().optional(),
-    tags: z.array(z.string().min(1).max(100)).max(200).optional(),
-    attributes: z.record(z.string(), z.unknown()).optional(),
-    consent: z.object({ email: Consent.optional(), sms: Consent.optional(), chat: Consent.optional() }).strict().optional(),
-  })
-  .strict()
-  // Checked in the schema so one response reports every bad field, normalization problems included.
-  .superRefine((c, ctx) => {
-    if (c.email) {
-      const r = normalizeEmail(c.email);
-      if (!r.ok) ctx.addIssue({ code: 'custom', path: ['email'], message: r.error });
-    }
-    if (c.phone) {
-      const r = normalizePhone(c.phone, c.country?.toUpperCase() ?? 'CN');
-      if (!r.ok) ctx.addIssue({ code: 'custom', path: ['phone'], message: r.error });
-    }
-  });
+/** The writable contact fields, shared with the `contact` block of `POST /v1/events` (one pipeline, one schema). */
+export const contactFieldsShape = {
+  email: z.string().max(320).nullable().optional(),
+  phone: z.string().max(40).nullable().optional(),
+  /** ISO country used to read national phone numbers and short region codes. @default CN */
+  country: z.string().length(2).optional(),
+  firstName: z.string().max(200).nullable().optional(),
+  lastName: z.string().max(200).nullable().optional(),
+  company: z.string().max(300).nullable().optional(),
+  region: z.string().max(100).nullable().optional(),
+  industry: z.string().max(100).nullable().optional(),
+  jobTitle: z.string().max(200).nullable().optional(),
+  timezone: z.string().refine(isValidTimeZone, 'is not an IANA time zone such as Asia/Shanghai').nullable().optional(),
+  locale: z.string().max(20).nullable().optional(),
+  lifecycleStage: LifecycleStage.optional(),
+  ownerId: z.string().max(200).nullable().optional(),
+  tags: z.array(z.string().min(1).max(100)).max(200).optional(),
+  attributes: z.record(z.string(), z.unknown()).optional(),
+  consent: z.object({ email: Consent.optional(), sms: Consent.optional(), chat: Consent.optional() }).strict().optional(),
+};
 
-export function contactRoutes(deps: { db: Db; scoring?: ScoringModel }) {
+/** Checked in the schema so one response reports every bad field, normalization problems included. */
+export const checkContactFields = (c: Pick<ContactFields, 'email' | 'phone' | 'country'>, ctx: z.RefinementCtx) => {
+  for (const issue of contactFieldIssues(c)) ctx.addIssue({ code: 'custom', path: [issue.path], message: issue.message });
+};
+
+export const ContactInput = z.object(contactFieldsShape).strict().superRefine(checkContactFields);
+
+export function contactRoutes(deps: UpsertDeps) {
   return [
     defineRoute({
       method: 'put',
       path: '/v1/contacts/:externalId',
       tag: 'contacts',
-      summary: 'Create or update a contact by its CRM id; email is lower-cased, phones become E.164, regions are folded; other contacts with the same email or phone are merged into it (listed in `merged`, audited)',
+      summary: 'Create or update a contact by its CRM id; email is lower-cased, phones become E.164, regions are folded; other contacts with the same email or phone are merged into it (listed in `merged`, audited). A change stores one contact.updated event (`changes`), withdrawn consent a contact.unsubscribed',
       auth: ['integration'],
       params: z.object({ externalId: z.string().min(1).max(200) }),
       body: ContactInput,
       responses: { 200: { description: 'Updated' }, 201: { description: 'Created' } },
       handler: async ({ params, body, req }) => {
-        const country = body.country?.toUpperCase() ?? 'CN';
-        const values: Record<string, unknown> = { ...body };
-        delete values.country;
-        const email = body.email ? normalizeEmail(body.email) : undefined;
-        const phone = body.phone ? normalizePhone(body.phone, country) : undefined;
-        if (email?.ok) values.email = email.value;
-        if (phone?.ok) values.phone = phone.value;
-        if (body.region) values.region = normalizeRegion(body.region, { country });
-        const existed = await findContactByExternalId(deps.db, params.externalId);
-        if (body.consent && existed) values.consent = { ...existed.consent, ...body.consent };
-        let id: string;
-        if (existed && existed.externalId !== params.externalId) {
-          // This CRM id was merged into another contact: the update belongs to the survivor.
-          const set: Record<string, unknown> = { updatedAt: sql`now()` };
-          for (const [k, v] of Object.entries(values)) if (v !== undefined) set[k] = v;
-          await deps.db.update(contacts).set(set).where(eq(contacts.id, existed.id));
-          id = existed.id;
-        } else id = (await upsertContactByExternalId(deps.db, { externalId: params.externalId, ...values })).id;
-        // The same person known under another CRM id, email or phone: fold it in so journeys see one contact.
-        const merged = await mergeDuplicateContacts(deps.db, id, { actor: `api:${req.principal?.name ?? 'integration'}` });
-        if (deps.scoring) await applyFit(deps.db, deps.scoring, id);
-        const fresh = await findContactById(deps.db, id);
-        return { status: existed ? 200 : 201, body: { ...fresh, merged } };
+        const r = await upsertContact(deps, params.externalId, body, {
+          source: 'api',
+          key: randomUUID(),
+          actor: `api:${req.principal?.name ?? 'integration'}`,
+          always: true,
+        });
+        return { status: r.created ? 201 : 200, body: { ...r.contact, merged: r.merged, changes: r.changes } };
       },
     }),
     defineRoute({

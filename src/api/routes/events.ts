@@ -1,24 +1,19 @@
 import { z } from 'zod';
 import { isoInstant } from '../../bounds';
-import { findContactByExternalId, upsertContactByExternalId } from '../../db/queries';
-import { ingestEvent, type IngestDeps } from '../../ingest/event';
-import { applyFit } from '../../scoring/apply';
+import { findContactByExternalId } from '../../db/queries';
+import { upsertContact } from '../../contacts/upsert';
+import { ingestEvent, type IngestDeps, type IngestOutcome } from '../../ingest/event';
+import { matchesFilters } from '../../journey/conditions';
+import { checkContactFields, contactFieldsShape } from './contacts';
 import type { Metrics } from '../../metrics';
 import { zodErrors } from '../problem';
 import { defineRoute } from '../route';
 
+/** The contact the event is about: its CRM id, and any fields to write — the same fields and rules as PUT /v1/contacts. */
 export const EventContact = z
-  .object({
-    externalId: z.string().min(1).max(200),
-    email: z.email().max(320).optional(),
-    phone: z.string().min(3).max(40).optional(),
-    firstName: z.string().max(200).optional(),
-    lastName: z.string().max(200).optional(),
-    company: z.string().max(300).optional(),
-    locale: z.string().max(20).optional(),
-    timezone: z.string().max(64).optional(),
-  })
-  .strict();
+  .object({ externalId: z.string().min(1).max(200), ...contactFieldsShape })
+  .strict()
+  .superRefine(checkContactFields);
 
 export const IngestEvent = z
   .object({
@@ -85,19 +80,45 @@ export function eventRoutes(deps: EventsDeps) {
   ];
 }
 
-async function ingestOne(deps: EventsDeps, event: IngestEvent) {
+/** Why a journey did not start for an event about a CRM id we did not know (settings.unknown_contact: reject). */
+export const UNKNOWN_CONTACT = 'unknown_contact';
+
+async function ingestOne(deps: EventsDeps, event: IngestEvent): Promise<IngestOutcome> {
   const { externalId, ...fields } = event.contact;
-  const known = await findContactByExternalId(deps.db, externalId);
-  const contact =
-    known ?? (await upsertContactByExternalId(deps.db, { externalId, ...fields, email: fields.email?.toLowerCase() }));
-  // A new contact gets its fit points (title, size, industry, region) before its first event is scored.
-  if (!known && deps.scoring) await applyFit(deps.db, deps.scoring, contact.id);
-  return ingestEvent(deps, {
+  const occurredAt = event.occurredAt ? new Date(event.occurredAt) : new Date();
+  const writes = Object.values(fields).some((v) => v !== undefined);
+  let contact = await findContactByExternalId(deps.db, externalId);
+  let router = deps.router;
+  const rejected: { journeyId: string; reason: string }[] = [];
+  if (!contact) {
+    // An unknown CRM id: the journeys this event would start decide whether it may create the contact. An event
+    // that starts no journey creates it (and scores it), as before.
+    const triggered = (await deps.router.triggers.triggersFor(event.type)).filter(
+      (t) => !t.where || matchesFilters(t.where, event.properties, occurredAt.getTime()),
+    );
+    const refusing = new Set(triggered.filter((t) => (t.unknownContact ?? 'reject') === 'reject').map((t) => t.journeyId));
+    for (const journeyId of refusing) rejected.push({ journeyId, reason: UNKNOWN_CONTACT });
+    if (triggered.length > 0 && triggered.every((t) => refusing.has(t.journeyId))) {
+      return { id: event.id, duplicate: false, runs: [], notEntered: rejected };
+    }
+    if (refusing.size > 0) {
+      const { triggers } = deps.router;
+      router = { ...deps.router, triggers: { triggersFor: async (type) => (await triggers.triggersFor(type)).filter((t) => !refusing.has(t.journeyId)) } };
+    }
+  }
+  if (!contact || writes) {
+    // The PUT /v1/contacts pipeline: normalized, merged, fit-scored, and a change is a contact.updated (source event).
+    const r = await upsertContact({ ...deps, ingest: deps }, externalId, fields, { source: 'event', key: `event:${event.id}`, actor: 'event', occurredAt });
+    contact = r.contact;
+  }
+  const outcome = await ingestEvent({ ...deps, router }, {
     id: event.id,
     type: event.type,
     contactId: contact.id,
     properties: event.properties,
-    occurredAt: event.occurredAt ? new Date(event.occurredAt) : new Date(),
+    occurredAt,
     source: 'api',
   });
+  if (rejected.length === 0) return outcome;
+  return { ...outcome, notEntered: [...rejected, ...(outcome.notEntered ?? [])] };
 }

@@ -39,7 +39,9 @@ export function trackingRoutes(deps: TrackingDeps) {
   const unsubscribe = async (token: string) => {
     const r = resolveUnsubscribe(deps.secrets, token, now());
     if (!r.ok) throw new DomainError('invalid_token', 400, `This unsubscribe link is not valid (${r.reason}).`);
-    if (!(await unsubscribeEmail(deps.db, r.contactId, { source: 'unsubscribe_link', messageKey: r.messageKey }))) return;
+    // contact.unsubscribed (what journeys exit on) is stored with the consent change and routed by unsubscribeEmail;
+    // email.unsubscribed stays for email stats and the scoring model.
+    if (!(await unsubscribeEmail(deps.db, r.contactId, { source: 'unsubscribe_link', messageKey: r.messageKey, topic: r.listId }, deps))) return;
     await record('email.unsubscribed', r.contactId, { message_key: r.messageKey, list_id: r.listId ?? null });
   };
 

@@ -5,7 +5,10 @@
 import { parseDuration, parseSignedDuration } from '../duration';
 import type { Comparison, Condition, PropertyFilters, Settings, Step, Trigger, Weekday } from '../schema';
 import type { PlanAssignment, PlanCondition, PlanFilter, PlanSettings, PlanStep, PlanTest, PlanTrigger } from '../plan';
+
+type Scalar = Extract<PlanTest, { op: 'in' }>['value'][number];
 import { isObject } from './parse';
+import { normalizeRegion, regionRuleValues } from '../../contacts/regions';
 
 const DEFAULT_LOOKBACK_MS = 15 * 60 * 1000;
 export const MAX_RETAINED_EVENTS = 100;
@@ -47,7 +50,27 @@ export function condition(c: Condition): PlanCondition {
   if ('tag' in c) return { op: 'tag', tag: c.tag };
   if ('event' in c) return { op: 'event', event: c.event, where: filters(c.where), withinMs: ms(c.within), atLeast: c.at_least ?? 1 };
   const { field, ...ops } = c;
-  return { op: 'field', field: fieldPath(field), tests: tests(ops) };
+  return { op: 'field', field: fieldPath(field), tests: field === 'region' ? foldRegionTests(tests(ops)) : tests(ops) };
+}
+
+/**
+ * Contacts hold folded regions (`北京市` is stored as `CN-BJ`), so a rule's region values are folded the same way:
+ * `in: [北京, 华东]` becomes `in: [CN-BJ, 华东, CN-SH, CN-JS, …]` (see regionRuleValues). A value that stands for
+ * several (a macro-region, China) turns `eq` into `in` and `neq` into one `neq` per value.
+ */
+function foldRegionTests(list: PlanTest[]): PlanTest[] {
+  return list.flatMap((t): PlanTest[] => {
+    if (t.op === 'in') {
+      const values: Scalar[] = t.value.flatMap((v): Scalar[] => (typeof v === 'string' ? regionRuleValues(v) : [v]));
+      return [{ op: 'in', value: [...new Set(values)] }];
+    }
+    if ((t.op === 'eq' || t.op === 'neq') && typeof t.value === 'string') {
+      const values = regionRuleValues(t.value);
+      if (values.length === 1) return [{ op: t.op, value: values[0]! }];
+      return t.op === 'eq' ? [{ op: 'in', value: values }] : values.map((value) => ({ op: 'neq' as const, value }));
+    }
+    return [t];
+  });
 }
 
 export function conditionEvents(c: PlanCondition, into: Set<string>, windows: number[]): void {
@@ -105,7 +128,12 @@ export function normalizeTrigger(t: Trigger, settings: PlanSettings): PlanTrigge
         ...(t.audience ? { audience: condition(t.audience) } : {}),
       };
     case 'change':
-      return { type: 'change', field: fieldPath(t.field), ...(t.from !== undefined ? { from: t.from } : {}), ...(t.to !== undefined ? { to: t.to } : {}) };
+      return {
+        type: 'change',
+        field: fieldPath(t.field),
+        ...(t.from !== undefined ? { from: t.field === 'region' && typeof t.from === 'string' ? normalizeRegion(t.from) : t.from } : {}),
+        ...(t.to !== undefined ? { to: t.field === 'region' && typeof t.to === 'string' ? normalizeRegion(t.to) : t.to } : {}),
+      };
   }
 }
 

@@ -1,0 +1,1 @@
+CREATE INDEX "events_unrouted_idx" ON "events" USING btree ("received_at") WHERE routed_at is null;

@@ -1,0 +1,80 @@
+/**
+ * The outbox of system events (contact.updated, contact.unsubscribed): stored unrouted in the transaction of the write
+ * that caused them (changes.ts), routed right after the commit through the one ingest path, and — when the process
+ * died in between, or routing failed (Temporal unavailable) — by the sweeper, which re-ingests unrouted `system`
+ * events older than a grace period. `ingestEvent` treats a stored unrouted row as "route it now", and routing is
+ * idempotent, so the sweeper racing a slow first attempt is harmless.
+ */
+import { and, asc, eq, isNull, sql } from 'drizzle-orm';
+import { events } from '../db/schema';
+import { ingestEvent, type IncomingEvent, type IngestDeps } from '../ingest/event';
+
+export type OutboxLog = { warn(obj: object, msg: string): void };
+
+/**
+ * Routes events already stored by a write. Failures are logged, not thrown: the write has committed, and the sweeper
+ * routes what is left.
+ */
+export async function routeStoredEvents(ingest: IngestDeps | undefined, stored: readonly IncomingEvent[], log?: OutboxLog): Promise<void> {
+  if (!ingest) return;
+  for (const e of stored) {
+    try {
+      await ingestEvent(ingest, e);
+    } catch (err) {
+      log?.warn({ err, eventId: e.id, type: e.type }, 'routing a stored event failed; the outbox sweeper will route it');
+    }
+  }
+}
+
+export type SweepOptions = {
+  /** Rows younger than this are left to the writer that stored them. @default 30_000 */
+  olderThanMs?: number;
+  /** Rows per sweep. @default 200 */
+  limit?: number;
+};
+
+/** Routes unrouted system events older than the grace period, oldest first; returns how many it routed. */
+export async function sweepUnroutedEvents(ingest: IngestDeps, opts: SweepOptions = {}): Promise<number> {
+  const olderThanMs = opts.olderThanMs ?? 30_000;
+  const rows = await ingest.db
+    .select()
+    .from(events)
+    .where(and(isNull(events.routedAt), eq(events.source, 'system'), sql`${events.receivedAt} < now() - ${`${olderThanMs} milliseconds`}::interval`))
+    .orderBy(asc(events.receivedAt))
+    .limit(opts.limit ?? 200);
+  let routed = 0;
+  for (const r of rows) {
+    if (!r.contactId) continue;
+    await ingestEvent(ingest, { id: r.id, type: r.type, contactId: r.contactId, properties: r.properties, occurredAt: r.occurredAt, source: r.source });
+    routed++;
+  }
+  return routed;
+}
+
+export type OutboxSweeper = { stop(): Promise<void> };
+
+/**
+ * Sweeps every `intervalMs` until stopped (the worker process runs one; several processes sweeping is safe). A failed
+ * sweep is logged and retried on the next tick.
+ */
+export function startOutboxSweeper(ingest: IngestDeps, opts: SweepOptions & { intervalMs?: number; log?: OutboxLog } = {}): OutboxSweeper {
+  const intervalMs = opts.intervalMs ?? 10_000;
+  let stopped = false;
+  let running: Promise<unknown> = Promise.resolve();
+  let timer: NodeJS.Timeout | undefined;
+  const tick = () => {
+    running = sweepUnroutedEvents(ingest, opts)
+      .catch((err: unknown) => opts.log?.warn({ err }, 'outbox sweep failed; retrying on the next tick'))
+      .finally(() => {
+        if (!stopped) timer = setTimeout(tick, intervalMs).unref();
+      });
+  };
+  timer = setTimeout(tick, intervalMs).unref();
+  return {
+    async stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      await running;
+    },
+  };
+}

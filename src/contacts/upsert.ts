@@ -1,0 +1,165 @@
+/**
+ * The one contact write pipeline, used by `PUT /v1/contacts/:externalId` and by the `contact` block of
+ * `POST /v1/events`, so a contact created or changed through an event is exactly what PUT would have made:
+ * normalize (email lower-cased and validated, phone to E.164 with the default region, region folded), upsert by CRM
+ * id (a merged CRM id updates its survivor), merge duplicates sharing the email or phone, re-evaluate fit scoring.
+ * Each of those writes stores its `contact.updated` in its own transaction (sources `api`/`event`, `merge`,
+ * `scoring`), and withdrawn consent a `contact.unsubscribed`; they are routed after each commit.
+ */
+import { eq, sql } from 'drizzle-orm';
+import { normalizeEmail, normalizePhone, normalizeRegion } from '../channels/normalize';
+import type { Db, DbOrTx } from '../db/client';
+import { findContactById, type ContactRow, type NewContact } from '../db/queries';
+import { contactAudit, contacts, type Consent } from '../db/schema';
+import { ValidationError } from '../errors';
+import { ingestEvent, type IncomingEvent, type IngestDeps } from '../ingest/event';
+import { applyFit } from '../scoring/apply';
+import type { ScoringModel } from '../scoring/model';
+import { diffContacts, recordContactChange, type ContactChanges } from './changes';
+import { mergeDuplicateContacts, type MergedContact } from './merge';
+import { routeStoredEvents, type OutboxLog } from './outbox';
+
+/** The writable fields, as the API names them (camelCase); `null` clears a field, absent leaves it. */
+export type ContactFields = {
+  email?: string | null | undefined;
+  phone?: string | null | undefined;
+  /** ISO country used to read national phone numbers and short region codes. @default CN */
+  country?: string | undefined;
+  firstName?: string | null | undefined;
+  lastName?: string | null | undefined;
+  company?: string | null | undefined;
+  region?: string | null | undefined;
+  industry?: string | null | undefined;
+  jobTitle?: string | null | undefined;
+  timezone?: string | null | undefined;
+  locale?: string | null | undefined;
+  lifecycleStage?: string | undefined;
+  ownerId?: string | null | undefined;
+  tags?: string[] | undefined;
+  attributes?: Record<string, unknown> | undefined;
+  consent?: Consent | undefined;
+};
+
+const defaultCountry = (f: Pick<ContactFields, 'country'>) => f.country?.toUpperCase() ?? 'CN';
+
+/** Normalization problems, by field (`email`, `phone`): the API reports them all at once as a 400. */
+export function contactFieldIssues(f: Pick<ContactFields, 'email' | 'phone' | 'country'>): { path: string; message: string }[] {
+  const out: { path: string; message: string }[] = [];
+  if (f.email) {
+    const r = normalizeEmail(f.email);
+    if (!r.ok) out.push({ path: 'email', message: r.error });
+  }
+  if (f.phone) {
+    const r = normalizePhone(f.phone, defaultCountry(f));
+    if (!r.ok) out.push({ path: 'phone', message: r.error });
+  }
+  return out;
+}
+
+/** The column values a write sets, normalized. */
+function normalizedValues(f: ContactFields): Partial<NewContact> {
+  const issues = contactFieldIssues(f);
+  if (issues.length) throw new ValidationError(`The contact is invalid: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, issues);
+  const country = defaultCountry(f);
+  const values: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(f)) if (k !== 'country' && k !== 'consent' && v !== undefined) values[k] = v;
+  if (f.email) values.email = (normalizeEmail(f.email) as { value: string }).value;
+  if (f.phone) values.phone = (normalizePhone(f.phone, country) as { value: string }).value;
+  if (f.region) values.region = normalizeRegion(f.region, { country });
+  return values as Partial<NewContact>;
+}
+
+/** The live contact for a CRM id, locked: a merged CRM id leads to its survivor. */
+async function lockByExternalId(tx: DbOrTx, externalId: string): Promise<ContactRow | undefined> {
+  let [row] = await tx.select().from(contacts).where(eq(contacts.externalId, externalId)).for('update');
+  for (let hop = 0; row?.mergedInto && hop < 10; hop++) [row] = await tx.select().from(contacts).where(eq(contacts.id, row.mergedInto)).for('update');
+  return row;
+}
+
+export type UpsertDeps = { db: Db; scoring?: ScoringModel | undefined; ingest?: IngestDeps | undefined; log?: OutboxLog };
+
+export type UpsertOptions = {
+  /** `api` for PUT, `event` for an event's contact block. */
+  source: 'api' | 'event';
+  /** Identifies the write (the request's uuid, the event id): its `contact.updated` id is derived from it. */
+  key: string;
+  /** Recorded on audit rows, e.g. `api:crm-sync`. */
+  actor: string;
+  occurredAt?: Date;
+  /**
+   * Look for duplicates and re-evaluate fit even when nothing changed (PUT: a repair path for contacts written before
+   * merging existed). Otherwise only a created contact or a changed email/phone is merged, and fit follows changes.
+   * @default false
+   */
+  always?: boolean;
+};
+
+export type UpsertResult = {
+  contact: ContactRow;
+  created: boolean;
+  /** Every field that differs from before the write, merge and fit points included. */
+  changes: ContactChanges;
+  merged: MergedContact[];
+};
+
+/**
+ * Creates or updates the contact with this CRM id (see the module comment).
+ * @throws ValidationError when the email or phone cannot be normalized
+ */
+export async function upsertContact(deps: UpsertDeps, externalId: string, fields: ContactFields, opts: UpsertOptions): Promise<UpsertResult> {
+  const values = normalizedValues(fields);
+  let stored: IncomingEvent[] = [];
+  const { before, after, created } = await deps.db.transaction(async (tx) => {
+    let current = await lockByExternalId(tx, externalId);
+    let row: ContactRow | undefined;
+    let isNew = false;
+    if (!current) {
+      const [inserted] = await tx
+        .insert(contacts)
+        .values({ ...values, externalId, ...(fields.consent ? { consent: fields.consent } : {}) })
+        .onConflictDoNothing({ target: contacts.externalId })
+        .returning();
+      if (inserted) {
+        row = inserted;
+        isNew = true;
+      } else current = await lockByExternalId(tx, externalId); // created concurrently: update it instead
+    }
+    if (current) {
+      const set: Record<string, unknown> = { ...values };
+      if (fields.consent) set.consent = { ...current.consent, ...fields.consent };
+      row = current;
+      if (Object.keys(set).length > 0) {
+        [row] = await tx
+          .update(contacts)
+          .set({ ...set, updatedAt: sql`now()` })
+          .where(eq(contacts.id, current.id))
+          .returning();
+      }
+    }
+    const written = row!;
+    const recorded = await recordContactChange(tx, { before: current, after: written, source: opts.source, key: opts.key, occurredAt: opts.occurredAt ?? new Date() });
+    stored = recorded.events;
+    if (isNew || recorded.events.length > 0) {
+      await tx.insert(contactAudit).values({
+        contactId: written.id,
+        action: isNew ? 'create' : 'upsert',
+        detail: { fields: Object.keys(recorded.changes), source: opts.source, writeKey: opts.key, ...(current && current.externalId !== externalId ? { viaExternalId: externalId } : {}) },
+        actor: opts.actor,
+      });
+    }
+    return { before: current, after: written, created: isNew };
+  });
+  await routeStoredEvents(deps.ingest, stored, deps.log);
+
+  const identityChanged = created || (before?.email ?? null) !== after.email || (before?.phone ?? null) !== after.phone;
+  // The same person known under another CRM id, email or phone: fold it in so journeys see one contact.
+  const merged = opts.always || identityChanged ? await mergeDuplicateContacts(deps.db, after.id, { actor: opts.actor, ingest: deps.ingest, ...(deps.log ? { log: deps.log } : {}) }) : [];
+  if (deps.scoring && (opts.always || created || stored.length > 0 || merged.length > 0)) {
+    const fit = await applyFit(deps.db, deps.scoring, after.id);
+    await routeStoredEvents(deps.ingest, fit.contactEvents, deps.log);
+    // Fit points alone can cross a threshold (lead.mql); its id is deterministic, so a retry cannot emit twice.
+    if (deps.ingest) for (const e of fit.emitted) await ingestEvent(deps.ingest, { ...e, source: 'scoring' });
+  }
+  const contact = (await findContactById(deps.db, after.id)) ?? after;
+  return { contact, created, changes: diffContacts(before, contact), merged };
+}
