@@ -104,7 +104,7 @@ export function compareProportions(arm: Proportion, control: Proportion): Compar
   const expected = Math.min(smallest * pooled, smallest * (1 - pooled));
   if (expected < MIN_EXPECTED) {
     return small(
-      `fewer than ${MIN_EXPECTED} expected ${smallest * pooled < smallest * (1 - pooled) ? 'conversions' : 'non-conversions'} in an arm ` +
+      `fewer than ${MIN_EXPECTED} expected ${smallest * pooled <= smallest * (1 - pooled) ? 'conversions' : 'non-conversions'} in an arm ` +
         `(${+expected.toFixed(2)} at the pooled rate ${+(pooled * 100).toFixed(2)}% with ${smallest} runs): the normal approximation does not hold`,
     );
   }
