@@ -1,4 +1,5 @@
 import type { Activities } from '../contracts';
+import { armActivities } from './arms';
 import { bulkActivities } from './bulk';
 import { contactActivities } from './contacts';
 import type { ActivityDeps } from './deps';
@@ -22,6 +23,7 @@ export type { ActivityDeps } from './deps';
 export const createActivities = (deps: ActivityDeps): Activities => {
   const all: Activities = {
     ...runActivities(deps),
+    ...armActivities(deps),
     ...emailActivities(deps),
     ...smsActivities(deps),
     ...notifyActivities(deps),

@@ -38,6 +38,27 @@ export function formatStats(s: JourneyStats): string {
     out.push('');
     out.push(...table(['goal', 'conversions', 'contacts', 'value'], s.goals.map((g) => [g.goal, g.conversions, g.contacts, g.value])));
   }
+  for (const split of s.splits) {
+    out.push('');
+    out.push(`split ${split.splitId}: each arm against ${split.control ?? '—'} (${split.test}; rates with 95% Wilson intervals)`);
+    const pct = (x: number) => `${+(x * 100).toFixed(1)}%`;
+    const rows = split.arms.flatMap((a) =>
+      (a.goals.length ? a.goals : [undefined]).map((g) => [
+        `${a.arm}${a.holdout ? ' (holdout)' : ''}${a.control ? ' *' : ''}`,
+        a.entered,
+        a.holdout ? a.messagesHeldOut : '—',
+        g?.goal ?? '—',
+        g?.conversions ?? '—',
+        g?.rate == null ? '—' : pct(g.rate),
+        g?.interval ? `${pct(g.interval.low)}–${pct(g.interval.high)}` : '—',
+        !g?.vsControl ? '—' : g.vsControl.lift === null ? `${g.vsControl.difference >= 0 ? '+' : ''}${+(g.vsControl.difference * 100).toFixed(1)} pts` : `${g.vsControl.lift >= 0 ? '+' : ''}${pct(g.vsControl.lift)}`,
+        !g?.vsControl ? '—' : g.vsControl.tooSmall ? 'too small' : g.vsControl.pValue! < 0.0001 ? '<0.0001' : g.vsControl.pValue!.toFixed(4),
+      ]),
+    );
+    out.push(...table(['arm', 'entered', 'held back', 'goal', 'conversions', 'rate', '95% interval', 'lift', 'p'], rows));
+    const reasons = [...new Set(split.arms.flatMap((a) => a.goals.flatMap((g) => (g.vsControl?.tooSmall ? [g.vsControl.reason!] : []))))];
+    for (const r of reasons) out.push(`too small to judge: ${r}`);
+  }
   out.push(`MQLs: ${s.mqls.contacts} contacts became MQL after entering, ${s.mqls.handoffs} sales handoffs`);
   const r = s.roi;
   out.push(
@@ -60,7 +81,7 @@ export function registerJourneysCommands(program: Command) {
   registerLaunchCommand(journeys);
   journeys
     .command('stats')
-    .description('per-step funnel, runs, messages, goals, MQLs and ROI of a journey')
+    .description('per-step funnel, runs, messages, goals, split arms (conversion rates, lift, p-values), MQLs and ROI of a journey')
     .argument('<id>', 'journey id')
     .option('--version <n>', 'one version (default: all versions)')
     .option('--json', 'print the statistics as JSON')

@@ -37,6 +37,21 @@ export type RunProjection = {
   stepSeq?: number;
 };
 
+/** A run's arm at a split step (run_arms), as the workflow reports it. */
+export type RunArm = {
+  workflowId: string;
+  /** The first run of the chain, as in the run projection. */
+  runId: string;
+  journeyId: string;
+  version: number;
+  contactId: string;
+  splitId: string;
+  arm: string;
+  holdout: boolean;
+  /** The run's journal entry (journey_run_steps.seq) into the split: its later entries came after the assignment. */
+  stepSeq: number;
+};
+
 /** Where a send comes from: the same for every retry and across continue-as-new. */
 type SendRef = {
   /** `<workflowId>:<stepId>[:<n>]`. */
@@ -145,6 +160,8 @@ export interface Activities {
   setLifecycleStage(input: ContactActionInput & { stage: string; forwardOnly?: boolean }): Promise<ContactActionResult & { stage: string }>;
   updateScore(input: ContactActionInput & { delta: number; reason: string }): Promise<ContactActionResult & { score?: number }>;
   recordConversion(input: { idempotencyKey: string; journeyId: string; version: number; contactId: string; goal: string; value?: number }): Promise<{ recorded: boolean }>;
+  /** The arm a run got at a split step; once per run and split (a retry or a loop back records nothing more). */
+  recordArm(input: RunArm): Promise<{ recorded: boolean }>;
 
   // Sales
   handoffToSales(input: HandoffToSalesInput): Promise<HandoffToSalesResult>;

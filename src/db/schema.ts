@@ -365,3 +365,27 @@ export const salesHandoffFeedback = pgTable('sales_handoff_feedback', {
   actor: text('actor').notNull(),
   createdAt: createdAt(),
 });
+
+/**
+ * The arm each run got at each split step (written by the run's recordArm activity, once per run and split). Split
+ * statistics count a run's goal conversions (conversions rows keyed `<workflowId>:goal:<goal>`) recorded at or after
+ * `assigned_at`, and a holdout run's message steps from its journal entries after `step_seq`.
+ */
+export const runArms = pgTable(
+  'run_arms',
+  {
+    workflowId: text('workflow_id').notNull(),
+    /** The first run of the chain (as journey_run_steps.run_id): a re-entry under the same workflow id is a new run. */
+    runId: text('run_id').notNull(),
+    journeyId: text('journey_id').notNull(),
+    version: integer('version').notNull(),
+    contactId: uuid('contact_id').notNull(),
+    splitId: text('split_id').notNull(),
+    arm: text('arm').notNull(),
+    holdout: boolean('holdout').notNull().default(false),
+    /** The run's journal entry (journey_run_steps.seq) into the split. */
+    stepSeq: integer('step_seq').notNull(),
+    assignedAt: timestamp('assigned_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.workflowId, t.runId, t.splitId] }), index('run_arms_journey_idx').on(t.journeyId, t.version, t.splitId)],
+);

@@ -7,6 +7,7 @@
  */
 import { asc, eq, sql, type SQL } from 'drizzle-orm';
 import { successors, type JourneyPlan } from '../journey/plan';
+import { compareProportions, TEST_NAME, wilsonInterval, type Comparison, type Interval } from '../stats/ab';
 import type { DbOrTx } from './client';
 import { journeys, journeyVersions } from './schema';
 
@@ -176,6 +177,137 @@ export async function attributedRevenue(db: DbOrTx, scope: StatsScope, windowMs?
   return { revenue: num(r.revenue), deals: num(r.deals) };
 }
 
+// --- splits ------------------------------------------------------------------------------------
+
+export type ArmCount = { splitId: string; arm: string; holdout: boolean; entered: number };
+
+/** Runs per split arm (run_arms: one row per run and split). */
+export async function armCounts(db: DbOrTx, scope: StatsScope): Promise<ArmCount[]> {
+  const res = await db.execute(sql`
+    select split_id, arm, bool_or(holdout) as holdout, count(*)::int as entered
+    from run_arms
+    where journey_id = ${scope.journeyId}${versionFilter(sql`version`, scope)}
+    group by split_id, arm order by split_id, arm`);
+  return rowsOf(res).map((r) => ({ splitId: String(r.split_id), arm: String(r.arm), holdout: r.holdout === true, entered: num(r.entered) }));
+}
+
+export type ArmConversions = { splitId: string; arm: string; goal: string; conversions: number };
+
+/**
+ * Goal conversions per split arm. A conversion row is keyed `<workflowId>:goal:<goal>` (once per workflow id and goal);
+ * it belongs to the run of that workflow id whose assignment at the split is the latest one at or before the
+ * conversion — so a conversion recorded before the run reached the split counts for no arm, and one re-entry's
+ * conversion never counts for an earlier entry. The workflow id is cut from the key so run_arms' primary key is used.
+ */
+export async function armConversions(db: DbOrTx, scope: StatsScope): Promise<ArmConversions[]> {
+  const res = await db.execute(sql`
+    select a.split_id, a.arm, c.goal, count(*)::int as n
+    from conversions c
+    join lateral (
+      select distinct on (x.split_id) x.split_id, x.arm
+      from run_arms x
+      where right(c.idempotency_key, length(':goal:' || c.goal)) = ':goal:' || c.goal
+        and x.workflow_id = left(c.idempotency_key, length(c.idempotency_key) - length(':goal:' || c.goal))
+        and x.journey_id = c.journey_id${versionFilter(sql`x.version`, scope)}
+        and x.assigned_at <= c.created_at
+      order by x.split_id, x.assigned_at desc
+    ) a on true
+    where c.journey_id = ${scope.journeyId}
+    group by a.split_id, a.arm, c.goal`);
+  return rowsOf(res).map((r) => ({ splitId: String(r.split_id), arm: String(r.arm), goal: String(r.goal), conversions: num(r.n) }));
+}
+
+/**
+ * Steps holdout runs entered after their assignment (journal entries after the split's), per version and step: the
+ * report counts those that are message steps of that version as messages held back.
+ */
+async function heldOutEntries(db: DbOrTx, scope: StatsScope): Promise<{ splitId: string; arm: string; version: number; stepId: string; n: number }[]> {
+  const res = await db.execute(sql`
+    select a.split_id, a.arm, s.version, s.step_id, count(*)::int as n
+    from run_arms a
+    join journey_run_steps s on s.workflow_id = a.workflow_id and s.run_id = a.run_id and s.seq > a.step_seq
+    where a.journey_id = ${scope.journeyId} and a.holdout${versionFilter(sql`a.version`, scope)}
+    group by a.split_id, a.arm, s.version, s.step_id`);
+  return rowsOf(res).map((r) => ({ splitId: String(r.split_id), arm: String(r.arm), version: num(r.version), stepId: String(r.step_id), n: num(r.n) }));
+}
+
+export type ArmGoalStats = {
+  goal: string;
+  /** Runs of the arm that reached the goal after their assignment. */
+  conversions: number;
+  /** conversions / entered; null when no run entered the arm. */
+  rate: number | null;
+  /** 95% Wilson score interval of the rate; null when no run entered the arm. */
+  interval: Interval | null;
+  /** Against the control arm, by the pooled two-sided two-proportion z-test; null for the control itself. */
+  vsControl: Comparison | null;
+};
+
+export type ArmStats = {
+  arm: string;
+  holdout: boolean;
+  /** The arm every other arm is compared with. */
+  control: boolean;
+  /** Percent of contacts the plan sends to this arm; null for an arm only older versions had. */
+  percent: number | null;
+  /** Runs assigned to the arm. */
+  entered: number;
+  /** Holdout arms: email and SMS steps their runs skipped instead of sending. */
+  messagesHeldOut: number;
+  goals: ArmGoalStats[];
+};
+
+export type SplitStats = {
+  splitId: string;
+  /** The control arm: the holdout arm if the split has one, else its first arm. */
+  control: string | null;
+  test: string;
+  arms: ArmStats[];
+};
+
+const MESSAGE_STEPS = new Set(['send_email', 'send_sms']);
+
+async function splitStats(db: DbOrTx, scope: StatsScope, plan: JourneyPlan | undefined, plans: Map<number, JourneyPlan>, order: string[]): Promise<SplitStats[]> {
+  const [counts, convs, held] = await Promise.all([armCounts(db, scope), armConversions(db, scope), heldOutEntries(db, scope)]);
+  const planSplits = order.map((id) => plan?.steps[id]).filter((st): st is Extract<JourneyPlan['steps'][string], { type: 'split' }> => st?.type === 'split');
+  const splitIds = [...planSplits.map((st) => st.id), ...[...new Set([...counts, ...convs].map((c) => c.splitId))].filter((id) => !planSplits.some((st) => st.id === id)).sort()];
+  return splitIds.map((splitId) => {
+    const planned = planSplits.find((st) => st.id === splitId)?.paths ?? [];
+    const found = counts.filter((c) => c.splitId === splitId);
+    const armNames = [...planned.map((p) => p.name), ...[...new Set([...found.map((c) => c.arm), ...convs.filter((c) => c.splitId === splitId).map((c) => c.arm)])].filter((a) => !planned.some((p) => p.name === a)).sort()];
+    const isHoldout = (arm: string) => planned.find((p) => p.name === arm)?.holdout ?? found.find((c) => c.arm === arm)?.holdout ?? false;
+    const control = armNames.find(isHoldout) ?? armNames[0] ?? null;
+    const goals = [...(plan?.goals ?? []).map((g) => g.id), ...[...new Set(convs.filter((c) => c.splitId === splitId).map((c) => c.goal))].filter((g) => !plan?.goals.some((p) => p.id === g)).sort()];
+    const entered = (arm: string) => found.find((c) => c.arm === arm)?.entered ?? 0;
+    const converted = (arm: string, goal: string) => convs.find((c) => c.splitId === splitId && c.arm === arm && c.goal === goal)?.conversions ?? 0;
+    const arms = armNames.map((arm): ArmStats => {
+      const n = entered(arm);
+      const messagesHeldOut = held
+        .filter((h) => h.splitId === splitId && h.arm === arm && MESSAGE_STEPS.has(plans.get(h.version)?.steps[h.stepId]?.type ?? ''))
+        .reduce((a, h) => a + h.n, 0);
+      return {
+        arm,
+        holdout: isHoldout(arm),
+        control: arm === control,
+        percent: planned.find((p) => p.name === arm)?.percent ?? null,
+        entered: n,
+        messagesHeldOut,
+        goals: goals.map((goal) => {
+          const x = converted(arm, goal);
+          return {
+            goal,
+            conversions: x,
+            rate: n > 0 ? round(x / n) : null,
+            interval: wilsonInterval(x, n) ?? null,
+            vsControl: arm === control || control === null ? null : compareProportions({ successes: x, n }, { successes: converted(control, goal), n: entered(control) }),
+          };
+        }),
+      };
+    });
+    return { splitId, control, test: TEST_NAME, arms };
+  });
+}
+
 // --- the report --------------------------------------------------------------------------------
 
 export type JourneyStats = {
@@ -193,6 +325,13 @@ export type JourneyStats = {
     unsubscribed: number;
   };
   goals: { goal: string; name: string; conversions: number; contacts: number; value: number }[];
+  /**
+   * Per split step, per arm: runs entered, goal conversions after the assignment, the rate with its 95% Wilson
+   * interval, and the comparison with the control arm (holdout arm, else the first arm): difference, relative lift and
+   * the pooled two-sided two-proportion z-test's p-value, or `tooSmall` with the reason (no p-value) when an arm expects
+   * fewer than 5 conversions or non-conversions.
+   */
+  splits: SplitStats[];
   mqls: { contacts: number; handoffs: number };
   roi: {
     currency: string;
@@ -258,6 +397,7 @@ export async function journeyStats(db: DbOrTx, scope: StatsScope): Promise<Journ
   // Plan order first, then steps only older versions had.
   const counted = new Map(steps.map((s) => [s.stepId, s]));
   const order = [...stepOrder(plan), ...[...counted.keys()].filter((id) => !plan?.steps[id]).sort()];
+  const splits = await splitStats(db, scope, plan, plans, order);
   const stepRows = order.map((stepId) => {
     const c = counted.get(stepId) ?? { entered: 0, waiting: 0, exitedHere: 0 };
     // A run journaled before the step journal existed can be waiting without an entry; never report a negative pass.
@@ -296,6 +436,7 @@ export async function journeyStats(db: DbOrTx, scope: StatsScope): Promise<Journ
     steps: stepRows,
     messages: { total: msgs.reduce((a, m) => a + m.count, 0), byChannel, ...engagement },
     goals: goalRows,
+    splits,
     mqls,
     roi: {
       currency: plan?.settings.costs.currency ?? 'USD',

@@ -51,6 +51,11 @@ export type Input =
       trigger?: JourneyEvent;
       /** Recent events of the contact (for "event seen within" conditions); optional. */
       history?: JourneyEvent[];
+      /**
+       * The run began under workflow code that did not record split arms (see the workflow's patch): a split records
+       * nothing and holds nothing out, exactly as that code did, so the run replays unchanged.
+       */
+      legacySplits?: boolean;
     }
   /** `contact`: a fresh snapshot when the event changed the contact (e.g. contact.updated). */
   | { type: 'event'; at: number; event: JourneyEvent; contact?: Contact }
@@ -84,6 +89,8 @@ export type Action =
     }
   /** Fire-and-forget: the run does not wait for its result. */
   | { kind: 'record_goal'; goalId: string; via: 'step' | 'event' | 'condition' }
+  /** Fire-and-forget: the arm this run got at a split step (stats compare arms). */
+  | { kind: 'record_arm'; splitId: string; arm: string; holdout: boolean }
   /** Read: result `contact` is the current snapshot. */
   | { kind: 'load_contact' }
   /** Read: result `data.sentAt` lists epoch ms of messages on this channel since `since` (all journeys). */
@@ -103,11 +110,13 @@ export type LogKind =
   | 'date_missing'
   | 'branch_taken'
   | 'split_assigned'
+  /** A message step skipped because the run is in a holdout arm. */
+  | 'held_out'
   | 'goal_reached'
   | 'loop_guard';
 
 export type Command =
-  /** Run an action; unless `action.kind` is record_goal, feed the result back with this commandId. */
+  /** Run an action; unless `action.kind` is record_goal or record_arm, feed the result back with this commandId. */
   | { type: 'action'; commandId: string; stepId: string; action: Action }
   | { type: 'start_timer'; timerId: string; stepId: string; at: number }
   | { type: 'cancel_timer'; timerId: string }
@@ -161,6 +170,12 @@ export interface RunState {
   events: BufferedEvent[];
   goalsReached: string[];
   outcome: { outcome: Outcome; reason: string; at: number } | null;
+  /** The arm taken at each split step passed (optional: states carried from before arms existed lack it). */
+  arms?: { split: string; arm: string; holdout?: true }[];
+  /** Message steps skipped because the run is held out. */
+  heldOut?: number;
+  /** Set from the start input's `legacySplits` (or by the workflow for a run carried from such code). */
+  legacySplits?: true;
 }
 
 export interface StepResult {
@@ -398,8 +413,16 @@ function execute(ctx: Ctx, step: PlanStep): string | undefined {
   const c = contact(ctx);
   switch (step.type) {
     case 'send_email':
-    case 'send_sms':
+    case 'send_sms': {
+      const holdout = heldOutBy(ctx.s);
+      if (holdout) {
+        // Held out: the contact gets no message, the run goes on as if it had been sent, so goals still count.
+        ctx.s.heldOut = (ctx.s.heldOut ?? 0) + 1;
+        log(ctx, 'held_out', `${step.type === 'send_email' ? `email ${step.template}` : 'sms'} not sent: arm ${holdout.arm} of split ${holdout.split} is a holdout`);
+        return step.next;
+      }
       return prepareSend(ctx, step);
+    }
     case 'webhook':
       emit(ctx, step.id, { kind: 'webhook', url: step.url, method: step.method, headers: step.headers, ...(step.body !== undefined ? { body: step.body } : {}), timeoutMs: step.timeoutMs, retries: step.retries }, 'effect');
       return undefined;
@@ -482,6 +505,11 @@ function execute(ctx: Ctx, step: PlanStep): string | undefined {
       let acc = 0;
       const path = step.paths.find((p) => pos < (acc += p.percent)) ?? step.paths[step.paths.length - 1]!;
       log(ctx, 'split_assigned', `${path.name}${path.holdout ? ' (holdout)' : ''} → ${path.next}`);
+      // A loop back through the split finds the same arm (the position is a hash): it is recorded once.
+      if (!ctx.s.legacySplits && !ctx.s.arms?.some((a) => a.split === step.id)) {
+        ctx.s.arms = [...(ctx.s.arms ?? []), { split: step.id, arm: path.name, ...(path.holdout ? { holdout: true as const } : {}) }];
+        ctx.cmds.push({ type: 'action', commandId: nextId(ctx, step.id), stepId: step.id, action: { kind: 'record_arm', splitId: step.id, arm: path.name, holdout: path.holdout } });
+      }
       return path.next;
     }
     case 'goal':
@@ -495,6 +523,11 @@ function execute(ctx: Ctx, step: PlanStep): string | undefined {
     default:
       return assertNever(step, 'step type');
   }
+}
+
+/** The holdout arm that keeps messages from this run, if any: once held out, held out for the rest of the run. */
+export function heldOutBy(s: RunState): { split: string; arm: string } | undefined {
+  return s.arms?.find((a) => a.holdout);
 }
 
 function consume(ctx: Ctx, idx: number): void {
@@ -576,6 +609,7 @@ function onStart(ctx: Ctx, input: Extract<Input, { type: 'start' }>): void {
   s.contact = input.contact;
   s.trigger = input.trigger ?? null;
   s.enteredAt = input.at;
+  if (input.legacySplits) s.legacySplits = true;
   const types = new Set(ctx.plan.eventTypes);
   for (const e of input.history ?? []) if (types.has(e.type)) bufferEvent(ctx, e);
   // A contact may already meet an exit or goal condition (e.g. is already a customer).

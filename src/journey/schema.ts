@@ -467,7 +467,12 @@ export type BranchStep = z.infer<typeof BranchStep>;
 export const SplitPath = z.strictObject({
   name: z.string().min(1),
   percent: z.number().gt(0).max(100),
-  /** Marks a control group (reported separately); it still goes to `next`, usually an exit. */
+  /**
+   * A control group that gets no messages: from this arm on, the run skips every send_email and send_sms step (logged
+   * `held_out` and counted, taking the step's `next` as if sent) but otherwise goes on along `next`: waits, goals and
+   * conversion windows count as for any run, and internal steps (notify, webhook, handoff_to_sales, tags, score,
+   * attributes) still happen. Held out for the rest of the run. Stats compare every other arm with it.
+   */
   holdout: z.boolean().optional(),
   next: StepId,
 });

@@ -83,6 +83,10 @@ export interface SimulationResult {
   actions: { at: string; atMs: number; commandId: string; stepId: string; action: Action; result: 'ok' | 'failed' | 'not_run' }[];
   log: { at: string; atMs: number; stepId: string | null; kind: LogKind; detail: string }[];
   goals: string[];
+  /** The arm taken at each split step, in order; a holdout arm's message steps are skipped (`heldOut` counts them). */
+  arms: { splitId: string; arm: string; holdout: boolean }[];
+  /** Message steps (email, SMS) skipped because the run is in a holdout arm. */
+  heldOut: number;
   cost: { currency: string; total: number; byChannel: Record<string, number> };
   contact: Contact;
   state: RunState;
@@ -140,6 +144,8 @@ export function simulate(plan: JourneyPlan, opts: SimulationOptions): Simulation
     actions: [],
     log: [],
     goals: [],
+    arms: [],
+    heldOut: 0,
     cost: { currency: plan.settings.costs.currency, total: 0, byChannel: {} },
     contact,
     state: initialState(plan),
@@ -182,8 +188,10 @@ export function simulate(plan: JourneyPlan, opts: SimulationOptions): Simulation
           result.path.push({ at: iso(c.at), atMs: c.at, stepId: c.stepId, type: c.stepType });
           break;
         case 'action':
-          if (c.action.kind === 'record_goal') {
-            result.goals.push(c.action.goalId);
+          if (c.action.kind === 'record_goal' || c.action.kind === 'record_arm') {
+            // Fire-and-forget, as in the workflow: nothing to wait for.
+            if (c.action.kind === 'record_goal') result.goals.push(c.action.goalId);
+            else result.arms.push({ splitId: c.action.splitId, arm: c.action.arm, holdout: c.action.holdout });
             result.actions.push({ at: iso(now), atMs: now, commandId: c.commandId, stepId: c.stepId, action: c.action, result: 'ok' });
           } else actionQueue.push(c);
           break;
@@ -282,6 +290,7 @@ export function simulate(plan: JourneyPlan, opts: SimulationOptions): Simulation
   result.cost.total = Math.round(result.cost.total * 1e6) / 1e6;
   result.contact = contact;
   result.state = state;
+  result.heldOut = state.heldOut ?? 0;
   return result;
 }
 
@@ -309,6 +318,8 @@ function describeAction(a: Action): string {
       return `handoff to ${a.owner !== undefined ? `owner ${a.owner}` : `team ${a.team}`}${a.task ? `, task due ${iso(a.task.dueAt)}` : ''}`;
     case 'record_goal':
       return `goal ${a.goalId}`;
+    case 'record_arm':
+      return `arm ${a.arm} of split ${a.splitId}${a.holdout ? ' (holdout: no messages)' : ''}`;
     case 'load_contact':
       return 'load contact';
     case 'count_messages':
@@ -331,11 +342,12 @@ export function formatSimulation(r: SimulationResult): string {
     return idx * 3;
   };
   for (const a of r.actions) {
-    if (a.action.kind === 'load_contact' || a.action.kind === 'count_messages') continue;
+    // The split_assigned line already shows the arm.
+    if (a.action.kind === 'load_contact' || a.action.kind === 'count_messages' || a.action.kind === 'record_arm') continue;
     lines.push({ t: a.atMs, order: stepOrder(a.stepId, a.atMs) + 1, text: `    ${describeAction(a.action)}${a.result === 'ok' ? '' : ` [${a.result}]`}` });
   }
   for (const l of r.log) {
-    if (l.kind === 'branch_taken' || l.kind === 'split_assigned' || l.kind.startsWith('deferred') || l.kind.startsWith('skipped') || l.kind === 'matched_earlier_event' || l.kind === 'wait_timed_out' || l.kind === 'event_matched') {
+    if (l.kind === 'branch_taken' || l.kind === 'split_assigned' || l.kind === 'held_out' || l.kind.startsWith('deferred') || l.kind.startsWith('skipped') || l.kind === 'matched_earlier_event' || l.kind === 'wait_timed_out' || l.kind === 'event_matched') {
       lines.push({ t: l.atMs, order: stepOrder(l.stepId, l.atMs) + 2, text: `    ${l.kind.replace(/_/g, ' ')}: ${l.detail}` });
     }
   }
@@ -343,5 +355,8 @@ export function formatSimulation(r: SimulationResult): string {
   const out = lines.map((l) => `${iso(l.t)}  ${rel(l.t).padEnd(10)} ${l.text}`);
   out.push(`outcome: ${r.outcome.status}${r.outcome.reason ? ` (${r.outcome.reason})` : ''} at ${r.outcome.at}`);
   if (r.cost.total > 0) out.push(`cost: ${r.cost.total} ${r.cost.currency}`);
+  if (r.arms.length > 0) {
+    out.push(`arms: ${r.arms.map((a) => `${a.splitId} → ${a.arm}${a.holdout ? ' (holdout)' : ''}`).join(', ')}${r.heldOut > 0 ? `; ${r.heldOut} message${r.heldOut === 1 ? '' : 's'} held back` : ''}`);
+  }
   return out.join('\n');
 }

@@ -47,6 +47,12 @@ const projections = proxyLocalActivities<Activities>({
 });
 /** Runs recorded before this change keep writing their projection through a normal activity. */
 const LOCAL_PROJECTION_PATCH = 'projection-as-local-activity';
+/**
+ * Split arms are recorded (a recordArm activity) and holdout arms get no messages. A run that began before this change
+ * may already have passed a holdout arm and sent: it keeps the old behaviour for its whole life (the interpreter's
+ * `legacySplits`), decided once at the top of each execution so replay takes the same path.
+ */
+const SPLIT_ARMS_PATCH = 'split-arms';
 
 /** Continue-as-new well before Temporal's history limits; each input costs a handful of events. */
 const HISTORY_BUDGET = 4000;
@@ -54,6 +60,7 @@ const HISTORY_BUDGET = 4000;
 export async function journeyWorkflow(input: JourneyWorkflowInput): Promise<JourneyWorkflowResult> {
   const info = workflowInfo();
   const { workflowId } = info;
+  const splitArms = patched(SPLIT_ARMS_PATCH);
   const plan: JourneyPlan = await reads.loadPlan({ journeyId: input.journeyId, version: input.version });
   const view: RunStateView = {
     journeyId: input.journeyId,
@@ -86,6 +93,7 @@ export async function journeyWorkflow(input: JourneyWorkflowInput): Promise<Jour
     });
 
   let state = input.carried?.state ?? initialState(plan);
+  if (!splitArms && input.carried && !state.legacySplits) state = { ...state, legacySplits: true };
   let timer = input.carried ? activeTimer(state) : undefined;
   // Set by ops through the skipWait update; the main loop fires the current timer early.
   let skipRequested = false;
@@ -162,7 +170,7 @@ export async function journeyWorkflow(input: JourneyWorkflowInput): Promise<Jour
 
   if (!input.carried) {
     const contact = await reads.loadContact({ contactId: input.contactId });
-    feed({ type: 'start', at: Date.now(), contact, ...(input.trigger ? { trigger: input.trigger } : {}) });
+    feed({ type: 'start', at: Date.now(), contact, ...(input.trigger ? { trigger: input.trigger } : {}), ...(splitArms ? {} : { legacySplits: true }) });
   } else if (input.carried.migratedFrom !== undefined) {
     // Migrated by ops: the projection (and so lists and stats) shows the new version from now on.
     await project();
@@ -256,6 +264,20 @@ export async function journeyWorkflow(input: JourneyWorkflowInput): Promise<Jour
         case 'record_goal':
           await writes.recordConversion({ idempotencyKey: `${workflowId}:goal:${action.goalId}`, journeyId: input.journeyId, version: input.version, contactId: input.contactId, goal: action.goalId });
           return { status: 'ok' };
+        case 'record_arm':
+          // The split's enter_step came just before this command: stepSeq is the journal entry of the split.
+          await writes.recordArm({
+            workflowId,
+            runId: info.firstExecutionRunId,
+            journeyId: input.journeyId,
+            version: input.version,
+            contactId: input.contactId,
+            splitId: action.splitId,
+            arm: action.arm,
+            holdout: action.holdout,
+            stepSeq,
+          });
+          return { status: 'ok' };
         case 'load_contact':
           return { status: 'ok', contact: await reads.loadContact({ contactId: input.contactId }) };
         case 'count_messages':
@@ -280,7 +302,7 @@ export async function journeyWorkflow(input: JourneyWorkflowInput): Promise<Jour
         switch (c.type) {
           case 'action': {
             const result = await run(c.commandId, c.stepId, c.action);
-            if (c.action.kind !== 'record_goal') feed({ type: 'action_result', at: Date.now(), commandId: c.commandId, outcome: result });
+            if (c.action.kind !== 'record_goal' && c.action.kind !== 'record_arm') feed({ type: 'action_result', at: Date.now(), commandId: c.commandId, outcome: result });
             break;
           }
           case 'start_timer':

@@ -2,9 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { statsCommand, formatStats } from '../../src/cli/journeys';
 import { CliError } from '../../src/cli/errors';
-import { contacts, conversions, events, journeyRuns, journeyRunSteps, messages, salesHandoffs } from '../../src/db/schema';
+import { contacts, conversions, events, journeyRuns, journeyRunSteps, messages, runArms, salesHandoffs } from '../../src/db/schema';
 import { journeyStats } from '../../src/db/stats';
 import { publishJourney } from '../../src/publishing/journeys';
+import { compareProportions } from '../../src/stats/ab';
 import { createTestDatabase } from '../helpers/db';
 
 const journey = (emailCost: number) => `
@@ -227,3 +228,102 @@ describe('journey statistics on seeded rows', () => {
     expect(out).toContain('− cost 105.5 CNY (incl. campaign 100) =');
   });
 });
+
+describe('split arm statistics on seeded rows (the edge cases; tests/e2e/splits.test.ts has real runs)', () => {
+  let db: Awaited<ReturnType<typeof createTestDatabase>>;
+  const AB = (holdPercent: number) => `
+id: ab
+name: AB
+triggers: [{ type: event, event: lead.created }]
+goals: [{ id: demo, name: Demo booked, event: demo.booked }]
+start: ab
+steps:
+  ab:
+    type: split
+    paths:
+      - { name: a, percent: ${100 - holdPercent}, next: mail }
+      - { name: hold, percent: ${holdPercent}, holdout: true, next: mail }
+  mail: { type: send_email, template: welcome, next: w }
+  w: { type: wait_for_event, event: demo.booked, timeout: 7d, on_event: done, on_timeout: done }
+  done: { type: exit, reason: finished }
+`;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    expect((await publishJourney(db.db, AB(50), {})).version).toBe(1);
+    expect((await publishJourney(db.db, AB(20), {})).version).toBe(2);
+    const contact = randomUUID();
+    const arm = (workflowId: string, runId: string, name: string, assignedAt: number, version = 1, splitId = 'ab') => ({
+      workflowId, runId, journeyId: 'ab', version, contactId: contact, splitId, arm: name, holdout: name === 'hold', stepSeq: 1, assignedAt: at(assignedAt),
+    });
+    await db.db.insert(runArms).values([
+      arm('w1', 'r1', 'a', M),
+      arm('w2', 'r1', 'a', M),
+      // One workflow id, two entries (re-entry): its one conversion belongs to the entry it followed.
+      arm('w5', 'r1', 'a', 0),
+      arm('w5', 'r2', 'a', 5 * M),
+      arm('w3', 'r1', 'hold', M),
+      arm('w4', 'r1', 'hold', M),
+      // Version 2 had an arm the latest plan does not name, and a split step it no longer has.
+      arm('w6', 'r1', 'gone', M, 2),
+      arm('w6', 'r1', 'x', M, 2, 'old-split'),
+      // Another journey's arm never counts.
+      { ...arm('o1', 'r1', 'a', M), journeyId: 'other' },
+    ]);
+    const conv = (workflowId: string, createdAt: number, goal = 'demo', journeyId = 'ab') => ({
+      idempotencyKey: `${workflowId}:goal:${goal}`, journeyId, version: 1, contactId: contact, goal, createdAt: at(createdAt),
+    });
+    await db.db.insert(conversions).values([
+      conv('w1', 2 * M),
+      // Converted before reaching the split: no arm's conversion.
+      conv('w2', 0),
+      conv('w5', 10 * M),
+      conv('w3', 2 * M),
+      // In no arm at all.
+      conv('w9', 2 * M),
+      conv('o1', 2 * M, 'demo', 'other'),
+    ]);
+    // Holdout runs skipped the mail step after their split (seq 1): messages held back. The wait is not a message.
+    await db.db.insert(journeyRunSteps).values(
+      ['w3', 'w4'].flatMap((wf) => ['ab', 'mail', 'w'].map((stepId, i) => ({ workflowId: wf, runId: 'r1', seq: i + 1, journeyId: 'ab', version: 1, contactId: contact, stepId, enteredAt: at(M) }))),
+    );
+  });
+  afterAll(async () => {
+    await db?.drop();
+  });
+
+  it('counts runs and conversions per arm, after the assignment, once per entry', async () => {
+    const s = await journeyStats(db.db, { journeyId: 'ab', version: 1 });
+    expect(s!.splits).toHaveLength(1);
+    const [split] = s!.splits;
+    expect(split).toMatchObject({ splitId: 'ab', control: 'hold', test: 'two-proportion z-test (pooled standard error, two-sided)' });
+    const [a, hold] = split!.arms;
+    // Percentages are the version's own (v1: 50/50); across versions, the latest's (below).
+    expect(a).toMatchObject({ arm: 'a', holdout: false, control: false, percent: 50, entered: 4, messagesHeldOut: 0 });
+    expect(hold).toMatchObject({ arm: 'hold', holdout: true, control: true, percent: 50, entered: 2, messagesHeldOut: 2 });
+    expect(a!.goals).toEqual([{ goal: 'demo', conversions: 2, rate: 0.5, interval: expect.any(Object), vsControl: compareProportions({ successes: 2, n: 4 }, { successes: 1, n: 2 }) }]);
+    expect(a!.goals[0]!.vsControl).toMatchObject({ tooSmall: true, pValue: null, z: null });
+    expect(a!.goals[0]!.vsControl!.reason).toMatch(/fewer than 5 expected conversions/);
+    expect(hold!.goals).toEqual([{ goal: 'demo', conversions: 1, rate: 0.5, interval: expect.any(Object), vsControl: null }]);
+  });
+
+  it('across versions, shows arms and splits only an older version had, after the plan’s own', async () => {
+    const s = await journeyStats(db.db, { journeyId: 'ab' });
+    expect(s!.splits.map((x) => x.splitId)).toEqual(['ab', 'old-split']);
+    expect(s!.splits[0]!.arms.map((x) => [x.arm, x.entered, x.percent])).toEqual([['a', 4, 80], ['hold', 2, 20], ['gone', 1, null]]);
+    expect(s!.splits[1]).toMatchObject({ control: 'x', arms: [{ arm: 'x', entered: 1, control: true, percent: null }] });
+    const v2 = await journeyStats(db.db, { journeyId: 'ab', version: 2 });
+    expect(v2!.splits[0]!.arms.map((x) => [x.arm, x.entered])).toEqual([['a', 0], ['hold', 0], ['gone', 1]]);
+    expect(v2!.splits[0]!.arms[0]!.goals[0]).toMatchObject({ conversions: 0, rate: null, interval: null, vsControl: { tooSmall: true, reason: 'the arm has no runs yet' } });
+  });
+
+  it('prints one table per split in the CLI, with why a comparison is too small to judge', async () => {
+    let out = '';
+    await statsCommand(db.db, 'ab', { version: 1 }, (x) => (out += x));
+    expect(out).toContain('split ab: each arm against hold (two-proportion z-test (pooled standard error, two-sided); rates with 95% Wilson intervals)');
+    expect(out).toMatch(/a\s+4\s+—\s+demo\s+2\s+50%\s+15%–85%\s+\+0%\s+too small/);
+    expect(out).toMatch(/hold \(holdout\) \*\s+2\s+2\s+demo\s+1\s+50%/);
+    expect(out).toMatch(/too small to judge: fewer than 5 expected conversions in an arm/);
+  });
+});
+

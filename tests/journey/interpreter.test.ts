@@ -372,6 +372,102 @@ describe('interpreter: branch and split', () => {
   });
 });
 
+describe('interpreter: split arms and holdouts', () => {
+  const abPlan = () =>
+    plan(
+      {
+        ab: { type: 'split', paths: [{ name: 'treatment', percent: 50, next: 'mail' }, { name: 'control', percent: 50, holdout: true, next: 'mail' }] },
+        mail: { type: 'send_email', template: 'welcome', next: 'sms' },
+        sms: { type: 'send_sms', body: 'Hi', next: 'hook' },
+        hook: { type: 'webhook', url: 'https://crm.example.com/x', next: 'wait' },
+        wait: { type: 'wait_for_event', event: 'demo.booked', timeout: '7d', on_event: 'done', on_timeout: 'done' },
+        done: exit,
+      },
+      { goals: [{ id: 'demo', name: 'Demo', event: 'demo.booked' }] },
+    );
+  /** A contact id that lands in the arm (the split position is a hash of contact, journey and step). */
+  const contactIn = (p: JourneyPlan, arm: 'treatment' | 'control') => {
+    for (let i = 0; ; i++) {
+      const d = new Driver(p);
+      d.start(contact({ id: `c-${i}` }));
+      if (d.state.arms?.[0]?.arm === arm) return `c-${i}`;
+    }
+  };
+
+  it('records the arm once as a fire-and-forget action, and remembers it in the state', () => {
+    const p = abPlan();
+    const d = new Driver(p);
+    const cmds = d.start(contact({ id: contactIn(p, 'treatment') }));
+    expect(cmds.slice(0, 3)).toEqual([
+      { type: 'enter_step', stepId: 'ab', stepType: 'split', at: T0 },
+      { type: 'log', stepId: 'ab', at: T0, kind: 'split_assigned', detail: 'treatment → mail' },
+      { type: 'action', commandId: 'ab:1', stepId: 'ab', action: { kind: 'record_arm', splitId: 'ab', arm: 'treatment', holdout: false } },
+    ]);
+    expect(d.state.arms).toEqual([{ split: 'ab', arm: 'treatment' }]);
+    // The run does not wait for the arm: it goes on to the send, which it does wait for.
+    expect(d.pending().action.kind).toBe('send_email');
+    d.ok(T0);
+    expect(d.pending().action.kind).toBe('send_sms');
+    d.ok(T0);
+    expect(d.pending().action.kind).toBe('webhook');
+    expect(d.state.heldOut).toBeUndefined();
+  });
+
+  it('a holdout run sends no email or SMS (logged held_out, counted), still calls internal webhooks, and its goal counts', () => {
+    const p = abPlan();
+    const d = new Driver(p);
+    d.start(contact({ id: contactIn(p, 'control') }));
+    expect(d.state.arms).toEqual([{ split: 'ab', arm: 'control', holdout: true }]);
+    expect(d.actions().map((a) => a.kind)).toEqual(['record_arm', 'webhook']);
+    expect(d.actions()[0]).toEqual({ kind: 'record_arm', splitId: 'ab', arm: 'control', holdout: true });
+    expect(d.entered()).toEqual(['ab', 'mail', 'sms', 'hook']);
+    const held = d.all.filter((c): c is Extract<Command, { type: 'log' }> => c.type === 'log' && c.kind === 'held_out');
+    expect(held.map((l) => [l.stepId, l.detail])).toEqual([
+      ['mail', 'email welcome not sent: arm control of split ab is a holdout'],
+      ['sms', 'sms not sent: arm control of split ab is a holdout'],
+    ]);
+    expect(d.state.heldOut).toBe(2);
+    d.ok(T0);
+    d.event(T0 + HOUR, 'demo.booked');
+    expect(d.actions()).toContainEqual({ kind: 'record_goal', goalId: 'demo', via: 'event' });
+    expect(completion(d)).toMatchObject({ outcome: 'goal', reason: 'demo' });
+  });
+
+  it('a loop back through the split keeps and records the arm once; a holdout stays held out after a later split', () => {
+    const p = plan({
+      first: { type: 'split', paths: [{ name: 'held', percent: 50, holdout: true, next: 'second' }, { name: 'open', percent: 50, next: 'second' }] },
+      second: { type: 'split', paths: [{ name: 'x', percent: 50, next: 'mail' }, { name: 'y', percent: 50, next: 'mail' }] },
+      mail: { type: 'send_email', template: 'welcome', category: 'transactional', next: 'pause' },
+      pause: { type: 'wait', duration: '1d', next: 'again' },
+      again: { type: 'branch', conditions: [{ when: { tag: 'stop' }, next: 'done' }], else: 'first' },
+      done: exit,
+    });
+    let id = 0;
+    let d: Driver;
+    do {
+      d = new Driver(p);
+      d.start(contact({ id: `loop-${id++}` }));
+    } while (d.state.arms?.[0]?.arm !== 'held');
+    expect(d.state.arms!.map((a) => a.split)).toEqual(['first', 'second']);
+    d.fire();
+    d.feed({ type: 'action_result', at: T0 + DAY, commandId: d.pending().commandId, outcome: { status: 'ok', contact: d.state.contact! } });
+    // Back through both splits: no new record_arm, and the mail is held out again.
+    expect(d.actions().filter((a) => a.kind === 'record_arm')).toHaveLength(2);
+    expect(d.actions().some((a) => a.kind === 'send_email')).toBe(false);
+    expect(d.state.heldOut).toBe(2);
+  });
+
+  it('a run started with legacySplits records no arm and holds nothing out, as before arms were recorded', () => {
+    const p = abPlan();
+    const d = new Driver(p);
+    d.start(contact({ id: contactIn(p, 'control') }), T0, { legacySplits: true });
+    expect(d.all).toContainEqual({ type: 'log', stepId: 'ab', at: T0, kind: 'split_assigned', detail: 'control (holdout) → mail' });
+    expect(d.state.arms).toBeUndefined();
+    // Command ids are those the old code gave: the send is the first command after the split.
+    expect(d.pending()).toMatchObject({ commandId: 'mail:1', action: { kind: 'send_email' } });
+  });
+});
+
 describe('interpreter: quiet hours, send windows, frequency caps', () => {
   const shanghai = { timezone: 'Asia/Shanghai', quiet_hours: { start: '21:00', end: '08:00' } };
   const sendPlan = (settings: Record<string, unknown>, category = 'marketing') =>

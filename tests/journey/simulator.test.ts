@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { formatSimulation, resolveTime, simulate } from '../../src/journey/simulator';
+import { splitPosition } from '../../src/journey/hash';
 import { compile, contact, DAY, HOUR, journey, T0 } from './helpers';
 
 const iso = (t: number) => new Date(t).toISOString();
@@ -69,5 +70,43 @@ describe('simulate', () => {
       `${iso(T0 + 2 * DAY)}  +2d        → timeout (exit)`,
       `outcome: completed (timeout) at ${iso(T0 + 2 * DAY)}`,
     ]);
+  });
+
+  it('shows the arm a split gives, and that a holdout contact is sent nothing while its goal still counts', () => {
+    const ab = compile(
+      journey({
+        id: 'ab-test',
+        goals: [{ id: 'demo', name: 'Demo', event: 'demo.booked' }],
+        steps: {
+          ab: { type: 'split', paths: [{ name: 'treatment', percent: 50, next: 'mail' }, { name: 'control', percent: 50, holdout: true, next: 'mail' }] },
+          mail: { type: 'send_email', template: 'welcome', category: 'transactional', next: 'w' },
+          w: { type: 'wait_for_event', event: 'demo.booked', timeout: '7d', on_event: 'done', on_timeout: 'done' },
+          done: { type: 'exit', reason: 'done' },
+        },
+      }),
+    );
+    const idIn = (holdout: boolean) => {
+      for (let i = 0; ; i++) if (splitPosition(`sim-${i}`, 'ab-test', 'ab') >= 50 === holdout) return `sim-${i}`;
+    };
+    const events = [{ at: '+1h', type: 'demo.booked' }];
+    const held = simulate(ab, { contact: contact({ id: idIn(true) }), start: T0, events });
+    expect(held.arms).toEqual([{ splitId: 'ab', arm: 'control', holdout: true }]);
+    expect(held.heldOut).toBe(1);
+    expect(held.actions.map((a) => a.action.kind)).toEqual(['record_arm', 'record_goal']);
+    expect(held.goals).toEqual(['demo']);
+    expect(held.cost.byChannel).toEqual({});
+    const text = formatSimulation(held).split('\n');
+    expect(text).toContain(`${iso(T0)}  +0s            split assigned: control (holdout) → mail`);
+    expect(text).toContain(`${iso(T0)}  +0s            held out: email welcome not sent: arm control of split ab is a holdout`);
+    expect(text.some((l) => l.includes('email welcome ('))).toBe(false);
+    expect(text.at(-1)).toBe('arms: ab → control (holdout); 1 message held back');
+
+    const treated = simulate(ab, { contact: contact({ id: idIn(false) }), start: T0, events });
+    expect(treated.arms).toEqual([{ splitId: 'ab', arm: 'treatment', holdout: false }]);
+    expect(treated.heldOut).toBe(0);
+    expect(treated.actions.map((a) => a.action.kind)).toEqual(['record_arm', 'send_email', 'record_goal']);
+    const lines = formatSimulation(treated).split('\n');
+    expect(lines).toContain(`${iso(T0)}  +0s            email welcome (en)`);
+    expect(lines.at(-1)).toBe('arms: ab → treatment');
   });
 });

@@ -494,7 +494,7 @@ export function journeyRoutes(deps: JourneyRouteDeps) {
       path: '/v1/journeys/:id/stats',
       tag: 'journeys',
       summary:
-        'Per-step funnel (entered, passed, waiting now, exited here), runs by status, messages by channel and status with opens/clicks/unsubscribes, goals and conversions, MQLs, and ROI = (revenue − cost) / cost: cost prices accepted messages (sent, delivered) with the version’s settings.costs; revenue sums `amount` of deal.won events of entered contacts after their entry (within the longest goal window, if any)',
+        'Per-step funnel (entered, passed, waiting now, exited here), runs by status, messages by channel and status with opens/clicks/unsubscribes, goals and conversions, MQLs, split arms (`splits`: per split step and arm, runs entered, goal conversions after the assignment, rate with a 95% Wilson interval, and against the control arm — the holdout arm, else the first — the difference, relative lift and the p-value of a pooled, two-sided two-proportion z-test; `tooSmall: true` with a reason and no p-value when an arm expects fewer than 5 conversions or non-conversions; holdout arms count the messages they held back), and ROI = (revenue − cost) / cost: cost prices accepted messages (sent, delivered) with the version’s settings.costs; revenue sums `amount` of deal.won events of entered contacts after their entry (within the longest goal window, if any)',
       auth: ['marketer'],
       params: Params,
       query: z.object({ version: queryInt32({ min: 1 }).optional() }).strict(),
