@@ -20,6 +20,7 @@ import { toJourneyContact } from '../db/contact-view';
 import { findContactById } from '../db/queries';
 import { journeyRuns } from '../db/schema';
 import { journeyEventSignal, type JourneyEventSignal } from '../contracts';
+import { NotFoundError } from '../errors';
 import { evaluate, runTest } from '../journey/conditions';
 import { contactFieldsOf, readsChangedPath } from '../journey/compiler/contact-fields';
 import { applyChanges, parseChanges, type ContactChange, type ContactChanges } from '../journey/contact-changes';
@@ -34,7 +35,7 @@ export const CONTACT_UPDATED = 'contact.updated';
 export type ContactRoutingDeps = { db: Db; router: RouterDeps };
 
 /** Why a running run of the contact was not signalled for an update (counted, never silent). */
-export type ContactSignalSkip = 'own_change' | 'reads_no_changed_field' | 'invalid_changes' | 'contact_missing';
+export type ContactSignalSkip = 'own_change' | 'reads_no_changed_field' | 'invalid_changes' | 'contact_missing' | 'plan_missing';
 
 export type ContactRouteResult = RouteResult & {
   /** Updates folded into a signal that carried a later one (per run). */
@@ -231,7 +232,15 @@ async function signalRuns(deps: ContactRoutingDeps, contactId: string, updates: 
         count(skipped, 'own_change');
         return undefined;
       }
-      const plan = await plans(run.journeyId, run.version);
+      let plan: JourneyPlan;
+      try {
+        plan = await plans(run.journeyId, run.version);
+      } catch (err) {
+        // A projection row naming a version that does not exist cannot hold back the contact's other runs.
+        if (!(err instanceof NotFoundError)) throw err;
+        count(skipped, 'plan_missing');
+        return undefined;
+      }
       const fields = plan.contactFields ?? contactFieldsOf(plan);
       const reads = theirs.some((u) => Object.keys(u.changes).some((p) => readsChangedPath(fields, p)));
       let signals: JourneyEventSignal[];

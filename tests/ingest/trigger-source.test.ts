@@ -35,4 +35,19 @@ describe('dbTriggerSource', () => {
     await setJourneyStatus(db.db, 'new-lead-nurture', 'resume');
     expect(await triggers.triggersFor('lead.imported')).toMatchObject([{ version: 2 }]);
   });
+
+  it('gives the change and audience triggers of live versions, and none of a paused journey', async () => {
+    const triggers = dbTriggerSource(db.db);
+    const journey = (triggersYaml: string) => `{ id: on-change, name: on-change, triggers: ${triggersYaml}, steps: { e: { type: exit } } }`;
+    await publishJourney(db.db, journey('[{ type: change, field: industry, to: manufacturing }, { type: audience, filter: { tag: vip } }, { type: event, event: x }]'), {});
+    const live = (await triggers.contactTriggers!()).filter((t) => t.journeyId === 'on-change');
+    expect(live).toEqual([
+      { journeyId: 'on-change', version: 1, trigger: { type: 'change', field: ['industry'], to: 'manufacturing' }, entry: { reEntry: 'once', maxConcurrent: 1 } },
+      { journeyId: 'on-change', version: 1, trigger: { type: 'audience', filter: { op: 'tag', tag: 'vip' } }, entry: { reEntry: 'once', maxConcurrent: 1 } },
+    ]);
+    await publishJourney(db.db, journey('[{ type: change, field: region }]'), {});
+    expect((await triggers.contactTriggers!()).filter((t) => t.journeyId === 'on-change')).toMatchObject([{ version: 2, trigger: { type: 'change', field: ['region'] } }]);
+    await setJourneyStatus(db.db, 'on-change', 'pause');
+    expect((await triggers.contactTriggers!()).filter((t) => t.journeyId === 'on-change')).toEqual([]);
+  });
 });
