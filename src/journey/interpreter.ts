@@ -526,7 +526,7 @@ function execute(ctx: Ctx, step: PlanStep): string | undefined {
 }
 
 /** The holdout arm that keeps messages from this run, if any: once held out, held out for the rest of the run. */
-export function heldOutBy(s: RunState): { split: string; arm: string } | undefined {
+function heldOutBy(s: RunState): { split: string; arm: string } | undefined {
   return s.arms?.find((a) => a.holdout);
 }
 

@@ -18,6 +18,7 @@ const TABLES = [
   'journey_versions',
   'journeys',
   'messages',
+  'run_arms',
   'sales_assignment_cursors',
   'sales_handoff_feedback',
   'sales_handoffs',
