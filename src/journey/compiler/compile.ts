@@ -19,6 +19,7 @@ import type { OutboundAllowList } from '../../net/addresses';
 import { firstUnstorable } from '../../bounds';
 import { dedupe, formatError, formatPath, show, type JourneyError, type Path } from './diagnostics';
 import { checkGraph } from './graph';
+import { checkDateTrigger } from './date-trigger';
 import { condition, conditionEvents, filters, MAX_RETAINED_EVENTS, ms, normalizeSettings, normalizeStep, normalizeTrigger } from './normalize';
 import { isObject, parseSource, stepsAsMap } from './parse';
 import { Checker } from './semantics';
@@ -81,12 +82,14 @@ export function compileJourney(source: string | object, opts: CompileOptions = {
     const r = schema.safeParse(value);
     if (r.success) fn(r.data);
   };
+  const dateFields = new Set<string>();
   if (Array.isArray(raw.triggers)) {
     raw.triggers.forEach((t, i) =>
       each(TriggerSchema, t, (t) => {
         if (t.type === 'audience') checker.condition(t.filter, ['triggers', i, 'filter']);
         if (t.type === 'schedule' && t.audience) checker.condition(t.audience, ['triggers', i, 'audience']);
         if (t.type === 'change') checker.field(t.field, ['triggers', i, 'field']);
+        if (t.type === 'date') checkDateTrigger(checker, t, ['triggers', i], dateFields);
       }),
     );
   }

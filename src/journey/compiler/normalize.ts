@@ -106,6 +106,15 @@ export function normalizeTrigger(t: Trigger, settings: PlanSettings): PlanTrigge
       };
     case 'change':
       return { type: 'change', field: fieldPath(t.field), ...(t.from !== undefined ? { from: t.from } : {}), ...(t.to !== undefined ? { to: t.to } : {}) };
+    case 'date':
+      return {
+        type: 'date',
+        field: fieldPath(t.field),
+        offsetMs: t.offset ? parseSignedDuration(t.offset)! : 0,
+        ...(t.at !== undefined ? { at: minutes(t.at) } : {}),
+        repeat: t.repeat ?? 'once',
+        ...(t.audience ? { audience: condition(t.audience) } : {}),
+      };
   }
 }
 
