@@ -3,7 +3,7 @@
  * time can honour, an anniversary offset under a year, an audience the sweep can evaluate, one trigger per field.
  */
 import { parseSignedDuration } from '../duration';
-import type { Condition, DateTrigger } from '../schema';
+import { CONTACT_FIELDS, type Condition, type DateTrigger } from '../schema';
 import { show, type Path } from './diagnostics';
 import type { Checker } from './semantics';
 import { didYouMean } from './suggestions';
@@ -24,8 +24,13 @@ function eventConditionPath(c: Condition, path: Path): Path | undefined {
 /** `seen` collects the fields of earlier date triggers of the journey. */
 export function checkDateTrigger(checker: Checker, t: DateTrigger, at: Path, seen: Set<string>): void {
   if (!DATE_FIELD.test(t.field)) {
-    const hint = didYouMean(t.field, ['created_at', ...(t.field.includes('.') ? [] : [`attributes.${t.field}`])]);
-    checker.error([...at, 'field'], `${show(t.field)} is not a contact date field${hint} (use created_at or attributes.<name>, the name in letters, digits, _ or -)`);
+    const use = 'use created_at or attributes.<name>, the name in letters, digits, _ or -';
+    const message = (CONTACT_FIELDS as string[]).includes(t.field)
+      ? `${show(t.field)} is a contact field but not a date (${use})`
+      : /^[A-Za-z0-9_-]{1,60}$/.test(t.field)
+        ? `${show(t.field)} is not a contact date field${didYouMean(t.field, ['created_at']) || ` (did you mean "attributes.${t.field}"?)`}`
+        : `${show(t.field)} is not a contact date field (${use})`;
+    checker.error([...at, 'field'], message);
   } else if (seen.has(t.field)) {
     checker.error([...at, 'field'], `${show(t.field)} already has a date trigger in this journey (one per field: each occurrence enters once)`);
   }
