@@ -25,15 +25,14 @@ import { loadPlan } from '../publishing/journeys';
 import { startJourneyRun } from '../ingest/router';
 import { evaluate } from '../journey/conditions';
 import { resolveTimeZone } from '../journey/time';
-import { formatDuration } from '../journey/duration';
 import type { JourneyPlan } from '../journey/plan';
 import { dateEntryKey, journeyWorkflowId, type DateSweepResult, type DateSweepTriggerResult, type JourneyEventSignal } from '../contracts';
+import { DATE_REACHED_EVENT, dateReachedProperties } from './event';
 import { candidateDays, candidateMonthDays, ISO_DATE_PREFIX_SQL, occurrencesBetween, parseDateValue, type DateTriggerPlan } from './occurrence';
 
 /** How far back a sweep reaches at most (see the module comment). */
 export const MAX_LOOKBACK_MS = 24 * 3_600_000;
-/** The event type a date-triggered run starts with. */
-export const DATE_REACHED_EVENT = 'date.reached';
+export { DATE_REACHED_EVENT };
 export const NOT_A_DATE = 'not a date';
 
 const PAGE_SIZE = 500;
@@ -152,7 +151,6 @@ async function sweepTrigger(deps: SweepDeps, plan: JourneyPlan, version: number,
   }
   if (until <= from) return r;
   const where = candidateFilter(t, from, until);
-  const offset = t.offsetMs === 0 ? '0s' : `${t.offsetMs < 0 ? '-' : '+'}${formatDuration(Math.abs(t.offsetMs))}`;
   let after: string | null = null;
   for (;;) {
     const page = await db
@@ -207,7 +205,7 @@ async function sweepTrigger(deps: SweepDeps, plan: JourneyPlan, version: number,
           event: {
             id: key,
             type: DATE_REACHED_EVENT,
-            properties: { field, date: occ.date, offset, repeat: t.repeat, occurrence_at: new Date(occ.at).toISOString(), timezone: tz },
+            properties: dateReachedProperties(t, occ, tz),
             occurredAt: occ.at,
           },
         });

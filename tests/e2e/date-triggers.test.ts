@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import request from 'supertest';
 import { ScheduleNotFoundError } from '@temporalio/client';
 import { and, eq, sql } from 'drizzle-orm';
 import { contacts, dateTriggerSweeps, journeyRuns, journeys, journeyVersions } from '../../src/db/schema';
@@ -115,6 +116,20 @@ describe('date triggers: a Temporal Schedule sweeps an indexed query and starts 
       return ((res as unknown as { rows: { 'QUERY PLAN': string }[] }).rows).map((x) => x['QUERY PLAN']).join('\n');
     });
     expect(explain).toMatch(/Index (Only )?Scan.*contacts_date_renewal_date_|Bitmap Index Scan on contacts_date_renewal_date_/);
+  });
+
+  it('the API simulate shows when a contact enters next, or why not', async () => {
+    const ask = (attributes: Record<string, unknown>, timezone?: string) =>
+      request(stack.app)
+        .post('/v1/journeys/renewal-j/simulate')
+        .set({ Authorization: `Bearer ${stack.keys.marketer}` })
+        .send({ contact: { id: 'sim', attributes, ...(timezone ? { timezone } : {}) }, start: '2027-01-01T00:00:00Z' })
+        .expect(200);
+    const ok = await ask({ renewal_date: '2027-03-08' }, 'America/New_York');
+    expect(ok.body.dateEntries[0].next).toEqual({ date: '2027-03-08', at: '2027-03-01T14:00:00.000Z', local: '2027-03-01 09:00', timezone: 'America/New_York' });
+    expect(ok.body.text).toMatch(/^date trigger attributes.renewal_date: enters next 2027-03-01 09:00 America\/New_York/);
+    const bad = await ask({ renewal_date: 'soon' });
+    expect(bad.body.dateEntries[0].reason).toMatch(/is not a date/);
   });
 
   it('a sweep starts the runs whose occurrence fell in the window, and counts non-dates as skipped', async () => {
