@@ -22,8 +22,15 @@ export type DateValue =
 
 const ISO = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
 
-/** Same shape test as the SQL that counts non-dates through an index (src/triggers/sweep.ts). */
-export const ISO_DATE_PREFIX_SQL = '^[0-9]{4}-[0-9]{2}-[0-9]{2}';
+/**
+ * The same shape as {@link ISO} for Postgres (an ARE): the sweep counts the values that do not have it through a
+ * partial index (src/triggers/sweep.ts). Shape-valid values that are no calendar date (2027-02-30) are counted by the
+ * sweep when their days come round.
+ */
+export const ISO_SHAPE_SQL = '^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\\.[0-9]{1,9})?)?(Z|[+-][0-9]{2}:?[0-9]{2})?)?$';
+
+/** Whether a value has the ISO shape (calendar validity aside): the partial index counts the others. */
+export const hasIsoShape = (v: unknown): boolean => typeof v === 'string' && ISO.test(v);
 
 const isLeap = (y: number) => (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0;
 const daysIn = (y: number, m: number) => (m === 2 ? (isLeap(y) ? 29 : 28) : [4, 6, 9, 11].includes(m) ? 30 : 31);
@@ -33,7 +40,7 @@ export const isoDate = (d: { year: number; month: number; day: number }) => `${p
 /** The value as a date, or undefined when it is not one (see the module comment). */
 export function parseDateValue(v: unknown): DateValue | undefined {
   if (typeof v !== 'string') return undefined;
-  const m = ISO.exec(v.trim());
+  const m = ISO.exec(v);
   if (!m) return undefined;
   const [year, month, day] = [Number(m[1]), Number(m[2]), Number(m[3])];
   if (year < 1 || month < 1 || month > 12 || day < 1 || day > daysIn(year, month)) return undefined;

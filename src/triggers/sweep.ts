@@ -28,7 +28,7 @@ import { resolveTimeZone } from '../journey/time';
 import type { JourneyPlan } from '../journey/plan';
 import { dateEntryKey, journeyWorkflowId, type DateSweepResult, type DateSweepTriggerResult, type JourneyEventSignal } from '../contracts';
 import { DATE_REACHED_EVENT, dateReachedProperties } from './event';
-import { candidateDays, candidateMonthDays, ISO_DATE_PREFIX_SQL, occurrencesBetween, parseDateValue, type DateTriggerPlan } from './occurrence';
+import { candidateDays, candidateMonthDays, hasIsoShape, ISO_SHAPE_SQL, occurrencesBetween, parseDateValue, type DateTriggerPlan } from './occurrence';
 
 /** How far back a sweep reaches at most (see the module comment). */
 export const MAX_LOOKBACK_MS = 24 * 3_600_000;
@@ -55,7 +55,7 @@ function indexSuffix(name: string): string {
 
 const valueSql = (name: string) => `(attributes ->> '${name}')`;
 const monthDaySql = (name: string) => `substr(attributes ->> '${name}', 6, 5)`;
-const notDateSql = (name: string) => `(attributes ->> '${name}') !~ '${ISO_DATE_PREFIX_SQL}'`;
+const notDateSql = (name: string) => `(attributes ->> '${name}') !~ '${ISO_SHAPE_SQL}'`;
 const CREATED_MMDD_SQL = `((date_part('month', timezone('UTC', "contacts"."created_at")) * 100 + date_part('day', timezone('UTC', "contacts"."created_at")))::int)`;
 
 /** Creates (once) the indexes the sweep's queries use for every attribute the plan's date triggers read. */
@@ -144,7 +144,7 @@ async function sweepTrigger(deps: SweepDeps, plan: JourneyPlan, version: number,
     if (n > 0) r.skipped[reason] = (r.skipped[reason] ?? 0) + n;
   };
   const name = attributeName(t);
-  // Values that are not even ISO-shaped never reach the range query: counted through their partial index.
+  // Values without the ISO shape ("soon", 03/01/2027, a number) are counted through their partial index, every sweep.
   if (name !== undefined) {
     const [row] = await db.select({ n: sql<number>`count(*)::int` }).from(contacts).where(and(isNull(contacts.mergedInto), sql.raw(notDateSql(name))));
     skip(NOT_A_DATE, row?.n ?? 0);
@@ -176,7 +176,8 @@ async function sweepTrigger(deps: SweepDeps, plan: JourneyPlan, version: number,
       const value = name === undefined ? contact.created_at : row.attributes[name];
       const parsed = parseDateValue(value);
       if (!parsed) {
-        skip(NOT_A_DATE);
+        // Values without the ISO shape were counted through the partial index above; this is 2027-02-30 and the like.
+        if (name === undefined || hasIsoShape(value)) skip(NOT_A_DATE);
         continue;
       }
       const tz = resolveTimeZone(row.timezone, plan.settings.timezone);
