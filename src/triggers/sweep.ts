@@ -66,16 +66,32 @@ export async function ensureDateIndexes(db: Db, plan: JourneyPlan): Promise<stri
     const name = attributeName(t);
     if (name === undefined) continue;
     const s = indexSuffix(name);
-    // CONCURRENTLY: a big contacts table keeps taking writes while the index builds.
-    const statements = [
-      `CREATE INDEX CONCURRENTLY IF NOT EXISTS "contacts_date_${s}" ON contacts (${valueSql(name)})`,
-      `CREATE INDEX CONCURRENTLY IF NOT EXISTS "contacts_md_${s}" ON contacts ((${monthDaySql(name)}))`,
-      `CREATE INDEX CONCURRENTLY IF NOT EXISTS "contacts_nd_${s}" ON contacts (id) WHERE ${notDateSql(name)}`,
+    const indexes: [string, string][] = [
+      [`contacts_date_${s}`, `ON contacts (${valueSql(name)})`],
+      [`contacts_md_${s}`, `ON contacts ((${monthDaySql(name)}))`],
+      [`contacts_nd_${s}`, `ON contacts (id) WHERE ${notDateSql(name)}`],
     ];
-    for (const q of statements) await db.execute(sql.raw(q));
-    made.push(`contacts_date_${s}`, `contacts_md_${s}`, `contacts_nd_${s}`);
+    for (const [index, body] of indexes) await createIndex(db, index, body);
+    made.push(...indexes.map(([index]) => index));
   }
   return made;
+}
+
+async function createIndex(db: Db, name: string, body: string): Promise<void> {
+  // A concurrent build that died (a crash, a cancelled publish) leaves an invalid index that IF NOT EXISTS would keep.
+  const found = await db.execute(sql`select i.indisvalid as valid from pg_index i join pg_class c on c.oid = i.indexrelid where c.relname = ${name}`);
+  const rows = (found as unknown as { rows: { valid: boolean }[] }).rows;
+  if (rows[0]?.valid === true) return;
+  if (rows.length > 0) await db.execute(sql.raw(`DROP INDEX IF EXISTS "${name}"`));
+  // CONCURRENTLY: a big contacts table keeps taking writes while the index builds. Embedded PGlite (one connection)
+  // cannot build concurrently (it fails and leaves its catalog unusable); a plain build is quick on its small tables.
+  await db.execute(sql.raw(`CREATE INDEX ${isEmbedded(db) ? '' : 'CONCURRENTLY '}IF NOT EXISTS "${name}" ${body}`));
+}
+
+/** PGlite's client (drizzle's `$client`) has `waitReady`; node-postgres's pool has not. */
+function isEmbedded(db: Db): boolean {
+  const client = (db as unknown as { $client?: object }).$client;
+  return typeof client === 'object' && client !== null && 'waitReady' in client;
 }
 
 /** The WHERE clause narrowing contacts to the candidates of (from, until] (exact check after). */
