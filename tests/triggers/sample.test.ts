@@ -5,6 +5,7 @@ import { compileJourney, formatError } from '../../src/journey/compiler';
 import type { Contact } from '../../src/journey/schema';
 import { formatSimulation, simulate } from '../../src/journey/simulator';
 import { JOURNEYS_DIR, TEMPLATES_DIR } from '../../src/paths';
+import { simulateCommand, type CliIo } from '../../src/cli/journey-commands';
 import { loadTemplateCatalog } from '../../src/templates/catalog';
 
 const catalog = loadTemplateCatalog(TEMPLATES_DIR);
@@ -41,5 +42,17 @@ describe('journeys/renewal-reminder.yaml', () => {
     expect(r.path.map((p) => `${p.stepId}@${p.at}`)).toEqual(['reminder@2027-03-01T01:00:00.000Z', 'wait-renewal@2027-03-01T01:00:00.000Z', 'at-risk@2027-03-05T01:00:00.000Z', 'not-renewed@2027-03-05T01:00:00.000Z']);
     expect(r.contact.tags).toEqual(['renewal-at-risk']);
     expect(formatSimulation(r)).toMatch(/^date trigger attributes\.renewal_date: enters next 2027-03-01 09:00 Asia\/Shanghai/);
+  });
+
+  it('itinera simulate prints the next entry first (text) and dateEntries (--json)', async () => {
+    const out: string[] = [];
+    const sink: CliIo = { out: (l) => out.push(l), err: (l) => out.push(l) };
+    const file = (f: string) => path.join(JOURNEYS_DIR, f);
+    const args = { contact: file('samples/renewal-reminder/contact.json'), events: file('samples/renewal-reminder/timeline-silent.json') };
+    expect(await simulateCommand(file('renewal-reminder.yaml'), args, sink)).toBe(0);
+    expect(out.join('\n').split('\n')[0]).toBe('date trigger attributes.renewal_date: enters next 2027-03-01 09:00 Asia/Shanghai (2027-03-01T01:00:00.000Z, for 2027-03-08)');
+    out.length = 0;
+    expect(await simulateCommand(file('renewal-reminder.yaml'), { ...args, json: true }, sink)).toBe(0);
+    expect(JSON.parse(out.join('\n')).dateEntries[0].next.local).toBe('2027-03-01 09:00');
   });
 });
