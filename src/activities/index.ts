@@ -2,6 +2,7 @@ import type { Activities } from '../contracts';
 import { armActivities } from './arms';
 import { bulkActivities } from './bulk';
 import { contactActivities } from './contacts';
+import { dateTriggerActivities } from './date-trigger';
 import type { ActivityDeps } from './deps';
 import { emailActivities } from './email';
 import { handoffActivities } from './handoff';
@@ -33,6 +34,7 @@ export const createActivities = (deps: ActivityDeps): Activities => {
     ...launchActivities(deps),
     ...scoringActivities(deps),
     ...bulkActivities(deps),
+    ...dateTriggerActivities(deps),
   };
   // The sends talk to remote servers and run under a heartbeat timeout (src/workflows/journey.ts).
   return {

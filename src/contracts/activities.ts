@@ -5,7 +5,7 @@
  */
 import type { JourneyPlan } from '../journey/plan';
 import type { ChatChannel, Contact, NotifyTarget } from '../journey/schema';
-import type { BulkAction, BulkPageResult, DecayProgress, LaunchCounts, LaunchFilter, LaunchStatus, RunFilter } from './progress';
+import type { BulkAction, BulkPageResult, DateSweepResult, DecayProgress, LaunchCounts, LaunchFilter, LaunchStatus, RunFilter } from './progress';
 
 export type { ChatChannel } from '../journey/schema';
 
@@ -168,6 +168,8 @@ export interface Activities {
   escalateHandoff(input: { handoffId: string; journeyId: string; workflowId: string; channel: ChatChannel }): Promise<{ escalated: boolean; reason: string }>;
 
   // Audience launches
+  /** One sweep of a journey's date triggers over (from, until]; advances the journey's cursor (src/triggers/sweep.ts). */
+  sweepDateTriggers(input: { journeyId: string; until: number; from?: number }): Promise<DateSweepResult>;
   prepareLaunch(input: { launchId: string; journeyId: string; version?: number; filter?: LaunchFilter; ratePerSecond: number; createdBy?: string }): Promise<{ version: number; status: string }>;
   launchPage(input: { launchId: string; journeyId: string; version: number; after: string | null; pageSize: number }): Promise<LaunchPageResult>;
   recordLaunchProgress(input: LaunchCounts & { launchId: string; status: LaunchStatus; error?: string }): Promise<void>;

@@ -10,6 +10,7 @@ export const WorkflowType = {
   BulkRunAction: 'bulkRunActionWorkflow',
   HandoffSla: 'handoffSlaWorkflow',
   ScoreDecay: 'scoreDecayWorkflow',
+  DateTriggerSweep: 'dateTriggerSweepWorkflow',
 } as const;
 export type WorkflowType = (typeof WorkflowType)[keyof typeof WorkflowType];
 
@@ -26,3 +27,12 @@ export const scheduledLaunchWorkflowId = (taskQueue: string, journeyId: string, 
 
 /** The Schedule that starts the daily score decay. */
 export const SCORE_DECAY_SCHEDULE_ID = 'itinera-score-decay';
+
+/** The Schedule that sweeps a journey's date triggers, and the id its firings get (Temporal appends each firing's time). */
+export const dateSweepScheduleId = (taskQueue: string, journeyId: string): string => `date-sweep:${taskQueue}:${journeyId}`;
+
+/**
+ * The entry key of a date trigger's run: one run per contact and occurrence (`date:attributes.renewal_date:2027-03-01`),
+ * so a repeated sweep finds the run it started and next year's anniversary gets its own.
+ */
+export const dateEntryKey = (field: string, occurrenceDate: string): string => `date:${field}:${occurrenceDate}`;

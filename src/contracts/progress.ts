@@ -76,3 +76,7 @@ export type BulkPageResult = BulkCounts & {
 
 /** One pass of the daily score decay. */
 export type DecayProgress = { batches: number; scanned: number; decayed: number; skipped: number; pointsRemoved: number };
+
+/** Per date trigger: what the sweep found and did. `skipped` counts contacts by reason (no personal data). */
+export type DateSweepTriggerResult = { field: string; candidates: number; started: number; alreadyEntered: number; skipped: Record<string, number> };
+export type DateSweepResult = { journeyId: string; version: number | null; from: number; until: number; triggers: DateSweepTriggerResult[] };

@@ -83,3 +83,13 @@ export type HandoffSlaResult = { escalated: boolean; reason: string };
 
 /** scoreDecayWorkflow: the daily decay (no input). */
 export type ScoreDecayResult = { scanned: number; decayed: number; pointsRemoved: number };
+
+/** dateTriggerSweepWorkflow: enters the contacts whose date-trigger occurrences fell since the journey's last sweep. */
+export type DateSweepInput = {
+  v: 1;
+  journeyId: string;
+  /** Epoch ms the sweep reaches. @default the workflow's start time (a Schedule's firing time) */
+  until?: number;
+  /** Epoch ms to sweep from instead of the stored cursor (a re-sweep: runs already started are found, not repeated). */
+  from?: number;
+};

@@ -52,6 +52,9 @@ export const contacts = pgTable(
     index('contacts_email_idx').on(t.email),
     index('contacts_phone_idx').on(t.phone),
     index('contacts_lifecycle_idx').on(t.lifecycleStage),
+    // Date triggers on created_at (src/triggers/sweep.ts): one-off dates by range, anniversaries by UTC month-day (MMDD).
+    index('contacts_created_at_idx').on(t.createdAt),
+    index('contacts_created_mmdd_idx').on(sql`((date_part('month', timezone('UTC', ${t.createdAt})) * 100 + date_part('day', timezone('UTC', ${t.createdAt})))::int)`),
   ],
 );
 
@@ -388,4 +391,19 @@ export const runArms = pgTable(
     assignedAt: timestamp('assigned_at', { withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [primaryKey({ columns: [t.workflowId, t.runId, t.splitId] }), index('run_arms_journey_idx').on(t.journeyId, t.version, t.splitId)],
+);
+
+/**
+ * How far each journey's date trigger on a field has been swept (src/triggers/sweep.ts): the next sweep starts here, so
+ * a late or missed firing catches up and no occurrence is entered twice by window (the run's id backs this up).
+ */
+export const dateTriggerSweeps = pgTable(
+  'date_trigger_sweeps',
+  {
+    journeyId: text('journey_id').notNull(),
+    field: text('field').notNull(),
+    sweptUntil: timestamp('swept_until', { withTimezone: true }).notNull(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [primaryKey({ columns: [t.journeyId, t.field] })],
 );

@@ -68,7 +68,9 @@ export type PlanTrigger =
   | { type: 'event'; event: string; where: PlanFilter[] }
   | { type: 'audience'; filter: PlanCondition }
   | { type: 'schedule'; cron?: string; at?: number; timezone: string; audience?: PlanCondition }
-  | { type: 'change'; field: string[]; from?: Scalar; to?: Scalar };
+  | { type: 'change'; field: string[]; from?: Scalar; to?: Scalar }
+  /** A date field's occurrences (src/triggers/occurrence.ts); `at` in minutes after local midnight. */
+  | { type: 'date'; field: string[]; offsetMs: number; at?: number; repeat: 'once' | 'yearly'; audience?: PlanCondition };
 
 export interface PlanEntry {
   reEntry: 'once' | 'always' | 'after_exit' | 'after';

@@ -235,7 +235,27 @@ export const ChangeTrigger = z.strictObject({
 });
 export type ChangeTrigger = z.infer<typeof ChangeTrigger>;
 
-export const Trigger = z.discriminatedUnion('type', [EventTrigger, AudienceTrigger, ScheduleTrigger, ChangeTrigger]);
+/**
+ * Enters each contact when a date field comes round: `offset` before (-7d) or after (+2h) the field's date, at local
+ * time `at` in the contact's zone, once per date or every year (`repeat: yearly`: birthdays, signup anniversaries).
+ * Exactly one run per contact and occurrence; a field holding no ISO date skips the contact, counted.
+ */
+export const DateTrigger = z.strictObject({
+  type: z.literal('date'),
+  /** `created_at` or `attributes.<name>` holding an ISO date (2027-03-01) or date-time. */
+  field: z.string().min(1),
+  /** Signed: -7d is a week before the date. With `at`, whole days only. @default 0d */
+  offset: SignedDuration.optional(),
+  /** Local time in the contact's zone (settings.timezone when the contact has none). @default the field's own time (midnight for a date) */
+  at: TimeOfDay.optional(),
+  /** yearly: every anniversary of the date (29 February falls on 28 February in other years). @default once */
+  repeat: z.enum(['once', 'yearly']).optional(),
+  /** Only contacts matching this enter (field and tag conditions). */
+  audience: Condition.optional(),
+});
+export type DateTrigger = z.infer<typeof DateTrigger>;
+
+export const Trigger = z.discriminatedUnion('type', [EventTrigger, AudienceTrigger, ScheduleTrigger, ChangeTrigger, DateTrigger]);
 export type Trigger = z.infer<typeof Trigger>;
 
 export const Entry = z.strictObject({

@@ -25,6 +25,10 @@ import {
 import type { JourneyPlan, PlanStep } from './plan';
 import { applyChanges, parseChanges } from './contact-changes';
 import type { Contact, MessageChannel } from './schema';
+import { evaluate, resolveField } from './conditions';
+import { localTime, resolveTimeZone } from './time';
+import { isoDate, nextOccurrence, parseDateValue } from '../triggers/occurrence';
+import { DATE_REACHED_EVENT, dateReachedProperties } from '../triggers/event';
 
 export interface TimelineEntry {
   /** ISO date-time, or an offset from the start such as `+2d`, `+1d12h`, `+90m`. */
@@ -90,6 +94,48 @@ export interface SimulationResult {
   cost: { currency: string; total: number; byChannel: Record<string, number> };
   contact: Contact;
   state: RunState;
+  /** For each date trigger: when this contact enters next (after the start), or why it does not. Absent without date triggers. */
+  dateEntries?: DateEntry[];
+}
+
+export type DateEntry = {
+  field: string;
+  /** The next occurrence: its field date, instant and the contact's wall clock then. */
+  next?: { date: string; at: string; local: string; timezone: string };
+  /** The `date.reached` properties the run would start with. */
+  event?: Record<string, unknown>;
+  reason?: string;
+};
+
+/** When the contact enters each of the plan's date triggers next, after `after` (src/triggers/occurrence.ts). */
+export function dateEntries(plan: JourneyPlan, contact: Contact, after: number): DateEntry[] | undefined {
+  const out: DateEntry[] = [];
+  for (const t of plan.triggers) {
+    if (t.type !== 'date') continue;
+    const field = t.field.join('.');
+    const value = resolveField(contact, t.field);
+    if (value === undefined || value === null || value === '') {
+      out.push({ field, reason: `the contact has no ${field}` });
+      continue;
+    }
+    const parsed = parseDateValue(value);
+    if (!parsed) {
+      out.push({ field, reason: `${field} is not a date (an ISO date such as 2027-03-01, or a date-time); the sweep skips this contact` });
+      continue;
+    }
+    const tz = resolveTimeZone(contact.timezone, plan.settings.timezone);
+    const occ = nextOccurrence(parsed, t, tz, after);
+    if (!occ) {
+      out.push({ field, reason: `its entry time has passed (a one-off date)` });
+      continue;
+    }
+    const p = localTime(occ.at, tz);
+    const local = `${isoDate(p)} ${String(p.hour).padStart(2, '0')}:${String(p.minute).padStart(2, '0')}`;
+    const entry: DateEntry = { field, next: { date: occ.date, at: new Date(occ.at).toISOString(), local, timezone: tz }, event: dateReachedProperties(t, occ, tz) };
+    if (t.audience && !evaluate(t.audience, { contact, now: occ.at, enteredAt: occ.at, events: [] })) entry.reason = 'not in the trigger audience now (checked again at the entry time)';
+    out.push(entry);
+  }
+  return out.length > 0 ? out : undefined;
 }
 
 /** Epoch ms for an ISO string, epoch number, or `+2d` style offset from `base`. */
@@ -150,6 +196,9 @@ export function simulate(plan: JourneyPlan, opts: SimulationOptions): Simulation
     contact,
     state: initialState(plan),
   };
+  // From just before the start: a simulation started at the entry instant shows that entry.
+  const dates = dateEntries(plan, contact, startAt - 1);
+  if (dates) result.dateEntries = dates;
 
   let state = result.state;
   let now = startAt;
@@ -221,8 +270,11 @@ export function simulate(plan: JourneyPlan, opts: SimulationOptions): Simulation
     ...(history.length > 0 ? { history } : {}),
     trigger: {
       id: 'sim-trigger',
-      type: opts.trigger?.type ?? plan.triggers.find((t) => t.type === 'event')?.event ?? (plan.triggers.some((t) => t.type === 'change') ? CONTACT_UPDATED : 'simulation.start'),
-      properties: opts.trigger?.properties ?? {},
+      type:
+        opts.trigger?.type ??
+        plan.triggers.find((t) => t.type === 'event')?.event ??
+        (plan.triggers.some((t) => t.type === 'change') ? CONTACT_UPDATED : plan.triggers[0]?.type === 'date' ? DATE_REACHED_EVENT : 'simulation.start'),
+      properties: opts.trigger?.properties ?? (!opts.trigger && !plan.triggers.some((t) => t.type === 'event') ? result.dateEntries?.find((d) => d.event)?.event : undefined) ?? {},
       occurredAt: startAt,
     },
   });
@@ -352,7 +404,10 @@ export function formatSimulation(r: SimulationResult): string {
     }
   }
   lines.sort((a, b) => a.t - b.t || a.order - b.order);
-  const out = lines.map((l) => `${iso(l.t)}  ${rel(l.t).padEnd(10)} ${l.text}`);
+  const out = (r.dateEntries ?? []).map((d) =>
+    d.next ? `date trigger ${d.field}: enters next ${d.next.local} ${d.next.timezone} (${d.next.at}, for ${d.next.date})${d.reason ? ` — ${d.reason}` : ''}` : `date trigger ${d.field}: does not enter: ${d.reason}`,
+  );
+  out.push(...lines.map((l) => `${iso(l.t)}  ${rel(l.t).padEnd(10)} ${l.text}`));
   out.push(`outcome: ${r.outcome.status}${r.outcome.reason ? ` (${r.outcome.reason})` : ''} at ${r.outcome.at}`);
   if (r.cost.total > 0) out.push(`cost: ${r.cost.total} ${r.cost.currency}`);
   if (r.arms.length > 0) {

@@ -3,6 +3,7 @@ import { and, eq, isNotNull } from 'drizzle-orm';
 import type { Db } from '../db/client';
 import { journeys, journeyVersions } from '../db/schema';
 import type { JourneyPlan, PlanTrigger } from '../journey/plan';
+import { syncDateSweepSchedules } from '../triggers/schedule';
 import { type AudienceLaunchInput, batchTaskQueue, scheduledLaunchWorkflowId, WorkflowType } from '../contracts';
 
 /**
@@ -93,6 +94,7 @@ export async function syncJourneySchedules(client: Client, db: Db, opts: { taskQ
       }
     }
   }
+  await syncDateSweepSchedules(client, db, rows, opts.taskQueue, out);
   for await (const s of client.schedule.list()) {
     if (s.scheduleId.startsWith(`${JOURNEY_SCHEDULE_PREFIX}${opts.taskQueue}:`) && !wanted.has(s.scheduleId)) {
       await client.schedule.getHandle(s.scheduleId).delete();

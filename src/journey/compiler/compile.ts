@@ -21,6 +21,7 @@ import { firstUnstorable } from '../../bounds';
 import { dedupe, formatError, formatPath, show, type JourneyError, type Path } from './diagnostics';
 import { checkGraph } from './graph';
 import { contactFieldsOf } from './contact-fields';
+import { checkDateTrigger } from './date-trigger';
 import { condition, conditionEvents, filters, MAX_RETAINED_EVENTS, ms, normalizeSettings, normalizeStep, normalizeTrigger } from './normalize';
 import { isObject, parseSource, stepsAsMap } from './parse';
 import { Checker } from './semantics';
@@ -83,6 +84,7 @@ export function compileJourney(source: string | object, opts: CompileOptions = {
     const r = schema.safeParse(value);
     if (r.success) fn(r.data);
   };
+  const dateFields = new Set<string>();
   if (Array.isArray(raw.triggers)) {
     raw.triggers.forEach((t, i) =>
       each(TriggerSchema, t, (t) => {
@@ -95,6 +97,7 @@ export function compileJourney(source: string | object, opts: CompileOptions = {
           if (/^(event|journey)\./.test(t.field)) checker.error(['triggers', i, 'field'], `${show(t.field)} is not a contact field: a change trigger watches the contact (e.g. industry, lifecycle_stage, tags, attributes.plan)`);
           else checker.field(t.field, ['triggers', i, 'field']);
         }
+        if (t.type === 'date') checkDateTrigger(checker, t, ['triggers', i], dateFields);
       }),
     );
   }

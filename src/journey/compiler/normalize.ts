@@ -134,6 +134,15 @@ export function normalizeTrigger(t: Trigger, settings: PlanSettings): PlanTrigge
         ...(t.from !== undefined ? { from: t.field === 'region' && typeof t.from === 'string' ? normalizeRegion(t.from) : t.from } : {}),
         ...(t.to !== undefined ? { to: t.field === 'region' && typeof t.to === 'string' ? normalizeRegion(t.to) : t.to } : {}),
       };
+    case 'date':
+      return {
+        type: 'date',
+        field: fieldPath(t.field),
+        offsetMs: t.offset ? parseSignedDuration(t.offset)! : 0,
+        ...(t.at !== undefined ? { at: minutes(t.at) } : {}),
+        repeat: t.repeat ?? 'once',
+        ...(t.audience ? { audience: condition(t.audience) } : {}),
+      };
   }
 }
 
