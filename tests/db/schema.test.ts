@@ -12,6 +12,7 @@ const TABLES = [
   'contact_audit',
   'contacts',
   'conversions',
+  'date_trigger_sweeps',
   'events',
   'journey_run_steps',
   'journey_runs',
