@@ -180,6 +180,17 @@ describe('contact changes are events', () => {
     expect(stack.smtp.messages.filter((m) => m.envelopeTo.includes('nurture.one@example.com'))).toHaveLength(1);
   });
 
+  it('PUT withdrawing consent stores contact.unsubscribed for that channel (and none when it was already withdrawn)', async () => {
+    const { body: c } = await put('ce-consent', { phone: '139 2222 3333', consent: { sms: 'opted_in' } }).expect(201);
+    await put('ce-consent', { consent: { sms: 'opted_out' } }).expect(200);
+    await put('ce-consent', { consent: { sms: 'opted_out' } }).expect(200);
+    const unsub = await stack.db.db.select().from(events).where(and(eq(events.contactId, c.id), eq(events.type, 'contact.unsubscribed')));
+    expect(unsub.map((e) => e.properties)).toEqual([{ channel: 'sms', source: 'api' }]);
+    expect(unsub[0]!.routedAt).not.toBeNull();
+    // Consent is not a journey field: no contact.updated for it.
+    expect(await bySource(c.id, 'api')).toHaveLength(1);
+  });
+
   it('the outbox sweeper routes a contact.updated whose writer died before routing it, and leaves young rows to their writer', async () => {
     const { body: c } = await put('sweep-1', { email: 'sweep@example.com' }).expect(201);
     const [before] = await stack.db.db.select().from(contacts).where(eq(contacts.id, c.id));
