@@ -149,6 +149,17 @@ describe('contact changes are events', () => {
     expect(both.runs[0]).toMatch(/^journey:uc-both-create:/);
     expect(both.notEntered).toEqual([{ journeyId: 'uc-both-reject', reason: 'unknown_contact' }]);
 
+    // Its first routing failed (the row is still unrouted) and the sender retries: the refusing journey still does not
+    // start, although the contact now exists.
+    await stack.db.db.update(events).set({ routedAt: null }).where(eq(events.id, both.id));
+    const retried = await request(stack.app)
+      .post('/v1/events')
+      .set('Authorization', `Bearer ${stack.keys.integration}`)
+      .send({ id: both.id, type: 'uc.both', contact: { externalId: 'uc-3' } })
+      .expect(202);
+    expect(retried.body.accepted[0].runs.some((r: string) => r.startsWith('journey:uc-both-reject:'))).toBe(false);
+    expect(retried.body.accepted[0].notEntered).toEqual(expect.arrayContaining([{ journeyId: 'uc-both-reject', reason: 'unknown_contact' }]));
+
     // A known contact enters a reject journey normally.
     await put('uc-4', { email: 'uc.four@example.com' }).expect(201);
     const knownRun = await post('uc.reject', { externalId: 'uc-4' });
