@@ -92,6 +92,8 @@ export type UpsertOptions = {
    * @default false
    */
   always?: boolean;
+  /** Added to the audit row of the write (e.g. the journeys an event's unknown contact was refused by). */
+  auditDetail?: Record<string, unknown>;
 };
 
 export type UpsertResult = {
@@ -143,7 +145,13 @@ export async function upsertContact(deps: UpsertDeps, externalId: string, fields
       await tx.insert(contactAudit).values({
         contactId: written.id,
         action: isNew ? 'create' : 'upsert',
-        detail: { fields: Object.keys(recorded.changes), source: opts.source, writeKey: opts.key, ...(current && current.externalId !== externalId ? { viaExternalId: externalId } : {}) },
+        detail: {
+          fields: Object.keys(recorded.changes),
+          source: opts.source,
+          writeKey: opts.key,
+          ...(current && current.externalId !== externalId ? { viaExternalId: externalId } : {}),
+          ...opts.auditDetail,
+        },
         actor: opts.actor,
       });
     }

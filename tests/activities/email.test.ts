@@ -71,7 +71,9 @@ describe('sendEmail activity against a real SMTP server', () => {
     const [after] = await db.db.select().from(contacts).where(eq(contacts.id, c.id));
     expect(after!.consent.email).toBe('opted_out');
     const recorded = await db.db.select().from(events).where(eq(events.contactId, c.id));
-    expect(recorded.map((e) => e.type).sort()).toEqual(['email.clicked', 'email.opened', 'email.unsubscribed']);
+    // contact.unsubscribed is what journeys exit on; email.unsubscribed feeds email stats and scoring.
+    expect(recorded.map((e) => e.type).sort()).toEqual(['contact.unsubscribed', 'email.clicked', 'email.opened', 'email.unsubscribed']);
+    expect(recorded.find((e) => e.type === 'contact.unsubscribed')!.properties).toEqual({ channel: 'email', source: 'unsubscribe_link' });
     expect(recorded.find((e) => e.type === 'email.clicked')!.properties).toMatchObject({ link_tag: 'product-a', message_key: 'k-track' });
 
     // The next marketing send is refused at send time.

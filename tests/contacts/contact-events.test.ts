@@ -149,6 +149,17 @@ describe('contact changes are events', () => {
     expect(both.runs[0]).toMatch(/^journey:uc-both-create:/);
     expect(both.notEntered).toEqual([{ journeyId: 'uc-both-reject', reason: 'unknown_contact' }]);
 
+    // Its first routing failed (the row is still unrouted) and the sender retries: the refusing journey still does not
+    // start, although the contact now exists.
+    await stack.db.db.update(events).set({ routedAt: null }).where(eq(events.id, both.id));
+    const retried = await request(stack.app)
+      .post('/v1/events')
+      .set('Authorization', `Bearer ${stack.keys.integration}`)
+      .send({ id: both.id, type: 'uc.both', contact: { externalId: 'uc-3' } })
+      .expect(202);
+    expect(retried.body.accepted[0].runs.some((r: string) => r.startsWith('journey:uc-both-reject:'))).toBe(false);
+    expect(retried.body.accepted[0].notEntered).toEqual(expect.arrayContaining([{ journeyId: 'uc-both-reject', reason: 'unknown_contact' }]));
+
     // A known contact enters a reject journey normally.
     await put('uc-4', { email: 'uc.four@example.com' }).expect(201);
     const knownRun = await post('uc.reject', { externalId: 'uc-4' });
@@ -178,6 +189,17 @@ describe('contact changes are events', () => {
     expect(result).toEqual({ status: 'exited', reason: 'unsubscribed' });
     // The SMS step after the silent week is never reached.
     expect(stack.smtp.messages.filter((m) => m.envelopeTo.includes('nurture.one@example.com'))).toHaveLength(1);
+  });
+
+  it('PUT withdrawing consent stores contact.unsubscribed for that channel (and none when it was already withdrawn)', async () => {
+    const { body: c } = await put('ce-consent', { phone: '139 2222 3333', consent: { sms: 'opted_in' } }).expect(201);
+    await put('ce-consent', { consent: { sms: 'opted_out' } }).expect(200);
+    await put('ce-consent', { consent: { sms: 'opted_out' } }).expect(200);
+    const unsub = await stack.db.db.select().from(events).where(and(eq(events.contactId, c.id), eq(events.type, 'contact.unsubscribed')));
+    expect(unsub.map((e) => e.properties)).toEqual([{ channel: 'sms', source: 'api' }]);
+    expect(unsub[0]!.routedAt).not.toBeNull();
+    // Consent is not a journey field: no contact.updated for it.
+    expect(await bySource(c.id, 'api')).toHaveLength(1);
   });
 
   it('the outbox sweeper routes a contact.updated whose writer died before routing it, and leaves young rows to their writer', async () => {

@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { isoInstant } from '../../bounds';
+import { and, eq, sql } from 'drizzle-orm';
 import { findContactByExternalId } from '../../db/queries';
+import { contactAudit } from '../../db/schema';
 import { upsertContact } from '../../contacts/upsert';
 import { ingestEvent, type IngestDeps, type IngestOutcome } from '../../ingest/event';
 import { matchesFilters } from '../../journey/conditions';
@@ -82,6 +84,7 @@ export function eventRoutes(deps: EventsDeps) {
 
 /** Why a journey did not start for an event about a CRM id we did not know (settings.unknown_contact: reject). */
 export const UNKNOWN_CONTACT = 'unknown_contact';
+const DAY_MS = 86_400_000;
 
 async function ingestOne(deps: EventsDeps, event: IngestEvent): Promise<IngestOutcome> {
   const { externalId, ...fields } = event.contact;
@@ -90,25 +93,46 @@ async function ingestOne(deps: EventsDeps, event: IngestEvent): Promise<IngestOu
   let contact = await findContactByExternalId(deps.db, externalId);
   let router = deps.router;
   const rejected: { journeyId: string; reason: string }[] = [];
+  const refuse = (journeyIds: Iterable<string>) => {
+    const refusing = new Set(journeyIds);
+    for (const journeyId of refusing) rejected.push({ journeyId, reason: UNKNOWN_CONTACT });
+    const { triggers } = deps.router;
+    router = { ...deps.router, triggers: { triggersFor: async (type) => (await triggers.triggersFor(type)).filter((t) => !refusing.has(t.journeyId)) } };
+    return refusing;
+  };
+  // A re-delivery of the event that created this contact (its first routing failed): the journeys that refused the
+  // unknown contact then still do not start. Only a contact created in the last day can have been created by it.
+  if (contact && Date.now() - contact.createdAt.getTime() < DAY_MS) {
+    const [created] = await deps.db
+      .select({ detail: contactAudit.detail })
+      .from(contactAudit)
+      .where(and(eq(contactAudit.contactId, contact.id), eq(contactAudit.action, 'create'), sql`${contactAudit.detail}->>'writeKey' = ${`event:${event.id}`}`))
+      .limit(1);
+    const refused = created?.detail.refusedJourneys;
+    if (Array.isArray(refused) && refused.length > 0) refuse(refused.filter((j): j is string => typeof j === 'string'));
+  }
+  let refusedJourneys: string[] = [];
   if (!contact) {
     // An unknown CRM id: the journeys this event would start decide whether it may create the contact. An event
     // that starts no journey creates it (and scores it), as before.
     const triggered = (await deps.router.triggers.triggersFor(event.type)).filter(
       (t) => !t.where || matchesFilters(t.where, event.properties, occurredAt.getTime()),
     );
-    const refusing = new Set(triggered.filter((t) => (t.unknownContact ?? 'reject') === 'reject').map((t) => t.journeyId));
-    for (const journeyId of refusing) rejected.push({ journeyId, reason: UNKNOWN_CONTACT });
+    const refusing = refuse(triggered.filter((t) => (t.unknownContact ?? 'reject') === 'reject').map((t) => t.journeyId));
     if (triggered.length > 0 && triggered.every((t) => refusing.has(t.journeyId))) {
       return { id: event.id, duplicate: false, runs: [], notEntered: rejected };
     }
-    if (refusing.size > 0) {
-      const { triggers } = deps.router;
-      router = { ...deps.router, triggers: { triggersFor: async (type) => (await triggers.triggersFor(type)).filter((t) => !refusing.has(t.journeyId)) } };
-    }
+    refusedJourneys = [...refusing];
   }
   if (!contact || writes) {
     // The PUT /v1/contacts pipeline: normalized, merged, fit-scored, and a change is a contact.updated (source event).
-    const r = await upsertContact({ ...deps, ingest: deps }, externalId, fields, { source: 'event', key: `event:${event.id}`, actor: 'event', occurredAt });
+    const r = await upsertContact({ ...deps, ingest: deps }, externalId, fields, {
+      source: 'event',
+      key: `event:${event.id}`,
+      actor: 'event',
+      occurredAt,
+      ...(refusedJourneys.length ? { auditDetail: { refusedJourneys } } : {}),
+    });
     contact = r.contact;
   }
   const outcome = await ingestEvent({ ...deps, router }, {
