@@ -70,10 +70,10 @@ describe('differential: simulator vs production', () => {
   async function prepare(id: string, source: string): Promise<PreparedJourney> {
     const local = source.replace(/https:\/\/[a-z0-9.-]*example\.com/g, receiver.url);
     const unscaled = compileOrThrow(local, { templates, outboundAllow: LOCAL_ALLOW });
-    const { factor, horizonUnits } = chooseScale(unscaled);
+    const factor = chooseScale(unscaled);
     await publishJourney(stack.db.db, local, { templates, outboundAllow: LOCAL_ALLOW, timeScale: factor });
     const plan = compileOrThrow(local, { templates, outboundAllow: LOCAL_ALLOW, timeScale: factor });
-    return { id, plan, factor, horizonUnits };
+    return { id, plan, factor };
   }
 
   /** One case; a case whose events could not be posted on time is run again (twice at most) with a fresh contact. */
@@ -88,11 +88,16 @@ describe('differential: simulator vs production', () => {
 
   /** Runs `count` cases of a journey; returns a report per divergent journey (empty when all agree). */
   async function check(j: PreparedJourney, count: number, seed: number, reports: string[]): Promise<void> {
-    const arb = caseArb(j.plan, { horizonUnits: j.horizonUnits, maxEvents: 5 });
+    const arb = caseArb(j.plan, { maxEvents: 5 });
     const cases = fc.sample(arb, { seed, numRuns: count });
     const outcomes = await pool(cases, CONCURRENCY, (kase, i) => once(j, kase, i));
     totals.journeys += 1;
     totals.timelines += outcomes.length;
+    // What the cases reached, so a suite that only ever walks one path shows it.
+    const paths = new Set(outcomes.map((o) => o.expected.path.join('>')));
+    const cut = outcomes.filter((o) => o.expected.calendarTimer !== undefined || o.expected.outcome.startsWith('waiting')).length;
+    const events = outcomes.reduce((a, o) => a + o.placed.length, 0);
+    console.log(`differential: ${j.id} timelines=${outcomes.length} paths=${paths.size} compared-at-calendar-timer=${cut} events=${events}`);
     const bad = outcomes.map((o, i) => ({ o, i })).filter(({ o }) => o.diffs.length > 0);
     totals.divergences += bad.length;
     if (bad.length === 0) return;
@@ -148,5 +153,24 @@ describe('differential: simulator vs production', () => {
       await setJourneyStatus(stack.db.db, g.id, 'pause');
     }
     expect(reports.join('\n\n')).toBe('');
+  });
+
+  it('reports a divergence when production does not do what the simulator says (the harness can fail)', async () => {
+    const source = (tag: string, wait: string) => `
+id: diff-self-check
+name: Self check
+triggers: [{ type: event, event: selfcheck.started }]
+steps:
+  mark: { type: tag, tags: [${tag}], next: pause }
+  pause: { type: wait, duration: ${wait}, next: done }
+  done: { type: exit, reason: done }
+`;
+    // Production runs the published journey (tag "seen"); the simulator is given one that tags "other".
+    const published = await prepare('diff-self-check', source('seen', '1d'));
+    const lying = { ...published, plan: compileOrThrow(source('other', '1d'), { timeScale: published.factor }) };
+    const out = await runCase(driver, lying, { fields: {}, tags: [], zone: 'UTC', locale: 'en', trigger: {}, events: [] }, 0);
+    expect(out.diffs).toEqual([expect.stringMatching(/^tags: simulator \["other"\] ≠ production \["seen"\]$/)]);
+    expect(describeCase(lying, { fields: {}, tags: [], zone: 'UTC', locale: 'en', trigger: {}, events: [] }, out)).toContain('journey diff-self-check');
+    await setJourneyStatus(stack.db.db, 'diff-self-check', 'pause');
   });
 });

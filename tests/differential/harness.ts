@@ -25,11 +25,15 @@ import type { Contact, Scalar } from '../../src/journey/schema';
 import { toJourneyContact } from '../../src/db/contact-view';
 import { contacts, conversions, journeyRunSteps, messages, scoreEvents } from '../../src/db/schema';
 import type { TestStack } from '../helpers/stack';
-import { scaled } from '../helpers/timing';
+import { scaled, TIME_SCALE } from '../helpers/timing';
+import { until } from '../helpers/until';
 import { ZONES, type Case } from './cases';
 
-/** How long the shortest timer of a journey lasts in real time. */
-export const UNIT_MS = Number(process.env.DIFFERENTIAL_UNIT_MS ?? 3000);
+/**
+ * How long the shortest timer of a journey lasts in real time: 3 s on an idle machine, up to 9 s on a loaded one
+ * (TIME_SCALE), because what an event must not cross is a timer shifted by the latency of the steps before it.
+ */
+export const UNIT_MS = Number(process.env.DIFFERENTIAL_UNIT_MS ?? 3000 * Math.min(3, TIME_SCALE));
 /** Minimum distance between an event and anything else that happens (30% of a unit). */
 export const MARGIN_MS = Math.round(UNIT_MS * 0.3);
 /** A calendar timer fires at an absolute instant; both sides compute it from nearly the same "now". */
@@ -40,8 +44,6 @@ export interface PreparedJourney {
   plan: JourneyPlan;
   /** The factor the plan's durations were divided by. */
   factor: number;
-  /** How far (in units) timelines reach. */
-  horizonUnits: number;
 }
 
 /** Durations that become timers or windows on the run's own clock (what the scale is chosen from). */
@@ -56,13 +58,10 @@ export function runDurations(plan: JourneyPlan): number[] {
   return out.filter((x) => x > 0);
 }
 
-/** The scale that makes the journey's shortest timer one unit, and how many units its timers add up to. */
-export function chooseScale(plan: JourneyPlan): { factor: number; horizonUnits: number } {
+/** The scale that makes the journey's shortest timer one unit. */
+export function chooseScale(plan: JourneyPlan): number {
   const ds = runDurations(plan);
-  const min = ds.length ? Math.min(...ds) : 86_400_000;
-  const factor = min / UNIT_MS;
-  const total = ds.reduce((a, b) => a + b, 0) / factor / UNIT_MS;
-  return { factor, horizonUnits: Math.max(2, Math.min(12, Math.ceil(total))) };
+  return (ds.length ? Math.min(...ds) : 86_400_000) / UNIT_MS;
 }
 
 // --- the simulated side ----------------------------------------------------------------------------------------------
@@ -118,36 +117,32 @@ const simulateWith = (plan: JourneyPlan, contact: Contact, start: number, trigge
   });
 
 /**
- * Simulates the case, moving events that fall within MARGIN_MS of a critical instant (or of each other) later and
- * dropping the ones after the run ends or reaches a calendar step, until the placement is stable.
+ * Simulates the case. Each event in turn is checked against the run as simulated with the events before it: it moves
+ * later (by MARGIN_MS steps) while it is within MARGIN_MS of a step entry, an action, a timer or window of that run,
+ * or another event, and is dropped when the run has ended or reached a calendar step by then.
  */
 export function expect_(plan: JourneyPlan, contact: Contact, start: number, kase: Case): Expectation {
-  let events: PlacedEvent[] = kase.events.map((e) => ({ atMs: start + Math.round(e.at * UNIT_MS), type: e.type, properties: e.properties }));
-  for (let round = 0; round < 30; round++) {
-    const sim = simulateWith(plan, contact, start, kase.trigger, events);
-    const cut = calendarCut(plan, sim);
-    const end = cut ? cut.at : sim.outcome.status === 'waiting' || sim.outcome.status === 'step_cap' ? Infinity : Date.parse(sim.outcome.at);
-    const critical = criticalInstants(plan, sim, start);
-    let changed = false;
-    const next: PlacedEvent[] = [];
-    for (const e of events) {
-      let at = e.atMs;
-      const near = (t: number) => critical.some((c) => Math.abs(c - t) < MARGIN_MS) || next.some((x) => Math.abs(x.atMs - t) < MARGIN_MS);
-      for (let k = 0; k < 20 && near(at); k++) at += MARGIN_MS;
-      if (near(at) || at >= end - MARGIN_MS) {
-        changed = true;
-        continue;
-      }
-      if (at !== e.atMs) changed = true;
-      next.push({ ...e, atMs: at });
-    }
-    events = next;
-    if (!changed) return { sim, events, ...(cut ? { cut } : {}) };
+  const endOf = (sim: SimulationResult, cut: Expectation['cut']) =>
+    cut ? cut.at : sim.outcome.status === 'waiting' || sim.outcome.status === 'step_cap' ? Infinity : Date.parse(sim.outcome.at);
+  // Event times are fractions of the run's length without events (up to the calendar step it stops at, if any).
+  const bare = simulateWith(plan, contact, start, kase.trigger, []);
+  const bareEnd = endOf(bare, calendarCut(plan, bare));
+  const length = Number.isFinite(bareEnd) ? Math.max(0, bareEnd - start) : UNIT_MS;
+  const placed: PlacedEvent[] = [];
+  let sim = bare;
+  for (const e of [...kase.events].sort((a, b) => a.at - b.at)) {
+    const end = endOf(sim, calendarCut(plan, sim));
+    const critical = [...criticalInstants(plan, sim, start), ...placed.map((x) => x.atMs)];
+    const near = (t: number) => critical.some((c) => Math.abs(c - t) < MARGIN_MS);
+    let at = start + Math.round(e.at * length);
+    for (let k = 0; k < 20 && near(at); k++) at += MARGIN_MS;
+    // Past the end the run no longer listens.
+    if (near(at) || at > end - MARGIN_MS) continue;
+    placed.push({ atMs: at, type: e.type, properties: e.properties });
+    sim = simulateWith(plan, contact, start, kase.trigger, placed);
   }
-  // No stable placement: compare without events.
-  const sim = simulateWith(plan, contact, start, kase.trigger, []);
   const cut = calendarCut(plan, sim);
-  return { sim, events: [], ...(cut ? { cut } : {}) };
+  return { sim, events: placed, ...(cut ? { cut } : {}) };
 }
 
 // --- the comparable view of a run --------------------------------------------------------------------------------------
@@ -266,13 +261,41 @@ export interface Driver {
 
 const toMs = (d: { seconds?: unknown; nanos?: number | null } | null | undefined) => Number(d?.seconds ?? 0) * 1000 + Math.floor((d?.nanos ?? 0) / 1e6);
 
-/** The timers the run started, from its history. */
-async function timersOf(stack: TestStack, workflowId: string): Promise<{ startedAt: number; firesAt: number }[]> {
+/** Whether the next instant after `at` the run could react to is fixed from the start rather than the step's entry. */
+function absoluteNext(plan: JourneyPlan, exp: Expectation, stepId: string, at: number): boolean {
+  const start = exp.sim.path[0]?.atMs ?? at;
+  const rel: number[] = [];
+  const abs: number[] = [];
+  const s = plan.steps[stepId];
+  const entered = exp.sim.path.findLast((p) => p.atMs < at)?.atMs ?? start;
+  if (s?.type === 'wait' && s.wait.mode === 'duration') rel.push(entered + s.wait.ms);
+  if (s?.type === 'wait_for_event') rel.push(entered + s.timeoutMs);
+  if (s?.type === 'wait' && s.wait.mode === 'until_date' && s.wait.field[0] === 'journey') abs.push(start + s.wait.offsetMs);
+  for (const g of plan.goals) if (g.withinMs !== undefined) abs.push(start + g.withinMs);
+  const next = (xs: number[]) => Math.min(...xs.filter((x) => x > at), Infinity);
+  return next(abs) < next(rel);
+}
+
+/** When the run's first workflow task started (the time the workflow's Date.now() had at entry). */
+async function firstTaskStarted(stack: TestStack, workflowId: string): Promise<number | undefined> {
   const history = await stack.temporal.client.workflow.getHandle(workflowId).fetchHistory();
+  const e = (history.events ?? []).find((x) => x.eventType === proto.api.enums.v1.EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED);
+  return e ? toMs(e.eventTime) : undefined;
+}
+
+/**
+ * The timers the run started, from its history. A timer's duration was computed from the workflow's "now", which is
+ * when its workflow task started, not when the task completed and the TimerStarted event was written (seconds apart
+ * on a busy server): it fires at that task's start plus the duration.
+ */
+async function timersOf(stack: TestStack, workflowId: string): Promise<{ startedAt: number; firesAt: number }[]> {
+  const { EventType } = proto.api.enums.v1;
+  const history = await stack.temporal.client.workflow.getHandle(workflowId).fetchHistory();
+  let taskStarted = 0;
   return (history.events ?? []).flatMap((e) => {
-    if (e.eventType !== proto.api.enums.v1.EventType.EVENT_TYPE_TIMER_STARTED) return [];
-    const startedAt = toMs(e.eventTime);
-    return [{ startedAt, firesAt: startedAt + toMs(e.timerStartedEventAttributes!.startToFireTimeout) }];
+    if (e.eventType === EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED) taskStarted = toMs(e.eventTime);
+    if (e.eventType !== EventType.EVENT_TYPE_TIMER_STARTED) return [];
+    return [{ startedAt: toMs(e.eventTime), firesAt: taskStarted + toMs(e.timerStartedEventAttributes!.startToFireTimeout) }];
   });
 }
 
@@ -298,6 +321,37 @@ export interface CaseOutcome {
   placed: PlacedEvent[];
   start: number;
   contact: Contact;
+  /** Production's history in brief, when the case diverged. */
+  history?: string[];
+}
+
+/** The run's history in brief (signals, timers, activities), for the report of a divergent case. */
+async function historyLines(stack: TestStack, workflowId: string, start: number): Promise<string[]> {
+  const { EventType } = proto.api.enums.v1;
+  const history = await stack.temporal.client.workflow.getHandle(workflowId).fetchHistory();
+  const rel = (t: number) => `+${((t - start) / UNIT_MS).toFixed(2)}u`;
+  return (history.events ?? []).flatMap((e) => {
+    const at = rel(toMs(e.eventTime));
+    switch (e.eventType) {
+      case EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED: {
+        const p = e.workflowExecutionSignaledEventAttributes?.input?.payloads?.[0];
+        const ev = p?.data ? (JSON.parse(Buffer.from(p.data).toString()) as { type: string; id: string; occurredAt: number }) : undefined;
+        return [`${at} signal ${ev?.type} ${ev?.id} occurred ${ev ? rel(ev.occurredAt) : '?'}`];
+      }
+      case EventType.EVENT_TYPE_TIMER_STARTED:
+        return [`${at} timer ${e.timerStartedEventAttributes?.timerId} for ${toMs(e.timerStartedEventAttributes?.startToFireTimeout)} ms`];
+      case EventType.EVENT_TYPE_TIMER_FIRED:
+        return [`${at} timer fired ${e.timerFiredEventAttributes?.timerId}`];
+      case EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+        return [`${at} activity ${e.activityTaskScheduledEventAttributes?.activityType?.name}`];
+      case EventType.EVENT_TYPE_MARKER_RECORDED:
+        return [`${at} marker ${e.markerRecordedEventAttributes?.markerName}`];
+      case EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+        return [`${at} workflow task completed`];
+      default:
+        return [];
+    }
+  });
 }
 
 /** Runs one case on both sides and compares them. */
@@ -327,18 +381,22 @@ export async function runCase(d: Driver, j: PreparedJourney, kase: Case, index: 
   const contactId = put.body.id as string;
   const contact = await stack.activities.loadContact({ contactId });
 
-  const start = Date.now();
-  const exp = expect_(j.plan, contact, start, kase);
-  const expected = expectedView(exp, contact);
   const trigger = j.plan.triggers.find((t) => t.type === 'event');
   if (!trigger || trigger.type !== 'event') throw new Error(`${j.id} has no event trigger`);
   const posted = await auth(request(stack.app).post('/v1/events')).send({ id: `${externalId}-trigger`, type: trigger.event, contact: { externalId }, properties: kase.trigger });
   if (posted.status !== 202) throw new Error(`POST trigger: ${posted.status} ${JSON.stringify(posted.body)}`);
   const workflowId = (posted.body.accepted[0].runs as string[]).find((r) => r.startsWith(`journey:${j.id}:`));
-  const base = { expected, placed: exp.events, start, contact };
   if (!workflowId) {
-    return { ...base, actual: { ...expected, path: [], outcome: `not started: ${JSON.stringify(posted.body.accepted[0])}` }, diffs: ['production started no run'], late: false };
+    const exp = expect_(j.plan, contact, Date.now(), kase);
+    const expected = expectedView(exp, contact);
+    return { expected, placed: exp.events, start: Date.now(), contact, actual: { ...expected, path: [], outcome: `not started: ${JSON.stringify(posted.body.accepted[0])}` }, diffs: ['production started no run'], late: false };
   }
+  // The simulated run starts when the real one did (its first workflow task: the run's "now" at entry), so the
+  // first task's queueing on a busy server does not shift the run's absolute instants (goal windows, until_date).
+  const start = await until(`${workflowId} to start`, () => firstTaskStarted(stack, workflowId));
+  const exp = expect_(j.plan, contact, start, kase);
+  const expected = expectedView(exp, contact);
+  const base = { expected, placed: exp.events, start, contact };
   d.journal.watch(workflowId);
   let late = false;
   try {
@@ -346,7 +404,8 @@ export async function runCase(d: Driver, j: PreparedJourney, kase: Case, index: 
     let posting = true;
     for (const [i, e] of exp.events.entries()) {
       if (!posting) break;
-      const k = exp.sim.path.findLastIndex((p) => p.atMs <= e.atMs);
+      // The step the run waits at when the event comes (the steps the event itself leads to are entered at its time).
+      const k = exp.sim.path.findLastIndex((p) => p.atMs < e.atMs);
       const anchorSim = exp.sim.path[k]!;
       const limit = deadline(e.atMs - start);
       let anchor: { stepId: string; enteredAt: number } | undefined;
@@ -361,16 +420,21 @@ export async function runCase(d: Driver, j: PreparedJourney, kase: Case, index: 
         if (Date.now() > limit) break;
         await sleep(50);
       }
+      if (process.env.DIFFERENTIAL_DEBUG) console.log('anchor', workflowId, k, JSON.stringify(anchor), JSON.stringify(d.journal.get(workflowId)));
       if (!anchor) {
         // Production went elsewhere (or stalled): the comparison below shows where.
         posting = false;
         break;
       }
-      const postAt = anchor.enteredAt + (e.atMs - anchorSim.atMs);
+      // Relative to the step's entry, unless what the event must not cross is an instant fixed from the start (a goal
+      // window's end, an until_date on journey.entered_at): the steps before may have taken longer in production.
+      const fromStart = absoluteNext(j.plan, exp, anchorSim.stepId, e.atMs);
+      const postAt = fromStart ? start + (e.atMs - exp.sim.path[0]!.atMs) : anchor.enteredAt + (e.atMs - anchorSim.atMs);
       await sleep(postAt - Date.now());
-      if (Date.now() - postAt > MARGIN_MS / 2) late = true;
+      if (Date.now() - postAt > MARGIN_MS / 2 || postAt < anchor.enteredAt) late = true;
       const r = await auth(request(stack.app).post('/v1/events')).send({ id: `${externalId}-e${i}`, type: e.type, contact: { externalId }, properties: e.properties });
       if (r.status !== 202) throw new Error(`POST event: ${r.status} ${JSON.stringify(r.body)}`);
+      if (process.env.DIFFERENTIAL_DEBUG) console.log('posted', workflowId, e.type, JSON.stringify(r.body), 'late by', Date.now() - postAt);
     }
 
     const handle = stack.temporal.client.workflow.getHandle(workflowId);
@@ -434,7 +498,8 @@ export async function runCase(d: Driver, j: PreparedJourney, kase: Case, index: 
       goals: [...new Set(goals.map((g) => g.goal))].sort(),
       ...(calendarTimer !== undefined ? { calendarTimer } : {}),
     };
-    return { ...base, workflowId, actual, diffs: differences(expected, actual), late };
+    const diffs = differences(expected, actual);
+    return { ...base, workflowId, actual, diffs, late, ...(diffs.length ? { history: await historyLines(stack, workflowId, start) } : {}) };
   } finally {
     d.journal.unwatch(workflowId);
   }
@@ -443,8 +508,10 @@ export async function runCase(d: Driver, j: PreparedJourney, kase: Case, index: 
 /** A readable account of a divergent case: the journey, the contact, the timeline and both sides. */
 export function describeCase(j: PreparedJourney, kase: Case, out: CaseOutcome): string {
   const rel = (t: number) => `+${((t - out.start) / UNIT_MS).toFixed(2)}u`;
+  const steps = Object.values(j.plan.steps).map((s) => JSON.stringify(s));
   return [
     `journey ${j.id} (durations ÷ ${j.factor.toFixed(0)}, 1 unit = ${UNIT_MS} ms)${out.workflowId ? `, run ${out.workflowId}` : ''}`,
+    ...(j.id.startsWith('gen-') ? [`steps (scaled plan): ${steps.join(' ')}`, `rules: ${JSON.stringify({ exit: j.plan.exitRules, goals: j.plan.goals, entry: j.plan.entry })}`] : []),
     `contact: ${JSON.stringify({ ...out.contact, created_at: undefined })}`,
     `trigger properties: ${JSON.stringify(kase.trigger)}`,
     `timeline: ${out.placed.length ? out.placed.map((e) => `${rel(e.atMs)} ${e.type} ${JSON.stringify(e.properties)}`).join('; ') : '(no events)'}`,
@@ -452,5 +519,6 @@ export function describeCase(j: PreparedJourney, kase: Case, out: CaseOutcome): 
     `simulator: ${JSON.stringify(out.expected)}`,
     `production: ${JSON.stringify(out.actual)}`,
     ...(out.late ? ['(an event was posted late: the machine was too slow to hold the margin)'] : []),
+    ...(out.history ? ['production history:', ...out.history.map((l) => `  ${l}`)] : []),
   ].join('\n');
 }
