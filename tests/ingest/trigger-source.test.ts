@@ -107,7 +107,9 @@ steps:
       ['too short', { registered: true, minutes: 9, utm: { source: 'newsletter' } }, false],
       ['other source', { registered: true, minutes: 30, utm: { source: 'ads' } }, false],
       ['nothing known', {}, false],
-      ['a string where a number is compared', { registered: true, minutes: 'lots', utm: { source: 'partner' } }, false],
+      // Forms send numbers as strings: "9" is compared as 9.
+      ['a numeric string below the bound', { registered: true, minutes: '9', utm: { source: 'partner' } }, false],
+      ['registered as the string "true"', { registered: 'true', minutes: 30, utm: { source: 'partner' } }, false],
       ['matching (nested source)', { registered: true, minutes: 10, utm: { source: 'partner' } }, true],
       ['matching (flat dotted key)', { registered: true, minutes: 45, 'utm.source': 'newsletter' }, true],
     ];
