@@ -11,18 +11,23 @@ type Step = Record<string, unknown> & { type: string };
 
 /** `n` steps s0 … s(n-1), then the exits; `pick(i)` chooses a step after i or an exit. */
 function stepArb(i: number, n: number): fc.Arbitrary<Step> {
-  const later = fc.constantFrom(...[...Array.from({ length: n - i - 1 }, (_, k) => `s${i + k + 1}`), 'done', 'done', 'stopped']);
+  // Mostly the next step, so journeys are as long as generated rather than ending at the first exit.
+  const anyLater = fc.constantFrom(...[...Array.from({ length: n - i - 1 }, (_, k) => `s${i + k + 1}`), 'done', 'stopped']);
+  const later = i + 1 < n ? fc.oneof({ weight: 3, arbitrary: fc.constant(`s${i + 1}`) }, { weight: 2, arbitrary: anyLater }) : anyLater;
   const days = fc.integer({ min: 1, max: 3 }).map((d) => `${d}d`);
+  const waitForEvent = fc.record({
+    type: fc.constant('wait_for_event'),
+    event: fc.constantFrom('gen.signal', 'gen.other'),
+    where: fc.option(fc.record({ kind: fc.constantFrom('a', 'b') }), { nil: undefined }),
+    timeout: days,
+    on_event: later,
+    on_timeout: later,
+  });
   return fc.oneof(
+    // Event waits are where the timeline matters: more of them.
+    waitForEvent,
+    waitForEvent,
     fc.record({ type: fc.constant('wait'), duration: days, next: later }),
-    fc.record({
-      type: fc.constant('wait_for_event'),
-      event: fc.constantFrom('gen.signal', 'gen.other'),
-      where: fc.option(fc.record({ kind: fc.constantFrom('a', 'b') }), { nil: undefined }),
-      timeout: days,
-      on_event: later,
-      on_timeout: later,
-    }),
     fc.record({
       type: fc.constant('branch'),
       conditions: fc.tuple(
@@ -53,7 +58,7 @@ export interface GeneratedJourney {
 }
 
 export function journeyArb(index: number): fc.Arbitrary<GeneratedJourney> {
-  return fc.integer({ min: 2, max: 6 }).chain((n) =>
+  return fc.integer({ min: 3, max: 7 }).chain((n) =>
     fc.record({
       steps: fc.tuple(...Array.from({ length: n }, (_, i) => stepArb(i, n))),
       goal: fc.option(fc.record({ event: fc.constant('gen.goal'), within: fc.constantFrom('1d', '3d'), exit: fc.boolean() }), { nil: undefined }),
