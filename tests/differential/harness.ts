@@ -420,7 +420,6 @@ export async function runCase(d: Driver, j: PreparedJourney, kase: Case, index: 
         if (Date.now() > limit) break;
         await sleep(50);
       }
-      if (process.env.DIFFERENTIAL_DEBUG) console.log('anchor', workflowId, k, JSON.stringify(anchor), JSON.stringify(d.journal.get(workflowId)));
       if (!anchor) {
         // Production went elsewhere (or stalled): the comparison below shows where.
         posting = false;
@@ -434,7 +433,6 @@ export async function runCase(d: Driver, j: PreparedJourney, kase: Case, index: 
       if (Date.now() - postAt > MARGIN_MS / 2 || postAt < anchor.enteredAt) late = true;
       const r = await auth(request(stack.app).post('/v1/events')).send({ id: `${externalId}-e${i}`, type: e.type, contact: { externalId }, properties: e.properties });
       if (r.status !== 202) throw new Error(`POST event: ${r.status} ${JSON.stringify(r.body)}`);
-      if (process.env.DIFFERENTIAL_DEBUG) console.log('posted', workflowId, e.type, JSON.stringify(r.body), 'late by', Date.now() - postAt);
     }
 
     const handle = stack.temporal.client.workflow.getHandle(workflowId);
