@@ -9,6 +9,11 @@ const HEAVY = ['tests/e2e/launch.test.ts'];
  */
 const CHAOS = ['tests/chaos/**/*.test.ts', 'tests/security/**/*.test.ts'];
 const CHAOS_FULL = process.env.CHAOS_FULL === '1';
+/**
+ * Simulator vs production on generated timelines (tests/differential): alone, last, so the events it places within a
+ * margin of timers are not delayed by other suites. Quick by default; `npm run test:differential` is the full size.
+ */
+const DIFFERENTIAL = ['tests/differential/**/*.test.ts'];
 
 export default defineConfig({
   test: {
@@ -22,7 +27,7 @@ export default defineConfig({
     maxWorkers: 2,
     reporters: ['default'],
     projects: [
-      { extends: true, test: { name: 'main', include: ['tests/**/*.test.ts'], exclude: [...HEAVY, ...CHAOS], sequence: { groupOrder: 0 } } },
+      { extends: true, test: { name: 'main', include: ['tests/**/*.test.ts'], exclude: [...HEAVY, ...CHAOS, ...DIFFERENTIAL], sequence: { groupOrder: 0 } } },
       { extends: true, test: { name: 'heavy', include: HEAVY, sequence: { groupOrder: 1 } } },
       {
         extends: true,
@@ -36,6 +41,7 @@ export default defineConfig({
           sequence: { groupOrder: 2 },
         },
       },
+      { extends: true, test: { name: 'differential', include: DIFFERENTIAL, testTimeout: scaled(60 * 60_000), sequence: { groupOrder: 3 } } },
     ],
   },
 });

@@ -27,9 +27,10 @@ export class JourneyArchivedError extends DomainError {
 export async function publishJourney(
   db: Db,
   source: string,
-  opts: { file?: string; templates?: TemplateCatalog; publishedBy?: string; outboundAllow?: OutboundAllowList },
+  /** `timeScale`: test-only, see CompileOptions.timeScale (the differential suite publishes scaled plans). */
+  opts: { file?: string; templates?: TemplateCatalog; publishedBy?: string; outboundAllow?: OutboundAllowList; timeScale?: number },
 ): Promise<PublishResult> {
-  const compiled = compileJourney(source, { file: opts.file, templates: opts.templates, outboundAllow: opts.outboundAllow });
+  const compiled = compileJourney(source, { file: opts.file, templates: opts.templates, outboundAllow: opts.outboundAllow, ...(opts.timeScale !== undefined ? { timeScale: opts.timeScale } : {}) });
   if (!compiled.ok) {
     throw new ValidationError(
       `The journey is invalid:\n${compiled.errors.map(formatError).join('\n')}`,

@@ -1,12 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import request from 'supertest';
+import { and, eq } from 'drizzle-orm';
 import { statsCommand, formatStats } from '../../src/cli/journeys';
 import { CliError } from '../../src/cli/errors';
-import { contacts, conversions, events, journeyRuns, journeyRunSteps, messages, runArms, salesHandoffs } from '../../src/db/schema';
-import { journeyStats } from '../../src/db/stats';
+import { contacts, conversions, events, journeyRuns, journeyRunSteps, messages, runArms, salesHandoffs, suppressions } from '../../src/db/schema';
+import { journeyStats, type JourneyStats as JourneyStatsReport } from '../../src/db/stats';
 import { publishJourney } from '../../src/publishing/journeys';
 import { compareProportions } from '../../src/stats/ab';
 import { createTestDatabase } from '../helpers/db';
+import { startTestStack, type TestStack } from '../helpers/stack';
+import { until } from '../helpers/until';
 
 const journey = (emailCost: number) => `
 id: funnel
@@ -327,3 +331,102 @@ steps:
   });
 });
 
+/**
+ * The same report on rows real runs wrote: a journey published and entered through POST /v1/events, run by the worker
+ * on the Temporal dev server, sending through the SMTP sink and the SMS outbox; clicks, goals and deals arrive as
+ * events. Every number is what those four runs did, read back through GET /v1/journeys/:id/stats.
+ */
+describe('journey statistics on rows real runs wrote (Temporal, Postgres, SMTP)', () => {
+  let stack: TestStack;
+  const JOURNEY = `
+id: real-funnel
+name: Real funnel
+triggers: [{ type: event, event: lead.created }]
+goals:
+  - { id: demo, name: Demo booked, event: demo.booked, within: 30d }
+settings:
+  costs: { currency: CNY, email: 0.5, sms: 2 }
+start: welcome
+steps:
+  welcome: { type: send_email, template: welcome, category: transactional, next: wait-click }
+  wait-click: { type: wait_for_event, event: email.clicked, timeout: 4s, on_event: sms, on_timeout: done }
+  sms: { type: send_sms, body: "Thanks for reading", category: transactional, next: done }
+  done: { type: exit, reason: finished }
+`;
+
+  beforeAll(async () => {
+    stack = await startTestStack();
+    await publishJourney(stack.db.db, JOURNEY, {});
+  });
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  const post = (id: string, type: string, externalId: string, properties: Record<string, unknown> = {}) =>
+    request(stack.app)
+      .post('/v1/events')
+      .set('Authorization', `Bearer ${stack.keys.integration}`)
+      .send({ id, type, contact: { externalId, email: `${externalId}@example.com`, phone: `+86138000000${externalId.slice(-2)}` }, properties })
+      .expect(202);
+  const runOf = async (externalId: string) => {
+    const [c] = await stack.db.db.select().from(contacts).where(eq(contacts.externalId, externalId));
+    return until(`${externalId}'s run`, async () => (await stack.db.db.select().from(journeyRuns).where(eq(journeyRuns.contactId, c!.id)))[0]);
+  };
+  const ended = (workflowId: string) => stack.temporal.client.workflow.getHandle(workflowId).result();
+
+  it('counts entries, steps, runs, messages, clicks, goals and revenue as the runs happened', async () => {
+    // d's address is suppressed: the send is recorded as suppressed and the run goes on.
+    await stack.db.db.insert(suppressions).values({ channel: 'email', address: 'stats-d1@example.com', reason: 'manual' });
+    for (const who of ['stats-a1', 'stats-b1', 'stats-c1', 'stats-d1']) await post(`${who}-created`, 'lead.created', who);
+    const [a, b, c, d] = await Promise.all(['stats-a1', 'stats-b1', 'stats-c1', 'stats-d1'].map(runOf));
+    await until('every run at wait-click', async () => {
+      const rows = await stack.db.db.select().from(journeyRuns).where(eq(journeyRuns.journeyId, 'real-funnel'));
+      return rows.filter((r) => r.currentStep === 'wait-click').length === 4 ? true : undefined;
+    });
+    // a clicks the welcome mail (the event names the message, as the tracking link does), c books a demo.
+    const [welcomeA] = await stack.db.db.select().from(messages).where(eq(messages.workflowId, a!.workflowId));
+    await post('stats-a1-click', 'email.clicked', 'stats-a1', { message_key: welcomeA!.idempotencyKey, url: 'https://itinera.example/a' });
+    await post('stats-c1-demo', 'demo.booked', 'stats-c1');
+    expect(await ended(a!.workflowId)).toEqual({ status: 'completed', reason: 'finished' });
+    expect(await ended(c!.workflowId)).toEqual({ status: 'goal', reason: 'demo' });
+    expect(await ended(b!.workflowId)).toEqual({ status: 'completed', reason: 'finished' });
+    expect(await ended(d!.workflowId)).toEqual({ status: 'completed', reason: 'finished' });
+    // A deal a won after entering: attributed revenue.
+    await post('stats-a1-deal', 'deal.won', 'stats-a1', { amount: 1200.5 });
+    await until('the projection of every run to end', async () => {
+      const rows = await stack.db.db.select().from(journeyRuns).where(eq(journeyRuns.journeyId, 'real-funnel'));
+      return rows.every((r) => r.status !== 'running') ? true : undefined;
+    });
+
+    const res = await request(stack.app).get('/v1/journeys/real-funnel/stats').set('Authorization', `Bearer ${stack.keys.marketer}`).expect(200);
+    const s = res.body as JourneyStatsReport;
+    expect(s).toEqual(JSON.parse(JSON.stringify(await journeyStats(stack.db.db, { journeyId: 'real-funnel' }))));
+    expect(s.version).toBeNull();
+    expect(s.entered).toEqual({ runs: 4, contacts: 4 });
+    expect(s.runs).toEqual({ total: 4, byStatus: { completed: 3, goal: 1 } });
+    expect(s.steps).toEqual([
+      { stepId: 'welcome', type: 'send_email', entered: 4, passed: 4, waiting: 0, exitedHere: 0 },
+      { stepId: 'wait-click', type: 'wait_for_event', entered: 4, passed: 3, waiting: 0, exitedHere: 1 },
+      { stepId: 'sms', type: 'send_sms', entered: 1, passed: 1, waiting: 0, exitedHere: 0 },
+      { stepId: 'done', type: 'exit', entered: 3, passed: 0, waiting: 0, exitedHere: 3 },
+    ]);
+    // The suite's SMS sender accepts the message like a provider would (status sent): it is billed.
+    const sms = await stack.db.db.select().from(messages).where(and(eq(messages.journeyId, 'real-funnel'), eq(messages.channel, 'sms')));
+    expect(sms.map((m) => [m.stepId, m.status, m.body])).toEqual([['sms', 'sent', 'Thanks for reading']]);
+    expect(s.messages).toEqual({
+      total: 5,
+      byChannel: {
+        email: { sent: 3, delivered: 0, bounced: 0, failed: 0, suppressed: 1 },
+        sms: { sent: 1, delivered: 0, bounced: 0, failed: 0, suppressed: 0 },
+      },
+      opened: 0,
+      clicked: 1,
+      unsubscribed: 0,
+    });
+    expect(stack.smtp.messages.filter((m) => m.envelopeTo.some((t) => t.startsWith('stats-')))).toHaveLength(3);
+    expect(s.goals).toEqual([{ goal: 'demo', name: 'Demo booked', conversions: 1, contacts: 1, value: 0 }]);
+    expect(s.mqls).toEqual({ contacts: 0, handoffs: 0 });
+    // Three accepted emails at 0.5 and one SMS at 2; (1200.5 − 3.5) / 3.5 = 342.
+    expect(s.roi).toEqual({ currency: 'CNY', cost: 3.5, costByChannel: { email: 1.5, sms: 2 }, campaignCost: 0, revenue: 1200.5, deals: 1, windowMs: 30 * D, roi: 342 });
+  });
+});

@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { eventTriggerMatches } from '../../src/journey/conditions';
 import { canEnter } from '../../src/journey/entry';
 import { compile, DAY, readJourney, T0 } from './helpers';
 
@@ -24,14 +23,5 @@ describe('canEnter', () => {
     const e = compile(readJourney('webinar-follow-up')).entry;
     expect(canEnter(e, { activeRuns: 1 }, T0).enter).toBe(true);
     expect(canEnter(e, { activeRuns: 2 }, T0)).toEqual({ enter: false, reason: 'max_concurrent (2) runs already active' });
-  });
-});
-
-describe('eventTriggerMatches', () => {
-  it('matches event type and property filters', () => {
-    const { triggers } = compile(readJourney('webinar-follow-up'));
-    expect(eventTriggerMatches(triggers, { type: 'webinar.ended', properties: { registered: true }, occurredAt: T0 })).toBe(true);
-    expect(eventTriggerMatches(triggers, { type: 'webinar.ended', properties: { registered: false }, occurredAt: T0 })).toBe(false);
-    expect(eventTriggerMatches(triggers, { type: 'lead.created', properties: {}, occurredAt: T0 })).toBe(false);
   });
 });

@@ -26,6 +26,7 @@ import { condition, conditionEvents, filters, MAX_RETAINED_EVENTS, ms, normalize
 import { isObject, parseSource, stepsAsMap } from './parse';
 import { Checker } from './semantics';
 import { translate } from './zod-issues';
+import { scalePlanTime } from './time-scale';
 
 export interface CompileOptions {
   /** Shown in errors; not read. */
@@ -37,6 +38,12 @@ export interface CompileOptions {
    * this lists it. @default nothing listed
    */
   outboundAllow?: OutboundAllowList;
+  /**
+   * Test-only (the differential suite): divide every duration in the plan by this factor, so days of journey time
+   * run in seconds through the real workflow. See time-scale.ts for what is scaled. Never set by the API, CLI or
+   * worker. @default 1 (nothing scaled)
+   */
+  timeScale?: number;
 }
 
 export type CompileResult =
@@ -260,7 +267,7 @@ export function compileJourney(source: string | object, opts: CompileOptions = {
   if (contactFields.length > 0) plan.contactFields = contactFields;
   // Guard the invariant the interpreter relies on; checkGraph already reported any violation.
   for (const s of Object.values(plan.steps)) for (const n of successors(s)) if (!plan.steps[n]) throw new Error(`internal: ${s.id} → ${n}`);
-  return { ok: true, plan, warnings: checker.warnings.map((w) => (opts.file !== undefined ? { file: opts.file, ...located(w) } : located(w))) };
+  return { ok: true, plan: opts.timeScale !== undefined && opts.timeScale !== 1 ? scalePlanTime(plan, opts.timeScale) : plan, warnings: checker.warnings.map((w) => (opts.file !== undefined ? { file: opts.file, ...located(w) } : located(w))) };
 }
 
 /**
