@@ -10,6 +10,22 @@ import { recordContactChange } from '../contacts/changes';
 import { routeStoredEvents } from '../contacts/outbox';
 import type { IncomingEvent } from '../ingest/event';
 
+/**
+ * Built-in contact fields a set_attribute step may write, journey name → column (the compiler refuses the others:
+ * id, created_at, email, phone, score, tags, lifecycle_stage have their own paths).
+ */
+const CONTACT_COLUMNS: Record<string, 'firstName' | 'lastName' | 'company' | 'jobTitle' | 'industry' | 'region' | 'timezone' | 'locale' | 'ownerId'> = {
+  first_name: 'firstName',
+  last_name: 'lastName',
+  company: 'company',
+  job_title: 'jobTitle',
+  industry: 'industry',
+  region: 'region',
+  timezone: 'timezone',
+  locale: 'locale',
+  owner_id: 'ownerId',
+};
+
 /** The change a step made, as `contact.updated` (source `journey`, keyed by the step's idempotency key). */
 async function recordStepChange(tx: DbOrTx, input: Keyed, before: typeof contacts.$inferSelect): Promise<IncomingEvent[]> {
   const [after] = await tx.select().from(contacts).where(eq(contacts.id, before.id));
@@ -64,13 +80,24 @@ export function contactActivities(deps: ActivityDeps): Pick<Activities, 'tagCont
       });
     },
 
-    async setContactAttribute(input: Keyed & { name: string; value: unknown }): Promise<ContactActionResult> {
-      return onceWithAudit(deps, { ...input, action: 'set_attribute', detail: { name: input.name, value: input.value } }, async (tx, c) => {
+    async setContactAttribute(input: Keyed & { name: string; field?: string; value: unknown }): Promise<ContactActionResult> {
+      // `field` is the step's contact path; runs scheduled before it existed send only the attribute `name`.
+      const column = input.field !== undefined && !input.field.startsWith('attributes.') ? CONTACT_COLUMNS[input.field] : undefined;
+      if (input.field !== undefined && !input.field.startsWith('attributes.') && input.field !== 'country' && column === undefined) {
+        throw ApplicationFailure.nonRetryable(`a journey cannot set the contact field ${JSON.stringify(input.field)}`, 'FieldNotWritable');
+      }
+      // `country` is kept in attributes (contacts have no column for it); journeys read it as `country`.
+      const name = input.field === 'country' ? 'country' : input.name;
+      return onceWithAudit(deps, { ...input, action: 'set_attribute', detail: { name: input.field ?? name, value: input.value } }, async (tx, c) => {
+        if (column !== undefined) {
+          await tx.update(contacts).set({ [column]: input.value, updatedAt: sql`now()` }).where(eq(contacts.id, c.id));
+          return { previous: (c as Record<string, unknown>)[column] ?? null };
+        }
         await tx
           .update(contacts)
-          .set({ attributes: { ...c.attributes, [input.name]: input.value }, updatedAt: sql`now()` })
+          .set({ attributes: { ...c.attributes, [name]: input.value }, updatedAt: sql`now()` })
           .where(eq(contacts.id, c.id));
-        return { previous: c.attributes[input.name] ?? null };
+        return { previous: c.attributes[name] ?? null };
       });
     },
 

@@ -156,7 +156,8 @@ export interface Activities {
   // Contact actions
   tagContact(input: ContactActionInput & { tags: string[] }): Promise<ContactActionResult>;
   untagContact(input: ContactActionInput & { tags: string[] }): Promise<ContactActionResult>;
-  setContactAttribute(input: ContactActionInput & { name: string; value: unknown }): Promise<ContactActionResult>;
+  /** `field`: the step's contact path (`attributes.plan`, `industry`); `name`: the attribute name, for runs scheduled before `field` existed. */
+  setContactAttribute(input: ContactActionInput & { name: string; field?: string; value: unknown }): Promise<ContactActionResult>;
   setLifecycleStage(input: ContactActionInput & { stage: string; forwardOnly?: boolean }): Promise<ContactActionResult & { stage: string }>;
   updateScore(input: ContactActionInput & { delta: number; reason: string }): Promise<ContactActionResult & { score?: number }>;
   recordConversion(input: { idempotencyKey: string; journeyId: string; version: number; contactId: string; goal: string; value?: number }): Promise<{ recorded: boolean }>;

@@ -246,7 +246,7 @@ export async function journeyWorkflow(input: JourneyWorkflowInput): Promise<Jour
           await writes.untagContact({ ...common, actor, tags: action.tags });
           return { status: 'ok' };
         case 'set_attribute':
-          await writes.setContactAttribute({ ...common, actor, name: action.field.replace(/^attributes\./, ''), value: action.value });
+          await writes.setContactAttribute({ ...common, actor, name: action.field.replace(/^attributes\./, ''), field: action.field, value: action.value });
           return { status: 'ok' };
         case 'set_lifecycle_stage':
           await writes.setLifecycleStage({ ...common, actor, stage: action.stage });

@@ -47,6 +47,18 @@ describe('contact actions: transactional, idempotent, audited', () => {
     ]);
   });
 
+  it('a set_attribute step on a built-in field writes that field, not an attribute of the same name', async () => {
+    const id = await fresh('t-builtin');
+    await acts.setContactAttribute({ idempotencyKey: 'w:b1', contactId: id, actor: 'j', name: 'industry', field: 'industry', value: 'manufacturing' });
+    await acts.setContactAttribute({ idempotencyKey: 'w:b2', contactId: id, actor: 'j', name: 'country', field: 'country', value: 'DE' });
+    await acts.setContactAttribute({ idempotencyKey: 'w:b3', contactId: id, actor: 'j', name: 'plan', field: 'attributes.plan', value: 'pro' });
+    const r = await row(id);
+    expect(r.industry).toBe('manufacturing');
+    // Contacts have no country column: it lives in attributes and journeys read it as `country`.
+    expect(r.attributes).toEqual({ country: 'DE', plan: 'pro' });
+    await expect(acts.setContactAttribute({ idempotencyKey: 'w:b4', contactId: id, actor: 'j', name: 'score', field: 'score', value: 'x' })).rejects.toThrow(/cannot set the contact field "score"/);
+  });
+
   it('moves the lifecycle stage, forward only when asked', async () => {
     const id = await fresh('t3');
     expect(await acts.setLifecycleStage({ idempotencyKey: 'l1', contactId: id, actor: 'j', stage: 'customer' })).toMatchObject({ stage: 'customer' });

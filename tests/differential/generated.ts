@@ -43,10 +43,9 @@ function stepArb(i: number, n: number): fc.Arbitrary<Step> {
     }),
     fc.record({ type: fc.constant('tag'), tags: fc.constantFrom(['gen-tagged'], ['vip'], ['gen-tagged', 'other']), next: later }),
     fc.record({ type: fc.constant('untag'), tags: fc.constantFrom(['vip'], ['gen-tagged']), next: later }),
-    // Custom attributes only: set_attribute on a built-in field (`field: industry`) diverges today — production stores
-    // it as attributes.industry (the workflow strips "attributes." and the activity writes the rest into attributes),
-    // the simulator sets the field. Found by this suite; listed in the README until the activity writes the field.
-    fc.record({ type: fc.constant('set_attribute'), field: fc.constantFrom('attributes.plan', 'attributes.stage_seen'), value: fc.constantFrom('pro', 'free', 'retail'), next: later }),
+    // Built-in fields too (`industry`, which a branch above reads): production writes the column, as the simulator sets the
+    // field (this suite found production writing attributes.industry instead).
+    fc.record({ type: fc.constant('set_attribute'), field: fc.constantFrom('attributes.plan', 'attributes.stage_seen', 'industry'), value: fc.constantFrom('pro', 'free', 'retail'), next: later }),
     fc.record({ type: fc.constant('update_score'), delta: fc.constantFrom(5, -3, 10), reason: fc.constant('generated'), next: later }),
     fc.record({ type: fc.constant('send_email'), template: fc.constantFrom(...TEMPLATES), next: later }),
   ) as fc.Arbitrary<Step>;

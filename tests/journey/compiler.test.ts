@@ -182,6 +182,24 @@ describe('compileJourney: fields and templates', () => {
     ]);
   });
 
+  it('refuses a built-in field a journey may not set, and a value its column cannot hold', () => {
+    expect(
+      errorsOf(
+        steps({
+          a: { type: 'set_attribute', field: 'email', value: 'x@example.com', next: 'b' },
+          b: { type: 'set_attribute', field: 'industry', value: 3, next: 'c' },
+          c: { type: 'set_attribute', field: 'timezone', value: 'Mars/Base', next: 'd' },
+          d: { type: 'set_attribute', field: 'attributes.seats', value: 3, next: 'done' },
+          done,
+        }),
+      ),
+    ).toEqual([
+      'steps.a.field: "email" cannot be set here: change it through the contacts API (PUT /v1/contacts), which normalizes it and merges duplicates',
+      'steps.b.value: 3 cannot be stored in industry: it takes text (or null)',
+      'steps.c.value: "Mars/Base" is not an IANA time zone (such as Asia/Shanghai or Europe/Berlin)',
+    ]);
+  });
+
   it('reports templates that do not exist, with a suggestion', () => {
     const errs = errorsOf(steps({ a: email('done', { template: 'welcom' }), done }), { templates: catalog });
     expect(errs).toEqual(['steps.a.template: email template "welcom" does not exist (did you mean "welcome"?) (expected journeys/templates/welcom/<locale>/)']);

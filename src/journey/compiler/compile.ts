@@ -7,6 +7,7 @@ import {
   Condition as ConditionSchema,
   ExitRule as ExitRuleSchema,
   Goal as GoalSchema,
+  isValidTimeZone,
   JourneyDefinition,
   Settings as SettingsSchema,
   Step as StepSchema,
@@ -174,8 +175,15 @@ export function compileJourney(source: string | object, opts: CompileOptions = {
         break;
       }
       case 'set_attribute':
+      {
+        const known = checker.errors.length;
         checker.field(s.field, at('field'), { writable: true });
+        // Built-in fields are text columns (country lives in attributes but is read as text too).
+        if (checker.errors.length > known) break;
+        if (!s.field.startsWith('attributes.') && s.value !== null && typeof s.value !== 'string') checker.error(at('value'), `${show(s.value)} cannot be stored in ${s.field}: it takes text (or null)`);
+        else if (s.field === 'timezone' && typeof s.value === 'string' && !isValidTimeZone(s.value)) checker.error(at('value'), `${show(s.value)} is not an IANA time zone (such as Asia/Shanghai or Europe/Berlin)`);
         break;
+      }
       case 'handoff_to_sales':
         if (s.assignment.strategy === 'territory') s.assignment.rules.forEach((r, i) => checker.condition(r.when, at('assignment', 'rules', i, 'when')));
         if (s.assignment.strategy === 'owner_attribute') checker.field(s.assignment.field, at('assignment', 'field'));

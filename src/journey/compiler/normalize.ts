@@ -202,7 +202,8 @@ export function normalizeStep(id: string, s: Step, settings: PlanSettings, local
     case 'untag':
       return { id, type: s.type, ...label, tags: typeof s.tags === 'string' ? [s.tags] : s.tags, next: s.next };
     case 'set_attribute':
-      return { id, type: s.type, ...label, field: fieldPath(s.field), value: s.value, next: s.next };
+      // A region is stored folded (as the contacts API folds it), so rules compare the same canonical value.
+      return { id, type: s.type, ...label, field: fieldPath(s.field), value: s.field === 'region' && typeof s.value === 'string' ? normalizeRegion(s.value) : s.value, next: s.next };
     case 'set_lifecycle_stage':
       return { id, type: s.type, ...label, stage: s.stage, next: s.next };
     case 'handoff_to_sales': {

@@ -17,6 +17,9 @@ const WRITABLE_EXCLUDED: Record<string, string> = {
   tags: 'use tag / untag steps',
   lifecycle_stage: 'use a set_lifecycle_stage step',
   attributes: 'name one attribute, e.g. attributes.plan',
+  created_at: 'it is set when the contact is created',
+  email: 'change it through the contacts API (PUT /v1/contacts), which normalizes it and merges duplicates',
+  phone: 'change it through the contacts API (PUT /v1/contacts), which normalizes it and merges duplicates',
 };
 
 function fieldProblem(field: string, opts: { entryDate?: boolean; writable?: boolean } = {}): string | undefined {
