@@ -5,7 +5,7 @@
  * so a contact without an industry does not fall into "industry ≠ manufacturing" by accident of
  * type coercion but does by the plain meaning of "not equal".
  */
-import type { PlanCondition, PlanFilter, PlanTest, PlanTrigger } from './plan';
+import type { PlanCondition, PlanFilter, PlanTest } from './plan';
 import type { Contact } from './schema';
 
 export interface SeenEvent {
@@ -142,9 +142,4 @@ export function evaluate(c: PlanCondition, ctx: EvalContext): boolean {
       return false;
     }
   }
-}
-
-/** Whether an event starts a run through one of the journey's event triggers (for the API router). */
-export function eventTriggerMatches(triggers: readonly PlanTrigger[], event: { type: string; properties: Record<string, unknown>; occurredAt: number }): boolean {
-  return triggers.some((t) => t.type === 'event' && t.event === event.type && matchesFilters(t.where, event.properties, event.occurredAt));
 }

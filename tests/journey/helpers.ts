@@ -7,7 +7,7 @@ import type { Contact } from '../../src/journey/schema';
 import { loadTemplateCatalog } from '../../src/templates/catalog';
 
 export const JOURNEYS = fileURLToPath(new URL('../../journeys/', import.meta.url));
-export const SAMPLES = ['new-lead-nurture', 'webinar-follow-up', 'mql-handoff', 'stale-opportunity', 'industry-content'] as const;
+export const SAMPLES = ['new-lead-nurture', 'webinar-follow-up', 'mql-handoff', 'stale-opportunity', 'industry-content', 'renewal-reminder'] as const;
 export const catalog = loadTemplateCatalog(`${JOURNEYS}templates`);
 
 export function readJourney(name: string): string {
