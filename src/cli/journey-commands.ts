@@ -12,7 +12,8 @@ import { int32 } from '../bounds';
 import { compileJourney, formatError, formatPath, type CompileResult } from '../journey/compiler';
 import { Contact } from '../journey/schema';
 import { parseOutboundAllow, type OutboundAllowList } from '../net/addresses';
-import { formatSimulation, simulate, type SimulationOptions } from '../journey/simulator';
+import { formatSimulation, resolveTime, simulate, type SimulationOptions } from '../journey/simulator';
+import { formatFireTimes, scheduleFireTimes } from '../journey/cron';
 import { loadTemplateCatalog, type TemplateCatalog } from '../templates/catalog';
 import { contentHash, diffPlans, formatDiff } from '../journey/versions';
 import { parseScoringModel, ScoringModelError } from '../scoring/model';
@@ -215,10 +216,12 @@ export function simulateCommand(file: string, opts: SimulateOptions, io: CliIo =
       if (err instanceof Error && / is not a time /.test(err.message)) throw new UserInputError(`${opts.events}: ${err.message}`);
       throw err;
     }
+    // Schedule triggers: when the next launches happen, in each trigger's zone, from the simulated start.
+    const schedule = scheduleFireTimes(plan.triggers, start === undefined ? Date.now() : resolveTime(start, 0));
     if (opts.json) {
       const { state: _state, ...rest } = result;
-      io.out(JSON.stringify(rest, null, 2));
-    } else io.out(formatSimulation(result));
+      io.out(JSON.stringify({ ...rest, ...(schedule.length ? { schedule } : {}) }, null, 2));
+    } else io.out([formatSimulation(result), ...(schedule.length ? [formatFireTimes(schedule)] : [])].join('\n'));
     return EXIT_OK;
   });
 }

@@ -9,6 +9,7 @@
  */
 import { z } from 'zod';
 import { INT32_MAX, int32 } from '../bounds';
+import { checkCron } from './cron';
 import { DURATION_HINT, DURATION_PATTERN, MAX_DURATION_HINT, MAX_DURATION_MS, SIGNED_DURATION_PATTERN, parseDuration, parseSignedDuration } from './duration';
 
 // ---------------------------------------------------------------------------------------------
@@ -204,13 +205,14 @@ export const AudienceTrigger = z.strictObject({
 });
 export type AudienceTrigger = z.infer<typeof AudienceTrigger>;
 
-const CRON_FIELD = /^(\*|\d+(-\d+)?)(\/\d+)?(,(\*|\d+(-\d+)?)(\/\d+)?)*$/;
+/** A cron expression as Temporal Schedules read it (see ./cron.ts for the accepted subset). */
 export const Cron = z
   .string({ error: formatError('is not a cron expression') })
-  .refine((s) => {
-    const f = s.trim().split(/\s+/);
-    return f.length === 5 && f.every((x) => CRON_FIELD.test(x));
-  }, { error: formatError('is not a cron expression (five fields: minute hour day-of-month month day-of-week)') });
+  .superRefine((s, ctx) => {
+    const c = checkCron(s);
+    if (!c.ok) ctx.addIssue({ code: 'custom', message: `${show(s)} is not a cron expression: ${c.problem}`, input: s });
+  })
+  .meta({ description: 'Five fields (minute hour day-of-month month day-of-week) with names, ranges, steps and lists, or @yearly, @monthly, @weekly, @daily, @hourly' });
 
 /** Enters the audience (or everyone, if no audience) on a cron schedule or once at a given time. */
 export const ScheduleTrigger = z

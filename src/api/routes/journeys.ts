@@ -18,6 +18,7 @@ import type { OutboundAllowList } from '../../net/addresses';
 import type { JourneyPlan } from '../../journey/plan';
 import { Contact, Slug } from '../../journey/schema';
 import { formatSimulation, resolveTime, simulate, type SimulationOptions } from '../../journey/simulator';
+import { formatFireTimes, scheduleFireTimes } from '../../journey/cron';
 import { loadTemplateCatalog } from '../../templates/catalog';
 import { contentHash, diffPlans, formatDiff } from '../../journey/versions';
 import { TEMPLATES_DIR } from '../../paths';
@@ -454,7 +455,17 @@ export function journeyRoutes(deps: JourneyRouteDeps) {
       responses: {
         200: {
           description: 'The simulated path, actions with timestamps, outcome and cost; text is the CLI rendering',
-          schema: z.object({ version: z.union([z.number(), z.literal('draft')]), outcome: z.record(z.string(), z.unknown()), path: z.array(z.record(z.string(), z.unknown())), actions: z.array(z.record(z.string(), z.unknown())), text: z.string() }).loose(),
+          schema: z.object({
+            version: z.union([z.number(), z.literal('draft')]),
+            outcome: z.record(z.string(), z.unknown()),
+            path: z.array(z.record(z.string(), z.unknown())),
+            actions: z.array(z.record(z.string(), z.unknown())),
+            schedule: z
+              .array(z.object({ trigger: z.number().int(), schedule: z.string(), timezone: z.string(), next: z.array(z.number()), local: z.array(z.string()) }))
+              .optional()
+              .describe('Schedule triggers only: the next five fire times (epoch ms, and wall-clock in the trigger\'s time zone)'),
+            text: z.string(),
+          }).loose(),
         },
         404: { description: 'No such journey or version' },
         422: { description: 'The draft does not compile' },
@@ -486,7 +497,10 @@ export function journeyRoutes(deps: JourneyRouteDeps) {
           ...('priorMessages' in t && t.priorMessages ? { priorMessages: t.priorMessages } : {}),
         });
         const { state: _state, ...rest } = result;
-        return { body: { version: ref, ...rest, text: formatSimulation(result) } };
+        // Schedule triggers: the next five launches in each trigger's zone, from the simulated start.
+        const schedule = scheduleFireTimes(plan.triggers, startMs);
+        const text = [formatSimulation(result), ...(schedule.length ? [formatFireTimes(schedule)] : [])].join('\n');
+        return { body: { version: ref, ...rest, ...(schedule.length ? { schedule } : {}), text } };
       },
     }),
     defineRoute({
