@@ -4,12 +4,12 @@
  * Exit codes: 0 ok, 1 invalid user input (bad journey, contact or timeline, missing file),
  * 2 system error (a bug or an environment problem).
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { int32 } from '../bounds';
-import { compileJourney, formatError, formatPath, type CompileResult } from '../journey/compiler';
+import { compileJourney, eventTypesOfPlan, formatError, formatPath, type CompileResult } from '../journey/compiler';
 import { Contact } from '../journey/schema';
 import { parseOutboundAllow, type OutboundAllowList } from '../net/addresses';
 import { formatSimulation, resolveTime, simulate, type SimulationOptions } from '../journey/simulator';
@@ -63,9 +63,32 @@ function outboundAllowFromEnv(): OutboundAllowList {
   return allow;
 }
 
-function compileFile(file: string, opts: TemplateOption): CompileResult {
+function compileFile(file: string, opts: TemplateOption, knownEventTypes?: readonly string[]): CompileResult {
   const templates = catalogFor(file, opts);
-  return compileJourney(readText(file), { file, ...(templates ? { templates } : {}), outboundAllow: outboundAllowFromEnv() });
+  return compileJourney(readText(file), { file, ...(templates ? { templates } : {}), outboundAllow: outboundAllowFromEnv(), ...(knownEventTypes ? { knownEventTypes } : {}) });
+}
+
+const siblingTypes = new Map<string, Map<string, string[]>>();
+/**
+ * Without a database the CLI cannot know which event types the CRM sends; the journeys beside this one stand in for
+ * that: a type another journey in the directory uses is taken as known (the system's own types always are).
+ */
+function eventTypesOfSiblings(file: string): string[] {
+  const dir = resolve(dirname(file));
+  let byFile = siblingTypes.get(dir);
+  if (!byFile) {
+    byFile = new Map();
+    for (const name of readdirSync(dir)) {
+      if (!/\.(ya?ml|json)$/.test(name) || name === 'scoring.yaml' || name.endsWith('.schema.json')) continue;
+      const path = join(dir, name);
+      if (!statSync(path).isFile()) continue;
+      const r = compileJourney(readFileSync(path, 'utf8'));
+      if (r.ok) byFile.set(path, eventTypesOfPlan(r.plan));
+    }
+    siblingTypes.set(dir, byFile);
+  }
+  const self = resolve(file);
+  return [...byFile].filter(([path]) => path !== self).flatMap(([, types]) => types);
 }
 
 function compiledOrThrow(file: string, opts: TemplateOption, io: CliIo) {
@@ -109,7 +132,7 @@ export function validateCommand(files: string[], opts: TemplateOption = {}, io: 
       }
       let r: CompileResult;
       try {
-        r = compileFile(file, opts);
+        r = compileFile(file, opts, existsSync(file) ? eventTypesOfSiblings(file) : undefined);
       } catch (err) {
         if (!(err instanceof UserInputError)) throw err;
         io.err(`✗ ${err.message}`);

@@ -19,6 +19,7 @@ import type { OutboundAllowList } from '../../net/addresses';
 import { firstUnstorable } from '../../bounds';
 import { dedupe, formatError, formatPath, show, type JourneyError, type Path } from './diagnostics';
 import { checkGraph } from './graph';
+import { checkEventTypes } from './event-types';
 import { condition, conditionEvents, filters, MAX_RETAINED_EVENTS, ms, normalizeSettings, normalizeStep, normalizeTrigger } from './normalize';
 import { isObject, parseSource, stepsAsMap } from './parse';
 import { Checker } from './semantics';
@@ -34,6 +35,12 @@ export interface CompileOptions {
    * this lists it. @default nothing listed
    */
   outboundAllow?: OutboundAllowList;
+  /**
+   * Event types known to arrive besides the system's own (src/journey/events.ts): those seen in the events table
+   * (CRM and website events), or those sibling journeys use. When given, a journey that triggers on, waits on, exits
+   * on or has a goal on a type in neither list gets a warning with a did-you-mean. @default no check
+   */
+  knownEventTypes?: readonly string[];
 }
 
 export type CompileResult =
@@ -194,6 +201,7 @@ export function compileJourney(source: string | object, opts: CompileOptions = {
   }
 
   const def = result.data;
+  if (opts.knownEventTypes) checkEventTypes(def, opts.knownEventTypes, checker);
   const planSteps: Record<string, PlanStep> = {};
   for (const [id, s] of Object.entries(def.steps)) planSteps[id] = normalizeStep(id, s, settings, stepLocales.get(id) ?? []);
   const exitRules = (def.exit ?? []).map((r) =>
