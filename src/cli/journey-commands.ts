@@ -65,7 +65,7 @@ function outboundAllowFromEnv(): OutboundAllowList {
 
 function compileFile(file: string, opts: TemplateOption, knownEventTypes?: readonly string[]): CompileResult {
   const templates = catalogFor(file, opts);
-  return compileJourney(readText(file), { file, ...(templates ? { templates } : {}), outboundAllow: outboundAllowFromEnv(), ...(knownEventTypes ? { knownEventTypes } : {}) });
+  return compileJourney(readText(file), { file, ...(templates ? { templates } : {}), outboundAllow: outboundAllowFromEnv(), ...(knownEventTypes ? { knownEventTypes, eventTypeWarnings: 'typos' as const } : {}) });
 }
 
 const siblingTypes = new Map<string, Map<string, string[]>>();

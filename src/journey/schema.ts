@@ -249,6 +249,25 @@ export const Entry = z.strictObject({
   re_entry: z.union([z.enum(['once', 'always', 'after_exit']), z.strictObject({ after: Duration })]).optional(),
   /** Concurrent runs per contact (only meaningful with re_entry: always). @default 1 */
   max_concurrent: int32({ min: 1 }).optional(),
+  /**
+   * One run per contact per key: a path into the triggering event (`event.properties.opportunity_id`). re_entry applies
+   * per key, and a run only receives the events whose value at that path is its key (events without it reach all of
+   * the contact's runs of the journey). A trigger event without the key enters nobody (reason `missing_key`).
+   */
+  key: z
+    .string({ error: formatError('is not a key path') })
+    .regex(/^event\.properties(\.[A-Za-z0-9_-]+)+$/, {
+      error: formatError('is not a path into the triggering event (use event.properties.<name>, such as event.properties.opportunity_id)'),
+    })
+    .optional(),
+  /**
+   * Entries allowed in total, per day and per hour (the journey's time zone), counted when a run starts; an entry over a
+   * cap is refused with reason entry_cap_total, entry_cap_day or entry_cap_hour.
+   */
+  cap: z
+    .strictObject({ total: int32({ min: 1 }).optional(), per_day: int32({ min: 1 }).optional(), per_hour: int32({ min: 1 }).optional() })
+    .refine((c) => c.total !== undefined || c.per_day !== undefined || c.per_hour !== undefined, { error: 'needs total, per_day or per_hour' })
+    .optional(),
 });
 export type Entry = z.infer<typeof Entry>;
 

@@ -9,14 +9,35 @@ import type { JourneyPlan } from '../plan';
 import { SYSTEM_EVENT_TYPES } from '../events';
 import { show, type Path } from './diagnostics';
 import type { Checker } from './semantics';
-import { didYouMean } from './suggestions';
+import { didYouMean, editDistance } from './suggestions';
 
-export function checkEventTypes(def: JourneyDefinition, knownEventTypes: readonly string[], checker: Checker): void {
+/**
+ * A likely misspelling of a known type: the same namespace (`email.click` → `email.clicked`) within two edits, or any
+ * type one edit away. What the CLI reports, since it cannot know which types the CRM sends.
+ */
+export function likelyTypo(type: string, known: Iterable<string>): string | undefined {
+  const ns = type.split('.')[0];
+  let best: [string, number] | undefined;
+  for (const k of known) {
+    const d = editDistance(type, k);
+    if ((d <= 2 && k.split('.')[0] === ns) || d <= 1) if (!best || d < best[1]) best = [k, d];
+  }
+  return best?.[0];
+}
+
+export function checkEventTypes(def: JourneyDefinition, knownEventTypes: readonly string[], checker: Checker, mode: 'all' | 'typos' = 'all'): void {
   const known = new Set([...SYSTEM_EVENT_TYPES, ...knownEventTypes]);
   const warned = new Set<string>();
   // Once per type, at its first use: one misspelling is one warning.
   const check = (type: string, path: Path, consequence: string) => {
     if (known.has(type) || warned.has(type)) return;
+    if (mode === 'typos') {
+      const near = likelyTypo(type, known);
+      if (near === undefined) return;
+      warned.add(type);
+      checker.warn(path, `${show(type)} is not an event type the system emits nor one known to arrive (did you mean "${near}"?): ${consequence}`);
+      return;
+    }
     warned.add(type);
     checker.warn(path, `${show(type)} is not an event type the system emits nor one known to arrive${didYouMean(type, known)}: ${consequence}`);
   };
