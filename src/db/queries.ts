@@ -135,9 +135,15 @@ export async function findMessageByKey(db: DbOrTx, key: string): Promise<Message
 }
 
 /** The contact's running runs of keyed journeys (entry.key): each run's key and the path its version reads it from. */
-export async function runningKeyedRuns(db: DbOrTx, contactId: string): Promise<{ workflowId: string; entryKey: string; keyPath: string[] }[]> {
+export async function runningKeyedRuns(db: DbOrTx, contactId: string): Promise<{ workflowId: string; entryKey: string; keyPath: string[]; keyedTypes: string[] }[]> {
   const rows = await db
-    .select({ workflowId: journeyRuns.workflowId, entryKey: journeyRuns.entryKey, keyPath: sql<string[] | null>`${journeyVersions.plan}->'entry'->'key'` })
+    .select({
+      workflowId: journeyRuns.workflowId,
+      entryKey: journeyRuns.entryKey,
+      keyPath: sql<string[] | null>`${journeyVersions.plan}->'entry'->'key'`,
+      // The types the journey enters on: they carry the key (a deal's events), so one without it belongs to no run.
+      keyedTypes: sql<string[]>`coalesce((select jsonb_agg(t->>'event') from jsonb_array_elements(${journeyVersions.plan}->'triggers') t where t->>'type' = 'event'), '[]'::jsonb)`,
+    })
     .from(journeyRuns)
     .innerJoin(journeyVersions, and(eq(journeyVersions.journeyId, journeyRuns.journeyId), eq(journeyVersions.version, journeyRuns.version)))
     .where(and(eq(journeyRuns.contactId, contactId), eq(journeyRuns.status, 'running'), sql`${journeyVersions.plan}->'entry' ? 'key'`));

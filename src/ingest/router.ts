@@ -27,7 +27,7 @@ export type RouterDeps = {
   /** Past and active runs of a journey for a contact (of one key, for keyed journeys), for the re-entry rules. */
   entryHistory?: (journeyId: string, contactId: string, entryKey?: string) => Promise<EntryHistory>;
   /** The contact's running runs of keyed journeys (entry.key), so an event reaches only the run of its key. */
-  keyedRuns?: (contactId: string) => Promise<{ workflowId: string; entryKey: string; keyPath: string[] }[]>;
+  keyedRuns?: (contactId: string) => Promise<{ workflowId: string; entryKey: string; keyPath: string[]; keyedTypes: string[] }[]>;
   /** Entry caps (entry.cap); required once a journey declares one. */
   entryCaps?: EntryCaps;
 };
@@ -71,12 +71,13 @@ export async function routeEvent(deps: RouterDeps, contactId: string, event: Jou
   // Every other running run of the contact gets the event too (waits, exit rules and goals all listen for events),
   // all signals at once rather than one round trip after another.
   const startedIds = new Set(started.map((s) => s.workflowId));
-  // A keyed run hears the events of its own key, and the contact's events that carry no key (an unsubscribe, a
-  // contact change): deal B's update must not reset deal A's wait.
+  // A keyed run hears the events of its own key: deal B's update must not reset deal A's wait. An event without a key
+  // is judged by its type: one of the types the journey enters on (a deal's event) reaches no keyed run, any other (an
+  // unsubscribe, a contact change: the contact's, not a deal's) reaches every run of the contact.
   const otherKey = new Set(
     (await keyed).filter((k) => {
       const v = entryKeyOf(k.keyPath, event);
-      return v !== undefined && v !== k.entryKey;
+      return v === undefined ? k.keyedTypes.includes(event.type) : v !== k.entryKey;
     }).map((k) => k.workflowId),
   );
   const targets = (await running).filter((id) => !startedIds.has(id) && !otherKey.has(id));

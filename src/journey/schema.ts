@@ -251,8 +251,9 @@ export const Entry = z.strictObject({
   max_concurrent: int32({ min: 1 }).optional(),
   /**
    * One run per contact per key: a path into the triggering event (`event.properties.opportunity_id`). re_entry applies
-   * per key, and a run only receives the events whose value at that path is its key (events without it reach all of
-   * the contact's runs of the journey). A trigger event without the key enters nobody (reason `missing_key`).
+   * per key, and a run only receives the events whose value at that path is its key. An event without the key reaches
+   * no run when its type is one the journey triggers on (and enters nobody: reason `missing_key`); of any other type
+   * (an unsubscribe, a contact change) it reaches all of the contact's runs.
    */
   key: z
     .string({ error: formatError('is not a key path') })
