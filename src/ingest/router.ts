@@ -1,6 +1,6 @@
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import type { PlanEntry, PlanFilter } from '../journey/plan';
-import { canEnter, entryKeyOf, type EntryHistory } from '../journey/entry';
+import { canEnter, entryKeyOf, reachesKeyedRun, type EntryHistory } from '../journey/entry';
 import type { EntryCaps } from '../db/entry-caps';
 import { matchesFilters } from '../journey/conditions';
 import { ContactIdKey, journeyEventSignal, type JourneyEventSignal, JourneyIdKey, JourneyStepKey, JourneyVersionKey, journeyWorkflowId, type JourneyWorkflowInput, WorkflowType } from '../contracts';
@@ -75,10 +75,7 @@ export async function routeEvent(deps: RouterDeps, contactId: string, event: Jou
   // is judged by its type: one of the types the journey enters on (a deal's event) reaches no keyed run, any other (an
   // unsubscribe, a contact change: the contact's, not a deal's) reaches every run of the contact.
   const otherKey = new Set(
-    (await keyed).filter((k) => {
-      const v = entryKeyOf(k.keyPath, event);
-      return v === undefined ? k.keyedTypes.includes(event.type) : v !== k.entryKey;
-    }).map((k) => k.workflowId),
+    (await keyed).filter((k) => !reachesKeyedRun(k.keyPath, k.keyedTypes, k.entryKey, event)).map((k) => k.workflowId),
   );
   const targets = (await running).filter((id) => !startedIds.has(id) && !otherKey.has(id));
   const delivered = await Promise.all(

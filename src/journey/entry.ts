@@ -49,3 +49,14 @@ export function entryKeyOf(path: readonly string[], event: { properties: Record<
   const s = typeof v === 'string' ? v : typeof v === 'number' && Number.isFinite(v) ? String(v) : undefined;
   return s !== undefined && s !== '' && s.length <= MAX_ENTRY_KEY_LENGTH ? s : undefined;
 }
+
+/**
+ * Whether an event reaches a keyed run (one with `entry.key`): an event carrying a key reaches the run of that key; one
+ * without a key reaches no run when its type is one the journey triggers on (`keyedTypes`: a deal's event without its
+ * deal), and every run otherwise (an unsubscribe, a contact change: the contact's). The router and the simulator both
+ * ask this, so a preview and production agree.
+ */
+export function reachesKeyedRun(keyPath: readonly string[], keyedTypes: readonly string[], runKey: string, event: { type: string; properties: Record<string, unknown> }): boolean {
+  const v = entryKeyOf(keyPath, event);
+  return v === undefined ? !keyedTypes.includes(event.type) : v === runKey;
+}
