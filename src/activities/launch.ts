@@ -4,6 +4,7 @@ import { toJourneyContact } from '../db/contact-view';
 import { audienceLaunchEntries, audienceLaunches, contacts, events, journeyRuns, journeys, suppressions } from '../db/schema';
 import { cachedPlanLoader, declaredAudience } from '../publishing/journeys';
 import { startJourneyRun } from '../ingest/router';
+import { dbEntryCaps } from '../db/entry-caps';
 import { evaluate, type SeenEvent } from '../journey/conditions';
 import { canEnter } from '../journey/entry';
 import type { PlanCondition } from '../journey/plan';
@@ -39,6 +40,7 @@ async function mapLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<v
 export function launchActivities(deps: ActivityDeps): Pick<Activities, 'prepareLaunch' | 'launchPage' | 'recordLaunchProgress'> {
   const { db } = deps;
   const plan = cachedPlanLoader(db);
+  const caps = dbEntryCaps(db);
 
   return {
     /**
@@ -145,6 +147,8 @@ export function launchActivities(deps: ActivityDeps): Pick<Activities, 'prepareL
         if (channel && !address) reason = `no ${channel === 'email' ? 'email address' : 'phone number'}`;
         else if (channel && c.consent[channel] === 'opted_out') reason = `opted out of ${channel}`;
         else if (channel && suppressed.has(address!)) reason = `${channel} address suppressed`;
+        // A keyed journey (entry.key) is entered by events that carry the key; a launch's trigger carries none.
+        else if (p.entry.key) reason = 'missing_key';
         else {
           const d = canEnter(p.entry, history.get(c.id) ?? { activeRuns: 0 }, now);
           if (!d.enter) reason = d.reason;
@@ -164,9 +168,14 @@ export function launchActivities(deps: ActivityDeps): Pick<Activities, 'prepareL
         const enrolled: { id: string; workflowId: string }[] = [];
         const refused: { id: string; workflowId: string; reason: string }[] = [];
         await mapLimit(toStart, START_CONCURRENCY, async (contactId) => {
-          const r = await startJourneyRun({ temporal: temporal.client, taskQueue: temporal.taskQueue }, { journeyId: input.journeyId, version: input.version, entry: p.entry, contactId, event, memo: { launchId: input.launchId } });
+          const r = await startJourneyRun({ temporal: temporal.client, taskQueue: temporal.taskQueue, entryCaps: caps }, { journeyId: input.journeyId, version: input.version, entry: p.entry, contactId, event, memo: { launchId: input.launchId } });
           if (r.started) {
             enrolled.push({ id: contactId, workflowId: r.workflowId });
+            return;
+          }
+          // A cap refuses before anything starts.
+          if (r.reason.startsWith('entry_cap_')) {
+            refused.push({ id: contactId, workflowId: r.workflowId, reason: r.reason });
             return;
           }
           // Refused: either our own earlier attempt started (and already finished) this run, or the rules said no.

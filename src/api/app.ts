@@ -5,7 +5,8 @@ import express, { type Express } from 'express';
 import type { Client } from '@temporalio/client';
 import type { Logger } from 'pino';
 import type { DatabaseHandle } from '../db/client';
-import { entryHistory, runningRunIds } from '../db/queries';
+import { entryHistory, runningKeyedRuns, runningRunIds } from '../db/queries';
+import { dbEntryCaps } from '../db/entry-caps';
 import type { ScoringModel } from '../scoring/model';
 import type { TriggerSource } from '../ingest/router';
 import { authenticate } from './auth';
@@ -72,7 +73,9 @@ export function routeTable(deps: AppDeps): RouteDef[] {
     db,
     ...(deps.scoring ? { scoring: deps.scoring } : {}),
     router: { temporal: deps.temporal, taskQueue: deps.taskQueue, triggers: deps.triggers, runningRuns: (c: string) => runningRunIds(db, c),
-      entryHistory: (j: string, c: string) => entryHistory(db, j, c),
+      entryHistory: (j: string, c: string, k?: string) => entryHistory(db, j, c, k),
+      keyedRuns: (c: string) => runningKeyedRuns(db, c),
+      entryCaps: dbEntryCaps(db),
     },
   };
   return [

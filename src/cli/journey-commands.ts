@@ -4,15 +4,16 @@
  * Exit codes: 0 ok, 1 invalid user input (bad journey, contact or timeline, missing file),
  * 2 system error (a bug or an environment problem).
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { int32 } from '../bounds';
-import { compileJourney, formatError, formatPath, type CompileResult } from '../journey/compiler';
+import { compileJourney, eventTypesOfPlan, formatError, formatPath, type CompileResult } from '../journey/compiler';
 import { Contact } from '../journey/schema';
 import { parseOutboundAllow, type OutboundAllowList } from '../net/addresses';
-import { formatSimulation, simulate, type SimulationOptions } from '../journey/simulator';
+import { formatSimulation, resolveTime, simulate, type SimulationOptions } from '../journey/simulator';
+import { formatFireTimes, scheduleFireTimes } from '../journey/cron';
 import { loadTemplateCatalog, type TemplateCatalog } from '../templates/catalog';
 import { contentHash, diffPlans, formatDiff } from '../journey/versions';
 import { parseScoringModel, ScoringModelError } from '../scoring/model';
@@ -62,9 +63,32 @@ function outboundAllowFromEnv(): OutboundAllowList {
   return allow;
 }
 
-function compileFile(file: string, opts: TemplateOption): CompileResult {
+function compileFile(file: string, opts: TemplateOption, knownEventTypes?: readonly string[]): CompileResult {
   const templates = catalogFor(file, opts);
-  return compileJourney(readText(file), { file, ...(templates ? { templates } : {}), outboundAllow: outboundAllowFromEnv() });
+  return compileJourney(readText(file), { file, ...(templates ? { templates } : {}), outboundAllow: outboundAllowFromEnv(), ...(knownEventTypes ? { knownEventTypes, eventTypeWarnings: 'typos' as const } : {}) });
+}
+
+const siblingTypes = new Map<string, Map<string, string[]>>();
+/**
+ * Without a database the CLI cannot know which event types the CRM sends; the journeys beside this one stand in for
+ * that: a type another journey in the directory uses is taken as known (the system's own types always are).
+ */
+function eventTypesOfSiblings(file: string): string[] {
+  const dir = resolve(dirname(file));
+  let byFile = siblingTypes.get(dir);
+  if (!byFile) {
+    byFile = new Map();
+    for (const name of readdirSync(dir)) {
+      if (!/\.(ya?ml|json)$/.test(name) || name === 'scoring.yaml' || name.endsWith('.schema.json')) continue;
+      const path = join(dir, name);
+      if (!statSync(path).isFile()) continue;
+      const r = compileJourney(readFileSync(path, 'utf8'));
+      if (r.ok) byFile.set(path, eventTypesOfPlan(r.plan));
+    }
+    siblingTypes.set(dir, byFile);
+  }
+  const self = resolve(file);
+  return [...byFile].filter(([path]) => path !== self).flatMap(([, types]) => types);
 }
 
 function compiledOrThrow(file: string, opts: TemplateOption, io: CliIo) {
@@ -108,7 +132,7 @@ export function validateCommand(files: string[], opts: TemplateOption = {}, io: 
       }
       let r: CompileResult;
       try {
-        r = compileFile(file, opts);
+        r = compileFile(file, opts, existsSync(file) ? eventTypesOfSiblings(file) : undefined);
       } catch (err) {
         if (!(err instanceof UserInputError)) throw err;
         io.err(`✗ ${err.message}`);
@@ -215,10 +239,12 @@ export function simulateCommand(file: string, opts: SimulateOptions, io: CliIo =
       if (err instanceof Error && / is not a time /.test(err.message)) throw new UserInputError(`${opts.events}: ${err.message}`);
       throw err;
     }
+    // Schedule triggers: when the next launches happen, in each trigger's zone, from the simulated start.
+    const schedule = scheduleFireTimes(plan.triggers, start === undefined ? Date.now() : resolveTime(start, 0));
     if (opts.json) {
       const { state: _state, ...rest } = result;
-      io.out(JSON.stringify(rest, null, 2));
-    } else io.out(formatSimulation(result));
+      io.out(JSON.stringify({ ...rest, ...(schedule.length ? { schedule } : {}) }, null, 2));
+    } else io.out([formatSimulation(result), ...(schedule.length ? [formatFireTimes(schedule)] : [])].join('\n'));
     return EXIT_OK;
   });
 }

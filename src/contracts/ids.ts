@@ -14,7 +14,10 @@ export const WorkflowType = {
 } as const;
 export type WorkflowType = (typeof WorkflowType)[keyof typeof WorkflowType];
 
-/** One run per journey and contact, plus the entry key where `re_entry: always` allows several. */
+/**
+ * One run per journey and contact, plus the entry key where several may run: the triggering event's id under
+ * `re_entry: always`, the key's value under `entry.key` (one run per contact per key).
+ */
 export function journeyWorkflowId(journeyId: string, contactId: string, entryKey?: string): string {
   return entryKey ? `journey:${journeyId}:${contactId}:${entryKey}` : `journey:${journeyId}:${contactId}`;
 }

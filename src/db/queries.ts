@@ -1,7 +1,7 @@
 import { and, eq, sql, type SQL } from 'drizzle-orm';
 import type { RunProjection } from '../contracts';
 import type { Db, DbOrTx } from './client';
-import { contacts, events, journeyRuns, journeyRunSteps, messages, suppressions } from './schema';
+import { contacts, events, journeyRuns, journeyRunSteps, journeyVersions, messages, suppressions } from './schema';
 
 export type ContactRow = typeof contacts.$inferSelect;
 export type NewContact = typeof contacts.$inferInsert;
@@ -95,11 +95,12 @@ async function upsertRun(db: DbOrTx, run: Omit<RunProjection, 'stepSeq'>, endedA
 }
 
 /** What the re-entry rules need: runs still active, and when the contact last entered the journey. */
-export async function entryHistory(db: DbOrTx, journeyId: string, contactId: string): Promise<{ activeRuns: number; lastEnteredAt?: number }> {
+export async function entryHistory(db: DbOrTx, journeyId: string, contactId: string, entryKey?: string): Promise<{ activeRuns: number; lastEnteredAt?: number }> {
   const rows = await db
     .select({ status: journeyRuns.status, startedAt: journeyRuns.startedAt })
     .from(journeyRuns)
-    .where(and(eq(journeyRuns.journeyId, journeyId), eq(journeyRuns.contactId, contactId)));
+    // A keyed journey (entry.key) applies its re-entry rule per key.
+    .where(and(eq(journeyRuns.journeyId, journeyId), eq(journeyRuns.contactId, contactId), entryKey !== undefined ? eq(journeyRuns.entryKey, entryKey) : undefined));
   const last = rows.reduce<number | undefined>((m, r) => Math.max(m ?? 0, r.startedAt.getTime()), undefined);
   return { activeRuns: rows.filter((r) => r.status === 'running').length, ...(last !== undefined ? { lastEnteredAt: last } : {}) };
 }
@@ -131,4 +132,20 @@ export type MessageRow = typeof messages.$inferSelect;
 export async function findMessageByKey(db: DbOrTx, key: string): Promise<MessageRow | undefined> {
   const [row] = await db.select().from(messages).where(eq(messages.idempotencyKey, key)).limit(1);
   return row;
+}
+
+/** The contact's running runs of keyed journeys (entry.key): each run's key and the path its version reads it from. */
+export async function runningKeyedRuns(db: DbOrTx, contactId: string): Promise<{ workflowId: string; entryKey: string; keyPath: string[]; keyedTypes: string[] }[]> {
+  const rows = await db
+    .select({
+      workflowId: journeyRuns.workflowId,
+      entryKey: journeyRuns.entryKey,
+      keyPath: sql<string[] | null>`${journeyVersions.plan}->'entry'->'key'`,
+      // The types the journey enters on: they carry the key (a deal's events), so one without it belongs to no run.
+      keyedTypes: sql<string[]>`coalesce((select jsonb_agg(t->>'event') from jsonb_array_elements(${journeyVersions.plan}->'triggers') t where t->>'type' = 'event'), '[]'::jsonb)`,
+    })
+    .from(journeyRuns)
+    .innerJoin(journeyVersions, and(eq(journeyVersions.journeyId, journeyRuns.journeyId), eq(journeyVersions.version, journeyRuns.version)))
+    .where(and(eq(journeyRuns.contactId, contactId), eq(journeyRuns.status, 'running'), sql`${journeyVersions.plan}->'entry' ? 'key'`));
+  return rows.filter((r): r is typeof r & { keyPath: string[] } => Array.isArray(r.keyPath));
 }

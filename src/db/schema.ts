@@ -407,3 +407,18 @@ export const dateTriggerSweeps = pgTable(
   },
   (t) => [primaryKey({ columns: [t.journeyId, t.field] })],
 );
+
+/**
+ * Entries counted against a journey's `entry.cap`: one row per journey and bucket (`total`, `day:2026-12-07`,
+ * `hour:2026-12-07T09`, local to the journey's time zone), raised by a conditional increment so concurrent entries can
+ * never pass a cap (src/db/entry-caps.ts).
+ */
+export const journeyEntryCounters = pgTable(
+  'journey_entry_counters',
+  {
+    journeyId: text('journey_id').notNull(),
+    bucket: text('bucket').notNull(),
+    count: integer('count').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.journeyId, t.bucket] })],
+);

@@ -1,6 +1,7 @@
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import type { PlanEntry, PlanFilter, PlanTrigger } from '../journey/plan';
-import { canEnter, type EntryHistory } from '../journey/entry';
+import { canEnter, entryKeyOf, reachesKeyedRun, type EntryHistory } from '../journey/entry';
+import type { EntryCaps } from '../db/entry-caps';
 import { matchesFilters } from '../journey/conditions';
 import { ContactIdKey, journeyEventSignal, type JourneyEventSignal, JourneyIdKey, JourneyStepKey, JourneyVersionKey, journeyWorkflowId, type JourneyWorkflowInput, WorkflowType } from '../contracts';
 
@@ -41,8 +42,12 @@ export type RouterDeps = {
   triggers: TriggerSource;
   /** Workflow ids of the contact's running runs (from the run projection). */
   runningRuns?: (contactId: string) => Promise<string[]>;
-  /** Past and active runs of a journey for a contact, for the re-entry rules. */
-  entryHistory?: (journeyId: string, contactId: string) => Promise<EntryHistory>;
+  /** Past and active runs of a journey for a contact (of one key, for keyed journeys), for the re-entry rules. */
+  entryHistory?: (journeyId: string, contactId: string, entryKey?: string) => Promise<EntryHistory>;
+  /** The contact's running runs of keyed journeys (entry.key), so an event reaches only the run of its key. */
+  keyedRuns?: (contactId: string) => Promise<{ workflowId: string; entryKey: string; keyPath: string[]; keyedTypes: string[] }[]>;
+  /** Entry caps (entry.cap); required once a journey declares one. */
+  entryCaps?: EntryCaps;
 };
 
 /**
@@ -55,10 +60,18 @@ export async function routeEvent(deps: RouterDeps, contactId: string, event: Jou
   // Read alongside the triggers (the runs started below are told apart by id, not by read order).
   const running = deps.runningRuns?.(contactId) ?? Promise.resolve([]);
   running.catch(() => undefined); // awaited below; this only keeps an early throw from leaving it unhandled
+  const keyed = deps.keyedRuns?.(contactId) ?? Promise.resolve([]);
+  keyed.catch(() => undefined);
   for (const trigger of await deps.triggers.triggersFor(event.type)) {
     if (trigger.where && !matchesFilters(trigger.where, event.properties, event.occurredAt)) continue;
     const entry = trigger.entry ?? { reEntry: 'once', maxConcurrent: 1 };
-    const history = (await deps.entryHistory?.(trigger.journeyId, contactId)) ?? { activeRuns: 0 };
+    // A keyed journey (entry.key) runs once per key: the rules below and the run's id are the key's.
+    const entryKey = entry.key ? entryKeyOf(entry.key, event) : undefined;
+    if (entry.key && entryKey === undefined) {
+      notEntered.push({ journeyId: trigger.journeyId, reason: 'missing_key' });
+      continue;
+    }
+    const history = (await deps.entryHistory?.(trigger.journeyId, contactId, entryKey)) ?? { activeRuns: 0 };
     // A running run of a single-entry journey just receives the event (below); it is not a new entry.
     if (entry.reEntry !== 'always' && history.activeRuns > 0) continue;
     const decision = canEnter(entry, history, event.occurredAt);
@@ -66,7 +79,7 @@ export async function routeEvent(deps: RouterDeps, contactId: string, event: Jou
       notEntered.push({ journeyId: trigger.journeyId, reason: decision.reason });
       continue;
     }
-    const r = await startJourneyRun(deps, { journeyId: trigger.journeyId, version: trigger.version, entry, contactId, event });
+    const r = await startJourneyRun(deps, { journeyId: trigger.journeyId, version: trigger.version, entry, contactId, event, ...(entryKey !== undefined ? { entryKey } : {}) });
     if (!r.started) {
       notEntered.push({ journeyId: trigger.journeyId, reason: r.reason });
       continue;
@@ -76,7 +89,13 @@ export async function routeEvent(deps: RouterDeps, contactId: string, event: Jou
   // Every other running run of the contact gets the event too (waits, exit rules and goals all listen for events),
   // all signals at once rather than one round trip after another.
   const startedIds = new Set(started.map((s) => s.workflowId));
-  const targets = (await running).filter((id) => !startedIds.has(id));
+  // A keyed run hears the events of its own key: deal B's update must not reset deal A's wait. An event without a key
+  // is judged by its type: one of the types the journey enters on (a deal's event) reaches no keyed run, any other (an
+  // unsubscribe, a contact change: the contact's, not a deal's) reaches every run of the contact.
+  const otherKey = new Set(
+    (await keyed).filter((k) => !reachesKeyedRun(k.keyPath, k.keyedTypes, k.entryKey, event)).map((k) => k.workflowId),
+  );
+  const targets = (await running).filter((id) => !startedIds.has(id) && !otherKey.has(id));
   const delivered = await Promise.all(
     targets.map(async (workflowId) => {
       try {
@@ -99,12 +118,28 @@ export async function routeEvent(deps: RouterDeps, contactId: string, event: Jou
  * journey can never start a second time, and a duplicate start finds the run instead of making another.
  */
 export async function startJourneyRun(
-  deps: Pick<RouterDeps, 'temporal' | 'taskQueue'>,
-  run: { journeyId: string; version: number; entry: PlanEntry; contactId: string; event: JourneyEventSignal; memo?: Record<string, unknown> },
+  deps: Pick<RouterDeps, 'temporal' | 'taskQueue' | 'entryCaps'>,
+  run: { journeyId: string; version: number; entry: PlanEntry; contactId: string; event: JourneyEventSignal; entryKey?: string; memo?: Record<string, unknown> },
 ): Promise<{ started: true; workflowId: string } | { started: false; reason: string; workflowId: string }> {
   const always = run.entry.reEntry === 'always';
-  const workflowId = journeyWorkflowId(run.journeyId, run.contactId, always ? run.event.id : undefined);
-  const input: JourneyWorkflowInput = { v: 1, journeyId: run.journeyId, version: run.version, contactId: run.contactId, trigger: run.event };
+  const workflowId = journeyWorkflowId(run.journeyId, run.contactId, always ? run.event.id : run.entryKey);
+  const input: JourneyWorkflowInput = {
+    v: 1,
+    journeyId: run.journeyId,
+    version: run.version,
+    contactId: run.contactId,
+    trigger: run.event,
+    ...(run.entryKey !== undefined ? { entryKey: run.entryKey } : {}),
+  };
+  // Caps are claimed after the re-entry rules passed, and given back when Temporal refuses the start.
+  let claimed: string[] = [];
+  if (run.entry.cap) {
+    if (!deps.entryCaps) throw new Error(`journey ${run.journeyId} has entry caps but this router has no database to count them in`);
+    const claim = await deps.entryCaps.claim(run.journeyId, run.entry.cap, Date.now());
+    if (!claim.ok) return { started: false, reason: claim.reason, workflowId };
+    claimed = claim.buckets;
+  }
+  const release = () => (claimed.length > 0 ? deps.entryCaps!.release(run.journeyId, claimed) : Promise.resolve());
   try {
     await deps.temporal.workflow.signalWithStart(WorkflowType.Journey, {
       workflowId,
@@ -122,6 +157,7 @@ export async function startJourneyRun(
       ],
     });
   } catch (err) {
+    await release();
     // The id was used by a run that has ended (the projection had not caught up): the rule says no.
     if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
     return { started: false, reason: `already entered (re_entry: ${run.entry.reEntry})`, workflowId };

@@ -31,3 +31,32 @@ export function canEnter(entry: PlanEntry, history: EntryHistory, now: number): 
         : { enter: true };
   }
 }
+
+/** Longest key a run is keyed by (it is part of the workflow id). */
+export const MAX_ENTRY_KEY_LENGTH = 200;
+
+/**
+ * The value of a keyed journey's key in an event (`entry.key: event.properties.opportunity_id` → `path` is
+ * `['properties', 'opportunity_id']`): a non-empty string or a finite number, as text; undefined when the event does
+ * not carry one (absent, null, empty, an object, or longer than {@link MAX_ENTRY_KEY_LENGTH}).
+ */
+export function entryKeyOf(path: readonly string[], event: { properties: Record<string, unknown> }): string | undefined {
+  let v: unknown = event;
+  for (const p of path) {
+    if (v === null || typeof v !== 'object' || !Object.prototype.hasOwnProperty.call(v, p)) return undefined;
+    v = (v as Record<string, unknown>)[p];
+  }
+  const s = typeof v === 'string' ? v : typeof v === 'number' && Number.isFinite(v) ? String(v) : undefined;
+  return s !== undefined && s !== '' && s.length <= MAX_ENTRY_KEY_LENGTH ? s : undefined;
+}
+
+/**
+ * Whether an event reaches a keyed run (one with `entry.key`): an event carrying a key reaches the run of that key; one
+ * without a key reaches no run when its type is one the journey triggers on (`keyedTypes`: a deal's event without its
+ * deal), and every run otherwise (an unsubscribe, a contact change: the contact's). The router and the simulator both
+ * ask this, so a preview and production agree.
+ */
+export function reachesKeyedRun(keyPath: readonly string[], keyedTypes: readonly string[], runKey: string, event: { type: string; properties: Record<string, unknown> }): boolean {
+  const v = entryKeyOf(keyPath, event);
+  return v === undefined ? !keyedTypes.includes(event.type) : v === runKey;
+}

@@ -77,6 +77,10 @@ export interface PlanEntry {
   /** Only for reEntry 'after'. */
   reEntryAfterMs?: number;
   maxConcurrent: number;
+  /** entry.key without `event.`: the path into the trigger event whose value keys the run (`['properties', 'opportunity_id']`). */
+  key?: string[];
+  /** Entry caps; days and hours are counted in `timezone` (the journey's). */
+  cap?: { total?: number; perDay?: number; perHour?: number; timezone: string };
 }
 
 export type PlanExitRule =

@@ -9,6 +9,7 @@
  */
 import { z } from 'zod';
 import { INT32_MAX, int32 } from '../bounds';
+import { checkCron } from './cron';
 import { DURATION_HINT, DURATION_PATTERN, MAX_DURATION_HINT, MAX_DURATION_MS, SIGNED_DURATION_PATTERN, parseDuration, parseSignedDuration } from './duration';
 
 // ---------------------------------------------------------------------------------------------
@@ -204,13 +205,14 @@ export const AudienceTrigger = z.strictObject({
 });
 export type AudienceTrigger = z.infer<typeof AudienceTrigger>;
 
-const CRON_FIELD = /^(\*|\d+(-\d+)?)(\/\d+)?(,(\*|\d+(-\d+)?)(\/\d+)?)*$/;
+/** A cron expression as Temporal Schedules read it (see ./cron.ts for the accepted subset). */
 export const Cron = z
   .string({ error: formatError('is not a cron expression') })
-  .refine((s) => {
-    const f = s.trim().split(/\s+/);
-    return f.length === 5 && f.every((x) => CRON_FIELD.test(x));
-  }, { error: formatError('is not a cron expression (five fields: minute hour day-of-month month day-of-week)') });
+  .superRefine((s, ctx) => {
+    const c = checkCron(s);
+    if (!c.ok) ctx.addIssue({ code: 'custom', message: `${show(s)} is not a cron expression: ${c.problem}`, input: s });
+  })
+  .meta({ description: 'Five fields (minute hour day-of-month month day-of-week) with names, ranges, steps and lists, or @yearly, @monthly, @weekly, @daily, @hourly' });
 
 /** Enters the audience (or everyone, if no audience) on a cron schedule or once at a given time. */
 export const ScheduleTrigger = z
@@ -267,6 +269,26 @@ export const Entry = z.strictObject({
   re_entry: z.union([z.enum(['once', 'always', 'after_exit']), z.strictObject({ after: Duration })]).optional(),
   /** Concurrent runs per contact (only meaningful with re_entry: always). @default 1 */
   max_concurrent: int32({ min: 1 }).optional(),
+  /**
+   * One run per contact per key: a path into the triggering event (`event.properties.opportunity_id`). re_entry applies
+   * per key, and a run only receives the events whose value at that path is its key. An event without the key reaches
+   * no run when its type is one the journey triggers on (and enters nobody: reason `missing_key`); of any other type
+   * (an unsubscribe, a contact change) it reaches all of the contact's runs.
+   */
+  key: z
+    .string({ error: formatError('is not a key path') })
+    .regex(/^event\.properties(\.[A-Za-z0-9_-]+)+$/, {
+      error: formatError('is not a path into the triggering event (use event.properties.<name>, such as event.properties.opportunity_id)'),
+    })
+    .optional(),
+  /**
+   * Entries allowed in total, per day and per hour (the journey's time zone), counted when a run starts; an entry over a
+   * cap is refused with reason entry_cap_total, entry_cap_day or entry_cap_hour.
+   */
+  cap: z
+    .strictObject({ total: int32({ min: 1 }).optional(), per_day: int32({ min: 1 }).optional(), per_hour: int32({ min: 1 }).optional() })
+    .refine((c) => c.total !== undefined || c.per_day !== undefined || c.per_hour !== undefined, { error: 'needs total, per_day or per_hour' })
+    .optional(),
 });
 export type Entry = z.infer<typeof Entry>;
 

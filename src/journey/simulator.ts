@@ -22,6 +22,7 @@ import {
   type Outcome,
   type RunState,
 } from './interpreter';
+import { entryKeyOf, reachesKeyedRun } from './entry';
 import type { JourneyPlan, PlanStep } from './plan';
 import { applyChanges, parseChanges } from './contact-changes';
 import type { Contact, MessageChannel } from './schema';
@@ -172,7 +173,12 @@ export function simulate(plan: JourneyPlan, opts: SimulationOptions): Simulation
   const maxSteps = opts.maxSteps ?? 500;
   let contact: Contact = opts.contact;
 
+  // A keyed journey's run hears only its key's events (and the contact's keyless ones), as the router delivers them.
+  const keyPath = plan.entry.key;
+  const runKey = keyPath ? entryKeyOf(keyPath, { properties: opts.trigger?.properties ?? {} }) : undefined;
+  const keyedTypes = plan.triggers.flatMap((t) => (t.type === 'event' ? [t.event] : []));
   const timeline = (opts.events ?? [])
+    .filter((e) => !keyPath || runKey === undefined || reachesKeyedRun(keyPath, keyedTypes, runKey, { type: e.type, properties: e.properties ?? {} }))
     .map((e, i) => ({ ...e, atMs: resolveTime(e.at, startAt), id: e.id ?? `sim-event-${i + 1}` }))
     .sort((a, b) => a.atMs - b.atMs);
   const toEvent = (e: (typeof timeline)[number]): JourneyEvent => ({ id: e.id, type: e.type, properties: e.properties ?? {}, occurredAt: e.atMs });

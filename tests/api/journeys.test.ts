@@ -141,7 +141,8 @@ describe('journeys API', () => {
 
       await yaml('put', '/v1/journeys/drip/draft', drip()).expect(200);
       const ok = await post('/v1/journeys/drip/validate').expect(200);
-      expect(ok.body).toMatchObject({ valid: true, changed: true, latestVersion: null, warnings: [] });
+      // Nothing has sent lead.created yet: a warning (not an error) that no contact would enter.
+      expect(ok.body).toMatchObject({ valid: true, changed: true, latestVersion: null, warnings: [{ path: 'triggers[0].event', message: expect.stringContaining('"lead.created" is not an event type the system emits') }] });
       expectProblem(await post('/v1/journeys/nope/validate'), 404);
     });
 
@@ -250,6 +251,22 @@ describe('journeys API', () => {
       expect(res.body.text).toMatch(/→ survey-email \(send_email\)/);
       expect(draft.body.path).toEqual(res.body.path);
       expect(res.body.state).toBeUndefined();
+    });
+
+    it('lists a schedule trigger\'s next five fire times in its time zone', async () => {
+      const source = 'id: weekly-digest\nname: Weekly digest\ntriggers: [{ type: schedule, cron: "0 9 * * MON", timezone: Europe/Berlin }]\nsteps:\n  done: { type: exit }\n';
+      await yaml('post', '/v1/journeys', source).expect(201);
+      const res = await post('/v1/journeys/weekly-digest/simulate', { contact: { id: 'c1' }, start: '2026-12-07T12:00:00Z' }).expect(200);
+      expect(res.body.schedule).toEqual([
+        {
+          trigger: 0,
+          schedule: '0 9 * * MON',
+          timezone: 'Europe/Berlin',
+          next: ['2026-12-14', '2026-12-21', '2026-12-28', '2027-01-04', '2027-01-11'].map((d) => Date.parse(`${d}T08:00:00Z`)),
+          local: ['2026-12-14 09:00 Mon', '2026-12-21 09:00 Mon', '2026-12-28 09:00 Mon', '2027-01-04 09:00 Mon', '2027-01-11 09:00 Mon'],
+        },
+      ]);
+      expect(res.body.text).toContain('triggers.0 schedule "0 9 * * MON" (Europe/Berlin): next 5 fires');
     });
 
     it('names invalid fields and unknown versions', async () => {

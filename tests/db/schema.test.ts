@@ -16,6 +16,7 @@ const TABLES = [
   'events',
   'journey_run_steps',
   'journey_runs',
+  'journey_entry_counters',
   'journey_versions',
   'journeys',
   'messages',

@@ -4,6 +4,8 @@ import { eq, like } from 'drizzle-orm';
 import { audienceLaunches, contacts, journeys } from '../../src/db/schema';
 import { publishJourney } from '../../src/publishing/journeys';
 import { journeyScheduleId, syncJourneySchedules } from '../../src/publishing/schedules';
+import { nextCronTimes } from '../../src/journey/cron';
+import { compileOrThrow } from '../../src/journey/compiler';
 import { startTestStack, type TestStack } from '../helpers/stack';
 import { until } from '../helpers/until';
 
@@ -100,5 +102,25 @@ describe('journey schedule triggers run as Temporal Schedules', () => {
     const d = await stack.temporal.client.schedule.getHandle(onceId).describe();
     expect(d.info.nextActionTimes[0]?.toISOString()).toBe('2030-01-02T03:04:05.000Z');
     expect(d.state.remainingActions).toBe(1);
+  });
+
+  // What the compiler accepts is what the Schedule gets: the server's own next action times equal the library's.
+  it.each([
+    ['0 9 * * MON-FRI', 'Asia/Shanghai'],
+    ['@daily', 'America/New_York'],
+    ['*/20 8-17 * JAN-MAR,DEC SUN,sat', 'Europe/Berlin'],
+    ['30 2 13 * FRI', 'UTC'],
+  ])('cron %j in %s: the Schedule\'s next action times are the ones the parser computes', async (cron, timezone) => {
+    const jid = `cron-${Math.abs([...cron].reduce((h, c) => (h * 31 + c.charCodeAt(0)) | 0, 7))}`;
+    const source = weekdayMorning.replace('id: sched-j', `id: ${jid}`).replace('cron: "0 9 * * 1-5"', `cron: ${JSON.stringify(cron)}`).replace('Asia/Shanghai', timezone);
+    const plan = compileOrThrow(source);
+    expect(plan.triggers[0]).toMatchObject({ type: 'schedule', cron, timezone });
+    await publishJourney(stack.db.db, source, {});
+    await sync();
+    const d = await stack.temporal.client.schedule.getHandle(journeyScheduleId(stack.temporal.taskQueue, jid, 0)).describe();
+    const server = d.info.nextActionTimes.map((t) => t.getTime());
+    expect(server.length).toBeGreaterThanOrEqual(5);
+    // Temporal lists the times after "now" on the server; start the library one second before the first of them.
+    expect(nextCronTimes(cron, timezone, server[0]! - 1000, server.length)).toEqual(server);
   });
 });

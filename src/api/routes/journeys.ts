@@ -18,6 +18,8 @@ import type { OutboundAllowList } from '../../net/addresses';
 import type { JourneyPlan } from '../../journey/plan';
 import { Contact, Slug } from '../../journey/schema';
 import { formatSimulation, resolveTime, simulate, type SimulationOptions } from '../../journey/simulator';
+import { formatFireTimes, scheduleFireTimes } from '../../journey/cron';
+import { seenEventTypes } from '../../db/event-types';
 import { loadTemplateCatalog } from '../../templates/catalog';
 import { contentHash, diffPlans, formatDiff } from '../../journey/versions';
 import { TEMPLATES_DIR } from '../../paths';
@@ -365,7 +367,7 @@ export function journeyRoutes(deps: JourneyRouteDeps) {
       handler: async ({ params }) => {
         const j = await findJourney(params.id);
         if (j.draftSource === null) throw new NotFoundError('Draft of journey', params.id);
-        const r = compileDraft(params.id, j.draftSource);
+        const r = compileJourney(j.draftSource, { ...compileOptions(label(params.id)), knownEventTypes: await seenEventTypes(db) });
         if (!r.ok) throw invalidJourney(r.errors);
         const hash = contentHash(r.plan);
         const [latest] = j.latestVersion
@@ -383,8 +385,8 @@ export function journeyRoutes(deps: JourneyRouteDeps) {
       auth: ['marketer'],
       params: Params,
       responses: {
-        200: { description: 'Unchanged: the existing version', schema: z.object({ journeyId: z.string(), version: z.number().int(), contentHash: z.string(), created: z.literal(false), status: JourneyStatus }) },
-        201: { description: 'A new version', schema: z.object({ journeyId: z.string(), version: z.number().int(), contentHash: z.string(), created: z.literal(true), status: JourneyStatus }) },
+        200: { description: 'Unchanged: the existing version', schema: z.object({ journeyId: z.string(), version: z.number().int(), contentHash: z.string(), created: z.literal(false), status: JourneyStatus, warnings: z.array(Issue) }) },
+        201: { description: 'A new version', schema: z.object({ journeyId: z.string(), version: z.number().int(), contentHash: z.string(), created: z.literal(true), status: JourneyStatus, warnings: z.array(Issue) }) },
         404: { description: 'No such journey' },
         409: { description: 'The journey is archived' },
         422: { description: 'The draft does not compile (templates included)' },
@@ -394,14 +396,14 @@ export function journeyRoutes(deps: JourneyRouteDeps) {
         if (j.status === 'archived') throw new DomainError('journey_archived', 409, `Journey "${j.id}" is archived: it cannot be published again`);
         if (j.draftSource === null) throw new NotFoundError('Draft of journey', params.id);
         const options = compileOptions(label(j.id));
-        const r = compileJourney(j.draftSource, options);
+        const r = compileJourney(j.draftSource, { ...options, knownEventTypes: await seenEventTypes(db) });
         if (!r.ok) throw invalidJourney(r.errors);
         // A draft saved through the API always has this id; a file published from elsewhere must not land here.
         if (r.plan.id !== j.id) throw invalidJourney([{ file: label(j.id), path: 'id', message: `"${r.plan.id}" is not this journey's id "${j.id}"` }]);
         const published = await publishJourney(db, j.draftSource, { ...options, publishedBy: req.principal?.name ?? 'api' });
         const [after] = await db.select({ status: journeys.status }).from(journeys).where(eq(journeys.id, j.id));
         await deps.onChange?.();
-        return { status: published.created ? 201 : 200, body: { ...published, status: after!.status } };
+        return { status: published.created ? 201 : 200, body: { ...published, status: after!.status, warnings: r.warnings.map(issue) } };
       },
     }),
     defineRoute({
@@ -454,7 +456,17 @@ export function journeyRoutes(deps: JourneyRouteDeps) {
       responses: {
         200: {
           description: 'The simulated path, actions with timestamps, outcome and cost; text is the CLI rendering',
-          schema: z.object({ version: z.union([z.number(), z.literal('draft')]), outcome: z.record(z.string(), z.unknown()), path: z.array(z.record(z.string(), z.unknown())), actions: z.array(z.record(z.string(), z.unknown())), text: z.string() }).loose(),
+          schema: z.object({
+            version: z.union([z.number(), z.literal('draft')]),
+            outcome: z.record(z.string(), z.unknown()),
+            path: z.array(z.record(z.string(), z.unknown())),
+            actions: z.array(z.record(z.string(), z.unknown())),
+            schedule: z
+              .array(z.object({ trigger: z.number().int(), schedule: z.string(), timezone: z.string(), next: z.array(z.number()), local: z.array(z.string()) }))
+              .optional()
+              .describe('Schedule triggers only: the next five fire times (epoch ms, and wall-clock in the trigger\'s time zone)'),
+            text: z.string(),
+          }).loose(),
         },
         404: { description: 'No such journey or version' },
         422: { description: 'The draft does not compile' },
@@ -486,7 +498,10 @@ export function journeyRoutes(deps: JourneyRouteDeps) {
           ...('priorMessages' in t && t.priorMessages ? { priorMessages: t.priorMessages } : {}),
         });
         const { state: _state, ...rest } = result;
-        return { body: { version: ref, ...rest, text: formatSimulation(result) } };
+        // Schedule triggers: the next five launches in each trigger's zone, from the simulated start.
+        const schedule = scheduleFireTimes(plan.triggers, startMs);
+        const text = [formatSimulation(result), ...(schedule.length ? [formatFireTimes(schedule)] : [])].join('\n');
+        return { body: { version: ref, ...rest, ...(schedule.length ? { schedule } : {}), text } };
       },
     }),
     defineRoute({

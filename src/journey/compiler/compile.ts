@@ -23,6 +23,7 @@ import { dedupe, formatError, formatPath, show, type JourneyError, type Path } f
 import { checkGraph } from './graph';
 import { contactFieldsOf } from './contact-fields';
 import { checkDateTrigger } from './date-trigger';
+import { checkEventTypes } from './event-types';
 import { condition, conditionEvents, filters, MAX_RETAINED_EVENTS, ms, normalizeSettings, normalizeStep, normalizeTrigger } from './normalize';
 import { isObject, parseSource, stepsAsMap } from './parse';
 import { Checker } from './semantics';
@@ -45,6 +46,17 @@ export interface CompileOptions {
    * worker. @default 1 (nothing scaled)
    */
   timeScale?: number;
+  /**
+   * Event types known to arrive besides the system's own (src/journey/events.ts): those seen in the events table
+   * (CRM and website events), or those sibling journeys use. When given, a journey that triggers on, waits on, exits
+   * on or has a goal on a type in neither list gets a warning with a did-you-mean. @default no check
+   */
+  knownEventTypes?: readonly string[];
+  /**
+   * `all`: warn on every type in neither list (the API, which knows what arrived); `typos`: only on a type a small edit
+   * away from a known one (the CLI, which cannot know what the CRM sends). @default all
+   */
+  eventTypeWarnings?: 'all' | 'typos';
 }
 
 export type CompileResult =
@@ -108,6 +120,13 @@ export function compileJourney(source: string | object, opts: CompileOptions = {
         if (t.type === 'date') checkDateTrigger(checker, t, ['triggers', i], dateFields);
       }),
     );
+  }
+  if (isObject(raw.entry) && typeof raw.entry.key === 'string' && Array.isArray(raw.triggers)) {
+    // A key is read from the triggering event: launches (schedule, audience) and contact changes have none to read.
+    raw.triggers.forEach((t, i) => {
+      if (isObject(t) && t.type !== undefined && t.type !== 'event') checker.error(['entry', 'key'], `needs event triggers: triggers[${i}] is a ${String(t.type)} trigger, whose entries carry no event properties`);
+    });
+    if (raw.entry.re_entry === 'always') checker.error(['entry', 'key'], 'cannot be combined with re_entry: always (every trigger already starts its own run); use once, after_exit or after');
   }
   if (Array.isArray(raw.exit)) {
     raw.exit.forEach((r, i) => each(ExitRuleSchema, r, (r) => 'when' in r && checker.condition(r.when, ['exit', i, 'when'])));
@@ -220,6 +239,7 @@ export function compileJourney(source: string | object, opts: CompileOptions = {
   }
 
   const def = result.data;
+  if (opts.knownEventTypes) checkEventTypes(def, opts.knownEventTypes, checker, opts.eventTypeWarnings);
   const planSteps: Record<string, PlanStep> = {};
   for (const [id, s] of Object.entries(def.steps)) planSteps[id] = normalizeStep(id, s, settings, stepLocales.get(id) ?? []);
   const exitRules = (def.exit ?? []).map((r) =>
@@ -262,6 +282,17 @@ export function compileJourney(source: string | object, opts: CompileOptions = {
       reEntry: typeof def.entry?.re_entry === 'object' ? 'after' : (def.entry?.re_entry ?? 'once'),
       ...(typeof def.entry?.re_entry === 'object' ? { reEntryAfterMs: ms(def.entry.re_entry.after) } : {}),
       maxConcurrent: def.entry?.max_concurrent ?? 1,
+      ...(def.entry?.key !== undefined ? { key: def.entry.key.split('.').slice(1) } : {}),
+      ...(def.entry?.cap
+        ? {
+            cap: {
+              ...(def.entry.cap.total !== undefined ? { total: def.entry.cap.total } : {}),
+              ...(def.entry.cap.per_day !== undefined ? { perDay: def.entry.cap.per_day } : {}),
+              ...(def.entry.cap.per_hour !== undefined ? { perHour: def.entry.cap.per_hour } : {}),
+              timezone: settings.timezone,
+            },
+          }
+        : {}),
     },
     exitRules,
     goals,

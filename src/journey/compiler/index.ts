@@ -14,3 +14,4 @@
  */
 export { compileCondition, compileJourney, compileOrThrow, type CompileOptions, type CompileResult } from './compile';
 export { formatError, formatPath, type JourneyError } from './diagnostics';
+export { checkEventTypes, eventTypesOfPlan } from './event-types';

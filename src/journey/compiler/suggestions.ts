@@ -1,6 +1,6 @@
 /** "Did you mean" for misspelt names: the closest candidate by edit distance, when it is close enough. */
 
-function distance(a: string, b: string): number {
+export function editDistance(a: string, b: string): number {
   const row = Array.from({ length: b.length + 1 }, (_, i) => i);
   for (let i = 1; i <= a.length; i++) {
     let prev = row[0]!;
@@ -18,7 +18,7 @@ export function didYouMean(input: string, candidates: Iterable<string>): string 
   let best: string | undefined;
   let bestD = Infinity;
   for (const c of candidates) {
-    const d = distance(input.toLowerCase(), c.toLowerCase());
+    const d = editDistance(input.toLowerCase(), c.toLowerCase());
     if (d < bestD) [best, bestD] = [c, d];
   }
   return best !== undefined && bestD <= Math.max(1, Math.floor(input.length / 4)) ? ` (did you mean "${best}"?)` : '';

@@ -18,7 +18,7 @@ const VOCABULARY = new Set<string>([
   ...Object.keys(SettingsSchema.shape),
   ...OPERATORS,
   'event', 'where', 'within', 'at_least', 'field', 'tag', 'all', 'any', 'not', 'when', 'reason', 'filter', 'cron', 'at',
-  'timezone', 'audience', 'from', 'to', 're_entry', 'max_concurrent', 'after', 'id', 'exit', 'max', 'per', 'on_cap',
+  'timezone', 'audience', 'from', 'to', 're_entry', 'max_concurrent', 'key', 'cap', 'total', 'per_day', 'per_hour', 'after', 'id', 'exit', 'max', 'per', 'on_cap',
   'days', 'start', 'end', 'strategy', 'team', 'rules', 'fallback_team', 'owner', 'due', 'title', 'escalate_to',
   'percent', 'holdout', 'offset', 'time', 'user', 'group', 'currency', 'email', 'sms',
 ]);

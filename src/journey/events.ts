@@ -1,0 +1,79 @@
+/**
+ * The event types the system itself emits, and the CRM events it is built to receive: one list, shown in the README
+ * (its table is generated from this by `eventVocabularyTable()` and checked by tests/journey/events.test.ts) and read by
+ * the compiler, which warns when a journey waits on, exits on, has a goal on or triggers on a type that is neither here
+ * nor seen in the events table. Pure data: no Node built-ins, no I/O.
+ */
+
+export interface SystemEvent {
+  type: string;
+  /** Who emits it (`crm`: sent by the CRM through POST /v1/events, not produced here). */
+  source: 'tracking' | 'scoring' | 'sales' | 'launch' | 'crm';
+  /** Where it comes from, for the README. */
+  emittedBy: string;
+  /** Properties it carries, `name: meaning`; `?` marks optional ones. */
+  properties: Record<string, string>;
+}
+
+export const SYSTEM_EVENTS: readonly SystemEvent[] = [
+  {
+    type: 'email.opened',
+    source: 'tracking',
+    emittedBy: 'open pixel (GET /t/o/:token)',
+    properties: { message_key: 'the message' },
+  },
+  {
+    type: 'email.clicked',
+    source: 'tracking',
+    emittedBy: 'tracked link (GET /t/c/:token)',
+    properties: { message_key: 'the message', url: 'destination', link_tag: 'the link\'s tag, or null' },
+  },
+  {
+    type: 'email.unsubscribed',
+    source: 'tracking',
+    emittedBy: 'unsubscribe link or one-click unsubscribe (POST /u/:token)',
+    properties: { message_key: 'the message', list_id: 'List-Id, or null' },
+  },
+  {
+    type: 'lead.mql',
+    source: 'scoring',
+    emittedBy: 'lead scoring (journeys/scoring.yaml), when a contact crosses the MQL threshold',
+    properties: { threshold: 'the threshold crossed', at: 'epoch ms', score: 'score after the event', trigger: 'id of the event that crossed it' },
+  },
+  {
+    type: 'handoff.accepted',
+    source: 'sales',
+    emittedBy: 'CRM feedback on a hand-off (POST /v1/handoffs/:id/feedback)',
+    properties: { handoff_id: 'the hand-off', rep_id: 'assigned rep', team: 'team', journey_id: 'journey that handed off', 'opportunity_id?': 'the CRM opportunity' },
+  },
+  {
+    type: 'handoff.rejected',
+    source: 'sales',
+    emittedBy: 'CRM feedback on a hand-off (POST /v1/handoffs/:id/feedback)',
+    properties: { handoff_id: 'the hand-off', rep_id: 'assigned rep', team: 'team', journey_id: 'journey that handed off', reason: 'why sales rejected it' },
+  },
+  {
+    type: 'journey.launched',
+    source: 'launch',
+    emittedBy: 'audience launch (API, CLI or a schedule trigger): the trigger event of every run it starts (not stored)',
+    properties: { launchId: 'the launch' },
+  },
+  { type: 'deal.created', source: 'crm', emittedBy: 'CRM', properties: { deal_id: 'the deal', 'amount?': 'value' } },
+  { type: 'deal.updated', source: 'crm', emittedBy: 'CRM', properties: { deal_id: 'the deal', 'changes?': 'changed fields' } },
+  { type: 'deal.stage_changed', source: 'crm', emittedBy: 'CRM', properties: { deal_id: 'the deal', from: 'previous stage', to: 'new stage' } },
+  { type: 'deal.won', source: 'crm', emittedBy: 'CRM', properties: { deal_id: 'the deal', amount: 'revenue (counted in journey ROI)' } },
+  { type: 'deal.lost', source: 'crm', emittedBy: 'CRM', properties: { deal_id: 'the deal', 'reason?': 'why' } },
+];
+
+export const SYSTEM_EVENT_TYPES: readonly string[] = SYSTEM_EVENTS.map((e) => e.type);
+
+/** The README's table (between the `<!-- events:start -->` and `<!-- events:end -->` markers). */
+export function eventVocabularyTable(): string {
+  const rows = SYSTEM_EVENTS.map((e) => {
+    const props = Object.entries(e.properties)
+      .map(([k, v]) => `\`${k}\` ${v}`)
+      .join('; ');
+    return `| \`${e.type}\` | ${e.source === 'crm' ? 'CRM (sent to POST /v1/events)' : e.emittedBy} | ${props} |`;
+  });
+  return ['| event | emitted by | properties |', '| --- | --- | --- |', ...rows].join('\n');
+}
