@@ -8,7 +8,7 @@
 export interface SystemEvent {
   type: string;
   /** Who emits it (`crm`: sent by the CRM through POST /v1/events, not produced here). */
-  source: 'tracking' | 'scoring' | 'sales' | 'launch' | 'crm';
+  source: 'contacts' | 'tracking' | 'scoring' | 'sales' | 'launch' | 'date' | 'crm';
   /** Where it comes from, for the README. */
   emittedBy: string;
   /** Properties it carries, `name: meaning`; `?` marks optional ones. */
@@ -16,6 +16,22 @@ export interface SystemEvent {
 }
 
 export const SYSTEM_EVENTS: readonly SystemEvent[] = [
+  {
+    type: 'contact.updated',
+    source: 'contacts',
+    emittedBy: 'every write to a contact: PUT /v1/contacts, a contact block on an event, merges, tag/untag/set_attribute/set_lifecycle_stage/update_score steps, scoring, hand-off owner, CRM feedback',
+    properties: {
+      changes: 'each changed field (`lifecycle_stage`, `tags`, `attributes.plan`, …) as `{ from, to }`',
+      source: 'api, event, merge, journey, scoring or crm',
+      'workflowId?': 'the run whose step made the change',
+    },
+  },
+  {
+    type: 'contact.unsubscribed',
+    source: 'contacts',
+    emittedBy: 'consent for a channel withdrawn: unsubscribe link, one-click unsubscribe, PUT /v1/contacts with `opted_out`',
+    properties: { channel: 'email, sms or chat', 'topic?': 'the list or topic', source: 'where it was withdrawn' },
+  },
   {
     type: 'email.opened',
     source: 'tracking',
@@ -57,6 +73,12 @@ export const SYSTEM_EVENTS: readonly SystemEvent[] = [
     source: 'launch',
     emittedBy: 'audience launch (API, CLI or a schedule trigger): the trigger event of every run it starts (not stored)',
     properties: { launchId: 'the launch' },
+  },
+  {
+    type: 'date.reached',
+    source: 'date',
+    emittedBy: 'a date trigger\'s sweep (dateTriggerSweepWorkflow): the trigger event of each run it starts',
+    properties: { field: 'the contact date field', date: 'its value', offset: 'the trigger offset', repeat: 'once or yearly', occurrence_at: 'the entry instant (ISO)', timezone: 'the zone of `at`' },
   },
   { type: 'deal.created', source: 'crm', emittedBy: 'CRM', properties: { deal_id: 'the deal', 'amount?': 'value' } },
   { type: 'deal.updated', source: 'crm', emittedBy: 'CRM', properties: { deal_id: 'the deal', 'changes?': 'changed fields' } },
