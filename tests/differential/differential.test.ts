@@ -71,9 +71,9 @@ describe('differential: simulator vs production', () => {
     const local = source.replace(/https:\/\/[a-z0-9.-]*example\.com/g, receiver.url);
     const unscaled = compileOrThrow(local, { templates, outboundAllow: LOCAL_ALLOW });
     const factor = chooseScale(unscaled);
-    await publishJourney(stack.db.db, local, { templates, outboundAllow: LOCAL_ALLOW, timeScale: factor });
+    const { version } = await publishJourney(stack.db.db, local, { templates, outboundAllow: LOCAL_ALLOW, timeScale: factor });
     const plan = compileOrThrow(local, { templates, outboundAllow: LOCAL_ALLOW, timeScale: factor });
-    return { id, plan, factor };
+    return { id, plan, factor, version };
   }
 
   /** One case; a case whose events could not be posted on time is run again (twice at most) with a fresh contact. */

@@ -27,6 +27,9 @@ import { contacts, conversions, journeyRunSteps, messages, scoreEvents } from '.
 import type { TestStack } from '../helpers/stack';
 import { scaled, TIME_SCALE } from '../helpers/timing';
 import { until } from '../helpers/until';
+import { startJourneyRun } from '../../src/ingest/router';
+import { dateEntryKey } from '../../src/contracts';
+import { DATE_REACHED_EVENT } from '../../src/triggers/event';
 import { ZONES, type Case } from './cases';
 
 /**
@@ -44,6 +47,8 @@ export interface PreparedJourney {
   plan: JourneyPlan;
   /** The factor the plan's durations were divided by. */
   factor: number;
+  /** The published version production runs. */
+  version: number;
 }
 
 /** Durations that become timers or windows on the run's own clock (what the scale is chosen from). */
@@ -107,11 +112,21 @@ function criticalInstants(plan: JourneyPlan, sim: SimulationResult, start: numbe
   return out;
 }
 
+/**
+ * The trigger event a run starts with: the first event trigger's type, or `date.reached` for a date-triggered journey
+ * (production starts those as the sweep does, below).
+ */
+function triggerTypeOf(plan: JourneyPlan): string {
+  const event = plan.triggers.find((t) => t.type === 'event');
+  if (event?.type === 'event') return event.event;
+  return plan.triggers.some((t) => t.type === 'date') ? DATE_REACHED_EVENT : 'differential.start';
+}
+
 const simulateWith = (plan: JourneyPlan, contact: Contact, start: number, trigger: Record<string, unknown>, events: PlacedEvent[]) =>
   simulate(plan, {
     contact,
     start,
-    trigger: { type: plan.triggers.find((t) => t.type === 'event')?.event ?? 'differential.start', properties: trigger },
+    trigger: { type: triggerTypeOf(plan), properties: trigger },
     events: events.map((e, i) => ({ at: e.atMs, type: e.type, properties: e.properties, id: `ev-${i}` })),
     maxSteps: 200,
   });
@@ -381,11 +396,27 @@ export async function runCase(d: Driver, j: PreparedJourney, kase: Case, index: 
   const contactId = put.body.id as string;
   const contact = await stack.activities.loadContact({ contactId });
 
-  const trigger = j.plan.triggers.find((t) => t.type === 'event');
-  if (!trigger || trigger.type !== 'event') throw new Error(`${j.id} has no event trigger`);
-  const posted = await auth(request(stack.app).post('/v1/events')).send({ id: `${externalId}-trigger`, type: trigger.event, contact: { externalId }, properties: kase.trigger });
-  if (posted.status !== 202) throw new Error(`POST trigger: ${posted.status} ${JSON.stringify(posted.body)}`);
-  const workflowId = (posted.body.accepted[0].runs as string[]).find((r) => r.startsWith(`journey:${j.id}:`));
+  const trigger = j.plan.triggers.find((t) => t.type === 'event' || t.type === 'date');
+  if (!trigger || (trigger.type !== 'event' && trigger.type !== 'date')) throw new Error(`${j.id} has neither an event nor a date trigger`);
+  let posted: { status: number; body: { accepted: { runs: string[] }[] } };
+  if (trigger.type === 'event') {
+    posted = await auth(request(stack.app).post('/v1/events')).send({ id: `${externalId}-trigger`, type: trigger.event, contact: { externalId }, properties: kase.trigger });
+    if (posted.status !== 202) throw new Error(`POST trigger: ${posted.status} ${JSON.stringify(posted.body)}`);
+  } else {
+    // A date trigger: the run starts as the sweep starts it (startJourneyRun with the occurrence's key and a
+    // date.reached event). Which contacts and occurrences the sweep picks is tests/e2e/date-triggers.test.ts's business.
+    const date = new Date().toISOString().slice(0, 10);
+    const field = trigger.field.join('.');
+    const r = await startJourneyRun(
+      { temporal: stack.temporal.client, taskQueue: stack.temporal.taskQueue },
+      {
+        journeyId: j.id, version: j.version, entry: j.plan.entry, contactId, entryKey: dateEntryKey(field, date),
+        event: { id: `${externalId}-trigger`, type: DATE_REACHED_EVENT, properties: kase.trigger, occurredAt: Date.now() },
+      },
+    );
+    posted = { status: 202, body: { accepted: [{ runs: r.started ? [r.workflowId] : [] }] } };
+  }
+  const workflowId = posted.body.accepted[0]!.runs.find((r) => r.startsWith(`journey:${j.id}:`));
   if (!workflowId) {
     const exp = expect_(j.plan, contact, Date.now(), kase);
     const expected = expectedView(exp, contact);
