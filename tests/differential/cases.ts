@@ -95,6 +95,10 @@ export function planFacts(plan: JourneyPlan): PlanFacts {
     }
   };
   for (const t of plan.triggers) if (t.type === 'event') for (const f of t.where) for (const x of f.tests) for (const v of candidates(x)) add(facts.triggerRequired, f.path.join('.'), v);
+  // A keyed journey (entry.key: event.properties.<path>): the run's trigger carries its key (OWN_KEY); other events
+  // carry it, another run's key, or none (the run must hear only its own and the keyless ones).
+  const key = keyPath(plan);
+  if (key) add(facts.triggerRequired, key, OWN_KEY);
   for (const r of plan.exitRules) {
     if (r.kind === 'event') filters(r.event, r.where);
     else cond(r.when);
@@ -108,7 +112,17 @@ export function planFacts(plan: JourneyPlan): PlanFacts {
     if (s.type === 'wait_for_event') filters(s.event, s.where);
     if (s.type === 'handoff_to_sales' && s.assignment.strategy === 'territory') s.assignment.rules.forEach((r) => cond(r.when));
   }
+  if (key) for (const type of new Set([...plan.eventTypes, ...facts.events.keys()])) filters(type, [{ path: key.split('.'), tests: [{ op: 'in', value: [OWN_KEY, OTHER_KEY] }] }]);
   return facts;
+}
+
+/** The key of the compared run, and another run's key (keyed journeys). */
+export const OWN_KEY = 'key-own';
+const OTHER_KEY = 'key-other';
+
+/** The trigger-property path of `entry.key` (`opportunity_id` for `event.properties.opportunity_id`). */
+function keyPath(plan: JourneyPlan): string | undefined {
+  return plan.entry.key ? plan.entry.key.slice(1).join('.') : undefined;
 }
 
 export interface TimelineItem {
@@ -168,6 +182,7 @@ export function caseArb(plan: JourneyPlan, opts: { maxEvents: number }): fc.Arbi
   // The run's own trigger types stay out of the timeline for journeys that admit parallel runs (a second entry is
   // another run, which the simulator does not model).
   const triggerTypes = new Set(plan.triggers.flatMap((t) => (t.type === 'event' ? [t.event] : [])));
+  const key = keyPath(plan);
   const types = [...new Set([...plan.eventTypes, ...facts.events.keys()])].filter((t) => plan.entry.reEntry !== 'always' || !triggerTypes.has(t));
   const eventArb = fc.oneof(
     { weight: 6, arbitrary: types.length ? fc.constantFrom(...types) : fc.constant(NOISE_EVENT) },
@@ -176,7 +191,9 @@ export function caseArb(plan: JourneyPlan, opts: { maxEvents: number }): fc.Arbi
     fc.record({
       at: fc.integer({ min: 1, max: 60 }).map((x) => x / 50),
       type: fc.constant(type),
-      properties: propsArb(facts.events.get(type) ?? new Map()),
+      // An event of a type that starts runs carries the run's key: with another key it would start another run (not
+      // compared here), without one it is refused (missing_key).
+      properties: propsArb(facts.events.get(type) ?? new Map(), key && triggerTypes.has(type) ? new Map([[key, new Set<Scalar>([OWN_KEY])]]) : undefined),
     }),
   );
   return fc.record({

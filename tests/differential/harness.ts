@@ -276,21 +276,6 @@ export interface Driver {
 
 const toMs = (d: { seconds?: unknown; nanos?: number | null } | null | undefined) => Number(d?.seconds ?? 0) * 1000 + Math.floor((d?.nanos ?? 0) / 1e6);
 
-/** Whether the next instant after `at` the run could react to is fixed from the start rather than the step's entry. */
-function absoluteNext(plan: JourneyPlan, exp: Expectation, stepId: string, at: number): boolean {
-  const start = exp.sim.path[0]?.atMs ?? at;
-  const rel: number[] = [];
-  const abs: number[] = [];
-  const s = plan.steps[stepId];
-  const entered = exp.sim.path.findLast((p) => p.atMs < at)?.atMs ?? start;
-  if (s?.type === 'wait' && s.wait.mode === 'duration') rel.push(entered + s.wait.ms);
-  if (s?.type === 'wait_for_event') rel.push(entered + s.timeoutMs);
-  if (s?.type === 'wait' && s.wait.mode === 'until_date' && s.wait.field[0] === 'journey') abs.push(start + s.wait.offsetMs);
-  for (const g of plan.goals) if (g.withinMs !== undefined) abs.push(start + g.withinMs);
-  const next = (xs: number[]) => Math.min(...xs.filter((x) => x > at), Infinity);
-  return next(abs) < next(rel);
-}
-
 /** When the run's first workflow task started (the time the workflow's Date.now() had at entry). */
 async function firstTaskStarted(stack: TestStack, workflowId: string): Promise<number | undefined> {
   const history = await stack.temporal.client.workflow.getHandle(workflowId).fetchHistory();
@@ -456,10 +441,14 @@ export async function runCase(d: Driver, j: PreparedJourney, kase: Case, index: 
         posting = false;
         break;
       }
-      // Relative to the step's entry, unless what the event must not cross is an instant fixed from the start (a goal
-      // window's end, an until_date on journey.entered_at): the steps before may have taken longer in production.
-      const fromStart = absoluteNext(j.plan, exp, anchorSim.stepId, e.atMs);
-      const postAt = fromStart ? start + (e.atMs - exp.sim.path[0]!.atMs) : anchor.enteredAt + (e.atMs - anchorSim.atMs);
+      // Production runs behind the simulator by the latency of the steps before (and a step's journal row is written
+      // after the fire-and-forget actions before it, later than the run's clock entered it). Instants fixed from the
+      // start (goal windows, until_date on journey.entered_at) keep their distance from the start; timers of the step
+      // keep theirs from when the run entered it, which is no earlier than the start's share. The earlier of the two
+      // keeps the event before both, and never before production entered the step it waits at.
+      const byStart = start + (e.atMs - exp.sim.path[0]!.atMs);
+      const byStep = anchor.enteredAt + (e.atMs - anchorSim.atMs);
+      const postAt = Math.max(anchor.enteredAt, Math.min(byStart, byStep));
       await sleep(postAt - Date.now());
       if (Date.now() - postAt > MARGIN_MS / 2 || postAt < anchor.enteredAt) late = true;
       const r = await auth(request(stack.app).post('/v1/events')).send({ id: `${externalId}-e${i}`, type: e.type, contact: { externalId }, properties: e.properties });
