@@ -12,7 +12,7 @@ import type { DbOrTx } from '../db/client';
 import type { ContactRow } from '../db/queries';
 import { events, type ConsentStatus } from '../db/schema';
 import { toJourneyContact } from '../db/contact-view';
-import type { IncomingEvent } from '../ingest/event';
+import type { IncomingEvent } from '../ingest/incoming';
 
 export const CONTACT_UPDATED = 'contact.updated';
 export const CONTACT_UNSUBSCRIBED = 'contact.unsubscribed';

@@ -7,16 +7,9 @@ import { routeEvent, type RouterDeps } from './router';
 import { CONTACT_UPDATED, routeContactUpdate } from './contact-routing';
 import { applyScoringToEvent } from '../scoring/apply';
 import type { ScoringModel } from '../scoring/model';
+import type { IncomingEvent } from './incoming';
 
-export type IncomingEvent = {
-  id: string;
-  type: string;
-  contactId: string;
-  properties: Record<string, unknown>;
-  occurredAt: Date;
-  /** api | tracking | scoring | system */
-  source: string;
-};
+export type { IncomingEvent };
 
 export type IngestDeps = {
   db: Db;

@@ -27,7 +27,7 @@ import {
 import { durationMs, type ScoringModel } from './model';
 import { localDate } from './time';
 import { recordContactChange } from '../contacts/changes';
-import type { IncomingEvent } from '../ingest/event';
+import type { IncomingEvent } from '../ingest/incoming';
 
 type ContactRow = typeof contacts.$inferSelect;
 
