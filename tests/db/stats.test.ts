@@ -362,11 +362,13 @@ steps:
     await stack?.stop();
   });
 
+  // Valid mobile numbers (event contacts are normalized like PUT's), one per contact so none are merged.
+  const PHONES: Record<string, string> = { 'stats-a1': '+8613800000001', 'stats-b1': '+8613800000002', 'stats-c1': '+8613800000003', 'stats-d1': '+8613800000004' };
   const post = (id: string, type: string, externalId: string, properties: Record<string, unknown> = {}) =>
     request(stack.app)
       .post('/v1/events')
       .set('Authorization', `Bearer ${stack.keys.integration}`)
-      .send({ id, type, contact: { externalId, email: `${externalId}@example.com`, phone: `+86138000000${externalId.slice(-2)}` }, properties })
+      .send({ id, type, contact: { externalId, email: `${externalId}@example.com`, phone: PHONES[externalId] }, properties })
       .expect(202);
   const runOf = async (externalId: string) => {
     const [c] = await stack.db.db.select().from(contacts).where(eq(contacts.externalId, externalId));
