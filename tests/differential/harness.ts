@@ -149,7 +149,9 @@ export function expect_(plan: JourneyPlan, contact: Contact, start: number, kase
     const end = endOf(sim, calendarCut(plan, sim));
     const critical = [...criticalInstants(plan, sim, start), ...placed.map((x) => x.atMs)];
     const near = (t: number) => critical.some((c) => Math.abs(c - t) < MARGIN_MS);
-    let at = start + Math.round(e.at * length);
+    // Never before the event placed last: one moved later past its neighbours keeps the timeline in order, so each
+    // event is judged against the run with every earlier event (and production is sent them in that order).
+    let at = Math.max(start + Math.round(e.at * length), (placed.at(-1)?.atMs ?? -Infinity) + MARGIN_MS);
     for (let k = 0; k < 20 && near(at); k++) at += MARGIN_MS;
     // Past the end the run no longer listens.
     if (near(at) || at > end - MARGIN_MS) continue;
