@@ -5,8 +5,6 @@ import express, { type Express } from 'express';
 import type { Client } from '@temporalio/client';
 import type { Logger } from 'pino';
 import type { DatabaseHandle } from '../db/client';
-import { entryHistory, runningKeyedRuns, runningRunIds } from '../db/queries';
-import { dbEntryCaps } from '../db/entry-caps';
 import type { ScoringModel } from '../scoring/model';
 import type { TriggerSource } from '../ingest/router';
 import { authenticate } from './auth';
@@ -14,6 +12,7 @@ import { buildOpenApi, DOCS_HTML, DOCS_INIT_JS } from './openapi';
 import { errorHandler, notFoundHandler } from './problem';
 import { rateLimitPerKey, rateLimitPublic, rateLimitUnauthenticated, type AddressLimitOptions, type RateLimitOptions } from './rate-limit';
 import { securityHeaders } from './security-headers';
+import { ingestDeps } from '../wiring/ingest';
 import type { TrustProxy } from '../config';
 import { mountRoutes, type RouteDef } from './route';
 import { createMetrics, type Metrics } from '../metrics';
@@ -69,15 +68,7 @@ export type AppDeps = {
 export function routeTable(deps: AppDeps): RouteDef[] {
   const db = deps.database.db;
   const metrics = deps.metrics ?? createMetrics(db, { defaultMetrics: false });
-  const ingest = {
-    db,
-    ...(deps.scoring ? { scoring: deps.scoring } : {}),
-    router: { temporal: deps.temporal, taskQueue: deps.taskQueue, triggers: deps.triggers, runningRuns: (c: string) => runningRunIds(db, c),
-      entryHistory: (j: string, c: string, k?: string) => entryHistory(db, j, c, k),
-      keyedRuns: (c: string) => runningKeyedRuns(db, c),
-      entryCaps: dbEntryCaps(db),
-    },
-  };
+  const ingest = ingestDeps({ db, temporal: deps.temporal, taskQueue: deps.taskQueue, scoring: deps.scoring, triggers: deps.triggers });
   return [
     ...healthRoutes({ database: deps.database, temporal: deps.temporal }),
     ...eventRoutes({ ...ingest, metrics }),

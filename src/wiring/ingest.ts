@@ -1,14 +1,16 @@
 import type { Client } from '@temporalio/client';
 import type { Db } from '../db/client';
-import { entryHistory, runningRunIds } from '../db/queries';
+import { dbEntryCaps } from '../db/entry-caps';
+import { entryHistory, runningKeyedRuns, runningRunIds } from '../db/queries';
 import type { IngestDeps } from '../ingest/event';
 import type { TriggerSource } from '../ingest/router';
 import { dbTriggerSource } from '../publishing/journeys';
 import type { ScoringModel } from '../scoring/model';
 
 /**
- * The ingest path outside the API (the worker's activities and the outbox sweeper): the same triggers, run projection
- * and scoring model the API's routes use.
+ * The one ingest path, for the API's routes and for the worker's activities and outbox sweeper alike: the same
+ * triggers, run projection (keyed runs too), entry history, entry caps and scoring model, so an event routes the same
+ * way whichever process stored it.
  */
 export function ingestDeps(opts: { db: Db; temporal: Client; taskQueue: string; scoring?: ScoringModel | undefined; triggers?: TriggerSource }): IngestDeps {
   const { db } = opts;
@@ -20,7 +22,9 @@ export function ingestDeps(opts: { db: Db; temporal: Client; taskQueue: string; 
       taskQueue: opts.taskQueue,
       triggers: opts.triggers ?? dbTriggerSource(db),
       runningRuns: (c) => runningRunIds(db, c),
-      entryHistory: (j, c) => entryHistory(db, j, c),
+      entryHistory: (j, c, k) => entryHistory(db, j, c, k),
+      keyedRuns: (c) => runningKeyedRuns(db, c),
+      entryCaps: dbEntryCaps(db),
     },
   };
 }

@@ -15,8 +15,8 @@ import { and, eq, sql } from 'drizzle-orm';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { temporal as proto } from '@temporalio/proto';
 import { contacts, events, journeyRuns } from '../../src/db/schema';
-import { entryHistory, runningRunIds } from '../../src/db/queries';
-import { dbTriggerSource, publishJourney } from '../../src/publishing/journeys';
+import { publishJourney } from '../../src/publishing/journeys';
+import { ingestDeps } from '../../src/wiring/ingest';
 import { ingestEvent, type IngestDeps } from '../../src/ingest/event';
 import { contactRoutingTotals } from '../../src/ingest/contact-routing';
 import type { JourneyEventSignal, JourneyWorkflowResult } from '../../src/contracts';
@@ -65,16 +65,8 @@ describe('contact.updated reaches journeys (real server)', () => {
     });
     stack = await startTestStack();
     const db = stack.db.db;
-    ingest = {
-      db,
-      router: {
-        temporal: stack.temporal.client,
-        taskQueue: stack.temporal.taskQueue,
-        triggers: dbTriggerSource(db),
-        runningRuns: (c) => runningRunIds(db, c),
-        entryHistory: (j, c) => entryHistory(db, j, c),
-      },
-    };
+    // The worker's and the API's ingest path (one builder for both).
+    ingest = ingestDeps({ db, temporal: stack.temporal.client, taskQueue: stack.temporal.taskQueue });
     const templates = loadTemplateCatalog(TEMPLATES_DIR);
     await publishJourney(db, readFileSync(path.join(import.meta.dirname, '../../journeys/new-lead-nurture.yaml'), 'utf8'), { templates });
     await publishJourney(db, wait('to-manufacturing', '{ type: change, field: industry, to: manufacturing }', 'entry: { re_entry: once }'), {});

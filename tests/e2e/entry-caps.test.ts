@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import request from 'supertest';
-import { eq } from 'drizzle-orm';
-import { contacts, journeyEntryCounters, journeyRuns } from '../../src/db/schema';
+import { and, eq, isNull } from 'drizzle-orm';
+import { contacts, events, journeyEntryCounters, journeyRuns } from '../../src/db/schema';
 import { publishJourney } from '../../src/publishing/journeys';
 import { compileJourney, formatError } from '../../src/journey/compiler';
 import { startTestStack, type TestStack } from '../helpers/stack';
@@ -25,6 +25,16 @@ describe('entry caps hold against concurrent entries on the real server', () => 
     stack = await startTestStack();
     await publishJourney(stack.db.db, journey('hourly-j', '{ type: event, event: trial.started }', '{ per_hour: 5 }'), {});
     await publishJourney(stack.db.db, journey('total-j', '{ type: audience, filter: { tag: capped } }', '{ total: 3 }'), {});
+    await publishJourney(stack.db.db, journey('hot-j', '{ type: change, field: tags, to: hot }', '{ per_day: 1 }'), {});
+    await publishJourney(stack.db.db, `
+id: tagger-j
+name: tagger-j
+triggers: [{ type: event, event: tagger.go }]
+start: tag
+steps:
+  tag: { type: tag, tags: [hot], next: done }
+  done: { type: exit }
+`, {});
   });
   afterAll(async () => {
     await stack?.stop();
@@ -80,5 +90,31 @@ describe('entry caps hold against concurrent entries on the real server', () => 
       return r.length >= 3 ? r : undefined;
     });
     expect(runs).toHaveLength(3);
+  });
+
+  it('a capped journey entered by a change a journey step made (the worker routes it) counts against the cap too', async () => {
+    // tagger-j tags two contacts `hot` in the worker; each contact.updated is routed there and enters hot-j (per_day 1).
+    for (const i of [1, 2]) {
+      await request(stack.app).post('/v1/events').set(auth('integration')).send({ id: `tag-${i}`, type: 'tagger.go', contact: { externalId: `hot-c${i}` } }).expect(202);
+    }
+    const taggers = await until(async () => {
+      const r = await stack.db.db.select().from(journeyRuns).where(eq(journeyRuns.journeyId, 'tagger-j'));
+      return r.length === 2 && r.every((x) => x.status === 'completed') ? r : undefined;
+    }, 60_000, 200);
+    expect(taggers).toHaveLength(2);
+    // Both changes were routed (the outbox rows carry routed_at), and exactly one entered.
+    await until(async () => {
+      const rows = await stack.db.db.select().from(events).where(and(eq(events.type, 'contact.updated'), isNull(events.routedAt)));
+      return rows.length === 0 ? true : undefined;
+    }, 30_000, 200);
+    const hot = await until(async () => {
+      const r = await stack.db.db.select().from(journeyRuns).where(eq(journeyRuns.journeyId, 'hot-j'));
+      return r.length >= 1 ? r : undefined;
+    });
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(await stack.db.db.select().from(journeyRuns).where(eq(journeyRuns.journeyId, 'hot-j'))).toHaveLength(hot.length);
+    expect(hot).toHaveLength(1);
+    const counters = await stack.db.db.select().from(journeyEntryCounters).where(eq(journeyEntryCounters.journeyId, 'hot-j'));
+    expect(counters).toEqual([{ journeyId: 'hot-j', bucket: expect.stringMatching(/^day:\d{4}-\d\d-\d\d$/), count: 1 }]);
   });
 });

@@ -55,13 +55,21 @@ export async function startTestStack(
      * @default 'create'
      */
     unknownContact?: 'honour' | 'create';
+    /**
+     * Whether change and audience triggers enter contacts on contact writes (as in production), or only events do
+     * (a suite that creates its contacts first and then enters them by an event).
+     * @default true
+     */
+    contactTriggers?: boolean;
   } = {},
 ): Promise<TestStack> {
   const [db, smtp, temporal] = await Promise.all([createTestDatabase(), startSmtpSink(), connectTestTemporal()]);
   const published = dbTriggerSource(db.db);
+  const { contactTriggers: _onContactWrites, ...eventTriggers } = published;
+  const base: TriggerSource = opts.contactTriggers === false ? eventTriggers : published;
   const triggers: TriggerSource =
     opts.triggers ??
-    (opts.unknownContact === 'honour' ? published : { triggersFor: async (type) => (await published.triggersFor(type)).map((t) => ({ ...t, unknownContact: 'create' as const })) });
+    (opts.unknownContact === 'honour' ? base : { ...base, triggersFor: async (type) => (await published.triggersFor(type)).map((t) => ({ ...t, unknownContact: 'create' as const })) });
   const mailer = createSmtpMailer({ url: smtp.url, pool: { maxConnections: 2 } });
   const outboundAllow = opts.outboundAllow ?? LOCAL_ALLOW;
   const activities = createActivities({
