@@ -24,11 +24,10 @@ import { NotFoundError } from '../errors';
 import { evaluate, runTest } from '../journey/conditions';
 import { contactFieldsOf, readsChangedPath } from '../journey/compiler/contact-fields';
 import { applyChanges, parseChanges, type ContactChange, type ContactChanges } from '../journey/contact-changes';
-import { canEnter } from '../journey/entry';
 import type { JourneyPlan, PlanTrigger } from '../journey/plan';
 import type { Contact } from '../journey/schema';
 import { cachedPlanLoader } from '../publishing/journeys';
-import { routeEvent, startJourneyRun, type ContactTrigger, type RouteResult, type RouterDeps } from './router';
+import { enterJourney, routeEvent, type ContactTrigger, type RouteResult, type RouterDeps } from './router';
 
 export const CONTACT_UPDATED = 'contact.updated';
 
@@ -78,7 +77,7 @@ export async function routeContactUpdate(
       if (entered.has(t.journeyId)) continue;
       if (!(await triggerFires(t.trigger, changes, current, event))) continue;
       entered.add(t.journeyId);
-      const r = await enter(deps.router, t, contactId, event);
+      const r = await enterJourney(deps.router, { journeyId: t.journeyId, version: t.version, entry: t.entry ?? { reEntry: 'once', maxConcurrent: 1 } }, contactId, event);
       if (r.started) started.push({ journeyId: t.journeyId, workflowId: r.workflowId });
       else if (r.reason) notEntered.push({ journeyId: t.journeyId, reason: r.reason });
     }
@@ -136,18 +135,6 @@ export function changeMatches(trigger: Extract<PlanTrigger, { type: 'change' }>,
     return equals(value, want);
   };
   return side(trigger.from, ch.from, ch.to) && side(trigger.to, ch.to, ch.from);
-}
-
-/** The router's entry rules for an event trigger, applied to a contact trigger (the update is the trigger event). */
-async function enter(deps: RouterDeps, t: ContactTrigger, contactId: string, event: JourneyEventSignal): Promise<{ started: true; workflowId: string } | { started: false; reason?: string }> {
-  const entry = t.entry ?? { reEntry: 'once', maxConcurrent: 1 };
-  const history = (await deps.entryHistory?.(t.journeyId, contactId)) ?? { activeRuns: 0 };
-  // A running run of a single-entry journey receives the update as a running run (below), not as a new entry.
-  if (entry.reEntry !== 'always' && history.activeRuns > 0) return { started: false };
-  const decision = canEnter(entry, history, event.occurredAt);
-  if (!decision.enter) return { started: false, reason: decision.reason };
-  const r = await startJourneyRun(deps, { journeyId: t.journeyId, version: t.version, entry, contactId, event });
-  return r.started ? r : { started: false, reason: r.reason };
 }
 
 // --- signals to running runs, coalesced per contact -----------------------------------------------------------------

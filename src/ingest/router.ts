@@ -71,20 +71,9 @@ export async function routeEvent(deps: RouterDeps, contactId: string, event: Jou
       notEntered.push({ journeyId: trigger.journeyId, reason: 'missing_key' });
       continue;
     }
-    const history = (await deps.entryHistory?.(trigger.journeyId, contactId, entryKey)) ?? { activeRuns: 0 };
-    // A running run of a single-entry journey just receives the event (below); it is not a new entry.
-    if (entry.reEntry !== 'always' && history.activeRuns > 0) continue;
-    const decision = canEnter(entry, history, event.occurredAt);
-    if (!decision.enter) {
-      notEntered.push({ journeyId: trigger.journeyId, reason: decision.reason });
-      continue;
-    }
-    const r = await startJourneyRun(deps, { journeyId: trigger.journeyId, version: trigger.version, entry, contactId, event, ...(entryKey !== undefined ? { entryKey } : {}) });
-    if (!r.started) {
-      notEntered.push({ journeyId: trigger.journeyId, reason: r.reason });
-      continue;
-    }
-    started.push({ journeyId: trigger.journeyId, workflowId: r.workflowId });
+    const r = await enterJourney(deps, { journeyId: trigger.journeyId, version: trigger.version, entry }, contactId, event, entryKey);
+    if (r.started) started.push({ journeyId: trigger.journeyId, workflowId: r.workflowId });
+    else if (r.reason) notEntered.push({ journeyId: trigger.journeyId, reason: r.reason });
   }
   // Every other running run of the contact gets the event too (waits, exit rules and goals all listen for events),
   // all signals at once rather than one round trip after another.
@@ -110,6 +99,27 @@ export async function routeEvent(deps: RouterDeps, contactId: string, event: Jou
   );
   const signalled = targets.filter((_, i) => delivered[i]);
   return { started, signalled, notEntered };
+}
+
+/**
+ * A trigger fired for a contact: the journey's re-entry rules (of the key, for a keyed journey) decide, then the run
+ * starts. No reason when a running run of a single-entry journey exists: it receives the event as a running run, which
+ * is not a new entry.
+ */
+export async function enterJourney(
+  deps: Pick<RouterDeps, 'temporal' | 'taskQueue' | 'entryCaps' | 'entryHistory'>,
+  journey: { journeyId: string; version: number; entry: PlanEntry },
+  contactId: string,
+  event: JourneyEventSignal,
+  entryKey?: string,
+): Promise<{ started: true; workflowId: string } | { started: false; reason?: string }> {
+  const { journeyId, version, entry } = journey;
+  const history = (await deps.entryHistory?.(journeyId, contactId, entryKey)) ?? { activeRuns: 0 };
+  if (entry.reEntry !== 'always' && history.activeRuns > 0) return { started: false };
+  const decision = canEnter(entry, history, event.occurredAt);
+  if (!decision.enter) return { started: false, reason: decision.reason };
+  const r = await startJourneyRun(deps, { journeyId, version, entry, contactId, event, ...(entryKey !== undefined ? { entryKey } : {}) });
+  return r.started ? r : { started: false, reason: r.reason };
 }
 
 /**
