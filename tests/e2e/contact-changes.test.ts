@@ -231,8 +231,9 @@ steps:
     const second = update(run.contactId, { region: 'east' }, { region: { from: 'west', to: 'east' } });
     await Promise.all([first, second]);
     expect(await result(workflowId)).toEqual({ status: 'completed', reason: 'moved-west' });
-    // The east update may arrive after the run has ended (then it is not in the history).
-    expect((await contactSignals(workflowId)).map((s) => (s.properties.changes as Record<string, { to: unknown }>).region?.to)[0]).toBe('west');
+    // The awaited change arrived as its own event (in either order: the two writers race; the east update may also
+    // arrive after the run has ended, and then it is not in the history).
+    expect((await contactSignals(workflowId)).map((s) => (s.properties.changes as Record<string, { to: unknown }>).region?.to)).toContain('west');
   });
 
   it('50 rapid updates of one contact: the run gets far fewer signals, the last with the final value', async () => {
