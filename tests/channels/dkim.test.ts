@@ -11,6 +11,7 @@ import { createTestDatabase } from '../helpers/db';
 import { emailTestActivities, welcomeSend } from '../helpers/email';
 import { startSmtpSink, type SmtpSink } from '../helpers/smtp';
 import { dkimTxtRecord, verifyDkim } from '../helpers/dkim-verify';
+import { startTxtServer } from '../helpers/dns-txt';
 
 const rsa = () => {
   const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -23,7 +24,7 @@ const headerBlock = (raw: string) => raw.slice(0, raw.indexOf('\r\n\r\n')).repla
  * DKIM from configuration to the wire: the environment (one key in DKIM_DOMAIN/DKIM_PRIVATE_KEY_FILE, another in
  * DKIM_KEYS with the PEM inline) goes through loadConfig and the production mailer wiring; marketing sends through the
  * real activity reach a real SMTP server; an independent verifier checks what arrived against TXT records the test
- * publishes.
+ * publishes on a local DNS server, read through node's resolver.
  */
 describe('DKIM keys from configuration sign what the SMTP server receives', () => {
   let db: Awaited<ReturnType<typeof createTestDatabase>>;
@@ -31,7 +32,7 @@ describe('DKIM keys from configuration sign what the SMTP server receives', () =
   let mailer: Mailer;
   const news = rsa();
   const shop = rsa();
-  let dns: Map<string, string>;
+  let dns: Awaited<ReturnType<typeof startTxtServer>>;
 
   beforeAll(async () => {
     [db, smtp] = await Promise.all([createTestDatabase(), startSmtpSink()]);
@@ -47,15 +48,16 @@ describe('DKIM keys from configuration sign what the SMTP server receives', () =
     });
     expect(config.dkim.map((k) => `${k.keySelector}._domainkey.${k.domainName}`)).toEqual(['s2026._domainkey.news.example.cn', 'shop1._domainkey.shop.example.com']);
     mailer = createMailer({ config }).mailer;
-    dns = new Map([
+    dns = await startTxtServer(new Map([
       ['s2026._domainkey.news.example.cn', dkimTxtRecord(news.pub)],
       ['shop1._domainkey.shop.example.com', dkimTxtRecord(shop.pub)],
-    ]);
+    ]));
   });
   afterAll(async () => {
     await mailer?.close();
     await smtp?.close();
     await db?.drop();
+    await dns?.close();
   });
 
   it('signs each message with its From domain key, covering List-Unsubscribe and List-Unsubscribe-Post', async () => {
@@ -72,18 +74,18 @@ describe('DKIM keys from configuration sign what the SMTP server receives', () =
       const raw = byFrom(domain).raw;
       expect(headerBlock(raw)).toMatch(/^List-Unsubscribe: <http:\/\/itinera\.test\/u\//m);
       expect(headerBlock(raw)).toMatch(/^List-Unsubscribe-Post: List-Unsubscribe=One-Click$/m);
-      const result = verifyDkim(raw, (name) => dns.get(name));
+      const result = await verifyDkim(raw, dns.lookup);
       expect(result).toMatchObject({ ok: true, domain, selector });
       expect(result.ok && result.signedHeaders).toEqual(expect.arrayContaining(['from', 'to', 'subject', 'message-id', 'list-unsubscribe', 'list-unsubscribe-post']));
 
       // The checks above can fail: a changed List-Unsubscribe target, a changed body, or the other domain's key.
       const forgedUnsub = raw.replace('http://itinera.test/u/', 'http://itinera.test/u/x'); // the first is the header's
       expect(forgedUnsub.indexOf('/u/x')).toBeLessThan(raw.indexOf('\r\n\r\n'));
-      expect(verifyDkim(forgedUnsub, (name) => dns.get(name))).toEqual({ ok: false, reason: 'signature mismatch' });
+      expect(await verifyDkim(forgedUnsub, dns.lookup)).toEqual({ ok: false, reason: 'signature mismatch' });
       const sep = raw.indexOf('\r\n\r\n') + 4;
-      expect(verifyDkim(`${raw.slice(0, sep)}X${raw.slice(sep)}`, (name) => dns.get(name))).toEqual({ ok: false, reason: 'body hash mismatch' });
+      expect(await verifyDkim(`${raw.slice(0, sep)}X${raw.slice(sep)}`, dns.lookup)).toEqual({ ok: false, reason: 'body hash mismatch' });
       const swapped = (name: string) => (name.endsWith('news.example.cn') ? dkimTxtRecord(shop.pub) : dkimTxtRecord(news.pub));
-      expect(verifyDkim(raw, swapped)).toEqual({ ok: false, reason: 'signature mismatch' });
+      expect(await verifyDkim(raw, swapped)).toEqual({ ok: false, reason: 'signature mismatch' });
     }
     // A From domain without a key goes out unsigned rather than signed for a domain it does not belong to.
     expect(byFrom('other.example.net').raw).not.toMatch(/^DKIM-Signature:/im);

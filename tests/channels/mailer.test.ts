@@ -214,9 +214,9 @@ describe('createSmtpMailer against a real SMTP server', () => {
       const signed = tags['h']!.toLowerCase().split(':');
       expect(signed).toEqual(expect.arrayContaining(['from', 'subject', 'message-id', 'list-unsubscribe', 'list-unsubscribe-post']));
       const dns = (name: string) => (name === 'sel1._domainkey.itinera.test' ? dkimTxtRecord(publicKey.export({ type: 'spki', format: 'pem' }).toString()) : undefined);
-      expect(verifyDkim(raw, dns)).toMatchObject({ ok: true, domain: 'itinera.test', selector: 'sel1' });
+      expect(await verifyDkim(raw, dns)).toMatchObject({ ok: true, domain: 'itinera.test', selector: 'sel1' });
       // and a tampered subject breaks it (so the check above is meaningful)
-      expect(verifyDkim(raw.replace('Subject: Hello Ada', 'Subject: Hello Eve'), dns)).toEqual({ ok: false, reason: 'signature mismatch' });
+      expect(await verifyDkim(raw.replace('Subject: Hello Ada', 'Subject: Hello Eve'), dns)).toEqual({ ok: false, reason: 'signature mismatch' });
     } finally {
       await mailer.close();
     }

@@ -3,7 +3,7 @@ import { createHash, createPublicKey, verify } from 'node:crypto';
 /**
  * A DKIM verifier written from RFC 6376 for tests, independent of nodemailer's signer: rsa-sha256 with relaxed/relaxed
  * canonicalization (what the mailer asks for), the public key looked up as the DNS TXT record
- * `<s>._domainkey.<d>` through `dns`. Anything it does not handle (other algorithms or canonicalizations, `l=`) is a
+ * `<s>._domainkey.<d>` through `dns` (tests/helpers/dns-txt.ts serves one over real DNS). Anything it does not handle (other algorithms or canonicalizations, `l=`) is a
  * failure, never a pass.
  */
 export type DkimVerification =
@@ -39,7 +39,7 @@ function relaxedBody(body: string): string {
   return lines.length === 0 ? '' : `${lines.join('\r\n')}\r\n`;
 }
 
-export function verifyDkim(raw: string, dns: (name: string) => string | undefined): DkimVerification {
+export async function verifyDkim(raw: string, dns: (name: string) => Promise<string | undefined> | string | undefined): Promise<DkimVerification> {
   if (/(^|[^\r])\n/.test(raw)) return { ok: false, reason: 'bare LF line endings' };
   const split = raw.indexOf('\r\n\r\n');
   if (split === -1) return { ok: false, reason: 'no header/body separator' };
@@ -85,7 +85,7 @@ export function verifyDkim(raw: string, dns: (name: string) => string | undefine
   // The signature's own field, its b= value emptied, without a trailing CRLF (§3.7).
   data += relaxedHeader({ name: sigField.name, value: sigField.value.replace(/(^|;)([ \t\r\n]*b[ \t\r\n]*=)[^;]*/, '$1$2') });
 
-  const record = dns(`${s}._domainkey.${d}`);
+  const record = await dns(`${s}._domainkey.${d}`);
   if (record === undefined) return { ok: false, reason: `no TXT record at ${s}._domainkey.${d}` };
   const key = tagList(record);
   if ((key.get('v') ?? 'DKIM1') !== 'DKIM1' || (key.get('k') ?? 'rsa') !== 'rsa') return { ok: false, reason: 'TXT record is not an RSA DKIM1 key' };
