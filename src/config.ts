@@ -1,5 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { DNS_NAME, dkimKeyProblem, type DkimOptions } from './channels/email/dkim';
 import { EMPTY_ALLOW_LIST, literalHostProblem, parseOutboundAllow, type OutboundAllowList } from './net/addresses';
 
 /**
@@ -77,6 +79,18 @@ const ChatWebhooks = z
   .strict();
 export type ChatWebhooks = z.infer<typeof ChatWebhooks>;
 
+const DomainName = z.string().regex(DNS_NAME, 'must be a domain name such as example.com').refine((d) => d.includes('.'), 'must be a domain name such as example.com');
+
+/** One entry of DKIM_KEYS: a From domain, its selector, and the private key inline or in a file. */
+const DkimKeyEntry = z
+  .strictObject({
+    domain: DomainName.transform((d) => d.toLowerCase()),
+    selector: z.string().regex(DNS_NAME, 'must be a DNS label such as s2026'),
+    privateKey: z.string().min(1).optional(),
+    privateKeyFile: z.string().min(1).optional(),
+  })
+  .refine((k) => (k.privateKey === undefined) !== (k.privateKeyFile === undefined), 'needs exactly one of privateKey and privateKeyFile');
+
 const EnvSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   PORT: port(3000),
@@ -109,6 +123,22 @@ const EnvSchema = z.object({
     .pipe(z.array(z.string().min(32, 'each previous secret must be at least 32 characters'))),
   MAIL_PHYSICAL_ADDRESS: optionalString,
   MAIL_UNSUBSCRIBE_MAILTO: optionalString.pipe(z.email('must be an email address').optional()),
+  DKIM_DOMAIN: optionalString.pipe(DomainName.optional()),
+  DKIM_SELECTOR: optionalString.pipe(z.string().regex(DNS_NAME, 'must be a DNS label such as s2026').optional()),
+  DKIM_PRIVATE_KEY: optionalString,
+  DKIM_PRIVATE_KEY_FILE: optionalString,
+  DKIM_KEYS: z
+    .string()
+    .default('[]')
+    .transform((v, ctx) => {
+      try {
+        return JSON.parse(v.trim() === '' ? '[]' : v) as unknown;
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'is not valid JSON: expected [{"domain": …, "selector": …, "privateKeyFile": …}, …]' });
+        return z.NEVER;
+      }
+    })
+    .pipe(z.array(DkimKeyEntry).max(100)),
   WEBHOOK_SECRETS: z
     .string()
     .default('')
@@ -171,6 +201,15 @@ const EnvSchema = z.object({
     // The URL itself is not shown: robot URLs carry their key.
     if (problem) ctx.addIssue({ code: 'custom', path: [name], message: `points at ${problem}: add it to OUTBOUND_ALLOW if that is intended` });
   }
+  const dkimSingle = ['DKIM_DOMAIN', 'DKIM_SELECTOR', 'DKIM_PRIVATE_KEY', 'DKIM_PRIVATE_KEY_FILE'] as const;
+  if (dkimSingle.some((n) => e[n] !== undefined)) {
+    for (const name of ['DKIM_DOMAIN', 'DKIM_SELECTOR'] as const) {
+      if (!e[name]) ctx.addIssue({ code: 'custom', path: [name], message: 'is required when any DKIM_* key setting is set' });
+    }
+    if ((e.DKIM_PRIVATE_KEY === undefined) === (e.DKIM_PRIVATE_KEY_FILE === undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['DKIM_PRIVATE_KEY'], message: 'or DKIM_PRIVATE_KEY_FILE (exactly one of them) is required with DKIM_DOMAIN' });
+    }
+  }
   if (e.SMS_PROVIDER !== 'twilio') return;
   for (const name of ['TWILIO_ACCOUNT_SID', 'TWILIO_AUTH_TOKEN', 'SMS_FROM'] as const) {
     if (!e[name]) ctx.addIssue({ code: 'custom', path: [name], message: 'is required when SMS_PROVIDER=twilio' });
@@ -199,6 +238,8 @@ export type Config = {
   /** Still accepted when verifying links, so a rotation does not break mail already sent. */
   previousSigningSecrets: string[];
   mail: { physicalAddress: string | undefined; unsubscribeMailto: string | undefined };
+  /** DKIM keys by From domain (DKIM_DOMAIN/… and DKIM_KEYS), each checked to sign at start-up; empty: mail is unsigned. */
+  dkim: DkimOptions[];
   sms:
     | { provider: 'outbox' }
     | { provider: 'twilio'; baseUrl: string; accountSid: string; authToken: string; from: string };
@@ -241,13 +282,17 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     const lines = parsed.error.issues.map((issue) => {
       const name = String(issue.path[0] ?? 'environment');
       const value = env[name];
-      const shown = /SECRET|TOKEN|URL|WEBHOOK/.test(name) ? '(hidden)' : JSON.stringify(value);
-      if (issue.code === 'custom') return `${name} ${issue.message}`;
+      const shown = /SECRET|TOKEN|URL|WEBHOOK|KEY/.test(name) ? '(hidden)' : JSON.stringify(value);
+      // Inside a JSON setting (DKIM_KEYS): which entry and field.
+      const inner = issue.path.slice(1).map((p) => (typeof p === 'number' ? `entry ${p + 1}` : String(p))).join(' ');
+      const where = inner ? `${name} ${inner}` : name;
+      if (issue.code === 'custom' || inner) return `${where} ${issue.message}`;
       return `${name} ${value === undefined ? 'is missing' : `is ${shown}`}: ${issue.message}`;
     });
     throw new ConfigError(`Invalid configuration:\n  ${lines.join('\n  ')}`);
   }
   const e = parsed.data;
+  const dkim = dkimKeys(e);
   return {
     nodeEnv: e.NODE_ENV,
     port: e.PORT,
@@ -268,6 +313,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     signingSecret: e.SIGNING_SECRET,
     previousSigningSecrets: e.SIGNING_SECRETS_PREVIOUS,
     mail: { physicalAddress: e.MAIL_PHYSICAL_ADDRESS, unsubscribeMailto: e.MAIL_UNSUBSCRIBE_MAILTO },
+    dkim,
     sms:
       e.SMS_PROVIDER === 'twilio'
         ? { provider: 'twilio', baseUrl: e.TWILIO_BASE_URL, accountSid: e.TWILIO_ACCOUNT_SID!, authToken: e.TWILIO_AUTH_TOKEN!, from: e.SMS_FROM! }
@@ -292,4 +338,41 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     workerMaxConcurrentWorkflowTasks: e.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS,
     workerMetricsAddress: e.WORKER_METRICS_ADDRESS,
   };
+}
+
+/**
+ * The DKIM keys, read (from the environment or their files) and each proven able to sign: a key that cannot would
+ * otherwise surface as every message failing, or going out unsigned, long after start-up.
+ */
+function dkimKeys(e: z.infer<typeof EnvSchema>): DkimOptions[] {
+  const problems: string[] = [];
+  const keys: DkimOptions[] = [];
+  const add = (setting: string, domain: string, selector: string, inline: string | undefined, file: string | undefined) => {
+    let pem: string;
+    if (file !== undefined) {
+      try {
+        pem = readFileSync(file, 'utf8');
+      } catch (err) {
+        problems.push(`${setting} "${file}" cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'}).`);
+        return;
+      }
+    } else {
+      // An environment variable often cannot hold line breaks (docker env files): accept them written as \n.
+      pem = inline!.includes('\n') ? inline! : inline!.replace(/\\n/g, '\n');
+    }
+    const problem = dkimKeyProblem(pem);
+    if (problem) return void problems.push(`${setting} ${problem}.`);
+    if (keys.some((k) => k.domainName === domain)) return void problems.push(`${setting} is a second DKIM key for ${domain}: give each From domain one key.`);
+    keys.push({ domainName: domain, keySelector: selector, privateKey: pem });
+  };
+  if (e.DKIM_DOMAIN && e.DKIM_SELECTOR) {
+    const setting = e.DKIM_PRIVATE_KEY_FILE !== undefined ? 'DKIM_PRIVATE_KEY_FILE' : 'DKIM_PRIVATE_KEY';
+    add(setting, e.DKIM_DOMAIN.toLowerCase(), e.DKIM_SELECTOR, e.DKIM_PRIVATE_KEY, e.DKIM_PRIVATE_KEY_FILE);
+  }
+  e.DKIM_KEYS.forEach((k, i) => {
+    const setting = `DKIM_KEYS entry ${i + 1} (${k.domain}) ${k.privateKeyFile !== undefined ? 'privateKeyFile' : 'privateKey'}`;
+    add(setting, k.domain, k.selector, k.privateKey, k.privateKeyFile);
+  });
+  if (problems.length > 0) throw new ConfigError(`Invalid configuration:\n  ${problems.join('\n  ')}`);
+  return keys;
 }

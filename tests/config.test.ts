@@ -1,5 +1,12 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config';
+
+const pem = (type: 'rsa' | 'ed25519', bits = 2048) =>
+  (type === 'rsa' ? generateKeyPairSync('rsa', { modulusLength: bits }) : generateKeyPairSync('ed25519')).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
 
 describe('loadConfig', () => {
   it('has defaults that run the embedded stack', () => {
@@ -52,5 +59,60 @@ describe('loadConfig', () => {
     expect(message).toMatch(/SIGNING_SECRET .*at least 32 characters/);
     expect(message).not.toContain('hunter2');
     expect(message).not.toContain('short"');
+  });
+
+  describe('DKIM keys', () => {
+    const good = pem('rsa');
+    const message = (env: Record<string, string>) => {
+      try {
+        loadConfig(env);
+      } catch (err) {
+        expect(err).toBeInstanceOf(ConfigError);
+        return (err as Error).message;
+      }
+      throw new Error('loadConfig accepted the configuration');
+    };
+
+    it('has none by default, and reads one from the environment or a file and several from DKIM_KEYS', () => {
+      expect(loadConfig({}).dkim).toEqual([]);
+      const one = loadConfig({ DKIM_DOMAIN: 'Mail.Example.cn', DKIM_SELECTOR: 's1', DKIM_PRIVATE_KEY: good.replace(/\n/g, '\\n') }).dkim;
+      expect(one).toEqual([{ domainName: 'mail.example.cn', keySelector: 's1', privateKey: good }]);
+      const dir = mkdtempSync(join(tmpdir(), 'itinera-dkim-config-'));
+      writeFileSync(join(dir, 'a.pem'), good);
+      const several = loadConfig({
+        DKIM_DOMAIN: 'a.example', DKIM_SELECTOR: 'sa', DKIM_PRIVATE_KEY_FILE: join(dir, 'a.pem'),
+        DKIM_KEYS: JSON.stringify([{ domain: 'b.example', selector: 'sb', privateKeyFile: join(dir, 'a.pem') }, { domain: 'c.example', selector: 'sc', privateKey: good }]),
+      }).dkim;
+      expect(several.map((k) => [k.domainName, k.keySelector])).toEqual([['a.example', 'sa'], ['b.example', 'sb'], ['c.example', 'sc']]);
+    });
+
+    it('stops start-up with a sentence naming the setting when a key cannot sign, never showing the key', () => {
+      const base = { DKIM_DOMAIN: 'example.cn', DKIM_SELECTOR: 's1' };
+      const notPem = message({ ...base, DKIM_PRIVATE_KEY: 'MIIEvQIBADANBgkqhkiG9w0BAQEFAASC' });
+      expect(notPem).toMatch(/DKIM_PRIVATE_KEY is not a readable PEM private key/);
+      expect(notPem).not.toContain('MIIEvQIBADANBgkqhkiG9w0BAQEFAASC');
+      const truncated = message({ ...base, DKIM_PRIVATE_KEY: good.slice(0, 400) });
+      expect(truncated).toMatch(/DKIM_PRIVATE_KEY is not a readable PEM private key/);
+      expect(truncated).not.toContain(good.slice(40, 100));
+      expect(message({ ...base, DKIM_PRIVATE_KEY: pem('ed25519') })).toMatch(/DKIM_PRIVATE_KEY is a ed25519 key: DKIM signing here needs an RSA key/);
+      expect(message({ ...base, DKIM_PRIVATE_KEY: pem('rsa', 512) })).toMatch(/DKIM_PRIVATE_KEY is a 512-bit RSA key/);
+      expect(message({ ...base, DKIM_PRIVATE_KEY_FILE: '/nonexistent/dkim.pem' })).toMatch(/DKIM_PRIVATE_KEY_FILE "\/nonexistent\/dkim.pem" cannot be read \(ENOENT\)/);
+      const bad = message({ DKIM_KEYS: JSON.stringify([{ domain: 'ok.example', selector: 's', privateKey: good }, { domain: 'x.example', selector: 's', privateKey: 'nope' }]) });
+      expect(bad).toMatch(/DKIM_KEYS entry 2 \(x\.example\) privateKey is not a readable PEM private key/);
+      expect(bad).not.toContain(good.slice(40, 100));
+    });
+
+    it('names the variable of every incomplete or malformed setting', () => {
+      expect(message({ DKIM_DOMAIN: 'example.cn', DKIM_PRIVATE_KEY: good })).toMatch(/DKIM_SELECTOR is required when any DKIM_\* key setting is set/);
+      expect(message({ DKIM_SELECTOR: 's1', DKIM_PRIVATE_KEY: good })).toMatch(/DKIM_DOMAIN is required/);
+      expect(message({ DKIM_DOMAIN: 'example.cn', DKIM_SELECTOR: 's1' })).toMatch(/DKIM_PRIVATE_KEY or DKIM_PRIVATE_KEY_FILE \(exactly one of them\) is required/);
+      expect(message({ DKIM_DOMAIN: 'example.cn', DKIM_SELECTOR: 's_1', DKIM_PRIVATE_KEY: good })).toMatch(/DKIM_SELECTOR is "s_1": must be a DNS label/);
+      expect(message({ DKIM_KEYS: '[{' })).toMatch(/DKIM_KEYS is not valid JSON/);
+      expect(message({ DKIM_KEYS: JSON.stringify([{ domain: 'a.example', selector: 'bad selector', privateKey: good }]) })).toMatch(/DKIM_KEYS entry 1 selector must be a DNS label/);
+      expect(message({ DKIM_KEYS: JSON.stringify([{ domain: 'a.example', selector: 's' }]) })).toMatch(/DKIM_KEYS entry 1 needs exactly one of privateKey and privateKeyFile/);
+      expect(message({ DKIM_KEYS: JSON.stringify([{ domain: 'a.example', selector: 's', privateKey: good, extra: 1 }]) })).toMatch(/DKIM_KEYS entry 1 .*extra/);
+      expect(message({ DKIM_DOMAIN: 'a.example', DKIM_SELECTOR: 's', DKIM_PRIVATE_KEY: good, DKIM_KEYS: JSON.stringify([{ domain: 'A.example', selector: 't', privateKey: good }]) }))
+        .toMatch(/DKIM_KEYS entry 1 \(a\.example\) privateKey is a second DKIM key for a\.example/);
+    });
   });
 });

@@ -1,10 +1,11 @@
 import { activityLog } from './log';
 import { contactForSend, isSkipped, messageRow, recordSkip } from './message-rows';
-import { eq, sql, type SQL } from 'drizzle-orm';
+import { eq, inArray, sql, type SQL } from 'drizzle-orm';
 import { applyTracking } from '../channels/email/tracking';
 import { SmtpPermanentError, toSmtpError } from '../channels/email/mailer';
 import { toJourneyContact } from '../db/contact-view';
-import { findMessageByKey, isSuppressed, type ContactRow, type MessageRow } from '../db/queries';
+import { findMessageByKey, suppressionOf, type ContactRow, type MessageRow } from '../db/queries';
+import { MARKETING_ONLY_SUPPRESSIONS, mayDeliver, SuppressionReason } from '../contacts/may-deliver';
 import { batched } from '../db/batch';
 import { contacts, messages, suppressions } from '../db/schema';
 import type { Db } from '../db/client';
@@ -17,7 +18,8 @@ import { storableText } from '../bounds';
 
 type Lookup = { key: string; contactId: string };
 type Found = {
-  contact: (ContactRow & { suppressed: boolean }) | undefined;
+  /** `suppression`: the address's suppression reason, null when it is not suppressed. */
+  contact: (ContactRow & { suppression: string | null }) | undefined;
   message: Pick<MessageRow, 'status' | 'providerMessageId' | 'error'> | undefined;
 };
 type Reservation = { key: string; contactId: string; journeyId: string; workflowId: string; stepId: string; recipient: string; template: string; subject: string };
@@ -35,13 +37,13 @@ function sendStatements(db: Db, urgent: Db) {
   const findContacts = db
     .select({
       contact: contacts,
-      suppressed: sql<boolean>`exists (select 1 from ${suppressions} where ${suppressions.channel} = 'email' and ${suppressions.address} = ${contacts.email})`,
+      suppression: sql<string | null>`(select ${suppressions.reason} from ${suppressions} where ${suppressions.channel} = 'email' and ${suppressions.address} = ${contacts.email})`,
     })
     .from(contacts)
     .where(sql`${contacts.id} in (select jsonb_array_elements_text(${sql.placeholder('ids')}::jsonb)::uuid)`)
     .prepare('itinera_send_email_contacts');
   return {
-    /** The contacts with their suppression check, and the messages already recorded under these keys. */
+    /** The contacts with their address's suppression reason, and the messages already recorded under these keys. */
     lookup: batched<Lookup, Found>(async (items) => {
       const ids = JSON.stringify([...new Set(items.map((i) => i.contactId))]);
       const keys = JSON.stringify(items.map((i) => i.key));
@@ -51,7 +53,7 @@ function sendStatements(db: Db, urgent: Db) {
           select idempotency_key as key, status, provider_message_id, error from ${messages}
           where idempotency_key in (select jsonb_array_elements_text(${keys}::jsonb))`),
       ]);
-      const byId = new Map(found.map((r) => [r.contact.id, { ...r.contact, suppressed: r.suppressed }]));
+      const byId = new Map(found.map((r) => [r.contact.id, { ...r.contact, suppression: r.suppression }]));
       const byKey = new Map(recorded.map((r) => [r.key, { status: r.status, providerMessageId: r.provider_message_id, error: r.error }]));
       return items.map((i) => ({ contact: byId.get(i.contactId), message: byKey.get(i.key) }));
     }),
@@ -167,8 +169,9 @@ export function emailActivities(deps: ActivityDeps): Pick<Activities, 'sendEmail
     const skip = (status: Skipped) => recordSkip(db, base, status);
     // Consent and suppression are checked at send time, not at entry: a contact may unsubscribe while waiting.
     if (!row.email) return skip('no_address');
-    if (input.category === 'marketing' && row.consent.email === 'opted_out') return skip('no_consent');
-    if (fast ? fast.contact.suppressed : await isSuppressed(db, 'email', row.email)) return skip('suppressed');
+    const suppression = fast ? fast.contact.suppression : await suppressionOf(db, 'email', row.email);
+    const decision = mayDeliver({ channel: 'email', category: input.category, consent: row.consent.email, suppression });
+    if (!decision.deliver) return skip(decision.skip);
 
     const contact = toJourneyContact(row);
     const context = buildTemplateContext({
@@ -228,7 +231,15 @@ export function emailActivities(deps: ActivityDeps): Pick<Activities, 'sendEmail
             .update(messages)
             .set({ status: 'bounced', error: storableText(smtp.message), updatedAt: sql`now()` })
             .where(eq(messages.idempotencyKey, input.idempotencyKey));
-          await tx.insert(suppressions).values({ channel: 'email', address: row.email!, reason: 'bounced' }).onConflictDoNothing();
+          // An address only unsubscribed (or complained) becomes bounced: from now on transactional mail stops too.
+          await tx
+            .insert(suppressions)
+            .values({ channel: 'email', address: row.email!, reason: SuppressionReason.Bounced })
+            .onConflictDoUpdate({
+              target: [suppressions.channel, suppressions.address],
+              set: { reason: SuppressionReason.Bounced },
+              setWhere: inArray(suppressions.reason, [...MARKETING_ONLY_SUPPRESSIONS]),
+            });
         });
         return { status: 'bounced', error: smtp.message, duplicate: false };
       }

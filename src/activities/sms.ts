@@ -1,7 +1,8 @@
 import { eq, sql } from 'drizzle-orm';
 import { SmsPermanentError } from '../channels/sms';
 import { toJourneyContact } from '../db/contact-view';
-import { findMessageByKey, isSuppressed } from '../db/queries';
+import { findMessageByKey, suppressionOf } from '../db/queries';
+import { mayDeliver } from '../contacts/may-deliver';
 import { messages } from '../db/schema';
 import { buildTemplateContext } from '../templates/context';
 import type { Activities, SendSmsInput, SendSmsResult, Skipped } from '../contracts';
@@ -27,9 +28,9 @@ export function smsActivities(deps: ActivityDeps): Pick<Activities, 'sendSms'> {
       const base = messageRow(input, 'sms', row.phone ?? '', { template: input.template ?? null, provider: deps.smsProvider });
       const skip = (status: Skipped) => recordSkip(db, base, status);
       if (!row.phone) return skip('no_address');
-      // Marketing SMS needs an explicit opt-in in most markets (TCPA, China's 通信短信息服务管理规定).
-      if (input.category === 'marketing' && row.consent.sms !== 'opted_in') return skip('no_consent');
-      if (await isSuppressed(db, 'sms', row.phone)) return skip('suppressed');
+      const suppression = await suppressionOf(db, 'sms', row.phone);
+      const decision = mayDeliver({ channel: 'sms', category: input.category, consent: row.consent.sms, suppression });
+      if (!decision.deliver) return skip(decision.skip);
 
       const contact = toJourneyContact(row);
       const context = buildTemplateContext({ contact, trigger: input.trigger ? { properties: input.trigger } : undefined, journey: { id: input.journeyId, name: input.journeyId } });

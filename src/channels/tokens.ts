@@ -34,6 +34,11 @@ function toUnixSeconds(now: Date | number): number {
   return Math.floor((typeof now === 'number' ? now : now.getTime()) / 1000);
 }
 
+/** Whether `text` (already known to hold only base64url characters) is the encoding the signer would write. */
+function isCanonical(text: string): boolean {
+  return Buffer.from(text, 'base64url').toString('base64url') === text;
+}
+
 function mac(secret: string, data: string): Buffer {
   return createHmac('sha256', secret).update(data).digest();
 }
@@ -77,9 +82,12 @@ export function verifyToken<P extends TokenPayload = TokenPayload>(
   if (parts.length !== 2) return { ok: false, reason: 'malformed' };
   const [body, sig] = parts as [string, string];
   if (!BASE64URL.test(body) || !BASE64URL.test(sig)) return { ok: false, reason: 'malformed' };
+  // Only the one canonical text of each part is ours: the decoder ignores a last character's spare bits (and a
+  // dangling sixth-bit character), so without this `…A` and `…B` could carry the same bytes and both verify.
+  if (!isCanonical(body)) return { ok: false, reason: 'malformed' };
   const given = Buffer.from(sig, 'base64url');
-  // A wrong-length signature cannot be ours; it is indistinguishable from tampering for a caller.
-  if (given.length !== SIGNATURE_BYTES) return { ok: false, reason: 'tampered' };
+  // A wrong-length or non-canonical signature cannot be ours; for a caller it is indistinguishable from tampering.
+  if (given.length !== SIGNATURE_BYTES || given.toString('base64url') !== sig) return { ok: false, reason: 'tampered' };
 
   let matched = false;
   for (const secret of secrets) {

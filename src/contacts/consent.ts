@@ -4,6 +4,7 @@ import type { Db } from '../db/client';
 import { contactAudit, contacts, suppressions } from '../db/schema';
 import type { IncomingEvent, IngestDeps } from '../ingest/event';
 import { recordContactChange } from './changes';
+import { SuppressionReason } from './may-deliver';
 import { routeStoredEvents } from './outbox';
 
 /**
@@ -25,7 +26,7 @@ export async function unsubscribeEmail(
     if (contact.email) {
       await tx
         .insert(suppressions)
-        .values({ channel: 'email', address: contact.email, reason: 'unsubscribed' })
+        .values({ channel: 'email', address: contact.email, reason: SuppressionReason.Unsubscribed })
         .onConflictDoNothing();
     }
     if (contact.consent.email !== 'opted_out') {

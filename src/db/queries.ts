@@ -118,13 +118,14 @@ export async function findRun(db: DbOrTx, workflowId: string): Promise<RunRow | 
   return row;
 }
 
-export async function isSuppressed(db: DbOrTx, channel: string, address: string): Promise<boolean> {
+/** Why the address is on the channel's suppression list, or null when it is not (one row per address). */
+export async function suppressionOf(db: DbOrTx, channel: string, address: string): Promise<string | null> {
   const rows = await db
-    .select({ id: suppressions.id })
+    .select({ reason: suppressions.reason })
     .from(suppressions)
     .where(and(eq(suppressions.channel, channel), eq(suppressions.address, address)))
     .limit(1);
-  return rows.length > 0;
+  return rows[0]?.reason ?? null;
 }
 
 export type MessageRow = typeof messages.$inferSelect;

@@ -8,9 +8,13 @@ import { createOutboxSmsSender, createTwilioSmsSender, type SmsSender } from '..
 import { TEMPLATES_DIR } from '../paths';
 import { createOutboundHttp, type OutboundHttp } from '../net/outbound';
 
-/** SMTP when SMTP_URL is set; otherwise real .eml files under DATA_DIR/mail, so nothing leaves a laptop by accident. */
+/**
+ * SMTP when SMTP_URL is set; otherwise real .eml files under DATA_DIR/mail, so nothing leaves a laptop by accident.
+ * Either way each message is DKIM-signed with the configured key of its From domain.
+ */
 export function createMailer(opts: { config: Config }): { mailer: Mailer; description: string } {
   const { config } = opts;
+  const dkim = config.dkim.length > 0 ? `, DKIM for ${config.dkim.map((k) => `${k.keySelector}._domainkey.${k.domainName}`).join(', ')}` : ', unsigned (no DKIM key)';
   if (config.smtp.url) {
     const mailer = createSmtpMailer({
       url: config.smtp.url,
@@ -18,11 +22,12 @@ export function createMailer(opts: { config: Config }): { mailer: Mailer; descri
         maxConnections: config.smtp.poolSize,
         ...(config.smtp.ratePerSecond > 0 ? { rateLimit: config.smtp.ratePerSecond, rateDelta: 1000 } : {}),
       },
+      dkim: config.dkim,
     });
-    return { mailer, description: `SMTP ${new URL(config.smtp.url).host}` };
+    return { mailer, description: `SMTP ${new URL(config.smtp.url).host}${dkim}` };
   }
   const dir = path.resolve(config.dataDir, 'mail');
-  return { mailer: createFileMailer(dir), description: `.eml files in ${dir}` };
+  return { mailer: createFileMailer(dir, { dkim: config.dkim }), description: `.eml files in ${dir}${dkim}` };
 }
 
 /** The email templates of journeys/templates, English by default. */

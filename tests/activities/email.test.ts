@@ -152,6 +152,36 @@ describe('sendEmail activity against a real SMTP server', () => {
     }
   });
 
+  it('a hard bounce of an unsubscribed address stops transactional mail too; a complaint stops marketing only', async () => {
+    const tx = (contactId: string, key: string) => ({ ...input(contactId, key), category: 'transactional' as const });
+    const bouncing = await startSmtpSink({
+      onRcptTo(address, _s, cb) {
+        if (address.address === 'left@example.com') return cb(Object.assign(new Error('no such user'), { responseCode: 550 }));
+        cb();
+      },
+    });
+    const bouncingMailer = createSmtpMailer({ url: bouncing.url, pool: { maxConnections: 1 } });
+    try {
+      const left = await newContact({ email: 'left@example.com' });
+      await db.db.insert(suppressions).values({ channel: 'email', address: 'left@example.com', reason: 'unsubscribed' });
+      await db.db.update(contacts).set({ consent: { email: 'opted_out' } }).where(eq(contacts.id, left.id));
+      // Unsubscribed: the transactional email is attempted, and the server says the mailbox is gone.
+      expect(await activitiesWith(bouncingMailer).sendEmail(tx(left.id, 'k-left-1'))).toMatchObject({ status: 'bounced' });
+      expect(await db.db.select().from(suppressions).where(eq(suppressions.address, 'left@example.com'))).toMatchObject([{ reason: 'bounced' }]);
+      expect(await activitiesWith(bouncingMailer).sendEmail(tx(left.id, 'k-left-2'))).toMatchObject({ status: 'suppressed' });
+    } finally {
+      await bouncingMailer.close?.();
+      await bouncing.close();
+    }
+
+    const complained = await newContact();
+    await db.db.insert(suppressions).values({ channel: 'email', address: complained.email!, reason: 'complaint' });
+    expect(await activitiesWith(mailer).sendEmail(input(complained.id, 'k-compl-1'))).toMatchObject({ status: 'suppressed' });
+    expect(await activitiesWith(mailer).sendEmail(tx(complained.id, 'k-compl-2'))).toMatchObject({ status: 'sent' });
+    const [receipt] = await smtp.waitFor(1);
+    expect(receipt!.parsed.to).toMatchObject({ text: complained.email });
+  });
+
   it('renders the contact locale with fallback', async () => {
     const zh = await newContact({ locale: 'zh-CN', firstName: '娜' });
     await activitiesWith(mailer).sendEmail(input(zh.id, 'k-zh'));

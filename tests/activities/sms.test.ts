@@ -108,6 +108,18 @@ describe('sendSms activity', () => {
     expect(await acts('twilio').sendSms(input(await contact('+8613700137000'), 'sms-s'))).toMatchObject({ status: 'suppressed' });
   });
 
+  it('sends transactional SMS to an opted-out, unsubscribed number, but never to one suppressed by hand', async () => {
+    const sent = twilio.received.length;
+    const optedOut = await contact('+8613500135000', 'opted_out');
+    await db.db.insert(suppressions).values({ channel: 'sms', address: '+8613500135000', reason: 'unsubscribed' });
+    expect(await acts('twilio').sendSms({ ...input(optedOut, 'sms-t1'), category: 'transactional' })).toMatchObject({ status: 'sent' });
+    expect(await acts('twilio').sendSms(input(optedOut, 'sms-t2'))).toMatchObject({ status: 'no_consent' });
+    expect(twilio.received.slice(sent).map((r) => r.to)).toEqual(['+8613500135000']);
+    const manual = await contact('+8613400134000');
+    await db.db.insert(suppressions).values({ channel: 'sms', address: '+8613400134000', reason: 'manual' });
+    expect(await acts('twilio').sendSms({ ...input(manual, 'sms-t3'), category: 'transactional' })).toMatchObject({ status: 'suppressed' });
+  });
+
   it('stores SMS in the outbox by default', async () => {
     const id = await contact('+8613600136000');
     expect(await acts('outbox').sendSms(input(id, 'sms-o'))).toMatchObject({ status: 'sent', providerMessageId: 'outbox-1' });

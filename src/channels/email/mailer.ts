@@ -15,6 +15,9 @@ import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import nodemailer, { type SendMailOptions } from 'nodemailer';
 import { ChannelError, type ChannelErrorKind } from '../errors';
+import { dkimKeyFor, type DkimOptions } from './dkim';
+
+export type { DkimOptions } from './dkim';
 
 export interface OutgoingEmail {
   /** `"Name" <addr@domain>` or `addr@domain`. */
@@ -195,13 +198,6 @@ function addresses(list: unknown): string[] {
   return list.map((a) => (typeof a === 'string' ? a : String((a as { address?: unknown }).address ?? a)));
 }
 
-export interface DkimOptions {
-  domainName: string;
-  keySelector: string;
-  /** PEM private key. */
-  privateKey: string;
-}
-
 // nodemailer's default signed-header list plus List-Unsubscribe-Post: RFC 8058 §4 requires the DKIM
 // signature to cover both List-Unsubscribe headers, or receivers ignore one-click unsubscribe.
 const DKIM_HEADER_FIELDS =
@@ -210,8 +206,13 @@ const DKIM_HEADER_FIELDS =
   'In-Reply-To:References:List-Id:List-Help:List-Unsubscribe:List-Unsubscribe-Post:List-Subscribe:List-Post:' +
   'List-Owner:List-Archive';
 
-function dkimConfig(dkim: DkimOptions) {
-  return { ...dkim, headerFieldNames: DKIM_HEADER_FIELDS };
+/**
+ * The message's signing options: the key configured for its From domain, so the `d=` domain is the one DMARC
+ * aligns with. A From domain without a key is sent unsigned.
+ */
+function dkimFor(keys: DkimOptions | readonly DkimOptions[] | undefined, from: string): Pick<SendMailOptions, 'dkim'> {
+  const key = keys === undefined ? undefined : dkimKeyFor(Array.isArray(keys) ? keys : [keys as DkimOptions], domainOf(from));
+  return key ? { dkim: { ...key, headerFieldNames: DKIM_HEADER_FIELDS } } : {};
 }
 
 export interface SmtpMailerOptions {
@@ -229,7 +230,8 @@ export interface SmtpMailerOptions {
     /** Shorthand for `rateLimit: n, rateDelta: 1000`; ignored when rateLimit is set. */
     ratePerSecond?: number | undefined;
   };
-  dkim?: DkimOptions;
+  /** Signing keys; each message is signed with the one for its From domain (none: unsigned). */
+  dkim?: DkimOptions | readonly DkimOptions[];
   /** Right-hand side of generated Message-IDs. @default the From address's domain */
   messageIdDomain?: string;
   /** @default 30000 */
@@ -255,14 +257,13 @@ export function createSmtpMailer(options: SmtpMailerOptions): Mailer {
     connectionTimeout: options.connectionTimeoutMs ?? 30_000,
     greetingTimeout: options.greetingTimeoutMs ?? 30_000,
     socketTimeout: options.socketTimeoutMs ?? 60_000,
-    ...(options.dkim ? { dkim: dkimConfig(options.dkim) } : {}),
   });
 
   return {
     async send(msg) {
       const mail = toMailOptions(msg, options.messageIdDomain);
       try {
-        const info = await transport.sendMail(mail);
+        const info = await transport.sendMail({ ...mail, ...dkimFor(options.dkim, msg.from) });
         return {
           messageId: info.messageId || mail.messageId,
           response: String(info.response ?? ''),
@@ -280,7 +281,8 @@ export function createSmtpMailer(options: SmtpMailerOptions): Mailer {
 }
 
 export interface FileMailerOptions {
-  dkim?: DkimOptions;
+  /** Signing keys; each message is signed with the one for its From domain (none: unsigned). */
+  dkim?: DkimOptions | readonly DkimOptions[];
   messageIdDomain?: string;
 }
 
@@ -293,7 +295,6 @@ export function createFileMailer(dir: string, options: FileMailerOptions = {}): 
     streamTransport: true,
     buffer: true,
     newline: 'windows', // RFC 5322 line endings, so the file is byte-for-byte what SMTP would carry
-    ...(options.dkim ? { dkim: dkimConfig(options.dkim) } : {}),
   });
   let ready: Promise<unknown> | undefined;
 
@@ -302,7 +303,7 @@ export function createFileMailer(dir: string, options: FileMailerOptions = {}): 
       const mail = toMailOptions(msg, options.messageIdDomain);
       ready ??= mkdir(dir, { recursive: true });
       await ready;
-      const info = await transport.sendMail(mail);
+      const info = await transport.sendMail({ ...mail, ...dkimFor(options.dkim, msg.from) });
       const raw = info.message as unknown as Buffer;
       const file = join(dir, `${mail.messageId.replace(/^<|>$/g, '').replace(/[^A-Za-z0-9._@-]/g, '_')}.eml`);
       // write-then-rename: a crash mid-write never leaves a truncated .eml that looks delivered
