@@ -111,7 +111,9 @@ export function buildOpenApi(routes: RouteDef[], info: { version: string; server
       version: info.version,
       description:
         'Marketing-automation journeys on Temporal. Authenticate with `Authorization: Bearer <api key>`; roles: ' +
-        'marketer, integration, ops, admin. Errors are application/problem+json.',
+        'marketer, integration, ops, admin. Errors are application/problem+json. Operations that create or do something ' +
+        'take an optional `Idempotency-Key` header (listed on each): a retry with the same key and body within 24 h gets the ' +
+        'first response again. `POST /v1/events` takes none: an event\'s `id` is its key, and a re-sent id is a duplicate.',
     },
     ...(info.serverUrl ? { servers: [{ url: info.serverUrl }] } : {}),
     security: [{ apiKey: [] }],

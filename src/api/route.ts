@@ -56,7 +56,8 @@ function parsePart<T extends ZodType>(schema: T | undefined, value: unknown, whe
 }
 
 function guard(value: unknown, where: 'params' | 'query' | 'body') {
-  const problem = unstorableInput(value, where === 'body' ? [] : [where]);
+  // A JSON body's fields are named from its root; a text body (journey YAML, read by the route's `parse`) is `body`.
+  const problem = unstorableInput(value, where === 'body' && typeof value !== 'string' ? [] : [where]);
   if (problem) throw new ValidationError(`The request ${where} is invalid; see errors for each field.`, [problem]);
 }
 

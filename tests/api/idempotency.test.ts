@@ -177,12 +177,19 @@ describe('Idempotency-Key on POSTs that create something', () => {
       ['/v1/journeys', 'post'],
       ['/v1/journeys/{id}/publish', 'post'],
       ['/v1/runs/bulk', 'post'],
+      ['/v1/runs/{workflowId}/skip-wait', 'post'],
+      ['/v1/runs/{workflowId}/move', 'post'],
       ['/v1/keys', 'post'],
     ] as const) {
       const op = doc.paths[path][method];
       expect(header(op), `${method} ${path}`).toBeTruthy();
       expect(op.responses['422'], `${method} ${path}`).toBeTruthy();
+      expect(op.responses['409'], `${method} ${path}`).toBeTruthy();
     }
+    expect(doc.paths['/v1/journeys/{journeyId}/launches'].post.responses['202'].headers['Idempotent-Replayed']).toBeTruthy();
+    // Key creation is refused, not replayed: no replayed response to describe.
+    expect(doc.paths['/v1/keys'].post.responses['201'].headers).toBeUndefined();
+    expect(doc.info.description).toMatch(/Idempotency-Key[\s\S]*POST \/v1\/events/);
     expect(header(doc.paths['/v1/events'].post)).toBeUndefined();
     expect(header(doc.paths['/v1/journeys/{journeyId}/launches'].get)).toBeUndefined();
   });
