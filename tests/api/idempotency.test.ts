@@ -94,6 +94,18 @@ describe('Idempotency-Key on POSTs that create something', () => {
     }
   });
 
+  it('a retry while the first request is in flight gets 409 with Retry-After at once', async () => {
+    await launch('held', { ratePerSecond: 5 }).expect(202);
+    // As if the first request were still being answered.
+    await stack.db.db.execute(sql`update idempotency_keys set response_status = null where key = 'held'`);
+    const before = await launchesOf('idem-j');
+    const r = await launch('held', { ratePerSecond: 5 }).expect(409);
+    expect(r.body.code).toBe('idempotency_key_in_flight');
+    expect(r.body.detail).toMatch(/Idempotency-Key/);
+    expect(r.headers['retry-after']).toBe('1');
+    expect(await launchesOf('idem-j')).toBe(before);
+  });
+
   it('a failed request is not remembered: the retry with the same key runs again', async () => {
     await launch('later', {}, 'marketer', 'idem-later').expect(404);
     await publishJourney(stack.db.db, journey('idem-later'), {});
