@@ -65,7 +65,8 @@ type Guard = RequestHandler | ErrorRequestHandler;
 
 /**
  * Mounts each route behind `guards.authenticated` (authentication, rate limits) and its role check, or behind
- * `guards.public` (the per-address limit) when it is public.
+ * `guards.public` (the per-address limit) when it is public. Routes that declare `idempotency` keep their
+ * Idempotency-Keys in `deps.db`.
  */
 export function mountRoutes(routes: RouteDef[], guards: { authenticated: Guard[]; public: Guard[] }, deps: { db: Db }): Router {
   const router = Router();
@@ -75,7 +76,7 @@ export function mountRoutes(routes: RouteDef[], guards: { authenticated: Guard[]
     const chain = route.auth === 'public' ? [...guards.public] : [...guards.authenticated, requireRole(...route.auth)];
     if (route.parse) chain.push(route.parse);
     router[route.method](route.path, ...chain, async (req: Request, res: Response) => {
-      // A malformed key is refused before anything else is looked at.
+      // A malformed key is a 400 before the request itself is validated or run.
       const idempotencyKey = route.idempotency ? idempotencyKeyOf(req) : undefined;
       // Every route, including those that validate their own body (events, journeys): no NUL or runaway depth gets in.
       guard(req.params, 'params');
