@@ -6,6 +6,7 @@ import { dateTriggerActivities } from './date-trigger';
 import type { ActivityDeps } from './deps';
 import { emailActivities } from './email';
 import { handoffActivities } from './handoff';
+import { idempotencyActivities } from './idempotency';
 import { keepAlive } from './keep-alive';
 import { launchActivities } from './launch';
 import { notifyActivities } from './notify';
@@ -33,6 +34,7 @@ export const createActivities = (deps: ActivityDeps): Activities => {
     ...handoffActivities(deps),
     ...launchActivities(deps),
     ...scoringActivities(deps),
+    ...idempotencyActivities(deps),
     ...bulkActivities(deps),
     ...dateTriggerActivities(deps),
   };

@@ -130,7 +130,7 @@ export function buildApp(deps: AppDeps): Express {
     mountRoutes(routes, {
       authenticated: [authenticate(deps.database.db, { exhausted: unauthenticated.exhausted }), unauthenticated.onFailure, rateLimitPerKey(deps.rateLimit)],
       public: [publicLimit],
-    }),
+    }, { db: deps.database.db }),
   );
 
   app.use(notFoundHandler);

@@ -1,5 +1,25 @@
 import { z, type ZodType } from 'zod';
 import type { RouteDef } from './route';
+import { IDEMPOTENCY_HEADER, REPLAYED_HEADER } from './idempotency';
+import { IDEMPOTENCY_IN_FLIGHT_SECONDS, IDEMPOTENCY_TTL_HOURS } from '../db/idempotency';
+
+function idempotencyParameter(r: RouteDef) {
+  const replay =
+    r.idempotency?.mode === 'refuse'
+      ? 'a retry with the same key and body is refused with 409 saying what the first request created (its response holds a secret that is never stored)'
+      : `a retry with the same key and body gets the first response again (status, body and headers, plus \`${REPLAYED_HEADER}: true\`) instead of running twice`;
+  return {
+    name: IDEMPOTENCY_HEADER,
+    in: 'header',
+    required: false,
+    description:
+      `Makes retrying safe: within ${IDEMPOTENCY_TTL_HOURS} h, for the same API key, ${replay}. The same key with another method, path or body is a 422; ` +
+      `while the first request is still being processed a retry gets 409 with Retry-After: 1 (after ${IDEMPOTENCY_IN_FLIGHT_SECONDS} s it is taken as abandoned and runs again). ` +
+      'Only successful (2xx) responses are remembered: after an error the same key runs the request again. Keys are per API key: another key never sees this response.',
+    schema: { type: 'string', minLength: 1, maxLength: 255, pattern: '^[\\x20-\\x7E]+$' },
+    example: '5f0c8a8e-3c1b-4f5e-9d0a-2b6f1c7e9a41',
+  };
+}
 
 const ProblemSchema = {
   type: 'object',
@@ -57,12 +77,29 @@ export function buildOpenApi(routes: RouteDef[], info: { version: string; server
       responses['403'] ??= { description: `Requires role: ${[...r.auth, 'admin'].join(' or ')}.`, ...problem };
       responses['429'] ??= { description: 'Rate limit exceeded; see Retry-After.', ...problem };
     }
+    if (r.idempotency) {
+      for (const [status, resp] of Object.entries(responses)) {
+        if (status.startsWith('2') && r.idempotency.mode === 'replay') {
+          (resp as Record<string, unknown>).headers = {
+            [REPLAYED_HEADER]: { description: `\`true\` when this is the stored response to an earlier request with the same ${IDEMPOTENCY_HEADER}`, schema: { type: 'string', enum: ['true'] } },
+          };
+        }
+      }
+      const inFlight = r.idempotency.mode === 'refuse'
+        ? `A request with this ${IDEMPOTENCY_HEADER} is still being processed, or already succeeded (its response is not replayed)`
+        : `A request with this ${IDEMPOTENCY_HEADER} is still being processed; retry after Retry-After`;
+      const conflict = responses['409'] as { description: string } | undefined;
+      responses['409'] = conflict ? { ...conflict, description: `${conflict.description}; or: ${inFlight[0]!.toLowerCase()}${inFlight.slice(1)}` } : { description: inFlight, ...problem };
+      const unprocessable = responses['422'] as { description: string } | undefined;
+      const reused = `The ${IDEMPOTENCY_HEADER} was already used with another request`;
+      responses['422'] = unprocessable ? { ...unprocessable, description: `${unprocessable.description}; or: ${reused[0]!.toLowerCase()}${reused.slice(1)}` } : { description: reused, ...problem };
+    }
     (paths[path] ??= {})[r.method] = {
       summary: r.summary,
       tags: [r.tag],
       operationId: `${r.method}${path.replace(/[{}]/g, '').replace(/[^A-Za-z0-9]+(.)?/g, (_m, c: string | undefined) => (c ? c.toUpperCase() : ''))}`,
       ...(r.auth === 'public' ? { security: [] } : { 'x-roles': [...r.auth, 'admin'] }),
-      parameters: [...parameters(r.params, 'path'), ...parameters(r.query, 'query')],
+      parameters: [...parameters(r.params, 'path'), ...parameters(r.query, 'query'), ...(r.idempotency ? [idempotencyParameter(r)] : [])],
       ...(body ? { requestBody: { required: true, content: { 'application/json': { schema: jsonSchema(body, 'input') } } } } : {}),
       responses,
     };
@@ -74,7 +111,9 @@ export function buildOpenApi(routes: RouteDef[], info: { version: string; server
       version: info.version,
       description:
         'Marketing-automation journeys on Temporal. Authenticate with `Authorization: Bearer <api key>`; roles: ' +
-        'marketer, integration, ops, admin. Errors are application/problem+json.',
+        'marketer, integration, ops, admin. Errors are application/problem+json. Operations that create or do something ' +
+        'take an optional `Idempotency-Key` header (listed on each): a retry with the same key and body within 24 h gets the ' +
+        'first response again. `POST /v1/events` takes none: an event\'s `id` is its key, and a re-sent id is a duplicate.',
     },
     ...(info.serverUrl ? { servers: [{ url: info.serverUrl }] } : {}),
     security: [{ apiKey: [] }],

@@ -1,6 +1,8 @@
 import { Router, type ErrorRequestHandler, type Request, type RequestHandler, type Response } from 'express';
 import { z, type ZodType } from 'zod';
 import { requireRole, type Role } from './auth';
+import { idempotencyKeyOf, runIdempotent, type Idempotency } from './idempotency';
+import type { Db } from '../db/client';
 import { zodErrors } from './problem';
 import { unstorableInput } from '../bounds';
 import { ValidationError } from '../errors';
@@ -27,6 +29,14 @@ export type RouteDef<P extends ZodType = ZodType, Q extends ZodType = ZodType, B
   /** Documents a body the handler validates itself (e.g. to report per-item errors). */
   bodyDoc?: ZodType;
   responses: Record<number, RouteResponse>;
+  /**
+   * Honour the `Idempotency-Key` header (src/api/idempotency.ts): for a POST whose repetition would create or do
+   * something twice. The key covers the method, path, query and `req.body` as parsed before the handler runs — so a
+   * body the app-wide parsers leave unread must be read by `parse`, not in the handler. Authenticated routes only.
+   */
+  idempotency?: Idempotency;
+  /** A body parser for content types the app-wide JSON and form parsers leave unread (journey YAML). */
+  parse?: RequestHandler;
   handler: (
     ctx: { params: z.output<P>; query: z.output<Q>; body: z.output<B>; req: Request; res: Response },
   ) => Promise<{ status?: number; body?: unknown; headers?: Record<string, string> } | void>;
@@ -46,7 +56,8 @@ function parsePart<T extends ZodType>(schema: T | undefined, value: unknown, whe
 }
 
 function guard(value: unknown, where: 'params' | 'query' | 'body') {
-  const problem = unstorableInput(value, where === 'body' ? [] : [where]);
+  // A JSON body's fields are named from its root; a text body (journey YAML, read by the route's `parse`) is `body`.
+  const problem = unstorableInput(value, where === 'body' && typeof value !== 'string' ? [] : [where]);
   if (problem) throw new ValidationError(`The request ${where} is invalid; see errors for each field.`, [problem]);
 }
 
@@ -54,13 +65,19 @@ type Guard = RequestHandler | ErrorRequestHandler;
 
 /**
  * Mounts each route behind `guards.authenticated` (authentication, rate limits) and its role check, or behind
- * `guards.public` (the per-address limit) when it is public.
+ * `guards.public` (the per-address limit) when it is public. Routes that declare `idempotency` keep their
+ * Idempotency-Keys in `deps.db`.
  */
-export function mountRoutes(routes: RouteDef[], guards: { authenticated: Guard[]; public: Guard[] }): Router {
+export function mountRoutes(routes: RouteDef[], guards: { authenticated: Guard[]; public: Guard[] }, deps: { db: Db }): Router {
   const router = Router();
   for (const route of routes) {
-    const chain = route.auth === 'public' ? guards.public : [...guards.authenticated, requireRole(...route.auth)];
+    // Keys are scoped per API key: a public route has none to scope them by.
+    if (route.idempotency && route.auth === 'public') throw new Error(`${route.method.toUpperCase()} ${route.path}: Idempotency-Key needs an authenticated route`);
+    const chain = route.auth === 'public' ? [...guards.public] : [...guards.authenticated, requireRole(...route.auth)];
+    if (route.parse) chain.push(route.parse);
     router[route.method](route.path, ...chain, async (req: Request, res: Response) => {
+      // A malformed key is a 400 before the request itself is validated or run.
+      const idempotencyKey = route.idempotency ? idempotencyKeyOf(req) : undefined;
       // Every route, including those that validate their own body (events, journeys): no NUL or runaway depth gets in.
       guard(req.params, 'params');
       guard(req.query, 'query');
@@ -68,6 +85,7 @@ export function mountRoutes(routes: RouteDef[], guards: { authenticated: Guard[]
       const params = parsePart(route.params, req.params, 'params');
       const query = parsePart(route.query, req.query, 'query');
       const body = parsePart(route.body, req.body, 'body');
+      if (route.idempotency) return runIdempotent(deps.db, route.idempotency, idempotencyKey, req, res, () => route.handler({ params, query, body, req, res }));
       const out = await route.handler({ params, query, body, req, res });
       if (!out || res.headersSent) return;
       if (out.headers) res.set(out.headers);

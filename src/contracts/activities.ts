@@ -192,4 +192,6 @@ export interface Activities {
 
   // Maintenance
   applyScoreDecay(): Promise<DecayProgress>;
+  /** Deletes the Idempotency-Key rows past their 24 h. */
+  sweepIdempotencyKeys(): Promise<{ deleted: number }>;
 }

@@ -82,7 +82,13 @@ export type HandoffSlaInput = {
 export type HandoffSlaResult = { escalated: boolean; reason: string };
 
 /** scoreDecayWorkflow: the daily decay (no input). */
-export type ScoreDecayResult = { scanned: number; decayed: number; pointsRemoved: number };
+export type ScoreDecayResult = {
+  scanned: number;
+  decayed: number;
+  pointsRemoved: number;
+  /** Expired Idempotency-Key rows deleted; absent from runs started before this step existed. */
+  idempotencyKeysDeleted?: number;
+};
 
 /** dateTriggerSweepWorkflow: enters the contacts whose date-trigger occurrences fell since the journey's last sweep. */
 export type DateSweepInput = {

@@ -422,3 +422,31 @@ export const journeyEntryCounters = pgTable(
   },
   (t) => [primaryKey({ columns: [t.journeyId, t.bucket] })],
 );
+
+/**
+ * One `Idempotency-Key` per API key (src/api/idempotency.ts): the request it first came with (a hash) and, once that
+ * request succeeded, the response a retry gets again. Rows live 24 h; the daily maintenance workflow deletes expired
+ * ones, and an expired row still present is treated as absent.
+ */
+export const idempotencyKeys = pgTable(
+  'idempotency_keys',
+  {
+    apiKeyId: uuid('api_key_id')
+      .notNull()
+      .references(() => apiKeys.id, { onDelete: 'cascade' }),
+    key: text('key').notNull(),
+    /** sha256 (hex) of the method, path, query and canonical JSON body of the first request. */
+    fingerprint: text('fingerprint').notNull(),
+    /** Which request holds the key: only it may store its response or let the key go. */
+    claim: uuid('claim').notNull(),
+    /** Null while the first request is in flight. */
+    responseStatus: integer('response_status'),
+    responseHeaders: jsonb('response_headers').$type<Record<string, string>>(),
+    /** The JSON body exactly as sent; for a route that refuses replays (its response holds a secret), the refusal. */
+    responseBody: text('response_body'),
+    replayable: boolean('replayable').notNull(),
+    createdAt: createdAt(),
+    expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.apiKeyId, t.key] }), index('idempotency_keys_expires_idx').on(t.expiresAt)],
+);

@@ -108,6 +108,8 @@ describe('journeys API', () => {
       expect(plain.code).toBe('unsupported_media_type');
       const emptyYaml = expectProblem(await yaml('post', '/v1/journeys', '  \n'), 400);
       expect(emptyYaml.errors).toEqual([expect.objectContaining({ path: 'body' })]);
+      const nulYaml = expectProblem(await yaml('post', '/v1/journeys', 'id: nul\nname: "a\u0000b"\n'), 400);
+      expect(nulYaml.errors).toEqual([expect.objectContaining({ path: 'body', message: expect.stringMatching(/NUL/) })]);
 
       const noId = expectProblem(await yaml('post', '/v1/journeys', 'name: No id\nsteps: {}\n'), 422);
       expect(noId.code).toBe('invalid_journey');

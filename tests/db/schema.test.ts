@@ -14,6 +14,7 @@ const TABLES = [
   'conversions',
   'date_trigger_sweeps',
   'events',
+  'idempotency_keys',
   'journey_entry_counters',
   'journey_run_steps',
   'journey_runs',

@@ -2,7 +2,7 @@
  * Journeys for marketers: drafts, validation, publishing, diffs, lifecycle (pause / resume / archive), simulation and
  * statistics. Published versions are immutable; runs stay on the version they entered.
  */
-import express, { type Request, type Response } from 'express';
+import express, { type Request } from 'express';
 import { and, desc, eq, sql, type SQL } from 'drizzle-orm';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
@@ -128,9 +128,9 @@ function refuseUnstorableDocument(text: string, prefix: string) {
 }
 
 /** The draft text from whichever of the accepted body forms was sent. */
-async function readSource(req: Request, res: Response): Promise<string> {
+function readSource(req: Request): string {
   if (req.is(YAML_TYPES)) {
-    await new Promise<void>((resolve, reject) => readYaml(req, res, (err?: unknown) => (err ? reject(err) : resolve())));
+    // Read by the route's `parse` (readYaml) before the handler, so an Idempotency-Key covers the text.
     const text = typeof req.body === 'string' ? req.body : '';
     if (text.trim() === '') throw new ValidationError('The request body is empty.', [{ path: 'body', message: 'send the journey YAML as the body' }]);
     if (text.length > MAX_SOURCE) throw new ValidationError('The journey is too long.', [{ path: 'body', message: `at most ${MAX_SOURCE} characters` }]);
@@ -253,6 +253,8 @@ export function journeyRoutes(deps: JourneyRouteDeps) {
       tag: 'journeys',
       summary: `Create a journey as a draft (status draft; nothing runs until it is published). ${DRAFT_FORMAT_HELP} A draft that does not compile is stored and its errors returned; only a usable id is required.`,
       auth: ['marketer'],
+      idempotency: { mode: 'replay' },
+      parse: readYaml,
       bodyDoc: SourceBody,
       responses: {
         201: { description: 'Created', schema: JourneyDetail.extend({ validation: Validation }) },
@@ -260,8 +262,8 @@ export function journeyRoutes(deps: JourneyRouteDeps) {
         415: { description: 'Unsupported content type' },
         422: { description: 'The document has no usable journey id' },
       },
-      handler: async ({ req, res }) => {
-        const source = await readSource(req, res);
+      handler: async ({ req }) => {
+        const source = readSource(req);
         const compiled = compileJourney(source, compileOptions('draft'));
         const { id, name } = identify(source, compiled);
         const inserted = await db.insert(journeys).values({ id, name, status: 'draft', draftSource: source }).onConflictDoNothing().returning({ id: journeys.id });
@@ -276,6 +278,7 @@ export function journeyRoutes(deps: JourneyRouteDeps) {
       summary: `Replace the draft (published versions are not touched). ${DRAFT_FORMAT_HELP} The document's id must be the journey's.`,
       auth: ['marketer'],
       params: Params,
+      parse: readYaml,
       bodyDoc: SourceBody,
       responses: {
         200: { description: 'Saved; validation says whether it would publish', schema: JourneyDetail.extend({ validation: Validation }) },
@@ -284,8 +287,8 @@ export function journeyRoutes(deps: JourneyRouteDeps) {
         415: { description: 'Unsupported content type' },
         422: { description: "The document's id is missing or is another journey's" },
       },
-      handler: async ({ params, req, res }) => {
-        const source = await readSource(req, res);
+      handler: async ({ params, req }) => {
+        const source = readSource(req);
         const compiled = compileDraft(params.id, source);
         const { id, name } = identify(source, compiled);
         if (id !== params.id) {
@@ -383,6 +386,7 @@ export function journeyRoutes(deps: JourneyRouteDeps) {
       summary:
         'Publish the draft: a new immutable version only when the compiled content changed (201, created: true); identical content answers the existing version (200, created: false). A draft journey becomes active; a paused one stays paused. Archived journeys cannot be published (409).',
       auth: ['marketer'],
+      idempotency: { mode: 'replay' },
       params: Params,
       responses: {
         200: { description: 'Unchanged: the existing version', schema: z.object({ journeyId: z.string(), version: z.number().int(), contentHash: z.string(), created: z.literal(false), status: JourneyStatus, warnings: z.array(Issue) }) },

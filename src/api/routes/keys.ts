@@ -37,6 +37,20 @@ export function keyRoutes(deps: { db: Db }) {
       tag: 'keys',
       summary: 'Create an API key for a role; the key is in this response only (store it now: only a hash is kept)',
       auth: [],
+      // The response holds the new secret, which is never stored (only its hash): a retry is told what the first
+      // request created instead of getting the secret again. Storing it for replay, even encrypted, would put a
+      // usable credential at rest for a day.
+      idempotency: {
+        mode: 'refuse',
+        refusal: (body) => {
+          const k = body as { id: string; prefix: string; createdAt: Date };
+          return (
+            `The first request with this Idempotency-Key created API key ${k.id} (prefix ${k.prefix}) at ${k.createdAt.toISOString()}; ` +
+            `its secret was in that response only and is not stored, so it cannot be sent again. If that response was lost, ` +
+            `revoke the key (POST /v1/keys/${k.id}/revoke) and create another with a new Idempotency-Key.`
+          );
+        },
+      },
       body: z.strictObject({ name: z.string().trim().min(1).max(100), role: z.enum(ROLES as [string, ...string[]]) }),
       responses: { 201: { description: 'The new key', schema: KeyView.extend({ key: z.string() }) } },
       handler: async ({ body, res }) => {

@@ -82,6 +82,7 @@ export function launchRoutes(deps: { db: Db; temporal: Client; taskQueue: string
       tag: 'launches',
       summary: 'Enrol every contact matching an audience filter into a published, active journey (runs in the background)',
       auth: ['marketer'],
+      idempotency: { mode: 'replay' },
       params: z.object({ journeyId: JourneyId }),
       body: LaunchRequest,
       responses: {

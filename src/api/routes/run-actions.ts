@@ -33,6 +33,8 @@ export function runActionRoutes(deps: { db: Db; temporal: Client }) {
       tag: 'runs',
       summary: "End a run's current wait now: a `wait` step moves on, a `wait_for_event` step takes its timeout branch (recorded in the run's history with who asked)",
       auth: ['ops'],
+      // Repeated, it would skip the run's next wait too.
+      idempotency: { mode: 'replay' },
       params,
       responses: {
         200: { description: 'The wait was skipped', schema: z.object({ workflowId: z.string(), skippedStep: z.string() }) },
@@ -69,6 +71,8 @@ export function runActionRoutes(deps: { db: Db; temporal: Client }) {
       tag: 'runs',
       summary: 'Move a waiting run to another step of its version (a repair: its current wait is abandoned; recorded in the history with who asked)',
       auth: ['ops'],
+      // Repeated, it would restart the step's wait.
+      idempotency: { mode: 'replay' },
       params,
       body: z.strictObject({ stepId: z.string().min(1).max(100) }),
       responses: {

@@ -347,6 +347,7 @@ export function runRoutes(deps: RunRoutesDeps) {
       summary:
         'Cancel, terminate, skip the wait of, retry the failing activities of, or migrate to a newer version every running run a filter selects, in the background (dryRun: count only)',
       auth: ['ops'],
+      idempotency: { mode: 'replay' },
       body: z
         .strictObject({
           action: BulkActionName,
