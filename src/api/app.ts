@@ -29,6 +29,8 @@ import { launchRoutes } from './routes/launches';
 import { messageRoutes } from './routes/messages';
 import { runActionRoutes } from './routes/run-actions';
 import { runRoutes } from './routes/runs';
+import { sessionRoutes } from './routes/session';
+import { SESSION_TTL_DEFAULT_MS } from './sessions';
 import { trackingRoutes } from './routes/tracking';
 
 declare module 'express-serve-static-core' {
@@ -62,6 +64,8 @@ export type AppDeps = {
   outboundAllow?: OutboundAllowList;
   /** Prometheus registry and instruments for /metrics. @default a registry of the app's own */
   metrics?: Metrics;
+  /** How long a console session lasts after sign-in (absolute). @default SESSION_TTL_DEFAULT_MS (8 hours) */
+  sessionTtlMs?: number;
 };
 
 /** Every route of the API. Tests generate the authorization matrix and the OpenAPI coverage check from this. */
@@ -81,6 +85,7 @@ export function routeTable(deps: AppDeps): RouteDef[] {
     ...messageRoutes({ db }),
     ...runActionRoutes({ db, temporal: deps.temporal }),
     ...keyRoutes({ db }),
+    ...sessionRoutes({ db, ttlMs: deps.sessionTtlMs ?? SESSION_TTL_DEFAULT_MS }),
     ...metricsRoutes({ metrics }),
   ];
 }
