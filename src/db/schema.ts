@@ -319,6 +319,8 @@ export const journeyRunSteps = pgTable(
   (t) => [
     uniqueIndex('journey_run_steps_run_seq_uq').on(t.workflowId, t.runId, t.seq),
     index('journey_run_steps_journey_idx').on(t.journeyId, t.version, t.stepId),
+    // A run's first journal entry (seq 1) is its entry into the journey: entries in a time window, counted per journey.
+    index('journey_run_steps_entries_idx').on(t.journeyId, t.enteredAt).where(sql`${t.seq} = 1`),
   ],
 );
 

@@ -1,0 +1,1 @@
+CREATE INDEX "journey_run_steps_entries_idx" ON "journey_run_steps" USING btree ("journey_id","entered_at") WHERE "journey_run_steps"."seq" = 1;
