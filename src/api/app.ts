@@ -9,7 +9,7 @@ import type { ScoringModel } from '../scoring/model';
 import type { TriggerSource } from '../ingest/router';
 import { authenticate } from './auth';
 import { buildOpenApi, DOCS_HTML, DOCS_INIT_JS } from './openapi';
-import { consoleRoutes } from './console';
+import { mountConsole } from './console';
 import { errorHandler, notFoundHandler } from './problem';
 import { rateLimitPerKey, rateLimitPublic, rateLimitUnauthenticated, type AddressLimitOptions, type RateLimitOptions } from './rate-limit';
 import { securityHeaders } from './security-headers';
@@ -133,7 +133,7 @@ export function buildApp(deps: AppDeps): Express {
   app.get('/docs', publicLimit, (_req, res) => res.type('html').send(DOCS_HTML));
   app.get('/docs/init.js', publicLimit, (_req, res) => res.type('application/javascript').send(DOCS_INIT_JS));
   app.use('/docs/assets', publicLimit, express.static(SWAGGER_DIR, { index: false, maxAge: '1h' }));
-  app.use(consoleRoutes({ limit: publicLimit, ...(deps.consoleDist ? { dist: deps.consoleDist } : {}) }));
+  mountConsole(app, { limit: publicLimit, ...(deps.consoleDist ? { dist: deps.consoleDist } : {}) });
 
   app.use(
     mountRoutes(routes, {

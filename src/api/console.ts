@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import express, { Router, type RequestHandler } from 'express';
+import express, { type Express, type RequestHandler } from 'express';
 import { CONSOLE_DIST } from '../paths';
 
 /** What `/` answers when the console was never built (e.g. `npm ci --ignore-scripts`), in both languages. */
@@ -15,17 +15,15 @@ export const CONSOLE_MISSING =
  * assets are cached for a year; index.html is revalidated so a new build shows at once. The folder is looked up per
  * request: building while the API runs needs no restart.
  */
-export function consoleRoutes(opts: { dist?: string; limit: RequestHandler }): Router {
+export function mountConsole(app: Express, opts: { dist?: string; limit: RequestHandler }): void {
   const dist = opts.dist ?? CONSOLE_DIST;
   const index = path.join(dist, 'index.html');
-  const router = Router();
-  router.use('/assets', opts.limit, express.static(path.join(dist, 'assets'), { index: false, immutable: true, maxAge: '365d', fallthrough: true }));
-  router.get(['/', '/index.html'], opts.limit, (_req, res) => {
+  app.use('/assets', opts.limit, express.static(path.join(dist, 'assets'), { index: false, immutable: true, maxAge: '365d' }));
+  app.get('/', opts.limit, (_req, res) => {
     if (!existsSync(index)) {
       res.status(503).type('text/plain; charset=utf-8').set('Cache-Control', 'no-store').send(CONSOLE_MISSING);
       return;
     }
     res.set('Cache-Control', 'no-cache').sendFile(index);
   });
-  return router;
 }
