@@ -149,7 +149,7 @@ export default function JourneyPage({ id, me, onError }: { id: string; me: Me; o
             </select>
           </label>
           <span className="refreshed" aria-live="polite">
-            {refreshedAt ? t('refreshed', { time: refreshedAt.toLocaleTimeString(locale) }) : ''}
+            {refreshedAt ? t('refreshed', { time: refreshedAt.toLocaleTimeString(locale, { timeZoneName: 'short' }) }) : ''}
           </span>
         </div>
       )}
@@ -213,7 +213,7 @@ function RunsPanel({ journeyId, version, step, me, onError }: { journeyId: strin
                 <td>
                   <code>{r.contactId}</code>
                 </td>
-                <td>{new Date(r.startedAt).toLocaleString(locale)}</td>
+                <td>{new Date(r.startedAt).toLocaleString(locale, { timeZoneName: 'short' })}</td>
               </tr>
             ))}
           </tbody>

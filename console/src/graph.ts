@@ -47,10 +47,19 @@ export function edgesOf(step: PlanStep, m: Messages): { target: string; label: s
   return out;
 }
 
+/** Nodes and edges; ways out of one step into the same next step (two split arms, say) are one edge, labels joined. */
 export function planGraph(plan: Plan, m: Messages): { ids: string[]; edges: GraphEdge[] } {
   const ids = Object.keys(plan.steps);
-  const edges = ids.flatMap((id) => edgesOf(plan.steps[id]!, m).map((e, i) => ({ id: `${id}->${e.target}#${i}`, source: id, target: e.target, label: e.label })));
-  return { ids, edges };
+  const byPair = new Map<string, GraphEdge>();
+  for (const id of ids) {
+    for (const e of edgesOf(plan.steps[id]!, m)) {
+      const key = `${id}->${e.target}`;
+      const seen = byPair.get(key);
+      if (seen) seen.label = [seen.label, e.label].filter(Boolean).join(' · ');
+      else byPair.set(key, { id: key, source: id, target: e.target, label: e.label });
+    }
+  }
+  return { ids, edges: [...byPair.values()] };
 }
 
 export const NODE_W = 220;
