@@ -1,9 +1,12 @@
 import { useEffect, useMemo, useState } from 'react';
 import { Background, Controls, Handle, Position, ReactFlow, type Edge, type Node, type NodeProps } from '@xyflow/react';
 import '@xyflow/react/dist/style.css';
-import { api, can, type JourneyDetail, type LiveStep, type Me, type Plan, type Run } from './api';
-import { layout, NODE_H, NODE_W, planGraph } from './graph';
+import { api, ApiError, can, type JourneyDetail, type LiveStep, type Me, type Plan, type Run } from './api';
+import { layout, loadElk, NODE_H, NODE_W, planGraph } from './graph';
 import { useT } from './i18n';
+
+// The layout engine starts loading with this page's code, in parallel with the page's first API calls.
+void loadElk();
 
 /** How often the node counts are fetched again. */
 const REFRESH_MS = 3000;
@@ -60,21 +63,31 @@ export default function JourneyPage({ id, me, onError }: { id: string; me: Me; o
     setError((err as Error).message);
   };
 
+  // The journey and its latest plan together; the plan is fetched again only when another version is picked.
+  const [planOf, setPlanOf] = useState<number | null>(null);
   useEffect(() => {
-    api.journey(id).then((j) => {
+    // Never published: the plan answers 404 and the page says there is nothing to draw.
+    const latest = api.plan(id).catch((err: unknown) => (err instanceof ApiError && err.status === 404 ? null : Promise.reject(err)));
+    Promise.all([api.journey(id), latest]).then(([j, p]) => {
       setJourney(j);
-      setVersion(j.latestVersion?.version ?? null);
+      if (!p) return;
+      setPlanOf(p.version);
+      setPlan(p.plan);
+      setVersion(p.version);
     }, fail);
   }, [id]);
 
   const graph = useMemo(() => (plan ? planGraph(plan, m) : null), [plan, m]);
 
   useEffect(() => {
-    if (version === null) return;
+    if (version === null || version === planOf) return;
     setPlan(null);
     setPositions(null);
     setSelected(null);
-    api.plan(id, version).then((p) => setPlan(p.plan), fail);
+    api.plan(id, version).then((p) => {
+      setPlanOf(p.version);
+      setPlan(p.plan);
+    }, fail);
   }, [id, version]);
 
   useEffect(() => {

@@ -93,7 +93,8 @@ const enc = encodeURIComponent;
 export const api = {
   journeys: () => call<{ items: JourneySummary[] }>('GET', '/v1/journeys?limit=200'),
   journey: (id: string) => call<JourneyDetail>('GET', `/v1/journeys/${enc(id)}`),
-  plan: (id: string, version: number) => call<{ plan: Plan }>('GET', `/v1/journeys/${enc(id)}/plan?version=${version}`),
+  /** Without a version: the latest published one (the answer names it). */
+  plan: (id: string, version?: number) => call<{ version: number; plan: Plan }>('GET', `/v1/journeys/${enc(id)}/plan${version ? `?version=${version}` : ''}`),
   live: (id: string, version?: number) => call<Live>('GET', `/v1/journeys/${enc(id)}/live${version ? `?version=${version}` : ''}`),
   runsAt: (journeyId: string, version: number, step: string) =>
     call<{ items: Run[] }>('GET', `/v1/runs?journeyId=${enc(journeyId)}&version=${version}&step=${enc(step)}&status=running&limit=50`),

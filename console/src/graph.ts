@@ -72,7 +72,7 @@ let elk: Promise<Elk> | undefined;
  * ELK's layered algorithm (what draw.io and Eclipse use for flow charts) places a journey top to bottom with few
  * crossings. It runs in a Web Worker loaded only on the journey page, so the sign-in and list pages never download it.
  */
-function loadElk(): Promise<Elk> {
+export function loadElk(): Promise<Elk> {
   elk ??= Promise.all([import('elkjs/lib/elk-api'), import('elkjs/lib/elk-worker.min.js?worker')]).then(
     ([api, worker]) => new api.default({ workerFactory: () => new worker.default() }) as unknown as Elk,
   );
