@@ -166,6 +166,20 @@ describe('the console in a real browser', () => {
     expect(await seriousViolations(page)).toEqual([]);
     await page.getByLabel('语言').selectOption('en');
 
+    // A second version: opened again (in-page navigation), the picker offers both and draws the one picked.
+    const v2 = journey.replace('on_timeout: timed-out', 'on_timeout: nudge').replace('  timed-out: { type: exit, reason: timed-out }', '  nudge: { type: wait, duration: 1d, next: timed-out }\n  timed-out: { type: exit, reason: timed-out }');
+    const m = { Authorization: `Bearer ${stack.keys.marketer}` };
+    await request(stack.app).put('/v1/journeys/trial-browser/draft').set(m).set('content-type', 'application/yaml').send(v2).expect(200);
+    await request(stack.app).post('/v1/journeys/trial-browser/publish').set(m).expect(201);
+    await page.getByRole('link', { name: '← All journeys' }).click();
+    await row.getByRole('link', { name: 'trial-browser' }).click();
+    await page.locator('.react-flow__node[data-id="nudge"]').waitFor({ timeout: WAIT });
+    const picker = page.locator('.toolbar select');
+    expect(await picker.locator('option').allTextContents()).toEqual([expect.stringMatching(/^v2 · /), expect.stringMatching(/^v1 · /)]);
+    await picker.selectOption('1');
+    await page.locator('.react-flow__node[data-id="nudge"]').waitFor({ state: 'detached', timeout: WAIT });
+    await shows(page.locator('.react-flow__node[data-id="wait-demo"] [data-count="waiting"]'), '1');
+
     // Sign out: back to the form, the cookie gone, and the old cookie refused by the API.
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByLabel('API key').waitFor({ timeout: WAIT });
