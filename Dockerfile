@@ -14,7 +14,19 @@ ENV NODE_ENV=production \
     npm_config_fund=false \
     npm_config_audit=false
 COPY package.json package-lock.json ./
+# `prepare` (the console build) runs here too and, without the dev dependencies, only notes that it skipped: the
+# console stage below builds it.
+COPY scripts/console-build.mjs ./scripts/
 RUN npm ci --omit=dev && npm cache clean --force
+
+# ---- console: the web console's static bundle (its build tools are dev dependencies) ----------------------------------
+FROM ${NODE_IMAGE} AS console
+WORKDIR /app
+ENV npm_config_update_notifier=false npm_config_fund=false npm_config_audit=false
+COPY package.json package-lock.json ./
+RUN npm ci --ignore-scripts
+COPY console ./console
+RUN npx vite build console
 
 # ---- runtime ------------------------------------------------------------------------------------------------------
 FROM ${NODE_IMAGE} AS runtime
@@ -27,6 +39,7 @@ WORKDIR /app
 # The official image ships an unprivileged `node` user (uid 1000); the app owns nothing it does not need to write.
 COPY --from=deps /app/node_modules ./node_modules
 COPY . .
+COPY --from=console /app/console/dist ./console/dist
 # .data (PGlite when DATABASE_URL is unset) and dist (cached workflow bundle) must be writable by the app user.
 RUN mkdir -p .data dist && chown -R node:node .data dist
 USER node

@@ -59,7 +59,7 @@ const nodeGlobals = Object.fromEntries(
 );
 
 export default defineConfig(
-  globalIgnores(['**/node_modules/', '.data/', '.tools/', 'dist/', 'drizzle/', 'coverage/', 'bench/results/']),
+  globalIgnores(['**/node_modules/', '.data/', '.tools/', 'dist/', 'console/dist/', 'drizzle/', 'coverage/', 'bench/results/']),
   {
     linterOptions: { reportUnusedDisableDirectives: 'warn' },
   },
@@ -72,13 +72,14 @@ export default defineConfig(
     files: ['**/*.cjs'],
     languageOptions: { sourceType: 'commonjs', globals: { module: 'writable', require: 'readonly' } },
   },
-  // Syntax-only TypeScript rules for every .ts file (root config files such as drizzle.config.ts included).
+  // Syntax-only TypeScript rules for every .ts file (root config files such as drizzle.config.ts included) and the
+  // console's .tsx (type-checked by `tsc -p console` in `npm run typecheck`).
   {
-    files: ['**/*.ts', '**/*.mts', '**/*.cts'],
+    files: ['**/*.ts', '**/*.mts', '**/*.cts', '**/*.tsx'],
     extends: [tseslint.configs.recommended],
   },
   {
-    files: ['**/*.ts', '**/*.mts', '**/*.cts'],
+    files: ['**/*.ts', '**/*.mts', '**/*.cts', '**/*.tsx'],
     rules: {
       // TypeScript itself reports undefined names; the core rule only produces false positives on types.
       'no-undef': 'off',

@@ -14,6 +14,8 @@ const CHAOS_FULL = process.env.CHAOS_FULL === '1';
  * margin of timers are not delayed by other suites. Quick by default; `npm run test:differential` is the full size.
  */
 const DIFFERENTIAL = ['tests/differential/**/*.test.ts'];
+/** The console in a real browser (chromium via playwright-core): its own project, part of `npm test`. */
+const BROWSER = ['tests/console/**/*.test.ts'];
 
 export default defineConfig({
   test: {
@@ -27,7 +29,8 @@ export default defineConfig({
     maxWorkers: 2,
     reporters: ['default'],
     projects: [
-      { extends: true, test: { name: 'main', include: ['tests/**/*.test.ts'], exclude: [...HEAVY, ...CHAOS, ...DIFFERENTIAL], sequence: { groupOrder: 0 } } },
+      { extends: true, test: { name: 'main', include: ['tests/**/*.test.ts'], exclude: [...HEAVY, ...CHAOS, ...DIFFERENTIAL, ...BROWSER], sequence: { groupOrder: 0 } } },
+      { extends: true, test: { name: 'browser', include: BROWSER, sequence: { groupOrder: 0 } } },
       { extends: true, test: { name: 'heavy', include: HEAVY, sequence: { groupOrder: 1 } } },
       {
         extends: true,

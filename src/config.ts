@@ -174,6 +174,7 @@ const EnvSchema = z.object({
   TWILIO_AUTH_TOKEN: optionalString,
   SMS_FROM: optionalString,
   TRUST_PROXY: TrustProxySetting,
+  CONSOLE_SESSION_MINUTES: z.coerce.number().int().min(5).max(7 * 24 * 60).default(480),
   RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE: perMinute(ADDRESS_LIMIT_DEFAULTS.unauthenticatedPerMinute),
   RATE_LIMIT_PUBLIC_PER_MINUTE: perMinute(ADDRESS_LIMIT_DEFAULTS.publicPerMinute),
   RATE_LIMIT_MAX_ADDRESSES: z.coerce.number().int().min(100).default(ADDRESS_LIMIT_DEFAULTS.maxAddresses),
@@ -254,6 +255,8 @@ export type Config = {
   crmWebhook: { url: string | undefined; secrets: string[]; maxAttempts: number };
   /** Which proxies' `X-Forwarded-For` names the client (rate limits are per client address). */
   trustProxy: TrustProxy;
+  /** How long a console session lasts after sign-in, in milliseconds (CONSOLE_SESSION_MINUTES, default 480). */
+  consoleSessionMs: number;
   /** Per client address and minute: failed authentications, and requests to public endpoints; addresses remembered. */
   addressLimits: { unauthenticatedPerMinute: number; publicPerMinute: number; maxAddresses: number };
   /**
@@ -329,6 +332,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxAttempts: e.CRM_WEBHOOK_MAX_ATTEMPTS,
     },
     trustProxy: e.TRUST_PROXY,
+    consoleSessionMs: e.CONSOLE_SESSION_MINUTES * 60_000,
     addressLimits: {
       unauthenticatedPerMinute: e.RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE,
       publicPerMinute: e.RATE_LIMIT_PUBLIC_PER_MINUTE,

@@ -56,7 +56,8 @@ async function main() {
   const lines = [
     '',
     `itinera is running (started in ${((Date.now() - started) / 1000).toFixed(1)}s)`,
-    `  API           ${base}`,
+    `  Console       ${base}/   (sign in with an API key)`,
+    `  API           ${base}/v1`,
     `  API docs      ${base}/docs`,
     `  Health        ${base}/healthz`,
     `  Temporal      ${temporal.address}${temporal.devServer ? ' (embedded dev server)' : ''}`,

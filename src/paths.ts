@@ -9,3 +9,5 @@ export const TEMPLATES_DIR = path.join(JOURNEYS_DIR, 'templates');
 export const SCORING_MODEL_FILE = path.join(JOURNEYS_DIR, 'scoring.yaml');
 /** In a subdirectory so the journey publisher, which takes every journeys/*.yaml, does not read it as a journey. */
 export const SALES_FILE = path.join(JOURNEYS_DIR, 'sales', 'teams.yaml');
+/** The built web console (`npm run console:build`), served at `/` by the API. */
+export const CONSOLE_DIST = path.join(PROJECT_ROOT, 'console', 'dist');

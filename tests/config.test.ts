@@ -40,6 +40,14 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE: '0' })).toThrow(/RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE/);
   });
 
+  it('reads the console session lifetime in minutes, bounded', () => {
+    expect(loadConfig({}).consoleSessionMs).toBe(8 * 3600_000);
+    expect(loadConfig({ CONSOLE_SESSION_MINUTES: '60' }).consoleSessionMs).toBe(3600_000);
+    expect(() => loadConfig({ CONSOLE_SESSION_MINUTES: '2' })).toThrow(/CONSOLE_SESSION_MINUTES/);
+    expect(() => loadConfig({ CONSOLE_SESSION_MINUTES: '20000' })).toThrow(/CONSOLE_SESSION_MINUTES/);
+    expect(() => loadConfig({ CONSOLE_SESSION_MINUTES: 'eight hours' })).toThrow(/CONSOLE_SESSION_MINUTES/);
+  });
+
   it('treats empty variables as unset', () => {
     expect(loadConfig({ DATABASE_URL: '', TEMPORAL_ADDRESS: ' ' }).databaseUrl).toBeUndefined();
   });

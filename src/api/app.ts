@@ -9,6 +9,7 @@ import type { ScoringModel } from '../scoring/model';
 import type { TriggerSource } from '../ingest/router';
 import { authenticate } from './auth';
 import { buildOpenApi, DOCS_HTML, DOCS_INIT_JS } from './openapi';
+import { mountConsole } from './console';
 import { errorHandler, notFoundHandler } from './problem';
 import { rateLimitPerKey, rateLimitPublic, rateLimitUnauthenticated, type AddressLimitOptions, type RateLimitOptions } from './rate-limit';
 import { securityHeaders } from './security-headers';
@@ -29,6 +30,8 @@ import { launchRoutes } from './routes/launches';
 import { messageRoutes } from './routes/messages';
 import { runActionRoutes } from './routes/run-actions';
 import { runRoutes } from './routes/runs';
+import { sessionRoutes } from './routes/session';
+import { SESSION_TTL_DEFAULT_MS } from './sessions';
 import { trackingRoutes } from './routes/tracking';
 
 declare module 'express-serve-static-core' {
@@ -62,6 +65,10 @@ export type AppDeps = {
   outboundAllow?: OutboundAllowList;
   /** Prometheus registry and instruments for /metrics. @default a registry of the app's own */
   metrics?: Metrics;
+  /** How long a console session lasts after sign-in (absolute). @default SESSION_TTL_DEFAULT_MS (8 hours) */
+  sessionTtlMs?: number;
+  /** The built console served at `/`. @default CONSOLE_DIST (console/dist) */
+  consoleDist?: string;
 };
 
 /** Every route of the API. Tests generate the authorization matrix and the OpenAPI coverage check from this. */
@@ -81,6 +88,7 @@ export function routeTable(deps: AppDeps): RouteDef[] {
     ...messageRoutes({ db }),
     ...runActionRoutes({ db, temporal: deps.temporal }),
     ...keyRoutes({ db }),
+    ...sessionRoutes({ db, ttlMs: deps.sessionTtlMs ?? SESSION_TTL_DEFAULT_MS }),
     ...metricsRoutes({ metrics }),
   ];
 }
@@ -125,6 +133,7 @@ export function buildApp(deps: AppDeps): Express {
   app.get('/docs', publicLimit, (_req, res) => res.type('html').send(DOCS_HTML));
   app.get('/docs/init.js', publicLimit, (_req, res) => res.type('application/javascript').send(DOCS_INIT_JS));
   app.use('/docs/assets', publicLimit, express.static(SWAGGER_DIR, { index: false, maxAge: '1h' }));
+  mountConsole(app, { limit: publicLimit, ...(deps.consoleDist ? { dist: deps.consoleDist } : {}) });
 
   app.use(
     mountRoutes(routes, {

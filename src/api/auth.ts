@@ -4,6 +4,7 @@ import { and, eq, isNull, sql } from 'drizzle-orm';
 import type { Db } from '../db/client';
 import { apiKeys } from '../db/schema';
 import { DomainError } from '../errors';
+import { sessionCookie, sessionPrincipal } from './sessions';
 
 export const Role = { marketer: 'marketer', integration: 'integration', ops: 'ops', admin: 'admin' } as const;
 export type Role = (typeof Role)[keyof typeof Role];
@@ -59,7 +60,28 @@ export async function revokeApiKey(db: Db, id: string): Promise<boolean> {
   return rows.length === 1;
 }
 
-export type Principal = { keyId: string; role: Role; name: string };
+/** How the caller proved who they are: an API key, or a console session cookie (which also carries a CSRF token). */
+export type Principal = {
+  keyId: string;
+  role: Role;
+  name: string;
+  session?: { id: string; csrfToken: string; expiresAt: Date };
+};
+
+/**
+ * Checks a presented key against its row without any cache: for the sign-in that exchanges a key for a session, where
+ * a revocation must count at once. Throws the same 401s as `authenticate`.
+ */
+export async function verifyApiKey(db: Db, raw: string): Promise<typeof apiKeys.$inferSelect> {
+  const m = KEY_RE.exec(raw.trim());
+  if (!m) throw new DomainError('invalid_api_key', 401, 'The API key is malformed.');
+  const [, prefix, secret] = m;
+  const [row] = await db.select().from(apiKeys).where(eq(apiKeys.prefix, prefix!)).limit(1);
+  const expected = row ? Buffer.from(row.hash, 'hex') : Buffer.alloc(32);
+  if (!row || !timingSafeEqual(expected, Buffer.from(hashSecret(secret!), 'hex'))) throw new DomainError('invalid_api_key', 401, 'The API key is not valid.');
+  if (row.revokedAt) throw new DomainError('revoked_api_key', 401, 'The API key has been revoked.');
+  return row;
+}
 
 declare module 'express-serve-static-core' {
   interface Request {
@@ -69,7 +91,8 @@ declare module 'express-serve-static-core' {
 
 /**
  * Accepts keys only in the `Authorization: Bearer` or `X-Api-Key` header — never in a query string, where they would
- * end up in logs and browser history.
+ * end up in logs and browser history. Without a key, a console session cookie (see `./sessions`) is accepted, with
+ * its CSRF token required on every unsafe method.
  *
  * Key rows are kept for `cacheMs` by prefix: one integration key sends thousands of requests a second, and reading
  * its row for each was a database round trip per request. A revocation made in this process (`revokeApiKey`: the API
@@ -99,7 +122,18 @@ export function authenticate(
   const invalid = () => new DomainError('invalid_api_key', 401, 'The API key is not valid.');
   return async (req, _res, next) => {
     const raw = presentedKey(req.get('authorization'), req.get('x-api-key'));
-    if (!raw) return next(new DomainError('unauthenticated', 401, 'An API key is required in the Authorization header.'));
+    if (!raw) {
+      // No key: the console's session cookie, if any. A key, when sent, always wins over a cookie.
+      const cookie = sessionCookie(req.get('cookie'));
+      if (cookie === undefined) return next(new DomainError('unauthenticated', 401, 'An API key is required in the Authorization header.'));
+      try {
+        const p = await sessionPrincipal(db, cookie, req);
+        req.principal = { ...p, role: p.role as Role };
+      } catch (err) {
+        return next(err);
+      }
+      return next();
+    }
     const m = KEY_RE.exec(raw);
     if (!m) return next(new DomainError('invalid_api_key', 401, 'The API key is malformed.'));
     const [, prefix, secret] = m;

@@ -276,6 +276,30 @@ export const apiKeys = pgTable(
 );
 
 /**
+ * Console sessions: an API key exchanged for a cookie. Only a hash of the cookie's value is stored, so a read of this
+ * table cannot be replayed as a sign-in. The CSRF token is not a credential on its own (it only counts beside the
+ * cookie), so it is kept as issued. A session ends at `expires_at` (absolute), when revoked, or when its key is.
+ */
+export const consoleSessions = pgTable(
+  'console_sessions',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    /** sha256 of the cookie value, hex. */
+    idHash: text('id_hash').notNull(),
+    apiKeyId: uuid('api_key_id')
+      .notNull()
+      .references(() => apiKeys.id),
+    /** The key's role when the session was made (keys' roles never change). */
+    role: text('role').notNull(),
+    csrfToken: text('csrf_token').notNull(),
+    createdAt: createdAt(),
+    expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
+    revokedAt: timestamp('revoked_at', { withTimezone: true }),
+  },
+  (t) => [uniqueIndex('console_sessions_id_hash_uq').on(t.idHash), index('console_sessions_key_idx').on(t.apiKeyId)],
+);
+
+/**
  * Every step a run entered, in order: the per-step funnel (entered, passed, exited) is counted from here, since the
  * run projection only knows the step a run is in now. `seq` numbers the entries of one run, so loops count twice.
  */
@@ -295,6 +319,8 @@ export const journeyRunSteps = pgTable(
   (t) => [
     uniqueIndex('journey_run_steps_run_seq_uq').on(t.workflowId, t.runId, t.seq),
     index('journey_run_steps_journey_idx').on(t.journeyId, t.version, t.stepId),
+    // A run's first journal entry (seq 1) is its entry into the journey: entries in a time window, counted per journey.
+    index('journey_run_steps_entries_idx').on(t.journeyId, t.enteredAt).where(sql`${t.seq} = 1`),
   ],
 );
 

@@ -29,6 +29,7 @@ export function createApi(opts: ApiOptions): Express {
     logger: log,
     signingSecrets: secrets,
     trustProxy: config.trustProxy,
+    sessionTtlMs: config.consoleSessionMs,
     addressLimits: config.addressLimits,
     outboundAllow: config.outboundAllow,
   });

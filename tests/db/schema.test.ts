@@ -9,6 +9,7 @@ const TABLES = [
   'api_keys',
   'audience_launch_entries',
   'audience_launches',
+  'console_sessions',
   'contact_audit',
   'contacts',
   'conversions',

@@ -61,6 +61,8 @@ export async function startTestStack(
      * @default true
      */
     contactTriggers?: boolean;
+    /** The built console the app serves at `/`. @default console/dist */
+    consoleDist?: string;
   } = {},
 ): Promise<TestStack> {
   const [db, smtp, temporal] = await Promise.all([createTestDatabase(), startSmtpSink(), connectTestTemporal()]);
@@ -91,6 +93,7 @@ export async function startTestStack(
   let worker = await temporal.startWorker(activities);
   const app = buildApp({ database: db, temporal: temporal.client, taskQueue: temporal.taskQueue, triggers, signingSecrets: TEST_SECRETS, outboundAllow,
     ...(opts.scoring ? { scoring: opts.scoring } : {}),
+    ...(opts.consoleDist ? { consoleDist: opts.consoleDist } : {}),
   });
   const keys = {} as Record<Role, string>;
   for (const role of ['marketer', 'integration', 'ops', 'admin'] as const) {

@@ -460,10 +460,10 @@ describe('hostile input against every route', () => {
       }
     });
 
-    it('mounts nothing outside the route table but the API docs', () => {
+    it('mounts nothing outside the route table but the API docs and the console page', () => {
       const stack = (app as unknown as { router: { stack: { route?: { path: string }; handle?: { stack?: unknown[] } }[] } }).router.stack;
       const direct = stack.filter((l) => l.route).map((l) => l.route!.path);
-      expect(direct.sort()).toEqual(['/docs', '/docs/init.js', '/openapi.json']);
+      expect(direct.sort()).toEqual(['/', '/docs', '/docs/init.js', '/openapi.json']);
       const mounted = stack.flatMap((l) => ((l.handle?.stack ?? []) as { route?: { path: string; methods: Record<string, boolean> } }[]).filter((x) => x.route).map((x) => `${Object.keys(x.route!.methods)[0]} ${x.route!.path}`));
       expect(mounted.sort()).toEqual(ROUTES.map((r) => `${r.method} ${r.path}`).sort());
     });

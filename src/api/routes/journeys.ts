@@ -10,6 +10,7 @@ import { TimelineFile } from '../../cli/journey-commands';
 import type { Db } from '../../db/client';
 import { journeys, journeyVersions } from '../../db/schema';
 import { journeyStats } from '../../db/stats';
+import { journeyLive } from '../../db/live';
 import { loadPlan, publishJourney, setJourneyStatus, type StatusAction } from '../../publishing/journeys';
 import { fieldPath, INT32_MAX, isoInstant, queryInt32, unstorableInput } from '../../bounds';
 import { DomainError, NotFoundError, ValidationError } from '../../errors';
@@ -525,6 +526,63 @@ export function journeyRoutes(deps: JourneyRouteDeps) {
           throw new NotFoundError('Journey version', `${params.id}@${query.version}`);
         }
         return { body: stats };
+      },
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/v1/journeys/:id/plan',
+      tag: 'journeys',
+      summary: 'The compiled plan of a version (default: the latest published) or of the draft: steps with their types and successors, as the console draws them',
+      auth: ['marketer'],
+      params: Params,
+      query: z.object({ version: VersionRef.optional() }).strict(),
+      responses: {
+        200: { description: 'The plan', schema: z.object({ journeyId: z.string(), version: z.union([z.number().int(), z.literal('draft')]), plan: z.record(z.string(), z.unknown()) }) },
+        404: { description: 'No such journey, version or draft, or nothing published yet' },
+        422: { description: 'The draft does not compile' },
+      },
+      handler: async ({ params, query }) => {
+        let ref = query.version;
+        if (ref === undefined) {
+          const j = await findJourney(params.id);
+          if (j.latestVersion === null) throw new NotFoundError('Published version of journey', params.id);
+          ref = j.latestVersion;
+        }
+        return { body: { journeyId: params.id, version: ref, plan: await planFor(params.id, ref) } };
+      },
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/v1/journeys/:id/live',
+      tag: 'journeys',
+      summary:
+        'Live counts, cheap enough to poll: runs running and waiting now, entries in the last 7 days, contacts entered and converted (any goal), and per step entered, waiting now, exited here and failed there — from indexed tables, never from listing Temporal',
+      auth: ['marketer'],
+      params: Params,
+      query: z.object({ version: queryInt32({ min: 1 }).optional() }).strict(),
+      responses: {
+        200: {
+          description: 'The counts',
+          schema: z.object({
+            journeyId: z.string(),
+            version: z.number().int().nullable(),
+            runs: z.object({ running: z.number().int(), waiting: z.number().int() }),
+            entries7d: z.number().int(),
+            contacts: z.object({ entered: z.number().int(), converted: z.number().int() }),
+            conversionRate: z.number().nullable(),
+            steps: z.array(z.object({ stepId: z.string(), type: z.string().nullable(), entered: z.number().int(), waiting: z.number().int(), exitedHere: z.number().int(), failed: z.number().int() })),
+          }),
+        },
+        404: { description: 'No such journey or version' },
+      },
+      handler: async ({ params, query, res }) => {
+        const live = await journeyLive(db, { journeyId: params.id, version: query.version });
+        if (!live) {
+          await findJourney(params.id);
+          throw new NotFoundError('Journey version', `${params.id}@${query.version}`);
+        }
+        res.set('Cache-Control', 'no-store');
+        return { body: live };
       },
     }),
   ];

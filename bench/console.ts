@@ -1,0 +1,183 @@
+/**
+ * The console's journey page with many runs: seeds N runs (default 100,000) of one journey straight into the tables
+ * the worker writes (journey_runs, journey_run_steps, conversions), then times the page's API calls over real HTTP
+ * with a session cookie, and — when chromium is installed — a headless load of the page until its node counts show.
+ * Also reports the initial bundle's gzipped size.
+ *   npm run bench:console -- [count=100000] [--samples 20]
+ * Uses a fresh Postgres database from DATABASE_URL (or PGlite). Not a test: the numbers depend on the machine;
+ * results go to bench/results/console.json. Targets from issue 16: page ≤ 1 s with 100,000 runs, bundle ≤ 500 kB.
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { execFileSync } from 'node:child_process';
+import { Client } from '@temporalio/client';
+import { sql } from 'drizzle-orm';
+import { buildApp } from '../src/api/app';
+import { createApiKey } from '../src/api/auth';
+import { CONSOLE_DIST, PROJECT_ROOT } from '../src/paths';
+import { dbTriggerSource, publishJourney } from '../src/publishing/journeys';
+import { createTestDatabase } from '../tests/helpers/db';
+
+const args = process.argv.slice(2);
+const flag = (name: string, dflt: number) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? Number(args[i + 1]) : dflt;
+};
+const count = Number(args.find((a, i) => /^\d+$/.test(a) && !args[i - 1]?.startsWith('--')) ?? 100_000);
+const samples = flag('samples', 20);
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+const JOURNEY = `
+id: bench-console
+name: Console benchmark
+triggers: [{ type: event, event: trial.started }]
+goals: [{ id: demo, name: Demo booked, event: demo.booked }]
+start: welcome
+steps:
+  welcome: { type: send_email, template: welcome, next: wait-demo }
+  wait-demo: { type: wait_for_event, event: demo.booked, timeout: 7d, on_event: pick, on_timeout: nudge }
+  nudge: { type: wait, duration: 1d, next: done }
+  pick:
+    type: split
+    paths:
+      - { name: a, percent: 50, next: done }
+      - { name: b, percent: 50, next: done }
+  done: { type: exit }
+`;
+
+const ms = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e6;
+const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
+const round = (x: number) => Math.round(x * 10) / 10;
+
+/** The gzipped size of what the first page load fetches: index.html and the assets it names (not lazy chunks). */
+function initialBundle(dist: string): { files: string[]; gzipBytes: number } {
+  const html = readFileSync(path.join(dist, 'index.html'), 'utf8');
+  const files = [...html.matchAll(/(?:src|href)="(\/assets\/[^"]+)"/g)].map((m) => m[1]!);
+  const gzipBytes = [html, ...files.map((f) => readFileSync(path.join(dist, f)))].reduce((a, b) => a + gzipSync(b).length, 0);
+  return { files: ['index.html', ...files], gzipBytes };
+}
+
+async function main() {
+  // The console as the code is now.
+  execFileSync('npm', ['run', '--silent', 'console:build'], { cwd: PROJECT_ROOT, stdio: 'inherit' });
+  const db = await createTestDatabase({ poolSize: 10, prefix: 'itinera_bench' });
+  const server = { close: () => undefined } as { close(): void };
+  try {
+    await publishJourney(db.db, JOURNEY, { publishedBy: 'bench' });
+    const t0 = process.hrtime.bigint();
+    // Every run entered `welcome`; 60% wait at wait-demo, 10% wait at nudge, 20% done (half through the split,
+    // converting), 10% failed at welcome.
+    await db.db.execute(sql`
+      insert into journey_runs (workflow_id, run_id, journey_id, version, contact_id, current_step, status, started_at)
+      select 'journey:bench-console:' || i, 'r' || i, 'bench-console', 1, gen_random_uuid(),
+        case when i % 10 < 6 then 'wait-demo' when i % 10 = 6 then 'nudge' when i % 10 < 9 then 'done' else 'welcome' end,
+        case when i % 10 < 7 then 'running' when i % 10 < 9 then 'completed' else 'failed' end,
+        now() - (i % 14) * interval '1 day'
+      from generate_series(1, ${count}) i`);
+    await db.db.execute(sql`
+      insert into journey_run_steps (workflow_id, run_id, seq, journey_id, version, contact_id, step_id, entered_at)
+      select r.workflow_id, r.run_id, s.seq, r.journey_id, 1, r.contact_id, s.step, r.started_at + s.seq * interval '1 minute'
+      from journey_runs r
+      cross join lateral (values (1, 'welcome'), (2, 'wait-demo'), (3, r.current_step)) s(seq, step)
+      where r.journey_id = 'bench-console' and (s.seq = 1 or (s.seq = 2 and r.current_step <> 'welcome') or (s.seq = 3 and r.current_step in ('nudge', 'done')))`);
+    await db.db.execute(sql`
+      insert into conversions (idempotency_key, journey_id, version, contact_id, goal)
+      select r.workflow_id || ':goal:demo', r.journey_id, 1, r.contact_id, 'demo'
+      from journey_runs r where r.journey_id = 'bench-console' and r.current_step = 'done' and right(r.workflow_id, 1) in ('7')`);
+    for (const table of ['journey_runs', 'journey_run_steps', 'conversions']) await db.db.execute(sql.raw(`analyze ${table}`));
+    const seedMs = ms(t0);
+    console.log(`seeded ${count} runs in ${round(seedMs / 1000)} s`);
+
+    // A real client object that never connects: the routes timed here read only the database.
+    const app = buildApp({ database: db, temporal: new Client(), taskQueue: 'bench', triggers: dbTriggerSource(db.db), signingSecrets: ['bench-signing-secret-0123456789abcdef'], rateLimit: { perSecond: 1e6, burst: 1e6 } });
+    const http = await new Promise<ReturnType<typeof app.listen>>((resolve) => {
+      const s = app.listen(0, '127.0.0.1', () => resolve(s));
+    });
+    server.close = () => http.close();
+    const base = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
+    const key = await createApiKey(db.db, { name: 'bench', role: 'admin' });
+    const signIn = await fetch(`${base}/v1/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ apiKey: key.key }) });
+    const cookie = signIn.headers.get('set-cookie')!.split(';')[0]!;
+
+    // The calls the journey page makes on open (journey, plan, live) and on every refresh (live); the list's two.
+    const calls = ['/v1/journeys/bench-console', '/v1/journeys/bench-console/plan', '/v1/journeys/bench-console/live?version=1', '/v1/journeys?limit=200', '/v1/journeys/bench-console/live'];
+    const timings: Record<string, { p50: number; p95: number; max: number }> = {};
+    for (const c of calls) {
+      const xs: number[] = [];
+      for (let i = 0; i < samples + 2; i++) {
+        const t = process.hrtime.bigint();
+        const res = await fetch(base + c, { headers: { cookie } });
+        if (!res.ok) throw new Error(`${c}: HTTP ${res.status}`);
+        await res.arrayBuffer();
+        if (i >= 2) xs.push(ms(t)); // two warm-ups
+      }
+      timings[c] = { p50: round(pct(xs, 50)), p95: round(pct(xs, 95)), max: round(Math.max(...xs)) };
+      console.log(`${c.padEnd(48)} p50 ${timings[c]!.p50} ms  p95 ${timings[c]!.p95} ms`);
+    }
+    const live = (await (await fetch(`${base}/v1/journeys/bench-console/live?version=1`, { headers: { cookie } })).json()) as { steps: { stepId: string; entered: number }[] };
+    const pageCalls = Math.max(...['/v1/journeys/bench-console', '/v1/journeys/bench-console/plan', '/v1/journeys/bench-console/live?version=1'].map((c) => timings[c]!.p95));
+
+    let headless: { loads: number[]; p50: number; max: number } | null = null;
+    if (existsSync(CHROMIUM)) {
+      const { chromium } = await import('playwright-core');
+      const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+      try {
+        const context = await browser.newContext({ locale: 'en-US' });
+        await context.addCookies([{ name: 'itinera_session', value: cookie.split('=')[1]!, url: base }]);
+        const expected = new Intl.NumberFormat('en-US').format(live.steps.find((s) => s.stepId === 'welcome')!.entered);
+        const loads: number[] = [];
+        for (let i = 0; i < 6; i++) {
+          const page = await context.newPage();
+          const t = process.hrtime.bigint();
+          await page.goto(`${base}/#/journeys/bench-console`);
+          const counter = page.locator('.react-flow__node[data-id="welcome"] [data-count="entered"]');
+          await counter.waitFor({ timeout: 60_000 });
+          while ((await counter.textContent()) !== expected) await page.waitForTimeout(10);
+          if (i > 0) loads.push(round(ms(t))); // the first load warms the browser's cache of the bundle
+          await page.close();
+        }
+        headless = { loads, p50: pct(loads, 50), max: Math.max(...loads) };
+        console.log(`headless page load until counts show: p50 ${headless.p50} ms, max ${headless.max} ms`);
+      } finally {
+        await browser.close();
+      }
+    } else console.log(`no chromium at ${CHROMIUM}: headless load skipped`);
+
+    const bundle = initialBundle(CONSOLE_DIST);
+    const lazy = readdirSync(path.join(CONSOLE_DIST, 'assets')).filter((f) => !bundle.files.includes(`/assets/${f}`));
+    const lazyGzip = Object.fromEntries(lazy.map((f) => [f, gzipSync(readFileSync(path.join(CONSOLE_DIST, 'assets', f))).length]));
+    console.log(`initial bundle ${round(bundle.gzipBytes / 1024)} kB gzipped (${bundle.files.join(', ')})`);
+    const result = {
+      scenario: 'console',
+      params: { runs: count, samples },
+      machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, memGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version, os: `${os.platform()} ${os.release()}`, loadavg1m: os.loadavg()[0] },
+      date: new Date().toISOString(),
+      seedMs: round(seedMs),
+      timingsMs: timings,
+      metrics: [
+        { name: 'journey page API calls, slowest p95', value: pageCalls, unit: 'ms', target: 1000, met: pageCalls <= 1000 },
+        ...(headless ? [{ name: 'headless journey page load until counts show, p50', value: headless.p50, unit: 'ms', target: 1000, met: headless.p50 <= 1000 }] : []),
+        { name: 'initial bundle, gzipped', value: round(bundle.gzipBytes / 1024), unit: 'kB', target: 500, met: bundle.gzipBytes <= 500 * 1024 },
+      ],
+      headless,
+      bundle: { initial: bundle, lazyGzipBytes: lazyGzip },
+    };
+    mkdirSync(path.join(PROJECT_ROOT, 'bench', 'results'), { recursive: true });
+    writeFileSync(path.join(PROJECT_ROOT, 'bench', 'results', 'console.json'), `${JSON.stringify(result, null, 2)}\n`);
+  } finally {
+    server.close();
+    if (process.env.BENCH_KEEP_DB === '1') console.log(`kept database ${db.url}`);
+    else await db.drop();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,144 @@
+import { lazy, Suspense, useCallback, useEffect, useMemo, useState, type FormEvent } from 'react';
+import { ApiError, can, currentSession, signIn, signOut, type Me } from './api';
+import { I18n, initialLocale, LOCALES, MESSAGES, saveLocale, useT, type Locale } from './i18n';
+import { JourneyList } from './JourneyList';
+
+// The journey page brings React Flow and the layout worker: loaded when first opened.
+const JourneyPage = lazy(() => import('./JourneyPage'));
+
+function useHashRoute(): string {
+  const [hash, setHash] = useState(() => location.hash);
+  useEffect(() => {
+    const on = () => setHash(location.hash);
+    window.addEventListener('hashchange', on);
+    return () => window.removeEventListener('hashchange', on);
+  }, []);
+  return hash.replace(/^#/, '') || '/';
+}
+
+export function App() {
+  const [locale, setLocale] = useState<Locale>(initialLocale);
+  const i18n = useMemo(() => ({ locale, m: MESSAGES[locale] }), [locale]);
+  useEffect(() => {
+    document.documentElement.lang = locale;
+    document.title = MESSAGES[locale].appName;
+  }, [locale]);
+  const [me, setMe] = useState<Me | null | undefined>(undefined);
+  const [error, setError] = useState<string | null>(null);
+  useEffect(() => {
+    currentSession().then(setMe, (e: Error) => setError(e.message));
+  }, []);
+  const changeLocale = (l: Locale) => {
+    saveLocale(l);
+    setLocale(l);
+  };
+  return (
+    <I18n.Provider value={i18n}>
+      <Header me={me ?? null} locale={locale} onLocale={changeLocale} onSignedOut={() => setMe(null)} />
+      <main id="main">
+        {error ? <p role="alert">{error}</p> : me === undefined ? <p>{i18n.m.loading}</p> : me === null ? <SignIn onSignedIn={setMe} /> : <Pages me={me} onEnded={() => setMe(null)} />}
+      </main>
+    </I18n.Provider>
+  );
+}
+
+function Header({ me, locale, onLocale, onSignedOut }: { me: Me | null; locale: Locale; onLocale: (l: Locale) => void; onSignedOut: () => void }) {
+  const { t, m } = useT();
+  const out = async () => {
+    try {
+      await signOut();
+    } finally {
+      location.hash = '';
+      onSignedOut();
+    }
+  };
+  return (
+    <header className="top">
+      <a className="brand" href="#/">
+        {m.appName}
+      </a>
+      {me && can.journeys(me.role) && (
+        <nav aria-label={m.appName}>
+          <a href="#/">{m.journeys}</a>
+        </nav>
+      )}
+      <span className="spacer" />
+      <label className="lang">
+        {m.language}{' '}
+        <select value={locale} onChange={(e) => onLocale(e.target.value as Locale)}>
+          {LOCALES.map((l) => (
+            <option key={l} value={l}>
+              {l === 'en' ? 'English' : '简体中文'}
+            </option>
+          ))}
+        </select>
+      </label>
+      {me && (
+        <>
+          <span className="who" title={me.expiresAt ? t('sessionEnds', { time: new Date(me.expiresAt).toLocaleString(locale) }) : undefined}>
+            {t('signedInAs', { name: me.name, role: me.role })}
+          </span>
+          <button type="button" onClick={() => void out()}>
+            {m.signOut}
+          </button>
+        </>
+      )}
+    </header>
+  );
+}
+
+function SignIn({ onSignedIn }: { onSignedIn: (me: Me) => void }) {
+  const { m } = useT();
+  const [key, setKey] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      onSignedIn(await signIn(key.trim()));
+    } catch (err) {
+      setError(err instanceof Error ? err.message : String(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <form className="signin" onSubmit={(e) => void submit(e)}>
+      <h1>{m.signInTitle}</h1>
+      <p>{m.signInHelp}</p>
+      <label htmlFor="api-key">{m.apiKey}</label>
+      <input id="api-key" name="apiKey" type="password" autoComplete="off" required value={key} onChange={(e) => setKey(e.target.value)} />
+      {error && (
+        <p role="alert" className="error">
+          {error}
+        </p>
+      )}
+      <button type="submit" disabled={busy}>
+        {busy ? m.signingIn : m.signIn}
+      </button>
+    </form>
+  );
+}
+
+function Pages({ me, onEnded }: { me: Me; onEnded: () => void }) {
+  const { t, m } = useT();
+  const route = useHashRoute();
+  // A 401 from any page means the session ended (signed out elsewhere, expired, key revoked): back to sign-in.
+  const onError = useCallback(
+    (err: unknown) => {
+      if (err instanceof ApiError && err.status === 401) onEnded();
+    },
+    [onEnded],
+  );
+  if (!can.journeys(me.role)) return <p>{t('noPages', { role: me.role })}</p>;
+  const journey = /^\/journeys\/([^/]+)$/.exec(route);
+  if (journey)
+    return (
+      <Suspense fallback={<p>{m.loading}</p>}>
+        <JourneyPage id={decodeURIComponent(journey[1]!)} me={me} onError={onError} />
+      </Suspense>
+    );
+  return <JourneyList onError={onError} />;
+}

@@ -1,0 +1,101 @@
+/**
+ * The console is a client of the public API and nothing more: every call here is one a script can make with a key.
+ * The session cookie rides along by itself (same origin); unsafe methods add the session's CSRF token.
+ */
+export type Role = 'marketer' | 'integration' | 'ops' | 'admin';
+export type Me = { keyId: string; name: string; role: Role; via: 'session' | 'key'; expiresAt: string | null; csrfToken: string | null };
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+let csrfToken: string | null = null;
+
+async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const headers: Record<string, string> = { accept: 'application/json' };
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  if (method !== 'GET' && csrfToken) headers['x-csrf-token'] = csrfToken;
+  const res = await fetch(path, { method, headers, credentials: 'same-origin', ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
+  if (res.status === 204) return undefined as T;
+  const data = (await res.json().catch(() => ({}))) as { code?: string; detail?: string; title?: string };
+  if (!res.ok) throw new ApiError(res.status, data.code ?? 'error', data.detail ?? data.title ?? `HTTP ${res.status}`);
+  return data as T;
+}
+
+export async function currentSession(): Promise<Me | null> {
+  try {
+    const me = await call<Me>('GET', '/v1/session');
+    csrfToken = me.csrfToken;
+    return me;
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) return null;
+    throw err;
+  }
+}
+
+export async function signIn(apiKey: string): Promise<Me> {
+  const me = await call<Me>('POST', '/v1/session', { apiKey });
+  csrfToken = me.csrfToken;
+  return me;
+}
+
+export async function signOut(): Promise<void> {
+  await call<void>('DELETE', '/v1/session');
+  csrfToken = null;
+}
+
+/** What each role may see here; the API enforces the same (route table `auth`). */
+export const can = {
+  journeys: (r: Role) => r === 'marketer' || r === 'admin',
+  runs: (r: Role) => r === 'ops' || r === 'admin',
+};
+
+export type JourneySummary = { id: string; name: string; status: string; latestVersion: number | null };
+export type VersionSummary = { version: number; publishedAt: string };
+export type JourneyDetail = { id: string; name: string; status: string; latestVersion: VersionSummary | null; versions: VersionSummary[] };
+export type LiveStep = { stepId: string; type: string | null; entered: number; waiting: number; exitedHere: number; failed: number };
+export type Live = {
+  runs: { running: number; waiting: number };
+  entries7d: number;
+  contacts: { entered: number; converted: number };
+  conversionRate: number | null;
+  steps: LiveStep[];
+};
+export type Run = { workflowId: string; contactId: string; currentStep: string | null; status: string; startedAt: string };
+
+// The plan as compiled (src/journey/plan.ts); only what the graph draws.
+export type PlanStep = {
+  id: string;
+  type: string;
+  name?: string;
+  next?: string;
+  onFailure?: string;
+  onMissing?: string;
+  onEvent?: string;
+  onTimeout?: string;
+  event?: string;
+  timeoutMs?: number;
+  wait?: { mode: string; ms?: number };
+  conditions?: { next: string }[];
+  else?: string;
+  paths?: { name: string; percent: number; holdout: boolean; next: string }[];
+};
+export type Plan = { id: string; name: string; start: string; steps: Record<string, PlanStep> };
+
+const enc = encodeURIComponent;
+
+export const api = {
+  journeys: () => call<{ items: JourneySummary[] }>('GET', '/v1/journeys?limit=200'),
+  journey: (id: string) => call<JourneyDetail>('GET', `/v1/journeys/${enc(id)}`),
+  /** Without a version: the latest published one (the answer names it). */
+  plan: (id: string, version?: number) => call<{ version: number; plan: Plan }>('GET', `/v1/journeys/${enc(id)}/plan${version ? `?version=${version}` : ''}`),
+  live: (id: string, version?: number) => call<Live>('GET', `/v1/journeys/${enc(id)}/live${version ? `?version=${version}` : ''}`),
+  runsAt: (journeyId: string, version: number, step: string) =>
+    call<{ items: Run[] }>('GET', `/v1/runs?journeyId=${enc(journeyId)}&version=${version}&step=${enc(step)}&status=running&limit=50`),
+};

@@ -1,0 +1,93 @@
+/**
+ * The live counts the console refreshes every few seconds: small, indexed queries on our own tables (never a listing
+ * of Temporal), unlike the full report in `./stats`, which also prices messages and tests split arms.
+ */
+import { eq, sql } from 'drizzle-orm';
+import type { JourneyPlan } from '../journey/plan';
+import type { DbOrTx } from './client';
+import { journeys, journeyVersions } from './schema';
+import { stepCounts, type StatsScope } from './stats';
+
+type Row = Record<string, unknown>;
+const rowsOf = (r: unknown): Row[] => ((r as { rows?: Row[] }).rows ?? (r as Row[]));
+const num = (v: unknown): number => (v === null || v === undefined ? 0 : Number(v));
+const versionFilter = (scope: StatsScope) => (scope.version === undefined ? sql`` : sql` and version = ${scope.version}`);
+
+/** Step types where a run sits waiting for time or an event to pass. */
+const WAIT_TYPES = new Set(['wait', 'wait_for_event']);
+
+export type LiveStep = { stepId: string; type: string | null; entered: number; waiting: number; exitedHere: number; failed: number };
+
+export type JourneyLive = {
+  journeyId: string;
+  version: number | null;
+  /** Runs in progress now, and those of them sitting in a wait or wait_for_event step. */
+  runs: { running: number; waiting: number };
+  /** Entries into the journey (a run's first step) in the last 7 days. */
+  entries7d: number;
+  /** Contacts that ever entered, and those of them that reached any goal. */
+  contacts: { entered: number; converted: number };
+  /** converted / entered; null before anyone entered. */
+  conversionRate: number | null;
+  /**
+   * Per step: entered (runs that entered it), waiting (running runs there now), exitedHere (ended runs whose last step
+   * it is) and failed (of those, the runs that failed there).
+   */
+  steps: LiveStep[];
+};
+
+export async function journeyLive(db: DbOrTx, scope: StatsScope): Promise<JourneyLive | undefined> {
+  const [j] = await db.select({ latest: journeys.latestVersion }).from(journeys).where(eq(journeys.id, scope.journeyId));
+  if (!j) return undefined;
+  const plans = new Map(
+    (await db.select({ version: journeyVersions.version, plan: journeyVersions.plan }).from(journeyVersions).where(eq(journeyVersions.journeyId, scope.journeyId))).map(
+      (r) => [r.version, r.plan as unknown as JourneyPlan],
+    ),
+  );
+  if (scope.version !== undefined && !plans.has(scope.version)) return undefined;
+  const plan = plans.get(scope.version ?? j.latest ?? -1);
+
+  const [steps, byStep, entries, contacts] = await Promise.all([
+    stepCounts(db, scope),
+    db.execute(sql`
+      select version, current_step, count(*) filter (where status = 'running')::int as running, count(*) filter (where status = 'failed')::int as failed
+      from journey_runs
+      where journey_id = ${scope.journeyId}${versionFilter(scope)} and status in ('running', 'failed')
+      group by version, current_step`),
+    db.execute(sql`
+      select count(*)::int as n from journey_run_steps
+      where journey_id = ${scope.journeyId} and seq = 1 and entered_at >= now() - interval '7 days'${versionFilter(scope)}`),
+    db.execute(sql`
+      select
+        (select count(distinct contact_id)::int from journey_run_steps where journey_id = ${scope.journeyId} and seq = 1${versionFilter(scope)}) as entered,
+        (select count(distinct contact_id)::int from conversions where journey_id = ${scope.journeyId}${versionFilter(scope)}) as converted`),
+  ]);
+
+  let running = 0;
+  let waiting = 0;
+  const failedAt = new Map<string, number>();
+  for (const r of rowsOf(byStep)) {
+    const step = r.current_step === null ? null : String(r.current_step);
+    running += num(r.running);
+    const type = step ? plans.get(num(r.version))?.steps[step]?.type : undefined;
+    if (type && WAIT_TYPES.has(type)) waiting += num(r.running);
+    if (step) failedAt.set(step, (failedAt.get(step) ?? 0) + num(r.failed));
+  }
+  const counted = new Map(steps.map((s) => [s.stepId, s]));
+  const ids = [...Object.keys(plan?.steps ?? {}), ...[...counted.keys()].filter((id) => !plan?.steps[id]).sort()];
+  const c = rowsOf(contacts)[0] ?? {};
+  const entered = num(c.entered);
+  const converted = num(c.converted);
+  return {
+    journeyId: scope.journeyId,
+    version: scope.version ?? null,
+    runs: { running, waiting },
+    entries7d: num(rowsOf(entries)[0]?.n),
+    contacts: { entered, converted },
+    conversionRate: entered > 0 ? Math.round((converted / entered) * 1e6) / 1e6 : null,
+    steps: ids.map((stepId) => {
+      const s = counted.get(stepId);
+      return { stepId, type: plan?.steps[stepId]?.type ?? null, entered: s?.entered ?? 0, waiting: s?.waiting ?? 0, exitedHere: s?.exitedHere ?? 0, failed: failedAt.get(stepId) ?? 0 };
+    }),
+  };
+}

@@ -1,0 +1,218 @@
+/**
+ * The console in a real browser (Debian's chromium driven by playwright-core) against the real stack: the API app on
+ * a real port, Postgres, the Temporal dev server and a worker. Its own vitest project (`browser`), so it can be left
+ * out only by choosing projects; `npm test` runs it. Screenshots go to test-artifacts/console/ (gitignored).
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync } from 'node:fs';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import request from 'supertest';
+import axe from 'axe-core';
+import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
+import { PROJECT_ROOT } from '../../src/paths';
+import { startTestStack, type TestStack } from '../helpers/stack';
+import { scaled } from '../helpers/timing';
+import { until } from '../helpers/until';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const ARTIFACTS = path.join(PROJECT_ROOT, 'test-artifacts', 'console');
+const WAIT = scaled(30_000);
+
+const journey = `
+id: trial-browser
+name: Trial follow-up
+triggers: [{ type: event, event: trial.started }]
+start: wait-demo
+steps:
+  wait-demo: { type: wait_for_event, event: demo.booked, timeout: 1h, on_event: pick, on_timeout: timed-out }
+  pick:
+    type: split
+    paths:
+      - { name: a, percent: 50, next: booked }
+      - { name: b, percent: 50, next: booked }
+  booked: { type: exit, reason: booked }
+  timed-out: { type: exit, reason: timed-out }
+`;
+
+type AxeResult = { id: string; impact: string | null; help: string; nodes: { target: unknown }[] };
+
+/** axe-core run inside the page (evaluated by the debugger protocol: the page's CSP stays in force for our own code). */
+async function seriousViolations(page: Page): Promise<AxeResult[]> {
+  await page.evaluate(axe.source);
+  // Strings, not functions: this file is compiled without the DOM's types.
+  const violations = (await page.evaluate(`axe.run(document, { resultTypes: ['violations'] }).then((r) => r.violations)`)) as AxeResult[];
+  return violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 3).map((n) => ({ target: n.target })) }));
+}
+
+describe('the console in a real browser', () => {
+  let stack: TestStack;
+  let server: Server;
+  let base: string;
+  let browser: Browser;
+  let context: BrowserContext;
+  let page: Page;
+  const problems: string[] = [];
+
+  beforeAll(async () => {
+    mkdirSync(ARTIFACTS, { recursive: true });
+    // The console as `npm run console:build` makes it, into a folder of this test's own.
+    const dist = mkdtempSync(path.join(tmpdir(), 'itinera-console-'));
+    execFileSync(process.execPath, [path.join(PROJECT_ROOT, 'node_modules/vite/bin/vite.js'), 'build', 'console', '--outDir', dist, '--emptyOutDir', '--logLevel', 'warn'], { cwd: PROJECT_ROOT });
+    stack = await startTestStack({ consoleDist: dist });
+    server = await new Promise<Server>((resolve) => {
+      const s = stack.app.listen(0, '127.0.0.1', () => resolve(s));
+    });
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const as = { Authorization: `Bearer ${stack.keys.marketer}` };
+    await request(stack.app).post('/v1/journeys').set(as).set('content-type', 'application/yaml').send(journey).expect(201);
+    await request(stack.app).post('/v1/journeys/trial-browser/publish').set(as).expect(201);
+    // --no-sandbox: CI runs as root, where chromium's sandbox cannot start.
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+    context = await browser.newContext({ locale: 'en-US', viewport: { width: 1280, height: 900 } });
+    page = await context.newPage();
+    // A CSP refusal or an uncaught error fails the test: the bundle must run under the app's own policy.
+    page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+    page.on('console', (msg) => {
+      if (msg.type() === 'error' && !/status of 40[13]/.test(msg.text())) problems.push(`console: ${msg.text()}`);
+    });
+    page.on('response', (res) => {
+      // 401s are expected (before sign-in, after sign-out); anything else failing is a broken page.
+      if (res.status() >= 400 && res.status() !== 401) problems.push(`${res.status()} ${res.url()}`);
+    });
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await new Promise((r) => (server ? server.close(r) : r(undefined)));
+    await stack?.stop();
+  });
+
+  /** Polls the element's text on the open page (no reload) until it reads `text`. */
+  const shows = (locator: Locator, text: string) => until(`"${text}" in ${locator.toString()}`, async () => ((await locator.textContent()) === text ? true : undefined));
+  const shot = (name: string) => page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
+
+  it('signs in, lists journeys, draws the graph, moves counts live, and signs out', async () => {
+    await page.goto(base);
+    await page.getByLabel('API key').waitFor({ timeout: WAIT });
+    expect(await page.locator('h1').textContent()).toBe('Sign in to the itinera console');
+    await shot('1-sign-in');
+    expect(await seriousViolations(page)).toEqual([]);
+
+    // A wrong key is refused in place.
+    await page.getByLabel('API key').fill('itk_abcdefghijkl_' + 'x'.repeat(43));
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('alert').waitFor({ timeout: WAIT });
+    expect(await page.getByRole('alert').textContent()).toMatch(/not valid/);
+
+    await page.getByLabel('API key').fill(stack.keys.admin);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    const row = page.locator('tr[data-journey="trial-browser"]');
+    await row.waitFor({ timeout: WAIT });
+    expect(await row.locator('td').allTextContents()).toEqual(['trial-browser', 'Trial follow-up', 'active', '1', '0', '0', '0', '—']);
+    const cookies = await context.cookies();
+    const session = cookies.find((c) => c.name === 'itinera_session')!;
+    expect(session).toMatchObject({ httpOnly: true, sameSite: 'Strict', path: '/' });
+    // The page never holds the key: it is in no storage.
+    expect(await page.evaluate(`JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }) + document.cookie`)).not.toContain(stack.keys.admin.slice(4, 16));
+    await shot('2-journeys');
+    expect(await seriousViolations(page)).toEqual([]);
+
+    await row.getByRole('link', { name: 'trial-browser' }).click();
+    const waitNode = page.locator('.react-flow__node[data-id="wait-demo"]');
+    await waitNode.waitFor({ timeout: WAIT });
+    for (const id of ['wait-demo', 'pick', 'booked', 'timed-out']) expect(await page.locator(`.react-flow__node[data-id="${id}"]`).count()).toBe(1);
+    const labels = await page.locator('.react-flow__edge-text').allTextContents();
+    // Both split arms lead to the same step: one edge, both arms on its label.
+    expect(labels.sort()).toEqual(['a 50% · b 50%', 'on demo.booked', 'timeout 1h'].sort());
+    // Laid out top to bottom: the start above its successors.
+    const y = async (id: string) => (await page.locator(`.react-flow__node[data-id="${id}"]`).boundingBox())!.y;
+    expect(await y('wait-demo')).toBeLessThan(await y('pick'));
+    expect(await y('pick')).toBeLessThan(await y('booked'));
+    const waiting = waitNode.locator('[data-count="waiting"]');
+    expect(await waiting.textContent()).toBe('0');
+    await shot('3-journey-empty');
+    expect(await seriousViolations(page)).toEqual([]);
+
+    // Events posted through the API move the counts on the open page, without a reload.
+    await page.evaluate(`window.marker = 42`);
+    for (const [id, who] of [['b-1', 'ann'], ['b-2', 'bob']]) {
+      await request(stack.app).post('/v1/events').set('Authorization', `Bearer ${stack.keys.integration}`).send({ id, type: 'trial.started', contact: { externalId: who } }).expect(202);
+    }
+    await shows(waiting, '2');
+    expect(await waitNode.locator('[data-count="entered"]').textContent()).toBe('2');
+    await request(stack.app).post('/v1/events').set('Authorization', `Bearer ${stack.keys.integration}`).send({ id: 'b-3', type: 'demo.booked', contact: { externalId: 'ann' } }).expect(202);
+    await shows(page.locator('.react-flow__node[data-id="booked"] [data-count="exitedHere"]'), '1');
+    expect(await waiting.textContent()).toBe('1');
+    expect(await page.evaluate(`window.marker`)).toBe(42);
+
+    // A node lists the runs waiting there (admin may list runs).
+    await waitNode.click();
+    await page.getByRole('heading', { name: 'Runs waiting at wait-demo' }).waitFor({ timeout: WAIT });
+    await page.locator('.runs tbody tr').first().waitFor({ timeout: WAIT });
+    expect(await page.locator('.runs tbody tr').count()).toBe(1);
+    expect(await page.locator('.runs tbody tr code').first().textContent()).toMatch(/^journey:trial-browser:/);
+    await shot('4-journey-live');
+    expect(await seriousViolations(page)).toEqual([]);
+
+    // 简体中文, switched in place and remembered.
+    await page.getByLabel('Language').selectOption('zh-CN');
+    await page.getByRole('link', { name: '← 全部旅程' }).waitFor({ timeout: WAIT });
+    expect(await waitNode.locator('dt').first().textContent()).toBe('进入');
+    expect(await page.evaluate(`document.documentElement.lang`)).toBe('zh-CN');
+    await shot('5-journey-zh');
+    expect(await seriousViolations(page)).toEqual([]);
+    await page.getByLabel('语言').selectOption('en');
+
+    // A second version: opened again (in-page navigation), the picker offers both and draws the one picked.
+    const v2 = journey.replace('on_timeout: timed-out', 'on_timeout: nudge').replace('  timed-out: { type: exit, reason: timed-out }', '  nudge: { type: wait, duration: 1d, next: timed-out }\n  timed-out: { type: exit, reason: timed-out }');
+    const m = { Authorization: `Bearer ${stack.keys.marketer}` };
+    await request(stack.app).put('/v1/journeys/trial-browser/draft').set(m).set('content-type', 'application/yaml').send(v2).expect(200);
+    await request(stack.app).post('/v1/journeys/trial-browser/publish').set(m).expect(201);
+    await page.getByRole('link', { name: '← All journeys' }).click();
+    await row.getByRole('link', { name: 'trial-browser' }).click();
+    await page.locator('.react-flow__node[data-id="nudge"]').waitFor({ timeout: WAIT });
+    const picker = page.locator('.toolbar select');
+    expect(await picker.locator('option').allTextContents()).toEqual([expect.stringMatching(/^v2 · /), expect.stringMatching(/^v1 · /)]);
+    await picker.selectOption('1');
+    await page.locator('.react-flow__node[data-id="nudge"]').waitFor({ state: 'detached', timeout: WAIT });
+    await shows(page.locator('.react-flow__node[data-id="wait-demo"] [data-count="waiting"]'), '1');
+
+    // Sign out: back to the form, the cookie gone, and the old cookie refused by the API.
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByLabel('API key').waitFor({ timeout: WAIT });
+    expect((await context.cookies()).find((c) => c.name === 'itinera_session')).toBeUndefined();
+    expect(await page.evaluate(`fetch('/v1/journeys').then((r) => r.status)`)).toBe(401);
+    const old = await request(stack.app).get('/v1/journeys').set('Cookie', `itinera_session=${session.value}`).expect(401);
+    expect(old.body.code).toBe('session_ended');
+    expect(problems).toEqual([]);
+  });
+
+  it('shows each role only what it may do', async () => {
+    const other = await browser.newContext({ locale: 'zh-CN' });
+    const p = await other.newPage();
+    try {
+      // The browser's language picks the interface language.
+      await p.goto(base);
+      await p.getByLabel('API 密钥').waitFor({ timeout: WAIT });
+      await p.getByLabel('API 密钥').fill(stack.keys.marketer);
+      await p.getByRole('button', { name: '登录' }).click();
+      await p.locator('tr[data-journey="trial-browser"]').waitFor({ timeout: WAIT });
+      await p.goto(`${base}/#/journeys/trial-browser`);
+      await p.locator('.react-flow__node[data-id="wait-demo"]').click({ timeout: WAIT });
+      // A marketer may not list runs (the API says 403): the page says so instead of offering it.
+      await p.getByText('查看运行列表需要 ops 或 admin 角色。').waitFor({ timeout: WAIT });
+      await p.getByRole('button', { name: '退出登录' }).click();
+
+      await p.getByLabel('API 密钥').fill(stack.keys.ops);
+      await p.getByRole('button', { name: '登录' }).click();
+      await p.getByText('ops 角色在此控制台中暂无页面').waitFor({ timeout: WAIT });
+      expect(await p.getByRole('link', { name: '旅程' }).count()).toBe(0);
+      expect(await seriousViolations(p)).toEqual([]);
+    } finally {
+      await other.close();
+    }
+  });
+});
