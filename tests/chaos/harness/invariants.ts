@@ -9,7 +9,8 @@ export function useChaosStack(opts: Parameters<typeof startChaosStack>[0]): () =
   }, 300_000);
   afterAll(async () => {
     await stack?.stop();
-  }, 120_000);
+    // Eight teardown steps of at most 15 s each (stack.ts), with room to spare.
+  }, 180_000);
   return () => stack!;
 }
 

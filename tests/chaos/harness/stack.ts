@@ -98,6 +98,9 @@ async function scratchDatabase(url: string): Promise<{ url: string; drop: () => 
   return { url: u.toString(), drop: () => admin(`drop database if exists ${name} with (force)`) };
 }
 
+/** How long one teardown step may take before the next one runs. */
+const CLEANUP_STEP_MS = 15_000;
+
 /**
  * Everything a scenario needs as real processes: a file-backed Temporal dev server, a supervised worker process, a
  * Postgres (a private cluster; a scratch database on the shared DATABASE_URL only when no server binaries exist and
@@ -105,8 +108,16 @@ async function scratchDatabase(url: string): Promise<{ url: string; drop: () => 
  */
 export async function startChaosStack(opts: { restartsPostgres: boolean }): Promise<ChaosStack> {
   const cleanups: (() => Promise<unknown>)[] = [];
+  // Each step is bounded: on a machine loaded far past its cores one close that never settles (a pool waiting on a
+  // client, a connection's drain) must not hold the rest of the teardown, and the processes are killed regardless.
   const cleanup = async () => {
-    for (const c of cleanups.reverse()) await c().catch(() => undefined);
+    for (const c of cleanups.reverse()) {
+      let timer: NodeJS.Timeout | undefined;
+      const bounded = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), CLEANUP_STEP_MS)));
+      const outcome = await Promise.race([c().catch(() => undefined), bounded]);
+      clearTimeout(timer);
+      if (outcome === 'timeout') console.warn(`chaos teardown: a step did not finish within ${CLEANUP_STEP_MS} ms, moving on: ${c.toString().slice(0, 120)}`);
+    }
   };
   try {
     let cluster: PgCluster | undefined;
