@@ -85,7 +85,7 @@ export function launchActivities(deps: ActivityDeps): Pick<Activities, 'prepareL
       const page = await db
         .select()
         .from(contacts)
-        .where(and(isNull(contacts.mergedInto), input.after ? gt(contacts.id, input.after) : undefined))
+        .where(and(isNull(contacts.mergedInto), isNull(contacts.erasedAt), input.after ? gt(contacts.id, input.after) : undefined))
         .orderBy(contacts.id)
         .limit(input.pageSize);
       const nextCursor = page.length === input.pageSize ? page.at(-1)!.id : null;

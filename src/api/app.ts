@@ -18,6 +18,7 @@ import { mountRoutes, type RouteDef } from './route';
 import { createMetrics, type Metrics } from '../metrics';
 import { metricsRoutes } from './routes/metrics';
 import { contactRoutes } from './routes/contacts';
+import { contactRightsRoutes } from './routes/contact-rights';
 import { eventRoutes } from './routes/events';
 import { handoffRoutes } from './routes/handoffs';
 import { healthRoutes } from './routes/health';
@@ -73,6 +74,7 @@ export function routeTable(deps: AppDeps): RouteDef[] {
     ...healthRoutes({ database: deps.database, temporal: deps.temporal }),
     ...eventRoutes({ ...ingest, metrics }),
     ...contactRoutes({ db, ...(deps.scoring ? { scoring: deps.scoring } : {}), ingest, ...(deps.logger ? { log: deps.logger } : {}) }),
+    ...contactRightsRoutes({ db, temporal: deps.temporal, signingSecrets: deps.signingSecrets }),
     ...trackingRoutes({ ...ingest, secrets: deps.signingSecrets }),
     ...runRoutes({ db, temporal: deps.temporal, taskQueue: deps.taskQueue }),
     ...handoffRoutes(ingest),

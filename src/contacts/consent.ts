@@ -22,7 +22,8 @@ export async function unsubscribeEmail(
   let stored: IncomingEvent[] = [];
   const found = await db.transaction(async (tx) => {
     const [contact] = await tx.select().from(contacts).where(eq(contacts.id, contactId)).for('update');
-    if (!contact) return false;
+    // An erased contact has no address or consent left to withdraw (its address is suppressed as a hash already).
+    if (!contact || contact.erasedAt) return false;
     if (contact.email) {
       await tx
         .insert(suppressions)

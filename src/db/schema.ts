@@ -44,6 +44,11 @@ export const contacts = pgTable(
     consent: jsonb('consent').$type<Consent>().notNull().default({}),
     /** Set when this contact was merged into another; reads follow the pointer. */
     mergedInto: uuid('merged_into'),
+    /**
+     * Set when the contact was erased on request (src/contacts/erase.ts): the row stays, emptied of personal data, so
+     * the anonymous rows that count in statistics keep their contact; nothing reads, enters or sends to it again.
+     */
+    erasedAt: timestamp('erased_at', { withTimezone: true }),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
