@@ -4,6 +4,12 @@ import { z } from 'zod';
 import { DNS_NAME, dkimKeyProblem, type DkimOptions } from './channels/email/dkim';
 import { EMPTY_ALLOW_LIST, literalHostProblem, parseOutboundAllow, type OutboundAllowList } from './net/addresses';
 
+/** The public endpoints Twilio posts to (src/api/routes/sms-webhooks.ts). */
+export const TWILIO_STATUS_PATH = '/v1/sms/twilio/status';
+export const TWILIO_INBOUND_PATH = '/v1/sms/twilio/inbound';
+/** @default answer to an inbound HELP (SMS_HELP_TEXT). */
+export const DEFAULT_SMS_HELP_TEXT = 'Reply STOP to unsubscribe, START to subscribe again. 回复 TD 退订，回复 订阅 重新订阅。';
+
 /**
  * Every setting itinera reads from the environment, parsed once. A bad value stops start-up with a sentence naming
  * the variable, so a typo in a deployment never turns into a silently wrong default.
@@ -173,6 +179,7 @@ const EnvSchema = z.object({
   TWILIO_ACCOUNT_SID: optionalString,
   TWILIO_AUTH_TOKEN: optionalString,
   SMS_FROM: optionalString,
+  SMS_HELP_TEXT: z.string().trim().min(1).max(480).default(DEFAULT_SMS_HELP_TEXT),
   TRUST_PROXY: TrustProxySetting,
   RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE: perMinute(ADDRESS_LIMIT_DEFAULTS.unauthenticatedPerMinute),
   RATE_LIMIT_PUBLIC_PER_MINUTE: perMinute(ADDRESS_LIMIT_DEFAULTS.publicPerMinute),
@@ -242,7 +249,17 @@ export type Config = {
   dkim: DkimOptions[];
   sms:
     | { provider: 'outbox' }
-    | { provider: 'twilio'; baseUrl: string; accountSid: string; authToken: string; from: string };
+    | {
+        provider: 'twilio';
+        baseUrl: string;
+        accountSid: string;
+        authToken: string;
+        from: string;
+        /** Where Twilio posts delivery receipts: PUBLIC_BASE_URL + /v1/sms/twilio/status. */
+        statusCallbackUrl: string;
+        /** The answer to an inbound HELP (SMS_HELP_TEXT). */
+        helpText: string;
+      };
   /** Incoming-webhook robots for the notify step; a channel without one keeps its messages in the outbox. */
   chatWebhooks: ChatWebhooks;
   /** Standard Webhooks secrets for the webhook step; the first signs. */
@@ -316,7 +333,15 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     dkim,
     sms:
       e.SMS_PROVIDER === 'twilio'
-        ? { provider: 'twilio', baseUrl: e.TWILIO_BASE_URL, accountSid: e.TWILIO_ACCOUNT_SID!, authToken: e.TWILIO_AUTH_TOKEN!, from: e.SMS_FROM! }
+        ? {
+            provider: 'twilio',
+            baseUrl: e.TWILIO_BASE_URL,
+            accountSid: e.TWILIO_ACCOUNT_SID!,
+            authToken: e.TWILIO_AUTH_TOKEN!,
+            from: e.SMS_FROM!,
+            statusCallbackUrl: `${(e.PUBLIC_BASE_URL ?? `http://localhost:${e.PORT}`).replace(/\/$/, '')}${TWILIO_STATUS_PATH}`,
+            helpText: e.SMS_HELP_TEXT,
+          }
         : { provider: 'outbox' },
     webhookSecrets: e.WEBHOOK_SECRETS,
     chatWebhooks: e.CHAT_WEBHOOKS,

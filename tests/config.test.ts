@@ -27,6 +27,14 @@ describe('loadConfig', () => {
     expect(c.publicBaseUrl).toBe('http://localhost:8080');
   });
 
+  it('gives Twilio the status callback URL under PUBLIC_BASE_URL and the HELP answer', () => {
+    const twilio = { SMS_PROVIDER: 'twilio', TWILIO_ACCOUNT_SID: 'AC1', TWILIO_AUTH_TOKEN: 'tok', SMS_FROM: '+15005550006' };
+    const c = loadConfig({ ...twilio, PUBLIC_BASE_URL: 'https://mkt.example.cn/' });
+    expect(c.sms).toMatchObject({ provider: 'twilio', statusCallbackUrl: 'https://mkt.example.cn/v1/sms/twilio/status', helpText: expect.stringContaining('STOP') });
+    expect(loadConfig({ ...twilio, SMS_HELP_TEXT: ' 回复 TD 退订 ' }).sms).toMatchObject({ helpText: '回复 TD 退订' });
+    expect(() => loadConfig({ ...twilio, SMS_HELP_TEXT: 'x'.repeat(481) })).toThrow(/SMS_HELP_TEXT/);
+  });
+
   it('reads the proxy trust and the per-address limits', () => {
     const d = loadConfig({});
     expect(d.trustProxy).toBe(false);

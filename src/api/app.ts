@@ -31,6 +31,7 @@ import { messageRoutes } from './routes/messages';
 import { runActionRoutes } from './routes/run-actions';
 import { runRoutes } from './routes/runs';
 import { trackingRoutes } from './routes/tracking';
+import { smsWebhookRoutes, type TwilioWebhookOptions } from './routes/sms-webhooks';
 
 declare module 'express-serve-static-core' {
   interface Request {
@@ -63,6 +64,8 @@ export type AppDeps = {
   outboundAllow?: OutboundAllowList;
   /** Prometheus registry and instruments for /metrics. @default a registry of the app's own */
   metrics?: Metrics;
+  /** Verifies Twilio's delivery receipts and inbound messages; without it those endpoints answer 404. */
+  twilio?: TwilioWebhookOptions;
 };
 
 /** Every route of the API. Tests generate the authorization matrix and the OpenAPI coverage check from this. */
@@ -76,6 +79,7 @@ export function routeTable(deps: AppDeps): RouteDef[] {
     ...contactRoutes({ db, ...(deps.scoring ? { scoring: deps.scoring } : {}), ingest, ...(deps.logger ? { log: deps.logger } : {}) }),
     ...contactRightsRoutes({ db, temporal: deps.temporal, signingSecrets: deps.signingSecrets }),
     ...trackingRoutes({ ...ingest, secrets: deps.signingSecrets }),
+    ...smsWebhookRoutes({ db, ingest, twilio: deps.twilio }),
     ...runRoutes({ db, temporal: deps.temporal, taskQueue: deps.taskQueue }),
     ...handoffRoutes(ingest),
     ...journeyRoutes({ db, ...(deps.outboundAllow ? { outboundAllow: deps.outboundAllow } : {}), onChange: () => syncJourneySchedules(deps.temporal, db, { taskQueue: deps.taskQueue }) }),

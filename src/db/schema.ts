@@ -455,3 +455,24 @@ export const idempotencyKeys = pgTable(
   },
   (t) => [primaryKey({ columns: [t.apiKeyId, t.key] }), index('idempotency_keys_expires_idx').on(t.expiresAt)],
 );
+
+/**
+ * Every Twilio-compatible callback received (src/api/routes/sms-webhooks.ts), once per message, kind and status: a
+ * replay changes nothing. `matched` is false for a status about a message we never sent (kept for the operator) or a
+ * keyword from a number no contact has. No phone numbers or message text are kept.
+ */
+export const smsProviderEvents = pgTable(
+  'sms_provider_events',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    provider: text('provider').notNull(),
+    /** status | inbound */
+    kind: text('kind').notNull(),
+    providerMessageId: text('provider_message_id').notNull(),
+    /** The delivery status reported, or for inbound messages the keyword (stop | start | help | other). */
+    status: text('status').notNull(),
+    matched: boolean('matched').notNull(),
+    receivedAt: timestamp('received_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [uniqueIndex('sms_provider_events_uq').on(t.provider, t.kind, t.providerMessageId, t.status)],
+);

@@ -31,5 +31,6 @@ export function createApi(opts: ApiOptions): Express {
     trustProxy: config.trustProxy,
     addressLimits: config.addressLimits,
     outboundAllow: config.outboundAllow,
+    ...(config.sms.provider === 'twilio' ? { twilio: { authToken: config.sms.authToken, publicBaseUrl: config.publicBaseUrl, helpText: config.sms.helpText } } : {}),
   });
 }

@@ -41,9 +41,9 @@ export type SmsChannel = { sms: SmsSender; provider: string };
 export function createSms(opts: { config: Config; outbound?: OutboundHttp }): SmsChannel {
   const { sms } = opts.config;
   if (sms.provider === 'twilio') {
-    const { baseUrl, accountSid, authToken, from } = sms;
+    const { baseUrl, accountSid, authToken, from, statusCallbackUrl } = sms;
     const http = opts.outbound ?? createOutboundHttp({ allow: opts.config.outboundAllow });
-    return { sms: createTwilioSmsSender({ baseUrl, accountSid, authToken, from, http }), provider: 'twilio' };
+    return { sms: createTwilioSmsSender({ baseUrl, accountSid, authToken, from, statusCallbackUrl, http }), provider: 'twilio' };
   }
   // The messages row written by the activity is the outbox entry; the provider id just names it.
   return { sms: createOutboxSmsSender(async () => `outbox-${randomUUID()}`), provider: 'outbox' };

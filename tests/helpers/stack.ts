@@ -1,7 +1,7 @@
 import type { Express } from 'express';
 import { createActivities, type Activities } from '../../src/activities';
 import type { EmailRenderer, Mailer } from '../../src/activities/deps';
-import { buildApp } from '../../src/api/app';
+import { buildApp, type AppDeps } from '../../src/api/app';
 import { createApiKey, type Role } from '../../src/api/auth';
 import { createSmtpMailer } from '../../src/channels/email/mailer';
 import type { TriggerSource } from '../../src/ingest/router';
@@ -61,6 +61,8 @@ export async function startTestStack(
      * @default true
      */
     contactTriggers?: boolean;
+    /** Twilio callback verification for the API (see AppDeps.twilio). */
+    twilio?: AppDeps['twilio'];
   } = {},
 ): Promise<TestStack> {
   const [db, smtp, temporal] = await Promise.all([createTestDatabase(), startSmtpSink(), connectTestTemporal()]);
@@ -91,6 +93,7 @@ export async function startTestStack(
   let worker = await temporal.startWorker(activities);
   const app = buildApp({ database: db, temporal: temporal.client, taskQueue: temporal.taskQueue, triggers, signingSecrets: TEST_SECRETS, outboundAllow,
     ...(opts.scoring ? { scoring: opts.scoring } : {}),
+    ...(opts.twilio ? { twilio: opts.twilio } : {}),
   });
   const keys = {} as Record<Role, string>;
   for (const role of ['marketer', 'integration', 'ops', 'admin'] as const) {
