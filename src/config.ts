@@ -174,7 +174,23 @@ const EnvSchema = z.object({
     .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean))
     .pipe(z.array(z.string().startsWith('whsec_', 'each secret must look like whsec_<base64>'))),
   CRM_WEBHOOK_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(10),
-  SMS_PROVIDER: z.enum(['outbox', 'twilio']).default('outbox'),
+  SMS_PROVIDER: z.enum(['outbox', 'twilio', 'aliyun']).default('outbox'),
+  ALIYUN_SMS_ENDPOINT: z.url().default('https://dysmsapi.aliyuncs.com'),
+  ALIYUN_ACCESS_KEY_ID: optionalString,
+  ALIYUN_ACCESS_KEY_SECRET: optionalString,
+  ALIYUN_SMS_SIGN_NAME: optionalString,
+  ALIYUN_SMS_TEMPLATES: z
+    .string()
+    .default('{}')
+    .transform((v, ctx) => {
+      try {
+        return JSON.parse(v) as unknown;
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'is not JSON; expected {"<template>": {"code": "SMS_123", "params": {"<name>": "{{contact.first_name}}"}}}' });
+        return z.NEVER;
+      }
+    })
+    .pipe(z.record(z.string().min(1), z.object({ code: z.string().regex(/^SMS_\d+$/, 'must be an Aliyun TemplateCode such as SMS_123456'), params: z.record(z.string(), z.string().max(500)).default({}) }).strict())),
   TWILIO_BASE_URL: z.url().default('https://api.twilio.com'),
   TWILIO_ACCOUNT_SID: optionalString,
   TWILIO_AUTH_TOKEN: optionalString,
@@ -199,6 +215,7 @@ const EnvSchema = z.object({
   const ownUrls: Array<[string, string | undefined]> = [
     ['CRM_WEBHOOK_URL', e.CRM_WEBHOOK_URL],
     ...(e.SMS_PROVIDER === 'twilio' ? [['TWILIO_BASE_URL', e.TWILIO_BASE_URL] as [string, string]] : []),
+    ...(e.SMS_PROVIDER === 'aliyun' ? [['ALIYUN_SMS_ENDPOINT', e.ALIYUN_SMS_ENDPOINT] as [string, string]] : []),
     // Zod runs this refinement even when a field above failed: every value is read defensively.
     ...Object.values(typeof e.CHAT_WEBHOOKS === 'object' && e.CHAT_WEBHOOKS !== null ? e.CHAT_WEBHOOKS : {}).flatMap((robot) => [robot?.default, ...Object.values(robot?.groups ?? {})].map((u): [string, string | undefined] => ['CHAT_WEBHOOKS', u])),
   ];
@@ -215,6 +232,14 @@ const EnvSchema = z.object({
     }
     if ((e.DKIM_PRIVATE_KEY === undefined) === (e.DKIM_PRIVATE_KEY_FILE === undefined)) {
       ctx.addIssue({ code: 'custom', path: ['DKIM_PRIVATE_KEY'], message: 'or DKIM_PRIVATE_KEY_FILE (exactly one of them) is required with DKIM_DOMAIN' });
+    }
+  }
+  if (e.SMS_PROVIDER === 'aliyun') {
+    for (const name of ['ALIYUN_ACCESS_KEY_ID', 'ALIYUN_ACCESS_KEY_SECRET', 'ALIYUN_SMS_SIGN_NAME'] as const) {
+      if (!e[name]) ctx.addIssue({ code: 'custom', path: [name], message: 'is required when SMS_PROVIDER=aliyun' });
+    }
+    if (typeof e.ALIYUN_SMS_TEMPLATES === 'object' && Object.keys(e.ALIYUN_SMS_TEMPLATES ?? {}).length === 0) {
+      ctx.addIssue({ code: 'custom', path: ['ALIYUN_SMS_TEMPLATES'], message: 'maps no template: Aliyun sends approved templates only, so every SMS would fail' });
     }
   }
   if (e.SMS_PROVIDER !== 'twilio') return;
@@ -259,6 +284,15 @@ export type Config = {
         statusCallbackUrl: string;
         /** The answer to an inbound HELP (SMS_HELP_TEXT). */
         helpText: string;
+      }
+    | {
+        provider: 'aliyun';
+        endpoint: string;
+        accessKeyId: string;
+        accessKeySecret: string;
+        signName: string;
+        /** Our SMS template name → Aliyun TemplateCode and its variables' inline templates (ALIYUN_SMS_TEMPLATES). */
+        templates: Record<string, { code: string; params: Record<string, string> }>;
       };
   /** Incoming-webhook robots for the notify step; a channel without one keeps its messages in the outbox. */
   chatWebhooks: ChatWebhooks;
@@ -342,7 +376,16 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
             statusCallbackUrl: `${(e.PUBLIC_BASE_URL ?? `http://localhost:${e.PORT}`).replace(/\/$/, '')}${TWILIO_STATUS_PATH}`,
             helpText: e.SMS_HELP_TEXT,
           }
-        : { provider: 'outbox' },
+        : e.SMS_PROVIDER === 'aliyun'
+          ? {
+              provider: 'aliyun',
+              endpoint: e.ALIYUN_SMS_ENDPOINT,
+              accessKeyId: e.ALIYUN_ACCESS_KEY_ID!,
+              accessKeySecret: e.ALIYUN_ACCESS_KEY_SECRET!,
+              signName: e.ALIYUN_SMS_SIGN_NAME!,
+              templates: e.ALIYUN_SMS_TEMPLATES,
+            }
+          : { provider: 'outbox' },
     webhookSecrets: e.WEBHOOK_SECRETS,
     chatWebhooks: e.CHAT_WEBHOOKS,
     crmWebhook: {

@@ -42,7 +42,7 @@ export function smsActivities(deps: ActivityDeps): Pick<Activities, 'sendSms'> {
         .values({ ...base, body, status: 'sending', attempts: 1 })
         .onConflictDoUpdate({ target: messages.idempotencyKey, set: { status: 'sending', attempts: sql`${messages.attempts} + 1`, updatedAt: sql`now()` } });
       try {
-        const r = await deps.sms.send({ to: row.phone, body, idempotencyKey: input.idempotencyKey });
+        const r = await deps.sms.send({ to: row.phone, body, idempotencyKey: input.idempotencyKey, template: input.template, context });
         await db
           .update(messages)
           .set({ status: 'sent', providerMessageId: r.providerMessageId, sentAt: sql`now()`, updatedAt: sql`now()` })
