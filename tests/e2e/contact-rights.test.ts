@@ -162,7 +162,7 @@ describe("the contact's rights: export and erase, end to end", () => {
     const again = await request(stack.app)
       .put('/v1/contacts/crm-rights-new')
       .set('Authorization', as('integration'))
-      .send({ email: PERSON.email, phone: PERSON.phone, consent: { email: 'opted_in', sms: 'opted_in' } })
+      .send({ email: PERSON.email, phone: PERSON.phone, tags: ['came-back'], consent: { email: 'opted_in', sms: 'opted_in' } })
       .expect(201);
     await request(stack.app).post('/v1/events').set('Authorization', as('integration')).send({ id: 'rights-e2', type: 'lead.created', contact: { externalId: 'crm-rights-new' } }).expect(202);
     const sent = await until('both sends decided', async () => {
@@ -171,5 +171,17 @@ describe("the contact's rights: export and erase, end to end", () => {
     });
     expect(sent.map((m) => `${m.channel}:${m.status}`).sort()).toEqual(['email:suppressed', 'sms:suppressed']);
     expect(stack.smtp.messages).toHaveLength(1);
+
+    // An audience launch checks the hashes too: the returning address is skipped as suppressed.
+    const launch = await request(stack.app)
+      .post('/v1/journeys/rights/launches')
+      .set('Authorization', as('marketer'))
+      .send({ filter: { tag: 'came-back' }, consent: 'email' })
+      .expect(202);
+    const done = await until('the launch completed', async () => {
+      const r = await request(stack.app).get(`/v1/launches/${launch.body.launchId as string}`).set('Authorization', as('marketer')).expect(200);
+      return r.body.status === 'completed' ? r.body : undefined;
+    });
+    expect(done).toMatchObject({ enrolled: 0, skipped: 1, skipReasons: { 'email address suppressed': 1 } });
   });
 });
