@@ -4,6 +4,12 @@ import { z } from 'zod';
 import { DNS_NAME, dkimKeyProblem, type DkimOptions } from './channels/email/dkim';
 import { EMPTY_ALLOW_LIST, literalHostProblem, parseOutboundAllow, type OutboundAllowList } from './net/addresses';
 
+/** The public endpoints Twilio posts to (src/api/routes/sms-webhooks.ts). */
+export const TWILIO_STATUS_PATH = '/v1/sms/twilio/status';
+export const TWILIO_INBOUND_PATH = '/v1/sms/twilio/inbound';
+/** @default answer to an inbound HELP (SMS_HELP_TEXT). */
+export const DEFAULT_SMS_HELP_TEXT = 'Reply STOP to unsubscribe, START to subscribe again. 回复 TD 退订，回复 订阅 重新订阅。';
+
 /**
  * Every setting itinera reads from the environment, parsed once. A bad value stops start-up with a sentence naming
  * the variable, so a typo in a deployment never turns into a silently wrong default.
@@ -168,11 +174,28 @@ const EnvSchema = z.object({
     .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean))
     .pipe(z.array(z.string().startsWith('whsec_', 'each secret must look like whsec_<base64>'))),
   CRM_WEBHOOK_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(10),
-  SMS_PROVIDER: z.enum(['outbox', 'twilio']).default('outbox'),
+  SMS_PROVIDER: z.enum(['outbox', 'twilio', 'aliyun']).default('outbox'),
+  ALIYUN_SMS_ENDPOINT: z.url().default('https://dysmsapi.aliyuncs.com'),
+  ALIYUN_ACCESS_KEY_ID: optionalString,
+  ALIYUN_ACCESS_KEY_SECRET: optionalString,
+  ALIYUN_SMS_SIGN_NAME: optionalString,
+  ALIYUN_SMS_TEMPLATES: z
+    .string()
+    .default('{}')
+    .transform((v, ctx) => {
+      try {
+        return JSON.parse(v) as unknown;
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'is not JSON; expected {"<template>": {"code": "SMS_123", "params": {"<name>": "{{contact.first_name}}"}}}' });
+        return z.NEVER;
+      }
+    })
+    .pipe(z.record(z.string().min(1), z.object({ code: z.string().regex(/^SMS_\d+$/, 'must be an Aliyun TemplateCode such as SMS_123456'), params: z.record(z.string(), z.string().max(500)).default({}) }).strict())),
   TWILIO_BASE_URL: z.url().default('https://api.twilio.com'),
   TWILIO_ACCOUNT_SID: optionalString,
   TWILIO_AUTH_TOKEN: optionalString,
   SMS_FROM: optionalString,
+  SMS_HELP_TEXT: z.string().trim().min(1).max(480).default(DEFAULT_SMS_HELP_TEXT),
   TRUST_PROXY: TrustProxySetting,
   CONSOLE_SESSION_MINUTES: z.coerce.number().int().min(5).max(7 * 24 * 60).default(480),
   RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE: perMinute(ADDRESS_LIMIT_DEFAULTS.unauthenticatedPerMinute),
@@ -193,6 +216,7 @@ const EnvSchema = z.object({
   const ownUrls: Array<[string, string | undefined]> = [
     ['CRM_WEBHOOK_URL', e.CRM_WEBHOOK_URL],
     ...(e.SMS_PROVIDER === 'twilio' ? [['TWILIO_BASE_URL', e.TWILIO_BASE_URL] as [string, string]] : []),
+    ...(e.SMS_PROVIDER === 'aliyun' ? [['ALIYUN_SMS_ENDPOINT', e.ALIYUN_SMS_ENDPOINT] as [string, string]] : []),
     // Zod runs this refinement even when a field above failed: every value is read defensively.
     ...Object.values(typeof e.CHAT_WEBHOOKS === 'object' && e.CHAT_WEBHOOKS !== null ? e.CHAT_WEBHOOKS : {}).flatMap((robot) => [robot?.default, ...Object.values(robot?.groups ?? {})].map((u): [string, string | undefined] => ['CHAT_WEBHOOKS', u])),
   ];
@@ -209,6 +233,14 @@ const EnvSchema = z.object({
     }
     if ((e.DKIM_PRIVATE_KEY === undefined) === (e.DKIM_PRIVATE_KEY_FILE === undefined)) {
       ctx.addIssue({ code: 'custom', path: ['DKIM_PRIVATE_KEY'], message: 'or DKIM_PRIVATE_KEY_FILE (exactly one of them) is required with DKIM_DOMAIN' });
+    }
+  }
+  if (e.SMS_PROVIDER === 'aliyun') {
+    for (const name of ['ALIYUN_ACCESS_KEY_ID', 'ALIYUN_ACCESS_KEY_SECRET', 'ALIYUN_SMS_SIGN_NAME'] as const) {
+      if (!e[name]) ctx.addIssue({ code: 'custom', path: [name], message: 'is required when SMS_PROVIDER=aliyun' });
+    }
+    if (typeof e.ALIYUN_SMS_TEMPLATES === 'object' && Object.keys(e.ALIYUN_SMS_TEMPLATES ?? {}).length === 0) {
+      ctx.addIssue({ code: 'custom', path: ['ALIYUN_SMS_TEMPLATES'], message: 'maps no template: Aliyun sends approved templates only, so every SMS would fail' });
     }
   }
   if (e.SMS_PROVIDER !== 'twilio') return;
@@ -243,7 +275,26 @@ export type Config = {
   dkim: DkimOptions[];
   sms:
     | { provider: 'outbox' }
-    | { provider: 'twilio'; baseUrl: string; accountSid: string; authToken: string; from: string };
+    | {
+        provider: 'twilio';
+        baseUrl: string;
+        accountSid: string;
+        authToken: string;
+        from: string;
+        /** Where Twilio posts delivery receipts: PUBLIC_BASE_URL + /v1/sms/twilio/status. */
+        statusCallbackUrl: string;
+        /** The answer to an inbound HELP (SMS_HELP_TEXT). */
+        helpText: string;
+      }
+    | {
+        provider: 'aliyun';
+        endpoint: string;
+        accessKeyId: string;
+        accessKeySecret: string;
+        signName: string;
+        /** Our SMS template name → Aliyun TemplateCode and its variables' inline templates (ALIYUN_SMS_TEMPLATES). */
+        templates: Record<string, { code: string; params: Record<string, string> }>;
+      };
   /** Incoming-webhook robots for the notify step; a channel without one keeps its messages in the outbox. */
   chatWebhooks: ChatWebhooks;
   /** Standard Webhooks secrets for the webhook step; the first signs. */
@@ -322,8 +373,25 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     dkim,
     sms:
       e.SMS_PROVIDER === 'twilio'
-        ? { provider: 'twilio', baseUrl: e.TWILIO_BASE_URL, accountSid: e.TWILIO_ACCOUNT_SID!, authToken: e.TWILIO_AUTH_TOKEN!, from: e.SMS_FROM! }
-        : { provider: 'outbox' },
+        ? {
+            provider: 'twilio',
+            baseUrl: e.TWILIO_BASE_URL,
+            accountSid: e.TWILIO_ACCOUNT_SID!,
+            authToken: e.TWILIO_AUTH_TOKEN!,
+            from: e.SMS_FROM!,
+            statusCallbackUrl: `${(e.PUBLIC_BASE_URL ?? `http://localhost:${e.PORT}`).replace(/\/$/, '')}${TWILIO_STATUS_PATH}`,
+            helpText: e.SMS_HELP_TEXT,
+          }
+        : e.SMS_PROVIDER === 'aliyun'
+          ? {
+              provider: 'aliyun',
+              endpoint: e.ALIYUN_SMS_ENDPOINT,
+              accessKeyId: e.ALIYUN_ACCESS_KEY_ID!,
+              accessKeySecret: e.ALIYUN_ACCESS_KEY_SECRET!,
+              signName: e.ALIYUN_SMS_SIGN_NAME!,
+              templates: e.ALIYUN_SMS_TEMPLATES,
+            }
+          : { provider: 'outbox' },
     webhookSecrets: e.WEBHOOK_SECRETS,
     chatWebhooks: e.CHAT_WEBHOOKS,
     crmWebhook: {

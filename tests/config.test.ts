@@ -27,6 +27,27 @@ describe('loadConfig', () => {
     expect(c.publicBaseUrl).toBe('http://localhost:8080');
   });
 
+  it('gives Twilio the status callback URL under PUBLIC_BASE_URL and the HELP answer', () => {
+    const twilio = { SMS_PROVIDER: 'twilio', TWILIO_ACCOUNT_SID: 'AC1', TWILIO_AUTH_TOKEN: 'tok', SMS_FROM: '+15005550006' };
+    const c = loadConfig({ ...twilio, PUBLIC_BASE_URL: 'https://mkt.example.cn/' });
+    expect(c.sms).toMatchObject({ provider: 'twilio', statusCallbackUrl: 'https://mkt.example.cn/v1/sms/twilio/status', helpText: expect.stringContaining('STOP') });
+    expect(loadConfig({ ...twilio, SMS_HELP_TEXT: ' 回复 TD 退订 ' }).sms).toMatchObject({ helpText: '回复 TD 退订' });
+    expect(() => loadConfig({ ...twilio, SMS_HELP_TEXT: 'x'.repeat(481) })).toThrow(/SMS_HELP_TEXT/);
+  });
+
+  it('reads the Aliyun SMS settings, with the template map checked', () => {
+    const aliyun = { SMS_PROVIDER: 'aliyun', ALIYUN_ACCESS_KEY_ID: 'LTAI5t', ALIYUN_ACCESS_KEY_SECRET: 's', ALIYUN_SMS_SIGN_NAME: '某某科技' };
+    const templates = JSON.stringify({ 'reactivation-reminder': { code: 'SMS_123456', params: { name: '{{contact.first_name}}' } } });
+    expect(loadConfig({ ...aliyun, ALIYUN_SMS_TEMPLATES: templates }).sms).toEqual({
+      provider: 'aliyun', endpoint: 'https://dysmsapi.aliyuncs.com', accessKeyId: 'LTAI5t', accessKeySecret: 's', signName: '某某科技',
+      templates: { 'reactivation-reminder': { code: 'SMS_123456', params: { name: '{{contact.first_name}}' } } },
+    });
+    expect(() => loadConfig(aliyun)).toThrow(/ALIYUN_SMS_TEMPLATES maps no template/);
+    expect(() => loadConfig({ ...aliyun, ALIYUN_SMS_TEMPLATES: '{nope' })).toThrow(/ALIYUN_SMS_TEMPLATES is not JSON/);
+    expect(() => loadConfig({ ...aliyun, ALIYUN_SMS_TEMPLATES: JSON.stringify({ x: { code: '123' } }) })).toThrow(/ALIYUN_SMS_TEMPLATES.*TemplateCode/);
+    expect(() => loadConfig({ SMS_PROVIDER: 'aliyun', ALIYUN_SMS_TEMPLATES: templates })).toThrow(/ALIYUN_ACCESS_KEY_ID/);
+  });
+
   it('reads the proxy trust and the per-address limits', () => {
     const d = loadConfig({});
     expect(d.trustProxy).toBe(false);

@@ -5,6 +5,7 @@ import { applyTracking } from '../channels/email/tracking';
 import { SmtpPermanentError, toSmtpError } from '../channels/email/mailer';
 import { toJourneyContact } from '../db/contact-view';
 import { findMessageByKey, suppressionOf, type ContactRow, type MessageRow } from '../db/queries';
+import { erasedAddresses, erasedAddressSql, erasureSalts } from '../contacts/erased-address';
 import { MARKETING_ONLY_SUPPRESSIONS, mayDeliver, SuppressionReason } from '../contacts/may-deliver';
 import { batched } from '../db/batch';
 import { contacts, messages, suppressions } from '../db/schema';
@@ -29,7 +30,7 @@ type Reservation = { key: string; contactId: string; journeyId: string; workflow
  * (src/db/batch.ts): per send they were most of the cost of the path. Every send still awaits its own statement. A
  * batch travels as one JSON parameter, so the SQL text is constant (cheap to build, planned like any other).
  */
-function sendStatements(db: Db, urgent: Db) {
+function sendStatements(db: Db, urgent: Db, salts: readonly string[]) {
   const rows = async <R>(q: SQL): Promise<R[]> => {
     const res = (await db.execute(q)) as unknown as { rows?: R[] };
     return res.rows ?? (res as unknown as R[]);
@@ -37,7 +38,10 @@ function sendStatements(db: Db, urgent: Db) {
   const findContacts = db
     .select({
       contact: contacts,
-      suppression: sql<string | null>`(select ${suppressions.reason} from ${suppressions} where ${suppressions.channel} = 'email' and ${suppressions.address} = ${contacts.email})`,
+      // The address itself, or the hash an erased contact's address is kept under (which wins).
+      suppression: sql<string | null>`(select ${suppressions.reason} from ${suppressions} where ${suppressions.channel} = 'email'
+        and (${suppressions.address} = ${contacts.email} or ${suppressions.address} in ${erasedAddressSql(JSON.stringify(salts), 'email', sql`${contacts.email}`)})
+        order by ${suppressions.address} = ${contacts.email} limit 1)`,
     })
     .from(contacts)
     .where(sql`${contacts.id} in (select jsonb_array_elements_text(${sql.placeholder('ids')}::jsonb)::uuid)`)
@@ -124,6 +128,7 @@ async function recordSent(stmt: ReturnType<typeof sendStatements>, key: string, 
 
 export function emailActivities(deps: ActivityDeps): Pick<Activities, 'sendEmail'> {
   const { db } = deps;
+  const salts = erasureSalts(deps.tracking.secrets);
   let statements: ReturnType<typeof sendStatements> | undefined;
   // Sends of one key running in this process at once (an attempt that timed out still running beside its retry) go
   // one after the other, so the later one finds the first's outcome instead of a second `sending` reservation.
@@ -156,7 +161,7 @@ export function emailActivities(deps: ActivityDeps): Pick<Activities, 'sendEmail
   };
 
   async function send(input: SendEmailInput): Promise<SendEmailResult> {
-    const stmt = (statements ??= sendStatements(db, deps.urgentDb ?? db));
+    const stmt = (statements ??= sendStatements(db, deps.urgentDb ?? db, salts));
     const hit = await stmt.lookup({ key: input.idempotencyKey, contactId: input.contactId });
     // A merged (or missing) contact takes the slow path: it reads the survivor, whose address decides suppression.
     const fast = hit.contact && !hit.contact.mergedInto ? { ...hit, contact: hit.contact } : undefined;
@@ -169,7 +174,7 @@ export function emailActivities(deps: ActivityDeps): Pick<Activities, 'sendEmail
     const skip = (status: Skipped) => recordSkip(db, base, status);
     // Consent and suppression are checked at send time, not at entry: a contact may unsubscribe while waiting.
     if (!row.email) return skip('no_address');
-    const suppression = fast ? fast.contact.suppression : await suppressionOf(db, 'email', row.email);
+    const suppression = fast ? fast.contact.suppression : await suppressionOf(db, 'email', row.email, erasedAddresses(salts, 'email', row.email));
     const decision = mayDeliver({ channel: 'email', category: input.category, consent: row.consent.email, suppression });
     if (!decision.deliver) return skip(decision.skip);
 

@@ -10,6 +10,7 @@ import { canEnter } from '../journey/entry';
 import type { PlanCondition } from '../journey/plan';
 import type { Activities, LaunchFilter, LaunchPageResult } from '../contracts';
 import type { ActivityDeps } from './deps';
+import { erasedAddresses, erasureSalts } from '../contacts/erased-address';
 
 /** Starts per page in flight at once: enough to hide round trips, few enough to leave the server to the runs. */
 const START_CONCURRENCY = 16;
@@ -39,6 +40,7 @@ async function mapLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<v
 
 export function launchActivities(deps: ActivityDeps): Pick<Activities, 'prepareLaunch' | 'launchPage' | 'recordLaunchProgress'> {
   const { db } = deps;
+  const salts = erasureSalts(deps.tracking.secrets);
   const plan = cachedPlanLoader(db);
   const caps = dbEntryCaps(db);
 
@@ -85,7 +87,7 @@ export function launchActivities(deps: ActivityDeps): Pick<Activities, 'prepareL
       const page = await db
         .select()
         .from(contacts)
-        .where(and(isNull(contacts.mergedInto), input.after ? gt(contacts.id, input.after) : undefined))
+        .where(and(isNull(contacts.mergedInto), isNull(contacts.erasedAt), input.after ? gt(contacts.id, input.after) : undefined))
         .orderBy(contacts.id)
         .limit(input.pageSize);
       const nextCursor = page.length === input.pageSize ? page.at(-1)!.id : null;
@@ -117,9 +119,12 @@ export function launchActivities(deps: ActivityDeps): Pick<Activities, 'prepareL
       );
       const channel = filter.consent ?? null;
       const addresses = channel ? matched.map((c) => (channel === 'email' ? c.email : c.phone)).filter((a): a is string => !!a) : [];
+      // The addresses themselves, and the hashes an erased contact's address is kept under (mapped back to it).
+      const lookup = new Map(addresses.map((a) => [a, a]));
+      if (channel) for (const a of addresses) for (const h of erasedAddresses(salts, channel, a)) lookup.set(h, a);
       const suppressed = new Set(
         addresses.length > 0
-          ? (await db.select({ a: suppressions.address }).from(suppressions).where(and(eq(suppressions.channel, channel!), inArray(suppressions.address, addresses)))).map((r) => r.a)
+          ? (await db.select({ a: suppressions.address }).from(suppressions).where(and(eq(suppressions.channel, channel!), inArray(suppressions.address, [...lookup.keys()])))).map((r) => lookup.get(r.a)!)
           : [],
       );
       const history = new Map<string, { activeRuns: number; lastEnteredAt?: number }>();

@@ -3,6 +3,7 @@ import { SmsPermanentError } from '../channels/sms';
 import { toJourneyContact } from '../db/contact-view';
 import { findMessageByKey, suppressionOf } from '../db/queries';
 import { mayDeliver } from '../contacts/may-deliver';
+import { erasedAddresses, erasureSalts } from '../contacts/erased-address';
 import { messages } from '../db/schema';
 import { buildTemplateContext } from '../templates/context';
 import type { Activities, SendSmsInput, SendSmsResult, Skipped } from '../contracts';
@@ -14,6 +15,7 @@ import { storableText } from '../bounds';
 
 export function smsActivities(deps: ActivityDeps): Pick<Activities, 'sendSms'> {
   const { db } = deps;
+  const salts = erasureSalts(deps.tracking.secrets);
   return {
     /**
      * Same reserve → send → mark protocol as email. Twilio-style providers also deduplicate by the idempotency
@@ -28,7 +30,7 @@ export function smsActivities(deps: ActivityDeps): Pick<Activities, 'sendSms'> {
       const base = messageRow(input, 'sms', row.phone ?? '', { template: input.template ?? null, provider: deps.smsProvider });
       const skip = (status: Skipped) => recordSkip(db, base, status);
       if (!row.phone) return skip('no_address');
-      const suppression = await suppressionOf(db, 'sms', row.phone);
+      const suppression = await suppressionOf(db, 'sms', row.phone, erasedAddresses(salts, 'sms', row.phone));
       const decision = mayDeliver({ channel: 'sms', category: input.category, consent: row.consent.sms, suppression });
       if (!decision.deliver) return skip(decision.skip);
 
@@ -40,7 +42,7 @@ export function smsActivities(deps: ActivityDeps): Pick<Activities, 'sendSms'> {
         .values({ ...base, body, status: 'sending', attempts: 1 })
         .onConflictDoUpdate({ target: messages.idempotencyKey, set: { status: 'sending', attempts: sql`${messages.attempts} + 1`, updatedAt: sql`now()` } });
       try {
-        const r = await deps.sms.send({ to: row.phone, body, idempotencyKey: input.idempotencyKey });
+        const r = await deps.sms.send({ to: row.phone, body, idempotencyKey: input.idempotencyKey, template: input.template, context });
         await db
           .update(messages)
           .set({ status: 'sent', providerMessageId: r.providerMessageId, sentAt: sql`now()`, updatedAt: sql`now()` })

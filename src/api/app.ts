@@ -19,6 +19,7 @@ import { mountRoutes, type RouteDef } from './route';
 import { createMetrics, type Metrics } from '../metrics';
 import { metricsRoutes } from './routes/metrics';
 import { contactRoutes } from './routes/contacts';
+import { contactRightsRoutes } from './routes/contact-rights';
 import { eventRoutes } from './routes/events';
 import { handoffRoutes } from './routes/handoffs';
 import { healthRoutes } from './routes/health';
@@ -33,6 +34,7 @@ import { runRoutes } from './routes/runs';
 import { sessionRoutes } from './routes/session';
 import { SESSION_TTL_DEFAULT_MS } from './sessions';
 import { trackingRoutes } from './routes/tracking';
+import { smsWebhookRoutes, type TwilioWebhookOptions } from './routes/sms-webhooks';
 
 declare module 'express-serve-static-core' {
   interface Request {
@@ -69,6 +71,8 @@ export type AppDeps = {
   sessionTtlMs?: number;
   /** The built console served at `/`. @default CONSOLE_DIST (console/dist) */
   consoleDist?: string;
+  /** Verifies Twilio's delivery receipts and inbound messages; without it those endpoints answer 404. */
+  twilio?: TwilioWebhookOptions;
 };
 
 /** Every route of the API. Tests generate the authorization matrix and the OpenAPI coverage check from this. */
@@ -80,7 +84,9 @@ export function routeTable(deps: AppDeps): RouteDef[] {
     ...healthRoutes({ database: deps.database, temporal: deps.temporal }),
     ...eventRoutes({ ...ingest, metrics }),
     ...contactRoutes({ db, ...(deps.scoring ? { scoring: deps.scoring } : {}), ingest, ...(deps.logger ? { log: deps.logger } : {}) }),
+    ...contactRightsRoutes({ db, temporal: deps.temporal, signingSecrets: deps.signingSecrets }),
     ...trackingRoutes({ ...ingest, secrets: deps.signingSecrets }),
+    ...smsWebhookRoutes({ db, ingest, twilio: deps.twilio }),
     ...runRoutes({ db, temporal: deps.temporal, taskQueue: deps.taskQueue }),
     ...handoffRoutes(ingest),
     ...journeyRoutes({ db, ...(deps.outboundAllow ? { outboundAllow: deps.outboundAllow } : {}), onChange: () => syncJourneySchedules(deps.temporal, db, { taskQueue: deps.taskQueue }) }),

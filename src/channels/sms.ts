@@ -13,6 +13,12 @@ export interface SmsMessage {
   body: string;
   /** Stable per logical send; Twilio drops a repeated request with the same token. */
   idempotencyKey: string;
+  /**
+   * The step's SMS template name and the context `body` was rendered with, for template-only providers (Aliyun:
+   * src/channels/aliyun-sms.ts), which send an approved template's id and variables instead of text.
+   */
+  template?: string | undefined;
+  context?: Record<string, unknown> | undefined;
 }
 
 /** Twilio message statuses plus `stored` for the outbox. */

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { eq, sql } from 'drizzle-orm';
+import { and, eq, isNull, sql } from 'drizzle-orm';
 import type { Db } from '../db/client';
 import { contactAudit, contacts, suppressions } from '../db/schema';
 import type { IncomingEvent, IngestDeps } from '../ingest/event';
@@ -22,7 +22,8 @@ export async function unsubscribeEmail(
   let stored: IncomingEvent[] = [];
   const found = await db.transaction(async (tx) => {
     const [contact] = await tx.select().from(contacts).where(eq(contacts.id, contactId)).for('update');
-    if (!contact) return false;
+    // An erased contact has no address or consent left to withdraw (its address is suppressed as a hash already).
+    if (!contact || contact.erasedAt) return false;
     if (contact.email) {
       await tx
         .insert(suppressions)
@@ -52,4 +53,52 @@ export async function unsubscribeEmail(
   });
   await routeStoredEvents(ingest, stored);
   return found;
+}
+
+/**
+ * An SMS keyword from a phone (STOP / START, src/channels/twilio-webhooks.ts): every live contact with that number gets
+ * SMS consent `opted_out` or `opted_in`, audited, with `contact.updated` (and on opting out `contact.unsubscribed`,
+ * channel sms) stored in the same transaction and routed after it. Opting out also suppresses the number — even when
+ * no contact has it, so a number that said STOP is never texted marketing; opting back in lifts only that
+ * unsubscribe (a bounce, manual or erased entry stays). Idempotent. Returns the contacts found.
+ */
+export async function setSmsConsentByPhone(
+  db: Db,
+  phone: string,
+  to: 'opted_out' | 'opted_in',
+  reason: { source: string; messageSid?: string },
+  ingest?: IngestDeps,
+): Promise<string[]> {
+  let stored: IncomingEvent[] = [];
+  const ids = await db.transaction(async (tx) => {
+    if (to === 'opted_out') {
+      await tx.insert(suppressions).values({ channel: 'sms', address: phone, reason: SuppressionReason.Unsubscribed }).onConflictDoNothing();
+    } else {
+      await tx
+        .delete(suppressions)
+        .where(and(eq(suppressions.channel, 'sms'), eq(suppressions.address, phone), eq(suppressions.reason, SuppressionReason.Unsubscribed)));
+    }
+    const found = await tx
+      .select()
+      .from(contacts)
+      .where(and(eq(contacts.phone, phone), isNull(contacts.mergedInto), isNull(contacts.erasedAt)))
+      .for('update');
+    for (const contact of found) {
+      if (contact.consent.sms === to) continue;
+      const consent = { ...contact.consent, sms: to };
+      await tx.update(contacts).set({ consent, updatedAt: sql`now()` }).where(eq(contacts.id, contact.id));
+      const key = `sms-${to}:${reason.messageSid ?? randomUUID()}`;
+      await tx.insert(contactAudit).values({
+        contactId: contact.id,
+        action: to === 'opted_out' ? 'unsubscribe' : 'subscribe',
+        detail: { channel: 'sms', source: reason.source, messageSid: reason.messageSid, writeKey: key },
+        actor: reason.source,
+      });
+      const r = await recordContactChange(tx, { before: contact, after: { ...contact, consent }, source: 'api', unsubscribeSource: reason.source, key });
+      stored = [...stored, ...r.events];
+    }
+    return found.map((c) => c.id);
+  });
+  await routeStoredEvents(ingest, stored);
+  return ids;
 }

@@ -7,7 +7,8 @@
  * - Transactional mail (receipts, password resets, order confirmations) ignores marketing consent: opting out of
  *   marketing is not opting out of the service.
  * - A suppressed address: an unsubscribe or a complaint stops marketing only; a hard bounce, an operator's manual
- *   entry, or any reason this rule does not know stops every message (an unknown reason fails closed).
+ *   entry, an erased contact's address, or any reason this rule does not know stops every message (an unknown reason
+ *   fails closed).
  */
 import type { ConsentStatus } from '../db/schema';
 
@@ -22,6 +23,8 @@ export const SuppressionReason = {
   Complaint: 'complaint',
   Bounced: 'bounced',
   Manual: 'manual',
+  /** An erased contact's address, kept only as a salted hash (src/contacts/erased-address.ts): nothing goes to it. */
+  Erased: 'erased',
 } as const;
 export type SuppressionReason = (typeof SuppressionReason)[keyof typeof SuppressionReason];
 

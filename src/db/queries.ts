@@ -1,4 +1,4 @@
-import { and, eq, sql, type SQL } from 'drizzle-orm';
+import { and, eq, inArray, sql, type SQL } from 'drizzle-orm';
 import type { RunProjection } from '../contracts';
 import type { Db, DbOrTx } from './client';
 import { contacts, events, journeyRuns, journeyRunSteps, journeyVersions, messages, suppressions } from './schema';
@@ -21,6 +21,21 @@ export async function findContactById(db: DbOrTx, id: string): Promise<ContactRo
 export async function findContactByExternalId(db: DbOrTx, externalId: string): Promise<ContactRow | undefined> {
   const [row] = await db.select().from(contacts).where(eq(contacts.externalId, externalId)).limit(1);
   return live(db, row);
+}
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * A contact by our id or the CRM's (external) id. A reference shaped like a UUID is looked up as our id first and, only
+ * when no contact has that id, as a CRM id: so a CRM that uses UUIDs still reaches its contacts, and our id — which the
+ * CRM cannot choose — always wins the (astronomically unlikely) tie.
+ */
+export async function findContactByRef(db: DbOrTx, ref: string): Promise<ContactRow | undefined> {
+  if (UUID_RE.test(ref)) {
+    const byId = await findContactById(db, ref);
+    if (byId) return byId;
+  }
+  return findContactByExternalId(db, ref);
 }
 
 export async function findContactByEmail(db: DbOrTx, email: string): Promise<ContactRow | undefined> {
@@ -118,12 +133,16 @@ export async function findRun(db: DbOrTx, workflowId: string): Promise<RunRow | 
   return row;
 }
 
-/** Why the address is on the channel's suppression list, or null when it is not (one row per address). */
-export async function suppressionOf(db: DbOrTx, channel: string, address: string): Promise<string | null> {
+/**
+ * Why the address is on the channel's suppression list, or null when it is not (one row per address). `erased`: the
+ * hashes an erased contact's address is kept under (src/contacts/erased-address.ts); such a row wins over a plain one.
+ */
+export async function suppressionOf(db: DbOrTx, channel: string, address: string, erased: readonly string[] = []): Promise<string | null> {
   const rows = await db
     .select({ reason: suppressions.reason })
     .from(suppressions)
-    .where(and(eq(suppressions.channel, channel), eq(suppressions.address, address)))
+    .where(and(eq(suppressions.channel, channel), inArray(suppressions.address, [address, ...erased])))
+    .orderBy(sql`${suppressions.address} = ${address}`)
     .limit(1);
   return rows[0]?.reason ?? null;
 }

@@ -44,6 +44,11 @@ export const contacts = pgTable(
     consent: jsonb('consent').$type<Consent>().notNull().default({}),
     /** Set when this contact was merged into another; reads follow the pointer. */
     mergedInto: uuid('merged_into'),
+    /**
+     * Set when the contact was erased on request (src/contacts/erase.ts): the row stays, emptied of personal data, so
+     * the anonymous rows that count in statistics keep their contact; nothing reads, enters or sends to it again.
+     */
+    erasedAt: timestamp('erased_at', { withTimezone: true }),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
@@ -475,4 +480,25 @@ export const idempotencyKeys = pgTable(
     expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
   },
   (t) => [primaryKey({ columns: [t.apiKeyId, t.key] }), index('idempotency_keys_expires_idx').on(t.expiresAt)],
+);
+
+/**
+ * Every Twilio-compatible callback received (src/api/routes/sms-webhooks.ts), once per message, kind and status: a
+ * replay changes nothing. `matched` is false for a status about a message we never sent (kept for the operator) or a
+ * keyword from a number no contact has. No phone numbers or message text are kept.
+ */
+export const smsProviderEvents = pgTable(
+  'sms_provider_events',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    provider: text('provider').notNull(),
+    /** status | inbound */
+    kind: text('kind').notNull(),
+    providerMessageId: text('provider_message_id').notNull(),
+    /** The delivery status reported, or for inbound messages the keyword (stop | start | help | other). */
+    status: text('status').notNull(),
+    matched: boolean('matched').notNull(),
+    receivedAt: timestamp('received_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [uniqueIndex('sms_provider_events_uq').on(t.provider, t.kind, t.providerMessageId, t.status)],
 );

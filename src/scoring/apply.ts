@@ -391,7 +391,7 @@ async function decayOne(db: Db, model: ScoringModel, contactId: string, now: Dat
     return await db.transaction(async (tx) => {
       const [contact] = await tx.select().from(contacts).where(eq(contacts.id, contactId)).for('update');
       // Merged contacts keep their history but their score lives on the target.
-      if (!contact || contact.mergedInto) return 0;
+      if (!contact || contact.mergedInto || contact.erasedAt) return 0;
       const [agg] = await tx
         .select({ behaviour: sumDelta, lastAt: sql<Date | null>`max(${scoreEvents.createdAt})`.mapWith(scoreEvents.createdAt) })
         .from(scoreEvents)

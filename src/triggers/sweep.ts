@@ -162,7 +162,7 @@ async function sweepTrigger(deps: SweepDeps, plan: JourneyPlan, version: number,
   const name = attributeName(t);
   // Values without the ISO shape ("soon", 03/01/2027, a number) are counted through their partial index, every sweep.
   if (name !== undefined) {
-    const [row] = await db.select({ n: sql<number>`count(*)::int` }).from(contacts).where(and(isNull(contacts.mergedInto), sql.raw(notDateSql(name))));
+    const [row] = await db.select({ n: sql<number>`count(*)::int` }).from(contacts).where(and(isNull(contacts.mergedInto), isNull(contacts.erasedAt), sql.raw(notDateSql(name))));
     skip(NOT_A_DATE, row?.n ?? 0);
   }
   if (until <= from) return r;
@@ -172,7 +172,7 @@ async function sweepTrigger(deps: SweepDeps, plan: JourneyPlan, version: number,
     const page = await db
       .select()
       .from(contacts)
-      .where(and(isNull(contacts.mergedInto), where, after ? gt(contacts.id, after) : undefined))
+      .where(and(isNull(contacts.mergedInto), isNull(contacts.erasedAt), where, after ? gt(contacts.id, after) : undefined))
       .orderBy(asc(contacts.id))
       .limit(PAGE_SIZE);
     if (page.length === 0) break;

@@ -32,5 +32,6 @@ export function createApi(opts: ApiOptions): Express {
     sessionTtlMs: config.consoleSessionMs,
     addressLimits: config.addressLimits,
     outboundAllow: config.outboundAllow,
+    ...(config.sms.provider === 'twilio' ? { twilio: { authToken: config.sms.authToken, publicBaseUrl: config.publicBaseUrl, helpText: config.sms.helpText } } : {}),
   });
 }

@@ -5,6 +5,8 @@ import type { EmailRenderer, Mailer } from '../activities/deps';
 import { createFileMailer, createSmtpMailer } from '../channels/email/mailer';
 import { createTemplateRenderer } from '../templates/email';
 import { createOutboxSmsSender, createTwilioSmsSender, type SmsSender } from '../channels/sms';
+import { createAliyunSmsSender } from '../channels/aliyun-sms';
+import { renderInline } from '../templates/inline';
 import { TEMPLATES_DIR } from '../paths';
 import { createOutboundHttp, type OutboundHttp } from '../net/outbound';
 
@@ -41,9 +43,14 @@ export type SmsChannel = { sms: SmsSender; provider: string };
 export function createSms(opts: { config: Config; outbound?: OutboundHttp }): SmsChannel {
   const { sms } = opts.config;
   if (sms.provider === 'twilio') {
-    const { baseUrl, accountSid, authToken, from } = sms;
+    const { baseUrl, accountSid, authToken, from, statusCallbackUrl } = sms;
     const http = opts.outbound ?? createOutboundHttp({ allow: opts.config.outboundAllow });
-    return { sms: createTwilioSmsSender({ baseUrl, accountSid, authToken, from, http }), provider: 'twilio' };
+    return { sms: createTwilioSmsSender({ baseUrl, accountSid, authToken, from, statusCallbackUrl, http }), provider: 'twilio' };
+  }
+  if (sms.provider === 'aliyun') {
+    const { endpoint, accessKeyId, accessKeySecret, signName, templates } = sms;
+    const http = opts.outbound ?? createOutboundHttp({ allow: opts.config.outboundAllow });
+    return { sms: createAliyunSmsSender({ endpoint, accessKeyId, accessKeySecret, signName, templates, render: renderInline, http }), provider: 'aliyun' };
   }
   // The messages row written by the activity is the outbox entry; the provider id just names it.
   return { sms: createOutboxSmsSender(async () => `outbox-${randomUUID()}`), provider: 'outbox' };

@@ -89,7 +89,7 @@ describe('API shape and authorization', () => {
         ],
       })
       .expect(202);
-    expect(res.body.accepted).toEqual([{ id: 'b1', duplicate: false, runs: [] }]);
+    expect(res.body.accepted).toEqual([{ id: 'b1', contactId: expect.stringMatching(/^[0-9a-f-]{36}$/), duplicate: false, runs: [] }]);
     expect(res.body.rejected).toEqual([
       { index: 1, id: 'b2', errors: [expect.objectContaining({ path: 'events.1.contact.email' })] },
     ]);

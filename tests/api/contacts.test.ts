@@ -36,7 +36,9 @@ describe('contacts API', () => {
   it('names each invalid field', async () => {
     const bad = await put('crm-2', { email: 'not-an-email', phone: '12', timezone: 'Mars/Base' }).expect(400);
     expect(bad.body.errors.map((e: { path: string }) => e.path).sort()).toEqual(['email', 'phone', 'timezone']);
-    await request(stack.app).get('/v1/contacts/not-a-uuid').set('Authorization', `Bearer ${stack.keys.ops}`).expect(400);
+    // Anything not our id is a CRM id: unknown is 404; longer than a CRM id can be is 400.
+    await request(stack.app).get('/v1/contacts/not-a-uuid').set('Authorization', `Bearer ${stack.keys.ops}`).expect(404);
+    await request(stack.app).get(`/v1/contacts/${'x'.repeat(201)}`).set('Authorization', `Bearer ${stack.keys.ops}`).expect(400);
   });
 
   it('shows a 360° view with the score explained', async () => {

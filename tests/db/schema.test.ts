@@ -27,6 +27,7 @@ const TABLES = [
   'sales_handoff_feedback',
   'sales_handoffs',
   'score_events',
+  'sms_provider_events',
   'suppressions',
 ];
 

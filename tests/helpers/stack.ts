@@ -1,7 +1,7 @@
 import type { Express } from 'express';
 import { createActivities, type Activities } from '../../src/activities';
 import type { EmailRenderer, Mailer } from '../../src/activities/deps';
-import { buildApp } from '../../src/api/app';
+import { buildApp, type AppDeps } from '../../src/api/app';
 import { createApiKey, type Role } from '../../src/api/auth';
 import { createSmtpMailer } from '../../src/channels/email/mailer';
 import type { TriggerSource } from '../../src/ingest/router';
@@ -63,6 +63,8 @@ export async function startTestStack(
     contactTriggers?: boolean;
     /** The built console the app serves at `/`. @default console/dist */
     consoleDist?: string;
+    /** Twilio callback verification for the API (see AppDeps.twilio). */
+    twilio?: AppDeps['twilio'];
   } = {},
 ): Promise<TestStack> {
   const [db, smtp, temporal] = await Promise.all([createTestDatabase(), startSmtpSink(), connectTestTemporal()]);
@@ -94,6 +96,7 @@ export async function startTestStack(
   const app = buildApp({ database: db, temporal: temporal.client, taskQueue: temporal.taskQueue, triggers, signingSecrets: TEST_SECRETS, outboundAllow,
     ...(opts.scoring ? { scoring: opts.scoring } : {}),
     ...(opts.consoleDist ? { consoleDist: opts.consoleDist } : {}),
+    ...(opts.twilio ? { twilio: opts.twilio } : {}),
   });
   const keys = {} as Record<Role, string>;
   for (const role of ['marketer', 'integration', 'ops', 'admin'] as const) {

@@ -1,13 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { desc, eq, inArray } from 'drizzle-orm';
 import { z } from 'zod';
-import { findContactById } from '../../db/queries';
 import { contacts, events, journeyRuns, messages } from '../../db/schema';
 import { contactFieldIssues, upsertContact, type ContactFields, type UpsertDeps } from '../../contacts/upsert';
-import { NotFoundError } from '../../errors';
 import { isValidTimeZone, LifecycleStage } from '../../journey/schema';
 import { explainScore } from '../../scoring/explain';
 import { defineRoute } from '../route';
+import { ContactRef, liveContact } from './contact-rights';
 
 const Consent = z.enum(['opted_in', 'opted_out', 'unknown']);
 
@@ -64,13 +63,12 @@ export function contactRoutes(deps: UpsertDeps) {
       method: 'get',
       path: '/v1/contacts/:id',
       tag: 'contacts',
-      summary: 'A 360° view: fields, tags, score with its explanation, lifecycle, journeys, messages and timeline',
+      summary: 'A 360° view (by our id or the CRM id; a UUID is our id first): fields, tags, score with its explanation, lifecycle, journeys, messages and timeline',
       auth: ['integration', 'marketer', 'ops'],
-      params: z.object({ id: z.uuid() }),
-      responses: { 200: { description: 'The contact' }, 404: { description: 'No such contact' } },
+      params: ContactRef,
+      responses: { 200: { description: 'The contact' }, 404: { description: 'No such contact' }, 410: { description: 'The contact was erased' } },
       handler: async ({ params }) => {
-        const contact = await findContactById(deps.db, params.id);
-        if (!contact) throw new NotFoundError('Contact', params.id);
+        const contact = await liveContact(deps.db, params.id);
         // Runs keep the contact id they started with: a merged duplicate's runs are this person's journeys too.
         const ids = [contact.id, ...(await deps.db.select({ id: contacts.id }).from(contacts).where(eq(contacts.mergedInto, contact.id))).map((r) => r.id)];
         const [runs, sent, timeline, score] = await Promise.all([

@@ -36,6 +36,8 @@ const IngestResult = z.object({
   accepted: z.array(
     z.object({
       id: z.string(),
+      /** Our id of the contact the event is about; null when the event was refused before any contact existed. */
+      contactId: z.string().nullable(),
       duplicate: z.boolean(),
       runs: z.array(z.string()),
       notEntered: z.array(z.object({ journeyId: z.string(), reason: z.string() })).optional(),
@@ -86,7 +88,7 @@ export function eventRoutes(deps: EventsDeps) {
 export const UNKNOWN_CONTACT = 'unknown_contact';
 const DAY_MS = 86_400_000;
 
-async function ingestOne(deps: EventsDeps, event: IngestEvent): Promise<IngestOutcome> {
+async function ingestOne(deps: EventsDeps, event: IngestEvent): Promise<IngestOutcome & { contactId: string | null }> {
   const { externalId, ...fields } = event.contact;
   const occurredAt = event.occurredAt ? new Date(event.occurredAt) : new Date();
   const writes = Object.values(fields).some((v) => v !== undefined);
@@ -120,7 +122,7 @@ async function ingestOne(deps: EventsDeps, event: IngestEvent): Promise<IngestOu
     );
     const refusing = refuse(triggered.filter((t) => (t.unknownContact ?? 'reject') === 'reject').map((t) => t.journeyId));
     if (triggered.length > 0 && triggered.every((t) => refusing.has(t.journeyId))) {
-      return { id: event.id, duplicate: false, runs: [], notEntered: rejected };
+      return { id: event.id, contactId: null, duplicate: false, runs: [], notEntered: rejected };
     }
     refusedJourneys = [...refusing];
   }
@@ -143,6 +145,6 @@ async function ingestOne(deps: EventsDeps, event: IngestEvent): Promise<IngestOu
     occurredAt,
     source: 'api',
   });
-  if (rejected.length === 0) return outcome;
-  return { ...outcome, notEntered: [...rejected, ...(outcome.notEntered ?? [])] };
+  if (rejected.length === 0) return { ...outcome, contactId: contact.id };
+  return { ...outcome, contactId: contact.id, notEntered: [...rejected, ...(outcome.notEntered ?? [])] };
 }

@@ -74,7 +74,7 @@ export function launchRoutes(deps: { db: Db; temporal: Client; taskQueue: string
     if (!row) throw new NotFoundError('Launch', id);
     return row;
   };
-  const contactCount = async () => (await db.select({ n: sql<number>`count(*)::int` }).from(contacts).where(isNull(contacts.mergedInto)))[0]!.n;
+  const contactCount = async () => (await db.select({ n: sql<number>`count(*)::int` }).from(contacts).where(and(isNull(contacts.mergedInto), isNull(contacts.erasedAt))))[0]!.n;
   return [
     defineRoute({
       method: 'post',

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { eq } from 'drizzle-orm';
+import { and, eq, isNull } from 'drizzle-orm';
 import { z } from 'zod';
 import { resolveClick, resolveOpen, resolveUnsubscribe } from '../../channels/email/tracking';
 import { contacts } from '../../db/schema';
@@ -30,8 +30,9 @@ function page(title: string, body: string): string {
 export function trackingRoutes(deps: TrackingDeps) {
   const now = deps.now ?? Date.now;
   const record = async (type: string, contactId: string, properties: Record<string, unknown>) => {
-    // A link outlives its contact (erased on request): the link still works, there is just no one to record it for.
-    const [known] = await deps.db.select({ id: contacts.id }).from(contacts).where(eq(contacts.id, contactId)).limit(1);
+    // A link outlives its contact (erased on request, src/contacts/erase.ts): the link still works, there is just no one
+    // to record it for — an erased contact's tombstone gets no new events.
+    const [known] = await deps.db.select({ id: contacts.id }).from(contacts).where(and(eq(contacts.id, contactId), isNull(contacts.erasedAt))).limit(1);
     if (!known) return;
     await ingestEvent(deps, { id: `${type}:${randomUUID()}`, type, contactId, properties, occurredAt: new Date(now()), source: 'tracking' });
   };

@@ -1,0 +1,83 @@
+/**
+ * Everything stored about a contact, for a subject access request (GDPR art. 15, PIPL art. 45): one JSON object with
+ * a section per table that holds a contact id or their address. `CONTACT_TABLES` names every such table; a test reads
+ * the database's columns and fails when a table with a contact column is missing here (and from the erasure).
+ */
+import { and, eq, inArray, or } from 'drizzle-orm';
+import type { DbOrTx } from '../db/client';
+import {
+  audienceLaunchEntries,
+  contactAudit,
+  contacts,
+  conversions,
+  events,
+  journeyRuns,
+  journeyRunSteps,
+  messages,
+  runArms,
+  salesHandoffFeedback,
+  salesHandoffs,
+  scoreEvents,
+  suppressions,
+} from '../db/schema';
+
+/** The tables holding a contact's data, in export order, and how each is found (by contact id, hand-off or address). */
+export const CONTACT_TABLES = [
+  'contacts',
+  'contact_audit',
+  'events',
+  'score_events',
+  'messages',
+  'journey_runs',
+  'journey_run_steps',
+  'run_arms',
+  'conversions',
+  'sales_handoffs',
+  'sales_handoff_feedback',
+  'audience_launch_entries',
+  'suppressions',
+] as const;
+export type ContactTable = (typeof CONTACT_TABLES)[number];
+
+/** The contact and every duplicate merged into it (directly or through another duplicate): one person. */
+export async function personIds(db: DbOrTx, contactId: string): Promise<string[]> {
+  const ids = [contactId];
+  let frontier = [contactId];
+  for (let hop = 0; frontier.length > 0 && hop < 10; hop++) {
+    const rows = await db.select({ id: contacts.id }).from(contacts).where(inArray(contacts.mergedInto, frontier));
+    frontier = rows.map((r) => r.id).filter((id) => !ids.includes(id));
+    ids.push(...frontier);
+  }
+  return ids;
+}
+
+export type ContactExport = { contactId: string; exportedAt: string; tables: Record<ContactTable, unknown[]> };
+
+export async function exportContact(db: DbOrTx, contactId: string): Promise<ContactExport> {
+  const ids = await personIds(db, contactId);
+  const people = await db.select().from(contacts).where(inArray(contacts.id, ids));
+  const handoffs = await db.select().from(salesHandoffs).where(inArray(salesHandoffs.contactId, ids));
+  const handoffIds = handoffs.map((h) => h.id);
+  const emails = people.flatMap((p) => (p.email ? [p.email] : []));
+  const phones = people.flatMap((p) => (p.phone ? [p.phone] : []));
+  const addressed = [
+    ...(emails.length ? [and(eq(suppressions.channel, 'email'), inArray(suppressions.address, emails))] : []),
+    ...(phones.length ? [and(eq(suppressions.channel, 'sms'), inArray(suppressions.address, phones))] : []),
+  ];
+  const tables: Record<ContactTable, unknown[]> = {
+    contacts: people,
+    contact_audit: await db.select().from(contactAudit).where(inArray(contactAudit.contactId, ids)).orderBy(contactAudit.id),
+    events: await db.select().from(events).where(inArray(events.contactId, ids)).orderBy(events.occurredAt),
+    score_events: await db.select().from(scoreEvents).where(inArray(scoreEvents.contactId, ids)).orderBy(scoreEvents.id),
+    messages: await db.select().from(messages).where(inArray(messages.contactId, ids)).orderBy(messages.createdAt),
+    journey_runs: await db.select().from(journeyRuns).where(inArray(journeyRuns.contactId, ids)).orderBy(journeyRuns.startedAt),
+    journey_run_steps: await db.select().from(journeyRunSteps).where(inArray(journeyRunSteps.contactId, ids)).orderBy(journeyRunSteps.id),
+    run_arms: await db.select().from(runArms).where(inArray(runArms.contactId, ids)).orderBy(runArms.assignedAt),
+    conversions: await db.select().from(conversions).where(inArray(conversions.contactId, ids)).orderBy(conversions.id),
+    sales_handoffs: handoffs,
+    sales_handoff_feedback: handoffIds.length ? await db.select().from(salesHandoffFeedback).where(inArray(salesHandoffFeedback.handoffId, handoffIds)) : [],
+    audience_launch_entries: await db.select().from(audienceLaunchEntries).where(inArray(audienceLaunchEntries.contactId, ids)),
+    suppressions: addressed.length ? await db.select().from(suppressions).where(or(...addressed)) : [],
+  };
+  return { contactId, exportedAt: new Date().toISOString(), tables };
+}
