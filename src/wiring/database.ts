@@ -2,15 +2,23 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { ConfigError, type Config } from '../config';
 import { migrateDatabase, openDatabase, type DatabaseHandle } from '../db/client';
+import { EmbeddedDatabaseBusyError } from '../db/embedded-lock';
 
 /** Opens the configured database (Postgres, or PGlite under DATA_DIR) and applies pending migrations. */
 export async function openMigratedDatabase(opts: { config: Config; log: Logger }): Promise<DatabaseHandle> {
   const { config, log } = opts;
-  const database = await openDatabase({
-    url: config.databaseUrl,
-    pgliteDir: config.databaseUrl ? undefined : path.join(config.dataDir, 'pglite'),
-    poolSize: config.databasePoolSize,
-  });
+  let database: DatabaseHandle;
+  try {
+    database = await openDatabase({
+      url: config.databaseUrl,
+      pgliteDir: config.databaseUrl ? undefined : path.join(config.dataDir, 'pglite'),
+      poolSize: config.databasePoolSize,
+    });
+  } catch (err) {
+    // Another process has the embedded database: a plain sentence and exit 1, like a configuration mistake.
+    if (err instanceof EmbeddedDatabaseBusyError) throw new ConfigError(err.message);
+    throw err;
+  }
   const started = Date.now();
   await migrateDatabase(database);
   log.info({ database: database.location, kind: database.kind, ms: Date.now() - started }, 'database ready');
