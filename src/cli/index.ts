@@ -1,6 +1,7 @@
 // `itinera` — the command line for marketers and ops. Exit codes: 0 ok, 1 invalid input, 2 system error.
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config';
+import { registerContactsCommands } from './contacts';
 import { CliError } from './errors';
 import { registerJourneyCommands } from './journey-commands';
 import { registerJourneysCommands } from './journeys';
@@ -14,6 +15,7 @@ addPublishCommand(program);
 registerJourneysCommands(program);
 registerKeyCommands(program);
 registerRunsCommands(program);
+registerContactsCommands(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -11,6 +11,7 @@ export const WorkflowType = {
   HandoffSla: 'handoffSlaWorkflow',
   ScoreDecay: 'scoreDecayWorkflow',
   DateTriggerSweep: 'dateTriggerSweepWorkflow',
+  ContactImport: 'contactImportWorkflow',
 } as const;
 export type WorkflowType = (typeof WorkflowType)[keyof typeof WorkflowType];
 

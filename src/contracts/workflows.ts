@@ -99,3 +99,10 @@ export type DateSweepInput = {
   /** Epoch ms to sweep from instead of the stored cursor (a re-sweep: runs already started are found, not repeated). */
   from?: number;
 };
+
+/** contactImportWorkflow: one contact import (src/imports), chunk by chunk from its stored checkpoint. */
+export type ContactImportInput = {
+  v: 1;
+  /** The import's id, also the workflow id. */
+  importId: string;
+};

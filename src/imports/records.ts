@@ -84,7 +84,7 @@ export type RecordReaderOptions = { format: ImportFormat; encoding: ImportEncodi
  * Reads bytes into records, calling `onRecords` as they complete (awaited: back-pressure for the caller's writes).
  * @throws UploadDecodeError when the bytes are not valid in the encoding
  */
-export async function readRecords(source: AsyncIterable<Buffer | string>, opts: RecordReaderOptions, onRecords: (records: RawRecord[]) => Promise<void>): Promise<void> {
+export async function readRecords(source: AsyncIterable<Buffer | string> | Iterable<Buffer | string>, opts: RecordReaderOptions, onRecords: (records: RawRecord[]) => Promise<void>): Promise<void> {
   const decoder = new TextDecoder(opts.encoding, { fatal: true });
   const csv = opts.format === 'csv' ? new CsvParser({ ...(opts.delimiter ? { delimiter: opts.delimiter } : {}), maxCell: opts.maxCell }) : undefined;
   const lines = opts.format === 'jsonl' ? new LineSplitter(opts.maxCell) : undefined;

@@ -45,7 +45,7 @@ export type ImportLimits = { maxBytes: number; maxCell: number; chunkSize: numbe
  */
 export async function storeImport(
   db: Db,
-  source: AsyncIterable<Buffer>,
+  source: AsyncIterable<Buffer> | Iterable<Buffer>,
   meta: { id: string; options: ImportOptions; fileName?: string; sha256: string; bytes: number; createdBy?: string },
   limits: ImportLimits,
 ): Promise<ImportRow> {
@@ -196,6 +196,16 @@ async function planChunk(db: Db, imp: ImportRow, records: RawRecord[], firstRow:
   });
 }
 
+/** Rows of a chunk written at once: enough to hide round trips, few enough to leave connections to the API. */
+const WRITE_CONCURRENCY = 4;
+
+async function inParallel<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) await fn(items[next++]!);
+  }));
+}
+
 export type ChunkResult = { done: boolean; rowsDone: number; totalRows: number };
 
 /**
@@ -228,11 +238,21 @@ export async function runImportChunk(deps: UpsertDeps, importId: string, onRow?:
 
   if (!imp.dryRun) {
     const opts = imp.options as unknown as StoredOptions;
+    // Rows sharing no CRM id, email or phone are written side by side; a row waits for every earlier row it shares
+    // one with (its wave comes after theirs), so rows about the same person are written in file order.
+    const waves: { p: (typeof planned)[number]; c: CleanRow }[][] = [];
+    const waveOfKey = new Map<string, number>();
     for (const p of planned) {
-      onRow?.();
       if (p.outcome === RowOutcome.Reject) continue;
       const c = cleanRow(records[p.row - firstRow]!, { columns: imp.columns, mapping: opts.mapping, country: opts.country });
       if (!c.ok) continue; // planned from the same record by the same rules: cannot happen
+      const keys = rowKeys(c, ['externalId', 'email', 'phone']).map((k) => k.key);
+      const wave = Math.max(-1, ...keys.map((k) => waveOfKey.get(k) ?? -1)) + 1;
+      for (const k of keys) waveOfKey.set(k, wave);
+      (waves[wave] ??= []).push({ p, c });
+    }
+    const writeRow = async ({ p, c }: { p: (typeof planned)[number]; c: CleanRow }) => {
+      onRow?.();
       try {
         const m = await matchContacts(db, c.externalId !== undefined ? [c.externalId] : [], c.email ? [c.email] : [], c.phone ? [c.phone] : []);
         const r = resolveTarget(c, opts.precedence, m);
@@ -250,7 +270,8 @@ export async function runImportChunk(deps: UpsertDeps, importId: string, onRow?:
         if (!(err instanceof ValidationError)) throw err;
         await db.update(contactImportRows).set({ outcome: RowOutcome.Reject, column: null, reason: err.message }).where(and(eq(contactImportRows.importId, importId), eq(contactImportRows.row, p.row)));
       }
-    }
+    };
+    for (const wave of waves) if (wave) await inParallel(wave, WRITE_CONCURRENCY, writeRow);
   }
 
   return db.transaction(async (tx) => {
