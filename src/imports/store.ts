@@ -57,6 +57,8 @@ export async function storeImport(
     let seq = 0;
     let total = 0;
     let headerRead = options.format === 'jsonl';
+    let sampled = 0;
+    const sampledKeys = new Set<string>();
     const [row] = await tx
       .insert(contactImports)
       .values({ id: meta.id, dryRun: options.dryRun, format: options.format, options: {}, sha256: meta.sha256, bytes: meta.bytes, fileName: meta.fileName ?? null, totalRows: 0, chunkSize: limits.chunkSize, chunks: 0, createdBy: meta.createdBy ?? null })
@@ -82,6 +84,19 @@ export async function storeImport(
         const issues = mappingIssues(mapping, columns);
         if (issues.length) throw new ValidationError('The mapping does not fit the file; see errors for each field.', issues);
       }
+      // JSON Lines without a mapping: the keys of its first objects name the columns the default mapping reads.
+      if (options.format === 'jsonl' && !mapping) {
+        for (const r of rs) {
+          if (sampled >= 100 || !('l' in r)) break;
+          try {
+            const v = JSON.parse(r.l) as unknown;
+            if (v && typeof v === 'object' && !Array.isArray(v)) for (const k of Object.keys(v)) sampledKeys.add(k);
+          } catch {
+            // a line that is not JSON is that row's reject, later
+          }
+          sampled++;
+        }
+      }
       total += rs.length;
       pending.push(...rs);
       await flush(false);
@@ -89,7 +104,7 @@ export async function storeImport(
     if (!headerRead) throw new ValidationError('The file is invalid.', [{ path: 'body', message: 'the file is empty: a CSV file needs a header row' }]);
     await flush(true);
     if (options.format === 'jsonl') {
-      mapping ??= { columns: {} };
+      mapping ??= defaultMapping([...sampledKeys]);
       const issues = mappingIssues(mapping, undefined);
       if (issues.length) throw new ValidationError('The mapping does not fit the file; see errors for each field.', issues);
     }
