@@ -21,6 +21,7 @@ type Import = {
   rowsPerSecond: number;
   etaSeconds: number | null;
   rejectsUrl: string;
+  launchId?: string | null;
   error: string | null;
 };
 
@@ -55,17 +56,19 @@ export function registerContactsCommands(program: Command) {
     .option('--country <code>', 'region of national phone numbers', 'CN')
     .option('--precedence <keys>', 'which key picks the contact a row updates', 'externalId,email,phone')
     .option('--duplicates <how>', 'rows sharing a key with an earlier row: merge or reject', 'merge')
+    .option('--journey <id>', "once written, enrol the imported contacts into this journey's latest version (an audience launch)")
     .option('--rejects <file>', 'write the rejected rows (with _row, _column, _reason) to this file when done')
     .option('--no-wait', 'print the import id and return at once')
     .option('--api <url>', 'itinera API base URL')
     .option('--key <key>', 'API key with the marketer role')
-    .action(async (file: string, opts: { mapping?: string; dryRun?: boolean; format?: string; encoding: string; delimiter?: string; country: string; precedence: string; duplicates: string; rejects?: string; wait: boolean; api?: string; key?: string }) => {
+    .action(async (file: string, opts: { mapping?: string; dryRun?: boolean; format?: string; encoding: string; delimiter?: string; country: string; precedence: string; duplicates: string; rejects?: string; journey?: string; wait: boolean; api?: string; key?: string }) => {
       if (!existsSync(file)) throw new CliError(`${file}: no such file`);
       const format = opts.format ?? (/\.(jsonl|ndjson)$/i.test(file) ? 'jsonl' : /\.csv$/i.test(file) ? 'csv' : undefined);
       if (!format || !CONTENT_TYPE[format]) throw new CliError(`--format: say csv or jsonl (the file name ${path.basename(file)} does not)`);
       const query = new URLSearchParams({ format, encoding: opts.encoding, country: opts.country, precedence: opts.precedence, duplicates: opts.duplicates, fileName: path.basename(file).slice(0, 300) });
       if (opts.dryRun) query.set('dryRun', 'true');
       if (opts.delimiter) query.set('delimiter', opts.delimiter);
+      if (opts.journey) query.set('journey', opts.journey);
       if (opts.mapping) {
         let text: string;
         try {
@@ -97,6 +100,7 @@ export function registerContactsCommands(program: Command) {
             } else process.stdout.write(`${n(i.rejected)} rejected rows: GET ${i.rejectsUrl} (or pass --rejects FILE)\n`);
           }
           if (i.status === 'failed') throw new Error(`import failed: ${i.error ?? 'unknown error'}`);
+          if (i.status === 'completed' && i.launchId) process.stdout.write(`enrolling the imported contacts: launch ${i.launchId} (progress: GET /v1/launches/${i.launchId})\n`);
           return;
         }
         await new Promise((r) => setTimeout(r, 1000));

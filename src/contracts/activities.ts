@@ -137,7 +137,7 @@ export type HandoffToSalesInput = {
 
 export type HandoffToSalesResult = { ownerId: string | null; duplicate: boolean; handoffId?: string; crm?: CrmDeliveryStatus };
 
-export type ImportChunkResult = { done: boolean; rowsDone: number; totalRows: number };
+export type ImportChunkResult = { done: boolean; rowsDone: number; totalRows: number; status: string };
 
 export type LaunchPageResult = LaunchCounts & { nextCursor: string | null };
 

@@ -105,4 +105,6 @@ export type ContactImportInput = {
   v: 1;
   /** The import's id, also the workflow id. */
   importId: string;
+  /** Once every chunk is written, enrol the contacts the import wrote into this journey version (an audience launch). */
+  enrol?: { journeyId: string; version: number; ratePerSecond?: number; createdBy?: string };
 };

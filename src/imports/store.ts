@@ -30,6 +30,8 @@ export type ImportOptions = {
   /** A row sharing a key with an earlier row: merged into the same contact (as PUT would), or rejected. @default merge */
   duplicates: 'merge' | 'reject';
   dryRun: boolean;
+  /** Once written, enrol the contacts this import wrote into this journey version (not for a dry run). */
+  enrol?: { journeyId: string; version: number };
 };
 
 type ImportRow = typeof contactImports.$inferSelect;
@@ -108,7 +110,7 @@ export async function storeImport(
       const issues = mappingIssues(mapping, undefined);
       if (issues.length) throw new ValidationError('The mapping does not fit the file; see errors for each field.', issues);
     }
-    const stored: StoredOptions = { format: options.format, encoding: options.encoding, country: options.country, precedence: options.precedence, duplicates: options.duplicates, mapping: mapping!, ...(options.delimiter ? { delimiter: options.delimiter } : {}) };
+    const stored: StoredOptions = { ...(options.enrol ? { enrol: options.enrol } : {}), format: options.format, encoding: options.encoding, country: options.country, precedence: options.precedence, duplicates: options.duplicates, mapping: mapping!, ...(options.delimiter ? { delimiter: options.delimiter } : {}) };
     const [done] = await tx
       .update(contactImports)
       .set({ options: stored as unknown as Record<string, unknown>, columns, totalRows: total, chunks: seq, ...(total === 0 ? { status: 'completed', completedAt: sql`now()` } : {}) })
@@ -212,7 +214,7 @@ async function planChunk(db: Db, imp: ImportRow, records: RawRecord[], firstRow:
 }
 
 /** Rows of a chunk written at once: enough to hide round trips, few enough to leave connections to the API. */
-const WRITE_CONCURRENCY = 4;
+const WRITE_CONCURRENCY = 8;
 
 async function inParallel<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
@@ -221,7 +223,7 @@ async function inParallel<T>(items: T[], limit: number, fn: (item: T) => Promise
   }));
 }
 
-export type ChunkResult = { done: boolean; rowsDone: number; totalRows: number };
+export type ChunkResult = { done: boolean; rowsDone: number; totalRows: number; status: string };
 
 /**
  * The next chunk of an import (its checkpoint says which): planned once, written unless a dry run, counted with the
@@ -232,7 +234,7 @@ export async function runImportChunk(deps: UpsertDeps, importId: string, onRow?:
   const { db } = deps;
   const [imp] = await db.select().from(contactImports).where(eq(contactImports.id, importId));
   if (!imp) throw new Error(`import ${importId} does not exist`);
-  if (imp.status !== 'running' || imp.chunksDone >= imp.chunks) return { done: true, rowsDone: imp.rowsDone, totalRows: imp.totalRows };
+  if (imp.status !== 'running' || imp.chunksDone >= imp.chunks) return { done: true, rowsDone: imp.rowsDone, totalRows: imp.totalRows, status: imp.status };
   const seq = imp.chunksDone;
   const [chunk] = await db.select().from(contactImportChunks).where(and(eq(contactImportChunks.importId, importId), eq(contactImportChunks.seq, seq)));
   const records = chunk!.records as RawRecord[];
@@ -312,7 +314,7 @@ export async function runImportChunk(deps: UpsertDeps, importId: string, onRow?:
       .where(and(eq(contactImports.id, importId), eq(contactImports.chunksDone, seq), eq(contactImports.status, 'running')))
       .returning();
     const now = after ?? (await tx.select().from(contactImports).where(eq(contactImports.id, importId)))[0]!;
-    return { done: now.status !== 'running' || now.chunksDone >= now.chunks, rowsDone: now.rowsDone, totalRows: now.totalRows };
+    return { done: now.status !== 'running' || now.chunksDone >= now.chunks, rowsDone: now.rowsDone, totalRows: now.totalRows, status: now.status };
   });
 }
 

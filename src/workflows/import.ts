@@ -1,5 +1,5 @@
-import { ApplicationFailure, continueAsNew, proxyActivities, setHandler } from '@temporalio/workflow';
-import { type Activities, cancelImportSignal, type ContactImportInput } from '../contracts';
+import { ApplicationFailure, continueAsNew, ParentClosePolicy, proxyActivities, setHandler, startChild } from '@temporalio/workflow';
+import { type Activities, type AudienceLaunchInput, cancelImportSignal, type ContactImportInput, importLaunchId, WorkflowType } from '../contracts';
 
 const chunks = proxyActivities<Activities>({
   startToCloseTimeout: '10m',
@@ -31,7 +31,15 @@ export async function contactImportWorkflow(input: ContactImportInput): Promise<
       }
       if (n >= CHUNKS_PER_RUN) await continueAsNew<typeof contactImportWorkflow>(input);
       const r = await chunks.importChunk({ importId: input.importId });
-      if (r.done) return;
+      if (r.done) {
+        if (r.status === 'completed' && input.enrol) {
+          // The same path as an audience launch, over the contacts this import wrote; it outlives this workflow.
+          const launchId = importLaunchId(input.importId);
+          const launch: AudienceLaunchInput = { v: 1, journeyId: input.enrol.journeyId, version: input.enrol.version, launchId, filter: { importId: input.importId, consent: null }, ...(input.enrol.ratePerSecond ? { ratePerSecond: input.enrol.ratePerSecond } : {}), ...(input.enrol.createdBy ? { createdBy: input.enrol.createdBy } : {}) };
+          await startChild(WorkflowType.AudienceLaunch, { workflowId: launchId, args: [launch], parentClosePolicy: ParentClosePolicy.ABANDON });
+        }
+        return;
+      }
     }
   } catch (err) {
     if (err instanceof ApplicationFailure || (err as Error).name === 'ActivityFailure') {

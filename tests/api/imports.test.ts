@@ -2,9 +2,26 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import request from 'supertest';
 import { buildApp } from '../../src/api/app';
 import { csvLine } from '../../src/imports/csv';
+import { eq } from 'drizzle-orm';
+import { journeyRuns } from '../../src/db/schema';
+import { upsertContact } from '../../src/contacts/upsert';
+import { publishJourney } from '../../src/publishing/journeys';
 import { startTestStack, TEST_SECRETS, type TestStack } from '../helpers/stack';
 import { until } from '../helpers/until';
 import { scaled } from '../helpers/timing';
+
+const JOURNEY = `
+id: import-j
+name: Import enrolment
+triggers:
+  - type: audience
+    filter: { field: region, in: [east] }
+entry: { re_entry: once }
+start: hold
+steps:
+  hold: { type: wait, duration: 1h, next: done }
+  done: { type: exit }
+`;
 
 describe('POST /v1/imports: upload edge, idempotency, JSON Lines, cancel', () => {
   let stack: TestStack;
@@ -52,6 +69,27 @@ describe('POST /v1/imports: upload edge, idempotency, JSON Lines, cancel', () =>
       { _line: 'not json', _row: 2, _column: null, _reason: 'is not valid JSON' },
       { crmId: 'J3', email: 'nope', _row: 3, _column: 'email', _reason: 'email: "nope" is not an email address' },
     ]);
+  }, scaled(120_000));
+
+  it('enrols the contacts it wrote into a journey, through an audience launch, and no one else', async () => {
+    await publishJourney(stack.db.db, JOURNEY, {});
+    const outsider = await upsertContact({ db: stack.db.db }, 'OUT', { email: 'outsider@b.cn' }, { source: 'api', key: 'outsider', actor: 'test' });
+    const dry = await request(stack.app).post('/v1/imports').query({ journey: 'import-j', dryRun: 'true' }).set(auth()).set('Content-Type', 'text/csv').send('email\na@b.cn\n').expect(400);
+    expect(dry.body.errors[0].path).toBe('query.journey');
+    const missing = await request(stack.app).post('/v1/imports').query({ journey: 'nope' }).set(auth()).set('Content-Type', 'text/csv').send('email\na@b.cn\n').expect(400);
+    expect(missing.body.errors[0]).toEqual({ path: 'query.journey', message: 'no journey "nope"' });
+
+    const started = await request(stack.app).post('/v1/imports').query({ journey: 'import-j' }).set(auth()).set('Content-Type', 'text/csv').send('crm_id,email\nE1,e1@enrol.test\nE2,bad\nE3,e3@enrol.test\n').expect(202);
+    expect(started.body.launchId).toBe(`launch_${started.body.importId}`);
+    expect(await ended(started.body.importId)).toMatchObject({ status: 'completed', created: 2, rejected: 1 });
+    const launch = await until('the enrolment launch to complete', async () => {
+      const r = await request(stack.app).get(`/v1/launches/${started.body.launchId}`).set(auth());
+      return r.status === 200 && r.body.status === 'completed' ? r.body : undefined;
+    }, 60_000);
+    expect(launch).toMatchObject({ journeyId: 'import-j', scanned: 2, enrolled: 2, skipped: 0 });
+    const runs = await stack.db.db.select().from(journeyRuns).where(eq(journeyRuns.journeyId, 'import-j'));
+    expect(runs.length).toBe(2);
+    expect(runs.map((r) => r.contactId)).not.toContain(outsider.contact.id);
   }, scaled(120_000));
 
   it('cancel stops after the chunk in flight: the counts add up to the rows done; an ended import answers 409', async () => {

@@ -9,9 +9,9 @@ import type { Client } from '@temporalio/client';
 import { eq } from 'drizzle-orm';
 import type { RequestHandler } from 'express';
 import { z } from 'zod';
-import { batchTaskQueue, cancelImportSignal, type ContactImportInput, WorkflowType } from '../../contracts';
+import { batchTaskQueue, cancelImportSignal, type ContactImportInput, importLaunchId, WorkflowType } from '../../contracts';
 import type { Db } from '../../db/client';
-import { contactImports } from '../../db/schema';
+import { contactImports, journeys } from '../../db/schema';
 import { ConflictError, DomainError, NotFoundError, ValidationError } from '../../errors';
 import { ImportMapping } from '../../imports/mapping';
 import { UploadDecodeError } from '../../imports/records';
@@ -72,6 +72,7 @@ export const ImportQuery = z.strictObject({
     .optional()
     .meta({ description: 'JSON: { "columns": { "<source column>": "<field>" | { "field", "trim", "lower", "map", "split", "date" } } }. Default: columns named like fields.' }),
   fileName: z.string().max(300).optional(),
+  journey: z.string().min(1).max(100).optional().meta({ description: "Once written, enrol the contacts this import wrote into this journey's latest version (an audience launch: /v1/launches/{launchId})." }),
 });
 
 export const ImportView = z.object({
@@ -93,6 +94,8 @@ export const ImportView = z.object({
   /** Seconds left at that rate; null once ended or before the first chunk. */
   etaSeconds: z.number().int().nullable(),
   rejectsUrl: z.string(),
+  /** The audience launch enrolling the imported contacts (`journey`), once the import has written them. */
+  launchId: z.string().nullable(),
   createdBy: z.string().nullable(),
   createdAt: z.date(),
   updatedAt: z.date(),
@@ -123,6 +126,7 @@ export function importView(r: ImportRow, now = new Date()): z.infer<typeof Impor
     rowsPerSecond: Math.round(rate * 10) / 10,
     etaSeconds: r.status === 'running' && rate > 0 ? Math.ceil((r.totalRows - r.rowsDone) / rate) : null,
     rejectsUrl: `/v1/imports/${r.id}/rejects`,
+    launchId: (r.options as { enrol?: unknown }).enrol ? importLaunchId(r.id) : null,
     createdBy: r.createdBy,
     createdAt: r.createdAt,
     updatedAt: r.updatedAt,
@@ -213,6 +217,15 @@ export function importRoutes(deps: { db: Db; temporal: Client; taskQueue: string
         const format = query.format ?? contentFormat(req.headers['content-type']);
         if (!format) throw new ValidationError('The request query is invalid; see errors for each field.', [{ path: 'query.format', message: 'is required when the Content-Type does not say (text/csv or application/x-ndjson)' }]);
         if (query.delimiter && format !== 'csv') throw new ValidationError('The request query is invalid; see errors for each field.', [{ path: 'query.delimiter', message: 'only applies to CSV' }]);
+        let enrol: { journeyId: string; version: number } | undefined;
+        if (query.journey !== undefined) {
+          const bad = (message: string) => new ValidationError('The request query is invalid; see errors for each field.', [{ path: 'query.journey', message }]);
+          if (query.dryRun) throw bad('a dry run writes no contact, so it enrols no one: drop journey, or dryRun');
+          const [journey] = await db.select().from(journeys).where(eq(journeys.id, query.journey));
+          if (!journey) throw bad(`no journey "${query.journey}"`);
+          if (!journey.latestVersion || journey.status !== 'active') throw bad(`journey "${journey.id}" is not published and active`);
+          enrol = { journeyId: journey.id, version: journey.latestVersion };
+        }
         const importId = `import_${randomUUID()}`;
         let row: ImportRow;
         try {
@@ -221,7 +234,7 @@ export function importRoutes(deps: { db: Db; temporal: Client; taskQueue: string
             createReadStream(upload.file),
             {
               id: importId,
-              options: { format, encoding: query.encoding, country: query.country.toUpperCase(), precedence: query.precedence, duplicates: query.duplicates, dryRun: query.dryRun, ...(query.delimiter ? { delimiter: query.delimiter } : {}), ...(query.mapping ? { mapping: query.mapping } : {}) },
+              options: { ...(enrol ? { enrol } : {}), format, encoding: query.encoding, country: query.country.toUpperCase(), precedence: query.precedence, duplicates: query.duplicates, dryRun: query.dryRun, ...(query.delimiter ? { delimiter: query.delimiter } : {}), ...(query.mapping ? { mapping: query.mapping } : {}) },
               ...(query.fileName ? { fileName: query.fileName } : {}),
               sha256: upload.sha256,
               bytes: upload.bytes,
@@ -235,7 +248,7 @@ export function importRoutes(deps: { db: Db; temporal: Client; taskQueue: string
           throw err;
         }
         if (row.status === 'running') {
-          const input: ContactImportInput = { v: 1, importId };
+          const input: ContactImportInput = { v: 1, importId, ...(enrol ? { enrol: { ...enrol, createdBy: `${req.principal?.name ?? 'api'} (import ${importId})` } } : {}) };
           await deps.temporal.workflow.start(WorkflowType.ContactImport, { workflowId: importId, taskQueue: batchTaskQueue(deps.taskQueue), args: [input] });
         }
         return { status: 202, headers: { Location: `/v1/imports/${importId}` }, body: importView(row) };
