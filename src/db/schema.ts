@@ -474,6 +474,12 @@ export const contactImports = pgTable('contact_imports', {
   chunkSize: integer('chunk_size').notNull(),
   chunks: integer('chunks').notNull(),
   chunksDone: integer('chunks_done').notNull().default(0),
+  /**
+   * Who is working on the next chunk, until when: a retried attempt (heartbeat timeout, a restarted workflow) waits
+   * for a live earlier attempt instead of writing the same rows beside it. Renewed while rows are written.
+   */
+  lease: uuid('lease'),
+  leaseUntil: timestamp('lease_until', { withTimezone: true }),
   rowsDone: integer('rows_done').notNull().default(0),
   created: integer('created').notNull().default(0),
   updated: integer('updated').notNull().default(0),

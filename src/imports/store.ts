@@ -4,7 +4,8 @@
  * pipeline, keyed by import and row so a retry converges), count (with the checkpoint, in one transaction). A dry run
  * plans and counts and writes no contact. API, activity and tests call these; none of them holds the rules twice.
  */
-import { and, asc, eq, gte, inArray, isNull, lte, or, sql } from 'drizzle-orm';
+import { randomUUID } from 'node:crypto';
+import { and, asc, eq, gte, inArray, isNull, lt, lte, or, sql } from 'drizzle-orm';
 import type { Db } from '../db/client';
 import { contactImportChunks, contactImportKeys, contactImportRows, contactImports, contacts } from '../db/schema';
 import { upsertContactAt, type ContactTarget, type UpsertDeps } from '../contacts/upsert';
@@ -213,14 +214,28 @@ async function planChunk(db: Db, imp: ImportRow, records: RawRecord[], firstRow:
   });
 }
 
+/** How long a chunk's attempt holds it without renewing (renewed every quarter of it while rows are written). */
+const LEASE_SECONDS = 60;
+
 /** Rows of a chunk written at once: enough to hide round trips, few enough to leave connections to the API. */
 const WRITE_CONCURRENCY = 8;
 
+/** Runs `fn` over `items`, `limit` at a time; after a failure takes no more, and throws it once every write in flight has settled. */
 async function inParallel<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) await fn(items[next++]!);
-  }));
+  let failed: { err: unknown } | undefined;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (!failed && next < items.length) {
+        try {
+          await fn(items[next++]!);
+        } catch (err) {
+          failed ??= { err };
+        }
+      }
+    }),
+  );
+  if (failed) throw failed.err;
 }
 
 export type ChunkResult = { done: boolean; rowsDone: number; totalRows: number; status: string };
@@ -236,86 +251,110 @@ export async function runImportChunk(deps: UpsertDeps, importId: string, onRow?:
   if (!imp) throw new Error(`import ${importId} does not exist`);
   if (imp.status !== 'running' || imp.chunksDone >= imp.chunks) return { done: true, rowsDone: imp.rowsDone, totalRows: imp.totalRows, status: imp.status };
   const seq = imp.chunksDone;
-  const [chunk] = await db.select().from(contactImportChunks).where(and(eq(contactImportChunks.importId, importId), eq(contactImportChunks.seq, seq)));
-  const records = chunk!.records as RawRecord[];
-  const firstRow = seq * imp.chunkSize + 1;
-  const lastRow = firstRow + records.length - 1;
-  const inChunk = and(eq(contactImportRows.importId, importId), gte(contactImportRows.row, firstRow), lte(contactImportRows.row, lastRow));
-
-  let planned = await db.select().from(contactImportRows).where(inChunk).orderBy(asc(contactImportRows.row));
-  if (planned.length === 0) {
-    const plan = await planChunk(db, imp, records, firstRow);
-    await db.transaction(async (tx) => {
-      await tx.insert(contactImportRows).values(plan.map((p) => ({ importId, row: p.row, outcome: p.outcome, column: p.column, reason: p.reason })));
-      const keys = plan.flatMap((p) => p.keys.map((key) => ({ importId, key, row: p.row })));
-      if (keys.length) await tx.insert(contactImportKeys).values(keys).onConflictDoNothing();
-    });
-    planned = await db.select().from(contactImportRows).where(inChunk).orderBy(asc(contactImportRows.row));
-  }
-
-  if (!imp.dryRun) {
-    const opts = imp.options as unknown as StoredOptions;
-    // Rows sharing no CRM id, email or phone are written side by side; a row waits for every earlier row it shares
-    // one with (its wave comes after theirs), so rows about the same person are written in file order.
-    const waves: { p: (typeof planned)[number]; c: CleanRow }[][] = [];
-    const waveOfKey = new Map<string, number>();
-    for (const p of planned) {
-      if (p.outcome === RowOutcome.Reject) continue;
-      const c = cleanRow(records[p.row - firstRow]!, { columns: imp.columns, mapping: opts.mapping, country: opts.country });
-      if (!c.ok) continue; // planned from the same record by the same rules: cannot happen
-      const keys = rowKeys(c, ['externalId', 'email', 'phone']).map((k) => k.key);
-      const wave = Math.max(-1, ...keys.map((k) => waveOfKey.get(k) ?? -1)) + 1;
-      for (const k of keys) waveOfKey.set(k, wave);
-      (waves[wave] ??= []).push({ p, c });
-    }
-    const writeRow = async ({ p, c }: { p: (typeof planned)[number]; c: CleanRow }) => {
-      onRow?.();
-      try {
-        const m = await matchContacts(db, c.externalId !== undefined ? [c.externalId] : [], c.email ? [c.email] : [], c.phone ? [c.phone] : []);
-        const r = resolveTarget(c, opts.precedence, m);
-        if ('reject' in r) throw new ValidationError(r.reject, [{ path: r.column ?? 'row', message: r.reject }]);
-        const written = await upsertContactAt(deps, r.target, c.fields, {
-          source: 'import',
-          key: `import:${importId}:${p.row}`,
-          actor: `import:${importId}`,
-          always: true,
-          auditDetail: { importId, row: p.row, ...(c.consentSource ? { consentSource: c.consentSource, consentAt: c.consentAt } : {}) },
-        });
-        if (p.contactId !== written.contact.id) await db.update(contactImportRows).set({ contactId: written.contact.id }).where(and(eq(contactImportRows.importId, importId), eq(contactImportRows.row, p.row)));
-      } catch (err) {
-        // Only a refusal of this row's data is the row's fault; anything else (the database away) retries the chunk.
-        if (!(err instanceof ValidationError)) throw err;
-        await db.update(contactImportRows).set({ outcome: RowOutcome.Reject, column: null, reason: err.message }).where(and(eq(contactImportRows.importId, importId), eq(contactImportRows.row, p.row)));
-      }
+  const lease = randomUUID();
+  const claimed = await db
+    .update(contactImports)
+    .set({ lease, leaseUntil: sql`now() + ${`${LEASE_SECONDS} seconds`}::interval` })
+    .where(and(eq(contactImports.id, importId), eq(contactImports.chunksDone, seq), or(isNull(contactImports.leaseUntil), lt(contactImports.leaseUntil, sql`now()`))))
+    .returning({ id: contactImports.id });
+  // Retryable: the activity comes back once the other attempt has committed or its lease has run out.
+  if (claimed.length === 0) throw new Error(`import ${importId}: chunk ${seq} is being written by another attempt`);
+  try {
+    let renewedAt = Date.now();
+    const renew = async () => {
+      if (Date.now() - renewedAt < (LEASE_SECONDS * 1000) / 4) return;
+      renewedAt = Date.now();
+      const kept = await db.update(contactImports).set({ leaseUntil: sql`now() + ${`${LEASE_SECONDS} seconds`}::interval` }).where(and(eq(contactImports.id, importId), eq(contactImports.lease, lease))).returning({ id: contactImports.id });
+      if (kept.length === 0) throw new Error(`import ${importId}: chunk ${seq} was taken over by another attempt`);
     };
-    for (const wave of waves) if (wave) await inParallel(wave, WRITE_CONCURRENCY, writeRow);
-  }
+    const [chunk] = await db.select().from(contactImportChunks).where(and(eq(contactImportChunks.importId, importId), eq(contactImportChunks.seq, seq)));
+    const records = chunk!.records as RawRecord[];
+    const firstRow = seq * imp.chunkSize + 1;
+    const lastRow = firstRow + records.length - 1;
+    const inChunk = and(eq(contactImportRows.importId, importId), gte(contactImportRows.row, firstRow), lte(contactImportRows.row, lastRow));
 
-  return db.transaction(async (tx) => {
-    const counts = await tx
-      .select({ outcome: contactImportRows.outcome, n: sql<number>`count(*)::int` })
-      .from(contactImportRows)
-      .where(inChunk)
-      .groupBy(contactImportRows.outcome);
-    const n = (o: RowOutcome) => counts.find((c) => c.outcome === o)?.n ?? 0;
-    const last = seq + 1 >= imp.chunks;
-    const [after] = await tx
-      .update(contactImports)
-      .set({
-        chunksDone: seq + 1,
-        rowsDone: sql`${contactImports.rowsDone} + ${records.length}`,
-        created: sql`${contactImports.created} + ${n(RowOutcome.Create)}`,
-        updated: sql`${contactImports.updated} + ${n(RowOutcome.Update)}`,
-        merged: sql`${contactImports.merged} + ${n(RowOutcome.Merge)}`,
-        rejected: sql`${contactImports.rejected} + ${n(RowOutcome.Reject)}`,
-        updatedAt: sql`now()`,
-        ...(last ? { status: 'completed', completedAt: sql`now()` } : {}),
-      })
-      .where(and(eq(contactImports.id, importId), eq(contactImports.chunksDone, seq), eq(contactImports.status, 'running')))
-      .returning();
-    const now = after ?? (await tx.select().from(contactImports).where(eq(contactImports.id, importId)))[0]!;
-    return { done: now.status !== 'running' || now.chunksDone >= now.chunks, rowsDone: now.rowsDone, totalRows: now.totalRows, status: now.status };
-  });
+    let planned = await db.select().from(contactImportRows).where(inChunk).orderBy(asc(contactImportRows.row));
+    if (planned.length === 0) {
+      const plan = await planChunk(db, imp, records, firstRow);
+      await db.transaction(async (tx) => {
+        await tx.insert(contactImportRows).values(plan.map((p) => ({ importId, row: p.row, outcome: p.outcome, column: p.column, reason: p.reason })));
+        const keys = plan.flatMap((p) => p.keys.map((key) => ({ importId, key, row: p.row })));
+        if (keys.length) await tx.insert(contactImportKeys).values(keys).onConflictDoNothing();
+      });
+      planned = await db.select().from(contactImportRows).where(inChunk).orderBy(asc(contactImportRows.row));
+    }
+
+    if (!imp.dryRun) {
+      const opts = imp.options as unknown as StoredOptions;
+      // Rows sharing no CRM id, email or phone are written side by side; a row waits for every earlier row it shares
+      // one with (its wave comes after theirs), so rows about the same person are written in file order.
+      const waves: { p: (typeof planned)[number]; c: CleanRow }[][] = [];
+      const waveOfKey = new Map<string, number>();
+      for (const p of planned) {
+        if (p.outcome === RowOutcome.Reject) continue;
+        const c = cleanRow(records[p.row - firstRow]!, { columns: imp.columns, mapping: opts.mapping, country: opts.country });
+        if (!c.ok) continue; // planned from the same record by the same rules: cannot happen
+        const keys = rowKeys(c, ['externalId', 'email', 'phone']).map((k) => k.key);
+        const wave = Math.max(-1, ...keys.map((k) => waveOfKey.get(k) ?? -1)) + 1;
+        for (const k of keys) waveOfKey.set(k, wave);
+        (waves[wave] ??= []).push({ p, c });
+      }
+      const writeRow = async ({ p, c }: { p: (typeof planned)[number]; c: CleanRow }) => {
+        onRow?.();
+        await renew();
+        try {
+          const m = await matchContacts(db, c.externalId !== undefined ? [c.externalId] : [], c.email ? [c.email] : [], c.phone ? [c.phone] : []);
+          const r = resolveTarget(c, opts.precedence, m);
+          if ('reject' in r) throw new ValidationError(r.reject, [{ path: r.column ?? 'row', message: r.reject }]);
+          const written = await upsertContactAt(deps, r.target, c.fields, {
+            source: 'import',
+            key: `import:${importId}:${p.row}`,
+            actor: `import:${importId}`,
+            always: true,
+            auditDetail: { importId, row: p.row, ...(c.consentSource ? { consentSource: c.consentSource, consentAt: c.consentAt } : {}) },
+          });
+          if (p.contactId !== written.contact.id) await db.update(contactImportRows).set({ contactId: written.contact.id }).where(and(eq(contactImportRows.importId, importId), eq(contactImportRows.row, p.row)));
+        } catch (err) {
+          // Only a refusal of this row's data is the row's fault; anything else (the database away) retries the chunk.
+          if (!(err instanceof ValidationError)) throw err;
+          await db.update(contactImportRows).set({ outcome: RowOutcome.Reject, column: null, reason: err.message }).where(and(eq(contactImportRows.importId, importId), eq(contactImportRows.row, p.row)));
+        }
+      };
+      for (const wave of waves) if (wave) await inParallel(wave, WRITE_CONCURRENCY, writeRow);
+    }
+
+    return db.transaction(async (tx) => {
+      const counts = await tx
+        .select({ outcome: contactImportRows.outcome, n: sql<number>`count(*)::int` })
+        .from(contactImportRows)
+        .where(inChunk)
+        .groupBy(contactImportRows.outcome);
+      const n = (o: RowOutcome) => counts.find((c) => c.outcome === o)?.n ?? 0;
+      const last = seq + 1 >= imp.chunks;
+      const [after] = await tx
+        .update(contactImports)
+        .set({
+          chunksDone: seq + 1,
+          rowsDone: sql`${contactImports.rowsDone} + ${records.length}`,
+          created: sql`${contactImports.created} + ${n(RowOutcome.Create)}`,
+          updated: sql`${contactImports.updated} + ${n(RowOutcome.Update)}`,
+          merged: sql`${contactImports.merged} + ${n(RowOutcome.Merge)}`,
+          rejected: sql`${contactImports.rejected} + ${n(RowOutcome.Reject)}`,
+          lease: null,
+          leaseUntil: null,
+          updatedAt: sql`now()`,
+          ...(last ? { status: 'completed', completedAt: sql`now()` } : {}),
+        })
+        .where(and(eq(contactImports.id, importId), eq(contactImports.chunksDone, seq), eq(contactImports.status, 'running'), eq(contactImports.lease, lease)))
+        .returning();
+      const now = after ?? (await tx.select().from(contactImports).where(eq(contactImports.id, importId)))[0]!;
+      return { done: now.status !== 'running' || now.chunksDone >= now.chunks, rowsDone: now.rowsDone, totalRows: now.totalRows, status: now.status };
+    });
+  } catch (err) {
+    // Let a retry of this attempt (same process, a database hiccup) take the chunk at once; a dead process's lease runs out.
+    await db.update(contactImports).set({ lease: null, leaseUntil: null }).where(and(eq(contactImports.id, importId), eq(contactImports.lease, lease))).catch(() => undefined);
+    throw err;
+  }
 }
 
 /** Ends an import that stopped before its last chunk (cancelled, failed). A completed import stays completed. */

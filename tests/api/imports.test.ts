@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import request from 'supertest';
 import { buildApp } from '../../src/api/app';
 import { csvLine } from '../../src/imports/csv';
-import { eq } from 'drizzle-orm';
-import { journeyRuns } from '../../src/db/schema';
+import { eq, like, sql } from 'drizzle-orm';
+import { contacts, journeyRuns } from '../../src/db/schema';
 import { upsertContact } from '../../src/contacts/upsert';
 import { publishJourney } from '../../src/publishing/journeys';
 import { startTestStack, TEST_SECRETS, type TestStack } from '../helpers/stack';
@@ -91,6 +91,16 @@ describe('POST /v1/imports: upload edge, idempotency, JSON Lines, cancel', () =>
     expect(runs.length).toBe(2);
     expect(runs.map((r) => r.contactId)).not.toContain(outsider.contact.id);
   }, scaled(120_000));
+
+  it('a running import whose workflow is gone (the API died before starting it) is started again by the next GET', async () => {
+    let csv = csvLine(['crm_id', 'email']);
+    for (let i = 0; i < 1500; i++) csv += csvLine([`Y${i}`, `y${i}@gone.test`]);
+    const started = await request(stack.app).post('/v1/imports').set(auth()).set('Content-Type', 'text/csv').send(csv).expect(202);
+    await stack.temporal.client.workflow.getHandle(started.body.importId).terminate('test: as if never started');
+    expect(await ended(started.body.importId)).toMatchObject({ status: 'completed', rowsDone: 1500, created: 1500, rejected: 0 });
+    const [n] = await stack.db.db.select({ n: sql<number>`count(*)::int` }).from(contacts).where(like(contacts.externalId, 'Y%'));
+    expect(n!.n).toBe(1500);
+  }, scaled(180_000));
 
   it('cancel stops after the chunk in flight: the counts add up to the rows done; an ended import answers 409', async () => {
     let csv = csvLine(['crm_id', 'email']);

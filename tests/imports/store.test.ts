@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eq, like, sql } from 'drizzle-orm';
 import { contactAudit, contactImports, contacts } from '../../src/db/schema';
@@ -35,6 +36,10 @@ describe('import chunks (plan, write, checkpoint)', () => {
     expect(mid).toMatchObject({ chunksDone: 0, rowsDone: 0, created: 0 });
     expect((await db.db.select({ n: sql<number>`count(*)::int` }).from(contacts))[0]!.n).toBeGreaterThan(0);
 
+    // A live attempt elsewhere holds the chunk: this one waits (a retryable error) until that lease is gone.
+    await db.db.update(contactImports).set({ lease: randomUUID(), leaseUntil: sql`now() + interval '1 minute'` }).where(eq(contactImports.id, 'imp-crash'));
+    await expect(runImportChunk({ db: db.db }, 'imp-crash')).rejects.toThrow(/being written by another attempt/);
+    await db.db.update(contactImports).set({ leaseUntil: sql`now() - interval '1 second'` }).where(eq(contactImports.id, 'imp-crash'));
     for (let guard = 0; guard < 10 && !(await runImportChunk({ db: db.db }, 'imp-crash')).done; guard++);
     const [end] = await db.db.select().from(contactImports).where(eq(contactImports.id, 'imp-crash'));
     expect(end).toMatchObject({ status: 'completed', chunksDone: 3, rowsDone: 120, created: 120, updated: 0, merged: 0, rejected: 0 });

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { Client } from '@temporalio/client';
+import { type Client, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { eq } from 'drizzle-orm';
 import type { RequestHandler } from 'express';
 import { z } from 'zod';
@@ -194,6 +194,15 @@ export function importRoutes(deps: { db: Db; temporal: Client; taskQueue: string
     if (!row) throw new NotFoundError('Import', id);
     return row;
   };
+  const start = async (row: ImportRow) => {
+    const enrol = (row.options as { enrol?: { journeyId: string; version: number } }).enrol;
+    const input: ContactImportInput = { v: 1, importId: row.id, ...(enrol ? { enrol: { ...enrol, createdBy: `${row.createdBy ?? 'api'} (import ${row.id})` } } : {}) };
+    try {
+      await deps.temporal.workflow.start(WorkflowType.ContactImport, { workflowId: row.id, taskQueue: batchTaskQueue(deps.taskQueue), args: [input] });
+    } catch (err) {
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    }
+  };
   return [
     defineRoute({
       method: 'post',
@@ -247,10 +256,8 @@ export function importRoutes(deps: { db: Db; temporal: Client; taskQueue: string
           if (err instanceof ValidationError) throw new ValidationError(err.message, err.errors.map((e) => ({ ...e, path: e.path.startsWith('mapping') ? `query.${e.path}` : e.path })));
           throw err;
         }
-        if (row.status === 'running') {
-          const input: ContactImportInput = { v: 1, importId, ...(enrol ? { enrol: { ...enrol, createdBy: `${req.principal?.name ?? 'api'} (import ${importId})` } } : {}) };
-          await deps.temporal.workflow.start(WorkflowType.ContactImport, { workflowId: importId, taskQueue: batchTaskQueue(deps.taskQueue), args: [input] });
-        }
+        // Should the API die between the commit and this start, the next GET of the import starts it (see below).
+        if (row.status === 'running') await start(row);
         return { status: 202, headers: { Location: `/v1/imports/${importId}` }, body: importView(row) };
       },
     }),
@@ -258,11 +265,15 @@ export function importRoutes(deps: { db: Db; temporal: Client; taskQueue: string
       method: 'get',
       path: '/v1/imports/:importId',
       tag: 'imports',
-      summary: 'Progress of an import: rows done of the total, counts by outcome (created, updated, merged, rejected), rate and ETA',
+      summary: 'Progress of an import: rows done of the total, counts by outcome (created, updated, merged, rejected), rate and ETA. A running import whose workflow is gone (the API died before starting it, or it was terminated) is started again from its checkpoint',
       auth: ['marketer'],
       params: z.object({ importId: z.string().min(1).max(200) }),
       responses: { 200: { description: 'The import', schema: ImportView }, 404: { description: 'No such import' } },
-      handler: async ({ params }) => ({ body: importView(await find(params.importId)) }),
+      handler: async ({ params }) => {
+        const row = await find(params.importId);
+        if (row.status === 'running') await start(row);
+        return { body: importView(row) };
+      },
     }),
     defineRoute({
       method: 'get',
