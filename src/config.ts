@@ -103,6 +103,7 @@ const EnvSchema = z.object({
   HOST: z.string().default('127.0.0.1'),
   PUBLIC_BASE_URL: z.url().optional(),
   DATA_DIR: z.string().default('.data'),
+  IMPORT_MAX_BYTES: z.coerce.number().int().min(1024).max(2 ** 31 - 1).default(256 * 1024 * 1024),
   DATABASE_URL: optionalString.pipe(
     z.string().regex(/^postgres(ql)?:\/\//, 'must start with postgres:// or postgresql://').optional(),
   ),
@@ -255,6 +256,8 @@ export type Config = {
   host: string;
   publicBaseUrl: string;
   dataDir: string;
+  /** Largest contact import upload, in bytes. @default 256 MiB */
+  importMaxBytes: number;
   databaseUrl: string | undefined;
   databasePoolSize: number;
   temporal: {
@@ -356,6 +359,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     host: e.HOST,
     publicBaseUrl: (e.PUBLIC_BASE_URL ?? `http://localhost:${e.PORT}`).replace(/\/$/, ''),
     dataDir: e.DATA_DIR,
+    importMaxBytes: e.IMPORT_MAX_BYTES,
     databaseUrl: e.DATABASE_URL,
     databasePoolSize: e.DATABASE_POOL_SIZE,
     temporal: {

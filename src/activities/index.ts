@@ -7,6 +7,7 @@ import type { ActivityDeps } from './deps';
 import { emailActivities } from './email';
 import { handoffActivities } from './handoff';
 import { idempotencyActivities } from './idempotency';
+import { importActivities } from './imports';
 import { keepAlive } from './keep-alive';
 import { launchActivities } from './launch';
 import { notifyActivities } from './notify';
@@ -37,6 +38,7 @@ export const createActivities = (deps: ActivityDeps): Activities => {
     ...idempotencyActivities(deps),
     ...bulkActivities(deps),
     ...dateTriggerActivities(deps),
+    ...importActivities(deps),
   };
   // The sends talk to remote servers and run under a heartbeat timeout (src/workflows/journey.ts).
   return {

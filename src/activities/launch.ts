@@ -1,7 +1,7 @@
 import { ApplicationFailure, heartbeat } from '@temporalio/activity';
 import { and, eq, gt, gte, inArray, isNull, sql } from 'drizzle-orm';
 import { toJourneyContact } from '../db/contact-view';
-import { audienceLaunchEntries, audienceLaunches, contacts, events, journeyRuns, journeys, suppressions } from '../db/schema';
+import { audienceLaunchEntries, audienceLaunches, contactImportRows, contacts, events, journeyRuns, journeys, suppressions } from '../db/schema';
 import { cachedPlanLoader, declaredAudience } from '../publishing/journeys';
 import { startJourneyRun } from '../ingest/router';
 import { dbEntryCaps } from '../db/entry-caps';
@@ -87,7 +87,14 @@ export function launchActivities(deps: ActivityDeps): Pick<Activities, 'prepareL
       const page = await db
         .select()
         .from(contacts)
-        .where(and(isNull(contacts.mergedInto), isNull(contacts.erasedAt), input.after ? gt(contacts.id, input.after) : undefined))
+        .where(
+          and(
+            isNull(contacts.mergedInto),
+            isNull(contacts.erasedAt),
+            input.after ? gt(contacts.id, input.after) : undefined,
+            filter.importId ? inArray(contacts.id, db.select({ id: sql<string>`${contactImportRows.contactId}` }).from(contactImportRows).where(eq(contactImportRows.importId, filter.importId))) : undefined,
+          ),
+        )
         .orderBy(contacts.id)
         .limit(input.pageSize);
       const nextCursor = page.length === input.pageSize ? page.at(-1)!.id : null;

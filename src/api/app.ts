@@ -23,6 +23,7 @@ import { contactRightsRoutes } from './routes/contact-rights';
 import { eventRoutes } from './routes/events';
 import { handoffRoutes } from './routes/handoffs';
 import { healthRoutes } from './routes/health';
+import { importRoutes } from './routes/imports';
 import { journeyRoutes } from './routes/journeys';
 import type { OutboundAllowList } from '../net/addresses';
 import { syncJourneySchedules } from '../publishing/schedules';
@@ -73,6 +74,8 @@ export type AppDeps = {
   consoleDist?: string;
   /** Verifies Twilio's delivery receipts and inbound messages; without it those endpoints answer 404. */
   twilio?: TwilioWebhookOptions;
+  /** Largest contact import upload (IMPORT_MAX_BYTES). @default 256 MiB */
+  importMaxBytes?: number;
 };
 
 /** Every route of the API. Tests generate the authorization matrix and the OpenAPI coverage check from this. */
@@ -91,6 +94,7 @@ export function routeTable(deps: AppDeps): RouteDef[] {
     ...handoffRoutes(ingest),
     ...journeyRoutes({ db, ...(deps.outboundAllow ? { outboundAllow: deps.outboundAllow } : {}), onChange: () => syncJourneySchedules(deps.temporal, db, { taskQueue: deps.taskQueue }) }),
     ...launchRoutes({ db, temporal: deps.temporal, taskQueue: deps.taskQueue }),
+    ...importRoutes({ db, temporal: deps.temporal, taskQueue: deps.taskQueue, ...(deps.importMaxBytes ? { maxBytes: deps.importMaxBytes } : {}) }),
     ...messageRoutes({ db }),
     ...runActionRoutes({ db, temporal: deps.temporal }),
     ...keyRoutes({ db }),

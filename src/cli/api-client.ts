@@ -36,3 +36,34 @@ export async function call<T>(target: ApiTarget, method: string, url: string, bo
   if (!res.ok) throw new Error(`the API answered ${res.status}: ${json.detail ?? 'server error'}`);
   return json;
 }
+
+/** Sends a file as the body (streamed from disk) and reads a JSON answer, with `call`'s error handling. */
+export async function upload<T>(target: ApiTarget, url: string, file: string, contentType: string): Promise<T> {
+  const { createReadStream, statSync } = await import('node:fs');
+  const { Readable } = await import('node:stream');
+  let res: Response;
+  try {
+    res = await fetch(`${target.base}${url}`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${target.key}`, 'content-type': contentType, 'content-length': String(statSync(file).size) },
+      body: Readable.toWeb(createReadStream(file)) as ReadableStream,
+      duplex: 'half',
+    } as RequestInit);
+  } catch (err) {
+    throw new Error(`cannot reach the itinera API at ${target.base} (${(err as Error).message}); is it running?`);
+  }
+  const json = (await res.json().catch(() => ({}))) as T & { detail?: string; errors?: { path: string; message: string }[] };
+  if (res.status >= 400 && res.status < 500) {
+    const lines = [json.detail ?? `HTTP ${res.status}`, ...(json.errors ?? []).map((e) => `  ${e.path}: ${e.message}`)];
+    throw new CliError(lines.join('\n'));
+  }
+  if (!res.ok) throw new Error(`the API answered ${res.status}: ${json.detail ?? 'server error'}`);
+  return json;
+}
+
+/** A GET whose body is text (a rejects file). */
+export async function download(target: ApiTarget, url: string): Promise<string> {
+  const res = await fetch(`${target.base}${url}`, { headers: { Authorization: `Bearer ${target.key}` } });
+  if (!res.ok) throw new Error(`the API answered ${res.status} for ${url}`);
+  return res.text();
+}

@@ -6,6 +6,7 @@
 import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { apiTarget, call, type ApiTarget } from './api-client';
+import { addContactImportCommand } from './contacts-import';
 import { CliError } from './errors';
 
 type Common = { api?: string; key?: string };
@@ -27,7 +28,8 @@ export function erasureLines(r: ErasureReport): string {
 }
 
 export function registerContactCommands(program: Command) {
-  const contacts = program.command('contacts').description("a contact's rights: export everything stored about them, or erase them (GDPR / PIPL)");
+  const contacts = program.command('contacts').description("contacts: import a file; a contact's rights (export everything stored about them, or erase them: GDPR / PIPL)");
+  addContactImportCommand(contacts);
   const api = (cmd: Command) => cmd.option('--api <url>', 'itinera API base URL').option('--key <key>', 'API key (export: ops or admin; erase: admin)');
 
   api(contacts.command('export').description('everything stored about a contact, as JSON').argument('<id>', 'our contact id or the CRM id'))

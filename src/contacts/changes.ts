@@ -18,7 +18,7 @@ export const CONTACT_UPDATED = 'contact.updated';
 export const CONTACT_UNSUBSCRIBED = 'contact.unsubscribed';
 
 /** Who made the change. */
-export type ChangeSource = 'api' | 'event' | 'merge' | 'journey' | 'scoring' | 'crm';
+export type ChangeSource = 'api' | 'event' | 'import' | 'merge' | 'journey' | 'scoring' | 'crm';
 
 /** Changed fields by journey-language path (`lifecycle_stage`, `tags`, `attributes.plan`): before → after. */
 export type ContactChanges = Record<string, { from: unknown; to: unknown }>;

@@ -56,8 +56,12 @@ export function contactFieldIssues(f: Pick<ContactFields, 'email' | 'phone' | 'c
   return out;
 }
 
-/** The column values a write sets, normalized. */
-function normalizedValues(f: ContactFields): Partial<NewContact> {
+/**
+ * The column values a write sets, normalized (what a write stores and what matching compares: bulk imports match
+ * their rows with it before writing them through `upsertContactAt`).
+ * @throws ValidationError when the email or phone cannot be normalized
+ */
+export function normalizedValues(f: ContactFields): Partial<NewContact> {
   const issues = contactFieldIssues(f);
   if (issues.length) throw new ValidationError(`The contact is invalid: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, issues);
   const country = defaultCountry(f);
@@ -69,18 +73,24 @@ function normalizedValues(f: ContactFields): Partial<NewContact> {
   return values as Partial<NewContact>;
 }
 
-/** The live contact for a CRM id, locked: a merged CRM id leads to its survivor. */
-async function lockByExternalId(tx: DbOrTx, externalId: string): Promise<ContactRow | undefined> {
-  let [row] = await tx.select().from(contacts).where(eq(contacts.externalId, externalId)).for('update');
+/** The live contact for a CRM id (or a contact id), locked: a merged contact leads to its survivor. */
+async function lockByExternalId(tx: DbOrTx, externalId: string, by: 'externalId' | 'id' = 'externalId'): Promise<ContactRow | undefined> {
+  let [row] = await tx.select().from(contacts).where(eq(by === 'id' ? contacts.id : contacts.externalId, externalId)).for('update');
   for (let hop = 0; row?.mergedInto && hop < 10; hop++) [row] = await tx.select().from(contacts).where(eq(contacts.id, row.mergedInto)).for('update');
   return row;
 }
 
+/**
+ * Which contact a write goes to: by CRM id (PUT), by contact id (an import row matched by email or phone; `externalId`
+ * is then stored on a contact that has none), or a new contact without a CRM id (an import row no contact matches).
+ */
+export type ContactTarget = { externalId: string } | { contactId: string; externalId?: string } | { create: true };
+
 export type UpsertDeps = { db: Db; scoring?: ScoringModel | undefined; ingest?: IngestDeps | undefined; log?: OutboxLog };
 
 export type UpsertOptions = {
-  /** `api` for PUT, `event` for an event's contact block. */
-  source: 'api' | 'event';
+  /** `api` for PUT, `event` for an event's contact block, `import` for a bulk import's row. */
+  source: 'api' | 'event' | 'import';
   /** Identifies the write (the request's uuid, the event id): its `contact.updated` id is derived from it. */
   key: string;
   /** Recorded on audit rows, e.g. `api:crm-sync`. */
@@ -109,25 +119,33 @@ export type UpsertResult = {
  * @throws ValidationError when the email or phone cannot be normalized
  */
 export async function upsertContact(deps: UpsertDeps, externalId: string, fields: ContactFields, opts: UpsertOptions): Promise<UpsertResult> {
+  return upsertContactAt(deps, { externalId }, fields, opts);
+}
+
+/**
+ * `upsertContact` for any `ContactTarget`: the same normalization, write, audit, merge and fit.
+ * @throws ValidationError when the email or phone cannot be normalized, or the target contact no longer exists
+ */
+export async function upsertContactAt(deps: UpsertDeps, target: ContactTarget, fields: ContactFields, opts: UpsertOptions): Promise<UpsertResult> {
   const values = normalizedValues(fields);
+  const externalId = 'create' in target ? undefined : target.externalId;
   let stored: IncomingEvent[] = [];
   const { before, after, created } = await deps.db.transaction(async (tx) => {
-    let current = await lockByExternalId(tx, externalId);
+    let current = 'contactId' in target ? await lockByExternalId(tx, target.contactId, 'id') : externalId !== undefined ? await lockByExternalId(tx, externalId) : undefined;
+    if ('contactId' in target && !current) throw new ValidationError(`Contact ${target.contactId} does not exist.`, [{ path: 'contactId', message: 'no such contact' }]);
     let row: ContactRow | undefined;
     let isNew = false;
     if (!current) {
-      const [inserted] = await tx
-        .insert(contacts)
-        .values({ ...values, externalId, ...(fields.consent ? { consent: fields.consent } : {}) })
-        .onConflictDoNothing({ target: contacts.externalId })
-        .returning();
+      const insert = tx.insert(contacts).values({ ...values, ...(externalId !== undefined ? { externalId } : {}), ...(fields.consent ? { consent: fields.consent } : {}) });
+      const [inserted] = externalId !== undefined ? await insert.onConflictDoNothing({ target: contacts.externalId }).returning() : await insert.returning();
       if (inserted) {
         row = inserted;
         isNew = true;
-      } else current = await lockByExternalId(tx, externalId); // created concurrently: update it instead
+      } else current = await lockByExternalId(tx, externalId!); // created concurrently: update it instead
     }
     if (current) {
       const set: Record<string, unknown> = { ...values };
+      if ('contactId' in target && externalId !== undefined && current.externalId === null) set.externalId = externalId;
       if (fields.consent) set.consent = { ...current.consent, ...fields.consent };
       row = current;
       if (Object.keys(set).length > 0) {
@@ -149,7 +167,7 @@ export async function upsertContact(deps: UpsertDeps, externalId: string, fields
           fields: Object.keys(recorded.changes),
           source: opts.source,
           writeKey: opts.key,
-          ...(current && current.externalId !== externalId ? { viaExternalId: externalId } : {}),
+          ...(current && externalId !== undefined && current.externalId !== externalId && !('contactId' in target) ? { viaExternalId: externalId } : {}),
           ...opts.auditDetail,
         },
         actor: opts.actor,

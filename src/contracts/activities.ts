@@ -137,6 +137,8 @@ export type HandoffToSalesInput = {
 
 export type HandoffToSalesResult = { ownerId: string | null; duplicate: boolean; handoffId?: string; crm?: CrmDeliveryStatus };
 
+export type ImportChunkResult = { done: boolean; rowsDone: number; totalRows: number; status: string };
+
 export type LaunchPageResult = LaunchCounts & { nextCursor: string | null };
 
 export interface Activities {
@@ -189,6 +191,12 @@ export interface Activities {
     after: string | null;
     pageSize: number;
   }): Promise<BulkPageResult>;
+
+  // Contact imports (src/imports)
+  /** Plans, writes (unless a dry run) and counts the import's next chunk; heartbeats per row. */
+  importChunk(input: { importId: string }): Promise<ImportChunkResult>;
+  /** Ends an import before its last chunk; a completed import stays completed. */
+  endImport(input: { importId: string; status: 'cancelled' | 'failed'; error?: string }): Promise<void>;
 
   // Maintenance
   applyScoreDecay(): Promise<DecayProgress>;

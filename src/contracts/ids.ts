@@ -11,6 +11,7 @@ export const WorkflowType = {
   HandoffSla: 'handoffSlaWorkflow',
   ScoreDecay: 'scoreDecayWorkflow',
   DateTriggerSweep: 'dateTriggerSweepWorkflow',
+  ContactImport: 'contactImportWorkflow',
 } as const;
 export type WorkflowType = (typeof WorkflowType)[keyof typeof WorkflowType];
 
@@ -39,3 +40,6 @@ export const dateSweepScheduleId = (taskQueue: string, journeyId: string): strin
  * so a repeated sweep finds the run it started and next year's anniversary gets its own.
  */
 export const dateEntryKey = (field: string, occurrenceDate: string): string => `date:${field}:${occurrenceDate}`;
+
+/** The audience launch that enrols an import's contacts into a journey (one per import). */
+export const importLaunchId = (importId: string): string => `launch_${importId}`;

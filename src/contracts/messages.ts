@@ -47,3 +47,6 @@ export const moveToStepUpdate = defineUpdate<{ from: string; to: string }, [{ st
  * step exists in the target version; refused while an activity is in flight.
  */
 export const migrateVersionUpdate = defineUpdate<{ from: number; to: number }, [{ version: number; by: string }]>('migrateVersion');
+
+/** Stop a contact import after the chunk in flight: what was written stays, the counts stay exact. */
+export const cancelImportSignal = defineSignal<[{ by: string }]>('cancelImport');

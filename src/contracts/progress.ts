@@ -5,7 +5,12 @@
 import type { PlanCondition } from '../journey/plan';
 
 /** What a launch enrols: contacts matching `audience` (everyone when absent) who may be messaged on `consent`. */
-export type LaunchFilter = { audience?: PlanCondition; consent?: 'email' | 'sms' | null };
+export type LaunchFilter = {
+  audience?: PlanCondition;
+  consent?: 'email' | 'sms' | null;
+  /** Only the contacts this contact import wrote (its enrolment launch). */
+  importId?: string;
+};
 
 /** An audience launch's counters: per page (launchPage) and in total (LaunchProgress). */
 export type LaunchCounts = { scanned: number; matched: number; enrolled: number; skipped: number; skipReasons: Record<string, number> };

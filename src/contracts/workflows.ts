@@ -99,3 +99,12 @@ export type DateSweepInput = {
   /** Epoch ms to sweep from instead of the stored cursor (a re-sweep: runs already started are found, not repeated). */
   from?: number;
 };
+
+/** contactImportWorkflow: one contact import (src/imports), chunk by chunk from its stored checkpoint. */
+export type ContactImportInput = {
+  v: 1;
+  /** The import's id, also the workflow id. */
+  importId: string;
+  /** Once every chunk is written, enrol the contacts the import wrote into this journey version (an audience launch). */
+  enrol?: { journeyId: string; version: number; ratePerSecond?: number; createdBy?: string };
+};

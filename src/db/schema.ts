@@ -502,3 +502,90 @@ export const smsProviderEvents = pgTable(
   },
   (t) => [uniqueIndex('sms_provider_events_uq').on(t.provider, t.kind, t.providerMessageId, t.status)],
 );
+
+/**
+ * A contact import (src/imports): its options, its file's size and hash, and its checkpoint — `chunks_done` chunks are
+ * planned, written and counted; the counts move with the checkpoint in one transaction, so they are exact after any
+ * crash. `dry_run` imports plan and count but write no contact.
+ */
+export const contactImports = pgTable('contact_imports', {
+  id: text('id').primaryKey(),
+  /** running | completed | cancelled | failed */
+  status: text('status').notNull().default('running'),
+  dryRun: boolean('dry_run').notNull(),
+  /** csv | jsonl */
+  format: text('format').notNull(),
+  /** The validated options: mapping, precedence, in-file duplicates, default country, delimiter, encoding. */
+  options: jsonb('options').$type<Record<string, unknown>>().notNull(),
+  /** The CSV header; null for JSON Lines. */
+  columns: jsonb('columns').$type<string[]>(),
+  fileName: text('file_name'),
+  sha256: text('sha256').notNull(),
+  bytes: integer('bytes').notNull(),
+  totalRows: integer('total_rows').notNull(),
+  chunkSize: integer('chunk_size').notNull(),
+  chunks: integer('chunks').notNull(),
+  chunksDone: integer('chunks_done').notNull().default(0),
+  /**
+   * Who is working on the next chunk, until when: a retried attempt (heartbeat timeout, a restarted workflow) waits
+   * for a live earlier attempt instead of writing the same rows beside it. Renewed while rows are written.
+   */
+  lease: uuid('lease'),
+  leaseUntil: timestamp('lease_until', { withTimezone: true }),
+  rowsDone: integer('rows_done').notNull().default(0),
+  created: integer('created').notNull().default(0),
+  updated: integer('updated').notNull().default(0),
+  merged: integer('merged').notNull().default(0),
+  rejected: integer('rejected').notNull().default(0),
+  createdBy: text('created_by'),
+  createdAt: createdAt(),
+  updatedAt: updatedAt(),
+  completedAt: timestamp('completed_at', { withTimezone: true }),
+  error: text('error'),
+});
+
+/** The uploaded file, as records (CSV fields or JSON lines) in chunks of `chunk_size`: what the workflow reads. */
+export const contactImportChunks = pgTable(
+  'contact_import_chunks',
+  {
+    importId: text('import_id')
+      .notNull()
+      .references(() => contactImports.id, { onDelete: 'cascade' }),
+    seq: integer('seq').notNull(),
+    records: jsonb('records').$type<({ f: string[]; e?: string } | { l: string; e?: string })[]>().notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.importId, t.seq] })],
+);
+
+/**
+ * Each row's planned outcome (create | update | merge | reject, with the column and reason of a reject), written once
+ * per row before any contact is: a retried chunk writes what was planned and counts what was planned.
+ */
+export const contactImportRows = pgTable(
+  'contact_import_rows',
+  {
+    importId: text('import_id')
+      .notNull()
+      .references(() => contactImports.id, { onDelete: 'cascade' }),
+    /** 1-based data record number (the CSV header is not counted). */
+    row: integer('row').notNull(),
+    outcome: text('outcome').notNull(),
+    contactId: uuid('contact_id'),
+    column: text('column'),
+    reason: text('reason'),
+  },
+  (t) => [primaryKey({ columns: [t.importId, t.row] }), index('contact_import_rows_outcome_idx').on(t.importId, t.outcome, t.row)],
+);
+
+/** The first row of the file with each match key (`email:…`, `phone:…`, `externalId:…`): dedupe within the file. */
+export const contactImportKeys = pgTable(
+  'contact_import_keys',
+  {
+    importId: text('import_id')
+      .notNull()
+      .references(() => contactImports.id, { onDelete: 'cascade' }),
+    key: text('key').notNull(),
+    row: integer('row').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.importId, t.key] })],
+);

@@ -33,5 +33,6 @@ export function createApi(opts: ApiOptions): Express {
     addressLimits: config.addressLimits,
     outboundAllow: config.outboundAllow,
     ...(config.sms.provider === 'twilio' ? { twilio: { authToken: config.sms.authToken, publicBaseUrl: config.publicBaseUrl, helpText: config.sms.helpText } } : {}),
+    importMaxBytes: config.importMaxBytes,
   });
 }

@@ -4,3 +4,4 @@ export { audienceLaunchWorkflow } from './launch';
 export { bulkRunActionWorkflow } from './bulk';
 export { handoffSlaWorkflow } from './handoff-sla';
 export { dateTriggerSweepWorkflow } from './date-trigger';
+export { contactImportWorkflow } from './import';

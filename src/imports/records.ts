@@ -1,0 +1,108 @@
+/**
+ * An upload as records: decoded (UTF-8 or GBK, strictly: a byte that is not valid in the encoding is an error naming
+ * its offset, not a replacement character in a contact's name) and split into CSV records or JSON lines as it streams.
+ */
+import { CsvParser } from './csv';
+
+export const ImportFormat = { Csv: 'csv', Jsonl: 'jsonl' } as const;
+export type ImportFormat = (typeof ImportFormat)[keyof typeof ImportFormat];
+
+export const ImportEncoding = { Utf8: 'utf-8', Gbk: 'gbk' } as const;
+export type ImportEncoding = (typeof ImportEncoding)[keyof typeof ImportEncoding];
+
+/** A record as stored: CSV fields (`f`) or one JSON line (`l`), and why it could not be read whole (`e`). */
+export type RawRecord = { f: string[]; e?: string } | { l: string; e?: string };
+
+/** Splits text into lines (CRLF, LF or CR), skipping blank ones; a line longer than `maxLine` is cut and flagged. */
+export class LineSplitter {
+  private line = '';
+  private error: string | undefined;
+  private skipLf = false;
+  private started = false;
+  constructor(private readonly maxLine: number) {}
+
+  push(text: string): RawRecord[] {
+    const out: RawRecord[] = [];
+    let i = 0;
+    if (!this.started && text.length > 0) {
+      this.started = true;
+      if (text.charCodeAt(0) === 0xfeff) i = 1;
+    }
+    while (i < text.length) {
+      if (this.skipLf) {
+        this.skipLf = false;
+        if (text[i] === '\n') {
+          i++;
+          continue;
+        }
+      }
+      let j = i;
+      while (j < text.length && text[j] !== '\n' && text[j] !== '\r') j++;
+      this.append(text.slice(i, j));
+      if (j < text.length) {
+        if (text[j] === '\r') this.skipLf = true;
+        this.flush(out);
+      }
+      i = j + 1;
+    }
+    return out;
+  }
+
+  end(): RawRecord[] {
+    const out: RawRecord[] = [];
+    this.flush(out);
+    return out;
+  }
+
+  private append(s: string) {
+    if (this.line.length + s.length > this.maxLine) {
+      this.error ??= `the line is longer than ${this.maxLine.toLocaleString('en-US')} characters`;
+      s = s.slice(0, Math.max(0, this.maxLine - this.line.length));
+    }
+    if (s.includes('\0')) {
+      this.error ??= 'the line contains a NUL character';
+      s = s.replaceAll('\0', '');
+    }
+    this.line += s;
+  }
+
+  private flush(out: RawRecord[]) {
+    const line = this.line;
+    const error = this.error;
+    this.line = '';
+    this.error = undefined;
+    if (line.trim() === '' && !error) return;
+    out.push(error ? { l: line, e: error } : { l: line });
+  }
+}
+
+export class UploadDecodeError extends Error {}
+
+export type RecordReaderOptions = { format: ImportFormat; encoding: ImportEncoding; delimiter?: string; maxCell: number };
+
+/**
+ * Reads bytes into records, calling `onRecords` as they complete (awaited: back-pressure for the caller's writes).
+ * @throws UploadDecodeError when the bytes are not valid in the encoding
+ */
+export async function readRecords(source: AsyncIterable<Buffer | string> | Iterable<Buffer | string>, opts: RecordReaderOptions, onRecords: (records: RawRecord[]) => Promise<void>): Promise<void> {
+  const decoder = new TextDecoder(opts.encoding, { fatal: true });
+  const csv = opts.format === 'csv' ? new CsvParser({ ...(opts.delimiter ? { delimiter: opts.delimiter } : {}), maxCell: opts.maxCell }) : undefined;
+  const lines = opts.format === 'jsonl' ? new LineSplitter(opts.maxCell) : undefined;
+  const feed = (text: string): RawRecord[] => (csv ? csv.push(text).map((r) => (r.error ? { f: r.fields, e: r.error } : { f: r.fields })) : lines!.push(text));
+  let offset = 0;
+  const decode = (chunk: Buffer | undefined) => {
+    try {
+      return chunk ? decoder.decode(chunk, { stream: true }) : decoder.decode();
+    } catch {
+      throw new UploadDecodeError(`the file is not valid ${opts.encoding} (near byte ${offset.toLocaleString('en-US')}); pass the encoding it is written in (utf-8 or gbk)`);
+    }
+  };
+  for await (const chunk of source) {
+    const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    const got = feed(decode(buf));
+    offset += buf.length;
+    if (got.length) await onRecords(got);
+  }
+  const tail = [...feed(decode(undefined)), ...(csv ? csv.end().map((r) => (r.error ? { f: r.fields, e: r.error } : { f: r.fields })) : lines!.end())];
+  if (tail.length) await onRecords(tail);
+}

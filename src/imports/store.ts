@@ -1,0 +1,409 @@
+/**
+ * Contact imports in the database: storing an upload as chunks of records, and the per-chunk pass the workflow drives —
+ * plan (clean, dedupe within the file and against contacts, classify; stored once per row), write (through the contact
+ * pipeline, keyed by import and row so a retry converges), count (with the checkpoint, in one transaction). A dry run
+ * plans and counts and writes no contact. API, activity and tests call these; none of them holds the rules twice.
+ */
+import { randomUUID } from 'node:crypto';
+import { and, asc, eq, gte, inArray, isNull, lt, lte, or, sql } from 'drizzle-orm';
+import type { Db } from '../db/client';
+import { contactImportChunks, contactImportKeys, contactImportRows, contactImports, contacts } from '../db/schema';
+import { upsertContactAt, type ContactTarget, type UpsertDeps } from '../contacts/upsert';
+import { ValidationError } from '../errors';
+import { csvLine } from './csv';
+import { defaultMapping, ImportMapping, mappingIssues } from './mapping';
+import { readRecords, type ImportEncoding, type ImportFormat, type RawRecord } from './records';
+import { cleanRow, rowKeys, type CleanRow, type MatchKey } from './rows';
+
+export const RowOutcome = { Create: 'create', Update: 'update', Merge: 'merge', Reject: 'reject' } as const;
+export type RowOutcome = (typeof RowOutcome)[keyof typeof RowOutcome];
+
+export type ImportOptions = {
+  format: ImportFormat;
+  encoding: ImportEncoding;
+  /** CSV only. @default ',' */
+  delimiter?: string;
+  mapping?: ImportMapping;
+  /** Region of national phone numbers and short region codes. @default CN */
+  country: string;
+  /** Which key picks the contact a row updates when they point at different contacts. @default externalId, email, phone */
+  precedence: MatchKey[];
+  /** A row sharing a key with an earlier row: merged into the same contact (as PUT would), or rejected. @default merge */
+  duplicates: 'merge' | 'reject';
+  dryRun: boolean;
+  /** Once written, enrol the contacts this import wrote into this journey version (not for a dry run). */
+  enrol?: { journeyId: string; version: number };
+};
+
+type ImportRow = typeof contactImports.$inferSelect;
+type StoredOptions = Omit<ImportOptions, 'mapping' | 'dryRun'> & { mapping: ImportMapping };
+
+/** Limits of an upload: bytes and characters per cell. */
+export type ImportLimits = { maxBytes: number; maxCell: number; chunkSize: number };
+
+/**
+ * Stores an upload (already bounded and hashed by the caller) as an import: header, mapping checked against it, then
+ * records in chunks, in one transaction — a refused or broken upload leaves nothing behind.
+ * @throws ValidationError naming the mapping field or option that does not fit the file
+ */
+export async function storeImport(
+  db: Db,
+  source: AsyncIterable<Buffer> | Iterable<Buffer>,
+  meta: { id: string; options: ImportOptions; fileName?: string; sha256: string; bytes: number; createdBy?: string },
+  limits: ImportLimits,
+): Promise<ImportRow> {
+  const { options } = meta;
+  return db.transaction(async (tx) => {
+    let columns: string[] | null = null;
+    let mapping: ImportMapping | undefined = options.mapping;
+    let pending: RawRecord[] = [];
+    let seq = 0;
+    let total = 0;
+    let headerRead = options.format === 'jsonl';
+    let sampled = 0;
+    const sampledKeys = new Set<string>();
+    const [row] = await tx
+      .insert(contactImports)
+      .values({ id: meta.id, dryRun: options.dryRun, format: options.format, options: {}, sha256: meta.sha256, bytes: meta.bytes, fileName: meta.fileName ?? null, totalRows: 0, chunkSize: limits.chunkSize, chunks: 0, createdBy: meta.createdBy ?? null })
+      .returning();
+    const flush = async (all: boolean) => {
+      while (pending.length >= limits.chunkSize || (all && pending.length > 0)) {
+        const records = pending.slice(0, limits.chunkSize);
+        pending = pending.slice(limits.chunkSize);
+        await tx.insert(contactImportChunks).values({ importId: meta.id, seq: seq++, records });
+      }
+    };
+    await readRecords(source, { format: options.format, encoding: options.encoding, ...(options.delimiter ? { delimiter: options.delimiter } : {}), maxCell: limits.maxCell }, async (records) => {
+      let rs = records;
+      if (!headerRead) {
+        const header = rs[0]!;
+        rs = rs.slice(1);
+        headerRead = true;
+        if (!('f' in header) || header.e) throw new ValidationError('The file is invalid.', [{ path: 'body', message: `the header row cannot be read${header.e ? `: ${header.e}` : ''}` }]);
+        columns = header.f.map((c) => c.replace(/^[\s\u3000\uFEFF]+|[\s\u3000\uFEFF]+$/g, ''));
+        const dup = columns.find((c, i) => columns!.indexOf(c) !== i);
+        if (dup !== undefined) throw new ValidationError('The file is invalid.', [{ path: 'body', message: `the header names column "${dup}" twice` }]);
+        mapping ??= defaultMapping(columns);
+        const issues = mappingIssues(mapping, columns);
+        if (issues.length) throw new ValidationError('The mapping does not fit the file; see errors for each field.', issues);
+      }
+      // JSON Lines without a mapping: the keys of its first objects name the columns the default mapping reads.
+      if (options.format === 'jsonl' && !mapping) {
+        for (const r of rs) {
+          if (sampled >= 100 || !('l' in r)) break;
+          try {
+            const v = JSON.parse(r.l) as unknown;
+            if (v && typeof v === 'object' && !Array.isArray(v)) for (const k of Object.keys(v)) sampledKeys.add(k);
+          } catch {
+            // a line that is not JSON is that row's reject, later
+          }
+          sampled++;
+        }
+      }
+      total += rs.length;
+      pending.push(...rs);
+      await flush(false);
+    });
+    if (!headerRead) throw new ValidationError('The file is invalid.', [{ path: 'body', message: 'the file is empty: a CSV file needs a header row' }]);
+    await flush(true);
+    if (options.format === 'jsonl') {
+      mapping ??= defaultMapping([...sampledKeys]);
+      const issues = mappingIssues(mapping, undefined);
+      if (issues.length) throw new ValidationError('The mapping does not fit the file; see errors for each field.', issues);
+    }
+    const stored: StoredOptions = { ...(options.enrol ? { enrol: options.enrol } : {}), format: options.format, encoding: options.encoding, country: options.country, precedence: options.precedence, duplicates: options.duplicates, mapping: mapping!, ...(options.delimiter ? { delimiter: options.delimiter } : {}) };
+    const [done] = await tx
+      .update(contactImports)
+      .set({ options: stored as unknown as Record<string, unknown>, columns, totalRows: total, chunks: seq, ...(total === 0 ? { status: 'completed', completedAt: sql`now()` } : {}) })
+      .where(eq(contactImports.id, row!.id))
+      .returning();
+    return done!;
+  });
+}
+
+type Planned = { row: number; outcome: RowOutcome; column: string | null; reason: string | null; keys: string[] };
+
+/** Live contacts by CRM id (a merged CRM id leads to its survivor), email and phone. */
+async function matchContacts(db: Db, externalIds: string[], emails: string[], phones: string[]) {
+  const byExt = new Map<string, { id: string; externalId: string | null }>();
+  const byEmail = new Map<string, { id: string; externalId: string | null }[]>();
+  const byPhone = new Map<string, { id: string; externalId: string | null }[]>();
+  const conds = [
+    ...(externalIds.length ? [inArray(contacts.externalId, externalIds)] : []),
+    ...(emails.length ? [and(inArray(contacts.email, emails), isNull(contacts.mergedInto))] : []),
+    ...(phones.length ? [and(inArray(contacts.phone, phones), isNull(contacts.mergedInto))] : []),
+  ];
+  if (!conds.length) return { byExt, byEmail, byPhone };
+  const rows = await db.select({ id: contacts.id, externalId: contacts.externalId, email: contacts.email, phone: contacts.phone, mergedInto: contacts.mergedInto }).from(contacts).where(or(...conds));
+  // A merged CRM id leads to its survivor, however many merges deep.
+  const known = new Map<string, { id: string; externalId: string | null; mergedInto: string | null }>(rows.map((r) => [r.id, r]));
+  for (let hop = 0; hop < 10; hop++) {
+    const missing = [...new Set([...known.values()].filter((r) => r.mergedInto && !known.has(r.mergedInto)).map((r) => r.mergedInto!))];
+    if (!missing.length) break;
+    for (const g of await db.select({ id: contacts.id, externalId: contacts.externalId, mergedInto: contacts.mergedInto }).from(contacts).where(inArray(contacts.id, missing))) known.set(g.id, g);
+  }
+  const follow = (id: string) => {
+    let r = known.get(id);
+    for (let hop = 0; r?.mergedInto && hop < 11; hop++) r = known.get(r.mergedInto);
+    return r && !r.mergedInto ? r : undefined;
+  };
+  for (const r of rows) {
+    if (r.externalId && externalIds.includes(r.externalId)) {
+      const live = follow(r.id);
+      if (live) byExt.set(r.externalId, { id: live.id, externalId: live.externalId });
+    }
+    if (!r.mergedInto && r.email && emails.includes(r.email)) byEmail.set(r.email, [...(byEmail.get(r.email) ?? []), r]);
+    if (!r.mergedInto && r.phone && phones.includes(r.phone)) byPhone.set(r.phone, [...(byPhone.get(r.phone) ?? []), r]);
+  }
+  return { byExt, byEmail, byPhone };
+}
+
+type Matches = Awaited<ReturnType<typeof matchContacts>>;
+
+/** The contacts a row matches, by key in precedence order, and where the write goes (or why it cannot). */
+function resolveTarget(row: CleanRow, precedence: readonly MatchKey[], m: Matches): { target: ContactTarget; matched: Set<string> } | { reject: string; column: string | null } {
+  const found: Partial<Record<MatchKey, { id: string; externalId: string | null }[]>> = {
+    externalId: row.externalId !== undefined && m.byExt.get(row.externalId) ? [m.byExt.get(row.externalId)!] : [],
+    email: row.email ? (m.byEmail.get(row.email) ?? []) : [],
+    phone: row.phone ? (m.byPhone.get(row.phone) ?? []) : [],
+  };
+  const matched = new Set(Object.values(found).flatMap((l) => l!.map((c) => c.id)));
+  // A CRM id ranked first is PUT /v1/contacts/{crmId}: that contact (or a new one) takes the row and folds the others in.
+  if (row.externalId !== undefined && precedence[0] === 'externalId') return { target: { externalId: row.externalId }, matched };
+  const first = precedence.map((k) => ({ k, c: found[k]![0] })).find((x) => x.c);
+  if (!first) return { target: row.externalId !== undefined ? { externalId: row.externalId } : { create: true }, matched };
+  const t = first.c!;
+  if (row.externalId !== undefined) {
+    const byExt = found.externalId![0];
+    if (byExt && byExt.id !== t.id) return { reject: `CRM id "${row.externalId}" belongs to another contact than the one this row's ${first.k} matches`, column: row.columnOf.externalId ?? null };
+    if (t.externalId !== null && t.externalId !== row.externalId) return { reject: `the contact this row's ${first.k} matches has CRM id "${t.externalId}", not "${row.externalId}"`, column: row.columnOf.externalId ?? null };
+  }
+  if (t.externalId !== null) return { target: { externalId: t.externalId }, matched };
+  return { target: { contactId: t.id, ...(row.externalId !== undefined ? { externalId: row.externalId } : {}) }, matched };
+}
+
+const columnOfKey = (row: CleanRow, kind: MatchKey) => row.columnOf[kind] ?? null;
+
+/** Plans a chunk's rows (see the module comment); rows are numbered from `firstRow`. */
+async function planChunk(db: Db, imp: ImportRow, records: RawRecord[], firstRow: number): Promise<Planned[]> {
+  const opts = imp.options as unknown as StoredOptions;
+  const cleaned = records.map((r) => cleanRow(r, { columns: imp.columns, mapping: opts.mapping, country: opts.country }));
+  const clean = cleaned.filter((c): c is CleanRow => c.ok);
+  const allKeys = [...new Set(clean.flatMap((c) => rowKeys(c, opts.precedence).map((k) => k.key)))];
+  const earlier = new Map<string, number>();
+  if (allKeys.length) {
+    for (const k of await db.select().from(contactImportKeys).where(and(eq(contactImportKeys.importId, imp.id), inArray(contactImportKeys.key, allKeys)))) earlier.set(k.key, k.row);
+  }
+  const m = await matchContacts(db, [...new Set(clean.flatMap((c) => (c.externalId !== undefined ? [c.externalId] : [])))], [...new Set(clean.flatMap((c) => (c.email ? [c.email] : [])))], [...new Set(clean.flatMap((c) => (c.phone ? [c.phone] : [])))]);
+  return cleaned.map((c, i): Planned => {
+    const row = firstRow + i;
+    if (!c.ok) return { row, outcome: RowOutcome.Reject, column: c.column, reason: c.reason, keys: [] };
+    const keys = rowKeys(c, opts.precedence);
+    const dup = keys.map((k) => ({ ...k, row: earlier.get(k.key) })).find((k) => k.row !== undefined && k.row < row);
+    const register = () => keys.filter((k) => !earlier.has(k.key)).map((k) => (earlier.set(k.key, row), k.key));
+    if (dup) {
+      if (opts.duplicates === 'reject') return { row, outcome: RowOutcome.Reject, column: columnOfKey(c, dup.kind), reason: `duplicates row ${dup.row} (the same ${dup.kind})`, keys: [] };
+      return { row, outcome: RowOutcome.Merge, column: null, reason: null, keys: register() };
+    }
+    const r = resolveTarget(c, opts.precedence, m);
+    if ('reject' in r) return { row, outcome: RowOutcome.Reject, column: r.column, reason: r.reject, keys: [] };
+    // A new CRM id whose email or phone a contact already has: PUT creates the contact and folds that one in.
+    const newCrmId = c.externalId !== undefined && opts.precedence[0] === 'externalId' && !m.byExt.has(c.externalId);
+    const outcome = r.matched.size === 0 ? RowOutcome.Create : r.matched.size > 1 || newCrmId ? RowOutcome.Merge : RowOutcome.Update;
+    return { row, outcome, column: null, reason: null, keys: register() };
+  });
+}
+
+/** How long a chunk's attempt holds it without renewing (renewed every quarter of it while rows are written). */
+const LEASE_SECONDS = 60;
+
+/** Rows of a chunk written at once: enough to hide round trips, few enough to leave connections to the API. */
+const WRITE_CONCURRENCY = 8;
+
+/** Runs `fn` over `items`, `limit` at a time; after a failure takes no more, and throws it once every write in flight has settled. */
+async function inParallel<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failed: { err: unknown } | undefined;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (!failed && next < items.length) {
+        try {
+          await fn(items[next++]!);
+        } catch (err) {
+          failed ??= { err };
+        }
+      }
+    }),
+  );
+  if (failed) throw failed.err;
+}
+
+export type ChunkResult = { done: boolean; rowsDone: number; totalRows: number; status: string };
+
+/**
+ * The next chunk of an import (its checkpoint says which): planned once, written unless a dry run, counted with the
+ * checkpoint. Safe to repeat after a crash at any point: a planned row keeps its plan, a write repeats as an update
+ * that changes nothing, and the checkpoint only moves from the chunk it read.
+ */
+export async function runImportChunk(deps: UpsertDeps, importId: string, onRow?: () => void): Promise<ChunkResult> {
+  const { db } = deps;
+  const [imp] = await db.select().from(contactImports).where(eq(contactImports.id, importId));
+  if (!imp) throw new Error(`import ${importId} does not exist`);
+  if (imp.status !== 'running' || imp.chunksDone >= imp.chunks) return { done: true, rowsDone: imp.rowsDone, totalRows: imp.totalRows, status: imp.status };
+  const seq = imp.chunksDone;
+  const lease = randomUUID();
+  const claimed = await db
+    .update(contactImports)
+    .set({ lease, leaseUntil: sql`now() + ${`${LEASE_SECONDS} seconds`}::interval` })
+    .where(and(eq(contactImports.id, importId), eq(contactImports.chunksDone, seq), or(isNull(contactImports.leaseUntil), lt(contactImports.leaseUntil, sql`now()`))))
+    .returning({ id: contactImports.id });
+  // Retryable: the activity comes back once the other attempt has committed or its lease has run out.
+  if (claimed.length === 0) throw new Error(`import ${importId}: chunk ${seq} is being written by another attempt`);
+  try {
+    let renewedAt = Date.now();
+    const renew = async () => {
+      if (Date.now() - renewedAt < (LEASE_SECONDS * 1000) / 4) return;
+      renewedAt = Date.now();
+      const kept = await db.update(contactImports).set({ leaseUntil: sql`now() + ${`${LEASE_SECONDS} seconds`}::interval` }).where(and(eq(contactImports.id, importId), eq(contactImports.lease, lease))).returning({ id: contactImports.id });
+      if (kept.length === 0) throw new Error(`import ${importId}: chunk ${seq} was taken over by another attempt`);
+    };
+    const [chunk] = await db.select().from(contactImportChunks).where(and(eq(contactImportChunks.importId, importId), eq(contactImportChunks.seq, seq)));
+    const records = chunk!.records as RawRecord[];
+    const firstRow = seq * imp.chunkSize + 1;
+    const lastRow = firstRow + records.length - 1;
+    const inChunk = and(eq(contactImportRows.importId, importId), gte(contactImportRows.row, firstRow), lte(contactImportRows.row, lastRow));
+
+    let planned = await db.select().from(contactImportRows).where(inChunk).orderBy(asc(contactImportRows.row));
+    if (planned.length === 0) {
+      const plan = await planChunk(db, imp, records, firstRow);
+      await db.transaction(async (tx) => {
+        await tx.insert(contactImportRows).values(plan.map((p) => ({ importId, row: p.row, outcome: p.outcome, column: p.column, reason: p.reason })));
+        const keys = plan.flatMap((p) => p.keys.map((key) => ({ importId, key, row: p.row })));
+        if (keys.length) await tx.insert(contactImportKeys).values(keys).onConflictDoNothing();
+      });
+      planned = await db.select().from(contactImportRows).where(inChunk).orderBy(asc(contactImportRows.row));
+    }
+
+    if (!imp.dryRun) {
+      const opts = imp.options as unknown as StoredOptions;
+      // Rows sharing no CRM id, email or phone are written side by side; a row waits for every earlier row it shares
+      // one with (its wave comes after theirs), so rows about the same person are written in file order.
+      const waves: { p: (typeof planned)[number]; c: CleanRow }[][] = [];
+      const waveOfKey = new Map<string, number>();
+      for (const p of planned) {
+        if (p.outcome === RowOutcome.Reject) continue;
+        const c = cleanRow(records[p.row - firstRow]!, { columns: imp.columns, mapping: opts.mapping, country: opts.country });
+        if (!c.ok) continue; // planned from the same record by the same rules: cannot happen
+        const keys = rowKeys(c, ['externalId', 'email', 'phone']).map((k) => k.key);
+        const wave = Math.max(-1, ...keys.map((k) => waveOfKey.get(k) ?? -1)) + 1;
+        for (const k of keys) waveOfKey.set(k, wave);
+        (waves[wave] ??= []).push({ p, c });
+      }
+      const writeRow = async ({ p, c }: { p: (typeof planned)[number]; c: CleanRow }) => {
+        onRow?.();
+        await renew();
+        try {
+          const m = await matchContacts(db, c.externalId !== undefined ? [c.externalId] : [], c.email ? [c.email] : [], c.phone ? [c.phone] : []);
+          const r = resolveTarget(c, opts.precedence, m);
+          if ('reject' in r) throw new ValidationError(r.reject, [{ path: r.column ?? 'row', message: r.reject }]);
+          const written = await upsertContactAt(deps, r.target, c.fields, {
+            source: 'import',
+            key: `import:${importId}:${p.row}`,
+            actor: `import:${importId}`,
+            always: true,
+            auditDetail: { importId, row: p.row, ...(c.consentSource ? { consentSource: c.consentSource, consentAt: c.consentAt } : {}) },
+          });
+          if (p.contactId !== written.contact.id) await db.update(contactImportRows).set({ contactId: written.contact.id }).where(and(eq(contactImportRows.importId, importId), eq(contactImportRows.row, p.row)));
+        } catch (err) {
+          // Only a refusal of this row's data is the row's fault; anything else (the database away) retries the chunk.
+          if (!(err instanceof ValidationError)) throw err;
+          await db.update(contactImportRows).set({ outcome: RowOutcome.Reject, column: null, reason: err.message }).where(and(eq(contactImportRows.importId, importId), eq(contactImportRows.row, p.row)));
+        }
+      };
+      for (const wave of waves) if (wave) await inParallel(wave, WRITE_CONCURRENCY, writeRow);
+    }
+
+    return db.transaction(async (tx) => {
+      const counts = await tx
+        .select({ outcome: contactImportRows.outcome, n: sql<number>`count(*)::int` })
+        .from(contactImportRows)
+        .where(inChunk)
+        .groupBy(contactImportRows.outcome);
+      const n = (o: RowOutcome) => counts.find((c) => c.outcome === o)?.n ?? 0;
+      const last = seq + 1 >= imp.chunks;
+      const [after] = await tx
+        .update(contactImports)
+        .set({
+          chunksDone: seq + 1,
+          rowsDone: sql`${contactImports.rowsDone} + ${records.length}`,
+          created: sql`${contactImports.created} + ${n(RowOutcome.Create)}`,
+          updated: sql`${contactImports.updated} + ${n(RowOutcome.Update)}`,
+          merged: sql`${contactImports.merged} + ${n(RowOutcome.Merge)}`,
+          rejected: sql`${contactImports.rejected} + ${n(RowOutcome.Reject)}`,
+          lease: null,
+          leaseUntil: null,
+          updatedAt: sql`now()`,
+          ...(last ? { status: 'completed', completedAt: sql`now()` } : {}),
+        })
+        .where(and(eq(contactImports.id, importId), eq(contactImports.chunksDone, seq), eq(contactImports.status, 'running'), eq(contactImports.lease, lease)))
+        .returning();
+      const now = after ?? (await tx.select().from(contactImports).where(eq(contactImports.id, importId)))[0]!;
+      return { done: now.status !== 'running' || now.chunksDone >= now.chunks, rowsDone: now.rowsDone, totalRows: now.totalRows, status: now.status };
+    });
+  } catch (err) {
+    // Let a retry of this attempt (same process, a database hiccup) take the chunk at once; a dead process's lease runs out.
+    await db.update(contactImports).set({ lease: null, leaseUntil: null }).where(and(eq(contactImports.id, importId), eq(contactImports.lease, lease))).catch(() => undefined);
+    throw err;
+  }
+}
+
+/** Ends an import that stopped before its last chunk (cancelled, failed). A completed import stays completed. */
+export async function endImport(db: Db, importId: string, status: 'cancelled' | 'failed', error?: string): Promise<void> {
+  await db
+    .update(contactImports)
+    .set({ status, completedAt: sql`now()`, updatedAt: sql`now()`, ...(error ? { error: error.slice(0, 1000) } : {}) })
+    .where(and(eq(contactImports.id, importId), eq(contactImports.status, 'running')));
+}
+
+export const REJECT_FIELDS = { row: '_row', column: '_column', reason: '_reason' } as const;
+
+/**
+ * The rejected rows in the input's format, in file order, `maxRows` at most: CSV with the header plus `_row`, `_column`,
+ * `_reason` columns; JSON Lines with those three fields added (a line that is not an object is wrapped as `_line`).
+ */
+export async function* rejectsFile(db: Db, imp: ImportRow): AsyncGenerator<string> {
+  const opts = imp.options as unknown as StoredOptions;
+  const d = opts.delimiter ?? ',';
+  if (imp.format === 'csv') yield csvLine([...(imp.columns ?? []), REJECT_FIELDS.row, REJECT_FIELDS.column, REJECT_FIELDS.reason], d);
+  let after = 0;
+  for (;;) {
+    const rejects = await db
+      .select()
+      .from(contactImportRows)
+      .where(and(eq(contactImportRows.importId, imp.id), eq(contactImportRows.outcome, RowOutcome.Reject), sql`${contactImportRows.row} > ${after}`))
+      .orderBy(asc(contactImportRows.row))
+      .limit(1000);
+    if (rejects.length === 0) return;
+    const seqs = [...new Set(rejects.map((r) => Math.floor((r.row - 1) / imp.chunkSize)))];
+    const chunks = new Map((await db.select().from(contactImportChunks).where(and(eq(contactImportChunks.importId, imp.id), inArray(contactImportChunks.seq, seqs)))).map((c) => [c.seq, c.records as RawRecord[]]));
+    let out = '';
+    for (const r of rejects) {
+      const seq = Math.floor((r.row - 1) / imp.chunkSize);
+      const rec = chunks.get(seq)?.[(r.row - 1) % imp.chunkSize];
+      if (!rec) continue;
+      if ('f' in rec) out += csvLine([...rec.f, String(r.row), r.column ?? '', r.reason ?? ''], d);
+      else {
+        let obj: Record<string, unknown>;
+        try {
+          const v = JSON.parse(rec.l) as unknown;
+          obj = v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : { _line: rec.l };
+        } catch {
+          obj = { _line: rec.l };
+        }
+        out += `${JSON.stringify({ ...obj, [REJECT_FIELDS.row]: r.row, [REJECT_FIELDS.column]: r.column, [REJECT_FIELDS.reason]: r.reason })}\n`;
+      }
+    }
+    yield out;
+    after = rejects.at(-1)!.row;
+  }
+}
