@@ -3,11 +3,12 @@
  * a section per table that holds a contact id or their address. `CONTACT_TABLES` names every such table; a test reads
  * the database's columns and fails when a table with a contact column is missing here (and from the erasure).
  */
-import { and, eq, inArray, or } from 'drizzle-orm';
+import { and, eq, inArray, or, sql } from 'drizzle-orm';
 import type { DbOrTx } from '../db/client';
 import {
   audienceLaunchEntries,
   contactAudit,
+  contactImportRows,
   contacts,
   conversions,
   events,
@@ -35,6 +36,7 @@ export const CONTACT_TABLES = [
   'sales_handoffs',
   'sales_handoff_feedback',
   'audience_launch_entries',
+  'contact_import_rows',
   'suppressions',
 ] as const;
 export type ContactTable = (typeof CONTACT_TABLES)[number];
@@ -77,7 +79,21 @@ export async function exportContact(db: DbOrTx, contactId: string): Promise<Cont
     sales_handoffs: handoffs,
     sales_handoff_feedback: handoffIds.length ? await db.select().from(salesHandoffFeedback).where(inArray(salesHandoffFeedback.handoffId, handoffIds)) : [],
     audience_launch_entries: await db.select().from(audienceLaunchEntries).where(inArray(audienceLaunchEntries.contactId, ids)),
+    // Each imported row that wrote the contact, with the file's record it came from.
+    contact_import_rows: await importedRows(db, ids),
     suppressions: addressed.length ? await db.select().from(suppressions).where(or(...addressed)) : [],
   };
   return { contactId, exportedAt: new Date().toISOString(), tables };
+}
+
+/** The import rows that wrote any of `ids`, each with its source record from the uploaded file. */
+async function importedRows(db: DbOrTx, ids: string[]): Promise<unknown[]> {
+  const res = (await db.execute(sql`
+    select r.import_id, r.row, r.outcome, r.contact_id, ch.records -> ((r.row - 1) % i.chunk_size) as record
+    from ${contactImportRows} r
+    join contact_imports i on i.id = r.import_id
+    left join contact_import_chunks ch on ch.import_id = r.import_id and ch.seq = (r.row - 1) / i.chunk_size
+    where r.contact_id in (select jsonb_array_elements_text(${JSON.stringify(ids)}::jsonb)::uuid)
+    order by r.import_id, r.row`)) as unknown as { rows: unknown[] };
+  return res.rows;
 }

@@ -100,6 +100,19 @@ describe("the contact's rights: export and erase, end to end", () => {
       return run?.currentStep === 'hold' && sms.length === 1 && opens.length === 1 ? true : undefined;
     });
 
+    // An import updated them too: the uploaded file's row holds their email and company.
+    const upload = await request(stack.app)
+      .post('/v1/imports')
+      .set('Authorization', as('marketer'))
+      .set('Content-Type', 'text/csv')
+      .send(`email,company\n${PERSON.email},${PERSON.company}\nsomeone.else@example.cn,Other Co\n`)
+      .expect(202);
+    const imported = await until('the import to end', async () => {
+      const r = await request(stack.app).get(`/v1/imports/${upload.body.importId}`).set('Authorization', as('marketer')).expect(200);
+      return r.body.status === 'running' ? undefined : r.body;
+    }, 60_000);
+    expect(imported).toMatchObject({ status: 'completed', updated: 1, created: 1 });
+
     // Export: API (ops) and CLI, every section; a marketer may not.
     await request(stack.app).get(`/v1/contacts/${contactId}/export`).set('Authorization', as('marketer')).expect(403);
     const exported = await request(stack.app).get(`/v1/contacts/${externalId}/export`).set('Authorization', as('ops')).expect(200);
@@ -108,6 +121,7 @@ describe("the contact's rights: export and erase, end to end", () => {
     expect(t.contacts[0]).toMatchObject({ id: contactId, email: PERSON.email, phone: PERSON.phone, firstName: PERSON.firstName });
     expect(t.events.map((e: { type: string }) => e.type)).toEqual(expect.arrayContaining(['lead.created', 'email.opened']));
     expect(t.messages.map((m: { channel: string; recipient: string }) => `${m.channel}:${m.recipient}`).sort()).toEqual([`email:${PERSON.email}`, `sms:${PERSON.phone}`]);
+    expect(t.contact_import_rows).toEqual([expect.objectContaining({ row: 1, outcome: 'update', record: { f: [PERSON.email, PERSON.company] } })]);
     expect(t.journey_runs).toEqual([expect.objectContaining({ workflowId, status: 'running' })]);
     expect(t.journey_run_steps.length).toBeGreaterThanOrEqual(3);
     expect(t.contact_audit.length).toBeGreaterThanOrEqual(1);
