@@ -30,6 +30,8 @@ import { messageRoutes } from './routes/messages';
 import { runActionRoutes } from './routes/run-actions';
 import { runRoutes } from './routes/runs';
 import { trackingRoutes } from './routes/tracking';
+import { mailPageRoutes } from './routes/mail-pages';
+import { DEFAULT_TOPICS, type Topics } from '../contacts/topics';
 
 declare module 'express-serve-static-core' {
   interface Request {
@@ -56,6 +58,8 @@ export type AppDeps = {
   trustProxy?: TrustProxy;
   /** Verify tracking and unsubscribe tokens; the first also signs. */
   signingSecrets: readonly string[];
+  /** Subscription topics (MAIL_TOPICS) of the preference centre and the preferences API. @default DEFAULT_TOPICS */
+  topics?: Topics;
   /** Lead-scoring model applied at ingest. */
   scoring?: ScoringModel;
   /** OUTBOUND_ALLOW, so validate and publish accept the private webhook hosts the worker will reach. */
@@ -74,6 +78,7 @@ export function routeTable(deps: AppDeps): RouteDef[] {
     ...eventRoutes({ ...ingest, metrics }),
     ...contactRoutes({ db, ...(deps.scoring ? { scoring: deps.scoring } : {}), ingest, ...(deps.logger ? { log: deps.logger } : {}) }),
     ...trackingRoutes({ ...ingest, secrets: deps.signingSecrets }),
+    ...mailPageRoutes({ ...ingest, secrets: deps.signingSecrets, topics: deps.topics ?? DEFAULT_TOPICS }),
     ...runRoutes({ db, temporal: deps.temporal, taskQueue: deps.taskQueue }),
     ...handoffRoutes(ingest),
     ...journeyRoutes({ db, ...(deps.outboundAllow ? { outboundAllow: deps.outboundAllow } : {}), onChange: () => syncJourneySchedules(deps.temporal, db, { taskQueue: deps.taskQueue }) }),

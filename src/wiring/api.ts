@@ -31,5 +31,6 @@ export function createApi(opts: ApiOptions): Express {
     trustProxy: config.trustProxy,
     addressLimits: config.addressLimits,
     outboundAllow: config.outboundAllow,
+    topics: config.mail.topics,
   });
 }

@@ -1,0 +1,1 @@
+ALTER TABLE "contacts" ADD COLUMN "topic_consent" jsonb DEFAULT '{}'::jsonb NOT NULL;
