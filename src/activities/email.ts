@@ -181,7 +181,10 @@ export function emailActivities(deps: ActivityDeps): Pick<Activities, 'sendEmail
     // Consent and suppression are checked at send time, not at entry: a contact may unsubscribe while waiting.
     if (!row.email) return skip('no_address');
     const suppression = fast ? fast.contact.suppression : await suppressionOf(db, 'email', row.email);
-    const decision = mayDeliver({ channel: 'email', category: input.category, consent: row.consent.email, suppression });
+    const decision = mayDeliver({
+      channel: 'email', category: input.category, consent: row.consent.email, suppression,
+      ...(input.topic !== undefined ? { topic: { id: input.topic, consent: row.topicConsent.email?.[input.topic] } } : {}),
+    });
     if (!decision.deliver) return skip(decision.skip);
 
     const contact = toJourneyContact(row);

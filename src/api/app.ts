@@ -31,6 +31,7 @@ import { runActionRoutes } from './routes/run-actions';
 import { runRoutes } from './routes/runs';
 import { trackingRoutes } from './routes/tracking';
 import { mailPageRoutes } from './routes/mail-pages';
+import { preferenceRoutes } from './routes/preferences';
 import { DEFAULT_TOPICS, type Topics } from '../contacts/topics';
 
 declare module 'express-serve-static-core' {
@@ -78,10 +79,11 @@ export function routeTable(deps: AppDeps): RouteDef[] {
     ...eventRoutes({ ...ingest, metrics }),
     ...contactRoutes({ db, ...(deps.scoring ? { scoring: deps.scoring } : {}), ingest, ...(deps.logger ? { log: deps.logger } : {}) }),
     ...trackingRoutes({ ...ingest, secrets: deps.signingSecrets }),
+    ...preferenceRoutes({ db, topics: deps.topics ?? DEFAULT_TOPICS, ingest }),
     ...mailPageRoutes({ ...ingest, secrets: deps.signingSecrets, topics: deps.topics ?? DEFAULT_TOPICS }),
     ...runRoutes({ db, temporal: deps.temporal, taskQueue: deps.taskQueue }),
     ...handoffRoutes(ingest),
-    ...journeyRoutes({ db, ...(deps.outboundAllow ? { outboundAllow: deps.outboundAllow } : {}), onChange: () => syncJourneySchedules(deps.temporal, db, { taskQueue: deps.taskQueue }) }),
+    ...journeyRoutes({ db, ...(deps.outboundAllow ? { outboundAllow: deps.outboundAllow } : {}), ...(deps.topics ? { topics: deps.topics } : {}), onChange: () => syncJourneySchedules(deps.temporal, db, { taskQueue: deps.taskQueue }) }),
     ...launchRoutes({ db, temporal: deps.temporal, taskQueue: deps.taskQueue }),
     ...messageRoutes({ db }),
     ...runActionRoutes({ db, temporal: deps.temporal }),
