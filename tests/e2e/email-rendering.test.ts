@@ -138,12 +138,19 @@ describe('sample emails carry one localized footer whose links all work', () => 
   });
 
   it('a tampered view-in-browser link is refused; one for a message that is not hosted answers 404', async () => {
-    const mail = stack.smtp.messages[0]!;
+    const mail = await send('welcome', 'zh-CN', 'transactional');
     const view = hrefs(String(mail.parsed.html)).find((l) => l.startsWith(`${BASE}/v/`))!;
     const tampered = view.slice(0, -1) + (view.endsWith('A') ? 'B' : 'A');
     await request(stack.app).get(local(tampered)).expect(400);
     const unsent = messageLinks({ baseUrl: BASE, secrets: TEST_SECRETS, messageKey: 'never-sent', contactId: contactIds.en, kind: 'marketing', language: 'zh' });
     const gone = await request(stack.app).get(local(unsent.view_in_browser)).expect(404);
     expect(gone.text).toContain('此邮件的在线版本已不再提供');
+  });
+
+  it('the message list does not carry the hosted HTML', async () => {
+    await send('welcome', 'en', 'transactional');
+    const list = await request(stack.app).get('/v1/messages?channel=email&limit=5').set('Authorization', `Bearer ${stack.keys.ops}`).expect(200);
+    expect(list.body.items.length).toBeGreaterThan(0);
+    for (const m of list.body.items) expect(m).not.toHaveProperty('html');
   });
 });
