@@ -172,6 +172,14 @@ describe('applyTracking with the links the template placed', () => {
     expect(r.headers['List-Unsubscribe']).toBe(`<${links.unsubscribe}>`);
   });
 
+  it('recognizes the address as a layout printed it (Handlebars escaping)', () => {
+    const links = messageLinks({ ...opts, language: 'en' });
+    const address = "O'Neil & Co = Shanghai";
+    const html = `<body><a href="${links.unsubscribe}">Unsubscribe</a> O&#x27;Neil &amp; Co &#x3D; Shanghai</body>`;
+    const r = applyTracking({ html, text: '' }, { ...opts, physicalAddress: address, links, trackOpens: false });
+    expect(r.html).toBe(html);
+  });
+
   it('still adds what the template left out', () => {
     const links = messageLinks({ ...opts, language: 'en' });
     const r = applyTracking({ html: `<body><a href="${links.unsubscribe}">Unsubscribe</a></body>`, text: 'hi' }, { ...opts, links, trackOpens: false });
