@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { and, eq, sql } from 'drizzle-orm';
 import type { Db } from '../db/client';
+import { findContactById } from '../db/queries';
 import { contactAudit, contacts, suppressions, type ConsentStatus, type TopicConsent } from '../db/schema';
 import type { IncomingEvent, IngestDeps } from '../ingest/event';
 import { recordContactChange } from './changes';
@@ -16,13 +17,15 @@ export type ChannelPreferences = {
   /** Configured topic → whether marketing about it may be sent (a topic never chosen follows `marketing`). */
   topics: Record<string, boolean>;
 };
+/** `contactId`: the live contact's (a merged duplicate's link answers for its survivor). */
 export type Preferences = { contactId: string; locale: string | null; email: ChannelPreferences; sms: ChannelPreferences };
 
 /** Topic choices to apply: channel → topic id → subscribed. */
 export type TopicChoices = Partial<Record<TopicChannel, Record<string, boolean>>>;
 
 export async function readPreferences(db: Db, contactId: string, topics: Topics): Promise<Preferences | undefined> {
-  const [row] = await db.select().from(contacts).where(eq(contacts.id, contactId)).limit(1);
+  // A link sent before a merge names the duplicate: the person's preferences are now the survivor's.
+  const row = await findContactById(db, contactId);
   if (!row || row.mergedInto) return undefined;
   const [sup] = row.email
     ? await db.select({ reason: suppressions.reason }).from(suppressions).where(and(eq(suppressions.channel, 'email'), eq(suppressions.address, row.email))).limit(1)
@@ -54,8 +57,10 @@ export async function setTopicPreferences(
   ingest?: IngestDeps,
 ): Promise<boolean> {
   let stored: IncomingEvent[] = [];
+  const survivor = await findContactById(db, contactId);
+  if (!survivor || survivor.mergedInto) return false;
   const found = await db.transaction(async (tx) => {
-    const [before] = await tx.select().from(contacts).where(eq(contacts.id, contactId)).for('update');
+    const [before] = await tx.select().from(contacts).where(eq(contacts.id, survivor.id)).for('update');
     if (!before || before.mergedInto) return false;
     const topicConsent: TopicConsent = { ...before.topicConsent };
     const changed: Record<string, Record<string, string>> = {};
@@ -68,9 +73,9 @@ export async function setTopicPreferences(
       }
     }
     if (Object.keys(changed).length === 0) return true;
-    const [after] = await tx.update(contacts).set({ topicConsent, updatedAt: sql`now()` }).where(eq(contacts.id, contactId)).returning();
+    const [after] = await tx.update(contacts).set({ topicConsent, updatedAt: sql`now()` }).where(eq(contacts.id, before.id)).returning();
     const key = `preferences:${randomUUID()}`;
-    await tx.insert(contactAudit).values({ contactId, action: 'preferences', detail: { topics: changed, source: who.source, writeKey: key }, actor: who.actor });
+    await tx.insert(contactAudit).values({ contactId: before.id, action: 'preferences', detail: { topics: changed, source: who.source, writeKey: key }, actor: who.actor });
     ({ events: stored } = await recordContactChange(tx, { before, after: after!, source: 'api', unsubscribeSource: who.source, key }));
     return true;
   });

@@ -92,6 +92,8 @@ describe('topics and the preference centre', () => {
     expect(done.text).toContain('您已退订全部营销邮件');
     const [row] = await stack.db.db.select().from(contacts).where(eq(contacts.id, id));
     expect(row!.consent.email).toBe('opted_out');
+    const types = (await stack.db.db.select().from(events).where(eq(events.contactId, id))).map((e) => e.type);
+    expect(types).toEqual(expect.arrayContaining(['contact.unsubscribed', 'email.unsubscribed']));
     expect(await send(id, 'newsletter')).toMatchObject({ status: 'no_consent' });
     expect(await send(id, undefined, 'transactional')).toMatchObject({ status: 'sent' });
   });

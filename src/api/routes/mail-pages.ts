@@ -10,7 +10,7 @@ import { DomainError } from '../../errors';
 import type { IngestDeps } from '../../ingest/event';
 import { escapeHtml, page, PAGE_TEXT } from '../pages';
 import { defineRoute } from '../route';
-import { languageOf } from './tracking';
+import { languageOf, recordTrackingEvent } from './tracking';
 
 const Token = z.object({ token: z.string().min(10).max(4096) });
 
@@ -138,6 +138,8 @@ export function mailPageRoutes(deps: MailPageDeps) {
         let found: boolean;
         if (body.action === 'unsubscribe_all') {
           found = await unsubscribeEmail(deps.db, r.contactId, { source: 'preference_page', messageKey: r.messageKey }, deps);
+          // As the unsubscribe link does: email stats and scoring count unsubscribes per message.
+          if (found) await recordTrackingEvent(deps, new Date(now()), 'email.unsubscribed', r.contactId, { message_key: r.messageKey, list_id: null });
         } else {
           const checked = new Set<string>(body.topic === undefined ? [] : typeof body.topic === 'string' ? [body.topic] : body.topic);
           const known = new Set(deps.topics.map((x) => x.id));

@@ -16,6 +16,14 @@ const Token = z.object({ token: z.string().min(10).max(4096) });
 
 export type TrackingDeps = IngestDeps & { secrets: readonly string[]; now?: () => number };
 
+/** Records what a recipient did with a link (`email.clicked`, `email.unsubscribed`…) as an event of the contact. */
+export async function recordTrackingEvent(deps: IngestDeps, at: Date, type: string, contactId: string, properties: Record<string, unknown>): Promise<void> {
+  // A link outlives its contact (erased on request): the link still works, there is just no one to record it for.
+  const [known] = await deps.db.select({ id: contacts.id }).from(contacts).where(eq(contacts.id, contactId)).limit(1);
+  if (!known) return;
+  await ingestEvent(deps, { id: `${type}:${randomUUID()}`, type, contactId, properties, occurredAt: at, source: 'tracking' });
+}
+
 /** The page's language: the message's (signed into links since they carry it), else the contact's locale. */
 export async function languageOf(db: IngestDeps['db'], contactId: string, signed: PageLanguage | undefined): Promise<PageLanguage> {
   if (signed) return signed;
@@ -29,12 +37,7 @@ export async function languageOf(db: IngestDeps['db'], contactId: string, signed
  */
 export function trackingRoutes(deps: TrackingDeps) {
   const now = deps.now ?? Date.now;
-  const record = async (type: string, contactId: string, properties: Record<string, unknown>) => {
-    // A link outlives its contact (erased on request): the link still works, there is just no one to record it for.
-    const [known] = await deps.db.select({ id: contacts.id }).from(contacts).where(eq(contacts.id, contactId)).limit(1);
-    if (!known) return;
-    await ingestEvent(deps, { id: `${type}:${randomUUID()}`, type, contactId, properties, occurredAt: new Date(now()), source: 'tracking' });
-  };
+  const record = (type: string, contactId: string, properties: Record<string, unknown>) => recordTrackingEvent(deps, new Date(now()), type, contactId, properties);
 
   const unsubscribe = async (token: string) => {
     const r = resolveUnsubscribe(deps.secrets, token, now());
