@@ -3,7 +3,8 @@ import request from 'supertest';
 import { and, eq } from 'drizzle-orm';
 import { messageLinks } from '../../src/channels/email/tracking';
 import { upsertContactByExternalId } from '../../src/db/queries';
-import { contactAudit, contacts, events } from '../../src/db/schema';
+import { contactAudit, contacts, events, suppressions } from '../../src/db/schema';
+import { signToken } from '../../src/channels/tokens';
 import { startTestStack, TEST_SECRETS, type TestStack } from '../helpers/stack';
 
 const BASE = 'http://itinera.test';
@@ -96,6 +97,30 @@ describe('topics and the preference centre', () => {
     expect(types).toEqual(expect.arrayContaining(['contact.unsubscribed', 'email.unsubscribed']));
     expect(await send(id, 'newsletter')).toMatchObject({ status: 'no_consent' });
     expect(await send(id, undefined, 'transactional')).toMatchObject({ status: 'sent' });
+
+    // The same page takes it back: consent opted in again, the `unsubscribed` suppression lifted.
+    expect(done.text).toContain('重新订阅营销邮件');
+    const back = await request(stack.app).post(link).type('form').send(`form=${encodeURIComponent(formToken(done.text))}&action=resubscribe`).expect(200);
+    expect(back.text).toContain('新闻通讯');
+    expect(checked(back.text)).toEqual(['newsletter', 'product_updates', 'events']);
+    const [again] = await stack.db.db.select().from(contacts).where(eq(contacts.id, id));
+    expect(again!.consent.email).toBe('opted_in');
+    expect(await stack.db.db.select().from(suppressions).where(eq(suppressions.address, again!.email!))).toEqual([]);
+    expect(await send(id, 'newsletter')).toMatchObject({ status: 'sent' });
+  });
+
+  it('cannot lift a complaint: no resubscribe button, and a forged resubscribe changes nothing', async () => {
+    const id = await contact('pref-complaint', 'en');
+    await stack.db.db.insert(suppressions).values({ channel: 'email', address: 'pref-complaint@example.com', reason: 'complaint' });
+    const link = prefsLink(id, 'en');
+    const page = await request(stack.app).get(link).expect(200);
+    expect(page.text).toContain('You are unsubscribed from all marketing email');
+    expect(page.text).not.toContain('value="resubscribe"');
+    // A form token of this contact (signed as our page would) still cannot lift the complaint.
+    const form = signToken(TEST_SECRETS, { k: 'f', c: id }, 3600);
+    await request(stack.app).post(link).type('form').send(`form=${encodeURIComponent(form)}&action=resubscribe`).expect(200);
+    expect((await stack.db.db.select().from(suppressions).where(eq(suppressions.address, 'pref-complaint@example.com')))[0]?.reason).toBe('complaint');
+    expect(await send(id, 'newsletter')).toMatchObject({ status: 'suppressed' });
   });
 
   it('GET/PUT /v1/contacts/:id/preferences read and change topics per channel', async () => {

@@ -2,7 +2,7 @@ import { and, eq } from 'drizzle-orm';
 import { z } from 'zod';
 import { resolvePreferences, resolveView, type PageLanguage } from '../../channels/email/tracking';
 import { signToken, verifyToken } from '../../channels/tokens';
-import { unsubscribeEmail } from '../../contacts/consent';
+import { resubscribeEmail, unsubscribeEmail } from '../../contacts/consent';
 import { readPreferences, setTopicPreferences } from '../../contacts/preferences';
 import type { Topics } from '../../contacts/topics';
 import { messages } from '../../db/schema';
@@ -19,7 +19,7 @@ const FORM_TTL_SECONDS = 2 * 3600;
 
 const PreferenceForm = z.object({
   form: z.string().min(10).max(4096),
-  action: z.enum(['save', 'unsubscribe_all']),
+  action: z.enum(['save', 'unsubscribe_all', 'resubscribe']),
   /** The checked topics (a repeated field: one value, several, or none at all). */
   topic: z.union([z.string().max(40), z.array(z.string().max(40)).max(50)]).optional(),
 });
@@ -38,10 +38,15 @@ export function mailPageRoutes(deps: MailPageDeps) {
     if (!prefs) return undefined;
     const t = PAGE_TEXT[language];
     const head = `<h1>${escapeHtml(t.preferencesTitle)}</h1>${notice ? `<p role="status"><strong>${escapeHtml(notice)}</strong></p>` : ''}`;
-    if (prefs.email.marketing === 'opted_out' || prefs.email.suppressed !== null) return page(language, t.preferencesTitle, `${head}<p>${escapeHtml(t.allOff)}</p>`);
     const form = signToken(deps.secrets, { k: 'f', c: contactId }, FORM_TTL_SECONDS, now());
     const action = `/p/${escapeHtml(token)}`;
     const hidden = `<input type="hidden" name="form" value="${escapeHtml(form)}">`;
+    if (prefs.email.marketing === 'opted_out' || prefs.email.suppressed !== null) {
+      // Only an unsubscribe can be undone here: a complaint or a bounce keeps the address suppressed.
+      const canUndo = prefs.email.suppressed === null || prefs.email.suppressed === 'unsubscribed';
+      const undo = canUndo ? `<form method="post" action="${action}">${hidden}<button type="submit" name="action" value="resubscribe">${escapeHtml(t.resubscribe)}</button></form>` : '';
+      return page(language, t.preferencesTitle, `${head}<p>${escapeHtml(t.allOff)}</p>${undo}`);
+    }
     const boxes = deps.topics
       .map((topic) => {
         const label = language === 'zh' ? topic.label['zh-CN'] : topic.label.en;
@@ -136,7 +141,10 @@ export function mailPageRoutes(deps: MailPageDeps) {
         const language = await languageOf(deps.db, r.contactId, r.language);
         const t = PAGE_TEXT[language];
         let found: boolean;
-        if (body.action === 'unsubscribe_all') {
+        if (body.action === 'resubscribe') {
+          await resubscribeEmail(deps.db, r.contactId, { source: 'preference_page', messageKey: r.messageKey });
+          found = true;
+        } else if (body.action === 'unsubscribe_all') {
           found = await unsubscribeEmail(deps.db, r.contactId, { source: 'preference_page', messageKey: r.messageKey }, deps);
           // As the unsubscribe link does: email stats and scoring count unsubscribes per message.
           if (found) await recordTrackingEvent(deps, new Date(now()), 'email.unsubscribed', r.contactId, { message_key: r.messageKey, list_id: null });
