@@ -5,7 +5,11 @@
  * every final link is known. Links are swapped for signed redirect URLs; the destination lives
  * inside the signature, so the redirect endpoint can never be used as an open redirect.
  *
- * Templates put the unsubscribe link where they want it with the placeholder
+ * The per-recipient links a template places (`links.unsubscribe`, `links.preferences`, `links.view_in_browser`) are
+ * signed by {@link messageLinks} before rendering and handed to applyTracking, which then adds no second unsubscribe
+ * link or address when the template's footer already has them.
+ *
+ * Templates may also put the unsubscribe link where they want it with the placeholder
  * {@link UNSUBSCRIBE_URL_PLACEHOLDER} (pass it as `unsubscribe_url` in the render context:
  * `<a href="{{unsubscribe_url}}">`). Marketing mail whose HTML has no placeholder gets one in the
  * footer, so there is always a visible unsubscribe link next to the physical address.
