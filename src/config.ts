@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { DNS_NAME, dkimKeyProblem, type DkimOptions } from './channels/email/dkim';
+import { DEFAULT_TOPICS, Topics } from './contacts/topics';
 import { EMPTY_ALLOW_LIST, literalHostProblem, parseOutboundAllow, type OutboundAllowList } from './net/addresses';
 
 /** The public endpoints Twilio posts to (src/api/routes/sms-webhooks.ts). */
@@ -129,6 +130,22 @@ const EnvSchema = z.object({
     .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean))
     .pipe(z.array(z.string().min(32, 'each previous secret must be at least 32 characters'))),
   MAIL_PHYSICAL_ADDRESS: optionalString,
+  MAIL_TOPICS: optionalString
+    .pipe(
+      z
+        .string()
+        .transform((raw, ctx) => {
+          try {
+            return JSON.parse(raw) as unknown;
+          } catch {
+            ctx.addIssue({ code: 'custom', message: 'must be a JSON array of {"id", "label": {"en", "zh-CN"}}' });
+            return z.NEVER;
+          }
+        })
+        .pipe(Topics)
+        .optional(),
+    )
+    .transform((t) => t ?? DEFAULT_TOPICS),
   MAIL_UNSUBSCRIBE_MAILTO: optionalString.pipe(z.email('must be an email address').optional()),
   DKIM_DOMAIN: optionalString.pipe(DomainName.optional()),
   DKIM_SELECTOR: optionalString.pipe(z.string().regex(DNS_NAME, 'must be a DNS label such as s2026').optional()),
@@ -273,7 +290,7 @@ export type Config = {
   signingSecret: string | undefined;
   /** Still accepted when verifying links, so a rotation does not break mail already sent. */
   previousSigningSecrets: string[];
-  mail: { physicalAddress: string | undefined; unsubscribeMailto: string | undefined };
+  mail: { physicalAddress: string | undefined; unsubscribeMailto: string | undefined; topics: Topics };
   /** DKIM keys by From domain (DKIM_DOMAIN/… and DKIM_KEYS), each checked to sign at start-up; empty: mail is unsigned. */
   dkim: DkimOptions[];
   sms:
@@ -373,7 +390,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     smtp: { url: e.SMTP_URL, poolSize: e.SMTP_POOL_SIZE, ratePerSecond: e.SMTP_RATE_PER_SECOND, from: e.MAIL_FROM },
     signingSecret: e.SIGNING_SECRET,
     previousSigningSecrets: e.SIGNING_SECRETS_PREVIOUS,
-    mail: { physicalAddress: e.MAIL_PHYSICAL_ADDRESS, unsubscribeMailto: e.MAIL_UNSUBSCRIBE_MAILTO },
+    mail: { physicalAddress: e.MAIL_PHYSICAL_ADDRESS, unsubscribeMailto: e.MAIL_UNSUBSCRIBE_MAILTO, topics: e.MAIL_TOPICS },
     dkim,
     sms:
       e.SMS_PROVIDER === 'twilio'

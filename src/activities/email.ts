@@ -1,7 +1,7 @@
 import { activityLog } from './log';
 import { contactForSend, isSkipped, messageRow, recordSkip } from './message-rows';
 import { eq, inArray, sql, type SQL } from 'drizzle-orm';
-import { applyTracking } from '../channels/email/tracking';
+import { applyTracking, messageLinks, pageLanguage } from '../channels/email/tracking';
 import { SmtpPermanentError, toSmtpError } from '../channels/email/mailer';
 import { toJourneyContact } from '../db/contact-view';
 import { findMessageByKey, suppressionOf, type ContactRow, type MessageRow } from '../db/queries';
@@ -23,7 +23,17 @@ type Found = {
   contact: (ContactRow & { suppression: string | null }) | undefined;
   message: Pick<MessageRow, 'status' | 'providerMessageId' | 'error'> | undefined;
 };
-type Reservation = { key: string; contactId: string; journeyId: string; workflowId: string; stepId: string; recipient: string; template: string; subject: string };
+type Reservation = {
+  key: string; contactId: string; journeyId: string; workflowId: string; stepId: string; recipient: string; template: string; subject: string;
+  html: string | null;
+};
+
+/**
+ * The largest HTML kept for the hosted copy (characters). Sample templates render to a few KB; a message larger than
+ * this is sent but not hosted (its view-in-browser link answers 404 "no longer available"), so one oversized
+ * template cannot grow the messages table without bound.
+ */
+export const MAX_HOSTED_HTML_CHARS = 200_000;
 
 /**
  * The three statements of a send (look-up, reservation, mark sent), each group-committed across the sends in flight
@@ -70,11 +80,12 @@ function sendStatements(db: Db, urgent: Db, salts: readonly string[]) {
       // Key order: concurrent batches lock rows in one order.
       const batch = JSON.stringify([...items].sort((a, b) => (a.key < b.key ? -1 : 1)));
       const taken = await rows<{ key: string }>(sql`
-        insert into ${messages} as m (idempotency_key, channel, contact_id, journey_id, workflow_id, step_id, recipient, template, subject, status, attempts)
-        select r.key, 'email', r."contactId", r."journeyId", r."workflowId", r."stepId", r.recipient, r.template, r.subject, 'sending', 1
-        from jsonb_to_recordset(${batch}::jsonb) as r(key text, "contactId" uuid, "journeyId" text, "workflowId" text, "stepId" text, recipient text, template text, subject text)
+        insert into ${messages} as m (idempotency_key, channel, contact_id, journey_id, workflow_id, step_id, recipient, template, subject, html, status, attempts)
+        select r.key, 'email', r."contactId", r."journeyId", r."workflowId", r."stepId", r.recipient, r.template, r.subject, r.html, 'sending', 1
+        from jsonb_to_recordset(${batch}::jsonb) as r(key text, "contactId" uuid, "journeyId" text, "workflowId" text, "stepId" text, recipient text, template text, subject text, html text)
         on conflict (idempotency_key) do update set
           status = 'sending',
+          html = excluded.html,
           attempts = m.attempts + 1,
           error = case when m.status = 'sending' then 'previous attempt outcome unknown; resent with the same Message-ID' else m.error end,
           updated_at = now()
@@ -175,16 +186,31 @@ export function emailActivities(deps: ActivityDeps): Pick<Activities, 'sendEmail
     // Consent and suppression are checked at send time, not at entry: a contact may unsubscribe while waiting.
     if (!row.email) return skip('no_address');
     const suppression = fast ? fast.contact.suppression : await suppressionOf(db, 'email', row.email, erasedAddresses(salts, 'email', row.email));
-    const decision = mayDeliver({ channel: 'email', category: input.category, consent: row.consent.email, suppression });
+    const decision = mayDeliver({
+      channel: 'email', category: input.category, consent: row.consent.email, suppression,
+      ...(input.topic !== undefined ? { topic: { id: input.topic, consent: row.topicConsent.email?.[input.topic] } } : {}),
+    });
     if (!decision.deliver) return skip(decision.skip);
 
     const contact = toJourneyContact(row);
+    const locale = input.locale ?? contact.locale ?? undefined;
+    // Signed before rendering, so the template's footer places them; pages open in the message's language.
+    const links = messageLinks({
+      baseUrl: deps.tracking.baseUrl,
+      secrets: deps.tracking.secrets,
+      messageKey: input.idempotencyKey,
+      contactId: input.contactId,
+      kind: input.category,
+      language: pageLanguage(locale),
+    });
     const context = buildTemplateContext({
       contact,
       trigger: input.trigger ? { properties: input.trigger } : undefined,
       journey: { id: input.journeyId, name: input.journeyName ?? input.journeyId },
+      links,
+      sender: { address: deps.tracking.physicalAddress },
     });
-    const rendered = deps.renderer.render(input.template, input.locale ?? contact.locale ?? undefined, context);
+    const rendered = deps.renderer.render(input.template, locale, context);
     const tracked = applyTracking(
       { html: rendered.html, text: rendered.text },
       {
@@ -193,6 +219,7 @@ export function emailActivities(deps: ActivityDeps): Pick<Activities, 'sendEmail
         messageKey: input.idempotencyKey,
         contactId: input.contactId,
         kind: input.category,
+        links,
         physicalAddress: deps.tracking.physicalAddress,
         ...(deps.tracking.unsubscribeMailto ? { unsubscribeMailto: deps.tracking.unsubscribeMailto } : {}),
       },
@@ -207,6 +234,7 @@ export function emailActivities(deps: ActivityDeps): Pick<Activities, 'sendEmail
     const reserved = await stmt.reserve({
       key: input.idempotencyKey, contactId: input.contactId, journeyId: input.journeyId, workflowId: input.workflowId,
       stepId: input.stepId, recipient: row.email, template: input.template, subject,
+      html: tracked.webHtml && tracked.webHtml.length <= MAX_HOSTED_HTML_CHARS ? tracked.webHtml : null,
     });
     if (!reserved) {
       // Another attempt finished this send between our look-up and now: answer what it recorded, send nothing.

@@ -31,7 +31,8 @@ export function smsActivities(deps: ActivityDeps): Pick<Activities, 'sendSms'> {
       const skip = (status: Skipped) => recordSkip(db, base, status);
       if (!row.phone) return skip('no_address');
       const suppression = await suppressionOf(db, 'sms', row.phone, erasedAddresses(salts, 'sms', row.phone));
-      const decision = mayDeliver({ channel: 'sms', category: input.category, consent: row.consent.sms, suppression });
+      const topic = input.topic !== undefined ? { id: input.topic, consent: row.topicConsent.sms?.[input.topic] } : undefined;
+      const decision = mayDeliver({ channel: 'sms', category: input.category, consent: row.consent.sms, suppression, topic });
       if (!decision.deliver) return skip(decision.skip);
 
       const contact = toJourneyContact(row);

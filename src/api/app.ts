@@ -36,6 +36,9 @@ import { sessionRoutes } from './routes/session';
 import { SESSION_TTL_DEFAULT_MS } from './sessions';
 import { trackingRoutes } from './routes/tracking';
 import { smsWebhookRoutes, type TwilioWebhookOptions } from './routes/sms-webhooks';
+import { mailPageRoutes } from './routes/mail-pages';
+import { preferenceRoutes } from './routes/preferences';
+import { DEFAULT_TOPICS, type Topics } from '../contacts/topics';
 
 declare module 'express-serve-static-core' {
   interface Request {
@@ -62,6 +65,8 @@ export type AppDeps = {
   trustProxy?: TrustProxy;
   /** Verify tracking and unsubscribe tokens; the first also signs. */
   signingSecrets: readonly string[];
+  /** Subscription topics (MAIL_TOPICS) of the preference centre and the preferences API. @default DEFAULT_TOPICS */
+  topics?: Topics;
   /** Lead-scoring model applied at ingest. */
   scoring?: ScoringModel;
   /** OUTBOUND_ALLOW, so validate and publish accept the private webhook hosts the worker will reach. */
@@ -90,9 +95,11 @@ export function routeTable(deps: AppDeps): RouteDef[] {
     ...contactRightsRoutes({ db, temporal: deps.temporal, signingSecrets: deps.signingSecrets }),
     ...trackingRoutes({ ...ingest, secrets: deps.signingSecrets }),
     ...smsWebhookRoutes({ db, ingest, twilio: deps.twilio }),
+    ...preferenceRoutes({ db, topics: deps.topics ?? DEFAULT_TOPICS, ingest }),
+    ...mailPageRoutes({ ...ingest, secrets: deps.signingSecrets, topics: deps.topics ?? DEFAULT_TOPICS }),
     ...runRoutes({ db, temporal: deps.temporal, taskQueue: deps.taskQueue }),
     ...handoffRoutes(ingest),
-    ...journeyRoutes({ db, ...(deps.outboundAllow ? { outboundAllow: deps.outboundAllow } : {}), onChange: () => syncJourneySchedules(deps.temporal, db, { taskQueue: deps.taskQueue }) }),
+    ...journeyRoutes({ db, ...(deps.outboundAllow ? { outboundAllow: deps.outboundAllow } : {}), ...(deps.topics ? { topics: deps.topics } : {}), onChange: () => syncJourneySchedules(deps.temporal, db, { taskQueue: deps.taskQueue }) }),
     ...launchRoutes({ db, temporal: deps.temporal, taskQueue: deps.taskQueue }),
     ...importRoutes({ db, temporal: deps.temporal, taskQueue: deps.taskQueue, ...(deps.importMaxBytes ? { maxBytes: deps.importMaxBytes } : {}) }),
     ...messageRoutes({ db }),

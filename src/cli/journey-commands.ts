@@ -4,6 +4,8 @@
  * Exit codes: 0 ok, 1 invalid user input (bad journey, contact or timeline, missing file),
  * 2 system error (a bug or an environment problem).
  */
+import type { Topics } from '../contacts/topics';
+import { loadConfig } from '../config';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
@@ -63,9 +65,18 @@ function outboundAllowFromEnv(): OutboundAllowList {
   return allow;
 }
 
+/** MAIL_TOPICS of the deployment, read on its own like OUTBOUND_ALLOW (same validation as start-up). */
+function topicsFromEnv(): Topics {
+  try {
+    return loadConfig({ MAIL_TOPICS: process.env.MAIL_TOPICS }).mail.topics;
+  } catch (err) {
+    throw new UserInputError(err instanceof Error ? err.message : String(err));
+  }
+}
+
 function compileFile(file: string, opts: TemplateOption, knownEventTypes?: readonly string[]): CompileResult {
   const templates = catalogFor(file, opts);
-  return compileJourney(readText(file), { file, ...(templates ? { templates } : {}), outboundAllow: outboundAllowFromEnv(), ...(knownEventTypes ? { knownEventTypes, eventTypeWarnings: 'typos' as const } : {}) });
+  return compileJourney(readText(file), { file, ...(templates ? { templates } : {}), outboundAllow: outboundAllowFromEnv(), topics: topicsFromEnv(), ...(knownEventTypes ? { knownEventTypes, eventTypeWarnings: 'typos' as const } : {}) });
 }
 
 const siblingTypes = new Map<string, Map<string, string[]>>();

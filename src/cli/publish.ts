@@ -25,7 +25,7 @@ export function addPublishCommand(parent: Command) {
       try {
         for (const file of files) {
           try {
-            const r = await publishJourney(database.db, readFileSync(file, 'utf8'), { file: path.relative(process.cwd(), file), templates, publishedBy: 'cli', outboundAllow: config.outboundAllow });
+            const r = await publishJourney(database.db, readFileSync(file, 'utf8'), { file: path.relative(process.cwd(), file), templates, publishedBy: 'cli', outboundAllow: config.outboundAllow, topics: config.mail.topics });
             process.stdout.write(`${r.created ? '✓ published' : '= unchanged'} ${r.journeyId} v${r.version} (${r.contentHash.slice(0, 19)})\n`);
           } catch (err) {
             if (!(err instanceof ValidationError || err instanceof JourneyArchivedError)) throw err;

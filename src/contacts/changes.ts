@@ -2,7 +2,8 @@
  * Contact changes are events. Every write to a contact diffs the row before and after (in the journey language's
  * field names) and, in the same transaction as the write, stores one `contact.updated` event holding every changed
  * field — an outbox row (`events.routed_at` null) that is routed after the commit (see outbox.ts) or, if the process
- * dies first, by the sweeper. Consent going to `opted_out` on a channel also stores `contact.unsubscribed`.
+ * dies first, by the sweeper. Consent going to `opted_out` on a channel, or on one topic of a channel, also stores
+ * `contact.unsubscribed` (with `channel`, and `topic` for a topic).
  *
  * Event ids are deterministic per write (`contact.updated:<contactId>:<key of the write>`), so a retried write whose
  * first attempt committed cannot emit twice.
@@ -72,6 +73,19 @@ export function diffContacts(before: ContactRow | undefined, after: ContactRow):
   return out;
 }
 
+/** Channel × topic choices that went to opted_out in this write (src/contacts/topics.ts). */
+export function withdrawnTopics(before: ContactRow | undefined, after: ContactRow): { channel: 'email' | 'sms'; topic: string }[] {
+  if (!before) return [];
+  const out: { channel: 'email' | 'sms'; topic: string }[] = [];
+  for (const channel of ['email', 'sms'] as const) {
+    const was = before.topicConsent[channel] ?? {};
+    for (const [topic, choice] of Object.entries(after.topicConsent[channel] ?? {})) {
+      if (choice === 'opted_out' && was[topic] !== 'opted_out') out.push({ channel, topic });
+    }
+  }
+  return out;
+}
+
 /** Channels whose consent went to opted_out in this write (a contact created opted out withdrew nothing). */
 export function withdrawnConsent(before: ContactRow | undefined, after: ContactRow): ConsentChannel[] {
   if (!before) return [];
@@ -116,6 +130,17 @@ export async function recordContactChange(tx: DbOrTx, change: ContactChange): Pr
       type: CONTACT_UNSUBSCRIBED,
       contactId,
       properties: { channel, ...(change.topic ? { topic: change.topic } : {}), source: change.unsubscribeSource ?? change.source },
+      occurredAt,
+      source: 'system',
+    });
+  }
+  // One per topic withdrawn: a journey about that topic exits (filter on `topic`), the others can stay.
+  for (const { channel, topic } of withdrawnTopics(change.before, change.after)) {
+    out.push({
+      id: `${CONTACT_UNSUBSCRIBED}:${contactId}:${channel}:${topic}:${change.key}`,
+      type: CONTACT_UNSUBSCRIBED,
+      contactId,
+      properties: { channel, topic, source: change.unsubscribeSource ?? change.source },
       occurredAt,
       source: 'system',
     });

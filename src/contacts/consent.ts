@@ -102,3 +102,27 @@ export async function setSmsConsentByPhone(
   await routeStoredEvents(ingest, stored);
   return ids;
 }
+
+/**
+ * Opts a contact back in to marketing email from their own signed preference link (the link reached their mailbox:
+ * a confirmed opt-in). Lifts only an `unsubscribed` suppression of the address; a complaint, a bounce or an operator's
+ * entry stays, and then nothing changes (returns false). Audited.
+ */
+export async function resubscribeEmail(db: Db, contactId: string, reason: { source: string; messageKey?: string | undefined }): Promise<boolean> {
+  return db.transaction(async (tx) => {
+    const [contact] = await tx.select().from(contacts).where(eq(contacts.id, contactId)).for('update');
+    if (!contact?.email) return false;
+    const [sup] = await tx.select({ reason: suppressions.reason }).from(suppressions).where(and(eq(suppressions.channel, 'email'), eq(suppressions.address, contact.email))).for('update');
+    if (sup && sup.reason !== SuppressionReason.Unsubscribed) return false;
+    if (sup) await tx.delete(suppressions).where(and(eq(suppressions.channel, 'email'), eq(suppressions.address, contact.email)));
+    if (contact.consent.email === 'opted_in' && !sup) return true;
+    await tx.update(contacts).set({ consent: { ...contact.consent, email: 'opted_in' }, updatedAt: sql`now()` }).where(eq(contacts.id, contactId));
+    await tx.insert(contactAudit).values({
+      contactId,
+      action: 'resubscribe',
+      detail: { channel: 'email', source: reason.source, messageKey: reason.messageKey },
+      actor: reason.source,
+    });
+    return true;
+  });
+}

@@ -87,7 +87,7 @@ export async function eraseContact(
         .update(contacts)
         .set({
           externalId: null, email: null, phone: null, firstName: null, lastName: null, company: null, region: null, industry: null,
-          jobTitle: null, timezone: null, locale: null, ownerId: null, attributes: {}, tags: [], consent: {},
+          jobTitle: null, timezone: null, locale: null, ownerId: null, attributes: {}, tags: [], consent: {}, topicConsent: {},
           erasedAt: sql`now()`, updatedAt: sql`now()`,
         })
         .where(inArray(contacts.id, ids)),
@@ -100,7 +100,7 @@ export async function eraseContact(
         .where(inArray(events.contactId, ids)),
     );
     rows.messages = count(
-      await tx.update(messages).set({ recipient: '', subject: null, body: null, error: null, updatedAt: sql`now()` }).where(inArray(messages.contactId, ids)),
+      await tx.update(messages).set({ recipient: '', subject: null, body: null, html: null, error: null, updatedAt: sql`now()` }).where(inArray(messages.contactId, ids)),
     );
     rows.score_events = count(await tx.update(scoreEvents).set({ reason: '' }).where(inArray(scoreEvents.contactId, ids)));
     rows.contact_audit = count(await tx.update(contactAudit).set({ detail: {} }).where(inArray(contactAudit.contactId, ids)));

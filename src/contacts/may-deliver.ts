@@ -4,8 +4,10 @@
  *
  * - Marketing needs consent: email unless the contact opted out (CAN-SPAM / PIPL opt-out model for existing
  *   customers), SMS only after an explicit opt-in (TCPA, China's 通信短信息服务管理规定).
- * - Transactional mail (receipts, password resets, order confirmations) ignores marketing consent: opting out of
- *   marketing is not opting out of the service.
+ * - A marketing message about a subscription topic (src/contacts/topics.ts) also needs the contact not to have opted
+ *   out of that topic on that channel; a topic never chosen follows the channel's consent.
+ * - Transactional mail (receipts, password resets, order confirmations) ignores marketing consent and topic choices:
+ *   opting out of marketing is not opting out of the service.
  * - A suppressed address: an unsubscribe or a complaint stops marketing only; a hard bounce, an operator's manual
  *   entry, an erased contact's address, or any reason this rule does not know stops every message (an unknown reason
  *   fails closed).
@@ -43,11 +45,13 @@ export function mayDeliver(input: {
   consent: ConsentStatus | undefined;
   /** The reason the address is on the suppression list, or null when it is not. */
   suppression: string | null;
+  /** The message's topic and the contact's choice for it on this channel (undefined: never chosen). */
+  topic?: { id: string; consent: 'opted_in' | 'opted_out' | undefined } | undefined;
 }): DeliveryDecision {
-  const { channel, category, consent, suppression } = input;
+  const { channel, category, consent, suppression, topic } = input;
   if (category === MessageCategory.Marketing) {
     const consented = channel === 'sms' ? consent === 'opted_in' : consent !== 'opted_out';
-    if (!consented) return { deliver: false, skip: 'no_consent' };
+    if (!consented || topic?.consent === 'opted_out') return { deliver: false, skip: 'no_consent' };
     if (suppression !== null) return { deliver: false, skip: 'suppressed' };
     return { deliver: true };
   }

@@ -70,6 +70,8 @@ export type SendEmailInput = SendRef & {
   from?: string;
   locale?: string;
   category: 'marketing' | 'transactional';
+  /** Subscription topic of a marketing message (MAIL_TOPICS): a contact who opted out of it on email is skipped. */
+  topic?: string;
   /** Properties of the event that started the run, for templates. */
   trigger?: Record<string, unknown>;
 };
@@ -84,6 +86,8 @@ export type SendSmsInput = SendRef & {
   template?: string;
   body?: string;
   category: 'marketing' | 'transactional';
+  /** Subscription topic of a marketing message (MAIL_TOPICS): a contact who opted out of it on SMS is skipped. */
+  topic?: string;
   trigger?: Record<string, unknown>;
 };
 

@@ -20,6 +20,11 @@ const updatedAt = () => timestamp('updated_at', { withTimezone: true }).notNull(
 /** Consent state per channel. `unknown` means no explicit opt-in or opt-out was recorded. */
 export type ConsentStatus = 'opted_in' | 'opted_out' | 'unknown';
 export type Consent = Partial<Record<'email' | 'sms' | 'chat', ConsentStatus>>;
+/**
+ * Consent per channel × subscription topic (src/contacts/topics.ts): channel → topic id → choice. A topic never chosen
+ * follows the channel's consent.
+ */
+export type TopicConsent = Partial<Record<'email' | 'sms', Record<string, 'opted_in' | 'opted_out'>>>;
 
 export const contacts = pgTable(
   'contacts',
@@ -42,6 +47,7 @@ export const contacts = pgTable(
     lifecycleStage: text('lifecycle_stage').notNull().default('lead'),
     ownerId: text('owner_id'),
     consent: jsonb('consent').$type<Consent>().notNull().default({}),
+    topicConsent: jsonb('topic_consent').$type<TopicConsent>().notNull().default({}),
     /** Set when this contact was merged into another; reads follow the pointer. */
     mergedInto: uuid('merged_into'),
     /**
@@ -154,8 +160,13 @@ export const messages = pgTable(
     recipient: text('recipient').notNull(),
     template: text('template'),
     subject: text('subject'),
-    /** Rendered text for SMS and chat (the outbox shows it); email bodies are not stored. */
+    /** Rendered text for SMS and chat (the outbox shows it); email bodies are not stored here. */
     body: text('body'),
+    /**
+     * An email's HTML as sent (without the open pixel), served at its signed view-in-browser link; null for larger
+     * than MAX_HOSTED_HTML_CHARS (src/activities/email.ts) and for other channels.
+     */
+    html: text('html'),
     provider: text('provider'),
     /** reserved | sent | delivered | bounced | failed | suppressed | skipped */
     status: text('status').notNull().default('reserved'),

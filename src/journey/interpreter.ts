@@ -67,8 +67,8 @@ export type Input =
 // --- commands -------------------------------------------------------------------------------------
 
 export type Action =
-  | { kind: 'send_email'; template: string; locale: string; subject?: string; from?: string; replyTo?: string; category: 'marketing' | 'transactional' }
-  | { kind: 'send_sms'; template?: string; body?: string; locale: string; category: 'marketing' | 'transactional' }
+  | { kind: 'send_email'; template: string; locale: string; subject?: string; from?: string; replyTo?: string; category: 'marketing' | 'transactional'; topic?: string }
+  | { kind: 'send_sms'; template?: string; body?: string; locale: string; category: 'marketing' | 'transactional'; topic?: string }
   | { kind: 'webhook'; url: string; method: string; headers: Record<string, string>; body?: unknown; timeoutMs: number; retries: number }
   | { kind: 'notify'; channel: ChatChannel; to: NotifyTarget; message?: string; template?: string; locale: string }
   | { kind: 'update_score'; delta: number; reason: string }
@@ -568,6 +568,7 @@ function send(ctx: Ctx, step: PlanSendEmail | PlanSendSms): void {
       ...(step.from !== undefined ? { from: step.from } : {}),
       ...(step.replyTo !== undefined ? { replyTo: step.replyTo } : {}),
       category: step.category,
+      ...(step.topic !== undefined ? { topic: step.topic } : {}),
     }, 'send');
   } else {
     emit(ctx, step.id, {
@@ -575,6 +576,7 @@ function send(ctx: Ctx, step: PlanSendEmail | PlanSendSms): void {
       ...(step.template !== undefined ? { template: step.template } : {}),
       ...(step.body !== undefined ? { body: step.body } : {}),
       locale, category: step.category,
+      ...(step.topic !== undefined ? { topic: step.topic } : {}),
     }, 'send');
   }
 }

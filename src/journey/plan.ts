@@ -138,6 +138,8 @@ export interface PlanSendEmail extends StepBase<'send_email'> {
   from?: string;
   replyTo?: string;
   category: 'marketing' | 'transactional';
+  /** Subscription topic (marketing only). */
+  topic?: string;
   /** Locales the template provides (empty when compiled without a catalog). */
   locales: string[];
   next: string;
@@ -148,6 +150,8 @@ export interface PlanSendSms extends StepBase<'send_sms'> {
   template?: string;
   body?: string;
   category: 'marketing' | 'transactional';
+  /** Subscription topic (marketing only). */
+  topic?: string;
   locales: string[];
   next: string;
   onFailure: string;

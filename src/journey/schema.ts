@@ -391,6 +391,11 @@ export const SendEmailStep = z.strictObject({
   reply_to: z.string().min(1).optional(),
   /** Transactional mail ignores quiet hours, send windows and frequency caps. @default marketing */
   category: z.enum(['marketing', 'transactional']).optional(),
+  /**
+   * The subscription topic (MAIL_TOPICS) a marketing message is about: a contact who opted out of it on this channel
+   * is skipped (no_consent). Marketing only.
+   */
+  topic: z.string().min(1).max(40).optional(),
   ...next,
   ...onFailure,
 });
@@ -405,6 +410,8 @@ export const SendSmsStep = z
     body: z.string().min(1).optional(),
     /** @default marketing */
     category: z.enum(['marketing', 'transactional']).optional(),
+    /** The subscription topic (MAIL_TOPICS), as on send_email. Marketing only. */
+    topic: z.string().min(1).max(40).optional(),
     ...next,
     ...onFailure,
   })

@@ -1,3 +1,4 @@
+import type { Topics } from '../contacts/topics';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { and, desc, eq, inArray, isNotNull, sql } from 'drizzle-orm';
@@ -28,9 +29,9 @@ export async function publishJourney(
   db: Db,
   source: string,
   /** `timeScale`: test-only, see CompileOptions.timeScale (the differential suite publishes scaled plans). */
-  opts: { file?: string; templates?: TemplateCatalog; publishedBy?: string; outboundAllow?: OutboundAllowList; timeScale?: number },
+  opts: { file?: string; templates?: TemplateCatalog; publishedBy?: string; outboundAllow?: OutboundAllowList; topics?: Topics; timeScale?: number },
 ): Promise<PublishResult> {
-  const compiled = compileJourney(source, { file: opts.file, templates: opts.templates, outboundAllow: opts.outboundAllow, ...(opts.timeScale !== undefined ? { timeScale: opts.timeScale } : {}) });
+  const compiled = compileJourney(source, { file: opts.file, templates: opts.templates, outboundAllow: opts.outboundAllow, ...(opts.topics ? { topics: opts.topics } : {}), ...(opts.timeScale !== undefined ? { timeScale: opts.timeScale } : {}) });
   if (!compiled.ok) {
     throw new ValidationError(
       `The journey is invalid:\n${compiled.errors.map(formatError).join('\n')}`,

@@ -14,6 +14,8 @@ export const CONTACT_FIELD_NAMES = [
 ] as const;
 
 const CONTACT_FIELDS = new Set<string>(CONTACT_FIELD_NAMES);
+/** `links.*`: signed per-recipient links of an email (empty in SMS and chat). */
+const LINK_NAMES = ['unsubscribe', 'preferences', 'view_in_browser'];
 const PERSON_FIELDS = new Set(['id', 'name', 'email', 'phone']);
 const ROOTS: Record<string, ((rest: string[]) => boolean) | undefined> = {
   contact: (rest) => rest.length === 0 || rest[0] === 'attributes' || (rest.length === 1 && CONTACT_FIELDS.has(rest[0]!)),
@@ -22,7 +24,11 @@ const ROOTS: Record<string, ((rest: string[]) => boolean) | undefined> = {
   journey: (rest) => rest.length <= 1 && (rest[0] === undefined || rest[0] === 'id' || rest[0] === 'name'),
   owner: (rest) => rest.length <= 1 && (rest[0] === undefined || PERSON_FIELDS.has(rest[0])),
   manager: (rest) => rest.length <= 1 && (rest[0] === undefined || PERSON_FIELDS.has(rest[0])),
-  links: (rest) => rest.length <= 1 && (rest[0] === undefined || ['unsubscribe', 'preferences', 'view_online'].includes(rest[0])),
+  links: (rest) => rest.length <= 1 && (rest[0] === undefined || LINK_NAMES.includes(rest[0])),
+  // The sender's postal address (MAIL_PHYSICAL_ADDRESS), for the footer.
+  sender: (rest) => rest.length <= 1 && (rest[0] === undefined || rest[0] === 'address'),
+  // Set by the email renderer: the locale folder actually rendered (`zh-CN`, `en`), so a shared layout can localize.
+  message: (rest) => rest.length <= 1 && (rest[0] === undefined || rest[0] === 'locale'),
   // Set by layouts: the rendered subject and body.
   subject: (rest) => rest.length === 0,
   body: (rest) => rest.length === 0,
@@ -58,7 +64,8 @@ export interface TemplateContextInput {
   journey: { id: string; name: string };
   owner?: Person | undefined;
   manager?: Person | undefined;
-  links?: { unsubscribe?: string; preferences?: string; view_online?: string } | undefined;
+  links?: { unsubscribe?: string; preferences?: string; view_in_browser?: string } | undefined;
+  sender?: { address?: string } | undefined;
 }
 
 export function buildTemplateContext(input: TemplateContextInput): Record<string, unknown> {
@@ -71,6 +78,8 @@ export function buildTemplateContext(input: TemplateContextInput): Record<string
     owner: input.owner ?? {},
     manager: input.manager ?? {},
     links: input.links ?? {},
+    sender: input.sender ?? {},
+    message: {},
   };
 }
 
@@ -83,4 +92,4 @@ export function isPrototypeMember(segment: string): boolean {
 }
 
 /** Handlebars helpers every renderer registers (the compiler does not treat them as variables). */
-export const KNOWN_HELPERS = ['if', 'unless', 'each', 'with', 'lookup', 'log', 'default'] as const;
+export const KNOWN_HELPERS = ['if', 'unless', 'each', 'with', 'lookup', 'log', 'default', 'eq'] as const;

@@ -205,9 +205,10 @@ export function createTemplateRenderer(options: TemplateRendererOptions): Templa
   };
 
   return {
-    render(name, locale, context) {
+    render(name, locale, input) {
       const v = resolve(name, locale);
       if (!v) throw new TemplateNotFoundError(name, locale);
+      const context = { ...input, message: { locale: v.locale } };
       // Header values must be one line; a newline from contact data would otherwise break the subject.
       const subject = run(v.subject, context, name, v, 'subject.hbs').replace(/\s+/g, ' ').trim();
       let html = '';

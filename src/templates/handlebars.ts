@@ -40,5 +40,7 @@ function defaultHelper(...args: unknown[]): unknown {
 export function createHandlebars(): typeof Handlebars {
   const hb = Handlebars.create();
   hb.registerHelper('default', defaultHelper);
+  // `{{#if (eq message.locale "zh-CN")}}`: lets one layout or partial speak every locale.
+  hb.registerHelper('eq', (a: unknown, b: unknown) => a === b);
   return hb;
 }

@@ -34,5 +34,6 @@ export function createApi(opts: ApiOptions): Express {
     outboundAllow: config.outboundAllow,
     ...(config.sms.provider === 'twilio' ? { twilio: { authToken: config.sms.authToken, publicBaseUrl: config.publicBaseUrl, helpText: config.sms.helpText } } : {}),
     importMaxBytes: config.importMaxBytes,
+    topics: config.mail.topics,
   });
 }

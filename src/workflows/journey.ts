@@ -189,6 +189,7 @@ export async function journeyWorkflow(input: JourneyWorkflowInput): Promise<Jour
             template: action.template,
             locale: action.locale,
             category: action.category,
+            ...(action.topic ? { topic: action.topic } : {}),
             ...(action.subject ? { subject: action.subject } : {}),
             ...(action.from ? { from: action.from } : {}),
             ...(input.trigger ? { trigger: input.trigger.properties } : {}),
@@ -201,6 +202,7 @@ export async function journeyWorkflow(input: JourneyWorkflowInput): Promise<Jour
           const r = await sends.sendSms({
             ...common,
             category: action.category,
+            ...(action.topic ? { topic: action.topic } : {}),
             ...(action.template ? { template: action.template } : {}),
             ...(action.body ? { body: action.body } : {}),
             ...(input.trigger ? { trigger: input.trigger.properties } : {}),

@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import {
   applyTracking,
+  messageLinks,
+  resolvePreferences,
+  resolveView,
   resolveClick,
   resolveOpen,
   resolveUnsubscribe,
@@ -110,7 +113,7 @@ describe('applyTracking', () => {
       { html: '<body><a href="https://x.io">x</a></body>', text: 't' },
       { ...base, kind: 'transactional', physicalAddress: undefined, trackClicks: false, trackOpens: false },
     );
-    expect(r).toEqual({ html: '<body><a href="https://x.io">x</a></body>', text: 't', headers: {}, links: [] });
+    expect(r).toEqual({ html: '<body><a href="https://x.io">x</a></body>', webHtml: '<body><a href="https://x.io">x</a></body>', text: 't', headers: {}, links: [] });
   });
 
   it('refuses marketing mail without a physical address', () => {
@@ -154,5 +157,46 @@ describe('resolve*', () => {
     claims.u = 'https://evil.example';
     const forged = `${Buffer.from(JSON.stringify(claims)).toString('base64url')}.${sig}`;
     expect(resolveClick(SECRETS, forged, NOW)).toEqual({ ok: false, reason: 'tampered' });
+  });
+});
+
+describe('applyTracking with the links the template placed', () => {
+  const opts = { baseUrl: 'https://t.example.com', secrets: ['a-secret-of-enough-length-0123456789abcdef'], messageKey: 'k1', contactId: 'c1', kind: 'marketing' as const, physicalAddress: 'ACME Ltd, Shanghai' };
+
+  it('adds no second footer when the template has the unsubscribe link and the address, and uses its token in List-Unsubscribe', () => {
+    const links = messageLinks({ ...opts, language: 'zh' });
+    const html = `<body><p>hi</p><a href="${links.unsubscribe}">退订</a> ACME Ltd, Shanghai</body>`;
+    const r = applyTracking({ html, text: `hi\n退订：${links.unsubscribe}\nACME Ltd, Shanghai` }, { ...opts, links, trackOpens: false });
+    expect(r.html).toBe(html);
+    expect(r.text).toBe(`hi\n退订：${links.unsubscribe}\nACME Ltd, Shanghai`);
+    expect(r.headers['List-Unsubscribe']).toBe(`<${links.unsubscribe}>`);
+  });
+
+  it('recognizes the address as a layout printed it (Handlebars escaping)', () => {
+    const links = messageLinks({ ...opts, language: 'en' });
+    const address = "O'Neil & Co = Shanghai";
+    const html = `<body><a href="${links.unsubscribe}">Unsubscribe</a> O&#x27;Neil &amp; Co &#x3D; Shanghai</body>`;
+    const r = applyTracking({ html, text: '' }, { ...opts, physicalAddress: address, links, trackOpens: false });
+    expect(r.html).toBe(html);
+  });
+
+  it('still adds what the template left out', () => {
+    const links = messageLinks({ ...opts, language: 'en' });
+    const r = applyTracking({ html: `<body><a href="${links.unsubscribe}">Unsubscribe</a></body>`, text: 'hi' }, { ...opts, links, trackOpens: false });
+    expect(r.html.split(links.unsubscribe!).length - 1).toBe(1);
+    expect(r.html).toContain('ACME Ltd, Shanghai');
+    expect(r.text).toContain(`Unsubscribe: ${links.unsubscribe}`);
+    expect(r.text).toContain('ACME Ltd, Shanghai');
+  });
+
+  it('signs preference and view links that resolve to the message, and refuses one kind as another', () => {
+    const links = messageLinks({ ...opts, language: 'zh' });
+    const p = links.preferences.split('/p/')[1]!;
+    const v = links.view_in_browser.split('/v/')[1]!;
+    expect(resolvePreferences(opts.secrets, p)).toEqual({ ok: true, messageKey: 'k1', contactId: 'c1', language: 'zh' });
+    expect(resolveView(opts.secrets, v)).toEqual({ ok: true, messageKey: 'k1', contactId: 'c1', language: 'zh' });
+    expect(resolveView(opts.secrets, p)).toEqual({ ok: false, reason: 'wrong_kind' });
+    expect(resolveUnsubscribe(opts.secrets, v)).toEqual({ ok: false, reason: 'wrong_kind' });
+    expect(messageLinks({ ...opts, kind: 'transactional' }).unsubscribe).toBeUndefined();
   });
 });

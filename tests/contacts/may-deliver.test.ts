@@ -46,3 +46,38 @@ describe('mayDeliver: the one rule for every send', () => {
     expect(mayDeliver({ channel, category, consent, suppression })).toEqual(expected);
   });
 });
+
+/**
+ * Topics: channel × category × channel consent × the contact's choice for the message's topic (no suppression).
+ * Columns: topic never chosen, opted in to the topic, opted out of it. A topic opt-in never overrides a channel opt-out;
+ * transactional mail ignores topic choices.
+ */
+const TOPIC_CHOICES = [undefined, 'opted_in', 'opted_out'] as const;
+const TOPIC_MATRIX: [DeliveryChannel, MessageCategory, ConsentStatus | undefined, string][] = [
+  // channel  category         consent       never  in  out
+  ['email', 'marketing', 'opted_in', '      D     D   C'],
+  ['email', 'marketing', undefined, '       D     D   C'],
+  ['email', 'marketing', 'opted_out', '     C     C   C'],
+  ['email', 'transactional', 'opted_in', '  D     D   D'],
+  ['email', 'transactional', 'opted_out', ' D     D   D'],
+  ['sms', 'marketing', 'opted_in', '        D     D   C'],
+  ['sms', 'marketing', undefined, '         C     C   C'],
+  ['sms', 'transactional', 'opted_in', '    D     D   D'],
+  ['sms', 'transactional', 'opted_out', '   D     D   D'],
+];
+const topicCells = TOPIC_MATRIX.flatMap(([channel, category, consent, row]) => {
+  const marks = row.trim().split(/\s+/) as (keyof typeof OUTCOME)[];
+  if (marks.length !== TOPIC_CHOICES.length) throw new Error(`topic row ${channel}/${category}/${consent} has ${marks.length} cells`);
+  return TOPIC_CHOICES.map((choice, i) => ({ channel, category, consent, choice, expected: OUTCOME[marks[i]!] }));
+});
+
+describe('mayDeliver: subscription topics', () => {
+  it.each(topicCells)('$channel $category, consent $consent, topic $choice', ({ channel, category, consent, choice, expected }) => {
+    expect(mayDeliver({ channel, category, consent, suppression: null, topic: { id: 'newsletter', consent: choice } })).toEqual(expected);
+  });
+
+  it('a hard-bounced address stays suppressed for transactional mail whatever the topic choice', () => {
+    expect(mayDeliver({ channel: 'email', category: 'transactional', consent: 'opted_in', suppression: 'bounced', topic: { id: 'newsletter', consent: 'opted_in' } }))
+      .toEqual({ deliver: false, skip: 'suppressed' });
+  });
+});

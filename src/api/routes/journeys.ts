@@ -2,6 +2,7 @@
  * Journeys for marketers: drafts, validation, publishing, diffs, lifecycle (pause / resume / archive), simulation and
  * statistics. Published versions are immutable; runs stay on the version they entered.
  */
+import type { Topics } from '../../contacts/topics';
 import express, { type Request } from 'express';
 import { and, desc, eq, sql, type SQL } from 'drizzle-orm';
 import { parse as parseYaml } from 'yaml';
@@ -31,6 +32,8 @@ export type JourneyRouteDeps = {
   db: Db;
   /** OUTBOUND_ALLOW: webhook hosts it lists pass validate and publish although private. @default nothing listed */
   outboundAllow?: OutboundAllowList;
+  /** MAIL_TOPICS, which a send step's topic must name. @default DEFAULT_TOPICS */
+  topics?: Topics;
   /** Templates are checked at validate and publish, as `itinera publish` does. @default journeys/templates */
   templatesDir?: string;
   /**
@@ -188,7 +191,7 @@ export function journeyRoutes(deps: JourneyRouteDeps) {
   const templates = () => loadTemplateCatalog(deps.templatesDir ?? TEMPLATES_DIR);
   const label = (id: string) => `${id} (draft)`;
   /** What every compile here is given: the file name errors carry, the template catalog and OUTBOUND_ALLOW. */
-  const compileOptions = (file: string) => ({ file, templates: templates(), outboundAllow: deps.outboundAllow });
+  const compileOptions = (file: string) => ({ file, templates: templates(), outboundAllow: deps.outboundAllow, ...(deps.topics ? { topics: deps.topics } : {}) });
   const compileDraft = (id: string, source: string) => compileJourney(source, compileOptions(label(id)));
 
   async function findJourney(id: string) {

@@ -21,7 +21,7 @@ export const Message = z.object({
   stepId: z.string().nullable(),
   template: z.string().nullable(),
   subject: z.string().nullable(),
-  /** The rendered text of SMS and chat messages (the outbox); email bodies are not stored. */
+  /** The rendered text of SMS and chat messages (the outbox); an email's HTML is only served at its view-in-browser link. */
   body: z.string().nullable(),
   /** Why the send failed; the receiver's response text in it is shown to ops and admin only. */
   error: z.string().nullable(),
@@ -76,7 +76,8 @@ export function messageRoutes(deps: { db: Db }) {
         const bodies = seesResponseBodies(req.principal);
         const items = rows
           .slice(0, q.limit)
-          .map(({ updatedAt: _u, idempotencyKey: _k, ...m }) => (bodies || m.error === null ? m : { ...m, error: withoutOpsDetail(m.error) }));
+          // The hosted copy's HTML (up to 200k characters each) is served at its signed link, not listed.
+          .map(({ updatedAt: _u, idempotencyKey: _k, html: _h, ...m }) => (bodies || m.error === null ? m : { ...m, error: withoutOpsDetail(m.error) }));
         const last = rows[q.limit - 1];
         return { body: { items, nextCursor: rows.length > q.limit && last ? encodeCursor({ t: last.createdAt.getTime(), id: last.id }) : null } };
       },

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { and, eq, isNull } from 'drizzle-orm';
 import { z } from 'zod';
-import { resolveClick, resolveOpen, resolveUnsubscribe } from '../../channels/email/tracking';
+import { pageLanguage, resolveClick, resolveOpen, resolveUnsubscribe, type PageLanguage } from '../../channels/email/tracking';
+import { escapeHtml, page, PAGE_TEXT } from '../pages';
 import { contacts } from '../../db/schema';
 import { unsubscribeEmail } from '../../contacts/consent';
 import { ingestEvent, type IngestDeps } from '../../ingest/event';
@@ -15,12 +16,20 @@ const Token = z.object({ token: z.string().min(10).max(4096) });
 
 export type TrackingDeps = IngestDeps & { secrets: readonly string[]; now?: () => number };
 
-const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+/** Records what a recipient did with a link (`email.clicked`, `email.unsubscribed`…) as an event of the contact. */
+export async function recordTrackingEvent(deps: IngestDeps, at: Date, type: string, contactId: string, properties: Record<string, unknown>): Promise<void> {
+  // A link outlives its contact (erased on request, src/contacts/erase.ts): the link still works, there is just no one
+  // to record it for — an erased contact's tombstone gets no new events.
+  const [known] = await deps.db.select({ id: contacts.id }).from(contacts).where(and(eq(contacts.id, contactId), isNull(contacts.erasedAt))).limit(1);
+  if (!known) return;
+  await ingestEvent(deps, { id: `${type}:${randomUUID()}`, type, contactId, properties, occurredAt: at, source: 'tracking' });
+}
 
-function page(title: string, body: string): string {
-  return `<!doctype html><html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width"><title>${escapeHtml(
-    title,
-  )}</title><style>body{font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem}</style></head><body>${body}</body></html>`;
+/** The page's language: the message's (signed into links since they carry it), else the contact's locale. */
+export async function languageOf(db: IngestDeps['db'], contactId: string, signed: PageLanguage | undefined): Promise<PageLanguage> {
+  if (signed) return signed;
+  const [row] = await db.select({ locale: contacts.locale }).from(contacts).where(eq(contacts.id, contactId)).limit(1);
+  return pageLanguage(row?.locale);
 }
 
 /**
@@ -29,21 +38,17 @@ function page(title: string, body: string): string {
  */
 export function trackingRoutes(deps: TrackingDeps) {
   const now = deps.now ?? Date.now;
-  const record = async (type: string, contactId: string, properties: Record<string, unknown>) => {
-    // A link outlives its contact (erased on request, src/contacts/erase.ts): the link still works, there is just no one
-    // to record it for — an erased contact's tombstone gets no new events.
-    const [known] = await deps.db.select({ id: contacts.id }).from(contacts).where(and(eq(contacts.id, contactId), isNull(contacts.erasedAt))).limit(1);
-    if (!known) return;
-    await ingestEvent(deps, { id: `${type}:${randomUUID()}`, type, contactId, properties, occurredAt: new Date(now()), source: 'tracking' });
-  };
+  const record = (type: string, contactId: string, properties: Record<string, unknown>) => recordTrackingEvent(deps, new Date(now()), type, contactId, properties);
 
   const unsubscribe = async (token: string) => {
     const r = resolveUnsubscribe(deps.secrets, token, now());
     if (!r.ok) throw new DomainError('invalid_token', 400, `This unsubscribe link is not valid (${r.reason}).`);
+    const language = await languageOf(deps.db, r.contactId, r.language);
     // contact.unsubscribed (what journeys exit on) is stored with the consent change and routed by unsubscribeEmail;
     // email.unsubscribed stays for email stats and the scoring model.
-    if (!(await unsubscribeEmail(deps.db, r.contactId, { source: 'unsubscribe_link', messageKey: r.messageKey, topic: r.listId }, deps))) return;
+    if (!(await unsubscribeEmail(deps.db, r.contactId, { source: 'unsubscribe_link', messageKey: r.messageKey, topic: r.listId }, deps))) return language;
     await record('email.unsubscribed', r.contactId, { message_key: r.messageKey, list_id: r.listId ?? null });
+    return language;
   };
 
   return [
@@ -89,14 +94,17 @@ export function trackingRoutes(deps: TrackingDeps) {
       handler: async ({ params, res }) => {
         const r = resolveUnsubscribe(deps.secrets, params.token, now());
         if (!r.ok) throw new DomainError('invalid_token', 400, `This unsubscribe link is not valid (${r.reason}).`);
+        const language = await languageOf(deps.db, r.contactId, r.language);
+        const t = PAGE_TEXT[language];
         res
           .type('html')
           .send(
             page(
-              'Unsubscribe',
-              `<h1>Unsubscribe</h1><p>Stop receiving marketing email from us?</p><form method="post" action="/u/${escapeHtml(
+              language,
+              t.unsubscribeTitle,
+              `<h1>${escapeHtml(t.unsubscribeTitle)}</h1><p>${escapeHtml(t.unsubscribeQuestion)}</p><form method="post" action="/u/${escapeHtml(
                 params.token,
-              )}"><input type="hidden" name="List-Unsubscribe" value="One-Click"><button type="submit">Unsubscribe</button></form>`,
+              )}"><input type="hidden" name="List-Unsubscribe" value="One-Click"><button type="submit">${escapeHtml(t.unsubscribeButton)}</button></form>`,
             ),
           );
       },
@@ -110,8 +118,9 @@ export function trackingRoutes(deps: TrackingDeps) {
       params: Token,
       responses: { 200: { description: 'Unsubscribed', contentType: 'text/html' }, 400: { description: 'Invalid link' } },
       handler: async ({ params, res }) => {
-        await unsubscribe(params.token);
-        res.type('html').send(page('Unsubscribed', '<h1>You are unsubscribed</h1><p>You will not receive marketing email from us again.</p>'));
+        const language = await unsubscribe(params.token);
+        const t = PAGE_TEXT[language];
+        res.type('html').send(page(language, t.unsubscribedTitle, `<h1>${escapeHtml(t.unsubscribedTitle)}</h1><p>${escapeHtml(t.unsubscribedBody)}</p>`));
       },
     }),
   ];

@@ -5,7 +5,11 @@
  * every final link is known. Links are swapped for signed redirect URLs; the destination lives
  * inside the signature, so the redirect endpoint can never be used as an open redirect.
  *
- * Templates put the unsubscribe link where they want it with the placeholder
+ * The per-recipient links a template places (`links.unsubscribe`, `links.preferences`, `links.view_in_browser`) are
+ * signed by {@link messageLinks} before rendering and handed to applyTracking, which then adds no second unsubscribe
+ * link or address when the template's footer already has them.
+ *
+ * Templates may also put the unsubscribe link where they want it with the placeholder
  * {@link UNSUBSCRIBE_URL_PLACEHOLDER} (pass it as `unsubscribe_url` in the render context:
  * `<a href="{{unsubscribe_url}}">`). Marketing mail whose HTML has no placeholder gets one in the
  * footer, so there is always a visible unsubscribe link next to the physical address.
@@ -45,6 +49,11 @@ export interface TrackingOptions {
   unsubscribeForTransactional?: boolean;
   /** Footer link label (localize per message). @default 'Unsubscribe' */
   unsubscribeLabel?: string;
+  /**
+   * The message's links as the template saw them ({@link messageLinks}): the unsubscribe URL is this one, so the
+   * template's footer link, the List-Unsubscribe header and the fallback footer all carry one token.
+   */
+  links?: MessageLinks;
   /** @default 365 days: links in old mail should keep working */
   clickTtlSeconds?: number;
   /** @default 365 days */
@@ -56,6 +65,8 @@ export interface TrackingOptions {
 
 export interface TrackedEmail {
   html: string;
+  /** The HTML without the open pixel, for the hosted copy. */
+  webHtml: string;
   text: string;
   /** Extra headers for the outgoing message (List-Unsubscribe…); empty when not applicable. */
   headers: Record<string, string>;
@@ -83,7 +94,30 @@ interface UnsubscribeClaims {
   m: string;
   c: string;
   l?: string;
+  /** Language of the page (`zh` or `en`): the language the message was written in. */
+  g?: string;
   [key: string]: unknown;
+}
+/** Preference page (`p`) and hosted copy of the message (`v`). */
+interface PageClaims {
+  k: 'p' | 'v';
+  m: string;
+  c: string;
+  g?: string;
+  [key: string]: unknown;
+}
+
+/** The languages our hosted pages speak. */
+export type PageLanguage = 'zh' | 'en';
+/** `zh-CN`, `zh_TW`, `zh` → zh; anything else → en. */
+export const pageLanguage = (locale: string | null | undefined): PageLanguage => (/^zh\b/i.test(locale?.trim() ?? '') ? 'zh' : 'en');
+
+/** Per-recipient links a template places with `{{links.*}}`. */
+export interface MessageLinks {
+  /** Only for mail that carries an unsubscribe (marketing, or transactional when asked). */
+  unsubscribe?: string;
+  preferences: string;
+  view_in_browser: string;
 }
 
 export type ResolveFailureReason = TokenFailureReason | 'wrong_kind' | 'unsafe_url';
@@ -95,7 +129,10 @@ export type OpenResolution =
   | { ok: true; messageKey: string; contactId: string }
   | { ok: false; reason: ResolveFailureReason };
 export type UnsubscribeResolution =
-  | { ok: true; messageKey: string; contactId: string; listId?: string }
+  | { ok: true; messageKey: string; contactId: string; listId?: string; language?: PageLanguage }
+  | { ok: false; reason: ResolveFailureReason };
+export type PageResolution =
+  | { ok: true; messageKey: string; contactId: string; language?: PageLanguage }
   | { ok: false; reason: ResolveFailureReason };
 
 function normalizeBase(baseUrl: string): string {
@@ -167,10 +204,8 @@ export function applyTracking(input: { html: string; text: string }, opts: Track
   let unsubscribeUrl: string | undefined;
   const headers: Record<string, string> = {};
   if (wantUnsubscribe) {
-    const claims: UnsubscribeClaims = { k: 'u', m: opts.messageKey, c: opts.contactId };
-    if (opts.listId !== undefined) claims.l = opts.listId;
-    const token = signToken(opts.secrets, claims, opts.unsubscribeTtlSeconds ?? 5 * 365 * DAY, now);
-    unsubscribeUrl = `${base}/u/${token}`;
+    unsubscribeUrl = opts.links?.unsubscribe ?? unsubscribeLink(base, opts, undefined, now);
+    const token = unsubscribeUrl.slice(`${base}/u/`.length);
     const entries = [`<${unsubscribeUrl}>`];
     if (opts.unsubscribeMailto) {
       entries.push(`<mailto:${opts.unsubscribeMailto}?subject=${encodeURIComponent(`unsubscribe ${token}`)}>`);
@@ -182,10 +217,11 @@ export function applyTracking(input: { html: string; text: string }, opts: Track
 
   let html = input.html;
   let text = input.text;
-  const hadPlaceholder = html.includes(UNSUBSCRIBE_URL_PLACEHOLDER);
   const unsubTarget = unsubscribeUrl ?? '';
+  // The template placed the link itself (the placeholder, or `{{links.unsubscribe}}`): no second one in the footer.
+  const hadPlaceholder = html.includes(UNSUBSCRIBE_URL_PLACEHOLDER) || (unsubTarget !== '' && html.includes(unsubTarget));
   html = html.split(UNSUBSCRIBE_URL_PLACEHOLDER).join(unsubTarget);
-  const textHadPlaceholder = text.includes(UNSUBSCRIBE_URL_PLACEHOLDER);
+  const textHadPlaceholder = text.includes(UNSUBSCRIBE_URL_PLACEHOLDER) || (unsubTarget !== '' && text.includes(unsubTarget));
   text = text.split(UNSUBSCRIBE_URL_PLACEHOLDER).join(unsubTarget);
 
   const links: { url: string; tag?: string }[] = [];
@@ -197,7 +233,8 @@ export function applyTracking(input: { html: string; text: string }, opts: Track
       if (attrs.some((a) => a.name === 'data-itinera-unsubscribe' || a.name === 'data-no-track')) return whole;
       const url = decodeEntities(href.value).trim();
       if (!isHttpUrl(url)) return whole; // mailto:, tel:, anchors, relative links stay as they are
-      if (url.startsWith(`${base}/u/`) || url.startsWith(`${base}/t/`)) return whole; // ours already
+      // Ours already: tracking, unsubscribe, preference page, hosted copy.
+      if (['/u/', '/t/', '/p/', '/v/'].some((p) => url.startsWith(`${base}${p}`))) return whole;
       let tag = attrs.find((a) => a.name === 'data-link-tag')?.value;
       tag = tag !== undefined ? decodeEntities(tag) : (new URL(url).searchParams.get('utm_content') ?? undefined);
       const claims: ClickClaims = { k: 'c', u: url, m: opts.messageKey, c: opts.contactId };
@@ -209,21 +246,28 @@ export function applyTracking(input: { html: string; text: string }, opts: Track
     });
   }
 
-  if (html && marketing) {
-    const address = escapeHtml(opts.physicalAddress!.trim()).replace(/\r?\n/g, '<br>');
+  // The compliance footer, for templates whose own footer lacks the address or the unsubscribe link (a layout's
+  // footer that has both — journeys/templates/_partials/footer.hbs — is the only one).
+  const addressText = opts.physicalAddress?.trim() ?? '';
+  const htmlHasAddress = addressText !== '' && (html.includes(escapeHtml(addressText)) || html.includes(escapeHbs(addressText)));
+  if (html && marketing && !(htmlHasAddress && hadPlaceholder)) {
+    const address = htmlHasAddress ? '' : escapeHtml(addressText).replace(/\r?\n/g, '<br>');
     const unsubLink = hadPlaceholder
       ? ''
-      : `<br><a href="${unsubTarget}" data-itinera-unsubscribe>${escapeHtml(opts.unsubscribeLabel ?? 'Unsubscribe')}</a>`;
+      : `${address ? '<br>' : ''}<a href="${unsubTarget}" data-itinera-unsubscribe>${escapeHtml(opts.unsubscribeLabel ?? 'Unsubscribe')}</a>`;
     html = insertBeforeBodyEnd(
       html,
       `<div class="itinera-footer" style="font-size:12px;color:#666;margin-top:24px">${address}${unsubLink}</div>`,
     );
   }
-  if (marketing) {
-    const lines = ['', '', '--', opts.physicalAddress!.trim()];
+  if (marketing && !(text.includes(addressText) && textHadPlaceholder)) {
+    const lines = ['', '', '--'];
+    if (!text.includes(addressText)) lines.push(addressText);
     if (!textHadPlaceholder) lines.push(`${opts.unsubscribeLabel ?? 'Unsubscribe'}: ${unsubTarget}`);
     text = text.replace(/\s+$/, '') + lines.join('\n') + '\n';
   }
+  // The hosted copy (links.view_in_browser) is this, without the open pixel: reading it on the web is not an open.
+  const webHtml = html;
 
   if (html && opts.trackOpens !== false) {
     const token = signToken(
@@ -238,10 +282,58 @@ export function applyTracking(input: { html: string; text: string }, opts: Track
     );
   }
 
-  const result: TrackedEmail = { html, text, headers, links };
+  const result: TrackedEmail = { html, webHtml, text, headers, links };
   if (unsubscribeUrl) result.unsubscribeUrl = unsubscribeUrl;
   return result;
 }
+
+/** Handlebars' escaping (`{{sender.address}}` in a layout), which differs from ours in `'`, `` ` `` and `=`. */
+function escapeHbs(s: string): string {
+  const map: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#x27;', '`': '&#x60;', '=': '&#x3D;' };
+  return s.replace(/[&<>"'`=]/g, (c) => map[c]!);
+}
+
+type LinkOptions = Pick<TrackingOptions, 'secrets' | 'messageKey' | 'contactId' | 'listId' | 'unsubscribeTtlSeconds'> & { language?: PageLanguage };
+
+function unsubscribeLink(base: string, opts: LinkOptions, language: PageLanguage | undefined, now: Date | number): string {
+  const claims: UnsubscribeClaims = { k: 'u', m: opts.messageKey, c: opts.contactId };
+  if (opts.listId !== undefined) claims.l = opts.listId;
+  if (language) claims.g = language;
+  return `${base}/u/${signToken(opts.secrets, claims, opts.unsubscribeTtlSeconds ?? 5 * 365 * DAY, now)}`;
+}
+
+/**
+ * The signed per-recipient links of one message (`links.*` in templates), built before rendering so the template's
+ * footer can place them. Pages open in `language`, the language the message is written in.
+ */
+export function messageLinks(
+  opts: LinkOptions & { baseUrl: string; kind: MailKind; unsubscribeForTransactional?: boolean; now?: Date | number },
+): MessageLinks {
+  const base = normalizeBase(opts.baseUrl);
+  const now = opts.now ?? Date.now();
+  const page = (k: 'p' | 'v', path: string) => {
+    const claims: PageClaims = { k, m: opts.messageKey, c: opts.contactId };
+    if (opts.language) claims.g = opts.language;
+    return `${base}/${path}/${signToken(opts.secrets, claims, opts.unsubscribeTtlSeconds ?? 5 * 365 * DAY, now)}`;
+  };
+  const links: MessageLinks = { preferences: page('p', 'p'), view_in_browser: page('v', 'v') };
+  if (opts.kind === 'marketing' || opts.unsubscribeForTransactional === true) links.unsubscribe = unsubscribeLink(base, opts, opts.language, now);
+  return links;
+}
+
+const asLanguage = (g: unknown): PageLanguage | undefined => (g === 'zh' || g === 'en' ? g : undefined);
+
+function resolvePage(kind: 'p' | 'v', secrets: readonly string[], token: string, now: Date | number): PageResolution {
+  const r = verifyKind<PageClaims>(secrets, token, kind, now);
+  if (!r.ok) return r;
+  const language = asLanguage(r.claims.g);
+  return language ? { ok: true, messageKey: r.claims.m, contactId: r.claims.c, language } : { ok: true, messageKey: r.claims.m, contactId: r.claims.c };
+}
+
+/** The contact (and message) a preference-page token was signed for. */
+export const resolvePreferences = (secrets: readonly string[], token: string, now: Date | number = Date.now()) => resolvePage('p', secrets, token, now);
+/** The message a view-in-browser token was signed for. */
+export const resolveView = (secrets: readonly string[], token: string, now: Date | number = Date.now()) => resolvePage('v', secrets, token, now);
 
 function insertBeforeBodyEnd(html: string, snippet: string): string {
   const idx = html.toLowerCase().lastIndexOf('</body');
@@ -288,7 +380,12 @@ export function resolveUnsubscribe(
   const r = verifyKind<UnsubscribeClaims>(secrets, token, 'u', now);
   if (!r.ok) return r;
   const { m, c, l } = r.claims;
-  return typeof l === 'string'
-    ? { ok: true, messageKey: m, contactId: c, listId: l }
-    : { ok: true, messageKey: m, contactId: c };
+  const language = asLanguage(r.claims.g);
+  return {
+    ok: true,
+    messageKey: m,
+    contactId: c,
+    ...(typeof l === 'string' ? { listId: l } : {}),
+    ...(language ? { language } : {}),
+  };
 }

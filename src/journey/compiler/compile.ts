@@ -27,6 +27,8 @@ import { checkEventTypes } from './event-types';
 import { condition, conditionEvents, filters, MAX_RETAINED_EVENTS, ms, normalizeSettings, normalizeStep, normalizeTrigger } from './normalize';
 import { isObject, parseSource, stepsAsMap } from './parse';
 import { Checker } from './semantics';
+import { didYouMean } from './suggestions';
+import { DEFAULT_TOPICS, type Topics } from '../../contacts/topics';
 import { translate } from './zod-issues';
 import { scalePlanTime } from './time-scale';
 
@@ -40,6 +42,8 @@ export interface CompileOptions {
    * this lists it. @default nothing listed
    */
   outboundAllow?: OutboundAllowList;
+  /** The deployment's subscription topics (MAIL_TOPICS), which a send step's `topic` must name. @default DEFAULT_TOPICS */
+  topics?: Topics;
   /**
    * Test-only (the differential suite): divide every duration in the plan by this factor, so days of journey time
    * run in seconds through the real workflow. See time-scale.ts for what is scaled. Never set by the API, CLI or
@@ -161,8 +165,10 @@ export function compileJourney(source: string | object, opts: CompileOptions = {
       case 'send_email':
         stepLocales.set(id, checker.template('email', s.template, at('template')));
         if (s.subject) checker.inline(s.subject, at('subject'));
+        checkTopic(checker, s, opts.topics ?? DEFAULT_TOPICS, at('topic'));
         break;
       case 'send_sms':
+        checkTopic(checker, s, opts.topics ?? DEFAULT_TOPICS, at('topic'));
         if (s.template) stepLocales.set(id, checker.template('sms', s.template, at('template')));
         if (s.body) checker.inline(s.body, at('body'));
         if ((s.category ?? 'marketing') === 'marketing') marketingSms = true;
@@ -325,6 +331,17 @@ function refuseEventConditions(checker: Checker, c: Condition, path: Path): void
 }
 
 /** Compile or throw with every error formatted (for tests, seeds and scripts). */
+/** A send step's topic must be a configured one, and only marketing messages have one. */
+function checkTopic(checker: Checker, s: { topic?: string | undefined; category?: string | undefined }, topics: Topics, path: Path): void {
+  if (s.topic === undefined) return;
+  if ((s.category ?? 'marketing') !== 'marketing') {
+    checker.error(path, 'only marketing messages have a topic: transactional messages ignore topic preferences');
+    return;
+  }
+  const ids = topics.map((t) => t.id);
+  if (!ids.includes(s.topic)) checker.error(path, `${show(s.topic)} is not a configured topic (MAIL_TOPICS: ${ids.join(', ')})${didYouMean(s.topic, ids)}`);
+}
+
 export function compileOrThrow(source: string | object, opts: CompileOptions = {}): JourneyPlan {
   const r = compileJourney(source, opts);
   if (!r.ok) throw new Error(r.errors.map(formatError).join('\n'));

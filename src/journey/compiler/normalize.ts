@@ -155,6 +155,7 @@ export function normalizeStep(id: string, s: Step, settings: PlanSettings, local
         ...(s.subject !== undefined ? { subject: s.subject } : {}),
         ...(s.from !== undefined ? { from: s.from } : {}),
         ...(s.reply_to !== undefined ? { replyTo: s.reply_to } : {}),
+        ...(s.topic !== undefined ? { topic: s.topic } : {}),
         category: s.category ?? 'marketing', locales, next: s.next, onFailure: s.on_failure ?? s.next,
       };
     case 'send_sms':
@@ -162,6 +163,7 @@ export function normalizeStep(id: string, s: Step, settings: PlanSettings, local
         id, type: s.type, ...label,
         ...(s.template !== undefined ? { template: s.template } : {}),
         ...(s.body !== undefined ? { body: s.body } : {}),
+        ...(s.topic !== undefined ? { topic: s.topic } : {}),
         category: s.category ?? 'marketing', locales, next: s.next, onFailure: s.on_failure ?? s.next,
       };
     case 'webhook':
