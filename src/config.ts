@@ -351,7 +351,7 @@ export class ConfigError extends Error {
 
 /** Parses an environment (defaults to `process.env`) into a typed config or throws a readable `ConfigError`. */
 /** Settings whose value is JSON: their errors name the entry and field inside. */
-const JSON_SETTINGS = new Set(['DKIM_KEYS']);
+const JSON_SETTINGS = new Set(['DKIM_KEYS', 'MAIL_TOPICS', 'ALIYUN_SMS_TEMPLATES']);
 
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   const parsed = EnvSchema.safeParse(env);
@@ -360,7 +360,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       const name = String(issue.path[0] ?? 'environment');
       const value = env[name];
       const shown = /SECRET|TOKEN|URL|WEBHOOK|KEY/.test(name) ? '(hidden)' : JSON.stringify(value);
-      // Inside a JSON setting (DKIM_KEYS): which entry and field. A list setting (CRM_WEBHOOK_SECRETS) keeps the plain form.
+      // Inside a JSON setting (DKIM_KEYS, MAIL_TOPICS, …): which entry and field. A list setting (CRM_WEBHOOK_SECRETS) keeps the plain form.
       const inner = JSON_SETTINGS.has(name) ? issue.path.slice(1).map((p) => (typeof p === 'number' ? `entry ${p + 1}` : String(p))).join(' ') : '';
       const where = inner ? `${name} ${inner}` : name;
       if (issue.code === 'custom' || inner) return `${where} ${issue.message}`;

@@ -29,7 +29,7 @@ export const SYSTEM_EVENTS: readonly SystemEvent[] = [
   {
     type: 'contact.unsubscribed',
     source: 'contacts',
-    emittedBy: 'consent for a channel withdrawn: unsubscribe link, one-click unsubscribe, PUT /v1/contacts with `opted_out`',
+    emittedBy: 'consent for a channel or one of its topics withdrawn: unsubscribe link, one-click unsubscribe, the preference page, PUT /v1/contacts with `opted_out`, PUT /v1/contacts/:id/preferences, an SMS STOP reply',
     properties: { channel: 'email, sms or chat', 'topic?': 'the list or topic', source: 'where it was withdrawn' },
   },
   {
