@@ -73,17 +73,24 @@ export const ADDRESS_LIMIT_DEFAULTS = { unauthenticatedPerMinute: 60, publicPerM
 
 const perMinute = (fallback: number) => z.coerce.number().int().min(1).default(fallback);
 
-const ChatRobot = z.object({
+const RobotUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' });
+const ChatRobot = z.strictObject({
   /** The robot for messages to a person (mentioned) or to nobody in particular. */
-  default: z.url().optional(),
+  default: RobotUrl.optional(),
   /** Robots per group name, for `notify: { to: { group } }`. */
-  groups: z.record(z.string(), z.url()).default({}),
-  /** DingTalk 加签 secret. */
-  secret: z.string().optional(),
+  groups: z.record(z.string().min(1), RobotUrl).default({}),
 });
-const ChatWebhooks = z
-  .object({ wecom: ChatRobot.optional(), dingtalk: ChatRobot.optional(), slack: ChatRobot.optional() })
-  .strict();
+/** DingTalk and Feishu robots can sign requests; WeCom and Slack have no signing, so a secret there is an error. */
+const SignedChatRobot = ChatRobot.extend({
+  /** DingTalk 加签 / Feishu 签名校验 secret: signs every request to this channel's robots (default and groups). */
+  secret: z.string().min(1, 'must not be empty (leave it out when the robot has no signing)').optional(),
+});
+const ChatWebhooks = z.strictObject({
+  wecom: ChatRobot.optional(),
+  dingtalk: SignedChatRobot.optional(),
+  feishu: SignedChatRobot.optional(),
+  slack: ChatRobot.optional(),
+});
 export type ChatWebhooks = z.infer<typeof ChatWebhooks>;
 
 const DomainName = z.string().regex(DNS_NAME, 'must be a domain name such as example.com').refine((d) => d.includes('.'), 'must be a domain name such as example.com');
@@ -351,7 +358,7 @@ export class ConfigError extends Error {
 
 /** Parses an environment (defaults to `process.env`) into a typed config or throws a readable `ConfigError`. */
 /** Settings whose value is JSON: their errors name the entry and field inside. */
-const JSON_SETTINGS = new Set(['DKIM_KEYS', 'MAIL_TOPICS', 'ALIYUN_SMS_TEMPLATES']);
+const JSON_SETTINGS = new Set(['DKIM_KEYS', 'MAIL_TOPICS', 'ALIYUN_SMS_TEMPLATES', 'CHAT_WEBHOOKS']);
 
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   const parsed = EnvSchema.safeParse(env);

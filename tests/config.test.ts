@@ -48,6 +48,34 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ SMS_PROVIDER: 'aliyun', ALIYUN_SMS_TEMPLATES: templates })).toThrow(/ALIYUN_ACCESS_KEY_ID/);
   });
 
+  it('reads a Feishu/Lark robot from CHAT_WEBHOOKS; bad entries are named, secrets and URLs never shown', () => {
+    const hook = 'https://open.feishu.cn/open-apis/bot/v2/hook/0f1e2d3c-token';
+    const lark = 'https://open.larksuite.com/open-apis/bot/v2/hook/lark-token';
+    expect(loadConfig({ CHAT_WEBHOOKS: JSON.stringify({ feishu: { default: hook, groups: { intl: lark }, secret: 'fs-secret-value' } }) }).chatWebhooks).toEqual({
+      feishu: { default: hook, groups: { intl: lark }, secret: 'fs-secret-value' },
+    });
+    const error = (v: object | string) => {
+      try {
+        loadConfig({ CHAT_WEBHOOKS: typeof v === 'string' ? v : JSON.stringify(v) });
+      } catch (e) {
+        expect(e).toBeInstanceOf(ConfigError);
+        return (e as Error).message;
+      }
+      throw new Error('accepted');
+    };
+    const bad = error({ feishu: { default: 'hook-token-123', groups: { ops: 'ftp://x/hook-token-456' }, secret: 'fs-secret-value' } });
+    expect(bad).toContain('CHAT_WEBHOOKS feishu default must be an http(s) URL');
+    expect(bad).toContain('CHAT_WEBHOOKS feishu groups ops must be an http(s) URL');
+    for (const hidden of ['hook-token-123', 'hook-token-456', 'fs-secret-value']) expect(bad).not.toContain(hidden);
+    // A misspelt field is an error, not ignored; an empty secret would silently send unsigned.
+    expect(error({ feishu: { default: hook, grups: {} } })).toMatch(/CHAT_WEBHOOKS feishu Unrecognized key: "grups"/);
+    expect(error({ feishu: { default: hook, secret: '' } })).toMatch(/CHAT_WEBHOOKS feishu secret must not be empty/);
+    expect(error({ lark: { default: hook } })).toMatch(/CHAT_WEBHOOKS .*Unrecognized key: "lark"/);
+    expect(error('{nope')).toMatch(/CHAT_WEBHOOKS is not valid JSON/);
+    // WeCom and Slack robots cannot sign: a secret there would be ignored, so it is refused.
+    expect(error({ wecom: { default: hook, secret: 'x' } })).toMatch(/CHAT_WEBHOOKS wecom Unrecognized key: "secret"/);
+  });
+
   it('reads the proxy trust and the per-address limits', () => {
     const d = loadConfig({});
     expect(d.trustProxy).toBe(false);

@@ -11,12 +11,12 @@ import type { ActivityDeps } from './deps';
 import { renderInline } from '../templates/inline';
 import { storableText } from '../bounds';
 
-/** The journey's `notify` step: chat messages to sales and to groups (WeCom, DingTalk, Slack). */
+/** The journey's `notify` step: chat messages to sales and to groups (WeCom, DingTalk, Feishu/Lark, Slack). */
 export function notifyActivities(deps: ActivityDeps): Pick<Activities, 'notify'> {
   const { db } = deps;
   return {
     /**
-     * A chat message through the channel's incoming-webhook robot (WeCom, DingTalk, Slack): to a group's robot, or to
+     * A chat message through the channel's incoming-webhook robot (WeCom, DingTalk, Feishu/Lark, Slack): to a group's robot, or to
      * the default robot mentioning the person. Without a configured robot the message is kept in the outbox (a
      * `chat` row in messages) so nothing is lost. Stored once per idempotency key; transient errors are retried.
      */
@@ -39,7 +39,7 @@ export function notifyActivities(deps: ActivityDeps): Pick<Activities, 'notify'>
         manager: audience.manager,
       });
       const text = input.template ? deps.text.render('chat', input.template, input.locale ?? contact.locale ?? undefined, context) : renderInline(input.message ?? '', context);
-      const robot = deps.chatWebhooks?.[input.channel];
+      const robot: { default?: string; groups: Record<string, string>; secret?: string } | undefined = deps.chatWebhooks?.[input.channel];
       const url = typeof input.to === 'object' && 'group' in input.to ? (robot?.groups[input.to.group] ?? robot?.default) : robot?.default;
       const recipient = typeof input.to === 'string' ? `${input.to}:${audience.recipientId ?? ''}` : JSON.stringify(input.to);
       const base = {

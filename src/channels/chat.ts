@@ -1,22 +1,23 @@
 /**
- * Chat notifications through incoming-webhook robots: WeCom (企业微信群机器人), DingTalk (钉钉自定义机器人)
- * and Slack incoming webhooks. One provider-neutral {@link ChatMessage} is formatted per provider.
+ * Chat notifications through incoming-webhook robots: WeCom (企业微信群机器人), DingTalk (钉钉自定义机器人),
+ * Feishu/Lark custom bots (飞书自定义机器人) and Slack incoming webhooks. One provider-neutral
+ * {@link ChatMessage} is formatted per provider.
  *
- * WeCom and DingTalk answer HTTP 200 even for failures and put the outcome in `{ errcode, errmsg }`,
- * so a 200 is not success until the body says `errcode: 0`.
+ * WeCom and DingTalk answer HTTP 200 even for failures and put the outcome in `{ errcode, errmsg }`;
+ * Feishu does the same with `{ code, msg }`. A 200 is not success until the body says code 0.
  */
 import { createHmac } from 'node:crypto';
 import { STRICT_OUTBOUND, type OutboundHttp } from '../net/outbound';
 import { RESPONSE_BODY_MARKER } from './errors';
 import { httpDeliver, truncateBody, WebhookPermanentError, WebhookTransientError } from './webhooks';
 
-export const ChatProvider = { WeCom: 'wecom', DingTalk: 'dingtalk', Slack: 'slack' } as const;
+export const ChatProvider = { WeCom: 'wecom', DingTalk: 'dingtalk', Feishu: 'feishu', Slack: 'slack' } as const;
 export type ChatProvider = (typeof ChatProvider)[keyof typeof ChatProvider];
 
 export interface ChatMentions {
-  /** Provider user ids (WeCom userid, DingTalk userId, Slack member id like U123). */
+  /** Provider user ids (WeCom userid, DingTalk userId, Feishu open_id/user_id like ou_…, Slack member id like U123). */
   userIds?: string[];
-  /** Mobile numbers (WeCom, DingTalk; Slack has no mention-by-phone and ignores them). */
+  /** Mobile numbers (WeCom, DingTalk; Feishu and Slack have no mention-by-phone and ignore them). */
   mobiles?: string[];
   /** @all / <!channel>. */
   all?: boolean;
@@ -25,7 +26,7 @@ export interface ChatMentions {
 export interface ChatMessage {
   /** Body; markdown unless `format` is 'text'. */
   text: string;
-  /** Heading: DingTalk's required markdown title (notification preview), Slack header block. */
+  /** Heading: DingTalk's required markdown title (notification preview), Feishu post title, Slack header block. */
   title?: string;
   /** @default 'markdown' */
   format?: 'markdown' | 'text';
@@ -45,6 +46,14 @@ export type DingTalkPayload =
   | { msgtype: 'markdown'; markdown: { title: string; text: string }; at: DingTalkAt }
   | { msgtype: 'text'; text: { content: string }; at: DingTalkAt };
 
+/** One element of a Feishu "post" (rich text) paragraph. */
+export type FeishuPostElement = { tag: 'text'; text: string } | { tag: 'at'; user_id: string };
+export type FeishuPayload =
+  | { msg_type: 'text'; content: { text: string } }
+  | { msg_type: 'post'; content: { post: { zh_cn: { title: string; content: FeishuPostElement[][] } } } };
+/** The signed body: Feishu's 签名校验 puts `timestamp` (seconds, as a string) and `sign` beside the message. */
+export type SignedFeishuPayload = FeishuPayload & { timestamp?: string; sign?: string };
+
 export interface SlackPayload {
   text: string;
   blocks?: Array<Record<string, unknown>>;
@@ -55,6 +64,8 @@ export interface SlackPayload {
 const WECOM_MARKDOWN_MAX_BYTES = 4096;
 const WECOM_TEXT_MAX_BYTES = 2048;
 const DINGTALK_MAX_CHARS = 20_000;
+// Feishu caps a custom bot request body at 20 KB; leave room for the JSON envelope, mentions and signature.
+const FEISHU_TEXT_MAX_BYTES = 18 * 1024;
 const SLACK_SECTION_MAX_CHARS = 3000;
 const SLACK_HEADER_MAX_CHARS = 150;
 
@@ -117,6 +128,30 @@ export function formatDingTalkMessage(msg: ChatMessage): DingTalkPayload {
   return { msgtype: 'markdown', markdown: { title: truncateChars(title, 100), text: truncateChars(text, DINGTALK_MAX_CHARS) }, at };
 }
 
+/** Characters Feishu's text message would read as markup (`<at …>` tags); use on untrusted values. */
+export function escapeFeishuText(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+/**
+ * Feishu text messages mention with `<at user_id="ou_…"></at>` (`user_id="all"` for everyone), which is what the
+ * notify step sends. Markdown-format messages become a "post" (rich text): the title, one paragraph per line and the
+ * mentions as `at` elements in the last paragraph. Feishu custom bots cannot mention by mobile number.
+ */
+export function formatFeishuMessage(msg: ChatMessage): FeishuPayload {
+  const m = msg.mentions ?? {};
+  const ids = [...(m.userIds ?? []), ...(m.all ? ['all'] : [])];
+  if (msg.format === 'text') {
+    const body = msg.title ? `${msg.title}\n${msg.text}` : msg.text;
+    const tags = ids.map((id) => (id === 'all' ? '<at user_id="all">所有人</at>' : `<at user_id="${escapeFeishuText(id).replace(/"/g, '&quot;')}"></at>`)).join(' ');
+    return { msg_type: 'text', content: { text: `${truncateBytes(body, FEISHU_TEXT_MAX_BYTES)}${tags ? `\n${tags}` : ''}` } };
+  }
+  const lines = truncateBytes(msg.text, FEISHU_TEXT_MAX_BYTES).split('\n');
+  const content: FeishuPostElement[][] = lines.map((line) => [{ tag: 'text', text: line }]);
+  if (ids.length) content.push(ids.map((id) => ({ tag: 'at', user_id: id })));
+  return { msg_type: 'post', content: { post: { zh_cn: { title: truncateChars(msg.title ?? '', 100), content } } } };
+}
+
 /** Slack mrkdwn control characters; use on untrusted values before putting them into `text`. */
 export function escapeSlackText(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
@@ -135,12 +170,14 @@ export function formatSlackMessage(msg: ChatMessage): SlackPayload {
   return { text, blocks };
 }
 
-export function formatChatPayload(provider: ChatProvider, msg: ChatMessage): WeComPayload | DingTalkPayload | SlackPayload {
+export function formatChatPayload(provider: ChatProvider, msg: ChatMessage): WeComPayload | DingTalkPayload | FeishuPayload | SlackPayload {
   switch (provider) {
     case 'wecom':
       return formatWeComMessage(msg);
     case 'dingtalk':
       return formatDingTalkMessage(msg);
+    case 'feishu':
+      return formatFeishuMessage(msg);
     case 'slack':
       return formatSlackMessage(msg);
     default:
@@ -164,12 +201,29 @@ export function signDingTalkUrl(url: string, secret: string, timestampMs: number
   return u.toString();
 }
 
+/**
+ * Feishu/Lark 签名校验: the HMAC-SHA256 key is `${timestamp}\n${secret}` and the message is EMPTY (the reverse of
+ * DingTalk, which keys with the secret); sign = base64 of the digest, timestamp in SECONDS. Feishu rejects a
+ * timestamp more than an hour from its clock (code 19021).
+ */
+export function feishuSignature(secret: string, timestampSec: number): string {
+  return createHmac('sha256', `${timestampSec}\n${secret}`).update('').digest('base64');
+}
+
+export function signFeishuPayload(payload: FeishuPayload, secret: string, timestampSec: number): SignedFeishuPayload {
+  return { timestamp: String(timestampSec), sign: feishuSignature(secret, timestampSec), ...payload };
+}
+
 // errcodes meaning "slow down / try again", everything else non-zero is a request/config error.
-const TRANSIENT_ERRCODES: Record<'wecom' | 'dingtalk', ReadonlySet<number>> = {
+const TRANSIENT_ERRCODES: Record<'wecom' | 'dingtalk' | 'feishu', ReadonlySet<number>> = {
   // -1 system busy; 45009 api freq out of limit; 45033 api concurrent out of limit
   wecom: new Set([-1, 45009, 45033]),
   // -1 system busy; 130101 send too fast (20/min per robot); 410100 flow-controlled
   dingtalk: new Set([-1, 130101, 410100]),
+  // 11232 frequency limited (100/min, 5/s per bot). Permanent, among others: 19001 invalid webhook token, 19002
+  // missing msg_type, 19021 sign match fail or timestamp more than an hour off, 19022 IP not allowed, 19024 keyword
+  // not found, 9499 bad request: retrying the same request cannot change those answers.
+  feishu: new Set([11232]),
 };
 
 export class ChatTransientError extends WebhookTransientError {
@@ -204,7 +258,7 @@ export interface SendChatOptions {
   /** The robot's webhook URL (contains its key/access token: treat as a secret). */
   url: string;
   message: ChatMessage;
-  /** DingTalk signing secret (`SEC…`), when the robot has 加签 enabled. */
+  /** Signing secret: DingTalk's 加签 (`SEC…`) or Feishu's 签名校验, when the robot has it enabled. */
   secret?: string;
   /** @default 10000 */
   timeoutMs?: number;
@@ -222,12 +276,14 @@ export interface ChatSendResult {
 export async function sendChatMessage(opts: SendChatOptions): Promise<ChatSendResult> {
   const { provider } = opts;
   let url = opts.url;
+  let payload: WeComPayload | DingTalkPayload | SignedFeishuPayload | SlackPayload = formatChatPayload(provider, opts.message);
   if (opts.secret) {
-    if (provider !== 'dingtalk') throw new Error(`chat: request signing is only supported for dingtalk, not ${provider}`);
     const ms = opts.now === undefined ? Date.now() : typeof opts.now === 'number' ? opts.now : opts.now.getTime();
-    url = signDingTalkUrl(url, opts.secret, ms);
+    if (provider === 'dingtalk') url = signDingTalkUrl(url, opts.secret, ms);
+    else if (provider === 'feishu') payload = signFeishuPayload(payload as FeishuPayload, opts.secret, Math.floor(ms / 1000));
+    else throw new Error(`chat: request signing is only supported for dingtalk and feishu, not ${provider}`);
   }
-  const body = JSON.stringify(formatChatPayload(provider, opts.message));
+  const body = JSON.stringify(payload);
   const label = `chat(${provider})`;
   let delivered: Awaited<ReturnType<typeof httpDeliver>>;
   try {
@@ -246,21 +302,25 @@ export async function sendChatMessage(opts: SendChatOptions): Promise<ChatSendRe
 
   if (provider === 'slack') return { status: delivered.status, response: delivered.body };
 
-  let parsed: { errcode?: unknown; errmsg?: unknown } | undefined;
+  let parsed: Record<string, unknown> | undefined;
   try {
-    parsed = JSON.parse(delivered.rawBody) as typeof parsed;
+    const value = JSON.parse(delivered.rawBody) as unknown;
+    parsed = typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : undefined;
   } catch {
     parsed = undefined;
   }
-  if (typeof parsed?.errcode !== 'number') {
+  // Feishu answers `{ code, msg }` (older deployments add `StatusCode`/`StatusMessage`); WeCom/DingTalk `{ errcode, errmsg }`.
+  const [codeKey, msgKey] = provider === 'feishu' ? ['code', 'msg'] : ['errcode', 'errmsg'];
+  const code = parsed?.[codeKey];
+  if (typeof code !== 'number') {
     // A 200 we cannot read: a proxy page or an outage; the robot did not confirm delivery.
     throw new ChatTransientError(`${label}: unreadable response`, delivered.status, delivered.body, provider);
   }
-  const errmsg = typeof parsed.errmsg === 'string' ? parsed.errmsg : '';
-  if (parsed.errcode === 0) return { status: delivered.status, response: errmsg };
-  const message = `${label}: errcode ${parsed.errcode}${errmsg ? `${RESPONSE_BODY_MARKER}${truncateBody(errmsg, 300)}` : ''}`;
-  if (TRANSIENT_ERRCODES[provider].has(parsed.errcode)) {
-    throw new ChatTransientError(message, delivered.status, delivered.body, provider, parsed.errcode);
+  const errmsg = typeof parsed?.[msgKey] === 'string' ? (parsed[msgKey] as string) : '';
+  if (code === 0) return { status: delivered.status, response: errmsg };
+  const message = `${label}: errcode ${code}${errmsg ? `${RESPONSE_BODY_MARKER}${truncateBody(errmsg, 300)}` : ''}`;
+  if (TRANSIENT_ERRCODES[provider].has(code)) {
+    throw new ChatTransientError(message, delivered.status, delivered.body, provider, code);
   }
-  throw new ChatPermanentError(message, delivered.status, delivered.body, provider, parsed.errcode);
+  throw new ChatPermanentError(message, delivered.status, delivered.body, provider, code);
 }

@@ -95,7 +95,7 @@ export const LIFECYCLE_ORDER = ['subscriber', 'lead', 'mql', 'sql', 'opportunity
 export const MessageChannel = z.enum(['email', 'sms']);
 export type MessageChannel = z.infer<typeof MessageChannel>;
 
-export const ChatChannel = z.enum(['wecom', 'dingtalk', 'slack']);
+export const ChatChannel = z.enum(['wecom', 'dingtalk', 'feishu', 'slack']);
 export type ChatChannel = z.infer<typeof ChatChannel>;
 
 export const Scalar = z.union([z.string(), z.number(), z.boolean(), z.null()]);

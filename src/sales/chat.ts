@@ -1,5 +1,5 @@
 import type { Person } from '../templates/context';
-import type { NotifyTarget } from '../journey/schema';
+import type { ChatChannel, NotifyTarget } from '../journey/schema';
 import type { SalesDirectory, SalesPerson } from './directory';
 
 export type ChatAudience = {
@@ -19,7 +19,7 @@ const person = (p: SalesPerson): Person => ({ id: p.id, name: p.name, ...(p.emai
  * handle (journeys/sales/teams.yaml) rather than the owner id the CRM knows them by. People outside the directory
  * are mentioned by their id, as before.
  */
-export function chatAudience(dir: SalesDirectory | undefined, ownerId: string | null, to: NotifyTarget, channel: 'wecom' | 'dingtalk' | 'slack'): ChatAudience {
+export function chatAudience(dir: SalesDirectory | undefined, ownerId: string | null, to: NotifyTarget, channel: ChatChannel): ChatAudience {
   const ownerRep = ownerId ? dir?.rep(ownerId) : undefined;
   const manager = ownerRep?.team.manager;
   const owner = ownerId ? (ownerRep ? person(ownerRep.rep) : { id: ownerId }) : undefined;

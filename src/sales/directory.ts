@@ -5,7 +5,7 @@
  *     <team>:
  *       name, regions, industries   the team's territory (used by territory maps below)
  *       manager: { id, name, chat }  who `notify: { to: manager }` reaches for this team's reps
- *       reps: [{ id, name, capacity, chat: { wecom, dingtalk, slack } }]   rotation order
+ *       reps: [{ id, name, capacity, chat: { wecom, dingtalk, feishu, slack } }]   rotation order
  *   territories:      keyed by id; a journey may name one wherever it names a team
  *     <territory>: { teams: [ids, first match wins], fallback: team id }
  *
@@ -26,10 +26,11 @@ const Id = z.string({ error: formatError('is not an id') }).regex(ID, { error: f
 const Name = z.string({ error: formatError('is not a name') }).min(1, { error: 'must not be empty' });
 const Values = z.array(z.string({ error: formatError('is not a text value') }).min(1, { error: 'must not be empty' }), { error: formatError('is not a list') });
 
-/** The person's user id per chat provider: what an @-mention in that provider needs (WeCom userid, DingTalk userId, Slack member id). */
+/** The person's user id per chat provider: what an @-mention in that provider needs (WeCom userid, DingTalk userId, Feishu open_id, Slack member id). */
 export const ChatHandles = z.strictObject({
   wecom: z.string().min(1).optional(),
   dingtalk: z.string().min(1).optional(),
+  feishu: z.string().min(1).optional(),
   slack: z.string().min(1).optional(),
 });
 export type ChatHandles = z.infer<typeof ChatHandles>;

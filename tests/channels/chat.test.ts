@@ -5,11 +5,14 @@ import {
   ChatTransientError,
   dingTalkSignature,
   escapeSlackText,
+  feishuSignature,
   formatDingTalkMessage,
+  formatFeishuMessage,
   formatSlackMessage,
   formatWeComMessage,
   sendChatMessage,
   signDingTalkUrl,
+  signFeishuPayload,
 } from '../../src/channels/chat';
 import { WebhookPermanentError, WebhookTransientError } from '../../src/channels/webhooks';
 import { json, startHttp, type TestHttp } from './support/http';
@@ -74,12 +77,65 @@ describe('formatters', () => {
   });
 });
 
+describe('Feishu/Lark formatter and signature', () => {
+  it('text: title, body and <at> mentions (all → 所有人); mobiles are ignored', () => {
+    expect(formatFeishuMessage({ text: '3 位联系人失败', title: '旅程告警', format: 'text', mentions: { userIds: ['ou_abc'], mobiles: ['13800138000'], all: true } })).toEqual({
+      msg_type: 'text',
+      content: { text: '旅程告警\n3 位联系人失败\n<at user_id="ou_abc"></at> <at user_id="all">所有人</at>' },
+    });
+    expect(formatFeishuMessage({ text: 'plain', format: 'text' })).toEqual({ msg_type: 'text', content: { text: 'plain' } });
+    // an id cannot break out of the tag
+    expect(formatFeishuMessage({ text: 'x', format: 'text', mentions: { userIds: ['a"><at user_id="all'] } })).toEqual({
+      msg_type: 'text',
+      content: { text: 'x\n<at user_id="a&quot;&gt;&lt;at user_id=&quot;all"></at>' },
+    });
+  });
+
+  it('markdown becomes a post: title, a paragraph per line, mentions as at elements', () => {
+    expect(formatFeishuMessage({ text: 'line 1\nline 2', title: 'Journey alert', mentions: { userIds: ['ou_abc'] } })).toEqual({
+      msg_type: 'post',
+      content: {
+        post: {
+          zh_cn: {
+            title: 'Journey alert',
+            content: [[{ tag: 'text', text: 'line 1' }], [{ tag: 'text', text: 'line 2' }], [{ tag: 'at', user_id: 'ou_abc' }]],
+          },
+        },
+      },
+    });
+  });
+
+  it('truncates long text under the 20 KB request limit on a character boundary', () => {
+    const p = formatFeishuMessage({ text: '汉'.repeat(10_000), format: 'text' }) as { content: { text: string } };
+    expect(Buffer.byteLength(p.content.text)).toBeLessThanOrEqual(18 * 1024);
+    expect(p.content.text.endsWith('…')).toBe(true);
+  });
+
+  it('signature: HMAC-SHA256 keyed by "timestamp\\nsecret" over an empty message, base64; timestamp in seconds', () => {
+    // Computed independently: printf '' | openssl dgst -sha256 -hmac "$(printf '1599360473\nxmsecret')" -binary | base64
+    expect(feishuSignature('xmsecret', 1599360473)).toBe('7cLUPipC328GCkToCeMz9hJ7KlJXxfOJRjg2iAK/Bm8=');
+    const ts = 1_700_000_000;
+    const expected = createHmac('sha256', `${ts}\nsecret-2`).update('').digest('base64');
+    expect(feishuSignature('secret-2', ts)).toBe(expected);
+    expect(signFeishuPayload({ msg_type: 'text', content: { text: 'x' } }, 'secret-2', ts)).toEqual({
+      timestamp: String(ts),
+      sign: expected,
+      msg_type: 'text',
+      content: { text: 'x' },
+    });
+  });
+});
+
 /** WeCom group robot: 200 + errcode for everything. */
 let wecom: TestHttp;
 /** DingTalk custom robot with 加签. */
 let dingtalk: TestHttp;
 /** Slack incoming webhook: plain-text bodies and real HTTP statuses. */
 let slack: TestHttp;
+/** Feishu custom bot with 签名校验: HTTP 200 + `{ code, msg }`, like open.feishu.cn. */
+let feishu: TestHttp;
+const FS_SECRET = 'fs-test-secret';
+let feishuCalls = 0;
 const DT_SECRET = 'SECtestsecret';
 let dingTalkCalls = 0;
 
@@ -109,6 +165,29 @@ beforeAll(async () => {
     if (p.msgtype === 'markdown' && !p.markdown?.title) return json(res, 200, { errcode: 40035, errmsg: '缺少参数 title' });
     json(res, 200, { errcode: 0, errmsg: 'ok' });
   });
+  feishu = await startHttp((req, res) => {
+    const u = new URL(req.url, 'http://x');
+    if (u.pathname === '/open-apis/bot/v2/hook/down') {
+      res.writeHead(502, { 'content-type': 'text/html' });
+      return res.end('<html>bad gateway</html>');
+    }
+    if (u.pathname !== '/open-apis/bot/v2/hook/tok') return json(res, 200, { code: 19001, data: {}, msg: 'param invalid: incoming webhook access token invalid' });
+    let p: { timestamp?: string; sign?: string; msg_type?: string; content?: { text?: string; post?: unknown } };
+    try {
+      p = JSON.parse(req.body) as typeof p;
+    } catch {
+      return json(res, 400, { code: 9499, data: {}, msg: 'Bad Request' });
+    }
+    // The server's own check: recompute the documented algorithm, accept within one hour.
+    const ts = Number(p.timestamp);
+    const want = createHmac('sha256', `${p.timestamp}\n${FS_SECRET}`).update('').digest('base64');
+    if (!p.sign || Math.abs(Date.now() / 1000 - ts) > 3600 || p.sign !== want) {
+      return json(res, 200, { code: 19021, data: {}, msg: 'sign match fail or timestamp is not within one hour from current time' });
+    }
+    if (++feishuCalls > 3) return json(res, 200, { code: 11232, data: {}, msg: 'frequency limited psm[lark.oapi.app_platform_runtime]appID[1]' });
+    if (!p.msg_type) return json(res, 200, { code: 19002, data: {}, msg: 'params error, msg_type need' });
+    json(res, 200, { StatusCode: 0, StatusMessage: 'success', code: 0, data: {}, msg: 'success' });
+  });
   slack = await startHttp((req, res) => {
     const send = (status: number, body: string) => {
       res.writeHead(status, { 'content-type': 'text/plain' });
@@ -123,7 +202,7 @@ beforeAll(async () => {
   });
 });
 afterAll(async () => {
-  await Promise.all([wecom.close(), dingtalk.close(), slack.close()]);
+  await Promise.all([wecom.close(), dingtalk.close(), slack.close(), feishu.close()]);
 });
 
 async function failure(p: Promise<unknown>): Promise<ChatTransientError | ChatPermanentError> {
@@ -193,6 +272,50 @@ describe('sendChatMessage: DingTalk', () => {
     expect(e).toBeInstanceOf(ChatTransientError);
     expect(e.errcode).toBe(130101);
     expect(e.provider).toBe('dingtalk');
+  });
+});
+
+describe('sendChatMessage: Feishu/Lark', () => {
+  const url = (token = 'tok') => `${feishu.url}/open-apis/bot/v2/hook/${token}`;
+
+  it('signs the body; the bot verifies timestamp+sign and answers code 0', async () => {
+    feishuCalls = 0;
+    const r = await sendChatMessage({ http: localOutbound, provider: 'feishu', url: url(), secret: FS_SECRET, message: { text: '告警', format: 'text', mentions: { userIds: ['ou_1'] } } });
+    expect(r).toEqual({ status: 200, response: 'success' });
+    const body = JSON.parse(feishu.requests.at(-1)!.body) as Record<string, unknown>;
+    expect(body).toMatchObject({ msg_type: 'text', content: { text: '告警\n<at user_id="ou_1"></at>' } });
+    expect(body.timestamp).toMatch(/^\d{10}$/);
+  });
+
+  it('wrong secret, stale timestamp or no signature → code 19021 → permanent; a bad token → 19001 permanent', async () => {
+    feishuCalls = 0;
+    const wrong = await failure(sendChatMessage({ http: localOutbound, provider: 'feishu', url: url(), secret: 'wrong', message: { text: 'x' } }));
+    expect(wrong).toBeInstanceOf(ChatPermanentError);
+    expect([wrong.provider, wrong.errcode]).toEqual(['feishu', 19021]);
+    expect(wrong.message).toContain('sign match fail');
+    expect(wrong.message).not.toContain(FS_SECRET);
+    const stale = await failure(sendChatMessage({ http: localOutbound, provider: 'feishu', url: url(), secret: FS_SECRET, now: Date.now() - 2 * 3600_000, message: { text: 'x' } }));
+    expect(stale.errcode).toBe(19021);
+    const unsigned = await failure(sendChatMessage({ http: localOutbound, provider: 'feishu', url: url(), message: { text: 'x' } }));
+    expect(unsigned.errcode).toBe(19021);
+    const token = await failure(sendChatMessage({ http: localOutbound, provider: 'feishu', url: url('nope'), secret: FS_SECRET, message: { text: 'x' } }));
+    expect(token).toBeInstanceOf(ChatPermanentError);
+    expect(token.errcode).toBe(19001);
+  });
+
+  it('frequency limited (11232) and HTTP 5xx are transient', async () => {
+    feishuCalls = 3;
+    const limited = await failure(sendChatMessage({ http: localOutbound, provider: 'feishu', url: url(), secret: FS_SECRET, message: { text: 'x' } }));
+    expect(limited).toBeInstanceOf(ChatTransientError);
+    expect(limited.errcode).toBe(11232);
+    const down = await failure(sendChatMessage({ http: localOutbound, provider: 'feishu', url: url('down'), secret: FS_SECRET, message: { text: 'x' } }));
+    expect(down).toBeInstanceOf(ChatTransientError);
+    expect(down.status).toBe(502);
+  });
+
+  it('goes through the guarded client: the default client refuses the loopback bot', async () => {
+    const e = await failure(sendChatMessage({ provider: 'feishu', url: url(), secret: FS_SECRET, message: { text: 'x' } }));
+    expect(e).toBeInstanceOf(ChatPermanentError);
   });
 });
 

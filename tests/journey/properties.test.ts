@@ -18,7 +18,7 @@ const stepBody = fc.oneof(
   fc.record({ type: fc.constant('send_email'), template: fc.constantFrom('welcome', 'product-a-case-study'), category: fc.constantFrom('marketing', 'transactional') }),
   fc.record({ type: fc.constant('send_sms'), body: fc.constant('Hi {{first_name}}') }),
   fc.record({ type: fc.constant('webhook'), url: fc.constant('https://example.com/hook'), body: fc.constant({ id: '{{contact.id}}' }) }),
-  fc.record({ type: fc.constant('notify'), channel: fc.constantFrom('wecom', 'dingtalk', 'slack'), to: fc.constantFrom('owner', 'manager'), message: fc.constant('Lead {{contact.email}}') }),
+  fc.record({ type: fc.constant('notify'), channel: fc.constantFrom('wecom', 'dingtalk', 'feishu', 'slack'), to: fc.constantFrom('owner', 'manager'), message: fc.constant('Lead {{contact.email}}') }),
   fc.record({ type: fc.constant('wait'), duration: fc.constantFrom(...DURATIONS) }),
   fc.record({ type: fc.constant('wait'), until_time: fc.record({ time: fc.constantFrom('08:00', '10:30', '23:59'), days: fc.subarray(['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const, { minLength: 1 }) }) }),
   fc.record({ type: fc.constant('wait'), until_date: fc.record({ field: fc.constant('journey.entered_at'), offset: fc.constantFrom('1d', '-1d', '3d') }) }),
