@@ -19,6 +19,7 @@ import { mountRoutes, type RouteDef } from './route';
 import { createMetrics, type Metrics } from '../metrics';
 import { metricsRoutes } from './routes/metrics';
 import { contactRoutes } from './routes/contacts';
+import { contactSearchRoutes } from './routes/contact-search';
 import { contactRightsRoutes } from './routes/contact-rights';
 import { eventRoutes } from './routes/events';
 import { handoffRoutes } from './routes/handoffs';
@@ -92,6 +93,7 @@ export function routeTable(deps: AppDeps): RouteDef[] {
     ...healthRoutes({ database: deps.database, temporal: deps.temporal }),
     ...eventRoutes({ ...ingest, metrics }),
     ...contactRoutes({ db, ...(deps.scoring ? { scoring: deps.scoring } : {}), ingest, ...(deps.logger ? { log: deps.logger } : {}) }),
+    ...contactSearchRoutes({ db, signingSecrets: deps.signingSecrets }),
     ...contactRightsRoutes({ db, temporal: deps.temporal, signingSecrets: deps.signingSecrets }),
     ...trackingRoutes({ ...ingest, secrets: deps.signingSecrets }),
     ...smsWebhookRoutes({ db, ingest, twilio: deps.twilio }),

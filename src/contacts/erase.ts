@@ -76,7 +76,12 @@ export async function eraseContact(
       rows.suppressions = count(
         await tx.delete(suppressions).where(or(...addresses.map((a) => and(eq(suppressions.channel, a.channel), eq(suppressions.address, a.address))))),
       );
-      const hashed = addresses.flatMap((a) => erasedAddresses(salts, a.channel, a.address).map((address) => ({ channel: a.channel, address, reason: SuppressionReason.Erased })));
+      // A merged duplicate often shares the survivor's email or phone: one row per hash, or the upsert hits a row twice.
+      const hashed = [
+        ...new Map(
+          addresses.flatMap((a) => erasedAddresses(salts, a.channel, a.address).map((address) => [`${a.channel}\n${address}`, { channel: a.channel, address, reason: SuppressionReason.Erased }] as const)),
+        ).values(),
+      ];
       await tx
         .insert(suppressions)
         .values(hashed)

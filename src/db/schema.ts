@@ -63,6 +63,8 @@ export const contacts = pgTable(
     index('contacts_email_idx').on(t.email),
     index('contacts_phone_idx').on(t.phone),
     index('contacts_lifecycle_idx').on(t.lifecycleStage),
+    // GET /v1/contacts?tag=… (tags @> array[tag]).
+    index('contacts_tags_idx').using('gin', t.tags),
     // Date triggers on created_at (src/triggers/sweep.ts): one-off dates by range, anniversaries by UTC month-day (MMDD).
     index('contacts_created_at_idx').on(t.createdAt),
     index('contacts_created_mmdd_idx').on(sql`((date_part('month', timezone('UTC', ${t.createdAt})) * 100 + date_part('day', timezone('UTC', ${t.createdAt})))::int)`),

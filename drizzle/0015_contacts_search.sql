@@ -1,0 +1,1 @@
+CREATE INDEX "contacts_tags_idx" ON "contacts" USING gin ("tags");
