@@ -135,6 +135,17 @@ describe('topics and the preference centre', () => {
       .send({ sms: { topics: { evnts: false } } })
       .expect(400);
     expect(bad.body.errors[0].path).toBe('sms.topics.evnts');
+    // A body naming no channel (here only a key JSON.parse keeps as its own: the fuzz suite's case) is told so at a
+    // field, never at the body.
+    const none = await request(stack.app)
+      .put(`/v1/contacts/${id}/preferences`)
+      .set('Authorization', `Bearer ${stack.keys.integration}`)
+      .set('Content-Type', 'application/json')
+      .send('{"__proto__":{"x":1}}')
+      .expect(400);
+    // (The unknown key itself is reported at its object, as everywhere: `Unrecognized key: "__proto__"`.)
+    const named = none.body.errors.filter((e: { message: string }) => !/^Unrecognized key/.test(e.message));
+    expect(named).toEqual([expect.objectContaining({ path: 'email', message: 'name at least one channel: email or sms' })]);
 
     const put = await request(stack.app)
       .put(`/v1/contacts/${id}/preferences`)

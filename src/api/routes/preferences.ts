@@ -23,7 +23,8 @@ export function preferenceRoutes(deps: PreferenceRouteDeps) {
           if (!ids.includes(topic)) ctx.addIssue({ code: 'custom', path: [ch, 'topics', topic], message: `is not a configured topic (MAIL_TOPICS: ${ids.join(', ')})` });
         }
       }
-      if (!body.email && !body.sms) ctx.addIssue({ code: 'custom', path: [], message: 'name at least one channel: email or sms' });
+      // Reported at `email` (the first channel it could name), not at the body: a body of other keys has fields.
+      if (!body.email && !body.sms) ctx.addIssue({ code: 'custom', path: ['email'], message: 'name at least one channel: email or sms' });
     });
 
   const answer = async (id: string) => {
