@@ -105,6 +105,18 @@ const DkimKeyEntry = z
   })
   .refine((k) => (k.privateKey === undefined) !== (k.privateKeyFile === undefined), 'needs exactly one of privateKey and privateKeyFile');
 
+
+/** A setting whose value is JSON text: parsed, or one issue with `invalid` (what was expected) on the setting. */
+function parsedJson(invalid: string) {
+  return (raw: string, ctx: z.RefinementCtx): unknown => {
+    try {
+      return JSON.parse(raw) as unknown;
+    } catch {
+      ctx.addIssue({ code: 'custom', message: invalid });
+      return z.NEVER;
+    }
+  };
+}
 const EnvSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   PORT: port(3000),
@@ -141,14 +153,7 @@ const EnvSchema = z.object({
     .pipe(
       z
         .string()
-        .transform((raw, ctx) => {
-          try {
-            return JSON.parse(raw) as unknown;
-          } catch {
-            ctx.addIssue({ code: 'custom', message: 'must be a JSON array of {"id", "label": {"en", "zh-CN"}}' });
-            return z.NEVER;
-          }
-        })
+        .transform(parsedJson('must be a JSON array of {"id", "label": {"en", "zh-CN"}}'))
         .pipe(Topics)
         .optional(),
     )
@@ -161,14 +166,8 @@ const EnvSchema = z.object({
   DKIM_KEYS: z
     .string()
     .default('[]')
-    .transform((v, ctx) => {
-      try {
-        return JSON.parse(v.trim() === '' ? '[]' : v) as unknown;
-      } catch {
-        ctx.addIssue({ code: 'custom', message: 'is not valid JSON: expected [{"domain": …, "selector": …, "privateKeyFile": …}, …]' });
-        return z.NEVER;
-      }
-    })
+    .transform((v) => (v.trim() === '' ? '[]' : v))
+    .transform(parsedJson('is not valid JSON: expected [{"domain": …, "selector": …, "privateKeyFile": …}, …]'))
     .pipe(z.array(DkimKeyEntry).max(100)),
   WEBHOOK_SECRETS: z
     .string()
@@ -178,14 +177,7 @@ const EnvSchema = z.object({
   CHAT_WEBHOOKS: z
     .string()
     .default('{}')
-    .transform((v, ctx) => {
-      try {
-        return JSON.parse(v) as unknown;
-      } catch {
-        ctx.addIssue({ code: 'custom', message: 'is not valid JSON' });
-        return z.NEVER;
-      }
-    })
+    .transform(parsedJson('is not valid JSON'))
     .pipe(ChatWebhooks),
   CRM_WEBHOOK_URL: optionalString.pipe(z.url('must be an http(s) URL').optional()),
   OUTBOUND_ALLOW: z.string().default('').transform((v, ctx) => {
@@ -207,14 +199,7 @@ const EnvSchema = z.object({
   ALIYUN_SMS_TEMPLATES: z
     .string()
     .default('{}')
-    .transform((v, ctx) => {
-      try {
-        return JSON.parse(v) as unknown;
-      } catch {
-        ctx.addIssue({ code: 'custom', message: 'is not JSON; expected {"<template>": {"code": "SMS_123", "params": {"<name>": "{{contact.first_name}}"}}}' });
-        return z.NEVER;
-      }
-    })
+    .transform(parsedJson('is not JSON; expected {"<template>": {"code": "SMS_123", "params": {"<name>": "{{contact.first_name}}"}}}'))
     .pipe(z.record(z.string().min(1), z.object({ code: z.string().regex(/^SMS_\d+$/, 'must be an Aliyun TemplateCode such as SMS_123456'), params: z.record(z.string(), z.string().max(500)).default({}) }).strict())),
   TWILIO_BASE_URL: z.url().default('https://api.twilio.com'),
   TWILIO_ACCOUNT_SID: optionalString,
