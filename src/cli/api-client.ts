@@ -18,37 +18,30 @@ export function apiTarget(opts: { api?: string; key?: string }): ApiTarget {
 
 /** A JSON call; 4xx → CliError (exit 1) with the problem's detail and each field error, 5xx → Error (exit 2). */
 export async function call<T>(target: ApiTarget, method: string, url: string, body?: unknown): Promise<T> {
-  let res: Response;
-  try {
-    res = await fetch(`${target.base}${url}`, {
-      method,
-      headers: { Authorization: `Bearer ${target.key}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
-  } catch (err) {
-    throw new Error(`cannot reach the itinera API at ${target.base} (${(err as Error).message}); is it running?`);
-  }
-  const json = (await res.json().catch(() => ({}))) as T & { detail?: string; errors?: { path: string; message: string }[] };
-  if (res.status >= 400 && res.status < 500) {
-    const lines = [json.detail ?? `HTTP ${res.status}`, ...(json.errors ?? []).map((e) => `  ${e.path}: ${e.message}`)];
-    throw new CliError(lines.join('\n'));
-  }
-  if (!res.ok) throw new Error(`the API answered ${res.status}: ${json.detail ?? 'server error'}`);
-  return json;
+  return send<T>(target, url, {
+    method,
+    headers: { Authorization: `Bearer ${target.key}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
 }
 
 /** Sends a file as the body (streamed from disk) and reads a JSON answer, with `call`'s error handling. */
 export async function upload<T>(target: ApiTarget, url: string, file: string, contentType: string): Promise<T> {
   const { createReadStream, statSync } = await import('node:fs');
   const { Readable } = await import('node:stream');
+  return send<T>(target, url, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${target.key}`, 'content-type': contentType, 'content-length': String(statSync(file).size) },
+    body: Readable.toWeb(createReadStream(file)) as ReadableStream,
+    duplex: 'half',
+  } as RequestInit);
+}
+
+/** One request with a JSON answer: 4xx → CliError with the problem's detail and field errors, 5xx or no answer → Error. */
+async function send<T>(target: ApiTarget, url: string, init: RequestInit): Promise<T> {
   let res: Response;
   try {
-    res = await fetch(`${target.base}${url}`, {
-      method: 'POST',
-      headers: { Authorization: `Bearer ${target.key}`, 'content-type': contentType, 'content-length': String(statSync(file).size) },
-      body: Readable.toWeb(createReadStream(file)) as ReadableStream,
-      duplex: 'half',
-    } as RequestInit);
+    res = await fetch(`${target.base}${url}`, init);
   } catch (err) {
     throw new Error(`cannot reach the itinera API at ${target.base} (${(err as Error).message}); is it running?`);
   }
