@@ -37,13 +37,22 @@ export async function upload<T>(target: ApiTarget, url: string, file: string, co
   } as RequestInit);
 }
 
+/** A GET that answers `undefined` for 404 (the thing does not exist yet) and fails like `call` otherwise. */
+export async function find<T>(target: ApiTarget, url: string): Promise<T | undefined> {
+  return send<T>(target, url, { method: 'GET', headers: { Authorization: `Bearer ${target.key}` } }, { notFound: true });
+}
+
 /** One request with a JSON answer: 4xx → CliError with the problem's detail and field errors, 5xx or no answer → Error. */
-async function send<T>(target: ApiTarget, url: string, init: RequestInit): Promise<T> {
+async function send<T>(target: ApiTarget, url: string, init: RequestInit, opts: { notFound?: boolean } = {}): Promise<T> {
   let res: Response;
   try {
     res = await fetch(`${target.base}${url}`, init);
   } catch (err) {
-    throw new Error(`cannot reach the itinera API at ${target.base} (${(err as Error).message}); is it running?`);
+    throw new Error(`cannot reach the itinera API at ${target.base} (${(err as Error).message}); is it running? (npm start, or npm run api; --api or ITINERA_API_URL point elsewhere)`);
+  }
+  if (opts.notFound && res.status === 404) {
+    await res.body?.cancel();
+    return undefined as T;
   }
   const json = (await res.json().catch(() => ({}))) as T & { detail?: string; errors?: { path: string; message: string }[] };
   if (res.status >= 400 && res.status < 500) {

@@ -11,7 +11,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { int32 } from '../bounds';
-import { compileJourney, eventTypesOfPlan, formatError, formatPath, type CompileResult } from '../journey/compiler';
+import { compileJourney, eventTypesOfPlan, formatLocated, formatPath, type CompileResult } from '../journey/compiler';
 import { Contact } from '../journey/schema';
 import { parseOutboundAllow, type OutboundAllowList } from '../net/addresses';
 import { formatSimulation, resolveTime, simulate, type SimulationOptions } from '../journey/simulator';
@@ -105,7 +105,7 @@ function eventTypesOfSiblings(file: string): string[] {
 function compiledOrThrow(file: string, opts: TemplateOption, io: CliIo) {
   const r = compileFile(file, opts);
   if (!r.ok) {
-    for (const e of r.errors) io.err(formatError(e));
+    for (const e of r.errors) io.err(formatLocated(e));
     throw new UserInputError(`${file} is not a valid journey`);
   }
   return r.plan;
@@ -154,10 +154,10 @@ export function validateCommand(files: string[], opts: TemplateOption = {}, io: 
         io.out(`✓ ${file} (${Object.keys(r.plan.steps).length} steps, ${contentHash(r.plan).slice(0, 19)})`);
       } else {
         io.out(`✗ ${file}`);
-        for (const e of r.errors) io.err(`  ${formatError(e)}`);
+        for (const e of r.errors) io.err(`  ${formatLocated(e)}`);
         code = EXIT_USER;
       }
-      for (const w of r.warnings) io.err(`  warning: ${formatError(w)}`);
+      for (const w of r.warnings) io.err(`  warning: ${formatLocated(w)}`);
     }
     return code;
   });

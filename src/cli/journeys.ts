@@ -1,14 +1,12 @@
 /**
- * `itinera journeys publish | launch | stats` — publish and stats straight against the database from the config; launch through the API.
+ * `itinera journeys publish | launch | stats` — through the running API (publish also `--direct` into the database).
  * Exit codes: 0 ok, 1 invalid input (bad journey, archived journey, unknown id), 2 system error.
  */
 import type { Command } from 'commander';
-import { loadConfig } from '../config';
-import type { Db } from '../db/client';
-import { journeyStats, type JourneyStats } from '../db/stats';
-import { createLogger } from '../logger';
-import { openMigratedDatabase } from '../wiring/database';
+import type { JourneyStats } from '../db/stats';
+import { apiTarget, call } from './api-client';
 import { CliError } from './errors';
+import { outputFormat } from './runs';
 import { registerLaunchCommand } from './launch';
 import { addPublishCommand } from './publish';
 
@@ -69,12 +67,6 @@ export function formatStats(s: JourneyStats): string {
   return out.join('\n');
 }
 
-export async function statsCommand(db: Db, journeyId: string, opts: { version?: number; json?: boolean }, write: (s: string) => void): Promise<void> {
-  const stats = await journeyStats(db, { journeyId, version: opts.version });
-  if (!stats) throw new CliError(opts.version === undefined ? `journey "${journeyId}" was not found` : `journey "${journeyId}" has no version ${opts.version}`);
-  write(opts.json ? JSON.stringify(stats, null, 2) : formatStats(stats));
-}
-
 export function registerJourneysCommands(program: Command) {
   const journeys = program.command('journeys').description('published journeys: publish versions, launch to an audience, read statistics');
   addPublishCommand(journeys);
@@ -84,18 +76,19 @@ export function registerJourneysCommands(program: Command) {
     .description('per-step funnel, runs, messages, goals, split arms (conversion rates, lift, p-values), MQLs and ROI of a journey')
     .argument('<id>', 'journey id')
     .option('--version <n>', 'one version (default: all versions)')
-    .option('--json', 'print the statistics as JSON')
-    .action(async (id: string, opts: { version?: string; json?: boolean }) => {
+    .option('-o, --output <format>', 'json or table (default: table)')
+    .option('--json', 'the same as -o json')
+    .option('--api <url>', 'itinera API base URL')
+    .option('--key <key>', 'API key with the marketer role')
+    .action(async (id: string, opts: { version?: string; json?: boolean; output?: string; api?: string; key?: string }) => {
+      const format = outputFormat(opts);
       let version: number | undefined;
       if (opts.version !== undefined) {
         version = Number(opts.version);
         if (!Number.isInteger(version) || version < 1) throw new CliError(`--version: "${opts.version}" is not a version number`);
       }
-      const database = await openMigratedDatabase({ config: loadConfig(), log: createLogger('warn') });
-      try {
-        await statsCommand(database.db, id, { ...(version !== undefined ? { version } : {}), ...(opts.json ? { json: true } : {}) }, (s) => process.stdout.write(`${s}\n`));
-      } finally {
-        await database.close();
-      }
+      const q = version !== undefined ? `?version=${version}` : '';
+      const stats = await call<JourneyStats>(apiTarget(opts), 'GET', `/v1/journeys/${encodeURIComponent(id)}/stats${q}`);
+      process.stdout.write(`${format === 'json' ? JSON.stringify(stats, null, 2) : formatStats(stats)}\n`);
     });
 }

@@ -5,6 +5,7 @@
 import type { Command } from 'commander';
 import { apiTarget, call, type ApiTarget } from './api-client';
 import { CliError } from './errors';
+import { bar, count, RateMeter, rateText } from './progress';
 
 type PendingActivity = { activityType: string; attempt: number; maximumAttempts: number; state: string; lastFailure: string | null; nextAttemptAt: string | null };
 export type RunItem = {
@@ -61,9 +62,12 @@ export function formatDuration(ms: number): string {
   return `${a}${u1}${next && b > 0 ? `${b}${next[0]}` : ''}`;
 }
 
-/** Left-aligned columns, two spaces apart, a header row; cells longer than `max` end in `…`. */
-export function formatTable(header: string[], rows: string[][], max = 48): string {
-  const clip = (s: string) => (s.length > max ? `${s.slice(0, max - 1)}…` : s);
+/**
+ * Left-aligned columns, two spaces apart, a header row; cells longer than `max` end in `…`, except in the columns
+ * `whole` names (ids someone copies into the next command are never cut).
+ */
+export function formatTable(header: string[], rows: string[][], max = 48, whole: readonly number[] = []): string {
+  const clip = (s: string, i: number) => (s.length > max && !whole.includes(i) ? `${s.slice(0, max - 1)}…` : s);
   const cells = [header, ...rows].map((r) => r.map(clip));
   const widths = header.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
   return cells.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd()).join('\n');
@@ -88,7 +92,7 @@ export function runsTable(items: RunItem[], now: number, opts: { stuck?: boolean
     r.status === 'running' ? formatDuration(now - new Date(r.updatedAt).getTime()) : '-',
     ...(opts.stuck ? [stuckCell(r.stuck)] : []),
   ]);
-  return formatTable(header, rows);
+  return formatTable(header, rows, 48, [0]);
 }
 
 const time = (iso: string) => new Date(iso).toISOString().replace('T', ' ').slice(0, 23);
@@ -153,14 +157,16 @@ export function showRun(d: RunDetail, now: number): string {
 const BULK_DONE: Record<string, string> = { cancel: 'cancelled', terminate: 'terminated', 'skip-wait': 'skipped the wait of', 'retry-now': 'retried', migrate: 'migrated' };
 
 /** `[████░░░░] 50% 120/240 scanned · 100 cancelled · 2 skipped · 0 failed` (skipped: ended already, or the repair did not apply) */
-export function bulkProgressLine(p: Pick<BulkProgress, 'action' | 'dryRun' | 'total' | 'scanned' | 'matched' | 'succeeded' | 'skipped' | 'failed'>, width = 24): string {
-  const n = (x: number) => x.toLocaleString('en-US');
+export function bulkProgressLine(
+  p: Pick<BulkProgress, 'action' | 'dryRun' | 'total' | 'scanned' | 'matched' | 'succeeded' | 'skipped' | 'failed'>,
+  width = 24,
+  rate?: { perSecond: number; etaSeconds: number | null },
+): string {
   const done = BULK_DONE[p.action] ?? p.action;
-  const counts = p.dryRun ? `${n(p.matched)} would be ${done}` : `${n(p.succeeded)} ${done} · ${n(p.skipped)} skipped · ${n(p.failed)} failed`;
-  if (!p.total) return `${n(p.scanned)} scanned · ${counts}`;
-  const f = Math.min(1, p.scanned / p.total);
-  const filled = Math.round(f * width);
-  return `[${'█'.repeat(filled)}${'░'.repeat(width - filled)}] ${Math.floor(f * 100)}% ${n(p.scanned)}/${n(p.total)} scanned · ${counts}`;
+  const counts =
+    (p.dryRun ? `${count(p.matched)} would be ${done}` : `${count(p.succeeded)} ${done} · ${count(p.skipped)} skipped · ${count(p.failed)} failed`) + rateText(rate, 'runs');
+  if (!p.total) return `${count(p.scanned)} scanned · ${counts}`;
+  return `${bar(p.scanned, p.total, width)} ${count(p.scanned)}/${count(p.total)} scanned · ${counts}`;
 }
 
 export function replayLines(r: ReplayReport): string[] {
@@ -173,6 +179,32 @@ export function replayLines(r: ReplayReport): string[] {
 }
 
 type Common = { api?: string; key?: string };
+
+/** `-o json|table` (and `--json`, its older spelling): how a command prints what the API answered. */
+export type OutputFormat = 'json' | 'table';
+export function outputFormat(o: { output?: string; json?: boolean }): OutputFormat {
+  if (o.output === undefined) return o.json ? 'json' : 'table';
+  if (o.output !== 'json' && o.output !== 'table') throw new CliError(`-o/--output: "${o.output}" is not json or table`);
+  if (o.json && o.output !== 'json') throw new CliError('--json and -o table contradict each other');
+  return o.output;
+}
+export const outputOption = (cmd: Command): Command =>
+  cmd.option('-o, --output <format>', 'json or table (default: table)').option('--json', 'the same as -o json');
+
+/**
+ * A workflow id as the user typed it — whole, or a prefix only one run has (`journey:welcome:3f2a`). A whole id wins
+ * over longer ids it is a prefix of; several matches are refused with the candidates.
+ */
+export async function resolveWorkflowId(target: ApiTarget, given: string): Promise<string> {
+  const q = new URLSearchParams({ workflowIdPrefix: given, limit: '6' });
+  const list = await call<RunList>(target, 'GET', `/v1/runs?${q.toString()}`);
+  const ids = list.items.map((r) => r.workflowId);
+  if (ids.includes(given)) return given;
+  if (ids.length === 1) return ids[0]!;
+  if (ids.length === 0) throw new CliError(`no run's workflow id is or starts with "${given}" (itinera runs ls lists them)`);
+  const shown = ids.slice(0, 5).map((id) => `  ${id}`);
+  throw new CliError(`"${given}" is the start of several runs' ids; give more of it:\n${shown.join('\n')}${list.nextCursor || ids.length > 5 ? '\n  …' : ''}`);
+}
 type FilterOpts = { journey?: string; version?: string; step?: string; status?: string; contact?: string; stuck?: boolean; minAttempts?: string; grace?: string };
 
 function int(name: string, v: string | undefined): number | undefined {
@@ -212,9 +244,10 @@ async function followBulk(target: ApiTarget, started: BulkProgress): Promise<voi
   process.stdout.write(`bulk ${started.action} ${started.bulkId} started${started.dryRun ? ' (dry run)' : ''}\n`);
   const tty = process.stdout.isTTY;
   let last = '';
+  const meter = new RateMeter();
   for (;;) {
     const p = await call<BulkProgress>(target, 'GET', `/v1/runs/bulk/${encodeURIComponent(started.bulkId)}`);
-    const line = bulkProgressLine(p);
+    const line = bulkProgressLine(p, 24, p.status === 'running' ? meter.sample(p.scanned, p.total) : undefined);
     if (line !== last) process.stdout.write(tty ? `\r${line}` : `${line}\n`);
     last = line;
     if (p.status !== 'running') {
@@ -277,7 +310,7 @@ function registerAction(runs: Command, action: RunAction) {
   const cmd = runs
     .command(action)
     .description(`${spec.describe}, or with --all every running run the filters select`)
-    .argument('[workflowId]', 'the run (omit with --all)')
+    .argument('[workflowId]', 'the run: its whole workflow id or a prefix only one run has (omit with --all)')
     .option('--all', 'act on every running run the filters select, in the background, with a progress bar')
     .option('--dry-run', 'with --all: count what would be acted on, act on nothing');
   if (action === 'terminate') cmd.option('--reason <text>', 'why (recorded in Temporal)');
@@ -294,9 +327,10 @@ function registerAction(runs: Command, action: RunAction) {
     if (to === 0) throw new CliError('--to: versions start at 1');
     const target = apiTarget(o);
     if (workflowId) {
+      const id = await resolveWorkflowId(target, workflowId);
       const body = action === 'terminate' ? { reason: o.reason } : action === 'migrate' && to !== undefined ? { version: to } : {};
-      const r = await call<Record<string, unknown>>(target, 'POST', `/v1/runs/${encodeURIComponent(workflowId)}/${spec.path}`, body);
-      process.stdout.write(`${spec.one(workflowId, r ?? {})}\n`);
+      const r = await call<Record<string, unknown>>(target, 'POST', `/v1/runs/${encodeURIComponent(id)}/${spec.path}`, body);
+      process.stdout.write(`${spec.one(id, r ?? {})}\n`);
       return;
     }
     if (!o.all) throw new CliError(`give a workflow id, or --all with filters (e.g. itinera runs ${action} --journey welcome --all)`);
@@ -317,10 +351,12 @@ export function registerRunsCommands(program: Command) {
   apiOptions(filterOptions(runs.command('ls').description('list runs, newest first (--stuck: only the stuck ones, and why)')))
     .option('--status <status>', 'running, completed, exited, goal, failed, cancelled or terminated')
     .option('--limit <n>', 'at most this many', '50')
-    .option('--json', 'print the API answer as JSON')
-    .action(async (o: FilterOpts & Common & { limit?: string; json?: boolean }) => {
+    .option('-o, --output <format>', 'json or table (default: table)')
+    .option('--json', 'the same as -o json')
+    .action(async (o: FilterOpts & Common & { limit?: string; json?: boolean; output?: string }) => {
+      const format = outputFormat(o);
       const list = await call<RunList>(apiTarget(o), 'GET', `/v1/runs?${listQuery(o).toString()}`);
-      if (o.json) {
+      if (format === 'json') {
         process.stdout.write(`${JSON.stringify(list, null, 2)}\n`);
         return;
       }
@@ -329,17 +365,20 @@ export function registerRunsCommands(program: Command) {
       if (list.nextCursor) process.stdout.write('(more: raise --limit or narrow the filters)\n');
     });
 
-  apiOptions(runs.command('show').description('one run: status, pending activities with their last failure, and its timeline').argument('<workflowId>'))
-    .option('--json', 'print the API answer as JSON')
-    .action(async (workflowId: string, o: Common & { json?: boolean }) => {
-      const d = await call<RunDetail>(apiTarget(o), 'GET', `/v1/runs/${encodeURIComponent(workflowId)}`);
-      process.stdout.write(o.json ? `${JSON.stringify(d, null, 2)}\n` : `${showRun(d, Date.now())}\n`);
+  outputOption(apiOptions(runs.command('show').description('one run: status, pending activities with their last failure, and its timeline').argument('<workflowId>', 'the whole workflow id, or a prefix only one run has')))
+    .action(async (workflowId: string, o: Common & { json?: boolean; output?: string }) => {
+      const format = outputFormat(o);
+      const target = apiTarget(o);
+      const d = await call<RunDetail>(target, 'GET', `/v1/runs/${encodeURIComponent(await resolveWorkflowId(target, workflowId))}`);
+      process.stdout.write(format === 'json' ? `${JSON.stringify(d, null, 2)}\n` : `${showRun(d, Date.now())}\n`);
     });
 
-  apiOptions(runs.command('move').description('move a waiting run to another step of its version').argument('<workflowId>').argument('<stepId>'))
+  apiOptions(runs.command('move').description('move a waiting run to another step of its version').argument('<workflowId>', 'the whole workflow id, or a prefix only one run has').argument('<stepId>'))
     .action(async (workflowId: string, stepId: string, o: Common) => {
-      const r = await call<{ from: string; to: string }>(apiTarget(o), 'POST', `/v1/runs/${encodeURIComponent(workflowId)}/move`, { stepId });
-      process.stdout.write(`moved ${workflowId} from ${r.from} to ${r.to}\n`);
+      const target = apiTarget(o);
+      const id = await resolveWorkflowId(target, workflowId);
+      const r = await call<{ from: string; to: string }>(target, 'POST', `/v1/runs/${encodeURIComponent(id)}/move`, { stepId });
+      process.stdout.write(`moved ${id} from ${r.from} to ${r.to}\n`);
     });
 
   for (const action of ['skip', 'retry', 'migrate', 'cancel', 'terminate'] as const) registerAction(runs, action);

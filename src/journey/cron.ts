@@ -132,15 +132,18 @@ export interface ScheduleFireTimes {
 }
 
 const localFormat = new Map<string, Intl.DateTimeFormat>();
-/** `2026-12-08 09:00 Tue` in the given zone. */
-export function formatLocal(ms: number, timezone: string): string {
-  let f = localFormat.get(timezone);
+/** `2026-12-08 09:00 Tue` in the given zone (`2026-12-08 09:00:05 Tue` with seconds). */
+export function formatLocal(ms: number, timezone: string, opts: { seconds?: boolean } = {}): string {
+  const key = `${timezone}\n${opts.seconds ? 's' : ''}`;
+  let f = localFormat.get(key);
   if (!f) {
-    f = new Intl.DateTimeFormat('en-GB', { timeZone: timezone, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', weekday: 'short', hourCycle: 'h23' });
-    localFormat.set(timezone, f);
+    f = new Intl.DateTimeFormat('en-GB', {
+      timeZone: timezone, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', ...(opts.seconds ? { second: '2-digit' as const } : {}), weekday: 'short', hourCycle: 'h23',
+    });
+    localFormat.set(key, f);
   }
   const p = Object.fromEntries(f.formatToParts(ms).map((x) => [x.type, x.value]));
-  return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute} ${p.weekday}`;
+  return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}${opts.seconds ? `:${p.second}` : ''} ${p.weekday}`;
 }
 
 /**

@@ -27,6 +27,7 @@ import type { JourneyPlan, PlanStep } from './plan';
 import { applyChanges, parseChanges } from './contact-changes';
 import type { Contact, MessageChannel } from './schema';
 import { evaluate, resolveField } from './conditions';
+import { formatLocal } from './cron';
 import { localTime, resolveTimeZone } from './time';
 import { isoDate, nextOccurrence, parseDateValue } from '../triggers/occurrence';
 import { DATE_REACHED_EVENT, dateReachedProperties } from '../triggers/event';
@@ -84,6 +85,8 @@ export interface SimulationResult {
     at: string;
   };
   start: string;
+  /** The journey's time zone (settings.timezone): the text form shows every time in it. */
+  timezone: string;
   path: { at: string; atMs: number; stepId: string; type: PlanStep['type'] }[];
   actions: { at: string; atMs: number; commandId: string; stepId: string; action: Action; result: 'ok' | 'failed' | 'not_run' }[];
   log: { at: string; atMs: number; stepId: string | null; kind: LogKind; detail: string }[];
@@ -192,6 +195,7 @@ export function simulate(plan: JourneyPlan, opts: SimulationOptions): Simulation
   const result: SimulationResult = {
     outcome: { status: 'waiting', reason: '', at: iso(startAt) },
     start: iso(startAt),
+    timezone: plan.settings.timezone,
     path: [],
     actions: [],
     log: [],
@@ -413,8 +417,11 @@ export function formatSimulation(r: SimulationResult): string {
   const out = (r.dateEntries ?? []).map((d) =>
     d.next ? `date trigger ${d.field}: enters next ${d.next.local} ${d.next.timezone} (${d.next.at}, for ${d.next.date})${d.reason ? ` — ${d.reason}` : ''}` : `date trigger ${d.field}: does not enter: ${d.reason}`,
   );
-  out.push(...lines.map((l) => `${iso(l.t)}  ${rel(l.t).padEnd(10)} ${l.text}`));
-  out.push(`outcome: ${r.outcome.status}${r.outcome.reason ? ` (${r.outcome.reason})` : ''} at ${r.outcome.at}`);
+  // Wall-clock times in the journey's zone (quiet hours and send windows read in it), the offset from the start beside.
+  const local = (t: number) => formatLocal(t, r.timezone, { seconds: true });
+  out.push(`times in ${r.timezone} (the journey's time zone)`);
+  out.push(...lines.map((l) => `${local(l.t)}  ${rel(l.t).padEnd(10)} ${l.text}`));
+  out.push(`outcome: ${r.outcome.status}${r.outcome.reason ? ` (${r.outcome.reason})` : ''} at ${local(Date.parse(r.outcome.at))} (${r.outcome.at})`);
   if (r.cost.total > 0) out.push(`cost: ${r.cost.total} ${r.cost.currency}`);
   if (r.arms.length > 0) {
     out.push(`arms: ${r.arms.map((a) => `${a.splitId} → ${a.arm}${a.holdout ? ' (holdout)' : ''}`).join(', ')}${r.heldOut > 0 ? `; ${r.heldOut} message${r.heldOut === 1 ? '' : 's'} held back` : ''}`);

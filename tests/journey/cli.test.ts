@@ -33,7 +33,8 @@ describe('itinera validate', () => {
     expect(await validateCommand([bad, journey('mql-handoff')], { templates: `${JOURNEYS}templates` }, sink)).toBe(1);
     expect(out[0]).toBe(`✗ ${bad}`);
     expect(out[1]).toMatch(/^✓ /);
-    expect(err).toEqual([`  ${bad}: steps.wait-click.timeout: "2 dayz" is not a duration (use 2d, 48h or P2D)`]);
+    // file:line:col of the value (line 54, after `    timeout: `), as editors and terminals link it.
+    expect(err).toEqual([`  ${bad}:54:14: steps.wait-click.timeout: "2 dayz" is not a duration (use 2d, 48h or P2D)`]);
   });
 
   it('exits 1 for a missing file', async () => {
@@ -70,9 +71,11 @@ describe('itinera simulate', () => {
     const { sink, out } = io();
     expect(await simulateCommand(journey('new-lead-nurture'), { contact: sample('contact.json'), events: sample('timeline-clicked.json') }, sink)).toBe(0);
     const text = out.join('\n');
-    expect(text).toContain('2025-03-03T02:00:00.000Z  +0s        → welcome (send_email)');
+    // Wall-clock times in the journey's zone (Asia/Shanghai, UTC+8), named once above them.
+    expect(text).toContain("times in Asia/Shanghai (the journey's time zone)");
+    expect(text).toContain('2025-03-03 10:00:00 Mon  +0s        → welcome (send_email)');
     expect(text).toContain('email product-a-case-study (zh-CN)');
-    expect(text).toContain('outcome: completed (nurtured) at 2025-03-06T05:05:00.000Z');
+    expect(text).toContain('outcome: completed (nurtured) at 2025-03-06 13:05:00 Thu (2025-03-06T05:05:00.000Z)');
   });
 
   it('--json prints the result as JSON; --start overrides the timeline start', async () => {

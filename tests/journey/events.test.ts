@@ -94,8 +94,8 @@ describe('the compiler warns about event types nothing sends', () => {
     // The CLI cannot know what the CRM sends: it warns on likely misspellings of a known type only, and the types
     // sibling journeys use count as known (b.yaml's type is one edit from c.yaml's).
     expect(err).toEqual([
-      `  warning: ${join(dir, 'a.yaml')}: steps.wait.event: "email.click" is not an event type the system emits nor one known to arrive (did you mean "email.clicked"?): this wait always ends in done`,
-      `  warning: ${join(dir, 'b.yaml')}: steps.wait.event: "opportunity.update" is not an event type the system emits nor one known to arrive (did you mean "opportunity.updated"?): this wait always ends in done`,
+      `  warning: ${join(dir, 'a.yaml')}:7:40: steps.wait.event: "email.click" is not an event type the system emits nor one known to arrive (did you mean "email.clicked"?): this wait always ends in done`,
+      `  warning: ${join(dir, 'b.yaml')}:7:40: steps.wait.event: "opportunity.update" is not an event type the system emits nor one known to arrive (did you mean "opportunity.updated"?): this wait always ends in done`,
     ]);
   });
 });

@@ -6,9 +6,7 @@ import { compile, contact, DAY, HOUR, journey, T0 } from './helpers';
 const iso = (t: number) => new Date(t).toISOString();
 
 describe('simulate', () => {
-  const plan = compile(
-    journey({
-      steps: {
+  const steps = {
         send: { type: 'send_email', template: 'welcome', next: 'w', on_failure: 'failed' },
         w: { type: 'wait_for_event', event: 'email.clicked', timeout: '2d', on_event: 'b', on_timeout: 'timeout' },
         b: { type: 'branch', conditions: [{ when: { event: 'email.opened', within: '30d' }, next: 'opened' }], else: 'not-opened' },
@@ -16,9 +14,8 @@ describe('simulate', () => {
         'not-opened': { type: 'exit', reason: 'not-opened' },
         timeout: { type: 'exit', reason: 'timeout' },
         failed: { type: 'exit', reason: 'failed' },
-      },
-    }),
-  );
+  };
+  const plan = compile(journey({ steps }));
 
   it('accepts offsets and ISO times, and events before the start become history for conditions', () => {
     const r = simulate(plan, {
@@ -62,14 +59,20 @@ describe('simulate', () => {
 
   it('formats a readable path', () => {
     const text = formatSimulation(simulate(plan, { contact: contact(), start: T0 }));
+    // The journey has no settings.timezone: its zone is UTC, and every time is read in it.
     expect(text.split('\n')).toEqual([
-      `${iso(T0)}  +0s        → send (send_email)`,
-      `${iso(T0)}  +0s            email welcome (en)`,
-      `${iso(T0)}  +0s        → w (wait_for_event)`,
-      `${iso(T0 + 2 * DAY)}  +2d            wait timed out: no email.clicked within the timeout`,
-      `${iso(T0 + 2 * DAY)}  +2d        → timeout (exit)`,
-      `outcome: completed (timeout) at ${iso(T0 + 2 * DAY)}`,
+      "times in UTC (the journey's time zone)",
+      '2025-03-03 02:00:00 Mon  +0s        → send (send_email)',
+      '2025-03-03 02:00:00 Mon  +0s            email welcome (en)',
+      '2025-03-03 02:00:00 Mon  +0s        → w (wait_for_event)',
+      '2025-03-05 02:00:00 Wed  +2d            wait timed out: no email.clicked within the timeout',
+      '2025-03-05 02:00:00 Wed  +2d        → timeout (exit)',
+      `outcome: completed (timeout) at 2025-03-05 02:00:00 Wed (${iso(T0 + 2 * DAY)})`,
     ]);
+    const shanghai = compile(journey({ steps, settings: { timezone: 'Asia/Shanghai' } }));
+    const lines = formatSimulation(simulate(shanghai, { contact: contact(), start: T0 })).split('\n');
+    expect(lines[0]).toBe("times in Asia/Shanghai (the journey's time zone)");
+    expect(lines[1]).toBe('2025-03-03 10:00:00 Mon  +0s        → send (send_email)');
   });
 
   it('shows the arm a split gives, and that a holdout contact is sent nothing while its goal still counts', () => {
@@ -96,8 +99,8 @@ describe('simulate', () => {
     expect(held.goals).toEqual(['demo']);
     expect(held.cost.byChannel).toEqual({});
     const text = formatSimulation(held).split('\n');
-    expect(text).toContain(`${iso(T0)}  +0s            split assigned: control (holdout) → mail`);
-    expect(text).toContain(`${iso(T0)}  +0s            held out: email welcome not sent: arm control of split ab is a holdout`);
+    expect(text).toContain('2025-03-03 02:00:00 Mon  +0s            split assigned: control (holdout) → mail');
+    expect(text).toContain('2025-03-03 02:00:00 Mon  +0s            held out: email welcome not sent: arm control of split ab is a holdout');
     expect(text.some((l) => l.includes('email welcome ('))).toBe(false);
     expect(text.at(-1)).toBe('arms: ab → control (holdout); 1 message held back');
 
@@ -106,7 +109,7 @@ describe('simulate', () => {
     expect(treated.heldOut).toBe(0);
     expect(treated.actions.map((a) => a.action.kind)).toEqual(['record_arm', 'send_email', 'record_goal']);
     const lines = formatSimulation(treated).split('\n');
-    expect(lines).toContain(`${iso(T0)}  +0s            email welcome (en)`);
+    expect(lines).toContain('2025-03-03 02:00:00 Mon  +0s            email welcome (en)');
     expect(lines.at(-1)).toBe('arms: ab → treatment');
   });
 });

@@ -73,7 +73,13 @@ const SourceBody = z
       'The journey document. Send it raw as `application/yaml` (or `text/yaml`), or as JSON: `{ "source": "<YAML or JSON text>", "format"?: "yaml" | "json" }` or `{ "definition": { …journey… } }`.',
   });
 
-const Issue = z.object({ path: z.string(), message: z.string(), line: z.number().optional(), text: z.string().describe('file: path: message') });
+const Issue = z.object({
+  path: z.string(),
+  message: z.string(),
+  line: z.number().int().optional().describe('1-based line in the YAML source'),
+  column: z.number().int().optional().describe('1-based column in the YAML source'),
+  text: z.string().describe('file: path: message'),
+});
 const Validation = z.object({ valid: z.boolean(), contentHash: z.string().nullable(), errors: z.array(Issue), warnings: z.array(Issue) });
 const VersionSummary = z.object({ version: z.number().int(), contentHash: z.string(), publishedAt: z.date(), publishedBy: z.string().nullable() });
 const JourneySummary = z.object({
@@ -97,7 +103,12 @@ const VersionRef = z.union([z.literal('draft'), queryInt32({ min: 1 })], { error
 const DRAFT_FORMAT_HELP =
   'Body: raw YAML (`content-type: application/yaml` or `text/yaml`), or JSON `{ source, format? }` / `{ definition }`.';
 
-const issue = (e: JourneyError) => ({ path: e.path, message: e.message, ...(e.line !== undefined ? { line: e.line } : {}), text: formatError(e) });
+const issue = (e: JourneyError) => ({
+  path: e.path,
+  message: e.message,
+  ...(e.line !== undefined ? { line: e.line, column: e.column ?? 1 } : {}),
+  text: formatError(e),
+});
 
 function validation(r: CompileResult) {
   return r.ok

@@ -70,6 +70,12 @@ const ListQuery = z
       description:
         'Only runs that look stuck: a pending activity on attempt ≥ minAttempts, or longer in the current step than the step allows (a wait its duration, an event wait its timeout, a send its quiet hours) plus graceSeconds',
     }),
+    workflowIdPrefix: z
+      .string()
+      .min(1)
+      .max(300)
+      .optional()
+      .meta({ description: 'Only runs whose workflow id starts with this (the CLI resolves a unique prefix with it)' }),
     inspectLimit: queryInt32({ min: 1, max: 1000 }).default(200).meta({ description: 'With stuck: running runs described in Temporal at most' }),
     limit: queryInt32({ min: 1, max: 500 }).default(50),
     cursor: z.string().max(400).optional(),
@@ -232,8 +238,10 @@ export function runRoutes(deps: RunRoutesDeps) {
         if (stuck && q.status && q.status !== 'running') {
           throw new ValidationError('The request query is invalid; see errors for each field.', [{ path: 'query.status', message: 'stuck runs are running runs: drop status or set it to running' }]);
         }
-        const filter: RunFilter = { ...q, stuck };
+        const { workflowIdPrefix, ...rest } = q;
+        const filter: RunFilter = { ...rest, stuck };
         const filters = runFilterSql(filter);
+        if (workflowIdPrefix) filters.push(sql`starts_with(${journeyRuns.workflowId}, ${workflowIdPrefix})`);
         let retrying = new Map<string, PendingActivityView>();
         let inspection: { inspected: number; capped: boolean; limit: number; minAttempts: number; graceSeconds: number } | undefined;
         let overdue: SQL | undefined;

@@ -88,8 +88,7 @@ export function compileJourney(source: string | object, opts: CompileOptions = {
   // A string Postgres cannot store (a lone surrogate from a `"\ud800"` escape, NUL) would fail the publish in SQL.
   const unstorable = firstUnstorable(raw);
   if (unstorable) {
-    const line = parsed.lineOf(unstorable.keys);
-    errors.push({ path: formatPath(unstorable.keys), message: unstorable.message, ...(line !== undefined ? { line } : {}) });
+    errors.push({ path: formatPath(unstorable.keys), message: unstorable.message, ...parsed.positionOf(unstorable.keys) });
     return finish([]);
   }
   const { indexOf } = stepsAsMap(raw, errors);
@@ -234,10 +233,9 @@ export function compileJourney(source: string | object, opts: CompileOptions = {
   errors.push(...checker.errors);
 
   const located = (e: JourneyError): JourneyError => {
-    if (typeof source !== 'string' || e.line !== undefined || e.path === '') return e;
+    if (typeof source !== 'string' || e.line !== undefined) return e;
     const path = e.path.split(/\.|\[(\d+)\]/).filter((x) => x !== undefined && x !== '').map((x) => (/^\d+$/.test(x) ? Number(x) : x));
-    const line = parsed.lineOf(yamlPath(path));
-    return line !== undefined ? { ...e, line } : e;
+    return { ...e, ...parsed.positionOf(yamlPath(path)) };
   };
   if (errors.length > 0 || !result.success) {
     errors.splice(0, errors.length, ...dedupe(errors).map(located));

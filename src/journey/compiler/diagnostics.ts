@@ -10,11 +10,24 @@ export interface JourneyError {
   message: string;
   /** 1-based line in the YAML source, when known. */
   line?: number;
+  /** 1-based column in the YAML source, when known (with `line`). */
+  column?: number;
 }
 
 /** `journeys/new-lead.yaml: steps.wait-click.timeout: "2 dayz" is not a duration (use 2d, 48h or P2D)` */
 export function formatError(e: JourneyError): string {
   return [e.file, e.path, e.message].filter((x) => x !== undefined && x !== '').join(': ');
+}
+
+/**
+ * The compiler's (and editors') `file:line:col: path: message`:
+ * `journeys/new-lead.yaml:12:14: steps.wait-click.timeout: "2 dayz" is not a duration (use 2d, 48h or P2D)`.
+ * Without a position (a journey given as an object) it is `formatError`'s form.
+ */
+export function formatLocated(e: JourneyError): string {
+  if (e.line === undefined) return formatError(e);
+  const at = `${e.file ?? '<journey>'}:${e.line}:${e.column ?? 1}`;
+  return [at, e.path, e.message].filter((x) => x !== '').join(': ');
 }
 
 export type Path = (string | number)[];

@@ -13,5 +13,6 @@
  * None of them imports this file.
  */
 export { compileCondition, compileJourney, compileOrThrow, type CompileOptions, type CompileResult } from './compile';
-export { formatError, formatPath, type JourneyError } from './diagnostics';
+export { formatError, formatLocated, formatPath, type JourneyError } from './diagnostics';
+export type { SourcePosition } from './parse';
 export { checkEventTypes, eventTypesOfPlan } from './event-types';

@@ -10,13 +10,17 @@ export type Raw = Record<string, unknown>;
 
 export const isObject = (x: unknown): x is Raw => typeof x === 'object' && x !== null && !Array.isArray(x);
 
+/** 1-based line and column in the YAML source. */
+export type SourcePosition = { line: number; column: number };
+
 interface Parsed {
   raw: unknown;
-  lineOf: (path: Path) => number | undefined;
+  /** Where a path's value starts; a path that is not in the source (a missing field) answers its nearest parent's. */
+  positionOf: (path: Path) => SourcePosition | undefined;
 }
 
 export function parseSource(source: string | object, errors: JourneyError[]): Parsed | undefined {
-  if (typeof source !== 'string') return { raw: source, lineOf: () => undefined };
+  if (typeof source !== 'string') return { raw: source, positionOf: () => undefined };
   const { doc, lineCounter, problems } = parseYamlDocument(source, { uniqueKeys: true });
   if (problems.length > 0) {
     // A document that does not parse reports its syntax errors only; one that parses, its custom tags and directives.
@@ -26,21 +30,25 @@ export function parseSource(source: string | object, errors: JourneyError[]): Pa
       errors.push({
         path: '',
         line,
+        column: col,
         message: kind === 'syntax' ? `YAML syntax error at line ${line}, column ${col}: ${what}` : `YAML at line ${line}, column ${col}: ${what} (journeys are plain YAML: no custom tags or directives)`,
       });
     }
     return undefined;
   }
-  const lineOf = (path: Path): number | undefined => {
-    for (let n = path.length; n > 0; n--) {
-      const node = doc.getIn(path.slice(0, n), true) as YamlNode | undefined;
-      if (node && typeof node === 'object' && 'range' in node && node.range) return lineCounter.linePos(node.range[0]).line;
-      // unknown keys and missing fields: point at the parent
+  const positionOf = (path: Path): SourcePosition | undefined => {
+    // Unknown keys and missing fields point at their parent; a missing top-level field at the document itself.
+    for (let n = path.length; n >= 0; n--) {
+      const node = (n === 0 ? doc.contents : doc.getIn(path.slice(0, n), true)) as YamlNode | null | undefined;
+      if (node && typeof node === 'object' && 'range' in node && node.range) {
+        const { line, col } = lineCounter.linePos(node.range[0]);
+        return { line, column: col };
+      }
     }
     return undefined;
   };
   try {
-    return { raw: doc.toJS({ maxAliasCount: 100 }) as unknown, lineOf };
+    return { raw: doc.toJS({ maxAliasCount: 100 }) as unknown, positionOf };
   } catch (err) {
     // Alias problems (`*name` without an `&name` anchor, alias bombs) only surface when converting.
     errors.push({ path: '', message: `YAML error: ${err instanceof Error ? err.message : String(err)}` });
