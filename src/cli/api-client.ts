@@ -43,7 +43,7 @@ async function send<T>(target: ApiTarget, url: string, init: RequestInit): Promi
   try {
     res = await fetch(`${target.base}${url}`, init);
   } catch (err) {
-    throw new Error(`cannot reach the itinera API at ${target.base} (${(err as Error).message}); is it running?`);
+    throw new Error(`cannot reach the itinera API at ${target.base} (${(err as Error).message}); is it running?`, { cause: err });
   }
   const json = (await res.json().catch(() => ({}))) as T & { detail?: string; errors?: { path: string; message: string }[] };
   if (res.status >= 400 && res.status < 500) {
