@@ -4,7 +4,7 @@
 #   docker run --rm -p 3000:3000 -e HOST=0.0.0.0 -e SIGNING_SECRET=... itinera:local
 # Runs TypeScript directly with tsx (a runtime dependency), so there is no compile step.
 
-ARG NODE_IMAGE=node:20-bookworm-slim
+ARG NODE_IMAGE=node:24-bookworm-slim
 
 # ---- deps: production node_modules only -------------------------------------------------------------------------
 FROM ${NODE_IMAGE} AS deps

@@ -1,5 +1,5 @@
 // @ts-check
-// ESLint 9 flat config. `npm run lint` (eslint .) uses it; tests/deploy/eslint-rules.test.ts proves the rules that
+// ESLint flat config (ESLint 10). `npm run lint` (eslint .) uses it; tests/deploy/eslint-rules.test.ts proves the rules that
 // matter most: workflow code stays deterministic, and no promise is left floating.
 import { builtinModules } from 'node:module';
 import js from '@eslint/js';

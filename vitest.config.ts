@@ -1,5 +1,5 @@
 import { defineConfig } from 'vitest/config';
-import { scaled } from './tests/helpers/timing';
+import { scaled } from './tests/helpers/timing.ts';
 
 /** Files that load the shared dev server with thousands of workflows: they run alone, after everything else. */
 const HEAVY = ['tests/e2e/launch.test.ts'];

@@ -19,7 +19,7 @@ async function main() {
     ...(config.workerMetricsAddress ? { metricsAddress: config.workerMetricsAddress } : {}),
   });
   // The SDK shuts the worker down gracefully on SIGINT/SIGTERM; run() resolves once in-flight tasks are done.
-  log.info({ taskQueue: config.temporal.taskQueue, address: temporal.address, mail: processWorker.mailDescription }, 'worker running');
+  log.info({ taskQueue: config.temporal.taskQueue, address: temporal.address, mail: processWorker.mailDescription, node: process.versions.node }, 'worker running');
   await processWorker.worker.run();
   await processWorker.close();
   await temporal.close();

@@ -129,8 +129,8 @@ export async function parkedScenario(
       }
     }
   }, 500);
-  let startSeconds = 0;
-  let parkedSeconds = 0;
+  let startSeconds: number;
+  let parkedSeconds: number;
   try {
     while (started < n && Date.now() < deadline) {
       // Keep the backlog of started-but-not-parked runs to about four seconds of work, so it drains quickly.

@@ -17,7 +17,7 @@ async function main() {
   const temporal = await connectTemporal({ config, log, allowDevServer: false });
   const scoring = await loadScoringModel(SCORING_MODEL_FILE);
   const app = createApi({ config, log, database, temporal, scoring, secrets: resolveSigningSecrets({ config }) });
-  const server = app.listen(config.port, config.host, () => log.info({ port: config.port, host: config.host }, 'API listening'));
+  const server = app.listen(config.port, config.host, () => log.info({ port: config.port, host: config.host, node: process.versions.node }, 'API listening'));
   const stop = () => {
     server.close(() => {
       void temporal.close().then(() => database.close()).then(() => process.exit(0));

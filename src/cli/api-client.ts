@@ -48,7 +48,7 @@ async function send<T>(target: ApiTarget, url: string, init: RequestInit, opts: 
   try {
     res = await fetch(`${target.base}${url}`, init);
   } catch (err) {
-    throw new Error(`cannot reach the itinera API at ${target.base} (${(err as Error).message}); is it running? (npm start, or npm run api; --api or ITINERA_API_URL point elsewhere)`);
+    throw new Error(`cannot reach the itinera API at ${target.base} (${(err as Error).message}); is it running? (npm start, or npm run api; --api or ITINERA_API_URL point elsewhere)`, { cause: err });
   }
   if (opts.notFound && res.status === 404) {
     await res.body?.cancel();

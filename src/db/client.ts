@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'drizzle-orm';
@@ -26,6 +26,43 @@ export type DatabaseHandle = {
   ping(): Promise<void>;
   close(): Promise<void>;
 };
+
+/**
+ * The Postgres major of the bundled PGlite (0.5.x runs Postgres 18). Postgres cannot open a data directory written by
+ * another major, and PGlite only answers "failed to initialize": {@link openDatabase} checks first.
+ * tests/db/embedded-version.test.ts holds this to what PGlite really runs.
+ */
+export const EMBEDDED_POSTGRES_MAJOR = 18;
+
+export class EmbeddedDatabaseVersionError extends Error {
+  constructor(
+    readonly dir: string,
+    readonly found: string,
+  ) {
+    super(
+      `The embedded database in ${dir} was written by Postgres ${found}; this itinera embeds Postgres ${EMBEDDED_POSTGRES_MAJOR} ` +
+        `(PGlite 0.5), which cannot open it. Nothing was changed. To keep the data, dump it with the PGlite that wrote it ` +
+        `(PGlite 0.3 and pg_dump from @electric-sql/pglite-tools 0.2, as in https://pglite.dev/docs/upgrade) and load the dump ` +
+        `into Postgres (DATABASE_URL); to start empty, move the directory aside. ` +
+        `嵌入式数据库 ${dir} 由 Postgres ${found} 写入，而本版本内置 Postgres ${EMBEDDED_POSTGRES_MAJOR}（PGlite 0.5），无法打开；数据未被改动。` +
+        `如需保留数据，请用写入它的 PGlite（0.3）及 @electric-sql/pglite-tools 0.2 的 pg_dump 导出，再导入 Postgres（DATABASE_URL）；` +
+        `如从空库开始，请把该目录移走。`,
+    );
+    this.name = 'EmbeddedDatabaseVersionError';
+  }
+}
+
+/** Throws {@link EmbeddedDatabaseVersionError} when `dir` holds a data directory of another Postgres major. */
+function checkEmbeddedVersion(dir: string): void {
+  let found: string;
+  try {
+    found = readFileSync(path.join(dir, 'PG_VERSION'), 'utf8').trim();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return; // new (empty) directory: initdb writes it
+    throw err;
+  }
+  if (found !== String(EMBEDDED_POSTGRES_MAJOR)) throw new EmbeddedDatabaseVersionError(path.resolve(dir), found);
+}
 
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../../drizzle', import.meta.url));
 
@@ -86,6 +123,12 @@ export async function openDatabase(opts: OpenDatabaseOptions): Promise<DatabaseH
   if (opts.pgliteDir) {
     mkdirSync(opts.pgliteDir, { recursive: true });
     lock = lockEmbeddedDatabase(opts.pgliteDir);
+    try {
+      checkEmbeddedVersion(opts.pgliteDir);
+    } catch (err) {
+      lock.release();
+      throw err;
+    }
   }
   const client = opts.pgliteDir ? new PGlite(opts.pgliteDir) : new PGlite();
   try {

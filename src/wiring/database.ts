@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { ConfigError, type Config } from '../config';
-import { migrateDatabase, openDatabase, type DatabaseHandle } from '../db/client';
+import { EmbeddedDatabaseVersionError, migrateDatabase, openDatabase, type DatabaseHandle } from '../db/client';
 import { EmbeddedDatabaseBusyError } from '../db/embedded-lock';
 
 /** Opens the configured database (Postgres, or PGlite under DATA_DIR) and applies pending migrations. */
@@ -15,8 +15,9 @@ export async function openMigratedDatabase(opts: { config: Config; log: Logger }
       poolSize: config.databasePoolSize,
     });
   } catch (err) {
-    // Another process has the embedded database: a plain sentence and exit 1, like a configuration mistake.
-    if (err instanceof EmbeddedDatabaseBusyError) throw new ConfigError(err.message);
+    // Another process has the embedded database, or an older PGlite wrote it: a plain sentence and exit 1, like a
+    // configuration mistake.
+    if (err instanceof EmbeddedDatabaseBusyError || err instanceof EmbeddedDatabaseVersionError) throw new ConfigError(err.message);
     throw err;
   }
   const started = Date.now();

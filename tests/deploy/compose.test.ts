@@ -320,9 +320,11 @@ describe('Dockerfile', () => {
     .filter((l) => l && !l.startsWith('#'));
   const lastStage = instructions.slice(instructions.findLastIndex((l) => /^FROM\s/i.test(l)));
 
-  it('is multi-stage on node 20 bookworm-slim and installs with npm ci', () => {
+  it('is multi-stage on bookworm-slim with the Node major CI tests on, and installs with npm ci', () => {
     expect(instructions.filter((l) => /^FROM\s/i.test(l)).length).toBeGreaterThanOrEqual(2);
-    expect(dockerfile).toMatch(/node:20[\w.-]*-bookworm-slim/);
+    const ciNode = /^NODE_VERSION=(\d+)\./m.exec(read('.ci/run'))?.[1];
+    expect(ciNode, '.ci/run pins NODE_VERSION').toBe('24');
+    expect(dockerfile).toMatch(new RegExp(`node:${ciNode}[\\w.-]*-bookworm-slim`));
     expect(instructions.some((l) => /^RUN\s.*\bnpm ci\b/.test(l))).toBe(true);
   });
 

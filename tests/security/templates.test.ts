@@ -240,7 +240,7 @@ describe('template injection', () => {
       const context = { first_name: 'Na', contact: { id: 'c', first_name: 'Na', attributes: {} }, event: { note: 'n' }, journey: { id: 'j', name: 'J' }, owner: {}, manager: {}, links: {} };
       const before = Object.keys(Object.prototype);
       for (const t of HOSTILE_INLINE.filter((x) => !x.includes('log'))) {
-        let out = '';
+        let out: string;
         try {
           out = renderInline(t, context);
         } catch (err) {
