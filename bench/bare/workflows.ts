@@ -20,6 +20,16 @@ export async function bareFourActivitiesWorkflow(contactId: string): Promise<num
   return n;
 }
 
+/** The four-action journey's side effects as four plain activities: the fair floor under it (no bookkeeping). */
+export async function bareFourEffectsWorkflow(input: { contactId: string; email: string }): Promise<number> {
+  let n = 0;
+  n += await acts.bareSendEmail(input);
+  n += await acts.bareScore(input);
+  n += await acts.bareTag(input);
+  n += await acts.bareWebhook(input);
+  return n;
+}
+
 /** One timer until `dueAt` (ms since epoch): the floor under a parked journey run. */
 export async function bareParkWorkflow(dueAt: number): Promise<void> {
   await sleep(Math.max(1, dueAt - Date.now()));

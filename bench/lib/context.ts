@@ -128,12 +128,18 @@ export async function startItineraWorker(stack: Stack, taskQueue: string): Promi
   };
 }
 
-/** The bare baseline worker (bench/bare/worker.ts), always a child process. */
+/**
+ * The bare baseline worker (bench/bare/worker.ts), always a child process. With a Postgres database it can also run
+ * the effect activities, against the same database, SMTP sink (same pool size) and receiver as itinera's worker.
+ */
 export async function startBareWorker(stack: Stack, taskQueue: string): Promise<RunningWorker> {
   const child = await startChild('bench/bare/worker.ts', [], {
     TEMPORAL_ADDRESS: stack.temporal.address,
     BARE_TASK_QUEUE: taskQueue,
     WORKER_MAX_CACHED_WORKFLOWS: String(stack.tuning.maxCachedWorkflows),
+    ...(stack.db.url
+      ? { DATABASE_URL: stack.db.url, DATABASE_POOL_SIZE: String(stack.tuning.dbPool), SMTP_URL: stack.sink.url, SMTP_POOL_SIZE: String(stack.tuning.smtpPool), BENCH_WEBHOOK_URL: stack.receiver.url }
+      : {}),
   }, /bare worker running/);
   return { pid: child.pid, inProcess: false, stop: child.stop };
 }

@@ -5,6 +5,7 @@
  * would call it, with the mailer and pool size `npm run worker` builds from SMTP_URL/SMTP_POOL_SIZE.
  */
 import nodemailer from 'nodemailer';
+import { SAMPLE_TEXT } from '../bare/activities';
 import { createActivities } from '../../src/activities';
 import { inArray } from 'drizzle-orm';
 import { contacts, messages } from '../../src/db/schema';
@@ -60,7 +61,7 @@ export async function emailScenario(stack: Stack, opts: { count: number; concurr
     const lagAt = (q: number) => lags[Math.min(lags.length - 1, Math.floor(q * lags.length))] ?? 0;
 
     // Baseline: a message of the same size, pre-rendered, straight through pooled nodemailer with the same pool size.
-    const sample = { from: config.smtp.from, subject: 'Welcome', html: `<p>${'Hello reader. '.repeat(150)}</p>`, text: 'Hello reader. '.repeat(150) };
+    const sample = { from: config.smtp.from, subject: 'Welcome', html: `<p>${SAMPLE_TEXT}</p>`, text: SAMPLE_TEXT };
     const raw = nodemailer.createTransport({ pool: true, url: stack.sink.url, maxConnections: config.smtp.poolSize, maxMessages: Infinity });
     await raw.sendMail({ ...sample, to: 'warm@bench.test' });
     const rawBefore = stack.sink.received();
