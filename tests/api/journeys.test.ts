@@ -169,6 +169,29 @@ describe('journeys API', () => {
       expectProblem(await post('/v1/journeys/nope/publish'), 404);
     });
 
+    it('validates a text without storing it: errors and warnings at line and column, and whether it would publish', async () => {
+      const r = await yaml('post', '/v1/journeys/validate', drip('2 dayz')).expect(200);
+      // Line 10 of the text (it starts with a newline) is `  pause: { type: wait, duration: 2 dayz, next: done }`.
+      expect(r.body).toMatchObject({ valid: false, contentHash: null, changed: null, latestVersion: null });
+      expect(r.body.errors).toEqual([expect.objectContaining({ path: 'steps.pause.duration', line: 10, column: 34, message: expect.stringMatching(/"2 dayz" is not a duration/) })]);
+      // Event types are checked once the journey compiles: a typo is a warning at its place.
+      const typo = await yaml('post', '/v1/journeys/validate', drip().replace('event: lead.created', 'event: lead.craeted')).expect(200);
+      expect(typo.body).toMatchObject({ valid: true, changed: true, latestVersion: 2 });
+      expect(typo.body.warnings).toEqual([expect.objectContaining({ line: 4, column: 34, path: 'triggers[0].event', message: expect.stringMatching(/"lead\.craeted" is not an event type/) })]);
+      // Nothing was stored.
+      expect((await get('/v1/journeys/drip').expect(200)).body.draft.source).not.toContain('2 dayz');
+
+      const same = await post('/v1/journeys/validate', { source: drip('3d') }).expect(200);
+      expect(same.body).toMatchObject({ valid: true, errors: [], changed: false, latestVersion: 2 });
+      const changed = await post('/v1/journeys/validate', { source: drip('4d') }).expect(200);
+      expect(changed.body).toMatchObject({ valid: true, changed: true, latestVersion: 2 });
+      const fresh = await post('/v1/journeys/validate', { source: drip().replace('id: drip', 'id: drip-new') }).expect(200);
+      expect(fresh.body).toMatchObject({ valid: true, changed: true, latestVersion: null });
+
+      expectProblem(await request(stack.app).post('/v1/journeys/validate').set(as('integration')).send({ source: drip() }), 403);
+      expectProblem(await request(stack.app).post('/v1/journeys/validate').set(as()).set('content-type', 'text/plain').send('x'), 415);
+    });
+
     it('diffs two versions, or a version and the draft', async () => {
       const res = await get('/v1/journeys/drip/diff?from=1&to=2').expect(200);
       expect(res.body.text).toBe('~ steps.pause.wait.ms: 1d → 3d');

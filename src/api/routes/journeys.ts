@@ -287,6 +287,33 @@ export function journeyRoutes(deps: JourneyRouteDeps) {
       },
     }),
     defineRoute({
+      method: 'post',
+      path: '/v1/journeys/validate',
+      tag: 'journeys',
+      summary: `Compile a journey text as publishing would, storing nothing (an editor calls it as the user types): every error and warning with its path, line and column. ${DRAFT_FORMAT_HELP}`,
+      auth: ['marketer'],
+      parse: readYaml,
+      bodyDoc: SourceBody,
+      responses: {
+        200: { description: 'The compiler’s verdict (valid or not); changed says whether publishing would make a new version of that journey', schema: Validation.extend({ changed: z.boolean().nullable(), latestVersion: z.number().int().nullable() }) },
+        415: { description: 'Unsupported content type' },
+      },
+      handler: async ({ req }) => {
+        const source = readSource(req);
+        const r = compileJourney(source, { ...compileOptions('draft'), knownEventTypes: await seenEventTypes(db) });
+        let latest: { version: number; hash: string } | undefined;
+        if (r.ok) {
+          [latest] = await db
+            .select({ version: journeyVersions.version, hash: journeyVersions.contentHash })
+            .from(journeys)
+            .innerJoin(journeyVersions, and(eq(journeyVersions.journeyId, journeys.id), eq(journeyVersions.version, journeys.latestVersion)))
+            .where(eq(journeys.id, r.plan.id));
+        }
+        const v = validation(r);
+        return { body: { ...v, changed: r.ok ? latest?.hash !== v.contentHash : null, latestVersion: latest?.version ?? null } };
+      },
+    }),
+    defineRoute({
       method: 'put',
       path: '/v1/journeys/:id/draft',
       tag: 'journeys',
