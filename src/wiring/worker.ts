@@ -5,13 +5,17 @@ import type { Activities } from '../activities';
 import { ensureWorkflowBundle } from '../temporal/workflow-bundle';
 import { batchTaskQueue } from '../contracts';
 import { WORKER_DEFAULTS } from '../config';
+import { cacheForHeap, HEAP_PER_CACHED_RUN_MIB } from './heap';
 
 export type WorkerOptions = {
   address: string;
   namespace: string;
   taskQueue: string;
   activities: Activities;
-  /** Sticky cache of the journey-runs worker: what bounds its memory. @default WORKER_DEFAULTS.maxCachedWorkflows */
+  /**
+   * Sticky cache of the journey-runs worker: what bounds its memory; fewer when the heap limit cannot hold that many
+   * (src/wiring/heap.ts). @default WORKER_DEFAULTS.maxCachedWorkflows
+   */
   maxCachedWorkflows?: number;
   /** @default WORKER_DEFAULTS.maxConcurrentActivities */
   maxConcurrentActivities?: number;
@@ -95,10 +99,19 @@ export async function createWorker(opts: WorkerOptions): Promise<{ worker: Itine
   const connection = await NativeConnection.connect({ address: opts.address });
   const codePath = await ensureWorkflowBundle({ log: opts.log });
   const common = { connection, namespace: opts.namespace, workflowBundle: { codePath }, activities: opts.activities };
+  const cache = cacheForHeap(opts.maxCachedWorkflows ?? WORKER_DEFAULTS.maxCachedWorkflows);
+  if (cache.limitedByHeap) {
+    const warning = {
+      ...cache,
+      hint: `the heap limit holds about ${cache.size} cached runs (${HEAP_PER_CACHED_RUN_MIB} MiB each); raise it with NODE_OPTIONS=--max-old-space-size=<MiB> to cache ${cache.configured}`,
+    };
+    if (opts.logger) opts.logger.warn(warning, 'sticky cache reduced to fit the heap limit');
+    else opts.log?.(`sticky cache reduced to ${cache.size} (configured ${cache.configured}) to fit the heap limit of ${cache.heapLimitMiB} MiB`);
+  }
   const runs = await Worker.create({
     ...common,
     taskQueue: opts.taskQueue,
-    maxCachedWorkflows: opts.maxCachedWorkflows ?? WORKER_DEFAULTS.maxCachedWorkflows,
+    maxCachedWorkflows: cache.size,
     maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivities ?? WORKER_DEFAULTS.maxConcurrentActivities,
     maxConcurrentWorkflowTaskExecutions: opts.maxConcurrentWorkflowTasks ?? WORKER_DEFAULTS.maxConcurrentWorkflowTasks,
     // One V8 context shared by every cached run (the SDK default; set so a default change cannot triple our memory).

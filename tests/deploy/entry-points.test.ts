@@ -1,4 +1,4 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -8,46 +8,12 @@ import { temporal } from '@temporalio/proto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { freePort } from '../helpers/ports';
+import { killGroup, logLine, npmRun, type Proc } from '../helpers/processes';
 import { scaled } from '../helpers/timing';
 import { until } from '../helpers/until';
 
 const ROOT = path.join(import.meta.dirname, '../..');
 const MIGRATIONS = (JSON.parse(readFileSync(path.join(ROOT, 'drizzle/meta/_journal.json'), 'utf8')) as { entries: unknown[] }).entries.length;
-
-type Proc = { child: ChildProcess; out: string[]; exit: Promise<number | null> };
-
-/** `npm run <script>` as a deploy runs it (the Dockerfile's CMD is `npm run api`), in a process group of its own. */
-function npmRun(script: string, env: Record<string, string>): Proc {
-  const child = spawn('npm', ['run', '--silent', script], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  const out: string[] = [];
-  child.stdout!.on('data', (c: Buffer) => out.push(String(c)));
-  child.stderr!.on('data', (c: Buffer) => out.push(String(c)));
-  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return { child, out, exit };
-}
-
-function killGroup(p: Proc | undefined): void {
-  if (!p?.child.pid) return;
-  try {
-    process.kill(-p.child.pid, 'SIGKILL');
-  } catch {
-    // Already gone.
-  }
-}
-
-/** The JSON log line with this `msg`, once the process has written it. */
-function logLine(p: Proc, msg: string): Record<string, unknown> | undefined {
-  for (const line of p.out.join('').split('\n')) {
-    if (!line.startsWith('{')) continue;
-    try {
-      const parsed = JSON.parse(line) as Record<string, unknown>;
-      if (parsed.msg === msg) return parsed;
-    } catch {
-      // A line still being written.
-    }
-  }
-  return undefined;
-}
 
 /**
  * The production entry points as documented: `npm run db:migrate` on an empty Postgres database, then `npm run worker`
