@@ -27,7 +27,7 @@ import { healthRoutes } from './routes/health';
 import { importRoutes } from './routes/imports';
 import { journeyRoutes } from './routes/journeys';
 import type { OutboundAllowList } from '../net/addresses';
-import { syncJourneySchedules } from '../publishing/schedules';
+import { syncJourneySchedulesExclusive } from '../publishing/schedules';
 import { keyRoutes } from './routes/keys';
 import { launchRoutes } from './routes/launches';
 import { messageRoutes } from './routes/messages';
@@ -101,7 +101,7 @@ export function routeTable(deps: AppDeps): RouteDef[] {
     ...mailPageRoutes({ ...ingest, secrets: deps.signingSecrets, topics: deps.topics ?? DEFAULT_TOPICS }),
     ...runRoutes({ db, temporal: deps.temporal, taskQueue: deps.taskQueue }),
     ...handoffRoutes(ingest),
-    ...journeyRoutes({ db, ...(deps.outboundAllow ? { outboundAllow: deps.outboundAllow } : {}), ...(deps.topics ? { topics: deps.topics } : {}), onChange: () => syncJourneySchedules(deps.temporal, db, { taskQueue: deps.taskQueue }) }),
+    ...journeyRoutes({ db, ...(deps.outboundAllow ? { outboundAllow: deps.outboundAllow } : {}), ...(deps.topics ? { topics: deps.topics } : {}), onChange: () => syncJourneySchedulesExclusive(deps.temporal, deps.database, { taskQueue: deps.taskQueue }) }),
     ...launchRoutes({ db, temporal: deps.temporal, taskQueue: deps.taskQueue }),
     ...importRoutes({ db, temporal: deps.temporal, taskQueue: deps.taskQueue, ...(deps.importMaxBytes ? { maxBytes: deps.importMaxBytes } : {}) }),
     ...messageRoutes({ db }),
