@@ -45,6 +45,11 @@ export type ClusterOptions = {
   retentionMs?: number;
   /** Extra dynamic config (`key: value` pairs applied without constraints). */
   dynamicConfig?: Record<string, unknown>;
+  /**
+   * Postgres connections per service and store: each of the four services in the process opens its own pools, so the
+   * server may hold 4 × (history + visibility) connections. @default { history: 20, visibility: 10 }
+   */
+  maxConns?: { history: number; visibility: number };
   /** @default 'warn' */
   logLevel?: 'debug' | 'info' | 'warn' | 'error';
   log?: (line: string) => void;
@@ -176,7 +181,10 @@ export function serverConfig(opts: ClusterOptions): string {
       defaultStore: 'default',
       visibilityStore: 'visibility',
       numHistoryShards: opts.numHistoryShards ?? DEFAULT_HISTORY_SHARDS,
-      datastores: { default: store(opts.historyDatabase ?? 'temporal', 20), visibility: store(opts.visibilityDatabase ?? 'temporal_visibility', 10) },
+      datastores: {
+        default: store(opts.historyDatabase ?? 'temporal', opts.maxConns?.history ?? 20),
+        visibility: store(opts.visibilityDatabase ?? 'temporal_visibility', opts.maxConns?.visibility ?? 10),
+      },
     },
     global: { membership: { maxJoinDuration: '30s', broadcastAddress: host } },
     services: {

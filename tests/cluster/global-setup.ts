@@ -1,0 +1,94 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import type { TestProject } from 'vitest/node';
+import { allClusterPorts, ensureCluster, type RunningCluster } from '../../src/temporal/cluster';
+import { resolveTemporalServer } from '../../src/temporal/server-binary';
+import { ensureWorkflowBundle } from '../../src/temporal/workflow-bundle';
+import { startPgCluster, type PgCluster } from '../chaos/harness/postgres';
+import { freePort } from '../helpers/ports';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    /** host:port of the Temporal server (Postgres persistence, SQL visibility) the cluster project runs on. */
+    clusterAddress: string;
+    /** The Postgres the cluster keeps its history in; test files create their own itinera databases on it. */
+    clusterDatabaseUrl: string;
+  }
+}
+
+/** Databases this run made for Temporal (history and visibility), dropped at teardown. */
+let made: { url: string; names: string[] } | undefined;
+let cluster: RunningCluster | undefined;
+let ownPg: PgCluster | undefined;
+let dataDir: string | undefined;
+
+async function freeBasePort(): Promise<number> {
+  // The frontend port and its fixed offsets (clusterPorts) must all be free.
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = await freePort();
+    if (base < 2000) continue;
+    const others = allClusterPorts(base).filter((p) => p !== base);
+    const free = await Promise.all(
+      others.map(
+        (p) =>
+          new Promise<boolean>((resolve) => {
+            const s = createServer();
+            s.once('error', () => resolve(false));
+            s.listen(p, '127.0.0.1', () => s.close(() => resolve(true)));
+          }),
+      ),
+    );
+    if (free.every(Boolean)) return base;
+  }
+  throw new Error('no free block of ports for the Temporal cluster');
+}
+
+/**
+ * The `cluster` project's Temporal: the real server built by `npm run temporal:cluster`'s code (src/temporal/cluster.ts)
+ * on fresh `temporal`/`temporal_visibility` databases of DATABASE_URL (or a private Postgres when it is unset), on
+ * free ports, stopped and dropped after the run.
+ */
+export async function setup(project: TestProject) {
+  let databaseUrl = process.env.DATABASE_URL;
+  if (!databaseUrl) {
+    ownPg = await startPgCluster();
+    databaseUrl = ownPg.url;
+  }
+  const suffix = randomBytes(4).toString('hex');
+  const names = [`itinera_cluster_${suffix}_temporal`, `itinera_cluster_${suffix}_visibility`];
+  made = { url: databaseUrl, names };
+  dataDir = mkdtempSync(path.join(tmpdir(), 'itinera-cluster-'));
+  const [binaries] = await Promise.all([resolveTemporalServer(), ensureWorkflowBundle()]);
+  cluster = await ensureCluster({
+    binaries,
+    databaseUrl,
+    historyDatabase: names[0],
+    visibilityDatabase: names[1],
+    dataDir,
+    port: await freeBasePort(),
+    // Four services each open these pools; the shared Postgres also serves the rest of the suite.
+    maxConns: { history: 6, visibility: 3 },
+    log: (line) => process.stdout.write(`${line}\n`),
+  });
+  project.provide('clusterAddress', cluster.address);
+  project.provide('clusterDatabaseUrl', databaseUrl);
+}
+
+export async function teardown() {
+  await cluster?.stop();
+  if (made) {
+    const c = new pg.Client({ connectionString: made.url });
+    await c.connect();
+    try {
+      for (const name of made.names) await c.query(`drop database if exists ${name} with (force)`);
+    } finally {
+      await c.end();
+    }
+  }
+  await ownPg?.stop();
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+}
