@@ -58,7 +58,6 @@ export default defineConfig({
           globalSetup: ['tests/cluster/global-setup.ts'],
           pool: 'forks',
           fileParallelism: false,
-          reporters: ['default'],
           testTimeout: scaled(10 * 60_000),
           hookTimeout: scaled(300_000),
           sequence: { groupOrder: 4 },

@@ -56,6 +56,7 @@ export type AppDeps = {
   logger?: Logger;
   /** @default '1mb' — a 1,000-event batch fits; anything larger is refused with 413. */
   bodyLimit?: string;
+  /** Per-key limit; on Postgres its buckets are shared by every API process (RateLimitOptions.shared), on PGlite in memory. */
   rateLimit?: RateLimitOptions;
   /** Per-address limits on failed authentications and public endpoints. */
   addressLimits?: AddressLimitOptions;
@@ -156,7 +157,7 @@ export function buildApp(deps: AppDeps): Express {
 
   app.use(
     mountRoutes(routes, {
-      authenticated: [authenticate(deps.database.db, { exhausted: unauthenticated.exhausted }), unauthenticated.onFailure, rateLimitPerKey(deps.rateLimit)],
+      authenticated: [authenticate(deps.database.db, { exhausted: unauthenticated.exhausted }), unauthenticated.onFailure, rateLimitPerKey({ ...(deps.database.kind === 'postgres' ? { shared: deps.database.db } : {}), ...deps.rateLimit })],
       public: [publicLimit],
     }, { db: deps.database.db }),
   );

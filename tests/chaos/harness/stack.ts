@@ -135,7 +135,7 @@ export type ChaosStackOptions = {
 };
 
 /** Resolves once the process with this pid polls the task queue for workflow and activity tasks (the SDK's default identity). */
-function pollingWatch(client: Client, taskQueue: string): NonNullable<SuperviseOptions['readyWhen']> {
+export function pollingWatch(client: Client, taskQueue: string): NonNullable<SuperviseOptions['readyWhen']> {
   const { TaskQueueType } = proto.temporal.api.enums.v1;
   return async (pid, gone) => {
     const identity = `${pid}@${hostname()}`;
