@@ -29,6 +29,9 @@ steps:
   done: { type: exit }
 `;
 
+const BURST = 20;
+const REFILL_PER_SECOND = 0.1;
+
 describe('several processes on one database and one cluster', () => {
   const suffix = randomBytes(4).toString('hex');
   const dbName = `itinera_mp_${suffix}`;
@@ -51,6 +54,9 @@ describe('several processes on one database and one cluster', () => {
     // Nothing in this file sends mail: a port nobody listens on, so a send would fail loudly.
     SMTP_URL: 'smtp://127.0.0.1:9',
     PUBLIC_BASE_URL: 'http://itinera.test',
+    // A small bucket refilled slowly: the rate-limit test below exhausts it; the other tests send a few requests per key.
+    RATE_LIMIT_PER_KEY_BURST: String(BURST),
+    RATE_LIMIT_PER_KEY_PER_SECOND: String(REFILL_PER_SECOND),
   };
   let connection: Connection;
   let client: Client;
@@ -144,5 +150,19 @@ describe('several processes on one database and one cluster', () => {
     await sleep(KEY_CACHE_TTL_MS + 500);
     expect(await probe(apis[1]!)).toBe(401);
     expect(await probe(apis[0]!)).toBe(401);
+  });
+
+  it('the per-key rate limit is one budget across both API processes', async () => {
+    const { key } = await createApiKey(database!.db, { name: 'mp limited', role: 'integration' });
+    const started = Date.now();
+    const statuses = await Promise.all(
+      Array.from({ length: 2 * BURST }, (_, i) => fetch(`${apis[i % 2]!.url}/v1/contacts?limit=1`, { headers: { authorization: `Bearer ${key}` } }).then((r) => r.status)),
+    );
+    const elapsedS = (Date.now() - started) / 1000;
+    const ok = statuses.filter((s) => s === 200).length;
+    // Buckets per process would let all 2 × BURST through; one shared bucket lets the burst and what refilled meanwhile.
+    expect(ok).toBeGreaterThanOrEqual(BURST);
+    expect(ok).toBeLessThanOrEqual(BURST + Math.ceil(elapsedS * REFILL_PER_SECOND));
+    expect(statuses.filter((s) => s === 429)).toHaveLength(2 * BURST - ok);
   });
 });
