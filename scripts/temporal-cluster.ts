@@ -2,7 +2,8 @@
 //   Builds temporal-server and temporal-sql-tool once (cached under ITINERA_TOOLS_DIR), creates the `temporal` and
 //   `temporal_visibility` databases, sets up or updates their schemas, writes the server config, starts the server in
 //   the background unless one already answers, and registers the namespace and itinera's search attributes.
-// `npm run temporal:cluster -- --stop` stops a server this script started.
+// `npm run temporal:cluster -- --stop` stops a server this script started; `-- --build-only` only builds (or finds)
+// the binaries and prints their folder (what .ci/run does before the tests).
 //
 // Environment: DATABASE_URL (required; its user creates the databases), TEMPORAL_CLUSTER_PORT (7233),
 // TEMPORAL_DB (temporal), TEMPORAL_VISIBILITY_DB (temporal_visibility), TEMPORAL_HISTORY_SHARDS (8, fixed for the
@@ -25,6 +26,11 @@ async function main() {
     process.stdout.write((await stopCluster(dataDir)) ? 'temporal-cluster: stopped\n' : 'temporal-cluster: no server of ours was running\n');
     return;
   }
+  if (process.argv.includes('--build-only')) {
+    const b = await resolveTemporalServer();
+    process.stdout.write(`${path.dirname(b.server)}\n`);
+    return;
+  }
   const databaseUrl = process.env.DATABASE_URL?.trim();
   if (!databaseUrl) throw new Error('DATABASE_URL is missing: the cluster keeps its history and visibility in Postgres (e.g. postgres://postgres@127.0.0.1:5432/postgres)');
   const binaries = await resolveTemporalServer();
@@ -42,7 +48,7 @@ async function main() {
     log: (line) => process.stdout.write(`${line}\n`),
   });
   process.stdout.write(
-    `temporal-cluster: ready — TEMPORAL_ADDRESS=${cluster.address}${cluster.alreadyRunning ? ' (already running)' : ''}; log ${cluster.logFile}; stop with npm run temporal:cluster -- --stop\n`,
+    `temporal-cluster: ready — TEMPORAL_ADDRESS=${cluster.address}${cluster.alreadyRunning ? ' (already running)' : ''}, ${cluster.historyShards} history shards; log ${cluster.logFile}; stop with npm run temporal:cluster -- --stop\n`,
   );
 }
 

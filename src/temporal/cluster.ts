@@ -11,8 +11,8 @@ import { waitForTemporal } from './dev-server';
 
 /**
  * History shards of a cluster this script creates. A shard is Temporal's unit of history ownership and write
- * serialization; the count is fixed when the cluster first starts (the server refuses to start with another number
- * against the same database) and cannot be changed without a new cluster and a migration of the runs. 8 keeps the
+ * serialization; the count is recorded in the cluster metadata when the cluster first starts (a later config with
+ * another number is ignored with a warning) and cannot change without new databases and moving the runs. 8 keeps the
  * idle cost of a two-core machine low (each shard polls its task queues in Postgres); docs/scaling.md says what a
  * larger deployment should choose.
  * @default 8
@@ -292,8 +292,23 @@ export async function ensureNamespace(address: string, opts: { namespace: string
   }
 }
 
+/** The history shard count the cluster recorded at its first start (the server keeps it whatever the config says later). */
+export async function recordedShardCount(address: string): Promise<number> {
+  const connection = await Connection.connect({ address });
+  try {
+    const { clusters } = await connection.operatorService.listClusters({});
+    const count = clusters?.[0]?.historyShardCount;
+    if (!count) throw new Error(`temporal-cluster: the server at ${address} reported no history shard count`);
+    return count;
+  } finally {
+    await connection.close();
+  }
+}
+
 export type RunningCluster = {
   address: string;
+  /** History shards, as the cluster recorded them. */
+  historyShards: number;
   /** Undefined when the server was already running (not ours to stop). */
   process: ChildProcess | undefined;
   alreadyRunning: boolean;
@@ -354,10 +369,18 @@ export async function ensureCluster(opts: ClusterOptions & { detached?: boolean 
     if (opts.detached) child.unref();
     log(`temporal-cluster: temporal-server ${opts.binaries.version} started at ${address} (pid ${child.pid}, log ${logFile})`);
   }
+  const historyShards = await recordedShardCount(address);
+  const wantedShards = opts.numHistoryShards ?? DEFAULT_HISTORY_SHARDS;
+  if (historyShards !== wantedShards) {
+    log(
+      `temporal-cluster: this cluster has ${historyShards} history shards, recorded when its databases were first used; the ${wantedShards} asked for are ignored (a different count needs new databases)`,
+    );
+  }
   await ensureNamespace(address, { namespace, retentionMs: opts.retentionMs ?? 3 * 24 * 3600_000, log });
   const proc = child;
   return {
     address,
+    historyShards,
     process: proc,
     alreadyRunning,
     logFile,

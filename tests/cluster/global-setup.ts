@@ -8,7 +8,7 @@ import type { TestProject } from 'vitest/node';
 import { allClusterPorts, ensureCluster, type RunningCluster } from '../../src/temporal/cluster';
 import { resolveTemporalServer } from '../../src/temporal/server-binary';
 import { ensureWorkflowBundle } from '../../src/temporal/workflow-bundle';
-import { startPgCluster, type PgCluster } from '../chaos/harness/postgres';
+import { postgresBinDir, startPgCluster, type PgCluster } from '../chaos/harness/postgres';
 import { freePort } from '../helpers/ports';
 
 declare module 'vitest' {
@@ -17,6 +17,8 @@ declare module 'vitest' {
     clusterAddress: string;
     /** The Postgres the cluster keeps its history in; test files create their own itinera databases on it. */
     clusterDatabaseUrl: string;
+    /** Its history and visibility database names. */
+    clusterDatabases: [string, string];
   }
 }
 
@@ -49,12 +51,15 @@ async function freeBasePort(): Promise<number> {
 
 /**
  * The `cluster` project's Temporal: the real server built by `npm run temporal:cluster`'s code (src/temporal/cluster.ts)
- * on fresh `temporal`/`temporal_visibility` databases of DATABASE_URL (or a private Postgres when it is unset), on
- * free ports, stopped and dropped after the run.
+ * on fresh `temporal`/`temporal_visibility` databases of a private Postgres (DATABASE_URL's server where none can
+ * run), on free ports, stopped and dropped after the run.
  */
 export async function setup(project: TestProject) {
+  // A private Postgres when the server binaries are installed (as the chaos stack does): the cluster's connections
+  // (four services, each with its pools) then never count against the max_connections of the server the rest of the
+  // suite shares. DATABASE_URL only where no private one can run.
   let databaseUrl = process.env.DATABASE_URL;
-  if (!databaseUrl) {
+  if (postgresBinDir() || !databaseUrl) {
     ownPg = await startPgCluster();
     databaseUrl = ownPg.url;
   }
@@ -76,6 +81,7 @@ export async function setup(project: TestProject) {
   });
   project.provide('clusterAddress', cluster.address);
   project.provide('clusterDatabaseUrl', databaseUrl);
+  project.provide('clusterDatabases', [names[0]!, names[1]!]);
 }
 
 export async function teardown() {
