@@ -45,6 +45,10 @@ export type ClusterOptions = {
   retentionMs?: number;
   /** Extra dynamic config (`key: value` pairs applied without constraints). */
   dynamicConfig?: Record<string, unknown>;
+  /** A dynamic config file to use as it is instead of the one written from `dynamicConfig` (the compose file's). */
+  dynamicConfigFile?: string;
+  /** Register the namespace and search attributes (false: a separate job does, as in compose). @default true */
+  registerNamespace?: boolean;
   /**
    * Postgres connections per service and store: each of the four services in the process opens its own pools, so the
    * server may hold 4 × (history + visibility) connections. @default { history: 20, visibility: 10 }
@@ -201,7 +205,7 @@ export function serverConfig(opts: ClusterOptions): string {
       clusterInformation: { active: { enabled: true, initialFailoverVersion: 1, rpcName: 'frontend', rpcAddress: `${host}:${ports.frontend}` } },
     },
     dcRedirectionPolicy: { policy: 'noop' },
-    dynamicConfigClient: { filepath: path.join(opts.dataDir, 'config', 'dynamicconfig.yaml'), pollInterval: '10s' },
+    dynamicConfigClient: { filepath: opts.dynamicConfigFile ?? path.join(opts.dataDir, 'config', 'dynamicconfig.yaml'), pollInterval: '10s' },
   };
   return `# Written by itinera's temporal:cluster (src/temporal/cluster.ts); rewritten on every run.${yaml(config)}\n`;
 }
@@ -376,7 +380,7 @@ export async function ensureCluster(opts: ClusterOptions & { detached?: boolean 
       `temporal-cluster: this cluster has ${historyShards} history shards, recorded when its databases were first used; the ${wantedShards} asked for are ignored (a different count needs new databases)`,
     );
   }
-  await ensureNamespace(address, { namespace, retentionMs: opts.retentionMs ?? 3 * 24 * 3600_000, log });
+  if (opts.registerNamespace !== false) await ensureNamespace(address, { namespace, retentionMs: opts.retentionMs ?? 3 * 24 * 3600_000, log });
   const proc = child;
   return {
     address,

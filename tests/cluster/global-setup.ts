@@ -1,15 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
-import { allClusterPorts, ensureCluster, type RunningCluster } from '../../src/temporal/cluster';
+import { ensureCluster, type RunningCluster } from '../../src/temporal/cluster';
 import { resolveTemporalServer } from '../../src/temporal/server-binary';
 import { ensureWorkflowBundle } from '../../src/temporal/workflow-bundle';
 import { postgresBinDir, startPgCluster, type PgCluster } from '../chaos/harness/postgres';
-import { freePort } from '../helpers/ports';
+import { freeClusterPort } from './ports';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -27,27 +26,6 @@ let made: { url: string; names: string[] } | undefined;
 let cluster: RunningCluster | undefined;
 let ownPg: PgCluster | undefined;
 let dataDir: string | undefined;
-
-async function freeBasePort(): Promise<number> {
-  // The frontend port and its fixed offsets (clusterPorts) must all be free.
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const base = await freePort();
-    if (base < 2000) continue;
-    const others = allClusterPorts(base).filter((p) => p !== base);
-    const free = await Promise.all(
-      others.map(
-        (p) =>
-          new Promise<boolean>((resolve) => {
-            const s = createServer();
-            s.once('error', () => resolve(false));
-            s.listen(p, '127.0.0.1', () => s.close(() => resolve(true)));
-          }),
-      ),
-    );
-    if (free.every(Boolean)) return base;
-  }
-  throw new Error('no free block of ports for the Temporal cluster');
-}
 
 /**
  * The `cluster` project's Temporal: the real server built by `npm run temporal:cluster`'s code (src/temporal/cluster.ts)
@@ -74,7 +52,7 @@ export async function setup(project: TestProject) {
     historyDatabase: names[0],
     visibilityDatabase: names[1],
     dataDir,
-    port: await freeBasePort(),
+    port: await freeClusterPort(),
     // Four services each open these pools; the shared Postgres also serves the rest of the suite.
     maxConns: { history: 6, visibility: 3 },
     log: (line) => process.stdout.write(`${line}\n`),

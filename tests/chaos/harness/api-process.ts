@@ -15,11 +15,11 @@ export type ApiProcess = {
  * The production API entry point (`npm run api` = src/api/server.ts) as a child process on a free port, with `env`
  * on top of this process's environment; resolves once GET /healthz answers 200.
  */
-export async function startApiProcess(env: Record<string, string>, opts: { timeoutMs?: number } = {}): Promise<ApiProcess> {
+export async function startApiProcess(env: Record<string, string>, opts: { timeoutMs?: number; baseEnv?: NodeJS.ProcessEnv } = {}): Promise<ApiProcess> {
   const port = await freePort();
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/api/server.ts'], {
     cwd: ROOT,
-    env: { ...process.env, LOG_LEVEL: 'warn', ...env, HOST: '127.0.0.1', PORT: String(port) },
+    env: { ...(opts.baseEnv ?? process.env), LOG_LEVEL: 'warn', ...env, HOST: '127.0.0.1', PORT: String(port) },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';

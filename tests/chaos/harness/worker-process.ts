@@ -11,6 +11,8 @@ export type WorkerSupervisor = {
   stats: { starts: number; kills: number; exits: ExitRecord[] };
   /** Resolves when the current process polls Temporal. */
   ready(): Promise<void>;
+  /** The current process's pid (undefined between a death and the restart). */
+  pid(): number | undefined;
   /** kill -9 the current process; the supervisor starts a new one, like systemd or Kubernetes would. */
   kill9(): Promise<void>;
   stop(): Promise<void>;
@@ -26,6 +28,8 @@ export type SuperviseOptions = {
    * pid polls; `gone()` turns true when it exited meanwhile.
    */
   readyWhen?: (pid: number, gone: () => boolean) => Promise<void>;
+  /** What `env` is laid over. @default process.env */
+  baseEnv?: NodeJS.ProcessEnv;
 };
 
 /** Keeps one worker process alive (`scripts/chaos-worker.ts` by default), restarting it whenever it dies (after `restartDelayMs`). */
@@ -44,7 +48,7 @@ export function superviseWorker(env: Record<string, string>, opts: SuperviseOpti
     let stderr = '';
     const c = spawn(process.execPath, ['--import', 'tsx', opts.entry ?? ENTRY], {
       cwd: ROOT,
-      env: { ...process.env, LOG_LEVEL: 'warn', ...env },
+      env: { ...(opts.baseEnv ?? process.env), LOG_LEVEL: 'warn', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     child = c;
@@ -79,6 +83,7 @@ export function superviseWorker(env: Record<string, string>, opts: SuperviseOpti
   return {
     stats,
     ready: () => (isReady ? Promise.resolve() : new Promise((r) => readyWaiters.push(r))),
+    pid: () => (child && child.exitCode === null ? child.pid : undefined),
     async kill9() {
       const c = child;
       if (!c || c.exitCode !== null) return;
