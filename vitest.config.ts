@@ -16,6 +16,11 @@ const CHAOS_FULL = process.env.CHAOS_FULL === '1';
 const DIFFERENTIAL = ['tests/differential/**/*.test.ts'];
 /** The console in a real browser (chromium via playwright-core): its own project, part of `npm test`. */
 const BROWSER = ['tests/console/**/*.test.ts'];
+/**
+ * The production topology on a real Temporal server (Postgres persistence, SQL visibility; src/temporal/cluster.ts):
+ * two worker and two API processes per file. Its own global setup (not the dev server's), files one at a time, last.
+ */
+const CLUSTER = ['tests/cluster/**/*.test.ts'];
 
 export default defineConfig({
   test: {
@@ -29,7 +34,7 @@ export default defineConfig({
     maxWorkers: 2,
     reporters: ['default'],
     projects: [
-      { extends: true, test: { name: 'main', include: ['tests/**/*.test.ts'], exclude: [...HEAVY, ...CHAOS, ...DIFFERENTIAL, ...BROWSER], sequence: { groupOrder: 0 } } },
+      { extends: true, test: { name: 'main', include: ['tests/**/*.test.ts'], exclude: [...HEAVY, ...CHAOS, ...DIFFERENTIAL, ...BROWSER, ...CLUSTER], sequence: { groupOrder: 0 } } },
       { extends: true, test: { name: 'browser', include: BROWSER, sequence: { groupOrder: 0 } } },
       { extends: true, test: { name: 'heavy', include: HEAVY, sequence: { groupOrder: 1 } } },
       {
@@ -45,6 +50,19 @@ export default defineConfig({
         },
       },
       { extends: true, test: { name: 'differential', include: DIFFERENTIAL, testTimeout: scaled(60 * 60_000), sequence: { groupOrder: 3 } } },
+      {
+        // Not `extends`: the root's global setup would start a dev server this project does not use.
+        test: {
+          name: 'cluster',
+          include: CLUSTER,
+          globalSetup: ['tests/cluster/global-setup.ts'],
+          pool: 'forks',
+          fileParallelism: false,
+          testTimeout: scaled(10 * 60_000),
+          hookTimeout: scaled(300_000),
+          sequence: { groupOrder: 4 },
+        },
+      },
     ],
   },
 });

@@ -211,6 +211,8 @@ const EnvSchema = z.object({
   RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE: perMinute(ADDRESS_LIMIT_DEFAULTS.unauthenticatedPerMinute),
   RATE_LIMIT_PUBLIC_PER_MINUTE: perMinute(ADDRESS_LIMIT_DEFAULTS.publicPerMinute),
   RATE_LIMIT_MAX_ADDRESSES: z.coerce.number().int().min(100).default(ADDRESS_LIMIT_DEFAULTS.maxAddresses),
+  RATE_LIMIT_PER_KEY_PER_SECOND: z.coerce.number().positive().max(1_000_000).default(50),
+  RATE_LIMIT_PER_KEY_BURST: z.coerce.number().int().min(1).max(1_000_000).default(200),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).default(WORKER_DEFAULTS.maxCachedWorkflows),
   WORKER_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().min(1).default(WORKER_DEFAULTS.maxConcurrentActivities),
@@ -322,6 +324,8 @@ export type Config = {
   consoleSessionMs: number;
   /** Per client address and minute: failed authentications, and requests to public endpoints; addresses remembered. */
   addressLimits: { unauthenticatedPerMinute: number; publicPerMinute: number; maxAddresses: number };
+  /** Per API key, shared by every API process on one Postgres (src/api/rate-limit.ts). */
+  keyRateLimit: { perSecond: number; burst: number };
   /**
    * OUTBOUND_ALLOW: the private addresses, ranges and host names that outbound HTTP (webhook steps, chat robots, the
    * CRM, SMS gateways) may reach; every other private, loopback, link-local or metadata address is refused.
@@ -419,6 +423,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       publicPerMinute: e.RATE_LIMIT_PUBLIC_PER_MINUTE,
       maxAddresses: e.RATE_LIMIT_MAX_ADDRESSES,
     },
+    keyRateLimit: { perSecond: e.RATE_LIMIT_PER_KEY_PER_SECOND, burst: e.RATE_LIMIT_PER_KEY_BURST },
     outboundAllow: e.OUTBOUND_ALLOW,
     logLevel: e.LOG_LEVEL,
     workerMaxCachedWorkflows: e.WORKER_MAX_CACHED_WORKFLOWS,

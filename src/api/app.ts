@@ -27,7 +27,7 @@ import { healthRoutes } from './routes/health';
 import { importRoutes } from './routes/imports';
 import { journeyRoutes } from './routes/journeys';
 import type { OutboundAllowList } from '../net/addresses';
-import { syncJourneySchedules } from '../publishing/schedules';
+import { syncJourneySchedulesExclusive } from '../publishing/schedules';
 import { keyRoutes } from './routes/keys';
 import { launchRoutes } from './routes/launches';
 import { messageRoutes } from './routes/messages';
@@ -56,6 +56,7 @@ export type AppDeps = {
   logger?: Logger;
   /** @default '1mb' — a 1,000-event batch fits; anything larger is refused with 413. */
   bodyLimit?: string;
+  /** Per-key limit; on Postgres its buckets are shared by every API process (RateLimitOptions.shared), on PGlite in memory. */
   rateLimit?: RateLimitOptions;
   /** Per-address limits on failed authentications and public endpoints. */
   addressLimits?: AddressLimitOptions;
@@ -101,7 +102,7 @@ export function routeTable(deps: AppDeps): RouteDef[] {
     ...mailPageRoutes({ ...ingest, secrets: deps.signingSecrets, topics: deps.topics ?? DEFAULT_TOPICS }),
     ...runRoutes({ db, temporal: deps.temporal, taskQueue: deps.taskQueue }),
     ...handoffRoutes(ingest),
-    ...journeyRoutes({ db, ...(deps.outboundAllow ? { outboundAllow: deps.outboundAllow } : {}), ...(deps.topics ? { topics: deps.topics } : {}), onChange: () => syncJourneySchedules(deps.temporal, db, { taskQueue: deps.taskQueue }) }),
+    ...journeyRoutes({ db, ...(deps.outboundAllow ? { outboundAllow: deps.outboundAllow } : {}), ...(deps.topics ? { topics: deps.topics } : {}), onChange: () => syncJourneySchedulesExclusive(deps.temporal, deps.database, { taskQueue: deps.taskQueue }) }),
     ...launchRoutes({ db, temporal: deps.temporal, taskQueue: deps.taskQueue }),
     ...importRoutes({ db, temporal: deps.temporal, taskQueue: deps.taskQueue, ...(deps.importMaxBytes ? { maxBytes: deps.importMaxBytes } : {}) }),
     ...messageRoutes({ db }),
@@ -156,7 +157,7 @@ export function buildApp(deps: AppDeps): Express {
 
   app.use(
     mountRoutes(routes, {
-      authenticated: [authenticate(deps.database.db, { exhausted: unauthenticated.exhausted }), unauthenticated.onFailure, rateLimitPerKey(deps.rateLimit)],
+      authenticated: [authenticate(deps.database.db, { exhausted: unauthenticated.exhausted }), unauthenticated.onFailure, rateLimitPerKey({ ...(deps.database.kind === 'postgres' ? { shared: deps.database.db } : {}), ...deps.rateLimit })],
       public: [publicLimit],
     }, { db: deps.database.db }),
   );

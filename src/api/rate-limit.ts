@@ -1,6 +1,9 @@
 import type { ErrorRequestHandler, Request, RequestHandler } from 'express';
 import { ipKeyGenerator, rateLimit, type ClientRateLimitInfo, type Options, type RateLimitRequestHandler, type Store } from 'express-rate-limit';
 import { ADDRESS_LIMIT_DEFAULTS } from '../config';
+import { sql } from 'drizzle-orm';
+import type { Db } from '../db/client';
+import { apiKeyRateBuckets } from '../db/schema';
 import { DomainError } from '../errors';
 
 export type RateLimitOptions = {
@@ -9,7 +12,50 @@ export type RateLimitOptions = {
   /** Burst size. @default 200 */
   burst?: number;
   now?: () => number;
+  /**
+   * Keep the buckets in this database (api_key_rate_buckets), shared by every API process on it, so that replicas
+   * give a key the limit once and not once each. Without it the buckets live in this process's memory: right for the
+   * embedded PGlite, which one process owns.
+   */
+  shared?: Db;
 };
+
+type Take = (keyId: string, t: number) => Promise<{ allowed: boolean; left: number }>;
+
+function memoryBuckets(rate: number, burst: number): Take {
+  const buckets = new Map<string, { tokens: number; at: number }>();
+  return async (key, t) => {
+    const b = buckets.get(key) ?? { tokens: burst, at: t };
+    b.tokens = Math.min(burst, b.tokens + ((t - b.at) / 1000) * rate);
+    b.at = t;
+    buckets.set(key, b);
+    if (b.tokens < 1) return { allowed: false, left: b.tokens };
+    b.tokens -= 1;
+    return { allowed: true, left: b.tokens };
+  };
+}
+
+/** One upsert per request: refill by the time since the row's last touch, take a token when there is one. */
+function databaseBuckets(db: Db, rate: number, burst: number): Take {
+  const b = apiKeyRateBuckets;
+  const refilled = sql`least(${burst}::double precision, ${b.tokens} + greatest(0, extract(epoch from (excluded.refilled_at - ${b.refilledAt}))::double precision) * ${rate}::double precision)`;
+  return async (keyId, t) => {
+    const [row] = await db
+      .insert(b)
+      .values({ keyId, tokens: burst - 1, refilledAt: new Date(t), allowed: true })
+      .onConflictDoUpdate({
+        target: b.keyId,
+        set: {
+          tokens: sql`case when ${refilled} >= 1 then ${refilled} - 1 else ${refilled} end`,
+          // Clocks of several processes differ a little: time never runs backwards for a bucket.
+          refilledAt: sql`greatest(${b.refilledAt}, excluded.refilled_at)`,
+          allowed: sql`${refilled} >= 1`,
+        },
+      })
+      .returning({ tokens: b.tokens, allowed: b.allowed });
+    return { allowed: row!.allowed, left: row!.tokens };
+  };
+}
 
 /**
  * A token bucket per API key, after authentication (keyless floods are the per-address limit's). Every answer says
@@ -20,29 +66,25 @@ export function rateLimitPerKey(opts: RateLimitOptions = {}): RequestHandler {
   const rate = opts.perSecond ?? 50;
   const burst = opts.burst ?? 200;
   const now = opts.now ?? Date.now;
-  const buckets = new Map<string, { tokens: number; at: number }>();
+  const take = opts.shared ? databaseBuckets(opts.shared, rate, burst) : memoryBuckets(rate, burst);
   return (req, res, next) => {
     const key = req.principal?.keyId;
     if (!key) return next();
-    const t = now();
-    const b = buckets.get(key) ?? { tokens: burst, at: t };
-    b.tokens = Math.min(burst, b.tokens + ((t - b.at) / 1000) * rate);
-    b.at = t;
-    buckets.set(key, b);
-    const headers = (left: number) =>
-      res.set({
-        'RateLimit-Policy': `"per-key"; q=${burst}; w=${Math.ceil(burst / rate)}`,
-        RateLimit: `"per-key"; r=${Math.max(0, Math.floor(left))}; t=${Math.ceil((burst - left) / rate)}`,
-      });
-    if (b.tokens < 1) {
-      headers(b.tokens);
-      const retryAfter = Math.max(1, Math.ceil((1 - b.tokens) / rate));
-      res.set('Retry-After', String(retryAfter));
-      return next(new DomainError('rate_limited', 429, `Too many requests for this API key; retry after ${retryAfter}s.`));
-    }
-    b.tokens -= 1;
-    headers(b.tokens);
-    next();
+    take(key, now()).then(
+      ({ allowed, left }) => {
+        res.set({
+          'RateLimit-Policy': `"per-key"; q=${burst}; w=${Math.ceil(burst / rate)}`,
+          RateLimit: `"per-key"; r=${Math.max(0, Math.floor(left))}; t=${Math.ceil((burst - left) / rate)}`,
+        });
+        if (!allowed) {
+          const retryAfter = Math.max(1, Math.ceil((1 - left) / rate));
+          res.set('Retry-After', String(retryAfter));
+          return next(new DomainError('rate_limited', 429, `Too many requests for this API key; retry after ${retryAfter}s.`));
+        }
+        next();
+      },
+      (err: unknown) => next(err),
+    );
   };
 }
 

@@ -24,6 +24,12 @@ export type DatabaseHandle = {
   /** Where it lives, with any password removed: safe to log. */
   location: string;
   ping(): Promise<void>;
+  /**
+   * Runs `fn` while this process holds the Postgres advisory lock named `name` (on a connection of its own), so that
+   * replicas starting at once take turns: migrations, Schedule sync. PGlite serves one process (embedded-lock.ts), so
+   * there it simply runs `fn`.
+   */
+  exclusive<T>(name: string, fn: () => Promise<T>): Promise<T>;
   close(): Promise<void>;
 };
 
@@ -63,6 +69,10 @@ function checkEmbeddedVersion(dir: string): void {
   }
   if (found !== String(EMBEDDED_POSTGRES_MAJOR)) throw new EmbeddedDatabaseVersionError(path.resolve(dir), found);
 }
+
+/** Advisory lock names (hashed to a key by Postgres): one per concern that replicas must not run at the same time. */
+export const MIGRATION_LOCK = 'itinera.migrate';
+export const SCHEDULE_SYNC_LOCK = 'itinera.schedule-sync';
 
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../../drizzle', import.meta.url));
 
@@ -112,6 +122,19 @@ export async function openDatabase(opts: OpenDatabaseOptions): Promise<DatabaseH
       ping: async () => {
         await pool.query('select 1');
       },
+      exclusive: async (name, fn) => {
+        // Its own client, outside the pools: `fn` may need every pooled connection while the lock is held.
+        const client = new pg.Client({ connectionString: opts.url });
+        client.on('error', () => undefined);
+        await client.connect();
+        try {
+          await client.query('select pg_advisory_lock(hashtext($1))', [name]);
+          // Ending the session releases the lock too, also when this process dies while holding it.
+          return await fn();
+        } finally {
+          await client.end().catch(() => undefined);
+        }
+      },
       close: async () => {
         await Promise.all([pool.end(), urgentPool.end()]);
       },
@@ -146,6 +169,7 @@ export async function openDatabase(opts: OpenDatabaseOptions): Promise<DatabaseH
     ping: async () => {
       await client.query('select 1');
     },
+    exclusive: (_name, fn) => fn(),
     close: async () => {
       try {
         await client.close();
@@ -156,11 +180,14 @@ export async function openDatabase(opts: OpenDatabaseOptions): Promise<DatabaseH
   };
 }
 
-/** Applies the drizzle-kit migrations in `drizzle/`; safe to call on every start. */
+/**
+ * Applies the drizzle-kit migrations in `drizzle/`; safe to call on every start, also from several processes at once
+ * (API and worker replicas): they take turns on an advisory lock, and all but the first find nothing left to do.
+ */
 export async function migrateDatabase(handle: DatabaseHandle): Promise<void> {
   if (handle.kind === 'postgres') {
     const { migrate } = await import('drizzle-orm/node-postgres/migrator');
-    await migrate(handle.db as never, { migrationsFolder: MIGRATIONS_DIR });
+    await handle.exclusive(MIGRATION_LOCK, () => migrate(handle.db as never, { migrationsFolder: MIGRATIONS_DIR }));
   } else {
     const { migrate } = await import('drizzle-orm/pglite/migrator');
     await migrate(handle.db as never, { migrationsFolder: MIGRATIONS_DIR });

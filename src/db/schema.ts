@@ -2,6 +2,7 @@ import { sql } from 'drizzle-orm';
 import {
   bigserial,
   boolean,
+  doublePrecision,
   index,
   integer,
   jsonb,
@@ -292,6 +293,22 @@ export const apiKeys = pgTable(
   },
   (t) => [uniqueIndex('api_keys_prefix_uq').on(t.prefix)],
 );
+
+/**
+ * The per-key token bucket of the API's rate limit, shared by every API process on this database (src/api/rate-limit.ts):
+ * two replicas behind a load balancer give a key the configured rate once, not once each. One row per key that has
+ * made a request; the row goes with its key.
+ */
+export const apiKeyRateBuckets = pgTable('api_key_rate_buckets', {
+  keyId: uuid('key_id')
+    .primaryKey()
+    .references(() => apiKeys.id, { onDelete: 'cascade' }),
+  /** Tokens left at `refilledAt` (fractional: the bucket refills continuously). */
+  tokens: doublePrecision('tokens').notNull(),
+  refilledAt: timestamp('refilled_at', { withTimezone: true, precision: 3 }).notNull(),
+  /** Whether the request that last touched the row was let through (what the caller reads back). */
+  allowed: boolean('allowed').notNull(),
+});
 
 /**
  * Console sessions: an API key exchanged for a cookie. Only a hash of the cookie's value is stored, so a read of this

@@ -1,6 +1,7 @@
-import { MONTHS, ScheduleNotFoundError, type Client, type ScheduleOptions, type ScheduleSpec } from '@temporalio/client';
+import { MONTHS, type Client, type ScheduleDescription, type ScheduleOptions, type ScheduleSpec, type ScheduleUpdateOptions } from '@temporalio/client';
+import { deleteSchedule, upsertSchedule } from '../temporal/schedules';
 import { and, eq, isNotNull } from 'drizzle-orm';
-import type { Db } from '../db/client';
+import { SCHEDULE_SYNC_LOCK, type DatabaseHandle, type Db } from '../db/client';
 import { journeys, journeyVersions } from '../db/schema';
 import type { JourneyPlan, PlanTrigger } from '../journey/plan';
 import { syncDateSweepSchedules } from '../triggers/schedule';
@@ -73,33 +74,32 @@ export async function syncJourneySchedules(client: Client, db: Db, opts: { taskQ
         policies: { overlap: 'SKIP', catchupWindow: '1 hour' },
         state: { paused, note: paused ? `journey ${row.status}` : `journey ${row.id}`, ...(t.at !== undefined ? { remainingActions: 1 } : {}) },
       };
-      const handle = client.schedule.getHandle(scheduleId);
-      try {
-        const current = await handle.describe();
-        // One update carries spec, action and pause state: separate pause/unpause calls could be applied out of order.
-        await handle.update((prev) => ({
-          ...prev,
-          spec: options.spec,
-          action: options.action as typeof prev.action,
-          policies: { ...prev.policies, overlap: 'SKIP', catchupWindow: 3_600_000 },
-          state: { ...prev.state, paused, note: options.state!.note! },
-        }));
-        if (paused && !current.state.paused) out.paused.push(scheduleId);
-        out.updated.push(scheduleId);
-      } catch (err) {
-        if (!(err instanceof ScheduleNotFoundError)) throw err;
-        await client.schedule.create(options);
-        out.created.push(scheduleId);
-        if (paused) out.paused.push(scheduleId);
-      }
+      const apply = (prev: ScheduleDescription): ScheduleUpdateOptions => ({
+        ...prev,
+        spec: options.spec,
+        action: options.action as typeof prev.action,
+        policies: { ...prev.policies, overlap: 'SKIP', catchupWindow: 3_600_000 },
+        state: { ...prev.state, paused, note: options.state!.note! },
+      });
+      // One update carries spec, action and pause state: separate pause/unpause calls could be applied out of order.
+      const outcome = await upsertSchedule(client, options, apply);
+      out[outcome.result].push(scheduleId);
+      if (paused && (outcome.result === 'created' || !outcome.wasPaused)) out.paused.push(scheduleId);
     }
   }
   await syncDateSweepSchedules(client, db, rows, opts.taskQueue, out);
   for await (const s of client.schedule.list()) {
     if (s.scheduleId.startsWith(`${JOURNEY_SCHEDULE_PREFIX}${opts.taskQueue}:`) && !wanted.has(s.scheduleId)) {
-      await client.schedule.getHandle(s.scheduleId).delete();
-      out.deleted.push(s.scheduleId);
+      if (await deleteSchedule(client, s.scheduleId)) out.deleted.push(s.scheduleId);
     }
   }
   return out;
+}
+
+/**
+ * syncJourneySchedules under the database's schedule-sync lock: replicas (workers at start, API processes after a
+ * publish) take turns, so one never deletes a Schedule that another has just created for a journey it has not read.
+ */
+export function syncJourneySchedulesExclusive(client: Client, database: Pick<DatabaseHandle, 'db' | 'exclusive'>, opts: { taskQueue: string; ratePerSecond?: number }): Promise<ScheduleSyncResult> {
+  return database.exclusive(SCHEDULE_SYNC_LOCK, () => syncJourneySchedules(client, database.db, opts));
 }

@@ -1,4 +1,5 @@
-import { ScheduleNotFoundError, type Client, type ScheduleOptions } from '@temporalio/client';
+import type { Client, ScheduleOptions } from '@temporalio/client';
+import { deleteSchedule, upsertSchedule } from '../temporal/schedules';
 import type { Db } from '../db/client';
 import type { JourneyPlan } from '../journey/plan';
 import { batchTaskQueue, dateSweepScheduleId, type DateSweepInput, WorkflowType } from '../contracts';
@@ -29,32 +30,22 @@ export async function syncDateSweepSchedules(client: Client, db: Db, rows: Row[]
     const note = paused ? `journey ${row.status}` : `date triggers of journey ${row.id}`;
     const input: DateSweepInput = { v: 1, journeyId: row.id };
     const action = { type: 'startWorkflow' as const, workflowType: WorkflowType.DateTriggerSweep, workflowId: scheduleId, taskQueue: batchTaskQueue(taskQueue), args: [input] };
-    const handle = client.schedule.getHandle(scheduleId);
-    try {
-      const current = await handle.describe();
-      await handle.update((prev) => ({ ...prev, action: action as typeof prev.action, state: { ...prev.state, paused, note } }));
-      if (paused && !current.state.paused) out.paused.push(scheduleId);
-      out.updated.push(scheduleId);
-    } catch (err) {
-      if (!(err instanceof ScheduleNotFoundError)) throw err;
-      const options: ScheduleOptions = {
-        scheduleId,
-        spec: { intervals: [{ every: DATE_SWEEP_INTERVAL }] },
-        action,
-        // A sweep still running when the next is due: skip it; the cursor makes the next one cover both windows.
-        policies: { overlap: 'SKIP', catchupWindow: '1 hour' },
-        state: { paused, note },
-      };
-      await client.schedule.create(options);
-      out.created.push(scheduleId);
-      if (paused) out.paused.push(scheduleId);
-    }
+    const options: ScheduleOptions = {
+      scheduleId,
+      spec: { intervals: [{ every: DATE_SWEEP_INTERVAL }] },
+      action,
+      // A sweep still running when the next is due: skip it; the cursor makes the next one cover both windows.
+      policies: { overlap: 'SKIP', catchupWindow: '1 hour' },
+      state: { paused, note },
+    };
+    const outcome = await upsertSchedule(client, options, (prev) => ({ ...prev, action: action as typeof prev.action, state: { ...prev.state, paused, note } }));
+    out[outcome.result].push(scheduleId);
+    if (paused && (outcome.result === 'created' || !outcome.wasPaused)) out.paused.push(scheduleId);
   }
   const prefix = dateSweepScheduleId(taskQueue, '');
   for await (const s of client.schedule.list()) {
     if (s.scheduleId.startsWith(prefix) && !wanted.has(s.scheduleId)) {
-      await client.schedule.getHandle(s.scheduleId).delete();
-      out.deleted.push(s.scheduleId);
+      if (await deleteSchedule(client, s.scheduleId)) out.deleted.push(s.scheduleId);
     }
   }
 }

@@ -31,6 +31,7 @@ export function createApi(opts: ApiOptions): Express {
     trustProxy: config.trustProxy,
     sessionTtlMs: config.consoleSessionMs,
     addressLimits: config.addressLimits,
+    rateLimit: config.keyRateLimit,
     outboundAllow: config.outboundAllow,
     ...(config.sms.provider === 'twilio' ? { twilio: { authToken: config.sms.authToken, publicBaseUrl: config.publicBaseUrl, helpText: config.sms.helpText } } : {}),
     importMaxBytes: config.importMaxBytes,

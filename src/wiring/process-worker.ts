@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { createActivities } from '../activities';
 import type { Config } from '../config';
 import type { DatabaseHandle } from '../db/client';
-import { syncJourneySchedules } from '../publishing/schedules';
+import { syncJourneySchedulesExclusive } from '../publishing/schedules';
 import { SALES_FILE, SCORING_MODEL_FILE } from '../paths';
 import { loadSalesDirectory } from '../sales';
 import { loadScoringModel, type ScoringModel } from '../scoring/model';
@@ -46,7 +46,7 @@ export async function createProcessWorker(opts: ProcessWorkerOptions): Promise<P
   const scoring = await loadScoringModel(SCORING_MODEL_FILE);
   const sales = await loadSalesDirectory(SALES_FILE);
   await ensureScoreDecaySchedule(temporal.client, { taskQueue, timezone: scoring.timezone });
-  const schedules = await syncJourneySchedules(temporal.client, database.db, { taskQueue });
+  const schedules = await syncJourneySchedulesExclusive(temporal.client, database, { taskQueue });
   log.info(schedules, 'journey schedules in sync');
   const { mailer, description } = createMailer({ config });
   const ingest = ingestDeps({ db: database.db, temporal: temporal.client, taskQueue, scoring });

@@ -37,10 +37,10 @@ describe(`chaos: Temporal, Postgres, SMTP and the webhook receiver fail while ${
       // Let runs get going (and the first half still arriving), so every fault lands mid-run.
       await sleep(10_000);
       await fault(`temporal kill -9, ${TEMPORAL_DOWN_MS / 1000} s down, restart`, async () => {
-        await stack.temporal.crash();
+        await stack.temporal!.crash();
         second = stack.ingest(half, TOTAL, { batch: 25, concurrency: 2 });
         await sleep(TEMPORAL_DOWN_MS);
-        await stack.temporal.up();
+        await stack.temporal!.up();
       });
       await sleep(5000);
       await fault('postgres immediate stop + restart (3 s down)', () => stack.pg!.crashAndRestart(3000));

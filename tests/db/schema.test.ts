@@ -6,6 +6,7 @@ import { journeyRunSteps, messages } from '../../src/db/schema';
 import { createTestDatabase } from '../helpers/db';
 
 const TABLES = [
+  'api_key_rate_buckets',
   'api_keys',
   'audience_launch_entries',
   'audience_launches',

@@ -24,7 +24,7 @@ type Service = {
 type Compose = { services: Record<string, Service>; volumes?: Record<string, unknown> };
 
 const composeText = read('temporal-compose.yml');
-const compose = parse(composeText) as Compose;
+const compose = parse(composeText, { merge: true }) as Compose;
 const services = compose.services;
 const dockerfile = read('Dockerfile');
 
@@ -85,17 +85,19 @@ function interpolatedVariables(value: unknown): string[] {
 const byImage = (prefix: string) => Object.entries(services).filter(([, s]) => s.image?.startsWith(prefix));
 const itineraServices = Object.entries(services).filter(([, s]) => s.build !== undefined);
 const postgresName = byImage('postgres:')[0]?.[0];
-const temporalName = byImage('temporalio/auto-setup:')[0]?.[0];
+const temporalName = byImage('temporalio/server:')[0]?.[0];
 
 describe('temporal-compose.yml: services and ports', () => {
   it('defines the whole stack', () => {
-    for (const name of ['postgresql', 'temporal', 'temporal-admin-tools', 'temporal-ui', 'mailpit', 'itinera-api', 'itinera-worker']) {
+    for (const name of ['postgresql', 'temporal-schema', 'temporal', 'temporal-namespace', 'temporal-ui', 'mailpit', 'itinera-init', 'itinera-api', 'itinera-worker']) {
       expect(services, name).toHaveProperty(name);
     }
     expect(postgresName).toBe('postgresql');
     expect(temporalName).toBe('temporal');
     expect(services['temporal-ui']!.image).toMatch(/^temporalio\/ui:/);
-    expect(services['temporal-admin-tools']!.image).toMatch(/^temporalio\/admin-tools:/);
+    // Server and admin tools at one version (the admin-tools tag starts with the server's).
+    const version = services.temporal!.image!.split(':')[1]!;
+    for (const job of ['temporal-schema', 'temporal-namespace']) expect(services[job]!.image, job).toMatch(new RegExp(`^temporalio/admin-tools:${version.replaceAll('.', '\\.')}-`));
     expect(services.mailpit!.image).toMatch(/^axllent\/mailpit:/);
   });
 
@@ -112,7 +114,13 @@ describe('temporal-compose.yml: services and ports', () => {
   it('runs the API and the worker from the same image with the package.json scripts', () => {
     const scripts = (JSON.parse(read('package.json')) as { scripts: Record<string, string> }).scripts;
     const expected: Record<string, string> = { 'itinera-api': 'api', 'itinera-worker': 'worker' };
+    // The one-shot init job: migrate, then publish the journey files (the CLI's publish), each a package.json script.
+    const init = commandText(services['itinera-init']!);
+    for (const script of ['db:migrate', 'itinera']) expect(init).toContain(`npm run --silent ${script}`);
+    for (const script of ['db:migrate', 'itinera']) expect(scripts).toHaveProperty(script);
+    expect(init).toContain('-- publish');
     for (const [name, service] of itineraServices) {
+      if (name === 'itinera-init') continue;
       const match = /^npm run ([\w:-]+)$/.exec(commandText(service).trim());
       expect(match, `${name} command`).not.toBeNull();
       expect(scripts, `${name} runs a script package.json defines`).toHaveProperty(match![1]!);
@@ -129,22 +137,28 @@ describe('temporal-compose.yml: services and ports', () => {
 });
 
 describe('temporal-compose.yml: start order', () => {
-  it('starts Temporal only after Postgres is healthy', () => {
-    expect(dependsOn(services.temporal!)).toMatchObject({ postgresql: 'service_healthy' });
+  it('sets up the schema once Postgres is healthy, and starts Temporal only after that', () => {
+    expect(dependsOn(services['temporal-schema']!)).toMatchObject({ postgresql: 'service_healthy' });
+    expect(dependsOn(services.temporal!)).toMatchObject({ 'temporal-schema': 'service_completed_successfully' });
+    expect(dependsOn(services['temporal-namespace']!)).toMatchObject({ temporal: 'service_healthy' });
   });
 
-  it('starts the API and worker after Postgres and Temporal are healthy and the search attributes exist', () => {
+  it('starts the API and workers after the init job, the namespace job and the mail sink', () => {
+    expect(dependsOn(services['itinera-init']!)).toMatchObject({ postgresql: 'service_healthy' });
     for (const name of ['itinera-api', 'itinera-worker']) {
       expect(dependsOn(services[name]!), name).toMatchObject({
-        postgresql: 'service_healthy',
-        temporal: 'service_healthy',
-        'temporal-admin-tools': 'service_completed_successfully',
+        'itinera-init': 'service_completed_successfully',
+        'temporal-namespace': 'service_completed_successfully',
+        mailpit: 'service_healthy',
       });
     }
-    // The API migrates the database before it listens; the worker waits for it so the two never race to migrate.
-    expect(dependsOn(services['itinera-worker']!)).toMatchObject({ 'itinera-api': 'service_healthy' });
-    expect(dependsOn(services['temporal-admin-tools']!)).toMatchObject({ temporal: 'service_healthy' });
     expect(dependsOn(services['temporal-ui']!)).toHaveProperty('temporal');
+  });
+
+  it('lets the worker scale: no container name, no published port', () => {
+    const worker = services['itinera-worker']! as Service & { container_name?: string };
+    expect(worker.container_name).toBeUndefined();
+    expect(ports(worker)).toEqual([]);
   });
 
   it('only waits on health of services that have a health check, and only on services that exist', () => {
@@ -165,9 +179,9 @@ describe('temporal-compose.yml: start order', () => {
     }
   });
 
-  it('checks Postgres with pg_isready and Temporal by its namespace', () => {
+  it('checks Postgres with pg_isready and Temporal by its frontend port', () => {
     expect(JSON.stringify(services.postgresql!.healthcheck?.test)).toContain('pg_isready');
-    expect(JSON.stringify(services.temporal!.healthcheck?.test)).toMatch(/temporal operator (namespace describe|cluster health)/);
+    expect(services.temporal!.healthcheck?.test).toEqual(['CMD', 'nc', '-z', 'localhost', '7233']);
   });
 });
 
@@ -198,9 +212,12 @@ describe('temporal-compose.yml: itinera configuration', () => {
     }
   });
 
-  it('requires SIGNING_SECRET from the caller instead of shipping a default', () => {
+  it('requires SIGNING_SECRET and MAIL_PHYSICAL_ADDRESS from the caller instead of shipping defaults', () => {
     for (const [name, service] of itineraServices) {
       expect(environment(service).SIGNING_SECRET, name).toMatch(/^\$\{SIGNING_SECRET:\?.+\}$/);
+      // The production worker refuses to start without it (every marketing email carries the sender's address).
+      expect(environment(service).MAIL_PHYSICAL_ADDRESS, name).toMatch(/^\$\{MAIL_PHYSICAL_ADDRESS:\?.+\}$/);
+      expect(environment(service).NODE_ENV, name).toBe('production');
     }
   });
 
@@ -236,7 +253,12 @@ describe('temporal-compose.yml: itinera configuration', () => {
 });
 
 describe('temporal-compose.yml: Temporal setup', () => {
-  it('uses Postgres persistence against the postgresql service', () => {
+  it('uses Postgres persistence against the postgresql service, the same databases the schema job sets up', () => {
+    const schemaEnv = environment(services['temporal-schema']!);
+    for (const key of ['POSTGRES_SEEDS', 'DB_PORT', 'POSTGRES_USER', 'POSTGRES_PWD', 'DBNAME', 'VISIBILITY_DBNAME']) {
+      expect(environment(services.temporal!)[key], key).toBe(schemaEnv[key]);
+    }
+    expect(Number(environment(services.temporal!).NUM_HISTORY_SHARDS)).toBeGreaterThan(0);
     expect(environment(services.temporal!)).toMatchObject({
       DB: 'postgres12',
       DB_PORT: '5432',
@@ -258,7 +280,10 @@ describe('temporal-compose.yml: Temporal setup', () => {
   });
 
   it('registers exactly the search attributes the workflows use', () => {
-    const script = commandText(services['temporal-admin-tools']!);
+    const job = services['temporal-namespace']!;
+    const scriptsDir = (job.volumes ?? []).map((v) => (typeof v === 'string' ? v.split(':') : [v.source ?? '', v.target])).find(([, t]) => t === '/scripts')?.[0];
+    expect(scriptsDir, 'temporal-namespace mounts its scripts at /scripts').toBeDefined();
+    const script = read(path.join(scriptsDir!, path.basename(commandText(job).trim().split(/\s+/).at(-1)!)));
     expect(script).toContain('temporal operator search-attribute create');
     const registered = Object.fromEntries(
       [...script.matchAll(/--name\s+(\w+)\s+--type\s+(\w+)/g)].map((m) => [m[1], m[2]]),

@@ -1,10 +1,12 @@
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { Express } from 'express';
 import request from 'supertest';
 import { and, eq, like, sql } from 'drizzle-orm';
 import { Client, Connection } from '@temporalio/client';
+import proto from '@temporalio/proto';
 import { buildApp } from '../../../src/api/app';
 import { createApiKey } from '../../../src/api/auth';
 import { generateWebhookSecret } from '../../../src/channels/webhooks';
@@ -19,7 +21,8 @@ import { sleep } from './proc';
 import { startChaosSmtp, type ChaosSmtp } from './smtp-sink';
 import { startChaosTemporal, type ChaosTemporal } from './temporal-server';
 import { startChaosReceiver, type ChaosReceiver } from './webhook-receiver';
-import { superviseWorker, type WorkerSupervisor } from './worker-process';
+import { superviseWorker, type SuperviseOptions, type WorkerSupervisor } from './worker-process';
+import { startApiProcess, type ApiProcess } from './api-process';
 import { parseOutboundAllow } from '../../../src/net/addresses';
 
 export const JOURNEY_ID = 'chaos-journey';
@@ -34,12 +37,21 @@ export type ChaosStack = {
   /** Our own cluster, or undefined when the scenario runs on a scratch database of the shared server. */
   pg: PgCluster | undefined;
   database: DatabaseHandle;
-  temporal: ChaosTemporal;
+  /** The stack's own dev server; undefined on a server shared by the run (the cluster project's). */
+  temporal: ChaosTemporal | undefined;
   client: Client;
   smtp: ChaosSmtp;
   receiver: ChaosReceiver;
+  /** workers[0]: the one scenarios kill. */
   worker: WorkerSupervisor;
+  workers: WorkerSupervisor[];
+  /** The in-process API (what ingest uses when there are no API processes). */
   app: Express;
+  /** API processes (production entry point) that ingest goes through, round robin. */
+  apis: ApiProcess[];
+  /** An integration key valid on every API. */
+  key: string;
+  taskQueue: string;
   /** Posts contacts [from, to) as `chaos.entered` events in batches, as a CRM would: a failed batch is sent again. */
   ingest(from: number, to: number, opts?: { batch?: number; concurrency?: number; deadlineMs?: number }): Promise<{ requests: number; failedRequests: number }>;
   /** Runs still open in Temporal and runs the projection has finished: what the scenarios watch. */
@@ -106,7 +118,43 @@ const CLEANUP_STEP_MS = 15_000;
  * Postgres (a private cluster; a scratch database on the shared DATABASE_URL only when no server binaries exist and
  * the scenario never restarts Postgres), the SMTP sink and the webhook receiver; the API runs in-process.
  */
-export async function startChaosStack(opts: { restartsPostgres: boolean }): Promise<ChaosStack> {
+export type ChaosStackOptions = {
+  restartsPostgres: boolean;
+  /** A Temporal server shared by the run (the cluster project's) instead of a dev server of the stack's own. */
+  temporalAddress?: string;
+  /** Supervised worker processes. @default 1 */
+  workers?: number;
+  /**
+   * `chaos`: scripts/chaos-worker.ts (no migrations or Schedule sync, quick restarts); `production`: src/worker-main.ts,
+   * what `npm run worker` runs, with NODE_ENV=production.
+   * @default 'chaos'
+   */
+  workerEntry?: 'chaos' | 'production';
+  /** API processes (src/api/server.ts, what `npm run api` runs) that ingest posts to. @default 0: the in-process app */
+  apiProcesses?: number;
+};
+
+/** Resolves once the process with this pid polls the task queue for workflow and activity tasks (the SDK's default identity). */
+export function pollingWatch(client: Client, taskQueue: string): NonNullable<SuperviseOptions['readyWhen']> {
+  const { TaskQueueType } = proto.temporal.api.enums.v1;
+  return async (pid, gone) => {
+    const identity = `${pid}@${hostname()}`;
+    while (!gone()) {
+      const polling = await Promise.all(
+        [TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY].map((taskQueueType) =>
+          client.workflowService
+            .describeTaskQueue({ namespace: client.options.namespace, taskQueue: { name: taskQueue }, taskQueueType })
+            .then((r) => (r.pollers ?? []).some((p) => p.identity === identity), () => false),
+        ),
+      );
+      if (polling.every(Boolean)) return;
+      await sleep(200);
+    }
+    throw new Error(`worker ${pid} exited before polling`);
+  };
+}
+
+export async function startChaosStack(opts: ChaosStackOptions): Promise<ChaosStack> {
   const cleanups: (() => Promise<unknown>)[] = [];
   // Each step is bounded: on a machine loaded far past its cores one close that never settles (a pool waiting on a
   // client, a connection's drain) must not hold the rest of the teardown, and the processes are killed regardless.
@@ -136,8 +184,9 @@ export async function startChaosStack(opts: { restartsPostgres: boolean }): Prom
     const database = await openDatabase({ url: dbUrl, poolSize: 10 });
     cleanups.push(() => database.close());
     await migrateDatabase(database);
-    const [temporal, smtp] = await Promise.all([startChaosTemporal(), startChaosSmtp()]);
-    cleanups.push(() => temporal.stop(), () => smtp.close());
+    const [temporal, smtp] = await Promise.all([opts.temporalAddress ? undefined : startChaosTemporal(), startChaosSmtp()]);
+    cleanups.push(async () => temporal?.stop(), () => smtp.close());
+    const temporalAddress = opts.temporalAddress ?? temporal!.address;
     const secret = generateWebhookSecret();
     const receiver = await startChaosReceiver([secret]);
     cleanups.push(() => receiver.close());
@@ -146,13 +195,14 @@ export async function startChaosStack(opts: { restartsPostgres: boolean }): Prom
     // The receiver is on 127.0.0.1: published with the OUTBOUND_ALLOW the worker gets below.
     await publishJourney(database.db, source, { templates: loadTemplateCatalog(TEMPLATES_DIR), outboundAllow: parseOutboundAllow('127.0.0.1').allow });
 
-    const connection = await Connection.connect({ address: temporal.address });
+    const connection = await Connection.connect({ address: temporalAddress });
     cleanups.push(() => connection.close());
     const client = new Client({ connection });
     const taskQueue = `chaos-${randomBytes(4).toString('hex')}`;
     const signingSecret = randomBytes(32).toString('base64url');
-    const worker = superviseWorker({
-      TEMPORAL_ADDRESS: temporal.address,
+    const production = opts.workerEntry === 'production';
+    const processEnv: Record<string, string> = {
+      TEMPORAL_ADDRESS: temporalAddress,
       TEMPORAL_TASK_QUEUE: taskQueue,
       DATABASE_URL: dbUrl,
       DATABASE_POOL_SIZE: '10',
@@ -163,8 +213,16 @@ export async function startChaosStack(opts: { restartsPostgres: boolean }): Prom
       OUTBOUND_ALLOW: '127.0.0.1',
       SIGNING_SECRET: signingSecret,
       MAIL_FROM: 'itinera chaos <journeys@chaos.test>',
-    });
-    cleanups.push(() => worker.stop());
+      ...(production ? { NODE_ENV: 'production', MAIL_PHYSICAL_ADDRESS: 'itinera chaos · 1 Test Road · Shanghai', PUBLIC_BASE_URL: 'http://itinera.test' } : {}),
+    };
+    const workers = Array.from({ length: opts.workers ?? 1 }, () =>
+      superviseWorker(processEnv, production ? { entry: 'src/worker-main.ts', readyWhen: pollingWatch(client, taskQueue) } : {}),
+    );
+    cleanups.push(() => Promise.all(workers.map((w) => w.stop())));
+    const worker = workers[0]!;
+    const apis: ApiProcess[] = [];
+    cleanups.push(() => Promise.all(apis.map((a) => a.stop())));
+    for (let i = 0; i < (opts.apiProcesses ?? 0); i++) apis.push(await startApiProcess(processEnv));
     const app = buildApp({ database, temporal: client, taskQueue, triggers: dbTriggerSource(database.db), signingSecrets: [signingSecret],
       // The suite posts as fast as a CRM's bulk sync would; the per-key limit is not what is under test.
       rateLimit: { perSecond: 10_000, burst: 10_000 } });
@@ -183,7 +241,11 @@ export async function startChaosStack(opts: { restartsPostgres: boolean }): Prom
       smtp,
       receiver,
       worker,
+      workers,
       app,
+      apis,
+      key,
+      taskQueue,
       async ingest(from, to, o = {}) {
         if (!sampler) {
           const t0 = Date.now();
@@ -208,6 +270,13 @@ export async function startChaosStack(opts: { restartsPostgres: boolean }): Prom
         let failedRequests = 0;
         const starts: number[] = [];
         for (let start = from; start < to; start += size) starts.push(start);
+        let turn = 0;
+        const post = async (events: object[]): Promise<{ status: number; body: unknown }> => {
+          if (!apis.length) return request(app).post('/v1/events').set('Authorization', `Bearer ${key}`).send({ events });
+          const api = apis[turn++ % apis.length]!;
+          const res = await fetch(`${api.url}/v1/events`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify({ events }) });
+          return { status: res.status, body: await res.json().catch(() => undefined) };
+        };
         const postBatch = async (start: number) => {
           const events = [];
           for (let i = start; i < Math.min(to, start + size); i++) {
@@ -215,7 +284,7 @@ export async function startChaosStack(opts: { restartsPostgres: boolean }): Prom
           }
           for (;;) {
             requests++;
-            const res = await request(app).post('/v1/events').set('Authorization', `Bearer ${key}`).send({ events }).catch((e: Error) => ({ status: 0, body: e.message }));
+            const res = await post(events).catch((e: Error) => ({ status: 0, body: e.message }));
             if (res.status === 202 && (res.body as { rejected: unknown[] }).rejected.length === 0) return;
             failedRequests++;
             if (Date.now() > deadline) throw new Error(`ingest: batch at ${start} still failing: ${res.status} ${JSON.stringify(res.body).slice(0, 300)}`);
@@ -318,7 +387,7 @@ export async function startChaosStack(opts: { restartsPostgres: boolean }): Prom
         }
         const [ev] = await db.select({ n: sql<number>`count(*)::int` }).from(scoreEvents).where(eq(scoreEvents.reason, 'chaos'));
         const exact = people.filter((p) => p.score === SCORE_DELTA).length;
-        const unexpected = worker.stats.exits.filter((e) => !e.killedByUs);
+        const unexpected = workers.flatMap((w) => w.stats.exits.filter((e) => !e.killedByUs));
         return {
           journeys: total,
           completed: completedContacts.size,
@@ -345,8 +414,8 @@ export async function startChaosStack(opts: { restartsPostgres: boolean }): Prom
           },
           scores: { exact, wrong: people.length - exact, scoreEvents: ev!.n },
           worker: {
-            starts: worker.stats.starts,
-            kills: worker.stats.kills,
+            starts: workers.reduce((n, w) => n + w.stats.starts, 0),
+            kills: workers.reduce((n, w) => n + w.stats.kills, 0),
             unexpectedExits: unexpected.length,
             unexpectedExitSamples: unexpected.slice(0, 3).map((e) => `code=${e.code} signal=${e.signal}: ${e.stderrTail.slice(-400)}`),
           },

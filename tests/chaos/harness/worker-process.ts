@@ -11,13 +11,29 @@ export type WorkerSupervisor = {
   stats: { starts: number; kills: number; exits: ExitRecord[] };
   /** Resolves when the current process polls Temporal. */
   ready(): Promise<void>;
+  /** The current process's pid (undefined between a death and the restart). */
+  pid(): number | undefined;
   /** kill -9 the current process; the supervisor starts a new one, like systemd or Kubernetes would. */
   kill9(): Promise<void>;
   stop(): Promise<void>;
 };
 
-/** Keeps one `scripts/chaos-worker.ts` process alive, restarting it whenever it dies (after `restartDelayMs`). */
-export function superviseWorker(env: Record<string, string>, opts: { restartDelayMs?: number } = {}): WorkerSupervisor {
+export type SuperviseOptions = {
+  /** @default 250 */
+  restartDelayMs?: number;
+  /** The entry point, relative to the project root. @default scripts/chaos-worker.ts (prints `chaos-worker ready`) */
+  entry?: string;
+  /**
+   * For an entry that prints no ready line (the production `src/worker-main.ts`): resolves once the process with this
+   * pid polls; `gone()` turns true when it exited meanwhile.
+   */
+  readyWhen?: (pid: number, gone: () => boolean) => Promise<void>;
+  /** What `env` is laid over. @default process.env */
+  baseEnv?: NodeJS.ProcessEnv;
+};
+
+/** Keeps one worker process alive (`scripts/chaos-worker.ts` by default), restarting it whenever it dies (after `restartDelayMs`). */
+export function superviseWorker(env: Record<string, string>, opts: SuperviseOptions = {}): WorkerSupervisor {
   const stats: WorkerSupervisor['stats'] = { starts: 0, kills: 0, exits: [] };
   let child: ChildProcess | undefined;
   let stopping = false;
@@ -30,19 +46,26 @@ export function superviseWorker(env: Record<string, string>, opts: { restartDela
     stats.starts++;
     isReady = false;
     let stderr = '';
-    const c = spawn(process.execPath, ['--import', 'tsx', ENTRY], {
+    const c = spawn(process.execPath, ['--import', 'tsx', opts.entry ?? ENTRY], {
       cwd: ROOT,
-      env: { ...process.env, LOG_LEVEL: 'warn', ...env },
+      env: { ...(opts.baseEnv ?? process.env), LOG_LEVEL: 'warn', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     child = c;
-    c.stdout?.on('data', (d: Buffer) => {
-      if (!isReady && d.toString().includes('chaos-worker ready')) {
-        isReady = true;
-        for (const w of readyWaiters) w();
-        readyWaiters = [];
-      }
-    });
+    const markReady = () => {
+      if (isReady || child !== c) return;
+      isReady = true;
+      for (const w of readyWaiters) w();
+      readyWaiters = [];
+    };
+    if (opts.readyWhen) {
+      opts.readyWhen(c.pid!, () => c.exitCode !== null || c.signalCode !== null).then(markReady, () => undefined);
+      c.stdout?.resume();
+    } else {
+      c.stdout?.on('data', (d: Buffer) => {
+        if (d.toString().includes('chaos-worker ready')) markReady();
+      });
+    }
     c.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
     exited = new Promise<void>((resolve) => {
       c.once('exit', (code, signal) => {
@@ -60,6 +83,7 @@ export function superviseWorker(env: Record<string, string>, opts: { restartDela
   return {
     stats,
     ready: () => (isReady ? Promise.resolve() : new Promise((r) => readyWaiters.push(r))),
+    pid: () => (child && child.exitCode === null ? child.pid : undefined),
     async kill9() {
       const c = child;
       if (!c || c.exitCode !== null) return;
