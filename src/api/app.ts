@@ -39,6 +39,7 @@ import { trackingRoutes } from './routes/tracking';
 import { smsWebhookRoutes, type TwilioWebhookOptions } from './routes/sms-webhooks';
 import { mailPageRoutes } from './routes/mail-pages';
 import { preferenceRoutes } from './routes/preferences';
+import { emailFeedbackRoutes, keepRawBody, type EmailFeedbackOptions } from './routes/email-feedback';
 import { DEFAULT_TOPICS, type Topics } from '../contacts/topics';
 
 declare module 'express-serve-static-core' {
@@ -82,6 +83,8 @@ export type AppDeps = {
   twilio?: TwilioWebhookOptions;
   /** Largest contact import upload (IMPORT_MAX_BYTES). @default 256 MiB */
   importMaxBytes?: number;
+  /** Bounce and complaint intake: raw reports, and the providers whose webhooks are configured (others answer 404). */
+  emailFeedback?: EmailFeedbackOptions;
 };
 
 /** Every route of the API. Tests generate the authorization matrix and the OpenAPI coverage check from this. */
@@ -97,6 +100,7 @@ export function routeTable(deps: AppDeps): RouteDef[] {
     ...contactRightsRoutes({ db, temporal: deps.temporal, signingSecrets: deps.signingSecrets }),
     ...trackingRoutes({ ...ingest, secrets: deps.signingSecrets }),
     ...smsWebhookRoutes({ db, ingest, twilio: deps.twilio }),
+    ...emailFeedbackRoutes({ db, ingest, options: deps.emailFeedback ?? {} }),
     ...preferenceRoutes({ db, topics: deps.topics ?? DEFAULT_TOPICS, ingest }),
     ...mailPageRoutes({ ...ingest, secrets: deps.signingSecrets, topics: deps.topics ?? DEFAULT_TOPICS }),
     ...runRoutes({ db, temporal: deps.temporal, taskQueue: deps.taskQueue }),
@@ -140,7 +144,7 @@ export function buildApp(deps: AppDeps): Express {
   // One instance each for the whole app: an address has one budget across all public routes.
   const publicLimit = rateLimitPublic(addressLimits);
   const unauthenticated = rateLimitUnauthenticated(addressLimits);
-  app.use(express.json({ limit: deps.bodyLimit ?? '1mb', type: ['application/json', 'application/*+json'] }));
+  app.use(express.json({ limit: deps.bodyLimit ?? '1mb', type: ['application/json', 'application/*+json'], verify: (req, _res, buf) => keepRawBody(req as express.Request, buf) }));
   // RFC 8058 one-click unsubscribe arrives as a form post.
   app.use(express.urlencoded({ extended: false, limit: '16kb' }));
 

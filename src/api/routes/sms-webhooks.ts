@@ -1,13 +1,13 @@
 import type { Request } from 'express';
-import { and, eq, notInArray, sql } from 'drizzle-orm';
+import { and, eq, isNull, notInArray, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import type { Db } from '../../db/client';
-import { messages, smsProviderEvents } from '../../db/schema';
+import { contacts, messages, smsProviderEvents } from '../../db/schema';
 import { setSmsConsentByPhone } from '../../contacts/consent';
 import { normalizePhone } from '../../channels/normalize';
 import { FINAL_SMS_STATUSES, smsKeyword, SmsKeyword, twiml, verifyTwilioSignature, type FinalSmsStatus, type FormParams } from '../../channels/twilio-webhooks';
 import { TWILIO_INBOUND_PATH, TWILIO_STATUS_PATH } from '../../config';
-import type { IngestDeps } from '../../ingest/event';
+import { ingestEvent, type IngestDeps } from '../../ingest/event';
 import { DomainError, ValidationError } from '../../errors';
 import { zodErrors } from '../problem';
 import { defineRoute } from '../route';
@@ -67,7 +67,7 @@ export function smsWebhookRoutes(deps: { db: Db; ingest: IngestDeps; twilio: Twi
       handler: async ({ req }) => {
         const cb = parse(StatusCallback, signed(req));
         const [message] = await deps.db
-          .select({ id: messages.id })
+          .select({ id: messages.id, key: messages.idempotencyKey, contactId: messages.contactId, stepId: messages.stepId })
           .from(messages)
           .where(and(eq(messages.channel, 'sms'), eq(messages.provider, 'twilio'), eq(messages.providerMessageId, cb.MessageSid)))
           .limit(1);
@@ -76,10 +76,30 @@ export function smsWebhookRoutes(deps: { db: Db; ingest: IngestDeps; twilio: Twi
         if ((FINAL_SMS_STATUSES as readonly string[]).includes(cb.MessageStatus)) {
           const status = cb.MessageStatus as FinalSmsStatus;
           // The first final status wins: a replay or a late contradicting receipt changes nothing.
-          await deps.db
+          const changed = await deps.db
             .update(messages)
             .set({ status, ...(status !== 'delivered' && cb.ErrorCode ? { error: `twilio: error ${cb.ErrorCode}` } : {}), updatedAt: sql`now()` })
-            .where(and(eq(messages.id, message.id), notInArray(messages.status, [...FINAL_SMS_STATUSES])));
+            .where(and(eq(messages.id, message.id), notInArray(messages.status, [...FINAL_SMS_STATUSES])))
+            .returning({ status: messages.status });
+          // Journeys hear the final status once (the event id is the message's); a receipt for an erased contact is not an event.
+          const [final] = changed.length ? changed : await deps.db.select({ status: messages.status }).from(messages).where(eq(messages.id, message.id));
+          if (message.contactId && final && (FINAL_SMS_STATUSES as readonly string[]).includes(final.status)) {
+            const [alive] = await deps.db.select({ id: contacts.id }).from(contacts).where(and(eq(contacts.id, message.contactId), isNull(contacts.erasedAt))).limit(1);
+            if (alive) {
+              const type = final.status === 'delivered' ? 'sms.delivered' : 'sms.failed';
+              await ingestEvent(deps.ingest, {
+                id: `${type}:twilio:${cb.MessageSid}`,
+                type,
+                contactId: message.contactId,
+                properties: {
+                  message_key: message.key, provider: 'twilio', step_id: message.stepId,
+                  ...(type === 'sms.failed' ? { status: final.status, ...(cb.ErrorCode ? { error_code: cb.ErrorCode } : {}) } : {}),
+                },
+                occurredAt: new Date(),
+                source: 'sms',
+              });
+            }
+          }
         }
         return { status: 200, body: { matched: true } };
       },
