@@ -17,5 +17,5 @@ CREATE TABLE "email_feedback" (
 --> statement-breakpoint
 CREATE UNIQUE INDEX "email_feedback_event_uq" ON "email_feedback" USING btree ("source","event_id");--> statement-breakpoint
 CREATE INDEX "email_feedback_contact_idx" ON "email_feedback" USING btree ("contact_id","kind","occurred_at");--> statement-breakpoint
-CREATE INDEX "email_feedback_journey_idx" ON "email_feedback" USING btree ("journey_id","step_id");--> statement-breakpoint
+CREATE INDEX "email_feedback_message_idx" ON "email_feedback" USING btree ("message_id");--> statement-breakpoint
 CREATE INDEX "messages_provider_message_idx" ON "messages" USING btree ("provider_message_id");

@@ -549,7 +549,7 @@ export const emailFeedback = pgTable(
   (t) => [
     uniqueIndex('email_feedback_event_uq').on(t.source, t.eventId),
     index('email_feedback_contact_idx').on(t.contactId, t.kind, t.occurredAt),
-    index('email_feedback_journey_idx').on(t.journeyId, t.stepId),
+    index('email_feedback_message_idx').on(t.messageId),
   ],
 );
 
