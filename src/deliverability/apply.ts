@@ -134,7 +134,9 @@ export async function applyFeedback(deps: { db: Db; ingest: IngestDeps; options?
     const [alive] = await db.select({ id: contacts.id }).from(contacts).where(and(eq(contacts.id, message.contactId), sql`${contacts.erasedAt} is null`)).limit(1);
     if (alive) {
       const e = eventOf(fb, message);
-      await ingestEvent(deps.ingest, { id: `${e.type}:${fb.source}:${fb.eventId.slice(0, 300)}`, type: e.type, contactId: message.contactId, properties: e.properties, occurredAt: fb.occurredAt, source: 'deliverability' });
+      // Stamped when we learn of it: a report's own times (the MTA's Arrival-Date is about when we sent) can be earlier
+      // than the step now waiting for it, and a wait only hears events that happen after it began.
+      await ingestEvent(deps.ingest, { id: `${e.type}:${fb.source}:${fb.eventId.slice(0, 300)}`, type: e.type, contactId: message.contactId, properties: { ...e.properties, reported_at: fb.occurredAt.toISOString() }, occurredAt: new Date(), source: 'deliverability' });
     }
   }
   return { matched: message !== undefined, duplicate: applied.duplicate, outcome: applied.outcome, messageId: message?.id ?? null };

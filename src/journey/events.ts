@@ -60,13 +60,14 @@ export const SYSTEM_EVENTS: readonly SystemEvent[] = [
       code: 'enhanced status code (5.1.1) or SMTP reply code, else the provider\'s bounce type',
       provider: 'dsn, ses, mailgun, sendgrid or postmark',
       step_id: 'the step that sent it',
+      reported_at: 'when the report or provider says it happened (the event itself is stamped on receipt)',
     },
   },
   {
     type: 'email.complained',
     source: 'deliverability',
     emittedBy: 'a spam complaint for one of our emails: an ARF report posted to POST /v1/email/reports, or an SES, Mailgun, SendGrid or Postmark webhook; the address is suppressed for marketing',
-    properties: { message_key: 'the message', feedback_type: 'abuse, fraud… or null', provider: 'arf, ses, mailgun, sendgrid or postmark', step_id: 'the step that sent it' },
+    properties: { message_key: 'the message', feedback_type: 'abuse, fraud… or null', provider: 'arf, ses, mailgun, sendgrid or postmark', step_id: 'the step that sent it', reported_at: 'when the report says it happened' },
   },
   {
     type: 'sms.delivered',

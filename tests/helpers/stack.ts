@@ -4,6 +4,7 @@ import type { EmailRenderer, Mailer } from '../../src/activities/deps';
 import { buildApp, type AppDeps } from '../../src/api/app';
 import { createApiKey, type Role } from '../../src/api/auth';
 import { createSmtpMailer } from '../../src/channels/email/mailer';
+import type { MailRelay } from '../../src/deliverability/correlation';
 import type { TriggerSource } from '../../src/ingest/router';
 import { dbTriggerSource } from '../../src/publishing/journeys';
 import type { ScoringModel } from '../../src/scoring/model';
@@ -65,6 +66,10 @@ export async function startTestStack(
     consoleDist?: string;
     /** Twilio callback verification for the API (see AppDeps.twilio). */
     twilio?: AppDeps['twilio'];
+    /** Bounce and complaint intake of the API (see AppDeps.emailFeedback). */
+    emailFeedback?: AppDeps['emailFeedback'];
+    /** The provider the mailer writes correlation headers for (MAIL_RELAY). */
+    mailRelay?: MailRelay;
   } = {},
 ): Promise<TestStack> {
   const [db, smtp, temporal] = await Promise.all([createTestDatabase(), startSmtpSink(), connectTestTemporal()]);
@@ -74,7 +79,7 @@ export async function startTestStack(
   const triggers: TriggerSource =
     opts.triggers ??
     (opts.unknownContact === 'honour' ? base : { ...base, triggersFor: async (type) => (await published.triggersFor(type)).map((t) => ({ ...t, unknownContact: 'create' as const })) });
-  const mailer = createSmtpMailer({ url: smtp.url, pool: { maxConnections: 2 } });
+  const mailer = createSmtpMailer({ url: smtp.url, pool: { maxConnections: 2 }, ...(opts.mailRelay ? { relay: opts.mailRelay } : {}) });
   const outboundAllow = opts.outboundAllow ?? LOCAL_ALLOW;
   const activities = createActivities({
     db: db.db,
@@ -97,6 +102,7 @@ export async function startTestStack(
     ...(opts.scoring ? { scoring: opts.scoring } : {}),
     ...(opts.consoleDist ? { consoleDist: opts.consoleDist } : {}),
     ...(opts.twilio ? { twilio: opts.twilio } : {}),
+    ...(opts.emailFeedback ? { emailFeedback: opts.emailFeedback } : {}),
   });
   const keys = {} as Record<Role, string>;
   for (const role of ['marketer', 'integration', 'ops', 'admin'] as const) {
