@@ -12,9 +12,10 @@ import { header, parseHeaders, splitHeaderBlock } from '../mime';
 
 export const PostmarkBody = z.object({
   RecordType: z.string().min(1).max(40),
-  ID: z.union([z.number().int(), z.string().min(1).max(100)]),
+  // Postmark's ids pass 2^32; kept only as text (email_feedback.event_id), so any safe integer is fine.
+  ID: z.union([z.number().refine(Number.isSafeInteger, 'must be an integer'), z.string().min(1).max(100)]),
   Type: z.string().max(60).optional(),
-  TypeCode: z.number().int().optional(),
+  TypeCode: z.number().int().min(0).max(2_147_483_647).optional(),
   MessageID: z.string().max(100).optional(),
   Email: z.string().max(320).optional(),
   Details: z.string().max(4000).optional(),
