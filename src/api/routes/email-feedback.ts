@@ -100,7 +100,7 @@ export function emailFeedbackRoutes(deps: { db: Db; ingest: IngestDeps; options:
         try {
           fb = parseReport(Buffer.from(req.body, 'latin1'));
         } catch (err) {
-          if (err instanceof ReportError) throw new DomainError('not_a_report', 422, `This is not a report we can apply: ${err.message}.`);
+          if (err instanceof ReportError) throw new DomainError('not_a_report', 422, `This is not a report we can apply: ${err.message}.`, [{ path: 'body', message: err.message }]);
           throw err;
         }
         return answer([await apply(fb)]);
