@@ -202,6 +202,8 @@ export function emailActivities(deps: ActivityDeps): Pick<Activities, 'sendEmail
       contactId: input.contactId,
       kind: input.category,
       language: pageLanguage(locale),
+      // The one-click unsubscribe of a message about a topic withdraws that topic only (its page offers all).
+      ...(input.topic !== undefined ? { listId: input.topic } : {}),
     });
     const context = buildTemplateContext({
       contact,

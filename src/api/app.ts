@@ -98,7 +98,7 @@ export function routeTable(deps: AppDeps): RouteDef[] {
     ...contactRoutes({ db, ...(deps.scoring ? { scoring: deps.scoring } : {}), ingest, ...(deps.logger ? { log: deps.logger } : {}) }),
     ...contactSearchRoutes({ db, signingSecrets: deps.signingSecrets }),
     ...contactRightsRoutes({ db, temporal: deps.temporal, signingSecrets: deps.signingSecrets }),
-    ...trackingRoutes({ ...ingest, secrets: deps.signingSecrets }),
+    ...trackingRoutes({ ...ingest, secrets: deps.signingSecrets, topics: deps.topics ?? DEFAULT_TOPICS }),
     ...smsWebhookRoutes({ db, ingest, twilio: deps.twilio }),
     ...emailFeedbackRoutes({ db, ingest, options: deps.emailFeedback ?? {} }),
     ...preferenceRoutes({ db, topics: deps.topics ?? DEFAULT_TOPICS, ingest }),
