@@ -12,6 +12,9 @@ import { EMPTY_ALLOW_LIST, literalHostProblem, parseOutboundAllow, type Outbound
 /** The public endpoints Twilio posts to (src/api/routes/sms-webhooks.ts). */
 export const TWILIO_STATUS_PATH = '/v1/sms/twilio/status';
 export const TWILIO_INBOUND_PATH = '/v1/sms/twilio/inbound';
+/** Where Aliyun pushes delivery reports and replies (HTTP batch push), each followed by /ALIYUN_SMS_CALLBACK_TOKEN. */
+export const ALIYUN_REPORT_PATH = '/v1/sms/aliyun/report';
+export const ALIYUN_UP_PATH = '/v1/sms/aliyun/up';
 /** @default answer to an inbound HELP (SMS_HELP_TEXT). */
 export const DEFAULT_SMS_HELP_TEXT = 'Reply STOP to unsubscribe, START to subscribe again. 回复 TD 退订，回复 订阅 重新订阅。';
 
@@ -200,6 +203,7 @@ const EnvSchema = z.object({
   ALIYUN_ACCESS_KEY_ID: optionalString,
   ALIYUN_ACCESS_KEY_SECRET: optionalString,
   ALIYUN_SMS_SIGN_NAME: optionalString,
+  ALIYUN_SMS_CALLBACK_TOKEN: optionalString.pipe(z.string().min(24, 'must be at least 24 characters (it is the only thing authenticating Aliyun\'s pushes)').regex(/^[A-Za-z0-9_-]+$/, 'must be URL-safe: letters, digits, _ and -').optional()),
   ALIYUN_SMS_TEMPLATES: z
     .string()
     .default('{}')
@@ -348,6 +352,8 @@ export type Config = {
         signName: string;
         /** Our SMS template name → Aliyun TemplateCode and its variables' inline templates (ALIYUN_SMS_TEMPLATES). */
         templates: Record<string, { code: string; params: Record<string, string> }>;
+        /** The secret last segment of the report and reply push URLs (ALIYUN_SMS_CALLBACK_TOKEN); unset: they answer 404. */
+        callbackToken: string | undefined;
       };
   /** Incoming-webhook robots for the notify step; a channel without one keeps its messages in the outbox. */
   chatWebhooks: ChatWebhooks;
@@ -455,6 +461,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
               accessKeySecret: e.ALIYUN_ACCESS_KEY_SECRET!,
               signName: e.ALIYUN_SMS_SIGN_NAME!,
               templates: e.ALIYUN_SMS_TEMPLATES,
+              callbackToken: e.ALIYUN_SMS_CALLBACK_TOKEN,
             }
           : { provider: 'outbox' },
     webhookSecrets: e.WEBHOOK_SECRETS,

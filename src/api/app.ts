@@ -36,7 +36,7 @@ import { runRoutes } from './routes/runs';
 import { sessionRoutes } from './routes/session';
 import { SESSION_TTL_DEFAULT_MS } from './sessions';
 import { trackingRoutes } from './routes/tracking';
-import { smsWebhookRoutes, type TwilioWebhookOptions } from './routes/sms-webhooks';
+import { smsWebhookRoutes, type AliyunCallbackOptions, type TwilioWebhookOptions } from './routes/sms-webhooks';
 import { mailPageRoutes } from './routes/mail-pages';
 import { preferenceRoutes } from './routes/preferences';
 import { emailFeedbackRoutes, keepRawBody, type EmailFeedbackOptions } from './routes/email-feedback';
@@ -81,6 +81,8 @@ export type AppDeps = {
   consoleDist?: string;
   /** Verifies Twilio's delivery receipts and inbound messages; without it those endpoints answer 404. */
   twilio?: TwilioWebhookOptions;
+  /** Authenticates Aliyun's pushed delivery reports and replies; without it those endpoints answer 404. */
+  aliyun?: AliyunCallbackOptions;
   /** Largest contact import upload (IMPORT_MAX_BYTES). @default 256 MiB */
   importMaxBytes?: number;
   /** Bounce and complaint intake: raw reports, and the providers whose webhooks are configured (others answer 404). */
@@ -99,7 +101,7 @@ export function routeTable(deps: AppDeps): RouteDef[] {
     ...contactSearchRoutes({ db, signingSecrets: deps.signingSecrets }),
     ...contactRightsRoutes({ db, temporal: deps.temporal, signingSecrets: deps.signingSecrets }),
     ...trackingRoutes({ ...ingest, secrets: deps.signingSecrets, topics: deps.topics ?? DEFAULT_TOPICS }),
-    ...smsWebhookRoutes({ db, ingest, twilio: deps.twilio }),
+    ...smsWebhookRoutes({ db, ingest, twilio: deps.twilio, aliyun: deps.aliyun }),
     ...emailFeedbackRoutes({ db, ingest, options: deps.emailFeedback ?? {} }),
     ...preferenceRoutes({ db, topics: deps.topics ?? DEFAULT_TOPICS, ingest }),
     ...mailPageRoutes({ ...ingest, secrets: deps.signingSecrets, topics: deps.topics ?? DEFAULT_TOPICS }),

@@ -72,14 +72,14 @@ export const SYSTEM_EVENTS: readonly SystemEvent[] = [
   {
     type: 'sms.delivered',
     source: 'sms',
-    emittedBy: 'a Twilio delivery receipt saying delivered (once per message)',
-    properties: { message_key: 'the message', provider: 'twilio', step_id: 'the step that sent it' },
+    emittedBy: 'a Twilio or Aliyun delivery receipt saying delivered (once per message)',
+    properties: { message_key: 'the message', provider: 'twilio or aliyun', step_id: 'the step that sent it' },
   },
   {
     type: 'sms.failed',
     source: 'sms',
-    emittedBy: 'a Twilio delivery receipt saying undelivered or failed (once per message)',
-    properties: { message_key: 'the message', status: 'undelivered or failed', 'error_code?': 'Twilio\'s error code', provider: 'twilio', step_id: 'the step that sent it' },
+    emittedBy: 'a Twilio or Aliyun delivery receipt saying undelivered or failed (once per message)',
+    properties: { message_key: 'the message', status: 'undelivered or failed', 'error_code?': 'the provider\'s error code', provider: 'twilio or aliyun', step_id: 'the step that sent it' },
   },
   {
     type: 'lead.mql',

@@ -49,6 +49,7 @@ export function createApi(opts: ApiOptions): Express {
     addressLimits: config.addressLimits,
     outboundAllow: config.outboundAllow,
     ...(config.sms.provider === 'twilio' ? { twilio: { authToken: config.sms.authToken, publicBaseUrl: config.publicBaseUrl, helpText: config.sms.helpText } } : {}),
+    ...(config.sms.provider === 'aliyun' && config.sms.callbackToken ? { aliyun: { token: config.sms.callbackToken } } : {}),
     importMaxBytes: config.importMaxBytes,
     topics: config.mail.topics,
     emailFeedback: emailFeedbackOptions(config),

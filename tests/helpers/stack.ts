@@ -66,6 +66,10 @@ export async function startTestStack(
     consoleDist?: string;
     /** Twilio callback verification for the API (see AppDeps.twilio). */
     twilio?: AppDeps['twilio'];
+    /** `messages.provider` of SMS sends. @default 'twilio' when `sms` is given, else 'outbox' */
+    smsProvider?: string;
+    /** Aliyun SMS push authentication for the API (see AppDeps.aliyun). */
+    aliyun?: AppDeps['aliyun'];
     /** Bounce and complaint intake of the API (see AppDeps.emailFeedback). */
     emailFeedback?: AppDeps['emailFeedback'];
     /** The provider the mailer writes correlation headers for (MAIL_RELAY). */
@@ -87,7 +91,7 @@ export async function startTestStack(
     renderer: opts.renderer ?? createRenderer(),
     text: createTextRenderer(TEMPLATES_DIR),
     sms: opts.sms ?? createOutboxSmsSender(async () => `outbox-${randomUUID()}`),
-    smsProvider: opts.sms ? 'twilio' : 'outbox',
+    smsProvider: opts.smsProvider ?? (opts.sms ? 'twilio' : 'outbox'),
     defaultFrom: 'itinera tests <journeys@itinera.test>',
     ...(opts.scoring ? { scoring: opts.scoring } : {}),
     ...(opts.sales ? { sales: opts.sales } : {}),
@@ -103,6 +107,7 @@ export async function startTestStack(
     ...(opts.consoleDist ? { consoleDist: opts.consoleDist } : {}),
     ...(opts.twilio ? { twilio: opts.twilio } : {}),
     ...(opts.emailFeedback ? { emailFeedback: opts.emailFeedback } : {}),
+    ...(opts.aliyun ? { aliyun: opts.aliyun } : {}),
   });
   const keys = {} as Record<Role, string>;
   for (const role of ['marketer', 'integration', 'ops', 'admin'] as const) {

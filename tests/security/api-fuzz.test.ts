@@ -87,6 +87,7 @@ describe('hostile input against every route', () => {
       rateLimit: { perSecond: 1e6, burst: 1e6 },
       // The authorization matrix sends hundreds of keyless requests from one address: the per-address limits are tested in tests/api/abuse-limits.
       addressLimits: { unauthenticatedPerMinute: 1e6, publicPerMinute: 1e6 },
+      aliyun: { token: 'fuzz-aliyun-callback-token-0123' },
       // Every provider webhook configured, so hostile bodies reach their parsers and signature checks (not a 404).
       emailFeedback: {
         ses: { topicArns: ['arn:aws:sns:us-east-1:123456789012:fuzz'], http: createOutboundHttp() },
