@@ -4,14 +4,15 @@
  */
 import type { BounceClass } from './classify';
 
-export const FeedbackSource = { Dsn: 'dsn', Arf: 'arf', Ses: 'ses', Mailgun: 'mailgun', SendGrid: 'sendgrid', Postmark: 'postmark' } as const;
+export const FeedbackSource = { Smtp: 'smtp', Dsn: 'dsn', Arf: 'arf', Ses: 'ses', Mailgun: 'mailgun', SendGrid: 'sendgrid', Postmark: 'postmark' } as const;
 export type FeedbackSource = (typeof FeedbackSource)[keyof typeof FeedbackSource];
 
 export type Feedback = {
   source: FeedbackSource;
   /**
    * The provider's id for this event (SES feedbackId, Mailgun event id, SendGrid sg_event_id, Postmark ID) or, for a
-   * raw report, its own Message-ID (else a hash of its bytes): a redelivery carries the same one and is applied once.
+   * raw report, its own Message-ID (else a hash of its bytes), for a refusal at send the message's idempotency key: a
+   * redelivery carries the same one and is applied once.
    */
   eventId: string;
   occurredAt: Date;
