@@ -3,11 +3,18 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import { DNS_NAME, dkimKeyProblem, type DkimOptions } from './channels/email/dkim';
 import { DEFAULT_TOPICS, Topics } from './contacts/topics';
+import type { KeyObject } from 'node:crypto';
+import { DEFAULT_DELIVERABILITY, DEFAULT_REPORT_MAX_BYTES } from './deliverability/settings';
+import { MAIL_RELAYS, type MailRelay } from './deliverability/correlation';
+import { sendgridPublicKey } from './deliverability/providers/sendgrid';
 import { EMPTY_ALLOW_LIST, literalHostProblem, parseOutboundAllow, type OutboundAllowList } from './net/addresses';
 
 /** The public endpoints Twilio posts to (src/api/routes/sms-webhooks.ts). */
 export const TWILIO_STATUS_PATH = '/v1/sms/twilio/status';
 export const TWILIO_INBOUND_PATH = '/v1/sms/twilio/inbound';
+/** Where Aliyun pushes delivery reports and replies (HTTP batch push), each followed by /ALIYUN_SMS_CALLBACK_TOKEN. */
+export const ALIYUN_REPORT_PATH = '/v1/sms/aliyun/report';
+export const ALIYUN_UP_PATH = '/v1/sms/aliyun/up';
 /** @default answer to an inbound HELP (SMS_HELP_TEXT). */
 export const DEFAULT_SMS_HELP_TEXT = 'Reply STOP to unsubscribe, START to subscribe again. 回复 TD 退订，回复 订阅 重新订阅。';
 
@@ -196,11 +203,33 @@ const EnvSchema = z.object({
   ALIYUN_ACCESS_KEY_ID: optionalString,
   ALIYUN_ACCESS_KEY_SECRET: optionalString,
   ALIYUN_SMS_SIGN_NAME: optionalString,
+  ALIYUN_SMS_CALLBACK_TOKEN: optionalString.pipe(z.string().min(24, 'must be at least 24 characters (it is the only thing authenticating Aliyun\'s pushes)').regex(/^[A-Za-z0-9_-]+$/, 'must be URL-safe: letters, digits, _ and -').optional()),
   ALIYUN_SMS_TEMPLATES: z
     .string()
     .default('{}')
     .transform(parsedJson('is not JSON; expected {"<template>": {"code": "SMS_123", "params": {"<name>": "{{contact.first_name}}"}}}'))
     .pipe(z.record(z.string().min(1), z.object({ code: z.string().regex(/^SMS_\d+$/, 'must be an Aliyun TemplateCode such as SMS_123456'), params: z.record(z.string(), z.string().max(500)).default({}) }).strict())),
+  MAIL_RELAY: z.enum(MAIL_RELAYS as [MailRelay, ...MailRelay[]]).default('smtp'),
+  BOUNCE_SOFT_LIMIT: z.coerce.number().int().min(1).max(100).default(DEFAULT_DELIVERABILITY.softBounceLimit),
+  BOUNCE_SOFT_WINDOW_DAYS: z.coerce.number().int().min(1).max(365).default(DEFAULT_DELIVERABILITY.softBounceWindowMs / 86_400_000),
+  INBOUND_REPORT_MAX_BYTES: z.coerce.number().int().min(1024).max(64 * 1024 * 1024).default(DEFAULT_REPORT_MAX_BYTES),
+  SES_SNS_TOPIC_ARNS: z
+    .string()
+    .default('')
+    .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean))
+    .pipe(z.array(z.string().regex(/^arn:aws(-cn|-us-gov)?:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]+$/, 'each entry must be an SNS topic ARN (arn:aws:sns:<region>:<account>:<topic>)'))),
+  MAILGUN_WEBHOOK_SIGNING_KEY: optionalString,
+  SENDGRID_WEBHOOK_PUBLIC_KEY: optionalString.transform((v, ctx) => {
+    if (v === undefined) return undefined;
+    try {
+      return sendgridPublicKey(v);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message });
+      return z.NEVER;
+    }
+  }),
+  POSTMARK_WEBHOOK_USER: optionalString,
+  POSTMARK_WEBHOOK_PASSWORD: optionalString.pipe(z.string().min(16, 'must be at least 16 characters').optional()),
   TWILIO_BASE_URL: z.url().default('https://api.twilio.com'),
   TWILIO_ACCOUNT_SID: optionalString,
   TWILIO_AUTH_TOKEN: optionalString,
@@ -255,6 +284,9 @@ const EnvSchema = z.object({
       ctx.addIssue({ code: 'custom', path: ['ALIYUN_SMS_TEMPLATES'], message: 'maps no template: Aliyun sends approved templates only, so every SMS would fail' });
     }
   }
+  if ((e.POSTMARK_WEBHOOK_USER === undefined) !== (e.POSTMARK_WEBHOOK_PASSWORD === undefined)) {
+    ctx.addIssue({ code: 'custom', path: ['POSTMARK_WEBHOOK_PASSWORD'], message: 'and POSTMARK_WEBHOOK_USER are set together (the Basic credentials of the Postmark webhook URL)' });
+  }
   if (e.SMS_PROVIDER !== 'twilio') return;
   for (const name of ['TWILIO_ACCOUNT_SID', 'TWILIO_AUTH_TOKEN', 'SMS_FROM'] as const) {
     if (!e[name]) ctx.addIssue({ code: 'custom', path: [name], message: 'is required when SMS_PROVIDER=twilio' });
@@ -285,6 +317,20 @@ export type Config = {
   /** Still accepted when verifying links, so a rotation does not break mail already sent. */
   previousSigningSecrets: string[];
   mail: { physicalAddress: string | undefined; unsubscribeMailto: string | undefined; topics: Topics };
+  /**
+   * Bounce and complaint intake (src/deliverability): the relay the mailer writes correlation headers for (MAIL_RELAY),
+   * the soft-bounce policy, the raw report size limit and each provider's webhook verification (unset: that webhook 404s).
+   */
+  deliverability: {
+    relay: MailRelay;
+    softBounceLimit: number;
+    softBounceWindowMs: number;
+    reportMaxBytes: number;
+    sesTopicArns: string[];
+    mailgunSigningKey: string | undefined;
+    sendgridPublicKey: KeyObject | undefined;
+    postmark: { user: string; password: string } | undefined;
+  };
   /** DKIM keys by From domain (DKIM_DOMAIN/… and DKIM_KEYS), each checked to sign at start-up; empty: mail is unsigned. */
   dkim: DkimOptions[];
   sms:
@@ -308,6 +354,8 @@ export type Config = {
         signName: string;
         /** Our SMS template name → Aliyun TemplateCode and its variables' inline templates (ALIYUN_SMS_TEMPLATES). */
         templates: Record<string, { code: string; params: Record<string, string> }>;
+        /** The secret last segment of the report and reply push URLs (ALIYUN_SMS_CALLBACK_TOKEN); unset: they answer 404. */
+        callbackToken: string | undefined;
       };
   /** Incoming-webhook robots for the notify step; a channel without one keeps its messages in the outbox. */
   chatWebhooks: ChatWebhooks;
@@ -387,6 +435,16 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     signingSecret: e.SIGNING_SECRET,
     previousSigningSecrets: e.SIGNING_SECRETS_PREVIOUS,
     mail: { physicalAddress: e.MAIL_PHYSICAL_ADDRESS, unsubscribeMailto: e.MAIL_UNSUBSCRIBE_MAILTO, topics: e.MAIL_TOPICS },
+    deliverability: {
+      relay: e.MAIL_RELAY,
+      softBounceLimit: e.BOUNCE_SOFT_LIMIT,
+      softBounceWindowMs: e.BOUNCE_SOFT_WINDOW_DAYS * 86_400_000,
+      reportMaxBytes: e.INBOUND_REPORT_MAX_BYTES,
+      sesTopicArns: e.SES_SNS_TOPIC_ARNS,
+      mailgunSigningKey: e.MAILGUN_WEBHOOK_SIGNING_KEY,
+      sendgridPublicKey: e.SENDGRID_WEBHOOK_PUBLIC_KEY,
+      postmark: e.POSTMARK_WEBHOOK_USER && e.POSTMARK_WEBHOOK_PASSWORD ? { user: e.POSTMARK_WEBHOOK_USER, password: e.POSTMARK_WEBHOOK_PASSWORD } : undefined,
+    },
     dkim,
     sms:
       e.SMS_PROVIDER === 'twilio'
@@ -407,6 +465,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
               accessKeySecret: e.ALIYUN_ACCESS_KEY_SECRET!,
               signName: e.ALIYUN_SMS_SIGN_NAME!,
               templates: e.ALIYUN_SMS_TEMPLATES,
+              callbackToken: e.ALIYUN_SMS_CALLBACK_TOKEN,
             }
           : { provider: 'outbox' },
     webhookSecrets: e.WEBHOOK_SECRETS,

@@ -97,6 +97,22 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ CONSOLE_SESSION_MINUTES: 'eight hours' })).toThrow(/CONSOLE_SESSION_MINUTES/);
   });
 
+  it('reads the bounce intake: relay, soft-bounce policy, report limit and each provider, checked', () => {
+    const d = loadConfig({}).deliverability;
+    expect(d).toMatchObject({ relay: 'smtp', softBounceLimit: 3, softBounceWindowMs: 7 * 86_400_000, reportMaxBytes: 1024 * 1024, sesTopicArns: [], mailgunSigningKey: undefined, sendgridPublicKey: undefined, postmark: undefined });
+    const ec = generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).publicKey.export({ format: 'der', type: 'spki' }).toString('base64');
+    const c = loadConfig({
+      MAIL_RELAY: 'sendgrid', BOUNCE_SOFT_LIMIT: '5', BOUNCE_SOFT_WINDOW_DAYS: '14', SES_SNS_TOPIC_ARNS: 'arn:aws:sns:cn-north-1:123456789012:ses, arn:aws:sns:us-east-1:123456789012:b',
+      SENDGRID_WEBHOOK_PUBLIC_KEY: ec, POSTMARK_WEBHOOK_USER: 'pm', POSTMARK_WEBHOOK_PASSWORD: 'a-long-enough-password',
+    }).deliverability;
+    expect(c).toMatchObject({ relay: 'sendgrid', softBounceLimit: 5, softBounceWindowMs: 14 * 86_400_000, sesTopicArns: ['arn:aws:sns:cn-north-1:123456789012:ses', 'arn:aws:sns:us-east-1:123456789012:b'], postmark: { user: 'pm', password: 'a-long-enough-password' } });
+    expect(c.sendgridPublicKey?.asymmetricKeyType).toBe('ec');
+    expect(() => loadConfig({ SENDGRID_WEBHOOK_PUBLIC_KEY: 'bm90IGEga2V5' })).toThrow(/SENDGRID_WEBHOOK_PUBLIC_KEY is not an ECDSA public key/);
+    expect(() => loadConfig({ SES_SNS_TOPIC_ARNS: 'my-topic' })).toThrow(/SES_SNS_TOPIC_ARNS/);
+    expect(() => loadConfig({ POSTMARK_WEBHOOK_USER: 'pm' })).toThrow(/POSTMARK_WEBHOOK_PASSWORD and POSTMARK_WEBHOOK_USER are set together/);
+    expect(() => loadConfig({ MAIL_RELAY: 'sparkpost' })).toThrow(/MAIL_RELAY/);
+  });
+
   it('treats empty variables as unset', () => {
     expect(loadConfig({ DATABASE_URL: '', TEMPORAL_ADDRESS: ' ' }).databaseUrl).toBeUndefined();
   });

@@ -9,6 +9,7 @@ import type { SmsSender } from '../channels/sms';
 import type { OutboundHttp } from '../net/outbound';
 import type { TextRenderer } from '../templates/text';
 import type { IngestDeps } from '../ingest/event';
+import type { DeliverabilityOptions } from '../deliverability/settings';
 
 export type { Mailer, OutgoingEmail } from '../channels/email/mailer';
 
@@ -51,6 +52,8 @@ export type ActivityDeps = {
   ingest?: IngestDeps;
   /** The lead-scoring model, for the daily decay. */
   scoring?: ScoringModel;
+  /** Soft-bounce policy for SMTP refusals at send (BOUNCE_SOFT_LIMIT, BOUNCE_SOFT_WINDOW_DAYS). @default DEFAULT_DELIVERABILITY */
+  deliverability?: DeliverabilityOptions;
   /** Sales teams for hand-offs (journeys/sales/teams.yaml) and the CRM webhook; without it hand-offs are only recorded. */
   sales?: SalesDeps;
   /** Chat robots per channel (see CHAT_WEBHOOKS). */

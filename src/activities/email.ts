@@ -15,6 +15,9 @@ import { renderInline } from '../templates/inline';
 import type { Activities, SendEmailInput, SendEmailResult, Skipped } from '../contracts';
 import type { ActivityDeps } from './deps';
 import { storableText } from '../bounds';
+import { applyFeedback } from '../deliverability/apply';
+import { BounceClass, classifyBounce } from '../deliverability/classify';
+import { FeedbackSource } from '../deliverability/feedback';
 
 
 type Lookup = { key: string; contactId: string };
@@ -202,6 +205,8 @@ export function emailActivities(deps: ActivityDeps): Pick<Activities, 'sendEmail
       contactId: input.contactId,
       kind: input.category,
       language: pageLanguage(locale),
+      // The one-click unsubscribe of a message about a topic withdraws that topic only (its page offers all).
+      ...(input.topic !== undefined ? { listId: input.topic } : {}),
     });
     const context = buildTemplateContext({
       contact,
@@ -258,12 +263,18 @@ export function emailActivities(deps: ActivityDeps): Pick<Activities, 'sendEmail
     } catch (err) {
       const smtp = toSmtpError(err);
       if (smtp instanceof SmtpPermanentError) {
-        // A hard bounce: never try this address again, and let the journey take its failure path.
+        // Refused for good: the journey takes its failure path. Whether the *address* is bad is the reply's to say
+        // (src/deliverability/classify.ts): a hard bounce (5.1.1 user unknown; or a refusal with no reply code, such
+        // as an address the client rejects) suppresses it at once; a policy refusal (5.7.x: the receiver refusing us)
+        // never does; a soft one (5.2.2 mailbox full) counts towards BOUNCE_SOFT_LIMIT.
+        const bounce = classifyBounce(smtp.responseCode !== undefined ? String(smtp.responseCode) : undefined, smtp.response ?? smtp.message);
+        const klass = bounce?.class ?? BounceClass.Hard;
         await db.transaction(async (tx) => {
           await tx
             .update(messages)
             .set({ status: 'bounced', error: storableText(smtp.message), updatedAt: sql`now()` })
             .where(eq(messages.idempotencyKey, input.idempotencyKey));
+          if (klass !== BounceClass.Hard) return;
           // An address only unsubscribed (or complained) becomes bounced: from now on transactional mail stops too.
           await tx
             .insert(suppressions)
@@ -274,6 +285,14 @@ export function emailActivities(deps: ActivityDeps): Pick<Activities, 'sendEmail
               setWhere: inArray(suppressions.reason, [...MARKETING_ONLY_SUPPRESSIONS]),
             });
         });
+        // Recorded like a DSN (stats, the soft-bounce count, email.bounced to journeys). The outcome above stands if
+        // this fails: the answer is `bounced` either way, and a retry finds it recorded.
+        if (deps.ingest) {
+          await applyFeedback({ db, ingest: deps.ingest, ...(deps.deliverability ? { options: deps.deliverability } : {}) }, {
+            source: FeedbackSource.Smtp, eventId: input.idempotencyKey, occurredAt: new Date(), refs: { messageIds: [], idempotencyKeys: [input.idempotencyKey] },
+            recipient: row.email!.toLowerCase(), kind: 'bounce', class: klass, code: bounce?.code ?? null, diagnostic: storableText(smtp.message),
+          }).catch((e: unknown) => activityLog('warn', 'could not record an SMTP refusal as a bounce', { key: input.idempotencyKey, code: (e as { code?: unknown }).code }));
+        }
         return { status: 'bounced', error: smtp.message, duplicate: false };
       }
       // A reply code means the server refused this transaction, so nothing was accepted: the retry is not uncertain.

@@ -36,9 +36,10 @@ import { runRoutes } from './routes/runs';
 import { sessionRoutes } from './routes/session';
 import { SESSION_TTL_DEFAULT_MS } from './sessions';
 import { trackingRoutes } from './routes/tracking';
-import { smsWebhookRoutes, type TwilioWebhookOptions } from './routes/sms-webhooks';
+import { smsWebhookRoutes, type AliyunCallbackOptions, type TwilioWebhookOptions } from './routes/sms-webhooks';
 import { mailPageRoutes } from './routes/mail-pages';
 import { preferenceRoutes } from './routes/preferences';
+import { emailFeedbackRoutes, keepRawBody, type EmailFeedbackOptions } from './routes/email-feedback';
 import { DEFAULT_TOPICS, type Topics } from '../contacts/topics';
 
 declare module 'express-serve-static-core' {
@@ -81,8 +82,12 @@ export type AppDeps = {
   consoleDist?: string;
   /** Verifies Twilio's delivery receipts and inbound messages; without it those endpoints answer 404. */
   twilio?: TwilioWebhookOptions;
+  /** Authenticates Aliyun's pushed delivery reports and replies; without it those endpoints answer 404. */
+  aliyun?: AliyunCallbackOptions;
   /** Largest contact import upload (IMPORT_MAX_BYTES). @default 256 MiB */
   importMaxBytes?: number;
+  /** Bounce and complaint intake: raw reports, and the providers whose webhooks are configured (others answer 404). */
+  emailFeedback?: EmailFeedbackOptions;
 };
 
 /** Every route of the API. Tests generate the authorization matrix and the OpenAPI coverage check from this. */
@@ -96,8 +101,9 @@ export function routeTable(deps: AppDeps): RouteDef[] {
     ...contactRoutes({ db, ...(deps.scoring ? { scoring: deps.scoring } : {}), ingest, ...(deps.logger ? { log: deps.logger } : {}) }),
     ...contactSearchRoutes({ db, signingSecrets: deps.signingSecrets }),
     ...contactRightsRoutes({ db, temporal: deps.temporal, signingSecrets: deps.signingSecrets }),
-    ...trackingRoutes({ ...ingest, secrets: deps.signingSecrets }),
-    ...smsWebhookRoutes({ db, ingest, twilio: deps.twilio }),
+    ...trackingRoutes({ ...ingest, secrets: deps.signingSecrets, topics: deps.topics ?? DEFAULT_TOPICS }),
+    ...smsWebhookRoutes({ db, ingest, twilio: deps.twilio, aliyun: deps.aliyun }),
+    ...emailFeedbackRoutes({ db, ingest, options: deps.emailFeedback ?? {} }),
     ...preferenceRoutes({ db, topics: deps.topics ?? DEFAULT_TOPICS, ingest }),
     ...mailPageRoutes({ ...ingest, secrets: deps.signingSecrets, topics: deps.topics ?? DEFAULT_TOPICS }),
     ...runRoutes({ db, temporal: deps.temporal, taskQueue: deps.taskQueue }),
@@ -141,7 +147,7 @@ export function buildApp(deps: AppDeps): Express {
   // One instance each for the whole app: an address has one budget across all public routes.
   const publicLimit = rateLimitPublic(addressLimits);
   const unauthenticated = rateLimitUnauthenticated(addressLimits);
-  app.use(express.json({ limit: deps.bodyLimit ?? '1mb', type: ['application/json', 'application/*+json'] }));
+  app.use(express.json({ limit: deps.bodyLimit ?? '1mb', type: ['application/json', 'application/*+json'], verify: (req, _res, buf) => keepRawBody(req as express.Request, buf) }));
   // RFC 8058 one-click unsubscribe arrives as a form post.
   app.use(express.urlencoded({ extended: false, limit: '16kb' }));
 

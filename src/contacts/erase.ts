@@ -7,6 +7,8 @@
  *   touches it again;
  * - events keep type, time and source, and of their properties only those statistics read (`message_key`, `amount`);
  * - messages keep channel, journey, step, template, status and times, and lose recipient, subject, body and error;
+ * - bounce and complaint records keep their class, code and times (bounce rates stay true) and lose the diagnostic,
+ *   which quotes the address;
  * - score history keeps its points, audit rows and hand-off feedback their action, hand-offs their status;
  * - runs, steps, arms, conversions and launch entries hold no personal data and stay;
  * - the email and phone leave the suppression list and come back as salted hashes (src/contacts/erased-address.ts),
@@ -22,6 +24,7 @@ import type { Db } from '../db/client';
 import {
   contactAudit,
   contacts,
+  emailFeedback,
   events,
   journeyRuns,
   messages,
@@ -107,6 +110,7 @@ export async function eraseContact(
     rows.messages = count(
       await tx.update(messages).set({ recipient: '', subject: null, body: null, html: null, error: null, updatedAt: sql`now()` }).where(inArray(messages.contactId, ids)),
     );
+    rows.email_feedback = count(await tx.update(emailFeedback).set({ diagnostic: null }).where(inArray(emailFeedback.contactId, ids)));
     rows.score_events = count(await tx.update(scoreEvents).set({ reason: '' }).where(inArray(scoreEvents.contactId, ids)));
     rows.contact_audit = count(await tx.update(contactAudit).set({ detail: {} }).where(inArray(contactAudit.contactId, ids)));
     const handoffs = await tx

@@ -11,6 +11,7 @@ import {
   contactImportRows,
   contacts,
   conversions,
+  emailFeedback,
   events,
   journeyRuns,
   journeyRunSteps,
@@ -38,6 +39,7 @@ export const CONTACT_TABLES = [
   'audience_launch_entries',
   'contact_import_rows',
   'suppressions',
+  'email_feedback',
 ] as const;
 export type ContactTable = (typeof CONTACT_TABLES)[number];
 
@@ -82,6 +84,7 @@ export async function exportContact(db: DbOrTx, contactId: string): Promise<Cont
     // Each imported row that wrote the contact, with the file's record it came from.
     contact_import_rows: await importedRows(db, ids),
     suppressions: addressed.length ? await db.select().from(suppressions).where(or(...addressed)) : [],
+    email_feedback: await db.select().from(emailFeedback).where(inArray(emailFeedback.contactId, ids)).orderBy(emailFeedback.id),
   };
   return { contactId, exportedAt: new Date().toISOString(), tables };
 }

@@ -184,6 +184,8 @@ export const messages = pgTable(
     uniqueIndex('messages_idempotency_uq').on(t.idempotencyKey),
     index('messages_contact_idx').on(t.contactId, t.createdAt),
     index('messages_journey_idx').on(t.journeyId, t.status),
+    // Delivery receipts and bounce reports find their message by the id the provider or the report names.
+    index('messages_provider_message_idx').on(t.providerMessageId),
   ],
 );
 
@@ -531,6 +533,41 @@ export const smsProviderEvents = pgTable(
     receivedAt: timestamp('received_at', { withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [uniqueIndex('sms_provider_events_uq').on(t.provider, t.kind, t.providerMessageId, t.status)],
+);
+
+/**
+ * Bounces and complaints received (src/deliverability): one row per provider event, so a redelivered webhook or a
+ * report posted twice is applied once. `message_id` is our message it was matched to (null: unmatched, nothing was
+ * changed); `outcome` what it did. Stats count bounce and complaint rates from here, per journey and step.
+ */
+export const emailFeedback = pgTable(
+  'email_feedback',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    /** dsn | arf | ses | mailgun | sendgrid | postmark */
+    source: text('source').notNull(),
+    eventId: text('event_id').notNull(),
+    /** bounce | complaint */
+    kind: text('kind').notNull(),
+    /** hard | soft | policy, for bounces */
+    bounceClass: text('bounce_class'),
+    /** Enhanced status code (5.1.1) or SMTP reply code; for complaints the feedback type (abuse). */
+    code: text('code'),
+    diagnostic: text('diagnostic'),
+    messageId: uuid('message_id'),
+    contactId: uuid('contact_id'),
+    journeyId: text('journey_id'),
+    stepId: text('step_id'),
+    /** suppressed | counted | reported | unmatched */
+    outcome: text('outcome').notNull(),
+    occurredAt: timestamp('occurred_at', { withTimezone: true }).notNull(),
+    receivedAt: timestamp('received_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    uniqueIndex('email_feedback_event_uq').on(t.source, t.eventId),
+    index('email_feedback_contact_idx').on(t.contactId, t.kind, t.occurredAt),
+    index('email_feedback_message_idx').on(t.messageId),
+  ],
 );
 
 /**

@@ -89,7 +89,7 @@ export async function entryCounts(db: DbOrTx, scope: StatsScope): Promise<{ runs
  * sending step is the latest one before the message was created (runs are pinned, so that is the run's version).
  */
 const messagesCte = (scope: StatsScope): SQL => sql`msgs as (
-  select m.id, m.idempotency_key, m.contact_id, m.channel, m.status, v.version
+  select m.id, m.idempotency_key, m.contact_id, m.channel, m.status, m.step_id, v.version
   from messages m
   left join lateral (
     select s.version from journey_run_steps s
@@ -129,6 +129,45 @@ export async function engagementCounts(db: DbOrTx, scope: StatsScope): Promise<{
     group by e.type`);
   const by = Object.fromEntries(rowsOf(res).map((r) => [String(r.type), num(r.n)]));
   return { opened: by['email.opened'] ?? 0, clicked: by['email.clicked'] ?? 0, unsubscribed: by['email.unsubscribed'] ?? 0 };
+}
+
+export type DeliverabilityCounts = {
+  stepId: string;
+  /** Emails handed to the mail server (sent, delivered or bounced later). */
+  sent: number;
+  /** Distinct messages bounced: refused at send (5xx) or reported by a DSN or provider; by class for the reported ones. */
+  bounced: number;
+  hard: number;
+  soft: number;
+  policy: number;
+  /** Distinct messages a recipient reported as spam. */
+  complained: number;
+};
+
+/**
+ * Bounces and complaints per sending step (src/deliverability records them in email_feedback, matched to the message);
+ * each counts distinct messages, so a message soft-bouncing three times is one bounce.
+ */
+export async function deliverabilityCounts(db: DbOrTx, scope: StatsScope): Promise<DeliverabilityCounts[]> {
+  const res = await db.execute(sql`
+    with ${messagesCte(scope)}, fb as (
+      select m.id, m.step_id, m.status,
+        bool_or(f.kind = 'bounce') as bounced,
+        bool_or(f.bounce_class = 'hard') as hard, bool_or(f.bounce_class = 'soft') as soft, bool_or(f.bounce_class = 'policy') as policy,
+        bool_or(f.kind = 'complaint') as complained
+      from msgs m left join email_feedback f on f.message_id = m.id
+      where m.channel = 'email'
+      group by m.id, m.step_id, m.status
+    )
+    select step_id,
+      count(*) filter (where status in ('sent', 'delivered', 'bounced'))::int as sent,
+      count(*) filter (where status = 'bounced' or bounced)::int as bounced,
+      count(*) filter (where hard)::int as hard, count(*) filter (where soft)::int as soft, count(*) filter (where policy)::int as policy,
+      count(*) filter (where complained)::int as complained
+    from fb group by step_id order by step_id`);
+  return rowsOf(res).map((r) => ({
+    stepId: String(r.step_id), sent: num(r.sent), bounced: num(r.bounced), hard: num(r.hard), soft: num(r.soft), policy: num(r.policy), complained: num(r.complained),
+  }));
 }
 
 export type GoalCount = { goal: string; conversions: number; contacts: number; value: number };
@@ -328,7 +367,14 @@ export type JourneyStats = {
     opened: number;
     clicked: number;
     unsubscribed: number;
+    /** Emails bounced and complained about, and their rates over emails sent (null when none was sent). */
+    bounced: number;
+    complained: number;
+    bounceRate: number | null;
+    complaintRate: number | null;
   };
+  /** Per step that sent email: sent, bounced (hard / soft / policy), complained, and the rates. */
+  deliverability: (DeliverabilityCounts & { bounceRate: number | null; complaintRate: number | null })[];
   goals: { goal: string; name: string; conversions: number; contacts: number; value: number }[];
   /**
    * Per split step, per arm: runs entered, goal conversions after the assignment, the rate with its 95% Wilson
@@ -388,7 +434,7 @@ export async function journeyStats(db: DbOrTx, scope: StatsScope): Promise<Journ
 
   const windows = (plan?.goals ?? []).map((g) => g.withinMs).filter((w): w is number => w !== undefined);
   const windowMs = windows.length ? Math.max(...windows) : undefined;
-  const [steps, byStatus, entered, msgs, engagement, goals, mqls, revenue] = await Promise.all([
+  const [steps, byStatus, entered, msgs, engagement, goals, mqls, revenue, delivery] = await Promise.all([
     stepCounts(db, scope),
     runsByStatus(db, scope),
     entryCounts(db, scope),
@@ -397,7 +443,10 @@ export async function journeyStats(db: DbOrTx, scope: StatsScope): Promise<Journ
     conversionCounts(db, scope),
     mqlCounts(db, scope),
     attributedRevenue(db, scope, windowMs),
+    deliverabilityCounts(db, scope),
   ]);
+  const rate = (x: number, n: number) => (n > 0 ? round(x / n) : null);
+  const emails = delivery.reduce((a, d) => ({ sent: a.sent + d.sent, bounced: a.bounced + d.bounced, complained: a.complained + d.complained }), { sent: 0, bounced: 0, complained: 0 });
 
   // Plan order first, then steps only older versions had.
   const counted = new Map(steps.map((s) => [s.stepId, s]));
@@ -439,7 +488,11 @@ export async function journeyStats(db: DbOrTx, scope: StatsScope): Promise<Journ
     entered,
     runs: { total: Object.values(byStatus).reduce((a, b) => a + b, 0), byStatus },
     steps: stepRows,
-    messages: { total: msgs.reduce((a, m) => a + m.count, 0), byChannel, ...engagement },
+    messages: {
+      total: msgs.reduce((a, m) => a + m.count, 0), byChannel, ...engagement,
+      bounced: emails.bounced, complained: emails.complained, bounceRate: rate(emails.bounced, emails.sent), complaintRate: rate(emails.complained, emails.sent),
+    },
+    deliverability: delivery.map((d) => ({ ...d, bounceRate: rate(d.bounced, d.sent), complaintRate: rate(d.complained, d.sent) })),
     goals: goalRows,
     splits,
     mqls,

@@ -8,7 +8,7 @@
 export interface SystemEvent {
   type: string;
   /** Who emits it (`crm`: sent by the CRM through POST /v1/events, not produced here). */
-  source: 'contacts' | 'tracking' | 'scoring' | 'sales' | 'launch' | 'date' | 'crm';
+  source: 'contacts' | 'tracking' | 'deliverability' | 'sms' | 'scoring' | 'sales' | 'launch' | 'date' | 'crm';
   /** Where it comes from, for the README. */
   emittedBy: string;
   /** Properties it carries, `name: meaning`; `?` marks optional ones. */
@@ -49,6 +49,37 @@ export const SYSTEM_EVENTS: readonly SystemEvent[] = [
     source: 'tracking',
     emittedBy: 'unsubscribe link or one-click unsubscribe (POST /u/:token)',
     properties: { message_key: 'the message', list_id: 'List-Id, or null' },
+  },
+  {
+    type: 'email.bounced',
+    source: 'deliverability',
+    emittedBy: 'a bounce for one of our emails: a DSN posted to POST /v1/email/reports, or an SES, Mailgun, SendGrid or Postmark webhook (once per provider event)',
+    properties: {
+      message_key: 'the message',
+      kind: 'hard (address suppressed), soft (counted; suppressed after BOUNCE_SOFT_LIMIT in the window) or policy (reported only)',
+      code: 'enhanced status code (5.1.1) or SMTP reply code, else the provider\'s bounce type',
+      provider: 'dsn, ses, mailgun, sendgrid or postmark',
+      step_id: 'the step that sent it',
+      reported_at: 'when the report or provider says it happened (the event itself is stamped on receipt)',
+    },
+  },
+  {
+    type: 'email.complained',
+    source: 'deliverability',
+    emittedBy: 'a spam complaint for one of our emails: an ARF report posted to POST /v1/email/reports, or an SES, Mailgun, SendGrid or Postmark webhook; the address is suppressed for marketing',
+    properties: { message_key: 'the message', feedback_type: 'abuse, fraud… or null', provider: 'arf, ses, mailgun, sendgrid or postmark', step_id: 'the step that sent it', reported_at: 'when the report says it happened' },
+  },
+  {
+    type: 'sms.delivered',
+    source: 'sms',
+    emittedBy: 'a Twilio or Aliyun delivery receipt saying delivered (once per message)',
+    properties: { message_key: 'the message', provider: 'twilio or aliyun', step_id: 'the step that sent it' },
+  },
+  {
+    type: 'sms.failed',
+    source: 'sms',
+    emittedBy: 'a Twilio or Aliyun delivery receipt saying undelivered or failed (once per message)',
+    properties: { message_key: 'the message', status: 'undelivered or failed', 'error_code?': 'the provider\'s error code', provider: 'twilio or aliyun', step_id: 'the step that sent it' },
   },
   {
     type: 'lead.mql',

@@ -50,6 +50,7 @@ export function activityDeps(opts: ActivityDepsOptions): ActivityDeps {
     ...(scoring ? { scoring } : {}),
     ...(sales ? { sales: { directory: sales, crmWebhook: config.crmWebhook } } : {}),
     defaultFrom: config.smtp.from,
+    deliverability: { softBounceLimit: config.deliverability.softBounceLimit, softBounceWindowMs: config.deliverability.softBounceWindowMs },
     tracking: { baseUrl: config.publicBaseUrl, secrets, physicalAddress, unsubscribeMailto: config.mail.unsubscribeMailto },
   };
 }

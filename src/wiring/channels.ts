@@ -25,6 +25,7 @@ export function createMailer(opts: { config: Config }): { mailer: Mailer; descri
         ...(config.smtp.ratePerSecond > 0 ? { rateLimit: config.smtp.ratePerSecond, rateDelta: 1000 } : {}),
       },
       dkim: config.dkim,
+      relay: config.deliverability.relay,
     });
     return { mailer, description: `SMTP ${new URL(config.smtp.url).host}${dkim}` };
   }

@@ -1,16 +1,17 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import request from 'supertest';
-import { eq } from 'drizzle-orm';
+import { and, eq } from 'drizzle-orm';
 import { buildApp } from '../../src/api/app';
 import { createSmtpMailer } from '../../src/channels/email/mailer';
 import type { Mailer } from '../../src/activities/deps';
 import { upsertContactByExternalId, findMessageByKey } from '../../src/db/queries';
-import { contacts, events, suppressions } from '../../src/db/schema';
+import { contacts, emailFeedback, events, suppressions } from '../../src/db/schema';
 import { dbTriggerSource } from '../../src/publishing/journeys';
 import { createTestDatabase } from '../helpers/db';
 import { startSmtpSink, type SmtpSink } from '../helpers/smtp';
 import { emailTestActivities, welcomeSend } from '../helpers/email';
 import { connectTestTemporal, type TestTemporal } from '../helpers/temporal';
+import { ingestDeps } from '../../src/wiring/ingest';
 
 const SECRETS = ['email-test-secret-0123456789abcdefghijklmnop'];
 const TRACKING = { baseUrl: 'http://track.test', secrets: SECRETS, physicalAddress: 'ACME Ltd · 88 Century Ave · Shanghai' };
@@ -149,6 +150,39 @@ describe('sendEmail activity against a real SMTP server', () => {
     } finally {
       await flakyMailer.close?.();
       await flaky.close();
+    }
+  });
+
+  it('classifies a refusal at send: a policy refusal (5.7.1) never suppresses, soft ones (5.2.2) suppress after the limit', async () => {
+    const refusing = await startSmtpSink({
+      onRcptTo(address, _s, cb) {
+        if (address.address.startsWith('policy')) return cb(Object.assign(new Error('5.7.1 Message rejected as spam by content filtering'), { responseCode: 550 }));
+        if (address.address.startsWith('full')) return cb(Object.assign(new Error('5.2.2 Mailbox full'), { responseCode: 552 }));
+        cb();
+      },
+    });
+    const refusingMailer = createSmtpMailer({ url: refusing.url, pool: { maxConnections: 1 } });
+    const ingest = ingestDeps({ db: db.db, temporal: temporal.client, taskQueue: temporal.taskQueue });
+    try {
+      const acts = emailTestActivities(db.db, refusingMailer, TRACKING, { ingest, deliverability: { softBounceLimit: 2, softBounceWindowMs: 86_400_000 } });
+      const policy = await newContact({ email: 'policy@example.com' });
+      expect(await acts.sendEmail(input(policy.id, 'k-571'))).toMatchObject({ status: 'bounced' });
+      expect(await db.db.select().from(suppressions).where(eq(suppressions.address, 'policy@example.com'))).toEqual([]);
+      expect(await db.db.select({ kind: emailFeedback.kind, bounceClass: emailFeedback.bounceClass, code: emailFeedback.code, outcome: emailFeedback.outcome }).from(emailFeedback).where(eq(emailFeedback.eventId, 'k-571')))
+        .toEqual([{ kind: 'bounce', bounceClass: 'policy', code: '5.7.1', outcome: 'reported' }]);
+      const bounced = await db.db.select().from(events).where(and(eq(events.contactId, policy.id), eq(events.type, 'email.bounced')));
+      expect(bounced.map((e) => e.properties)).toEqual([expect.objectContaining({ kind: 'policy', code: '5.7.1', provider: 'smtp', message_key: 'k-571' })]);
+
+      const full = await newContact({ email: 'full@example.com' });
+      expect(await acts.sendEmail(input(full.id, 'k-522-1'))).toMatchObject({ status: 'bounced' });
+      expect(await db.db.select().from(suppressions).where(eq(suppressions.address, 'full@example.com'))).toEqual([]);
+      expect(await acts.sendEmail(input(full.id, 'k-522-2'))).toMatchObject({ status: 'bounced' });
+      expect(await db.db.select().from(suppressions).where(eq(suppressions.address, 'full@example.com'))).toMatchObject([{ reason: 'bounced' }]);
+      expect(await acts.sendEmail(input(full.id, 'k-522-3'))).toMatchObject({ status: 'suppressed' });
+      expect(refusing.messages).toHaveLength(0);
+    } finally {
+      await refusingMailer.close?.();
+      await refusing.close();
     }
   });
 

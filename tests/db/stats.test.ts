@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import request from 'supertest';
 import { and, eq } from 'drizzle-orm';
 import { formatStats } from '../../src/cli/journeys';
-import { contacts, conversions, events, journeyRuns, journeyRunSteps, messages, runArms, salesHandoffs, suppressions } from '../../src/db/schema';
+import { contacts, conversions, emailFeedback, events, journeyRuns, journeyRunSteps, messages, runArms, salesHandoffs, suppressions } from '../../src/db/schema';
 import { journeyStats, type JourneyStats as JourneyStatsReport } from '../../src/db/stats';
 import { publishJourney } from '../../src/publishing/journeys';
 import { compareProportions } from '../../src/stats/ab';
@@ -105,6 +105,13 @@ describe('journey statistics on seeded rows', () => {
       msg('o1:welcome', 'email', c.c1!, 'o1', 'welcome', 'sent', at(S), 'other'),
     ]);
 
+    // Reported later: a complaint about r1's email and a soft bounce of r3's (its status stays sent).
+    const ids = new Map((await db.db.select({ id: messages.id, key: messages.idempotencyKey }).from(messages)).map((m) => [m.key, m.id]));
+    await db.db.insert(emailFeedback).values([
+      { source: 'arf', eventId: 'fbl-1', kind: 'complaint', code: 'abuse', messageId: ids.get('r1:welcome')!, contactId: c.c1!, journeyId: 'funnel', stepId: 'welcome', outcome: 'suppressed', occurredAt: at(S + M) },
+      { source: 'dsn', eventId: 'dsn-1', kind: 'bounce', bounceClass: 'soft', code: '4.2.2', messageId: ids.get('r3:welcome')!, contactId: c.c3!, journeyId: 'funnel', stepId: 'welcome', outcome: 'counted', occurredAt: at(S + M) },
+      { source: 'dsn', eventId: 'dsn-2', kind: 'bounce', bounceClass: 'soft', code: '4.2.2', messageId: ids.get('r3:welcome')!, contactId: c.c3!, journeyId: 'funnel', stepId: 'welcome', outcome: 'counted', occurredAt: at(S + 2 * M) },
+    ]);
     const ev = (id: string, type: string, contact: string, occurredAt: Date, properties: Record<string, unknown> = {}) => ({ id, type, contactId: contact, occurredAt, properties });
     await db.db.insert(events).values([
       ev('open-1', 'email.opened', c.c1!, at(M), { message_key: 'r1:welcome' }),
@@ -165,7 +172,13 @@ describe('journey statistics on seeded rows', () => {
       opened: 2,
       clicked: 1,
       unsubscribed: 1,
+      // Of 4 emails handed over (sent, delivered, bounced): r4 bounced at send, r3 soft-bounced twice (one message).
+      bounced: 2,
+      complained: 1,
+      bounceRate: 0.5,
+      complaintRate: 0.25,
     });
+    expect(s!.deliverability).toEqual([{ stepId: 'welcome', sent: 4, bounced: 2, hard: 0, soft: 1, policy: 0, complained: 1, bounceRate: 0.5, complaintRate: 0.25 }]);
     expect(s!.goals).toEqual([
       { goal: 'demo', name: 'Demo booked', conversions: 3, contacts: 2, value: 150 },
       { goal: 'legacy', name: 'legacy', conversions: 1, contacts: 1, value: 0 },
@@ -417,6 +430,10 @@ steps:
       opened: 0,
       clicked: 1,
       unsubscribed: 0,
+      bounced: 0,
+      complained: 0,
+      bounceRate: 0,
+      complaintRate: 0,
     });
     expect(stack.smtp.messages.filter((m) => m.envelopeTo.some((t) => t.startsWith('stats-')))).toHaveLength(3);
     expect(s.goals).toEqual([{ goal: 'demo', name: 'Demo booked', conversions: 1, contacts: 1, value: 0 }]);

@@ -70,7 +70,9 @@ name: SMS receipts
 triggers: [{ type: event, event: promo.due }]
 start: text
 steps:
-  text: { type: send_sms, body: "Spring offer for {{contact.first_name}}", next: done }
+  text: { type: send_sms, body: "Spring offer for {{contact.first_name}}", next: wait }
+  wait: { type: wait_for_event, event: sms.delivered, timeout: 1h, on_event: mark, on_timeout: done }
+  mark: { type: tag, tags: [sms-delivered], next: done }
   done: { type: exit }
 `;
 
@@ -148,6 +150,17 @@ describe('Twilio delivery receipts and inbound keywords', () => {
     // Undelivered with Twilio's error code.
     expect((await twilio.report(m2.providerMessageId!, 'undelivered', { ErrorCode: '30003' })).status).toBe(200);
     expect(await statusOf(m2.id)).toMatchObject({ status: 'undelivered', error: 'twilio: error 30003' });
+
+    // Journeys hear each message's final status once: sms.delivered reached the run waiting for it.
+    const smsEvents = async (contactId: string | null, type: string) => stack.db.db.select().from(events).where(and(eq(events.contactId, contactId!), eq(events.type, type)));
+    expect((await smsEvents(m1.contactId, 'sms.delivered')).map((e) => e.properties)).toEqual([{ message_key: m1.idempotencyKey, provider: 'twilio', step_id: 'text' }]);
+    expect(await smsEvents(m1.contactId, 'sms.failed')).toHaveLength(0);
+    expect((await smsEvents(m2.contactId, 'sms.failed')).map((e) => e.properties)).toEqual([{ message_key: m2.idempotencyKey, provider: 'twilio', step_id: 'text', status: 'undelivered', error_code: '30003' }]);
+    await until('the run waiting for sms.delivered tagged the contact', async () => {
+      const [c] = await stack.db.db.select().from(contacts).where(eq(contacts.id, m1.contactId!));
+      return c?.tags.includes('sms-delivered') ? c : undefined;
+    });
+    expect((await stack.db.db.select().from(contacts).where(eq(contacts.id, m2.contactId!)))[0]!.tags).not.toContain('sms-delivered');
 
     // A receipt for a message we never sent: recorded as unmatched, 202, nothing else.
     const url = `${base}/v1/sms/twilio/status`;

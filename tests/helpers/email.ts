@@ -1,3 +1,5 @@
+import type { IngestDeps } from '../../src/ingest/event';
+import type { DeliverabilityOptions } from '../../src/deliverability/settings';
 import { createActivities } from '../../src/activities';
 import type { Mailer } from '../../src/activities/deps';
 import type { Db } from '../../src/db/client';
@@ -9,7 +11,7 @@ import { TEMPLATES_DIR } from '../../src/paths';
 type Tracking = Parameters<typeof createActivities>[0]['tracking'];
 
 /** Activities for email tests: the real renderer and templates, the given mailer, SMS kept in the outbox. */
-export function emailTestActivities(db: Db, mailer: Mailer, tracking: Tracking, opts: { urgentDb?: Db } = {}) {
+export function emailTestActivities(db: Db, mailer: Mailer, tracking: Tracking, opts: { urgentDb?: Db; ingest?: IngestDeps; deliverability?: DeliverabilityOptions } = {}) {
   return createActivities({
     db,
     ...opts,

@@ -4,6 +4,7 @@ import type { EmailRenderer, Mailer } from '../../src/activities/deps';
 import { buildApp, type AppDeps } from '../../src/api/app';
 import { createApiKey, type Role } from '../../src/api/auth';
 import { createSmtpMailer } from '../../src/channels/email/mailer';
+import type { MailRelay } from '../../src/deliverability/correlation';
 import type { TriggerSource } from '../../src/ingest/router';
 import { dbTriggerSource } from '../../src/publishing/journeys';
 import type { ScoringModel } from '../../src/scoring/model';
@@ -65,6 +66,14 @@ export async function startTestStack(
     consoleDist?: string;
     /** Twilio callback verification for the API (see AppDeps.twilio). */
     twilio?: AppDeps['twilio'];
+    /** `messages.provider` of SMS sends. @default 'twilio' when `sms` is given, else 'outbox' */
+    smsProvider?: string;
+    /** Aliyun SMS push authentication for the API (see AppDeps.aliyun). */
+    aliyun?: AppDeps['aliyun'];
+    /** Bounce and complaint intake of the API (see AppDeps.emailFeedback). */
+    emailFeedback?: AppDeps['emailFeedback'];
+    /** The provider the mailer writes correlation headers for (MAIL_RELAY). */
+    mailRelay?: MailRelay;
   } = {},
 ): Promise<TestStack> {
   const [db, smtp, temporal] = await Promise.all([createTestDatabase(), startSmtpSink(), connectTestTemporal()]);
@@ -74,7 +83,7 @@ export async function startTestStack(
   const triggers: TriggerSource =
     opts.triggers ??
     (opts.unknownContact === 'honour' ? base : { ...base, triggersFor: async (type) => (await published.triggersFor(type)).map((t) => ({ ...t, unknownContact: 'create' as const })) });
-  const mailer = createSmtpMailer({ url: smtp.url, pool: { maxConnections: 2 } });
+  const mailer = createSmtpMailer({ url: smtp.url, pool: { maxConnections: 2 }, ...(opts.mailRelay ? { relay: opts.mailRelay } : {}) });
   const outboundAllow = opts.outboundAllow ?? LOCAL_ALLOW;
   const activities = createActivities({
     db: db.db,
@@ -82,7 +91,7 @@ export async function startTestStack(
     renderer: opts.renderer ?? createRenderer(),
     text: createTextRenderer(TEMPLATES_DIR),
     sms: opts.sms ?? createOutboxSmsSender(async () => `outbox-${randomUUID()}`),
-    smsProvider: opts.sms ? 'twilio' : 'outbox',
+    smsProvider: opts.smsProvider ?? (opts.sms ? 'twilio' : 'outbox'),
     defaultFrom: 'itinera tests <journeys@itinera.test>',
     ...(opts.scoring ? { scoring: opts.scoring } : {}),
     ...(opts.sales ? { sales: opts.sales } : {}),
@@ -97,6 +106,8 @@ export async function startTestStack(
     ...(opts.scoring ? { scoring: opts.scoring } : {}),
     ...(opts.consoleDist ? { consoleDist: opts.consoleDist } : {}),
     ...(opts.twilio ? { twilio: opts.twilio } : {}),
+    ...(opts.emailFeedback ? { emailFeedback: opts.emailFeedback } : {}),
+    ...(opts.aliyun ? { aliyun: opts.aliyun } : {}),
   });
   const keys = {} as Record<Role, string>;
   for (const role of ['marketer', 'integration', 'ops', 'admin'] as const) {

@@ -30,7 +30,7 @@ describe('the event vocabulary', () => {
   it('every event the system emits is literally emitted in src (CRM events are marked as such)', () => {
     // The emitters: tracking's record('…'), scoring's lead.mql, the hand-off feedback's `handoff.${outcome}`, launches,
     // contact writes (contact.updated / contact.unsubscribed) and date triggers (date.reached).
-    const src = ['src/api/routes/tracking.ts', 'src/scoring/apply.ts', 'src/sales/feedback.ts', 'src/activities/launch.ts', 'src/scoring/model.ts', 'src/contacts/changes.ts', 'src/triggers/event.ts']
+    const src = ['src/api/routes/tracking.ts', 'src/scoring/apply.ts', 'src/sales/feedback.ts', 'src/activities/launch.ts', 'src/scoring/model.ts', 'src/contacts/changes.ts', 'src/triggers/event.ts', 'src/deliverability/apply.ts', 'src/api/routes/sms-webhooks.ts']
       .map((f) => readFileSync(f, 'utf8'))
       .join('\n');
     for (const e of SYSTEM_EVENTS.filter((x) => x.source !== 'crm')) {

@@ -5,6 +5,8 @@ import { pageLanguage, resolveClick, resolveOpen, resolveUnsubscribe, type PageL
 import { escapeHtml, page, PAGE_TEXT } from '../pages';
 import { contacts } from '../../db/schema';
 import { unsubscribeEmail } from '../../contacts/consent';
+import { setTopicPreferences } from '../../contacts/preferences';
+import { DEFAULT_TOPICS, type Topic, type Topics } from '../../contacts/topics';
 import { ingestEvent, type IngestDeps } from '../../ingest/event';
 import { DomainError } from '../../errors';
 import { defineRoute } from '../route';
@@ -14,7 +16,12 @@ const PIXEL = Buffer.from('R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBR
 
 const Token = z.object({ token: z.string().min(10).max(4096) });
 
-export type TrackingDeps = IngestDeps & { secrets: readonly string[]; now?: () => number };
+export type TrackingDeps = IngestDeps & {
+  secrets: readonly string[];
+  /** MAIL_TOPICS: an unsubscribe link signed for one of these withdraws that topic only. @default DEFAULT_TOPICS */
+  topics?: Topics;
+  now?: () => number;
+};
 
 /** Records what a recipient did with a link (`email.clicked`, `email.unsubscribed`…) as an event of the contact. */
 export async function recordTrackingEvent(deps: IngestDeps, at: Date, type: string, contactId: string, properties: Record<string, unknown>): Promise<void> {
@@ -40,15 +47,24 @@ export function trackingRoutes(deps: TrackingDeps) {
   const now = deps.now ?? Date.now;
   const record = (type: string, contactId: string, properties: Record<string, unknown>) => recordTrackingEvent(deps, new Date(now()), type, contactId, properties);
 
-  const unsubscribe = async (token: string) => {
+  const topics = deps.topics ?? DEFAULT_TOPICS;
+  /** The configured topic a link was signed for; links without one (and older links naming a list) unsubscribe from all. */
+  const topicOf = (listId: string | undefined): Topic | undefined => (listId === undefined ? undefined : topics.find((t) => t.id === listId));
+  const fill = (text: string, topic: Topic, language: PageLanguage) => text.replace('{topic}', topic.label[language === 'zh' ? 'zh-CN' : 'en']);
+
+  /** `all`: every marketing email (the page's second button); otherwise the link's topic, if it has one. */
+  const unsubscribe = async (token: string, all: boolean) => {
     const r = resolveUnsubscribe(deps.secrets, token, now());
     if (!r.ok) throw new DomainError('invalid_token', 400, `This unsubscribe link is not valid (${r.reason}).`);
     const language = await languageOf(deps.db, r.contactId, r.language);
-    // contact.unsubscribed (what journeys exit on) is stored with the consent change and routed by unsubscribeEmail;
-    // email.unsubscribed stays for email stats and the scoring model.
-    if (!(await unsubscribeEmail(deps.db, r.contactId, { source: 'unsubscribe_link', messageKey: r.messageKey, topic: r.listId }, deps))) return language;
-    await record('email.unsubscribed', r.contactId, { message_key: r.messageKey, list_id: r.listId ?? null });
-    return language;
+    const topic = all ? undefined : topicOf(r.listId);
+    // contact.unsubscribed (what journeys exit on, with the topic when it is one) is stored with the consent change and
+    // routed by the write; email.unsubscribed stays for email stats and the scoring model.
+    const done = topic
+      ? await setTopicPreferences(deps.db, r.contactId, { email: { [topic.id]: false } }, { source: 'unsubscribe_link', actor: 'recipient' }, deps)
+      : await unsubscribeEmail(deps.db, r.contactId, { source: 'unsubscribe_link', messageKey: r.messageKey, topic: r.listId }, deps);
+    if (done) await record('email.unsubscribed', r.contactId, { message_key: r.messageKey, list_id: r.listId ?? null, ...(topic ? { topic: topic.id } : {}) });
+    return { language, topic };
   };
 
   return [
@@ -96,31 +112,30 @@ export function trackingRoutes(deps: TrackingDeps) {
         if (!r.ok) throw new DomainError('invalid_token', 400, `This unsubscribe link is not valid (${r.reason}).`);
         const language = await languageOf(deps.db, r.contactId, r.language);
         const t = PAGE_TEXT[language];
-        res
-          .type('html')
-          .send(
-            page(
-              language,
-              t.unsubscribeTitle,
-              `<h1>${escapeHtml(t.unsubscribeTitle)}</h1><p>${escapeHtml(t.unsubscribeQuestion)}</p><form method="post" action="/u/${escapeHtml(
-                params.token,
-              )}"><input type="hidden" name="List-Unsubscribe" value="One-Click"><button type="submit">${escapeHtml(t.unsubscribeButton)}</button></form>`,
-            ),
-          );
+        const topic = topicOf(r.listId);
+        const action = `/u/${escapeHtml(params.token)}`;
+        const allForm = `<form method="post" action="${action}"><input type="hidden" name="scope" value="all"><button type="submit">${escapeHtml(t.unsubscribeAll)}</button></form>`;
+        const body = topic
+          ? `<h1>${escapeHtml(t.unsubscribeTitle)}</h1><p>${escapeHtml(fill(t.unsubscribeTopicQuestion, topic, language))}</p><form method="post" action="${action}"><input type="hidden" name="List-Unsubscribe" value="One-Click"><button type="submit">${escapeHtml(fill(t.unsubscribeTopicButton, topic, language))}</button></form>${allForm}`
+          : `<h1>${escapeHtml(t.unsubscribeTitle)}</h1><p>${escapeHtml(t.unsubscribeQuestion)}</p><form method="post" action="${action}"><input type="hidden" name="List-Unsubscribe" value="One-Click"><button type="submit">${escapeHtml(t.unsubscribeButton)}</button></form>`;
+        res.type('html').send(page(language, t.unsubscribeTitle, body));
       },
     }),
     defineRoute({
       method: 'post',
       path: '/u/:token',
       tag: 'tracking',
-      summary: 'RFC 8058 one-click unsubscribe (List-Unsubscribe=One-Click) and the page form',
+      summary: 'RFC 8058 one-click unsubscribe (List-Unsubscribe=One-Click) and the page form: a link signed for a MAIL_TOPICS topic withdraws that topic only (contact.unsubscribed with the topic); `scope=all`, and links without a topic, withdraw all marketing email',
       auth: 'public',
       params: Token,
+      bodyDoc: z.object({ 'List-Unsubscribe': z.literal('One-Click').optional(), scope: z.literal('all').optional() }),
       responses: { 200: { description: 'Unsubscribed', contentType: 'text/html' }, 400: { description: 'Invalid link' } },
-      handler: async ({ params, res }) => {
-        const language = await unsubscribe(params.token);
+      handler: async ({ params, req, res }) => {
+        const all = typeof req.body === 'object' && req.body !== null && (req.body as Record<string, unknown>).scope === 'all';
+        const { language, topic } = await unsubscribe(params.token, all);
         const t = PAGE_TEXT[language];
-        res.type('html').send(page(language, t.unsubscribedTitle, `<h1>${escapeHtml(t.unsubscribedTitle)}</h1><p>${escapeHtml(t.unsubscribedBody)}</p>`));
+        const text = topic ? fill(t.unsubscribedTopicBody, topic, language) : t.unsubscribedBody;
+        res.type('html').send(page(language, t.unsubscribedTitle, `<h1>${escapeHtml(t.unsubscribedTitle)}</h1><p>${escapeHtml(text)}</p>`));
       },
     }),
   ];

@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import nodemailer, { type SendMailOptions } from 'nodemailer';
 import { ChannelError, type ChannelErrorKind } from '../errors';
 import { dkimKeyFor, type DkimOptions } from './dkim';
+import { correlationHeaders, type MailRelay } from '../../deliverability/correlation';
 
 export type { DkimOptions } from './dkim';
 
@@ -156,7 +157,7 @@ export function domainOf(address: string): string | undefined {
   return /^[a-z0-9.-]+$/.test(d) && d.includes('.') ? d : undefined;
 }
 
-function toMailOptions(msg: OutgoingEmail, messageIdDomain: string | undefined): SendMailOptions & { messageId: string } {
+function toMailOptions(msg: OutgoingEmail, messageIdDomain: string | undefined, relay?: MailRelay): SendMailOptions & { messageId: string } {
   const headers: Record<string, string> = {};
   let headerKey: string | undefined;
   for (const [k, v] of Object.entries(msg.headers ?? {})) {
@@ -170,6 +171,8 @@ function toMailOptions(msg: OutgoingEmail, messageIdDomain: string | undefined):
     throw new SmtpPermanentError(`email: idempotency key is required (field or ${IDEMPOTENCY_HEADER} header)`, {}, undefined);
   }
   headers[IDEMPOTENCY_HEADER] = key;
+  // Where the relay echoes it back in its bounce and complaint events (src/deliverability/correlation.ts).
+  Object.assign(headers, correlationHeaders(relay, key));
   let messageId = msg.messageId;
   if (messageId === undefined) {
     const domain = messageIdDomain ?? domainOf(msg.from);
@@ -234,6 +237,8 @@ export interface SmtpMailerOptions {
   dkim?: DkimOptions | readonly DkimOptions[];
   /** Right-hand side of generated Message-IDs. @default the From address's domain */
   messageIdDomain?: string;
+  /** The provider behind SMTP_URL (MAIL_RELAY): adds the header it echoes our key back in. @default 'smtp' (none) */
+  relay?: MailRelay;
   /** @default 30000 */
   connectionTimeoutMs?: number;
   /** @default 30000 */
@@ -261,7 +266,7 @@ export function createSmtpMailer(options: SmtpMailerOptions): Mailer {
 
   return {
     async send(msg) {
-      const mail = toMailOptions(msg, options.messageIdDomain);
+      const mail = toMailOptions(msg, options.messageIdDomain, options.relay);
       try {
         const info = await transport.sendMail({ ...mail, ...dkimFor(options.dkim, msg.from) });
         return {
