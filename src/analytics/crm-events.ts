@@ -17,7 +17,7 @@ export const Money = z
   .union([z.number(), z.string().regex(/^\d{1,16}(\.\d{1,2})?$/, 'must be a decimal such as 1200 or 1200.50')])
   .transform((v) => (typeof v === 'number' ? v : Number(v)))
   .refine((v) => Number.isFinite(v) && v >= 0, { error: 'must be zero or more' })
-  .refine((v) => v < 1e16 && Math.round(v * 100) === Math.round(v * 100 * 1e6) / 1e6, { error: 'must have at most 2 decimals and 16 integer digits' });
+  .refine((v) => v < 1e16 && Math.abs(v * 100 - Math.round(v * 100)) < 1e-6, { error: 'must have at most 2 decimals and 16 integer digits' });
 
 export const CurrencyCode = z.string().regex(/^[A-Z]{3}$/, 'must be an ISO 4217 code in capitals, such as USD or CNY');
 

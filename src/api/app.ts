@@ -18,6 +18,8 @@ import type { TrustProxy } from '../config';
 import { mountRoutes, type RouteDef } from './route';
 import { createMetrics, type Metrics } from '../metrics';
 import { metricsRoutes } from './routes/metrics';
+import { analyticsRoutes } from './routes/analytics';
+import { campaignRoutes } from './routes/campaigns';
 import { contactRoutes } from './routes/contacts';
 import { contactSearchRoutes } from './routes/contact-search';
 import { contactRightsRoutes } from './routes/contact-rights';
@@ -82,13 +84,15 @@ export type AppDeps = {
   twilio?: TwilioWebhookOptions;
   /** Largest contact import upload (IMPORT_MAX_BYTES). @default 256 MiB */
   importMaxBytes?: number;
+  /** Reporting currency and exchange rates (ANALYTICS_CURRENCY, ANALYTICS_FX_RATES). @default USD, no rates */
+  analytics?: { currency: string; rates: Record<string, number> };
 };
 
 /** Every route of the API. Tests generate the authorization matrix and the OpenAPI coverage check from this. */
 export function routeTable(deps: AppDeps): RouteDef[] {
   const db = deps.database.db;
   const metrics = deps.metrics ?? createMetrics(db, { defaultMetrics: false });
-  const ingest = ingestDeps({ db, temporal: deps.temporal, taskQueue: deps.taskQueue, scoring: deps.scoring, triggers: deps.triggers });
+  const ingest = ingestDeps({ db, temporal: deps.temporal, taskQueue: deps.taskQueue, scoring: deps.scoring, triggers: deps.triggers, analytics: deps.analytics });
   return [
     ...healthRoutes({ database: deps.database, temporal: deps.temporal }),
     ...eventRoutes({ ...ingest, metrics }),
@@ -109,6 +113,8 @@ export function routeTable(deps: AppDeps): RouteDef[] {
     ...keyRoutes({ db }),
     ...sessionRoutes({ db, ttlMs: deps.sessionTtlMs ?? SESSION_TTL_DEFAULT_MS }),
     ...metricsRoutes({ metrics }),
+    ...analyticsRoutes({ db, fx: deps.analytics ?? { currency: 'USD', rates: {} } }),
+    ...campaignRoutes({ db }),
   ];
 }
 

@@ -35,5 +35,6 @@ export function createApi(opts: ApiOptions): Express {
     ...(config.sms.provider === 'twilio' ? { twilio: { authToken: config.sms.authToken, publicBaseUrl: config.publicBaseUrl, helpText: config.sms.helpText } } : {}),
     importMaxBytes: config.importMaxBytes,
     topics: config.mail.topics,
+    analytics: config.analytics,
   });
 }
