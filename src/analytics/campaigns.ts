@@ -216,18 +216,20 @@ const isoDay = (d: Date) => d.toISOString().slice(0, 10);
 /**
  * Journey revenue under a model: won deals of contacts who entered the journey, closed at or after their first entry
  * (and within `windowMs` of it, when given), each credited to the contact's touches; the journey gets the credit of its
- * own entries. Per currency.
+ * own entries. Per currency. With `version`: the deals of contacts who entered that version.
  */
 export async function journeyRevenue(
   db: DbOrTx,
   journeyId: string,
   opts: AttributionOptions,
   windowMs?: number,
+  version?: number,
 ): Promise<{ byCurrency: Record<string, number>; deals: number; credit: number; unpriced: number }> {
+  const ofVersion = version === undefined ? sql`` : sql` and version = ${version}`;
   const within = windowMs === undefined ? sql`` : sql` and d.closed_at <= e.first_at + (${windowMs}::bigint * interval '1 millisecond')`;
   const res = await db.execute(sql`
     with e as (
-      select contact_id, min(entered_at) as first_at from journey_run_steps where journey_id = ${journeyId} and seq = 1 group by contact_id
+      select contact_id, min(entered_at) as first_at from journey_run_steps where journey_id = ${journeyId} and seq = 1${ofVersion} group by contact_id
     )
     select d.contact_id, d.closed_at, d.amount::text as amount, d.currency
     from deals d join e on e.contact_id = d.contact_id

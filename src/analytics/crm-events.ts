@@ -68,9 +68,14 @@ export function crmPropertyIssues(type: string, properties: Record<string, unkno
   return issues as z.core.$ZodIssue[];
 }
 
-/** The deal fields of an event already checked by {@link crmPropertyIssues}. */
-export function dealFieldsOf(type: DealEventType, properties: Record<string, unknown>): DealFieldsOf {
-  const p = schemaFor(type).parse(properties) as z.infer<typeof StageChanged> & { amount?: number };
+/**
+ * The deal fields of an event, or undefined when they are invalid: the API refuses such events, so only an event stored
+ * by another path could carry them, and analytics leave it out rather than fail its ingest forever.
+ */
+export function dealFieldsOf(type: DealEventType, properties: Record<string, unknown>): DealFieldsOf | undefined {
+  const r = schemaFor(type).safeParse(properties);
+  if (!r.success) return undefined;
+  const p = r.data as z.infer<typeof StageChanged> & { amount?: number };
   const stage = type === 'deal.stage_changed' ? (p.to ?? p.stage) : p.stage;
   const owner = p.owner ?? p.owner_id;
   return {

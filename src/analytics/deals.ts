@@ -16,7 +16,7 @@
 import { asc, eq, sql } from 'drizzle-orm';
 import type { DbOrTx } from '../db/client';
 import { dealEvents, deals } from '../db/schema';
-import { dealFieldsOf, type DealEventType } from './crm-events';
+import { dealFieldsOf, type DealEventType, type DealFieldsOf } from './crm-events';
 
 export type DealEventRow = typeof dealEvents.$inferSelect;
 
@@ -65,7 +65,7 @@ export function foldDeal(rows: readonly DealEventRow[], defaultCurrency: string)
   };
   const left = new Set<string>();
   for (const e of sorted) {
-    const f = e.fields as ReturnType<typeof dealFieldsOf>;
+    const f = e.fields as DealFieldsOf;
     const type = e.type as DealEventType;
     d.contactId = e.contactId;
     d.lastEventAt = e.occurredAt;
@@ -108,7 +108,7 @@ export async function applyDealEvent(
   defaultCurrency: string,
 ): Promise<DealState | undefined> {
   const fields = dealFieldsOf(event.type, event.properties);
-  if (fields.dealId === undefined) return undefined;
+  if (fields?.dealId === undefined) return undefined;
   // Serializes concurrent events of one deal: the second fold sees the first one's event.
   await tx.execute(sqlLock(fields.dealId));
   await tx

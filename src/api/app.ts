@@ -105,7 +105,7 @@ export function routeTable(deps: AppDeps): RouteDef[] {
     ...mailPageRoutes({ ...ingest, secrets: deps.signingSecrets, topics: deps.topics ?? DEFAULT_TOPICS }),
     ...runRoutes({ db, temporal: deps.temporal, taskQueue: deps.taskQueue }),
     ...handoffRoutes(ingest),
-    ...journeyRoutes({ db, ...(deps.outboundAllow ? { outboundAllow: deps.outboundAllow } : {}), ...(deps.topics ? { topics: deps.topics } : {}), onChange: () => syncJourneySchedules(deps.temporal, db, { taskQueue: deps.taskQueue }) }),
+    ...journeyRoutes({ db, ...(deps.analytics ? { fx: deps.analytics } : {}), ...(deps.outboundAllow ? { outboundAllow: deps.outboundAllow } : {}), ...(deps.topics ? { topics: deps.topics } : {}), onChange: () => syncJourneySchedules(deps.temporal, db, { taskQueue: deps.taskQueue }) }),
     ...launchRoutes({ db, temporal: deps.temporal, taskQueue: deps.taskQueue }),
     ...importRoutes({ db, temporal: deps.temporal, taskQueue: deps.taskQueue, ...(deps.importMaxBytes ? { maxBytes: deps.importMaxBytes } : {}) }),
     ...messageRoutes({ db }),
