@@ -7,7 +7,7 @@
 import { sql, type SQL } from 'drizzle-orm';
 import type { DbOrTx } from '../db/client';
 import { money, type FxOptions, type Money } from './money';
-import { num, numOrNull, rowsOf, ts } from './rows';
+import { num, rowsOf, ts } from './rows';
 
 export const DEAL_GROUPS = ['none', 'owner', 'stage'] as const;
 export type DealGroup = (typeof DEAL_GROUPS)[number];
