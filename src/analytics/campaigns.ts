@@ -15,11 +15,11 @@
  * - ROI = (revenue − spend) / spend and cost per X = spend / X, both in the reporting currency; null when spend or
  *   revenue has a currency without a rate, or the divisor is zero.
  */
-import { and, asc, eq, sql } from 'drizzle-orm';
+import { and, asc, eq, sql, type SQL } from 'drizzle-orm';
 import type { DbOrTx } from '../db/client';
 import { campaigns, journeys, journeyVersions } from '../db/schema';
 import type { JourneyPlan } from '../journey/plan';
-import { shares, touchesOf, type AttributionOptions, type Touch } from './attribution';
+import { shares, touchesOf, type AttributionOptions } from './attribution';
 import { addTo, money, perUnit, roiOf, round6, type FxOptions, type Money } from './money';
 import { num, rowsOf, ts } from './rows';
 
@@ -61,67 +61,99 @@ export type CampaignReport = {
 type Acc = { leads: number; mqls: number; sqls: number; deals: number; revenue: Record<string, number> };
 const emptyAcc = (): Acc => ({ leads: 0, mqls: 0, sqls: 0, deals: 0, revenue: {} });
 const done = (a: Acc, fx: FxOptions): Credited => ({ leads: round6(a.leads), mqls: round6(a.mqls), sqls: round6(a.sqls), deals: round6(a.deals), revenue: money(a.revenue, fx) });
-
-/** Conversions in [from, to): stage entries (worth 1) and won deals (worth their amount). */
-type Conversion = { contactId: string; at: number; kind: 'leads' | 'mqls' | 'sqls' | 'deals'; amount?: number; currency?: string };
-
-async function conversions(db: DbOrTx, from: Date, to: Date): Promise<{ list: Conversion[]; unpriced: number }> {
-  const stages = await db.execute(sql`
-    select contact_id, 'leads' as kind, entered_at as at from contact_funnel where entered_at >= ${ts(from)} and entered_at < ${ts(to)}
-    union all
-    select contact_id, 'mqls', coalesce(mql_at, sql_at, opportunity_at, customer_at) from contact_funnel
-      where coalesce(mql_at, sql_at, opportunity_at, customer_at) >= ${ts(from)} and coalesce(mql_at, sql_at, opportunity_at, customer_at) < ${ts(to)}
-    union all
-    select contact_id, 'sqls', coalesce(sql_at, opportunity_at, customer_at) from contact_funnel
-      where coalesce(sql_at, opportunity_at, customer_at) >= ${ts(from)} and coalesce(sql_at, opportunity_at, customer_at) < ${ts(to)}`);
-  const list: Conversion[] = rowsOf(stages).map((r) => ({ contactId: String(r.contact_id), at: toMs(r.at), kind: r.kind as Conversion['kind'] }));
-  const won = await db.execute(sql`
-    select contact_id, closed_at, amount::text as amount, currency from deals
-    where status = 'won' and closed_at >= ${ts(from)} and closed_at < ${ts(to)}`);
-  let unpriced = 0;
-  for (const r of rowsOf(won)) {
-    const priced = r.amount !== null && r.amount !== undefined;
-    if (!priced) unpriced++;
-    list.push({ contactId: String(r.contact_id), at: toMs(r.closed_at), kind: 'deals', ...(priced ? { amount: Number(r.amount), currency: String(r.currency) } : {}) });
-  }
-  return { list, unpriced };
-}
-
-const toMs = (v: unknown) => (v instanceof Date ? v.getTime() : Date.parse(String(v)));
+const KINDS = new Set(['leads', 'mqls', 'sqls', 'deals']);
 
 /**
- * Credits every conversion to touches by the model; `bucketOf` names the bucket a touch's credit goes to (null: the
- * `other` bucket). Returns the buckets, `other` and `unattributed`.
+ * The share expression of a model over the joined (conversion, touch) rows `x` (see attribution.ts for the formulas;
+ * order by time, then kind and key in byte order, as `shares` sorts them).
  */
-export function creditConversions(
-  list: readonly Conversion[],
-  touches: Map<string, Touch[]>,
-  opts: AttributionOptions,
-  bucketOf: (t: Touch) => string | null,
-): { buckets: Map<string, Acc>; other: Acc; unattributed: Acc; total: Acc } {
+function shareSql(opts: AttributionOptions): SQL {
+  switch (opts.model) {
+    case 'first_touch':
+      return sql`(case when x.rn = 1 then 1.0 else 0.0 end)::float8`;
+    case 'last_touch':
+      return sql`(case when x.rn = x.n then 1.0 else 0.0 end)::float8`;
+    case 'linear':
+      return sql`(1.0 / x.n)::float8`;
+    case 'time_decay':
+      return sql`(x.w / sum(x.w) over (partition by x.cid))::float8`;
+  }
+}
+
+/**
+ * Credits every conversion in [from, to) to touches by the model, in one statement: conversions (stage entries worth
+ * 1, won deals worth their amount), joined to their contact's touches in the lookback window, shared by the model and
+ * summed per campaign (null: a touch of no campaign), kind and currency; conversions without touches are summed apart.
+ */
+async function creditInSql(db: DbOrTx, q: CampaignReportQuery): Promise<{ buckets: Map<string, Acc>; other: Acc; unattributed: Acc; total: Acc; unpriced: number }> {
+  const lookback = sql`(${q.lookbackDays}::float8 * interval '1 day')`;
+  const halfLifeSeconds = q.halfLifeDays * 86_400;
+  const res = await db.execute(sql`
+    with conv as (
+      select row_number() over () as cid, contact_id, at, kind, amount, currency from (
+        select contact_id, entered_at as at, 'leads' as kind, null::numeric as amount, null::text as currency
+          from contact_funnel where entered_at >= ${ts(q.from)} and entered_at < ${ts(q.to)}
+        union all
+        select contact_id, coalesce(mql_at, sql_at, opportunity_at, customer_at), 'mqls', null, null from contact_funnel
+          where coalesce(mql_at, sql_at, opportunity_at, customer_at) >= ${ts(q.from)} and coalesce(mql_at, sql_at, opportunity_at, customer_at) < ${ts(q.to)}
+        union all
+        select contact_id, coalesce(sql_at, opportunity_at, customer_at), 'sqls', null, null from contact_funnel
+          where coalesce(sql_at, opportunity_at, customer_at) >= ${ts(q.from)} and coalesce(sql_at, opportunity_at, customer_at) < ${ts(q.to)}
+        union all
+        select contact_id, closed_at, 'deals', amount, currency from deals
+          where status = 'won' and closed_at >= ${ts(q.from)} and closed_at < ${ts(q.to)}
+      ) c
+    ), touches as (
+      select t.contact_id, t.occurred_at as at, 'utm' as kind, t.utm_campaign as key from analytics_touches t
+        where t.contact_id in (select contact_id from conv) and t.occurred_at < ${ts(q.to)}
+      union all
+      select s.contact_id, s.entered_at, 'journey', s.journey_id from journey_run_steps s
+        where s.seq = 1 and s.contact_id in (select contact_id from conv) and s.entered_at < ${ts(q.to)}
+    ), x as (
+      select c.cid, c.kind as ckind, c.amount, c.currency, t.kind, t.key,
+        count(*) over (partition by c.cid) as n,
+        row_number() over (partition by c.cid order by t.at, t.kind collate "C", t.key collate "C") as rn,
+        power(2.0::float8, -extract(epoch from c.at - t.at)::float8 / ${halfLifeSeconds}::float8) as w
+      from conv c join touches t on t.contact_id = c.contact_id and t.at <= c.at and t.at >= c.at - ${lookback}
+    ), shared as (
+      select x.ckind, x.amount, x.currency, x.kind, x.key, ${shareSql(q)} as share from x
+    )
+    select 'credit' as part, cp.id as campaign_id, s.ckind, s.currency, sum(s.share)::float8 as n, sum(s.share * s.amount::float8)::float8 as amount
+      from shared s left join campaigns cp on (s.kind = 'utm' and cp.utm_campaign = s.key) or (s.kind = 'journey' and s.key = any(cp.journey_ids))
+      group by cp.id, s.ckind, s.currency
+    union all
+    select 'unattributed', null, c.kind, c.currency, count(*)::float8, sum(c.amount)::float8 from conv c
+      where not exists (select 1 from touches t where t.contact_id = c.contact_id and t.at <= c.at and t.at >= c.at - ${lookback})
+      group by c.kind, c.currency
+    union all
+    select 'total', null, c.kind, c.currency, count(*)::float8, sum(c.amount)::float8 from conv c group by c.kind, c.currency
+    union all
+    select 'unpriced', null, 'deals', null, count(*)::float8, null from conv c where c.kind = 'deals' and c.amount is null`);
   const buckets = new Map<string, Acc>();
   const other = emptyAcc();
   const unattributed = emptyAcc();
   const total = emptyAcc();
-  const add = (acc: Acc, c: Conversion, share: number) => {
-    acc[c.kind] += share;
-    if (c.kind === 'deals' && c.amount !== undefined) addTo(acc.revenue, c.currency!, c.amount * share);
-  };
-  for (const c of list) {
-    add(total, c, 1);
-    const s = shares(touches.get(c.contactId) ?? [], c.at, opts);
-    if (!s.length) add(unattributed, c, 1);
-    for (const { touch, share } of s) {
-      const b = bucketOf(touch);
-      if (b === null) add(other, c, share);
-      else {
-        let acc = buckets.get(b);
-        if (!acc) buckets.set(b, (acc = emptyAcc()));
-        add(acc, c, share);
-      }
+  let unpriced = 0;
+  for (const r of rowsOf(res)) {
+    const kind = String(r.ckind) as keyof Omit<Acc, 'revenue'>;
+    if (r.part === 'unpriced') {
+      unpriced = num(r.n);
+      continue;
     }
+    if (!KINDS.has(kind)) continue;
+    let acc: Acc;
+    if (r.part === 'total') acc = total;
+    else if (r.part === 'unattributed') acc = unattributed;
+    else if (r.campaign_id === null || r.campaign_id === undefined) acc = other;
+    else {
+      const id = String(r.campaign_id);
+      acc = buckets.get(id) ?? emptyAcc();
+      buckets.set(id, acc);
+    }
+    acc[kind] += num(r.n);
+    if (kind === 'deals' && r.currency !== null && r.currency !== undefined && r.amount !== null && r.amount !== undefined) addTo(acc.revenue, String(r.currency), num(r.amount));
   }
-  return { buckets, other, unattributed, total };
+  return { buckets, other, unattributed, total, unpriced };
 }
 
 const COST_KEY: Record<string, 'email' | 'sms' | 'webhook' | 'notify' | undefined> = { email: 'email', sms: 'sms', webhook: 'webhook', chat: 'notify' };
@@ -159,12 +191,8 @@ export async function listCampaigns(db: DbOrTx): Promise<CampaignRow[]> {
 
 export async function campaignReport(db: DbOrTx, q: CampaignReportQuery, fx: FxOptions): Promise<CampaignReport> {
   const all = await listCampaigns(db);
-  const byUtm = new Map(all.filter((c) => c.utmCampaign).map((c) => [c.utmCampaign!, c.id]));
   const byJourney = new Map(all.flatMap((c) => c.journeyIds.map((j) => [j, c.id] as const)));
-  const { list, unpriced } = await conversions(db, q.from, q.to);
-  const touches = await touchesOf(db, [...new Set(list.map((c) => c.contactId))], q.to);
-  const credited = creditConversions(list, touches, q, (t) => (t.kind === 'utm' ? byUtm.get(t.key) : byJourney.get(t.key)) ?? null);
-
+  const credited = await creditInSql(db, q);
   const costRows = rowsOf(await db.execute(sql`
     select campaign_id, currency, sum(amount) filter (where incurred_on >= ${isoDay(q.from)} and incurred_on < ${isoDay(q.to)})::text as amount, count(*)::int as n
     from campaign_costs group by campaign_id, currency`));
@@ -207,11 +235,12 @@ export async function campaignReport(db: DbOrTx, q: CampaignReportQuery, fx: FxO
     campaigns: rows,
     otherTouches: done(credited.other, fx),
     unattributed: done(credited.unattributed, fx),
-    totals: { ...done(credited.total, fx), unpricedDeals: unpriced },
+    totals: { ...done(credited.total, fx), unpricedDeals: credited.unpriced },
   };
 }
 
 const isoDay = (d: Date) => d.toISOString().slice(0, 10);
+const toMs = (v: unknown) => (v instanceof Date ? v.getTime() : Date.parse(String(v)));
 
 /**
  * Journey revenue under a model: won deals of contacts who entered the journey, closed at or after their first entry
