@@ -7,7 +7,6 @@
  */
 import { sql } from 'drizzle-orm';
 import type { Db, DbOrTx } from '../db/client';
-import { analyticsTouches } from '../db/schema';
 import { isDealEventType } from './crm-events';
 import { applyDealEvent } from './deals';
 import { FUNNEL_STAGES, type FunnelStage } from './stages';
@@ -89,27 +88,39 @@ export async function applyAnalytics(db: Db, e: AnalyticsEvent, opts: AnalyticsO
   const deal = isDealEventType(e.type);
   const salesTouch = SALES_TOUCH.has(e.type);
   const utm = utmOf(e.type, e.properties);
-  if (!stage && !deal && !salesTouch && !utm) return;
-  await db.transaction(async (tx) => {
-    if (deal) await applyDealEvent(tx, { ...e, type: e.type as Parameters<typeof applyDealEvent>[1]['type'] }, opts.currency);
-    if (stage) await reachStage(tx, e.contactId, stage.stage, e.occurredAt, stage.authoritative);
-    if (salesTouch) {
-      await tx.execute(sql`
+  const writes: ((tx: DbOrTx) => Promise<unknown>)[] = [];
+  if (deal) writes.push((tx) => applyDealEvent(tx, { ...e, type: e.type as Parameters<typeof applyDealEvent>[1]['type'] }, opts.currency));
+  if (stage) writes.push((tx) => reachStage(tx, e.contactId, stage.stage, e.occurredAt, stage.authoritative));
+  if (salesTouch) {
+    writes.push((tx) =>
+      tx.execute(sql`
         insert into contact_funnel (contact_id, sales_touch_at) values (${e.contactId}, ${ts(e.occurredAt)})
-        on conflict (contact_id) do update set sales_touch_at = least(contact_funnel.sales_touch_at, excluded.sales_touch_at)`);
-    }
-    if (utm) {
-      await tx
-        .insert(analyticsTouches)
-        .values({ eventId: e.id, contactId: e.contactId, occurredAt: e.occurredAt, utmSource: utm.source, utmMedium: utm.medium, utmCampaign: utm.campaign })
-        .onConflictDoNothing();
-      // The contact's first touch (by occurred_at) names its source, medium and campaign in the funnel.
-      await tx.execute(sql`
+        on conflict (contact_id) do update set sales_touch_at = least(contact_funnel.sales_touch_at, excluded.sales_touch_at)`),
+    );
+  }
+  if (utm) {
+    // One statement: the touch, and the contact's first touch (by occurred_at) naming its source, medium and campaign.
+    writes.push((tx) =>
+      tx.execute(sql`
+        with touch as (
+          insert into analytics_touches (event_id, contact_id, occurred_at, utm_source, utm_medium, utm_campaign)
+          values (${e.id}, ${e.contactId}, ${ts(e.occurredAt)}, ${utm.source}, ${utm.medium}, ${utm.campaign})
+          on conflict (event_id) do nothing
+        )
         insert into contact_funnel (contact_id, first_touch_at, utm_source, utm_medium, utm_campaign)
         values (${e.contactId}, ${ts(e.occurredAt)}, ${utm.source}, ${utm.medium}, ${utm.campaign})
         on conflict (contact_id) do update set
           first_touch_at = excluded.first_touch_at, utm_source = excluded.utm_source, utm_medium = excluded.utm_medium, utm_campaign = excluded.utm_campaign
-        where contact_funnel.first_touch_at is null or excluded.first_touch_at < contact_funnel.first_touch_at`);
-    }
+        where contact_funnel.first_touch_at is null or excluded.first_touch_at < contact_funnel.first_touch_at`),
+    );
+  }
+  if (!writes.length) return;
+  // A single statement is atomic on its own: no BEGIN/COMMIT round trips on the common paths.
+  if (writes.length === 1 && !deal) {
+    await writes[0]!(db);
+    return;
+  }
+  await db.transaction(async (tx) => {
+    for (const w of writes) await w(tx);
   });
 }
