@@ -8,7 +8,8 @@
  * - events keep type, time and source, and of their properties only those statistics read (`message_key`, `amount`);
  * - messages keep channel, journey, step, template, status and times, and lose recipient, subject, body and error;
  * - score history keeps its points, audit rows and hand-off feedback their action, hand-offs their status;
- * - runs, steps, arms, conversions and launch entries hold no personal data and stay;
+ * - runs, steps, arms, conversions and launch entries hold no personal data and stay; so do the analytics rollups
+ *   (contact_funnel: stage times and UTM values; analytics_touches; deals and their events lose `company`);
  * - the email and phone leave the suppression list and come back as salted hashes (src/contacts/erased-address.ts),
  *   so the address is never messaged again, whoever it later belongs to in the CRM.
  *
@@ -22,6 +23,8 @@ import type { Db } from '../db/client';
 import {
   contactAudit,
   contacts,
+  dealEvents,
+  deals,
   events,
   journeyRuns,
   messages,
@@ -107,6 +110,8 @@ export async function eraseContact(
     rows.messages = count(
       await tx.update(messages).set({ recipient: '', subject: null, body: null, html: null, error: null, updatedAt: sql`now()` }).where(inArray(messages.contactId, ids)),
     );
+    rows.deals = count(await tx.update(deals).set({ company: null }).where(inArray(deals.contactId, ids)));
+    rows.deal_events = count(await tx.update(dealEvents).set({ fields: sql`${dealEvents.fields} - 'company'` }).where(inArray(dealEvents.contactId, ids)));
     rows.score_events = count(await tx.update(scoreEvents).set({ reason: '' }).where(inArray(scoreEvents.contactId, ids)));
     rows.contact_audit = count(await tx.update(contactAudit).set({ detail: {} }).where(inArray(contactAudit.contactId, ids)));
     const handoffs = await tx

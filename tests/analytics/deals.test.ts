@@ -130,6 +130,18 @@ describe('deals from CRM events (POST /v1/events)', () => {
     expect(d).toMatchObject({ contactId: c!.id, amount: '42.00', currency: 'USD', status: 'open' });
   });
 
+  it('exports a contact\'s deals and funnel row, and erasure keeps the deal anonymous (no company)', async () => {
+    const [c] = await db.db.select().from(contacts).where(eq(contacts.externalId, 'crm-1'));
+    const exp = await get(`/v1/contacts/${c!.id}/export`, 'admin').expect(200);
+    expect(exp.body.tables.deals.map((d: { id: string }) => d.id)).toEqual(['D1']);
+    expect(exp.body.tables.deal_events).toHaveLength(5);
+    expect(exp.body.tables.contact_funnel).toHaveLength(1);
+    await request(app).delete(`/v1/contacts/${c!.id}`).set('Authorization', `Bearer ${keys.admin}`).expect(200);
+    const [d] = await db.db.select().from(deals).where(eq(deals.id, 'D1'));
+    expect(d).toMatchObject({ company: null, amount: '1250.50', status: 'won' });
+    expect((await get('/v1/deals/D1').expect(200)).body.company).toBeNull();
+  });
+
   it('GET /v1/deals/:id is 404 for a deal no event named, and is not for a role without reports', async () => {
     await get('/v1/deals/nope').expect(404);
     await request(app).get('/v1/deals/D1').expect(401);

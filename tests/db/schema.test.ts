@@ -6,11 +6,15 @@ import { journeyRunSteps, messages } from '../../src/db/schema';
 import { createTestDatabase } from '../helpers/db';
 
 const TABLES = [
+  'analytics_touches',
   'api_keys',
   'audience_launch_entries',
   'audience_launches',
+  'campaign_costs',
+  'campaigns',
   'console_sessions',
   'contact_audit',
+  'contact_funnel',
   'contact_import_chunks',
   'contact_import_keys',
   'contact_import_rows',
@@ -18,6 +22,8 @@ const TABLES = [
   'contacts',
   'conversions',
   'date_trigger_sweeps',
+  'deal_events',
+  'deals',
   'events',
   'idempotency_keys',
   'journey_entry_counters',
