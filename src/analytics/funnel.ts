@@ -67,16 +67,22 @@ const span = (i: number) => {
 
 export async function funnelReport(db: DbOrTx, q: FunnelQuery): Promise<FunnelReport> {
   const stuckBefore = new Date(q.asOf.getTime() - q.stuckDays * 86_400_000);
+  // Per contact once (group, reached flags, spans, stuck stage), then aggregated: each expression is computed once a row.
+  const perContact = FUNNEL_STAGES.map((_s, i) => sql`, ${reached(i)} as ${sql.raw(`r${i}`)}, ${span(i)} as ${sql.raw(`s${i}`)}`);
   const cols = FUNNEL_STAGES.map((s, i) => sql`,
-      count(*) filter (where ${reached(i)})::int as ${sql.raw(`reached_${i}`)},
-      percentile_cont(0.5) within group (order by ${span(i)}) as ${sql.raw(`median_${i}`)},
-      percentile_cont(0.9) within group (order by ${span(i)}) as ${sql.raw(`p90_${i}`)},
-      count(*) filter (where f.current_stage = ${s} and ${s} <> 'customer' and f.moved_at < ${ts(stuckBefore)})::int as ${sql.raw(`stuck_${i}`)}`);
+      count(*) filter (where ${sql.raw(`r${i}`)})::int as ${sql.raw(`reached_${i}`)},
+      percentile_cont(0.5) within group (order by ${sql.raw(`s${i}`)}) as ${sql.raw(`median_${i}`)},
+      percentile_cont(0.9) within group (order by ${sql.raw(`s${i}`)}) as ${sql.raw(`p90_${i}`)},
+      count(*) filter (where stuck = ${s})::int as ${sql.raw(`stuck_${i}`)}`);
   const res = await db.execute(sql`
-    select ${GROUP_EXPR[q.groupBy]} as grp, count(*)::int as contacts${sql.join(cols, sql``)}
-    from contact_funnel f
-    join contacts c on c.id = f.contact_id
-    where f.entered_at >= ${ts(q.from)} and f.entered_at < ${ts(q.to)} and c.merged_into is null${segmentWhere(q)}
+    select grp, count(*)::int as contacts${sql.join(cols, sql``)}
+    from (
+      select ${GROUP_EXPR[q.groupBy]} as grp${sql.join(perContact, sql``)},
+        case when f.current_stage <> 'customer' and f.moved_at < ${ts(stuckBefore)} then f.current_stage end as stuck
+      from contact_funnel f
+      join contacts c on c.id = f.contact_id
+      where f.entered_at >= ${ts(q.from)} and f.entered_at < ${ts(q.to)} and c.merged_into is null${segmentWhere(q)}
+    ) x
     group by 1
     order by 1 nulls last`);
   const groups = rowsOf(res).map((r): FunnelGroupRow => ({
