@@ -110,21 +110,20 @@ async function creditInSql(db: DbOrTx, q: CampaignReportQuery): Promise<{ bucket
       select s.contact_id, s.entered_at, 'journey', s.journey_id from journey_run_steps s
         where s.seq = 1 and s.contact_id in (select contact_id from conv) and s.entered_at < ${ts(q.to)}
     ), x as (
+      -- A conversion without a touch in the window is one row with no touch (kind null): unattributed.
       select c.cid, c.kind as ckind, c.amount, c.currency, t.kind, t.key,
-        count(*) over (partition by c.cid) as n,
+        count(t.at) over (partition by c.cid) as n,
         row_number() over (partition by c.cid order by t.at, t.kind collate "C", t.key collate "C") as rn,
         power(2.0::float8, -extract(epoch from c.at - t.at)::float8 / ${halfLifeSeconds}::float8) as w
-      from conv c join touches t on t.contact_id = c.contact_id and t.at <= c.at and t.at >= c.at - ${lookback}
+      from conv c left join touches t on t.contact_id = c.contact_id and t.at <= c.at and t.at >= c.at - ${lookback}
     ), shared as (
-      select x.ckind, x.amount, x.currency, x.kind, x.key, ${shareSql(q)} as share from x
+      select x.ckind, x.amount, x.currency, x.kind, x.key, ${shareSql(q)} as share from x where x.kind is not null
     )
     select 'credit' as part, cp.id as campaign_id, s.ckind, s.currency, sum(s.share)::float8 as n, sum(s.share * s.amount::float8)::float8 as amount
       from shared s left join campaigns cp on (s.kind = 'utm' and cp.utm_campaign = s.key) or (s.kind = 'journey' and s.key = any(cp.journey_ids))
       group by cp.id, s.ckind, s.currency
     union all
-    select 'unattributed', null, c.kind, c.currency, count(*)::float8, sum(c.amount)::float8 from conv c
-      where not exists (select 1 from touches t where t.contact_id = c.contact_id and t.at <= c.at and t.at >= c.at - ${lookback})
-      group by c.kind, c.currency
+    select 'unattributed', null, x.ckind, x.currency, count(*)::float8, sum(x.amount)::float8 from x where x.kind is null group by x.ckind, x.currency
     union all
     select 'total', null, c.kind, c.currency, count(*)::float8, sum(c.amount)::float8 from conv c group by c.kind, c.currency
     union all
