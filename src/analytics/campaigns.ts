@@ -10,7 +10,7 @@
  *   at that stage or later; a deal = a deal won (revenue = its amount in its currency); each is credited by the model,
  *   so counts can be fractional, and credits of all campaigns + `otherTouches` + `unattributed` = the totals;
  * - spend = the campaign's recorded costs incurred in [from, to) when it has any cost recorded at all, else its
- *   budget (`spendSource` says which), plus messages its linked journeys sent in [from, to) that a provider accepted,
+ *   budget when its dates overlap the range (`spendSource` says which), plus messages its linked journeys sent in [from, to) that a provider accepted,
  *   priced with each journey's latest `settings.costs`;
  * - ROI = (revenue − spend) / spend and cost per X = spend / X, both in the reporting currency; null when spend or
  *   revenue has a currency without a rate, or the divisor is zero.
@@ -201,9 +201,11 @@ export async function campaignReport(db: DbOrTx, q: CampaignReportQuery, fx: FxO
     const acc = credited.buckets.get(c.id) ?? emptyAcc();
     const mine = costRows.filter((r) => r.campaign_id === c.id);
     const spendAcc: Record<string, number> = {};
-    const spendSource = mine.length ? 'costs' : c.budget !== null ? 'budget' : 'none';
+    // The budget counts when the campaign's dates (either may be open) overlap the range.
+    const overlaps = (c.startsOn === null || c.startsOn < isoDay(q.to)) && (c.endsOn === null || c.endsOn >= isoDay(q.from));
+    const spendSource = mine.length ? 'costs' : c.budget !== null && overlaps ? 'budget' : 'none';
     if (mine.length) for (const r of mine) addTo(spendAcc, String(r.currency), num(r.amount));
-    else if (c.budget !== null) addTo(spendAcc, c.currency, Number(c.budget));
+    else if (spendSource === 'budget') addTo(spendAcc, c.currency, Number(c.budget));
     const msgAcc: Record<string, number> = {};
     for (const j of c.journeyIds) for (const [cur, v] of Object.entries(msgCosts.get(j) ?? {})) addTo(msgAcc, cur, v);
     for (const [cur, v] of Object.entries(msgAcc)) addTo(spendAcc, cur, v);

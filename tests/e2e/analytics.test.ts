@@ -77,7 +77,7 @@ describe('analytics reports on a known history', () => {
     await send('lead.created', 'Z', '2025-12-31T23:59:59Z');
 
     await put('/v1/campaigns/spring', { name: 'Spring search', channel: 'paid_search', budget: 2000, currency: 'USD', utmCampaign: 'spring' }).expect(200);
-    await put('/v1/campaigns/webinar', { name: '=HYPERLINK("http://x")', channel: 'email', budget: 3000, currency: 'CNY', utmCampaign: 'webinar' }).expect(200);
+    await put('/v1/campaigns/webinar', { name: '=HYPERLINK("http://x")', channel: 'email', budget: 3000, currency: 'CNY', startsOn: '2026-01-01', endsOn: '2026-02-28', utmCampaign: 'webinar' }).expect(200);
     for (const [amount, day] of [[500, '2026-01-02'], [700, '2026-02-01'], [999, '2026-05-01']] as const) {
       await request(app).post('/v1/campaigns/spring/costs').set('Authorization', `Bearer ${keys.integration}`).set('Idempotency-Key', `cost-${day}`).send({ amount, currency: 'USD', incurredOn: day }).expect(201);
     }
@@ -218,6 +218,13 @@ describe('analytics reports on a known history', () => {
     expect(res.body.unattributed).toMatchObject({ leads: 2, mqls: 2, sqls: 1, deals: 1, revenue: { byCurrency: { EUR: 300 }, total: null, missingRates: ['EUR'] } });
     expect(res.body.otherTouches).toMatchObject({ leads: 0, mqls: 0, sqls: 0, deals: 0 });
     expect(res.body.totals).toMatchObject({ leads: 5, mqls: 4, sqls: 3, deals: 3, unpricedDeals: 0, revenue: { byCurrency: { CNY: 7000, EUR: 300, USD: 1000 } } });
+  });
+
+  it('counts a budget only when the campaign\'s dates overlap the range', async () => {
+    const april = (await get('/v1/analytics/campaigns?from=2026-04-01T00:00:00Z&to=2026-05-01T00:00:00Z').expect(200)).body;
+    expect(april.campaigns[1]).toMatchObject({ campaignId: 'webinar', spendSource: 'none', spend: { byCurrency: {}, total: 0 } });
+    // spring has costs recorded: only May's is outside; April has none of them.
+    expect(april.campaigns[0]).toMatchObject({ campaignId: 'spring', spendSource: 'costs', spend: { total: 0 } });
   });
 
   it('campaigns under first touch and time decay', async () => {
