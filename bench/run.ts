@@ -9,6 +9,7 @@
  *             --parked N --park-seconds S (0 = no time limit) --wake-window S (0 = auto) --wake-sample K (0 = all) --bare-starts N
  *             --start-concurrency N (parked and bare starts in flight) --launch-runs N (parked through a launch)
  *             --emails N --email-concurrency N --simulations N
+ *             --analytics-contacts N --analytics-runs N (per report) --analytics-ingest N (events)
  * Tuning flags: --db-pool N --smtp-pool N --max-cached N. Benchmarks are not tests: nothing here gates CI.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -26,9 +27,10 @@ import { ingestScenario } from './scenarios/ingest';
 import { journeysScenario, journeyYaml } from './scenarios/journeys';
 import { parkedScenario } from './scenarios/parked';
 import { simulatorScenario } from './scenarios/simulator';
+import { analyticsScenario } from './scenarios/analytics';
 import type { ScenarioOutput } from './scenarios/types';
 
-export const SCENARIOS = ['simulator', 'email', 'ingest', 'event-email', 'journeys', 'parked'] as const;
+export const SCENARIOS = ['simulator', 'email', 'ingest', 'event-email', 'journeys', 'parked', 'analytics'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const args = process.argv.slice(2);
@@ -69,6 +71,9 @@ const sizes = {
   wakeSample: num('wake-sample', 0, 0),
   bareStarts: num('bare-starts', 200, 5000),
   launchRuns: num('launch-runs', 0, 5000),
+  analyticsContacts: num('analytics-contacts', 20_000, 1_000_000),
+  analyticsRuns: num('analytics-runs', 5, 20),
+  analyticsIngest: num('analytics-ingest', 2000, 20_000),
 };
 const tuning: Tuning = { dbPool: num('db-pool', 20, 20), smtpPool: num('smtp-pool', 5, 5), maxCachedWorkflows: num('max-cached', 1500, 1500) };
 
@@ -113,6 +118,7 @@ async function main() {
       const s = await getStack();
       return journeysScenario(s, { maxContacts: sizes.journeys, seconds: sizes.journeysSeconds, warmSeconds: sizes.journeysWarm, concurrency: sizes.concurrency, taskQueue: TASK_QUEUE, worker: await getWorker(s) });
     },
+    analytics: async () => analyticsScenario(await getStack(), { contacts: sizes.analyticsContacts, runs: sizes.analyticsRuns, ingestEvents: sizes.analyticsIngest, concurrency: 20, taskQueue: TASK_QUEUE }),
     parked: async () => {
       const s = await getStack();
       // A worker of its own, started now, so its memory is that of holding the parked runs and nothing else.

@@ -186,6 +186,13 @@ const EnvSchema = z.object({
     .default('{}')
     .transform(parsedJson('is not valid JSON'))
     .pipe(ChatWebhooks),
+  ANALYTICS_CURRENCY: z.string().default('USD').pipe(z.string().regex(/^[A-Z]{3}$/, 'must be an ISO 4217 code in capitals, such as USD or CNY')),
+  ANALYTICS_FX_RATES: z
+    .string()
+    .default('{}')
+    .transform((v) => (v.trim() === '' ? '{}' : v))
+    .transform(parsedJson('is not valid JSON: expected {"CNY": 0.14, …}, the value of 1 unit in ANALYTICS_CURRENCY'))
+    .pipe(z.record(z.string().regex(/^[A-Z]{3}$/, 'keys must be ISO 4217 codes in capitals'), z.number().positive('must be a positive number'))),
   CRM_WEBHOOK_URL: optionalString.pipe(z.url('must be an http(s) URL').optional()),
   OUTBOUND_ALLOW: z.string().default('').transform((v, ctx) => {
     const { allow, errors } = parseOutboundAllow(v);
@@ -368,6 +375,12 @@ export type Config = {
   crmWebhook: { url: string | undefined; secrets: string[]; maxAttempts: number };
   /** Which proxies' `X-Forwarded-For` names the client (rate limits are per client address). */
   trustProxy: TrustProxy;
+  /**
+   * Reports' money (src/analytics/money.ts): `currency` (ANALYTICS_CURRENCY, default USD) is the one amounts without a
+   * currency are in and the one totals convert to; `rates` (ANALYTICS_FX_RATES) the value of 1 unit of each other
+   * currency in it. A currency without a rate is reported on its own, never added.
+   */
+  analytics: { currency: string; rates: Record<string, number> };
   /** How long a console session lasts after sign-in, in milliseconds (CONSOLE_SESSION_MINUTES, default 480). */
   consoleSessionMs: number;
   /** Per client address and minute: failed authentications, and requests to public endpoints; addresses remembered. */
@@ -395,7 +408,7 @@ export class ConfigError extends Error {
 
 /** Parses an environment (defaults to `process.env`) into a typed config or throws a readable `ConfigError`. */
 /** Settings whose value is JSON: their errors name the entry and field inside. */
-const JSON_SETTINGS = new Set(['DKIM_KEYS', 'MAIL_TOPICS', 'ALIYUN_SMS_TEMPLATES', 'CHAT_WEBHOOKS']);
+const JSON_SETTINGS = new Set(['DKIM_KEYS', 'MAIL_TOPICS', 'ALIYUN_SMS_TEMPLATES', 'CHAT_WEBHOOKS', 'ANALYTICS_FX_RATES']);
 
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   const parsed = EnvSchema.safeParse(env);
@@ -476,6 +489,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxAttempts: e.CRM_WEBHOOK_MAX_ATTEMPTS,
     },
     trustProxy: e.TRUST_PROXY,
+    analytics: { currency: e.ANALYTICS_CURRENCY, rates: e.ANALYTICS_FX_RATES },
     consoleSessionMs: e.CONSOLE_SESSION_MINUTES * 60_000,
     addressLimits: {
       unauthenticatedPerMinute: e.RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE,

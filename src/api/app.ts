@@ -18,6 +18,8 @@ import type { TrustProxy } from '../config';
 import { mountRoutes, type RouteDef } from './route';
 import { createMetrics, type Metrics } from '../metrics';
 import { metricsRoutes } from './routes/metrics';
+import { analyticsRoutes } from './routes/analytics';
+import { campaignRoutes } from './routes/campaigns';
 import { contactRoutes } from './routes/contacts';
 import { contactSearchRoutes } from './routes/contact-search';
 import { contactRightsRoutes } from './routes/contact-rights';
@@ -88,13 +90,15 @@ export type AppDeps = {
   importMaxBytes?: number;
   /** Bounce and complaint intake: raw reports, and the providers whose webhooks are configured (others answer 404). */
   emailFeedback?: EmailFeedbackOptions;
+  /** Reporting currency and exchange rates (ANALYTICS_CURRENCY, ANALYTICS_FX_RATES). @default USD, no rates */
+  analytics?: { currency: string; rates: Record<string, number> };
 };
 
 /** Every route of the API. Tests generate the authorization matrix and the OpenAPI coverage check from this. */
 export function routeTable(deps: AppDeps): RouteDef[] {
   const db = deps.database.db;
   const metrics = deps.metrics ?? createMetrics(db, { defaultMetrics: false });
-  const ingest = ingestDeps({ db, temporal: deps.temporal, taskQueue: deps.taskQueue, scoring: deps.scoring, triggers: deps.triggers });
+  const ingest = ingestDeps({ db, temporal: deps.temporal, taskQueue: deps.taskQueue, scoring: deps.scoring, triggers: deps.triggers, analytics: deps.analytics });
   return [
     ...healthRoutes({ database: deps.database, temporal: deps.temporal }),
     ...eventRoutes({ ...ingest, metrics }),
@@ -108,7 +112,7 @@ export function routeTable(deps: AppDeps): RouteDef[] {
     ...mailPageRoutes({ ...ingest, secrets: deps.signingSecrets, topics: deps.topics ?? DEFAULT_TOPICS }),
     ...runRoutes({ db, temporal: deps.temporal, taskQueue: deps.taskQueue }),
     ...handoffRoutes(ingest),
-    ...journeyRoutes({ db, ...(deps.outboundAllow ? { outboundAllow: deps.outboundAllow } : {}), ...(deps.topics ? { topics: deps.topics } : {}), onChange: () => syncJourneySchedulesExclusive(deps.temporal, deps.database, { taskQueue: deps.taskQueue }) }),
+    ...journeyRoutes({ db, ...(deps.analytics ? { fx: deps.analytics } : {}), ...(deps.outboundAllow ? { outboundAllow: deps.outboundAllow } : {}), ...(deps.topics ? { topics: deps.topics } : {}), onChange: () => syncJourneySchedulesExclusive(deps.temporal, deps.database, { taskQueue: deps.taskQueue }) }),
     ...launchRoutes({ db, temporal: deps.temporal, taskQueue: deps.taskQueue }),
     ...importRoutes({ db, temporal: deps.temporal, taskQueue: deps.taskQueue, ...(deps.importMaxBytes ? { maxBytes: deps.importMaxBytes } : {}) }),
     ...messageRoutes({ db }),
@@ -116,6 +120,8 @@ export function routeTable(deps: AppDeps): RouteDef[] {
     ...keyRoutes({ db }),
     ...sessionRoutes({ db, ttlMs: deps.sessionTtlMs ?? SESSION_TTL_DEFAULT_MS }),
     ...metricsRoutes({ metrics }),
+    ...analyticsRoutes({ db, fx: deps.analytics ?? { currency: 'USD', rates: {} } }),
+    ...campaignRoutes({ db }),
   ];
 }
 

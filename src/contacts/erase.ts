@@ -10,7 +10,8 @@
  * - bounce and complaint records keep their class, code and times (bounce rates stay true) and lose the diagnostic,
  *   which quotes the address;
  * - score history keeps its points, audit rows and hand-off feedback their action, hand-offs their status;
- * - runs, steps, arms, conversions and launch entries hold no personal data and stay;
+ * - runs, steps, arms, conversions and launch entries hold no personal data and stay; so do the analytics rollups
+ *   (contact_funnel: stage times and UTM values; analytics_touches; deals and their events lose `company`);
  * - the email and phone leave the suppression list and come back as salted hashes (src/contacts/erased-address.ts),
  *   so the address is never messaged again, whoever it later belongs to in the CRM.
  *
@@ -25,6 +26,8 @@ import {
   contactAudit,
   contacts,
   emailFeedback,
+  dealEvents,
+  deals,
   events,
   journeyRuns,
   messages,
@@ -111,6 +114,8 @@ export async function eraseContact(
       await tx.update(messages).set({ recipient: '', subject: null, body: null, html: null, error: null, updatedAt: sql`now()` }).where(inArray(messages.contactId, ids)),
     );
     rows.email_feedback = count(await tx.update(emailFeedback).set({ diagnostic: null }).where(inArray(emailFeedback.contactId, ids)));
+    rows.deals = count(await tx.update(deals).set({ company: null }).where(inArray(deals.contactId, ids)));
+    rows.deal_events = count(await tx.update(dealEvents).set({ fields: sql`${dealEvents.fields} - 'company'` }).where(inArray(dealEvents.contactId, ids)));
     rows.score_events = count(await tx.update(scoreEvents).set({ reason: '' }).where(inArray(scoreEvents.contactId, ids)));
     rows.contact_audit = count(await tx.update(contactAudit).set({ detail: {} }).where(inArray(contactAudit.contactId, ids)));
     const handoffs = await tx

@@ -6,7 +6,11 @@
 import { and, eq, inArray, or, sql } from 'drizzle-orm';
 import type { DbOrTx } from '../db/client';
 import {
+  analyticsTouches,
   audienceLaunchEntries,
+  contactFunnel,
+  dealEvents,
+  deals,
   contactAudit,
   contactImportRows,
   contacts,
@@ -40,6 +44,10 @@ export const CONTACT_TABLES = [
   'contact_import_rows',
   'suppressions',
   'email_feedback',
+  'deals',
+  'deal_events',
+  'contact_funnel',
+  'analytics_touches',
 ] as const;
 export type ContactTable = (typeof CONTACT_TABLES)[number];
 
@@ -85,6 +93,10 @@ export async function exportContact(db: DbOrTx, contactId: string): Promise<Cont
     contact_import_rows: await importedRows(db, ids),
     suppressions: addressed.length ? await db.select().from(suppressions).where(or(...addressed)) : [],
     email_feedback: await db.select().from(emailFeedback).where(inArray(emailFeedback.contactId, ids)).orderBy(emailFeedback.id),
+    deals: await db.select().from(deals).where(inArray(deals.contactId, ids)).orderBy(deals.openedAt),
+    deal_events: await db.select().from(dealEvents).where(inArray(dealEvents.contactId, ids)).orderBy(dealEvents.occurredAt),
+    contact_funnel: await db.select().from(contactFunnel).where(inArray(contactFunnel.contactId, ids)),
+    analytics_touches: await db.select().from(analyticsTouches).where(inArray(analyticsTouches.contactId, ids)).orderBy(analyticsTouches.occurredAt),
   };
   return { contactId, exportedAt: new Date().toISOString(), tables };
 }

@@ -358,6 +358,8 @@ export const journeyRunSteps = pgTable(
     index('journey_run_steps_journey_idx').on(t.journeyId, t.version, t.stepId),
     // A run's first journal entry (seq 1) is its entry into the journey: entries in a time window, counted per journey.
     index('journey_run_steps_entries_idx').on(t.journeyId, t.enteredAt).where(sql`${t.seq} = 1`),
+    // A contact's journey entries: its journey touches in attribution (src/analytics/attribution.ts).
+    index('journey_run_steps_contact_entries_idx').on(t.contactId, t.enteredAt).where(sql`${t.seq} = 1`),
   ],
 );
 
@@ -655,4 +657,133 @@ export const contactImportKeys = pgTable(
     row: integer('row').notNull(),
   },
   (t) => [primaryKey({ columns: [t.importId, t.key] })],
+);
+
+// --- analytics: deals, the lifecycle funnel, touches and campaigns (src/analytics) ------------------------------
+
+/**
+ * A CRM deal (opportunity), folded from its stored events (deal_events) in `occurred_at` order, so events that arrive
+ * out of order give the same row as events in order. `amount` is the latest non-null amount; `status` open | won | lost.
+ */
+export const deals = pgTable(
+  'deals',
+  {
+    /** The CRM's deal id. */
+    id: text('id').primaryKey(),
+    contactId: uuid('contact_id').notNull(),
+    company: text('company'),
+    amount: numeric('amount', { precision: 18, scale: 2 }),
+    currency: text('currency'),
+    stage: text('stage'),
+    /** open | won | lost */
+    status: text('status').notNull().default('open'),
+    ownerId: text('owner_id'),
+    expectedCloseAt: timestamp('expected_close_at', { withTimezone: true }),
+    openedAt: timestamp('opened_at', { withTimezone: true }).notNull(),
+    closedAt: timestamp('closed_at', { withTimezone: true }),
+    /** Stage moves back to a stage this deal had already left. */
+    regressions: integer('regressions').notNull().default(0),
+    /** Sum of order.paid / payment.received amounts for the deal, per currency. */
+    paid: jsonb('paid').$type<Record<string, string>>().notNull().default({}),
+    lastEventAt: timestamp('last_event_at', { withTimezone: true }).notNull(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    index('deals_contact_idx').on(t.contactId),
+    index('deals_closed_idx').on(t.status, t.closedAt),
+    index('deals_opened_idx').on(t.openedAt),
+  ],
+);
+
+/** Every deal.* / order.paid / payment.received event that names a deal, as received: the deal row is their fold. */
+export const dealEvents = pgTable(
+  'deal_events',
+  {
+    eventId: text('event_id').primaryKey(),
+    dealId: text('deal_id').notNull(),
+    contactId: uuid('contact_id').notNull(),
+    type: text('type').notNull(),
+    /** The validated deal fields the event carried (src/analytics/deal-events.ts). */
+    fields: jsonb('fields').$type<Record<string, unknown>>().notNull(),
+    occurredAt: timestamp('occurred_at', { withTimezone: true }).notNull(),
+  },
+  (t) => [index('deal_events_deal_idx').on(t.dealId, t.occurredAt)],
+);
+
+/**
+ * One row per contact: the first time it reached each lifecycle stage (least over every event that showed it, so an
+ * event arriving late still moves a time earlier), its current stage and when it last moved, its first UTM touch, and
+ * the response-time marks. Maintained at ingest (src/analytics/apply.ts); the funnel reports aggregate it.
+ */
+export const contactFunnel = pgTable(
+  'contact_funnel',
+  {
+    contactId: uuid('contact_id').primaryKey(),
+    leadAt: timestamp('lead_at', { withTimezone: true }),
+    mqlAt: timestamp('mql_at', { withTimezone: true }),
+    sqlAt: timestamp('sql_at', { withTimezone: true }),
+    opportunityAt: timestamp('opportunity_at', { withTimezone: true }),
+    customerAt: timestamp('customer_at', { withTimezone: true }),
+    /** The earliest stage time: its UTC month is the contact's cohort. */
+    /** null while only a touch is known (no stage yet): such a contact is in no funnel. */
+    enteredAt: timestamp('entered_at', { withTimezone: true }),
+    currentStage: text('current_stage'),
+    /** When the current stage was entered (the latest stage move by occurred_at). */
+    movedAt: timestamp('moved_at', { withTimezone: true }),
+    firstTouchAt: timestamp('first_touch_at', { withTimezone: true }),
+    utmSource: text('utm_source'),
+    utmMedium: text('utm_medium'),
+    utmCampaign: text('utm_campaign'),
+    /** The first sales touch at or after the MQL time (sales.touched, or CRM feedback on a hand-off). */
+    salesTouchAt: timestamp('sales_touch_at', { withTimezone: true }),
+  },
+  (t) => [index('contact_funnel_entered_idx').on(t.enteredAt), index('contact_funnel_mql_idx').on(t.mqlAt)],
+);
+
+/** Marketing touches with a UTM campaign (event properties or a tracked link's URL), one per event. */
+export const analyticsTouches = pgTable(
+  'analytics_touches',
+  {
+    eventId: text('event_id').primaryKey(),
+    contactId: uuid('contact_id').notNull(),
+    occurredAt: timestamp('occurred_at', { withTimezone: true }).notNull(),
+    utmSource: text('utm_source'),
+    utmMedium: text('utm_medium'),
+    utmCampaign: text('utm_campaign').notNull(),
+  },
+  (t) => [index('analytics_touches_contact_idx').on(t.contactId, t.occurredAt), index('analytics_touches_campaign_idx').on(t.utmCampaign)],
+);
+
+/** A marketing campaign: what it spends and what it touches (its UTM campaign value and its journeys). */
+export const campaigns = pgTable(
+  'campaigns',
+  {
+    id: text('id').primaryKey(),
+    name: text('name').notNull(),
+    channel: text('channel').notNull(),
+    budget: numeric('budget', { precision: 18, scale: 2 }),
+    currency: text('currency').notNull(),
+    startsOn: text('starts_on'),
+    endsOn: text('ends_on'),
+    utmCampaign: text('utm_campaign'),
+    journeyIds: text('journey_ids').array().notNull().default(sql`'{}'::text[]`),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [uniqueIndex('campaigns_utm_uq').on(t.utmCampaign)],
+);
+
+/** Recorded spend of a campaign; when a campaign has any, they replace its budget as its spend. */
+export const campaignCosts = pgTable(
+  'campaign_costs',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    campaignId: text('campaign_id').notNull(),
+    amount: numeric('amount', { precision: 18, scale: 2 }).notNull(),
+    currency: text('currency').notNull(),
+    incurredOn: text('incurred_on').notNull(),
+    note: text('note'),
+    createdAt: createdAt(),
+  },
+  (t) => [index('campaign_costs_campaign_idx').on(t.campaignId)],
 );

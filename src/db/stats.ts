@@ -9,6 +9,9 @@ import { asc, eq, sql, type SQL } from 'drizzle-orm';
 import { successors, type JourneyPlan } from '../journey/plan';
 import { compareProportions, TEST_NAME, wilsonInterval, type Comparison, type Interval } from '../stats/ab';
 import type { DbOrTx } from './client';
+import { DEFAULT_HALF_LIFE_DAYS, DEFAULT_LOOKBACK_DAYS, type AttributionOptions } from '../analytics/attribution';
+import { journeyRevenue } from '../analytics/campaigns';
+import { rateOf, round2, type FxOptions } from '../analytics/money';
 import { journeys, journeyVersions } from './schema';
 
 export type StatsScope = { journeyId: string; version?: number | undefined };
@@ -197,30 +200,6 @@ export async function mqlCounts(db: DbOrTx, scope: StatsScope): Promise<{ contac
   return { contacts: num(r.contacts), handoffs: num(r.handoffs) };
 }
 
-/**
- * Revenue attributed to the journey: the `amount` property (a number, or a decimal string) of `deal.won` events of
- * contacts who entered, occurring at or after an entry and, when `windowMs` is given, within that long of it. Each
- * deal counts once, however many entries it follows.
- */
-export async function attributedRevenue(db: DbOrTx, scope: StatsScope, windowMs?: number): Promise<{ revenue: number; deals: number }> {
-  const within = windowMs === undefined ? sql`` : sql` and e.occurred_at <= en.entered_at + (${windowMs}::bigint * interval '1 millisecond')`;
-  const res = await db.execute(sql`
-    with ${entriesCte(scope)}, deals as (
-      select e.id,
-        case
-          when jsonb_typeof(e.properties->'amount') = 'number' then (e.properties->>'amount')::numeric
-          when jsonb_typeof(e.properties->'amount') = 'string' and e.properties->>'amount' ~ '^-?[0-9]+(\\.[0-9]+)?$' then (e.properties->>'amount')::numeric
-        end as amount
-      from events e
-      where e.type = 'deal.won'
-        and e.contact_id in (select contact_id from entries)
-        and exists (select 1 from entries en where en.contact_id = e.contact_id and e.occurred_at >= en.entered_at${within})
-    )
-    select coalesce(sum(amount), 0)::text as revenue, count(amount)::int as deals from deals`);
-  const r = rowsOf(res)[0] ?? {};
-  return { revenue: num(r.revenue), deals: num(r.deals) };
-}
-
 // --- splits ------------------------------------------------------------------------------------
 
 export type ArmCount = { splitId: string; arm: string; holdout: boolean; entered: number };
@@ -390,8 +369,16 @@ export type JourneyStats = {
     costByChannel: Record<string, number>;
     /** The fixed campaign cost included in `cost` (settings.costs.campaign). */
     campaignCost: number;
+    /**
+     * Won deals (src/analytics/deals.ts) of contacts who entered, closed at or after their first entry (within the
+     * window), credited to the contact's touches by `attribution.model`: the journey's share, converted to `currency`.
+     */
     revenue: number;
+    /** Won deals that gave the journey any credit. */
     deals: number;
+    /** Revenue in currencies with no rate to `currency`: credited, not added (per currency). */
+    unconvertedRevenue: Record<string, number>;
+    attribution: { model: AttributionOptions['model']; halfLifeDays: number; lookbackDays: number };
     /** The goal conversion window revenue is counted in; null = no limit. */
     windowMs: number | null;
     /** (revenue − cost) / cost; null when nothing was spent. */
@@ -425,7 +412,16 @@ async function plansOf(db: DbOrTx, journeyId: string): Promise<Map<number, Journ
  * conversion window; each version's own `settings.costs` prices its messages. Returns undefined when the journey (or
  * the version) does not exist.
  */
-export async function journeyStats(db: DbOrTx, scope: StatsScope): Promise<JourneyStats | undefined> {
+export type StatsOptions = {
+  /** How revenue is shared among a contact's touches. @default linear, half-life 7 days, lookback 365 days */
+  attribution?: AttributionOptions;
+  /** Rates to the journey's cost currency. @default USD, no rates */
+  fx?: FxOptions;
+};
+
+export async function journeyStats(db: DbOrTx, scope: StatsScope, opts: StatsOptions = {}): Promise<JourneyStats | undefined> {
+  const attribution = opts.attribution ?? { model: 'linear', halfLifeDays: DEFAULT_HALF_LIFE_DAYS, lookbackDays: DEFAULT_LOOKBACK_DAYS };
+  const fx = opts.fx ?? { currency: 'USD', rates: {} };
   const [j] = await db.select({ latest: journeys.latestVersion }).from(journeys).where(eq(journeys.id, scope.journeyId));
   if (!j) return undefined;
   const plans = await plansOf(db, scope.journeyId);
@@ -442,7 +438,7 @@ export async function journeyStats(db: DbOrTx, scope: StatsScope): Promise<Journ
     engagementCounts(db, scope),
     conversionCounts(db, scope),
     mqlCounts(db, scope),
-    attributedRevenue(db, scope, windowMs),
+    journeyRevenue(db, scope.journeyId, attribution, windowMs, scope.version),
     deliverabilityCounts(db, scope),
   ]);
   const rate = (x: number, n: number) => (n > 0 ? round(x / n) : null);
@@ -476,6 +472,19 @@ export async function journeyStats(db: DbOrTx, scope: StatsScope): Promise<Journ
   const campaignCost = plan?.settings.costs.campaign ?? 0;
   cost = round(cost + campaignCost);
 
+  // Revenue in the journey's cost currency: converted through the reporting currency's rates; the rest kept apart.
+  const currency = plan?.settings.costs.currency ?? 'USD';
+  const to = rateOf(fx, currency);
+  let converted = 0;
+  const unconvertedRevenue: Record<string, number> = {};
+  for (const [cur, amount] of Object.entries(revenue.byCurrency)) {
+    const from = rateOf(fx, cur);
+    if (cur === currency) converted += amount;
+    else if (from !== undefined && to !== undefined) converted += (amount * from) / to;
+    else unconvertedRevenue[cur] = round2(amount);
+  }
+  const revenueTotal = round2(converted);
+
   const conv = new Map(goals.map((g) => [g.goal, g]));
   const goalRows = [
     ...(plan?.goals ?? []).map((g) => ({ goal: g.id, name: g.name })),
@@ -497,14 +506,16 @@ export async function journeyStats(db: DbOrTx, scope: StatsScope): Promise<Journ
     splits,
     mqls,
     roi: {
-      currency: plan?.settings.costs.currency ?? 'USD',
+      currency,
       cost,
       costByChannel,
       campaignCost,
-      revenue: revenue.revenue,
+      revenue: revenueTotal,
       deals: revenue.deals,
+      unconvertedRevenue,
+      attribution: { model: attribution.model, halfLifeDays: attribution.halfLifeDays, lookbackDays: attribution.lookbackDays },
       windowMs: windowMs ?? null,
-      roi: cost > 0 ? round((revenue.revenue - cost) / cost) : null,
+      roi: cost > 0 ? round((revenueTotal - cost) / cost) : null,
     },
   };
 }

@@ -8,6 +8,7 @@ import { CONTACT_UPDATED, routeContactUpdate } from './contact-routing';
 import { applyScoringToEvent } from '../scoring/apply';
 import type { ScoringModel } from '../scoring/model';
 import type { IncomingEvent } from './incoming';
+import { applyAnalytics, type AnalyticsOptions } from '../analytics/apply';
 
 export type { IncomingEvent };
 
@@ -16,6 +17,8 @@ export type IngestDeps = {
   router: RouterDeps;
   /** The lead-scoring model applied to every ingested event (journeys/scoring.yaml); none disables scoring. */
   scoring?: ScoringModel;
+  /** Deals, funnel and touches kept current from each event (src/analytics/apply.ts). @default { currency: 'USD' } */
+  analytics?: AnalyticsOptions;
 };
 
 export type IngestOutcome = { id: string; duplicate: boolean; runs: string[]; notEntered?: { journeyId: string; reason: string }[] };
@@ -38,6 +41,8 @@ export async function ingestEvent(deps: IngestDeps, event: IncomingEvent): Promi
     source: event.source,
   });
   if (claimed === 'routed') return { id: event.id, duplicate: true, runs: [] };
+  // Before routing, so an event whose rollup write failed is still unrouted and applied again by the retry (idempotent).
+  await applyAnalytics(deps.db, event, deps.analytics ?? { currency: 'USD' });
   // Scoring runs before routing so a journey that branches on score sees this event's points. Events it emits
   // (lead.mql) take this same path; their ids are deterministic, so a re-delivery cannot emit twice.
   // A contact.updated is the echo of a write (scoring's own among them), not an activity to score.

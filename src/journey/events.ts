@@ -111,11 +111,19 @@ export const SYSTEM_EVENTS: readonly SystemEvent[] = [
     emittedBy: 'a date trigger\'s sweep (dateTriggerSweepWorkflow): the trigger event of each run it starts',
     properties: { field: 'the contact date field', date: 'its value', offset: 'the trigger offset', repeat: 'once or yearly', occurrence_at: 'the entry instant (ISO)', timezone: 'the zone of `at`' },
   },
-  { type: 'deal.created', source: 'crm', emittedBy: 'CRM', properties: { deal_id: 'the deal', 'amount?': 'value' } },
-  { type: 'deal.updated', source: 'crm', emittedBy: 'CRM', properties: { deal_id: 'the deal', 'changes?': 'changed fields' } },
-  { type: 'deal.stage_changed', source: 'crm', emittedBy: 'CRM', properties: { deal_id: 'the deal', from: 'previous stage', to: 'new stage' } },
-  { type: 'deal.won', source: 'crm', emittedBy: 'CRM', properties: { deal_id: 'the deal', amount: 'revenue (counted in journey ROI)' } },
+  {
+    type: 'deal.created',
+    source: 'crm',
+    emittedBy: 'CRM',
+    properties: { deal_id: 'the deal', 'amount?': 'value, ≥ 0, at most 2 decimals', 'currency?': 'ISO 4217 code', 'stage?': 'CRM stage', 'owner?': 'owner id', 'expected_close?': 'date', 'company?': 'account' },
+  },
+  { type: 'deal.updated', source: 'crm', emittedBy: 'CRM', properties: { deal_id: 'the deal', 'amount? currency? stage? owner? expected_close? company?': 'new values, checked as in deal.created' } },
+  { type: 'deal.stage_changed', source: 'crm', emittedBy: 'CRM', properties: { deal_id: 'the deal', 'from?': 'previous stage', to: 'new stage' } },
+  { type: 'deal.won', source: 'crm', emittedBy: 'CRM', properties: { deal_id: 'the deal', 'amount?': 'final value (else the last known)' } },
   { type: 'deal.lost', source: 'crm', emittedBy: 'CRM', properties: { deal_id: 'the deal', 'reason?': 'why' } },
+  { type: 'order.paid', source: 'crm', emittedBy: 'ERP', properties: { amount: 'paid, ≥ 0', 'currency?': 'ISO 4217 code', 'deal_id?': 'the deal it pays', 'order_id?': 'the order' } },
+  { type: 'payment.received', source: 'crm', emittedBy: 'ERP', properties: { amount: 'received, ≥ 0', 'currency?': 'ISO 4217 code', 'deal_id?': 'the deal it pays' } },
+  { type: 'sales.touched', source: 'crm', emittedBy: 'CRM', properties: { 'channel?': 'call, email, meeting…', 'rep_id?': 'who' } },
 ];
 
 export const SYSTEM_EVENT_TYPES: readonly string[] = SYSTEM_EVENTS.map((e) => e.type);

@@ -54,5 +54,6 @@ export function createApi(opts: ApiOptions): Express {
     importMaxBytes: config.importMaxBytes,
     topics: config.mail.topics,
     emailFeedback: emailFeedbackOptions(config),
+    analytics: config.analytics,
   });
 }

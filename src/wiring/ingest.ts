@@ -6,16 +6,18 @@ import type { IngestDeps } from '../ingest/event';
 import type { TriggerSource } from '../ingest/router';
 import { dbTriggerSource } from '../publishing/journeys';
 import type { ScoringModel } from '../scoring/model';
+import type { AnalyticsOptions } from '../analytics/apply';
 
 /**
  * The one ingest path, for the API's routes and for the worker's activities and outbox sweeper alike: the same
  * triggers, run projection (keyed runs too), entry history, entry caps and scoring model, so an event routes the same
  * way whichever process stored it.
  */
-export function ingestDeps(opts: { db: Db; temporal: Client; taskQueue: string; scoring?: ScoringModel | undefined; triggers?: TriggerSource }): IngestDeps {
+export function ingestDeps(opts: { db: Db; temporal: Client; taskQueue: string; scoring?: ScoringModel | undefined; triggers?: TriggerSource; analytics?: AnalyticsOptions | undefined }): IngestDeps {
   const { db } = opts;
   return {
     db,
+    ...(opts.analytics ? { analytics: opts.analytics } : {}),
     ...(opts.scoring ? { scoring: opts.scoring } : {}),
     router: {
       temporal: opts.temporal,

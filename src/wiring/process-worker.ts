@@ -49,7 +49,7 @@ export async function createProcessWorker(opts: ProcessWorkerOptions): Promise<P
   const schedules = await syncJourneySchedulesExclusive(temporal.client, database, { taskQueue });
   log.info(schedules, 'journey schedules in sync');
   const { mailer, description } = createMailer({ config });
-  const ingest = ingestDeps({ db: database.db, temporal: temporal.client, taskQueue, scoring });
+  const ingest = ingestDeps({ db: database.db, temporal: temporal.client, taskQueue, scoring, analytics: config.analytics });
   const activities = createActivities({
     ...activityDeps({ config, database, mailer, renderer: createRenderer(), secrets, scoring, sales }),
     temporal: { client: temporal.client, taskQueue },

@@ -337,7 +337,18 @@ describe('journeys API', () => {
       ]);
       expect(res.body.runs).toEqual({ total: 2, byStatus: { completed: 1, running: 1 } });
       expect(res.body.messages.byChannel.email).toEqual({ sent: 1, delivered: 0, bounced: 0, failed: 0, suppressed: 1 });
-      expect(res.body.roi).toEqual({ currency: 'CNY', cost: 0.25, costByChannel: { email: 0.25 }, campaignCost: 0, revenue: 0, deals: 0, windowMs: null, roi: -1 });
+      expect(res.body.roi).toEqual({
+        currency: 'CNY',
+        cost: 0.25,
+        costByChannel: { email: 0.25 },
+        campaignCost: 0,
+        revenue: 0,
+        deals: 0,
+        unconvertedRevenue: {},
+        attribution: { model: 'linear', halfLifeDays: 7, lookbackDays: 365 },
+        windowMs: null,
+        roi: -1,
+      });
       expect((await get('/v1/journeys/drip/stats?version=2').expect(200)).body.entered).toEqual({ runs: 0, contacts: 0 });
 
       expect(expectProblem(await get('/v1/journeys/drip/stats?version=9'), 404).detail).toMatch(/drip@9/);

@@ -6,12 +6,16 @@ import { journeyRunSteps, messages } from '../../src/db/schema';
 import { createTestDatabase } from '../helpers/db';
 
 const TABLES = [
+  'analytics_touches',
   'api_key_rate_buckets',
   'api_keys',
   'audience_launch_entries',
   'audience_launches',
+  'campaign_costs',
+  'campaigns',
   'console_sessions',
   'contact_audit',
+  'contact_funnel',
   'contact_import_chunks',
   'contact_import_keys',
   'contact_import_rows',
@@ -19,6 +23,8 @@ const TABLES = [
   'contacts',
   'conversions',
   'date_trigger_sweeps',
+  'deal_events',
+  'deals',
   'events',
   'idempotency_keys',
   'journey_entry_counters',

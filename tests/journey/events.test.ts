@@ -38,7 +38,7 @@ describe('the event vocabulary', () => {
       const literal = src.includes(`'${e.type}'`) || (prefix === 'handoff' && src.includes('`handoff.${fb.outcome}`') && src.includes(`'${name}'`)) || (e.type === 'lead.mql' && /'mql'|lead\.mql/.test(src));
       expect(literal, e.type).toBe(true);
     }
-    expect(SYSTEM_EVENTS.filter((x) => x.source === 'crm').map((x) => x.type)).toEqual(['deal.created', 'deal.updated', 'deal.stage_changed', 'deal.won', 'deal.lost']);
+    expect(SYSTEM_EVENTS.filter((x) => x.source === 'crm').map((x) => x.type)).toEqual(['deal.created', 'deal.updated', 'deal.stage_changed', 'deal.won', 'deal.lost', 'order.paid', 'payment.received', 'sales.touched']);
   });
 });
 

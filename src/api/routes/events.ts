@@ -10,6 +10,7 @@ import { checkContactFields, contactFieldsShape } from './contacts';
 import type { Metrics } from '../../metrics';
 import { zodErrors } from '../problem';
 import { defineRoute } from '../route';
+import { crmPropertyIssues } from '../../analytics/crm-events';
 
 /** The contact the event is about: its CRM id, and any fields to write — the same fields and rules as PUT /v1/contacts. */
 export const EventContact = z
@@ -25,7 +26,11 @@ export const IngestEvent = z
     contact: EventContact,
     properties: z.record(z.string(), z.unknown()).default({}),
   })
-  .strict();
+  .strict()
+  // CRM deal and payment events carry the fields analytics read (src/analytics/crm-events.ts): checked here, named.
+  .superRefine((e, ctx) => {
+    for (const issue of crmPropertyIssues(e.type, e.properties)) ctx.addIssue({ code: 'custom', message: issue.message, path: issue.path });
+  });
 export type IngestEvent = z.infer<typeof IngestEvent>;
 
 export const MAX_BATCH = 1000;

@@ -11,6 +11,8 @@ import { TimelineFile } from '../../cli/journey-commands';
 import type { Db } from '../../db/client';
 import { journeys, journeyVersions } from '../../db/schema';
 import { journeyStats } from '../../db/stats';
+import { ATTRIBUTION_MODELS, DEFAULT_HALF_LIFE_DAYS, DEFAULT_LOOKBACK_DAYS } from '../../analytics/attribution';
+import type { FxOptions } from '../../analytics/money';
 import { journeyLive } from '../../db/live';
 import { loadPlan, publishJourney, setJourneyStatus, type StatusAction } from '../../publishing/journeys';
 import { fieldPath, INT32_MAX, isoInstant, queryInt32, unstorableInput } from '../../bounds';
@@ -41,6 +43,8 @@ export type JourneyRouteDeps = {
    * (the journeys' Temporal Schedules). It is idempotent: a retried request runs it again.
    */
   onChange?: () => Promise<unknown>;
+  /** Rates that convert deal revenue to a journey's cost currency (ANALYTICS_*). @default USD, no rates */
+  fx?: FxOptions;
 };
 
 const YAML_TYPES = ['application/yaml', 'application/x-yaml', 'text/yaml', 'text/x-yaml'];
@@ -555,13 +559,24 @@ export function journeyRoutes(deps: JourneyRouteDeps) {
       path: '/v1/journeys/:id/stats',
       tag: 'journeys',
       summary:
-        'Per-step funnel (entered, passed, waiting now, exited here), runs by status, messages by channel and status with opens/clicks/unsubscribes and bounce and complaint counts and rates (`deliverability`: per sending step, sent, bounced hard/soft/policy, complained, rates), goals and conversions, MQLs, split arms (`splits`: per split step and arm, runs entered, goal conversions after the assignment, rate with a 95% Wilson interval, and against the control arm — the holdout arm, else the first — the difference, relative lift and the p-value of a pooled, two-sided two-proportion z-test; `tooSmall: true` with a reason and no p-value when an arm expects fewer than 5 conversions or non-conversions; holdout arms count the messages they held back), and ROI = (revenue − cost) / cost: cost prices accepted messages (sent, delivered) with the version’s settings.costs; revenue sums `amount` of deal.won events of entered contacts after their entry (within the longest goal window, if any)',
+        'Per-step funnel (entered, passed, waiting now, exited here), runs by status, messages by channel and status with opens/clicks/unsubscribes and bounce and complaint counts and rates (`deliverability`: per sending step, sent, bounced hard/soft/policy, complained, rates), goals and conversions, MQLs, split arms (`splits`: per split step and arm, runs entered, goal conversions after the assignment, rate with a 95% Wilson interval, and against the control arm — the holdout arm, else the first — the difference, relative lift and the p-value of a pooled, two-sided two-proportion z-test; `tooSmall: true` with a reason and no p-value when an arm expects fewer than 5 conversions or non-conversions; holdout arms count the messages they held back), and ROI = (revenue − cost) / cost: cost prices accepted messages (sent, delivered) with the version’s settings.costs; revenue is the journey’s share of deals won by entered contacts after their first entry (within the longest goal window, if any), each deal shared among the contact’s touches (UTM touches and journey entries) by the attribution model (`attribution`: first_touch, last_touch, linear — the default — or time_decay with `halfLifeDays`) and converted to the cost currency with ANALYTICS_FX_RATES',
       auth: ['marketer'],
       params: Params,
-      query: z.object({ version: queryInt32({ min: 1 }).optional() }).strict(),
+      query: z
+        .object({
+          version: queryInt32({ min: 1 }).optional(),
+          attribution: z.enum(ATTRIBUTION_MODELS).default('linear'),
+          halfLifeDays: queryInt32({ min: 1, max: 3650 }).default(DEFAULT_HALF_LIFE_DAYS),
+          lookbackDays: queryInt32({ min: 1, max: 3650 }).default(DEFAULT_LOOKBACK_DAYS),
+        })
+        .strict(),
       responses: { 200: { description: 'The statistics', schema: z.record(z.string(), z.unknown()) }, 404: { description: 'No such journey or version' } },
       handler: async ({ params, query }) => {
-        const stats = await journeyStats(db, { journeyId: params.id, version: query.version });
+        const stats = await journeyStats(
+          db,
+          { journeyId: params.id, version: query.version },
+          { attribution: { model: query.attribution, halfLifeDays: query.halfLifeDays, lookbackDays: query.lookbackDays }, ...(deps.fx ? { fx: deps.fx } : {}) },
+        );
         if (!stats) {
           await findJourney(params.id);
           throw new NotFoundError('Journey version', `${params.id}@${query.version}`);

@@ -1,0 +1,159 @@
+/**
+ * Analytics (issue 18): p95 of each report over rollup tables filled at scale, and what keeping the rollups current
+ * costs ingest.
+ *
+ * Reports: the rollups (contacts, contact_funnel, analytics_touches, deals, journey entries, campaigns) are generated
+ * in SQL — the reports never read the events table, so raw events are not generated; each report then runs `runs`
+ * times and its p50/p95 are taken.
+ *
+ * Ingest: the same mix of analytics-relevant events (UTM page views, lifecycle writes through a contact block, deal
+ * created/won) goes through the one ingest path (`ingestEvent`, rollups included) and, as fresh events of the same
+ * shape, through the rollup writer alone (`applyAnalytics`), both `concurrency` at a time. Ingest without rollups is
+ * the first time minus the second (the writer runs inside the path, in sequence), and the cost is their ratio. This
+ * mix is the worst case: events of other kinds (opens, clicks without UTM, page views) skip the writer with no query.
+ */
+import { performance } from 'node:perf_hooks';
+import { sql } from 'drizzle-orm';
+import { applyAnalytics } from '../../src/analytics/apply';
+import { campaignReport } from '../../src/analytics/campaigns';
+import { dealReport } from '../../src/analytics/deal-report';
+import { funnelReport } from '../../src/analytics/funnel';
+import { responseReport } from '../../src/analytics/response';
+import { ingestEvent } from '../../src/ingest/event';
+import { ingestDeps } from '../../src/wiring/ingest';
+import { dbTriggerSource } from '../../src/publishing/journeys';
+import { round, type Metric } from '../lib/report';
+import type { Stack } from '../lib/context';
+import type { ScenarioOutput } from './types';
+
+const DAY = 86_400_000;
+const T0 = Date.parse('2026-01-01T00:00:00Z');
+
+async function generate(stack: Stack, n: number): Promise<void> {
+  const db = stack.db.db;
+  const x = (q: string) => db.execute(sql.raw(q));
+  await x(`insert into contacts (external_id, region, industry, owner_id)
+    select 'an-' || g, (array['east','west','north','south'])[1 + g % 4], (array['saas','retail','finance'])[1 + g % 3], 'rep.' || (g % 50)
+    from generate_series(1, ${n}) g`);
+  // Stages drawn per contact: 40% become MQL, half of those SQL, 60% of those opportunities, 40% of those customers.
+  await x(`insert into contact_funnel (contact_id, lead_at, entered_at, current_stage, moved_at, first_touch_at, utm_source, utm_medium, utm_campaign, mql_at, sql_at, opportunity_at, customer_at, sales_touch_at)
+    select id, e, e, 'lead', e, e - interval '1 hour',
+      case when u < 0.7 then (array['google','newsletter','linkedin','baidu'])[1 + (h % 4)] end,
+      case when u < 0.7 then (array['cpc','email','social'])[1 + (h % 3)] end,
+      case when u < 0.7 then 'c' || (h % 20) end,
+      case when r1 < 0.4 then e + r2 * interval '30 days' end,
+      case when r1 < 0.2 then e + r2 * interval '30 days' + r3 * interval '20 days' end,
+      case when r1 < 0.12 then e + r2 * interval '30 days' + r3 * interval '20 days' + interval '5 days' end,
+      case when r1 < 0.048 then e + r2 * interval '30 days' + r3 * interval '20 days' + interval '25 days' end,
+      case when r1 < 0.4 then e + r2 * interval '30 days' + r3 * interval '4 hours' end
+    from (select id, timestamptz '2026-01-01' + random() * interval '300 days' as e, random() as u, random() as r1, random() as r2, random() as r3, abs(hashtext(id::text)) as h
+          from contacts where external_id like 'an-%') s`);
+  await x(`update contact_funnel set
+      current_stage = case when customer_at is not null then 'customer' when opportunity_at is not null then 'opportunity' when sql_at is not null then 'sql' when mql_at is not null then 'mql' else 'lead' end,
+      moved_at = coalesce(customer_at, opportunity_at, sql_at, mql_at, lead_at)`);
+  await x(`insert into analytics_touches (event_id, contact_id, occurred_at, utm_source, utm_medium, utm_campaign)
+    select 't' || k || '-' || contact_id, contact_id, entered_at - interval '1 hour' + k * interval '3 days', utm_source, utm_medium, coalesce(utm_campaign, 'c' || (k * 7 % 20))
+    from contact_funnel, generate_series(0, 1) k`);
+  await x(`insert into deals (id, contact_id, amount, currency, stage, status, owner_id, opened_at, closed_at, last_event_at)
+    select 'd-' || f.contact_id, f.contact_id, round((random() * 10000)::numeric, 2), case when random() < 0.9 then 'USD' else 'CNY' end, 'negotiation',
+      case when customer_at is not null then 'won' when random() < 0.5 then 'lost' else 'open' end, c.owner_id, opportunity_at,
+      case when customer_at is not null then customer_at when random() < 0.5 then opportunity_at + interval '20 days' end, coalesce(customer_at, opportunity_at)
+    from contact_funnel f join contacts c on c.id = f.contact_id where opportunity_at is not null`);
+  await x(`update deals set status = 'open' where status = 'lost' and closed_at is null`);
+  await x(`insert into journey_run_steps (workflow_id, run_id, seq, journey_id, version, contact_id, step_id, entered_at)
+    select 'journey:j' || (abs(hashtext(contact_id::text)) % 5) || ':' || contact_id, 'r', 1, 'j' || (abs(hashtext(contact_id::text)) % 5), 1, contact_id, 'welcome', entered_at - interval '2 hours'
+    from contact_funnel where abs(hashtext(contact_id::text)) % 10 < 3`);
+  await x(`insert into campaigns (id, name, channel, budget, currency, utm_campaign, journey_ids)
+    select 'c' || g, 'Campaign ' || g, 'paid_search', 10000, 'USD', 'c' || g, case when g < 5 then array['j' || g] else '{}'::text[] end from generate_series(0, 19) g`);
+  await x('analyze');
+}
+
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil(p * s.length) - 1)]!;
+};
+
+export async function analyticsScenario(stack: Stack, opts: { contacts: number; runs: number; ingestEvents: number; concurrency: number; taskQueue: string }): Promise<ScenarioOutput> {
+  const db = stack.db.db;
+  const fx = { currency: 'USD', rates: { CNY: 0.14 } };
+  let t = performance.now();
+  process.stdout.write(`    analytics: generating ${opts.contacts} contacts and their rollups…\n`);
+  await generate(stack, opts.contacts);
+  const generateSeconds = (performance.now() - t) / 1000;
+  const counts = Object.fromEntries(
+    await Promise.all(['contact_funnel', 'analytics_touches', 'deals', 'journey_run_steps'].map(async (tbl) => [tbl, Number(((await db.execute(sql.raw(`select count(*)::int as n from ${tbl}`))) as unknown as { rows: { n: number }[] }).rows?.[0]?.n ?? 0)] as const)),
+  );
+
+  const range = { from: new Date(T0), to: new Date(T0 + 366 * DAY) };
+  const asOf = new Date(T0 + 400 * DAY);
+  const reports: Record<string, () => Promise<unknown>> = {
+    funnel: () => funnelReport(db, { ...range, groupBy: 'none', stuckDays: 30, asOf }),
+    funnel_by_cohort: () => funnelReport(db, { ...range, groupBy: 'cohort', stuckDays: 30, asOf }),
+    funnel_by_source_east: () => funnelReport(db, { ...range, groupBy: 'source', region: 'east', stuckDays: 30, asOf }),
+    response_times: () => responseReport(db, { ...range, groupBy: 'owner', slaSeconds: 3600, asOf }),
+    deals: () => dealReport(db, { ...range, groupBy: 'owner' }, fx),
+    campaigns_linear_quarter: () => campaignReport(db, { from: new Date(T0 + 90 * DAY), to: new Date(T0 + 180 * DAY), model: 'linear', halfLifeDays: 7, lookbackDays: 365 }, fx),
+    campaigns_time_decay_year: () => campaignReport(db, { ...range, model: 'time_decay', halfLifeDays: 7, lookbackDays: 365 }, fx),
+  };
+  const metrics: Metric[] = [];
+  const latencies: Record<string, { p50: number; p95: number }> = {};
+  for (const [name, run] of Object.entries(reports)) {
+    const ms: number[] = [];
+    for (let i = 0; i < opts.runs; i++) {
+      t = performance.now();
+      await run();
+      ms.push(performance.now() - t);
+    }
+    latencies[name] = { p50: round(pct(ms, 0.5), 1), p95: round(pct(ms, 0.95), 1) };
+    metrics.push({ metric: `${name}_p95`, value: round(pct(ms, 0.95), 1), unit: 'ms', baseline: null, ratio: null, kind: 'latency', targets: [{ on: 'value', op: '<=', bound: 2000 }] });
+    process.stdout.write(`    ${name}: p50 ${latencies[name]!.p50} ms, p95 ${latencies[name]!.p95} ms\n`);
+  }
+
+  // Ingest with the rollups, then the rollup writer alone on fresh events of the same shape.
+  const ingest = ingestDeps({ db, temporal: stack.client, taskQueue: opts.taskQueue, triggers: dbTriggerSource(db), analytics: { currency: 'USD' } });
+  const ids = ((await db.execute(sql.raw(`select id from contacts where external_id like 'an-%' limit ${opts.ingestEvents}`))) as unknown as { rows: { id: string }[] }).rows.map((r) => r.id);
+  const mix = (tag: string, i: number) => {
+    const contactId = ids[i % ids.length]!;
+    const occurredAt = new Date(T0 + 200 * DAY + i * 1000);
+    const id = `${tag}-${i}`;
+    switch (i % 4) {
+      case 0:
+        return { id, type: 'page.viewed', contactId, occurredAt, properties: { utm_campaign: `c${i % 20}`, utm_source: 'google', utm_medium: 'cpc' } };
+      case 1:
+        return { id, type: 'contact.updated', contactId, occurredAt, properties: { changes: { lifecycle_stage: { from: 'lead', to: 'mql' } } } };
+      case 2:
+        return { id, type: 'deal.created', contactId, occurredAt, properties: { deal_id: `${tag}-deal-${i}`, amount: 100, currency: 'USD', stage: 'discovery' } };
+      default:
+        return { id, type: 'deal.won', contactId, occurredAt, properties: { deal_id: `${tag}-deal-${i - 1}` } };
+    }
+  };
+  const pool = async (tag: string, each: (e: ReturnType<typeof mix>) => Promise<unknown>) => {
+    let next = 0;
+    const t0 = performance.now();
+    await Promise.all(
+      Array.from({ length: opts.concurrency }, async () => {
+        for (let i = next++; i < opts.ingestEvents; i = next++) await each(mix(tag, i));
+      }),
+    );
+    return (performance.now() - t0) / 1000;
+  };
+  process.stdout.write(`    analytics: ingesting ${opts.ingestEvents} events with rollups, then the rollup writer alone…\n`);
+  const withSeconds = await pool('ing', (e) => ingestEvent(ingest, { ...e, source: 'api' }));
+  const applySeconds = await pool('app', (e) => applyAnalytics(db, e, { currency: 'USD' }));
+  const withoutSeconds = Math.max(withSeconds - applySeconds, 1e-9);
+  const withRate = opts.ingestEvents / withSeconds;
+  const withoutRate = opts.ingestEvents / withoutSeconds;
+  const cost = 1 - withRate / withoutRate;
+  metrics.push(
+    { metric: 'ingest_with_rollups', value: Math.round(withRate), unit: 'events/s', baseline: Math.round(withoutRate), ratio: round(withRate / withoutRate, 3), kind: 'throughput', baselineName: 'without rollups (derived)' },
+    { metric: 'rollup_cost', value: round(cost * 100, 1), unit: '% of ingest throughput', baseline: null, ratio: null, kind: 'info', targets: [{ on: 'value', op: '<=', bound: 10 }] },
+  );
+  return {
+    metrics,
+    params: { contacts: opts.contacts, rows: counts, generateSeconds: round(generateSeconds, 1), runs: opts.runs, latencies, ingestEvents: opts.ingestEvents, concurrency: opts.concurrency, withSeconds: round(withSeconds, 2), applySeconds: round(applySeconds, 2), database: stack.db.kind },
+    notes: [
+      'reports read rollup tables generated in SQL; the events table is not filled (no report reads it)',
+      'ingest without rollups is derived: time with rollups minus the rollup writer alone on the same event mix (all analytics-relevant: the worst case)',
+    ],
+  };
+}
