@@ -215,6 +215,7 @@ export function importRoutes(deps: { db: Db; temporal: Client; taskQueue: string
       parse: receiveUpload(maxBytes),
       query: ImportQuery,
       bodyDoc: z.string().meta({ description: 'The file: CSV with a header row, or JSON Lines (one object per line).' }),
+      bodyContentTypes: ['text/csv', 'application/x-ndjson'],
       responses: {
         202: { description: 'Stored and started; poll its progress at /v1/imports/{importId}', schema: ImportView },
         400: { description: 'Invalid option, mapping or file (each error names its field)' },
