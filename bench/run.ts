@@ -9,6 +9,7 @@
  *             --parked N --park-seconds S (0 = no time limit) --wake-window S (0 = auto) --wake-sample K (0 = all) --bare-starts N
  *             --start-concurrency N (parked and bare starts in flight) --launch-runs N (parked through a launch)
  *             --emails N --email-concurrency N --simulations N
+ *             --import-rows N --import-existing N (contacts the file dedupes against; default a fifth of the rows)
  * Tuning flags: --db-pool N --smtp-pool N --max-cached N. Benchmarks are not tests: nothing here gates CI.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -22,13 +23,14 @@ import { loadTemplateCatalog } from '../src/templates/catalog';
 import { TEMPLATES_DIR } from '../src/paths';
 import { emailScenario } from './scenarios/email';
 import { eventEmailScenario } from './scenarios/event-email';
+import { importScenario } from './scenarios/import';
 import { ingestScenario } from './scenarios/ingest';
 import { journeysScenario, journeyYaml } from './scenarios/journeys';
 import { parkedScenario } from './scenarios/parked';
 import { simulatorScenario } from './scenarios/simulator';
 import type { ScenarioOutput } from './scenarios/types';
 
-export const SCENARIOS = ['simulator', 'email', 'ingest', 'event-email', 'journeys', 'parked'] as const;
+export const SCENARIOS = ['simulator', 'email', 'ingest', 'event-email', 'journeys', 'parked', 'import'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const args = process.argv.slice(2);
@@ -69,6 +71,8 @@ const sizes = {
   wakeSample: num('wake-sample', 0, 0),
   bareStarts: num('bare-starts', 200, 5000),
   launchRuns: num('launch-runs', 0, 5000),
+  importRows: num('import-rows', 20_000, 1_000_000),
+  importExisting: num('import-existing', -1, -1),
 };
 const tuning: Tuning = { dbPool: num('db-pool', 20, 20), smtpPool: num('smtp-pool', 5, 5), maxCachedWorkflows: num('max-cached', 1500, 1500) };
 
@@ -112,6 +116,11 @@ async function main() {
     journeys: async () => {
       const s = await getStack();
       return journeysScenario(s, { maxContacts: sizes.journeys, seconds: sizes.journeysSeconds, warmSeconds: sizes.journeysWarm, concurrency: sizes.concurrency, taskQueue: TASK_QUEUE, worker: await getWorker(s) });
+    },
+    import: async () => {
+      const s = await getStack();
+      const existing = sizes.importExisting >= 0 ? sizes.importExisting : Math.floor(sizes.importRows / 5);
+      return importScenario(s, { rows: sizes.importRows, existing, taskQueue: TASK_QUEUE, worker: await getWorker(s) });
     },
     parked: async () => {
       const s = await getStack();

@@ -2639,6 +2639,8 @@ export interface operations {
                         createdAt: unknown;
                         createdBy: string | null;
                         dryRun: boolean;
+                        /** @enum {string} */
+                        encoding: "utf-8" | "gbk";
                         error: string | null;
                         etaSeconds: number | null;
                         fileName: string | null;
@@ -2778,6 +2780,8 @@ export interface operations {
                         createdAt: unknown;
                         createdBy: string | null;
                         dryRun: boolean;
+                        /** @enum {string} */
+                        encoding: "utf-8" | "gbk";
                         error: string | null;
                         etaSeconds: number | null;
                         fileName: string | null;
@@ -2894,6 +2898,8 @@ export interface operations {
                         createdAt: unknown;
                         createdBy: string | null;
                         dryRun: boolean;
+                        /** @enum {string} */
+                        encoding: "utf-8" | "gbk";
                         error: string | null;
                         etaSeconds: number | null;
                         fileName: string | null;
