@@ -13,7 +13,7 @@ import { getTableColumns, inArray, or, sql } from 'drizzle-orm';
 import type { ContactRow } from '../db/queries';
 import { contactAudit, contacts } from '../db/schema';
 import { ingestEvent } from '../ingest/event';
-import { applyFit } from '../scoring/apply';
+import { applyFit, applyFitMany } from '../scoring/apply';
 import type { IncomingEvent } from '../ingest/incoming';
 import { recordContactChanges, type ContactChange, type ContactChanges } from './changes';
 import { mergeDuplicateContacts } from './merge';
@@ -157,8 +157,11 @@ export async function upsertContactsBatch(deps: UpsertDeps, writes: readonly Bat
   const scoring = deps.scoring;
   if (scoring) {
     const fitted = done.filter((d, n) => opts.always || d.created || stored[n]!.events.length > 0 || (mergedCount.get(d.i) ?? 0) > 0);
-    await pool(fitted, 8, async (d) => {
-      const fit = await applyFit(deps.db, scoring, d.after.id);
+    // Fit for all of them at once where that writes what applyFit would; the rest (thresholds crossed, …) one by one.
+    const many = await applyFitMany(deps.db, scoring, fitted.map((d) => d.after.id));
+    await routeStoredEventsInBulk(deps.ingest, many.contactEvents, { log: deps.log });
+    await pool(many.rest, 8, async (id) => {
+      const fit = await applyFit(deps.db, scoring, id);
       await routeStoredEvents(deps.ingest, fit.contactEvents, deps.log);
       if (deps.ingest) for (const e of fit.emitted) await ingestEvent(deps.ingest, { ...e, source: 'scoring' });
     });

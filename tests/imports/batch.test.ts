@@ -1,7 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { asc, eq, like, sql } from 'drizzle-orm';
 import { upsertContact } from '../../src/contacts/upsert';
-import { contactAudit, contactImportRows, contactImports, contacts, events } from '../../src/db/schema';
+import { contactAudit, contactImportRows, contactImports, contacts, events, scoreEvents } from '../../src/db/schema';
+import { loadScoringModel } from '../../src/scoring/model';
+import { SCORING_MODEL_FILE } from '../../src/paths';
+import type { ScoringModel } from '../../src/scoring/model';
 import { csvLine } from '../../src/imports/csv';
 import type { ImportMapping } from '../../src/imports/mapping';
 import { runImportChunk, storeImport, type ImportOptions } from '../../src/imports/store';
@@ -22,11 +25,13 @@ const MAPPING: ImportMapping = {
     mail: { field: 'consent.email', trim: true, lower: false, map: { 是: 'opted_in', 否: 'opted_out' } },
     via: 'consent.source',
     when: 'consent.at',
+    title: 'jobTitle',
+    sector: 'industry',
   },
 };
 const OPTIONS: ImportOptions = { format: 'csv', encoding: 'utf-8', country: 'CN', precedence: ['externalId', 'email', 'phone'], duplicates: 'merge', dryRun: false, mapping: MAPPING };
 const LIMITS = { maxBytes: 1 << 22, maxCell: 1000, chunkSize: 40 };
-const HEADER = ['crm', 'email', 'mobile', 'name', 'city', 'stage', 'tags', 'plan', 'mail', 'via', 'when'];
+const HEADER = ['crm', 'email', 'mobile', 'name', 'city', 'stage', 'tags', 'plan', 'mail', 'via', 'when', 'title', 'sector'];
 
 /** Every kind of row, spread over several chunks: creates with and without a CRM id, updates by each key, merges, rejects. */
 function file(): string {
@@ -34,9 +39,9 @@ function file(): string {
   const row = (r: Partial<Record<(typeof HEADER)[number], string>>) => (out += csvLine(HEADER.map((h) => r[h] ?? '')));
   for (let i = 0; i < 150; i++) {
     switch (i % 15) {
-      case 0: row({ crm: `N${i}`, email: `New${i}@Batch.test`, mobile: `1380013${String(8000 + i).padStart(4, '0')}`, name: `N${i}`, city: '北京市', tags: 'a;b', plan: 'pro' }); break;
+      case 0: row({ crm: `N${i}`, email: `New${i}@Batch.test`, mobile: `1380013${String(8000 + i).padStart(4, '0')}`, name: `N${i}`, city: '北京市', tags: 'a;b', plan: 'pro', title: i % 2 ? 'CTO' : '财务经理', sector: '制造业' }); break;
       case 1: row({ email: `anon${i}@batch.test`, name: 'Anon' }); break; // no CRM id: a contact without one
-      case 2: row({ crm: `OLD${i % 30}`, name: 'Renamed', stage: 'mql' }); break; // update by CRM id
+      case 2: row({ crm: `OLD${i % 30}`, name: 'Renamed', title: 'Chief Financial Officer', sector: 'Retail' }); break; // update by CRM id (fit points: some cross a threshold)
       case 3: row({ email: `old${i % 45}@batch.test`, plan: 'enterprise' }); break; // update by email (a contact without CRM id gets none)
       case 4: row({ mobile: `139001390${String(i % 30).padStart(2, '0')}`, city: 'Shanghai' }); break; // update by phone
       case 5: row({ crm: `N${i - 5}`, tags: 'c' }); break; // the same CRM id as a row 5 earlier: the same chunk, one by one
@@ -47,7 +52,7 @@ function file(): string {
       case 10: row({ crm: `OLD${i % 30}`, email: `old${(i + 1) % 45}@batch.test` }); break; // CRM id and email of two contacts
       case 11: row({ crm: `OLD${(i + 3) % 30}`, mail: '否', via: 'crm', when: '2026-12-01T00:00:00Z' }); break; // consent withdrawn
       case 12: row({ crm: `N${i}`, stage: 'wrong-stage' }); break; // rejected
-      case 13: row({ email: `late${i}@batch.test`, mobile: `1370013${String(7000 + i).padStart(4, '0')}` }); break;
+      case 13: row({ email: `late${i}@batch.test`, stage: 'customer', mobile: `1370013${String(7000 + i).padStart(4, '0')}` }); break;
       default: row({ crm: `OLD${i % 30}` }); break; // nothing to change
     }
   }
@@ -57,6 +62,8 @@ function file(): string {
 async function seed(db: TestDb) {
   const deps = { db: db.db };
   for (let i = 0; i < 30; i++) await upsertContact(deps, `OLD${i}`, { email: `old${i}@batch.test`, phone: `139001390${String(i).padStart(2, '0')}`, firstName: `Old${i}`, consent: { email: 'opted_in' } }, { source: 'api', key: `seed-${i}`, actor: 'test' });
+  // Close to the MQL threshold: the fit points of an update push some over it (lifecycle, lead.mql).
+  await db.db.update(contacts).set({ score: 90 }).where(sql`${contacts.externalId} in ('OLD2', 'OLD17', 'OLD4')`);
   for (let i = 30; i < 45; i++) await upsertContact(deps, `tmp-${i}`, {}, { source: 'api', key: `seed-${i}`, actor: 'test' }).then(() => db.db.update(contacts).set({ externalId: null, email: `old${i}@batch.test` }).where(eq(contacts.externalId, `tmp-${i}`)));
 }
 
@@ -74,12 +81,17 @@ async function snapshot(db: TestDb, importId: string) {
   const mergeEvents = (await db.db.select().from(events).where(sql`${events.properties}->>'source' = 'merge'`)).map((e) => ({ contact: name(e.contactId), properties: e.properties })).sort((a, b) => String(a.contact).localeCompare(String(b.contact)));
   const audit = (await db.db.select().from(contactAudit).where(eq(contactAudit.actor, `import:${importId}`))).map((a) => ({ contact: name(a.contactId), action: a.action, detail: JSON.parse(swap(JSON.stringify(a.detail))) as unknown })).sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
   const rows = (await db.db.select().from(contactImportRows).where(eq(contactImportRows.importId, importId)).orderBy(asc(contactImportRows.row))).map((r) => ({ row: r.row, outcome: r.outcome, contact: name(r.contactId), column: r.column, reason: r.reason }));
+  const scores = (await db.db.select().from(scoreEvents)).map((e) => ({ contact: name(e.contactId), key: swap(e.idempotencyKey ?? ''), delta: e.delta, scoreAfter: e.scoreAfter, rule: e.rule, source: e.source, reason: e.reason })).sort((a, b) => a.key.localeCompare(b.key));
+  const lifecycle = (await db.db.select().from(contactAudit).where(eq(contactAudit.actor, 'scoring'))).map((a) => ({ contact: name(a.contactId), action: a.action, key: a.idempotencyKey ? swap(a.idempotencyKey) : null })).sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
+  const scoringEvents = (await db.db.select().from(events).where(sql`${events.properties}->>'source' = 'scoring'`)).map((e) => ({ id: swap(e.id), properties: e.properties })).sort((a, b) => a.id.localeCompare(b.id));
   const [imp] = await db.db.select({ created: contactImports.created, updated: contactImports.updated, merged: contactImports.merged, rejected: contactImports.rejected, rowsDone: contactImports.rowsDone, status: contactImports.status }).from(contactImports).where(eq(contactImports.id, importId));
-  return { people, evs, mergeEvents, audit, rows, imp };
+  return { people, evs, mergeEvents, audit, rows, imp, scores, lifecycle, scoringEvents };
 }
 
+let scoring: ScoringModel;
+
 async function runAll(db: TestDb, importId: string, mode: 'batch' | 'row', onRow?: () => void) {
-  for (let guard = 0; guard < 100; guard++) if ((await runImportChunk({ db: db.db }, importId, onRow, mode)).done) return;
+  for (let guard = 0; guard < 100; guard++) if ((await runImportChunk({ db: db.db, scoring }, importId, onRow, mode)).done) return;
   throw new Error('did not finish');
 }
 
@@ -88,7 +100,7 @@ describe('the batch write path writes exactly what the one-by-one path writes (P
   let byBatch: TestDb;
   let crashed: TestDb;
   beforeAll(async () => {
-    [byRow, byBatch, crashed] = await Promise.all([createTestDatabase(), createTestDatabase(), createTestDatabase()]);
+    [byRow, byBatch, crashed, scoring] = await Promise.all([createTestDatabase(), createTestDatabase(), createTestDatabase(), loadScoringModel(SCORING_MODEL_FILE)]);
     await Promise.all([seed(byRow), seed(byBatch), seed(crashed)]);
   }, 120_000);
   afterAll(async () => {
@@ -114,6 +126,12 @@ describe('the batch write path writes exactly what the one-by-one path writes (P
     expect(b.evs).toEqual(a.evs);
     expect(b.mergeEvents).toEqual(a.mergeEvents);
     expect(b.audit).toEqual(a.audit);
+    // Fit scoring, applied for all at once where nothing crosses a threshold and one by one where something does.
+    expect(a.scores.length).toBeGreaterThan(30);
+    expect(a.lifecycle.length).toBeGreaterThan(0);
+    expect(b.scores).toEqual(a.scores);
+    expect(b.lifecycle).toEqual(a.lifecycle);
+    expect(b.scoringEvents).toEqual(a.scoringEvents);
   }, 120_000);
 
   it('a worker dying after a batch was written and before its checkpoint: the retry writes nothing twice', async () => {
@@ -121,7 +139,7 @@ describe('the batch write path writes exactly what the one-by-one path writes (P
     await storeImport(crashed.db, [data], { id: 'same', options: OPTIONS, sha256: 's', bytes: data.length }, LIMITS);
     let beats = 0;
     // The first heartbeat comes right after the chunk's batch committed: the process dies there.
-    await expect(runImportChunk({ db: crashed.db }, 'same', () => {
+    await expect(runImportChunk({ db: crashed.db, scoring }, 'same', () => {
       if (++beats === 1) throw new Error('worker killed');
     })).rejects.toThrow('worker killed');
     const [mid] = await crashed.db.select().from(contactImports).where(eq(contactImports.id, 'same'));
@@ -136,5 +154,6 @@ describe('the batch write path writes exactly what the one-by-one path writes (P
     expect(after.people).toEqual(reference.people);
     expect(after.evs).toEqual(reference.evs);
     expect(after.audit).toEqual(reference.audit);
+    expect(after.scores).toEqual(reference.scores);
   }, 120_000);
 });
