@@ -10,6 +10,7 @@
  */
 import { isDeepStrictEqual } from 'node:util';
 import type { DbOrTx } from '../db/client';
+import { insertJsonRows } from '../db/bulk-insert';
 import type { ContactRow } from '../db/queries';
 import { events, type ConsentStatus } from '../db/schema';
 import { toJourneyContact } from '../db/contact-view';
@@ -157,15 +158,6 @@ export async function recordContactChanges(tx: DbOrTx, changes: readonly Contact
   const all = changes.map(contactChangeEvents);
   const rows = all.flatMap((c) => c.events);
   if (rows.length === 0) return all;
-  const fresh = new Set<string>();
-  // Bounded statements: Postgres takes at most 65,535 parameters in one.
-  for (let i = 0; i < rows.length; i += 2000) {
-    const stored = await tx
-      .insert(events)
-      .values(rows.slice(i, i + 2000).map((e) => ({ ...e, routedAt: null })))
-      .onConflictDoNothing({ target: events.id })
-      .returning({ id: events.id });
-    for (const r of stored) fresh.add(r.id);
-  }
+  const fresh = new Set((await insertJsonRows(tx, events, rows.map((e) => ({ ...e, routedAt: null })), { onConflictDoNothing: 'id', returning: 'id' })) as string[]);
   return all.map((c) => ({ changes: c.changes, events: c.events.filter((e) => fresh.has(e.id)) }));
 }

@@ -11,6 +11,7 @@
 import { randomUUID } from 'node:crypto';
 import { getTableColumns, inArray, or, sql } from 'drizzle-orm';
 import type { ContactRow } from '../db/queries';
+import { insertJsonRows } from '../db/bulk-insert';
 import { contactAudit, contacts } from '../db/schema';
 import { ingestEvent } from '../ingest/event';
 import { applyFit, applyFitMany } from '../scoring/apply';
@@ -88,7 +89,8 @@ export async function upsertContactsBatch(deps: UpsertDeps, writes: readonly Bat
       updates.push({ i, current, set });
     });
 
-    const inserted = creates.length ? await tx.insert(contacts).values(creates.map((c) => c.row)).onConflictDoNothing({ target: contacts.externalId }).returning() : [];
+    const insertedIds = creates.length ? ((await insertJsonRows(tx, contacts, creates.map((c) => c.row), { onConflictDoNothing: 'externalId', returning: 'id' })) as string[]) : [];
+    const inserted = insertedIds.length ? await tx.select().from(contacts).where(inArray(contacts.id, insertedIds)) : [];
     const insertedById = new Map(inserted.map((r) => [r.id, r]));
     for (const c of creates) {
       const row = insertedById.get(c.row.id!);
@@ -131,7 +133,7 @@ export async function upsertContactsBatch(deps: UpsertDeps, writes: readonly Bat
         actor: opts.actor,
       }];
     });
-    for (let i = 0; i < audits.length; i += 2000) await tx.insert(contactAudit).values(audits.slice(i, i + 2000));
+    await insertJsonRows(tx, contactAudit, audits);
   });
   await routeStoredEventsInBulk(deps.ingest, stored.flatMap((s) => s.events), { log: deps.log });
 

@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { and, asc, eq, gte, inArray, isNull, lt, lte, or, sql } from 'drizzle-orm';
 import type { Db } from '../db/client';
+import { insertJsonRows } from '../db/bulk-insert';
 import { contactImportChunks, contactImportKeys, contactImportRows, contactImports, contacts } from '../db/schema';
 import { upsertContactAt, type ContactTarget, type UpsertDeps } from '../contacts/upsert';
 import { upsertContactsBatch, type BatchWrite } from '../contacts/upsert-batch';
@@ -14,7 +15,7 @@ import { ValidationError } from '../errors';
 import { csvExportLine } from './csv';
 import { defaultMapping, ImportMapping, mappingIssues } from './mapping';
 import { readRecords, type EncodingChoice, type ImportEncoding, type ImportFormat, type RawRecord } from './records';
-import { cleanRow, rowKeys, type CleanRow, type MatchKey } from './rows';
+import { cleanRow, rowKeys, type CleanRow, type MatchKey, type RejectedRow } from './rows';
 
 export const RowOutcome = { Create: 'create', Update: 'update', Merge: 'merge', Reject: 'reject' } as const;
 export type RowOutcome = (typeof RowOutcome)[keyof typeof RowOutcome];
@@ -187,9 +188,8 @@ function resolveTarget(row: CleanRow, precedence: readonly MatchKey[], m: Matche
 const columnOfKey = (row: CleanRow, kind: MatchKey) => row.columnOf[kind] ?? null;
 
 /** Plans a chunk's rows (see the module comment); rows are numbered from `firstRow`. */
-async function planChunk(db: Db, imp: ImportRow, records: RawRecord[], firstRow: number): Promise<Planned[]> {
+async function planChunk(db: Db, imp: ImportRow, records: RawRecord[], firstRow: number, cleaned: (CleanRow | RejectedRow)[]): Promise<Planned[]> {
   const opts = imp.options as unknown as StoredOptions;
-  const cleaned = records.map((r) => cleanRow(r, { columns: imp.columns, mapping: opts.mapping, country: opts.country }));
   const clean = cleaned.filter((c): c is CleanRow => c.ok);
   const allKeys = [...new Set(clean.flatMap((c) => rowKeys(c, opts.precedence).map((k) => k.key)))];
   const earlier = new Map<string, number>();
@@ -285,13 +285,16 @@ export async function runImportChunk(
     const lastRow = firstRow + records.length - 1;
     const inChunk = and(eq(contactImportRows.importId, importId), gte(contactImportRows.row, firstRow), lte(contactImportRows.row, lastRow));
 
+    // Each record cleaned once per attempt, for the plan and the writes alike.
+    let cleaned: (CleanRow | RejectedRow)[] | undefined;
+    const cleanAll = () => (cleaned ??= records.map((r) => cleanRow(r, { columns: imp.columns, mapping: (imp.options as unknown as StoredOptions).mapping, country: (imp.options as unknown as StoredOptions).country })));
     let planned = await db.select().from(contactImportRows).where(inChunk).orderBy(asc(contactImportRows.row));
     if (planned.length === 0) {
-      const plan = await planChunk(db, imp, records, firstRow);
+      const plan = await planChunk(db, imp, records, firstRow, cleanAll());
       await db.transaction(async (tx) => {
-        await tx.insert(contactImportRows).values(plan.map((p) => ({ importId, row: p.row, outcome: p.outcome, column: p.column, reason: p.reason })));
+        await insertJsonRows(tx, contactImportRows, plan.map((p) => ({ importId, row: p.row, outcome: p.outcome, column: p.column, reason: p.reason })));
         const keys = plan.flatMap((p) => p.keys.map((key) => ({ importId, key, row: p.row })));
-        if (keys.length) await tx.insert(contactImportKeys).values(keys).onConflictDoNothing();
+        if (keys.length) await insertJsonRows(tx, contactImportKeys, keys, { onConflictDoNothing: true });
       });
       planned = await db.select().from(contactImportRows).where(inChunk).orderBy(asc(contactImportRows.row));
     }
@@ -304,7 +307,7 @@ export async function runImportChunk(
       let rows: Pending[] = [];
       for (const p of planned) {
         if (p.outcome === RowOutcome.Reject) continue;
-        const c = cleanRow(records[p.row - firstRow]!, { columns: imp.columns, mapping: opts.mapping, country: opts.country });
+        const c = cleanAll()[p.row - firstRow]!;
         if (!c.ok) continue; // planned from the same record by the same rules: cannot happen
         rows.push({ p, c });
       }

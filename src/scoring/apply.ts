@@ -13,6 +13,7 @@
 import { and, count, eq, gt, inArray, sql } from 'drizzle-orm';
 import type { DecayProgress } from '../contracts';
 import type { Db, DbOrTx } from '../db/client';
+import { insertJsonRows } from '../db/bulk-insert';
 import { contactAudit, contacts, scoreEvents } from '../db/schema';
 import { NotFoundError } from '../errors';
 import {
@@ -392,11 +393,8 @@ export async function applyFitMany(db: Db, model: ScoringModel, contactIds: read
           return { idempotencyKey: keyFor(contact.id, seq, change), contactId: contact.id, delta: change.delta, scoreAfter: running, reason: change.reason, source: SOURCE.fit, rule: change.ruleId, createdAt: now };
         });
       });
-      for (let i = 0; i < rows.length; i += 2000) {
-        const part = rows.slice(i, i + 2000);
-        const inserted = await tx.insert(scoreEvents).values(part).onConflictDoNothing({ target: scoreEvents.idempotencyKey }).returning({ id: scoreEvents.id });
-        if (inserted.length !== part.length) throw new AlreadyApplied();
-      }
+      const inserted = await insertJsonRows(tx, scoreEvents, rows, { onConflictDoNothing: 'idempotencyKey', returning: 'id' });
+      if (inserted.length !== rows.length) throw new AlreadyApplied();
       const scores = writes.map((w) => ({ id: w.contact.id, score: w.result.score }));
       await tx.execute(sql`update ${contacts} as c set score = v.score, updated_at = now() from jsonb_to_recordset(${JSON.stringify(scores)}::jsonb) as v(id uuid, score int) where c.id = v.id`);
       const recorded = await recordContactChanges(
