@@ -10,6 +10,7 @@
  *             --start-concurrency N (parked and bare starts in flight) --launch-runs N (parked through a launch)
  *             --emails N --email-concurrency N --simulations N
  *             --analytics-contacts N --analytics-runs N (per report) --analytics-ingest N (events)
+ *             --import-rows N --import-existing N (contacts the file dedupes against; default a fifth of the rows)
  * Tuning flags: --db-pool N --smtp-pool N --max-cached N. Benchmarks are not tests: nothing here gates CI.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -23,6 +24,7 @@ import { loadTemplateCatalog } from '../src/templates/catalog';
 import { TEMPLATES_DIR } from '../src/paths';
 import { emailScenario } from './scenarios/email';
 import { eventEmailScenario } from './scenarios/event-email';
+import { importScenario } from './scenarios/import';
 import { ingestScenario } from './scenarios/ingest';
 import { journeysScenario, journeyYaml } from './scenarios/journeys';
 import { parkedScenario } from './scenarios/parked';
@@ -30,7 +32,7 @@ import { simulatorScenario } from './scenarios/simulator';
 import { analyticsScenario } from './scenarios/analytics';
 import type { ScenarioOutput } from './scenarios/types';
 
-export const SCENARIOS = ['simulator', 'email', 'ingest', 'event-email', 'journeys', 'parked', 'analytics'] as const;
+export const SCENARIOS = ['simulator', 'email', 'ingest', 'event-email', 'journeys', 'parked', 'analytics', 'import'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const args = process.argv.slice(2);
@@ -74,6 +76,8 @@ const sizes = {
   analyticsContacts: num('analytics-contacts', 20_000, 1_000_000),
   analyticsRuns: num('analytics-runs', 5, 20),
   analyticsIngest: num('analytics-ingest', 2000, 20_000),
+  importRows: num('import-rows', 20_000, 1_000_000),
+  importExisting: num('import-existing', -1, -1),
 };
 const tuning: Tuning = { dbPool: num('db-pool', 20, 20), smtpPool: num('smtp-pool', 5, 5), maxCachedWorkflows: num('max-cached', 1500, 1500) };
 
@@ -119,6 +123,11 @@ async function main() {
       return journeysScenario(s, { maxContacts: sizes.journeys, seconds: sizes.journeysSeconds, warmSeconds: sizes.journeysWarm, concurrency: sizes.concurrency, taskQueue: TASK_QUEUE, worker: await getWorker(s) });
     },
     analytics: async () => analyticsScenario(await getStack(), { contacts: sizes.analyticsContacts, runs: sizes.analyticsRuns, ingestEvents: sizes.analyticsIngest, concurrency: 20, taskQueue: TASK_QUEUE }),
+    import: async () => {
+      const s = await getStack();
+      const existing = sizes.importExisting >= 0 ? sizes.importExisting : Math.floor(sizes.importRows / 5);
+      return importScenario(s, { rows: sizes.importRows, existing, taskQueue: TASK_QUEUE, worker: await getWorker(s) });
+    },
     parked: async () => {
       const s = await getStack();
       // A worker of its own, started now, so its memory is that of holding the parked runs and nothing else.

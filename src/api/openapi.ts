@@ -2,6 +2,7 @@ import { z, type ZodType } from 'zod';
 import type { RouteDef } from './route';
 import { IDEMPOTENCY_HEADER, REPLAYED_HEADER } from './idempotency';
 import { IDEMPOTENCY_IN_FLIGHT_SECONDS, IDEMPOTENCY_TTL_HOURS } from '../db/idempotency';
+import { OPERATION_EXAMPLES, type OperationExample } from './examples';
 
 function idempotencyParameter(r: RouteDef) {
   const replay =
@@ -46,7 +47,7 @@ function jsonSchema(schema: ZodType, io: 'input' | 'output'): Record<string, unk
   return rest;
 }
 
-function parameters(schema: ZodType | undefined, where: 'path' | 'query') {
+function parameters(schema: ZodType | undefined, where: 'path' | 'query', examples: Record<string, string> | undefined) {
   if (!schema) return [];
   const js = jsonSchema(schema, 'input') as { properties?: Record<string, unknown>; required?: string[] };
   return Object.entries(js.properties ?? {}).map(([name, s]) => ({
@@ -54,20 +55,24 @@ function parameters(schema: ZodType | undefined, where: 'path' | 'query') {
     in: where,
     required: where === 'path' || (js.required ?? []).includes(name),
     schema: s,
+    ...(examples?.[name] !== undefined ? { example: examples[name] } : {}),
   }));
 }
 
+/** The operation's key in OPERATION_EXAMPLES: method and OpenAPI path, e.g. `put /v1/contacts/{externalId}`. */
+export const operationKey = (method: string, openApiPath: string) => `${method} ${openApiPath}`;
+
 /** OpenAPI 3.1 from the same route table and zod schemas that validate requests. */
-export function buildOpenApi(routes: RouteDef[], info: { version: string; serverUrl?: string }) {
+export function buildOpenApi(routes: RouteDef[], info: { version: string; serverUrl?: string }, examples: Record<string, OperationExample> = OPERATION_EXAMPLES) {
   const paths: Record<string, Record<string, unknown>> = {};
   for (const r of routes) {
     const path = r.path.replace(/:(\w+)/g, '{$1}');
+    const ex = examples[operationKey(r.method, path)];
     const responses: Record<string, unknown> = {};
     for (const [status, resp] of Object.entries(r.responses)) {
-      responses[status] = {
-        description: resp.description,
-        ...(resp.schema ? { content: { [resp.contentType ?? 'application/json']: { schema: jsonSchema(resp.schema, 'output') } } } : {}),
-      };
+      const example = ex?.response && String(ex.response.status) === status ? { example: ex.response.body } : {};
+      const media = resp.schema ? { schema: jsonSchema(resp.schema, 'output'), ...example } : 'example' in example ? example : undefined;
+      responses[status] = { description: resp.description, ...(media ? { content: { [resp.contentType ?? 'application/json']: media } } : {}) };
     }
     const problem = { content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } } };
     const body = r.body ?? r.bodyDoc;
@@ -99,8 +104,10 @@ export function buildOpenApi(routes: RouteDef[], info: { version: string; server
       tags: [r.tag],
       operationId: `${r.method}${path.replace(/[{}]/g, '').replace(/[^A-Za-z0-9]+(.)?/g, (_m, c: string | undefined) => (c ? c.toUpperCase() : ''))}`,
       ...(r.auth === 'public' ? { security: [] } : { 'x-roles': [...r.auth, 'admin'] }),
-      parameters: [...parameters(r.params, 'path'), ...parameters(r.query, 'query'), ...(r.idempotency ? [idempotencyParameter(r)] : [])],
-      ...(body ? { requestBody: { required: true, content: { 'application/json': { schema: jsonSchema(body, 'input') } } } } : {}),
+      parameters: [...parameters(r.params, 'path', ex?.params), ...parameters(r.query, 'query', ex?.query), ...(r.idempotency ? [idempotencyParameter(r)] : [])],
+      ...(body
+        ? { requestBody: { required: true, content: Object.fromEntries((r.bodyContentTypes ?? ['application/json']).map((t) => [t, { schema: jsonSchema(body, 'input'), ...(ex?.request !== undefined ? { example: ex.request } : {}) }])) } }
+        : {}),
       responses,
     };
   }

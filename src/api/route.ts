@@ -28,6 +28,8 @@ export type RouteDef<P extends ZodType = ZodType, Q extends ZodType = ZodType, B
   body?: B;
   /** Documents a body the handler validates itself (e.g. to report per-item errors). */
   bodyDoc?: ZodType;
+  /** The media types of a body that `parse` reads (an upload), documented instead of application/json. */
+  bodyContentTypes?: string[];
   responses: Record<number, RouteResponse>;
   /**
    * Honour the `Idempotency-Key` header (src/api/idempotency.ts): for a POST whose repetition would create or do

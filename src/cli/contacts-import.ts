@@ -12,6 +12,7 @@ type Import = {
   importId: string;
   status: string;
   dryRun: boolean;
+  encoding: 'utf-8' | 'gbk';
   totalRows: number;
   rowsDone: number;
   created: number;
@@ -51,7 +52,7 @@ export function addContactImportCommand(contacts: Command) {
     .option('--mapping <file>', 'field mapping as JSON: { "columns": { "<column>": "<field>" | { "field", "trim", "lower", "map", "split", "date" } } }')
     .option('--dry-run', 'plan and count every row, write no contact')
     .option('--format <format>', 'csv or jsonl (default: from the file name)')
-    .option('--encoding <encoding>', 'utf-8 or gbk', 'utf-8')
+    .option('--encoding <encoding>', 'utf-8 or gbk (default: utf-8, or gbk when the file is not valid utf-8 but is valid gbk)')
     .option('--delimiter <char>', 'CSV delimiter (default: a comma)')
     .option('--country <code>', 'region of national phone numbers', 'CN')
     .option('--precedence <keys>', 'which key picks the contact a row updates', 'externalId,email,phone')
@@ -61,11 +62,12 @@ export function addContactImportCommand(contacts: Command) {
     .option('--no-wait', 'print the import id and return at once')
     .option('--api <url>', 'itinera API base URL')
     .option('--key <key>', 'API key with the marketer role')
-    .action(async (file: string, opts: { mapping?: string; dryRun?: boolean; format?: string; encoding: string; delimiter?: string; country: string; precedence: string; duplicates: string; rejects?: string; journey?: string; wait: boolean; api?: string; key?: string }) => {
+    .action(async (file: string, opts: { mapping?: string; dryRun?: boolean; format?: string; encoding?: string; delimiter?: string; country: string; precedence: string; duplicates: string; rejects?: string; journey?: string; wait: boolean; api?: string; key?: string }) => {
       if (!existsSync(file)) throw new CliError(`${file}: no such file`);
       const format = opts.format ?? (/\.(jsonl|ndjson)$/i.test(file) ? 'jsonl' : /\.csv$/i.test(file) ? 'csv' : undefined);
       if (!format || !CONTENT_TYPE[format]) throw new CliError(`--format: say csv or jsonl (the file name ${path.basename(file)} does not)`);
-      const query = new URLSearchParams({ format, encoding: opts.encoding, country: opts.country, precedence: opts.precedence, duplicates: opts.duplicates, fileName: path.basename(file).slice(0, 300) });
+      const query = new URLSearchParams({ format, country: opts.country, precedence: opts.precedence, duplicates: opts.duplicates, fileName: path.basename(file).slice(0, 300) });
+      if (opts.encoding) query.set('encoding', opts.encoding);
       if (opts.dryRun) query.set('dryRun', 'true');
       if (opts.delimiter) query.set('delimiter', opts.delimiter);
       if (opts.journey) query.set('journey', opts.journey);
@@ -81,7 +83,7 @@ export function addContactImportCommand(contacts: Command) {
       }
       const target = apiTarget(opts);
       const started = await upload<Import>(target, `/v1/imports?${query}`, file, CONTENT_TYPE[format]!);
-      process.stdout.write(`import ${started.importId} started${started.dryRun ? ' (dry run: nothing is written)' : ''}\n`);
+      process.stdout.write(`import ${started.importId} started${started.dryRun ? ' (dry run: nothing is written)' : ''}; read as ${started.encoding}${opts.encoding ? '' : ' (detected)'}\n`);
       if (!opts.wait) return;
       const tty = process.stdout.isTTY;
       let last = '';

@@ -10,6 +10,7 @@
  */
 import { isDeepStrictEqual } from 'node:util';
 import type { DbOrTx } from '../db/client';
+import { insertJsonRows } from '../db/bulk-insert';
 import type { ContactRow } from '../db/queries';
 import { events, type ConsentStatus } from '../db/schema';
 import { toJourneyContact } from '../db/contact-view';
@@ -110,12 +111,8 @@ export type ContactChange = {
 
 export const contactUpdatedId = (contactId: string, key: string) => `${CONTACT_UPDATED}:${contactId}:${key}`;
 
-/**
- * Stores the write's `contact.updated` (and a `contact.unsubscribed` per withdrawn channel) as unrouted events, in
- * the caller's transaction. Returns what to route after the commit; nothing when nothing changed. A retry of a write
- * with the same key stores nothing new (ids are deterministic).
- */
-export async function recordContactChange(tx: DbOrTx, change: ContactChange): Promise<{ changes: ContactChanges; events: IncomingEvent[] }> {
+/** The events a write stores (pure): its `contact.updated` and a `contact.unsubscribed` per withdrawn channel or topic. */
+export function contactChangeEvents(change: ContactChange): { changes: ContactChanges; events: IncomingEvent[] } {
   const changes = diffContacts(change.before, change.after);
   const contactId = change.after.id;
   const occurredAt = change.occurredAt ?? new Date();
@@ -134,7 +131,6 @@ export async function recordContactChange(tx: DbOrTx, change: ContactChange): Pr
       source: 'system',
     });
   }
-  // One per topic withdrawn: a journey about that topic exits (filter on `topic`), the others can stay.
   for (const { channel, topic } of withdrawnTopics(change.before, change.after)) {
     out.push({
       id: `${CONTACT_UNSUBSCRIBED}:${contactId}:${channel}:${topic}:${change.key}`,
@@ -145,12 +141,23 @@ export async function recordContactChange(tx: DbOrTx, change: ContactChange): Pr
       source: 'system',
     });
   }
-  if (out.length === 0) return { changes, events: [] };
-  const stored = await tx
-    .insert(events)
-    .values(out.map((e) => ({ ...e, routedAt: null })))
-    .onConflictDoNothing({ target: events.id })
-    .returning({ id: events.id });
-  const fresh = new Set(stored.map((r) => r.id));
-  return { changes, events: out.filter((e) => fresh.has(e.id)) };
+  return { changes, events: out };
+}
+
+/**
+ * Stores the write's `contact.updated` (and a `contact.unsubscribed` per withdrawn channel) as unrouted events, in
+ * the caller's transaction. Returns what to route after the commit; nothing when nothing changed. A retry of a write
+ * with the same key stores nothing new (ids are deterministic).
+ */
+export async function recordContactChange(tx: DbOrTx, change: ContactChange): Promise<{ changes: ContactChanges; events: IncomingEvent[] }> {
+  return (await recordContactChanges(tx, [change]))[0]!;
+}
+
+/** `recordContactChange` for many writes in one statement (a bulk import's chunk); results in the order given. */
+export async function recordContactChanges(tx: DbOrTx, changes: readonly ContactChange[]): Promise<{ changes: ContactChanges; events: IncomingEvent[] }[]> {
+  const all = changes.map(contactChangeEvents);
+  const rows = all.flatMap((c) => c.events);
+  if (rows.length === 0) return all;
+  const fresh = new Set((await insertJsonRows(tx, events, rows.map((e) => ({ ...e, routedAt: null })), { onConflictDoNothing: 'id', returning: 'id' })) as string[]);
+  return all.map((c) => ({ changes: c.changes, events: c.events.filter((e) => fresh.has(e.id)) }));
 }

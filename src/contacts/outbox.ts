@@ -5,9 +5,10 @@
  * events older than a grace period. `ingestEvent` treats a stored unrouted row as "route it now", and routing is
  * idempotent, so the sweeper racing a slow first attempt is harmless.
  */
-import { and, asc, eq, isNull, sql } from 'drizzle-orm';
-import { events } from '../db/schema';
+import { and, asc, eq, inArray, isNull, sql } from 'drizzle-orm';
+import { events, journeyRuns } from '../db/schema';
 import { ingestEvent, type IncomingEvent, type IngestDeps } from '../ingest/event';
+import { CONTACT_UPDATED } from './changes';
 
 export type OutboxLog = { warn(obj: object, msg: string): void };
 
@@ -24,6 +25,43 @@ export async function routeStoredEvents(ingest: IngestDeps | undefined, stored: 
       log?.warn({ err, eventId: e.id, type: e.type }, 'routing a stored event failed; the outbox sweeper will route it');
     }
   }
+}
+
+/**
+ * `routeStoredEvents` for the many writes of a bulk import's chunk. Routing a `contact.updated` starts the journeys
+ * whose event, change or audience triggers it fires and signals the contact's running runs; when no live journey has
+ * such a trigger, a change of a contact without running runs has nowhere to go, and its routing is only the mark —
+ * done for all of those in one statement. Every other event (a contact with running runs, any trigger to evaluate, a
+ * `contact.unsubscribed`) takes the one ingest path, `concurrency` contacts at a time, each contact's events in order.
+ */
+export async function routeStoredEventsInBulk(ingest: IngestDeps | undefined, stored: readonly IncomingEvent[], opts: { log?: OutboxLog | undefined; concurrency?: number } = {}): Promise<void> {
+  if (!ingest || stored.length === 0) return;
+  let quiet = new Set<string>();
+  const updates = stored.filter((e) => e.type === CONTACT_UPDATED);
+  if (updates.length > 0) {
+    const { triggers } = ingest.router;
+    const [eventTriggers, contactTriggers] = await Promise.all([triggers.triggersFor(CONTACT_UPDATED), triggers.contactTriggers?.() ?? Promise.resolve([])]);
+    if (eventTriggers.length === 0 && contactTriggers.length === 0) {
+      const ids = [...new Set(updates.map((e) => e.contactId))];
+      const busy = new Set<string>();
+      for (let i = 0; i < ids.length; i += 5000) {
+        const rows = await ingest.db.selectDistinct({ contactId: journeyRuns.contactId }).from(journeyRuns).where(and(inArray(journeyRuns.contactId, ids.slice(i, i + 5000)), eq(journeyRuns.status, 'running')));
+        for (const r of rows) busy.add(r.contactId);
+      }
+      quiet = new Set(updates.filter((e) => !busy.has(e.contactId)).map((e) => e.id));
+      const marks = [...quiet];
+      for (let i = 0; i < marks.length; i += 5000) await ingest.db.update(events).set({ routedAt: sql`now()` }).where(and(inArray(events.id, marks.slice(i, i + 5000)), isNull(events.routedAt)));
+    }
+  }
+  const byContact = new Map<string, IncomingEvent[]>();
+  for (const e of stored) if (!quiet.has(e.id)) byContact.set(e.contactId, [...(byContact.get(e.contactId) ?? []), e]);
+  const lanes = [...byContact.values()];
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(opts.concurrency ?? 8, lanes.length) }, async () => {
+      while (next < lanes.length) await routeStoredEvents(ingest, lanes[next++]!, opts.log);
+    }),
+  );
 }
 
 export type SweepOptions = {

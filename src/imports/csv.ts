@@ -159,3 +159,19 @@ export function parseCsv(text: string, opts?: CsvOptions): CsvRecord[] {
 export function csvLine(fields: readonly string[], delimiter = ','): string {
   return `${fields.map((f) => (f.includes(delimiter) || /["\r\n]/.test(f) || /^\s|\s$/.test(f) ? `"${f.replaceAll('"', '""')}"` : f)).join(delimiter)}\r\n`;
 }
+
+/**
+ * A cell a spreadsheet would run as a formula when the file is opened (`=cmd|' /C calc'!A0`, `@SUM(…)`, `+cmd|…`, a
+ * leading tab or CR): prefixed with `'`, which spreadsheets show as text. A signed plain number or phone number
+ * (`+86 138 0013 8000`, `-12.5`) is left alone. For files we write for people to open; stored values stay verbatim.
+ */
+export function spreadsheetSafe(cell: string): string {
+  if (/^[=@\t\r]/.test(cell)) return `'${cell}`;
+  if (/^[+-]/.test(cell) && !/^[+-][\d\s().-]*$/.test(cell)) return `'${cell}`;
+  return cell;
+}
+
+/** `csvLine` for an exported file: every cell made `spreadsheetSafe` first. */
+export function csvExportLine(fields: readonly string[], delimiter = ','): string {
+  return csvLine(fields.map(spreadsheetSafe), delimiter);
+}

@@ -1,6 +1,9 @@
 /**
  * An upload as records: decoded (UTF-8 or GBK, strictly: a byte that is not valid in the encoding is an error naming
  * its offset, not a replacement character in a contact's name) and split into CSV records or JSON lines as it streams.
+ * Without an encoding (`auto`) a file is read as UTF-8 until a byte is not valid UTF-8; if every byte before it was
+ * ASCII (which reads the same in both), the file is read as GBK from there on, strictly too — so a GBK file is read as
+ * GBK and a UTF-8 file as UTF-8, and one that is neither is refused, never guessed.
  */
 import { CsvParser } from './csv';
 
@@ -78,31 +81,53 @@ export class LineSplitter {
 
 export class UploadDecodeError extends Error {}
 
-export type RecordReaderOptions = { format: ImportFormat; encoding: ImportEncoding; delimiter?: string; maxCell: number };
+/** What the caller may ask for: an encoding, or `auto` (see the module comment). */
+export type EncodingChoice = ImportEncoding | 'auto';
+
+export type RecordReaderOptions = { format: ImportFormat; encoding: EncodingChoice; delimiter?: string; maxCell: number };
 
 /**
  * Reads bytes into records, calling `onRecords` as they complete (awaited: back-pressure for the caller's writes).
- * @throws UploadDecodeError when the bytes are not valid in the encoding
+ * @returns the encoding the file was read in
+ * @throws UploadDecodeError when the bytes are not valid in the encoding (with `auto`: in UTF-8 nor in GBK)
  */
-export async function readRecords(source: AsyncIterable<Buffer | string> | Iterable<Buffer | string>, opts: RecordReaderOptions, onRecords: (records: RawRecord[]) => Promise<void>): Promise<void> {
-  const decoder = new TextDecoder(opts.encoding, { fatal: true });
+export async function readRecords(source: AsyncIterable<Buffer | string> | Iterable<Buffer | string>, opts: RecordReaderOptions, onRecords: (records: RawRecord[]) => Promise<void>): Promise<ImportEncoding> {
+  let encoding: ImportEncoding = opts.encoding === 'auto' ? ImportEncoding.Utf8 : opts.encoding;
+  let decoder = new TextDecoder(encoding, { fatal: true });
   const csv = opts.format === 'csv' ? new CsvParser({ ...(opts.delimiter ? { delimiter: opts.delimiter } : {}), maxCell: opts.maxCell }) : undefined;
   const lines = opts.format === 'jsonl' ? new LineSplitter(opts.maxCell) : undefined;
   const feed = (text: string): RawRecord[] => (csv ? csv.push(text).map((r) => (r.error ? { f: r.fields, e: r.error } : { f: r.fields })) : lines!.push(text));
   let offset = 0;
-  const decode = (chunk: Buffer | undefined) => {
+  // Auto: whether every byte read so far was ASCII, i.e. reads the same in UTF-8 and in GBK.
+  let asciiSoFar = opts.encoding === 'auto';
+  const refuse = () =>
+    new UploadDecodeError(
+      opts.encoding === 'auto'
+        ? `the file is neither valid utf-8 nor valid gbk (near byte ${offset.toLocaleString('en-US')}); pass the encoding it is written in`
+        : `the file is not valid ${opts.encoding} (near byte ${offset.toLocaleString('en-US')}); pass the encoding it is written in (utf-8 or gbk)`,
+    );
+  const decode = (chunk: Buffer | undefined): string => {
     try {
+      // 0xFF is no byte of GBK, yet Node's GBK decoder drops it silently even when fatal: refused here instead.
+      if (encoding === ImportEncoding.Gbk && chunk?.includes(0xff)) throw new UploadDecodeError('0xFF');
       return chunk ? decoder.decode(chunk, { stream: true }) : decoder.decode();
     } catch {
-      throw new UploadDecodeError(`the file is not valid ${opts.encoding} (near byte ${offset.toLocaleString('en-US')}); pass the encoding it is written in (utf-8 or gbk)`);
+      if (!asciiSoFar || encoding === ImportEncoding.Gbk) throw refuse();
+      // Nothing non-ASCII was read before this chunk, so nothing read so far reads differently in GBK.
+      encoding = ImportEncoding.Gbk;
+      decoder = new TextDecoder(encoding, { fatal: true });
+      asciiSoFar = false;
+      return decode(chunk);
     }
   };
   for await (const chunk of source) {
     const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
     const got = feed(decode(buf));
+    if (asciiSoFar && !buf.every((b) => b < 0x80)) asciiSoFar = false;
     offset += buf.length;
     if (got.length) await onRecords(got);
   }
   const tail = [...feed(decode(undefined)), ...(csv ? csv.end().map((r) => (r.error ? { f: r.fields, e: r.error } : { f: r.fields })) : lines!.end())];
   if (tail.length) await onRecords(tail);
+  return encoding;
 }

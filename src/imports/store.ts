@@ -7,20 +7,23 @@
 import { randomUUID } from 'node:crypto';
 import { and, asc, eq, gte, inArray, isNull, lt, lte, or, sql } from 'drizzle-orm';
 import type { Db } from '../db/client';
+import { insertJsonRows } from '../db/bulk-insert';
 import { contactImportChunks, contactImportKeys, contactImportRows, contactImports, contacts } from '../db/schema';
 import { upsertContactAt, type ContactTarget, type UpsertDeps } from '../contacts/upsert';
+import { upsertContactsBatch, type BatchWrite } from '../contacts/upsert-batch';
 import { ValidationError } from '../errors';
-import { csvLine } from './csv';
+import { csvExportLine } from './csv';
 import { defaultMapping, ImportMapping, mappingIssues } from './mapping';
-import { readRecords, type ImportEncoding, type ImportFormat, type RawRecord } from './records';
-import { cleanRow, rowKeys, type CleanRow, type MatchKey } from './rows';
+import { readRecords, type EncodingChoice, type ImportEncoding, type ImportFormat, type RawRecord } from './records';
+import { cleanRow, rowKeys, type CleanRow, type MatchKey, type RejectedRow } from './rows';
 
 export const RowOutcome = { Create: 'create', Update: 'update', Merge: 'merge', Reject: 'reject' } as const;
 export type RowOutcome = (typeof RowOutcome)[keyof typeof RowOutcome];
 
 export type ImportOptions = {
   format: ImportFormat;
-  encoding: ImportEncoding;
+  /** `auto`: UTF-8, or GBK when the file is not UTF-8 (src/imports/records.ts); the import stores the one used. */
+  encoding: EncodingChoice;
   /** CSV only. @default ',' */
   delimiter?: string;
   mapping?: ImportMapping;
@@ -36,7 +39,7 @@ export type ImportOptions = {
 };
 
 type ImportRow = typeof contactImports.$inferSelect;
-type StoredOptions = Omit<ImportOptions, 'mapping' | 'dryRun'> & { mapping: ImportMapping };
+type StoredOptions = Omit<ImportOptions, 'mapping' | 'dryRun' | 'encoding'> & { mapping: ImportMapping; encoding: ImportEncoding };
 
 /** Limits of an upload: bytes and characters per cell. */
 export type ImportLimits = { maxBytes: number; maxCell: number; chunkSize: number };
@@ -73,7 +76,7 @@ export async function storeImport(
         await tx.insert(contactImportChunks).values({ importId: meta.id, seq: seq++, records });
       }
     };
-    await readRecords(source, { format: options.format, encoding: options.encoding, ...(options.delimiter ? { delimiter: options.delimiter } : {}), maxCell: limits.maxCell }, async (records) => {
+    const encoding = await readRecords(source, { format: options.format, encoding: options.encoding, ...(options.delimiter ? { delimiter: options.delimiter } : {}), maxCell: limits.maxCell }, async (records) => {
       let rs = records;
       if (!headerRead) {
         const header = rs[0]!;
@@ -111,7 +114,7 @@ export async function storeImport(
       const issues = mappingIssues(mapping, undefined);
       if (issues.length) throw new ValidationError('The mapping does not fit the file; see errors for each field.', issues);
     }
-    const stored: StoredOptions = { ...(options.enrol ? { enrol: options.enrol } : {}), format: options.format, encoding: options.encoding, country: options.country, precedence: options.precedence, duplicates: options.duplicates, mapping: mapping!, ...(options.delimiter ? { delimiter: options.delimiter } : {}) };
+    const stored: StoredOptions = { ...(options.enrol ? { enrol: options.enrol } : {}), format: options.format, encoding, country: options.country, precedence: options.precedence, duplicates: options.duplicates, mapping: mapping!, ...(options.delimiter ? { delimiter: options.delimiter } : {}) };
     const [done] = await tx
       .update(contactImports)
       .set({ options: stored as unknown as Record<string, unknown>, columns, totalRows: total, chunks: seq, ...(total === 0 ? { status: 'completed', completedAt: sql`now()` } : {}) })
@@ -185,9 +188,8 @@ function resolveTarget(row: CleanRow, precedence: readonly MatchKey[], m: Matche
 const columnOfKey = (row: CleanRow, kind: MatchKey) => row.columnOf[kind] ?? null;
 
 /** Plans a chunk's rows (see the module comment); rows are numbered from `firstRow`. */
-async function planChunk(db: Db, imp: ImportRow, records: RawRecord[], firstRow: number): Promise<Planned[]> {
+async function planChunk(db: Db, imp: ImportRow, records: RawRecord[], firstRow: number, cleaned: (CleanRow | RejectedRow)[]): Promise<Planned[]> {
   const opts = imp.options as unknown as StoredOptions;
-  const cleaned = records.map((r) => cleanRow(r, { columns: imp.columns, mapping: opts.mapping, country: opts.country }));
   const clean = cleaned.filter((c): c is CleanRow => c.ok);
   const allKeys = [...new Set(clean.flatMap((c) => rowKeys(c, opts.precedence).map((k) => k.key)))];
   const earlier = new Map<string, number>();
@@ -245,7 +247,17 @@ export type ChunkResult = { done: boolean; rowsDone: number; totalRows: number; 
  * checkpoint. Safe to repeat after a crash at any point: a planned row keeps its plan, a write repeats as an update
  * that changes nothing, and the checkpoint only moves from the chunk it read.
  */
-export async function runImportChunk(deps: UpsertDeps, importId: string, onRow?: () => void): Promise<ChunkResult> {
+export async function runImportChunk(
+  deps: UpsertDeps,
+  importId: string,
+  onRow?: () => void,
+  /**
+   * `batch`: the chunk's rows that share no CRM id, email or phone with another of its rows are written together
+   * (src/contacts/upsert-batch.ts), the rest one by one; `row`: every row one by one (the reference the batch is tested against).
+   * @default 'batch'
+   */
+  mode: 'batch' | 'row' = 'batch',
+): Promise<ChunkResult> {
   const { db } = deps;
   const [imp] = await db.select().from(contactImports).where(eq(contactImports.id, importId));
   if (!imp) throw new Error(`import ${importId} does not exist`);
@@ -273,13 +285,16 @@ export async function runImportChunk(deps: UpsertDeps, importId: string, onRow?:
     const lastRow = firstRow + records.length - 1;
     const inChunk = and(eq(contactImportRows.importId, importId), gte(contactImportRows.row, firstRow), lte(contactImportRows.row, lastRow));
 
+    // Each record cleaned once per attempt, for the plan and the writes alike.
+    let cleaned: (CleanRow | RejectedRow)[] | undefined;
+    const cleanAll = () => (cleaned ??= records.map((r) => cleanRow(r, { columns: imp.columns, mapping: (imp.options as unknown as StoredOptions).mapping, country: (imp.options as unknown as StoredOptions).country })));
     let planned = await db.select().from(contactImportRows).where(inChunk).orderBy(asc(contactImportRows.row));
     if (planned.length === 0) {
-      const plan = await planChunk(db, imp, records, firstRow);
+      const plan = await planChunk(db, imp, records, firstRow, cleanAll());
       await db.transaction(async (tx) => {
-        await tx.insert(contactImportRows).values(plan.map((p) => ({ importId, row: p.row, outcome: p.outcome, column: p.column, reason: p.reason })));
+        await insertJsonRows(tx, contactImportRows, plan.map((p) => ({ importId, row: p.row, outcome: p.outcome, column: p.column, reason: p.reason })));
         const keys = plan.flatMap((p) => p.keys.map((key) => ({ importId, key, row: p.row })));
-        if (keys.length) await tx.insert(contactImportKeys).values(keys).onConflictDoNothing();
+        if (keys.length) await insertJsonRows(tx, contactImportKeys, keys, { onConflictDoNothing: true });
       });
       planned = await db.select().from(contactImportRows).where(inChunk).orderBy(asc(contactImportRows.row));
     }
@@ -288,12 +303,19 @@ export async function runImportChunk(deps: UpsertDeps, importId: string, onRow?:
       const opts = imp.options as unknown as StoredOptions;
       // Rows sharing no CRM id, email or phone are written side by side; a row waits for every earlier row it shares
       // one with (its wave comes after theirs), so rows about the same person are written in file order.
-      const waves: { p: (typeof planned)[number]; c: CleanRow }[][] = [];
-      const waveOfKey = new Map<string, number>();
+      type Pending = { p: (typeof planned)[number]; c: CleanRow };
+      let rows: Pending[] = [];
       for (const p of planned) {
         if (p.outcome === RowOutcome.Reject) continue;
-        const c = cleanRow(records[p.row - firstRow]!, { columns: imp.columns, mapping: opts.mapping, country: opts.country });
+        const c = cleanAll()[p.row - firstRow]!;
         if (!c.ok) continue; // planned from the same record by the same rules: cannot happen
+        rows.push({ p, c });
+      }
+      if (mode === 'batch') rows = await writeBatch(deps, importId, rows, opts.precedence, renew);
+      onRow?.();
+      const waves: Pending[][] = [];
+      const waveOfKey = new Map<string, number>();
+      for (const { p, c } of rows) {
         const keys = rowKeys(c, ['externalId', 'email', 'phone']).map((k) => k.key);
         const wave = Math.max(-1, ...keys.map((k) => waveOfKey.get(k) ?? -1)) + 1;
         for (const k of keys) waveOfKey.set(k, wave);
@@ -357,6 +379,46 @@ export async function runImportChunk(deps: UpsertDeps, importId: string, onRow?:
   }
 }
 
+const identityKeys = (c: CleanRow) => rowKeys(c, ['externalId', 'email', 'phone']).map((k) => k.key);
+
+/**
+ * Writes the rows that can be written together — sharing no CRM id, email or phone with another row of the chunk, and
+ * matching at most one contact — through the batch contact pipeline, with the same targets, keys and audit detail as
+ * one-by-one writes; returns the rest (in file order) for those.
+ */
+async function writeBatch<R extends { p: { row: number; contactId: string | null }; c: CleanRow }>(deps: UpsertDeps, importId: string, rows: R[], precedence: MatchKey[], renew: () => Promise<void>): Promise<R[]> {
+  const seen = new Map<string, number>();
+  for (const r of rows) for (const k of identityKeys(r.c)) seen.set(k, (seen.get(k) ?? 0) + 1);
+  const solo = rows.filter((r) => identityKeys(r.c).every((k) => seen.get(k) === 1));
+  if (solo.length === 0) return rows;
+  await renew();
+  const uniq = (xs: (string | undefined)[]) => [...new Set(xs.filter((x): x is string => x !== undefined))];
+  // Matched again at write time, as each one-by-one write does: a retried chunk finds the contacts it already wrote.
+  const m = await matchContacts(deps.db, uniq(solo.map((r) => r.c.externalId)), uniq(solo.map((r) => r.c.email)), uniq(solo.map((r) => r.c.phone)));
+  const batch: { r: R; w: BatchWrite }[] = [];
+  for (const r of solo) {
+    const t = resolveTarget(r.c, precedence, m);
+    // A refused row, and one that folds several contacts together, go one by one.
+    if ('reject' in t || t.matched.size > 1) continue;
+    const c = r.c;
+    batch.push({ r, w: { target: t.target, fields: c.fields, key: `import:${importId}:${r.p.row}`, auditDetail: { importId, row: r.p.row, ...(c.consentSource ? { consentSource: c.consentSource, consentAt: c.consentAt } : {}) } } });
+  }
+  const outcomes = await upsertContactsBatch(deps, batch.map((b) => b.w), { source: 'import', actor: `import:${importId}`, always: true });
+  const written = new Set<R>();
+  const links: { row: number; contactId: string }[] = [];
+  outcomes.forEach((o, i) => {
+    if (o === 'fallback') return;
+    const { r } = batch[i]!;
+    written.add(r);
+    if (r.p.contactId !== o.contactId) links.push({ row: r.p.row, contactId: o.contactId });
+  });
+  for (let i = 0; i < links.length; i += 2000) {
+    const part = links.slice(i, i + 2000);
+    await deps.db.execute(sql`update ${contactImportRows} as r set contact_id = v.contact_id from jsonb_to_recordset(${JSON.stringify(part.map((l) => ({ row: l.row, contact_id: l.contactId })))}::jsonb) as v("row" int, contact_id uuid) where r.import_id = ${importId} and r."row" = v."row"`);
+  }
+  return rows.filter((r) => !written.has(r));
+}
+
 /** Ends an import that stopped before its last chunk (cancelled, failed). A completed import stays completed. */
 export async function endImport(db: Db, importId: string, status: 'cancelled' | 'failed', error?: string): Promise<void> {
   await db
@@ -374,7 +436,7 @@ export const REJECT_FIELDS = { row: '_row', column: '_column', reason: '_reason'
 export async function* rejectsFile(db: Db, imp: ImportRow): AsyncGenerator<string> {
   const opts = imp.options as unknown as StoredOptions;
   const d = opts.delimiter ?? ',';
-  if (imp.format === 'csv') yield csvLine([...(imp.columns ?? []), REJECT_FIELDS.row, REJECT_FIELDS.column, REJECT_FIELDS.reason], d);
+  if (imp.format === 'csv') yield csvExportLine([...(imp.columns ?? []), REJECT_FIELDS.row, REJECT_FIELDS.column, REJECT_FIELDS.reason], d);
   let after = 0;
   for (;;) {
     const rejects = await db
@@ -391,7 +453,7 @@ export async function* rejectsFile(db: Db, imp: ImportRow): AsyncGenerator<strin
       const seq = Math.floor((r.row - 1) / imp.chunkSize);
       const rec = chunks.get(seq)?.[(r.row - 1) % imp.chunkSize];
       if (!rec) continue;
-      if ('f' in rec) out += csvLine([...rec.f, String(r.row), r.column ?? '', r.reason ?? ''], d);
+      if ('f' in rec) out += csvExportLine([...rec.f, String(r.row), r.column ?? '', r.reason ?? ''], d);
       else {
         let obj: Record<string, unknown>;
         try {

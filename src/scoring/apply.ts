@@ -13,6 +13,7 @@
 import { and, count, eq, gt, inArray, sql } from 'drizzle-orm';
 import type { DecayProgress } from '../contracts';
 import type { Db, DbOrTx } from '../db/client';
+import { insertJsonRows } from '../db/bulk-insert';
 import { contactAudit, contacts, scoreEvents } from '../db/schema';
 import { NotFoundError } from '../errors';
 import {
@@ -26,7 +27,7 @@ import {
 } from './engine';
 import { durationMs, type ScoringModel } from './model';
 import { localDate } from './time';
-import { recordContactChange } from '../contacts/changes';
+import { recordContactChange, recordContactChanges } from '../contacts/changes';
 import type { IncomingEvent } from '../ingest/incoming';
 
 type ContactRow = typeof contacts.$inferSelect;
@@ -333,6 +334,80 @@ export async function applyFit(db: Db, model: ScoringModel, contactId: string, o
       trigger: 'fit',
     });
   });
+}
+
+/**
+ * `applyFit` for many contacts (a bulk import's chunk) in one read and, for those whose fit changed, one transaction:
+ * the same `score_events` rows (keys, deltas, running `score_after`), score and `contact.updated` (source `scoring`).
+ * A contact whose fit did not change gets nothing, as from `applyFit`. Those it leaves to `applyFit` one by one
+ * (`rest`): a merged contact, a change that crosses a threshold (lifecycle moves and emitted events are counted per
+ * contact), a score row already there. Returns the stored events to route.
+ */
+export async function applyFitMany(db: Db, model: ScoringModel, contactIds: readonly string[], opts: ApplyFitOptions = {}): Promise<{ contactEvents: IncomingEvent[]; rest: string[] }> {
+  const ids = [...new Set(contactIds)];
+  if (ids.length === 0) return { contactEvents: [], rest: [] };
+  const now = opts.now ?? new Date();
+  const plan = async (tx: DbOrTx, lock: boolean) => {
+    const q = tx.select().from(contacts).where(inArray(contacts.id, ids)).orderBy(contacts.id);
+    const rows = lock ? await q.for('update') : await q;
+    const sums = await tx
+      .select({ contactId: scoreEvents.contactId, rule: scoreEvents.rule, total: sumDelta, n: count() })
+      .from(scoreEvents)
+      .where(and(inArray(scoreEvents.contactId, ids), eq(scoreEvents.source, SOURCE.fit)))
+      .groupBy(scoreEvents.contactId, scoreEvents.rule);
+    const byContact = new Map<string, { lastFit: Record<string, number>; seq: Record<string, number> }>();
+    for (const r of sums) {
+      if (r.rule === null) continue;
+      const e = byContact.get(r.contactId) ?? { lastFit: {}, seq: {} };
+      e.lastFit[r.rule] = r.total;
+      e.seq[r.rule] = r.n;
+      byContact.set(r.contactId, e);
+    }
+    const found = new Set(rows.map((r) => r.id));
+    const rest: string[] = ids.filter((id) => !found.has(id));
+    const writes: { contact: ContactRow; result: ScoringResult; seq: Record<string, number> }[] = [];
+    for (const contact of rows) {
+      if (contact.mergedInto) {
+        rest.push(contact.id);
+        continue;
+      }
+      const prior = byContact.get(contact.id) ?? { lastFit: {}, seq: {} };
+      const result = scoreFit(model, contact, prior.lastFit);
+      if (result.changes.length === 0) continue;
+      if (result.crossings.length > 0 || result.lifecycle) rest.push(contact.id);
+      else writes.push({ contact, result, seq: prior.seq });
+    }
+    return { rest, writes };
+  };
+  // Read without locks first: most chunks' contacts have nothing to write, or nothing this path writes.
+  const first = await plan(db, false);
+  if (first.writes.length === 0) return { contactEvents: [], rest: first.rest };
+  try {
+    return await db.transaction(async (tx) => {
+      const { rest, writes } = await plan(tx, true);
+      const keyFor = (contactId: string, seq: Record<string, number>, c: ScoreChange) => `fit:${contactId}:${c.ruleId}:${(seq[c.ruleId] ?? 0) + 1}`;
+      const rows = writes.flatMap(({ contact, result, seq }) => {
+        let running = contact.score;
+        return result.changes.map((change) => {
+          running += change.delta;
+          return { idempotencyKey: keyFor(contact.id, seq, change), contactId: contact.id, delta: change.delta, scoreAfter: running, reason: change.reason, source: SOURCE.fit, rule: change.ruleId, createdAt: now };
+        });
+      });
+      const inserted = await insertJsonRows(tx, scoreEvents, rows, { onConflictDoNothing: 'idempotencyKey', returning: 'id' });
+      if (inserted.length !== rows.length) throw new AlreadyApplied();
+      const scores = writes.map((w) => ({ id: w.contact.id, score: w.result.score }));
+      await tx.execute(sql`update ${contacts} as c set score = v.score, updated_at = now() from jsonb_to_recordset(${JSON.stringify(scores)}::jsonb) as v(id uuid, score int) where c.id = v.id`);
+      const recorded = await recordContactChanges(
+        tx,
+        writes.map(({ contact, result, seq }) => ({ before: contact, after: { ...contact, score: result.score }, source: 'scoring' as const, key: keyFor(contact.id, seq, result.changes[0]!), occurredAt: now })),
+      );
+      return { contactEvents: recorded.flatMap((r) => r.events), rest };
+    });
+  } catch (err) {
+    // A score row that exists already: applyFit knows what to do with each of them.
+    if (err instanceof AlreadyApplied) return { contactEvents: [], rest: ids };
+    throw err;
+  }
 }
 
 export type ApplyDecayOptions = {

@@ -39,6 +39,27 @@ describe('POST /v1/imports: upload edge, idempotency, JSON Lines, cancel', () =>
     await stack?.stop();
   });
 
+  it('keeps formula cells verbatim in contacts and escapes them in the rejects file; reads a GBK file without being told', async () => {
+    const csv = 'crm_id,email,first_name\r\nFX1,fx1@formula.test,"=cmd|\' /C calc\'!A0"\r\nFX2,not-an-email,@SUM(A1:A9)\r\nFX3,fx3@formula.test,+86 138\r\n';
+    const started = await request(stack.app).post('/v1/imports').set(auth()).set('Content-Type', 'text/csv').send(csv).expect(202);
+    expect(await ended(started.body.importId)).toMatchObject({ status: 'completed', created: 2, rejected: 1, encoding: 'utf-8' });
+    const [fx1] = await stack.db.db.select().from(contacts).where(eq(contacts.externalId, 'FX1'));
+    expect(fx1!.firstName).toBe("=cmd|' /C calc'!A0");
+    const rejects = await request(stack.app).get(`/v1/imports/${started.body.importId}/rejects`).set(auth()).expect(200);
+    expect(rejects.text).toContain("FX2,not-an-email,'@SUM(A1:A9),2,email,");
+    expect(rejects.text).not.toMatch(/(^|,)@SUM/m);
+
+    // "crm_id,email,first_name\nGB1,gb1@gbk.test,名" in GBK, no encoding given.
+    const gbk = Buffer.concat([Buffer.from('crm_id,email,first_name\nGB1,gb1@gbk.test,'), Buffer.from([0xc3, 0xfb]), Buffer.from('\n')]);
+    const detected = await request(stack.app).post('/v1/imports').set(auth()).set('Content-Type', 'text/csv').send(gbk).expect(202);
+    expect(detected.body.encoding).toBe('gbk');
+    expect(await ended(detected.body.importId)).toMatchObject({ status: 'completed', created: 1, encoding: 'gbk' });
+    const [gb1] = await stack.db.db.select().from(contacts).where(eq(contacts.externalId, 'GB1'));
+    expect(gb1!.firstName).toBe('名');
+    const neither = await request(stack.app).post('/v1/imports').set(auth()).set('Content-Type', 'text/csv').send(Buffer.concat([Buffer.from('email,名\n'), Buffer.from([0xc3, 0xfb, 0x0a])])).expect(400);
+    expect(neither.body.errors[0]).toMatchObject({ path: 'query.encoding', message: expect.stringMatching(/neither valid utf-8 nor valid gbk/) });
+  }, scaled(120_000));
+
   it('refuses a body that is not a file, and a file over IMPORT_MAX_BYTES', async () => {
     const json = await request(stack.app).post('/v1/imports').set(auth()).send({ email: 'a@b.cn' }).expect(415);
     expect(json.body.errors[0].path).toBe('Content-Type');
@@ -87,7 +108,11 @@ describe('POST /v1/imports: upload edge, idempotency, JSON Lines, cancel', () =>
       return r.status === 200 && r.body.status === 'completed' ? r.body : undefined;
     }, 60_000);
     expect(launch).toMatchObject({ journeyId: 'import-j', scanned: 2, enrolled: 2, skipped: 0 });
-    const runs = await stack.db.db.select().from(journeyRuns).where(eq(journeyRuns.journeyId, 'import-j'));
+    // A launch counts a run as enrolled once its workflow started; the run's row is written by the run itself.
+    const runs = await until('both runs recorded', async () => {
+      const rs = await stack.db.db.select().from(journeyRuns).where(eq(journeyRuns.journeyId, 'import-j'));
+      return rs.length >= 2 ? rs : undefined;
+    }, 30_000);
     expect(runs.length).toBe(2);
     expect(runs.map((r) => r.contactId)).not.toContain(outsider.contact.id);
   }, scaled(120_000));

@@ -69,7 +69,7 @@ describe('itinera contacts import', () => {
   }, scaled(60_000));
 
   it('draws rows done, counts, rate and ETA', () => {
-    const line = importProgressLine({ importId: 'i', status: 'running', dryRun: false, totalRows: 5000, rowsDone: 3050, created: 3000, updated: 20, merged: 10, rejected: 20, rowsPerSecond: 180, etaSeconds: 11, rejectsUrl: '', error: null }, 10);
+    const line = importProgressLine({ importId: 'i', status: 'running', dryRun: false, encoding: 'utf-8', totalRows: 5000, rowsDone: 3050, created: 3000, updated: 20, merged: 10, rejected: 20, rowsPerSecond: 180, etaSeconds: 11, rejectsUrl: '', error: null }, 10);
     expect(line).toBe('[██████░░░░] 61% 3,050/5,000 rows · 3,000 created · 20 updated · 10 merged · 20 rejected · 180 rows/s · ETA 11s');
   });
 });

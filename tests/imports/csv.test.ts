@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { CsvParser, csvLine, parseCsv } from '../../src/imports/csv';
+import { CsvParser, csvExportLine, csvLine, parseCsv, spreadsheetSafe } from '../../src/imports/csv';
 import { LineSplitter, readRecords, UploadDecodeError, type RawRecord } from '../../src/imports/records';
 
 describe('CSV (RFC 4180)', () => {
@@ -59,5 +59,33 @@ describe('JSON Lines and decoding', () => {
     await readRecords([gbk.subarray(0, 7), gbk.subarray(7)], { format: 'csv', encoding: 'gbk', maxCell: 1000 }, async (r) => void got.push(...r));
     expect(got).toEqual([{ f: ['email', '名'] }, { f: ['a@b.cn', '北京'] }]);
     await expect(readRecords([gbk], { format: 'csv', encoding: 'utf-8', maxCell: 1000 }, async () => {})).rejects.toThrow(UploadDecodeError);
+    // 0xFF is no GBK byte (Node's decoder would drop it without a word).
+    await expect(readRecords([Buffer.from([0x61, 0x0a, 0xff, 0x0a])], { format: 'csv', encoding: 'gbk', maxCell: 1000 }, async () => {})).rejects.toThrow(UploadDecodeError);
+  });
+
+  it('without an encoding reads UTF-8 as UTF-8 and a GBK file as GBK, and says which', async () => {
+    const gbk = Buffer.from([0x65, 0x6d, 0x61, 0x69, 0x6c, 0x2c, 0xc3, 0xfb, 0x0a, 0x61, 0x40, 0x62, 0x2e, 0x63, 0x6e, 0x2c, 0xb1, 0xb1, 0xbe, 0xa9, 0x0a]); // "email,名\na@b.cn,北京\n"
+    const read = async (chunks: Buffer[]) => {
+      const got: RawRecord[] = [];
+      const encoding = await readRecords(chunks, { format: 'csv', encoding: 'auto', maxCell: 1000 }, async (r) => void got.push(...r));
+      return { encoding, got };
+    };
+    const expected = [{ f: ['email', '名'] }, { f: ['a@b.cn', '北京'] }];
+    expect(await read([gbk])).toEqual({ encoding: 'gbk', got: expected });
+    // ASCII first (it reads the same in both), the first GBK byte in a later chunk: still all GBK.
+    expect(await read([gbk.subarray(0, 6), gbk.subarray(6)])).toEqual({ encoding: 'gbk', got: expected });
+    expect(await read([Buffer.from('email,名\na@b.cn,北京\n')])).toEqual({ encoding: 'utf-8', got: expected });
+    expect(await read([Buffer.from('email\na@b.cn\n')])).toEqual({ encoding: 'utf-8', got: [{ f: ['email'] }, { f: ['a@b.cn'] }] });
+    // UTF-8 text, then a byte that is not UTF-8: no guessing, the file is refused.
+    await expect(read([Buffer.from('email,名\n'), Buffer.from([0x61, 0x2c, 0xff, 0x0a])])).rejects.toThrow(/neither valid utf-8 nor valid gbk/);
+    await expect(read([Buffer.from([0x61, 0x0a, 0xff, 0xff, 0x0a])])).rejects.toThrow(UploadDecodeError);
+  });
+});
+
+describe('formula cells in exported CSV', () => {
+  it('prefixes a cell a spreadsheet would run, leaves numbers, phones and text alone', () => {
+    for (const bad of ["=cmd|' /C calc'!A0", '@SUM(A1:A2)', "+cmd|' /C calc'!A0", '-2+3+cmd|x', '\t=1+1', '\r=1', '=HYPERLINK("http://x")']) expect(spreadsheetSafe(bad), bad).toBe(`'${bad}`);
+    for (const ok of ['+86 138 0013 8000', '+8613800138000', '-12.5', '-', 'Ada', 'a=b', '', '(010) 1234-5678']) expect(spreadsheetSafe(ok), ok).toBe(ok);
+    expect(csvExportLine(['=1+1', 'x,y', '+86 138'])).toBe(`'=1+1,"x,y",+86 138\r\n`);
   });
 });

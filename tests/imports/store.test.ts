@@ -29,9 +29,10 @@ describe('import chunks (plan, write, checkpoint)', () => {
     expect(imp).toMatchObject({ totalRows: 120, chunks: 3 });
     let seen = 0;
     // The heartbeat of row 30 is the worker dying: rows before it are written, the checkpoint is not.
+    // One by one (`row`), so the death falls between two rows' writes; the batch's own death is in tests/imports/batch.test.ts.
     await expect(runImportChunk({ db: db.db }, 'imp-crash', () => {
       if (++seen === 30) throw new Error('worker killed');
-    })).rejects.toThrow('worker killed');
+    }, 'row')).rejects.toThrow('worker killed');
     const [mid] = await db.db.select().from(contactImports).where(eq(contactImports.id, 'imp-crash'));
     expect(mid).toMatchObject({ chunksDone: 0, rowsDone: 0, created: 0 });
     expect((await db.db.select({ n: sql<number>`count(*)::int` }).from(contacts))[0]!.n).toBeGreaterThan(0);

@@ -35,7 +35,7 @@ const bool = z.enum(['true', 'false']).transform((v) => v === 'true');
 export const ImportQuery = z.strictObject({
   format: z.enum(['csv', 'jsonl']).optional().meta({ description: 'Default: from the Content-Type (text/csv, application/x-ndjson).' }),
   dryRun: bool.default(false).meta({ description: 'Plan and count every row, write no contact.' }),
-  encoding: z.enum(['utf-8', 'gbk']).default('utf-8'),
+  encoding: z.enum(['utf-8', 'gbk']).optional().meta({ description: 'Default: UTF-8, or GBK when the file is not valid UTF-8 and is valid GBK (the import reports the one used as `encoding`).' }),
   delimiter: z.string().length(1).refine((d) => !/["\r\n]/.test(d), 'cannot be a quote or a line break').optional().meta({ description: 'CSV only. Default: a comma.' }),
   country: z.string().regex(/^[A-Za-z]{2}$/, 'must be an ISO country code such as CN').default('CN').meta({ description: 'Region of national phone numbers and short region codes.' }),
   precedence: z
@@ -80,6 +80,8 @@ export const ImportView = z.object({
   status: z.enum(['running', 'completed', 'cancelled', 'failed']),
   dryRun: z.boolean(),
   format: z.enum(['csv', 'jsonl']),
+  /** The encoding the file was read in: the one asked for, or the one detected. */
+  encoding: z.enum(['utf-8', 'gbk']),
   fileName: z.string().nullable(),
   bytes: z.number().int(),
   sha256: z.string(),
@@ -114,6 +116,7 @@ export function importView(r: ImportRow, now = new Date()): z.infer<typeof Impor
     status: r.status as z.infer<typeof ImportView>['status'],
     dryRun: r.dryRun,
     format: r.format as 'csv' | 'jsonl',
+    encoding: (r.options as { encoding?: 'utf-8' | 'gbk' }).encoding ?? 'utf-8',
     fileName: r.fileName,
     bytes: r.bytes,
     sha256: r.sha256,
@@ -215,6 +218,7 @@ export function importRoutes(deps: { db: Db; temporal: Client; taskQueue: string
       parse: receiveUpload(maxBytes),
       query: ImportQuery,
       bodyDoc: z.string().meta({ description: 'The file: CSV with a header row, or JSON Lines (one object per line).' }),
+      bodyContentTypes: ['text/csv', 'application/x-ndjson'],
       responses: {
         202: { description: 'Stored and started; poll its progress at /v1/imports/{importId}', schema: ImportView },
         400: { description: 'Invalid option, mapping or file (each error names its field)' },
@@ -243,7 +247,7 @@ export function importRoutes(deps: { db: Db; temporal: Client; taskQueue: string
             createReadStream(upload.file),
             {
               id: importId,
-              options: { ...(enrol ? { enrol } : {}), format, encoding: query.encoding, country: query.country.toUpperCase(), precedence: query.precedence, duplicates: query.duplicates, dryRun: query.dryRun, ...(query.delimiter ? { delimiter: query.delimiter } : {}), ...(query.mapping ? { mapping: query.mapping } : {}) },
+              options: { ...(enrol ? { enrol } : {}), format, encoding: query.encoding ?? 'auto', country: query.country.toUpperCase(), precedence: query.precedence, duplicates: query.duplicates, dryRun: query.dryRun, ...(query.delimiter ? { delimiter: query.delimiter } : {}), ...(query.mapping ? { mapping: query.mapping } : {}) },
               ...(query.fileName ? { fileName: query.fileName } : {}),
               sha256: upload.sha256,
               bytes: upload.bytes,
