@@ -53,6 +53,7 @@ export async function signOut(): Promise<void> {
 /** What each role may see here; the API enforces the same (route table `auth`). */
 export const can = {
   journeys: (r: Role) => r === 'marketer' || r === 'admin',
+  contacts: (r: Role) => r === 'marketer' || r === 'ops' || r === 'integration' || r === 'admin',
   runs: (r: Role) => r === 'ops' || r === 'admin',
 };
 
@@ -88,7 +89,71 @@ export type PlanStep = {
 };
 export type Plan = { id: string; name: string; start: string; steps: Record<string, PlanStep> };
 
+export type ContactSummary = {
+  id: string;
+  externalId: string | null;
+  email: string | null;
+  phone: string | null;
+  firstName: string | null;
+  lastName: string | null;
+  company: string | null;
+  lifecycleStage: string;
+  score: number;
+  tags: string[];
+};
+export type ScoreLine = { rule: string; source: string; points: number; count: number; lastAt: string | null };
+export type ScoreExplanation = {
+  score: number;
+  breakdown: ScoreLine[];
+  fit: number;
+  behaviour: number;
+  decay: number;
+  other: number;
+  thresholds: { next: { id: string; at: number; lifecycleStage?: string; pointsToGo: number } | null; reached: { id: string; at: number; lifecycleStage?: string }[] };
+};
+export type ContactView = ContactSummary & {
+  region: string | null;
+  industry: string | null;
+  jobTitle: string | null;
+  timezone: string | null;
+  locale: string | null;
+  ownerId: string | null;
+  attributes: Record<string, unknown>;
+  consent: Record<string, string>;
+  createdAt: string;
+  updatedAt: string;
+  mergedFrom: string[];
+  scoreExplanation: ScoreExplanation | null;
+  lifecycleHistory: { at: string; from: string | null; to: string; source: string | null }[];
+  journeys: { workflowId: string; journeyId: string; journeyName: string | null; version: number; currentStep: string | null; status: string; startedAt: string; endedAt: string | null }[];
+  messages: {
+    id: string;
+    channel: string;
+    status: string;
+    template: string | null;
+    subject: string | null;
+    journeyId: string | null;
+    stepId: string | null;
+    sentAt: string | null;
+    createdAt: string;
+    opens: number;
+    clicks: number;
+    firstOpenedAt: string | null;
+    firstClickedAt: string | null;
+  }[];
+  handoffs: { id: string; status: string; journeyId: string | null; team: string | null; repId: string | null; reason: string | null; taskTitle: string | null; dueAt: string | null; createdAt: string }[];
+  timeline: { id: string; type: string; occurredAt: string; source: string; properties: Record<string, unknown> }[];
+};
+export type ChannelPreferences = { marketing: string; suppressed: string | null; topics: Record<string, boolean> };
+export type Preferences = { email: ChannelPreferences; sms: ChannelPreferences; topics: { id: string; label: Record<string, string> }[] };
+export type ContactSearch = { email?: string; phone?: string; externalId?: string; name?: string };
+
 const enc = encodeURIComponent;
+const qs = (q: Record<string, string | number | boolean | undefined>) =>
+  Object.entries(q)
+    .filter(([, v]) => v !== undefined && v !== '')
+    .map(([k, v]) => `${k}=${enc(String(v))}`)
+    .join('&');
 
 export const api = {
   journeys: () => call<{ items: JourneySummary[] }>('GET', '/v1/journeys?limit=200'),
@@ -98,4 +163,7 @@ export const api = {
   live: (id: string, version?: number) => call<Live>('GET', `/v1/journeys/${enc(id)}/live${version ? `?version=${version}` : ''}`),
   runsAt: (journeyId: string, version: number, step: string) =>
     call<{ items: Run[] }>('GET', `/v1/runs?journeyId=${enc(journeyId)}&version=${version}&step=${enc(step)}&status=running&limit=50`),
+  contacts: (q: ContactSearch) => call<{ items: ContactSummary[]; nextCursor: string | null }>('GET', `/v1/contacts?${qs({ ...q, limit: 50 })}`),
+  contact: (id: string) => call<ContactView>('GET', `/v1/contacts/${enc(id)}`),
+  preferences: (id: string) => call<Preferences>('GET', `/v1/contacts/${enc(id)}/preferences`),
 };

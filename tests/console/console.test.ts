@@ -13,7 +13,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import request from 'supertest';
 import axe from 'axe-core';
 import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
-import { PROJECT_ROOT } from '../../src/paths';
+import { PROJECT_ROOT, SCORING_MODEL_FILE } from '../../src/paths';
+import { loadScoringModel } from '../../src/scoring/model';
+import { events, messages } from '../../src/db/schema';
 import { startTestStack, type TestStack } from '../helpers/stack';
 import { scaled } from '../helpers/timing';
 import { until } from '../helpers/until';
@@ -62,7 +64,7 @@ describe('the console in a real browser', () => {
     // The console as `npm run console:build` makes it, into a folder of this test's own.
     const dist = mkdtempSync(path.join(tmpdir(), 'itinera-console-'));
     execFileSync(process.execPath, [path.join(PROJECT_ROOT, 'node_modules/vite/bin/vite.js'), 'build', 'console', '--outDir', dist, '--emptyOutDir', '--logLevel', 'warn'], { cwd: PROJECT_ROOT });
-    stack = await startTestStack({ consoleDist: dist });
+    stack = await startTestStack({ consoleDist: dist, scoring: await loadScoringModel(SCORING_MODEL_FILE) });
     server = await new Promise<Server>((resolve) => {
       const s = stack.app.listen(0, '127.0.0.1', () => resolve(s));
     });
@@ -190,6 +192,90 @@ describe('the console in a real browser', () => {
     expect(problems).toEqual([]);
   });
 
+  /** Signs in on `p` (the sign-in form showing) with a key, in English. */
+  const signInAs = async (p: Page, key: string) => {
+    await p.getByLabel('API key').fill(key);
+    await p.getByRole('button', { name: 'Sign in' }).click();
+    await p.getByRole('button', { name: 'Sign out' }).waitFor({ timeout: WAIT });
+  };
+
+  it("finds a contact by name, email, phone or CRM id and opens the 360° view", async () => {
+    const integration = { Authorization: `Bearer ${stack.keys.integration}` };
+    const put = (body: object) => request(stack.app).put('/v1/contacts/crm-mei').set(integration).send(body);
+    const { body: mei } = await put({ firstName: 'Mei', lastName: 'Chen', email: 'mei.chen@example.com', phone: '13800138123', company: 'Acme', tags: ['vip', 'webinar'], consent: { email: 'opted_in' } }).expect(201);
+    await put({ lifecycleStage: 'mql' }).expect(200);
+    await request(stack.app).post('/v1/events').set(integration).send({ id: 'mei-1', type: 'demo.requested', contact: { externalId: 'crm-mei' } }).expect(202);
+    await request(stack.app).post('/v1/events').set(integration).send({ id: 'mei-2', type: 'trial.started', contact: { externalId: 'crm-mei' } }).expect(202);
+    const view = () => request(stack.app).get(`/v1/contacts/${mei.id}`).set(integration).expect(200);
+    await until('the demo request scored and the run waiting', async () => {
+      const v = (await view()).body;
+      return v.score >= 30 && v.journeys.some((j: { currentStep: string }) => j.currentStep === 'wait-demo') ? true : undefined;
+    });
+    // A message of hers, opened twice and clicked once (the tracking routes record these events).
+    const [msg] = await stack.db.db
+      .insert(messages)
+      .values({ idempotencyKey: 'console-test:mei:welcome', channel: 'email', contactId: mei.id, journeyId: 'trial-browser', stepId: 'welcome', recipient: 'mei.chen@example.com', subject: 'Welcome, Mei', status: 'sent', sentAt: new Date() })
+      .returning();
+    await stack.db.db.insert(events).values(
+      (['email.opened', 'email.opened', 'email.clicked'] as const).map((type, i) => ({ id: `mei-track-${i}`, type, contactId: mei.id, occurredAt: new Date(), source: 'tracking', properties: { message_key: msg!.idempotencyKey } })),
+    );
+
+    await page.goto(base);
+    await signInAs(page, stack.keys.marketer);
+    await page.getByRole('navigation').getByRole('link', { name: 'Contacts' }).click();
+    await page.getByRole('heading', { name: 'Find a contact' }).waitFor({ timeout: WAIT });
+    const search = async (text: string, by = 'any of these') => {
+      await page.getByLabel('Email, phone, CRM id or name').fill(text);
+      await page.getByLabel('Search by').selectOption({ label: by });
+      await page.getByRole('button', { name: 'Search' }).click();
+    };
+    for (const [text, by] of [['chen', 'any of these'], ['MEI.CHEN@example.com', 'any of these'], ['138 0013 8123', 'Phone'], ['crm-mei', 'CRM id'], ['Mei Ch', 'Name']] as const) {
+      await search(text, by);
+      // The table names the search it answers: each search is awaited, not the previous one's rows.
+      const rows = page.locator(`table.contacts[data-query="${text}"] tbody tr`);
+      await rows.first().waitFor({ timeout: WAIT });
+      expect(await rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-contact')))).toEqual([mei.id]);
+    }
+    const found = page.locator(`tr[data-contact="${mei.id}"]`);
+    await search('nobody-by-that-name');
+    await page.getByText('No contact matches.').waitFor({ timeout: WAIT });
+    await search('chen');
+    await found.getByRole('link', { name: 'Mei Chen' }).click();
+
+    await page.getByRole('heading', { name: 'Mei Chen', level: 1 }).waitFor({ timeout: WAIT });
+    const section = (id: string) => page.locator(`[data-section="${id}"]`);
+    await section('consent').locator('tr[data-channel="email"]').waitFor({ timeout: WAIT });
+    expect(await section('profile').textContent()).toContain('mei.chen@example.com');
+    expect(await section('consent').locator('tr[data-channel="email"] td').first().textContent()).toBe('opted in');
+    expect(await section('consent').locator('tr[data-channel="sms"] td').first().textContent()).toBe('not recorded');
+    expect(await section('tags').locator('li').allTextContents()).toEqual(['vip', 'webinar']);
+    const score = (await view()).body.score as number;
+    expect(await section('score').getByRole('heading').textContent()).toBe(`Why ${score}`);
+    expect(await section('score').locator('tr[data-rule="demo-request"] td').nth(2).textContent()).toBe('+30');
+    expect(await section('lifecycle').locator('tbody tr').first().locator('td').nth(2).textContent()).toBe('mql');
+    const run = section('journeys').locator('tbody tr').first();
+    expect(await run.locator('td').allTextContents()).toEqual(['Trial follow-up', 'v2', 'wait-demo', 'running', expect.stringMatching(/\d/)]);
+    const welcome = section('messages').locator('tr[data-message="welcome"]');
+    expect(await welcome.locator('[data-count="opens"]').textContent()).toBe('2');
+    expect(await welcome.locator('[data-count="clicks"]').textContent()).toBe('1');
+    expect(await section('timeline').locator('tr[data-event="demo.requested"]').count()).toBe(1);
+    // Times carry their zone's name.
+    expect(await page.locator('.contact > p.hint').textContent()).toMatch(/Times in [\w/+-]+\./);
+    expect(await section('lifecycle').locator('tbody tr td').first().textContent()).toMatch(/\b(UTC|GMT[+-]?\d*)$/);
+    await shot('6-contact-360');
+    expect(await seriousViolations(page)).toEqual([]);
+
+    await page.getByLabel('Language').selectOption('zh-CN');
+    await page.getByRole('heading', { name: '资料' }).waitFor({ timeout: WAIT });
+    expect(await section('consent').locator('tr[data-channel="email"] td').first().textContent()).toBe('已同意');
+    await shot('7-contact-360-zh');
+    expect(await seriousViolations(page)).toEqual([]);
+    await page.getByLabel('语言').selectOption('en');
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByLabel('API key').waitFor({ timeout: WAIT });
+    expect(problems).toEqual([]);
+  });
+
   it('shows each role only what it may do', async () => {
     const other = await browser.newContext({ locale: 'zh-CN' });
     const p = await other.newPage();
@@ -208,7 +294,8 @@ describe('the console in a real browser', () => {
 
       await p.getByLabel('API 密钥').fill(stack.keys.ops);
       await p.getByRole('button', { name: '登录' }).click();
-      await p.getByText('ops 角色在此控制台中暂无页面').waitFor({ timeout: WAIT });
+      // Ops has no journey pages: it starts on the contacts it may read.
+      await p.getByRole('heading', { name: '查找联系人' }).waitFor({ timeout: WAIT });
       expect(await p.getByRole('link', { name: '旅程' }).count()).toBe(0);
       expect(await seriousViolations(p)).toEqual([]);
     } finally {
