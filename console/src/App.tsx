@@ -6,6 +6,7 @@ import { JourneyList } from './JourneyList';
 // The journey page brings React Flow and the layout worker: loaded when first opened.
 const JourneyPage = lazy(() => import('./JourneyPage'));
 const ContactsPage = lazy(() => import('./ContactsPage'));
+const OpsPage = lazy(() => import('./OpsPage'));
 
 function useHashRoute(): string {
   const [hash, setHash] = useState(() => location.hash);
@@ -62,6 +63,7 @@ function Header({ me, locale, onLocale, onSignedOut }: { me: Me | null; locale: 
         <nav aria-label={m.appName}>
           {can.journeys(me.role) && <a href="#/">{m.journeys}</a>}
           {can.contacts(me.role) && <a href="#/contacts">{m.contacts}</a>}
+          {can.runs(me.role) && <a href="#/ops">{m.ops}</a>}
         </nav>
       )}
       <span className="spacer" />
@@ -139,8 +141,11 @@ function Pages({ me, onEnded }: { me: Me; onEnded: () => void }) {
   if (contact && can.contacts(me.role)) return lazyPage(<ContactsPage id={contact[1] ? decodeURIComponent(contact[1]) : null} me={me} onError={onError} />);
   const journey = /^\/journeys\/([^/]+)$/.exec(route);
   if (journey && can.journeys(me.role)) return lazyPage(<JourneyPage id={decodeURIComponent(journey[1]!)} me={me} onError={onError} />);
+  const ops = /^\/ops(?:\/runs\/([^/]+))?$/.exec(route);
+  if (ops && can.runs(me.role)) return lazyPage(<OpsPage workflowId={ops[1] ? decodeURIComponent(ops[1]) : null} onError={onError} />);
   if (can.journeys(me.role)) return <JourneyList onError={onError} />;
   // A role without the journey list starts on its own first page.
+  if (can.runs(me.role)) return lazyPage(<OpsPage workflowId={null} onError={onError} />);
   if (can.contacts(me.role)) return lazyPage(<ContactsPage id={null} me={me} onError={onError} />);
   return <p>{t('noPages', { role: me.role })}</p>;
 }

@@ -17,8 +17,8 @@ export class ApiError extends Error {
 
 let csrfToken: string | null = null;
 
-async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
-  const headers: Record<string, string> = { accept: 'application/json' };
+async function call<T>(method: string, path: string, body?: unknown, extra: Record<string, string> = {}): Promise<T> {
+  const headers: Record<string, string> = { accept: 'application/json', ...extra };
   if (body !== undefined) headers['content-type'] = 'application/json';
   if (method !== 'GET' && csrfToken) headers['x-csrf-token'] = csrfToken;
   const res = await fetch(path, { method, headers, credentials: 'same-origin', ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
@@ -146,6 +146,49 @@ export type ContactView = ContactSummary & {
 };
 export type ChannelPreferences = { marketing: string; suppressed: string | null; topics: Record<string, boolean> };
 export type Preferences = { email: ChannelPreferences; sms: ChannelPreferences; topics: { id: string; label: Record<string, string> }[] };
+export type PendingActivity = { activityId: string; activityType: string; attempt: number; maximumAttempts: number; state: string; lastFailure: string | null; nextAttemptAt: string | null };
+export type RunRow = Run & { journeyId: string; version: number; stuck?: { reasons: ('activity_retrying' | 'overdue')[]; pendingActivity: PendingActivity | null } };
+export type RunList = { items: RunRow[]; nextCursor: string | null; inspection?: { inspected: number; capped: boolean; limit: number; minAttempts: number; graceSeconds: number } };
+export type TimelineEntry = {
+  at: string;
+  kind: string;
+  step?: string;
+  activityType?: string;
+  attempt?: number;
+  error?: string;
+  fireAt?: string;
+  signal?: string;
+  eventType?: string;
+  reason?: string;
+  update?: string;
+  by?: string;
+};
+export type RunDetail = RunRow & {
+  endedAt: string | null;
+  temporal: { runId: string; status: string; historyLength: number };
+  pendingActivities: PendingActivity[];
+  timeline: TimelineEntry[];
+  timelineTruncated: boolean;
+};
+export type RunFilter = { journeyId?: string; stuck?: boolean; minAttempts?: number };
+export type BulkAction = 'skip-wait' | 'retry-now' | 'cancel' | 'terminate' | 'migrate';
+export type Bulk = {
+  bulkId: string;
+  action: BulkAction;
+  dryRun: boolean;
+  status: 'running' | 'completed' | 'cancelled' | 'failed';
+  total: number;
+  scanned: number;
+  matched: number;
+  succeeded: number;
+  skipped: number;
+  failed: number;
+  errors: { workflowId: string; message: string }[];
+  notes?: { workflowId: string; message: string }[];
+  error?: string;
+};
+export type RunAction = { kind: 'skip-wait' | 'retry-now' | 'cancel' } | { kind: 'terminate'; reason: string } | { kind: 'move'; stepId: string } | { kind: 'migrate'; version?: number };
+
 export type ContactSearch = { email?: string; phone?: string; externalId?: string; name?: string };
 
 const enc = encodeURIComponent;
@@ -165,5 +208,22 @@ export const api = {
     call<{ items: Run[] }>('GET', `/v1/runs?journeyId=${enc(journeyId)}&version=${version}&step=${enc(step)}&status=running&limit=50`),
   contacts: (q: ContactSearch) => call<{ items: ContactSummary[]; nextCursor: string | null }>('GET', `/v1/contacts?${qs({ ...q, limit: 50 })}`),
   contact: (id: string) => call<ContactView>('GET', `/v1/contacts/${enc(id)}`),
+  runs: (f: RunFilter) =>
+    call<RunList>('GET', `/v1/runs?${qs({ journeyId: f.journeyId, ...(f.stuck ? { stuck: 'true', minAttempts: f.minAttempts } : { status: 'running' }), limit: 100 })}`),
+  run: (workflowId: string) => call<RunDetail>('GET', `/v1/runs/${enc(workflowId)}`),
+  /** One run's repair; `key` (one per confirmation) makes a repeated click the same request, not a second repair. */
+  runAction: (workflowId: string, a: RunAction, key: string) => {
+    const path = `/v1/runs/${enc(workflowId)}/${a.kind}`;
+    const body = a.kind === 'terminate' ? { reason: a.reason } : a.kind === 'move' ? { stepId: a.stepId } : a.kind === 'migrate' ? (a.version ? { version: a.version } : {}) : undefined;
+    return call<unknown>('POST', path, body, { 'idempotency-key': key });
+  },
+  bulk: (action: BulkAction, filter: RunFilter, dryRun: boolean, key: string, reason?: string) =>
+    call<Bulk>(
+      'POST',
+      '/v1/runs/bulk',
+      { action, filter: { ...(filter.journeyId ? { journeyId: filter.journeyId } : {}), ...(filter.stuck ? { stuck: true, ...(filter.minAttempts ? { minAttempts: filter.minAttempts } : {}) } : {}) }, dryRun, ...(reason ? { reason } : {}) },
+      { 'idempotency-key': key },
+    ),
+  bulkProgress: (bulkId: string) => call<Bulk>('GET', `/v1/runs/bulk/${enc(bulkId)}`),
   preferences: (id: string) => call<Preferences>('GET', `/v1/contacts/${enc(id)}/preferences`),
 };

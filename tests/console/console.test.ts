@@ -19,6 +19,9 @@ import { events, messages } from '../../src/db/schema';
 import { startTestStack, type TestStack } from '../helpers/stack';
 import { scaled } from '../helpers/timing';
 import { until } from '../helpers/until';
+import { startHttp, type TestHttp } from '../channels/support/http';
+import { LOCAL_ALLOW } from '../helpers/outbound';
+import { publishJourney } from '../../src/publishing/journeys';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ARTIFACTS = path.join(PROJECT_ROOT, 'test-artifacts', 'console');
@@ -40,6 +43,28 @@ steps:
   timed-out: { type: exit, reason: timed-out }
 `;
 
+/** A webhook that fails while the receiver is down: a stuck run to find and retry. */
+const hookJourney = (url: string) => `
+id: hook-browser
+name: CRM sync
+triggers: [{ type: event, event: order.placed }]
+start: call
+steps:
+  call: { type: webhook, url: "${url}/hook", timeout: 5s, retries: 10, next: done }
+  done: { type: exit }
+`;
+
+/** Runs that wait an hour for an event that never comes: something to act on in bulk and one by one. */
+const holdJourney = `
+id: hold-browser
+name: Hold
+triggers: [{ type: event, event: signup.hold }]
+start: hold
+steps:
+  hold: { type: wait_for_event, event: never.happens, timeout: 1h, on_event: done, on_timeout: done }
+  done: { type: exit }
+`;
+
 type AxeResult = { id: string; impact: string | null; help: string; nodes: { target: unknown }[] };
 
 /** axe-core run inside the page (evaluated by the debugger protocol: the page's CSP stays in force for our own code). */
@@ -58,12 +83,18 @@ describe('the console in a real browser', () => {
   let context: BrowserContext;
   let page: Page;
   const problems: string[] = [];
+  let receiver: TestHttp;
+  let receiverFails = true;
 
   beforeAll(async () => {
     mkdirSync(ARTIFACTS, { recursive: true });
     // The console as `npm run console:build` makes it, into a folder of this test's own.
     const dist = mkdtempSync(path.join(tmpdir(), 'itinera-console-'));
     execFileSync(process.execPath, [path.join(PROJECT_ROOT, 'node_modules/vite/bin/vite.js'), 'build', 'console', '--outDir', dist, '--emptyOutDir', '--logLevel', 'warn'], { cwd: PROJECT_ROOT });
+    receiver = await startHttp((_req, res) => {
+      res.statusCode = receiverFails ? 500 : 200;
+      res.end(receiverFails ? 'upstream down' : 'ok');
+    });
     stack = await startTestStack({ consoleDist: dist, scoring: await loadScoringModel(SCORING_MODEL_FILE) });
     server = await new Promise<Server>((resolve) => {
       const s = stack.app.listen(0, '127.0.0.1', () => resolve(s));
@@ -90,6 +121,7 @@ describe('the console in a real browser', () => {
     await browser?.close();
     await new Promise((r) => (server ? server.close(r) : r(undefined)));
     await stack?.stop();
+    await receiver?.close();
   });
 
   /** Polls the element's text on the open page (no reload) until it reads `text`. */
@@ -276,6 +308,98 @@ describe('the console in a real browser', () => {
     expect(problems).toEqual([]);
   });
 
+  it('finds a stuck run with its attempt and error, retries it, and repairs runs one by one and in bulk', { timeout: scaled(180_000) }, async () => {
+    await publishJourney(stack.db.db, hookJourney(receiver.url), { outboundAllow: LOCAL_ALLOW });
+    await publishJourney(stack.db.db, holdJourney, {});
+    const integration = { Authorization: `Bearer ${stack.keys.integration}` };
+    const post = async (id: string, type: string, who: string) =>
+      (await request(stack.app).post('/v1/events').set(integration).send({ id, type, contact: { externalId: who } }).expect(202)).body.accepted[0].runs[0] as string;
+    const hookRun = await post('ops-1', 'order.placed', 'ops-hook');
+    const holds = [await post('ops-2', 'signup.hold', 'ops-h1'), await post('ops-3', 'signup.hold', 'ops-h2'), await post('ops-4', 'signup.hold', 'ops-h3')];
+    const asOps = { Authorization: `Bearer ${stack.keys.ops}` };
+    await until(
+      'the webhook run stuck on its third attempt',
+      async () => ((await request(stack.app).get('/v1/runs?stuck=true&journeyId=hook-browser').set(asOps).expect(200)).body.items.length === 1 ? true : undefined),
+      60_000,
+    );
+    const projection = async (id: string) => (await request(stack.app).get(`/v1/runs/${encodeURIComponent(id)}`).set(asOps).expect(200)).body;
+    await until('the holding runs waiting', async () => ((await Promise.all(holds.map(projection))).every((r) => r.currentStep === 'hold') ? true : undefined));
+
+    // Ops starts on the stuck runs, with why, which attempt and the last error.
+    await page.goto(base);
+    await signInAs(page, stack.keys.ops);
+    await page.getByRole('heading', { name: 'Runs', level: 1 }).waitFor({ timeout: WAIT });
+    expect(await page.getByRole('navigation').getByRole('link').allTextContents()).toEqual(['Contacts', 'Ops']);
+    const row = page.locator(`tr[data-run="${hookRun}"]`);
+    await row.waitFor({ timeout: WAIT });
+    expect(await page.locator('table.runlist tbody tr').count()).toBe(1);
+    expect(await row.locator('[data-col="reasons"]').textContent()).toBe('an activity keeps failing');
+    expect(await row.locator('[data-col="attempt"]').textContent()).toMatch(/^\d+ of 11$/);
+    expect(await row.locator('[data-col="error"]').textContent()).toMatch(/HTTP 500/);
+    await shot('8-ops-stuck');
+    expect(await seriousViolations(page)).toEqual([]);
+
+    // Its page: the failing activity and the timeline; the receiver is fixed, then "retry now", confirmed.
+    await row.getByRole('link').first().click();
+    await page.locator('tr[data-activity="callWebhook"]').waitFor({ timeout: WAIT });
+    expect(await page.locator('table.timeline tr[data-kind="activity_scheduled"]').count()).toBeGreaterThan(0);
+    receiverFails = false;
+    await page.getByRole('button', { name: 'Retry now' }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.waitFor({ timeout: WAIT });
+    expect(await dialog.getByRole('heading').textContent()).toBe('Confirm: Retry now');
+    await shot('9-ops-confirm');
+    expect(await seriousViolations(page)).toEqual([]);
+    await dialog.getByRole('button', { name: 'Confirm' }).click();
+    await page.getByRole('status').waitFor({ timeout: WAIT });
+    // The page reads the run again while it runs: it completes without a reload.
+    await shows(page.locator('[data-field="status"]'), 'completed');
+    expect(await page.locator('table.timeline tr[data-kind="activity_completed"]').count()).toBeGreaterThan(0);
+
+    // One holding run cancelled: the confirmation, then the timeline names who did it.
+    await page.goto(`${base}/#/ops/runs/${encodeURIComponent(holds[0]!)}`);
+    await page.getByRole('button', { name: 'Cancel' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Confirm' }).click();
+    await shows(page.locator('[data-field="status"]'), 'cancelled');
+    await shows(page.locator('table.timeline tr[data-kind="cancel_requested"] td').nth(3), 'test ops');
+    // Terminate asks for a reason before it can be confirmed (on a run still holding).
+    await page.goto(`${base}/#/ops/runs/${encodeURIComponent(holds[1]!)}`);
+    await page.getByRole('button', { name: 'Terminate' }).click();
+    const confirm = page.getByRole('dialog').getByRole('button', { name: 'Confirm' });
+    expect(await confirm.isDisabled()).toBe(true);
+    await page.getByRole('dialog').getByRole('button', { name: 'Go back' }).click();
+    await page.getByRole('dialog').waitFor({ state: 'hidden', timeout: WAIT });
+
+    // Bulk: the two runs still holding, counted by a dry run, then their waits skipped with a live progress bar.
+    await page.getByRole('link', { name: '← All runs' }).click();
+    await page.getByLabel('Journey id').fill('hold-browser');
+    await page.getByLabel('Only stuck runs').uncheck();
+    await page.getByRole('button', { name: 'Refresh' }).click();
+    await page.locator(`tr[data-run="${holds[1]}"]`).waitFor({ timeout: WAIT });
+    expect(await page.locator('table.runlist tbody tr').count()).toBe(2);
+    await page.getByLabel('Action').selectOption({ label: 'Skip the wait' });
+    await page.getByRole('button', { name: 'Count (dry run)' }).click();
+    await page.getByText('2 runs would be affected.').waitFor({ timeout: WAIT });
+    // Nothing changed yet.
+    expect((await Promise.all(holds.slice(1).map(projection))).map((r) => r.currentStep)).toEqual(['hold', 'hold']);
+    await page.getByRole('button', { name: 'Apply to 2 runs…' }).click();
+    expect(await page.getByRole('dialog').textContent()).toContain('This acts on 2 runs.');
+    await page.getByRole('dialog').getByRole('button', { name: 'Confirm' }).click();
+    await page.getByText('2 done, 0 skipped, 0 failed of 2.').waitFor({ timeout: WAIT });
+    expect(await page.locator('progress').getAttribute('value')).toBe('2');
+    await shot('10-ops-bulk');
+    expect(await seriousViolations(page)).toEqual([]);
+    for (const id of holds.slice(1)) await until(`${id} ended`, async () => ((await projection(id)).status !== 'running' ? true : undefined));
+
+    await page.getByLabel('Language').selectOption('zh-CN');
+    await page.getByRole('heading', { name: '运行', level: 1 }).waitFor({ timeout: WAIT });
+    expect(await seriousViolations(page)).toEqual([]);
+    await page.getByLabel('语言').selectOption('en');
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByLabel('API key').waitFor({ timeout: WAIT });
+    expect(problems).toEqual([]);
+  });
+
   it('shows each role only what it may do', async () => {
     const other = await browser.newContext({ locale: 'zh-CN' });
     const p = await other.newPage();
@@ -287,6 +411,8 @@ describe('the console in a real browser', () => {
       await p.getByRole('button', { name: '登录' }).click();
       await p.locator('tr[data-journey="trial-browser"]').waitFor({ timeout: WAIT });
       await p.goto(`${base}/#/journeys/trial-browser`);
+      // A marketer has no ops page.
+      expect(await p.getByRole('navigation').getByRole('link').allTextContents()).toEqual(['旅程', '联系人']);
       await p.locator('.react-flow__node[data-id="wait-demo"]').click({ timeout: WAIT });
       // A marketer may not list runs (the API says 403): the page says so instead of offering it.
       await p.getByText('查看运行列表需要 ops 或 admin 角色。').waitFor({ timeout: WAIT });
@@ -294,9 +420,9 @@ describe('the console in a real browser', () => {
 
       await p.getByLabel('API 密钥').fill(stack.keys.ops);
       await p.getByRole('button', { name: '登录' }).click();
-      // Ops has no journey pages: it starts on the contacts it may read.
-      await p.getByRole('heading', { name: '查找联系人' }).waitFor({ timeout: WAIT });
-      expect(await p.getByRole('link', { name: '旅程' }).count()).toBe(0);
+      // Ops has no journey pages: it starts on the runs, and may read contacts.
+      await p.getByRole('heading', { name: '运行', level: 1 }).waitFor({ timeout: WAIT });
+      expect(await p.getByRole('navigation').getByRole('link').allTextContents()).toEqual(['联系人', '运维']);
       expect(await seriousViolations(p)).toEqual([]);
     } finally {
       await other.close();
