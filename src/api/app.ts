@@ -29,6 +29,7 @@ import { journeyRoutes } from './routes/journeys';
 import type { OutboundAllowList } from '../net/addresses';
 import { syncJourneySchedules } from '../publishing/schedules';
 import { keyRoutes } from './routes/keys';
+import { journeyStepRoutes } from './routes/journey-steps';
 import { launchRoutes } from './routes/launches';
 import { messageRoutes } from './routes/messages';
 import { runActionRoutes } from './routes/run-actions';
@@ -102,6 +103,7 @@ export function routeTable(deps: AppDeps): RouteDef[] {
     ...runRoutes({ db, temporal: deps.temporal, taskQueue: deps.taskQueue }),
     ...handoffRoutes(ingest),
     ...journeyRoutes({ db, ...(deps.outboundAllow ? { outboundAllow: deps.outboundAllow } : {}), ...(deps.topics ? { topics: deps.topics } : {}), onChange: () => syncJourneySchedules(deps.temporal, db, { taskQueue: deps.taskQueue }) }),
+    ...journeyStepRoutes({ db }),
     ...launchRoutes({ db, temporal: deps.temporal, taskQueue: deps.taskQueue }),
     ...importRoutes({ db, temporal: deps.temporal, taskQueue: deps.taskQueue, ...(deps.importMaxBytes ? { maxBytes: deps.importMaxBytes } : {}) }),
     ...messageRoutes({ db }),
