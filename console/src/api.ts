@@ -189,6 +189,30 @@ export type Bulk = {
 };
 export type RunAction = { kind: 'skip-wait' | 'retry-now' | 'cancel' } | { kind: 'terminate'; reason: string } | { kind: 'move'; stepId: string } | { kind: 'migrate'; version?: number };
 
+export type ArmGoal = {
+  goal: string;
+  conversions: number;
+  rate: number | null;
+  interval: { low: number; high: number } | null;
+  vsControl: { difference: number; lift: number | null; pValue: number | null; tooSmall: boolean; reason: string | null } | null;
+};
+export type SplitStats = { splitId: string; control: string | null; arms: { arm: string; holdout: boolean; control: boolean; percent: number | null; entered: number; messagesHeldOut: number; goals: ArmGoal[] }[] };
+export type JourneyStats = {
+  steps: { stepId: string; type: string | null; entered: number; passed: number; waiting: number; exitedHere: number }[];
+  goals: { goal: string; name: string; conversions: number; contacts: number; value: number }[];
+  splits: SplitStats[];
+  entered: { runs: number; contacts: number };
+  roi: { currency: string; cost: number; revenue: number; roi: number | null };
+};
+export type StepDetail = {
+  stepId: string;
+  type: string;
+  entered: number;
+  contacts: number;
+  messages: { total: number; byChannel: Record<string, Record<string, number>>; opened: number; clicked: number };
+  conversions: { goal: string; conversions: number; contacts: number }[];
+};
+
 export type ContactSearch = { email?: string; phone?: string; externalId?: string; name?: string };
 
 const enc = encodeURIComponent;
@@ -204,6 +228,8 @@ export const api = {
   /** Without a version: the latest published one (the answer names it). */
   plan: (id: string, version?: number) => call<{ version: number; plan: Plan }>('GET', `/v1/journeys/${enc(id)}/plan${version ? `?version=${version}` : ''}`),
   live: (id: string, version?: number) => call<Live>('GET', `/v1/journeys/${enc(id)}/live${version ? `?version=${version}` : ''}`),
+  stats: (id: string, version: number) => call<JourneyStats>('GET', `/v1/journeys/${enc(id)}/stats?version=${version}`),
+  step: (id: string, version: number, step: string) => call<StepDetail>('GET', `/v1/journeys/${enc(id)}/steps/${enc(step)}?version=${version}`),
   runsAt: (journeyId: string, version: number, step: string) =>
     call<{ items: Run[] }>('GET', `/v1/runs?journeyId=${enc(journeyId)}&version=${version}&step=${enc(step)}&status=running&limit=50`),
   contacts: (q: ContactSearch) => call<{ items: ContactSummary[]; nextCursor: string | null }>('GET', `/v1/contacts?${qs({ ...q, limit: 50 })}`),

@@ -16,6 +16,7 @@ import { chromium, type Browser, type BrowserContext, type Locator, type Page } 
 import { PROJECT_ROOT, SCORING_MODEL_FILE } from '../../src/paths';
 import { loadScoringModel } from '../../src/scoring/model';
 import { events, messages } from '../../src/db/schema';
+import { eq } from 'drizzle-orm';
 import { startTestStack, type TestStack } from '../helpers/stack';
 import { scaled } from '../helpers/timing';
 import { until } from '../helpers/until';
@@ -62,6 +63,24 @@ triggers: [{ type: event, event: signup.hold }]
 start: hold
 steps:
   hold: { type: wait_for_event, event: never.happens, timeout: 1h, on_event: done, on_timeout: done }
+  done: { type: exit }
+`;
+
+/** A welcome email, a split, a wait; the goal is a booked demo: a step's messages, conversions and arms to show. */
+const nodeJourney = `
+id: node-browser
+name: Welcome series
+triggers: [{ type: event, event: signup.node }]
+goals: [{ id: booked, name: Demo booked, event: demo.node }]
+start: hello
+steps:
+  hello: { type: send_email, template: welcome, next: pick }
+  pick:
+    type: split
+    paths:
+      - { name: a, percent: 50, next: wait }
+      - { name: b, percent: 50, next: wait }
+  wait: { type: wait_for_event, event: never.happens, timeout: 1h, on_event: done, on_timeout: done }
   done: { type: exit }
 `;
 
@@ -303,6 +322,55 @@ describe('the console in a real browser', () => {
     await shot('7-contact-360-zh');
     expect(await seriousViolations(page)).toEqual([]);
     await page.getByLabel('语言').selectOption('en');
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByLabel('API key').waitFor({ timeout: WAIT });
+    expect(problems).toEqual([]);
+  });
+
+  it("shows a step's messages, conversions and split arms, and the journey's funnel", async () => {
+    const m = { Authorization: `Bearer ${stack.keys.marketer}` };
+    await request(stack.app).post('/v1/journeys').set(m).set('content-type', 'application/yaml').send(nodeJourney).expect(201);
+    await request(stack.app).post('/v1/journeys/node-browser/publish').set(m).expect(201);
+    const integration = { Authorization: `Bearer ${stack.keys.integration}` };
+    for (const who of ['n1', 'n2', 'n3', 'n4']) {
+      await request(stack.app).post('/v1/events').set(integration).send({ id: `node-${who}`, type: 'signup.node', contact: { externalId: `node-${who}`, email: `${who}@example.com` } }).expect(202);
+    }
+    const live = async () => (await request(stack.app).get('/v1/journeys/node-browser/live').set(m).expect(200)).body;
+    await until('four runs waiting', async () => ((await live()).steps.find((x: { stepId: string }) => x.stepId === 'wait')?.waiting === 4 ? true : undefined));
+    await request(stack.app).post('/v1/events').set(integration).send({ id: 'node-goal', type: 'demo.node', contact: { externalId: 'node-n1' } }).expect(202);
+    await until('the goal reached', async () => ((await live()).contacts.converted === 1 ? true : undefined));
+    const [first] = await stack.db.db.select().from(messages).where(eq(messages.journeyId, 'node-browser')).limit(1);
+    await stack.db.db.insert(events).values({ id: 'node-open', type: 'email.opened', contactId: first!.contactId, occurredAt: new Date(), source: 'tracking', properties: { message_key: first!.idempotencyKey } });
+
+    await page.goto(`${base}/#/journeys/node-browser`);
+    await signInAs(page, stack.keys.marketer);
+    const hello = page.locator('.react-flow__node[data-id="hello"]');
+    await hello.waitFor({ timeout: WAIT });
+    // The funnel: every run entered the first step; three still wait.
+    const bar = (step: string) => page.locator(`[data-funnel-step="${step}"] [data-funnel-value]`);
+    await shows(bar('hello'), '4 · 100%');
+    expect(await bar('wait').textContent()).toBe('4 · 100%');
+    await hello.click();
+    const panel = page.locator('[data-step-panel="hello"]');
+    await panel.locator('tr[data-channel="email"]').waitFor({ timeout: WAIT });
+    expect(await panel.locator('p').first().textContent()).toBe('4 runs (4 contacts) entered this step.');
+    const email = panel.locator('tr[data-channel="email"]');
+    expect(await email.locator('[data-status="sent"]').textContent()).toBe('4');
+    expect(await email.locator('[data-status="bounced"]').textContent()).toBe('0');
+    expect(await email.locator('[data-status="opened"]').textContent()).toBe('1');
+    expect(await panel.locator('tr[data-goal="booked"] td').allTextContents()).toEqual(['Demo booked', '1', '1', '25%']);
+    await shot('11-journey-step');
+    expect(await seriousViolations(page)).toEqual([]);
+    // The split: both arms with what entered them (4 in all) and their conversions against the control.
+    await page.locator('.react-flow__node[data-id="pick"]').click();
+    const arms = page.locator('[data-step-panel="pick"] table.arms');
+    await arms.waitFor({ timeout: WAIT });
+    const entered = (await arms.locator('[data-col="entered"]').allTextContents()).map(Number);
+    expect(entered).toHaveLength(2);
+    expect(entered[0]! + entered[1]!).toBe(4);
+    expect(await arms.locator('tbody th').allTextContents()).toEqual(['a · control', 'b']);
+    await shot('12-journey-split');
+    expect(await seriousViolations(page)).toEqual([]);
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByLabel('API key').waitFor({ timeout: WAIT });
     expect(problems).toEqual([]);
