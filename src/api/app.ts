@@ -104,7 +104,7 @@ export function routeTable(deps: AppDeps): RouteDef[] {
     ...handoffRoutes(ingest),
     ...journeyRoutes({ db, ...(deps.outboundAllow ? { outboundAllow: deps.outboundAllow } : {}), ...(deps.topics ? { topics: deps.topics } : {}), onChange: () => syncJourneySchedules(deps.temporal, db, { taskQueue: deps.taskQueue }) }),
     ...journeyStepRoutes({ db }),
-    ...launchRoutes({ db, temporal: deps.temporal, taskQueue: deps.taskQueue }),
+    ...launchRoutes({ db, temporal: deps.temporal, taskQueue: deps.taskQueue, signingSecrets: deps.signingSecrets }),
     ...importRoutes({ db, temporal: deps.temporal, taskQueue: deps.taskQueue, ...(deps.importMaxBytes ? { maxBytes: deps.importMaxBytes } : {}) }),
     ...messageRoutes({ db }),
     ...runActionRoutes({ db, temporal: deps.temporal }),
