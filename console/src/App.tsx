@@ -7,6 +7,7 @@ import { JourneyList } from './JourneyList';
 const JourneyPage = lazy(() => import('./JourneyPage'));
 const ContactsPage = lazy(() => import('./ContactsPage'));
 const OpsPage = lazy(() => import('./OpsPage'));
+const LaunchPage = lazy(() => import('./LaunchPage'));
 
 function useHashRoute(): string {
   const [hash, setHash] = useState(() => location.hash);
@@ -139,6 +140,8 @@ function Pages({ me, onEnded }: { me: Me; onEnded: () => void }) {
   const lazyPage = (page: ReactNode) => <Suspense fallback={<p>{m.loading}</p>}>{page}</Suspense>;
   const contact = /^\/contacts(?:\/([^/]+))?$/.exec(route);
   if (contact && can.contacts(me.role)) return lazyPage(<ContactsPage id={contact[1] ? decodeURIComponent(contact[1]) : null} me={me} onError={onError} />);
+  const launch = /^\/journeys\/([^/]+)\/launch$/.exec(route);
+  if (launch && can.journeys(me.role)) return lazyPage(<LaunchPage id={decodeURIComponent(launch[1]!)} onError={onError} />);
   const journey = /^\/journeys\/([^/]+)$/.exec(route);
   if (journey && can.journeys(me.role)) return lazyPage(<JourneyPage id={decodeURIComponent(journey[1]!)} me={me} onError={onError} />);
   const ops = /^\/ops(?:\/runs\/([^/]+))?$/.exec(route);

@@ -181,6 +181,7 @@ export default function JourneyPage({ id, me, onError }: { id: string; me: Me; o
               ))}
             </select>
           </label>
+          {journey.status === 'active' && <a href={`#/journeys/${encodeURIComponent(id)}/launch`}>{m.launchAudience}</a>}
           <span className="refreshed" aria-live="polite">
             {refreshedAt ? t('refreshed', { time: refreshedAt.toLocaleTimeString(locale, { timeZoneName: 'short' }) }) : ''}
           </span>

@@ -213,6 +213,24 @@ export type StepDetail = {
   conversions: { goal: string; conversions: number; contacts: number }[];
 };
 
+export type LaunchBody = { filter?: unknown; consent: 'email' | 'sms' | 'none' };
+export type LaunchPreview = { version: number; scanned: number; total: number; matched: number; enrol: number; skipped: number; skipReasons: Record<string, number>; complete: boolean };
+export type Launch = {
+  launchId: string;
+  version: number;
+  status: 'running' | 'completed' | 'cancelled' | 'failed';
+  scanned: number;
+  total: number;
+  enrolled: number;
+  skipped: number;
+  skipReasons: Record<string, number>;
+  ratePerSecond: number;
+  createdBy: string | null;
+  createdAt: string;
+  completedAt: string | null;
+  error: string | null;
+};
+
 export type ContactSearch = { email?: string; phone?: string; externalId?: string; name?: string };
 
 const enc = encodeURIComponent;
@@ -251,5 +269,10 @@ export const api = {
       { 'idempotency-key': key },
     ),
   bulkProgress: (bulkId: string) => call<Bulk>('GET', `/v1/runs/bulk/${enc(bulkId)}`),
+  launchPreview: (journeyId: string, b: LaunchBody) => call<LaunchPreview>('POST', `/v1/journeys/${enc(journeyId)}/launches/preview`, b),
+  launch: (journeyId: string, b: LaunchBody & { ratePerSecond: number }, key: string) => call<Launch>('POST', `/v1/journeys/${enc(journeyId)}/launches`, b, { 'idempotency-key': key }),
+  launchProgress: (launchId: string) => call<Launch>('GET', `/v1/launches/${enc(launchId)}`),
+  launches: (journeyId: string) => call<{ items: Launch[] }>('GET', `/v1/journeys/${enc(journeyId)}/launches?limit=20`),
+  cancelLaunch: (launchId: string) => call<Launch>('POST', `/v1/launches/${enc(launchId)}/cancel`),
   preferences: (id: string) => call<Preferences>('GET', `/v1/contacts/${enc(id)}/preferences`),
 };

@@ -15,7 +15,7 @@ import axe from 'axe-core';
 import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
 import { PROJECT_ROOT, SCORING_MODEL_FILE } from '../../src/paths';
 import { loadScoringModel } from '../../src/scoring/model';
-import { events, messages } from '../../src/db/schema';
+import { contacts, events, journeyRuns, messages } from '../../src/db/schema';
 import { eq } from 'drizzle-orm';
 import { startTestStack, type TestStack } from '../helpers/stack';
 import { scaled } from '../helpers/timing';
@@ -81,6 +81,17 @@ steps:
       - { name: a, percent: 50, next: wait }
       - { name: b, percent: 50, next: wait }
   wait: { type: wait_for_event, event: never.happens, timeout: 1h, on_event: done, on_timeout: done }
+  done: { type: exit }
+`;
+
+/** Entered by launches only: every run parks for an hour. */
+const launchJourney = `
+id: launch-browser
+name: Launch test
+triggers: [{ type: event, event: never.sent }]
+start: hold
+steps:
+  hold: { type: wait, duration: 1h, next: done }
   done: { type: exit }
 `;
 
@@ -371,6 +382,50 @@ describe('the console in a real browser', () => {
     expect(await arms.locator('tbody th').allTextContents()).toEqual(['a · control', 'b']);
     await shot('12-journey-split');
     expect(await seriousViolations(page)).toEqual([]);
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByLabel('API key').waitFor({ timeout: WAIT });
+    expect(problems).toEqual([]);
+  });
+
+  it('builds an audience, counts it before launching, launches and follows the progress in contacts', async () => {
+    await publishJourney(stack.db.db, launchJourney, {});
+    // Eight in the east — one without an email address, one opted out of email — and four in the west.
+    await stack.db.db.insert(contacts).values(
+      Array.from({ length: 12 }, (_, i) => ({
+        externalId: `lb-${i}`,
+        email: i === 0 ? null : `lb${i}@example.com`,
+        region: i < 8 ? 'east' : 'west',
+        consent: i === 1 ? { email: 'opted_out' as const } : {},
+      })),
+    );
+    await page.goto(`${base}/#/journeys/launch-browser`);
+    await signInAs(page, stack.keys.marketer);
+    await page.getByRole('link', { name: 'Launch to an audience' }).click();
+    await page.getByRole('heading', { name: 'Launch Launch test to an audience' }).waitFor({ timeout: WAIT });
+    await page.getByLabel('Condition 1: field').selectOption({ label: 'region' });
+    await page.getByLabel('Condition 1: comparison').selectOption({ label: 'is' });
+    await page.getByLabel('Condition 1: value').fill('east');
+    expect(await page.locator('[data-filter]').textContent()).toBe('{"field":"region","eq":"east"}');
+    await page.getByRole('button', { name: 'Count matching contacts' }).click();
+    const preview = page.locator('[data-preview]');
+    await preview.waitFor({ timeout: WAIT });
+    expect(await preview.textContent()).toMatch(/^8 of \d+ contacts match; 6 would enter, 2 would be skipped \((no email address: 1; opted out of email: 1|opted out of email: 1; no email address: 1)\)$/);
+    // Nothing launched by counting.
+    expect((await request(stack.app).get('/v1/journeys/launch-browser/launches').set('Authorization', `Bearer ${stack.keys.marketer}`).expect(200)).body.items).toEqual([]);
+    await shot('13-launch-preview');
+    expect(await seriousViolations(page)).toEqual([]);
+
+    await page.getByRole('button', { name: 'Launch to 6 contacts…' }).click();
+    expect(await page.getByRole('dialog').textContent()).toContain('This enrols 6 contacts into Launch test now.');
+    await page.getByRole('dialog').getByRole('button', { name: 'Confirm' }).click();
+    const progress = page.locator('[data-launch][data-status="completed"]');
+    await progress.waitFor({ timeout: WAIT });
+    expect(await progress.locator('[data-counts]').textContent()).toMatch(/^(\d+) of \1 contacts read: 6 enrolled, 2 skipped — completed$/);
+    expect(await progress.locator('progress').getAttribute('value')).toBe(await progress.locator('progress').getAttribute('max'));
+    await page.getByRole('heading', { name: 'Launches of this journey' }).waitFor({ timeout: WAIT });
+    await shot('14-launch-done');
+    expect(await seriousViolations(page)).toEqual([]);
+    await until('six runs parked', async () => ((await stack.db.db.select().from(journeyRuns).where(eq(journeyRuns.journeyId, 'launch-browser'))).length === 6 ? true : undefined));
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByLabel('API key').waitFor({ timeout: WAIT });
     expect(problems).toEqual([]);
