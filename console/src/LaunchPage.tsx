@@ -85,6 +85,8 @@ export default function LaunchPage({ id, onError }: { id: string; onError: (err:
   const start = async () => {
     const l = await api.launch(id, { ...body, ratePerSecond: rate }, key.current);
     key.current = crypto.randomUUID();
+    // The count described the audience before this launch: a second launch is counted again first.
+    setPreview(null);
     void follow(l).catch((err: unknown) => {
       onError(err);
       setError((err as Error).message);
