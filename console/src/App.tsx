@@ -1,10 +1,13 @@
-import { lazy, Suspense, useCallback, useEffect, useMemo, useState, type FormEvent } from 'react';
+import { lazy, Suspense, useCallback, useEffect, useMemo, useState, type FormEvent, type ReactNode } from 'react';
 import { ApiError, can, currentSession, signIn, signOut, type Me } from './api';
 import { I18n, initialLocale, LOCALES, MESSAGES, saveLocale, useT, type Locale } from './i18n';
 import { JourneyList } from './JourneyList';
 
 // The journey page brings React Flow and the layout worker: loaded when first opened.
 const JourneyPage = lazy(() => import('./JourneyPage'));
+const ContactsPage = lazy(() => import('./ContactsPage'));
+const OpsPage = lazy(() => import('./OpsPage'));
+const LaunchPage = lazy(() => import('./LaunchPage'));
 
 function useHashRoute(): string {
   const [hash, setHash] = useState(() => location.hash);
@@ -57,9 +60,11 @@ function Header({ me, locale, onLocale, onSignedOut }: { me: Me | null; locale: 
       <a className="brand" href="#/">
         {m.appName}
       </a>
-      {me && can.journeys(me.role) && (
+      {me && (
         <nav aria-label={m.appName}>
-          <a href="#/">{m.journeys}</a>
+          {can.journeys(me.role) && <a href="#/">{m.journeys}</a>}
+          {can.contacts(me.role) && <a href="#/contacts">{m.contacts}</a>}
+          {can.runs(me.role) && <a href="#/ops">{m.ops}</a>}
         </nav>
       )}
       <span className="spacer" />
@@ -132,13 +137,18 @@ function Pages({ me, onEnded }: { me: Me; onEnded: () => void }) {
     },
     [onEnded],
   );
-  if (!can.journeys(me.role)) return <p>{t('noPages', { role: me.role })}</p>;
+  const lazyPage = (page: ReactNode) => <Suspense fallback={<p>{m.loading}</p>}>{page}</Suspense>;
+  const contact = /^\/contacts(?:\/([^/]+))?$/.exec(route);
+  if (contact && can.contacts(me.role)) return lazyPage(<ContactsPage id={contact[1] ? decodeURIComponent(contact[1]) : null} me={me} onError={onError} />);
+  const launch = /^\/journeys\/([^/]+)\/launch$/.exec(route);
+  if (launch && can.journeys(me.role)) return lazyPage(<LaunchPage id={decodeURIComponent(launch[1]!)} onError={onError} />);
   const journey = /^\/journeys\/([^/]+)$/.exec(route);
-  if (journey)
-    return (
-      <Suspense fallback={<p>{m.loading}</p>}>
-        <JourneyPage id={decodeURIComponent(journey[1]!)} me={me} onError={onError} />
-      </Suspense>
-    );
-  return <JourneyList onError={onError} />;
+  if (journey && can.journeys(me.role)) return lazyPage(<JourneyPage id={decodeURIComponent(journey[1]!)} me={me} onError={onError} />);
+  const ops = /^\/ops(?:\/runs\/([^/]+))?$/.exec(route);
+  if (ops && can.runs(me.role)) return lazyPage(<OpsPage workflowId={ops[1] ? decodeURIComponent(ops[1]) : null} onError={onError} />);
+  if (can.journeys(me.role)) return <JourneyList onError={onError} />;
+  // A role without the journey list starts on its own first page.
+  if (can.runs(me.role)) return lazyPage(<OpsPage workflowId={null} onError={onError} />);
+  if (can.contacts(me.role)) return lazyPage(<ContactsPage id={null} me={me} onError={onError} />);
+  return <p>{t('noPages', { role: me.role })}</p>;
 }

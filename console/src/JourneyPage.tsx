@@ -1,7 +1,10 @@
 import { useEffect, useMemo, useState } from 'react';
 import { Background, Controls, Handle, Position, ReactFlow, type Edge, type Node, type NodeProps } from '@xyflow/react';
 import '@xyflow/react/dist/style.css';
-import { api, ApiError, can, type JourneyDetail, type LiveStep, type Me, type Plan, type Run } from './api';
+import { api, ApiError, can, type JourneyDetail, type JourneyStats, type LiveStep, type Me, type Plan, type Run } from './api';
+import { Funnel } from './Funnel';
+import { StepPanel } from './StepPanel';
+import { num, pct } from './format';
 import { layout, loadElk, NODE_H, NODE_W, planGraph } from './graph';
 import { useT } from './i18n';
 
@@ -10,6 +13,8 @@ void loadElk();
 
 /** How often the node counts are fetched again. */
 const REFRESH_MS = 3000;
+/** The funnel and split statistics are a heavier report: fetched again less often. */
+const STATS_REFRESH_MS = 15000;
 
 type StepData = { stepId: string; type: string; name?: string; counts?: LiveStep; selected: boolean };
 
@@ -119,6 +124,21 @@ export default function JourneyPage({ id, me, onError }: { id: string; me: Me; o
     };
   }, [id, version]);
 
+  const [stats, setStats] = useState<JourneyStats | null>(null);
+  useEffect(() => {
+    if (version === null) return;
+    let stop = false;
+    setStats(null);
+    const load = () => api.stats(id, version).then((st) => !stop && setStats(st), (err) => !stop && fail(err));
+    void load();
+    const timer = setInterval(() => void load(), STATS_REFRESH_MS);
+    return () => {
+      stop = true;
+      clearInterval(timer);
+    };
+  }, [id, version]);
+  const names = useMemo(() => new Map(plan ? Object.values(plan.steps).map((st) => [st.id, st.name ?? st.id]) : []), [plan]);
+
   const nodes: Node<StepData>[] = useMemo(
     () =>
       plan && positions
@@ -161,6 +181,7 @@ export default function JourneyPage({ id, me, onError }: { id: string; me: Me; o
               ))}
             </select>
           </label>
+          {journey.status === 'active' && <a href={`#/journeys/${encodeURIComponent(id)}/launch`}>{m.launchAudience}</a>}
           <span className="refreshed" aria-live="polite">
             {refreshedAt ? t('refreshed', { time: refreshedAt.toLocaleTimeString(locale, { timeZoneName: 'short' }) }) : ''}
           </span>
@@ -185,7 +206,21 @@ export default function JourneyPage({ id, me, onError }: { id: string; me: Me; o
           </ReactFlow>
         </div>
       )}
+      {plan && version !== null && selected && <StepPanel journeyId={id} version={version} step={selected} stats={stats} onError={onError} />}
       {plan && version !== null && <RunsPanel journeyId={id} version={version} step={selected} me={me} onError={onError} />}
+      {stats && stats.steps.length > 0 && (
+        <section className="panel" aria-labelledby="results-title">
+          <h2 id="results-title">{m.results}</h2>
+          <p data-roi>
+            {t('roi', {
+              roi: stats.roi.roi === null ? '—' : pct(stats.roi.roi, locale),
+              revenue: `${num(stats.roi.revenue, locale)} ${stats.roi.currency}`,
+              cost: `${num(stats.roi.cost, locale)} ${stats.roi.currency}`,
+            })}
+          </p>
+          <Funnel steps={stats.steps} names={names} />
+        </section>
+      )}
     </section>
   );
 }

@@ -17,8 +17,8 @@ export class ApiError extends Error {
 
 let csrfToken: string | null = null;
 
-async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
-  const headers: Record<string, string> = { accept: 'application/json' };
+async function call<T>(method: string, path: string, body?: unknown, extra: Record<string, string> = {}): Promise<T> {
+  const headers: Record<string, string> = { accept: 'application/json', ...extra };
   if (body !== undefined) headers['content-type'] = 'application/json';
   if (method !== 'GET' && csrfToken) headers['x-csrf-token'] = csrfToken;
   const res = await fetch(path, { method, headers, credentials: 'same-origin', ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
@@ -53,6 +53,7 @@ export async function signOut(): Promise<void> {
 /** What each role may see here; the API enforces the same (route table `auth`). */
 export const can = {
   journeys: (r: Role) => r === 'marketer' || r === 'admin',
+  contacts: (r: Role) => r === 'marketer' || r === 'ops' || r === 'integration' || r === 'admin',
   runs: (r: Role) => r === 'ops' || r === 'admin',
 };
 
@@ -88,7 +89,156 @@ export type PlanStep = {
 };
 export type Plan = { id: string; name: string; start: string; steps: Record<string, PlanStep> };
 
+export type ContactSummary = {
+  id: string;
+  externalId: string | null;
+  email: string | null;
+  phone: string | null;
+  firstName: string | null;
+  lastName: string | null;
+  company: string | null;
+  lifecycleStage: string;
+  score: number;
+  tags: string[];
+};
+export type ScoreLine = { rule: string; source: string; points: number; count: number; lastAt: string | null };
+export type ScoreExplanation = {
+  score: number;
+  breakdown: ScoreLine[];
+  fit: number;
+  behaviour: number;
+  decay: number;
+  other: number;
+  thresholds: { next: { id: string; at: number; lifecycleStage?: string; pointsToGo: number } | null; reached: { id: string; at: number; lifecycleStage?: string }[] };
+};
+export type ContactView = ContactSummary & {
+  region: string | null;
+  industry: string | null;
+  jobTitle: string | null;
+  timezone: string | null;
+  locale: string | null;
+  ownerId: string | null;
+  attributes: Record<string, unknown>;
+  consent: Record<string, string>;
+  createdAt: string;
+  updatedAt: string;
+  mergedFrom: string[];
+  scoreExplanation: ScoreExplanation | null;
+  lifecycleHistory: { at: string; from: string | null; to: string; source: string | null }[];
+  journeys: { workflowId: string; journeyId: string; journeyName: string | null; version: number; currentStep: string | null; status: string; startedAt: string; endedAt: string | null }[];
+  messages: {
+    id: string;
+    channel: string;
+    status: string;
+    template: string | null;
+    subject: string | null;
+    journeyId: string | null;
+    stepId: string | null;
+    sentAt: string | null;
+    createdAt: string;
+    opens: number;
+    clicks: number;
+    firstOpenedAt: string | null;
+    firstClickedAt: string | null;
+  }[];
+  handoffs: { id: string; status: string; journeyId: string | null; team: string | null; repId: string | null; reason: string | null; taskTitle: string | null; dueAt: string | null; createdAt: string }[];
+  timeline: { id: string; type: string; occurredAt: string; source: string; properties: Record<string, unknown> }[];
+};
+export type ChannelPreferences = { marketing: string; suppressed: string | null; topics: Record<string, boolean> };
+export type Preferences = { email: ChannelPreferences; sms: ChannelPreferences; topics: { id: string; label: Record<string, string> }[] };
+export type PendingActivity = { activityId: string; activityType: string; attempt: number; maximumAttempts: number; state: string; lastFailure: string | null; nextAttemptAt: string | null };
+export type RunRow = Run & { journeyId: string; version: number; stuck?: { reasons: ('activity_retrying' | 'overdue')[]; pendingActivity: PendingActivity | null } };
+export type RunList = { items: RunRow[]; nextCursor: string | null; inspection?: { inspected: number; capped: boolean; limit: number; minAttempts: number; graceSeconds: number } };
+export type TimelineEntry = {
+  at: string;
+  kind: string;
+  step?: string;
+  activityType?: string;
+  attempt?: number;
+  error?: string;
+  fireAt?: string;
+  signal?: string;
+  eventType?: string;
+  reason?: string;
+  update?: string;
+  by?: string;
+};
+export type RunDetail = RunRow & {
+  endedAt: string | null;
+  temporal: { runId: string; status: string; historyLength: number };
+  pendingActivities: PendingActivity[];
+  timeline: TimelineEntry[];
+  timelineTruncated: boolean;
+};
+export type RunFilter = { journeyId?: string; stuck?: boolean; minAttempts?: number };
+export type BulkAction = 'skip-wait' | 'retry-now' | 'cancel' | 'terminate' | 'migrate';
+export type Bulk = {
+  bulkId: string;
+  action: BulkAction;
+  dryRun: boolean;
+  status: 'running' | 'completed' | 'cancelled' | 'failed';
+  total: number;
+  scanned: number;
+  matched: number;
+  succeeded: number;
+  skipped: number;
+  failed: number;
+  errors: { workflowId: string; message: string }[];
+  notes?: { workflowId: string; message: string }[];
+  error?: string;
+};
+export type RunAction = { kind: 'skip-wait' | 'retry-now' | 'cancel' } | { kind: 'terminate'; reason: string } | { kind: 'move'; stepId: string } | { kind: 'migrate'; version?: number };
+
+export type ArmGoal = {
+  goal: string;
+  conversions: number;
+  rate: number | null;
+  interval: { low: number; high: number } | null;
+  vsControl: { difference: number; lift: number | null; pValue: number | null; tooSmall: boolean; reason: string | null } | null;
+};
+export type SplitStats = { splitId: string; control: string | null; arms: { arm: string; holdout: boolean; control: boolean; percent: number | null; entered: number; messagesHeldOut: number; goals: ArmGoal[] }[] };
+export type JourneyStats = {
+  steps: { stepId: string; type: string | null; entered: number; passed: number; waiting: number; exitedHere: number }[];
+  goals: { goal: string; name: string; conversions: number; contacts: number; value: number }[];
+  splits: SplitStats[];
+  entered: { runs: number; contacts: number };
+  roi: { currency: string; cost: number; revenue: number; roi: number | null };
+};
+export type StepDetail = {
+  stepId: string;
+  type: string;
+  entered: number;
+  contacts: number;
+  messages: { total: number; byChannel: Record<string, Record<string, number>>; opened: number; clicked: number };
+  conversions: { goal: string; conversions: number; contacts: number }[];
+};
+
+export type LaunchBody = { filter?: unknown; consent: 'email' | 'sms' | 'none' };
+export type LaunchPreview = { version: number; scanned: number; total: number; matched: number; enrol: number; skipped: number; skipReasons: Record<string, number>; complete: boolean };
+export type Launch = {
+  launchId: string;
+  version: number;
+  status: 'running' | 'completed' | 'cancelled' | 'failed';
+  scanned: number;
+  total: number;
+  enrolled: number;
+  skipped: number;
+  skipReasons: Record<string, number>;
+  ratePerSecond: number;
+  createdBy: string | null;
+  createdAt: string;
+  completedAt: string | null;
+  error: string | null;
+};
+
+export type ContactSearch = { email?: string; phone?: string; externalId?: string; name?: string };
+
 const enc = encodeURIComponent;
+const qs = (q: Record<string, string | number | boolean | undefined>) =>
+  Object.entries(q)
+    .filter(([, v]) => v !== undefined && v !== '')
+    .map(([k, v]) => `${k}=${enc(String(v))}`)
+    .join('&');
 
 export const api = {
   journeys: () => call<{ items: JourneySummary[] }>('GET', '/v1/journeys?limit=200'),
@@ -96,6 +246,33 @@ export const api = {
   /** Without a version: the latest published one (the answer names it). */
   plan: (id: string, version?: number) => call<{ version: number; plan: Plan }>('GET', `/v1/journeys/${enc(id)}/plan${version ? `?version=${version}` : ''}`),
   live: (id: string, version?: number) => call<Live>('GET', `/v1/journeys/${enc(id)}/live${version ? `?version=${version}` : ''}`),
+  stats: (id: string, version: number) => call<JourneyStats>('GET', `/v1/journeys/${enc(id)}/stats?version=${version}`),
+  step: (id: string, version: number, step: string) => call<StepDetail>('GET', `/v1/journeys/${enc(id)}/steps/${enc(step)}?version=${version}`),
   runsAt: (journeyId: string, version: number, step: string) =>
     call<{ items: Run[] }>('GET', `/v1/runs?journeyId=${enc(journeyId)}&version=${version}&step=${enc(step)}&status=running&limit=50`),
+  contacts: (q: ContactSearch) => call<{ items: ContactSummary[]; nextCursor: string | null }>('GET', `/v1/contacts?${qs({ ...q, limit: 50 })}`),
+  contact: (id: string) => call<ContactView>('GET', `/v1/contacts/${enc(id)}`),
+  runs: (f: RunFilter) =>
+    call<RunList>('GET', `/v1/runs?${qs({ journeyId: f.journeyId, ...(f.stuck ? { stuck: 'true', minAttempts: f.minAttempts } : { status: 'running' }), limit: 100 })}`),
+  run: (workflowId: string) => call<RunDetail>('GET', `/v1/runs/${enc(workflowId)}`),
+  /** One run's repair; `key` (one per confirmation) makes a repeated click the same request, not a second repair. */
+  runAction: (workflowId: string, a: RunAction, key: string) => {
+    const path = `/v1/runs/${enc(workflowId)}/${a.kind}`;
+    const body = a.kind === 'terminate' ? { reason: a.reason } : a.kind === 'move' ? { stepId: a.stepId } : a.kind === 'migrate' ? (a.version ? { version: a.version } : {}) : undefined;
+    return call<unknown>('POST', path, body, { 'idempotency-key': key });
+  },
+  bulk: (action: BulkAction, filter: RunFilter, dryRun: boolean, key: string, reason?: string) =>
+    call<Bulk>(
+      'POST',
+      '/v1/runs/bulk',
+      { action, filter: { ...(filter.journeyId ? { journeyId: filter.journeyId } : {}), ...(filter.stuck ? { stuck: true, ...(filter.minAttempts ? { minAttempts: filter.minAttempts } : {}) } : {}) }, dryRun, ...(reason ? { reason } : {}) },
+      { 'idempotency-key': key },
+    ),
+  bulkProgress: (bulkId: string) => call<Bulk>('GET', `/v1/runs/bulk/${enc(bulkId)}`),
+  launchPreview: (journeyId: string, b: LaunchBody) => call<LaunchPreview>('POST', `/v1/journeys/${enc(journeyId)}/launches/preview`, b),
+  launch: (journeyId: string, b: LaunchBody & { ratePerSecond: number }, key: string) => call<Launch>('POST', `/v1/journeys/${enc(journeyId)}/launches`, b, { 'idempotency-key': key }),
+  launchProgress: (launchId: string) => call<Launch>('GET', `/v1/launches/${enc(launchId)}`),
+  launches: (journeyId: string) => call<{ items: Launch[] }>('GET', `/v1/journeys/${enc(journeyId)}/launches?limit=20`),
+  cancelLaunch: (launchId: string) => call<Launch>('POST', `/v1/launches/${enc(launchId)}/cancel`),
+  preferences: (id: string) => call<Preferences>('GET', `/v1/contacts/${enc(id)}/preferences`),
 };

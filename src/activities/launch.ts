@@ -1,34 +1,16 @@
 import { ApplicationFailure, heartbeat } from '@temporalio/activity';
-import { and, eq, gt, gte, inArray, isNull, sql } from 'drizzle-orm';
-import { toJourneyContact } from '../db/contact-view';
-import { audienceLaunchEntries, audienceLaunches, contactImportRows, contacts, events, journeyRuns, journeys, suppressions } from '../db/schema';
+import { and, eq, inArray, sql } from 'drizzle-orm';
+import { audienceLaunchEntries, audienceLaunches, journeys } from '../db/schema';
 import { cachedPlanLoader, declaredAudience } from '../publishing/journeys';
 import { startJourneyRun } from '../ingest/router';
 import { dbEntryCaps } from '../db/entry-caps';
-import { evaluate, type SeenEvent } from '../journey/conditions';
-import { canEnter } from '../journey/entry';
-import type { PlanCondition } from '../journey/plan';
 import type { Activities, LaunchFilter, LaunchPageResult } from '../contracts';
 import type { ActivityDeps } from './deps';
-import { erasedAddresses, erasureSalts } from '../contacts/erased-address';
+import { erasureSalts } from '../contacts/erased-address';
+import { audiencePage, decideAudience } from '../launches/audience';
 
 /** Starts per page in flight at once: enough to hide round trips, few enough to leave the server to the runs. */
 const START_CONCURRENCY = 16;
-
-function eventWindow(c: PlanCondition | undefined): number {
-  if (!c) return 0;
-  switch (c.op) {
-    case 'all':
-    case 'any':
-      return Math.max(0, ...c.of.map(eventWindow));
-    case 'not':
-      return eventWindow(c.of);
-    case 'event':
-      return c.withinMs;
-    default:
-      return 0;
-  }
-}
 
 async function mapLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
@@ -84,67 +66,15 @@ export function launchActivities(deps: ActivityDeps): Pick<Activities, 'prepareL
       if (!launch) throw ApplicationFailure.nonRetryable(`launch ${input.launchId} does not exist`, 'LaunchNotFound');
       const filter = launch.filter as LaunchFilter;
       const p = await plan(input.journeyId, input.version);
-      const page = await db
-        .select()
-        .from(contacts)
-        .where(
-          and(
-            isNull(contacts.mergedInto),
-            isNull(contacts.erasedAt),
-            input.after ? gt(contacts.id, input.after) : undefined,
-            filter.importId ? inArray(contacts.id, db.select({ id: sql<string>`${contactImportRows.contactId}` }).from(contactImportRows).where(eq(contactImportRows.importId, filter.importId))) : undefined,
-          ),
-        )
-        .orderBy(contacts.id)
-        .limit(input.pageSize);
-      const nextCursor = page.length === input.pageSize ? page.at(-1)!.id : null;
+      const { page, nextCursor } = await audiencePage(db, filter, input.after, input.pageSize);
       const now = Date.now();
-
-      // Events only when the audience asks "did X within N days": one query for the page, not one per contact.
-      const window = eventWindow(filter.audience);
-      const seen = new Map<string, SeenEvent[]>();
-      if (window > 0 && page.length > 0) {
-        const rows = await db
-          .select({ contactId: events.contactId, type: events.type, at: events.occurredAt, p: events.properties })
-          .from(events)
-          .where(and(inArray(events.contactId, page.map((c) => c.id)), gte(events.occurredAt, new Date(now - window))));
-        for (const r of rows) {
-          const list = seen.get(r.contactId!) ?? [];
-          list.push({ type: r.type, at: r.at.getTime(), p: r.p });
-          seen.set(r.contactId!, list);
-        }
-      }
-      const matched = page.filter((row) => {
-        if (!filter.audience) return true;
-        return evaluate(filter.audience, { contact: toJourneyContact(row), now, enteredAt: now, events: seen.get(row.id) ?? [] });
-      });
+      const { matched, reasons } = await decideAudience(db, { journeyId: input.journeyId, plan: p, filter, page, now, salts });
       const ids = matched.map((c) => c.id);
       if (ids.length === 0) return { scanned: page.length, matched: 0, enrolled: 0, skipped: 0, skipReasons: {}, nextCursor };
 
       const decided = new Map(
         (await db.select().from(audienceLaunchEntries).where(and(eq(audienceLaunchEntries.launchId, input.launchId), inArray(audienceLaunchEntries.contactId, ids)))).map((e) => [e.contactId, e]),
       );
-      const channel = filter.consent ?? null;
-      const addresses = channel ? matched.map((c) => (channel === 'email' ? c.email : c.phone)).filter((a): a is string => !!a) : [];
-      // The addresses themselves, and the hashes an erased contact's address is kept under (mapped back to it).
-      const lookup = new Map(addresses.map((a) => [a, a]));
-      if (channel) for (const a of addresses) for (const h of erasedAddresses(salts, channel, a)) lookup.set(h, a);
-      const suppressed = new Set(
-        addresses.length > 0
-          ? (await db.select({ a: suppressions.address }).from(suppressions).where(and(eq(suppressions.channel, channel!), inArray(suppressions.address, [...lookup.keys()])))).map((r) => lookup.get(r.a)!)
-          : [],
-      );
-      const history = new Map<string, { activeRuns: number; lastEnteredAt?: number }>();
-      for (const r of await db
-        .select({ contactId: journeyRuns.contactId, status: journeyRuns.status, startedAt: journeyRuns.startedAt })
-        .from(journeyRuns)
-        .where(and(eq(journeyRuns.journeyId, input.journeyId), inArray(journeyRuns.contactId, ids)))) {
-        const h = history.get(r.contactId) ?? { activeRuns: 0 };
-        if (r.status === 'running') h.activeRuns++;
-        h.lastEnteredAt = Math.max(h.lastEnteredAt ?? 0, r.startedAt.getTime());
-        history.set(r.contactId, h);
-      }
-
       const skips: { contactId: string; reason: string }[] = [];
       const toStart: string[] = [];
       for (const c of matched) {
@@ -154,17 +84,7 @@ export function launchActivities(deps: ActivityDeps): Pick<Activities, 'prepareL
           toStart.push(c.id); // reserved by an attempt that died before it knew the outcome
           continue;
         }
-        const address = channel === 'email' ? c.email : channel === 'sms' ? c.phone : undefined;
-        let reason: string | undefined;
-        if (channel && !address) reason = `no ${channel === 'email' ? 'email address' : 'phone number'}`;
-        else if (channel && c.consent[channel] === 'opted_out') reason = `opted out of ${channel}`;
-        else if (channel && suppressed.has(address!)) reason = `${channel} address suppressed`;
-        // A keyed journey (entry.key) is entered by events that carry the key; a launch's trigger carries none.
-        else if (p.entry.key) reason = 'missing_key';
-        else {
-          const d = canEnter(p.entry, history.get(c.id) ?? { activeRuns: 0 }, now);
-          if (!d.enter) reason = d.reason;
-        }
+        const reason = reasons.get(c.id);
         if (reason) skips.push({ contactId: c.id, reason });
         else toStart.push(c.id);
       }

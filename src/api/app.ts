@@ -31,6 +31,7 @@ import { journeyRoutes } from './routes/journeys';
 import type { OutboundAllowList } from '../net/addresses';
 import { syncJourneySchedulesExclusive } from '../publishing/schedules';
 import { keyRoutes } from './routes/keys';
+import { journeyStepRoutes } from './routes/journey-steps';
 import { launchRoutes } from './routes/launches';
 import { messageRoutes } from './routes/messages';
 import { runActionRoutes } from './routes/run-actions';
@@ -113,7 +114,8 @@ export function routeTable(deps: AppDeps): RouteDef[] {
     ...runRoutes({ db, temporal: deps.temporal, taskQueue: deps.taskQueue }),
     ...handoffRoutes(ingest),
     ...journeyRoutes({ db, ...(deps.analytics ? { fx: deps.analytics } : {}), ...(deps.outboundAllow ? { outboundAllow: deps.outboundAllow } : {}), ...(deps.topics ? { topics: deps.topics } : {}), onChange: () => syncJourneySchedulesExclusive(deps.temporal, deps.database, { taskQueue: deps.taskQueue }) }),
-    ...launchRoutes({ db, temporal: deps.temporal, taskQueue: deps.taskQueue }),
+    ...journeyStepRoutes({ db }),
+    ...launchRoutes({ db, temporal: deps.temporal, taskQueue: deps.taskQueue, signingSecrets: deps.signingSecrets }),
     ...importRoutes({ db, temporal: deps.temporal, taskQueue: deps.taskQueue, ...(deps.importMaxBytes ? { maxBytes: deps.importMaxBytes } : {}) }),
     ...messageRoutes({ db }),
     ...runActionRoutes({ db, temporal: deps.temporal }),

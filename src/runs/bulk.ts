@@ -80,7 +80,7 @@ export async function bulkRunPage(deps: { db: Db; client: () => Client }, input:
   const act = async (id: string): Promise<'done' | 'ended'> => {
     switch (input.action) {
       case 'cancel':
-        return (await cancelRun(client(), id)) === 'ended' ? 'ended' : 'done';
+        return (await cancelRun(client(), id, by)) === 'ended' ? 'ended' : 'done';
       case 'terminate':
         return (await terminateRun(client(), db, id, input.reason ?? 'bulk terminate')) === 'ended' ? 'ended' : 'done';
       case 'skip-wait':

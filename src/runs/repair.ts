@@ -11,6 +11,8 @@ import type { Db } from '../db/client';
 import { journeyRuns, journeys } from '../db/schema';
 import { migrateVersionUpdate, moveToStepUpdate, skipWaitUpdate } from '../contracts';
 import { loadPlan } from '../publishing/journeys';
+import { ACTOR_PREFIX } from './timeline';
+import { randomUUID } from 'node:crypto';
 
 export class RepairRefused extends Error {
   override name = 'RepairRefused';
@@ -74,16 +76,31 @@ export async function migrateRun(
   return update(client, run.workflowId, 'migrate', (h) => h.executeUpdate(migrateVersionUpdate, { args: [{ version: to, by }] }));
 }
 
-/** Requests graceful cancellation; the run records `cancelled` in the projection itself. */
-export async function cancelRun(client: Client, workflowId: string): Promise<'requested' | 'ended'> {
+/**
+ * Requests graceful cancellation; the run records `cancelled` in the projection itself. With `by`, the request carries
+ * `itinera:<by>` as its identity, so the run's history (and its timeline) says who cancelled it.
+ */
+export async function cancelRun(client: Client, workflowId: string, by?: string): Promise<'requested' | 'ended'> {
   try {
-    await client.workflow.getHandle(workflowId).cancel();
+    if (by === undefined) await client.workflow.getHandle(workflowId).cancel();
+    else {
+      await client.workflowService.requestCancelWorkflowExecution({
+        namespace: client.options.namespace,
+        workflowExecution: { workflowId },
+        identity: `${ACTOR_PREFIX}${by}`,
+        requestId: randomUUID(),
+        reason: `cancelled by ${by}`,
+      });
+    }
     return 'requested';
   } catch (err) {
-    if (err instanceof WorkflowNotFoundError) return 'ended';
+    if (err instanceof WorkflowNotFoundError || isGrpcNotFound(err)) return 'ended';
     throw err;
   }
 }
+
+/** The raw service answers NOT_FOUND (gRPC code 5) for a workflow that is unknown or has closed. */
+const isGrpcNotFound = (err: unknown) => typeof err === 'object' && err !== null && (err as { code?: unknown }).code === 5;
 
 /** Terminates a run and sets the projection: a terminated workflow runs no more code, so it cannot say so itself. */
 export async function terminateRun(client: Client, db: Db, workflowId: string, reason: string): Promise<'terminated' | 'ended'> {

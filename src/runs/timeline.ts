@@ -20,6 +20,7 @@ export const TIMELINE_KINDS = [
   'timer_fired',
   'timer_cancelled',
   'signal',
+  'update',
   'cancel_requested',
   'continued_as_new',
   'completed',
@@ -44,7 +45,14 @@ export type TimelineEntry = {
   eventType?: string;
   eventId?: string;
   reason?: string;
+  /** A repair's update name (skipWait, moveToStep, migrateVersion). */
+  update?: string;
+  /** Who asked for a repair or a cancellation (the API key's name). */
+  by?: string;
 };
+
+/** The identity prefix of requests the API makes on someone's behalf. */
+export const ACTOR_PREFIX = 'itinera:';
 
 /** History runs walked back through continue-as-new, and timeline entries kept (the newest). */
 const MAX_CHAIN = 5;
@@ -129,9 +137,17 @@ export function historyTimeline(runId: string, events: HistoryEvent[]): { entrie
       const eventType = pick(a.input, 'type');
       const eventId = pick(a.input, 'id');
       entries.push({ ...base, kind: 'signal', signal: a.signalName ?? '', ...(eventType ? { eventType } : {}), ...(eventId ? { eventId } : {}) });
+    } else if (e.workflowExecutionUpdateAcceptedEventAttributes) {
+      // Repairs are updates whose first argument names who asked (src/runs/repair.ts).
+      const input = e.workflowExecutionUpdateAcceptedEventAttributes.acceptedRequest?.input;
+      const by = pick(input?.args, 'by');
+      entries.push({ ...base, kind: 'update', update: input?.name ?? '', ...(by ? { by } : {}) });
     } else if (e.workflowExecutionCancelRequestedEventAttributes) {
-      const reason = e.workflowExecutionCancelRequestedEventAttributes.cause || undefined;
-      entries.push({ ...base, kind: 'cancel_requested', ...(reason ? { reason } : {}) });
+      const a = e.workflowExecutionCancelRequestedEventAttributes;
+      const reason = a.cause || undefined;
+      // Cancellations the API asks for carry `itinera:<key name>` as their identity (cancelRun).
+      const by = a.identity?.startsWith(ACTOR_PREFIX) ? a.identity.slice(ACTOR_PREFIX.length) : undefined;
+      entries.push({ ...base, kind: 'cancel_requested', ...(reason ? { reason } : {}), ...(by ? { by } : {}) });
     } else if (e.workflowExecutionContinuedAsNewEventAttributes) {
       entries.push({ ...base, kind: 'continued_as_new' });
     } else if (e.workflowExecutionCompletedEventAttributes) {

@@ -71,7 +71,7 @@ describe('GET /v1/contacts: search and cursor pagination', () => {
       const { body } = await list({ externalId: 'bulk-007' }, role).expect(200);
       expect(body.items).toHaveLength(1);
       const one = await request(stack.app).get(`/v1/contacts/${body.items[0].id as string}`).set('Authorization', `Bearer ${stack.keys[role]}`).expect(200);
-      const { mergedFrom: _m, scoreExplanation: _s, journeys: _j, messages: _msg, timeline: _t, ...fields } = one.body as Record<string, unknown>;
+      const { mergedFrom: _m, scoreExplanation: _s, journeys: _j, messages: _msg, timeline: _t, lifecycleHistory: _l, handoffs: _h, ...fields } = one.body as Record<string, unknown>;
       expect(body.items[0]).toEqual(fields);
     }
   });
@@ -104,6 +104,22 @@ describe('GET /v1/contacts: search and cursor pagination', () => {
     expect((await list({ updatedSince: since }).expect(200)).body.items.map((i: Item) => i.externalId)).toEqual(['bulk-099']);
     expect((await list({ updatedSince: 'yesterday' }).expect(400)).body.errors.map((e: { path: string }) => e.path)).toEqual(['query.updatedSince']);
     expect((await list({ lifecycleStage: 'king' }).expect(400)).body.errors.map((e: { path: string }) => e.path)).toEqual(['query.lifecycleStage']);
+  });
+
+  it('finds contacts by part of the name, either order, case-insensitive, LIKE characters as themselves', async () => {
+    await put('name-1', { firstName: 'Wei', lastName: 'Zhang' }).expect(201);
+    await put('name-2', { firstName: '伟', lastName: '张' }).expect(201);
+    await put('name-3', { firstName: '100%_sure', lastName: 'Li' }).expect(201);
+    const ids = async (name: string) => (await list({ name }).expect(200)).body.items.map((i: Item) => i.externalId).sort();
+    expect(await ids('wei zh')).toEqual(['name-1']);
+    expect(await ids('ZHANG WEI')).toEqual(['name-1']);
+    expect(await ids('张伟')).toEqual(['name-2']);
+    expect(await ids('伟')).toEqual(['name-2']);
+    expect(await ids('0%_s')).toEqual(['name-3']);
+    // % and _ are not wildcards: "1_0" matches no one although "100" would match the pattern as LIKE reads it.
+    expect(await ids('1_0')).toEqual([]);
+    expect(await ids('nobody')).toEqual([]);
+    expect((await list({ name: ' ' }).expect(400)).body.errors.map((e: { path: string }) => e.path)).toEqual(['query.name']);
   });
 
   it('leaves out merged-away duplicates and erased contacts', async () => {

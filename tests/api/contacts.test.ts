@@ -3,7 +3,7 @@ import request from 'supertest';
 import { loadScoringModel } from '../../src/scoring/model';
 import { SCORING_MODEL_FILE } from '../../src/paths';
 import { eq } from 'drizzle-orm';
-import { contactAudit } from '../../src/db/schema';
+import { contactAudit, events, messages, salesHandoffs } from '../../src/db/schema';
 import { startTestStack, type TestStack } from '../helpers/stack';
 
 describe('contacts API', () => {
@@ -58,6 +58,41 @@ describe('contacts API', () => {
     expect(sum).toBe(view.body.score);
     expect(explanation.breakdown).toEqual(expect.arrayContaining([expect.objectContaining({ rule: 'demo-request', points: 30 })]));
     await request(stack.app).get('/v1/contacts/00000000-0000-4000-8000-000000000000').set('Authorization', `Bearer ${stack.keys.ops}`).expect(404);
+  });
+
+  it('shows lifecycle history, messages with opens and clicks, hand-offs and the step of each journey run', async () => {
+    const { body: c } = await put('crm-360', { email: 'cfo@example.com', firstName: 'Lin', lifecycleStage: 'lead' }).expect(201);
+    await put('crm-360', { lifecycleStage: 'mql' }).expect(200);
+    await put('crm-360', { lifecycleStage: 'sql' }).expect(200);
+    await put('crm-360', { jobTitle: 'CFO' }).expect(200);
+    const db = stack.db.db;
+    const [sent, other] = await db
+      .insert(messages)
+      .values([
+        { idempotencyKey: 'journey:j:crm-360:welcome', channel: 'email', contactId: c.id, journeyId: 'j', stepId: 'welcome', recipient: 'cfo@example.com', subject: 'Hi', status: 'sent', sentAt: new Date() },
+        { idempotencyKey: 'journey:j:crm-360:nudge', channel: 'email', contactId: c.id, journeyId: 'j', stepId: 'nudge', recipient: 'cfo@example.com', subject: 'Again', status: 'sent', sentAt: new Date() },
+      ])
+      .returning();
+    const at = (s: number) => new Date(Date.UTC(2026, 5, 1, 8, 0, s));
+    await db.insert(events).values([
+      { id: 'o-1', type: 'email.opened', contactId: c.id, occurredAt: at(1), source: 'tracking', properties: { message_key: sent!.idempotencyKey } },
+      { id: 'o-2', type: 'email.opened', contactId: c.id, occurredAt: at(2), source: 'tracking', properties: { message_key: sent!.idempotencyKey } },
+      { id: 'c-1', type: 'email.clicked', contactId: c.id, occurredAt: at(3), source: 'tracking', properties: { message_key: sent!.idempotencyKey, url: 'https://example.com' } },
+      // Another contact's open of a message with the same key is not this contact's.
+      { id: 'o-x', type: 'email.opened', contactId: null, occurredAt: at(4), source: 'tracking', properties: { message_key: other!.idempotencyKey } },
+    ]);
+    await db.insert(salesHandoffs).values({ idempotencyKey: 'h-360', contactId: c.id, journeyId: 'j', team: 'enterprise', repId: 'rep-7', status: 'pending', reason: 'score 80', taskTitle: 'Call Lin' });
+    const view = (await request(stack.app).get('/v1/contacts/crm-360').set('Authorization', `Bearer ${stack.keys.marketer}`).expect(200)).body;
+    expect(view.lifecycleHistory.map((h: { from: string; to: string; source: string }) => [h.from, h.to, h.source])).toEqual([
+      ['mql', 'sql', 'api'],
+      ['lead', 'mql', 'api'],
+      [null, 'lead', 'api'],
+    ]);
+    const byStep = Object.fromEntries(view.messages.map((m: { stepId: string }) => [m.stepId, m]));
+    expect(byStep.welcome).toMatchObject({ id: sent!.id, opens: 2, clicks: 1, firstOpenedAt: at(1).toISOString(), firstClickedAt: at(3).toISOString(), subject: 'Hi' });
+    expect(byStep.nudge).toMatchObject({ opens: 0, clicks: 0, firstOpenedAt: null, firstClickedAt: null });
+    expect(byStep.welcome).not.toHaveProperty('key');
+    expect(view.handoffs).toEqual([expect.objectContaining({ team: 'enterprise', repId: 'rep-7', status: 'pending', taskTitle: 'Call Lin', journeyId: 'j' })]);
   });
 
   it('merges duplicates found by email or phone into the contact written, with an audit of what merged', async () => {

@@ -89,6 +89,9 @@ describe('ops: skip the current wait, retry a failing activity now', () => {
     const history = await stack.temporal.client.workflow.getHandle(workflowId).fetchHistory();
     const updates = history.events!.filter((e) => e.workflowExecutionUpdateAcceptedEventAttributes);
     expect(updates).toHaveLength(2);
+    // …and in its timeline, as the console shows it.
+    const timeline = (await run(workflowId)).timeline.filter((e: { kind: string }) => e.kind === 'update');
+    expect(timeline).toEqual([expect.objectContaining({ update: 'skipWait', by: 'test ops' }), expect.objectContaining({ update: 'skipWait', by: 'test ops' })]);
 
     const ended = await request(stack.app).post(`/v1/runs/${encodeURIComponent(workflowId)}/skip-wait`).set(ops()).expect(409);
     expect(ended.body.detail).toMatch(/has ended/);

@@ -216,6 +216,8 @@ describe('ops toolkit on runs against the real stack', () => {
     const detail = (await ops(request(stack.app).get(`/v1/runs/${encodeURIComponent(freshRun)}`)).expect(200)).body;
     expect(detail.timeline.map((e: { kind: string }) => e.kind)).toEqual(expect.arrayContaining(['timer_started', 'cancel_requested', 'cancelled']));
     expect(detail.timeline.find((e: { kind: string }) => e.kind === 'timer_started').fireAt).toEqual(expect.any(String));
+    // Who cancelled is in the run's history.
+    expect(detail.timeline.find((e: { kind: string }) => e.kind === 'cancel_requested')).toMatchObject({ by: 'test ops' });
     const again = await ops(request(stack.app).post(`/v1/runs/${encodeURIComponent(freshRun)}/cancel`)).expect(409);
     expect(again.body.code).toBe('conflict');
   });

@@ -67,6 +67,43 @@ describe('audience launch against the real server', () => {
     await request(stack.app).post('/v1/journeys/launch-j/launches').set({ Authorization: `Bearer ${stack.keys.integration}` }).send({}).expect(403);
   });
 
+  it('previews the launch: contacts matched, and how many it would enrol or skip by reason, with the launch\'s rules', async () => {
+    const expected = { matched: 0, enrol: 0, skipped: {} as Record<string, number> };
+    for (let i = 0; i < TOTAL; i++) {
+      const k = kind(i);
+      if (k === 'west') continue;
+      expected.matched++;
+      if (k === 'ok') expected.enrol++;
+      else {
+        const reason = k === 'opted-out' ? 'opted out of email' : 'no email address';
+        expected.skipped[reason] = (expected.skipped[reason] ?? 0) + 1;
+      }
+    }
+    // The journey's own audience (region east, north or south), checked for email.
+    const declared = (await request(stack.app).post('/v1/journeys/launch-j/launches/preview').set(auth()).send({ consent: 'email' }).expect(200)).body;
+    expect(declared).toEqual({
+      version: 1,
+      scanned: TOTAL,
+      total: TOTAL,
+      matched: expected.matched,
+      enrol: expected.enrol,
+      skipped: expected.matched - expected.enrol,
+      skipReasons: expected.skipped,
+      complete: true,
+    });
+    // A filter of its own, without a consent check: every pilot contact (i % 50 === 1) matches and would enter.
+    const pilots = (await request(stack.app).post('/v1/journeys/launch-j/launches/preview').set(auth()).send({ filter: { tag: 'pilot' } }).expect(200)).body;
+    expect(pilots).toMatchObject({ matched: TOTAL / 50, enrol: TOTAL / 50, skipped: 0, skipReasons: {} });
+    // A preview changes nothing.
+    expect((await request(stack.app).get('/v1/journeys/launch-j/launches').set(auth()).expect(200)).body.items).toEqual([]);
+    const bad = await request(stack.app).post('/v1/journeys/launch-j/launches/preview').set(auth()).send({ filter: { field: 'region', between: [1, 2] } }).expect(400);
+    expect(bad.body.errors.map((e: { path: string }) => e.path).join(' ')).toMatch(/^filter/);
+    // A preview takes no launch settings: naming one is an error, not silently ignored.
+    expect((await request(stack.app).post('/v1/journeys/launch-j/launches/preview').set(auth()).send({ ratePerSecond: 5 }).expect(400)).body.errors[0].message).toMatch(/ratePerSecond/);
+    await request(stack.app).post('/v1/journeys/nope/launches/preview').set(auth()).send({}).expect(404);
+    await request(stack.app).post('/v1/journeys/launch-j/launches/preview').set({ Authorization: `Bearer ${stack.keys.ops}` }).send({}).expect(403);
+  });
+
   it('enrols 10,000 contacts exactly once through a worker restart, with live progress and skip reasons', async () => {
     const t0 = Date.now();
     const res = await request(stack.app)

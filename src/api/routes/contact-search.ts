@@ -19,6 +19,11 @@ const SearchQuery = z
     country: z.string().length(2).optional(),
     /** The CRM id. */
     externalId: z.string().min(1).max(200).optional(),
+    /**
+     * Part of the name, case-insensitive: matched in "first last", "last first" and "lastfirst" (Chinese names are
+     * written family name first, without a space).
+     */
+    name: z.string().trim().min(1).max(200).optional(),
     tag: z.string().min(1).max(100).optional(),
     lifecycleStage: LifecycleStage.optional(),
     /** Contacts changed at or after this instant. */
@@ -77,7 +82,7 @@ export function contactSearchRoutes(deps: { db: Db; signingSecrets: readonly str
       path: '/v1/contacts',
       tag: 'contacts',
       summary:
-        'List or search contacts by email, phone (normalized as a write normalizes them), CRM id (`externalId`), tag, lifecycle stage and `updatedSince`; merged-away duplicates and erased contacts are left out. Pages follow (created_at, id): a walk with `nextCursor` returns each contact once even while contacts change; `nextCursor` is null on the last page',
+        'List or search contacts by email, phone (normalized as a write normalizes them), CRM id (`externalId`), part of the name (`name`, case-insensitive), tag, lifecycle stage and `updatedSince`; merged-away duplicates and erased contacts are left out. Pages follow (created_at, id): a walk with `nextCursor` returns each contact once even while contacts change; `nextCursor` is null on the last page',
       auth: ['integration', 'marketer', 'ops'],
       query: SearchQuery,
       responses: { 200: { description: 'A page of contacts (the fields of GET /v1/contacts/{id}) and the cursor of the next page' } },
@@ -87,6 +92,15 @@ export function contactSearchRoutes(deps: { db: Db; signingSecrets: readonly str
         if (q.email !== undefined) filters.push(eq(contacts.email, (bound.email = (normalizeEmail(q.email) as { value: string }).value)));
         if (q.phone !== undefined) filters.push(eq(contacts.phone, (bound.phone = (normalizePhone(q.phone, q.country ?? 'CN') as { value: string }).value)));
         if (q.externalId !== undefined) filters.push(eq(contacts.externalId, (bound.externalId = q.externalId)));
+        if (q.name !== undefined) {
+          // LIKE's own characters in the name are matched as themselves.
+          const pattern = `%${(bound.name = q.name.toLowerCase()).replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+          const first = sql`coalesce(${contacts.firstName}, '')`;
+          const last = sql`coalesce(${contacts.lastName}, '')`;
+          filters.push(
+            sql`(lower(${first} || ' ' || ${last}) like ${pattern} or lower(${last} || ' ' || ${first}) like ${pattern} or lower(${last} || ${first}) like ${pattern})`,
+          );
+        }
         if (q.tag !== undefined) filters.push(sql`${contacts.tags} @> array[${(bound.tag = q.tag)}]::text[]`);
         if (q.lifecycleStage !== undefined) filters.push(eq(contacts.lifecycleStage, (bound.lifecycleStage = q.lifecycleStage)));
         if (q.updatedSince !== undefined) filters.push(gte(contacts.updatedAt, new Date((bound.updatedSince = new Date(q.updatedSince).toISOString()))));

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { desc, eq, inArray } from 'drizzle-orm';
+import { and, desc, eq, inArray, sql } from 'drizzle-orm';
 import { z } from 'zod';
-import { contacts, events, journeyRuns, messages } from '../../db/schema';
+import { contacts, events, journeyRuns, journeys, messages, salesHandoffs } from '../../db/schema';
 import { contactFieldIssues, upsertContact, type ContactFields, type UpsertDeps } from '../../contacts/upsert';
 import { isValidTimeZone, LifecycleStage } from '../../journey/schema';
 import { explainScore } from '../../scoring/explain';
@@ -63,7 +63,8 @@ export function contactRoutes(deps: UpsertDeps) {
       method: 'get',
       path: '/v1/contacts/:id',
       tag: 'contacts',
-      summary: 'A 360° view (by our id or the CRM id; a UUID is our id first): fields, tags, score with its explanation, lifecycle, journeys, messages and timeline',
+      summary:
+        'A 360° view (by our id or the CRM id; a UUID is our id first): fields, tags, score with its explanation, lifecycle history, the journeys with the step each run is at, messages with their opens and clicks, sales hand-offs and one timeline of events (the newest 100 of each list; merged-away duplicates included)',
       auth: ['integration', 'marketer', 'ops'],
       params: ContactRef,
       responses: { 200: { description: 'The contact' }, 404: { description: 'No such contact' }, 410: { description: 'The contact was erased' } },
@@ -71,24 +72,98 @@ export function contactRoutes(deps: UpsertDeps) {
         const contact = await liveContact(deps.db, params.id);
         // Runs keep the contact id they started with: a merged duplicate's runs are this person's journeys too.
         const ids = [contact.id, ...(await deps.db.select({ id: contacts.id }).from(contacts).where(eq(contacts.mergedInto, contact.id))).map((r) => r.id)];
-        const [runs, sent, timeline, score] = await Promise.all([
-          deps.db.select().from(journeyRuns).where(inArray(journeyRuns.contactId, ids)).orderBy(desc(journeyRuns.startedAt)).limit(50),
+        const [runs, sent, timeline, score, lifecycle, handoffs] = await Promise.all([
           deps.db
-            .select({ channel: messages.channel, status: messages.status, template: messages.template, journeyId: messages.journeyId, stepId: messages.stepId, sentAt: messages.sentAt, createdAt: messages.createdAt })
+            .select({ run: journeyRuns, journeyName: journeys.name })
+            .from(journeyRuns)
+            .leftJoin(journeys, eq(journeys.id, journeyRuns.journeyId))
+            .where(inArray(journeyRuns.contactId, ids))
+            .orderBy(desc(journeyRuns.startedAt))
+            .limit(50),
+          deps.db
+            .select({
+              id: messages.id,
+              key: messages.idempotencyKey,
+              channel: messages.channel,
+              status: messages.status,
+              template: messages.template,
+              subject: messages.subject,
+              journeyId: messages.journeyId,
+              stepId: messages.stepId,
+              sentAt: messages.sentAt,
+              createdAt: messages.createdAt,
+            })
             .from(messages)
-            .where(eq(messages.contactId, contact.id))
+            .where(inArray(messages.contactId, ids))
             .orderBy(desc(messages.createdAt))
             .limit(100),
-          deps.db.select().from(events).where(eq(events.contactId, contact.id)).orderBy(desc(events.occurredAt)).limit(100),
+          deps.db.select().from(events).where(inArray(events.contactId, ids)).orderBy(desc(events.occurredAt)).limit(100),
           deps.scoring ? explainScore(deps.db, deps.scoring, contact.id) : Promise.resolve(undefined),
+          // Every stage change is a contact.updated event naming lifecycle_stage (src/contacts/changes.ts).
+          deps.db
+            .select({ occurredAt: events.occurredAt, properties: events.properties })
+            .from(events)
+            .where(and(inArray(events.contactId, ids), eq(events.type, 'contact.updated'), sql`${events.properties}->'changes' ? 'lifecycle_stage'`))
+            .orderBy(desc(events.occurredAt))
+            .limit(100),
+          deps.db
+            .select({
+              id: salesHandoffs.id,
+              status: salesHandoffs.status,
+              journeyId: salesHandoffs.journeyId,
+              team: salesHandoffs.team,
+              repId: salesHandoffs.repId,
+              reason: salesHandoffs.reason,
+              taskTitle: salesHandoffs.taskTitle,
+              dueAt: salesHandoffs.dueAt,
+              escalatedAt: salesHandoffs.escalatedAt,
+              createdAt: salesHandoffs.createdAt,
+            })
+            .from(salesHandoffs)
+            .where(inArray(salesHandoffs.contactId, ids))
+            .orderBy(desc(salesHandoffs.createdAt))
+            .limit(50),
         ]);
+        // Opens and clicks are events naming the message by its key (src/api/routes/tracking.ts); one query for the page.
+        const keys = sent.map((m) => m.key);
+        const engagement = keys.length
+          ? await deps.db
+              .select({
+                key: sql<string>`${events.properties}->>'message_key'`,
+                type: events.type,
+                count: sql<number>`count(*)`.mapWith(Number),
+                first: sql<Date>`min(${events.occurredAt})`.mapWith(events.occurredAt),
+              })
+              .from(events)
+              .where(and(inArray(events.contactId, ids), inArray(events.type, ['email.opened', 'email.clicked']), inArray(sql`${events.properties}->>'message_key'`, keys)))
+              .groupBy(sql`${events.properties}->>'message_key'`, events.type)
+          : [];
+        const tracked = (key: string, type: string) => engagement.find((e) => e.key === key && e.type === type);
         return {
           body: {
             ...contact,
             mergedFrom: ids.slice(1),
             scoreExplanation: score ?? null,
-            journeys: runs.map((r) => ({ workflowId: r.workflowId, journeyId: r.journeyId, version: r.version, currentStep: r.currentStep, status: r.status, startedAt: r.startedAt })),
-            messages: sent,
+            lifecycleHistory: lifecycle.map((e) => {
+              const p = e.properties as { changes: Record<string, { from: unknown; to: unknown }>; source?: string };
+              return { at: e.occurredAt, from: p.changes.lifecycle_stage!.from, to: p.changes.lifecycle_stage!.to, source: p.source ?? null };
+            }),
+            journeys: runs.map(({ run: r, journeyName }) => ({
+              workflowId: r.workflowId,
+              journeyId: r.journeyId,
+              journeyName,
+              version: r.version,
+              currentStep: r.currentStep,
+              status: r.status,
+              startedAt: r.startedAt,
+              endedAt: r.endedAt,
+            })),
+            messages: sent.map(({ key, ...m }) => {
+              const opened = tracked(key, 'email.opened');
+              const clicked = tracked(key, 'email.clicked');
+              return { ...m, opens: opened?.count ?? 0, firstOpenedAt: opened?.first ?? null, clicks: clicked?.count ?? 0, firstClickedAt: clicked?.first ?? null };
+            }),
+            handoffs,
             timeline: timeline.map((e) => ({ id: e.id, type: e.type, occurredAt: e.occurredAt, source: e.source, properties: e.properties })),
           },
         };

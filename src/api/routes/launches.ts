@@ -10,6 +10,8 @@ import { compileCondition } from '../../journey/compiler';
 import { declaredAudience, loadPlan } from '../../publishing/journeys';
 import { type AudienceLaunchInput, batchTaskQueue, type LaunchFilter, type LaunchProgress, launchProgressQuery, WorkflowType } from '../../contracts';
 import { decodeCursor, encodeCursor } from '../pagination';
+import { erasureSalts } from '../../contacts/erased-address';
+import { audiencePage, decideAudience } from '../../launches/audience';
 import { defineRoute } from '../route';
 
 const JourneyId = z.string().min(1).max(100);
@@ -67,7 +69,23 @@ const view = (r: LaunchRow, total: number, live?: LaunchProgress): z.infer<typeo
   error: r.error,
 });
 
-export function launchRoutes(deps: { db: Db; temporal: Client; taskQueue: string }) {
+/** Contacts a preview reads at most: beyond this it answers what it has counted, marked incomplete. */
+export const MAX_PREVIEW_SCAN = 200_000;
+const PREVIEW_PAGE = 1000;
+
+const LaunchPreview = z.object({
+  version: z.number().int(),
+  scanned: z.number().int().meta({ description: 'Live contacts read' }),
+  total: z.number().int().meta({ description: 'Live contacts in all' }),
+  matched: z.number().int().meta({ description: 'Contacts the audience filter matches' }),
+  enrol: z.number().int().meta({ description: 'Matched contacts a launch now would enrol' }),
+  skipped: z.number().int().meta({ description: 'Matched contacts it would skip' }),
+  skipReasons: z.record(z.string(), z.number().int()),
+  complete: z.boolean().meta({ description: `false when more than ${MAX_PREVIEW_SCAN} contacts exist: the counts cover the first ${MAX_PREVIEW_SCAN}` }),
+});
+
+export function launchRoutes(deps: { db: Db; temporal: Client; taskQueue: string; signingSecrets: readonly string[] }) {
+  const salts = erasureSalts(deps.signingSecrets);
   const { db } = deps;
   const find = async (id: string) => {
     const [row] = await db.select().from(audienceLaunches).where(eq(audienceLaunches.id, id));
@@ -75,7 +93,69 @@ export function launchRoutes(deps: { db: Db; temporal: Client; taskQueue: string
     return row;
   };
   const contactCount = async () => (await db.select({ n: sql<number>`count(*)::int` }).from(contacts).where(and(isNull(contacts.mergedInto), isNull(contacts.erasedAt))))[0]!.n;
+  /** The version and the filter a launch request means (shared by the launch and its preview). */
+  const resolve = async (journeyId: string, body: { version?: number | undefined; filter?: unknown; consent: 'email' | 'sms' | 'none' }) => {
+    const [journey] = await db.select().from(journeys).where(eq(journeys.id, journeyId));
+    if (!journey) throw new NotFoundError('Journey', journeyId);
+    if (!journey.latestVersion) throw new ConflictError(`Journey "${journey.id}" has no published version yet; publish it before launching.`);
+    const version = body.version ?? journey.latestVersion;
+    if (version > journey.latestVersion) {
+      throw new ValidationError('The request body is invalid; see errors for each field.', [{ path: 'version', message: `journey "${journey.id}" has no version ${version} (latest is ${journey.latestVersion})` }]);
+    }
+    let filter: LaunchFilter;
+    if (body.filter !== undefined) {
+      const c = compileCondition(body.filter, ['filter']);
+      if (!c.ok) throw new ValidationError('The audience filter is invalid; see errors for each field.', c.errors.map((e) => ({ path: e.path, message: e.message })));
+      filter = { audience: c.condition, consent: body.consent === 'none' ? null : body.consent };
+    } else {
+      const audience = declaredAudience(await loadPlan(db, journey.id, version));
+      filter = { ...(audience ? { audience } : {}), consent: body.consent === 'none' ? null : body.consent };
+    }
+    return { journey, version, filter };
+  };
   return [
+    defineRoute({
+      method: 'post',
+      path: '/v1/journeys/:journeyId/launches/preview',
+      tag: 'launches',
+      summary: `Count, before launching, the contacts an audience filter matches and how many a launch now would enrol or skip (by reason) — the launch's own rules; reads at most ${MAX_PREVIEW_SCAN} contacts`,
+      auth: ['marketer'],
+      params: z.object({ journeyId: JourneyId }),
+      body: LaunchRequest.pick({ version: true, filter: true, consent: true }),
+      responses: {
+        200: { description: 'The counts', schema: LaunchPreview },
+        400: { description: 'Invalid request or filter' },
+        404: { description: 'No such journey' },
+        409: { description: 'The journey is not published' },
+      },
+      handler: async ({ params, body }) => {
+        const { journey, version, filter } = await resolve(params.journeyId, body);
+        const plan = await loadPlan(db, journey.id, version);
+        const now = Date.now();
+        const out = { version, scanned: 0, total: await contactCount(), matched: 0, enrol: 0, skipped: 0, skipReasons: {} as Record<string, number>, complete: true };
+        let after: string | null = null;
+        do {
+          if (out.scanned >= MAX_PREVIEW_SCAN) {
+            out.complete = false;
+            break;
+          }
+          const { page, nextCursor } = await audiencePage(db, filter, after, PREVIEW_PAGE);
+          const { matched, reasons } = await decideAudience(db, { journeyId: journey.id, plan, filter, page, now, salts });
+          out.scanned += page.length;
+          out.matched += matched.length;
+          for (const c of matched) {
+            const reason = reasons.get(c.id);
+            if (reason === undefined) out.enrol++;
+            else {
+              out.skipped++;
+              out.skipReasons[reason] = (out.skipReasons[reason] ?? 0) + 1;
+            }
+          }
+          after = nextCursor;
+        } while (after);
+        return { body: out };
+      },
+    }),
     defineRoute({
       method: 'post',
       path: '/v1/journeys/:journeyId/launches',
@@ -92,23 +172,8 @@ export function launchRoutes(deps: { db: Db; temporal: Client; taskQueue: string
         409: { description: 'The journey is not published or not active' },
       },
       handler: async ({ params, body, req }) => {
-        const [journey] = await db.select().from(journeys).where(eq(journeys.id, params.journeyId));
-        if (!journey) throw new NotFoundError('Journey', params.journeyId);
-        if (!journey.latestVersion) throw new ConflictError(`Journey "${journey.id}" has no published version yet; publish it before launching.`);
+        const { journey, version, filter } = await resolve(params.journeyId, body);
         if (journey.status !== 'active') throw new ConflictError(`Journey "${journey.id}" is ${journey.status}; only active journeys can be launched.`);
-        const version = body.version ?? journey.latestVersion;
-        if (version > journey.latestVersion) {
-          throw new ValidationError('The request body is invalid; see errors for each field.', [{ path: 'version', message: `journey "${journey.id}" has no version ${version} (latest is ${journey.latestVersion})` }]);
-        }
-        let filter: LaunchFilter;
-        if (body.filter !== undefined) {
-          const c = compileCondition(body.filter, ['filter']);
-          if (!c.ok) throw new ValidationError('The audience filter is invalid; see errors for each field.', c.errors.map((e) => ({ path: e.path, message: e.message })));
-          filter = { audience: c.condition, consent: body.consent === 'none' ? null : body.consent };
-        } else {
-          const audience = declaredAudience(await loadPlan(db, journey.id, version));
-          filter = { ...(audience ? { audience } : {}), consent: body.consent === 'none' ? null : body.consent };
-        }
         const launchId = `launch_${randomUUID()}`;
         const input: AudienceLaunchInput = {
           v: 1,

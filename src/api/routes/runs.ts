@@ -106,6 +106,8 @@ const TimelineEntry = z.object({
   eventType: z.string().optional(),
   eventId: z.string().optional(),
   reason: z.string().optional(),
+  update: z.string().optional().meta({ description: 'With kind update: the repair (skipWait, moveToStep, migrateVersion)' }),
+  by: z.string().optional().meta({ description: 'Who asked for a repair or a cancellation' }),
 });
 
 const RunDetail = Run.extend({
@@ -314,7 +316,7 @@ export function runRoutes(deps: RunRoutesDeps) {
       method: 'post',
       path: '/v1/runs/:workflowId/cancel',
       tag: 'runs',
-      summary: 'Cancel a run gracefully: the run stops at once, records itself cancelled, and sends nothing more',
+      summary: 'Cancel a run gracefully: the run stops at once, records itself cancelled, and sends nothing more (its history names who asked)',
       auth: ['ops'],
       params: WorkflowIdParams,
       responses: {
@@ -322,10 +324,10 @@ export function runRoutes(deps: RunRoutesDeps) {
         404: { description: 'No such run' },
         409: { description: 'The run has already ended' },
       },
-      handler: async ({ params }) => {
+      handler: async ({ params, req }) => {
         const run = await mustFind(params.workflowId);
         if (run.status !== 'running') throw new ConflictError(`Run "${run.workflowId}" has already ended (${run.status}).`);
-        if ((await cancelRun(deps.temporal, run.workflowId)) === 'ended') throw new ConflictError(`Run "${run.workflowId}" has already ended in Temporal.`);
+        if ((await cancelRun(deps.temporal, run.workflowId, req.principal?.name ?? 'ops')) === 'ended') throw new ConflictError(`Run "${run.workflowId}" has already ended in Temporal.`);
         return { status: 202, body: { workflowId: run.workflowId, status: 'cancelling' as const } };
       },
     }),
