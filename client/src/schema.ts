@@ -113,7 +113,7 @@ export interface paths {
         /** Unsubscribe page; the button POSTs back (a GET never unsubscribes: link scanners follow GETs) */
         get: operations["getUToken"];
         put?: never;
-        /** RFC 8058 one-click unsubscribe (List-Unsubscribe=One-Click) and the page form */
+        /** RFC 8058 one-click unsubscribe (List-Unsubscribe=One-Click) and the page form: a link signed for a MAIL_TOPICS topic withdraws that topic only (contact.unsubscribed with the topic); `scope=all`, and links without a topic, withdraw all marketing email */
         post: operations["postUToken"];
         delete?: never;
         options?: never;
@@ -138,6 +138,126 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/analytics/campaigns": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Per campaign for [from, to): spend (recorded costs, else budget, plus its journeys’ message costs), leads, MQLs, SQLs, won deals and revenue credited by the attribution model (first_touch, last_touch, linear, time_decay with halfLifeDays), ROI and cost per lead / MQL / SQL; credit to touches of no campaign and to no touch is shown apart so everything sums to the totals */
+        get: operations["getV1AnalyticsCampaigns"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/analytics/deals": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Deals opened and closed in [from, to): won, lost, win rate, won revenue, open pipeline, payments, median days to win, stage regressions and won deals without an amount; money per currency with a converted total; by owner or stage */
+        get: operations["getV1AnalyticsDeals"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/analytics/funnel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Lifecycle funnel lead → MQL → SQL → opportunity → customer of the contacts who entered it in [from, to): per stage the contacts that reached it (or a later one), conversion to the next, median and p90 time in stage, and the contacts stuck there (no move for stuckDays); by cohort (month of entry), first-touch UTM source/medium/campaign, region, industry or owner */
+        get: operations["getV1AnalyticsFunnel"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/analytics/response-times": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Lead response time of the contacts who became MQL in [from, to): MQL → hand-off → first sales touch (a sales.touched event or CRM feedback on the hand-off), median and p90 in seconds, and the share touched within the SLA (slaMinutes, default 60) */
+        get: operations["getV1AnalyticsResponseTimes"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/campaigns": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every campaign, by id */
+        get: operations["getV1Campaigns"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/campaigns/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A campaign with its recorded costs */
+        get: operations["getV1CampaignsId"];
+        /** Create or replace a campaign: name, channel, budget and currency, dates, its utm_campaign value and its journeys */
+        put: operations["putV1CampaignsId"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/campaigns/{id}/costs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Record a cost of a campaign (media, agency, event); once a campaign has costs, they replace its budget as its spend. Send an Idempotency-Key so a retry records it once */
+        post: operations["postV1CampaignsIdCosts"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/contacts": {
         parameters: {
             query?: never;
@@ -145,7 +265,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List or search contacts by email, phone (normalized as a write normalizes them), CRM id (`externalId`), tag, lifecycle stage and `updatedSince`; merged-away duplicates and erased contacts are left out. Pages follow (created_at, id): a walk with `nextCursor` returns each contact once even while contacts change; `nextCursor` is null on the last page */
+        /** List or search contacts by email, phone (normalized as a write normalizes them), CRM id (`externalId`), part of the name (`name`, case-insensitive), tag, lifecycle stage and `updatedSince`; merged-away duplicates and erased contacts are left out. Pages follow (created_at, id): a walk with `nextCursor` returns each contact once even while contacts change; `nextCursor` is null on the last page */
         get: operations["getV1Contacts"];
         put?: never;
         post?: never;
@@ -179,7 +299,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A 360° view (by our id or the CRM id; a UUID is our id first): fields, tags, score with its explanation, lifecycle, journeys, messages and timeline */
+        /** A 360° view (by our id or the CRM id; a UUID is our id first): fields, tags, score with its explanation, lifecycle history, the journeys with the step each run is at, messages with their opens and clicks, sales hand-offs and one timeline of events (the newest 100 of each list; merged-away duplicates included) */
         get: operations["getV1ContactsId"];
         put?: never;
         post?: never;
@@ -197,7 +317,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Everything stored about a contact (by our id or the CRM id), merged duplicates included, as JSON: one section per table (contacts, contact_audit, events, score_events, messages, journey_runs, journey_run_steps, run_arms, conversions, sales_handoffs, sales_handoff_feedback, audience_launch_entries, contact_import_rows, suppressions) */
+        /** Everything stored about a contact (by our id or the CRM id), merged duplicates included, as JSON: one section per table (contacts, contact_audit, events, score_events, messages, journey_runs, journey_run_steps, run_arms, conversions, sales_handoffs, sales_handoff_feedback, audience_launch_entries, contact_import_rows, suppressions, email_feedback, deals, deal_events, contact_funnel, analytics_touches) */
         get: operations["getV1ContactsIdExport"];
         put?: never;
         post?: never;
@@ -219,6 +339,108 @@ export interface paths {
         /** Opts a contact in or out of subscription topics per channel (audited; each topic withdrawn stores contact.unsubscribed with channel and topic) */
         put: operations["putV1ContactsIdPreferences"];
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/deals/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A deal (the CRM deal id) as its events made it: amount, currency, stage, status, owner, expected close, payments, and its stage history with regressions */
+        get: operations["getV1DealsId"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/email/mailgun": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Mailgun webhook (failed, complained), signed: HMAC-SHA256 of signature.timestamp + signature.token under MAILGUN_WEBHOOK_SIGNING_KEY */
+        post: operations["postV1EmailMailgun"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/email/postmark": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Postmark bounce and spam-complaint webhook, authenticated with the HTTP Basic credentials POSTMARK_WEBHOOK_USER / POSTMARK_WEBHOOK_PASSWORD written into the webhook URL */
+        post: operations["postV1EmailPostmark"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/email/reports": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** A raw bounce or complaint report (RFC 3464 DSN or RFC 5965 ARF), posted by the mail server of the bounce mailbox as message/rfc822: matched to our message by Message-ID or X-Itinera-Idempotency-Key; a hard bounce suppresses the address, soft bounces count towards BOUNCE_SOFT_LIMIT, a policy bounce (5.7.x) is reported only, a complaint suppresses marketing; emits email.bounced / email.complained; the same report twice is applied once */
+        post: operations["postV1EmailReports"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/email/sendgrid": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** SendGrid signed Event Webhook (bounce, blocked, spamreport): ECDSA over X-Twilio-Email-Event-Webhook-Timestamp + the raw body, verified with SENDGRID_WEBHOOK_PUBLIC_KEY; each event is applied once by sg_event_id */
+        post: operations["postV1EmailSendgrid"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/email/ses": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Amazon SES bounce and complaint notifications through an SNS HTTPS subscription: the SNS signature is verified with the certificate at SigningCertURL (an https://sns.<region>.amazonaws.com URL only), the topic must be one of SES_SNS_TOPIC_ARNS; a SubscriptionConfirmation is confirmed */
+        post: operations["postV1EmailSes"];
         delete?: never;
         options?: never;
         head?: never;
@@ -556,8 +778,25 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Per-step funnel (entered, passed, waiting now, exited here), runs by status, messages by channel and status with opens/clicks/unsubscribes, goals and conversions, MQLs, split arms (`splits`: per split step and arm, runs entered, goal conversions after the assignment, rate with a 95% Wilson interval, and against the control arm — the holdout arm, else the first — the difference, relative lift and the p-value of a pooled, two-sided two-proportion z-test; `tooSmall: true` with a reason and no p-value when an arm expects fewer than 5 conversions or non-conversions; holdout arms count the messages they held back), and ROI = (revenue − cost) / cost: cost prices accepted messages (sent, delivered) with the version’s settings.costs; revenue sums `amount` of deal.won events of entered contacts after their entry (within the longest goal window, if any) */
+        /** Per-step funnel (entered, passed, waiting now, exited here), runs by status, messages by channel and status with opens/clicks/unsubscribes and bounce and complaint counts and rates (`deliverability`: per sending step, sent, bounced hard/soft/policy, complained, rates), goals and conversions, MQLs, split arms (`splits`: per split step and arm, runs entered, goal conversions after the assignment, rate with a 95% Wilson interval, and against the control arm — the holdout arm, else the first — the difference, relative lift and the p-value of a pooled, two-sided two-proportion z-test; `tooSmall: true` with a reason and no p-value when an arm expects fewer than 5 conversions or non-conversions; holdout arms count the messages they held back), and ROI = (revenue − cost) / cost: cost prices accepted messages (sent, delivered) with the version’s settings.costs; revenue is the journey’s share of deals won by entered contacts after their first entry (within the longest goal window, if any), each deal shared among the contact’s touches (UTM touches and journey entries) by the attribution model (`attribution`: first_touch, last_touch, linear — the default — or time_decay with `halfLifeDays`) and converted to the cost currency with ANALYTICS_FX_RATES */
         get: operations["getV1JourneysIdStats"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/journeys/{id}/steps/{stepId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One step of a version (default: the latest published): runs and contacts that entered it, its messages by channel and status with opens and clicks, and the goal conversions of contacts after they entered it — from indexed tables */
+        get: operations["getV1JourneysIdStepsStepId"];
         put?: never;
         post?: never;
         delete?: never;
@@ -601,6 +840,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/journeys/{journeyId}/launches/preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Count, before launching, the contacts an audience filter matches and how many a launch now would enrol or skip (by reason) — the launch's own rules; reads at most 200000 contacts */
+        post: operations["postV1JourneysJourneyIdLaunchesPreview"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/journeys/{journeyId}/replay": {
         parameters: {
             query?: never;
@@ -612,6 +868,23 @@ export interface paths {
         put?: never;
         /** Replay a journey's latest runs against the current workflow code and report any nondeterminism */
         post: operations["postV1JourneysJourneyIdReplay"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/journeys/validate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Compile a journey text as publishing would, storing nothing (an editor calls it as the user types): every error and warning with its path, line and column. Body: raw YAML (`content-type: application/yaml` or `text/yaml`), or JSON `{ source, format? }` / `{ definition }`. */
+        post: operations["postV1JourneysValidate"];
         delete?: never;
         options?: never;
         head?: never;
@@ -747,7 +1020,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Cancel a run gracefully: the run stops at once, records itself cancelled, and sends nothing more */
+        /** Cancel a run gracefully: the run stops at once, records itself cancelled, and sends nothing more (its history names who asked) */
         post: operations["postV1RunsWorkflowIdCancel"];
         delete?: never;
         options?: never;
@@ -888,6 +1161,40 @@ export interface paths {
         post: operations["postV1Session"];
         /** Sign out: revoke the session the cookie names and clear the cookie (needs X-CSRF-Token) */
         delete: operations["deleteV1Session"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sms/aliyun/report/{token}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Aliyun SMS delivery reports (SmsReport, HTTP batch push; the URL carries ALIYUN_SMS_CALLBACK_TOKEN): success → delivered, otherwise failed with err_code; the first final status wins; sms.delivered / sms.failed emitted once; unknown BizIds recorded as unmatched */
+        post: operations["postV1SmsAliyunReportToken"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sms/aliyun/up/{token}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Aliyun SMS replies (SmsUp, HTTP batch push; the URL carries ALIYUN_SMS_CALLBACK_TOKEN): 退订 / TD / STOP opt the number out of SMS (contact.unsubscribed, channel sms), 订阅 / START back in; a re-pushed reply (same sequence_id) changes nothing */
+        post: operations["postV1SmsAliyunUpToken"];
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -1272,7 +1579,16 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @constant */
+                    "List-Unsubscribe"?: "One-Click";
+                    /** @constant */
+                    scope?: "all";
+                };
+            };
+        };
         responses: {
             /** @description Unsubscribed */
             200: {
@@ -1325,6 +1641,843 @@ export interface operations {
             };
         };
     };
+    getV1AnalyticsCampaigns: {
+        parameters: {
+            query?: {
+                format?: "json" | "csv";
+                from?: string;
+                halfLifeDays?: number;
+                lookbackDays?: number;
+                model?: "first_touch" | "last_touch" | "linear" | "time_decay";
+                to?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The campaign report (or text/csv with format=csv) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        campaigns: {
+                            campaignId: string;
+                            channel: string;
+                            costPerLead: number | null;
+                            costPerMql: number | null;
+                            costPerSql: number | null;
+                            deals: number;
+                            journeyIds: string[];
+                            leads: number;
+                            /** @description Money, per currency; never added across currencies without a configured rate */
+                            messageCost: {
+                                /** @description Amount per ISO 4217 currency */
+                                byCurrency: {
+                                    [key: string]: number;
+                                };
+                                /** @description The reporting currency (ANALYTICS_CURRENCY) */
+                                currency: string;
+                                missingRates: string[];
+                                /** @description Σ amount × rate in the reporting currency; null when a currency has no rate */
+                                total: number | null;
+                            };
+                            mqls: number;
+                            name: string;
+                            /** @description Money, per currency; never added across currencies without a configured rate */
+                            revenue: {
+                                /** @description Amount per ISO 4217 currency */
+                                byCurrency: {
+                                    [key: string]: number;
+                                };
+                                /** @description The reporting currency (ANALYTICS_CURRENCY) */
+                                currency: string;
+                                missingRates: string[];
+                                /** @description Σ amount × rate in the reporting currency; null when a currency has no rate */
+                                total: number | null;
+                            };
+                            roi: number | null;
+                            /** @description Money, per currency; never added across currencies without a configured rate */
+                            spend: {
+                                /** @description Amount per ISO 4217 currency */
+                                byCurrency: {
+                                    [key: string]: number;
+                                };
+                                /** @description The reporting currency (ANALYTICS_CURRENCY) */
+                                currency: string;
+                                missingRates: string[];
+                                /** @description Σ amount × rate in the reporting currency; null when a currency has no rate */
+                                total: number | null;
+                            };
+                            /** @enum {string} */
+                            spendSource: "costs" | "budget" | "none";
+                            sqls: number;
+                            utmCampaign: string | null;
+                        }[];
+                        from: string;
+                        halfLifeDays: number;
+                        lookbackDays: number;
+                        /** @enum {string} */
+                        model: "first_touch" | "last_touch" | "linear" | "time_decay";
+                        otherTouches: {
+                            deals: number;
+                            leads: number;
+                            mqls: number;
+                            /** @description Money, per currency; never added across currencies without a configured rate */
+                            revenue: {
+                                /** @description Amount per ISO 4217 currency */
+                                byCurrency: {
+                                    [key: string]: number;
+                                };
+                                /** @description The reporting currency (ANALYTICS_CURRENCY) */
+                                currency: string;
+                                missingRates: string[];
+                                /** @description Σ amount × rate in the reporting currency; null when a currency has no rate */
+                                total: number | null;
+                            };
+                            sqls: number;
+                        };
+                        to: string;
+                        totals: {
+                            deals: number;
+                            leads: number;
+                            mqls: number;
+                            /** @description Money, per currency; never added across currencies without a configured rate */
+                            revenue: {
+                                /** @description Amount per ISO 4217 currency */
+                                byCurrency: {
+                                    [key: string]: number;
+                                };
+                                /** @description The reporting currency (ANALYTICS_CURRENCY) */
+                                currency: string;
+                                missingRates: string[];
+                                /** @description Σ amount × rate in the reporting currency; null when a currency has no rate */
+                                total: number | null;
+                            };
+                            sqls: number;
+                            unpricedDeals: number;
+                        };
+                        unattributed: {
+                            deals: number;
+                            leads: number;
+                            mqls: number;
+                            /** @description Money, per currency; never added across currencies without a configured rate */
+                            revenue: {
+                                /** @description Amount per ISO 4217 currency */
+                                byCurrency: {
+                                    [key: string]: number;
+                                };
+                                /** @description The reporting currency (ANALYTICS_CURRENCY) */
+                                currency: string;
+                                missingRates: string[];
+                                /** @description Σ amount × rate in the reporting currency; null when a currency has no rate */
+                                total: number | null;
+                            };
+                            sqls: number;
+                        };
+                    };
+                };
+            };
+            /** @description Invalid request; `errors` names each field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, malformed or revoked API key. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Requires role: marketer or ops or admin. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limit exceeded; see Retry-After. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getV1AnalyticsDeals: {
+        parameters: {
+            query?: {
+                format?: "json" | "csv";
+                from?: string;
+                groupBy?: "none" | "owner" | "stage";
+                owner?: string;
+                to?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The deals report (or text/csv with format=csv) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        from: string;
+                        /** @enum {string} */
+                        groupBy: "none" | "owner" | "stage";
+                        groups: {
+                            group: string | null;
+                            lost: number;
+                            medianDaysToWin: number | null;
+                            opened: number;
+                            /** @description Money, per currency; never added across currencies without a configured rate */
+                            openPipeline: {
+                                /** @description Amount per ISO 4217 currency */
+                                byCurrency: {
+                                    [key: string]: number;
+                                };
+                                /** @description The reporting currency (ANALYTICS_CURRENCY) */
+                                currency: string;
+                                missingRates: string[];
+                                /** @description Σ amount × rate in the reporting currency; null when a currency has no rate */
+                                total: number | null;
+                            };
+                            /** @description Money, per currency; never added across currencies without a configured rate */
+                            paid: {
+                                /** @description Amount per ISO 4217 currency */
+                                byCurrency: {
+                                    [key: string]: number;
+                                };
+                                /** @description The reporting currency (ANALYTICS_CURRENCY) */
+                                currency: string;
+                                missingRates: string[];
+                                /** @description Σ amount × rate in the reporting currency; null when a currency has no rate */
+                                total: number | null;
+                            };
+                            regressions: number;
+                            unpriced: number;
+                            winRate: number | null;
+                            won: number;
+                            /** @description Money, per currency; never added across currencies without a configured rate */
+                            wonRevenue: {
+                                /** @description Amount per ISO 4217 currency */
+                                byCurrency: {
+                                    [key: string]: number;
+                                };
+                                /** @description The reporting currency (ANALYTICS_CURRENCY) */
+                                currency: string;
+                                missingRates: string[];
+                                /** @description Σ amount × rate in the reporting currency; null when a currency has no rate */
+                                total: number | null;
+                            };
+                        }[];
+                        to: string;
+                    };
+                };
+            };
+            /** @description Invalid request; `errors` names each field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, malformed or revoked API key. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Requires role: marketer or ops or admin. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limit exceeded; see Retry-After. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getV1AnalyticsFunnel: {
+        parameters: {
+            query?: {
+                campaign?: string;
+                format?: "json" | "csv";
+                from?: string;
+                groupBy?: "none" | "cohort" | "source" | "medium" | "campaign" | "region" | "industry" | "owner";
+                industry?: string;
+                medium?: string;
+                owner?: string;
+                region?: string;
+                source?: string;
+                stuckDays?: number;
+                to?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The funnel (or text/csv with format=csv) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        asOf: string;
+                        from: string;
+                        /** @enum {string} */
+                        groupBy: "none" | "cohort" | "source" | "medium" | "campaign" | "region" | "industry" | "owner";
+                        groups: {
+                            contacts: number;
+                            group: string | null;
+                            stages: {
+                                /** @description reached(next) / reached(this) */
+                                conversionToNext: number | null;
+                                medianSecondsInStage: number | null;
+                                p90SecondsInStage: number | null;
+                                /** @description Contacts that reached this stage or a later one */
+                                reached: number;
+                                /** @enum {string} */
+                                stage: "lead" | "mql" | "sql" | "opportunity" | "customer";
+                                /** @description At this stage now, without a move for stuckDays */
+                                stuck: number;
+                            }[];
+                        }[];
+                        stuckDays: number;
+                        to: string;
+                    };
+                };
+            };
+            /** @description Invalid request; `errors` names each field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, malformed or revoked API key. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Requires role: marketer or ops or admin. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limit exceeded; see Retry-After. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getV1AnalyticsResponseTimes: {
+        parameters: {
+            query?: {
+                campaign?: string;
+                format?: "json" | "csv";
+                from?: string;
+                groupBy?: "none" | "cohort" | "source" | "medium" | "campaign" | "region" | "industry" | "owner";
+                industry?: string;
+                medium?: string;
+                owner?: string;
+                region?: string;
+                slaMinutes?: number;
+                source?: string;
+                to?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Response times (or text/csv with format=csv) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        asOf: string;
+                        from: string;
+                        /** @enum {string} */
+                        groupBy: "none" | "cohort" | "source" | "medium" | "campaign" | "region" | "industry" | "owner";
+                        groups: {
+                            group: string | null;
+                            handedOff: number;
+                            handoffToTouchSeconds: {
+                                count: number;
+                                median: number | null;
+                                p90: number | null;
+                            };
+                            mqls: number;
+                            mqlToHandoffSeconds: {
+                                count: number;
+                                median: number | null;
+                                p90: number | null;
+                            };
+                            mqlToTouchSeconds: {
+                                count: number;
+                                median: number | null;
+                                p90: number | null;
+                            };
+                            /** @description Not touched yet and still inside the SLA */
+                            pending: number;
+                            /** @description withinSla / (mqls − pending) */
+                            slaShare: number | null;
+                            touched: number;
+                            touchedBeforeMql: number;
+                            withinSla: number;
+                        }[];
+                        slaSeconds: number;
+                        to: string;
+                    };
+                };
+            };
+            /** @description Invalid request; `errors` names each field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, malformed or revoked API key. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Requires role: marketer or ops or admin. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limit exceeded; see Retry-After. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getV1Campaigns: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The campaigns */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        campaigns: {
+                            budget: number | null;
+                            channel: string;
+                            createdAt: unknown;
+                            currency: string;
+                            endsOn: string | null;
+                            id: string;
+                            journeyIds: string[];
+                            name: string;
+                            startsOn: string | null;
+                            updatedAt: unknown;
+                            utmCampaign: string | null;
+                        }[];
+                    };
+                };
+            };
+            /** @description Missing, malformed or revoked API key. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Requires role: marketer or ops or admin. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limit exceeded; see Retry-After. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getV1CampaignsId: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The campaign */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        budget: number | null;
+                        channel: string;
+                        costs: {
+                            amount: number;
+                            campaignId: string;
+                            createdAt: unknown;
+                            currency: string;
+                            id: number;
+                            incurredOn: string;
+                            note: string | null;
+                        }[];
+                        createdAt: unknown;
+                        currency: string;
+                        endsOn: string | null;
+                        id: string;
+                        journeyIds: string[];
+                        name: string;
+                        startsOn: string | null;
+                        updatedAt: unknown;
+                        utmCampaign: string | null;
+                    };
+                };
+            };
+            /** @description Invalid request; `errors` names each field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, malformed or revoked API key. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Requires role: marketer or ops or admin. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such campaign */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Rate limit exceeded; see Retry-After. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    putV1CampaignsId: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Planned spend; the report uses it when no cost is recorded */
+                    budget?: number | string;
+                    /** @description email, sms, paid_search, social, event, … */
+                    channel: string;
+                    currency: string;
+                    /** Format: date */
+                    endsOn?: string;
+                    /**
+                     * @description Journeys that belong to it (a journey belongs to one campaign)
+                     * @default []
+                     */
+                    journeyIds?: string[];
+                    name: string;
+                    /** Format: date */
+                    startsOn?: string;
+                    /** @description The utm_campaign value of its links and events (one campaign per value) */
+                    utmCampaign?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description The campaign */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        budget: number | null;
+                        channel: string;
+                        createdAt: unknown;
+                        currency: string;
+                        endsOn: string | null;
+                        id: string;
+                        journeyIds: string[];
+                        name: string;
+                        startsOn: string | null;
+                        updatedAt: unknown;
+                        utmCampaign: string | null;
+                    };
+                };
+            };
+            /** @description A field is invalid, or a journey does not exist */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing, malformed or revoked API key. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Requires role: marketer or admin. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The utm_campaign value or a journey belongs to another campaign */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Rate limit exceeded; see Retry-After. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    postV1CampaignsIdCosts: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Makes retrying safe: within 24 h, for the same API key, a retry with the same key and body gets the first response again (status, body and headers, plus `Idempotent-Replayed: true`) instead of running twice. The same key with another method, path or body is a 422; while the first request is still being processed a retry gets 409 with Retry-After: 1 (after 60 s it is taken as abandoned and runs again). Only successful (2xx) responses are remembered: after an error the same key runs the request again. Keys are per API key: another key never sees this response.
+                 * @example 5f0c8a8e-3c1b-4f5e-9d0a-2b6f1c7e9a41
+                 */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    amount: number | string;
+                    currency: string;
+                    /** Format: date */
+                    incurredOn: string;
+                    note?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description The cost recorded */
+            201: {
+                headers: {
+                    /** @description `true` when this is the stored response to an earlier request with the same Idempotency-Key */
+                    "Idempotent-Replayed"?: "true";
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        amount: number;
+                        campaignId: string;
+                        createdAt: unknown;
+                        currency: string;
+                        id: number;
+                        incurredOn: string;
+                        note: string | null;
+                    };
+                };
+            };
+            /** @description Invalid request; `errors` names each field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, malformed or revoked API key. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Requires role: marketer or integration or admin. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such campaign */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description A request with this Idempotency-Key is still being processed; retry after Retry-After */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The Idempotency-Key was already used with another request */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limit exceeded; see Retry-After. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     getV1Contacts: {
         parameters: {
             query?: {
@@ -1335,6 +2488,7 @@ export interface operations {
                 lifecycleStage?: "subscriber" | "lead" | "mql" | "sql" | "opportunity" | "customer" | "evangelist" | "other";
                 /** @example 50 */
                 limit?: number;
+                name?: string;
                 phone?: string;
                 /** @example webinar-2026 */
                 tag?: string;
@@ -2011,6 +3165,509 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
+            };
+        };
+    };
+    getV1DealsId: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The deal */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        amount: number | null;
+                        closedAt: unknown | null;
+                        company: string | null;
+                        contactId: string;
+                        currency: string | null;
+                        expectedCloseAt: unknown | null;
+                        history: {
+                            afterClose: boolean;
+                            at: string;
+                            eventId: string;
+                            regression: boolean;
+                            stage: string;
+                        }[];
+                        id: string;
+                        lastEventAt: unknown;
+                        openedAt: unknown;
+                        ownerId: string | null;
+                        paid: {
+                            [key: string]: number;
+                        };
+                        regressions: number;
+                        stage: string | null;
+                        /** @enum {string} */
+                        status: "open" | "won" | "lost";
+                    };
+                };
+            };
+            /** @description Invalid request; `errors` names each field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, malformed or revoked API key. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Requires role: marketer or ops or integration or admin. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No event named this deal */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Rate limit exceeded; see Retry-After. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    postV1EmailMailgun: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    "event-data": {
+                        "delivery-status"?: {
+                            code?: number | string;
+                            description?: string;
+                            "enhanced-code"?: string;
+                            message?: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                        event: string;
+                        id: string;
+                        message?: {
+                            headers?: {
+                                [key: string]: unknown;
+                            };
+                        } & {
+                            [key: string]: unknown;
+                        };
+                        reason?: string;
+                        recipient?: string;
+                        severity?: string;
+                        timestamp?: number;
+                        "user-variables"?: {
+                            [key: string]: unknown;
+                        };
+                    } & {
+                        [key: string]: unknown;
+                    };
+                    signature: {
+                        signature: string;
+                        timestamp: string;
+                        token: string;
+                    };
+                };
+            };
+        };
+        responses: {
+            /** @description Applied (or already applied: `duplicate`) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        results: {
+                            duplicate: boolean;
+                            matched: boolean;
+                            messageId: string | null;
+                            outcome: string;
+                        }[];
+                    };
+                };
+            };
+            /** @description No message of ours matches: recorded as unmatched, nothing changed */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Malformed payload */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad or missing signature or credentials */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description This provider is not configured */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    postV1EmailPostmark: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    BouncedAt?: string;
+                    Content?: string;
+                    Description?: string;
+                    Details?: string;
+                    Email?: string;
+                    ID: number | string;
+                    MessageID?: string;
+                    Metadata?: {
+                        [key: string]: unknown;
+                    };
+                    RecordType: string;
+                    Type?: string;
+                    TypeCode?: number;
+                } & {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        responses: {
+            /** @description Applied (or already applied: `duplicate`) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        results: {
+                            duplicate: boolean;
+                            matched: boolean;
+                            messageId: string | null;
+                            outcome: string;
+                        }[];
+                    };
+                };
+            };
+            /** @description No message of ours matches: recorded as unmatched, nothing changed */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Malformed payload */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad or missing signature or credentials */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description This provider is not configured */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    postV1EmailReports: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": string;
+            };
+        };
+        responses: {
+            /** @description Applied (or already applied: `duplicate`) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        results: {
+                            duplicate: boolean;
+                            matched: boolean;
+                            messageId: string | null;
+                            outcome: string;
+                        }[];
+                    };
+                };
+            };
+            /** @description No message of ours matches: recorded as unmatched, nothing changed */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Malformed payload */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing, malformed or revoked API key. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Bad or missing signature or credentials */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description This provider is not configured */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Larger than INBOUND_REPORT_MAX_BYTES */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not sent as message/rfc822 (or text/plain) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not a DSN or ARF report, or a DSN with no failed recipient */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Rate limit exceeded; see Retry-After. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    postV1EmailSendgrid: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": ({
+                    bounce_classification?: string;
+                    email?: string;
+                    event: string;
+                    itinera_key?: string;
+                    reason?: string;
+                    sg_event_id: string;
+                    sg_message_id?: string;
+                    "smtp-id"?: string;
+                    status?: string;
+                    timestamp?: number;
+                    type?: string;
+                } & {
+                    [key: string]: unknown;
+                })[];
+            };
+        };
+        responses: {
+            /** @description Applied (or already applied: `duplicate`) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        results: {
+                            duplicate: boolean;
+                            matched: boolean;
+                            messageId: string | null;
+                            outcome: string;
+                        }[];
+                    };
+                };
+            };
+            /** @description No message of ours matches: recorded as unmatched, nothing changed */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Malformed payload */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad or missing signature or credentials */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description This provider is not configured */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    postV1EmailSes: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    Message: string;
+                    MessageId: string;
+                    Signature: string;
+                    /** @enum {string} */
+                    SignatureVersion: "1" | "2";
+                    SigningCertURL: string;
+                    Subject?: string;
+                    SubscribeURL?: string;
+                    Timestamp: string;
+                    Token?: string;
+                    TopicArn: string;
+                    /** @enum {string} */
+                    Type: "Notification" | "SubscriptionConfirmation" | "UnsubscribeConfirmation";
+                    UnsubscribeURL?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Applied (or already applied: `duplicate`) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        results: {
+                            duplicate: boolean;
+                            matched: boolean;
+                            messageId: string | null;
+                            outcome: string;
+                        }[];
+                    };
+                };
+            };
+            /** @description No message of ours matches: recorded as unmatched, nothing changed */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Malformed payload */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad or missing signature or credentials */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description This provider is not configured */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };
@@ -3189,6 +4846,9 @@ export interface operations {
                         validation: {
                             contentHash: string | null;
                             errors: {
+                                /** @description 1-based column in the YAML source */
+                                column?: number;
+                                /** @description 1-based line in the YAML source */
                                 line?: number;
                                 message: string;
                                 path: string;
@@ -3197,6 +4857,9 @@ export interface operations {
                             }[];
                             valid: boolean;
                             warnings: {
+                                /** @description 1-based column in the YAML source */
+                                column?: number;
+                                /** @description 1-based line in the YAML source */
                                 line?: number;
                                 message: string;
                                 path: string;
@@ -3624,6 +5287,9 @@ export interface operations {
                         validation: {
                             contentHash: string | null;
                             errors: {
+                                /** @description 1-based column in the YAML source */
+                                column?: number;
+                                /** @description 1-based line in the YAML source */
                                 line?: number;
                                 message: string;
                                 path: string;
@@ -3632,6 +5298,9 @@ export interface operations {
                             }[];
                             valid: boolean;
                             warnings: {
+                                /** @description 1-based column in the YAML source */
+                                column?: number;
+                                /** @description 1-based line in the YAML source */
                                 line?: number;
                                 message: string;
                                 path: string;
@@ -4035,6 +5704,9 @@ export interface operations {
                         status: "draft" | "active" | "paused" | "archived";
                         version: number;
                         warnings: {
+                            /** @description 1-based column in the YAML source */
+                            column?: number;
+                            /** @description 1-based line in the YAML source */
                             line?: number;
                             message: string;
                             path: string;
@@ -4071,6 +5743,9 @@ export interface operations {
                         status: "draft" | "active" | "paused" | "archived";
                         version: number;
                         warnings: {
+                            /** @description 1-based column in the YAML source */
+                            column?: number;
+                            /** @description 1-based line in the YAML source */
                             line?: number;
                             message: string;
                             path: string;
@@ -4468,6 +6143,9 @@ export interface operations {
     getV1JourneysIdStats: {
         parameters: {
             query?: {
+                attribution?: "first_touch" | "last_touch" | "linear" | "time_decay";
+                halfLifeDays?: number;
+                lookbackDays?: number;
                 /** @example 3 */
                 version?: number;
             };
@@ -4536,6 +6214,102 @@ export interface operations {
             };
         };
     };
+    getV1JourneysIdStepsStepId: {
+        parameters: {
+            query?: {
+                version?: number;
+            };
+            header?: never;
+            path: {
+                id: string;
+                stepId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The step */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Contacts that entered the step */
+                        contacts: number;
+                        /** @description Goal conversions of contacts after they entered the step */
+                        conversions: {
+                            contacts: number;
+                            conversions: number;
+                            goal: string;
+                        }[];
+                        /** @description Runs that entered the step */
+                        entered: number;
+                        journeyId: string;
+                        messages: {
+                            /** @description Channel → status (sent, delivered, bounced, failed, suppressed…) → messages */
+                            byChannel: {
+                                [key: string]: {
+                                    [key: string]: number;
+                                };
+                            };
+                            /** @description Email messages clicked at least once */
+                            clicked: number;
+                            /** @description Email messages opened at least once */
+                            opened: number;
+                            total: number;
+                        };
+                        stepId: string;
+                        type: string;
+                        version: number;
+                    };
+                };
+            };
+            /** @description Invalid request; `errors` names each field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, malformed or revoked API key. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Requires role: marketer or admin. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such journey, version or step, or nothing published yet */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Rate limit exceeded; see Retry-After. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     postV1JourneysIdValidate: {
         parameters: {
             query?: never;
@@ -4570,6 +6344,9 @@ export interface operations {
                         /** @constant */
                         valid: true;
                         warnings: {
+                            /** @description 1-based column in the YAML source */
+                            column?: number;
+                            /** @description 1-based line in the YAML source */
                             line?: number;
                             message: string;
                             path: string;
@@ -4897,6 +6674,108 @@ export interface operations {
             };
         };
     };
+    postV1JourneysJourneyIdLaunchesPreview: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                journeyId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /**
+                     * @description Skip contacts who cannot be messaged on this channel (no address, opted out, suppressed).
+                     * @default none
+                     * @enum {string}
+                     */
+                    consent?: "email" | "sms" | "none";
+                    /** @description Audience condition in the journey language (field/tag/event, all/any/not). Default: the journey's audience trigger; everyone if it has none. */
+                    filter?: unknown;
+                    /** @description Journey version to enrol into. Default: the latest. */
+                    version?: number;
+                };
+            };
+        };
+        responses: {
+            /** @description The counts */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description false when more than 200000 contacts exist: the counts cover the first 200000 */
+                        complete: boolean;
+                        /** @description Matched contacts a launch now would enrol */
+                        enrol: number;
+                        /** @description Contacts the audience filter matches */
+                        matched: number;
+                        /** @description Live contacts read */
+                        scanned: number;
+                        /** @description Matched contacts it would skip */
+                        skipped: number;
+                        skipReasons: {
+                            [key: string]: number;
+                        };
+                        /** @description Live contacts in all */
+                        total: number;
+                        version: number;
+                    };
+                };
+            };
+            /** @description Invalid request or filter */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing, malformed or revoked API key. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Requires role: marketer or admin. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such journey */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The journey is not published */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Rate limit exceeded; see Retry-After. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     postV1JourneysJourneyIdReplay: {
         parameters: {
             query?: never;
@@ -4999,6 +6878,110 @@ export interface operations {
             };
             /** @description No such journey */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Rate limit exceeded; see Retry-After. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    postV1JourneysValidate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description The journey as a JSON object (same shape as the YAML) */
+                    definition?: {
+                        [key: string]: unknown;
+                    };
+                    /**
+                     * @description `json` makes a source that is not JSON an error; default: YAML (JSON is valid YAML)
+                     * @enum {string}
+                     */
+                    format?: "yaml" | "json";
+                    /** @description The journey as YAML or JSON text */
+                    source?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description The compiler’s verdict (valid or not); changed says whether publishing would make a new version of that journey */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        changed: boolean | null;
+                        contentHash: string | null;
+                        errors: {
+                            /** @description 1-based column in the YAML source */
+                            column?: number;
+                            /** @description 1-based line in the YAML source */
+                            line?: number;
+                            message: string;
+                            path: string;
+                            /** @description file: path: message */
+                            text: string;
+                        }[];
+                        latestVersion: number | null;
+                        valid: boolean;
+                        warnings: {
+                            /** @description 1-based column in the YAML source */
+                            column?: number;
+                            /** @description 1-based line in the YAML source */
+                            line?: number;
+                            message: string;
+                            path: string;
+                            /** @description file: path: message */
+                            text: string;
+                        }[];
+                    };
+                };
+            };
+            /** @description Invalid request; `errors` names each field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, malformed or revoked API key. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Requires role: marketer or admin. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported content type */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5632,6 +7615,7 @@ export interface operations {
                 step?: string;
                 stuck?: "true" | "false";
                 version?: number;
+                workflowIdPrefix?: string;
             };
             header?: never;
             path?: never;
@@ -5791,17 +7775,21 @@ export interface operations {
                             activityType?: string;
                             at: unknown;
                             attempt?: number;
+                            /** @description Who asked for a repair or a cancellation */
+                            by?: string;
                             error?: string;
                             eventId?: string;
                             eventType?: string;
                             fireAt?: unknown;
                             /** @enum {string} */
-                            kind: "started" | "step" | "activity_scheduled" | "activity_completed" | "activity_failed" | "activity_timed_out" | "activity_cancelled" | "timer_started" | "timer_fired" | "timer_cancelled" | "signal" | "cancel_requested" | "continued_as_new" | "completed" | "failed" | "cancelled" | "terminated" | "timed_out";
+                            kind: "started" | "step" | "activity_scheduled" | "activity_completed" | "activity_failed" | "activity_timed_out" | "activity_cancelled" | "timer_started" | "timer_fired" | "timer_cancelled" | "signal" | "update" | "cancel_requested" | "continued_as_new" | "completed" | "failed" | "cancelled" | "terminated" | "timed_out";
                             reason?: string;
                             runId: string;
                             signal?: string;
                             step?: string;
                             timerId?: string;
+                            /** @description With kind update: the repair (skipWait, moveToStep, migrateVersion) */
+                            update?: string;
                         }[];
                         /** @description Older entries (or runs before several continue-as-new) were left out */
                         timelineTruncated: boolean;
@@ -6904,6 +8892,117 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
+            };
+        };
+    };
+    postV1SmsAliyunReportToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                token: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": ({
+                    biz_id: string;
+                    err_code?: string;
+                    err_msg?: string;
+                    out_id?: string;
+                    phone_number: string;
+                    report_time?: string;
+                    send_time?: string;
+                    sms_size?: string;
+                    success: boolean;
+                } & {
+                    [key: string]: unknown;
+                })[];
+            };
+        };
+        responses: {
+            /** @description Aliyun's expected answer, {"code":0} */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not a SmsReport array */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Wrong token */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not configured */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    postV1SmsAliyunUpToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                token: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": ({
+                    content: string;
+                    dest_code?: string;
+                    phone_number: string;
+                    send_time?: string;
+                    sequence_id: number | string;
+                    sign_name?: string;
+                } & {
+                    [key: string]: unknown;
+                })[];
+            };
+        };
+        responses: {
+            /** @description Aliyun's expected answer, {"code":0} */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not a SmsUp array */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Wrong token */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not configured */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };

@@ -252,7 +252,7 @@ export async function ensureNamespace(address: string, opts: { namespace: string
       try {
         return await fn();
       } catch (err) {
-        if (Date.now() > deadline) throw new Error(`temporal-cluster: ${what} did not succeed: ${(err as Error).message}`);
+        if (Date.now() > deadline) throw new Error(`temporal-cluster: ${what} did not succeed: ${(err as Error).message}`, { cause: err });
         await new Promise((r) => setTimeout(r, 500));
       }
     }
