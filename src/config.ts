@@ -220,6 +220,8 @@ const EnvSchema = z.object({
   BOUNCE_SOFT_LIMIT: z.coerce.number().int().min(1).max(100).default(DEFAULT_DELIVERABILITY.softBounceLimit),
   BOUNCE_SOFT_WINDOW_DAYS: z.coerce.number().int().min(1).max(365).default(DEFAULT_DELIVERABILITY.softBounceWindowMs / 86_400_000),
   INBOUND_REPORT_MAX_BYTES: z.coerce.number().int().min(1024).max(64 * 1024 * 1024).default(DEFAULT_REPORT_MAX_BYTES),
+  BOUNCE_SMTP_PORT: z.coerce.number().int().min(1).max(65535).optional(),
+  BOUNCE_SMTP_HOST: z.string().min(1).optional(),
   SES_SNS_TOPIC_ARNS: z
     .string()
     .default('')
@@ -337,6 +339,8 @@ export type Config = {
     mailgunSigningKey: string | undefined;
     sendgridPublicKey: KeyObject | undefined;
     postmark: { user: string; password: string } | undefined;
+    /** The SMTP bounce mailbox the API process listens on (BOUNCE_SMTP_PORT, BOUNCE_SMTP_HOST, default HOST); unset: none. */
+    bounceSmtp: { host: string; port: number } | undefined;
   };
   /** DKIM keys by From domain (DKIM_DOMAIN/… and DKIM_KEYS), each checked to sign at start-up; empty: mail is unsigned. */
   dkim: DkimOptions[];
@@ -457,6 +461,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       mailgunSigningKey: e.MAILGUN_WEBHOOK_SIGNING_KEY,
       sendgridPublicKey: e.SENDGRID_WEBHOOK_PUBLIC_KEY,
       postmark: e.POSTMARK_WEBHOOK_USER && e.POSTMARK_WEBHOOK_PASSWORD ? { user: e.POSTMARK_WEBHOOK_USER, password: e.POSTMARK_WEBHOOK_PASSWORD } : undefined,
+      bounceSmtp: e.BOUNCE_SMTP_PORT !== undefined ? { host: e.BOUNCE_SMTP_HOST ?? e.HOST, port: e.BOUNCE_SMTP_PORT } : undefined,
     },
     dkim,
     sms:

@@ -12,6 +12,7 @@ import { loadTemplateCatalog } from './templates/catalog';
 import { createLogger } from './logger';
 import { JOURNEYS_DIR, TEMPLATES_DIR } from './paths';
 import { createApi } from './wiring/api';
+import { startConfiguredBounceMailbox } from './wiring/bounce-mailbox';
 import { openMigratedDatabase } from './wiring/database';
 import { runEntryPoint } from './wiring/entry';
 import { createProcessWorker } from './wiring/process-worker';
@@ -50,6 +51,7 @@ async function main() {
     const s = app.listen(config.port, config.host, () => resolve(s));
     s.on('error', reject);
   });
+  const bounces = await startConfiguredBounceMailbox({ config, log, database, temporal, scoring });
   const key = config.nodeEnv === 'production' ? undefined : await devApiKey(database.db, config.dataDir);
 
   const base = `http://${config.host === '0.0.0.0' ? 'localhost' : config.host}:${config.port}`;
@@ -64,6 +66,7 @@ async function main() {
     ...(temporal.devServer?.uiUrl ? [`  Temporal UI   ${temporal.devServer.uiUrl}`] : []),
     `  Database      ${database.kind === 'pglite' ? `PGlite in ${database.location}` : database.location}`,
     `  Mail          ${mailDescription}`,
+    ...(bounces ? [`  Bounces       smtp://${config.deliverability.bounceSmtp!.host}:${bounces.port} (the bounce mailbox)`] : []),
     ...(key ? [`  Dev API key   ${key}   (admin; stored in ${path.join(config.dataDir, 'dev-api-key')})`] : []),
     '',
     'Press Ctrl-C to stop.',
@@ -78,6 +81,7 @@ async function main() {
     log.info({ signal }, 'stopping: API, then worker (in-flight activities finish), then Temporal and the database');
     await new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeAllConnections();
+    await bounces?.close();
     // The SDK also reacts to SIGINT/SIGTERM by itself; only ask for a shutdown if it has not begun one.
     worker.shutdown();
     await workerRun.catch((err) => log.error({ err }, 'worker stopped with an error'));

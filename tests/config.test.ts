@@ -111,6 +111,11 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ SES_SNS_TOPIC_ARNS: 'my-topic' })).toThrow(/SES_SNS_TOPIC_ARNS/);
     expect(() => loadConfig({ POSTMARK_WEBHOOK_USER: 'pm' })).toThrow(/POSTMARK_WEBHOOK_PASSWORD and POSTMARK_WEBHOOK_USER are set together/);
     expect(() => loadConfig({ MAIL_RELAY: 'sparkpost' })).toThrow(/MAIL_RELAY/);
+    // The SMTP bounce mailbox: off unless a port is given; it listens on HOST unless BOUNCE_SMTP_HOST says otherwise.
+    expect(d.bounceSmtp).toBeUndefined();
+    expect(loadConfig({ BOUNCE_SMTP_PORT: '2525' }).deliverability.bounceSmtp).toEqual({ host: '127.0.0.1', port: 2525 });
+    expect(loadConfig({ BOUNCE_SMTP_PORT: '25', BOUNCE_SMTP_HOST: '0.0.0.0' }).deliverability.bounceSmtp).toEqual({ host: '0.0.0.0', port: 25 });
+    expect(() => loadConfig({ BOUNCE_SMTP_PORT: '70000' })).toThrow(/BOUNCE_SMTP_PORT/);
   });
 
   it('treats empty variables as unset', () => {

@@ -4,6 +4,7 @@ import { loadScoringModel } from '../scoring/model';
 import { SCORING_MODEL_FILE } from '../paths';
 import { createLogger } from '../logger';
 import { createApi } from '../wiring/api';
+import { startConfiguredBounceMailbox } from '../wiring/bounce-mailbox';
 import { openMigratedDatabase, requirePostgres } from '../wiring/database';
 import { runEntryPoint } from '../wiring/entry';
 import { resolveSigningSecrets } from '../wiring/secrets';
@@ -18,9 +19,10 @@ async function main() {
   const scoring = await loadScoringModel(SCORING_MODEL_FILE);
   const app = createApi({ config, log, database, temporal, scoring, secrets: resolveSigningSecrets({ config }) });
   const server = app.listen(config.port, config.host, () => log.info({ port: config.port, host: config.host, node: process.versions.node }, 'API listening'));
+  const bounces = await startConfiguredBounceMailbox({ config, log, database, temporal, scoring });
   const stop = () => {
     server.close(() => {
-      void temporal.close().then(() => database.close()).then(() => process.exit(0));
+      void (bounces?.close() ?? Promise.resolve()).then(() => temporal.close()).then(() => database.close()).then(() => process.exit(0));
     });
     server.closeIdleConnections();
   };

@@ -18,7 +18,19 @@ export const HEAP_PER_CACHED_RUN_MIB = 0.2;
 /** Below this a cache is no use (the SDK refuses fewer than 2; every run would replay at each step). */
 const MIN_CACHE = 10;
 
-export const heapLimitMiB = (): number => v8.getHeapStatistics().heap_size_limit / 2 ** 20;
+/**
+ * The old-generation limit in MiB — where cached runs live. Given with `--max-old-space-size` (flag or NODE_OPTIONS),
+ * that value; otherwise V8's whole heap limit (Node's default is large next to a cache). V8's `heap_size_limit` also
+ * counts the young generation, which differs between Node versions (16 to 192 MiB), so it is not used when the flag says.
+ */
+export function heapLimitMiB(execArgv: readonly string[] = process.execArgv, nodeOptions: string = process.env.NODE_OPTIONS ?? ''): number {
+  let given: number | undefined;
+  for (const arg of [...nodeOptions.split(/\s+/), ...execArgv]) {
+    const m = /^--max[-_]old[-_]space[-_]size=(\d+)$/.exec(arg);
+    if (m) given = Number(m[1]); // the last one wins, as in node
+  }
+  return given ?? v8.getHeapStatistics().heap_size_limit / 2 ** 20;
+}
 
 export type CacheSize = { size: number; configured: number; heapLimitMiB: number; limitedByHeap: boolean };
 

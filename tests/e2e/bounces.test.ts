@@ -18,6 +18,10 @@ import { freePort } from '../helpers/ports';
 import { startTestStack, type TestStack } from '../helpers/stack';
 import { until } from '../helpers/until';
 import { arf, dsn } from '../helpers/reports';
+import nodemailer from 'nodemailer';
+import { applyRawReport } from '../../src/deliverability/intake';
+import { startBounceListener } from '../../src/deliverability/smtp-listener';
+import { ingestDeps } from '../../src/wiring/ingest';
 
 const TOPIC = 'arn:aws:sns:us-east-1:123456789012:ses-feedback';
 const MAILGUN_KEY = 'key-mailgun-webhook-signing-0123456789';
@@ -305,5 +309,40 @@ describe('bounces and complaints end to end', () => {
     expect(await postJson('/v1/email/postmark', bounce, basic(POSTMARK.user, POSTMARK.password))).toMatchObject({ status: 200, body: { results: [{ matched: true, outcome: 'suppressed' }] } });
     expect(await suppressionOf('pat@postmark.example')).toBe('bounced');
     expect(await eventsOf(id, 'email.bounced')).toHaveLength(1);
+  });
+  it('the SMTP bounce mailbox applies a DSN delivered to it, accepts and drops mail that is not a report, refuses one over the size limit', async () => {
+    const id = await contact('b-smtp', 'smtp.bounce@receiver.example');
+    await post('promo.due', 'b-smtp');
+    const sent = await settled(id, 'promo');
+    expect(sent.status).toBe('sent');
+    const logged: string[] = [];
+    const log = { info: (_: object, m: string) => logged.push(m), warn: (_: object, m: string) => logged.push(m), error: (_: object, m: string) => logged.push(m) };
+    const ingest = ingestDeps({ db: stack.db.db, temporal: stack.temporal.client, taskQueue: stack.temporal.taskQueue });
+    const options = { softBounceLimit: 2, softBounceWindowMs: 86_400_000 };
+    const listener = await startBounceListener({ host: '127.0.0.1', port: 0, maxBytes: 64 * 1024, apply: (raw) => applyRawReport({ db: stack.db.db, ingest, options }, raw), log });
+    const mta = nodemailer.createTransport({ host: '127.0.0.1', port: listener.port, secure: false, ignoreTLS: true });
+    try {
+      const envelope = { from: '', to: 'bounces@itinera.example' };
+      // An auto-reply reaching the bounce mailbox: accepted (refusing it would bounce a bounce), nothing changes.
+      await mta.sendMail({ envelope, raw: 'From: someone@receiver.example\r\nTo: bounces@itinera.example\r\nSubject: Out of office\r\n\r\nBack on Monday.\r\n' });
+      expect(await suppressionOf('smtp.bounce@receiver.example')).toBeUndefined();
+      // Over INBOUND_REPORT_MAX_BYTES: 552, nothing applied.
+      const report = dsn({ messageId: sent.providerMessageId!, status: '5.1.1', diagnostic: '550 5.1.1 <smtp.bounce@receiver.example>: User unknown', reportId: 'smtp-1' });
+      await expect(mta.sendMail({ envelope, raw: Buffer.concat([report, Buffer.alloc(70 * 1024, 'a')]) })).rejects.toMatchObject({ responseCode: 552 });
+      expect(await suppressionOf('smtp.bounce@receiver.example')).toBeUndefined();
+
+      const accepted = await mta.sendMail({ envelope, raw: report });
+      expect(accepted.response).toMatch(/^250/);
+      expect(await suppressionOf('smtp.bounce@receiver.example')).toBe('bounced');
+      expect((await stack.db.db.select().from(messages).where(eq(messages.id, sent.id)))[0]).toMatchObject({ status: 'bounced' });
+      expect(await eventsOf(id, 'email.bounced')).toHaveLength(1);
+      // The same report delivered again (an MTA retry): applied once.
+      await mta.sendMail({ envelope, raw: report });
+      expect(await eventsOf(id, 'email.bounced')).toHaveLength(1);
+      expect(logged).toContain('mail to the bounce mailbox that is not a delivery report: accepted and dropped');
+    } finally {
+      mta.close();
+      await listener.close();
+    }
   });
 });

@@ -7,7 +7,8 @@ import { DomainError, ValidationError } from '../../errors';
 import { applyFeedback, DEFAULT_DELIVERABILITY, type DeliverabilityOptions, type FeedbackResult } from '../../deliverability/apply';
 import type { Feedback } from '../../deliverability/feedback';
 import { DEFAULT_REPORT_MAX_BYTES } from '../../deliverability/settings';
-import { parseReport, ReportError } from '../../deliverability/reports';
+import { ReportError } from '../../deliverability/reports';
+import { applyRawReport } from '../../deliverability/intake';
 import { createSnsVerifier, sesFeedback, SnsEnvelope, SnsRefused, type SesOptions } from '../../deliverability/providers/ses';
 import { MailgunBody, mailgunFeedback, verifyMailgun } from '../../deliverability/providers/mailgun';
 import { SENDGRID_SIGNATURE_HEADER, SENDGRID_TIMESTAMP_HEADER, SendgridBody, sendgridFeedback, verifySendgrid } from '../../deliverability/providers/sendgrid';
@@ -96,14 +97,12 @@ export function emailFeedbackRoutes(deps: { db: Db; ingest: IngestDeps; options:
       handler: async ({ req }) => {
         if (typeof req.body !== 'string') throw new DomainError('unsupported_media_type', 415, `Send the report as the body with Content-Type ${RAW_TYPES[0]}.`);
         if (req.body.length === 0) throw new ValidationError('The request body is empty.', [{ path: 'body', message: 'send the report as message/rfc822' }]);
-        let fb: Feedback;
         try {
-          fb = parseReport(Buffer.from(req.body, 'latin1'));
+          return answer([await applyRawReport({ db: deps.db, ingest: deps.ingest, options: o.deliverability ?? DEFAULT_DELIVERABILITY }, Buffer.from(req.body, 'latin1'))]);
         } catch (err) {
           if (err instanceof ReportError) throw new DomainError('not_a_report', 422, `This is not a report we can apply: ${err.message}.`, [{ path: 'body', message: err.message }]);
           throw err;
         }
-        return answer([await apply(fb)]);
       },
     }),
     defineRoute({

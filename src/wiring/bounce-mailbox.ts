@@ -1,0 +1,28 @@
+import type { Logger } from 'pino';
+import type { Config } from '../config';
+import type { DatabaseHandle } from '../db/client';
+import { applyRawReport } from '../deliverability/intake';
+import { startBounceListener, type BounceListener } from '../deliverability/smtp-listener';
+import { dbTriggerSource } from '../publishing/journeys';
+import type { ScoringModel } from '../scoring/model';
+import { ingestDeps } from './ingest';
+import type { TemporalHandle } from './temporal';
+
+/**
+ * The SMTP bounce mailbox of `npm start` and `npm run api` when BOUNCE_SMTP_PORT is set: reports are applied through
+ * the same path as POST /v1/email/reports (events routed with the API's own ingest wiring).
+ */
+export async function startConfiguredBounceMailbox(opts: { config: Config; log: Logger; database: DatabaseHandle; temporal: TemporalHandle; scoring: ScoringModel }): Promise<BounceListener | undefined> {
+  const { config, database } = opts;
+  const smtp = config.deliverability.bounceSmtp;
+  if (!smtp) return undefined;
+  const ingest = ingestDeps({ db: database.db, temporal: opts.temporal.client, taskQueue: config.temporal.taskQueue, scoring: opts.scoring, triggers: dbTriggerSource(database.db), analytics: config.analytics });
+  const options = { softBounceLimit: config.deliverability.softBounceLimit, softBounceWindowMs: config.deliverability.softBounceWindowMs };
+  return startBounceListener({
+    host: smtp.host,
+    port: smtp.port,
+    maxBytes: config.deliverability.reportMaxBytes,
+    apply: (raw) => applyRawReport({ db: database.db, ingest, options }, raw),
+    log: opts.log,
+  });
+}
