@@ -1581,6 +1581,11 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "List-Unsubscribe": "One-Click"
+                 *     }
+                 */
                 "application/json": {
                     /** @constant */
                     "List-Unsubscribe"?: "One-Click";
@@ -1645,10 +1650,15 @@ export interface operations {
         parameters: {
             query?: {
                 format?: "json" | "csv";
+                /** @example 2026-09-01T00:00:00.000Z */
                 from?: string;
+                /** @example 7 */
                 halfLifeDays?: number;
+                /** @example 90 */
                 lookbackDays?: number;
+                /** @example time_decay */
                 model?: "first_touch" | "last_touch" | "linear" | "time_decay";
+                /** @example 2026-12-01T00:00:00.000Z */
                 to?: string;
             };
             header?: never;
@@ -1663,6 +1673,104 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "from": "2026-09-01T00:00:00.000Z",
+                     *       "to": "2026-12-01T00:00:00.000Z",
+                     *       "model": "time_decay",
+                     *       "halfLifeDays": 7,
+                     *       "lookbackDays": 90,
+                     *       "campaigns": [
+                     *         {
+                     *           "campaignId": "q4-webinar",
+                     *           "name": "Q4 launch webinar",
+                     *           "channel": "event",
+                     *           "utmCampaign": "q4-launch",
+                     *           "journeyIds": [
+                     *             "welcome"
+                     *           ],
+                     *           "spend": {
+                     *             "byCurrency": {
+                     *               "CNY": 21203
+                     *             },
+                     *             "currency": "USD",
+                     *             "total": 2968.42,
+                     *             "missingRates": []
+                     *           },
+                     *           "spendSource": "costs",
+                     *           "messageCost": {
+                     *             "byCurrency": {
+                     *               "CNY": 3203
+                     *             },
+                     *             "currency": "USD",
+                     *             "total": 448.42,
+                     *             "missingRates": []
+                     *           },
+                     *           "leads": 412.5,
+                     *           "mqls": 96.25,
+                     *           "sqls": 31.5,
+                     *           "deals": 6.5,
+                     *           "revenue": {
+                     *             "byCurrency": {
+                     *               "CNY": 210000,
+                     *               "USD": 19350
+                     *             },
+                     *             "currency": "USD",
+                     *             "total": 48750,
+                     *             "missingRates": []
+                     *           },
+                     *           "roi": 15.42,
+                     *           "costPerLead": 7.2,
+                     *           "costPerMql": 30.84,
+                     *           "costPerSql": 94.23
+                     *         }
+                     *       ],
+                     *       "otherTouches": {
+                     *         "leads": 80.5,
+                     *         "mqls": 12.75,
+                     *         "sqls": 4,
+                     *         "deals": 1,
+                     *         "revenue": {
+                     *           "byCurrency": {
+                     *             "USD": 3500
+                     *           },
+                     *           "currency": "USD",
+                     *           "total": 3500,
+                     *           "missingRates": []
+                     *         }
+                     *       },
+                     *       "unattributed": {
+                     *         "leads": 40,
+                     *         "mqls": 6,
+                     *         "sqls": 1.5,
+                     *         "deals": 0.5,
+                     *         "revenue": {
+                     *           "byCurrency": {
+                     *             "USD": 1250
+                     *           },
+                     *           "currency": "USD",
+                     *           "total": 1250,
+                     *           "missingRates": []
+                     *         }
+                     *       },
+                     *       "totals": {
+                     *         "leads": 533,
+                     *         "mqls": 115,
+                     *         "sqls": 37,
+                     *         "deals": 8,
+                     *         "revenue": {
+                     *           "byCurrency": {
+                     *             "CNY": 210000,
+                     *             "USD": 24100
+                     *           },
+                     *           "currency": "USD",
+                     *           "total": 53500,
+                     *           "missingRates": []
+                     *         },
+                     *         "unpricedDeals": 1
+                     *       }
+                     *     }
+                     */
                     "application/json": {
                         campaigns: {
                             campaignId: string;
@@ -1823,9 +1931,12 @@ export interface operations {
         parameters: {
             query?: {
                 format?: "json" | "csv";
+                /** @example 2026-09-01T00:00:00.000Z */
                 from?: string;
+                /** @example owner */
                 groupBy?: "none" | "owner" | "stage";
                 owner?: string;
+                /** @example 2026-12-01T00:00:00.000Z */
                 to?: string;
             };
             header?: never;
@@ -1840,6 +1951,50 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "from": "2026-09-01T00:00:00.000Z",
+                     *       "to": "2026-12-01T00:00:00.000Z",
+                     *       "groupBy": "owner",
+                     *       "groups": [
+                     *         {
+                     *           "group": "rep.wang",
+                     *           "opened": 14,
+                     *           "won": 5,
+                     *           "lost": 3,
+                     *           "winRate": 0.625,
+                     *           "wonRevenue": {
+                     *             "byCurrency": {
+                     *               "CNY": 210000,
+                     *               "USD": 8950
+                     *             },
+                     *             "currency": "USD",
+                     *             "total": 38350,
+                     *             "missingRates": []
+                     *           },
+                     *           "openPipeline": {
+                     *             "byCurrency": {
+                     *               "CNY": 650000
+                     *             },
+                     *             "currency": "USD",
+                     *             "total": 91000,
+                     *             "missingRates": []
+                     *           },
+                     *           "paid": {
+                     *             "byCurrency": {
+                     *               "CNY": 125000
+                     *             },
+                     *             "currency": "USD",
+                     *             "total": 17500,
+                     *             "missingRates": []
+                     *           },
+                     *           "medianDaysToWin": 38.5,
+                     *           "regressions": 2,
+                     *           "unpriced": 1
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": {
                         from: string;
                         /** @enum {string} */
@@ -1937,14 +2092,18 @@ export interface operations {
             query?: {
                 campaign?: string;
                 format?: "json" | "csv";
+                /** @example 2026-09-01T00:00:00.000Z */
                 from?: string;
+                /** @example source */
                 groupBy?: "none" | "cohort" | "source" | "medium" | "campaign" | "region" | "industry" | "owner";
                 industry?: string;
                 medium?: string;
                 owner?: string;
                 region?: string;
                 source?: string;
+                /** @example 30 */
                 stuckDays?: number;
+                /** @example 2026-12-01T00:00:00.000Z */
                 to?: string;
             };
             header?: never;
@@ -1959,6 +2118,63 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "from": "2026-09-01T00:00:00.000Z",
+                     *       "to": "2026-12-01T00:00:00.000Z",
+                     *       "groupBy": "source",
+                     *       "stuckDays": 30,
+                     *       "asOf": "2026-12-07T09:30:00.000Z",
+                     *       "groups": [
+                     *         {
+                     *           "group": "baidu",
+                     *           "contacts": 1200,
+                     *           "stages": [
+                     *             {
+                     *               "stage": "lead",
+                     *               "reached": 1200,
+                     *               "conversionToNext": 0.25,
+                     *               "medianSecondsInStage": 604800,
+                     *               "p90SecondsInStage": 2592000,
+                     *               "stuck": 140
+                     *             },
+                     *             {
+                     *               "stage": "mql",
+                     *               "reached": 300,
+                     *               "conversionToNext": 0.4,
+                     *               "medianSecondsInStage": 259200,
+                     *               "p90SecondsInStage": 1209600,
+                     *               "stuck": 22
+                     *             },
+                     *             {
+                     *               "stage": "sql",
+                     *               "reached": 120,
+                     *               "conversionToNext": 0.5,
+                     *               "medianSecondsInStage": 864000,
+                     *               "p90SecondsInStage": 3456000,
+                     *               "stuck": 9
+                     *             },
+                     *             {
+                     *               "stage": "opportunity",
+                     *               "reached": 60,
+                     *               "conversionToNext": 0.3,
+                     *               "medianSecondsInStage": 1728000,
+                     *               "p90SecondsInStage": 4320000,
+                     *               "stuck": 5
+                     *             },
+                     *             {
+                     *               "stage": "customer",
+                     *               "reached": 18,
+                     *               "conversionToNext": null,
+                     *               "medianSecondsInStage": null,
+                     *               "p90SecondsInStage": null,
+                     *               "stuck": 0
+                     *             }
+                     *           ]
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": {
                         asOf: string;
                         from: string;
@@ -2028,14 +2244,18 @@ export interface operations {
             query?: {
                 campaign?: string;
                 format?: "json" | "csv";
+                /** @example 2026-09-01T00:00:00.000Z */
                 from?: string;
+                /** @example owner */
                 groupBy?: "none" | "cohort" | "source" | "medium" | "campaign" | "region" | "industry" | "owner";
                 industry?: string;
                 medium?: string;
                 owner?: string;
                 region?: string;
+                /** @example 60 */
                 slaMinutes?: number;
                 source?: string;
+                /** @example 2026-12-01T00:00:00.000Z */
                 to?: string;
             };
             header?: never;
@@ -2050,6 +2270,42 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "from": "2026-09-01T00:00:00.000Z",
+                     *       "to": "2026-12-01T00:00:00.000Z",
+                     *       "slaSeconds": 3600,
+                     *       "asOf": "2026-12-07T09:30:00.000Z",
+                     *       "groupBy": "owner",
+                     *       "groups": [
+                     *         {
+                     *           "group": "rep.wang",
+                     *           "mqls": 85,
+                     *           "handedOff": 83,
+                     *           "touched": 78,
+                     *           "touchedBeforeMql": 2,
+                     *           "mqlToHandoffSeconds": {
+                     *             "median": 42,
+                     *             "p90": 180,
+                     *             "count": 83
+                     *           },
+                     *           "handoffToTouchSeconds": {
+                     *             "median": 1860,
+                     *             "p90": 7200,
+                     *             "count": 76
+                     *           },
+                     *           "mqlToTouchSeconds": {
+                     *             "median": 1920,
+                     *             "p90": 7380,
+                     *             "count": 78
+                     *           },
+                     *           "withinSla": 61,
+                     *           "pending": 3,
+                     *           "slaShare": 0.7439
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": {
                         asOf: string;
                         from: string;
@@ -2140,6 +2396,27 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "campaigns": [
+                     *         {
+                     *           "id": "q4-webinar",
+                     *           "name": "Q4 launch webinar",
+                     *           "channel": "event",
+                     *           "budget": 20000,
+                     *           "currency": "CNY",
+                     *           "startsOn": "2026-10-01",
+                     *           "endsOn": "2026-12-31",
+                     *           "utmCampaign": "q4-launch",
+                     *           "journeyIds": [
+                     *             "welcome"
+                     *           ],
+                     *           "createdAt": "2026-12-07T09:30:00.000Z",
+                     *           "updatedAt": "2026-12-07T09:30:02.000Z"
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": {
                         campaigns: {
                             budget: number | null;
@@ -2191,6 +2468,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @example q4-webinar */
                 id: string;
             };
             cookie?: never;
@@ -2203,6 +2481,34 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "q4-webinar",
+                     *       "name": "Q4 launch webinar",
+                     *       "channel": "event",
+                     *       "budget": 20000,
+                     *       "currency": "CNY",
+                     *       "startsOn": "2026-10-01",
+                     *       "endsOn": "2026-12-31",
+                     *       "utmCampaign": "q4-launch",
+                     *       "journeyIds": [
+                     *         "welcome"
+                     *       ],
+                     *       "createdAt": "2026-12-07T09:30:00.000Z",
+                     *       "updatedAt": "2026-12-07T09:30:02.000Z",
+                     *       "costs": [
+                     *         {
+                     *           "id": 17,
+                     *           "campaignId": "q4-webinar",
+                     *           "amount": 18000,
+                     *           "currency": "CNY",
+                     *           "incurredOn": "2026-11-15",
+                     *           "note": "会场与直播平台费用",
+                     *           "createdAt": "2026-12-07T09:30:00.000Z"
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": {
                         budget: number | null;
                         channel: string;
@@ -2277,12 +2583,27 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @example q4-webinar */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "name": "Q4 launch webinar",
+                 *       "channel": "event",
+                 *       "budget": "20000.00",
+                 *       "currency": "CNY",
+                 *       "startsOn": "2026-10-01",
+                 *       "endsOn": "2026-12-31",
+                 *       "utmCampaign": "q4-launch",
+                 *       "journeyIds": [
+                 *         "welcome"
+                 *       ]
+                 *     }
+                 */
                 "application/json": {
                     /** @description Planned spend; the report uses it when no cost is recorded */
                     budget?: number | string;
@@ -2311,6 +2632,23 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "q4-webinar",
+                     *       "name": "Q4 launch webinar",
+                     *       "channel": "event",
+                     *       "budget": 20000,
+                     *       "currency": "CNY",
+                     *       "startsOn": "2026-10-01",
+                     *       "endsOn": "2026-12-31",
+                     *       "utmCampaign": "q4-launch",
+                     *       "journeyIds": [
+                     *         "welcome"
+                     *       ],
+                     *       "createdAt": "2026-12-07T09:30:00.000Z",
+                     *       "updatedAt": "2026-12-07T09:30:02.000Z"
+                     *     }
+                     */
                     "application/json": {
                         budget: number | null;
                         channel: string;
@@ -2380,12 +2718,21 @@ export interface operations {
                 "Idempotency-Key"?: string;
             };
             path: {
+                /** @example q4-webinar */
                 id: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "amount": "18000.00",
+                 *       "currency": "CNY",
+                 *       "incurredOn": "2026-11-15",
+                 *       "note": "会场与直播平台费用"
+                 *     }
+                 */
                 "application/json": {
                     amount: number | string;
                     currency: string;
@@ -2404,6 +2751,17 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": 17,
+                     *       "campaignId": "q4-webinar",
+                     *       "amount": 18000,
+                     *       "currency": "CNY",
+                     *       "incurredOn": "2026-11-15",
+                     *       "note": "会场与直播平台费用",
+                     *       "createdAt": "2026-12-07T09:30:00.000Z"
+                     *     }
+                     */
                     "application/json": {
                         amount: number;
                         campaignId: string;
@@ -3173,6 +3531,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @example D-2026-0042 */
                 id: string;
             };
             cookie?: never;
@@ -3185,6 +3544,56 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "D-2026-0042",
+                     *       "contactId": "0b9f4a52-6d0e-4c1e-9a55-2f1d3c7e8a10",
+                     *       "company": "Example 科技",
+                     *       "amount": 125000,
+                     *       "currency": "CNY",
+                     *       "stage": "negotiation",
+                     *       "status": "won",
+                     *       "ownerId": "rep.wang",
+                     *       "expectedCloseAt": "2026-12-31T00:00:00.000Z",
+                     *       "openedAt": "2026-10-12T02:00:00.000Z",
+                     *       "closedAt": "2026-12-03T08:15:00.000Z",
+                     *       "regressions": 1,
+                     *       "paid": {
+                     *         "CNY": 62500
+                     *       },
+                     *       "lastEventAt": "2026-12-05T03:00:00.000Z",
+                     *       "history": [
+                     *         {
+                     *           "stage": "discovery",
+                     *           "at": "2026-10-12T02:00:00.000Z",
+                     *           "eventId": "crm-deal-42-1",
+                     *           "regression": false,
+                     *           "afterClose": false
+                     *         },
+                     *         {
+                     *           "stage": "proposal",
+                     *           "at": "2026-11-02T06:30:00.000Z",
+                     *           "eventId": "crm-deal-42-2",
+                     *           "regression": false,
+                     *           "afterClose": false
+                     *         },
+                     *         {
+                     *           "stage": "discovery",
+                     *           "at": "2026-11-09T01:00:00.000Z",
+                     *           "eventId": "crm-deal-42-3",
+                     *           "regression": true,
+                     *           "afterClose": false
+                     *         },
+                     *         {
+                     *           "stage": "negotiation",
+                     *           "at": "2026-11-20T07:45:00.000Z",
+                     *           "eventId": "crm-deal-42-4",
+                     *           "regression": false,
+                     *           "afterClose": false
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": {
                         amount: number | null;
                         closedAt: unknown | null;
@@ -3267,6 +3676,53 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "signature": {
+                 *         "timestamp": "1796635800",
+                 *         "token": "8f3b2c1d9e0a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b",
+                 *         "signature": "5bceb62c189cd771c65fe41d06a82119d6e0f2dd0a139e1c7e39d1cf7de980ef"
+                 *       },
+                 *       "event-data": {
+                 *         "id": "CPgfbmQMTCKtHW6uIWtuVe",
+                 *         "timestamp": 1796635800.512,
+                 *         "log-level": "warn",
+                 *         "event": "failed",
+                 *         "severity": "temporary",
+                 *         "reason": "generic",
+                 *         "recipient": "li.na@example.cn",
+                 *         "recipient-domain": "example.cn",
+                 *         "delivery-status": {
+                 *           "code": 452,
+                 *           "enhanced-code": "4.2.2",
+                 *           "message": "4.2.2 The email account that you tried to reach is over quota.",
+                 *           "description": "",
+                 *           "attempt-no": 1
+                 *         },
+                 *         "message": {
+                 *           "headers": {
+                 *             "message-id": "4f615475bb410167350dccc8e1a6d235815be3d0@mail.example.com",
+                 *             "to": "li.na@example.cn",
+                 *             "from": "journeys@mail.example.com",
+                 *             "subject": "欢迎加入 Example"
+                 *           },
+                 *           "size": 18234
+                 *         },
+                 *         "envelope": {
+                 *           "transport": "smtp",
+                 *           "sender": "journeys@mail.example.com",
+                 *           "targets": "li.na@example.cn"
+                 *         },
+                 *         "flags": {
+                 *           "is-authenticated": true
+                 *         },
+                 *         "tags": [],
+                 *         "user-variables": {
+                 *           "itinera_key": "journey:welcome:0b9f4a52-6d0e-4c1e-9a55-2f1d3c7e8a10:hello:1"
+                 *         }
+                 *       }
+                 *     }
+                 */
                 "application/json": {
                     "event-data": {
                         "delivery-status"?: {
@@ -3311,6 +3767,18 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "results": [
+                     *         {
+                     *           "matched": true,
+                     *           "duplicate": false,
+                     *           "outcome": "counted",
+                     *           "messageId": "<4f615475bb410167350dccc8e1a6d235815be3d0@mail.example.com>"
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": {
                         results: {
                             duplicate: boolean;
@@ -3360,6 +3828,31 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "RecordType": "Bounce",
+                 *       "ID": 4323372036,
+                 *       "Type": "HardBounce",
+                 *       "TypeCode": 1,
+                 *       "Name": "Hard bounce",
+                 *       "Tag": "welcome",
+                 *       "MessageID": "883953f4-6105-42a2-a16a-77a8eac79483",
+                 *       "ServerID": 23,
+                 *       "MessageStream": "outbound",
+                 *       "Description": "The server was unable to deliver your message (ex: unknown user, mailbox not found).",
+                 *       "Details": "smtp;550 5.1.1 The email account that you tried to reach does not exist.",
+                 *       "Email": "li.na@example.cn",
+                 *       "From": "journeys@mail.example.com",
+                 *       "BouncedAt": "2026-12-07T09:30:02.000Z",
+                 *       "DumpAvailable": true,
+                 *       "Inactive": true,
+                 *       "CanActivate": true,
+                 *       "Subject": "欢迎加入 Example",
+                 *       "Metadata": {
+                 *         "itinera_key": "journey:welcome:0b9f4a52-6d0e-4c1e-9a55-2f1d3c7e8a10:hello:1"
+                 *       }
+                 *     }
+                 */
                 "application/json": {
                     BouncedAt?: string;
                     Content?: string;
@@ -3386,6 +3879,18 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "results": [
+                     *         {
+                     *           "matched": true,
+                     *           "duplicate": false,
+                     *           "outcome": "suppressed",
+                     *           "messageId": "<4f615475bb410167350dccc8e1a6d235815be3d0@mail.example.com>"
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": {
                         results: {
                             duplicate: boolean;
@@ -3435,6 +3940,43 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example Return-Path: <>
+                 *     Message-ID: <20261207093002.4QbX1k0Z3Hz9@mx.example.cn>
+                 *     Date: Mon,  7 Dec 2026 17:30:02 +0800 (CST)
+                 *     From: MAILER-DAEMON@mx.example.cn (Mail Delivery System)
+                 *     Subject: Undelivered Mail Returned to Sender
+                 *     To: bounces@mail.example.com
+                 *     MIME-Version: 1.0
+                 *     Content-Type: multipart/report; report-type=delivery-status; boundary="4QbX1k0Z3Hz9/mx.example.cn"
+                 *
+                 *     --4QbX1k0Z3Hz9/mx.example.cn
+                 *     Content-Type: text/plain; charset=us-ascii
+                 *
+                 *     Your message could not be delivered to one or more recipients.
+                 *
+                 *     --4QbX1k0Z3Hz9/mx.example.cn
+                 *     Content-Type: message/delivery-status
+                 *
+                 *     Reporting-MTA: dns; mx.example.cn
+                 *     Arrival-Date: Mon,  7 Dec 2026 17:30:00 +0800 (CST)
+                 *
+                 *     Final-Recipient: rfc822; li.na@example.cn
+                 *     Action: failed
+                 *     Status: 5.1.1
+                 *     Diagnostic-Code: smtp; 550 5.1.1 <li.na@example.cn>: Recipient address rejected: User unknown
+                 *
+                 *     --4QbX1k0Z3Hz9/mx.example.cn
+                 *     Content-Type: text/rfc822-headers
+                 *
+                 *     From: Example <journeys@mail.example.com>
+                 *     To: li.na@example.cn
+                 *     Subject: =?UTF-8?B?5qyi6L+O5Yqg5YWlIEV4YW1wbGU=?=
+                 *     Message-ID: <4f615475bb410167350dccc8e1a6d235815be3d0@mail.example.com>
+                 *     X-Itinera-Idempotency-Key: journey:welcome:0b9f4a52-6d0e-4c1e-9a55-2f1d3c7e8a10:hello:1
+                 *
+                 *     --4QbX1k0Z3Hz9/mx.example.cn--
+                 */
                 "application/json": string;
             };
         };
@@ -3445,6 +3987,18 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "results": [
+                     *         {
+                     *           "matched": true,
+                     *           "duplicate": false,
+                     *           "outcome": "suppressed",
+                     *           "messageId": "<4f615475bb410167350dccc8e1a6d235815be3d0@mail.example.com>"
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": {
                         results: {
                             duplicate: boolean;
@@ -3533,6 +4087,23 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example [
+                 *       {
+                 *         "email": "li.na@example.cn",
+                 *         "timestamp": 1796635802,
+                 *         "smtp-id": "<4f615475bb410167350dccc8e1a6d235815be3d0@mail.example.com>",
+                 *         "event": "bounce",
+                 *         "type": "bounce",
+                 *         "status": "5.1.1",
+                 *         "reason": "550 5.1.1 <li.na@example.cn>: Recipient address rejected: User unknown",
+                 *         "bounce_classification": "Invalid Address",
+                 *         "sg_event_id": "Ym91bmNlLTAtMjE4MzQ2NTUtNDU2",
+                 *         "sg_message_id": "14c5d75ce93.dfd.64b469.filter0001.16648.5515E0B88.0",
+                 *         "itinera_key": "journey:welcome:0b9f4a52-6d0e-4c1e-9a55-2f1d3c7e8a10:hello:1"
+                 *       }
+                 *     ]
+                 */
                 "application/json": ({
                     bounce_classification?: string;
                     email?: string;
@@ -3557,6 +4128,18 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "results": [
+                     *         {
+                     *           "matched": true,
+                     *           "duplicate": false,
+                     *           "outcome": "suppressed",
+                     *           "messageId": "<4f615475bb410167350dccc8e1a6d235815be3d0@mail.example.com>"
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": {
                         results: {
                             duplicate: boolean;
@@ -3606,6 +4189,19 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "Type": "Notification",
+                 *       "MessageId": "5b2f7c1e-8a3d-5e4f-9b0c-1d2e3f4a5b6c",
+                 *       "TopicArn": "arn:aws:sns:ap-northeast-1:123456789012:ses-feedback",
+                 *       "Message": "{\"notificationType\":\"Bounce\",\"bounce\":{\"feedbackId\":\"0100019a1b2c3d4e-5f6a7b8c-9d0e-4f1a-8b2c-3d4e5f6a7b8c-000000\",\"bounceType\":\"Permanent\",\"bounceSubType\":\"General\",\"bouncedRecipients\":[{\"emailAddress\":\"li.na@example.cn\",\"action\":\"failed\",\"status\":\"5.1.1\",\"diagnosticCode\":\"smtp; 550 5.1.1 <li.na@example.cn>: Recipient address rejected: User unknown\"}],\"timestamp\":\"2026-12-07T09:30:02.000Z\",\"reportingMTA\":\"dsn; a8-70.smtp-out.amazonses.com\"},\"mail\":{\"timestamp\":\"2026-12-07T09:30:00.000Z\",\"source\":\"journeys@mail.example.com\",\"messageId\":\"0100019a1b2c3d4e-aa11bb22-cc33-4d44-8e55-ff6677889900-000000\",\"destination\":[\"li.na@example.cn\"],\"headersTruncated\":false,\"headers\":[{\"name\":\"Message-ID\",\"value\":\"<4f615475bb410167350dccc8e1a6d235815be3d0@mail.example.com>\"},{\"name\":\"X-Itinera-Idempotency-Key\",\"value\":\"journey:welcome:0b9f4a52-6d0e-4c1e-9a55-2f1d3c7e8a10:hello:1\"}],\"commonHeaders\":{\"from\":[\"journeys@mail.example.com\"],\"to\":[\"li.na@example.cn\"],\"messageId\":\"<4f615475bb410167350dccc8e1a6d235815be3d0@mail.example.com>\",\"subject\":\"欢迎加入 Example\"}}}",
+                 *       "Timestamp": "2026-12-07T09:30:03.120Z",
+                 *       "SignatureVersion": "2",
+                 *       "Signature": "cL2v0T1mZq3yXr8kW5nH7pA9sD4fG6jK1lQ0wE2rT3yU5iO7pA9sD4fG6jK8lZ0xC2vB4nM6qW8eR0tY2uI4oP6aS8dF0gH2jK4lZ6xC8vB0nM2qW4eR6tY8uI0oP2aS4dF6gH8jK0l==",
+                 *       "SigningCertURL": "https://sns.ap-northeast-1.amazonaws.com/SimpleNotificationService-6209c161c6221fdf56ec1eb5c821d112.pem",
+                 *       "UnsubscribeURL": "https://sns.ap-northeast-1.amazonaws.com/?Action=Unsubscribe&SubscriptionArn=arn:aws:sns:ap-northeast-1:123456789012:ses-feedback:2f8e6d4c-1a3b-4c5d-8e9f-0a1b2c3d4e5f"
+                 *     }
+                 */
                 "application/json": {
                     Message: string;
                     MessageId: string;
@@ -3631,6 +4227,18 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "results": [
+                     *         {
+                     *           "matched": true,
+                     *           "duplicate": false,
+                     *           "outcome": "suppressed",
+                     *           "messageId": "<4f615475bb410167350dccc8e1a6d235815be3d0@mail.example.com>"
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": {
                         results: {
                             duplicate: boolean;
@@ -4269,6 +4877,8 @@ export interface operations {
                      *       "importId": "e3a1c5b7-2d4f-4a6b-8c9d-0e1f2a3b4c5d",
                      *       "status": "running",
                      *       "dryRun": true,
+                     *       "format": "csv",
+                     *       "encoding": "utf-8",
                      *       "fileName": "contacts.csv",
                      *       "bytes": 1048576,
                      *       "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
@@ -4410,6 +5020,8 @@ export interface operations {
                      *       "importId": "e3a1c5b7-2d4f-4a6b-8c9d-0e1f2a3b4c5d",
                      *       "status": "running",
                      *       "dryRun": false,
+                     *       "format": "csv",
+                     *       "encoding": "utf-8",
                      *       "fileName": "contacts.csv",
                      *       "bytes": 1048576,
                      *       "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
@@ -4528,6 +5140,8 @@ export interface operations {
                      *       "importId": "e3a1c5b7-2d4f-4a6b-8c9d-0e1f2a3b4c5d",
                      *       "status": "cancelled",
                      *       "dryRun": false,
+                     *       "format": "csv",
+                     *       "encoding": "utf-8",
                      *       "fileName": "contacts.csv",
                      *       "bytes": 1048576,
                      *       "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
@@ -6217,11 +6831,14 @@ export interface operations {
     getV1JourneysIdStepsStepId: {
         parameters: {
             query?: {
+                /** @example 3 */
                 version?: number;
             };
             header?: never;
             path: {
+                /** @example welcome */
                 id: string;
+                /** @example hello */
                 stepId: string;
             };
             cookie?: never;
@@ -6234,6 +6851,35 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "journeyId": "welcome",
+                     *       "version": 3,
+                     *       "stepId": "hello",
+                     *       "type": "send_email",
+                     *       "entered": 342,
+                     *       "contacts": 340,
+                     *       "messages": {
+                     *         "total": 340,
+                     *         "byChannel": {
+                     *           "email": {
+                     *             "delivered": 331,
+                     *             "bounced": 4,
+                     *             "suppressed": 5
+                     *           }
+                     *         },
+                     *         "opened": 198,
+                     *         "clicked": 57
+                     *       },
+                     *       "conversions": [
+                     *         {
+                     *           "goal": "booked-demo",
+                     *           "conversions": 23,
+                     *           "contacts": 23
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": {
                         /** @description Contacts that entered the step */
                         contacts: number;
@@ -6442,7 +7088,7 @@ export interface operations {
                      *           "enrolled": 480,
                      *           "skipped": 20,
                      *           "skipReasons": {
-                     *             "no_consent": 20
+                     *             "opted out of email": 20
                      *           },
                      *           "ratePerSecond": 100,
                      *           "createdBy": "api:marketing",
@@ -6583,7 +7229,7 @@ export interface operations {
                      *       "enrolled": 480,
                      *       "skipped": 20,
                      *       "skipReasons": {
-                     *         "no_consent": 20
+                     *         "opted out of email": 20
                      *       },
                      *       "ratePerSecond": 100,
                      *       "createdBy": "api:marketing",
@@ -6679,12 +7325,21 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @example welcome */
                 journeyId: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "filter": {
+                 *         "tag": "webinar-2026"
+                 *       },
+                 *       "consent": "email"
+                 *     }
+                 */
                 "application/json": {
                     /**
                      * @description Skip contacts who cannot be messaged on this channel (no address, opted out, suppressed).
@@ -6706,6 +7361,23 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "version": 3,
+                     *       "scanned": 12500,
+                     *       "total": 12500,
+                     *       "matched": 1830,
+                     *       "enrol": 1742,
+                     *       "skipped": 88,
+                     *       "skipReasons": {
+                     *         "no email address": 12,
+                     *         "opted out of email": 41,
+                     *         "email address suppressed": 9,
+                     *         "already entered (re_entry: once)": 26
+                     *       },
+                     *       "complete": true
+                     *     }
+                     */
                     "application/json": {
                         /** @description false when more than 200000 contacts exist: the counts cover the first 200000 */
                         complete: boolean;
@@ -6903,6 +7575,11 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "source": "id: welcome\nname: Welcome series\ntriggers:\n  - type: event\n    event: signup\nstart: hello\nsteps:\n  hello:\n    type: send_email\n    template: welcome\n    next: pause\n  pause:\n    type: wait\n    duration: 2 dayz\n    next: done\n  done:\n    type: exit\n"
+                 *     }
+                 */
                 "application/json": {
                     /** @description The journey as a JSON object (same shape as the YAML) */
                     definition?: {
@@ -6925,6 +7602,24 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "valid": false,
+                     *       "contentHash": null,
+                     *       "changed": null,
+                     *       "latestVersion": null,
+                     *       "warnings": [],
+                     *       "errors": [
+                     *         {
+                     *           "path": "steps.pause.duration",
+                     *           "message": "\"2 dayz\" is not a duration (use 2d, 48h or P2D)",
+                     *           "line": 14,
+                     *           "column": 15,
+                     *           "text": "draft: steps.pause.duration: \"2 dayz\" is not a duration (use 2d, 48h or P2D)"
+                     *         }
+                     *       ]
+                     *     }
+                     */
                     "application/json": {
                         changed: boolean | null;
                         contentHash: string | null;
@@ -7318,7 +8013,7 @@ export interface operations {
                      *       "enrolled": 480,
                      *       "skipped": 20,
                      *       "skipReasons": {
-                     *         "no_consent": 20
+                     *         "opted out of email": 20
                      *       },
                      *       "ratePerSecond": 100,
                      *       "createdBy": "api:marketing",
@@ -7424,7 +8119,7 @@ export interface operations {
                      *       "enrolled": 480,
                      *       "skipped": 20,
                      *       "skipReasons": {
-                     *         "no_consent": 20
+                     *         "opted out of email": 20
                      *       },
                      *       "ratePerSecond": 100,
                      *       "createdBy": "api:marketing",
@@ -8900,12 +9595,39 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @example cb-7f3e9a1c5d2b8e4f6a0c */
                 token: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example [
+                 *       {
+                 *         "phone_number": "13800138000",
+                 *         "send_time": "2026-12-07 17:30:00",
+                 *         "report_time": "2026-12-07 17:30:05",
+                 *         "success": true,
+                 *         "err_code": "DELIVERED",
+                 *         "err_msg": "用户接收成功",
+                 *         "sms_size": "1",
+                 *         "biz_id": "800217733554400000^0",
+                 *         "out_id": ""
+                 *       },
+                 *       {
+                 *         "phone_number": "13900139000",
+                 *         "send_time": "2026-12-07 17:30:00",
+                 *         "report_time": "2026-12-07 17:30:06",
+                 *         "success": false,
+                 *         "err_code": "MK:0001",
+                 *         "err_msg": "空号",
+                 *         "sms_size": "1",
+                 *         "biz_id": "800218733554400001^0",
+                 *         "out_id": ""
+                 *       }
+                 *     ]
+                 */
                 "application/json": ({
                     biz_id: string;
                     err_code?: string;
@@ -8927,7 +9649,15 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    /**
+                     * @example {
+                     *       "code": 0,
+                     *       "msg": "接收成功"
+                     *     }
+                     */
+                    "application/json": unknown;
+                };
             };
             /** @description Not a SmsReport array */
             400: {
@@ -8957,12 +9687,25 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @example cb-7f3e9a1c5d2b8e4f6a0c */
                 token: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
+                /**
+                 * @example [
+                 *       {
+                 *         "phone_number": "13800138000",
+                 *         "send_time": "2026-12-07 17:42:10",
+                 *         "content": "退订",
+                 *         "sign_name": "Example科技",
+                 *         "dest_code": "1234",
+                 *         "sequence_id": 1234567890
+                 *       }
+                 *     ]
+                 */
                 "application/json": ({
                     content: string;
                     dest_code?: string;
@@ -8981,7 +9724,15 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    /**
+                     * @example {
+                     *       "code": 0,
+                     *       "msg": "接收成功"
+                     *     }
+                     */
+                    "application/json": unknown;
+                };
             };
             /** @description Not a SmsUp array */
             400: {
