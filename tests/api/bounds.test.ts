@@ -222,7 +222,7 @@ describe('request bounds: what the columns hold, and what Postgres can store', (
     it('the compiler reports NUL and lone surrogates with their path and line (files published from the CLI too)', () => {
       const r = compileJourney(journeyYaml('c').replace('timeout: 1h', 'timeout: 1h, note: "a\\u0000b"'));
       expect(r.ok).toBe(false);
-      if (!r.ok) expect(r.errors).toEqual([{ path: 'steps.hold.note', line: 7, message: 'must not contain the NUL character (U+0000)' }]);
+      if (!r.ok) expect(r.errors).toEqual([{ path: 'steps.hold.note', line: 7, column: 74, message: 'must not contain the NUL character (U+0000)' }]);
       const list = compileJourney({ id: 'c', name: 'c', triggers: [{ type: 'event', event: 'a.b' }], steps: [{ id: 'x', type: 'exit', note: '\udc00' }] });
       expect(list.ok).toBe(false);
       if (!list.ok) expect(list.errors.map((e) => e.path)).toEqual(['steps[0].note']);

@@ -168,7 +168,13 @@ describe('contact changes are events', () => {
   });
 
   it('one-click unsubscribe stores and routes contact.unsubscribed; a running new-lead-nurture run exits with reason unsubscribed', async () => {
-    const started = await post('lead.created', { externalId: 'nurture-1', email: 'nurture.one@example.com', phone: '139 1111 2222' });
+    // new-lead-nurture keeps quiet hours (21:00–08:00) in the contact's zone: give the contact one where it is day now,
+    // so the welcome email goes at once whatever time the suite runs.
+    const daytime = ['Asia/Shanghai', 'Europe/Berlin', 'America/New_York', 'America/Los_Angeles', 'Pacific/Auckland'].find((tz) => {
+      const hour = Number(new Intl.DateTimeFormat('en-GB', { timeZone: tz, hour: '2-digit', hourCycle: 'h23' }).format(new Date()));
+      return hour >= 9 && hour < 19;
+    });
+    const started = await post('lead.created', { externalId: 'nurture-1', email: 'nurture.one@example.com', phone: '139 1111 2222', timezone: daytime });
     const workflowId = started.runs[0]!;
     expect(workflowId).toMatch(/^journey:new-lead-nurture:/);
     const run = await atStep(workflowId, 'wait-click');

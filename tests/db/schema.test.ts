@@ -25,6 +25,7 @@ const TABLES = [
   'date_trigger_sweeps',
   'deal_events',
   'deals',
+  'email_feedback',
   'events',
   'idempotency_keys',
   'journey_entry_counters',
