@@ -14,7 +14,10 @@ const CHAOS_FULL = process.env.CHAOS_FULL === '1';
  * margin of timers are not delayed by other suites. Quick by default; `npm run test:differential` is the full size.
  */
 const DIFFERENTIAL = ['tests/differential/**/*.test.ts'];
-/** The console in a real browser (chromium via playwright-core): its own project, part of `npm test`. */
+/**
+ * The console in a real browser (chromium via playwright-core): its own project, part of `npm test`, run on its own
+ * after `main` — beside the main files' worker processes and timers it missed its waits on a loaded machine.
+ */
 const BROWSER = ['tests/console/**/*.test.ts'];
 /**
  * The production topology on a real Temporal server (Postgres persistence, SQL visibility; src/temporal/cluster.ts):
@@ -35,8 +38,8 @@ export default defineConfig({
     reporters: ['default'],
     projects: [
       { extends: true, test: { name: 'main', include: ['tests/**/*.test.ts'], exclude: [...HEAVY, ...CHAOS, ...DIFFERENTIAL, ...BROWSER, ...CLUSTER], sequence: { groupOrder: 0 } } },
-      { extends: true, test: { name: 'browser', include: BROWSER, sequence: { groupOrder: 0 } } },
-      { extends: true, test: { name: 'heavy', include: HEAVY, sequence: { groupOrder: 1 } } },
+      { extends: true, test: { name: 'browser', include: BROWSER, sequence: { groupOrder: 1 } } },
+      { extends: true, test: { name: 'heavy', include: HEAVY, sequence: { groupOrder: 2 } } },
       {
         extends: true,
         test: {
@@ -46,10 +49,10 @@ export default defineConfig({
           globalSetup: ['tests/chaos/summary-setup.ts'],
           testTimeout: scaled((CHAOS_FULL ? 90 : 15) * 60_000),
           hookTimeout: scaled(300_000),
-          sequence: { groupOrder: 2 },
+          sequence: { groupOrder: 3 },
         },
       },
-      { extends: true, test: { name: 'differential', include: DIFFERENTIAL, testTimeout: scaled(60 * 60_000), sequence: { groupOrder: 3 } } },
+      { extends: true, test: { name: 'differential', include: DIFFERENTIAL, testTimeout: scaled(60 * 60_000), sequence: { groupOrder: 4 } } },
       {
         // Not `extends`: the root's global setup would start a dev server this project does not use.
         test: {
@@ -60,7 +63,7 @@ export default defineConfig({
           fileParallelism: false,
           testTimeout: scaled(10 * 60_000),
           hookTimeout: scaled(300_000),
-          sequence: { groupOrder: 4 },
+          sequence: { groupOrder: 5 },
         },
       },
     ],
