@@ -146,6 +146,10 @@ export default function JourneyPage({ id, me, onError }: { id: string; me: Me; o
             id: s.id,
             type: 'step',
             position: positions.get(s.id) ?? { x: 0, y: 0 },
+            // The step box has this fixed size (StepNode): given, React Flow shows the node at once instead of keeping
+            // it hidden until its ResizeObserver has measured it (on a loaded machine that took longer than 30 s).
+            width: NODE_W,
+            height: NODE_H,
             data: { stepId: s.id, type: s.type, ...(s.name ? { name: s.name } : {}), ...(counts.get(s.id) ? { counts: counts.get(s.id)! } : {}), selected: selected === s.id },
             ariaLabel: `${s.name ?? s.id} (${s.type})`,
           }))
