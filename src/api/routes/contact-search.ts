@@ -62,6 +62,9 @@ export function decodeSearchCursor(secrets: readonly string[], cursor: string, f
   const [payload, sig, extra] = cursor.split('.');
   if (!payload || !sig || extra !== undefined) throw badCursor();
   const given = Buffer.from(sig, 'base64url');
+  // Canonical form only: base64url's last character carries padding bits a lenient decoder ignores, so without this a
+  // cursor whose last character was changed could still verify.
+  if (given.toString('base64url') !== sig) throw badCursor();
   if (given.length !== 16 || !secrets.some((s) => timingSafeEqual(mac(s, payload, filters).subarray(0, 16), given))) throw badCursor();
   try {
     return PositionSchema.parse(JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')));
