@@ -8,7 +8,8 @@ import { useChaosStack } from './harness/invariants';
 import { between, sleep } from './harness/proc';
 import { CHAOS_FULL } from './harness/results';
 
-const TOTAL = CHAOS_FULL ? 50_000 : 4_000;
+// Enough rows that the import outlasts its kills on an idle machine too (the batch path writes thousands of rows a second).
+const TOTAL = CHAOS_FULL ? 50_000 : 12_000;
 const EXISTING = Math.floor(TOTAL / 10);
 const KILLS = CHAOS_FULL ? 6 : 3;
 
@@ -57,7 +58,7 @@ describe(`chaos: kill -9 the worker ${KILLS} times during a ${TOTAL}-row contact
       let now = await status();
       for (let t = 0; t < 600 && now.status === 'running' && now.rowsDone === before; t++) now = (await sleep(200), await status());
       if (now.status !== 'running') break;
-      await sleep(between(100, 1500));
+      await sleep(between(20, 300));
       killedAt.push((await status()).rowsDone);
       await stack.worker.kill9();
     }
