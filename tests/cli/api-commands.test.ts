@@ -2,20 +2,17 @@
  * The CLI commands that talk to the running API (publish, journeys stats, runs ls/show), run as a user runs them:
  * a child process against a real API, worker and Temporal server.
  */
-import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestStack, type TestStack } from '../helpers/stack';
+import { listenLocally, runCli } from '../helpers/cli';
 import { scaled } from '../helpers/timing';
 import { until } from '../helpers/until';
 
-const run = promisify(execFile);
-const CLI = path.resolve('src/cli/index.ts');
 
 const JOURNEY = `id: cli-parked
 name: CLI parked
@@ -37,17 +34,11 @@ describe('CLI commands through the running API', () => {
   let server: Server;
   let dir: string;
   let api: string;
-  const cli = (key: string, ...args: string[]) =>
-    run(process.execPath, ['--import', 'tsx', CLI, ...args, '--api', api, '--key', key], { env: { ...process.env, NODE_NO_WARNINGS: '1' } }).then(
-      (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
-      (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
-    );
+  const cli = (key: string, ...args: string[]) => runCli([...args, '--api', api, '--key', key]);
 
   beforeAll(async () => {
     stack = await startTestStack();
-    server = stack.app.listen(0, '127.0.0.1');
-    await new Promise((r) => server.once('listening', r));
-    api = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    ({ server, url: api } = await listenLocally(stack.app));
     dir = await mkdtemp(path.join(tmpdir(), 'itinera-cli-api-'));
   }, scaled(60_000));
   afterAll(async () => {
@@ -133,12 +124,7 @@ describe('CLI commands through the running API', () => {
   }, scaled(120_000));
 
   it('says plainly when no API is running', async () => {
-    const closed = await run(process.execPath, ['--import', 'tsx', CLI, 'journeys', 'stats', 'cli-parked', '--api', 'http://127.0.0.1:9', '--key', 'x'], {
-      env: { ...process.env, NODE_NO_WARNINGS: '1' },
-    }).then(
-      () => ({ code: 0, stderr: '' }),
-      (e: { code: number; stderr: string }) => e,
-    );
+    const closed = await runCli(['journeys', 'stats', 'cli-parked', '--api', 'http://127.0.0.1:9', '--key', 'x']);
     expect(closed.code).toBe(2);
     expect(closed.stderr).toMatch(/cannot reach the itinera API at http:\/\/127\.0\.0\.1:9 .*is it running\? \(npm start, or npm run api/);
   }, scaled(60_000));

@@ -1,35 +1,26 @@
-import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isNull, sql } from 'drizzle-orm';
 import { contacts } from '../../src/db/schema';
 import { importProgressLine } from '../../src/cli/contacts-import';
 import { startTestStack, type TestStack } from '../helpers/stack';
+import { listenLocally, runCli } from '../helpers/cli';
 import { scaled } from '../helpers/timing';
 
-const run = promisify(execFile);
-const CLI = path.resolve('src/cli/index.ts');
 
 describe('itinera contacts import', () => {
   let stack: TestStack;
   let server: Server;
   let dir: string;
   let api: string;
-  const cli = (...args: string[]) =>
-    run(process.execPath, ['--import', 'tsx', CLI, 'contacts', 'import', ...args, '--api', api, '--key', stack.keys.marketer], { env: { ...process.env, NODE_NO_WARNINGS: '1' } }).then(
-      (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
-      (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
-    );
+  const cli = (...args: string[]) => runCli(['contacts', 'import', ...args, '--api', api, '--key', stack.keys.marketer]);
 
   beforeAll(async () => {
     stack = await startTestStack();
-    server = stack.app.listen(0, '127.0.0.1');
-    await new Promise((r) => server.once('listening', r));
-    api = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    ({ server, url: api } = await listenLocally(stack.app));
     dir = await mkdtemp(path.join(tmpdir(), 'itinera-cli-import-'));
   }, scaled(60_000));
   afterAll(async () => {
