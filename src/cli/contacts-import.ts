@@ -7,6 +7,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { apiTarget, call, download, upload } from './api-client';
 import { CliError } from './errors';
+import { bar, count as n, eta } from './progress';
 
 type Import = {
   importId: string;
@@ -26,16 +27,13 @@ type Import = {
   error: string | null;
 };
 
-const n = (x: number) => x.toLocaleString('en-US');
-const eta = (s: number) => (s >= 3600 ? `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60)}m` : s >= 60 ? `${Math.floor(s / 60)}m${s % 60}s` : `${s}s`);
 
 /** `[██████░░░░] 61% 3,050/5,000 rows · 3,000 created · 20 updated · 10 merged · 20 rejected · 180 rows/s · ETA 11s` */
 export function importProgressLine(i: Import, width = 24): string {
-  const f = i.totalRows ? Math.min(1, i.rowsDone / i.totalRows) : 1;
-  const filled = Math.round(f * width);
   const verb = i.dryRun ? 'would be ' : '';
   return (
-    `[${'█'.repeat(filled)}${'░'.repeat(width - filled)}] ${Math.floor(f * 100)}% ${n(i.rowsDone)}/${n(i.totalRows)} rows · ` +
+    // An empty file is complete.
+    `${i.totalRows ? bar(i.rowsDone, i.totalRows, width) : bar(1, 1, width)} ${n(i.rowsDone)}/${n(i.totalRows)} rows · ` +
     `${n(i.created)} ${verb}created · ${n(i.updated)} ${verb}updated · ${n(i.merged)} ${verb}merged · ${n(i.rejected)} rejected · ${n(i.rowsPerSecond)} rows/s` +
     (i.etaSeconds !== null ? ` · ETA ${eta(i.etaSeconds)}` : '')
   );
