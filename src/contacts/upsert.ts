@@ -1,7 +1,7 @@
 /**
  * The one contact write pipeline, used by `PUT /v1/contacts/:externalId` and by the `contact` block of
  * `POST /v1/events`, so a contact created or changed through an event is exactly what PUT would have made:
- * normalize (email lower-cased and validated, phone to E.164 with the default region, region folded), upsert by CRM
+ * normalize (email lower-cased and validated, phone to E.164 with the default region, region folded, tags unique), upsert by CRM
  * id (a merged CRM id updates its survivor), merge duplicates sharing the email or phone, re-evaluate fit scoring.
  * Each of those writes stores its `contact.updated` in its own transaction (sources `api`/`event`, `merge`,
  * `scoring`), and withdrawn consent a `contact.unsubscribed`; they are routed after each commit.
@@ -70,6 +70,8 @@ export function normalizedValues(f: ContactFields): Partial<NewContact> {
   if (f.email) values.email = (normalizeEmail(f.email) as { value: string }).value;
   if (f.phone) values.phone = (normalizePhone(f.phone, country) as { value: string }).value;
   if (f.region) values.region = normalizeRegion(f.region, { country });
+  // Tags are a set: a repeated tag is stored once (first occurrence keeps its place), as the tag step stores it.
+  if (f.tags) values.tags = [...new Set(f.tags)];
   return values as Partial<NewContact>;
 }
 

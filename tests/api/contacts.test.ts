@@ -33,6 +33,11 @@ describe('contacts API', () => {
     expect(again.body.email).toBe('zhang.wei@example.com');
   });
 
+  it('stores tags as a set: a repeated tag once, in first-seen order', async () => {
+    const created = await put('crm-tags', { tags: ['vip', '待激活', 'vip', '待激活', 'webinar'] }).expect(201);
+    expect(created.body.tags).toEqual(['vip', '待激活', 'webinar']);
+  });
+
   it('names each invalid field', async () => {
     const bad = await put('crm-2', { email: 'not-an-email', phone: '12', timezone: 'Mars/Base' }).expect(400);
     expect(bad.body.errors.map((e: { path: string }) => e.path).sort()).toEqual(['email', 'phone', 'timezone']);

@@ -198,7 +198,7 @@ export function caseArb(plan: JourneyPlan, opts: { maxEvents: number }): fc.Arbi
   );
   return fc.record({
     fields: fc.tuple(...fieldEntries).map((kv) => Object.fromEntries(kv)),
-    tags: fc.subarray([...facts.tags, 'vip']),
+    tags: fc.subarray([...new Set([...facts.tags, 'vip'])]),
     zone: fc.oneof({ weight: 4, arbitrary: fc.constant('allowed') }, { weight: 1, arbitrary: fc.constantFrom(...ZONES) }),
     locale: fc.constantFrom('en', 'zh-CN', 'de'),
     trigger: propsArb(facts.triggerProps, facts.triggerRequired),

@@ -308,8 +308,12 @@ describe('journey execution against the real server', () => {
     expect(Math.abs(timer.firesAt - endAt)).toBeLessThan(30_000);
     const [mail] = await until('the deferred email', async () => (mailsTo(email).length ? mailsTo(email) : undefined), 120_000);
     expect(mail!.parsed.subject).toBe('Welcome to itinera, Kim');
-    const [sent] = await stack.db.db.select().from(messages).where(eq(messages.workflowId, workflowId));
-    expect(sent!.sentAt!.getTime()).toBeGreaterThanOrEqual(endAt);
+    // The sink has the mail as soon as SMTP says 250; the activity records sent_at just after.
+    const sent = await until('the message recorded as sent', async () => {
+      const [row] = await stack.db.db.select().from(messages).where(eq(messages.workflowId, workflowId));
+      return row?.sentAt ? row : undefined;
+    }, 30_000);
+    expect(sent.sentAt!.getTime()).toBeGreaterThanOrEqual(endAt);
     expect(await ended(workflowId)).toMatchObject({ status: 'completed', currentStep: 'done' });
   });
 
