@@ -3,6 +3,7 @@ import { loadConfig } from './config';
 import { createLogger } from './logger';
 import { openMigratedDatabase, requirePostgres } from './wiring/database';
 import { runEntryPoint } from './wiring/entry';
+import { heapLimitMiB } from './wiring/heap';
 import { createProcessWorker } from './wiring/process-worker';
 import { resolveSigningSecrets } from './wiring/secrets';
 import { connectTemporal } from './wiring/temporal';
@@ -19,7 +20,7 @@ async function main() {
     ...(config.workerMetricsAddress ? { metricsAddress: config.workerMetricsAddress } : {}),
   });
   // The SDK shuts the worker down gracefully on SIGINT/SIGTERM; run() resolves once in-flight tasks are done.
-  log.info({ taskQueue: config.temporal.taskQueue, address: temporal.address, mail: processWorker.mailDescription, node: process.versions.node }, 'worker running');
+  log.info({ taskQueue: config.temporal.taskQueue, address: temporal.address, mail: processWorker.mailDescription, node: process.versions.node, heapLimitMiB: Math.round(heapLimitMiB()) }, 'worker running');
   await processWorker.worker.run();
   await processWorker.close();
   await temporal.close();

@@ -1,8 +1,8 @@
 /**
  * The sticky cache fitted to the process's heap. A cached run keeps its state in the V8 heap; a cache larger than the
  * heap can hold does not fail gracefully — V8 runs out of memory and the process dies. So the worker asks V8 for the
- * heap limit it was started with (Node's default, or `--max-old-space-size` / NODE_OPTIONS, as the Dockerfile sets)
- * and keeps fewer runs cached when the configured number would not fit: runs outside the cache are replayed from
+ * heap limit it was started with (`npm run worker` passes `--max-old-space-size=$WORKER_HEAP_MIB`, 640 by default, in
+ * NODE_OPTIONS, where a later `--max-old-space-size` of the deployment's own wins; Node's default otherwise) and keeps fewer runs cached when the configured number would not fit: runs outside the cache are replayed from
  * history when they wake, slower but never lost.
  */
 import v8 from 'node:v8';

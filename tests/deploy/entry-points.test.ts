@@ -56,6 +56,8 @@ describe('production entry points: npm run db:migrate, worker, api', () => {
       PORT: String(port),
       HOST: '127.0.0.1',
       DATA_DIR: dataDir,
+      // What a deployment has unless it says otherwise: npm run worker sets the old-space limit (WORKER_HEAP_MIB).
+      NODE_OPTIONS: '',
     };
   });
 
@@ -97,7 +99,7 @@ describe('production entry points: npm run db:migrate, worker, api', () => {
       if (exited(worker!)) throw new Error(exited(worker!));
       return logLine(worker!, 'worker running');
     }, 180_000);
-    expect(running).toMatchObject({ node: process.versions.node, taskQueue: env.TEMPORAL_TASK_QUEUE });
+    expect(running).toMatchObject({ node: process.versions.node, taskQueue: env.TEMPORAL_TASK_QUEUE, heapLimitMiB: 640 });
 
     // Temporal's view: the worker polls the task queue for workflow and activity tasks.
     const connection = await Connection.connect({ address: env.TEMPORAL_ADDRESS! });
