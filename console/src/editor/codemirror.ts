@@ -19,8 +19,9 @@ export function issueRange(doc: Text, issue: Issue): { from: number; to: number 
   if (issue.line === undefined) return { from: 0, to: Math.min(doc.line(1).to, doc.length) };
   const line = doc.line(Math.min(Math.max(issue.line, 1), doc.lines));
   const from = Math.min(line.from + Math.max((issue.column ?? 1) - 1, 0), line.to);
-  const word = /^[^\s,:{}[\]]+/.exec(line.text.slice(from - line.from));
-  return { from, to: word ? from + word[0].length : line.to };
+  // The scalar there: up to the next flow separator or comment, so `2 dayz` is marked whole.
+  const value = /^[^,{}[\]#]*/.exec(line.text.slice(from - line.from))![0].trimEnd();
+  return { from, to: value ? from + value.length : line.to };
 }
 
 export type EditorHooks = {

@@ -236,7 +236,7 @@ function valueOptions(alts: Schema[], key: string, siblings: Map<string, string>
     return [...new Set(names)].map((n) => ({ label: n, type: 'text' }));
   }
   if (key === 'event') {
-    const inDoc = [...doc.matchAll(/\bevent:\s*["']?([A-Za-z0-9_.-]+)/g)].map((x) => x[1]!);
+    const inDoc = [...doc.matchAll(/\bevent:[ \t]*["']?([A-Za-z0-9_.-]+)/g)].map((x) => x[1]!);
     return [...new Set([...lang.eventTypes, ...inDoc])].sort().map((e) => ({ label: e, type: 'enum' }));
   }
   if (key === 'topic') return lang.topics.map((t) => ({ label: t, type: 'enum' }));
