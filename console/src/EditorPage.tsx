@@ -199,6 +199,9 @@ export default function EditorPage({ id, me, onError }: { id: string | null; me:
     setSimulation(null);
     const { latest } = await loadJourney(id);
     if (comparing && latest) setChanges(editor.current?.compare(latest.source) ?? 0);
+    // The text is unchanged, its verdict is not: it is now the published version.
+    const now = editor.current?.view.state.doc.toString() ?? text;
+    setValidation({ v: await editorApi.validate(now), text: now });
   };
 
   const v = validation?.v;

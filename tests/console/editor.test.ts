@@ -174,6 +174,8 @@ describe('the journey editor in a real browser', () => {
     expect(published.source).toBe(v2);
     // Compared with v2 now: nothing differs.
     await shows(diffCount, 'No changes from v2.');
+    await shows(validation(), 'No errors; the same as the published v2.');
+    expect(await page.getByRole('button', { name: 'Publish…' }).isDisabled()).toBe(true);
 
     // The simulator: a contact found by search, no events — the wait times out after 3 days, the email and the tag follow.
     await request(stack.app)
