@@ -195,13 +195,14 @@ export default function EditorPage({ id, me, onError }: { id: string | null; me:
   const publish = async () => {
     if (id === null || !confirm) return;
     const r = await editorApi.publish(id, confirm.key);
-    setNotice(r.created ? t('editorPublished', { version: r.version }) : t('editorUnchanged', { version: r.version }));
     setSimulation(null);
     const { latest } = await loadJourney(id);
     if (comparing && latest) setChanges(editor.current?.compare(latest.source) ?? 0);
     // The text is unchanged, its verdict is not: it is now the published version.
     const now = editor.current?.view.state.doc.toString() ?? text;
     setValidation({ v: await editorApi.validate(now), text: now });
+    // Said once the page shows the new version.
+    setNotice(r.created ? t('editorPublished', { version: r.version }) : t('editorUnchanged', { version: r.version }));
   };
 
   const v = validation?.v;
