@@ -100,8 +100,10 @@ describe('the journey editor in a real browser', () => {
   const validation = () => page.locator('[data-validation]');
 
   it('shows an error at its line as you type, completes from the schema, diffs, publishes and simulates the path on the graph', { timeout: scaled(240_000) }, async () => {
-    await page.goto(`${base}/#/edit/editor-browser`);
+    // From the journey's page.
+    await page.goto(`${base}/#/journeys/editor-browser`);
     await signInAs(page, stack.keys.marketer);
+    await page.getByRole('link', { name: 'Edit', exact: true }).click();
     await editor().waitFor({ timeout: WAIT });
     // The published text, checked as it loads: no error, and the same as v1.
     await shows(validation(), 'No errors; the same as the published v1.');
