@@ -583,6 +583,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/journey-schema": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** What an editor completes a journey from: the JSON Schema of the source format (as journeys/journey.schema.json), the template names the server has per kind, the event types seen so far and the mail topics a send step may name */
+        get: operations["getV1JourneySchema"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/journeys": {
         parameters: {
             query?: never;
@@ -816,6 +833,23 @@ export interface paths {
         put?: never;
         /** Compile the draft with its templates, as publishing would; 422 lists every error (detail as `file: path: message`) */
         post: operations["postV1JourneysIdValidate"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/journeys/{id}/versions/{version}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One published version with the source it was published from (as an editor diffs against it) */
+        get: operations["getV1JourneysIdVersionsVersion"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -5308,6 +5342,111 @@ export interface operations {
             };
         };
     };
+    getV1JourneySchema: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The journey language as this server reads it */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "schema": {
+                     *         "$schema": "https://json-schema.org/draft/2020-12/schema",
+                     *         "type": "object",
+                     *         "properties": {
+                     *           "id": {
+                     *             "type": "string",
+                     *             "pattern": "^[a-z0-9][a-z0-9-]*$"
+                     *           }
+                     *         },
+                     *         "required": [
+                     *           "id",
+                     *           "name",
+                     *           "triggers",
+                     *           "start",
+                     *           "steps"
+                     *         ]
+                     *       },
+                     *       "templates": {
+                     *         "email": [
+                     *           "welcome",
+                     *           "webinar-replay"
+                     *         ],
+                     *         "sms": [
+                     *           "reminder"
+                     *         ],
+                     *         "chat": [
+                     *           "mql-alert"
+                     *         ]
+                     *       },
+                     *       "eventTypes": [
+                     *         "demo.booked",
+                     *         "lead.created",
+                     *         "webinar.attended"
+                     *       ],
+                     *       "topics": [
+                     *         "newsletter",
+                     *         "product_updates",
+                     *         "events"
+                     *       ]
+                     *     }
+                     */
+                    "application/json": {
+                        /** @description Every event type in the events table, sorted */
+                        eventTypes: string[];
+                        /** @description JSON Schema (draft 2020-12) of a journey document */
+                        schema: {
+                            [key: string]: unknown;
+                        };
+                        /** @description Template names by kind, sorted */
+                        templates: {
+                            chat: string[];
+                            email: string[];
+                            sms: string[];
+                        };
+                        /** @description MAIL_TOPICS ids */
+                        topics: string[];
+                    };
+                };
+            };
+            /** @description Missing, malformed or revoked API key. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Requires role: marketer or admin. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limit exceeded; see Retry-After. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     getV1Journeys: {
         parameters: {
             query?: {
@@ -7038,6 +7177,91 @@ export interface operations {
             };
             /** @description The draft does not compile; errors[{path, message}] */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Rate limit exceeded; see Retry-After. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getV1JourneysIdVersionsVersion: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @example welcome */
+                id: string;
+                /** @example 3 */
+                version: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The version */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "journeyId": "welcome",
+                     *       "version": 3,
+                     *       "contentHash": "sha256:9f86d081884c7d65",
+                     *       "publishedAt": "2026-12-07T09:30:00.000Z",
+                     *       "publishedBy": "marketing-team",
+                     *       "source": "id: welcome\nname: Welcome series\ntriggers:\n  - type: event\n    event: signup\nstart: hello\nsteps:\n  hello:\n    type: send_email\n    template: welcome\n    next: done\n  done:\n    type: exit\n"
+                     *     }
+                     */
+                    "application/json": {
+                        contentHash: string;
+                        journeyId: string;
+                        publishedAt: unknown;
+                        publishedBy: string | null;
+                        source: string;
+                        version: number;
+                    };
+                };
+            };
+            /** @description Invalid request; `errors` names each field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, malformed or revoked API key. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Requires role: marketer or admin. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such journey or version */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -8,6 +8,7 @@ const JourneyPage = lazy(() => import('./JourneyPage'));
 const ContactsPage = lazy(() => import('./ContactsPage'));
 const OpsPage = lazy(() => import('./OpsPage'));
 const LaunchPage = lazy(() => import('./LaunchPage'));
+const EditorPage = lazy(() => import('./EditorPage'));
 
 function useHashRoute(): string {
   const [hash, setHash] = useState(() => location.hash);
@@ -63,6 +64,7 @@ function Header({ me, locale, onLocale, onSignedOut }: { me: Me | null; locale: 
       {me && (
         <nav aria-label={m.appName}>
           {can.journeys(me.role) && <a href="#/">{m.journeys}</a>}
+          {can.journeys(me.role) && <a href="#/edit">{m.editor}</a>}
           {can.contacts(me.role) && <a href="#/contacts">{m.contacts}</a>}
           {can.runs(me.role) && <a href="#/ops">{m.ops}</a>}
         </nav>
@@ -142,6 +144,8 @@ function Pages({ me, onEnded }: { me: Me; onEnded: () => void }) {
   if (contact && can.contacts(me.role)) return lazyPage(<ContactsPage id={contact[1] ? decodeURIComponent(contact[1]) : null} me={me} onError={onError} />);
   const launch = /^\/journeys\/([^/]+)\/launch$/.exec(route);
   if (launch && can.journeys(me.role)) return lazyPage(<LaunchPage id={decodeURIComponent(launch[1]!)} onError={onError} />);
+  const edit = /^\/edit(?:\/([^/]+))?$/.exec(route);
+  if (edit && can.journeys(me.role)) return lazyPage(<EditorPage key={edit[1] ?? ''} id={edit[1] ? decodeURIComponent(edit[1]) : null} me={me} onError={onError} />);
   const journey = /^\/journeys\/([^/]+)$/.exec(route);
   if (journey && can.journeys(me.role)) return lazyPage(<JourneyPage id={decodeURIComponent(journey[1]!)} me={me} onError={onError} />);
   const ops = /^\/ops(?:\/runs\/([^/]+))?$/.exec(route);

@@ -1,64 +1,21 @@
 import { useEffect, useMemo, useState } from 'react';
-import { Background, Controls, Handle, Position, ReactFlow, type Edge, type Node, type NodeProps } from '@xyflow/react';
-import '@xyflow/react/dist/style.css';
 import { api, ApiError, can, type JourneyDetail, type JourneyStats, type LiveStep, type Me, type Plan, type Run } from './api';
+import { FlowGraph } from './FlowGraph';
 import { Funnel } from './Funnel';
 import { StepPanel } from './StepPanel';
 import { num, pct } from './format';
-import { layout, loadElk, NODE_H, NODE_W, planGraph } from './graph';
 import { useT } from './i18n';
-
-// The layout engine starts loading with this page's code, in parallel with the page's first API calls.
-void loadElk();
 
 /** How often the node counts are fetched again. */
 const REFRESH_MS = 3000;
 /** The funnel and split statistics are a heavier report: fetched again less often. */
 const STATS_REFRESH_MS = 15000;
 
-type StepData = { stepId: string; type: string; name?: string; counts?: LiveStep; selected: boolean };
-
-function StepNode({ data }: NodeProps<Node<StepData>>) {
-  const { m, locale } = useT();
-  const n = (x: number | undefined) => new Intl.NumberFormat(locale).format(x ?? 0);
-  const c = data.counts;
-  return (
-    <div className={`step step-${data.type}${data.selected ? ' selected' : ''}${c && c.failed > 0 ? ' failing' : ''}`} style={{ width: NODE_W, height: NODE_H }} data-step={data.stepId}>
-      <Handle type="target" position={Position.Top} />
-      <div className="step-title">
-        <strong>{data.name ?? data.stepId}</strong> <span className="step-type">{data.type}</span>
-      </div>
-      <dl className="counts">
-        <div>
-          <dt>{m.entered}</dt>
-          <dd data-count="entered">{n(c?.entered)}</dd>
-        </div>
-        <div>
-          <dt>{m.waiting}</dt>
-          <dd data-count="waiting">{n(c?.waiting)}</dd>
-        </div>
-        <div>
-          <dt>{m.exitedHere}</dt>
-          <dd data-count="exitedHere">{n(c?.exitedHere)}</dd>
-        </div>
-        <div>
-          <dt>{m.failed}</dt>
-          <dd data-count="failed">{n(c?.failed)}</dd>
-        </div>
-      </dl>
-      <Handle type="source" position={Position.Bottom} />
-    </div>
-  );
-}
-
-const nodeTypes = { step: StepNode };
-
 export default function JourneyPage({ id, me, onError }: { id: string; me: Me; onError: (err: unknown) => void }) {
   const { t, m, locale } = useT();
   const [journey, setJourney] = useState<JourneyDetail | null>(null);
   const [version, setVersion] = useState<number | null>(null);
   const [plan, setPlan] = useState<Plan | null>(null);
-  const [positions, setPositions] = useState<Map<string, { x: number; y: number }> | null>(null);
   const [counts, setCounts] = useState<Map<string, LiveStep>>(new Map());
   const [refreshedAt, setRefreshedAt] = useState<Date | null>(null);
   const [selected, setSelected] = useState<string | null>(null);
@@ -82,27 +39,15 @@ export default function JourneyPage({ id, me, onError }: { id: string; me: Me; o
     }, fail);
   }, [id]);
 
-  const graph = useMemo(() => (plan ? planGraph(plan, m) : null), [plan, m]);
-
   useEffect(() => {
     if (version === null || version === planOf) return;
     setPlan(null);
-    setPositions(null);
     setSelected(null);
     api.plan(id, version).then((p) => {
       setPlanOf(p.version);
       setPlan(p.plan);
     }, fail);
   }, [id, version]);
-
-  useEffect(() => {
-    if (!graph) return;
-    let stop = false;
-    layout(graph.ids, graph.edges).then((p) => !stop && setPositions(p), fail);
-    return () => {
-      stop = true;
-    };
-  }, [graph]);
 
   useEffect(() => {
     if (version === null) return;
@@ -139,32 +84,11 @@ export default function JourneyPage({ id, me, onError }: { id: string; me: Me; o
   }, [id, version]);
   const names = useMemo(() => new Map(plan ? Object.values(plan.steps).map((st) => [st.id, st.name ?? st.id]) : []), [plan]);
 
-  const nodes: Node<StepData>[] = useMemo(
-    () =>
-      plan && positions
-        ? Object.values(plan.steps).map((s) => ({
-            id: s.id,
-            type: 'step',
-            position: positions.get(s.id) ?? { x: 0, y: 0 },
-            // The step box has this fixed size (StepNode): given, React Flow shows the node at once instead of keeping
-            // it hidden until its ResizeObserver has measured it (on a loaded machine that took longer than 30 s).
-            width: NODE_W,
-            height: NODE_H,
-            data: { stepId: s.id, type: s.type, ...(s.name ? { name: s.name } : {}), ...(counts.get(s.id) ? { counts: counts.get(s.id)! } : {}), selected: selected === s.id },
-            ariaLabel: `${s.name ?? s.id} (${s.type})`,
-          }))
-        : [],
-    [plan, positions, counts, selected],
-  );
-  const edges: Edge[] = useMemo(
-    () => (graph ? graph.edges.map((e) => ({ id: e.id, source: e.source, target: e.target, label: e.label || undefined, type: 'smoothstep', labelBgPadding: [4, 2] as [number, number] })) : []),
-    [graph],
-  );
-
   return (
     <section className="journey">
-      <p>
+      <p className="buttons">
         <a href="#/">← {m.back}</a>
+        {journey && journey.status !== 'archived' && <a href={`#/edit/${encodeURIComponent(id)}`}>{m.editJourney}</a>}
       </p>
       <h1>{journey ? `${journey.name} (${journey.id})` : id}</h1>
       {error && (
@@ -191,24 +115,8 @@ export default function JourneyPage({ id, me, onError }: { id: string; me: Me; o
           </span>
         </div>
       )}
-      {plan && positions && version !== null && (
-        <div className="canvas" role="figure" aria-label={t('graphLabel', { id, version })}>
-          <ReactFlow
-            nodes={nodes}
-            edges={edges}
-            nodeTypes={nodeTypes}
-            fitView
-            nodesDraggable={false}
-            nodesConnectable={false}
-            edgesFocusable={false}
-            onNodeClick={(_e, node) => setSelected(node.id)}
-            minZoom={0.2}
-            proOptions={{ hideAttribution: true }}
-          >
-            <Background />
-            <Controls showInteractive={false} />
-          </ReactFlow>
-        </div>
+      {plan && version !== null && (
+        <FlowGraph plan={plan} label={t('graphLabel', { id, version })} counts={counts} selected={selected} onSelect={setSelected} onError={fail} />
       )}
       {plan && version !== null && selected && <StepPanel journeyId={id} version={version} step={selected} stats={stats} onError={onError} />}
       {plan && version !== null && <RunsPanel journeyId={id} version={version} step={selected} me={me} onError={onError} />}

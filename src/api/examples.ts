@@ -198,6 +198,21 @@ export const OPERATION_EXAMPLES: Record<string, OperationExample> = {
   'get /v1/journeys': { query: { status: 'active' }, response: { status: 200, body: { items: [{ id: 'welcome', name: 'Welcome series', status: 'active', latestVersion: 3, createdAt: at, updatedAt: later }], nextCursor: null } } },
   'put /v1/journeys/{id}/draft': { params: { id: 'welcome' }, request: { source: journeyYaml } },
   'get /v1/journeys/{id}': { params: { id: 'welcome' }, response: { status: 200, body: journey } },
+  'get /v1/journey-schema': {
+    response: {
+      status: 200,
+      body: {
+        schema: { $schema: 'https://json-schema.org/draft/2020-12/schema', type: 'object', properties: { id: { type: 'string', pattern: '^[a-z0-9][a-z0-9-]*$' } }, required: ['id', 'name', 'triggers', 'start', 'steps'] },
+        templates: { email: ['welcome', 'webinar-replay'], sms: ['reminder'], chat: ['mql-alert'] },
+        eventTypes: ['demo.booked', 'lead.created', 'webinar.attended'],
+        topics: ['newsletter', 'product_updates', 'events'],
+      },
+    },
+  },
+  'get /v1/journeys/{id}/versions/{version}': {
+    params: { id: 'welcome', version: '3' },
+    response: { status: 200, body: { journeyId: 'welcome', version: 3, contentHash: 'sha256:9f86d081884c7d65', publishedAt: at, publishedBy: 'marketing-team', source: journeyYaml } },
+  },
   'post /v1/journeys/{id}/validate': { params: { id: 'welcome' }, response: { status: 200, body: { valid: true, contentHash: 'sha256:9f86d081884c7d65', changed: false, latestVersion: 3, warnings: [] } } },
   'post /v1/journeys/{id}/publish': { params: { id: 'welcome' }, response: { status: 201, body: { journeyId: 'welcome', version: 4, contentHash: 'sha256:2c26b46b68ffc68f', created: true, status: 'active', warnings: [] } } },
   'get /v1/journeys/{id}/diff': { params: { id: 'welcome' }, query: { from: '3', to: 'draft' } },

@@ -208,6 +208,30 @@ describe('journeys API', () => {
       // A draft never published has nothing to diff against by default.
       expectProblem(await get('/v1/journeys/drip-def/diff?from=draft'), 404);
     });
+
+    it("answers a published version's source, for an editor to diff against", async () => {
+      const v1 = await get('/v1/journeys/drip/versions/1').expect(200);
+      expect(v1.body).toMatchObject({ journeyId: 'drip', version: 1, contentHash: expect.stringMatching(/^sha256:/), publishedBy: 'test marketer' });
+      // The text as it was published (v1 went out with the draft of that time, not today's draft).
+      expect(v1.body.source).toBe(drip());
+      expect((await get('/v1/journeys/drip/versions/2').expect(200)).body.source).toBe(drip('3d'));
+      expectProblem(await get('/v1/journeys/drip/versions/3'), 404);
+      expectProblem(await get('/v1/journeys/nope/versions/1'), 404);
+      expect(expectProblem(await get('/v1/journeys/drip/versions/0'), 400).errors).toEqual([expect.objectContaining({ path: 'params.version' })]);
+      expectProblem(await request(stack.app).get('/v1/journeys/drip/versions/1').set(as('ops')), 403);
+    });
+
+    it('describes the journey language for editor completion: schema, templates, event types seen and topics', async () => {
+      await request(stack.app).post('/v1/events').set(as('integration')).send({ id: 'lang-1', type: 'webinar.attended', contact: { externalId: 'lang-1' } }).expect(202);
+      const r = await get('/v1/journey-schema').expect(200);
+      expect(r.body.schema).toEqual(JSON.parse(readFileSync(new URL('../../journeys/journey.schema.json', import.meta.url), 'utf8')));
+      const catalog = loadTemplateCatalog(TEMPLATES_DIR).templates;
+      expect(r.body.templates).toEqual({ email: Object.keys(catalog.email).sort(), sms: Object.keys(catalog.sms).sort(), chat: Object.keys(catalog.chat).sort() });
+      expect(r.body.templates.email).toContain('welcome');
+      expect(r.body.eventTypes).toContain('webinar.attended');
+      expect(r.body.topics).toEqual(['newsletter', 'product_updates', 'events']);
+      expectProblem(await request(stack.app).get('/v1/journey-schema').set(as('integration')), 403);
+    });
   });
 
   describe('listing', () => {

@@ -24,6 +24,8 @@ import { Contact, Slug } from '../../journey/schema';
 import { formatSimulation, resolveTime, simulate, type SimulationOptions } from '../../journey/simulator';
 import { formatFireTimes, scheduleFireTimes } from '../../journey/cron';
 import { seenEventTypes } from '../../db/event-types';
+import { journeyJsonSchema } from '../../journey/json-schema';
+import { DEFAULT_TOPICS } from '../../contacts/topics';
 import { loadTemplateCatalog } from '../../templates/catalog';
 import { contentHash, diffPlans, formatDiff } from '../../journey/versions';
 import { TEMPLATES_DIR } from '../../paths';
@@ -386,6 +388,60 @@ export function journeyRoutes(deps: JourneyRouteDeps) {
         const items = rows.slice(0, q.limit);
         const last = items.at(-1);
         return { body: { items, nextCursor: rows.length > q.limit && last ? encodeCursor({ t: last.createdAt.getTime(), id: last.id }) : null } };
+      },
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/v1/journey-schema',
+      tag: 'journeys',
+      summary:
+        'What an editor completes a journey from: the JSON Schema of the source format (as journeys/journey.schema.json), the template names the server has per kind, the event types seen so far and the mail topics a send step may name',
+      auth: ['marketer'],
+      responses: {
+        200: {
+          description: 'The journey language as this server reads it',
+          schema: z.object({
+            schema: z.record(z.string(), z.unknown()).describe('JSON Schema (draft 2020-12) of a journey document'),
+            templates: z.object({ email: z.array(z.string()), sms: z.array(z.string()), chat: z.array(z.string()) }).describe('Template names by kind, sorted'),
+            eventTypes: z.array(z.string()).describe('Every event type in the events table, sorted'),
+            topics: z.array(z.string()).describe('MAIL_TOPICS ids'),
+          }),
+        },
+      },
+      handler: async () => {
+        const catalog = templates().templates;
+        const names = (k: keyof typeof catalog) => Object.keys(catalog[k]).sort();
+        return {
+          body: {
+            schema: journeyJsonSchema(),
+            templates: { email: names('email'), sms: names('sms'), chat: names('chat') },
+            eventTypes: await seenEventTypes(db),
+            topics: (deps.topics ?? DEFAULT_TOPICS).map((t) => t.id),
+          },
+        };
+      },
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/v1/journeys/:id/versions/:version',
+      tag: 'journeys',
+      summary: 'One published version with the source it was published from (as an editor diffs against it)',
+      auth: ['marketer'],
+      params: z.object({ id: z.string().min(1).max(100), version: queryInt32({ min: 1 }) }),
+      responses: {
+        200: { description: 'The version', schema: VersionSummary.extend({ journeyId: z.string(), source: z.string() }) },
+        404: { description: 'No such journey or version' },
+      },
+      handler: async ({ params }) => {
+        const [v] = await db
+          .select({ journeyId: journeyVersions.journeyId, version: journeyVersions.version, contentHash: journeyVersions.contentHash, publishedAt: journeyVersions.publishedAt, publishedBy: journeyVersions.publishedBy, source: journeyVersions.source })
+          .from(journeyVersions)
+          .where(and(eq(journeyVersions.journeyId, params.id), eq(journeyVersions.version, params.version)));
+        if (!v) {
+          await findJourney(params.id);
+          throw new NotFoundError('Journey version', `${params.id}@${params.version}`);
+        }
+        return { body: v };
       },
     }),
     defineRoute({
