@@ -13,6 +13,7 @@
 import { and, count, eq, gt, inArray, sql } from 'drizzle-orm';
 import type { DecayProgress } from '../contracts';
 import type { Db, DbOrTx } from '../db/client';
+import { anyOf } from '../db/any';
 import { insertJsonRows } from '../db/bulk-insert';
 import { contactAudit, contacts, scoreEvents } from '../db/schema';
 import { NotFoundError } from '../errors';
@@ -348,12 +349,12 @@ export async function applyFitMany(db: Db, model: ScoringModel, contactIds: read
   if (ids.length === 0) return { contactEvents: [], rest: [] };
   const now = opts.now ?? new Date();
   const plan = async (tx: DbOrTx, lock: boolean) => {
-    const q = tx.select().from(contacts).where(inArray(contacts.id, ids)).orderBy(contacts.id);
+    const q = tx.select().from(contacts).where(anyOf(contacts.id, ids)).orderBy(contacts.id);
     const rows = lock ? await q.for('update') : await q;
     const sums = await tx
       .select({ contactId: scoreEvents.contactId, rule: scoreEvents.rule, total: sumDelta, n: count() })
       .from(scoreEvents)
-      .where(and(inArray(scoreEvents.contactId, ids), eq(scoreEvents.source, SOURCE.fit)))
+      .where(and(anyOf(scoreEvents.contactId, ids), eq(scoreEvents.source, SOURCE.fit)))
       .groupBy(scoreEvents.contactId, scoreEvents.rule);
     const byContact = new Map<string, { lastFit: Record<string, number>; seq: Record<string, number> }>();
     for (const r of sums) {
