@@ -185,7 +185,9 @@ export async function upsertContactsBatch(deps: UpsertDeps, writes: readonly Bat
   if (scoring) {
     const fitted = done.filter((d, n) => opts.always || d.created || stored[n]!.events.length > 0 || (mergedCount.get(d.i) ?? 0) > 0);
     // Fit for all of them at once where that writes what applyFit would; the rest (thresholds crossed, …) one by one.
-    const many = await applyFitMany(deps.db, scoring, fitted.map((d) => d.after.id));
+    // Without merges the contacts are as this batch wrote them: fit reads them again only if it has something to write.
+    const known = toMerge.length === 0 ? new Map(fitted.map((d) => [d.after.id, d.after])) : undefined;
+    const many = await applyFitMany(deps.db, scoring, fitted.map((d) => d.after.id), known ? { known } : {});
     await routeStoredEventsInBulk(deps.ingest, many.contactEvents, { log: deps.log });
     await pool(many.rest, 8, async (id) => {
       const fit = await applyFit(deps.db, scoring, id);

@@ -195,7 +195,7 @@ function resolveTarget(row: CleanRow, precedence: readonly MatchKey[], m: Matche
 const columnOfKey = (row: CleanRow, kind: MatchKey) => row.columnOf[kind] ?? null;
 
 /** Plans a chunk's rows (see the module comment); rows are numbered from `firstRow`. */
-async function planChunk(db: Db, imp: ImportRow, records: RawRecord[], firstRow: number, cleaned: (CleanRow | RejectedRow)[]): Promise<Planned[]> {
+async function planChunk(db: Db, imp: ImportRow, records: RawRecord[], firstRow: number, cleaned: (CleanRow | RejectedRow)[]): Promise<{ plan: Planned[]; matches: Matches }> {
   const opts = imp.options as unknown as StoredOptions;
   const clean = cleaned.filter((c): c is CleanRow => c.ok);
   const allKeys = [...new Set(clean.flatMap((c) => rowKeys(c, opts.precedence).map((k) => k.key)))];
@@ -205,7 +205,7 @@ async function planChunk(db: Db, imp: ImportRow, records: RawRecord[], firstRow:
     matchContacts(db, [...new Set(clean.flatMap((c) => (c.externalId !== undefined ? [c.externalId] : [])))], [...new Set(clean.flatMap((c) => (c.email ? [c.email] : [])))], [...new Set(clean.flatMap((c) => (c.phone ? [c.phone] : [])))]),
   ]);
   const earlier = new Map<string, number>(keyRows.map((k) => [k.key, k.row]));
-  return cleaned.map((c, i): Planned => {
+  const plan = cleaned.map((c, i): Planned => {
     const row = firstRow + i;
     if (!c.ok) return { row, outcome: RowOutcome.Reject, column: c.column, reason: c.reason, keys: [] };
     const keys = rowKeys(c, opts.precedence);
@@ -222,6 +222,7 @@ async function planChunk(db: Db, imp: ImportRow, records: RawRecord[], firstRow:
     const outcome = r.matched.size === 0 ? RowOutcome.Create : r.matched.size > 1 || newCrmId ? RowOutcome.Merge : RowOutcome.Update;
     return { row, outcome, column: null, reason: null, keys: register() };
   });
+  return { plan, matches: m };
 }
 
 /** How long a chunk's attempt holds it without renewing (renewed every quarter of it while rows are written). */
@@ -344,8 +345,11 @@ export async function runImportChunk(
     // A fresh plan is stored before any of its rows is written: with the first batch of writes, in its transaction (so
     // each row's contact goes in with it), or on its own (a dry run, one-by-one writes, nothing to batch).
     let storePlan: PlanStore | undefined;
+    // The contacts a fresh plan matched: what the first batch writes to, since nothing was written in between.
+    let planMatches: Matches | undefined;
     if (planned.length === 0) {
-      const plan = await planChunk(db, imp, records, firstRow, cleanAll());
+      const { plan, matches } = await planChunk(db, imp, records, firstRow, cleanAll());
+      planMatches = matches;
       planned = plan.map((p) => ({ importId, row: p.row, outcome: p.outcome, contactId: null, column: p.column, reason: p.reason }));
       storePlan = async (tx, contactOf) => {
         for (const p of planned) p.contactId = contactOf.get(p.row) ?? null;
@@ -403,7 +407,8 @@ export async function runImportChunk(
         if (!wave) continue;
         let rest = wave;
         if (mode === 'batch') {
-          const batched = await writeBatch(deps, importId, wave, opts.precedence, renew, storePlan);
+          const batched = await writeBatch(deps, importId, wave, opts.precedence, renew, storePlan, planMatches);
+          planMatches = undefined;
           if (batched.planStored) storePlan = undefined;
           rest = batched.rest;
           onRow?.();
@@ -459,6 +464,7 @@ async function writeBatch<R extends { p: { row: number; contactId: string | null
   precedence: MatchKey[],
   renew: () => Promise<void>,
   storePlan: PlanStore | undefined,
+  planMatches: Matches | undefined,
 ): Promise<{ rest: R[]; planStored: boolean }> {
   const seen = new Map<string, number>();
   for (const r of rows) for (const k of identityKeys(r.c)) seen.set(k, (seen.get(k) ?? 0) + 1);
@@ -466,8 +472,9 @@ async function writeBatch<R extends { p: { row: number; contactId: string | null
   if (solo.length === 0) return { rest: rows, planStored: false };
   await renew();
   const uniq = (xs: (string | undefined)[]) => [...new Set(xs.filter((x): x is string => x !== undefined))];
-  // Matched again at write time, as each one-by-one write does: a retried chunk finds the contacts it already wrote.
-  const m = await matchContacts(deps.db, uniq(solo.map((r) => r.c.externalId)), uniq(solo.map((r) => r.c.email)), uniq(solo.map((r) => r.c.phone)));
+  // Matched again at write time, as each one-by-one write does (a retried chunk finds the contacts it already wrote),
+  // unless the plan was made by this attempt and nothing of the chunk was written since.
+  const m = planMatches ?? await matchContacts(deps.db, uniq(solo.map((r) => r.c.externalId)), uniq(solo.map((r) => r.c.email)), uniq(solo.map((r) => r.c.phone)));
   const batch: { r: R; w: BatchWrite }[] = [];
   for (const r of solo) {
     const t = resolveTarget(r.c, precedence, m);
