@@ -340,7 +340,6 @@ export async function runImportChunk(
     ]);
     const { records, cleaned } = read;
     if (seq + 1 < imp.chunks) readAhead(db, imp, seq + 1);
-    const cleanAll = () => cleaned;
     let planned: PlannedRow[] = stored;
     // A fresh plan is stored before any of its rows is written: with the first batch of writes, in its transaction (so
     // each row's contact goes in with it), or on its own (a dry run, one-by-one writes, nothing to batch).
@@ -348,7 +347,7 @@ export async function runImportChunk(
     // The contacts a fresh plan matched: what the first batch writes to, since nothing was written in between.
     let planMatches: Matches | undefined;
     if (planned.length === 0) {
-      const { plan, matches } = await planChunk(db, imp, records, firstRow, cleanAll());
+      const { plan, matches } = await planChunk(db, imp, records, firstRow, cleaned);
       planMatches = matches;
       planned = plan.map((p) => ({ importId, row: p.row, outcome: p.outcome, contactId: null, column: p.column, reason: p.reason }));
       storePlan = async (tx, contactOf) => {
@@ -374,7 +373,7 @@ export async function runImportChunk(
       const waveOfKey = new Map<string, number>();
       for (const p of planned) {
         if (p.outcome === RowOutcome.Reject) continue;
-        const c = cleanAll()[p.row - firstRow]!;
+        const c = cleaned[p.row - firstRow]!;
         if (!c.ok) continue; // planned from the same record by the same rules: cannot happen
         const keys = identityKeys(c);
         let wave = 0;
