@@ -14,6 +14,7 @@ import { Readable } from 'node:stream';
 import { isNull, sql } from 'drizzle-orm';
 import { contacts } from '../../src/db/schema';
 import { buildApp } from '../../src/api/app';
+import { IMPORT_CHUNK_SIZE } from '../../src/api/routes/imports';
 import { createApiKey } from '../../src/api/auth';
 import { csvLine } from '../../src/imports/csv';
 import { dbTriggerSource } from '../../src/publishing/journeys';
@@ -29,7 +30,7 @@ const kindOf = (i: number, existing: number) =>
   i % 100 === 50 ? 'bad' : i % 20 === 7 && i >= 2000 ? 'dup' : i % 5 === 3 && Math.floor(i / 5) < existing ? 'existing' : 'new';
 
 /** Writes the file and returns what each count must be. */
-async function writeFile(file: string, rows: number, existing: number) {
+export async function writeImportFile(file: string, rows: number, existing: number) {
   const out = createWriteStream(file);
   const expected = { created: 0, updated: 0, merged: 0, rejected: 0 };
   let buf = csvLine(['crm_id', 'email', 'mobile', 'name', 'city', 'tags']);
@@ -39,7 +40,8 @@ async function writeFile(file: string, rows: number, existing: number) {
       buf += csvLine([`N${i}`, `not-an-email-${i}`, '', `Bad ${i}`, '', '']);
       expected.rejected++;
     } else if (k === 'dup') {
-      // An earlier row of another chunk (j % 20 === 1: always a new row), by email and without a CRM id: merged into it.
+      // A row 1,006 rows earlier (j % 20 === 1: always a new row; in the same chunk or the one before), by email and
+      // without a CRM id: merged into it.
       buf += csvLine(['', `n${i - 1006}@bench.test`, '', `Dup ${i}`, '上海', 'dup']);
       expected.merged++;
     } else if (k === 'existing') {
@@ -74,7 +76,7 @@ export async function importScenario(stack: Stack, opts: ImportBenchOptions): Pr
   try {
     process.stdout.write(`    import: seeding ${opts.existing.toLocaleString('en')} existing contacts, writing ${opts.rows.toLocaleString('en')} rows…\n`);
     await db.execute(sql`insert into contacts (external_id, email, first_name) select 'E' || g, 'e' || g || '@bench.test', 'Seed' from generate_series(0, ${opts.existing - 1}) g`);
-    const expected = await writeFile(file, opts.rows, opts.existing);
+    const expected = await writeImportFile(file, opts.rows, opts.existing);
     chmodSync(file, 0o644);
     const bytes = statSync(file).size;
 
@@ -153,7 +155,7 @@ export async function importScenario(stack: Stack, opts: ImportBenchOptions): Pr
     if (!stack.db.url) notes.push('worker ran in-process (PGlite): its RSS is the harness process');
     if (copyRate !== null) notes.push(`a bare COPY of the same file is ${Math.round(copyRate / rate).toLocaleString('en')}× faster (${round(rate)} vs ${round(copyRate)} rows/s): it checks, matches and merges nothing`);
     notes.push(`at this rate 1,000,000 rows take ${Math.round(1_000_000 / rate)} s (goal: 300 s)`);
-    return { metrics, params: { rows: opts.rows, existing: opts.existing, bytes, expected, got, chunkSize: 500 }, notes };
+    return { metrics, params: { rows: opts.rows, existing: opts.existing, bytes, expected, got, chunkSize: IMPORT_CHUNK_SIZE }, notes };
   } finally {
     rmSync(file, { force: true });
   }

@@ -153,11 +153,16 @@ export async function recordContactChange(tx: DbOrTx, change: ContactChange): Pr
   return (await recordContactChanges(tx, [change]))[0]!;
 }
 
-/** `recordContactChange` for many writes in one statement (a bulk import's chunk); results in the order given. */
-export async function recordContactChanges(tx: DbOrTx, changes: readonly ContactChange[]): Promise<{ changes: ContactChanges; events: IncomingEvent[] }[]> {
+/**
+ * `recordContactChange` for many writes in one statement (a bulk import's chunk); results in the order given.
+ * `routed`: events stored already marked routed, because routing them would be only the mark (see `quietContacts`
+ * in outbox.ts, asked in the same transaction); the caller does not route them.
+ */
+export async function recordContactChanges(tx: DbOrTx, changes: readonly ContactChange[], opts: { routed?: (e: IncomingEvent) => boolean } = {}): Promise<{ changes: ContactChanges; events: IncomingEvent[] }[]> {
   const all = changes.map(contactChangeEvents);
   const rows = all.flatMap((c) => c.events);
   if (rows.length === 0) return all;
-  const fresh = new Set((await insertJsonRows(tx, events, rows.map((e) => ({ ...e, routedAt: null })), { onConflictDoNothing: 'id', returning: 'id' })) as string[]);
+  const now = new Date();
+  const fresh = new Set((await insertJsonRows(tx, events, rows.map((e) => ({ ...e, routedAt: opts.routed?.(e) ? now : null })), { onConflictDoNothing: 'id', returning: 'id' })) as string[]);
   return all.map((c) => ({ changes: c.changes, events: c.events.filter((e) => fresh.has(e.id)) }));
 }

@@ -5,7 +5,9 @@
  * events older than a grace period. `ingestEvent` treats a stored unrouted row as "route it now", and routing is
  * idempotent, so the sweeper racing a slow first attempt is harmless.
  */
-import { and, asc, eq, inArray, isNull, sql } from 'drizzle-orm';
+import { and, asc, eq, isNull, sql } from 'drizzle-orm';
+import { anyOf } from '../db/any';
+import type { DbOrTx } from '../db/client';
 import { events, journeyRuns } from '../db/schema';
 import { ingestEvent, type IncomingEvent, type IngestDeps } from '../ingest/event';
 import { CONTACT_UPDATED } from './changes';
@@ -28,33 +30,50 @@ export async function routeStoredEvents(ingest: IngestDeps | undefined, stored: 
 }
 
 /**
+ * The contacts, of `contactIds`, whose `contact.updated` has nowhere to go: no live journey has an event, change or
+ * audience trigger it could fire, and the contact has no running run to signal. Routing such an event is only its
+ * mark. Empty when some journey has such a trigger (every change must then take the ingest path).
+ */
+export async function quietContacts(ingest: IngestDeps, db: DbOrTx, contactIds: readonly string[]): Promise<Set<string>> {
+  const quiet = new Set<string>();
+  if (contactIds.length === 0) return quiet;
+  const { triggers } = ingest.router;
+  const [eventTriggers, contactTriggers] = await Promise.all([triggers.triggersFor(CONTACT_UPDATED), triggers.contactTriggers?.() ?? Promise.resolve([])]);
+  if (eventTriggers.length > 0 || contactTriggers.length > 0) return quiet;
+  const ids = [...new Set(contactIds)];
+  const busy = new Set<string>();
+  for (let i = 0; i < ids.length; i += 5000) {
+    const rows = await db.selectDistinct({ contactId: journeyRuns.contactId }).from(journeyRuns).where(and(anyOf(journeyRuns.contactId, ids.slice(i, i + 5000)), eq(journeyRuns.status, 'running')));
+    for (const r of rows) busy.add(r.contactId);
+  }
+  for (const id of ids) if (!busy.has(id)) quiet.add(id);
+  return quiet;
+}
+
+/**
  * `routeStoredEvents` for the many writes of a bulk import's chunk. Routing a `contact.updated` starts the journeys
- * whose event, change or audience triggers it fires and signals the contact's running runs; when no live journey has
- * such a trigger, a change of a contact without running runs has nowhere to go, and its routing is only the mark —
- * done for all of those in one statement. Every other event (a contact with running runs, any trigger to evaluate, a
- * `contact.unsubscribed`) takes the one ingest path, `concurrency` contacts at a time, each contact's events in order.
+ * whose event, change or audience triggers it fires and signals the contact's running runs; the change of a quiet
+ * contact (see `quietContacts`) has nowhere to go, and its routing is only the mark — done for all of those in one
+ * statement. Every other event (a contact with running runs, any trigger to evaluate, a `contact.unsubscribed`) takes
+ * the one ingest path, `concurrency` contacts at a time, each contact's events in order.
  */
 export async function routeStoredEventsInBulk(ingest: IngestDeps | undefined, stored: readonly IncomingEvent[], opts: { log?: OutboxLog | undefined; concurrency?: number } = {}): Promise<void> {
   if (!ingest || stored.length === 0) return;
   let quiet = new Set<string>();
   const updates = stored.filter((e) => e.type === CONTACT_UPDATED);
   if (updates.length > 0) {
-    const { triggers } = ingest.router;
-    const [eventTriggers, contactTriggers] = await Promise.all([triggers.triggersFor(CONTACT_UPDATED), triggers.contactTriggers?.() ?? Promise.resolve([])]);
-    if (eventTriggers.length === 0 && contactTriggers.length === 0) {
-      const ids = [...new Set(updates.map((e) => e.contactId))];
-      const busy = new Set<string>();
-      for (let i = 0; i < ids.length; i += 5000) {
-        const rows = await ingest.db.selectDistinct({ contactId: journeyRuns.contactId }).from(journeyRuns).where(and(inArray(journeyRuns.contactId, ids.slice(i, i + 5000)), eq(journeyRuns.status, 'running')));
-        for (const r of rows) busy.add(r.contactId);
-      }
-      quiet = new Set(updates.filter((e) => !busy.has(e.contactId)).map((e) => e.id));
-      const marks = [...quiet];
-      for (let i = 0; i < marks.length; i += 5000) await ingest.db.update(events).set({ routedAt: sql`now()` }).where(and(inArray(events.id, marks.slice(i, i + 5000)), isNull(events.routedAt)));
-    }
+    const quietIds = await quietContacts(ingest, ingest.db, updates.map((e) => e.contactId));
+    quiet = new Set(updates.filter((e) => quietIds.has(e.contactId)).map((e) => e.id));
+    const marks = [...quiet];
+    for (let i = 0; i < marks.length; i += 5000) await ingest.db.update(events).set({ routedAt: sql`now()` }).where(and(anyOf(events.id, marks.slice(i, i + 5000)), isNull(events.routedAt)));
   }
   const byContact = new Map<string, IncomingEvent[]>();
-  for (const e of stored) if (!quiet.has(e.id)) byContact.set(e.contactId, [...(byContact.get(e.contactId) ?? []), e]);
+  for (const e of stored) {
+    if (quiet.has(e.id)) continue;
+    const lane = byContact.get(e.contactId);
+    if (lane) lane.push(e);
+    else byContact.set(e.contactId, [e]);
+  }
   const lanes = [...byContact.values()];
   let next = 0;
   await Promise.all(

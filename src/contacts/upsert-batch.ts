@@ -9,19 +9,28 @@
  * contact, a CRM id created concurrently. tests/imports/batch.test.ts compares both paths on the same file.
  */
 import { randomUUID } from 'node:crypto';
-import { getTableColumns, inArray, or, sql } from 'drizzle-orm';
-import type { ContactRow } from '../db/queries';
-import { insertJsonRows } from '../db/bulk-insert';
+import { getTableColumns, or, sql } from 'drizzle-orm';
+import { anyOf } from '../db/any';
+import type { DbOrTx } from '../db/client';
+import type { ContactRow, NewContact } from '../db/queries';
+import { fromDriverRow, insertJsonRows, insertJsonRowsReturning } from '../db/bulk-insert';
 import { contactAudit, contacts } from '../db/schema';
 import { ingestEvent } from '../ingest/event';
 import { applyFit, applyFitMany } from '../scoring/apply';
 import type { IncomingEvent } from '../ingest/incoming';
-import { recordContactChanges, type ContactChange, type ContactChanges } from './changes';
+import { CONTACT_UPDATED, recordContactChanges, type ContactChange, type ContactChanges } from './changes';
 import { mergeDuplicateContacts } from './merge';
-import { routeStoredEvents, routeStoredEventsInBulk } from './outbox';
+import { quietContacts, routeStoredEvents, routeStoredEventsInBulk } from './outbox';
 import { normalizedValues, type ContactFields, type ContactTarget, type UpsertDeps, type UpsertOptions } from './upsert';
 
-export type BatchWrite = { target: ContactTarget; fields: ContactFields; key: string; auditDetail?: Record<string, unknown> };
+export type BatchWrite = {
+  target: ContactTarget;
+  fields: ContactFields;
+  /** `normalizedValues(fields)` when the caller has it already (an import row is normalized once, when cleaned). */
+  values?: Partial<NewContact>;
+  key: string;
+  auditDetail?: Record<string, unknown>;
+};
 
 /** Written: the contact's id; `fallback`: not written, to be sent through `upsertContactAt`. */
 export type BatchOutcome = { contactId: string } | 'fallback';
@@ -39,23 +48,32 @@ async function pool<T>(items: readonly T[], limit: number, fn: (item: T) => Prom
   }));
 }
 
+export type BatchOptions = Omit<UpsertOptions, 'key' | 'auditDetail'> & {
+  /**
+   * Runs last in the writes' transaction, with the outcomes so far (a write is `fallback` until it is known written):
+   * what the caller must commit with them, or not at all (an import's plan of the chunk, with the contact of each row).
+   */
+  inTransaction?: (tx: DbOrTx, outcomes: readonly BatchOutcome[]) => Promise<void>;
+};
+
 /**
  * Makes the writes it can (see the module comment) with `opts` for all of them (`key` and `auditDetail` per write).
  * Outcomes are in the order of `writes`.
  */
-export async function upsertContactsBatch(deps: UpsertDeps, writes: readonly BatchWrite[], opts: Omit<UpsertOptions, 'key' | 'auditDetail'>): Promise<BatchOutcome[]> {
+export async function upsertContactsBatch(deps: UpsertDeps, writes: readonly BatchWrite[], opts: BatchOptions): Promise<BatchOutcome[]> {
   const outcomes: BatchOutcome[] = writes.map(() => 'fallback');
   if (writes.length === 0) return outcomes;
-  const values = writes.map((w) => normalizedValues(w.fields));
+  const values = writes.map((w) => w.values ?? normalizedValues(w.fields));
   const occurredAt = opts.occurredAt ?? new Date();
 
   type Done = { i: number; before: ContactRow | undefined; after: ContactRow; created: boolean };
   let done: Done[] = [];
   const stored: { changes: ContactChanges; events: IncomingEvent[] }[] = [];
+  let routedNow: (e: IncomingEvent) => boolean = () => false;
   await deps.db.transaction(async (tx) => {
     const ids = writes.flatMap((w) => ('contactId' in w.target ? [w.target.contactId] : []));
     const crmIds = writes.flatMap((w) => ('externalId' in w.target && !('contactId' in w.target) && w.target.externalId !== undefined ? [w.target.externalId] : []));
-    const conds = [...(ids.length ? [inArray(contacts.id, ids)] : []), ...(crmIds.length ? [inArray(contacts.externalId, crmIds)] : [])];
+    const conds = [...(ids.length ? [anyOf(contacts.id, ids)] : []), ...(crmIds.length ? [anyOf(contacts.externalId, crmIds)] : [])];
     // One statement, rows locked in id order: two chunks (or a chunk and PUT) lock in the same order.
     const locked = conds.length ? await tx.select().from(contacts).where(or(...conds)).orderBy(contacts.id).for('update') : [];
     const byId = new Map(locked.map((r) => [r.id, r]));
@@ -89,8 +107,7 @@ export async function upsertContactsBatch(deps: UpsertDeps, writes: readonly Bat
       updates.push({ i, current, set });
     });
 
-    const insertedIds = creates.length ? ((await insertJsonRows(tx, contacts, creates.map((c) => c.row), { onConflictDoNothing: 'externalId', returning: 'id' })) as string[]) : [];
-    const inserted = insertedIds.length ? await tx.select().from(contacts).where(inArray(contacts.id, insertedIds)) : [];
+    const inserted = creates.length ? await insertJsonRowsReturning(tx, contacts, creates.map((c) => c.row), { onConflictDoNothing: 'externalId' }) : [];
     const insertedById = new Map(inserted.map((r) => [r.id, r]));
     for (const c of creates) {
       const row = insertedById.get(c.row.id!);
@@ -107,14 +124,17 @@ export async function upsertContactsBatch(deps: UpsertDeps, writes: readonly Bat
         return next;
       });
       const assignments = sql.join(SET_COLUMNS.map((k) => sql`${sql.identifier(columns[k].name)} = v.${sql.identifier(columns[k].name)}`), sql`, `);
-      await tx.execute(sql`update ${contacts} as c set ${assignments}, updated_at = now() from jsonb_populate_recordset(null::contacts, ${JSON.stringify(rows)}::jsonb) as v where c.id = v.id`);
-      const after = new Map((await tx.select().from(contacts).where(inArray(contacts.id, changing.map((u) => u.current.id)))).map((r) => [r.id, r]));
+      const res = (await tx.execute(sql`update ${contacts} as c set ${assignments}, updated_at = now() from jsonb_populate_recordset(null::contacts, ${JSON.stringify(rows)}::jsonb) as v where c.id = v.id returning c.*`)) as unknown as { rows: Record<string, unknown>[] };
+      const after = new Map(res.rows.map((r) => fromDriverRow(contacts, r)).map((r) => [r.id, r]));
       for (const u of changing) done.push({ i: u.i, before: u.current, after: after.get(u.current.id)!, created: false });
     }
     done = done.sort((a, b) => a.i - b.i);
 
     const changes: ContactChange[] = done.map((d) => ({ before: d.before, after: d.after, source: opts.source, key: writes[d.i]!.key, occurredAt }));
-    stored.push(...(await recordContactChanges(tx, changes)));
+    // The change of a contact nothing listens to is stored routed: marking it after the commit would write each event twice.
+    const quiet = deps.ingest ? await quietContacts(deps.ingest, tx, done.map((d) => d.after.id)) : new Set<string>();
+    routedNow = (e) => e.type === CONTACT_UPDATED && quiet.has(e.contactId);
+    stored.push(...(await recordContactChanges(tx, changes, { routed: routedNow })));
     const audits = done.flatMap((d, n) => {
       const rec = stored[n]!;
       if (!d.created && rec.events.length === 0) return [];
@@ -134,8 +154,13 @@ export async function upsertContactsBatch(deps: UpsertDeps, writes: readonly Bat
       }];
     });
     await insertJsonRows(tx, contactAudit, audits);
+    if (opts.inTransaction) {
+      const sofar = [...outcomes];
+      for (const d of done) sofar[d.i] = { contactId: d.after.id };
+      await opts.inTransaction(tx, sofar);
+    }
   });
-  await routeStoredEventsInBulk(deps.ingest, stored.flatMap((s) => s.events), { log: deps.log });
+  await routeStoredEventsInBulk(deps.ingest, stored.flatMap((s) => s.events.filter((e) => !routedNow(e))), { log: deps.log });
 
   // As upsertContactAt does after its commit, for each contact written: merge duplicates, then fit.
   const log = deps.log ? { log: deps.log } : {};
@@ -144,7 +169,7 @@ export async function upsertContactsBatch(deps: UpsertDeps, writes: readonly Bat
   const emails = [...new Set(needsMerge.flatMap((d) => (d.after.email ? [d.after.email] : [])))];
   const phones = [...new Set(needsMerge.flatMap((d) => (d.after.phone ? [d.after.phone] : [])))];
   const shared = new Map<string, number>();
-  const keyConds = [...(emails.length ? [inArray(contacts.email, emails)] : []), ...(phones.length ? [inArray(contacts.phone, phones)] : [])];
+  const keyConds = [...(emails.length ? [anyOf(contacts.email, emails)] : []), ...(phones.length ? [anyOf(contacts.phone, phones)] : [])];
   if (keyConds.length) {
     const rows = await deps.db.select({ email: contacts.email, phone: contacts.phone }).from(contacts).where(sql`${contacts.mergedInto} is null and (${or(...keyConds)})`);
     for (const r of rows) {
@@ -160,7 +185,9 @@ export async function upsertContactsBatch(deps: UpsertDeps, writes: readonly Bat
   if (scoring) {
     const fitted = done.filter((d, n) => opts.always || d.created || stored[n]!.events.length > 0 || (mergedCount.get(d.i) ?? 0) > 0);
     // Fit for all of them at once where that writes what applyFit would; the rest (thresholds crossed, …) one by one.
-    const many = await applyFitMany(deps.db, scoring, fitted.map((d) => d.after.id));
+    // Without merges the contacts are as this batch wrote them: fit reads them again only if it has something to write.
+    const known = toMerge.length === 0 ? new Map(fitted.map((d) => [d.after.id, d.after])) : undefined;
+    const many = await applyFitMany(deps.db, scoring, fitted.map((d) => d.after.id), known ? { known } : {});
     await routeStoredEventsInBulk(deps.ingest, many.contactEvents, { log: deps.log });
     await pool(many.rest, 8, async (id) => {
       const fit = await applyFit(deps.db, scoring, id);

@@ -7,7 +7,7 @@
  * `scoring`), and withdrawn consent a `contact.unsubscribed`; they are routed after each commit.
  */
 import { eq, sql } from 'drizzle-orm';
-import { normalizeEmail, normalizePhone, normalizeRegion } from '../channels/normalize';
+import { normalizeEmail, normalizePhone, normalizeRegion, type Normalized } from '../channels/normalize';
 import type { Db, DbOrTx } from '../db/client';
 import { findContactById, type ContactRow, type NewContact } from '../db/queries';
 import { contactAudit, contacts, type Consent } from '../db/schema';
@@ -42,18 +42,37 @@ export type ContactFields = {
 
 const defaultCountry = (f: Pick<ContactFields, 'country'>) => f.country?.toUpperCase() ?? 'CN';
 
+/**
+ * Phones recently normalized, by region and text: a write's phone is checked by the schema and then normalized for
+ * storage, and libphonenumber is most of a bulk import's cleaning. Pure, so a bounded cache is safe.
+ */
+const recentPhones = new Map<string, Normalized>();
+
+function normalizePhoneOnce(raw: string, region: string): Normalized {
+  const key = `${region}\u0000${raw}`;
+  let r = recentPhones.get(key);
+  if (!r) {
+    if (recentPhones.size >= 4096) recentPhones.clear();
+    recentPhones.set(key, (r = normalizePhone(raw, region)));
+  }
+  return r;
+}
+
+/** The email and phone as a write stores them, or why not. */
+function normalizeKeys(f: Pick<ContactFields, 'email' | 'phone' | 'country'>): { email?: Normalized; phone?: Normalized } {
+  return { ...(f.email ? { email: normalizeEmail(f.email) } : {}), ...(f.phone ? { phone: normalizePhoneOnce(f.phone, defaultCountry(f)) } : {}) };
+}
+
+function keyIssues(n: { email?: Normalized; phone?: Normalized }): { path: string; message: string }[] {
+  const out: { path: string; message: string }[] = [];
+  if (n.email && !n.email.ok) out.push({ path: 'email', message: n.email.error });
+  if (n.phone && !n.phone.ok) out.push({ path: 'phone', message: n.phone.error });
+  return out;
+}
+
 /** Normalization problems, by field (`email`, `phone`): the API reports them all at once as a 400. */
 export function contactFieldIssues(f: Pick<ContactFields, 'email' | 'phone' | 'country'>): { path: string; message: string }[] {
-  const out: { path: string; message: string }[] = [];
-  if (f.email) {
-    const r = normalizeEmail(f.email);
-    if (!r.ok) out.push({ path: 'email', message: r.error });
-  }
-  if (f.phone) {
-    const r = normalizePhone(f.phone, defaultCountry(f));
-    if (!r.ok) out.push({ path: 'phone', message: r.error });
-  }
-  return out;
+  return keyIssues(normalizeKeys(f));
 }
 
 /**
@@ -62,13 +81,14 @@ export function contactFieldIssues(f: Pick<ContactFields, 'email' | 'phone' | 'c
  * @throws ValidationError when the email or phone cannot be normalized
  */
 export function normalizedValues(f: ContactFields): Partial<NewContact> {
-  const issues = contactFieldIssues(f);
+  const keys = normalizeKeys(f);
+  const issues = keyIssues(keys);
   if (issues.length) throw new ValidationError(`The contact is invalid: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, issues);
   const country = defaultCountry(f);
   const values: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(f)) if (k !== 'country' && k !== 'consent' && v !== undefined) values[k] = v;
-  if (f.email) values.email = (normalizeEmail(f.email) as { value: string }).value;
-  if (f.phone) values.phone = (normalizePhone(f.phone, country) as { value: string }).value;
+  if (keys.email?.ok) values.email = keys.email.value;
+  if (keys.phone?.ok) values.phone = keys.phone.value;
   if (f.region) values.region = normalizeRegion(f.region, { country });
   // Tags are a set: a repeated tag is stored once (first occurrence keeps its place), as the tag step stores it.
   if (f.tags) values.tags = [...new Set(f.tags)];

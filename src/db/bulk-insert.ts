@@ -14,6 +14,8 @@ import type { DbOrTx } from './client';
 /** Rows per statement: bounded, so one statement never holds an unbounded document. */
 const ROWS_PER_STATEMENT = 2000;
 
+type ConflictTarget<T extends PgTable> = (keyof T['_']['columns'] & string) | true;
+
 /**
  * Inserts `rows` (keys as the drizzle table names them, values as `insert … values` takes them) and returns the
  * `returning` column of the rows inserted (those `onConflictDoNothing` did not skip).
@@ -23,29 +25,83 @@ export async function insertJsonRows<T extends PgTable>(
   table: T,
   rows: readonly Partial<T['$inferInsert']>[],
   /** `onConflictDoNothing`: a column whose unique index may skip a row, or `true` for any. */
-  opts: { onConflictDoNothing?: (keyof T['_']['columns'] & string) | true; returning?: keyof T['_']['columns'] & string } = {},
+  opts: { onConflictDoNothing?: ConflictTarget<T>; returning?: keyof T['_']['columns'] & string } = {},
 ): Promise<unknown[]> {
+  const columns = getTableColumns(table) as Record<string, { name: string }>;
+  const out: unknown[] = [];
+  const returning: SQL = opts.returning ? sql` returning ${sql.identifier(columns[opts.returning]!.name)} as v` : sql``;
+  await insertGroups(tx, table, rows, opts.onConflictDoNothing, returning, (rs) => {
+    if (opts.returning) for (const r of rs) out.push(r.v);
+  });
+  return out;
+}
+
+/** `insertJsonRows` returning the whole rows inserted, as a drizzle `select` reads them. */
+export async function insertJsonRowsReturning<T extends PgTable>(
+  tx: DbOrTx,
+  table: T,
+  rows: readonly Partial<T['$inferInsert']>[],
+  opts: { onConflictDoNothing?: ConflictTarget<T> } = {},
+): Promise<T['$inferSelect'][]> {
+  const out: T['$inferSelect'][] = [];
+  await insertGroups(tx, table, rows, opts.onConflictDoNothing, sql` returning *`, (rs) => {
+    for (const r of rs) out.push(fromDriverRow(table, r));
+  });
+  return out;
+}
+
+type DriverColumn = { name: string; mapFromDriverValue(v: unknown): unknown };
+const columnsOf = new WeakMap<PgTable, [string, DriverColumn][]>();
+
+/**
+ * A row as the driver answers a raw `returning *` or `select *` (column names, driver values) turned into the row a
+ * drizzle `select` gives (field names, values mapped by each column as drizzle maps them).
+ */
+export function fromDriverRow<T extends PgTable>(table: T, raw: Record<string, unknown>): T['$inferSelect'] {
+  let cols = columnsOf.get(table);
+  if (!cols) columnsOf.set(table, (cols = Object.entries(getTableColumns(table)) as [string, DriverColumn][]));
+  const out: Record<string, unknown> = {};
+  for (const [key, col] of cols) {
+    const v = raw[col.name];
+    out[key] = v === null || v === undefined ? null : col.mapFromDriverValue(v);
+  }
+  return out as T['$inferSelect'];
+}
+
+async function insertGroups<T extends PgTable>(
+  tx: DbOrTx,
+  table: T,
+  rows: readonly Partial<T['$inferInsert']>[],
+  target: ConflictTarget<T> | undefined,
+  returning: SQL,
+  onRows: (rows: Record<string, unknown>[]) => void,
+): Promise<void> {
   const columns = getTableColumns(table) as Record<string, { name: string }>;
   const groups = new Map<string, Record<string, unknown>[]>();
   for (const row of rows as Record<string, unknown>[]) {
     const keys = Object.keys(row).filter((k) => row[k] !== undefined && columns[k]).sort();
     const key = keys.join(',');
-    groups.set(key, [...(groups.get(key) ?? []), row]);
+    const group = groups.get(key);
+    if (group) group.push(row);
+    else groups.set(key, [row]);
   }
-  const out: unknown[] = [];
   const name = sql.identifier(getTableName(table));
+  const conflict: SQL = target === true ? sql` on conflict do nothing` : target ? sql` on conflict (${sql.identifier(columns[target]!.name)}) do nothing` : sql``;
   for (const [key, group] of groups) {
     const keys = key.split(',').filter(Boolean);
     const list = sql.join(keys.map((k) => sql.identifier(columns[k]!.name)), sql`, `);
+    const names = keys.map((k) => columns[k]!.name);
     for (let i = 0; i < group.length; i += ROWS_PER_STATEMENT) {
-      const json = JSON.stringify(group.slice(i, i + ROWS_PER_STATEMENT).map((r) => Object.fromEntries(keys.map((k) => [columns[k]!.name, r[k] instanceof Date ? (r[k] as Date).toISOString() : r[k]]))));
-      const target = opts.onConflictDoNothing;
-      const conflict: SQL = target === true ? sql` on conflict do nothing` : target ? sql` on conflict (${sql.identifier(columns[target]!.name)}) do nothing` : sql``;
-      const returning: SQL = opts.returning ? sql` returning ${sql.identifier(columns[opts.returning]!.name)} as v` : sql``;
+      const part = group.slice(i, i + ROWS_PER_STATEMENT).map((r) => {
+        const o: Record<string, unknown> = {};
+        for (let c = 0; c < keys.length; c++) o[names[c]!] = r[keys[c]!];
+        return o;
+      });
+      // A Date becomes its ISO string (Date#toJSON), which the table's timestamp columns read back exactly.
+      const json = JSON.stringify(part);
       // node-postgres and PGlite both answer with `rows`.
-      const res = (await tx.execute(sql`insert into ${table} (${list}) select ${list} from jsonb_populate_recordset(null::${name}, ${json}::jsonb)${conflict}${returning}`)) as { rows: { v: unknown }[] };
-      if (opts.returning) for (const r of res.rows) out.push(r.v);
+      const res = (await tx.execute(sql`insert into ${table} (${list}) select ${list} from jsonb_populate_recordset(null::${name}, ${json}::jsonb)${conflict}${returning}`)) as unknown as { rows: Record<string, unknown>[] };
+      onRows(res.rows);
     }
   }
-  return out;
 }

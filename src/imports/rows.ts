@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { ContactInput } from '../api/routes/contacts';
 import { normalizedValues, type ContactFields } from '../contacts/upsert';
 import type { Consent, ConsentStatus } from '../db/schema';
+import type { NewContact } from '../db/queries';
 import { mapRow, type ImportMapping } from './mapping';
 import type { RawRecord } from './records';
 
@@ -21,6 +22,8 @@ export type CleanRow = {
   phone?: string;
   /** What the write sends to the contact pipeline (without the CRM id). */
   fields: ContactFields;
+  /** `normalizedValues(fields)`, computed once: the batch write stores exactly these. */
+  values: Partial<NewContact>;
   /** Where each field came from, to name the column of a later problem. */
   columnOf: Record<string, string>;
   consentSource?: string;
@@ -96,6 +99,7 @@ export function cleanRow(raw: RawRecord, opts: CleanOptions): CleanRow | Rejecte
     ...(values.email ? { email: values.email } : {}),
     ...(values.phone ? { phone: values.phone } : {}),
     fields: checked.data,
+    values,
     columnOf,
     ...(mapped.consentSource ? { consentSource: mapped.consentSource } : {}),
     ...(consentAt ? { consentAt } : {}),

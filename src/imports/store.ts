@@ -6,11 +6,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import { and, asc, eq, gte, inArray, isNull, lt, lte, or, sql } from 'drizzle-orm';
-import type { Db } from '../db/client';
+import type { Db, DbOrTx } from '../db/client';
+import { anyOf } from '../db/any';
 import { insertJsonRows } from '../db/bulk-insert';
 import { contactImportChunks, contactImportKeys, contactImportRows, contactImports, contacts } from '../db/schema';
 import { upsertContactAt, type ContactTarget, type UpsertDeps } from '../contacts/upsert';
-import { upsertContactsBatch, type BatchWrite } from '../contacts/upsert-batch';
+import { upsertContactsBatch, type BatchOutcome, type BatchWrite } from '../contacts/upsert-batch';
 import { ValidationError } from '../errors';
 import { csvExportLine } from './csv';
 import { defaultMapping, ImportMapping, mappingIssues } from './mapping';
@@ -132,9 +133,9 @@ async function matchContacts(db: Db, externalIds: string[], emails: string[], ph
   const byEmail = new Map<string, { id: string; externalId: string | null }[]>();
   const byPhone = new Map<string, { id: string; externalId: string | null }[]>();
   const conds = [
-    ...(externalIds.length ? [inArray(contacts.externalId, externalIds)] : []),
-    ...(emails.length ? [and(inArray(contacts.email, emails), isNull(contacts.mergedInto))] : []),
-    ...(phones.length ? [and(inArray(contacts.phone, phones), isNull(contacts.mergedInto))] : []),
+    ...(externalIds.length ? [anyOf(contacts.externalId, externalIds)] : []),
+    ...(emails.length ? [and(anyOf(contacts.email, emails), isNull(contacts.mergedInto))] : []),
+    ...(phones.length ? [and(anyOf(contacts.phone, phones), isNull(contacts.mergedInto))] : []),
   ];
   if (!conds.length) return { byExt, byEmail, byPhone };
   const rows = await db.select({ id: contacts.id, externalId: contacts.externalId, email: contacts.email, phone: contacts.phone, mergedInto: contacts.mergedInto }).from(contacts).where(or(...conds));
@@ -143,20 +144,26 @@ async function matchContacts(db: Db, externalIds: string[], emails: string[], ph
   for (let hop = 0; hop < 10; hop++) {
     const missing = [...new Set([...known.values()].filter((r) => r.mergedInto && !known.has(r.mergedInto)).map((r) => r.mergedInto!))];
     if (!missing.length) break;
-    for (const g of await db.select({ id: contacts.id, externalId: contacts.externalId, mergedInto: contacts.mergedInto }).from(contacts).where(inArray(contacts.id, missing))) known.set(g.id, g);
+    for (const g of await db.select({ id: contacts.id, externalId: contacts.externalId, mergedInto: contacts.mergedInto }).from(contacts).where(anyOf(contacts.id, missing))) known.set(g.id, g);
   }
   const follow = (id: string) => {
     let r = known.get(id);
     for (let hop = 0; r?.mergedInto && hop < 11; hop++) r = known.get(r.mergedInto);
     return r && !r.mergedInto ? r : undefined;
   };
+  const wanted = { ext: new Set(externalIds), email: new Set(emails), phone: new Set(phones) };
+  const add = (m: Map<string, { id: string; externalId: string | null }[]>, k: string, r: { id: string; externalId: string | null }) => {
+    const l = m.get(k);
+    if (l) l.push(r);
+    else m.set(k, [r]);
+  };
   for (const r of rows) {
-    if (r.externalId && externalIds.includes(r.externalId)) {
+    if (r.externalId && wanted.ext.has(r.externalId)) {
       const live = follow(r.id);
       if (live) byExt.set(r.externalId, { id: live.id, externalId: live.externalId });
     }
-    if (!r.mergedInto && r.email && emails.includes(r.email)) byEmail.set(r.email, [...(byEmail.get(r.email) ?? []), r]);
-    if (!r.mergedInto && r.phone && phones.includes(r.phone)) byPhone.set(r.phone, [...(byPhone.get(r.phone) ?? []), r]);
+    if (!r.mergedInto && r.email && wanted.email.has(r.email)) add(byEmail, r.email, r);
+    if (!r.mergedInto && r.phone && wanted.phone.has(r.phone)) add(byPhone, r.phone, r);
   }
   return { byExt, byEmail, byPhone };
 }
@@ -188,16 +195,17 @@ function resolveTarget(row: CleanRow, precedence: readonly MatchKey[], m: Matche
 const columnOfKey = (row: CleanRow, kind: MatchKey) => row.columnOf[kind] ?? null;
 
 /** Plans a chunk's rows (see the module comment); rows are numbered from `firstRow`. */
-async function planChunk(db: Db, imp: ImportRow, records: RawRecord[], firstRow: number, cleaned: (CleanRow | RejectedRow)[]): Promise<Planned[]> {
+async function planChunk(db: Db, imp: ImportRow, records: RawRecord[], firstRow: number, cleaned: (CleanRow | RejectedRow)[]): Promise<{ plan: Planned[]; matches: Matches }> {
   const opts = imp.options as unknown as StoredOptions;
   const clean = cleaned.filter((c): c is CleanRow => c.ok);
   const allKeys = [...new Set(clean.flatMap((c) => rowKeys(c, opts.precedence).map((k) => k.key)))];
-  const earlier = new Map<string, number>();
-  if (allKeys.length) {
-    for (const k of await db.select().from(contactImportKeys).where(and(eq(contactImportKeys.importId, imp.id), inArray(contactImportKeys.key, allKeys)))) earlier.set(k.key, k.row);
-  }
-  const m = await matchContacts(db, [...new Set(clean.flatMap((c) => (c.externalId !== undefined ? [c.externalId] : [])))], [...new Set(clean.flatMap((c) => (c.email ? [c.email] : [])))], [...new Set(clean.flatMap((c) => (c.phone ? [c.phone] : [])))]);
-  return cleaned.map((c, i): Planned => {
+  // Earlier rows of the file with the same keys, and the contacts the rows match: two independent reads, side by side.
+  const [keyRows, m] = await Promise.all([
+    allKeys.length ? db.select().from(contactImportKeys).where(and(eq(contactImportKeys.importId, imp.id), anyOf(contactImportKeys.key, allKeys))) : Promise.resolve([]),
+    matchContacts(db, [...new Set(clean.flatMap((c) => (c.externalId !== undefined ? [c.externalId] : [])))], [...new Set(clean.flatMap((c) => (c.email ? [c.email] : [])))], [...new Set(clean.flatMap((c) => (c.phone ? [c.phone] : [])))]),
+  ]);
+  const earlier = new Map<string, number>(keyRows.map((k) => [k.key, k.row]));
+  const plan = cleaned.map((c, i): Planned => {
     const row = firstRow + i;
     if (!c.ok) return { row, outcome: RowOutcome.Reject, column: c.column, reason: c.reason, keys: [] };
     const keys = rowKeys(c, opts.precedence);
@@ -214,6 +222,7 @@ async function planChunk(db: Db, imp: ImportRow, records: RawRecord[], firstRow:
     const outcome = r.matched.size === 0 ? RowOutcome.Create : r.matched.size > 1 || newCrmId ? RowOutcome.Merge : RowOutcome.Update;
     return { row, outcome, column: null, reason: null, keys: register() };
   });
+  return { plan, matches: m };
 }
 
 /** How long a chunk's attempt holds it without renewing (renewed every quarter of it while rows are written). */
@@ -238,6 +247,47 @@ async function inParallel<T>(items: T[], limit: number, fn: (item: T) => Promise
     }),
   );
   if (failed) throw failed.err;
+}
+
+/** A chunk's records, each cleaned (`cleanRow`): pure given the import's stored columns and options. */
+type ReadChunk = { records: RawRecord[]; cleaned: (CleanRow | RejectedRow)[] };
+
+/** Rows cleaned between two turns of the event loop, so reading ahead leaves room to the chunk being written. */
+const CLEAN_SLICE = 250;
+
+async function readChunk(db: Db, imp: ImportRow, seq: number): Promise<ReadChunk> {
+  const [chunk] = await db.select().from(contactImportChunks).where(and(eq(contactImportChunks.importId, imp.id), eq(contactImportChunks.seq, seq)));
+  const records = chunk!.records as RawRecord[];
+  const opts = imp.options as unknown as StoredOptions;
+  const clean = { columns: imp.columns, mapping: opts.mapping, country: opts.country };
+  const cleaned: (CleanRow | RejectedRow)[] = [];
+  for (let i = 0; i < records.length; i += CLEAN_SLICE) {
+    if (i > 0) await new Promise((r) => setImmediate(r));
+    for (const r of records.slice(i, i + CLEAN_SLICE)) cleaned.push(cleanRow(r, clean));
+  }
+  return { records, cleaned };
+}
+
+/**
+ * The next chunk of each import this process is writing, read and cleaned while the current one is written (cleaning
+ * is most of a chunk's own CPU, and the database's turn is the process's idle time). Taken by the next attempt in
+ * this process; any other process reads the chunk itself. Chunks are immutable once stored, so what was read ahead is
+ * what a fresh read would give.
+ */
+const aheadOf = new Map<string, { seq: number; read: Promise<ReadChunk> }>();
+
+function readAhead(db: Db, imp: ImportRow, seq: number): void {
+  const read = readChunk(db, imp, seq);
+  read.catch(() => undefined); // a failed read ahead is read again by the attempt that needs it
+  if (aheadOf.size >= 16) aheadOf.clear();
+  aheadOf.set(imp.id, { seq, read });
+}
+
+/** The chunk read ahead by this process if it was, else read now. */
+function readChunkOnce(db: Db, imp: ImportRow, seq: number): Promise<ReadChunk> {
+  const a = aheadOf.get(imp.id);
+  aheadOf.delete(imp.id);
+  return a?.seq === seq ? a.read.catch(() => readChunk(db, imp, seq)) : readChunk(db, imp, seq);
 }
 
 export type ChunkResult = { done: boolean; rowsDone: number; totalRows: number; status: string };
@@ -279,49 +329,59 @@ export async function runImportChunk(
       const kept = await db.update(contactImports).set({ leaseUntil: sql`now() + ${`${LEASE_SECONDS} seconds`}::interval` }).where(and(eq(contactImports.id, importId), eq(contactImports.lease, lease))).returning({ id: contactImports.id });
       if (kept.length === 0) throw new Error(`import ${importId}: chunk ${seq} was taken over by another attempt`);
     };
-    const [chunk] = await db.select().from(contactImportChunks).where(and(eq(contactImportChunks.importId, importId), eq(contactImportChunks.seq, seq)));
-    const records = chunk!.records as RawRecord[];
     const firstRow = seq * imp.chunkSize + 1;
-    const lastRow = firstRow + records.length - 1;
-    const inChunk = and(eq(contactImportRows.importId, importId), gte(contactImportRows.row, firstRow), lte(contactImportRows.row, lastRow));
-
-    // Each record cleaned once per attempt, for the plan and the writes alike.
-    let cleaned: (CleanRow | RejectedRow)[] | undefined;
-    const cleanAll = () => (cleaned ??= records.map((r) => cleanRow(r, { columns: imp.columns, mapping: (imp.options as unknown as StoredOptions).mapping, country: (imp.options as unknown as StoredOptions).country })));
-    let planned = await db.select().from(contactImportRows).where(inChunk).orderBy(asc(contactImportRows.row));
+    const inChunk = and(eq(contactImportRows.importId, importId), gte(contactImportRows.row, firstRow), lte(contactImportRows.row, firstRow + imp.chunkSize - 1));
+    type PlannedRow = typeof contactImportRows.$inferSelect;
+    // The chunk's records and its plan, if an earlier attempt stored one: read side by side. The records come cleaned
+    // already when this process read them ahead, while it wrote the chunk before.
+    const [read, stored] = await Promise.all([
+      readChunkOnce(db, imp, seq),
+      db.select().from(contactImportRows).where(inChunk).orderBy(asc(contactImportRows.row)),
+    ]);
+    const { records, cleaned } = read;
+    if (seq + 1 < imp.chunks) readAhead(db, imp, seq + 1);
+    let planned: PlannedRow[] = stored;
+    // A fresh plan is stored before any of its rows is written: with the first batch of writes, in its transaction (so
+    // each row's contact goes in with it), or on its own (a dry run, one-by-one writes, nothing to batch).
+    let storePlan: PlanStore | undefined;
+    // The contacts a fresh plan matched: what the first batch writes to, since nothing was written in between.
+    let planMatches: Matches | undefined;
     if (planned.length === 0) {
-      const plan = await planChunk(db, imp, records, firstRow, cleanAll());
-      await db.transaction(async (tx) => {
-        await insertJsonRows(tx, contactImportRows, plan.map((p) => ({ importId, row: p.row, outcome: p.outcome, column: p.column, reason: p.reason })));
+      const { plan, matches } = await planChunk(db, imp, records, firstRow, cleaned);
+      planMatches = matches;
+      planned = plan.map((p) => ({ importId, row: p.row, outcome: p.outcome, contactId: null, column: p.column, reason: p.reason }));
+      storePlan = async (tx, contactOf) => {
+        for (const p of planned) p.contactId = contactOf.get(p.row) ?? null;
+        await insertJsonRows(tx, contactImportRows, planned.map((p) => ({ importId, row: p.row, outcome: p.outcome, contactId: p.contactId ?? undefined, column: p.column, reason: p.reason })));
         const keys = plan.flatMap((p) => p.keys.map((key) => ({ importId, key, row: p.row })));
         if (keys.length) await insertJsonRows(tx, contactImportKeys, keys, { onConflictDoNothing: true });
-      });
-      planned = await db.select().from(contactImportRows).where(inChunk).orderBy(asc(contactImportRows.row));
+      };
     }
+    const planStored = async () => {
+      const store = storePlan;
+      storePlan = undefined;
+      if (store) await db.transaction((tx) => store(tx, new Map()));
+    };
+    if (imp.dryRun || mode === 'row') await planStored();
 
     if (!imp.dryRun) {
       const opts = imp.options as unknown as StoredOptions;
       // Rows sharing no CRM id, email or phone are written side by side; a row waits for every earlier row it shares
       // one with (its wave comes after theirs), so rows about the same person are written in file order.
-      type Pending = { p: (typeof planned)[number]; c: CleanRow };
-      let rows: Pending[] = [];
-      for (const p of planned) {
-        if (p.outcome === RowOutcome.Reject) continue;
-        const c = cleanAll()[p.row - firstRow]!;
-        if (!c.ok) continue; // planned from the same record by the same rules: cannot happen
-        rows.push({ p, c });
-      }
-      if (mode === 'batch') rows = await writeBatch(deps, importId, rows, opts.precedence, renew);
-      onRow?.();
+      type Pending = { p: PlannedRow; c: CleanRow };
       const waves: Pending[][] = [];
       const waveOfKey = new Map<string, number>();
-      for (const { p, c } of rows) {
-        const keys = rowKeys(c, ['externalId', 'email', 'phone']).map((k) => k.key);
-        const wave = Math.max(-1, ...keys.map((k) => waveOfKey.get(k) ?? -1)) + 1;
+      for (const p of planned) {
+        if (p.outcome === RowOutcome.Reject) continue;
+        const c = cleaned[p.row - firstRow]!;
+        if (!c.ok) continue; // planned from the same record by the same rules: cannot happen
+        const keys = identityKeys(c);
+        let wave = 0;
+        for (const k of keys) wave = Math.max(wave, (waveOfKey.get(k) ?? -1) + 1);
         for (const k of keys) waveOfKey.set(k, wave);
         (waves[wave] ??= []).push({ p, c });
       }
-      const writeRow = async ({ p, c }: { p: (typeof planned)[number]; c: CleanRow }) => {
+      const writeRow = async ({ p, c }: Pending) => {
         onRow?.();
         await renew();
         try {
@@ -342,36 +402,42 @@ export async function runImportChunk(
           await db.update(contactImportRows).set({ outcome: RowOutcome.Reject, column: null, reason: err.message }).where(and(eq(contactImportRows.importId, importId), eq(contactImportRows.row, p.row)));
         }
       };
-      for (const wave of waves) if (wave) await inParallel(wave, WRITE_CONCURRENCY, writeRow);
+      for (const wave of waves) {
+        if (!wave) continue;
+        let rest = wave;
+        if (mode === 'batch') {
+          const batched = await writeBatch(deps, importId, wave, opts.precedence, renew, storePlan, planMatches);
+          planMatches = undefined;
+          if (batched.planStored) storePlan = undefined;
+          rest = batched.rest;
+          onRow?.();
+        }
+        // What the batch left (refused, folding contacts together, …) goes one by one, after the plan is stored.
+        await planStored();
+        await inParallel(rest, WRITE_CONCURRENCY, writeRow);
+      }
     }
+    await planStored();
 
-    return db.transaction(async (tx) => {
-      const counts = await tx
-        .select({ outcome: contactImportRows.outcome, n: sql<number>`count(*)::int` })
-        .from(contactImportRows)
-        .where(inChunk)
-        .groupBy(contactImportRows.outcome);
-      const n = (o: RowOutcome) => counts.find((c) => c.outcome === o)?.n ?? 0;
-      const last = seq + 1 >= imp.chunks;
-      const [after] = await tx
-        .update(contactImports)
-        .set({
-          chunksDone: seq + 1,
-          rowsDone: sql`${contactImports.rowsDone} + ${records.length}`,
-          created: sql`${contactImports.created} + ${n(RowOutcome.Create)}`,
-          updated: sql`${contactImports.updated} + ${n(RowOutcome.Update)}`,
-          merged: sql`${contactImports.merged} + ${n(RowOutcome.Merge)}`,
-          rejected: sql`${contactImports.rejected} + ${n(RowOutcome.Reject)}`,
-          lease: null,
-          leaseUntil: null,
-          updatedAt: sql`now()`,
-          ...(last ? { status: 'completed', completedAt: sql`now()` } : {}),
-        })
-        .where(and(eq(contactImports.id, importId), eq(contactImports.chunksDone, seq), eq(contactImports.status, 'running'), eq(contactImports.lease, lease)))
-        .returning();
-      const now = after ?? (await tx.select().from(contactImports).where(eq(contactImports.id, importId)))[0]!;
-      return { done: now.status !== 'running' || now.chunksDone >= now.chunks, rowsDone: now.rowsDone, totalRows: now.totalRows, status: now.status };
-    });
+    // The counts and the checkpoint move together, in one statement: the chunk's rows counted by planned outcome.
+    const last = seq + 1 >= imp.chunks;
+    const res = (await db.execute(sql`
+      with n as (
+        select count(*) filter (where outcome = ${RowOutcome.Create})::int as created, count(*) filter (where outcome = ${RowOutcome.Update})::int as updated,
+               count(*) filter (where outcome = ${RowOutcome.Merge})::int as merged, count(*) filter (where outcome = ${RowOutcome.Reject})::int as rejected
+        from ${contactImportRows} where ${inChunk}
+      )
+      update ${contactImports} set chunks_done = ${seq + 1}, rows_done = rows_done + ${records.length}, created = ${contactImports.created} + n.created,
+        updated = ${contactImports.updated} + n.updated, merged = ${contactImports.merged} + n.merged, rejected = ${contactImports.rejected} + n.rejected,
+        lease = null, lease_until = null, updated_at = now()${last ? sql`, status = 'completed', completed_at = now()` : sql``}
+      from n
+      where ${contactImports.id} = ${importId} and ${contactImports.chunksDone} = ${seq} and ${contactImports.status} = 'running' and ${contactImports.lease} = ${lease}
+      returning ${contactImports.status} as status, ${contactImports.chunksDone} as chunks_done, ${contactImports.chunks} as chunks, ${contactImports.rowsDone} as rows_done, ${contactImports.totalRows} as total_rows`)) as unknown as { rows: { status: string; chunks_done: number; chunks: number; rows_done: number; total_rows: number }[] };
+    const moved = res.rows[0];
+    const now = moved
+      ? { status: moved.status, chunksDone: moved.chunks_done, chunks: moved.chunks, rowsDone: moved.rows_done, totalRows: moved.total_rows }
+      : (await db.select().from(contactImports).where(eq(contactImports.id, importId)))[0]!;
+    return { done: now.status !== 'running' || now.chunksDone >= now.chunks, rowsDone: now.rowsDone, totalRows: now.totalRows, status: now.status };
   } catch (err) {
     // Let a retry of this attempt (same process, a database hiccup) take the chunk at once; a dead process's lease runs out.
     await db.update(contactImports).set({ lease: null, leaseUntil: null }).where(and(eq(contactImports.id, importId), eq(contactImports.lease, lease))).catch(() => undefined);
@@ -381,29 +447,55 @@ export async function runImportChunk(
 
 const identityKeys = (c: CleanRow) => rowKeys(c, ['externalId', 'email', 'phone']).map((k) => k.key);
 
+/** Stores a chunk's fresh plan in `tx`, each written row with its contact. */
+type PlanStore = (tx: DbOrTx, contactOf: ReadonlyMap<number, string>) => Promise<void>;
+
 /**
- * Writes the rows that can be written together — sharing no CRM id, email or phone with another row of the chunk, and
+ * Writes the rows that can be written together — sharing no CRM id, email or phone with another of `rows`, and
  * matching at most one contact — through the batch contact pipeline, with the same targets, keys and audit detail as
- * one-by-one writes; returns the rest (in file order) for those.
+ * one-by-one writes; returns the rest (in file order) for those. A fresh plan (`storePlan`) is stored in the
+ * transaction of the writes when there are any (`planStored`).
  */
-async function writeBatch<R extends { p: { row: number; contactId: string | null }; c: CleanRow }>(deps: UpsertDeps, importId: string, rows: R[], precedence: MatchKey[], renew: () => Promise<void>): Promise<R[]> {
+async function writeBatch<R extends { p: { row: number; contactId: string | null }; c: CleanRow }>(
+  deps: UpsertDeps,
+  importId: string,
+  rows: R[],
+  precedence: MatchKey[],
+  renew: () => Promise<void>,
+  storePlan: PlanStore | undefined,
+  planMatches: Matches | undefined,
+): Promise<{ rest: R[]; planStored: boolean }> {
   const seen = new Map<string, number>();
   for (const r of rows) for (const k of identityKeys(r.c)) seen.set(k, (seen.get(k) ?? 0) + 1);
   const solo = rows.filter((r) => identityKeys(r.c).every((k) => seen.get(k) === 1));
-  if (solo.length === 0) return rows;
+  if (solo.length === 0) return { rest: rows, planStored: false };
   await renew();
   const uniq = (xs: (string | undefined)[]) => [...new Set(xs.filter((x): x is string => x !== undefined))];
-  // Matched again at write time, as each one-by-one write does: a retried chunk finds the contacts it already wrote.
-  const m = await matchContacts(deps.db, uniq(solo.map((r) => r.c.externalId)), uniq(solo.map((r) => r.c.email)), uniq(solo.map((r) => r.c.phone)));
+  // Matched again at write time, as each one-by-one write does (a retried chunk finds the contacts it already wrote),
+  // unless the plan was made by this attempt and nothing of the chunk was written since.
+  const m = planMatches ?? await matchContacts(deps.db, uniq(solo.map((r) => r.c.externalId)), uniq(solo.map((r) => r.c.email)), uniq(solo.map((r) => r.c.phone)));
   const batch: { r: R; w: BatchWrite }[] = [];
   for (const r of solo) {
     const t = resolveTarget(r.c, precedence, m);
     // A refused row, and one that folds several contacts together, go one by one.
     if ('reject' in t || t.matched.size > 1) continue;
     const c = r.c;
-    batch.push({ r, w: { target: t.target, fields: c.fields, key: `import:${importId}:${r.p.row}`, auditDetail: { importId, row: r.p.row, ...(c.consentSource ? { consentSource: c.consentSource, consentAt: c.consentAt } : {}) } } });
+    batch.push({ r, w: { target: t.target, fields: c.fields, values: c.values, key: `import:${importId}:${r.p.row}`, auditDetail: { importId, row: r.p.row, ...(c.consentSource ? { consentSource: c.consentSource, consentAt: c.consentAt } : {}) } } });
   }
-  const outcomes = await upsertContactsBatch(deps, batch.map((b) => b.w), { source: 'import', actor: `import:${importId}`, always: true });
+  if (batch.length === 0) return { rest: rows, planStored: false };
+  const contactOf = (outcomes: readonly BatchOutcome[]) => {
+    const out = new Map<number, string>();
+    outcomes.forEach((o, i) => {
+      if (o !== 'fallback') out.set(batch[i]!.r.p.row, o.contactId);
+    });
+    return out;
+  };
+  const outcomes = await upsertContactsBatch(deps, batch.map((b) => b.w), {
+    source: 'import',
+    actor: `import:${importId}`,
+    always: true,
+    ...(storePlan ? { inTransaction: (tx: DbOrTx, sofar: readonly BatchOutcome[]) => storePlan(tx, contactOf(sofar)) } : {}),
+  });
   const written = new Set<R>();
   const links: { row: number; contactId: string }[] = [];
   outcomes.forEach((o, i) => {
@@ -416,7 +508,7 @@ async function writeBatch<R extends { p: { row: number; contactId: string | null
     const part = links.slice(i, i + 2000);
     await deps.db.execute(sql`update ${contactImportRows} as r set contact_id = v.contact_id from jsonb_to_recordset(${JSON.stringify(part.map((l) => ({ row: l.row, contact_id: l.contactId })))}::jsonb) as v("row" int, contact_id uuid) where r.import_id = ${importId} and r."row" = v."row"`);
   }
-  return rows.filter((r) => !written.has(r));
+  return { rest: rows.filter((r) => !written.has(r)), planStored: storePlan !== undefined };
 }
 
 /** Ends an import that stopped before its last chunk (cancelled, failed). A completed import stays completed. */

@@ -13,6 +13,7 @@
 import { and, count, eq, gt, inArray, sql } from 'drizzle-orm';
 import type { DecayProgress } from '../contracts';
 import type { Db, DbOrTx } from '../db/client';
+import { anyOf } from '../db/any';
 import { insertJsonRows } from '../db/bulk-insert';
 import { contactAudit, contacts, scoreEvents } from '../db/schema';
 import { NotFoundError } from '../errors';
@@ -343,18 +344,39 @@ export async function applyFit(db: Db, model: ScoringModel, contactId: string, o
  * (`rest`): a merged contact, a change that crosses a threshold (lifecycle moves and emitted events are counted per
  * contact), a score row already there. Returns the stored events to route.
  */
-export async function applyFitMany(db: Db, model: ScoringModel, contactIds: readonly string[], opts: ApplyFitOptions = {}): Promise<{ contactEvents: IncomingEvent[]; rest: string[] }> {
+export async function applyFitMany(
+  db: Db,
+  model: ScoringModel,
+  contactIds: readonly string[],
+  opts: ApplyFitOptions & {
+    /**
+     * Rows the caller has just written, as they are: the first, unlocked read (most chunks have nothing to write)
+     * takes them instead of reading them again; the locked read before any write reads every row.
+     */
+    known?: ReadonlyMap<string, ContactRow>;
+  } = {},
+): Promise<{ contactEvents: IncomingEvent[]; rest: string[] }> {
   const ids = [...new Set(contactIds)];
   if (ids.length === 0) return { contactEvents: [], rest: [] };
   const now = opts.now ?? new Date();
   const plan = async (tx: DbOrTx, lock: boolean) => {
-    const q = tx.select().from(contacts).where(inArray(contacts.id, ids)).orderBy(contacts.id);
-    const rows = lock ? await q.for('update') : await q;
-    const sums = await tx
-      .select({ contactId: scoreEvents.contactId, rule: scoreEvents.rule, total: sumDelta, n: count() })
-      .from(scoreEvents)
-      .where(and(inArray(scoreEvents.contactId, ids), eq(scoreEvents.source, SOURCE.fit)))
-      .groupBy(scoreEvents.contactId, scoreEvents.rule);
+    const sumsOf = () =>
+      tx
+        .select({ contactId: scoreEvents.contactId, rule: scoreEvents.rule, total: sumDelta, n: count() })
+        .from(scoreEvents)
+        .where(and(anyOf(scoreEvents.contactId, ids), eq(scoreEvents.source, SOURCE.fit)))
+        .groupBy(scoreEvents.contactId, scoreEvents.rule);
+    let rows: ContactRow[];
+    let sums: Awaited<ReturnType<typeof sumsOf>>;
+    if (lock) {
+      rows = await tx.select().from(contacts).where(anyOf(contacts.id, ids)).orderBy(contacts.id).for('update');
+      sums = await sumsOf();
+    } else {
+      const unknown = ids.filter((id) => !opts.known?.has(id));
+      let read: ContactRow[];
+      [read, sums] = await Promise.all([unknown.length ? tx.select().from(contacts).where(anyOf(contacts.id, unknown)) : Promise.resolve([]), sumsOf()]);
+      rows = [...ids.flatMap((id) => (opts.known?.has(id) ? [opts.known.get(id)!] : [])), ...read].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    }
     const byContact = new Map<string, { lastFit: Record<string, number>; seq: Record<string, number> }>();
     for (const r of sums) {
       if (r.rule === null) continue;

@@ -91,7 +91,16 @@ function foldRegionCondition<C extends Partial<Condition>>(c: C): C {
   return out;
 }
 
+/** A model's attribute rules, built once per model: folding region values is most of a fit evaluation otherwise. */
+const rulesOfModel = new WeakMap<ScoringModel, AttributeRule[]>();
+
 export function attributeRules(model: ScoringModel): AttributeRule[] {
+  let rules = rulesOfModel.get(model);
+  if (!rules) rulesOfModel.set(model, (rules = buildAttributeRules(model)));
+  return rules;
+}
+
+function buildAttributeRules(model: ScoringModel): AttributeRule[] {
   const out: AttributeRule[] = [];
   for (const [id, raw] of Object.entries(model.fit) as [string, FitRule][]) {
     const r = raw.field === 'region' ? { ...foldRegionCondition(raw), ...(raw.bands ? { bands: raw.bands.map(foldRegionCondition) } : {}) } : raw;
