@@ -2,12 +2,14 @@ import { lazy, Suspense, useCallback, useEffect, useMemo, useState, type FormEve
 import { ApiError, can, currentSession, signIn, signOut, type Me } from './api';
 import { I18n, initialLocale, LOCALES, MESSAGES, saveLocale, useT, type Locale } from './i18n';
 import { JourneyList } from './JourneyList';
+import { when } from './format';
 
 // The journey page brings React Flow and the layout worker: loaded when first opened.
 const JourneyPage = lazy(() => import('./JourneyPage'));
 const ContactsPage = lazy(() => import('./ContactsPage'));
 const OpsPage = lazy(() => import('./OpsPage'));
 const LaunchPage = lazy(() => import('./LaunchPage'));
+const DashboardPage = lazy(() => import('./DashboardPage'));
 
 function useHashRoute(): string {
   const [hash, setHash] = useState(() => location.hash);
@@ -65,6 +67,7 @@ function Header({ me, locale, onLocale, onSignedOut }: { me: Me | null; locale: 
           {can.journeys(me.role) && <a href="#/">{m.journeys}</a>}
           {can.contacts(me.role) && <a href="#/contacts">{m.contacts}</a>}
           {can.runs(me.role) && <a href="#/ops">{m.ops}</a>}
+          {can.analytics(me.role) && <a href="#/dashboard">{m.dashboard}</a>}
         </nav>
       )}
       <span className="spacer" />
@@ -80,7 +83,7 @@ function Header({ me, locale, onLocale, onSignedOut }: { me: Me | null; locale: 
       </label>
       {me && (
         <>
-          <span className="who" title={me.expiresAt ? t('sessionEnds', { time: new Date(me.expiresAt).toLocaleString(locale) }) : undefined}>
+          <span className="who" title={me.expiresAt ? t('sessionEnds', { time: when(me.expiresAt) }) : undefined}>
             {t('signedInAs', { name: me.name, role: me.role })}
           </span>
           <button type="button" onClick={() => void out()}>
@@ -144,6 +147,7 @@ function Pages({ me, onEnded }: { me: Me; onEnded: () => void }) {
   if (launch && can.journeys(me.role)) return lazyPage(<LaunchPage id={decodeURIComponent(launch[1]!)} onError={onError} />);
   const journey = /^\/journeys\/([^/]+)$/.exec(route);
   if (journey && can.journeys(me.role)) return lazyPage(<JourneyPage id={decodeURIComponent(journey[1]!)} me={me} onError={onError} />);
+  if (route === '/dashboard' && can.analytics(me.role)) return lazyPage(<DashboardPage onError={onError} />);
   const ops = /^\/ops(?:\/runs\/([^/]+))?$/.exec(route);
   if (ops && can.runs(me.role)) return lazyPage(<OpsPage workflowId={ops[1] ? decodeURIComponent(ops[1]) : null} onError={onError} />);
   if (can.journeys(me.role)) return <JourneyList onError={onError} />;

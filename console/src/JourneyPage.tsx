@@ -4,7 +4,7 @@ import '@xyflow/react/dist/style.css';
 import { api, ApiError, can, type JourneyDetail, type JourneyStats, type LiveStep, type Me, type Plan, type Run } from './api';
 import { Funnel } from './Funnel';
 import { StepPanel } from './StepPanel';
-import { num, pct } from './format';
+import { num, pct, TimeZoneContext, useWhen, VIEWER_ZONE, when } from './format';
 import { layout, loadElk, NODE_H, NODE_W, planGraph } from './graph';
 import { useT } from './i18n';
 
@@ -161,7 +161,10 @@ export default function JourneyPage({ id, me, onError }: { id: string; me: Me; o
     [graph],
   );
 
+  // Times on a journey's page are in the journey's zone (settings.timezone), labelled; the viewer's until it is known.
+  const zone = plan?.settings.timezone ?? VIEWER_ZONE;
   return (
+    <TimeZoneContext.Provider value={zone}>
     <section className="journey">
       <p>
         <a href="#/">← {m.back}</a>
@@ -180,14 +183,14 @@ export default function JourneyPage({ id, me, onError }: { id: string; me: Me; o
             <select value={version ?? ''} onChange={(e) => setVersion(Number(e.target.value))}>
               {journey.versions.map((v) => (
                 <option key={v.version} value={v.version}>
-                  v{v.version} · {new Date(v.publishedAt).toLocaleDateString(locale)}
+                  v{v.version} · {when(v.publishedAt, zone)}
                 </option>
               ))}
             </select>
           </label>
           {journey.status === 'active' && <a href={`#/journeys/${encodeURIComponent(id)}/launch`}>{m.launchAudience}</a>}
           <span className="refreshed" aria-live="polite">
-            {refreshedAt ? t('refreshed', { time: refreshedAt.toLocaleTimeString(locale, { timeZoneName: 'short' }) }) : ''}
+            {refreshedAt ? t('refreshed', { time: when(refreshedAt, zone, { seconds: true }) }) : ''}
           </span>
         </div>
       )}
@@ -222,15 +225,17 @@ export default function JourneyPage({ id, me, onError }: { id: string; me: Me; o
               cost: `${num(stats.roi.cost, locale)} ${stats.roi.currency}`,
             })}
           </p>
-          <Funnel steps={stats.steps} names={names} />
+          <Funnel caption={m.funnel} rows={stats.steps.map((s) => ({ id: s.stepId, label: names.get(s.stepId) ?? s.stepId, value: s.entered }))} />
         </section>
       )}
     </section>
+    </TimeZoneContext.Provider>
   );
 }
 
 function RunsPanel({ journeyId, version, step, me, onError }: { journeyId: string; version: number; step: string | null; me: Me; onError: (err: unknown) => void }) {
-  const { t, m, locale } = useT();
+  const { t, m } = useT();
+  const { when } = useWhen();
   const [runs, setRuns] = useState<Run[] | null>(null);
   useEffect(() => {
     setRuns(null);
@@ -265,7 +270,7 @@ function RunsPanel({ journeyId, version, step, me, onError }: { journeyId: strin
                 <td>
                   <code>{r.contactId}</code>
                 </td>
-                <td>{new Date(r.startedAt).toLocaleString(locale, { timeZoneName: 'short' })}</td>
+                <td>{when(r.startedAt)}</td>
               </tr>
             ))}
           </tbody>
