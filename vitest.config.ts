@@ -38,7 +38,8 @@ export default defineConfig({
     reporters: ['default'],
     projects: [
       { extends: true, test: { name: 'main', include: ['tests/**/*.test.ts'], exclude: [...HEAVY, ...CHAOS, ...DIFFERENTIAL, ...BROWSER, ...CLUSTER], sequence: { groupOrder: 0 } } },
-      { extends: true, test: { name: 'browser', include: BROWSER, sequence: { groupOrder: 1 } } },
+      // One file at a time: each starts its own stack and chromium, which beside another's missed their waits.
+      { extends: true, test: { name: 'browser', include: BROWSER, fileParallelism: false, sequence: { groupOrder: 1 } } },
       { extends: true, test: { name: 'heavy', include: HEAVY, sequence: { groupOrder: 2 } } },
       {
         extends: true,

@@ -8667,6 +8667,8 @@ export interface operations {
                         }[];
                         /** @description Older entries (or runs before several continue-as-new) were left out */
                         timelineTruncated: boolean;
+                        /** @description The journey version's settings.timezone, the zone its waits and windows are in (the console shows the run's times in it) */
+                        timeZone: string | null;
                         updatedAt: unknown;
                         version: number;
                         workflowId: string;

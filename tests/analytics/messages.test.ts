@@ -76,7 +76,7 @@ describe('messages by channel over time', () => {
 
   it('refuses unknown zones, reversed and over-long ranges naming the field, and roles without analytics', async () => {
     const zone = await get({ timeZone: 'Mars/Olympus' }).expect(400);
-    expect(zone.body.errors.map((e: { path: string }) => e.path)).toEqual(['timeZone']);
+    expect(zone.body.errors.map((e: { path: string }) => e.path)).toEqual(['query.timeZone']);
     const reversed = await get({ from: '2026-12-08T00:00:00.000Z', to: '2026-12-01T00:00:00.000Z' }).expect(400);
     expect(reversed.body.errors[0].path).toBe('query.from');
     const long = await get({ from: '2026-01-01T00:00:00.000Z', to: '2026-03-01T00:00:00.000Z', bucket: 'hour' }).expect(400);

@@ -3,30 +3,27 @@
  * a real port, Postgres, the Temporal dev server and a worker. Its own vitest project (`browser`), so it can be left
  * out only by choosing projects; `npm test` runs it. Screenshots go to test-artifacts/console/ (gitignored).
  */
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import request from 'supertest';
-import axe from 'axe-core';
-import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
-import { PROJECT_ROOT, SCORING_MODEL_FILE } from '../../src/paths';
+import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
+import { SCORING_MODEL_FILE } from '../../src/paths';
 import { loadScoringModel } from '../../src/scoring/model';
 import { contacts, events, journeyRuns, messages } from '../../src/db/schema';
 import { eq } from 'drizzle-orm';
 import { startTestStack, type TestStack } from '../helpers/stack';
 import { scaled } from '../helpers/timing';
+import { BROWSER_WAIT, buildConsoleInto, CONSOLE_ARTIFACTS, LABELLED_TIME, launchChromium, seriousViolations, signInAs, watchProblems } from '../helpers/browser';
 import { until } from '../helpers/until';
 import { startHttp, type TestHttp } from '../channels/support/http';
 import { LOCAL_ALLOW } from '../helpers/outbound';
 import { publishJourney } from '../../src/publishing/journeys';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const ARTIFACTS = path.join(PROJECT_ROOT, 'test-artifacts', 'console');
-const WAIT = scaled(30_000);
+const ARTIFACTS = CONSOLE_ARTIFACTS;
+const WAIT = BROWSER_WAIT;
 
 const journey = `
 id: trial-browser
@@ -95,16 +92,6 @@ steps:
   done: { type: exit }
 `;
 
-type AxeResult = { id: string; impact: string | null; help: string; nodes: { target: unknown }[] };
-
-/** axe-core run inside the page (evaluated by the debugger protocol: the page's CSP stays in force for our own code). */
-async function seriousViolations(page: Page): Promise<AxeResult[]> {
-  await page.evaluate(axe.source);
-  // Strings, not functions: this file is compiled without the DOM's types.
-  const violations = (await page.evaluate(`axe.run(document, { resultTypes: ['violations'] }).then((r) => r.violations)`)) as AxeResult[];
-  return violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 3).map((n) => ({ target: n.target })) }));
-}
-
 describe('the console in a real browser', () => {
   let stack: TestStack;
   let server: Server;
@@ -118,9 +105,7 @@ describe('the console in a real browser', () => {
 
   beforeAll(async () => {
     mkdirSync(ARTIFACTS, { recursive: true });
-    // The console as `npm run console:build` makes it, into a folder of this test's own.
-    const dist = mkdtempSync(path.join(tmpdir(), 'itinera-console-'));
-    execFileSync(process.execPath, [path.join(PROJECT_ROOT, 'node_modules/vite/bin/vite.js'), 'build', 'console', '--outDir', dist, '--emptyOutDir', '--logLevel', 'warn'], { cwd: PROJECT_ROOT });
+    const dist = buildConsoleInto();
     receiver = await startHttp((_req, res) => {
       res.statusCode = receiverFails ? 500 : 200;
       res.end(receiverFails ? 'upstream down' : 'ok');
@@ -133,19 +118,11 @@ describe('the console in a real browser', () => {
     const as = { Authorization: `Bearer ${stack.keys.marketer}` };
     await request(stack.app).post('/v1/journeys').set(as).set('content-type', 'application/yaml').send(journey).expect(201);
     await request(stack.app).post('/v1/journeys/trial-browser/publish').set(as).expect(201);
-    // --no-sandbox: CI runs as root, where chromium's sandbox cannot start.
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+    browser = await launchChromium();
     context = await browser.newContext({ locale: 'en-US', viewport: { width: 1280, height: 900 } });
     page = await context.newPage();
     // A CSP refusal or an uncaught error fails the test: the bundle must run under the app's own policy.
-    page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
-    page.on('console', (msg) => {
-      if (msg.type() === 'error' && !/status of 40[13]/.test(msg.text())) problems.push(`console: ${msg.text()}`);
-    });
-    page.on('response', (res) => {
-      // 401s are expected (before sign-in, after sign-out); anything else failing is a broken page.
-      if (res.status() >= 400 && res.status() !== 401) problems.push(`${res.status()} ${res.url()}`);
-    });
+    watchProblems(page, problems);
   });
   afterAll(async () => {
     await browser?.close();
@@ -254,13 +231,6 @@ describe('the console in a real browser', () => {
     expect(problems).toEqual([]);
   });
 
-  /** Signs in on `p` (the sign-in form showing) with a key, in English. */
-  const signInAs = async (p: Page, key: string) => {
-    await p.getByLabel('API key').fill(key);
-    await p.getByRole('button', { name: 'Sign in' }).click();
-    await p.getByRole('button', { name: 'Sign out' }).waitFor({ timeout: WAIT });
-  };
-
   it("finds a contact by name, email, phone or CRM id and opens the 360° view", async () => {
     const integration = { Authorization: `Bearer ${stack.keys.integration}` };
     const put = (body: object) => request(stack.app).put('/v1/contacts/crm-mei').set(integration).send(body);
@@ -323,7 +293,7 @@ describe('the console in a real browser', () => {
     expect(await section('timeline').locator('tr[data-event="demo.requested"]').count()).toBe(1);
     // Times carry their zone's name.
     expect(await page.locator('.contact > p.hint').textContent()).toMatch(/Times in [\w/+-]+\./);
-    expect(await section('lifecycle').locator('tbody tr td').first().textContent()).toMatch(/\b(UTC|GMT[+-]?\d*)$/);
+    expect(await section('lifecycle').locator('tbody tr td').first().textContent()).toMatch(LABELLED_TIME);
     await shot('6-contact-360');
     expect(await seriousViolations(page)).toEqual([]);
 
