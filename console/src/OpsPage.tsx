@@ -22,7 +22,7 @@ function attemptText(a: PendingActivity | null | undefined, t: ReturnType<typeof
 }
 
 function RunsPage({ onError }: { onError: (err: unknown) => void }) {
-  const { t, m, locale } = useT();
+  const { t, m } = useT();
   const [journeyId, setJourneyId] = useState('');
   const [stuck, setStuck] = useState(true);
   const [minAttempts, setMinAttempts] = useState(3);
@@ -252,7 +252,7 @@ function timelineDetail(e: RunDetail['timeline'][number], m: Messages, zone: str
 }
 
 function RunPage({ workflowId, onError }: { workflowId: string; onError: (err: unknown) => void }) {
-  const { t, m, locale } = useT();
+  const { t, m } = useT();
   const [run, setRun] = useState<RunDetail | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [pending, setPending] = useState<RunAction['kind'] | null>(null);
