@@ -208,7 +208,7 @@ describe('the dashboard, time zones and the replay check in a real browser', () 
     await page.goto(`${base}/#/ops`);
     const panel = page.locator('[data-panel="replay"]');
     await panel.waitFor({ timeout: WAIT });
-    await panel.getByLabel('Journey id').fill('dash-browser');
+    await panel.getByLabel('Journey to replay').fill('dash-browser');
     await panel.getByLabel('Runs, newest first').fill('5');
     await panel.getByRole('button', { name: 'Run the replay check' }).click();
     const totals = panel.locator('[data-replay-totals]');
@@ -224,7 +224,7 @@ describe('the dashboard, time zones and the replay check in a real browser', () 
 
     expect(problems).toEqual([]);
     // A journey that does not exist is answered in place.
-    await panel.getByLabel('Journey id').fill('no-such-journey');
+    await panel.getByLabel('Journey to replay').fill('no-such-journey');
     await panel.getByRole('button', { name: 'Run the replay check' }).click();
     await panel.getByRole('alert').waitFor({ timeout: WAIT });
     expect(await text(panel.getByRole('alert'))).toMatch(/no-such-journey/);
