@@ -2,7 +2,7 @@ import { lazy, Suspense, useCallback, useEffect, useMemo, useState, type FormEve
 import { ApiError, can, currentSession, signIn, signOut, type Me } from './api';
 import { I18n, initialLocale, LOCALES, MESSAGES, saveLocale, useT, type Locale } from './i18n';
 import { JourneyList } from './JourneyList';
-import { when } from './format';
+import { timeIn } from './format';
 
 // The journey page brings React Flow and the layout worker: loaded when first opened.
 const JourneyPage = lazy(() => import('./JourneyPage'));
@@ -83,7 +83,7 @@ function Header({ me, locale, onLocale, onSignedOut }: { me: Me | null; locale: 
       </label>
       {me && (
         <>
-          <span className="who" title={me.expiresAt ? t('sessionEnds', { time: when(me.expiresAt) }) : undefined}>
+          <span className="who" title={me.expiresAt ? t('sessionEnds', { time: timeIn(me.expiresAt) }) : undefined}>
             {t('signedInAs', { name: me.name, role: me.role })}
           </span>
           <button type="button" onClick={() => void out()}>

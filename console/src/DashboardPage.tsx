@@ -1,7 +1,7 @@
 import { useEffect, useMemo, useState } from 'react';
 import { api, ApiError, type FunnelReport, type MessageBucket, type MessageVolume, type ResponseReport, type Spread } from './api';
 import { Funnel } from './Funnel';
-import { num, pct, useWhen, when } from './format';
+import { num, pct, useTimeIn, timeIn } from './format';
 import { useT, type Messages } from './i18n';
 
 const DAY = 86_400_000;
@@ -22,7 +22,7 @@ type Data = { funnel: FunnelReport; response: ResponseReport; volume: MessageVol
  */
 export default function DashboardPage({ onError }: { onError: (err: unknown) => void }) {
   const { t, m } = useT();
-  const { zone: viewerZone } = useWhen();
+  const { zone: viewerZone } = useTimeIn();
   const [range, setRange] = useState<Range>(30);
   const [data, setData] = useState<Data | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -64,7 +64,7 @@ export default function DashboardPage({ onError }: { onError: (err: unknown) => 
         </label>
         {data && (
           <span className="hint" data-range>
-            {t('dashboardPeriod', { from: when(data.volume.from, data.volume.timeZone), to: when(data.volume.to, data.volume.timeZone) })}
+            {t('dashboardPeriod', { from: timeIn(data.volume.from, data.volume.timeZone), to: timeIn(data.volume.to, data.volume.timeZone) })}
           </span>
         )}
       </div>
@@ -215,7 +215,7 @@ function MessagesChart({ volume }: { volume: MessageVolume }) {
   const y = (v: number) => CH_H - (v / max) * CH_H;
   // About eight labels on the time axis whatever the number of columns.
   const every = Math.max(1, Math.ceil(volume.buckets.length / 8));
-  const label = (iso: string) => when(iso, volume.timeZone, { label: false }).slice(5, volume.bucket === 'hour' ? 16 : 10);
+  const label = (iso: string) => timeIn(iso, volume.timeZone, { label: false }).slice(5, volume.bucket === 'hour' ? 16 : 10);
   const grand = totals.reduce((a, b) => a + b, 0);
   const summary = t('messagesSummary', {
     total: num(grand, locale),
@@ -261,7 +261,7 @@ function MessagesChart({ volume }: { volume: MessageVolume }) {
                     acc += n;
                     return (
                       <rect key={c} data-channel={c} data-count={n} x={x + colW * 0.12} width={Math.max(1, colW * 0.76)} y={top} height={Math.max(1, h)} fill={colour(c)}>
-                        <title>{`${when(b.start, volume.timeZone)} · ${m.channelNames[c] ?? c}: ${num(n, locale)}`}</title>
+                        <title>{`${timeIn(b.start, volume.timeZone)} · ${m.channelNames[c] ?? c}: ${num(n, locale)}`}</title>
                       </rect>
                     );
                   })}
@@ -291,7 +291,7 @@ function MessagesChart({ volume }: { volume: MessageVolume }) {
               <tbody>
                 {volume.buckets.map((b, i) => (
                   <tr key={b.start}>
-                    <td>{when(b.start, volume.timeZone)}</td>
+                    <td>{timeIn(b.start, volume.timeZone)}</td>
                     {channels.map((c) => (
                       <td key={c} className="n" title={Object.entries(b.channels[c]?.byStatus ?? {}).map(([s, n]) => `${s}: ${n}`).join(', ') || undefined}>
                         {num(b.channels[c]?.total ?? 0, locale)}

@@ -4,7 +4,7 @@ import '@xyflow/react/dist/style.css';
 import { api, ApiError, can, type JourneyDetail, type JourneyStats, type LiveStep, type Me, type Plan, type Run } from './api';
 import { Funnel } from './Funnel';
 import { StepPanel } from './StepPanel';
-import { num, pct, TimeZoneContext, useWhen, VIEWER_ZONE, when } from './format';
+import { num, pct, TimeZoneContext, useTimeIn, VIEWER_ZONE, timeIn } from './format';
 import { layout, loadElk, NODE_H, NODE_W, planGraph } from './graph';
 import { useT } from './i18n';
 
@@ -186,14 +186,14 @@ export default function JourneyPage({ id, me, onError }: { id: string; me: Me; o
             <select value={version ?? ''} onChange={(e) => setVersion(Number(e.target.value))}>
               {journey.versions.map((v) => (
                 <option key={v.version} value={v.version}>
-                  v{v.version} · {when(v.publishedAt, zone)}
+                  v{v.version} · {timeIn(v.publishedAt, zone)}
                 </option>
               ))}
             </select>
           </label>
           {journey.status === 'active' && <a href={`#/journeys/${encodeURIComponent(id)}/launch`}>{m.launchAudience}</a>}
           <span className="refreshed" aria-live="polite">
-            {refreshedAt ? t('refreshed', { time: when(refreshedAt, zone, { seconds: true }) }) : ''}
+            {refreshedAt ? t('refreshed', { time: timeIn(refreshedAt, zone, { seconds: true }) }) : ''}
           </span>
         </div>
       )}
@@ -238,7 +238,7 @@ export default function JourneyPage({ id, me, onError }: { id: string; me: Me; o
 
 function RunsPanel({ journeyId, version, step, me, onError }: { journeyId: string; version: number; step: string | null; me: Me; onError: (err: unknown) => void }) {
   const { t, m } = useT();
-  const { when } = useWhen();
+  const { timeIn } = useTimeIn();
   const [runs, setRuns] = useState<Run[] | null>(null);
   useEffect(() => {
     setRuns(null);
@@ -273,7 +273,7 @@ function RunsPanel({ journeyId, version, step, me, onError }: { journeyId: strin
                 <td>
                   <code>{r.contactId}</code>
                 </td>
-                <td>{when(r.startedAt)}</td>
+                <td>{timeIn(r.startedAt)}</td>
               </tr>
             ))}
           </tbody>

@@ -1,7 +1,7 @@
 import { useEffect, useRef, useState } from 'react';
 import { api, ApiError, type JourneyDetail, type Launch, type LaunchBody, type LaunchPreview } from './api';
 import { Confirm } from './Confirm';
-import { num, VIEWER_ZONE, when } from './format';
+import { num, VIEWER_ZONE, timeIn } from './format';
 import { useT } from './i18n';
 
 const POLL_MS = 1000;
@@ -242,7 +242,7 @@ export default function LaunchPage({ id, onError }: { id: string; onError: (err:
             <tbody>
               {past.map((l) => (
                 <tr key={l.launchId}>
-                  <td>{when(l.createdAt, zone)}</td>
+                  <td>{timeIn(l.createdAt, zone)}</td>
                   <td className="n">v{l.version}</td>
                   <td>{m.launchStatusNames[l.status] ?? l.status}</td>
                   <td className="n">{num(l.enrolled, locale)}</td>

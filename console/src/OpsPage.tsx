@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useRef, useState, type FormEvent } from 'react';
 import { api, type Bulk, type ReplayReport, type BulkAction, type PendingActivity, type RunAction, type RunDetail, type RunFilter, type RunList } from './api';
-import { VIEWER_ZONE, when } from './format';
+import { VIEWER_ZONE, timeIn } from './format';
 import { useT, type Messages } from './i18n';
 import { Confirm } from './Confirm';
 
@@ -111,7 +111,7 @@ function RunsPage({ onError }: { onError: (err: unknown) => void }) {
                     {r.stuck?.pendingActivity?.lastFailure ?? '—'}
                   </td>
                 )}
-                <td>{when(r.startedAt)}</td>
+                <td>{timeIn(r.startedAt)}</td>
               </tr>
             ))}
           </tbody>
@@ -244,7 +244,7 @@ function timelineDetail(e: RunDetail['timeline'][number], m: Messages, zone: str
     e.update,
     e.signal && `${e.signal}${e.eventType ? ` (${e.eventType})` : ''}`,
     e.attempt !== undefined && `${m.attempt} ${e.attempt}`,
-    e.fireAt && `→ ${when(e.fireAt, zone, { label: false })}`,
+    e.fireAt && `→ ${timeIn(e.fireAt, zone, { label: false })}`,
     e.reason,
     e.error,
   ];
@@ -342,7 +342,7 @@ function RunPage({ workflowId, onError }: { workflowId: string; onError: (err: u
         </div>
         <div>
           <dt>{m.started}</dt>
-          <dd>{when(run.startedAt, zone)}</dd>
+          <dd>{timeIn(run.startedAt, zone)}</dd>
         </div>
       </dl>
       <section className="panel" aria-labelledby="actions-title">
@@ -384,7 +384,7 @@ function RunPage({ workflowId, onError }: { workflowId: string; onError: (err: u
                   <td>{a.activityType}</td>
                   <td>{attemptText(a, t)}</td>
                   <td className="props">{a.lastFailure ?? '—'}</td>
-                  <td>{when(a.nextAttemptAt, zone, { seconds: true })}</td>
+                  <td>{timeIn(a.nextAttemptAt, zone, { seconds: true })}</td>
                 </tr>
               ))}
             </tbody>
@@ -406,7 +406,7 @@ function RunPage({ workflowId, onError }: { workflowId: string; onError: (err: u
           <tbody>
             {run.timeline.map((e, i) => (
               <tr key={i} data-kind={e.kind}>
-                <td>{when(e.at, zone, { seconds: true })}</td>
+                <td>{timeIn(e.at, zone, { seconds: true })}</td>
                 <td>{e.kind}</td>
                 <td className="props">{timelineDetail(e, m, zone)}</td>
                 <td>{e.by ?? ''}</td>

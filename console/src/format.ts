@@ -33,7 +33,7 @@ function formatter(zone: string, seconds: boolean): Intl.DateTimeFormat {
  * The one way the console writes a time: `2026-12-07 09:00 (Asia/Shanghai)` — year-month-day and 24-hour time in
  * `zone`, with the zone named, the same in every language (no "PM", no "GMT+8" that hides which rules apply).
  */
-export function when(iso: string | Date | null | undefined, zone: string = VIEWER_ZONE, opts: { seconds?: boolean; label?: boolean } = {}): string {
+export function timeIn(iso: string | Date | null | undefined, zone: string = VIEWER_ZONE, opts: { seconds?: boolean; label?: boolean } = {}): string {
   if (iso === null || iso === undefined) return '—';
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return '—';
@@ -42,10 +42,10 @@ export function when(iso: string | Date | null | undefined, zone: string = VIEWE
   return opts.label === false ? text : `${text} (${zone})`;
 }
 
-/** `when` in the zone of the nearest TimeZoneContext. */
-export function useWhen(): { zone: string; when: (iso: string | Date | null | undefined, opts?: { seconds?: boolean; label?: boolean }) => string } {
+/** `timeIn` in the zone of the nearest TimeZoneContext. */
+export function useTimeIn(): { zone: string; timeIn: (iso: string | Date | null | undefined, opts?: { seconds?: boolean; label?: boolean }) => string } {
   const zone = useContext(TimeZoneContext);
-  return { zone, when: useCallback((iso, opts) => when(iso, zone, opts), [zone]) };
+  return { zone, timeIn: useCallback((iso, opts) => timeIn(iso, zone, opts), [zone]) };
 }
 
 export function num(x: number | null | undefined, locale: string): string {
