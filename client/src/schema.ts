@@ -189,6 +189,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/analytics/messages": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Messages by channel over time: per hour, day or week of [from, to) in timeZone, the messages created then per channel (email, sms, chat, webhook, crm) and status; every bucket listed, empty ones too; at most 1,000 buckets */
+        get: operations["getV1AnalyticsMessages"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/analytics/response-times": {
         parameters: {
             query?: never;
@@ -2231,6 +2248,168 @@ export interface operations {
                             }[];
                         }[];
                         stuckDays: number;
+                        to: string;
+                    };
+                };
+            };
+            /** @description Invalid request; `errors` names each field. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, malformed or revoked API key. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Requires role: marketer or ops or admin. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Rate limit exceeded; see Retry-After. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getV1AnalyticsMessages: {
+        parameters: {
+            query?: {
+                /** @example day */
+                bucket?: "hour" | "day" | "week";
+                /** @example 2026-12-05T16:00:00.000Z */
+                from?: string;
+                journeyId?: string;
+                /** @example Asia/Shanghai */
+                timeZone?: string;
+                /** @example 2026-12-07T16:00:00.000Z */
+                to?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Counts per bucket and channel */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "from": "2026-12-05T16:00:00.000Z",
+                     *       "to": "2026-12-07T16:00:00.000Z",
+                     *       "bucket": "day",
+                     *       "timeZone": "Asia/Shanghai",
+                     *       "channels": {
+                     *         "email": {
+                     *           "total": 1840,
+                     *           "byStatus": {
+                     *             "delivered": 1790,
+                     *             "bounced": 38,
+                     *             "suppressed": 12
+                     *           }
+                     *         },
+                     *         "sms": {
+                     *           "total": 310,
+                     *           "byStatus": {
+                     *             "delivered": 302,
+                     *             "failed": 8
+                     *           }
+                     *         }
+                     *       },
+                     *       "buckets": [
+                     *         {
+                     *           "start": "2026-12-05T16:00:00.000Z",
+                     *           "channels": {
+                     *             "email": {
+                     *               "total": 920,
+                     *               "byStatus": {
+                     *                 "delivered": 896,
+                     *                 "bounced": 18,
+                     *                 "suppressed": 6
+                     *               }
+                     *             },
+                     *             "sms": {
+                     *               "total": 160,
+                     *               "byStatus": {
+                     *                 "delivered": 156,
+                     *                 "failed": 4
+                     *               }
+                     *             }
+                     *           }
+                     *         },
+                     *         {
+                     *           "start": "2026-12-06T16:00:00.000Z",
+                     *           "channels": {
+                     *             "email": {
+                     *               "total": 920,
+                     *               "byStatus": {
+                     *                 "delivered": 894,
+                     *                 "bounced": 20,
+                     *                 "suppressed": 6
+                     *               }
+                     *             },
+                     *             "sms": {
+                     *               "total": 150,
+                     *               "byStatus": {
+                     *                 "delivered": 146,
+                     *                 "failed": 4
+                     *               }
+                     *             }
+                     *           }
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": {
+                        /** @enum {string} */
+                        bucket: "hour" | "day" | "week";
+                        buckets: {
+                            channels: {
+                                [key: string]: {
+                                    /** @description reserved, sent, delivered, bounced, failed, suppressed, skipped */
+                                    byStatus: {
+                                        [key: string]: number;
+                                    };
+                                    total: number;
+                                };
+                            };
+                            /** @description The bucket’s first instant (its local midnight, hour or Monday in timeZone) */
+                            start: string;
+                        }[];
+                        /** @description Totals of the range per channel */
+                        channels: {
+                            [key: string]: {
+                                /** @description reserved, sent, delivered, bounced, failed, suppressed, skipped */
+                                byStatus: {
+                                    [key: string]: number;
+                                };
+                                total: number;
+                            };
+                        };
+                        from: string;
+                        timeZone: string;
                         to: string;
                     };
                 };
@@ -8712,6 +8891,8 @@ export interface operations {
                         }[];
                         /** @description Older entries (or runs before several continue-as-new) were left out */
                         timelineTruncated: boolean;
+                        /** @description The journey version's settings.timezone, the zone its waits and windows are in (the console shows the run's times in it) */
+                        timeZone: string | null;
                         updatedAt: unknown;
                         version: number;
                         workflowId: string;

@@ -2,6 +2,7 @@ import { lazy, Suspense, useCallback, useEffect, useMemo, useState, type FormEve
 import { ApiError, can, currentSession, signIn, signOut, type Me } from './api';
 import { I18n, initialLocale, LOCALES, MESSAGES, saveLocale, useT, type Locale } from './i18n';
 import { JourneyList } from './JourneyList';
+import { timeIn } from './format';
 
 // The journey page brings React Flow and the layout worker: loaded when first opened.
 const JourneyPage = lazy(() => import('./JourneyPage'));
@@ -9,6 +10,7 @@ const ContactsPage = lazy(() => import('./ContactsPage'));
 const OpsPage = lazy(() => import('./OpsPage'));
 const LaunchPage = lazy(() => import('./LaunchPage'));
 const EditorPage = lazy(() => import('./EditorPage'));
+const DashboardPage = lazy(() => import('./DashboardPage'));
 
 function useHashRoute(): string {
   const [hash, setHash] = useState(() => location.hash);
@@ -67,6 +69,7 @@ function Header({ me, locale, onLocale, onSignedOut }: { me: Me | null; locale: 
           {can.journeys(me.role) && <a href="#/edit">{m.editor}</a>}
           {can.contacts(me.role) && <a href="#/contacts">{m.contacts}</a>}
           {can.runs(me.role) && <a href="#/ops">{m.ops}</a>}
+          {can.analytics(me.role) && <a href="#/dashboard">{m.dashboard}</a>}
         </nav>
       )}
       <span className="spacer" />
@@ -82,7 +85,7 @@ function Header({ me, locale, onLocale, onSignedOut }: { me: Me | null; locale: 
       </label>
       {me && (
         <>
-          <span className="who" title={me.expiresAt ? t('sessionEnds', { time: new Date(me.expiresAt).toLocaleString(locale) }) : undefined}>
+          <span className="who" title={me.expiresAt ? t('sessionEnds', { time: timeIn(me.expiresAt) }) : undefined}>
             {t('signedInAs', { name: me.name, role: me.role })}
           </span>
           <button type="button" onClick={() => void out()}>
@@ -148,6 +151,7 @@ function Pages({ me, onEnded }: { me: Me; onEnded: () => void }) {
   if (edit && can.journeys(me.role)) return lazyPage(<EditorPage key={edit[1] ?? ''} id={edit[1] ? decodeURIComponent(edit[1]) : null} me={me} onError={onError} />);
   const journey = /^\/journeys\/([^/]+)$/.exec(route);
   if (journey && can.journeys(me.role)) return lazyPage(<JourneyPage id={decodeURIComponent(journey[1]!)} me={me} onError={onError} />);
+  if (route === '/dashboard' && can.analytics(me.role)) return lazyPage(<DashboardPage onError={onError} />);
   const ops = /^\/ops(?:\/runs\/([^/]+))?$/.exec(route);
   if (ops && can.runs(me.role)) return lazyPage(<OpsPage workflowId={ops[1] ? decodeURIComponent(ops[1]) : null} onError={onError} />);
   if (can.journeys(me.role)) return <JourneyList onError={onError} />;

@@ -1,6 +1,6 @@
 import { useEffect, useState, type FormEvent, type ReactNode } from 'react';
 import { api, ApiError, type ContactSearch, type ContactSummary, type ContactView, type Me, type Preferences } from './api';
-import { num, VIEWER_ZONE, when } from './format';
+import { num, VIEWER_ZONE, timeIn } from './format';
 import { useT } from './i18n';
 
 type Mode = 'any' | 'email' | 'phone' | 'externalId' | 'name';
@@ -191,7 +191,7 @@ function ContactDetail({ id, me, onError }: { id: string; me: Me; onError: (err:
     [m.localeField, c.locale],
     [m.owner, c.ownerId],
     [m.stage, c.lifecycleStage],
-    [m.createdAt, when(c.createdAt, locale)],
+    [m.createdAt, timeIn(c.createdAt)],
   ];
   const attrs = Object.entries(c.attributes);
   return (
@@ -286,7 +286,7 @@ function ContactDetail({ id, me, onError }: { id: string; me: Me; onError: (err:
                     <td>{m.scoreSources[b.source] ?? b.source}</td>
                     <td className="n">{signed(b.points)}</td>
                     <td className="n">{num(b.count, locale)}</td>
-                    <td>{when(b.lastAt, locale)}</td>
+                    <td>{timeIn(b.lastAt)}</td>
                   </tr>
                 ))}
               </Table>
@@ -297,7 +297,7 @@ function ContactDetail({ id, me, onError }: { id: string; me: Me; onError: (err:
           <Table head={[m.at, m.from, m.to, m.source]} empty={m.noHistory} count={c.lifecycleHistory.length}>
             {c.lifecycleHistory.map((h, i) => (
               <tr key={i}>
-                <td>{when(h.at, locale)}</td>
+                <td>{timeIn(h.at)}</td>
                 <td>{h.from ?? '—'}</td>
                 <td>{h.to}</td>
                 <td>{h.source ?? '—'}</td>
@@ -313,7 +313,7 @@ function ContactDetail({ id, me, onError }: { id: string; me: Me; onError: (err:
                 <td className="n">v{j.version}</td>
                 <td data-step>{j.currentStep ?? '—'}</td>
                 <td>{m.runStatusNames[j.status] ?? j.status}</td>
-                <td>{when(j.startedAt, locale)}</td>
+                <td>{timeIn(j.startedAt)}</td>
               </tr>
             ))}
           </Table>
@@ -326,11 +326,11 @@ function ContactDetail({ id, me, onError }: { id: string; me: Me; onError: (err:
                 <td>{msg.subject ?? msg.template ?? '—'}</td>
                 <td>{msg.journeyId ? `${msg.journeyId} / ${msg.stepId ?? '—'}` : '—'}</td>
                 <td>{msg.status}</td>
-                <td>{when(msg.sentAt, locale)}</td>
-                <td className="n" data-count="opens" title={msg.firstOpenedAt ? when(msg.firstOpenedAt, locale) : undefined}>
+                <td>{timeIn(msg.sentAt)}</td>
+                <td className="n" data-count="opens" title={msg.firstOpenedAt ? timeIn(msg.firstOpenedAt) : undefined}>
                   {num(msg.opens, locale)}
                 </td>
-                <td className="n" data-count="clicks" title={msg.firstClickedAt ? when(msg.firstClickedAt, locale) : undefined}>
+                <td className="n" data-count="clicks" title={msg.firstClickedAt ? timeIn(msg.firstClickedAt) : undefined}>
                   {num(msg.clicks, locale)}
                 </td>
               </tr>
@@ -341,7 +341,7 @@ function ContactDetail({ id, me, onError }: { id: string; me: Me; onError: (err:
           <Table head={[m.at, m.status, m.team, m.rep, m.task]} empty={m.noHandoffs} count={c.handoffs.length}>
             {c.handoffs.map((h) => (
               <tr key={h.id}>
-                <td>{when(h.createdAt, locale)}</td>
+                <td>{timeIn(h.createdAt)}</td>
                 <td>{h.status}</td>
                 <td>{h.team ?? '—'}</td>
                 <td>{h.repId ?? '—'}</td>
@@ -355,7 +355,7 @@ function ContactDetail({ id, me, onError }: { id: string; me: Me; onError: (err:
         <Table head={[m.at, m.event, m.source, m.details]} empty={m.noEvents} count={c.timeline.length}>
           {c.timeline.map((e) => (
             <tr key={e.id} data-event={e.type}>
-              <td>{when(e.occurredAt, locale)}</td>
+              <td>{timeIn(e.occurredAt, VIEWER_ZONE, { seconds: true })}</td>
               <td>{e.type}</td>
               <td>{e.source}</td>
               <td className="props">{describe(e.properties)}</td>

@@ -3,7 +3,7 @@ import { api, ApiError, can, type JourneyDetail, type JourneyStats, type LiveSte
 import { FlowGraph } from './FlowGraph';
 import { Funnel } from './Funnel';
 import { StepPanel } from './StepPanel';
-import { num, pct } from './format';
+import { num, pct, TimeZoneContext, useTimeIn, VIEWER_ZONE, timeIn } from './format';
 import { useT } from './i18n';
 
 /** How often the node counts are fetched again. */
@@ -70,8 +70,11 @@ export default function JourneyPage({ id, me, onError }: { id: string; me: Me; o
   }, [id, version]);
 
   const [stats, setStats] = useState<JourneyStats | null>(null);
+  // The report is heavier than the live counts (seconds for 100,000 runs with their messages): asked for only once the
+  // first counts are in, so the graph's numbers do not wait behind it in the database.
+  const liveReady = refreshedAt !== null;
   useEffect(() => {
-    if (version === null) return;
+    if (version === null || !liveReady) return;
     let stop = false;
     setStats(null);
     const load = () => api.stats(id, version).then((st) => !stop && setStats(st), (err) => !stop && fail(err));
@@ -81,10 +84,13 @@ export default function JourneyPage({ id, me, onError }: { id: string; me: Me; o
       stop = true;
       clearInterval(timer);
     };
-  }, [id, version]);
+  }, [id, version, liveReady]);
   const names = useMemo(() => new Map(plan ? Object.values(plan.steps).map((st) => [st.id, st.name ?? st.id]) : []), [plan]);
 
+  // Times on a journey's page are in the journey's zone (settings.timezone), labelled; the viewer's until it is known.
+  const zone = plan?.settings.timezone ?? VIEWER_ZONE;
   return (
+    <TimeZoneContext.Provider value={zone}>
     <section className="journey">
       <p className="buttons">
         <a href="#/">← {m.back}</a>
@@ -104,14 +110,14 @@ export default function JourneyPage({ id, me, onError }: { id: string; me: Me; o
             <select value={version ?? ''} onChange={(e) => setVersion(Number(e.target.value))}>
               {journey.versions.map((v) => (
                 <option key={v.version} value={v.version}>
-                  v{v.version} · {new Date(v.publishedAt).toLocaleDateString(locale)}
+                  v{v.version} · {timeIn(v.publishedAt, zone)}
                 </option>
               ))}
             </select>
           </label>
           {journey.status === 'active' && <a href={`#/journeys/${encodeURIComponent(id)}/launch`}>{m.launchAudience}</a>}
           <span className="refreshed" aria-live="polite">
-            {refreshedAt ? t('refreshed', { time: refreshedAt.toLocaleTimeString(locale, { timeZoneName: 'short' }) }) : ''}
+            {refreshedAt ? t('refreshed', { time: timeIn(refreshedAt, zone, { seconds: true }) }) : ''}
           </span>
         </div>
       )}
@@ -130,15 +136,17 @@ export default function JourneyPage({ id, me, onError }: { id: string; me: Me; o
               cost: `${num(stats.roi.cost, locale)} ${stats.roi.currency}`,
             })}
           </p>
-          <Funnel steps={stats.steps} names={names} />
+          <Funnel caption={m.funnel} rows={stats.steps.map((s) => ({ id: s.stepId, label: names.get(s.stepId) ?? s.stepId, value: s.entered }))} />
         </section>
       )}
     </section>
+    </TimeZoneContext.Provider>
   );
 }
 
 function RunsPanel({ journeyId, version, step, me, onError }: { journeyId: string; version: number; step: string | null; me: Me; onError: (err: unknown) => void }) {
-  const { t, m, locale } = useT();
+  const { t, m } = useT();
+  const { timeIn } = useTimeIn();
   const [runs, setRuns] = useState<Run[] | null>(null);
   useEffect(() => {
     setRuns(null);
@@ -173,7 +181,7 @@ function RunsPanel({ journeyId, version, step, me, onError }: { journeyId: strin
                 <td>
                   <code>{r.contactId}</code>
                 </td>
-                <td>{new Date(r.startedAt).toLocaleString(locale, { timeZoneName: 'short' })}</td>
+                <td>{timeIn(r.startedAt)}</td>
               </tr>
             ))}
           </tbody>

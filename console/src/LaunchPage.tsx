@@ -1,7 +1,7 @@
 import { useEffect, useRef, useState } from 'react';
-import { api, type JourneyDetail, type Launch, type LaunchBody, type LaunchPreview } from './api';
+import { api, ApiError, type JourneyDetail, type Launch, type LaunchBody, type LaunchPreview } from './api';
 import { Confirm } from './Confirm';
-import { num, VIEWER_ZONE, when } from './format';
+import { num, VIEWER_ZONE, timeIn } from './format';
 import { useT } from './i18n';
 
 const POLL_MS = 1000;
@@ -43,9 +43,12 @@ export default function LaunchPage({ id, onError }: { id: string; onError: (err:
   const [error, setError] = useState<string | null>(null);
   const key = useRef(crypto.randomUUID());
 
+  // Launch times are in the journey's zone (its latest version's settings.timezone); the viewer's if never published.
+  const [zone, setZone] = useState(VIEWER_ZONE);
   useEffect(() => {
     api.journey(id).then(setJourney, onError);
     api.launches(id).then((l) => setPast(l.items), onError);
+    api.plan(id).then((p) => setZone(p.plan.settings.timezone), (err: unknown) => (err instanceof ApiError && err.status === 404 ? undefined : onError(err)));
   }, [id, onError]);
 
   const filter = buildFilter(rows, join);
@@ -224,7 +227,7 @@ export default function LaunchPage({ id, onError }: { id: string; onError: (err:
       {past.length > 0 && (
         <section className="panel" aria-labelledby="past-title">
           <h2 id="past-title">{m.pastLaunches}</h2>
-          <p className="hint">{t('timesIn', { zone: VIEWER_ZONE })}</p>
+          <p className="hint" data-zone={zone}>{t('timesIn', { zone })}</p>
           <table>
             <thead>
               <tr>
@@ -239,7 +242,7 @@ export default function LaunchPage({ id, onError }: { id: string; onError: (err:
             <tbody>
               {past.map((l) => (
                 <tr key={l.launchId}>
-                  <td>{when(l.createdAt, locale)}</td>
+                  <td>{timeIn(l.createdAt, zone)}</td>
                   <td className="n">v{l.version}</td>
                   <td>{m.launchStatusNames[l.status] ?? l.status}</td>
                   <td className="n">{num(l.enrolled, locale)}</td>

@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useRef, useState, type FormEvent } from 'react';
-import { api, type Bulk, type BulkAction, type PendingActivity, type RunAction, type RunDetail, type RunFilter, type RunList } from './api';
-import { VIEWER_ZONE, when } from './format';
+import { api, type Bulk, type ReplayReport, type BulkAction, type PendingActivity, type RunAction, type RunDetail, type RunFilter, type RunList } from './api';
+import { VIEWER_ZONE, timeIn } from './format';
 import { useT, type Messages } from './i18n';
 import { Confirm } from './Confirm';
 
@@ -22,7 +22,7 @@ function attemptText(a: PendingActivity | null | undefined, t: ReturnType<typeof
 }
 
 function RunsPage({ onError }: { onError: (err: unknown) => void }) {
-  const { t, m, locale } = useT();
+  const { t, m } = useT();
   const [journeyId, setJourneyId] = useState('');
   const [stuck, setStuck] = useState(true);
   const [minAttempts, setMinAttempts] = useState(3);
@@ -111,13 +111,14 @@ function RunsPage({ onError }: { onError: (err: unknown) => void }) {
                     {r.stuck?.pendingActivity?.lastFailure ?? '—'}
                   </td>
                 )}
-                <td>{when(r.startedAt, locale)}</td>
+                <td>{timeIn(r.startedAt)}</td>
               </tr>
             ))}
           </tbody>
         </table>
       )}
       <BulkPanel filter={filter} onDone={() => load(filter)} onError={onError} />
+      <ReplayPanel journeyId={filter.journeyId ?? ''} onError={onError} />
     </section>
   );
 }
@@ -236,14 +237,14 @@ function ReasonInput({ value, onChange }: { value: string; onChange: (v: string)
   );
 }
 
-function timelineDetail(e: RunDetail['timeline'][number], m: Messages, locale: string): string {
+function timelineDetail(e: RunDetail['timeline'][number], m: Messages, zone: string): string {
   const parts = [
     e.step,
     e.activityType,
     e.update,
     e.signal && `${e.signal}${e.eventType ? ` (${e.eventType})` : ''}`,
     e.attempt !== undefined && `${m.attempt} ${e.attempt}`,
-    e.fireAt && `→ ${when(e.fireAt, locale)}`,
+    e.fireAt && `→ ${timeIn(e.fireAt, zone, { label: false })}`,
     e.reason,
     e.error,
   ];
@@ -251,7 +252,7 @@ function timelineDetail(e: RunDetail['timeline'][number], m: Messages, locale: s
 }
 
 function RunPage({ workflowId, onError }: { workflowId: string; onError: (err: unknown) => void }) {
-  const { t, m, locale } = useT();
+  const { t, m } = useT();
   const [run, setRun] = useState<RunDetail | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [pending, setPending] = useState<RunAction['kind'] | null>(null);
@@ -303,13 +304,15 @@ function RunPage({ workflowId, onError }: { workflowId: string; onError: (err: u
       </section>
     );
   const kinds: RunAction['kind'][] = ['skip-wait', 'retry-now', 'move', 'migrate', 'cancel', 'terminate'];
+  // A run's times are in its journey's zone (the version's settings.timezone), labelled.
+  const zone = run.timeZone ?? VIEWER_ZONE;
   return (
     <section className="ops run">
       {back}
       <h1>
         {m.runTitle} <code>{run.workflowId}</code>
       </h1>
-      <p className="hint">{t('timesIn', { zone: VIEWER_ZONE })}</p>
+      <p className="hint" data-zone={zone}>{t('timesIn', { zone })}</p>
       <dl className="fields">
         <div>
           <dt>{m.journey}</dt>
@@ -339,7 +342,7 @@ function RunPage({ workflowId, onError }: { workflowId: string; onError: (err: u
         </div>
         <div>
           <dt>{m.started}</dt>
-          <dd>{when(run.startedAt, locale)}</dd>
+          <dd>{timeIn(run.startedAt, zone)}</dd>
         </div>
       </dl>
       <section className="panel" aria-labelledby="actions-title">
@@ -381,7 +384,7 @@ function RunPage({ workflowId, onError }: { workflowId: string; onError: (err: u
                   <td>{a.activityType}</td>
                   <td>{attemptText(a, t)}</td>
                   <td className="props">{a.lastFailure ?? '—'}</td>
-                  <td>{when(a.nextAttemptAt, locale)}</td>
+                  <td>{timeIn(a.nextAttemptAt, zone, { seconds: true })}</td>
                 </tr>
               ))}
             </tbody>
@@ -403,9 +406,9 @@ function RunPage({ workflowId, onError }: { workflowId: string; onError: (err: u
           <tbody>
             {run.timeline.map((e, i) => (
               <tr key={i} data-kind={e.kind}>
-                <td>{when(e.at, locale)}</td>
+                <td>{timeIn(e.at, zone, { seconds: true })}</td>
                 <td>{e.kind}</td>
-                <td className="props">{timelineDetail(e, m, locale)}</td>
+                <td className="props">{timelineDetail(e, m, zone)}</td>
                 <td>{e.by ?? ''}</td>
               </tr>
             ))}
@@ -436,3 +439,84 @@ function RunPage({ workflowId, onError }: { workflowId: string; onError: (err: u
   );
 }
 
+
+/** The replay check before a deploy (POST /v1/journeys/:id/replay): a journey's newest runs against the code the API has now. */
+function ReplayPanel({ journeyId: initial, onError }: { journeyId: string; onError: (err: unknown) => void }) {
+  const { t, m } = useT();
+  const [journeyId, setJourneyId] = useState(initial);
+  const [limit, setLimit] = useState(20);
+  const [busy, setBusy] = useState(false);
+  const [report, setReport] = useState<ReplayReport | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  useEffect(() => setJourneyId(initial), [initial]);
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    setBusy(true);
+    setError(null);
+    setReport(null);
+    try {
+      setReport(await api.replay(journeyId.trim(), limit));
+    } catch (err) {
+      onError(err);
+      setError((err as Error).message);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <section className="panel" aria-labelledby="replay-title" data-panel="replay">
+      <h2 id="replay-title">{m.replayTitle}</h2>
+      <p className="hint">{m.replayHelp}</p>
+      <form className="search" onSubmit={(e) => void submit(e)}>
+        <label htmlFor="replay-journey">{m.replayJourney}</label>
+        <input id="replay-journey" value={journeyId} maxLength={100} required onChange={(e) => setJourneyId(e.target.value)} />
+        <label htmlFor="replay-limit">{m.replayLimit}</label>
+        <input id="replay-limit" className="short" type="number" min={1} max={200} value={limit} onChange={(e) => setLimit(Math.min(200, Math.max(1, Number(e.target.value) || 1)))} />
+        <button type="submit" disabled={busy || journeyId.trim() === ''}>
+          {busy ? m.replaying : m.replayRun}
+        </button>
+      </form>
+      {error && (
+        <p role="alert" className="error">
+          {t('error', { message: error })}
+        </p>
+      )}
+      {report && (
+        <>
+          <p role="status" className={report.totals.nondeterministic + report.totals.failed > 0 ? 'error' : 'ok'} data-replay-totals>
+            {t('replayTotals', { ...report.totals })}
+          </p>
+          {report.timedOut && <p className="hint">{m.replayTimedOut}</p>}
+          {report.results.length === 0 ? (
+            <p className="hint">{m.replayNone}</p>
+          ) : (
+            <table className="runlist">
+              <thead>
+                <tr>
+                  <th scope="col">{m.workflow}</th>
+                  <th scope="col">{m.version}</th>
+                  <th scope="col">{m.status}</th>
+                  <th scope="col">{m.lastError}</th>
+                </tr>
+              </thead>
+              <tbody>
+                {report.results.map((r) => (
+                  <tr key={r.workflowId} data-replay={r.status}>
+                    <td>
+                      <a href={`#/ops/runs/${encodeURIComponent(r.workflowId)}`}>
+                        <code>{r.workflowId}</code>
+                      </a>
+                    </td>
+                    <td>v{r.version}</td>
+                    <td>{m.replayStatusNames[r.status] ?? r.status}</td>
+                    <td className="props">{r.error ?? ''}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )}
+        </>
+      )}
+    </section>
+  );
+}

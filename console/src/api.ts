@@ -56,6 +56,7 @@ export const can = {
   journeys: (r: Role) => r === 'marketer' || r === 'admin',
   contacts: (r: Role) => r === 'marketer' || r === 'ops' || r === 'integration' || r === 'admin',
   runs: (r: Role) => r === 'ops' || r === 'admin',
+  analytics: (r: Role) => r === 'marketer' || r === 'ops' || r === 'admin',
 };
 
 export type JourneySummary = { id: string; name: string; status: string; latestVersion: number | null };
@@ -88,7 +89,7 @@ export type PlanStep = {
   else?: string;
   paths?: { name: string; percent: number; holdout: boolean; next: string }[];
 };
-export type Plan = { id: string; name: string; start: string; steps: Record<string, PlanStep> };
+export type Plan = { id: string; name: string; start: string; steps: Record<string, PlanStep>; settings: { timezone: string } };
 
 export type ContactSummary = {
   id: string;
@@ -165,6 +166,8 @@ export type TimelineEntry = {
   by?: string;
 };
 export type RunDetail = RunRow & {
+  /** The journey version's settings.timezone. */
+  timeZone: string | null;
   endedAt: string | null;
   temporal: { runId: string; status: string; historyLength: number };
   pendingActivities: PendingActivity[];
@@ -232,6 +235,29 @@ export type Launch = {
   error: string | null;
 };
 
+export type LifecycleStage = 'lead' | 'mql' | 'sql' | 'opportunity' | 'customer';
+export type FunnelReport = {
+  from: string;
+  to: string;
+  groups: { group: string | null; contacts: number; stages: { stage: LifecycleStage; reached: number; conversionToNext: number | null; medianSecondsInStage: number | null; p90SecondsInStage: number | null; stuck: number }[] }[];
+};
+export type Spread = { median: number | null; p90: number | null; count: number };
+export type ResponseReport = {
+  from: string;
+  to: string;
+  slaSeconds: number;
+  groups: { group: string | null; mqls: number; handedOff: number; touched: number; mqlToHandoffSeconds: Spread; handoffToTouchSeconds: Spread; mqlToTouchSeconds: Spread; withinSla: number; pending: number; slaShare: number | null }[];
+};
+export type ChannelCounts = { total: number; byStatus: Record<string, number> };
+export type MessageBucket = 'hour' | 'day' | 'week';
+export type MessageVolume = { from: string; to: string; bucket: MessageBucket; timeZone: string; channels: Record<string, ChannelCounts>; buckets: { start: string; channels: Record<string, ChannelCounts> }[] };
+export type ReplayReport = {
+  journeyId: string;
+  results: { workflowId: string; runId: string | null; version: number; status: 'ok' | 'nondeterministic' | 'failed' | 'unavailable' | 'not_replayed'; error?: string }[];
+  totals: { ok: number; nondeterministic: number; failed: number; unavailable: number; notReplayed: number };
+  timedOut: boolean;
+};
+
 export type ContactSearch = { email?: string; phone?: string; externalId?: string; name?: string };
 
 const enc = encodeURIComponent;
@@ -275,5 +301,10 @@ export const api = {
   launchProgress: (launchId: string) => call<Launch>('GET', `/v1/launches/${enc(launchId)}`),
   launches: (journeyId: string) => call<{ items: Launch[] }>('GET', `/v1/journeys/${enc(journeyId)}/launches?limit=20`),
   cancelLaunch: (launchId: string) => call<Launch>('POST', `/v1/launches/${enc(launchId)}/cancel`),
+  funnel: (from: string, to: string) => call<FunnelReport>('GET', `/v1/analytics/funnel?${qs({ from, to })}`),
+  responseTimes: (from: string, to: string) => call<ResponseReport>('GET', `/v1/analytics/response-times?${qs({ from, to })}`),
+  messageVolume: (from: string, to: string, bucket: MessageBucket, timeZone: string) => call<MessageVolume>('GET', `/v1/analytics/messages?${qs({ from, to, bucket, timeZone })}`),
+  /** Replays the journey's newest runs against the workflow code the API has now (before a deploy). */
+  replay: (journeyId: string, limit: number) => call<ReplayReport>('POST', `/v1/journeys/${enc(journeyId)}/replay`, { limit }),
   preferences: (id: string) => call<Preferences>('GET', `/v1/contacts/${enc(id)}/preferences`),
 };

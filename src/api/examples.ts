@@ -264,6 +264,20 @@ export const OPERATION_EXAMPLES: Record<string, OperationExample> = {
       },
     },
   },
+  'get /v1/analytics/messages': {
+    query: { from: '2026-12-05T16:00:00.000Z', to: '2026-12-07T16:00:00.000Z', bucket: 'day', timeZone: 'Asia/Shanghai' },
+    response: {
+      status: 200,
+      body: {
+        from: '2026-12-05T16:00:00.000Z', to: '2026-12-07T16:00:00.000Z', bucket: 'day', timeZone: 'Asia/Shanghai',
+        channels: { email: { total: 1840, byStatus: { delivered: 1790, bounced: 38, suppressed: 12 } }, sms: { total: 310, byStatus: { delivered: 302, failed: 8 } } },
+        buckets: [
+          { start: '2026-12-05T16:00:00.000Z', channels: { email: { total: 920, byStatus: { delivered: 896, bounced: 18, suppressed: 6 } }, sms: { total: 160, byStatus: { delivered: 156, failed: 4 } } } },
+          { start: '2026-12-06T16:00:00.000Z', channels: { email: { total: 920, byStatus: { delivered: 894, bounced: 20, suppressed: 6 } }, sms: { total: 150, byStatus: { delivered: 146, failed: 4 } } } },
+        ],
+      },
+    },
+  },
   'get /v1/analytics/deals': {
     query: { ...range, groupBy: 'owner' },
     response: {

@@ -184,6 +184,8 @@ export const messages = pgTable(
     uniqueIndex('messages_idempotency_uq').on(t.idempotencyKey),
     index('messages_contact_idx').on(t.contactId, t.createdAt),
     index('messages_journey_idx').on(t.journeyId, t.status),
+    // Messages by channel over time (src/analytics/messages.ts) count a created_at range.
+    index('messages_created_idx').on(t.createdAt, t.channel, t.status),
     // Delivery receipts and bounce reports find their message by the id the provider or the report names.
     index('messages_provider_message_idx').on(t.providerMessageId),
   ],

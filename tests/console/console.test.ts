@@ -18,7 +18,7 @@ import { until } from '../helpers/until';
 import { startHttp, type TestHttp } from '../channels/support/http';
 import { LOCAL_ALLOW } from '../helpers/outbound';
 import { publishJourney } from '../../src/publishing/journeys';
-import { buildConsole, launchChromium, screenshot, seriousViolations, shows, signInAs, WAIT, watchProblems } from '../helpers/browser';
+import { buildConsole, LABELLED_TIME, launchChromium, screenshot, seriousViolations, shows, signInAs, WAIT, watchProblems } from '../helpers/browser';
 
 const journey = `
 id: trial-browser
@@ -284,7 +284,7 @@ describe('the console in a real browser', () => {
     expect(await section('timeline').locator('tr[data-event="demo.requested"]').count()).toBe(1);
     // Times carry their zone's name.
     expect(await page.locator('.contact > p.hint').textContent()).toMatch(/Times in [\w/+-]+\./);
-    expect(await section('lifecycle').locator('tbody tr td').first().textContent()).toMatch(/\b(UTC|GMT[+-]?\d*)$/);
+    expect(await section('lifecycle').locator('tbody tr td').first().textContent()).toMatch(LABELLED_TIME);
     await shot('6-contact-360');
     expect(await seriousViolations(page)).toEqual([]);
 
@@ -415,7 +415,7 @@ describe('the console in a real browser', () => {
     await page.goto(base);
     await signInAs(page, stack.keys.ops);
     await page.getByRole('heading', { name: 'Runs', level: 1 }).waitFor({ timeout: WAIT });
-    expect(await page.getByRole('navigation').getByRole('link').allTextContents()).toEqual(['Contacts', 'Ops']);
+    expect(await page.getByRole('navigation').getByRole('link').allTextContents()).toEqual(['Contacts', 'Ops', 'Dashboard']);
     const row = page.locator(`tr[data-run="${hookRun}"]`);
     await row.waitFor({ timeout: WAIT });
     expect(await page.locator('table.runlist tbody tr').count()).toBe(1);
@@ -497,8 +497,8 @@ describe('the console in a real browser', () => {
       await p.getByRole('button', { name: '登录' }).click();
       await p.locator('tr[data-journey="trial-browser"]').waitFor({ timeout: WAIT });
       await p.goto(`${base}/#/journeys/trial-browser`);
-      // A marketer has no ops page.
-      expect(await p.getByRole('navigation').getByRole('link').allTextContents()).toEqual(['旅程', '新建旅程', '联系人']);
+      // A marketer has no ops page (the dashboard, yes).
+      expect(await p.getByRole('navigation').getByRole('link').allTextContents()).toEqual(['旅程', '新建旅程', '联系人', '看板']);
       await p.locator('.react-flow__node[data-id="wait-demo"]').click({ timeout: WAIT });
       // A marketer may not list runs (the API says 403): the page says so instead of offering it.
       await p.getByText('查看运行列表需要 ops 或 admin 角色。').waitFor({ timeout: WAIT });
@@ -508,7 +508,7 @@ describe('the console in a real browser', () => {
       await p.getByRole('button', { name: '登录' }).click();
       // Ops has no journey pages: it starts on the runs, and may read contacts.
       await p.getByRole('heading', { name: '运行', level: 1 }).waitFor({ timeout: WAIT });
-      expect(await p.getByRole('navigation').getByRole('link').allTextContents()).toEqual(['联系人', '运维']);
+      expect(await p.getByRole('navigation').getByRole('link').allTextContents()).toEqual(['联系人', '运维', '看板']);
       expect(await seriousViolations(p)).toEqual([]);
     } finally {
       await other.close();

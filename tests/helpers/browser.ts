@@ -63,3 +63,6 @@ export async function signInAs(p: Page, key: string): Promise<void> {
   await p.getByRole('button', { name: 'Sign in' }).click();
   await p.getByRole('button', { name: 'Sign out' }).waitFor({ timeout: WAIT });
 }
+
+/** How the console writes a time: `2026-12-07 09:00 (Asia/Shanghai)` (console/src/format.ts), optionally with seconds. */
+export const LABELLED_TIME = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}(:\d{2})? \((UTC|[A-Za-z_]+(\/[A-Za-z0-9_+-]+)+)\)$/;

@@ -15,6 +15,7 @@ import { dealWithHistory } from '../../analytics/deals';
 import { funnelReport, FUNNEL_GROUPS } from '../../analytics/funnel';
 import type { FxOptions, Money } from '../../analytics/money';
 import { responseReport } from '../../analytics/response';
+import { BUCKET_MS, MAX_BUCKETS, MESSAGE_BUCKETS, messageVolume } from '../../analytics/messages';
 import { defineRoute } from '../route';
 
 export type AnalyticsRouteDeps = { db: Db; fx: FxOptions };
@@ -185,6 +186,31 @@ const DealSchema = z.object({
   history: z.array(z.object({ stage: z.string(), at: z.string(), eventId: z.string(), regression: z.boolean(), afterClose: z.boolean() })),
 });
 
+const ChannelCounts = z.object({ total: z.number().int(), byStatus: z.record(z.string(), z.number().int()).describe('reserved, sent, delivered, bounced, failed, suppressed, skipped') });
+const MessageVolumeSchema = z.object({
+  from: z.string(),
+  to: z.string(),
+  bucket: z.enum(MESSAGE_BUCKETS),
+  timeZone: z.string(),
+  channels: z.record(z.string(), ChannelCounts).describe('Totals of the range per channel'),
+  buckets: z.array(z.object({ start: z.string().describe('The bucket’s first instant (its local midnight, hour or Monday in timeZone)'), channels: z.record(z.string(), ChannelCounts) })),
+});
+
+/** Zones Node and Postgres both know; an alias (Asia/Calcutta) is answered as its canonical name. No cache: any text may come. */
+const ZONES = new Set([...Intl.supportedValuesOf('timeZone'), 'UTC']);
+const canonicalZone = (tz: string): string | undefined => {
+  try {
+    const c = new Intl.DateTimeFormat('en-US', { timeZone: tz }).resolvedOptions().timeZone;
+    return ZONES.has(c) ? c : undefined;
+  } catch {
+    return undefined;
+  }
+};
+const ZoneQuery = z
+  .string()
+  .max(64)
+  .transform((tz, ctx) => canonicalZone(tz) ?? (ctx.addIssue({ code: 'custom', message: 'is not an IANA time zone such as Asia/Shanghai' }), z.NEVER));
+
 const READERS = ['marketer', 'ops'] as const;
 
 export function analyticsRoutes(deps: AnalyticsRouteDeps) {
@@ -239,6 +265,34 @@ export function analyticsRoutes(deps: AnalyticsRouteDeps) {
           );
         }
         return { body: report };
+      },
+    }),
+    defineRoute({
+      method: 'get',
+      path: '/v1/analytics/messages',
+      tag: 'analytics',
+      summary:
+        'Messages by channel over time: per hour, day or week of [from, to) in timeZone, the messages created then per channel (email, sms, chat, webhook, crm) and status; every bucket listed, empty ones too; at most 1,000 buckets',
+      auth: [...READERS],
+      query: z
+        .object({
+          from: isoInstant().optional().describe('Start of the range (inclusive); default: 30 days before `to`'),
+          to: isoInstant().optional().describe('End of the range (exclusive); default: now'),
+          bucket: z.enum(MESSAGE_BUCKETS).default('day'),
+          timeZone: ZoneQuery.default('UTC').describe('The IANA zone whose hours, days and weeks are the buckets'),
+          journeyId: z.string().min(1).max(100).optional().describe('Only this journey’s messages'),
+        })
+        .strict(),
+      responses: { 200: { description: 'Counts per bucket and channel', schema: MessageVolumeSchema } },
+      handler: async ({ query }) => {
+        const to = query.to ? new Date(query.to) : new Date();
+        const from = query.from ? new Date(query.from) : new Date(to.getTime() - 30 * DAY);
+        if (from.getTime() >= to.getTime()) throw new ValidationError('The request query is invalid; see errors for each field.', [{ path: 'query.from', message: 'must be before `to`' }]);
+        // +1: a range that starts mid-bucket touches one bucket more than its length in buckets.
+        if ((to.getTime() - from.getTime()) / BUCKET_MS[query.bucket] + 1 > MAX_BUCKETS) {
+          throw new ValidationError('The request query is invalid; see errors for each field.', [{ path: 'query.to', message: `the range may cover at most ${MAX_BUCKETS - 1} ${query.bucket}s` }]);
+        }
+        return { body: await messageVolume(db, { from, to, bucket: query.bucket, timeZone: query.timeZone, ...(query.journeyId !== undefined ? { journeyId: query.journeyId } : {}) }) };
       },
     }),
     defineRoute({

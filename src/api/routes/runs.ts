@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { batchTaskQueue, type BulkProgress, bulkProgressQuery, type BulkRunActionInput, type RunFilter, WorkflowType } from '../../contracts';
 import type { Db } from '../../db/client';
 import { findRun } from '../../db/queries';
-import { journeyRuns, journeys } from '../../db/schema';
+import { journeyRuns, journeys, journeyVersions } from '../../db/schema';
 import { int32, queryInt32 } from '../../bounds';
 import { ConflictError, NotFoundError, ValidationError } from '../../errors';
 import { inspectRetryingRuns, overdueSql, pendingActivityViews, runFilterSql, STUCK_DEFAULTS, type PendingActivityView } from '../../runs/inspect';
@@ -111,6 +111,7 @@ const TimelineEntry = z.object({
 });
 
 const RunDetail = Run.extend({
+  timeZone: z.string().nullable().meta({ description: "The journey version's settings.timezone, the zone its waits and windows are in (the console shows the run's times in it)" }),
   temporal: z.object({ runId: z.string(), status: z.string(), historyLength: z.number() }),
   pendingActivities: z.array(PendingActivity),
   timeline: z.array(TimelineEntry),
@@ -301,9 +302,14 @@ export function runRoutes(deps: RunRoutesDeps) {
         const run = await mustFind(params.workflowId);
         const d = await deps.temporal.workflow.getHandle(params.workflowId).describe();
         const timeline = await runTimeline(deps.temporal, params.workflowId, d.runId);
+        const [zone] = await db
+          .select({ tz: sql<string | null>`${journeyVersions.plan}->'settings'->>'timezone'` })
+          .from(journeyVersions)
+          .where(and(eq(journeyVersions.journeyId, run.journeyId), eq(journeyVersions.version, run.version)));
         return {
           body: {
             ...run,
+            timeZone: zone?.tz ?? null,
             temporal: { runId: d.runId, status: d.status.name, historyLength: d.historyLength },
             pendingActivities: pendingActivityViews(d.raw),
             timeline: timeline.entries,
