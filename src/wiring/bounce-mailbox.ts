@@ -12,7 +12,15 @@ import type { TemporalHandle } from './temporal';
  * The SMTP bounce mailbox of `npm start` and `npm run api` when BOUNCE_SMTP_PORT is set: reports are applied through
  * the same path as POST /v1/email/reports (events routed with the API's own ingest wiring).
  */
-export async function startConfiguredBounceMailbox(opts: { config: Config; log: Logger; database: DatabaseHandle; temporal: TemporalHandle; scoring: ScoringModel }): Promise<BounceListener | undefined> {
+export async function startConfiguredBounceMailbox(opts: {
+  config: Config;
+  log: Logger;
+  database: DatabaseHandle;
+  temporal: TemporalHandle;
+  scoring: ScoringModel;
+  /** The link-signing secrets, which also sign VERP return paths (src/deliverability/verp.ts). */
+  secrets: readonly string[];
+}): Promise<BounceListener | undefined> {
   const { config, database } = opts;
   const smtp = config.deliverability.bounceSmtp;
   if (!smtp) return undefined;
@@ -22,7 +30,7 @@ export async function startConfiguredBounceMailbox(opts: { config: Config; log: 
     host: smtp.host,
     port: smtp.port,
     maxBytes: config.deliverability.reportMaxBytes,
-    apply: (raw) => applyRawReport({ db: database.db, ingest, options }, raw),
+    apply: (raw, recipients) => applyRawReport({ db: database.db, ingest, options, secrets: opts.secrets }, raw, recipients),
     log: opts.log,
   });
 }
