@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import Handlebars from 'handlebars';
 import { KNOWN_HELPERS } from './context';
 import { LAYOUT_DIRECTIVE } from './handlebars';
-import { compileLayouts } from './layouts';
+import { compileLayouts, type TemplateProblem } from './layouts';
 
 export type TemplateKind = 'email' | 'sms' | 'chat';
 export type TemplatePart = 'subject' | 'html' | 'text';
@@ -32,12 +32,7 @@ export interface TemplateVariant {
   layout?: string;
 }
 
-export interface TemplateProblem {
-  file: string;
-  /** 1-based line in `file`, when the tool that found the problem says (MJML does). */
-  line?: number;
-  message: string;
-}
+export type { TemplateProblem };
 
 export interface TemplateCatalog {
   /** kind → template name → locale → variant */

@@ -13,7 +13,14 @@
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { TemplateProblem } from './catalog';
+
+/** A template file that cannot be used, and why (catalog.ts reports those a journey uses). */
+export interface TemplateProblem {
+  file: string;
+  /** 1-based line in `file`, when the tool that found the problem says (MJML does). */
+  line?: number;
+  message: string;
+}
 
 export type CompiledLayout = {
   /** The source file (`…/_layouts/base.mjml`). */
