@@ -1,26 +1,15 @@
-import type { Logger } from 'pino';
-import type { Config } from '../config';
-import type { DatabaseHandle } from '../db/client';
 import { applyRawReport } from '../deliverability/intake';
 import { startBounceListener, type BounceListener } from '../deliverability/smtp-listener';
 import { dbTriggerSource } from '../publishing/journeys';
-import type { ScoringModel } from '../scoring/model';
 import { ingestDeps } from './ingest';
-import type { TemporalHandle } from './temporal';
+import type { ApiOptions } from './api';
 
 /**
  * The SMTP bounce mailbox of `npm start` and `npm run api` when BOUNCE_SMTP_PORT is set: reports are applied through
- * the same path as POST /v1/email/reports (events routed with the API's own ingest wiring).
+ * the same path as POST /v1/email/reports (events routed with the API's own ingest wiring, VERP return paths verified
+ * with its signing secrets).
  */
-export async function startConfiguredBounceMailbox(opts: {
-  config: Config;
-  log: Logger;
-  database: DatabaseHandle;
-  temporal: TemporalHandle;
-  scoring: ScoringModel;
-  /** The link-signing secrets, which also sign VERP return paths (src/deliverability/verp.ts). */
-  secrets: readonly string[];
-}): Promise<BounceListener | undefined> {
+export async function startConfiguredBounceMailbox(opts: ApiOptions): Promise<BounceListener | undefined> {
   const { config, database } = opts;
   const smtp = config.deliverability.bounceSmtp;
   if (!smtp) return undefined;
