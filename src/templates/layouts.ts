@@ -8,8 +8,9 @@
  *
  * Compiling happens when the templates are loaded — `itinera validate` and publishing (the catalog, which reports MJML
  * errors as compiler errors naming the file and line) and once when a worker creates its renderer — never when an
- * email is sent: the renderer receives the compiled HTML and has no MJML code of its own (src/templates/email.ts does
- * not import this module). `mjml` is imported on first use only, so a process that never compiles a layout never loads it.
+ * email is sent: the renderer receives the compiled HTML and has no MJML code of its own (src/templates/email.ts takes
+ * only this module's types). `mjml` is imported on first use only, so a process that never compiles a layout never
+ * loads it.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
