@@ -72,7 +72,7 @@ async function main() {
     const activities = createActivities({
       db: db.db,
       mailer: createFileMailer(path.join(tmp, 'mail')),
-      renderer: createRenderer(),
+      renderer: await createRenderer(),
       text: createTextRenderer(TEMPLATES_DIR),
       sms: createOutboxSmsSender(async () => 'outbox'),
       smsProvider: 'outbox',

@@ -103,7 +103,7 @@ async function main() {
   /** itinera's worker for the journeys and event → email scenarios (the parked scenario starts a fresh one). */
   const getWorker = async (s: Stack) => {
     if (!worker) {
-      await publishJourney(s.db.db, journeyYaml('welcome'), { templates: loadTemplateCatalog(TEMPLATES_DIR) });
+      await publishJourney(s.db.db, journeyYaml('welcome'), { templates: await loadTemplateCatalog(TEMPLATES_DIR) });
       worker = await startItineraWorker(s, TASK_QUEUE);
     }
     return worker;

@@ -27,7 +27,7 @@ async function main() {
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
     activities: createActivities({
-      ...activityDeps({ config, database, mailer, renderer: createRenderer(), secrets: [config.signingSecret ?? 'chaos-signing-secret-0123456789abcdef'] }),
+      ...activityDeps({ config, database, mailer, renderer: await createRenderer(), secrets: [config.signingSecret ?? 'chaos-signing-secret-0123456789abcdef'] }),
       temporal: { client, taskQueue: config.temporal.taskQueue },
     }),
     maxCachedWorkflows: config.workerMaxCachedWorkflows,

@@ -35,7 +35,7 @@ const codePath = await ensureWorkflowBundle();
 const activities = createActivities({
   db: db.db,
   mailer: createFileMailer(path.join(os.tmpdir(), `itinera-record-${process.pid}`)),
-  renderer: createRenderer(),
+  renderer: await createRenderer(),
   text: createTextRenderer(TEMPLATES_DIR),
   sms: createOutboxSmsSender(async () => `outbox-${randomUUID()}`),
   smsProvider: 'outbox',
@@ -44,7 +44,7 @@ const activities = createActivities({
 });
 const taskQueue = 'record';
 const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: { codePath }, activities });
-const templates = loadTemplateCatalog(TEMPLATES_DIR);
+const templates = await loadTemplateCatalog(TEMPLATES_DIR);
 
 await worker.runUntil(async () => {
   mkdirSync(OUT, { recursive: true });

@@ -222,6 +222,9 @@ const EnvSchema = z.object({
   INBOUND_REPORT_MAX_BYTES: z.coerce.number().int().min(1024).max(64 * 1024 * 1024).default(DEFAULT_REPORT_MAX_BYTES),
   BOUNCE_SMTP_PORT: z.coerce.number().int().min(1).max(65535).optional(),
   BOUNCE_SMTP_HOST: z.string().min(1).optional(),
+  BOUNCE_VERP_DOMAIN: optionalString.pipe(
+    z.string().toLowerCase().regex(DNS_NAME, 'must be a domain name such as bounces.example.com, whose MX delivers to the bounce mailbox').refine((d) => d.includes('.'), 'must be a domain name such as bounces.example.com, whose MX delivers to the bounce mailbox').optional(),
+  ),
   SES_SNS_TOPIC_ARNS: z
     .string()
     .default('')
@@ -341,6 +344,11 @@ export type Config = {
     postmark: { user: string; password: string } | undefined;
     /** The SMTP bounce mailbox the API process listens on (BOUNCE_SMTP_PORT, BOUNCE_SMTP_HOST, default HOST); unset: none. */
     bounceSmtp: { host: string; port: number } | undefined;
+    /**
+     * BOUNCE_VERP_DOMAIN: each email's envelope sender becomes `bounces+<signed token>@<domain>`, so a report without
+     * the original Message-ID is still matched (src/deliverability/verp.ts); unset: the From address, no VERP.
+     */
+    verpDomain: string | undefined;
   };
   /** DKIM keys by From domain (DKIM_DOMAIN/… and DKIM_KEYS), each checked to sign at start-up; empty: mail is unsigned. */
   dkim: DkimOptions[];
@@ -462,6 +470,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       sendgridPublicKey: e.SENDGRID_WEBHOOK_PUBLIC_KEY,
       postmark: e.POSTMARK_WEBHOOK_USER && e.POSTMARK_WEBHOOK_PASSWORD ? { user: e.POSTMARK_WEBHOOK_USER, password: e.POSTMARK_WEBHOOK_PASSWORD } : undefined,
       bounceSmtp: e.BOUNCE_SMTP_PORT !== undefined ? { host: e.BOUNCE_SMTP_HOST ?? e.HOST, port: e.BOUNCE_SMTP_PORT } : undefined,
+      verpDomain: e.BOUNCE_VERP_DOMAIN,
     },
     dkim,
     sms:

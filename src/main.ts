@@ -39,7 +39,7 @@ async function main() {
   const secrets = resolveSigningSecrets({ config });
   const database = await openMigratedDatabase({ config, log });
   // The embedded default runs the journeys in journeys/: each start publishes a version when its content changed.
-  const published = await publishJourneyDir(database.db, JOURNEYS_DIR, loadTemplateCatalog(TEMPLATES_DIR));
+  const published = await publishJourneyDir(database.db, JOURNEYS_DIR, await loadTemplateCatalog(TEMPLATES_DIR));
   log.info({ journeys: published.map((p) => `${p.journeyId}@${p.version}${p.created ? ' (new)' : ''}`) }, 'journeys published');
   const temporal = await connectTemporal({ config, log, allowDevServer: true });
   const processWorker = await createProcessWorker({ config, log, database, temporal, secrets });
@@ -51,7 +51,7 @@ async function main() {
     const s = app.listen(config.port, config.host, () => resolve(s));
     s.on('error', reject);
   });
-  const bounces = await startConfiguredBounceMailbox({ config, log, database, temporal, scoring });
+  const bounces = await startConfiguredBounceMailbox({ config, log, database, temporal, scoring, secrets });
   const key = config.nodeEnv === 'production' ? undefined : await devApiKey(database.db, config.dataDir);
 
   const base = `http://${config.host === '0.0.0.0' ? 'localhost' : config.host}:${config.port}`;

@@ -116,6 +116,12 @@ describe('loadConfig', () => {
     expect(loadConfig({ BOUNCE_SMTP_PORT: '2525' }).deliverability.bounceSmtp).toEqual({ host: '127.0.0.1', port: 2525 });
     expect(loadConfig({ BOUNCE_SMTP_PORT: '25', BOUNCE_SMTP_HOST: '0.0.0.0' }).deliverability.bounceSmtp).toEqual({ host: '0.0.0.0', port: 25 });
     expect(() => loadConfig({ BOUNCE_SMTP_PORT: '70000' })).toThrow(/BOUNCE_SMTP_PORT/);
+    // VERP return paths: off by default; a domain name, lower-cased; anything else stops start-up with a sentence.
+    expect(d.verpDomain).toBeUndefined();
+    expect(loadConfig({ BOUNCE_VERP_DOMAIN: 'Bounces.Example.CN' }).deliverability.verpDomain).toBe('bounces.example.cn');
+    for (const bad of ['bounces@example.com', 'localhost', 'https://bounces.example.com', 'bad_domain.example']) {
+      expect(() => loadConfig({ BOUNCE_VERP_DOMAIN: bad })).toThrow(/BOUNCE_VERP_DOMAIN (is ".*": )?must be a domain name such as bounces\.example\.com/);
+    }
   });
 
   it('treats empty variables as unset', () => {

@@ -111,7 +111,7 @@ export async function startItineraWorker(stack: Stack, taskQueue: string): Promi
   const config = stack.config(taskQueue);
   const { mailer } = createMailer({ config });
   const activities = createActivities({
-    ...activityDeps({ config, database: stack.db, mailer, renderer: createRenderer(), secrets: [stack.signingSecret], scoring: stack.scoring }),
+    ...activityDeps({ config, database: stack.db, mailer, renderer: await createRenderer(), secrets: [stack.signingSecret], scoring: stack.scoring }),
     temporal: { client: stack.client, taskQueue },
   });
   const { worker, connection } = await createWorker({ address: stack.temporal.address, namespace: 'default', taskQueue, activities, maxCachedWorkflows: config.workerMaxCachedWorkflows });

@@ -25,7 +25,7 @@ export async function emailScenario(stack: Stack, opts: { count: number; concurr
     .returning({ id: contacts.id });
   const config = stack.config('bench-email');
   const { mailer } = createMailer({ config });
-  const activities = createActivities(activityDeps({ config, database: stack.db, mailer, renderer: createRenderer(), secrets: [stack.signingSecret], scoring: stack.scoring }));
+  const activities = createActivities(activityDeps({ config, database: stack.db, mailer, renderer: await createRenderer(), secrets: [stack.signingSecret], scoring: stack.scoring }));
   const keys = new Set<string>();
   const acceptedAt = new Map<string, number>();
   stack.sink.onMessage = (_to, at, key) => {

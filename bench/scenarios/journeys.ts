@@ -32,7 +32,7 @@ export async function journeysScenario(
   const db = stack.db.db;
   // The receiver is on 127.0.0.1: publish with the OUTBOUND_ALLOW the bench's worker gets (bench/lib/context.ts).
   const outboundAllow = parseOutboundAllow('127.0.0.1').allow;
-  const published = await publishJourney(db, journeyYaml('four-actions', { WEBHOOK_URL: stack.receiver.url }), { templates: loadTemplateCatalog(TEMPLATES_DIR), outboundAllow });
+  const published = await publishJourney(db, journeyYaml('four-actions', { WEBHOOK_URL: stack.receiver.url }), { templates: await loadTemplateCatalog(TEMPLATES_DIR), outboundAllow });
   const seed = async (prefix: string) => {
     const out: { id: string; email: string | null }[] = [];
     for (let i = 0; i < pool; i += 5000) {

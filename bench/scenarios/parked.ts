@@ -37,7 +37,7 @@ export async function parkedScenario(
   const n = opts.contacts;
   const db = stack.db.db;
   const notes: string[] = [];
-  const published = await publishJourney(db, journeyYaml('parked'), { templates: loadTemplateCatalog(TEMPLATES_DIR) });
+  const published = await publishJourney(db, journeyYaml('parked'), { templates: await loadTemplateCatalog(TEMPLATES_DIR) });
   // Contacts are seeded 2,000 at a time as the starts need them (a time-boxed run never pays for all N).
   const ids: string[] = [];
   const seedUpTo = async (count: number) => {
@@ -288,7 +288,7 @@ export async function parkedScenario(
  */
 async function launchComparison(stack: Stack, opts: { count: number; taskQueue: string }) {
   const db = stack.db.db;
-  const published = await publishJourney(db, journeyYaml('parked-launch'), { templates: loadTemplateCatalog(TEMPLATES_DIR) });
+  const published = await publishJourney(db, journeyYaml('parked-launch'), { templates: await loadTemplateCatalog(TEMPLATES_DIR) });
   const wakeAt = new Date(Date.now() + 86_400_000).toISOString();
   for (let i = 0; i < opts.count; i += 2000) {
     await db.insert(contacts).values(Array.from({ length: Math.min(2000, opts.count - i) }, (_, k) => ({ externalId: `launch-${i + k}`, attributes: { launch_group: 'bench', wake_at: wakeAt } })));

@@ -19,7 +19,7 @@ const timelines: TimelineEntry[][] = [
 const START = Date.parse('2025-03-03T02:00:00Z');
 
 export async function simulatorScenario(opts: { count: number }): Promise<ScenarioOutput> {
-  const plan = compileOrThrow(readFileSync(path.join(JOURNEYS_DIR, 'new-lead-nurture.yaml'), 'utf8'), { templates: loadTemplateCatalog(TEMPLATES_DIR) });
+  const plan = compileOrThrow(readFileSync(path.join(JOURNEYS_DIR, 'new-lead-nurture.yaml'), 'utf8'), { templates: await loadTemplateCatalog(TEMPLATES_DIR) });
   const run = (n: number) => {
     const outcomes: Record<string, number> = {};
     const t0 = performance.now();

@@ -422,7 +422,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** A raw bounce or complaint report (RFC 3464 DSN or RFC 5965 ARF), posted by the mail server of the bounce mailbox as message/rfc822: matched to our message by Message-ID or X-Itinera-Idempotency-Key; a hard bounce suppresses the address, soft bounces count towards BOUNCE_SOFT_LIMIT, a policy bounce (5.7.x) is reported only, a complaint suppresses marketing; emits email.bounced / email.complained; the same report twice is applied once */
+        /** A raw bounce or complaint report (RFC 3464 DSN or RFC 5965 ARF), posted by the mail server of the bounce mailbox as message/rfc822: matched to our message by Message-ID, X-Itinera-Idempotency-Key or the signed VERP address it was delivered to (X-Original-To, Delivered-To, Envelope-To or To: bounces+<token>@BOUNCE_VERP_DOMAIN); a hard bounce suppresses the address, soft bounces count towards BOUNCE_SOFT_LIMIT, a policy bounce (5.7.x) is reported only, a complaint suppresses marketing; emits email.bounced / email.complained; the same report twice is applied once */
         post: operations["postV1EmailReports"];
         delete?: never;
         options?: never;

@@ -54,6 +54,11 @@ export type ActivityDeps = {
   scoring?: ScoringModel;
   /** Soft-bounce policy for SMTP refusals at send (BOUNCE_SOFT_LIMIT, BOUNCE_SOFT_WINDOW_DAYS). @default DEFAULT_DELIVERABILITY */
   deliverability?: DeliverabilityOptions;
+  /**
+   * VERP return paths (BOUNCE_VERP_DOMAIN): each email's envelope sender is `bounces+<token>@<domain>`, the token
+   * signed with `tracking.secrets` (src/deliverability/verp.ts). @default the From address is the envelope sender
+   */
+  verp?: { domain: string };
   /** Sales teams for hand-offs (journeys/sales/teams.yaml) and the CRM webhook; without it hand-offs are only recorded. */
   sales?: SalesDeps;
   /** Chat robots per channel (see CHAT_WEBHOOKS). */

@@ -18,6 +18,7 @@ import { storableText } from '../bounds';
 import { applyFeedback } from '../deliverability/apply';
 import { BounceClass, classifyBounce } from '../deliverability/classify';
 import { FeedbackSource } from '../deliverability/feedback';
+import { verpAddress } from '../deliverability/verp';
 
 
 type Lookup = { key: string; contactId: string };
@@ -75,14 +76,14 @@ function sendStatements(db: Db, urgent: Db, salts: readonly string[]) {
       return items.map((i) => ({ contact: byId.get(i.contactId), message: byKey.get(i.key) }));
     }),
     /**
-     * `sending` before SMTP starts. The conflict update only takes a row that is still `reserved`/`sending`, so an
-     * attempt racing one that already finished gets `false` instead of overwriting `sent`. (Two attempts of one key in
+     * `sending` before SMTP starts; answers the row's id. The conflict update only takes a row that is still
+     * `reserved`/`sending`, so an attempt racing one that already finished gets undefined instead of overwriting `sent`. (Two attempts of one key in
      * the same batch make the statement fail; the batcher then reserves them one at a time.)
      */
-    reserve: batched<Reservation, boolean>(async (items) => {
+    reserve: batched<Reservation, string | undefined>(async (items) => {
       // Key order: concurrent batches lock rows in one order.
       const batch = JSON.stringify([...items].sort((a, b) => (a.key < b.key ? -1 : 1)));
-      const taken = await rows<{ key: string }>(sql`
+      const taken = await rows<{ key: string; id: string }>(sql`
         insert into ${messages} as m (idempotency_key, channel, contact_id, journey_id, workflow_id, step_id, recipient, template, subject, html, status, attempts)
         select r.key, 'email', r."contactId", r."journeyId", r."workflowId", r."stepId", r.recipient, r.template, r.subject, r.html, 'sending', 1
         from jsonb_to_recordset(${batch}::jsonb) as r(key text, "contactId" uuid, "journeyId" text, "workflowId" text, "stepId" text, recipient text, template text, subject text, html text)
@@ -93,9 +94,9 @@ function sendStatements(db: Db, urgent: Db, salts: readonly string[]) {
           error = case when m.status = 'sending' then 'previous attempt outcome unknown; resent with the same Message-ID' else m.error end,
           updated_at = now()
         where m.status in ('reserved', 'sending')
-        returning m.idempotency_key as key`);
-      const ok = new Set(taken.map((r) => r.key));
-      return items.map((i) => ok.has(i.key));
+        returning m.idempotency_key as key, m.id`);
+      const ids = new Map(taken.map((r) => [r.key, r.id]));
+      return items.map((i) => ids.get(i.key));
     }),
     /** On its own connections: from the server's `250` to this commit, a crash makes the retry resend the email. */
     markSent: batched<{ key: string; providerMessageId: string }, void>(async (items) => {
@@ -241,7 +242,7 @@ export function emailActivities(deps: ActivityDeps): Pick<Activities, 'sendEmail
       stepId: input.stepId, recipient: row.email, template: input.template, subject,
       html: tracked.webHtml && tracked.webHtml.length <= MAX_HOSTED_HTML_CHARS ? tracked.webHtml : null,
     });
-    if (!reserved) {
+    if (reserved === undefined) {
       // Another attempt finished this send between our look-up and now: answer what it recorded, send nothing.
       const done = await findMessageByKey(db, input.idempotencyKey);
       const again = finished(done);
@@ -259,6 +260,8 @@ export function emailActivities(deps: ActivityDeps): Pick<Activities, 'sendEmail
         text: tracked.text,
         headers: tracked.headers,
         idempotencyKey: input.idempotencyKey,
+        // The row id (kept by a retry's reservation) names this message in the return path reports are sent to.
+        ...(deps.verp ? { envelopeFrom: verpAddress(deps.tracking.secrets, deps.verp.domain, reserved) } : {}),
       });
     } catch (err) {
       const smtp = toSmtpError(err);

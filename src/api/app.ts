@@ -108,7 +108,7 @@ export function routeTable(deps: AppDeps): RouteDef[] {
     ...contactRightsRoutes({ db, temporal: deps.temporal, signingSecrets: deps.signingSecrets }),
     ...trackingRoutes({ ...ingest, secrets: deps.signingSecrets, topics: deps.topics ?? DEFAULT_TOPICS }),
     ...smsWebhookRoutes({ db, ingest, twilio: deps.twilio, aliyun: deps.aliyun }),
-    ...emailFeedbackRoutes({ db, ingest, options: deps.emailFeedback ?? {} }),
+    ...emailFeedbackRoutes({ db, ingest, options: deps.emailFeedback ?? {}, secrets: deps.signingSecrets }),
     ...preferenceRoutes({ db, topics: deps.topics ?? DEFAULT_TOPICS, ingest }),
     ...mailPageRoutes({ ...ingest, secrets: deps.signingSecrets, topics: deps.topics ?? DEFAULT_TOPICS }),
     ...runRoutes({ db, temporal: deps.temporal, taskQueue: deps.taskQueue }),

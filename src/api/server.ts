@@ -17,9 +17,10 @@ async function main() {
   const database = await openMigratedDatabase({ config, log });
   const temporal = await connectTemporal({ config, log, allowDevServer: false });
   const scoring = await loadScoringModel(SCORING_MODEL_FILE);
-  const app = createApi({ config, log, database, temporal, scoring, secrets: resolveSigningSecrets({ config }) });
+  const secrets = resolveSigningSecrets({ config });
+  const app = createApi({ config, log, database, temporal, scoring, secrets });
   const server = app.listen(config.port, config.host, () => log.info({ port: config.port, host: config.host, node: process.versions.node }, 'API listening'));
-  const bounces = await startConfiguredBounceMailbox({ config, log, database, temporal, scoring });
+  const bounces = await startConfiguredBounceMailbox({ config, log, database, temporal, scoring, secrets });
   const stop = () => {
     server.close(() => {
       void (bounces?.close() ?? Promise.resolve()).then(() => temporal.close()).then(() => database.close()).then(() => process.exit(0));

@@ -49,10 +49,10 @@ function readText(file: string): string {
   return readFileSync(file, 'utf8');
 }
 
-function catalogFor(file: string, opts: TemplateOption): TemplateCatalog | undefined {
+async function catalogFor(file: string, opts: TemplateOption): Promise<TemplateCatalog | undefined> {
   const dir = opts.templates ?? join(dirname(file), 'templates');
   if (opts.templates !== undefined && !existsSync(dir)) throw new UserInputError(`${dir}: template directory not found`);
-  return existsSync(dir) ? loadTemplateCatalog(dir) : undefined;
+  return existsSync(dir) ? await loadTemplateCatalog(dir) : undefined;
 }
 
 /**
@@ -74,8 +74,8 @@ function topicsFromEnv(): Topics {
   }
 }
 
-function compileFile(file: string, opts: TemplateOption, knownEventTypes?: readonly string[]): CompileResult {
-  const templates = catalogFor(file, opts);
+async function compileFile(file: string, opts: TemplateOption, knownEventTypes?: readonly string[]): Promise<CompileResult> {
+  const templates = await catalogFor(file, opts);
   return compileJourney(readText(file), { file, ...(templates ? { templates } : {}), outboundAllow: outboundAllowFromEnv(), topics: topicsFromEnv(), ...(knownEventTypes ? { knownEventTypes, eventTypeWarnings: 'typos' as const } : {}) });
 }
 
@@ -102,8 +102,8 @@ function eventTypesOfSiblings(file: string): string[] {
   return [...byFile].filter(([path]) => path !== self).flatMap(([, types]) => types);
 }
 
-function compiledOrThrow(file: string, opts: TemplateOption, io: CliIo) {
-  const r = compileFile(file, opts);
+async function compiledOrThrow(file: string, opts: TemplateOption, io: CliIo) {
+  const r = await compileFile(file, opts);
   if (!r.ok) {
     for (const e of r.errors) io.err(formatLocated(e));
     throw new UserInputError(`${file} is not a valid journey`);
@@ -125,7 +125,7 @@ async function guarded(io: CliIo, fn: () => Promise<number> | number): Promise<n
 }
 
 export function validateCommand(files: string[], opts: TemplateOption = {}, io: CliIo = processIo): Promise<number> {
-  return guarded(io, () => {
+  return guarded(io, async () => {
     let code = EXIT_OK;
     for (const file of files) {
       // journeys/scoring.yaml is the lead-scoring model, checked by its own parser, so `validate journeys/*.yaml` works.
@@ -143,7 +143,7 @@ export function validateCommand(files: string[], opts: TemplateOption = {}, io: 
       }
       let r: CompileResult;
       try {
-        r = compileFile(file, opts, existsSync(file) ? eventTypesOfSiblings(file) : undefined);
+        r = await compileFile(file, opts, existsSync(file) ? eventTypesOfSiblings(file) : undefined);
       } catch (err) {
         if (!(err instanceof UserInputError)) throw err;
         io.err(`✗ ${err.message}`);
@@ -164,9 +164,9 @@ export function validateCommand(files: string[], opts: TemplateOption = {}, io: 
 }
 
 export function diffCommand(a: string, b: string, opts: TemplateOption = {}, io: CliIo = processIo): Promise<number> {
-  return guarded(io, () => {
-    const before = compiledOrThrow(a, opts, io);
-    const after = compiledOrThrow(b, opts, io);
+  return guarded(io, async () => {
+    const before = await compiledOrThrow(a, opts, io);
+    const after = await compiledOrThrow(b, opts, io);
     io.out(`--- ${a} ${contentHash(before).slice(0, 19)}`);
     io.out(`+++ ${b} ${contentHash(after).slice(0, 19)}`);
     io.out(formatDiff(diffPlans(before, after)));
@@ -226,8 +226,8 @@ export interface SimulateOptions extends TemplateOption {
 }
 
 export function simulateCommand(file: string, opts: SimulateOptions, io: CliIo = processIo): Promise<number> {
-  return guarded(io, () => {
-    const plan = compiledOrThrow(file, opts, io);
+  return guarded(io, async () => {
+    const plan = await compiledOrThrow(file, opts, io);
     const contact = readJson(opts.contact, Contact);
     const timeline = opts.events ? readJson(opts.events, TimelineFile) : [];
     const t = Array.isArray(timeline) ? { events: timeline } : timeline;

@@ -63,7 +63,7 @@ async function publishThroughApi(target: ApiTarget, file: string, out: (s: strin
 async function publishDirect(files: string[], templatesDir: string, out: (s: string) => void, err: (s: string) => void): Promise<number> {
   const config = loadConfig();
   const database = await openMigratedDatabase({ config, log: createLogger('warn') });
-  const templates = loadTemplateCatalog(templatesDir);
+  const templates = await loadTemplateCatalog(templatesDir);
   let failed = 0;
   try {
     for (const file of files) {

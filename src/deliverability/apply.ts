@@ -1,8 +1,8 @@
 /**
  * Applies a bounce or complaint (src/deliverability/feedback.ts), once per provider event:
  *
- * - matched to our message by the Message-ID the report names (messages.provider_message_id) or our
- *   X-Itinera-Idempotency-Key header; unmatched, it is recorded as `unmatched` and nothing else changes;
+ * - matched to our message by the Message-ID the report names (messages.provider_message_id), our
+ *   X-Itinera-Idempotency-Key header or the VERP address it was delivered to (src/deliverability/verp.ts); unmatched, it is recorded as `unmatched` and nothing else changes;
  * - hard bounce: the message becomes `bounced` and its recipient is suppressed (`bounced`, which stops transactional
  *   mail too; src/contacts/may-deliver.ts);
  * - soft bounce: counted; the `softBounceLimit`-th within `softBounceWindowMs` suppresses the address as a hard bounce;
@@ -37,6 +37,7 @@ async function findMessage(db: Db, refs: Feedback['refs']): Promise<Matched | un
   const by = [
     ...(refs.messageIds.length ? [inArray(messages.providerMessageId, refs.messageIds.slice(0, 20))] : []),
     ...(refs.idempotencyKeys.length ? [inArray(messages.idempotencyKey, refs.idempotencyKeys.slice(0, 20))] : []),
+    ...(refs.messageRowIds?.length ? [inArray(messages.id, refs.messageRowIds.slice(0, 20))] : []),
   ];
   if (by.length === 0) return undefined;
   const [m] = await db

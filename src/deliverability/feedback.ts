@@ -16,8 +16,11 @@ export type Feedback = {
    */
   eventId: string;
   occurredAt: Date;
-  /** Where to find our message: the Message-IDs and X-Itinera-Idempotency-Key values the report names. */
-  refs: { messageIds: string[]; idempotencyKeys: string[] };
+  /**
+   * Where to find our message: the Message-IDs and X-Itinera-Idempotency-Key values the report names, and the
+   * `messages.id` of a verified VERP address the report was delivered to (src/deliverability/verp.ts).
+   */
+  refs: { messageIds: string[]; idempotencyKeys: string[]; messageRowIds?: string[] };
   /** The address the report is about, as it says (lower-cased); informational — our message's recipient is suppressed. */
   recipient: string | null;
 } & (

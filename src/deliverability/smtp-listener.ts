@@ -2,8 +2,8 @@
  * The bounce mailbox as an SMTP listener: point the MX (or a forwarding rule) of the address bounces go to at it, and
  * every delivery status notification and complaint report delivered there is applied like one posted to
  * POST /v1/email/reports. It only receives — it relays nothing and authenticates no one; a message is only ever
- * matched to mail we sent (by Message-ID or our idempotency header), so a forged report can at most describe our own
- * message. Answers: 250 for a report applied, already applied or matching none of our messages, and for mail that is
+ * matched to mail we sent (by Message-ID, our idempotency header, or the signed VERP address it was delivered to:
+ * RCPT TO `bounces+<token>@BOUNCE_VERP_DOMAIN`), so a forged report can at most describe our own message. Answers: 250 for a report applied, already applied or matching none of our messages, and for mail that is
  * not a report (auto-replies reach bounce mailboxes too: refusing them would bounce a bounce); 552 above the size
  * limit; 451 when applying failed (the database is down), so the sending server retries later.
  */
@@ -16,8 +16,8 @@ export type BounceListenerOptions = {
   port: number;
   /** Largest message accepted (INBOUND_REPORT_MAX_BYTES), announced in EHLO and enforced while reading. */
   maxBytes: number;
-  /** Parses and applies one raw message (see applyRawReport). */
-  apply(raw: Buffer): Promise<FeedbackResult>;
+  /** Parses and applies one raw message (see applyRawReport), given the session's RCPT TO addresses (VERP). */
+  apply(raw: Buffer, envelopeRecipients: string[]): Promise<FeedbackResult>;
   log: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void; error(obj: object, msg: string): void };
 };
 
@@ -51,12 +51,12 @@ export async function startBounceListener(opts: BounceListenerOptions): Promise<
     authOptional: true,
     disabledCommands: ['AUTH', 'STARTTLS'],
     logger: false,
-    onData(stream, _session, callback) {
+    onData(stream, session, callback) {
       readLimited(stream, opts.maxBytes).then(
         async (raw) => {
           if (!raw) return callback(new SmtpReply(`5.3.4 Message too big: at most ${opts.maxBytes} bytes`, 552));
           try {
-            const r = await opts.apply(raw);
+            const r = await opts.apply(raw, session.envelope.rcptTo.map((a) => a.address));
             opts.log.info({ bounceMailbox: true, matched: r.matched, duplicate: r.duplicate, outcome: r.outcome }, 'delivery report received by SMTP');
             callback();
           } catch (err) {

@@ -6,7 +6,8 @@
  *   <dir>/<name>/<locale>/subject.hbs + html.hbs and/or text.hbs   email templates
  *   <dir>/_sms/<name>/<locale>/text.hbs                              SMS templates
  *   <dir>/_chat/<name>/<locale>/text.hbs                             chat notifications (notify step)
- *   <dir>/_layouts/<layout>.hbs     HTML layouts; html.hbs opts in with a first line `{{!< layout}}`
+ *   <dir>/_layouts/<layout>.mjml    MJML layouts, compiled to HTML here (src/templates/layouts.ts); or
+ *   <dir>/_layouts/<layout>.hbs     hand-written HTML layouts; html.hbs opts in with a first line `{{!< layout}}`
  *   <dir>/_partials/<partial>.hbs   partials, `{{> partial}}`
  *
  * SMS and chat templates live under `_`-prefixed folders so the email renderer (which treats every
@@ -17,6 +18,7 @@ import { join } from 'node:path';
 import Handlebars from 'handlebars';
 import { KNOWN_HELPERS } from './context';
 import { LAYOUT_DIRECTIVE } from './handlebars';
+import { compileLayouts, type TemplateProblem } from './layouts';
 
 export type TemplateKind = 'email' | 'sms' | 'chat';
 export type TemplatePart = 'subject' | 'html' | 'text';
@@ -30,17 +32,14 @@ export interface TemplateVariant {
   layout?: string;
 }
 
-export interface TemplateProblem {
-  file: string;
-  message: string;
-}
+export type { TemplateProblem };
 
 export interface TemplateCatalog {
   /** kind → template name → locale → variant */
   templates: Record<TemplateKind, Record<string, Record<string, TemplateVariant>>>;
   /** partial name → variables it uses */
   partials: Record<string, string[]>;
-  /** layout name → variables it uses */
+  /** layout name → variables its compiled HTML uses (MJML layouts are compiled by MJML first) */
   layouts: Record<string, string[]>;
   /** Template files that failed to parse; the compiler reports those a journey uses. */
   problems: TemplateProblem[];
@@ -132,8 +131,11 @@ export function emptyCatalog(): TemplateCatalog {
   return { templates: { email: {}, sms: {}, chat: {} }, partials: {}, layouts: {}, problems: [] };
 }
 
-/** Reads a template directory (layout above). Missing directories yield an empty catalog. */
-export function loadTemplateCatalog(dir: string): TemplateCatalog {
+/**
+ * Reads a template directory (layout above), compiling MJML layouts. Missing directories yield an empty catalog.
+ * Async because MJML's compiler is.
+ */
+export async function loadTemplateCatalog(dir: string): Promise<TemplateCatalog> {
   const catalog = emptyCatalog();
   const isDir = (p: string) => existsSync(p) && statSync(p).isDirectory();
   const list = (p: string) => (isDir(p) ? readdirSync(p).sort() : []);
@@ -145,10 +147,23 @@ export function loadTemplateCatalog(dir: string): TemplateCatalog {
       return undefined;
     }
   };
-  for (const [folder, target] of [['_partials', catalog.partials], ['_layouts', catalog.layouts]] as const) {
-    for (const f of list(join(dir, folder))) {
-      if (!f.endsWith('.hbs')) continue;
-      target[f.slice(0, -4)] = parse(join(dir, folder, f))?.variables ?? [];
+  for (const f of list(join(dir, '_partials'))) {
+    if (!f.endsWith('.hbs')) continue;
+    catalog.partials[f.slice(0, -4)] = parse(join(dir, '_partials', f))?.variables ?? [];
+  }
+  const layouts = await compileLayouts(dir);
+  catalog.problems.push(...layouts.problems);
+  for (const p of layouts.problems) {
+    // A layout that did not compile is still known by name, so the journey gets its problem rather than "no such layout".
+    const name = /([^/\\]+)\.(mjml|hbs)$/.exec(p.file)?.[1];
+    if (name !== undefined) catalog.layouts[name] ??= [];
+  }
+  for (const [name, layout] of Object.entries(layouts.layouts)) {
+    try {
+      catalog.layouts[name] = templateUsage(layout.html).variables;
+    } catch (err) {
+      catalog.layouts[name] = [];
+      catalog.problems.push({ file: layout.file, message: err instanceof Error ? err.message.split('\n')[0]! : String(err) });
     }
   }
   const readKind = (kind: TemplateKind, root: string) => {

@@ -6,8 +6,10 @@
  *   <dir>/<template>/<locale>/subject.hbs   required
  *   <dir>/<template>/<locale>/html.hbs      required unless text.hbs exists
  *   <dir>/<template>/<locale>/text.hbs      optional; derived from the HTML when absent
- *   <dir>/_layouts/<layout>.hbs             HTML layouts; a template opts in with a first line `{{!< layout}}`
- *                                           and the layout places the body with `{{{body}}}`
+ *   <dir>/_layouts/<layout>.mjml|.hbs       layouts; a template opts in with a first line `{{!< layout}}`
+ *                                           and the layout places the body with `{{{body}}}`. MJML ones arrive
+ *                                           compiled (options.layouts, from compileLayouts in layouts.ts): this
+ *                                           module never runs MJML, so no send does.
  *   <dir>/_partials/<partial>.hbs           partials, available as `{{> partial}}` everywhere
  *
  * Everything is compiled when the renderer is created: a syntax error stops start-up with the file
@@ -18,6 +20,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type Handlebars from 'handlebars';
 import { createHandlebars, LAYOUT_DIRECTIVE, RUNTIME_OPTIONS } from './handlebars';
+import type { CompiledLayout } from './layouts';
 
 export interface TemplateRendererOptions {
   /** Root directory holding `<template>/<locale>/*.hbs`, `_layouts/` and `_partials/`. */
@@ -26,6 +29,11 @@ export interface TemplateRendererOptions {
   defaultLocale?: string;
   /** Extra helpers registered in the renderer's private Handlebars environment. */
   helpers?: Record<string, Handlebars.HelperDelegate>;
+  /**
+   * The layouts, compiled (`(await compileLayouts(dir)).layouts`, src/templates/layouts.ts); required when
+   * `_layouts/` holds MJML. @default the `.hbs` files of `_layouts/`
+   */
+  layouts?: Record<string, CompiledLayout>;
 }
 
 export interface RenderedEmail {
@@ -125,9 +133,16 @@ export function createTemplateRenderer(options: TemplateRendererOptions): Templa
   }
 
   const layouts = new Map<string, Compiled>();
-  for (const file of hbsFiles('_layouts')) {
-    const path = join(dir, '_layouts', file);
-    layouts.set(file.slice(0, -4), compile(readFileSync(path, 'utf8'), path, true));
+  if (options.layouts) {
+    for (const [name, layout] of Object.entries(options.layouts)) layouts.set(name, compile(layout.html, layout.file, true));
+  } else {
+    const folder = join(dir, '_layouts');
+    const mjml = existsSync(folder) ? readdirSync(folder).find((f) => f.endsWith('.mjml')) : undefined;
+    if (mjml) throw new Error(`email templates: ${join(folder, mjml)} is an MJML layout: compile the layouts first (compileLayouts) and pass them as options.layouts`);
+    for (const file of hbsFiles('_layouts')) {
+      const path = join(folder, file);
+      layouts.set(file.slice(0, -4), compile(readFileSync(path, 'utf8'), path, true));
+    }
   }
 
   // template name -> locale key -> variant
@@ -216,7 +231,7 @@ export function createTemplateRenderer(options: TemplateRendererOptions): Templa
         html = run(v.html, context, name, v, 'html.hbs');
         if (v.layout) {
           const layoutCtx = { ...context, body: new hb.SafeString(html), subject };
-          html = run(layouts.get(v.layout)!, layoutCtx, name, v, `_layouts/${v.layout}.hbs`);
+          html = run(layouts.get(v.layout)!, layoutCtx, name, v, `_layouts/${v.layout}`);
         }
       }
       const text = v.text ? run(v.text, context, name, v, 'text.hbs') : htmlToText(html);

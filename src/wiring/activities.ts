@@ -51,6 +51,7 @@ export function activityDeps(opts: ActivityDepsOptions): ActivityDeps {
     ...(sales ? { sales: { directory: sales, crmWebhook: config.crmWebhook } } : {}),
     defaultFrom: config.smtp.from,
     deliverability: { softBounceLimit: config.deliverability.softBounceLimit, softBounceWindowMs: config.deliverability.softBounceWindowMs },
+    ...(config.deliverability.verpDomain ? { verp: { domain: config.deliverability.verpDomain } } : {}),
     tracking: { baseUrl: config.publicBaseUrl, secrets, physicalAddress, unsubscribeMailto: config.mail.unsubscribeMailto },
   };
 }

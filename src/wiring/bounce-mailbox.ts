@@ -1,18 +1,15 @@
-import type { Logger } from 'pino';
-import type { Config } from '../config';
-import type { DatabaseHandle } from '../db/client';
 import { applyRawReport } from '../deliverability/intake';
 import { startBounceListener, type BounceListener } from '../deliverability/smtp-listener';
 import { dbTriggerSource } from '../publishing/journeys';
-import type { ScoringModel } from '../scoring/model';
 import { ingestDeps } from './ingest';
-import type { TemporalHandle } from './temporal';
+import type { ApiOptions } from './api';
 
 /**
  * The SMTP bounce mailbox of `npm start` and `npm run api` when BOUNCE_SMTP_PORT is set: reports are applied through
- * the same path as POST /v1/email/reports (events routed with the API's own ingest wiring).
+ * the same path as POST /v1/email/reports (events routed with the API's own ingest wiring, VERP return paths verified
+ * with its signing secrets).
  */
-export async function startConfiguredBounceMailbox(opts: { config: Config; log: Logger; database: DatabaseHandle; temporal: TemporalHandle; scoring: ScoringModel }): Promise<BounceListener | undefined> {
+export async function startConfiguredBounceMailbox(opts: ApiOptions): Promise<BounceListener | undefined> {
   const { config, database } = opts;
   const smtp = config.deliverability.bounceSmtp;
   if (!smtp) return undefined;
@@ -22,7 +19,7 @@ export async function startConfiguredBounceMailbox(opts: { config: Config; log: 
     host: smtp.host,
     port: smtp.port,
     maxBytes: config.deliverability.reportMaxBytes,
-    apply: (raw) => applyRawReport({ db: database.db, ingest, options }, raw),
+    apply: (raw, recipients) => applyRawReport({ db: database.db, ingest, options, secrets: opts.secrets }, raw, recipients),
     log: opts.log,
   });
 }

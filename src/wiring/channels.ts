@@ -4,6 +4,7 @@ import type { Config } from '../config';
 import type { EmailRenderer, Mailer } from '../activities/deps';
 import { createFileMailer, createSmtpMailer } from '../channels/email/mailer';
 import { createTemplateRenderer } from '../templates/email';
+import { compileLayouts, formatTemplateProblems } from '../templates/layouts';
 import { createOutboxSmsSender, createTwilioSmsSender, type SmsSender } from '../channels/sms';
 import { createAliyunSmsSender } from '../channels/aliyun-sms';
 import { renderInline } from '../templates/inline';
@@ -33,9 +34,15 @@ export function createMailer(opts: { config: Config }): { mailer: Mailer; descri
   return { mailer: createFileMailer(dir, { dkim: config.dkim }), description: `.eml files in ${dir}${dkim}` };
 }
 
-/** The email templates of journeys/templates, English by default. */
-export function createRenderer(): EmailRenderer {
-  return createTemplateRenderer({ dir: TEMPLATES_DIR, defaultLocale: 'en' });
+/**
+ * The email templates of journeys/templates, English by default. MJML layouts are compiled here, once, when the
+ * worker starts; a layout that does not compile stops start-up with its file and line. Sends only fill in the
+ * compiled HTML.
+ */
+export async function createRenderer(dir: string = TEMPLATES_DIR): Promise<EmailRenderer> {
+  const { layouts, problems } = await compileLayouts(dir);
+  if (problems.length > 0) throw new Error(`email templates: a layout does not compile:\n${formatTemplateProblems(problems)}`);
+  return createTemplateRenderer({ dir, defaultLocale: 'en', layouts });
 }
 
 export type SmsChannel = { sms: SmsSender; provider: string };

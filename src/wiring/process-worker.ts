@@ -51,7 +51,7 @@ export async function createProcessWorker(opts: ProcessWorkerOptions): Promise<P
   const { mailer, description } = createMailer({ config });
   const ingest = ingestDeps({ db: database.db, temporal: temporal.client, taskQueue, scoring, analytics: config.analytics });
   const activities = createActivities({
-    ...activityDeps({ config, database, mailer, renderer: createRenderer(), secrets, scoring, sales }),
+    ...activityDeps({ config, database, mailer, renderer: await createRenderer(), secrets, scoring, sales }),
     temporal: { client: temporal.client, taskQueue },
     ingest,
   });

@@ -43,6 +43,8 @@ async function startTwilioLike() {
   return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}`, received, close: () => new Promise((r) => server.close(r)) };
 }
 
+const renderer = await createRenderer();
+
 describe('sendSms activity', () => {
   let db: Awaited<ReturnType<typeof createTestDatabase>>;
   let twilio: Awaited<ReturnType<typeof startTwilioLike>>;
@@ -51,7 +53,7 @@ describe('sendSms activity', () => {
     createActivities({
       db: db.db,
       mailer: unusedMailer,
-      renderer: createRenderer(),
+      renderer,
       text: createTextRenderer(TEMPLATES_DIR),
       sms:
         provider === 'twilio'

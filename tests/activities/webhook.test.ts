@@ -26,7 +26,7 @@ describe('callWebhook sends the step method', () => {
     acts = createActivities({
       db: db.db,
       mailer: createSmtpMailer({ url: 'smtp://127.0.0.1:1' }),
-      renderer: createRenderer(),
+      renderer: await createRenderer(),
       text: createTextRenderer(TEMPLATES_DIR),
       sms: createOutboxSmsSender(async () => 'unused'),
       smsProvider: 'outbox',

@@ -291,7 +291,7 @@ describe('journeys API', () => {
       const res = await post('/v1/journeys/webinar-follow-up/simulate', { contact, timeline }).expect(200);
       expect(res.body.version).toBe(1);
 
-      const plan = compileOrThrow(readFileSync(file, 'utf8'), { templates: loadTemplateCatalog(TEMPLATES_DIR) });
+      const plan = compileOrThrow(readFileSync(file, 'utf8'), { templates: await loadTemplateCatalog(TEMPLATES_DIR) });
       const expected = simulate(plan, { contact, events: timeline.events, start: timeline.start, trigger: timeline.trigger });
       expect(res.body.path).toEqual(expected.path);
       expect(res.body.outcome).toEqual(expected.outcome);

@@ -88,7 +88,7 @@ describe('Aliyun SMS', () => {
     try {
       const unusedMailer: Mailer = { send: async () => Promise.reject(new Error('no email here')), close: async () => undefined };
       const acts = createActivities({
-        db: db.db, mailer: unusedMailer, renderer: createRenderer(), text: createTextRenderer(TEMPLATES_DIR), sms: sender(), smsProvider: 'aliyun',
+        db: db.db, mailer: unusedMailer, renderer: await createRenderer(), text: createTextRenderer(TEMPLATES_DIR), sms: sender(), smsProvider: 'aliyun',
         defaultFrom: 'x@y.z', tracking: { baseUrl: 'http://t', secrets: ['x'.repeat(32)], physicalAddress: 'addr' },
       });
       const { id } = await upsertContactByExternalId(db.db, { externalId: 'ali-1', phone: '+8615300000002', firstName: 'Lei', consent: { sms: 'opted_in' } });

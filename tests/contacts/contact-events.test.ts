@@ -42,7 +42,7 @@ describe('contact changes are events', () => {
   let n = 0;
   beforeAll(async () => {
     stack = await startTestStack({ scoring: await loadScoringModel(SCORING_MODEL_FILE), unknownContact: 'honour' });
-    const templates = loadTemplateCatalog(TEMPLATES_DIR);
+    const templates = await loadTemplateCatalog(TEMPLATES_DIR);
     await publishJourney(stack.db.db, readFileSync(path.join(JOURNEYS_DIR, 'new-lead-nurture.yaml'), 'utf8'), { templates });
     await publishJourney(stack.db.db, journey('uc-reject', 'uc.reject'), {});
     await publishJourney(stack.db.db, journey('uc-create', 'uc.create', 'create'), {});

@@ -47,11 +47,12 @@ async function pool<T, R>(items: T[], limit: number, fn: (t: T, i: number) => Pr
   return out;
 }
 
+const templates = await loadTemplateCatalog(TEMPLATES_DIR);
+
 describe('differential: simulator vs production', () => {
   let stack: TestStack;
   let receiver: TestHttp;
   let driver: Driver;
-  const templates = loadTemplateCatalog(TEMPLATES_DIR);
   const totals = { journeys: 0, timelines: 0, divergences: 0, late: 0 };
 
   beforeAll(async () => {

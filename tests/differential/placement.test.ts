@@ -10,13 +10,14 @@ import { LOCAL_ALLOW } from '../helpers/outbound';
 import { caseArb } from './cases';
 import { chooseScale, expect_, MARGIN_MS } from './harness';
 
+const templates = await loadTemplateCatalog(TEMPLATES_DIR);
+
 /**
  * Where the harness places a case's events (pure: the simulator only). Production is sent them in the order placed and
  * stops sending at the first step it does not share with the simulator, so the placed timeline must be in time order
  * and keep the margin between events — an event moved past a later one once left production a step short.
  */
 describe('differential harness: event placement', () => {
-  const templates = loadTemplateCatalog(TEMPLATES_DIR);
   const dir = path.join(import.meta.dirname, '../../journeys');
   const samples = readdirSync(dir).filter((f) => f.endsWith('.yaml') && f !== 'scoring.yaml');
 

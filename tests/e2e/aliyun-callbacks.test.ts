@@ -56,7 +56,7 @@ describe('Aliyun SMS delivery reports and replies (HTTP batch push)', () => {
       smsProvider: 'aliyun',
       aliyun: { token: TOKEN },
     });
-    await publishJourney(stack.db.db, JOURNEY, { templates: loadTemplateCatalog(TEMPLATES_DIR) });
+    await publishJourney(stack.db.db, JOURNEY, { templates: await loadTemplateCatalog(TEMPLATES_DIR) });
   });
   afterAll(async () => {
     await aliyun?.close();

@@ -22,7 +22,11 @@ import nodemailer from 'nodemailer';
 import { applyRawReport } from '../../src/deliverability/intake';
 import { startBounceListener } from '../../src/deliverability/smtp-listener';
 import { ingestDeps } from '../../src/wiring/ingest';
+import { messageOfVerpAddress } from '../../src/deliverability/verp';
+import { TEST_SECRETS } from '../helpers/stack';
 
+const VERP_DOMAIN = 'bounces.itinera.test';
+const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567';
 const TOPIC = 'arn:aws:sns:us-east-1:123456789012:ses-feedback';
 const MAILGUN_KEY = 'key-mailgun-webhook-signing-0123456789';
 const POSTMARK = { user: 'postmark', password: 'postmark-webhook-password-0123' };
@@ -92,6 +96,7 @@ describe('bounces and complaints end to end', () => {
     sns = await startSns();
     stack = await startTestStack({
       mailRelay: 'postmark',
+      verpDomain: VERP_DOMAIN,
       emailFeedback: {
         deliverability: { softBounceLimit: 2, softBounceWindowMs: 86_400_000 },
         reportMaxBytes: 64 * 1024,
@@ -101,7 +106,7 @@ describe('bounces and complaints end to end', () => {
         postmark: POSTMARK,
       },
     });
-    const templates = loadTemplateCatalog(TEMPLATES_DIR);
+    const templates = await loadTemplateCatalog(TEMPLATES_DIR);
     await publishJourney(stack.db.db, BOUNCE_FLOW, { templates });
     await publishJourney(stack.db.db, simple('receipt', 'order.placed', 'transactional'), { templates });
     await publishJourney(stack.db.db, simple('promo', 'promo.due', 'marketing'), { templates });
@@ -344,5 +349,70 @@ describe('bounces and complaints end to end', () => {
       mta.close();
       await listener.close();
     }
+  });
+  it('VERP: the envelope sender names the message; a DSN without Message-ID is matched by the address it reached (SMTP RCPT TO, or X-Original-To over HTTP); a tampered token is unmatched', async () => {
+    const smtpId = await contact('v-smtp', 'verp.smtp@receiver.example');
+    const httpId = await contact('v-http', 'verp.http@receiver.example');
+    await post('promo.due', 'v-smtp');
+    await post('promo.due', 'v-http');
+    const [smtpSent, httpSent] = [await settled(smtpId, 'promo'), await settled(httpId, 'promo')];
+    const envelopeOf = (address: string) => stack.smtp.messages.find((m) => m.envelopeTo.includes(address))!;
+    const smtpMail = envelopeOf('verp.smtp@receiver.example');
+    const httpMail = envelopeOf('verp.http@receiver.example');
+    // What the SMTP server saw: MAIL FROM is bounces+<token>@BOUNCE_VERP_DOMAIN naming the messages row; the From
+    // header is unchanged.
+    for (const [mail, sent] of [[smtpMail, smtpSent], [httpMail, httpSent]] as const) {
+      expect(mail.envelopeFrom).toMatch(/^bounces\+[a-z2-7]{42}@bounces\.itinera\.test$/);
+      expect(mail.envelopeFrom.length - VERP_DOMAIN.length - 1).toBeLessThanOrEqual(64); // RFC 5321 local-part limit
+      expect(messageOfVerpAddress(TEST_SECRETS, mail.envelopeFrom)).toBe(sent.id);
+      expect(mail.parsed.from?.value[0]?.address).toBe('journeys@itinera.test');
+    }
+    expect(smtpMail.envelopeFrom).not.toBe(httpMail.envelopeFrom);
+    const verp = smtpMail.envelopeFrom;
+    // One character to the next in the token's alphabet.
+    const bump = (address: string, at: number) => `${address.slice(0, at)}${BASE32[(BASE32.indexOf(address[at]!) + 1) % 32]}${address.slice(at + 1)}`;
+    const tampered = bump(verp, verp.indexOf('@') - 1); // the signature's last character
+    const feedbackOf = async (messageId: string) => stack.db.db.select().from(emailFeedback).where(eq(emailFeedback.messageId, messageId));
+
+    // Through the bounce mailbox: a DSN that returns no original headers, delivered to the VERP address.
+    const report = (reportId: string, to: string, extraHeaders: string[] = []) =>
+      dsn({ status: '5.1.1', diagnostic: '550 5.1.1 User unknown', reportId, to, extraHeaders });
+    const ingest = ingestDeps({ db: stack.db.db, temporal: stack.temporal.client, taskQueue: stack.temporal.taskQueue });
+    const options = { softBounceLimit: 2, softBounceWindowMs: 86_400_000 };
+    const log = { info: () => undefined, warn: () => undefined, error: () => undefined };
+    const listener = await startBounceListener({
+      host: '127.0.0.1', port: 0, maxBytes: 64 * 1024, log,
+      apply: (raw, recipients) => applyRawReport({ db: stack.db.db, ingest, options, secrets: TEST_SECRETS }, raw, recipients),
+    });
+    const mta = nodemailer.createTransport({ host: '127.0.0.1', port: listener.port, secure: false, ignoreTLS: true });
+    try {
+      // The token changed in one character: delivered (250), recorded as unmatched, nothing else changes.
+      await mta.sendMail({ envelope: { from: '', to: tampered }, raw: report('<verp-tampered@mx>', 'postmaster@itinera.test') });
+      const [unmatched] = await stack.db.db.select().from(emailFeedback).where(eq(emailFeedback.eventId, '<verp-tampered@mx>'));
+      expect(unmatched).toMatchObject({ outcome: 'unmatched', messageId: null });
+      expect(await suppressionOf('verp.smtp@receiver.example')).toBeUndefined();
+
+      const accepted = await mta.sendMail({ envelope: { from: '', to: verp }, raw: report('<verp-smtp@mx>', 'postmaster@itinera.test') });
+      expect(accepted.response).toMatch(/^250/);
+      expect(await suppressionOf('verp.smtp@receiver.example')).toBe('bounced');
+      expect((await stack.db.db.select().from(messages).where(eq(messages.id, smtpSent.id)))[0]).toMatchObject({ status: 'bounced' });
+      expect(await feedbackOf(smtpSent.id)).toHaveLength(1);
+      expect((await eventsOf(smtpId, 'email.bounced')).map((e) => e.properties)).toEqual([expect.objectContaining({ message_key: smtpSent.idempotencyKey, kind: 'hard', code: '5.1.1', provider: 'dsn' })]);
+    } finally {
+      mta.close();
+      await listener.close();
+    }
+
+    // Over HTTP: the mailbox that received it says where (X-Original-To); a tampered one is 202 unmatched.
+    const postReport = (raw: Buffer) =>
+      fetch(`${base}/v1/email/reports`, { method: 'POST', headers: { 'content-type': 'message/rfc822', authorization: integration() }, body: raw }).then(async (r) => ({ status: r.status, body: await r.json() }));
+    const httpVerp = httpMail.envelopeFrom;
+    // The id's last character has two spare bits: the next character decodes to the same id, and must still be refused.
+    const httpTampered = bump(httpVerp, 'bounces+'.length + 25);
+    expect(await postReport(report('<verp-http-tampered@mx>', httpTampered, [`X-Original-To: ${httpTampered}`]))).toMatchObject({ status: 202, body: { results: [{ matched: false, outcome: 'unmatched' }] } });
+    expect(await suppressionOf('verp.http@receiver.example')).toBeUndefined();
+    expect(await postReport(report('<verp-http@mx>', 'someone-else@itinera.test', [`X-Original-To: ${httpVerp}`]))).toMatchObject({ status: 200, body: { results: [{ matched: true, outcome: 'suppressed', messageId: httpSent.id }] } });
+    expect(await suppressionOf('verp.http@receiver.example')).toBe('bounced');
+    expect(await eventsOf(httpId, 'email.bounced')).toHaveLength(1);
   });
 });

@@ -67,7 +67,7 @@ describe('contact.updated reaches journeys (real server)', () => {
     const db = stack.db.db;
     // The worker's and the API's ingest path (one builder for both).
     ingest = ingestDeps({ db, temporal: stack.temporal.client, taskQueue: stack.temporal.taskQueue });
-    const templates = loadTemplateCatalog(TEMPLATES_DIR);
+    const templates = await loadTemplateCatalog(TEMPLATES_DIR);
     await publishJourney(db, readFileSync(path.join(import.meta.dirname, '../../journeys/new-lead-nurture.yaml'), 'utf8'), { templates });
     await publishJourney(db, wait('to-manufacturing', '{ type: change, field: industry, to: manufacturing }', 'entry: { re_entry: once }'), {});
     await publishJourney(db, wait('east-vip', '{ type: audience, filter: { all: [{ field: region, eq: east }, { field: score, gte: 50 }] } }', 'entry: { re_entry: always, max_concurrent: 5 }'), {});

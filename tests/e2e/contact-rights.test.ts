@@ -57,7 +57,7 @@ describe("the contact's rights: export and erase, end to end", () => {
   let base: string;
   beforeAll(async () => {
     stack = await startTestStack();
-    await publishJourney(stack.db.db, JOURNEY, { templates: loadTemplateCatalog(TEMPLATES_DIR) });
+    await publishJourney(stack.db.db, JOURNEY, { templates: await loadTemplateCatalog(TEMPLATES_DIR) });
     server = stack.app.listen(0, '127.0.0.1');
     await new Promise((r) => server.once('listening', r));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

@@ -222,7 +222,7 @@ describe('date triggers: a Temporal Schedule sweeps an indexed query and starts 
   });
 
   it('the sample journeys/renewal-reminder.yaml, swept at real time, sends its reminder with the renewal date', async () => {
-    await publishJourney(stack.db.db, readFileSync(`${JOURNEYS_DIR}/renewal-reminder.yaml`, 'utf8'), { templates: loadTemplateCatalog(TEMPLATES_DIR) });
+    await publishJourney(stack.db.db, readFileSync(`${JOURNEYS_DIR}/renewal-reminder.yaml`, 'utf8'), { templates: await loadTemplateCatalog(TEMPLATES_DIR) });
     await sync();
     // A zone where it is now between 09:00 and 20:00, so today's 09:00 entry has passed and quiet hours do not defer the send.
     const now = Date.now();

@@ -7,6 +7,7 @@ import { upsertContactByExternalId } from '../../src/db/queries';
 import { TEMPLATES_DIR } from '../../src/paths';
 import { startTestStack, TEST_SECRETS, type TestStack } from '../helpers/stack';
 import { messageLinks } from '../../src/channels/email/tracking';
+import { verifyToken } from '../../src/channels/tokens';
 import type { CapturedMail } from '../helpers/smtp';
 
 const BASE = 'http://itinera.test';
@@ -78,7 +79,19 @@ describe('sample emails carry one localized footer whose links all work', () => 
     const words = WORDS[locale];
 
     expect(html).not.toMatch(/\bhref\s*=\s*(""|''|"\s+"|'\s+')/);
-    expect(html).toContain('class="itn-container"'); // the shared responsive layout
+    // The shared layout, compiled by MJML: responsive (viewport, a media query switching the column width, Outlook's
+    // fixed-width MSO tables), in the message's language, no web fonts fetched from elsewhere, nothing left unfilled.
+    expect(html).toContain('<meta name="viewport" content="width=device-width, initial-scale=1">');
+    expect(html).toMatch(/@media only screen and \(min-width:620px\) \{\s*\.mj-column-per-100 \{ width:100% !important; max-width: 100%; \}/);
+    expect(html).toContain('<!--[if mso | IE]>');
+    expect(html).toMatch(new RegExp(`<html lang="${locale}"`));
+    expect(html).toMatch(/<title>[^<{]+<\/title>/);
+    expect(html).not.toContain('fonts.googleapis.com');
+    expect(html).not.toMatch(/\{\{|\}\}|<mj-/);
+    // The footer's links are signed tokens that verify (a changed character is refused: tests/channels/tokens.test.ts).
+    for (const l of [...hrefs(html)].filter((x) => /^http:\/\/itinera\.test\/(u|p|v)\//.test(x))) {
+      expect(verifyToken(TEST_SECRETS, decodeURIComponent(l.slice(l.lastIndexOf('/') + 1))).ok, l).toBe(true);
+    }
     const links = hrefs(html);
     expect(links.length).toBeGreaterThan(0);
     for (const l of links) expect(l.startsWith(`${BASE}/`), l).toBe(true);

@@ -52,7 +52,7 @@ describe('event → journey workflow → email → run status', () => {
   let stack: TestStack;
   beforeAll(async () => {
     stack = await startTestStack();
-    const templates = loadTemplateCatalog(TEMPLATES_DIR);
+    const templates = await loadTemplateCatalog(TEMPLATES_DIR);
     const published = await publishJourney(stack.db.db, JOURNEY, { templates });
     expect(published).toMatchObject({ journeyId: 'e2e-welcome', version: 1, created: true });
     // Identical content publishes no new version.

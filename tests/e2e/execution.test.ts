@@ -147,7 +147,7 @@ describe('journey execution against the real server', () => {
       held.push(res);
     });
     stack = await startTestStack();
-    const templates = loadTemplateCatalog(TEMPLATES_DIR);
+    const templates = await loadTemplateCatalog(TEMPLATES_DIR);
     // Quiet hours around "now" in New York (from the hour before to two hours after), which in Shanghai — the
     // journey's own zone, 12–13 hours ahead — is broad daylight: only the contact's zone can defer the send.
     const h = localHm(Date.now(), 'America/New_York').hour;
@@ -300,7 +300,7 @@ describe('journey execution against the real server', () => {
     const end = localHm(endAt, 'America/New_York');
     const start = localHm(now - HOUR, 'America/New_York');
     const settings = `{ timezone: Asia/Shanghai, quiet_hours: { start: "${pad(start.hour)}:${pad(start.minute)}", end: "${pad(end.hour)}:${pad(end.minute)}" } }`;
-    await publishJourney(stack.db.db, send('x-quiet-soon', 'quiet.soon', settings), { templates: loadTemplateCatalog(TEMPLATES_DIR) });
+    await publishJourney(stack.db.db, send('x-quiet-soon', 'quiet.soon', settings), { templates: await loadTemplateCatalog(TEMPLATES_DIR) });
     const email = 'ny.soon@example.com';
     const started = await post('quiet.soon', { externalId: 'ny-2', email, firstName: 'Kim', locale: 'en', timezone: 'America/New_York' });
     const workflowId = started.runs[0]!;

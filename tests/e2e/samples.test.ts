@@ -94,7 +94,7 @@ describe('sample journeys run end to end (POST /v1/events → Temporal → SMTP/
   beforeAll(async () => {
     crm = await startHttp((_req, res) => json(res, 200, { ok: true }));
     stack = await startTestStack();
-    const templates = loadTemplateCatalog(TEMPLATES_DIR);
+    const templates = await loadTemplateCatalog(TEMPLATES_DIR);
     for (const name of ['new-lead-nurture', 'webinar-follow-up', 'mql-handoff', 'stale-opportunity', 'industry-content']) {
       let source = readFileSync(path.join(JOURNEYS_DIR, `${name}.yaml`), 'utf8');
       // The CRM is a remote service this machine cannot reach: a local HTTP server plays it.

@@ -89,7 +89,7 @@ describe('Twilio delivery receipts and inbound keywords', () => {
       sms: createTwilioSmsSender({ baseUrl: twilio.url, accountSid: SID, authToken: TOKEN, from: FROM, statusCallbackUrl: `${base}/v1/sms/twilio/status`, http: localOutbound }),
       twilio: { authToken: TOKEN, publicBaseUrl: base, helpText: HELP },
     });
-    await publishJourney(stack.db.db, JOURNEY, { templates: loadTemplateCatalog(TEMPLATES_DIR) });
+    await publishJourney(stack.db.db, JOURNEY, { templates: await loadTemplateCatalog(TEMPLATES_DIR) });
     server = stack.app.listen(port, '127.0.0.1');
     await new Promise((r) => server.once('listening', r));
   });

@@ -64,7 +64,7 @@ describe('split with a holdout → per-arm runs, mail and conversions → stats'
 
   beforeAll(async () => {
     stack = await startTestStack();
-    await publishJourney(stack.db.db, JOURNEY, { templates: loadTemplateCatalog(TEMPLATES_DIR) });
+    await publishJourney(stack.db.db, JOURNEY, { templates: await loadTemplateCatalog(TEMPLATES_DIR) });
     const all = [...chosen.treatment, ...chosen.control];
     await stack.db.db.insert(contacts).values(all.map((id) => ({ id, externalId: `split-${id}`, email: email(id), firstName: 'Split', locale: 'en' })));
   });

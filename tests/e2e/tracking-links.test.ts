@@ -35,7 +35,7 @@ describe('a journey email carries working open, click and one-click unsubscribe 
   let stack: TestStack;
   beforeAll(async () => {
     stack = await startTestStack();
-    await publishJourney(stack.db.db, JOURNEY, { templates: loadTemplateCatalog(TEMPLATES_DIR) });
+    await publishJourney(stack.db.db, JOURNEY, { templates: await loadTemplateCatalog(TEMPLATES_DIR) });
   });
   afterAll(async () => {
     await stack?.stop();

@@ -22,7 +22,7 @@ describe('a marketing unsubscribe never blocks transactional mail', () => {
   let stack: TestStack;
   beforeAll(async () => {
     stack = await startTestStack();
-    const templates = loadTemplateCatalog(TEMPLATES_DIR);
+    const templates = await loadTemplateCatalog(TEMPLATES_DIR);
     await publishJourney(stack.db.db, journey('newsletter', 'lead.created', 'welcome', 'marketing'), { templates });
     await publishJourney(stack.db.db, journey('order-confirmation', 'order.placed', 'renewal-reminder', 'transactional'), { templates });
     await publishJourney(stack.db.db, journey('promotion', 'promo.due', 'product-a-case-study', 'marketing'), { templates });

@@ -1,5 +1,12 @@
+import { createPublicKey } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { Resolver } from 'node:dns/promises';
+
+/** The TXT record a domain publishes at `<selector>._domainkey.<domain>` for an RSA public key (RFC 6376 §3.6.1). */
+export function dkimTxtRecord(publicKeyPem: string): string {
+  const der = createPublicKey(publicKeyPem).export({ type: 'spki', format: 'der' });
+  return `v=DKIM1; k=rsa; p=${der.toString('base64')}`;
+}
 
 /**
  * A DNS server on loopback (UDP) answering TXT queries from `records` (name → text, split into 255-byte strings as
@@ -49,14 +56,14 @@ export async function startTxtServer(records: ReadonlyMap<string, string>) {
   resolver.setServers([server]);
   return {
     server,
-    /** The TXT record's strings joined, as DKIM reads them (RFC 6376 §3.6.2.2); undefined when the name has none. */
-    async lookup(name: string): Promise<string | undefined> {
-      try {
-        return (await resolver.resolveTxt(name)).map((strings) => strings.join(''))[0];
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOTFOUND' || (err as NodeJS.ErrnoException).code === 'ENODATA') return undefined;
-        throw err;
-      }
+    /**
+     * A DNS resolver in the shape verifier libraries take (`(name, rrtype) => string[][]`, mailauth's `resolver`):
+     * node's real resolver asking this server; its ENOTFOUND for names without a record reaches the caller as DNS
+     * would report it.
+     */
+    resolve: (name: string, rrtype: string): Promise<string[][]> => {
+      if (rrtype !== 'TXT') return Promise.reject(Object.assign(new Error(`queryTxt ENODATA ${name}`), { code: 'ENODATA' }));
+      return resolver.resolveTxt(name);
     },
     close: () => new Promise<void>((resolve) => socket.close(() => resolve())),
   };

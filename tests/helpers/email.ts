@@ -8,6 +8,9 @@ import { createTextRenderer } from '../../src/templates/text';
 import { createRenderer } from '../../src/wiring/channels';
 import { TEMPLATES_DIR } from '../../src/paths';
 
+/** The sample templates' renderer, MJML layouts compiled once for every test that imports this. */
+const renderer = await createRenderer();
+
 type Tracking = Parameters<typeof createActivities>[0]['tracking'];
 
 /** Activities for email tests: the real renderer and templates, the given mailer, SMS kept in the outbox. */
@@ -16,7 +19,7 @@ export function emailTestActivities(db: Db, mailer: Mailer, tracking: Tracking, 
     db,
     ...opts,
     mailer,
-    renderer: createRenderer(),
+    renderer,
     text: createTextRenderer(TEMPLATES_DIR),
     sms: createOutboxSmsSender(async () => 'unused'),
     smsProvider: 'outbox',

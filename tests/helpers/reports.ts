@@ -1,7 +1,11 @@
 /** Delivery reports as receiving mail servers write them, for tests of the bounce intake. */
 
-/** A DSN as Postfix writes it: a human part, the delivery-status, and the returned headers. */
-export function dsn(opts: { messageId: string; status: string; diagnostic: string; action?: string; reportId?: string; key?: string; encoding?: 'base64' }) {
+/**
+ * A DSN as Postfix writes it: a human part, the delivery-status, and the returned headers. Without `messageId` the
+ * original's headers are not returned (as servers that send only the status do); `to` is the address the report is
+ * sent to (the original's envelope sender), `extraHeaders` what the receiving mailbox adds (X-Original-To…).
+ */
+export function dsn(opts: { messageId?: string; status: string; diagnostic: string; action?: string; reportId?: string; key?: string; encoding?: 'base64'; to?: string; extraHeaders?: string[] }) {
   const deliveryStatus = [
     'Reporting-MTA: dns; mx.receiver.example',
     'X-Postfix-Queue-ID: 4QbX1k0Z3Hz9',
@@ -19,19 +23,20 @@ export function dsn(opts: { messageId: string; status: string; diagnostic: strin
     'From: itinera tests <journeys@itinera.test>',
     'To: bob@receiver.example',
     'Subject: Welcome',
-    `Message-ID: ${opts.messageId}`,
+    ...(opts.messageId ? [`Message-ID: ${opts.messageId}`] : []),
     ...(opts.key ? [`X-Itinera-Idempotency-Key: ${opts.key}`] : []),
     '',
   ].join('\r\n');
   const body = opts.encoding === 'base64' ? Buffer.from(deliveryStatus).toString('base64').replace(/(.{76})/g, '$1\r\n') : deliveryStatus;
   return Buffer.from(
     [
+      ...(opts.extraHeaders ?? []),
       'Return-Path: <>',
       `Message-ID: ${opts.reportId ?? '<20261207100000.4QbX1k0Z3Hz9@mx.receiver.example>'}`,
       'Date: Mon,  7 Dec 2026 10:00:01 +0000 (UTC)',
       'From: MAILER-DAEMON@mx.receiver.example (Mail Delivery System)',
       'Subject: Undelivered Mail Returned to Sender',
-      'To: bounces@itinera.test',
+      `To: ${opts.to ?? 'bounces@itinera.test'}`,
       'MIME-Version: 1.0',
       'Content-Type: multipart/report; report-type=delivery-status;',
       '\tboundary="4QbX1k0Z3Hz9.1733565601/mx.receiver.example"',
@@ -50,11 +55,9 @@ export function dsn(opts: { messageId: string; status: string; diagnostic: strin
       ...(opts.encoding ? [`Content-Transfer-Encoding: ${opts.encoding}`] : []),
       '',
       body,
-      '--4QbX1k0Z3Hz9.1733565601/mx.receiver.example',
-      'Content-Description: Undelivered Message Headers',
-      'Content-Type: text/rfc822-headers',
-      '',
-      headers,
+      ...(opts.messageId || opts.key
+        ? ['--4QbX1k0Z3Hz9.1733565601/mx.receiver.example', 'Content-Description: Undelivered Message Headers', 'Content-Type: text/rfc822-headers', '', headers]
+        : []),
       '--4QbX1k0Z3Hz9.1733565601/mx.receiver.example--',
       '',
     ].join('\r\n'),
@@ -98,7 +101,7 @@ export function arf(opts: { messageId: string; reportId?: string }) {
       'From: <journeys@itinera.test>',
       'To: <carol@mailbox.example>',
       'Subject: Welcome',
-      `Message-ID: ${opts.messageId}`,
+      ...(opts.messageId ? [`Message-ID: ${opts.messageId}`] : []),
       'Date: Mon, 7 Dec 2026 09:59:00 +0000',
       '',
       'Hello Carol',

@@ -74,6 +74,8 @@ export async function startTestStack(
     emailFeedback?: AppDeps['emailFeedback'];
     /** The provider the mailer writes correlation headers for (MAIL_RELAY). */
     mailRelay?: MailRelay;
+    /** BOUNCE_VERP_DOMAIN: envelope senders become signed `bounces+<token>@<domain>` addresses. */
+    verpDomain?: string;
   } = {},
 ): Promise<TestStack> {
   const [db, smtp, temporal] = await Promise.all([createTestDatabase(), startSmtpSink(), connectTestTemporal()]);
@@ -88,7 +90,7 @@ export async function startTestStack(
   const activities = createActivities({
     db: db.db,
     mailer,
-    renderer: opts.renderer ?? createRenderer(),
+    renderer: opts.renderer ?? await createRenderer(),
     text: createTextRenderer(TEMPLATES_DIR),
     sms: opts.sms ?? createOutboxSmsSender(async () => `outbox-${randomUUID()}`),
     smsProvider: opts.smsProvider ?? (opts.sms ? 'twilio' : 'outbox'),
@@ -96,6 +98,7 @@ export async function startTestStack(
     ...(opts.scoring ? { scoring: opts.scoring } : {}),
     ...(opts.sales ? { sales: opts.sales } : {}),
     ...(opts.chatWebhooks ? { chatWebhooks: opts.chatWebhooks } : {}),
+    ...(opts.verpDomain ? { verp: { domain: opts.verpDomain } } : {}),
     tracking: { baseUrl: 'http://itinera.test', secrets: TEST_SECRETS, physicalAddress: 'ACME Ltd · 100 Century Ave · Shanghai' },
     temporal: { client: temporal.client, taskQueue: temporal.taskQueue },
     ingest: ingestDeps({ db: db.db, temporal: temporal.client, taskQueue: temporal.taskQueue, scoring: opts.scoring, triggers }),

@@ -12,10 +12,11 @@ import { entryHistory, runningRunIds, upsertContactByExternalId } from '../../sr
 import { routeEvent } from '../../src/ingest/router';
 import { startTestStack, type TestStack } from '../helpers/stack';
 
+const templates = await loadTemplateCatalog(TEMPLATES_DIR);
+
 /** dbTriggerSource keeps plans (immutable per version) but reads which version is live on every call. */
 describe('dbTriggerSource', () => {
   let db: Awaited<ReturnType<typeof createTestDatabase>>;
-  const templates = loadTemplateCatalog(TEMPLATES_DIR);
   const source = readFileSync('journeys/new-lead-nurture.yaml', 'utf8');
 
   beforeAll(async () => {

@@ -8,7 +8,7 @@ import { loadTemplateCatalog } from '../../src/templates/catalog';
 
 export const JOURNEYS = fileURLToPath(new URL('../../journeys/', import.meta.url));
 export const SAMPLES = ['new-lead-nurture', 'webinar-follow-up', 'mql-handoff', 'stale-opportunity', 'industry-content', 'renewal-reminder'] as const;
-export const catalog = loadTemplateCatalog(`${JOURNEYS}templates`);
+export const catalog = await loadTemplateCatalog(`${JOURNEYS}templates`);
 
 export function readJourney(name: string): string {
   return readFileSync(`${JOURNEYS}${name}.yaml`, 'utf8');

@@ -76,7 +76,7 @@ describe('template injection', () => {
     acts = createActivities({
       db: db.db,
       mailer,
-      renderer: createRenderer(),
+      renderer: await createRenderer(),
       text: createTextRenderer(TEMPLATES_DIR),
       sms: createOutboxSmsSender(async () => 'outbox-id'),
       smsProvider: 'outbox',

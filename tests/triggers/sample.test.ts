@@ -8,7 +8,7 @@ import { JOURNEYS_DIR, TEMPLATES_DIR } from '../../src/paths';
 import { simulateCommand, type CliIo } from '../../src/cli/journey-commands';
 import { loadTemplateCatalog } from '../../src/templates/catalog';
 
-const catalog = loadTemplateCatalog(TEMPLATES_DIR);
+const catalog = await loadTemplateCatalog(TEMPLATES_DIR);
 const read = (f: string) => readFileSync(path.join(JOURNEYS_DIR, f), 'utf8');
 const compiled = compileJourney(read('renewal-reminder.yaml'), { file: 'journeys/renewal-reminder.yaml', templates: catalog });
 const contact = JSON.parse(read('samples/renewal-reminder/contact.json')) as Contact;

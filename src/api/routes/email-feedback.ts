@@ -62,7 +62,13 @@ function parse<T extends z.ZodType>(schema: T, body: unknown, what: string): z.o
   return r.data;
 }
 
-export function emailFeedbackRoutes(deps: { db: Db; ingest: IngestDeps; options: EmailFeedbackOptions }) {
+export function emailFeedbackRoutes(deps: {
+  db: Db;
+  ingest: IngestDeps;
+  options: EmailFeedbackOptions;
+  /** The link-signing secrets, which also sign VERP return paths: a raw report is matched by the one it names. */
+  secrets: readonly string[];
+}) {
   const o = deps.options;
   const apply = (fb: Feedback) => applyFeedback({ db: deps.db, ingest: deps.ingest, options: o.deliverability ?? DEFAULT_DELIVERABILITY }, fb);
   const answer = (results: FeedbackResult[]) => ({ status: results.some((r) => r.matched) || results.length === 0 ? 200 : 202, body: { results } });
@@ -84,7 +90,7 @@ export function emailFeedbackRoutes(deps: { db: Db; ingest: IngestDeps; options:
       path: EMAIL_REPORTS_PATH,
       tag: 'email',
       summary:
-        'A raw bounce or complaint report (RFC 3464 DSN or RFC 5965 ARF), posted by the mail server of the bounce mailbox as message/rfc822: matched to our message by Message-ID or X-Itinera-Idempotency-Key; a hard bounce suppresses the address, soft bounces count towards BOUNCE_SOFT_LIMIT, a policy bounce (5.7.x) is reported only, a complaint suppresses marketing; emits email.bounced / email.complained; the same report twice is applied once',
+        'A raw bounce or complaint report (RFC 3464 DSN or RFC 5965 ARF), posted by the mail server of the bounce mailbox as message/rfc822: matched to our message by Message-ID, X-Itinera-Idempotency-Key or the signed VERP address it was delivered to (X-Original-To, Delivered-To, Envelope-To or To: bounces+<token>@BOUNCE_VERP_DOMAIN); a hard bounce suppresses the address, soft bounces count towards BOUNCE_SOFT_LIMIT, a policy bounce (5.7.x) is reported only, a complaint suppresses marketing; emits email.bounced / email.complained; the same report twice is applied once',
       auth: ['integration', 'ops'],
       parse: (req, res, next) =>
         readRaw(req, res, (err?: unknown) => {
@@ -98,7 +104,7 @@ export function emailFeedbackRoutes(deps: { db: Db; ingest: IngestDeps; options:
         if (typeof req.body !== 'string') throw new DomainError('unsupported_media_type', 415, `Send the report as the body with Content-Type ${RAW_TYPES[0]}.`);
         if (req.body.length === 0) throw new ValidationError('The request body is empty.', [{ path: 'body', message: 'send the report as message/rfc822' }]);
         try {
-          return answer([await applyRawReport({ db: deps.db, ingest: deps.ingest, options: o.deliverability ?? DEFAULT_DELIVERABILITY }, Buffer.from(req.body, 'latin1'))]);
+          return answer([await applyRawReport({ db: deps.db, ingest: deps.ingest, options: o.deliverability ?? DEFAULT_DELIVERABILITY, secrets: deps.secrets }, Buffer.from(req.body, 'latin1'))]);
         } catch (err) {
           if (err instanceof ReportError) throw new DomainError('not_a_report', 422, `This is not a report we can apply: ${err.message}.`, [{ path: 'body', message: err.message }]);
           throw err;

@@ -208,8 +208,8 @@ export function journeyRoutes(deps: JourneyRouteDeps) {
   const templates = () => loadTemplateCatalog(deps.templatesDir ?? TEMPLATES_DIR);
   const label = (id: string) => `${id} (draft)`;
   /** What every compile here is given: the file name errors carry, the template catalog and OUTBOUND_ALLOW. */
-  const compileOptions = (file: string) => ({ file, templates: templates(), outboundAllow: deps.outboundAllow, ...(deps.topics ? { topics: deps.topics } : {}) });
-  const compileDraft = (id: string, source: string) => compileJourney(source, compileOptions(label(id)));
+  const compileOptions = async (file: string) => ({ file, templates: await templates(), outboundAllow: deps.outboundAllow, ...(deps.topics ? { topics: deps.topics } : {}) });
+  const compileDraft = async (id: string, source: string) => compileJourney(source, await compileOptions(label(id)));
 
   async function findJourney(id: string) {
     const [j] = await db.select().from(journeys).where(eq(journeys.id, id));
@@ -242,7 +242,7 @@ export function journeyRoutes(deps: JourneyRouteDeps) {
     if (ref !== 'draft') return loadPlan(db, id, ref);
     const j = await findJourney(id);
     if (j.draftSource === null) throw new NotFoundError('Draft of journey', id);
-    const r = compileDraft(id, j.draftSource);
+    const r = await compileDraft(id, j.draftSource);
     if (!r.ok) throw invalidJourney(r.errors);
     return r.plan;
   }
@@ -285,11 +285,11 @@ export function journeyRoutes(deps: JourneyRouteDeps) {
       },
       handler: async ({ req }) => {
         const source = readSource(req);
-        const compiled = compileJourney(source, compileOptions('draft'));
+        const compiled = compileJourney(source, await compileOptions('draft'));
         const { id, name } = identify(source, compiled);
         const inserted = await db.insert(journeys).values({ id, name, status: 'draft', draftSource: source }).onConflictDoNothing().returning({ id: journeys.id });
         if (inserted.length === 0) throw new DomainError('journey_exists', 409, `Journey "${id}" already exists; update it with PUT /v1/journeys/${id}/draft`);
-        return { status: 201, headers: { Location: `/v1/journeys/${id}` }, body: { ...(await detail(id)), validation: validation(compileDraft(id, source)) } };
+        return { status: 201, headers: { Location: `/v1/journeys/${id}` }, body: { ...(await detail(id)), validation: validation(await compileDraft(id, source)) } };
       },
     }),
     defineRoute({
@@ -306,7 +306,7 @@ export function journeyRoutes(deps: JourneyRouteDeps) {
       },
       handler: async ({ req }) => {
         const source = readSource(req);
-        const r = compileJourney(source, { ...compileOptions('draft'), knownEventTypes: await seenEventTypes(db) });
+        const r = compileJourney(source, { ...(await compileOptions('draft')), knownEventTypes: await seenEventTypes(db) });
         let latest: { version: number; hash: string } | undefined;
         if (r.ok) {
           [latest] = await db
@@ -337,7 +337,7 @@ export function journeyRoutes(deps: JourneyRouteDeps) {
       },
       handler: async ({ params, req }) => {
         const source = readSource(req);
-        const compiled = compileDraft(params.id, source);
+        const compiled = await compileDraft(params.id, source);
         const { id, name } = identify(source, compiled);
         if (id !== params.id) {
           throw invalidJourney([{ file: label(params.id), path: 'id', message: `"${id}" is not this journey's id "${params.id}" (an id cannot change: create a new journey instead)` }]);
@@ -472,7 +472,7 @@ export function journeyRoutes(deps: JourneyRouteDeps) {
       handler: async ({ params }) => {
         const j = await findJourney(params.id);
         if (j.draftSource === null) throw new NotFoundError('Draft of journey', params.id);
-        const r = compileJourney(j.draftSource, { ...compileOptions(label(params.id)), knownEventTypes: await seenEventTypes(db) });
+        const r = compileJourney(j.draftSource, { ...(await compileOptions(label(params.id))), knownEventTypes: await seenEventTypes(db) });
         if (!r.ok) throw invalidJourney(r.errors);
         const hash = contentHash(r.plan);
         const [latest] = j.latestVersion
@@ -501,7 +501,7 @@ export function journeyRoutes(deps: JourneyRouteDeps) {
         const j = await findJourney(params.id);
         if (j.status === 'archived') throw new DomainError('journey_archived', 409, `Journey "${j.id}" is archived: it cannot be published again`);
         if (j.draftSource === null) throw new NotFoundError('Draft of journey', params.id);
-        const options = compileOptions(label(j.id));
+        const options = await compileOptions(label(j.id));
         const r = compileJourney(j.draftSource, { ...options, knownEventTypes: await seenEventTypes(db) });
         if (!r.ok) throw invalidJourney(r.errors);
         // A draft saved through the API always has this id; a file published from elsewhere must not land here.

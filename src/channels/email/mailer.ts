@@ -37,6 +37,11 @@ export interface OutgoingEmail {
   idempotencyKey?: string;
   /** Explicit Message-ID (`<id@domain>`); by default derived from the idempotency key. */
   messageId?: string;
+  /**
+   * The SMTP envelope sender (MAIL FROM, the Return-Path receivers send reports to): a VERP address
+   * (src/deliverability/verp.ts). @default the From address
+   */
+  envelopeFrom?: string;
 }
 
 export interface SendResult {
@@ -193,6 +198,7 @@ function toMailOptions(msg: OutgoingEmail, messageIdDomain: string | undefined, 
   if (msg.html !== undefined && msg.html !== '') opts.html = msg.html;
   if (msg.text !== undefined) opts.text = msg.text;
   if (msg.replyTo !== undefined) opts.replyTo = msg.replyTo;
+  if (msg.envelopeFrom !== undefined) opts.envelope = { from: msg.envelopeFrom, to: msg.to };
   return opts;
 }
 

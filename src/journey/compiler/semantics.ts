@@ -133,6 +133,11 @@ export class Checker {
         const layout = this.catalog.layouts[v.layout];
         if (!layout) this.error(path, `${file}/html.hbs uses layout ${show(v.layout)}, which is not in journeys/templates/_layouts/`);
         else layout.forEach((x) => vars.add(x));
+        // An MJML error (with MJML's line) or a Handlebars one in the layout this template is placed in.
+        for (const p of this.catalog.problems) {
+          if (!isLayoutFile(p.file, v.layout)) continue;
+          this.error(path, `layout file ${p.file}${p.line !== undefined ? `:${p.line}` : ''} does not compile: ${p.message}`);
+        }
       }
       for (const partial of v.partials) {
         const pv = this.catalog.partials[partial];
@@ -144,6 +149,9 @@ export class Checker {
     return Object.keys(variants).sort();
   }
 }
+
+const isLayoutFile = (file: string, layout: string) =>
+  ['mjml', 'hbs'].some((ext) => file.replace(/\\/g, '/').endsWith(`/_layouts/${layout}.${ext}`));
 
 function unknownVariable(v: string): string {
   return `uses {{${v}}}, which no contact field provides (use contact.<field>, contact.attributes.<name>, event.<property>, owner.name, journey.name or links.unsubscribe)`;

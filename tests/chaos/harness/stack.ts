@@ -193,7 +193,7 @@ export async function startChaosStack(opts: ChaosStackOptions): Promise<ChaosSta
 
     const source = readFileSync(JOURNEY_FILE, 'utf8').replaceAll('__WEBHOOK_URL__', receiver.url);
     // The receiver is on 127.0.0.1: published with the OUTBOUND_ALLOW the worker gets below.
-    await publishJourney(database.db, source, { templates: loadTemplateCatalog(TEMPLATES_DIR), outboundAllow: parseOutboundAllow('127.0.0.1').allow });
+    await publishJourney(database.db, source, { templates: await loadTemplateCatalog(TEMPLATES_DIR), outboundAllow: parseOutboundAllow('127.0.0.1').allow });
 
     const connection = await Connection.connect({ address: temporalAddress });
     cleanups.push(() => connection.close());
