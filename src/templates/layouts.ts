@@ -7,7 +7,8 @@
  * - `<name>.hbs`: hand-written HTML, used as it is.
  *
  * Compiling happens when the templates are loaded — `itinera validate` and publishing (the catalog, which reports MJML
- * errors as compiler errors naming the file and line) and once when a worker creates its renderer — never when an
+ * errors as compiler errors naming the file and line) and once when a worker creates its renderer, each distinct source
+ * once per process (`compileMjml` keeps the results) — never when an
  * email is sent: the renderer receives the compiled HTML and has no MJML code of its own (src/templates/email.ts takes
  * only this module's types). `mjml` is imported on first use only, so a process that never compiles a layout never
  * loads it.
@@ -38,8 +39,29 @@ export type CompiledLayouts = {
 
 const LAYOUT_EXTENSIONS = ['.mjml', '.hbs'] as const;
 
+type MjmlResult = { html: string } | { problems: TemplateProblem[] };
+
+/**
+ * Results by file and source text: the API loads the catalog for every validate and publish request (the editor
+ * validates as the marketer types), and a layout's source rarely changes, so each distinct source compiles once per
+ * process. Bounded: the oldest entry goes when a new one would pass the limit.
+ */
+const compiled = new Map<string, Promise<MjmlResult>>();
+const MAX_COMPILED = 32;
+
 /** Compiles one MJML source. Problems carry MJML's line numbers (of `file`). */
-export async function compileMjml(source: string, file: string): Promise<{ html: string } | { problems: TemplateProblem[] }> {
+export function compileMjml(source: string, file: string): Promise<MjmlResult> {
+  const key = `${file}\0${source}`;
+  let result = compiled.get(key);
+  if (!result) {
+    if (compiled.size >= MAX_COMPILED) compiled.delete(compiled.keys().next().value!);
+    result = compileMjmlNow(source, file);
+    compiled.set(key, result);
+  }
+  return result;
+}
+
+async function compileMjmlNow(source: string, file: string): Promise<MjmlResult> {
   const { default: mjml2html } = await import('mjml');
   try {
     const result = await mjml2html(source, {

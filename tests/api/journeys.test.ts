@@ -225,7 +225,7 @@ describe('journeys API', () => {
       await request(stack.app).post('/v1/events').set(as('integration')).send({ id: 'lang-1', type: 'webinar.attended', contact: { externalId: 'lang-1' } }).expect(202);
       const r = await get('/v1/journey-schema').expect(200);
       expect(r.body.schema).toEqual(JSON.parse(readFileSync(new URL('../../journeys/journey.schema.json', import.meta.url), 'utf8')));
-      const catalog = loadTemplateCatalog(TEMPLATES_DIR).templates;
+      const catalog = (await loadTemplateCatalog(TEMPLATES_DIR)).templates;
       expect(r.body.templates).toEqual({ email: Object.keys(catalog.email).sort(), sms: Object.keys(catalog.sms).sort(), chat: Object.keys(catalog.chat).sort() });
       expect(r.body.templates.email).toContain('welcome');
       expect(r.body.eventTypes).toContain('webinar.attended');

@@ -409,7 +409,7 @@ export function journeyRoutes(deps: JourneyRouteDeps) {
         },
       },
       handler: async () => {
-        const catalog = templates().templates;
+        const catalog = (await templates()).templates;
         const names = (k: keyof typeof catalog) => Object.keys(catalog[k]).sort();
         return {
           body: {
