@@ -12,6 +12,14 @@ import { applyDealEvent } from './deals';
 import { FUNNEL_STAGES, type FunnelStage } from './stages';
 import { utmOf } from './utm';
 import { ts } from './rows';
+import { markAttributionDirty } from '../db/queries';
+
+/**
+ * A CTE marking the contact for the credit rollup (credits.ts) in the statement that changes its conversions or
+ * touches. An upsert, not `do nothing`: it waits for a drain that holds the mark, so the mark outlives that drain.
+ */
+const markCredits = (contactId: string) =>
+  sql`credit_mark as (insert into attribution_dirty (contact_id) values (${contactId}) on conflict (contact_id) do update set marked_at = excluded.marked_at)`;
 
 export type AnalyticsEvent = { id: string; type: string; contactId: string; properties: Record<string, unknown>; occurredAt: Date };
 
@@ -74,6 +82,7 @@ async function reachStage(tx: DbOrTx, contactId: string, stage: FunnelStage, at:
     ? sql`(contact_funnel.moved_at is null or excluded.moved_at >= contact_funnel.moved_at)`
     : sql`(contact_funnel.moved_at is null or (excluded.moved_at >= contact_funnel.moved_at and ${rank('excluded.current_stage')} > ${rank('contact_funnel.current_stage')}))`;
   await tx.execute(sql`
+    with ${markCredits(contactId)}
     insert into contact_funnel (contact_id, ${col}, entered_at, current_stage, moved_at)
     values (${contactId}, ${ts(at)}, ${ts(at)}, ${stage}, ${ts(at)})
     on conflict (contact_id) do update set
@@ -89,7 +98,13 @@ export async function applyAnalytics(db: Db, e: AnalyticsEvent, opts: AnalyticsO
   const salesTouch = SALES_TOUCH.has(e.type);
   const utm = utmOf(e.type, e.properties);
   const writes: ((tx: DbOrTx) => Promise<unknown>)[] = [];
-  if (deal) writes.push((tx) => applyDealEvent(tx, { ...e, type: e.type as Parameters<typeof applyDealEvent>[1]['type'] }, opts.currency));
+  if (deal) {
+    writes.push(async (tx) => {
+      const d = await applyDealEvent(tx, { ...e, type: e.type as Parameters<typeof applyDealEvent>[1]['type'] }, opts.currency);
+      // The deal's contacts (a deal moved to another contact takes its revenue from the first one).
+      if (d) await markAttributionDirty(tx, d.contactIds);
+    });
+  }
   if (stage) writes.push((tx) => reachStage(tx, e.contactId, stage.stage, e.occurredAt, stage.authoritative));
   if (salesTouch) {
     writes.push((tx) =>
@@ -102,7 +117,7 @@ export async function applyAnalytics(db: Db, e: AnalyticsEvent, opts: AnalyticsO
     // One statement: the touch, and the contact's first touch (by occurred_at) naming its source, medium and campaign.
     writes.push((tx) =>
       tx.execute(sql`
-        with touch as (
+        with ${markCredits(e.contactId)}, touch as (
           insert into analytics_touches (event_id, contact_id, occurred_at, utm_source, utm_medium, utm_campaign)
           values (${e.id}, ${e.contactId}, ${ts(e.occurredAt)}, ${utm.source}, ${utm.medium}, ${utm.campaign})
           on conflict (event_id) do nothing

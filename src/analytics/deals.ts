@@ -99,14 +99,15 @@ export function foldDeal(rows: readonly DealEventRow[], defaultCurrency: string)
 }
 
 /**
- * Stores one deal event and rewrites its deal from all its events. Returns the deal, or undefined when the event names
- * no deal (a payment without `deal_id`).
+ * Stores one deal event and rewrites its deal from all its events. Returns the deal and every contact an event of it
+ * named (the deal belongs to the latest; a deal moved between contacts changes both), or undefined when the event
+ * names no deal (a payment without `deal_id`).
  */
 export async function applyDealEvent(
   tx: DbOrTx,
   event: { id: string; type: DealEventType; contactId: string; properties: Record<string, unknown>; occurredAt: Date },
   defaultCurrency: string,
-): Promise<DealState | undefined> {
+): Promise<{ deal: DealState; contactIds: string[] } | undefined> {
   const fields = dealFieldsOf(event.type, event.properties);
   if (fields?.dealId === undefined) return undefined;
   // Serializes concurrent events of one deal: the second fold sees the first one's event.
@@ -133,7 +134,7 @@ export async function applyDealEvent(
     lastEventAt: d.lastEventAt,
   };
   await tx.insert(deals).values({ id: d.id, ...values }).onConflictDoUpdate({ target: deals.id, set: { ...values, updatedAt: new Date() } });
-  return d;
+  return { deal: d, contactIds: [...new Set(rows.map((r) => r.contactId))] };
 }
 
 const sqlLock = (dealId: string) => sql`select pg_advisory_xact_lock(hashtext(${`deal:${dealId}`}))`;
