@@ -13,6 +13,7 @@ import { applyAnalytics } from '../../src/analytics/apply';
 import { ATTRIBUTION_MODELS } from '../../src/analytics/attribution';
 import { campaignReport, type CampaignReport } from '../../src/analytics/campaigns';
 import { drainCredits, markAllDirty } from '../../src/analytics/credits';
+import { rowsOf } from '../../src/analytics/rows';
 import { upsertRunProjection } from '../../src/db/queries';
 import { campaigns, contacts } from '../../src/db/schema';
 import { createTestDatabase } from '../helpers/db';
@@ -126,13 +127,13 @@ describe('credit rollup = request-time attribution', () => {
           }
         }
         // Nothing left marked after a report, and a rebuild from scratch gives the same sums as the increments did.
-        expect((await db.db.execute(sql`select count(*)::int as n from attribution_dirty`)).rows[0]).toEqual({ n: 0 });
+        expect(rowsOf(await db.db.execute(sql`select count(*)::int as n from attribution_dirty`))[0]).toEqual({ n: 0 });
         const sums = sql`select model, day::text, conversion, touch_kind, touch_key, currency, credit::text, amount::text, priced from attribution_credits where credit <> 0 or amount <> 0 or priced <> 0 order by 1, 2, 3, 4, 5, 6`;
-        const incremental = (await db.db.execute(sums)).rows;
+        const incremental = rowsOf(await db.db.execute(sums));
         await db.db.execute(sql`truncate attribution_contact_credits, attribution_credits`);
         await markAllDirty(db.db);
         await drainCredits(db.db);
-        expect((await db.db.execute(sums)).rows).toEqual(incremental);
+        expect(rowsOf(await db.db.execute(sums))).toEqual(incremental);
       }),
       { numRuns: 40 },
     );
