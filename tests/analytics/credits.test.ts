@@ -139,6 +139,49 @@ describe('credit rollup = request-time attribution', () => {
     );
   });
 
+  it('events applied concurrently (group-committed in one transaction) leave every table as applied one by one', async () => {
+    const people = [randomUUID(), randomUUID(), randomUUID()];
+    await db.db.insert(contacts).values(people.map((id, i) => ({ id, externalId: `g-${i}` })));
+    const snapshot = async () => ({
+      funnel: rowsOf(await db.db.execute(sql`select * from contact_funnel order by contact_id`)),
+      deals: rowsOf(await db.db.execute(sql`select id, contact_id, company, amount, currency, stage, status, owner_id, opened_at, closed_at, regressions, paid, last_event_at from deals order by id`)),
+      dealEvents: rowsOf(await db.db.execute(sql`select * from deal_events order by event_id`)),
+      touches: rowsOf(await db.db.execute(sql`select * from analytics_touches order by event_id`)),
+      marked: rowsOf(await db.db.execute(sql`select contact_id from attribution_dirty order by contact_id`)),
+    });
+    const clear = () => db.db.execute(sql`truncate contact_funnel, analytics_touches, deal_events, deals, attribution_dirty`);
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.record({ who: fc.integer({ min: 0, max: 2 }), step }), { minLength: 2, maxLength: 25 }), async (steps) => {
+        run++;
+        const events = steps.flatMap(({ who, step: s }, i) => {
+          const contactId = people[who]!;
+          const id = `g${run}-${i}`;
+          const occurredAt = new Date(T0 + ('h' in s ? s.h : 0) * HOUR);
+          switch (s.t) {
+            case 'touch':
+              return [{ id, type: 'page.viewed', contactId, occurredAt, properties: { utm_campaign: s.key } }];
+            case 'stage':
+              return [{ id, type: 'contact.updated', contactId, occurredAt, properties: { changes: { lifecycle_stage: { to: s.stage } } } }];
+            case 'signal':
+              return [{ id, type: s.type, contactId, occurredAt, properties: {} }, { id: `${id}-t`, type: 'sales.touched', contactId, occurredAt, properties: {} }];
+            case 'deal':
+              return [{ id, type: s.type, contactId, occurredAt, properties: { deal_id: `g${run}-${s.deal}`, to: s.stage, ...(s.amount !== null ? { amount: s.amount } : {}), ...(s.currency !== null ? { currency: s.currency } : {}) } }];
+            default:
+              return [];
+          }
+        });
+        await clear();
+        for (const e of events) await applyAnalytics(db.db, e, { currency: 'USD' });
+        const oneByOne = await snapshot();
+        await clear();
+        await Promise.all(events.map((e) => applyAnalytics(db.db, e, { currency: 'USD' })));
+        expect(await snapshot()).toEqual(oneByOne);
+      }),
+      { numRuns: 30 },
+    );
+  });
+
   it('a report on a range of whole days reads the rollup, not the conversions', async () => {
     await db.db.execute(sql`truncate contact_funnel, analytics_touches, deal_events, deals, journey_run_steps, campaigns, attribution_dirty, attribution_contact_credits, attribution_credits`);
     const contactId = randomUUID();
