@@ -15,17 +15,20 @@
  * - ROI = (revenue − spend) / spend and cost per X = spend / X, both in the reporting currency; null when spend or
  *   revenue has a currency without a rate, or the divisor is zero.
  */
-import { and, asc, eq, sql, type SQL } from 'drizzle-orm';
-import type { DbOrTx } from '../db/client';
+import { and, asc, eq, sql } from 'drizzle-orm';
+import type { Db, DbOrTx } from '../db/client';
 import { campaigns, journeys, journeyVersions } from '../db/schema';
 import type { JourneyPlan } from '../journey/plan';
 import { shares, touchesOf, type AttributionOptions } from './attribution';
+import { creditInSql, emptyAcc, mergeAcc, touchId, type Acc, type CampaignReportQuery, type Credits } from './credit-sql';
+import { rolledUpCredits } from './credits';
 import { addTo, money, perUnit, roiOf, round6, type FxOptions, type Money } from './money';
 import { num, rowsOf, ts } from './rows';
 
+export type { CampaignReportQuery };
+
 export type CampaignRow = typeof campaigns.$inferSelect;
 
-export type CampaignReportQuery = AttributionOptions & { from: Date; to: Date };
 
 export type Credited = { leads: number; mqls: number; sqls: number; deals: number; revenue: Money };
 
@@ -58,101 +61,24 @@ export type CampaignReport = {
   totals: Credited & { unpricedDeals: number };
 };
 
-type Acc = { leads: number; mqls: number; sqls: number; deals: number; revenue: Record<string, number> };
-const emptyAcc = (): Acc => ({ leads: 0, mqls: 0, sqls: 0, deals: 0, revenue: {} });
 const done = (a: Acc, fx: FxOptions): Credited => ({ leads: round6(a.leads), mqls: round6(a.mqls), sqls: round6(a.sqls), deals: round6(a.deals), revenue: money(a.revenue, fx) });
-const KINDS = new Set(['leads', 'mqls', 'sqls', 'deals']);
 
-/**
- * The share expression of a model over the joined (conversion, touch) rows `x` (see attribution.ts for the formulas;
- * order by time, then kind and key in byte order, as `shares` sorts them).
- */
-function shareSql(opts: AttributionOptions): SQL {
-  switch (opts.model) {
-    case 'first_touch':
-      return sql`(case when x.rn = 1 then 1.0 else 0.0 end)::float8`;
-    case 'last_touch':
-      return sql`(case when x.rn = x.n then 1.0 else 0.0 end)::float8`;
-    case 'linear':
-      return sql`(1.0 / x.n)::float8`;
-    case 'time_decay':
-      return sql`(x.w / sum(x.w) over (partition by x.cid))::float8`;
+/** Credits per campaign (by its UTM value and journeys) and to touches of no campaign. */
+function byCampaign(c: Credits, all: CampaignRow[]): { buckets: Map<string, Acc>; other: Acc } {
+  const owner = new Map<string, string>();
+  for (const cp of all) {
+    if (cp.utmCampaign !== null) owner.set(touchId('utm', cp.utmCampaign), cp.id);
+    for (const j of cp.journeyIds) owner.set(touchId('journey', j), cp.id);
   }
-}
-
-/**
- * Credits every conversion in [from, to) to touches by the model, in one statement: conversions (stage entries worth
- * 1, won deals worth their amount), joined to their contact's touches in the lookback window, shared by the model and
- * summed per campaign (null: a touch of no campaign), kind and currency; conversions without touches are summed apart.
- */
-async function creditInSql(db: DbOrTx, q: CampaignReportQuery): Promise<{ buckets: Map<string, Acc>; other: Acc; unattributed: Acc; total: Acc; unpriced: number }> {
-  const lookback = sql`(${q.lookbackDays}::float8 * interval '1 day')`;
-  const halfLifeSeconds = q.halfLifeDays * 86_400;
-  const res = await db.execute(sql`
-    with conv as (
-      select row_number() over () as cid, contact_id, at, kind, amount, currency from (
-        select contact_id, entered_at as at, 'leads' as kind, null::numeric as amount, null::text as currency
-          from contact_funnel where entered_at >= ${ts(q.from)} and entered_at < ${ts(q.to)}
-        union all
-        select contact_id, coalesce(mql_at, sql_at, opportunity_at, customer_at), 'mqls', null, null from contact_funnel
-          where coalesce(mql_at, sql_at, opportunity_at, customer_at) >= ${ts(q.from)} and coalesce(mql_at, sql_at, opportunity_at, customer_at) < ${ts(q.to)}
-        union all
-        select contact_id, coalesce(sql_at, opportunity_at, customer_at), 'sqls', null, null from contact_funnel
-          where coalesce(sql_at, opportunity_at, customer_at) >= ${ts(q.from)} and coalesce(sql_at, opportunity_at, customer_at) < ${ts(q.to)}
-        union all
-        select contact_id, closed_at, 'deals', amount, currency from deals
-          where status = 'won' and closed_at >= ${ts(q.from)} and closed_at < ${ts(q.to)}
-      ) c
-    ), touches as (
-      select t.contact_id, t.occurred_at as at, 'utm' as kind, t.utm_campaign as key from analytics_touches t
-        where t.contact_id in (select contact_id from conv) and t.occurred_at < ${ts(q.to)}
-      union all
-      select s.contact_id, s.entered_at, 'journey', s.journey_id from journey_run_steps s
-        where s.seq = 1 and s.contact_id in (select contact_id from conv) and s.entered_at < ${ts(q.to)}
-    ), x as (
-      -- A conversion without a touch in the window is one row with no touch (kind null): unattributed.
-      select c.cid, c.kind as ckind, c.amount, c.currency, t.kind, t.key,
-        count(t.at) over (partition by c.cid) as n,
-        row_number() over (partition by c.cid order by t.at, t.kind collate "C", t.key collate "C") as rn,
-        power(2.0::float8, -extract(epoch from c.at - t.at)::float8 / ${halfLifeSeconds}::float8) as w
-      from conv c left join touches t on t.contact_id = c.contact_id and t.at <= c.at and t.at >= c.at - ${lookback}
-    ), shared as (
-      select x.ckind, x.amount, x.currency, x.kind, x.key, ${shareSql(q)} as share from x where x.kind is not null
-    )
-    select 'credit' as part, cp.id as campaign_id, s.ckind, s.currency, sum(s.share)::float8 as n, sum(s.share * s.amount::float8)::float8 as amount
-      from shared s left join campaigns cp on (s.kind = 'utm' and cp.utm_campaign = s.key) or (s.kind = 'journey' and s.key = any(cp.journey_ids))
-      group by cp.id, s.ckind, s.currency
-    union all
-    select 'unattributed', null, x.ckind, x.currency, count(*)::float8, sum(x.amount)::float8 from x where x.kind is null group by x.ckind, x.currency
-    union all
-    select 'total', null, c.kind, c.currency, count(*)::float8, sum(c.amount)::float8 from conv c group by c.kind, c.currency
-    union all
-    select 'unpriced', null, 'deals', null, count(*)::float8, null from conv c where c.kind = 'deals' and c.amount is null`);
   const buckets = new Map<string, Acc>();
   const other = emptyAcc();
-  const unattributed = emptyAcc();
-  const total = emptyAcc();
-  let unpriced = 0;
-  for (const r of rowsOf(res)) {
-    const kind = String(r.ckind) as keyof Omit<Acc, 'revenue'>;
-    if (r.part === 'unpriced') {
-      unpriced = num(r.n);
-      continue;
-    }
-    if (!KINDS.has(kind)) continue;
-    let acc: Acc;
-    if (r.part === 'total') acc = total;
-    else if (r.part === 'unattributed') acc = unattributed;
-    else if (r.campaign_id === null || r.campaign_id === undefined) acc = other;
-    else {
-      const id = String(r.campaign_id);
-      acc = buckets.get(id) ?? emptyAcc();
-      buckets.set(id, acc);
-    }
-    acc[kind] += num(r.n);
-    if (kind === 'deals' && r.currency !== null && r.currency !== undefined && r.amount !== null && r.amount !== undefined) addTo(acc.revenue, String(r.currency), num(r.amount));
+  for (const [id, acc] of c.touches) {
+    const cid = owner.get(id);
+    const into = cid === undefined ? other : (buckets.get(cid) ?? emptyAcc());
+    if (cid !== undefined) buckets.set(cid, into);
+    mergeAcc(into, acc);
   }
-  return { buckets, other, unattributed, total, unpriced };
+  return { buckets, other };
 }
 
 const COST_KEY: Record<string, 'email' | 'sms' | 'webhook' | 'notify' | undefined> = { email: 'email', sms: 'sms', webhook: 'webhook', chat: 'notify' };
@@ -188,10 +114,20 @@ export async function listCampaigns(db: DbOrTx): Promise<CampaignRow[]> {
   return db.select().from(campaigns).orderBy(asc(campaigns.id));
 }
 
-export async function campaignReport(db: DbOrTx, q: CampaignReportQuery, fx: FxOptions): Promise<CampaignReport> {
+export type CampaignReportOptions = {
+  /**
+   * Where the credits come from: `rollup` reads the credit rollup (credits.ts) for whole UTC days when the model's
+   * parameters are the rolled-up ones and computes the rest at request time; `request-time` computes every credit from
+   * the conversions and touches (the reference; the bench compares the two). @default 'rollup'
+   */
+  credits?: 'rollup' | 'request-time';
+};
+
+export async function campaignReport(db: Db, q: CampaignReportQuery, fx: FxOptions, opts: CampaignReportOptions = {}): Promise<CampaignReport> {
   const all = await listCampaigns(db);
   const byJourney = new Map(all.flatMap((c) => c.journeyIds.map((j) => [j, c.id] as const)));
-  const credited = await creditInSql(db, q);
+  const creditsOf = await (opts.credits === 'request-time' ? creditInSql(db, q) : rolledUpCredits(db, q));
+  const credited = { ...byCampaign(creditsOf, all), unattributed: creditsOf.unattributed, total: creditsOf.total, unpriced: creditsOf.unpriced };
   const costRows = rowsOf(await db.execute(sql`
     select campaign_id, currency, sum(amount) filter (where incurred_on >= ${isoDay(q.from)} and incurred_on < ${isoDay(q.to)})::text as amount, count(*)::int as n
     from campaign_costs group by campaign_id, currency`));

@@ -13,10 +13,11 @@
  * - `order.paid` / `payment.received` with a `deal_id` add to the deal's `paid` in their currency;
  * - an amount without any currency on the deal is in the reporting currency (ANALYTICS_CURRENCY).
  */
-import { asc, eq, sql } from 'drizzle-orm';
+import { asc, eq, sql, type SQLWrapper } from 'drizzle-orm';
 import type { DbOrTx } from '../db/client';
 import { dealEvents, deals } from '../db/schema';
 import { dealFieldsOf, type DealEventType, type DealFieldsOf } from './crm-events';
+import { rowsOf, ts } from './rows';
 
 export type DealEventRow = typeof dealEvents.$inferSelect;
 
@@ -99,25 +100,82 @@ export function foldDeal(rows: readonly DealEventRow[], defaultCurrency: string)
 }
 
 /**
- * Stores one deal event and rewrites its deal from all its events. Returns the deal, or undefined when the event names
- * no deal (a payment without `deal_id`).
+ * Stores one deal event and rewrites its deal from all its events. Returns the deal and every contact an event of it
+ * named (the deal belongs to the latest; a deal moved between contacts changes both), or undefined when the event
+ * names no deal (a payment without `deal_id`).
  */
 export async function applyDealEvent(
   tx: DbOrTx,
   event: { id: string; type: DealEventType; contactId: string; properties: Record<string, unknown>; occurredAt: Date },
   defaultCurrency: string,
+  /** Runs the deal upsert (with whatever the caller adds to the statement); every contact an event of the deal named. */
+  write: (upsertDeal: SQLWrapper, contactIds: string[]) => Promise<unknown>,
 ): Promise<DealState | undefined> {
-  const fields = dealFieldsOf(event.type, event.properties);
+  const row = dealEventRow(event);
+  if (!row) return undefined;
+  // Serializes concurrent events of one deal: the fold below, taken after the lock, sees the events stored before it.
+  await lockDeals(tx, [row.dealId]);
+  const [folded] = await storeAndFold(tx, [row], defaultCurrency);
+  await write(upsertDeals(tx, [folded!.deal]), folded!.contactIds);
+  return folded!.deal;
+}
+
+/** The stored form of a deal event, or undefined when it names no deal (a payment without `deal_id`). */
+export function dealEventRow(event: { id: string; type: string; contactId: string; properties: Record<string, unknown>; occurredAt: Date }): DealEventRow | undefined {
+  const fields = dealFieldsOf(event.type as DealEventType, event.properties);
   if (fields?.dealId === undefined) return undefined;
-  // Serializes concurrent events of one deal: the second fold sees the first one's event.
-  await tx.execute(sqlLock(fields.dealId));
-  await tx
-    .insert(dealEvents)
-    .values({ eventId: event.id, dealId: fields.dealId, contactId: event.contactId, type: event.type, fields: fields as Record<string, unknown>, occurredAt: event.occurredAt })
-    .onConflictDoNothing();
-  const rows = await tx.select().from(dealEvents).where(eq(dealEvents.dealId, fields.dealId)).orderBy(asc(dealEvents.occurredAt));
-  const d = foldDeal(rows, defaultCurrency);
-  const values = {
+  return { eventId: event.id, dealId: fields.dealId, contactId: event.contactId, type: event.type, fields: fields as Record<string, unknown>, occurredAt: event.occurredAt };
+}
+
+/** Takes the deals' advisory locks (in one order, so two writers of the same deals cannot deadlock). */
+export async function lockDeals(tx: DbOrTx, dealIds: readonly string[]): Promise<void> {
+  const keys = [...new Set(dealIds)].sort();
+  if (keys.length === 1) await tx.execute(sqlLock(keys[0]!));
+  else await tx.execute(sql`select pg_advisory_xact_lock(hashtext(k)) from (select unnest(${`{${keys.map((k) => JSON.stringify(k)).join(',')}}`}::text[]) as k order by 1) s`);
+}
+
+/**
+ * Stores the events and folds each of their deals from all its stored events, in one statement (its read does not
+ * see its own insert: the new rows are added here). Call after `lockDeals`.
+ */
+export async function storeAndFold(tx: DbOrTx, rows: readonly DealEventRow[], defaultCurrency: string): Promise<{ deal: DealState; contactIds: string[] }[]> {
+  const dealIds = [...new Set(rows.map((r) => r.dealId))];
+  const values = sql.join(
+    rows.map((r) => sql`(${r.eventId}, ${r.dealId}, ${r.contactId}::uuid, ${r.type}, ${JSON.stringify(r.fields)}::jsonb, ${ts(r.occurredAt)})`),
+    sql`, `,
+  );
+  const stored = rowsOf(
+    await tx.execute(sql`
+      with ins as (
+        insert into deal_events (event_id, deal_id, contact_id, type, fields, occurred_at) values ${values}
+        on conflict (event_id) do nothing
+      )
+      select event_id, deal_id, contact_id, type, fields, occurred_at from deal_events where deal_id in (${sql.join(
+        dealIds.map((d) => sql`${d}`),
+        sql`, `,
+      )})`),
+  ).map(
+    (r): DealEventRow => ({
+      eventId: String(r.event_id),
+      dealId: String(r.deal_id),
+      contactId: String(r.contact_id),
+      type: String(r.type),
+      fields: (typeof r.fields === 'string' ? JSON.parse(r.fields) : r.fields) as Record<string, unknown>,
+      occurredAt: r.occurred_at instanceof Date ? r.occurred_at : new Date(String(r.occurred_at)),
+    }),
+  );
+  const byId = new Map(stored.map((r) => [r.eventId, r]));
+  for (const r of rows) if (!byId.has(r.eventId)) byId.set(r.eventId, r);
+  return dealIds.map((id) => {
+    const mine = [...byId.values()].filter((r) => r.dealId === id);
+    return { deal: foldDeal(mine, defaultCurrency), contactIds: [...new Set(mine.map((r) => r.contactId))] };
+  });
+}
+
+/** The upsert of folded deals (one row each). */
+export function upsertDeals(tx: DbOrTx, folded: readonly DealState[]): SQLWrapper {
+  const rows = folded.map((d) => ({
+    id: d.id,
     contactId: d.contactId,
     company: d.company,
     amount: d.amount === null ? null : d.amount.toFixed(2),
@@ -131,9 +189,15 @@ export async function applyDealEvent(
     regressions: d.regressions,
     paid: Object.fromEntries(Object.entries(d.paid).map(([k, v]) => [k, v.toFixed(2)])),
     lastEventAt: d.lastEventAt,
-  };
-  await tx.insert(deals).values({ id: d.id, ...values }).onConflictDoUpdate({ target: deals.id, set: { ...values, updatedAt: new Date() } });
-  return d;
+    updatedAt: new Date(),
+  }));
+  const set = Object.fromEntries(
+    (['contactId', 'company', 'amount', 'currency', 'stage', 'status', 'ownerId', 'expectedCloseAt', 'openedAt', 'closedAt', 'regressions', 'paid', 'lastEventAt', 'updatedAt'] as const).map((k) => [
+      k,
+      sql.raw(`excluded.${deals[k].name}`),
+    ]),
+  );
+  return tx.insert(deals).values(rows).onConflictDoUpdate({ target: deals.id, set });
 }
 
 const sqlLock = (dealId: string) => sql`select pg_advisory_xact_lock(hashtext(${`deal:${dealId}`}))`;

@@ -2,6 +2,7 @@ import { sql } from 'drizzle-orm';
 import {
   bigserial,
   boolean,
+  date,
   doublePrecision,
   index,
   integer,
@@ -789,3 +790,64 @@ export const campaignCosts = pgTable(
   },
   (t) => [index('campaign_costs_campaign_idx').on(t.campaignId)],
 );
+
+// --- attribution credit rollups (src/analytics/credits.ts) -----------------------------------------------------
+
+/**
+ * Contacts whose attribution credits must be recomputed: marked in the same transaction as any write that can change
+ * their conversions or touches (funnel stage times, won deals, UTM touches, journey entries), cleared by the drain that
+ * recomputed them.
+ */
+export const attributionDirty = pgTable('attribution_dirty', {
+  contactId: uuid('contact_id').primaryKey(),
+  markedAt: timestamp('marked_at', { withTimezone: true }).notNull().defaultNow(),
+});
+
+/**
+ * Each contact's share of the credit rollup (what it added to `attribution_credits`), so a recompute can take the old
+ * contribution back out exactly. Rows as in `attribution_credits`, plus the contact.
+ */
+export const attributionContactCredits = pgTable(
+  'attribution_contact_credits',
+  {
+    contactId: uuid('contact_id').notNull(),
+    model: text('model').notNull(),
+    day: date('day', { mode: 'string' }).notNull(),
+    conversion: text('conversion').notNull(),
+    touchKind: text('touch_kind').notNull(),
+    touchKey: text('touch_key').notNull(),
+    currency: text('currency').notNull(),
+    credit: numeric('credit').notNull(),
+    amount: numeric('amount'),
+    priced: integer('priced').notNull(),
+  },
+  (t) => [index('attribution_contact_credits_contact_idx').on(t.contactId)],
+);
+
+/**
+ * Attribution credits summed per model, UTC day of the conversion, conversion kind (leads, mqls, sqls, deals), touch
+ * (kind utm | journey and its key; `none` = unattributed; `total` = every conversion; `unpriced` = won deals without
+ * amount, these three under model `*`) and currency ('' for none). `credit` is the summed share, `amount` the summed
+ * share × amount, `priced` how many rows carried an amount (so a sum of no amounts stays "no revenue", not 0).
+ */
+export const attributionCredits = pgTable(
+  'attribution_credits',
+  {
+    model: text('model').notNull(),
+    day: date('day', { mode: 'string' }).notNull(),
+    conversion: text('conversion').notNull(),
+    touchKind: text('touch_kind').notNull(),
+    touchKey: text('touch_key').notNull(),
+    currency: text('currency').notNull(),
+    credit: numeric('credit').notNull(),
+    amount: numeric('amount').notNull(),
+    priced: integer('priced').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.model, t.day, t.conversion, t.touchKind, t.touchKey, t.currency] })],
+);
+
+/** Once-per-database facts about the rollups, e.g. that the credit rollup was built from the existing history. */
+export const analyticsRollupState = pgTable('analytics_rollup_state', {
+  name: text('name').primaryKey(),
+  builtAt: timestamp('built_at', { withTimezone: true }).notNull().defaultNow(),
+});

@@ -17,8 +17,11 @@ export type IngestDeps = {
   router: RouterDeps;
   /** The lead-scoring model applied to every ingested event (journeys/scoring.yaml); none disables scoring. */
   scoring?: ScoringModel;
-  /** Deals, funnel and touches kept current from each event (src/analytics/apply.ts). @default { currency: 'USD' } */
-  analytics?: AnalyticsOptions;
+  /**
+   * Deals, funnel and touches kept current from each event (src/analytics/apply.ts); `false` keeps none (the bench's
+   * ingest without rollups). @default { currency: 'USD' }
+   */
+  analytics?: AnalyticsOptions | false;
 };
 
 export type IngestOutcome = { id: string; duplicate: boolean; runs: string[]; notEntered?: { journeyId: string; reason: string }[] };
@@ -42,7 +45,7 @@ export async function ingestEvent(deps: IngestDeps, event: IncomingEvent): Promi
   });
   if (claimed === 'routed') return { id: event.id, duplicate: true, runs: [] };
   // Before routing, so an event whose rollup write failed is still unrouted and applied again by the retry (idempotent).
-  await applyAnalytics(deps.db, event, deps.analytics ?? { currency: 'USD' });
+  if (deps.analytics !== false) await applyAnalytics(deps.db, event, deps.analytics ?? { currency: 'USD' });
   // Scoring runs before routing so a journey that branches on score sees this event's points. Events it emits
   // (lead.mql) take this same path; their ids are deterministic, so a re-delivery cannot emit twice.
   // A contact.updated is the echo of a write (scoring's own among them), not an activity to score.

@@ -13,6 +13,7 @@ import type { TemporalHandle } from './temporal';
 import { createWorker, type ItineraWorker } from './worker';
 import { ingestDeps } from './ingest';
 import { startOutboxSweeper } from '../contacts/outbox';
+import { startCreditRollup } from '../analytics/credits';
 
 export type ProcessWorkerOptions = {
   config: Config;
@@ -57,6 +58,8 @@ export async function createProcessWorker(opts: ProcessWorkerOptions): Promise<P
   });
   // Routes contact.updated / contact.unsubscribed rows whose writer died (or failed to route) after committing them.
   const sweeper = startOutboxSweeper(ingest, { log });
+  // Keeps the attribution credit rollup current between campaign reports (which drain what is left).
+  const credits = startCreditRollup(database.db, { log });
   const { worker, connection } = await createWorker({
     address: temporal.address,
     namespace: config.temporal.namespace,
@@ -75,6 +78,7 @@ export async function createProcessWorker(opts: ProcessWorkerOptions): Promise<P
     mailDescription: description,
     close: async () => {
       await sweeper.stop();
+      await credits.stop();
       await connection.close();
       await mailer.close?.();
     },

@@ -6,9 +6,13 @@ import { journeyRunSteps, messages } from '../../src/db/schema';
 import { createTestDatabase } from '../helpers/db';
 
 const TABLES = [
+  'analytics_rollup_state',
   'analytics_touches',
   'api_key_rate_buckets',
   'api_keys',
+  'attribution_contact_credits',
+  'attribution_credits',
+  'attribution_dirty',
   'audience_launch_entries',
   'audience_launches',
   'campaign_costs',

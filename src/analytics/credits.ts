@@ -1,0 +1,192 @@
+/**
+ * The credit rollup: attribution credits of every conversion, per model, UTC day of the conversion, conversion kind,
+ * touch and currency (attribution_credits), so the campaign report reads pre-summed rows instead of sharing every
+ * conversion among its touches per request.
+ *
+ * A contact's credits depend only on its own conversions and touches, and a touch's share is fixed once both are known
+ * (time decay too: it depends on the time between the touch and the conversion). So the rollup is kept per contact:
+ * - every write that can change a contact's conversions or touches (funnel stage times, deals, UTM touches, journey
+ *   entries) marks the contact in attribution_dirty, in the same transaction (apply.ts, upsertRunProjection);
+ * - `drainCredits` recomputes marked contacts in batches with the request-time formulas (credit-sql.ts): it takes the
+ *   contact's previous contribution (attribution_contact_credits) out of the sums and puts the new one in, in one
+ *   statement, and unmarks them in the same transaction. Late and out-of-order events, stage regressions, deals
+ *   changing currency or amount or moving to another contact: all end as "recompute these contacts".
+ * - the campaign report drains first, so it reads credits exactly as the request-time computation gives them; the
+ *   worker drains every few seconds (`startCreditRollup`) so the report finds little to do.
+ *
+ * Sums are `numeric`: adding and taking out the same contribution leaves no rounding drift behind. The rollup holds the
+ * default half-life and lookback; a report asking for others is computed at request time.
+ *
+ * Concurrency: a drain locks the marks it takes (`for update skip locked`), and writers mark with an upsert that waits
+ * for that lock, so a write committed after the drain read the contact's rows leaves the contact marked again. Drains
+ * run one at a time (an advisory lock), as their sums touch the same rows.
+ */
+import { sql, type SQL } from 'drizzle-orm';
+import type { Db, DbOrTx } from '../db/client';
+import { ATTRIBUTION_MODELS, DEFAULT_HALF_LIFE_DAYS, DEFAULT_LOOKBACK_DAYS, type AttributionOptions } from './attribution';
+import { addCreditRow, conversionsSql, creditInSql, emptyCredits, joinedSql, mergeCredits, shareSql, type CampaignReportQuery, type Credits } from './credit-sql';
+import { rowsOf } from './rows';
+
+/** The half-life and lookback the rollup holds. */
+export const ROLLED_UP: Pick<AttributionOptions, 'halfLifeDays' | 'lookbackDays'> = { halfLifeDays: DEFAULT_HALF_LIFE_DAYS, lookbackDays: DEFAULT_LOOKBACK_DAYS };
+
+const DAY = 86_400_000;
+const BUILT = 'attribution_credits';
+const DRAIN_LOCK = sql`select pg_advisory_xact_lock(hashtext('itinera:attribution_credits'))`;
+
+/** uuid[] literal of ids read from our own uuid columns. */
+const uuidArray = (ids: readonly string[]): SQL => sql`${`{${ids.join(',')}}`}::uuid[]`;
+
+/** Recomputes the credits of these contacts: old contribution out, new one in (one statement). */
+function recomputeSql(ids: readonly string[]): SQL {
+  const contacts = uuidArray(ids);
+  const share = sql.join(
+    ATTRIBUTION_MODELS.map((m) => sql`when ${m} then ${shareSql(m)}`),
+    sql` `,
+  );
+  const models = sql.join(
+    ATTRIBUTION_MODELS.map((m) => sql`(${m})`),
+    sql`, `,
+  );
+  const day = (col: string) => sql.raw(`(${col} at time zone 'UTC')::date`);
+  return sql`
+    with conv as (${conversionsSql({ contacts })}),
+    touches as (
+      select t.contact_id, t.occurred_at as at, 'utm' as kind, t.utm_campaign as key from analytics_touches t where t.contact_id = any(${contacts})
+      union all
+      select s.contact_id, s.entered_at, 'journey', s.journey_id from journey_run_steps s where s.seq = 1 and s.contact_id = any(${contacts})
+    ),
+    x as (${joinedSql(ROLLED_UP)}),
+    fresh as (
+      select x.contact_id, m.model, ${day('x.cat')} as day, x.ckind as conversion, x.kind as touch_kind, x.key as touch_key, coalesce(x.currency, '') as currency,
+        sum((case m.model ${share} end)::numeric) as credit, sum(((case m.model ${share} end) * x.amount::float8)::numeric) as amount, count(x.amount)::int as priced
+      from x cross join (values ${models}) m(model) where x.kind is not null
+      group by 1, 2, 3, 4, 5, 6, 7
+      union all
+      select x.contact_id, '*', ${day('x.cat')}, x.ckind, 'none', '', coalesce(x.currency, ''), count(*), sum(x.amount), count(x.amount)::int
+      from x where x.kind is null group by 1, 3, 4, 7
+      union all
+      select c.contact_id, '*', ${day('c.at')}, c.kind, 'total', '', coalesce(c.currency, ''), count(*), sum(c.amount), count(c.amount)::int
+      from conv c group by 1, 3, 4, 7
+      union all
+      select c.contact_id, '*', ${day('c.at')}, 'deals', 'unpriced', '', '', count(*), null, 0
+      from conv c where c.kind = 'deals' and c.amount is null group by 1, 3
+    ),
+    old as (delete from attribution_contact_credits where contact_id = any(${contacts}) returning *),
+    ins as (
+      insert into attribution_contact_credits (contact_id, model, day, conversion, touch_kind, touch_key, currency, credit, amount, priced)
+      select * from fresh
+    ),
+    delta as (
+      select model, day, conversion, touch_kind, touch_key, currency, sum(credit) as credit, sum(coalesce(amount, 0)) as amount, sum(priced)::int as priced
+      from (
+        select model, day, conversion, touch_kind, touch_key, currency, credit, amount, priced from fresh
+        union all
+        select model, day, conversion, touch_kind, touch_key, currency, -credit, -amount, -priced from old
+      ) d
+      group by 1, 2, 3, 4, 5, 6
+    )
+    insert into attribution_credits (model, day, conversion, touch_kind, touch_key, currency, credit, amount, priced)
+    select * from delta order by 1, 2, 3, 4, 5, 6
+    on conflict (model, day, conversion, touch_kind, touch_key, currency) do update set
+      credit = attribution_credits.credit + excluded.credit,
+      amount = attribution_credits.amount + excluded.amount,
+      priced = attribution_credits.priced + excluded.priced`;
+}
+
+/** Marks every contact with a conversion or touch, once per database: the rollup then builds from the history. */
+async function ensureBuilt(db: Db): Promise<void> {
+  if (built.has(db)) return;
+  await db.transaction(async (tx) => {
+    const inserted = rowsOf(await tx.execute(sql`insert into analytics_rollup_state (name) values (${BUILT}) on conflict do nothing returning name`));
+    if (inserted.length) await markAllDirty(tx);
+  });
+  built.add(db);
+}
+const built = new WeakSet<Db>();
+
+/** Marks every contact that has a conversion or a touch (a rebuild: the next drain recomputes them all). */
+export async function markAllDirty(tx: DbOrTx): Promise<void> {
+  await tx.execute(sql`
+    insert into attribution_dirty (contact_id)
+    select contact_id from contact_funnel union select contact_id from deals
+    union select contact_id from analytics_touches union select contact_id from journey_run_steps where seq = 1
+    on conflict (contact_id) do update set marked_at = now()`);
+}
+
+export type DrainOptions = {
+  /** Contacts per transaction. @default 500 */
+  batch?: number;
+};
+
+/** Recomputes every marked contact; returns how many. */
+export async function drainCredits(db: Db, opts: DrainOptions = {}): Promise<number> {
+  const batch = opts.batch ?? 500;
+  await ensureBuilt(db);
+  let total = 0;
+  for (;;) {
+    const n = await db.transaction(async (tx) => {
+      await tx.execute(DRAIN_LOCK);
+      const ids = rowsOf(await tx.execute(sql`select contact_id from attribution_dirty order by contact_id limit ${batch} for update skip locked`)).map((r) => String(r.contact_id));
+      if (!ids.length) return 0;
+      await tx.execute(recomputeSql(ids));
+      await tx.execute(sql`delete from attribution_dirty where contact_id = any(${uuidArray(ids)})`);
+      return ids.length;
+    });
+    total += n;
+    if (n < batch) return total;
+  }
+}
+
+const iso = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+
+/** The rolled-up credits of conversions on the UTC days [fromDay, toDay) (ms at midnight), for a model. */
+async function readRollup(db: DbOrTx, model: AttributionOptions['model'], fromDay: number, toDay: number): Promise<Credits> {
+  const res = await db.execute(sql`
+    select case touch_kind when 'none' then 'unattributed' when 'total' then 'total' when 'unpriced' then 'unpriced' else 'credit' end as part,
+      touch_kind, touch_key, conversion as ckind, nullif(currency, '') as currency, sum(credit)::float8 as n,
+      case when sum(priced) > 0 then sum(amount)::float8 end as amount
+    from attribution_credits
+    where model in (${model}, '*') and day >= ${iso(fromDay)}::date and day < ${iso(toDay)}::date
+    group by touch_kind, touch_key, conversion, currency`);
+  const out = emptyCredits();
+  for (const r of rowsOf(res)) addCreditRow(out, r);
+  return out;
+}
+
+/**
+ * Credits of the conversions in [from, to): whole UTC days from the rollup (after draining the marked contacts), the
+ * partial days at either end at request time; all at request time when the model's parameters are not the rolled-up
+ * ones or the range holds no whole day.
+ */
+export async function rolledUpCredits(db: Db, q: CampaignReportQuery): Promise<Credits> {
+  const firstDay = Math.ceil(q.from.getTime() / DAY) * DAY;
+  const endDay = Math.floor(q.to.getTime() / DAY) * DAY;
+  if (q.halfLifeDays !== ROLLED_UP.halfLifeDays || q.lookbackDays !== ROLLED_UP.lookbackDays || firstDay >= endDay) return creditInSql(db, q);
+  await drainCredits(db);
+  const out = await readRollup(db, q.model, firstDay, endDay);
+  if (q.from.getTime() < firstDay) mergeCredits(out, await creditInSql(db, { ...q, to: new Date(firstDay) }));
+  if (endDay < q.to.getTime()) mergeCredits(out, await creditInSql(db, { ...q, from: new Date(endDay) }));
+  return out;
+}
+
+/**
+ * Drains every `intervalMs` until stopped (the worker process runs one; several are safe: drains take turns). A
+ * failed drain is logged and retried on the next tick.
+ */
+export function startCreditRollup(
+  db: Db,
+  opts: { intervalMs?: number; log?: { warn: (obj: object, msg: string) => void } } = {},
+): { stop: () => Promise<void> } {
+  let running: Promise<unknown> = Promise.resolve();
+  const timer = setInterval(() => {
+    running = running.then(() => drainCredits(db).catch((err: unknown) => opts.log?.warn({ err }, 'credit rollup drain failed; retrying on the next tick')));
+  }, opts.intervalMs ?? 5000);
+  timer.unref();
+  return {
+    stop: async () => {
+      clearInterval(timer);
+      await running;
+    },
+  };
+}
