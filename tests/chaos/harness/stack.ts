@@ -93,7 +93,8 @@ export type Outcome = {
 
 const POLL_MS = 2000;
 
-async function scratchDatabase(url: string): Promise<{ url: string; drop: () => Promise<void> }> {
+/** A fresh database on the server at `url`, and how to drop it. */
+export async function scratchDatabase(url: string): Promise<{ url: string; drop: () => Promise<void> }> {
   const name = `itinera_chaos_${randomBytes(6).toString('hex')}`;
   const admin = async (q: string) => {
     const c = new pg.Client({ connectionString: url });
