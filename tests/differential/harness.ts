@@ -281,7 +281,7 @@ export interface Production {
   db: Db;
   temporal: { client: Client; taskQueue: string };
   /** A JSON request with the integration key (alternately to each API process where there are several). */
-  request(method: 'PUT' | 'POST', path: string, body: object): Promise<{ status: number; body: any }>;
+  request(method: 'PUT' | 'POST', path: string, body: object): Promise<{ status: number; body: unknown }>;
   /** Messages the SMTP server accepted for this address. */
   emailsTo(address: string): number;
 }
@@ -410,14 +410,14 @@ export async function runCase(d: Driver, j: PreparedJourney, kase: Case, index: 
     consent: { email: 'opted_in', sms: 'opted_in' }, ...body,
   });
   if (put.status !== 200 && put.status !== 201) throw new Error(`PUT contact: ${put.status} ${JSON.stringify(put.body)}`);
-  const contactId = put.body.id as string;
+  const contactId = (put.body as { id: string }).id;
   const contact = toJourneyContact((await findContactById(p.db, contactId))!);
 
   const trigger = j.plan.triggers.find((t) => t.type === 'event' || t.type === 'date');
   if (!trigger || (trigger.type !== 'event' && trigger.type !== 'date')) throw new Error(`${j.id} has neither an event nor a date trigger`);
   let posted: { status: number; body: { accepted: { runs: string[] }[] } };
   if (trigger.type === 'event') {
-    posted = await p.request('POST', '/v1/events', { id: `${externalId}-trigger`, type: trigger.event, contact: { externalId }, properties: kase.trigger });
+    posted = (await p.request('POST', '/v1/events', { id: `${externalId}-trigger`, type: trigger.event, contact: { externalId }, properties: kase.trigger })) as typeof posted;
     if (posted.status !== 202) throw new Error(`POST trigger: ${posted.status} ${JSON.stringify(posted.body)}`);
   } else {
     // A date trigger: the run starts as the sweep starts it (startJourneyRun with the occurrence's key and a
