@@ -94,6 +94,8 @@ describe('differential on the cluster: simulator vs two worker and two API proce
         return { status: res.status, body: await res.json().catch(() => undefined) };
       },
       emailsTo: (address) => smtp.messages.filter((m) => m.envelopeTo.includes(address)).length,
+      // src/worker-main.ts loads journeys/sales/teams.yaml: hand-offs are assigned and record their CRM message.
+      salesDirectory: true,
     };
     suite = differentialSuite({ production, receiverUrl: receiver.url, runTag: `c${SEED.toString(36)}`, concurrency: 12, label: 'differential(cluster)' });
   });

@@ -182,8 +182,12 @@ export interface Observed {
   calendarTimer?: number;
 }
 
-/** What the simulator says production must show (up to the calendar cut, if any). */
-export function expectedView(exp: Expectation, start: Contact): Observed {
+/**
+ * What the simulator says production must show (up to the calendar cut, if any). `salesDirectory`: production assigns
+ * hand-offs from sales teams, and each assignment records its CRM webhook as a `crm` message (sent, or skipped
+ * without CRM_WEBHOOK_URL); without teams a hand-off is only recorded.
+ */
+export function expectedView(exp: Expectation, start: Contact, opts: { salesDirectory?: boolean } = {}): Observed {
   const { sim, cut } = exp;
   const upTo = cut ? cut.at : Infinity;
   const path = cut ? sim.path.slice(0, cut.index + 1) : sim.path;
@@ -194,7 +198,10 @@ export function expectedView(exp: Expectation, start: Contact): Observed {
   return {
     path: path.map((p) => p.stepId),
     outcome: cut ? `waiting at ${path[path.length - 1]!.stepId}` : `${sim.outcome.status}:${sim.outcome.reason}`,
-    messages: actions.filter((a) => SEND_KINDS[a.action.kind]).map((a) => `${a.stepId}:${SEND_KINDS[a.action.kind]}`),
+    messages: actions.flatMap((a) => {
+      const kind = a.action.kind === 'handoff_to_sales' && opts.salesDirectory ? 'crm' : SEND_KINDS[a.action.kind];
+      return kind ? [`${a.stepId}:${kind}`] : [];
+    }),
     emailsDelivered: actions.filter((a) => a.action.kind === 'send_email').length,
     tags: [...contact.tags].sort(),
     attributes: contact.attributes,
@@ -284,6 +291,8 @@ export interface Production {
   request(method: 'PUT' | 'POST', path: string, body: object): Promise<{ status: number; body: unknown }>;
   /** Messages the SMTP server accepted for this address. */
   emailsTo(address: string): number;
+  /** Whether hand-offs are assigned from sales teams (journeys/sales/teams.yaml), as the production worker does. */
+  salesDirectory: boolean;
 }
 
 /** The in-process stack (its express app through supertest, its worker on the dev server) as the production side. */
@@ -296,6 +305,7 @@ export function stackProduction(stack: TestStack): Production {
       return { status: r.status, body: r.body };
     },
     emailsTo: (address) => stack.smtp.messages.filter((m) => m.envelopeTo.includes(address)).length,
+    salesDirectory: false,
   };
 }
 
@@ -436,14 +446,14 @@ export async function runCase(d: Driver, j: PreparedJourney, kase: Case, index: 
   const workflowId = posted.body.accepted[0]!.runs.find((r) => r.startsWith(`journey:${j.id}:`));
   if (!workflowId) {
     const exp = expect_(j.plan, contact, Date.now(), kase);
-    const expected = expectedView(exp, contact);
+    const expected = expectedView(exp, contact, { salesDirectory: p.salesDirectory });
     return { expected, placed: exp.events, start: Date.now(), contact, actual: { ...expected, path: [], outcome: `not started: ${JSON.stringify(posted.body.accepted[0])}` }, diffs: ['production started no run'], late: false };
   }
   // The simulated run starts when the real one did (its first workflow task: the run's "now" at entry), so the
   // first task's queueing on a busy server does not shift the run's absolute instants (goal windows, until_date).
   const start = await until(`${workflowId} to start`, () => firstTaskStarted(client, workflowId));
   const exp = expect_(j.plan, contact, start, kase);
-  const expected = expectedView(exp, contact);
+  const expected = expectedView(exp, contact, { salesDirectory: p.salesDirectory });
   const base = { expected, placed: exp.events, start, contact };
   d.journal.watch(workflowId);
   let late = false;
