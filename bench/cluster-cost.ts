@@ -35,6 +35,7 @@ const arg = (name: string, fallback: string) => {
 };
 const RUNS = Number(arg('runs', '500'));
 const PARK = Number(arg('park', '500'));
+const IDLE_MS = 30_000;
 const WORKER_COUNTS = arg('workers', '1,2').split(',').map(Number);
 const TICKS = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
 
@@ -135,6 +136,13 @@ async function measure(workers: number) {
     // The stack's private Postgres has no password, so its redacted location is its URL.
     const itineraUrl = stack.database.location;
     const temporalDbs = ['temporal', 'temporal_visibility'];
+    // What the server writes with nothing to do (shard leases, queue ack levels, membership heartbeats): the phases'
+    // write counters include it for their duration, so it is measured apart, per second.
+    const idleFrom = await writeCounters(pgc.url);
+    const idleT0 = Date.now();
+    await sleep(IDLE_MS);
+    const idleSeconds = (Date.now() - idleT0) / 1000;
+    const temporalPostgresIdlePerSecond = perRun(await writeCounters(pgc.url), idleFrom, idleSeconds);
     const before = {
       temporal: await Promise.all(temporalDbs.map((d) => footprint(dbUrl(pgc.url, d)))),
       itinera: await footprint(itineraUrl),
@@ -167,7 +175,7 @@ async function measure(workers: number) {
       workerCpuMsEach: cpu.map(Math.round),
     };
     const parked = PARK > 0 ? await park(stack, pgc.url, runsPerSecond) : null;
-    return { workers, historyShards: cluster.historyShards, journeys, parked };
+    return { workers, historyShards: cluster.historyShards, temporalPostgresIdlePerSecond, journeys, parked };
   } finally {
     await stack.stop();
     await cluster.stop();
