@@ -7,6 +7,7 @@ import type { KeyObject } from 'node:crypto';
 import { DEFAULT_DELIVERABILITY, DEFAULT_REPORT_MAX_BYTES } from './deliverability/settings';
 import { MAIL_RELAYS, type MailRelay } from './deliverability/correlation';
 import { sendgridPublicKey } from './deliverability/providers/sendgrid';
+import { SCORING_MODEL_FILE } from './paths';
 import { EMPTY_ALLOW_LIST, literalHostProblem, parseOutboundAllow, type OutboundAllowList } from './net/addresses';
 
 /** The public endpoints Twilio posts to (src/api/routes/sms-webhooks.ts). */
@@ -130,6 +131,7 @@ const EnvSchema = z.object({
   HOST: z.string().default('127.0.0.1'),
   PUBLIC_BASE_URL: z.url().optional(),
   DATA_DIR: z.string().default('.data'),
+  SCORING_MODEL_FILE: z.string().min(1).default(SCORING_MODEL_FILE),
   IMPORT_MAX_BYTES: z.coerce.number().int().min(1024).max(2 ** 31 - 1).default(256 * 1024 * 1024),
   DATABASE_URL: optionalString.pipe(
     z.string().regex(/^postgres(ql)?:\/\//, 'must start with postgres:// or postgresql://').optional(),
@@ -311,6 +313,11 @@ export type Config = {
   host: string;
   publicBaseUrl: string;
   dataDir: string;
+  /**
+   * The lead-scoring model the API and the worker apply to every event and contact change.
+   * @default journeys/scoring.yaml
+   */
+  scoringModelFile: string;
   /** Largest contact import upload, in bytes. @default 256 MiB */
   importMaxBytes: number;
   databaseUrl: string | undefined;
@@ -445,6 +452,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     host: e.HOST,
     publicBaseUrl: (e.PUBLIC_BASE_URL ?? `http://localhost:${e.PORT}`).replace(/\/$/, ''),
     dataDir: e.DATA_DIR,
+    scoringModelFile: e.SCORING_MODEL_FILE,
     importMaxBytes: e.IMPORT_MAX_BYTES,
     databaseUrl: e.DATABASE_URL,
     databasePoolSize: e.DATABASE_POOL_SIZE,

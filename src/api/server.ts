@@ -1,7 +1,6 @@
 // `npm run api`: the production REST API, against TEMPORAL_ADDRESS and DATABASE_URL.
 import { loadConfig } from '../config';
 import { loadScoringModel } from '../scoring/model';
-import { SCORING_MODEL_FILE } from '../paths';
 import { createLogger } from '../logger';
 import { createApi } from '../wiring/api';
 import { startConfiguredBounceMailbox } from '../wiring/bounce-mailbox';
@@ -16,7 +15,7 @@ async function main() {
   const log = createLogger(config.logLevel, 'itinera-api');
   const database = await openMigratedDatabase({ config, log });
   const temporal = await connectTemporal({ config, log, allowDevServer: false });
-  const scoring = await loadScoringModel(SCORING_MODEL_FILE);
+  const scoring = await loadScoringModel(config.scoringModelFile);
   const secrets = resolveSigningSecrets({ config });
   const app = createApi({ config, log, database, temporal, scoring, secrets });
   const server = app.listen(config.port, config.host, () => log.info({ port: config.port, host: config.host, node: process.versions.node }, 'API listening'));

@@ -3,7 +3,7 @@ import { createActivities } from '../activities';
 import type { Config } from '../config';
 import type { DatabaseHandle } from '../db/client';
 import { syncJourneySchedulesExclusive } from '../publishing/schedules';
-import { SALES_FILE, SCORING_MODEL_FILE } from '../paths';
+import { SALES_FILE } from '../paths';
 import { loadSalesDirectory } from '../sales';
 import { loadScoringModel, type ScoringModel } from '../scoring/model';
 import { ensureScoreDecaySchedule } from '../temporal/schedules';
@@ -44,7 +44,7 @@ export type ProcessWorker = {
 export async function createProcessWorker(opts: ProcessWorkerOptions): Promise<ProcessWorker> {
   const { config, log, database, temporal, secrets } = opts;
   const taskQueue = config.temporal.taskQueue;
-  const scoring = await loadScoringModel(SCORING_MODEL_FILE);
+  const scoring = await loadScoringModel(config.scoringModelFile);
   const sales = await loadSalesDirectory(SALES_FILE);
   await ensureScoreDecaySchedule(temporal.client, { taskQueue, timezone: scoring.timezone });
   const schedules = await syncJourneySchedulesExclusive(temporal.client, database, { taskQueue });

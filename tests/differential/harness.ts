@@ -17,12 +17,15 @@
  */
 import request from 'supertest';
 import { and, asc, eq, inArray } from 'drizzle-orm';
+import type { Client } from '@temporalio/client';
 import { temporal as proto } from '@temporalio/proto';
 import { applyContactEffect, type Action } from '../../src/journey/interpreter';
 import { simulate, type SimulationResult } from '../../src/journey/simulator';
 import type { JourneyPlan, PlanStep } from '../../src/journey/plan';
 import type { Contact, Scalar } from '../../src/journey/schema';
 import { toJourneyContact } from '../../src/db/contact-view';
+import type { Db } from '../../src/db/client';
+import { findContactById } from '../../src/db/queries';
 import { contacts, conversions, journeyRunSteps, messages, scoreEvents } from '../../src/db/schema';
 import type { TestStack } from '../helpers/stack';
 import { scaled, TIME_SCALE } from '../helpers/timing';
@@ -179,8 +182,12 @@ export interface Observed {
   calendarTimer?: number;
 }
 
-/** What the simulator says production must show (up to the calendar cut, if any). */
-export function expectedView(exp: Expectation, start: Contact): Observed {
+/**
+ * What the simulator says production must show (up to the calendar cut, if any). `salesDirectory`: production assigns
+ * hand-offs from sales teams, and each assignment records its CRM webhook as a `crm` message (sent, or skipped
+ * without CRM_WEBHOOK_URL); without teams a hand-off is only recorded.
+ */
+export function expectedView(exp: Expectation, start: Contact, opts: { salesDirectory?: boolean } = {}): Observed {
   const { sim, cut } = exp;
   const upTo = cut ? cut.at : Infinity;
   const path = cut ? sim.path.slice(0, cut.index + 1) : sim.path;
@@ -191,7 +198,10 @@ export function expectedView(exp: Expectation, start: Contact): Observed {
   return {
     path: path.map((p) => p.stepId),
     outcome: cut ? `waiting at ${path[path.length - 1]!.stepId}` : `${sim.outcome.status}:${sim.outcome.reason}`,
-    messages: actions.filter((a) => SEND_KINDS[a.action.kind]).map((a) => `${a.stepId}:${SEND_KINDS[a.action.kind]}`),
+    messages: actions.flatMap((a) => {
+      const kind = a.action.kind === 'handoff_to_sales' && opts.salesDirectory ? 'crm' : SEND_KINDS[a.action.kind];
+      return kind ? [`${a.stepId}:${kind}`] : [];
+    }),
     emailsDelivered: actions.filter((a) => a.action.kind === 'send_email').length,
     tags: [...contact.tags].sort(),
     attributes: contact.attributes,
@@ -228,7 +238,7 @@ export class JournalPoller {
   private readonly rows = new Map<string, { stepId: string; enteredAt: number }[]>();
   private readonly watched = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
-  constructor(private readonly stack: TestStack) {}
+  constructor(private readonly db: Db) {}
 
   watch(workflowId: string) {
     this.watched.add(workflowId);
@@ -250,7 +260,7 @@ export class JournalPoller {
     if (this.polling || this.watched.size === 0) return;
     this.polling = true;
     try {
-      const rows = await this.stack.db.db
+      const rows = await this.db
         .select({ workflowId: journeyRunSteps.workflowId, seq: journeyRunSteps.seq, stepId: journeyRunSteps.stepId, enteredAt: journeyRunSteps.enteredAt })
         .from(journeyRunSteps)
         .where(inArray(journeyRunSteps.workflowId, [...this.watched]))
@@ -269,18 +279,48 @@ export class JournalPoller {
   }
 }
 
+/**
+ * Production as the harness sees it: the REST API it posts contacts and events to, itinera's database and the
+ * Temporal server it reads runs from, and the SMTP server the workers deliver to. Either the in-process test stack on
+ * the dev server (stackProduction) or API and worker processes on the cluster (tests/cluster/differential.test.ts).
+ */
+export interface Production {
+  db: Db;
+  temporal: { client: Client; taskQueue: string };
+  /** A JSON request with the integration key (alternately to each API process where there are several). */
+  request(method: 'PUT' | 'POST', path: string, body: object): Promise<{ status: number; body: unknown }>;
+  /** Messages the SMTP server accepted for this address. */
+  emailsTo(address: string): number;
+  /** Whether hand-offs are assigned from sales teams (journeys/sales/teams.yaml), as the production worker does. */
+  salesDirectory: boolean;
+}
+
+/** The in-process stack (its express app through supertest, its worker on the dev server) as the production side. */
+export function stackProduction(stack: TestStack): Production {
+  return {
+    db: stack.db.db,
+    temporal: { client: stack.temporal.client, taskQueue: stack.temporal.taskQueue },
+    async request(method, path, body) {
+      const r = await (method === 'PUT' ? request(stack.app).put(path) : request(stack.app).post(path)).set('Authorization', `Bearer ${stack.keys.integration}`).send(body);
+      return { status: r.status, body: r.body };
+    },
+    emailsTo: (address) => stack.smtp.messages.filter((m) => m.envelopeTo.includes(address)).length,
+    salesDirectory: false,
+  };
+}
+
 export interface Driver {
-  stack: TestStack;
+  production: Production;
   journal: JournalPoller;
-  /** Where webhook steps were pointed (a local receiver). */
+  /** Tells this run's contacts apart from other runs' (external ids and emails). */
   runTag: string;
 }
 
 const toMs = (d: { seconds?: unknown; nanos?: number | null } | null | undefined) => Number(d?.seconds ?? 0) * 1000 + Math.floor((d?.nanos ?? 0) / 1e6);
 
 /** When the run's first workflow task started (the time the workflow's Date.now() had at entry). */
-async function firstTaskStarted(stack: TestStack, workflowId: string): Promise<number | undefined> {
-  const history = await stack.temporal.client.workflow.getHandle(workflowId).fetchHistory();
+async function firstTaskStarted(client: Client, workflowId: string): Promise<number | undefined> {
+  const history = await client.workflow.getHandle(workflowId).fetchHistory();
   const e = (history.events ?? []).find((x) => x.eventType === proto.api.enums.v1.EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED);
   return e ? toMs(e.eventTime) : undefined;
 }
@@ -290,9 +330,9 @@ async function firstTaskStarted(stack: TestStack, workflowId: string): Promise<n
  * when its workflow task started, not when the task completed and the TimerStarted event was written (seconds apart
  * on a busy server): it fires at that task's start plus the duration.
  */
-async function timersOf(stack: TestStack, workflowId: string): Promise<{ startedAt: number; firesAt: number }[]> {
+async function timersOf(client: Client, workflowId: string): Promise<{ startedAt: number; firesAt: number }[]> {
   const { EventType } = proto.api.enums.v1;
-  const history = await stack.temporal.client.workflow.getHandle(workflowId).fetchHistory();
+  const history = await client.workflow.getHandle(workflowId).fetchHistory();
   let taskStarted = 0;
   return (history.events ?? []).flatMap((e) => {
     if (e.eventType === EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED) taskStarted = toMs(e.eventTime);
@@ -328,9 +368,9 @@ export interface CaseOutcome {
 }
 
 /** The run's history in brief (signals, timers, activities), for the report of a divergent case. */
-async function historyLines(stack: TestStack, workflowId: string, start: number): Promise<string[]> {
+async function historyLines(client: Client, workflowId: string, start: number): Promise<string[]> {
   const { EventType } = proto.api.enums.v1;
-  const history = await stack.temporal.client.workflow.getHandle(workflowId).fetchHistory();
+  const history = await client.workflow.getHandle(workflowId).fetchHistory();
   const rel = (t: number) => `+${((t - start) / UNIT_MS).toFixed(2)}u`;
   return (history.events ?? []).flatMap((e) => {
     const at = rel(toMs(e.eventTime));
@@ -358,12 +398,12 @@ async function historyLines(stack: TestStack, workflowId: string, start: number)
 
 /** Runs one case on both sides and compares them. */
 export async function runCase(d: Driver, j: PreparedJourney, kase: Case, index: number): Promise<CaseOutcome> {
-  const { stack } = d;
+  const p = d.production;
+  const client = p.temporal.client;
   const externalId = `diff-${d.runTag}-${j.id}-${index}-${Math.random().toString(36).slice(2, 8)}`;
   const email = `${externalId}@diff.example.com`;
   // Contacts sharing a phone are merged into one: every case gets its own number.
   const phone = `+86139${String((phoneSeq = (phoneSeq + 1) % 1e8)).padStart(8, '0')}`;
-  const auth = (r: request.Test) => r.set('Authorization', `Bearer ${stack.keys.integration}`);
   const attributes: Record<string, unknown> = {};
   const body: Record<string, unknown> = {};
   const API: Record<string, string> = { first_name: 'firstName', last_name: 'lastName', company: 'company', job_title: 'jobTitle', industry: 'industry', region: 'region', lifecycle_stage: 'lifecycleStage' };
@@ -375,19 +415,19 @@ export async function runCase(d: Driver, j: PreparedJourney, kase: Case, index: 
   const provisional: Contact = { id: `provisional-${index}`, email, phone, tags: kase.tags, attributes, score: 0, locale: kase.locale,
     ...Object.fromEntries(Object.entries(kase.fields).filter(([p]) => !p.startsWith('attributes.'))) } as Contact;
   const zone = zoneFor(j.plan, provisional, Date.now(), kase, index);
-  const put = await auth(request(stack.app).put(`/v1/contacts/${externalId}`)).send({
+  const put = await p.request('PUT', `/v1/contacts/${externalId}`, {
     email, phone, firstName: 'Lin', locale: kase.locale, timezone: zone, tags: kase.tags, attributes,
     consent: { email: 'opted_in', sms: 'opted_in' }, ...body,
   });
   if (put.status !== 200 && put.status !== 201) throw new Error(`PUT contact: ${put.status} ${JSON.stringify(put.body)}`);
-  const contactId = put.body.id as string;
-  const contact = await stack.activities.loadContact({ contactId });
+  const contactId = (put.body as { id: string }).id;
+  const contact = toJourneyContact((await findContactById(p.db, contactId))!);
 
   const trigger = j.plan.triggers.find((t) => t.type === 'event' || t.type === 'date');
   if (!trigger || (trigger.type !== 'event' && trigger.type !== 'date')) throw new Error(`${j.id} has neither an event nor a date trigger`);
   let posted: { status: number; body: { accepted: { runs: string[] }[] } };
   if (trigger.type === 'event') {
-    posted = await auth(request(stack.app).post('/v1/events')).send({ id: `${externalId}-trigger`, type: trigger.event, contact: { externalId }, properties: kase.trigger });
+    posted = (await p.request('POST', '/v1/events', { id: `${externalId}-trigger`, type: trigger.event, contact: { externalId }, properties: kase.trigger })) as typeof posted;
     if (posted.status !== 202) throw new Error(`POST trigger: ${posted.status} ${JSON.stringify(posted.body)}`);
   } else {
     // A date trigger: the run starts as the sweep starts it (startJourneyRun with the occurrence's key and a
@@ -395,7 +435,7 @@ export async function runCase(d: Driver, j: PreparedJourney, kase: Case, index: 
     const date = new Date().toISOString().slice(0, 10);
     const field = trigger.field.join('.');
     const r = await startJourneyRun(
-      { temporal: stack.temporal.client, taskQueue: stack.temporal.taskQueue },
+      { temporal: client, taskQueue: p.temporal.taskQueue },
       {
         journeyId: j.id, version: j.version, entry: j.plan.entry, contactId, entryKey: dateEntryKey(field, date),
         event: { id: `${externalId}-trigger`, type: DATE_REACHED_EVENT, properties: kase.trigger, occurredAt: Date.now() },
@@ -406,14 +446,14 @@ export async function runCase(d: Driver, j: PreparedJourney, kase: Case, index: 
   const workflowId = posted.body.accepted[0]!.runs.find((r) => r.startsWith(`journey:${j.id}:`));
   if (!workflowId) {
     const exp = expect_(j.plan, contact, Date.now(), kase);
-    const expected = expectedView(exp, contact);
+    const expected = expectedView(exp, contact, { salesDirectory: p.salesDirectory });
     return { expected, placed: exp.events, start: Date.now(), contact, actual: { ...expected, path: [], outcome: `not started: ${JSON.stringify(posted.body.accepted[0])}` }, diffs: ['production started no run'], late: false };
   }
   // The simulated run starts when the real one did (its first workflow task: the run's "now" at entry), so the
   // first task's queueing on a busy server does not shift the run's absolute instants (goal windows, until_date).
-  const start = await until(`${workflowId} to start`, () => firstTaskStarted(stack, workflowId));
+  const start = await until(`${workflowId} to start`, () => firstTaskStarted(client, workflowId));
   const exp = expect_(j.plan, contact, start, kase);
-  const expected = expectedView(exp, contact);
+  const expected = expectedView(exp, contact, { salesDirectory: p.salesDirectory });
   const base = { expected, placed: exp.events, start, contact };
   d.journal.watch(workflowId);
   let late = false;
@@ -456,11 +496,11 @@ export async function runCase(d: Driver, j: PreparedJourney, kase: Case, index: 
       // more than half a margin after its distance from the start: an instant fixed from the start (a goal window)
       // may then lie between where the simulator put the event and where production got it (seen under load).
       if (Date.now() - postAt > MARGIN_MS / 2 || postAt < anchor.enteredAt || postAt - byStart > MARGIN_MS / 2) late = true;
-      const r = await auth(request(stack.app).post('/v1/events')).send({ id: `${externalId}-e${i}`, type: e.type, contact: { externalId }, properties: e.properties });
+      const r = await p.request('POST', '/v1/events', { id: `${externalId}-e${i}`, type: e.type, contact: { externalId }, properties: e.properties });
       if (r.status !== 202) throw new Error(`POST event: ${r.status} ${JSON.stringify(r.body)}`);
     }
 
-    const handle = stack.temporal.client.workflow.getHandle(workflowId);
+    const handle = client.workflow.getHandle(workflowId);
     let outcome: string;
     let calendarTimer: number | undefined;
     const simEnd = exp.cut ? exp.cut.at : Date.parse(exp.sim.outcome.at);
@@ -472,7 +512,7 @@ export async function runCase(d: Driver, j: PreparedJourney, kase: Case, index: 
         const desc = await handle.describe();
         if (desc.status.name !== 'RUNNING') break;
         if (rows.length > cutIndex) {
-          const timers = (await timersOf(stack, workflowId)).filter((t) => t.startedAt >= rows[cutIndex]!.enteredAt - 50);
+          const timers = (await timersOf(client, workflowId)).filter((t) => t.startedAt >= rows[cutIndex]!.enteredAt - 50);
           if (timers.length > 0) {
             calendarTimer = timers[timers.length - 1]!.firesAt;
             break;
@@ -502,17 +542,17 @@ export async function runCase(d: Driver, j: PreparedJourney, kase: Case, index: 
     }
 
     // The projection may trail the workflow by a poll; read the journal directly now.
-    const path = (await stack.db.db.select().from(journeyRunSteps).where(eq(journeyRunSteps.workflowId, workflowId)).orderBy(asc(journeyRunSteps.seq))).map((r) => r.stepId);
-    const sent = await stack.db.db.select().from(messages).where(eq(messages.workflowId, workflowId)).orderBy(asc(messages.createdAt));
-    const [row] = await stack.db.db.select().from(contacts).where(eq(contacts.id, contactId));
+    const path = (await p.db.select().from(journeyRunSteps).where(eq(journeyRunSteps.workflowId, workflowId)).orderBy(asc(journeyRunSteps.seq))).map((r) => r.stepId);
+    const sent = await p.db.select().from(messages).where(eq(messages.workflowId, workflowId)).orderBy(asc(messages.createdAt));
+    const [row] = await p.db.select().from(contacts).where(eq(contacts.id, contactId));
     const after = toJourneyContact(row!);
-    const scores = await stack.db.db.select().from(scoreEvents).where(and(eq(scoreEvents.contactId, contactId), eq(scoreEvents.source, 'journey'))).orderBy(asc(scoreEvents.id));
-    const goals = await stack.db.db.select().from(conversions).where(and(eq(conversions.contactId, contactId), eq(conversions.journeyId, j.id)));
+    const scores = await p.db.select().from(scoreEvents).where(and(eq(scoreEvents.contactId, contactId), eq(scoreEvents.source, 'journey'))).orderBy(asc(scoreEvents.id));
+    const goals = await p.db.select().from(conversions).where(and(eq(conversions.contactId, contactId), eq(conversions.journeyId, j.id)));
     const actual: Observed = {
       path,
       outcome,
       messages: sent.map((m) => `${m.stepId}:${m.channel}`),
-      emailsDelivered: stack.smtp.messages.filter((m) => m.envelopeTo.includes(email)).length,
+      emailsDelivered: p.emailsTo(email),
       tags: [...after.tags].sort(),
       attributes: after.attributes,
       score: after.score,
@@ -522,7 +562,7 @@ export async function runCase(d: Driver, j: PreparedJourney, kase: Case, index: 
       ...(calendarTimer !== undefined ? { calendarTimer } : {}),
     };
     const diffs = differences(expected, actual);
-    return { ...base, workflowId, actual, diffs, late, ...(diffs.length ? { history: await historyLines(stack, workflowId, start) } : {}) };
+    return { ...base, workflowId, actual, diffs, late, ...(diffs.length ? { history: await historyLines(client, workflowId, start) } : {}) };
   } finally {
     d.journal.unwatch(workflowId);
   }

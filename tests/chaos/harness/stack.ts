@@ -93,7 +93,8 @@ export type Outcome = {
 
 const POLL_MS = 2000;
 
-async function scratchDatabase(url: string): Promise<{ url: string; drop: () => Promise<void> }> {
+/** A fresh database on the server at `url`, and how to drop it. */
+export async function scratchDatabase(url: string): Promise<{ url: string; drop: () => Promise<void> }> {
   const name = `itinera_chaos_${randomBytes(6).toString('hex')}`;
   const admin = async (q: string) => {
     const c = new pg.Client({ connectionString: url });
@@ -301,7 +302,7 @@ export async function startChaosStack(opts: ChaosStackOptions): Promise<ChaosSta
       },
       async progress() {
         const [open, [done]] = await Promise.all([
-          client.workflow.count(`WorkflowType="journeyWorkflow" AND ExecutionStatus="Running"`),
+          client.workflow.count(`WorkflowType="journeyWorkflow" AND TaskQueue="${taskQueue}" AND ExecutionStatus="Running"`),
           database.db.select({ n: sql<number>`count(*)::int` }).from(journeyRuns).where(sql`${journeyRuns.status} <> 'running'`),
         ]);
         return { temporalRunning: open.count, projectedDone: done!.n };
@@ -336,8 +337,8 @@ export async function startChaosStack(opts: ChaosStackOptions): Promise<ChaosSta
           if (r.status === 'completed' && r.currentStep === 'done') completedInProjection.set(r.workflowId, r.contactId);
         }
         const temporalDone = new Set<string>();
-        for await (const wf of client.workflow.list({ query: `WorkflowType="journeyWorkflow" AND ExecutionStatus="Completed"` })) temporalDone.add(wf.workflowId);
-        const other = await client.workflow.count(`WorkflowType="journeyWorkflow" AND ExecutionStatus!="Completed"`);
+        for await (const wf of client.workflow.list({ query: `WorkflowType="journeyWorkflow" AND TaskQueue="${taskQueue}" AND ExecutionStatus="Completed"` })) temporalDone.add(wf.workflowId);
+        const other = await client.workflow.count(`WorkflowType="journeyWorkflow" AND TaskQueue="${taskQueue}" AND ExecutionStatus!="Completed"`);
         const completedContacts = new Set<string>();
         for (const [wf, contactId] of completedInProjection) if (temporalDone.has(wf) && byId.has(contactId)) completedContacts.add(contactId);
 
