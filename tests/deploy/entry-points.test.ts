@@ -5,9 +5,11 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Connection } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
+import nodemailer from 'nodemailer';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { freePort } from '../helpers/ports';
+import { dsn } from '../helpers/reports';
 import { killGroup, logLine, npmRun, type Proc } from '../helpers/processes';
 import { scaled } from '../helpers/timing';
 import { until } from '../helpers/until';
@@ -29,6 +31,7 @@ describe('production entry points: npm run db:migrate, worker, api', () => {
   let worker: Proc | undefined;
   let api: Proc | undefined;
   let env: Record<string, string>;
+  let bouncePort: number;
   let base: string;
 
   beforeAll(async () => {
@@ -43,6 +46,7 @@ describe('production entry points: npm run db:migrate, worker, api', () => {
     dbUrl = u.toString();
     dataDir = mkdtempSync(path.join(tmpdir(), 'itinera-entry-'));
     const port = await freePort();
+    bouncePort = await freePort();
     base = `http://127.0.0.1:${port}`;
     env = {
       NODE_ENV: 'production',
@@ -56,6 +60,8 @@ describe('production entry points: npm run db:migrate, worker, api', () => {
       PORT: String(port),
       HOST: '127.0.0.1',
       DATA_DIR: dataDir,
+      // The API's SMTP bounce mailbox, as an MX would reach it.
+      BOUNCE_SMTP_PORT: String(bouncePort),
       // What a deployment has unless it says otherwise: npm run worker sets the old-space limit (WORKER_HEAP_MIB).
       NODE_OPTIONS: '',
     };
@@ -113,6 +119,27 @@ describe('production entry points: npm run db:migrate, worker, api', () => {
       }
     } finally {
       await connection.close();
+    }
+
+    // The API's bounce mailbox listens and applies what reaches it: a DSN about a message we never sent is accepted
+    // (250) and recorded as unmatched, nothing else changed.
+    const mta = nodemailer.createTransport({ host: '127.0.0.1', port: bouncePort, secure: false, ignoreTLS: true });
+    try {
+      const reply = await mta.sendMail({
+        envelope: { from: '', to: 'bounces@itinera.example' },
+        raw: dsn({ messageId: '<never-sent@itinera.example>', status: '5.1.1', diagnostic: '550 5.1.1 user unknown', reportId: 'entry-points-1' }),
+      });
+      expect(reply.response).toMatch(/^250/);
+    } finally {
+      mta.close();
+    }
+    const db = new pg.Client({ connectionString: dbUrl });
+    await db.connect();
+    try {
+      const { rows } = await db.query<{ outcome: string }>('select outcome from email_feedback');
+      expect(rows).toEqual([{ outcome: 'unmatched' }]);
+    } finally {
+      await db.end();
     }
 
     // A container stop: SIGTERM to `npm`, which hands it to the process it runs.
