@@ -334,7 +334,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Everything stored about a contact (by our id or the CRM id), merged duplicates included, as JSON: one section per table (contacts, contact_audit, events, score_events, messages, journey_runs, journey_run_steps, run_arms, conversions, sales_handoffs, sales_handoff_feedback, audience_launch_entries, contact_import_rows, suppressions, email_feedback, deals, deal_events, contact_funnel, analytics_touches) */
+        /** Everything stored about a contact (by our id or the CRM id), merged duplicates included, as JSON: one section per table (contacts, contact_audit, events, score_events, messages, journey_runs, journey_run_steps, run_arms, conversions, sales_handoffs, sales_handoff_feedback, audience_launch_entries, contact_import_rows, suppressions, email_feedback, deals, deal_events, contact_funnel, analytics_touches, attribution_contact_credits, attribution_dirty) */
         get: operations["getV1ContactsIdExport"];
         put?: never;
         post?: never;

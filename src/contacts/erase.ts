@@ -11,7 +11,8 @@
  *   which quotes the address;
  * - score history keeps its points, audit rows and hand-off feedback their action, hand-offs their status;
  * - runs, steps, arms, conversions and launch entries hold no personal data and stay; so do the analytics rollups
- *   (contact_funnel: stage times and UTM values; analytics_touches; deals and their events lose `company`);
+ *   (contact_funnel: stage times and UTM values; analytics_touches; attribution_contact_credits and attribution_dirty,
+ *   the contact's share of credit by model, day and touch; deals and their events lose `company`);
  * - the email and phone leave the suppression list and come back as salted hashes (src/contacts/erased-address.ts),
  *   so the address is never messaged again, whoever it later belongs to in the CRM.
  *

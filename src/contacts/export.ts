@@ -7,6 +7,8 @@ import { and, eq, inArray, or, sql } from 'drizzle-orm';
 import type { DbOrTx } from '../db/client';
 import {
   analyticsTouches,
+  attributionContactCredits,
+  attributionDirty,
   audienceLaunchEntries,
   contactFunnel,
   dealEvents,
@@ -48,6 +50,8 @@ export const CONTACT_TABLES = [
   'deal_events',
   'contact_funnel',
   'analytics_touches',
+  'attribution_contact_credits',
+  'attribution_dirty',
 ] as const;
 export type ContactTable = (typeof CONTACT_TABLES)[number];
 
@@ -97,6 +101,13 @@ export async function exportContact(db: DbOrTx, contactId: string): Promise<Cont
     deal_events: await db.select().from(dealEvents).where(inArray(dealEvents.contactId, ids)).orderBy(dealEvents.occurredAt),
     contact_funnel: await db.select().from(contactFunnel).where(inArray(contactFunnel.contactId, ids)),
     analytics_touches: await db.select().from(analyticsTouches).where(inArray(analyticsTouches.contactId, ids)).orderBy(analyticsTouches.occurredAt),
+    // The contact's share of campaign and journey credit (src/analytics/credits.ts), and a pending recompute if any.
+    attribution_contact_credits: await db
+      .select()
+      .from(attributionContactCredits)
+      .where(inArray(attributionContactCredits.contactId, ids))
+      .orderBy(attributionContactCredits.day, attributionContactCredits.model),
+    attribution_dirty: await db.select().from(attributionDirty).where(inArray(attributionDirty.contactId, ids)),
   };
   return { contactId, exportedAt: new Date().toISOString(), tables };
 }
