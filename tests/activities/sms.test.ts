@@ -5,7 +5,7 @@ import { createOutboxSmsSender, createTwilioSmsSender } from '../../src/channels
 import { findMessageByKey, upsertContactByExternalId } from '../../src/db/queries';
 import { suppressions } from '../../src/db/schema';
 import { createTextRenderer } from '../../src/templates/text';
-import { createRenderer } from '../../src/wiring/channels';
+import { sampleRenderer } from '../helpers/renderer';
 import { TEMPLATES_DIR } from '../../src/paths';
 import type { Mailer } from '../../src/activities/deps';
 import { createTestDatabase } from '../helpers/db';
@@ -43,7 +43,7 @@ async function startTwilioLike() {
   return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}`, received, close: () => new Promise((r) => server.close(r)) };
 }
 
-const renderer = await createRenderer();
+const renderer = await sampleRenderer();
 
 describe('sendSms activity', () => {
   let db: Awaited<ReturnType<typeof createTestDatabase>>;

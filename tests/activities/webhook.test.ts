@@ -6,7 +6,7 @@ import { verifyWebhook } from '../../src/channels/webhooks';
 import { findMessageByKey, upsertContactByExternalId } from '../../src/db/queries';
 import { compileJourney } from '../../src/journey/compiler';
 import { createTextRenderer } from '../../src/templates/text';
-import { createRenderer } from '../../src/wiring/channels';
+import { sampleRenderer } from '../helpers/renderer';
 import { TEMPLATES_DIR } from '../../src/paths';
 import { startHttp, type TestHttp } from '../channels/support/http';
 import { createTestDatabase } from '../helpers/db';
@@ -26,7 +26,7 @@ describe('callWebhook sends the step method', () => {
     acts = createActivities({
       db: db.db,
       mailer: createSmtpMailer({ url: 'smtp://127.0.0.1:1' }),
-      renderer: await createRenderer(),
+      renderer: await sampleRenderer(),
       text: createTextRenderer(TEMPLATES_DIR),
       sms: createOutboxSmsSender(async () => 'unused'),
       smsProvider: 'outbox',

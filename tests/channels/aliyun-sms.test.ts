@@ -9,7 +9,7 @@ import { findMessageByKey, upsertContactByExternalId } from '../../src/db/querie
 import { TEMPLATES_DIR } from '../../src/paths';
 import { renderInline } from '../../src/templates/inline';
 import { createTextRenderer } from '../../src/templates/text';
-import { createRenderer } from '../../src/wiring/channels';
+import { sampleRenderer } from '../helpers/renderer';
 import { createTestDatabase } from '../helpers/db';
 import { localOutbound } from '../helpers/outbound';
 
@@ -88,7 +88,7 @@ describe('Aliyun SMS', () => {
     try {
       const unusedMailer: Mailer = { send: async () => Promise.reject(new Error('no email here')), close: async () => undefined };
       const acts = createActivities({
-        db: db.db, mailer: unusedMailer, renderer: await createRenderer(), text: createTextRenderer(TEMPLATES_DIR), sms: sender(), smsProvider: 'aliyun',
+        db: db.db, mailer: unusedMailer, renderer: await sampleRenderer(), text: createTextRenderer(TEMPLATES_DIR), sms: sender(), smsProvider: 'aliyun',
         defaultFrom: 'x@y.z', tracking: { baseUrl: 'http://t', secrets: ['x'.repeat(32)], physicalAddress: 'addr' },
       });
       const { id } = await upsertContactByExternalId(db.db, { externalId: 'ali-1', phone: '+8615300000002', firstName: 'Lei', consent: { sms: 'opted_in' } });

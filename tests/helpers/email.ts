@@ -5,11 +5,11 @@ import type { Mailer } from '../../src/activities/deps';
 import type { Db } from '../../src/db/client';
 import { createOutboxSmsSender } from '../../src/channels/sms';
 import { createTextRenderer } from '../../src/templates/text';
-import { createRenderer } from '../../src/wiring/channels';
+import { sampleRenderer } from './renderer';
 import { TEMPLATES_DIR } from '../../src/paths';
 
 /** The sample templates' renderer, MJML layouts compiled once for every test that imports this. */
-const renderer = await createRenderer();
+const renderer = await sampleRenderer();
 
 type Tracking = Parameters<typeof createActivities>[0]['tracking'];
 

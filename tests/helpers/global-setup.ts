@@ -5,6 +5,8 @@ import { resolveTemporalBinary } from '../../src/temporal/cli-binary';
 import { SEARCH_ATTRIBUTE_FLAGS, SEARCH_ATTRIBUTES } from '../../src/contracts';
 import { SQLITE_PRAGMAS, waitForTemporal } from '../../src/temporal/dev-server';
 import { ensureWorkflowBundle } from '../../src/temporal/workflow-bundle';
+import { compileLayouts, type CompiledLayouts } from '../../src/templates/layouts';
+import { TEMPLATES_DIR } from '../../src/paths';
 import { freePort } from './ports';
 import { scaled } from './timing';
 
@@ -12,6 +14,8 @@ declare module 'vitest' {
   export interface ProvidedContext {
     temporalAddress: string;
     workflowBundle: string;
+    /** journeys/templates/_layouts compiled once (tests/helpers/renderer.ts). */
+    sampleLayouts: CompiledLayouts;
   }
 }
 
@@ -61,7 +65,8 @@ async function startDevServer(binary: string): Promise<{ address: string; stop()
   };
 }
 
-type Shared = { users: number; ready: Promise<{ address: string; bundle: string }>; stop?: () => Promise<void> };
+type Ready = { address: string; bundle: string; layouts: CompiledLayouts };
+type Shared = { users: number; ready: Promise<Ready>; stop?: () => Promise<void> };
 /**
  * Vitest runs this setup for the root config and again for each project that extends it, in one process (root and
  * main for `--project main`): they share one server instead of each starting a Go process that idles on the same
@@ -70,8 +75,8 @@ type Shared = { users: number; ready: Promise<{ address: string; bundle: string 
 const SHARED = Symbol.for('itinera.tests.temporal');
 const registry = globalThis as { [SHARED]?: Shared };
 
-async function start(shared: Shared): Promise<{ address: string; bundle: string }> {
-  const [address, bundle] = await Promise.all([
+async function start(shared: Shared): Promise<Ready> {
+  const [address, bundle, layouts] = await Promise.all([
     (async () => {
       if (process.env.TEMPORAL_ADDRESS) return process.env.TEMPORAL_ADDRESS;
       const bin = await resolveTemporalBinary();
@@ -92,22 +97,25 @@ async function start(shared: Shared): Promise<{ address: string; bundle: string 
       return env.address;
     })(),
     ensureWorkflowBundle(),
+    // The sample email layouts, compiled once for every test file's renderer (tests/helpers/renderer.ts).
+    compileLayouts(TEMPLATES_DIR),
   ]);
-  return { address, bundle };
+  return { address, bundle, layouts };
 }
 
-/** One Temporal dev server for the whole run (or TEMPORAL_ADDRESS), and the workflow bundle built once. */
+/** One Temporal dev server for the whole run (or TEMPORAL_ADDRESS), the workflow bundle and the sample layouts built once. */
 export async function setup(project: TestProject) {
   let shared = registry[SHARED];
   if (!shared) {
-    const fresh: Shared = { users: 0, ready: Promise.resolve({ address: '', bundle: '' }) };
+    const fresh: Shared = { users: 0, ready: Promise.resolve({ address: '', bundle: '', layouts: { layouts: {}, problems: [] } }) };
     fresh.ready = start(fresh);
     registry[SHARED] = shared = fresh;
   }
   shared.users++;
-  const { address, bundle } = await shared.ready;
+  const { address, bundle, layouts } = await shared.ready;
   project.provide('temporalAddress', address);
   project.provide('workflowBundle', bundle);
+  project.provide('sampleLayouts', layouts);
 }
 
 export async function teardown() {

@@ -10,7 +10,7 @@ import { dbTriggerSource } from '../../src/publishing/journeys';
 import type { ScoringModel } from '../../src/scoring/model';
 import type { SalesDeps } from '../../src/sales';
 import type { ChatWebhooks } from '../../src/config';
-import { createRenderer } from '../../src/wiring/channels';
+import { sampleRenderer } from './renderer';
 import { ingestDeps } from '../../src/wiring/ingest';
 import { TEMPLATES_DIR } from '../../src/paths';
 import { createTextRenderer } from '../../src/templates/text';
@@ -90,7 +90,7 @@ export async function startTestStack(
   const activities = createActivities({
     db: db.db,
     mailer,
-    renderer: opts.renderer ?? await createRenderer(),
+    renderer: opts.renderer ?? await sampleRenderer(),
     text: createTextRenderer(TEMPLATES_DIR),
     sms: opts.sms ?? createOutboxSmsSender(async () => `outbox-${randomUUID()}`),
     smsProvider: opts.smsProvider ?? (opts.sms ? 'twilio' : 'outbox'),

@@ -20,7 +20,7 @@ import { contacts } from '../../src/db/schema';
 import { dbTriggerSource } from '../../src/publishing/journeys';
 import { createTextRenderer } from '../../src/templates/text';
 import { parseSalesConfig } from '../../src/sales';
-import { createRenderer } from '../../src/wiring/channels';
+import { sampleRenderer } from '../helpers/renderer';
 import { TEMPLATES_DIR } from '../../src/paths';
 import type { Mailer } from '../../src/activities/deps';
 import { startHttp, type TestHttp } from '../channels/support/http';
@@ -76,7 +76,7 @@ describe('template injection', () => {
     acts = createActivities({
       db: db.db,
       mailer,
-      renderer: await createRenderer(),
+      renderer: await sampleRenderer(),
       text: createTextRenderer(TEMPLATES_DIR),
       sms: createOutboxSmsSender(async () => 'outbox-id'),
       smsProvider: 'outbox',
