@@ -46,8 +46,13 @@ const v2 = v1
   .replace('timeout: 2d', 'timeout: 3d')
   .replace('    template: welcome\n    next: done', '    template: welcome\n    next: mark')
   .replace('  booked:\n', '  mark:\n    type: tag\n    tags: [nudged]\n    next: done\n  booked:\n');
-/** v2 with a weekday-morning schedule: simulated (from the saved draft), never published, so no Temporal Schedule. */
-const withCron = v2.replace('    event: trial.started\n', '    event: trial.started\n  - type: schedule\n    cron: "0 9 * * 1-5"\n    timezone: Asia/Shanghai\n');
+/**
+ * v2 with a weekday-morning schedule, and the wait taking only a booking of the pro plan: simulated (from the saved
+ * draft), never published, so no Temporal Schedule.
+ */
+const withCron = v2
+  .replace('    event: trial.started\n', '    event: trial.started\n  - type: schedule\n    cron: "0 9 * * 1-5"\n    timezone: Asia/Shanghai\n')
+  .replace('    event: demo.booked\n', '    event: demo.booked\n    where: { plan: pro }\n');
 
 describe('the journey editor in a real browser', () => {
   let stack: TestStack;
@@ -230,11 +235,24 @@ describe('the journey editor in a real browser', () => {
     await shot('23-editor-simulated');
     expect(await seriousViolations(page)).toEqual([]);
 
-    // A described contact and a timeline: the demo booked after 2 hours takes the other way.
+    // A described contact and a timeline: properties that do not parse name their row and nothing runs.
     await page.getByLabel('Describe one').check();
     await page.getByLabel('Email', { exact: true }).fill('someone@example.com');
     await page.getByLabel('Event 1 type').fill('demo.booked');
     await page.getByLabel('Event 1 after').fill('2h');
+    await page.getByLabel('Event 1 properties').fill('plan');
+    await page.getByRole('button', { name: 'Run the simulation' }).click();
+    await shows(page.locator('.simulator [role="alert"]'), 'Event 1 properties: "plan" has no "=". Write key=value pairs separated by ";" or a JSON object, e.g. {"link": "product-a"}.');
+    // key=value pairs: the pro plan's booking after 2 hours matches the wait's `where` and takes the other way.
+    await page.getByLabel('Event 1 properties').fill('plan=pro; seats=3');
+    await page.getByRole('button', { name: 'Run the simulation' }).click();
+    await page.locator('[data-sim-result] tr[data-path-step="booked"]').waitFor({ timeout: WAIT });
+    // A booking of another plan (as JSON) does not: the path is the timeout's, as with no event.
+    await page.getByLabel('Event 1 properties').fill('{"plan": "basic"}');
+    await page.getByRole('button', { name: 'Run the simulation' }).click();
+    await page.locator('[data-sim-result] tr[data-path-step="mark"]').waitFor({ timeout: WAIT });
+    expect(await rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-path-step')))).toEqual(['wait-demo', 'nudge', 'mark', 'done']);
+    await page.getByLabel('Event 1 properties').fill('{"plan": "pro"}');
     await page.getByRole('button', { name: 'Run the simulation' }).click();
     await page.locator('[data-sim-result] tr[data-path-step="booked"]').waitFor({ timeout: WAIT });
     expect(await rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-path-step')))).toEqual(['wait-demo', 'booked']);

@@ -2,9 +2,10 @@ import { useState, type FormEvent } from 'react';
 import { api, type ContactSummary, type ContactView } from '../api';
 import { duration } from '../graph';
 import { useT } from '../i18n';
-import { editorApi, type SimContact, type Simulation } from './api';
+import { editorApi, type SimContact, type SimEvent, type Simulation } from './api';
+import { parseEventProperties } from './properties';
 
-type Row = { key: number; type: string; at: string };
+type Row = { key: number; type: string; at: string; props: string };
 
 /** The journey language's contact from the API's contact view (camelCase there, snake_case in journeys). */
 export function simContact(c: ContactView): SimContact {
@@ -59,7 +60,7 @@ export function Simulator({
   const [found, setFound] = useState<ContactSummary[] | null>(null);
   const [chosen, setChosen] = useState<ContactView | null>(null);
   const [described, setDescribed] = useState({ email: '', first_name: '', region: '', lifecycle_stage: '', tags: '', timezone: '', score: '0' });
-  const [rows, setRows] = useState<Row[]>([{ key: 1, type: '', at: '1h' }]);
+  const [rows, setRows] = useState<Row[]>([{ key: 1, type: '', at: '1h', props: '' }]);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const [result, setResult] = useState<Simulation | null>(null);
@@ -103,6 +104,19 @@ export function Simulator({
       setError(m.simPickContact);
       return;
     }
+    // Properties are read before anything is saved, so a typo names its row and nothing runs.
+    const events: SimEvent[] = [];
+    for (const [i, r] of rows.entries()) {
+      if (r.type.trim() === '') continue;
+      const parsed = parseEventProperties(r.props);
+      if (!parsed.ok) {
+        const p = parsed.problem;
+        const detail = p.kind === 'json' ? p.detail : p.kind === 'not_object' ? m.simPropsNotObject : t('simPropsPair', { pair: p.pair });
+        setError(t('simBadProps', { n: i + 1, detail }));
+        return;
+      }
+      events.push({ type: r.type.trim(), at: offset(r.at || '0s'), ...(parsed.properties ? { properties: parsed.properties } : {}) });
+    }
     setBusy(true);
     setError(null);
     try {
@@ -110,7 +124,6 @@ export function Simulator({
         setError(m.simNeedsValid);
         return;
       }
-      const events = rows.filter((r) => r.type.trim() !== '').map((r) => ({ type: r.type.trim(), at: offset(r.at || '0s') }));
       const s = await editorApi.simulate(journeyId, { contact: c, timeline: { events }, version: 'draft' });
       setResult(s);
       onResult(s);
@@ -199,12 +212,16 @@ export function Simulator({
                 {t('simEventAt', { n: i + 1 })}{' '}
                 <input className="short" value={r.at} placeholder="2h" onChange={(e) => setRows(rows.map((x) => (x.key === r.key ? { ...x, at: e.target.value } : x)))} />
               </label>
+              <label>
+                {t('simEventProps', { n: i + 1 })}{' '}
+                <input className="props" value={r.props} placeholder={m.simPropsPlaceholder} onChange={(e) => setRows(rows.map((x) => (x.key === r.key ? { ...x, props: e.target.value } : x)))} />
+              </label>
               <button type="button" onClick={() => setRows(rows.filter((x) => x.key !== r.key))} aria-label={t('simRemoveEvent', { n: i + 1 })}>
                 ×
               </button>
             </div>
           ))}
-          <button type="button" onClick={() => setRows([...rows, { key: Math.max(0, ...rows.map((x) => x.key)) + 1, type: '', at: '1d' }])}>
+          <button type="button" onClick={() => setRows([...rows, { key: Math.max(0, ...rows.map((x) => x.key)) + 1, type: '', at: '1d', props: '' }])}>
             {m.simAddEvent}
           </button>
         </fieldset>

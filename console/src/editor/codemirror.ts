@@ -89,7 +89,9 @@ export function createJourneyEditor(parent: HTMLElement, text: string, hooks: Ed
         lintGutter(),
         // Tab indents (YAML is indentation); Escape then Tab leaves the editor, as CodeMirror documents.
         keymap.of([...completionKeymap, ...defaultKeymap, ...historyKeymap, indentWithTab]),
-        EditorView.contentAttributes.of({ 'aria-label': hooks.label }),
+        // tabindex: the text is focusable either way (contenteditable), but axe's scrollable-region check only counts
+        // tabbable content, and a long journey makes the editor's scroller a region that needs it.
+        EditorView.contentAttributes.of({ 'aria-label': hooks.label, tabindex: '0' }),
         EditorView.updateListener.of((u) => {
           if (u.docChanged) hooks.onChange(u.state.doc.toString());
         }),
