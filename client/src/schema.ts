@@ -7999,7 +7999,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description The compiler’s verdict (valid or not); changed says whether publishing would make a new version of that journey */
+            /** @description The compiler’s verdict (valid or not); changed says whether publishing would make a new version of that journey; plan is the compiled plan when valid (the editor draws it as the text is typed) */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -8011,6 +8011,7 @@ export interface operations {
                      *       "contentHash": null,
                      *       "changed": null,
                      *       "latestVersion": null,
+                     *       "plan": null,
                      *       "warnings": [],
                      *       "errors": [
                      *         {
@@ -8037,6 +8038,9 @@ export interface operations {
                             text: string;
                         }[];
                         latestVersion: number | null;
+                        plan: {
+                            [key: string]: unknown;
+                        } | null;
                         valid: boolean;
                         warnings: {
                             /** @description 1-based column in the YAML source */

@@ -37,7 +37,7 @@ export default function EditorPage({ id, me, onError }: { id: string | null; me:
   const [validation, setValidation] = useState<{ v: Validation; text: string } | null>(null);
   const [text, setText] = useState<string>(initial ?? '');
   const [savedText, setSavedText] = useState<string | null>(null);
-  const [graph, setGraph] = useState<{ plan: Plan; label: string } | null>(null);
+  const [graph, setGraph] = useState<{ plan: Plan; label: string; hash?: string | null } | null>(null);
   const [simulation, setSimulation] = useState<Simulation | null>(null);
   const [comparing, setComparing] = useState(false);
   const [changes, setChanges] = useState(0);
@@ -49,6 +49,11 @@ export default function EditorPage({ id, me, onError }: { id: string | null; me:
   const editor = useRef<JourneyEditor | null>(null);
   const languageRef = useRef<JourneyLanguage | null>(null);
   languageRef.current = language;
+  // Read by the editor's validation callback, made once with the editor: the saved text and what the graph shows.
+  const savedRef = useRef<string | null>(null);
+  savedRef.current = savedText;
+  const graphHashRef = useRef<string | null | undefined>(undefined);
+  graphHashRef.current = graph?.hash;
 
   const fail = useCallback(
     (err: unknown) => {
@@ -105,6 +110,13 @@ export default function EditorPage({ id, me, onError }: { id: string | null; me:
       onValidated: (v, s) => {
         setValidation({ v, text: s });
         setError(null);
+        // The graph follows the text as it is typed: a text that compiles and is neither the saved draft nor the latest
+        // version is drawn as it is; a simulated path belongs to the text it ran, so it goes when the plan changes.
+        if (v.valid && v.plan && v.changed !== false && s !== savedRef.current && s === ed.view.state.doc.toString() && graphHashRef.current !== v.contentHash) {
+          graphHashRef.current = v.contentHash;
+          setGraph({ plan: v.plan, hash: v.contentHash, label: t('editorGraphTyped', { id: v.plan.id }) });
+          setSimulation(null);
+        }
       },
       onValidateError: fail,
       onChange: setText,

@@ -331,7 +331,7 @@ export const OPERATION_EXAMPLES: Record<string, OperationExample> = {
     response: {
       status: 200,
       body: {
-        valid: false, contentHash: null, changed: null, latestVersion: null, warnings: [],
+        valid: false, contentHash: null, changed: null, latestVersion: null, plan: null, warnings: [],
         errors: [{ path: 'steps.pause.duration', message: '"2 dayz" is not a duration (use 2d, 48h or P2D)', line: 14, column: 15, text: 'draft: steps.pause.duration: "2 dayz" is not a duration (use 2d, 48h or P2D)' }],
       },
     },

@@ -172,7 +172,7 @@ describe('journeys API', () => {
     it('validates a text without storing it: errors and warnings at line and column, and whether it would publish', async () => {
       const r = await yaml('post', '/v1/journeys/validate', drip('2 dayz')).expect(200);
       // Line 10 of the text (it starts with a newline) is `  pause: { type: wait, duration: 2 dayz, next: done }`.
-      expect(r.body).toMatchObject({ valid: false, contentHash: null, changed: null, latestVersion: null });
+      expect(r.body).toMatchObject({ valid: false, contentHash: null, changed: null, latestVersion: null, plan: null });
       expect(r.body.errors).toEqual([expect.objectContaining({ path: 'steps.pause.duration', line: 10, column: 34, message: expect.stringMatching(/"2 dayz" is not a duration/) })]);
       // Event types are checked once the journey compiles: a typo is a warning at its place.
       const typo = await yaml('post', '/v1/journeys/validate', drip().replace('event: lead.created', 'event: lead.craeted')).expect(200);
@@ -185,6 +185,8 @@ describe('journeys API', () => {
       expect(same.body).toMatchObject({ valid: true, errors: [], changed: false, latestVersion: 2 });
       const changed = await post('/v1/journeys/validate', { source: drip('4d') }).expect(200);
       expect(changed.body).toMatchObject({ valid: true, changed: true, latestVersion: 2 });
+      // The compiled plan, for the editor to draw as it is typed.
+      expect(changed.body.plan).toMatchObject({ id: 'drip', start: expect.any(String), steps: expect.objectContaining({ pause: expect.objectContaining({ type: 'wait' }) }) });
       const fresh = await post('/v1/journeys/validate', { source: drip().replace('id: drip', 'id: drip-new') }).expect(200);
       expect(fresh.body).toMatchObject({ valid: true, changed: true, latestVersion: null });
 

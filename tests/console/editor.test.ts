@@ -166,6 +166,9 @@ describe('the journey editor in a real browser', () => {
     await replaceText(v2);
     await shows(validation(), 'No errors: ready to publish.');
     expect(await page.locator('[data-problem="error"]').count()).toBe(0);
+    // The graph follows the typing: the new tag step is drawn before anything is saved.
+    await page.getByRole('figure', { name: 'Plan of editor-browser as typed (not saved)' }).waitFor({ timeout: WAIT });
+    await page.locator('.react-flow__node[data-id="mark"]').waitFor({ timeout: WAIT });
     await page.getByRole('button', { name: 'Compare with v1' }).click();
     const diffCount = page.locator('[data-diff-count]');
     await diffCount.waitFor({ timeout: WAIT });

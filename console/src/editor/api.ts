@@ -2,7 +2,7 @@
 import { call, type Plan } from '../api';
 
 export type Issue = { path: string; message: string; line?: number; column?: number; text: string };
-export type Validation = { valid: boolean; contentHash: string | null; errors: Issue[]; warnings: Issue[]; changed: boolean | null; latestVersion: number | null };
+export type Validation = { valid: boolean; contentHash: string | null; errors: Issue[]; warnings: Issue[]; changed: boolean | null; latestVersion: number | null; plan?: Plan | null };
 export type VersionSummary = { version: number; contentHash: string; publishedAt: string; publishedBy: string | null };
 export type EditableJourney = {
   id: string;

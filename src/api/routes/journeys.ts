@@ -301,7 +301,10 @@ export function journeyRoutes(deps: JourneyRouteDeps) {
       parse: readYaml,
       bodyDoc: SourceBody,
       responses: {
-        200: { description: 'The compiler’s verdict (valid or not); changed says whether publishing would make a new version of that journey', schema: Validation.extend({ changed: z.boolean().nullable(), latestVersion: z.number().int().nullable() }) },
+        200: {
+          description: 'The compiler’s verdict (valid or not); changed says whether publishing would make a new version of that journey; plan is the compiled plan when valid (the editor draws it as the text is typed)',
+          schema: Validation.extend({ changed: z.boolean().nullable(), latestVersion: z.number().int().nullable(), plan: z.record(z.string(), z.unknown()).nullable() }),
+        },
         415: { description: 'Unsupported content type' },
       },
       handler: async ({ req }) => {
@@ -316,7 +319,7 @@ export function journeyRoutes(deps: JourneyRouteDeps) {
             .where(eq(journeys.id, r.plan.id));
         }
         const v = validation(r);
-        return { body: { ...v, changed: r.ok ? latest?.hash !== v.contentHash : null, latestVersion: latest?.version ?? null } };
+        return { body: { ...v, changed: r.ok ? latest?.hash !== v.contentHash : null, latestVersion: latest?.version ?? null, plan: r.ok ? r.plan : null } };
       },
     }),
     defineRoute({
