@@ -155,7 +155,7 @@ async function measure(workers: number) {
     const wallMs = Date.now() - started;
     const cpu = stack.workers.map((w, i) => cpuMs(w.pid()!) - before.cpu[i]!);
     const o = await stack.outcome(RUNS);
-    if (o.completed !== RUNS || o.emails.duplicates || o.webhooks.duplicatesApplied) throw new Error(`not every run completed exactly once: ${JSON.stringify({ completed: o.completed, lost: o.lost })}`);
+    if (o.completed !== RUNS || o.emails.duplicates || o.webhooks.duplicatesApplied) throw new Error(`not every run completed exactly once: ${JSON.stringify({ completed: o.completed, lost: o.lost, contactsCreated: o.contactsCreated, lostSamples: o.lostSamples, emails: o.emails.duplicates, webhooks: o.webhooks.duplicatesApplied }, null, 1)}`);
     const writes = await writeCounters(pgc.url);
     const after = {
       temporal: await Promise.all(temporalDbs.map((d) => footprint(dbUrl(pgc.url, d)))),

@@ -22,7 +22,7 @@ export function useChaosStack(opts: Parameters<typeof startChaosStack>[0]): () =
 export function expectExactlyOnce(o: Outcome, total: number, resendBound: number): void {
   expect(o.worker.unexpectedExits, o.worker.unexpectedExitSamples.join('\n')).toBe(0);
   expect(o.contactsCreated).toBe(total);
-  expect(o.lost).toBe(0);
+  expect(o.lost, JSON.stringify(o.lostSamples, null, 1)).toBe(0);
   expect(o.completed).toBe(total);
   expect(o.runs.temporalOther).toBe(0);
   expect(o.emails.missing).toBe(0);

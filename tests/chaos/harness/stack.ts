@@ -24,6 +24,7 @@ import { startChaosReceiver, type ChaosReceiver } from './webhook-receiver';
 import { superviseWorker, type SuperviseOptions, type WorkerSupervisor } from './worker-process';
 import { startApiProcess, type ApiProcess } from './api-process';
 import { parseOutboundAllow } from '../../../src/net/addresses';
+import { journeyWorkflowId } from '../../../src/contracts/ids';
 
 export const JOURNEY_ID = 'chaos-journey';
 export const SCORE_DELTA = 7;
@@ -68,6 +69,11 @@ export type Outcome = {
   journeys: number;
   completed: number;
   lost: number;
+  /**
+   * Up to 10 contacts without a completed run, each with what the projection and Temporal itself (describe, not
+   * visibility) say of its run: enough to tell a lost run from one the settle step gave up on too early.
+   */
+  lostSamples: { contactId: string; workflowId: string; projection: string; temporal: string }[];
   contactsCreated: number;
   runs: { projection: Record<string, number>; temporalCompleted: number; temporalOther: number };
   emails: {
@@ -332,8 +338,10 @@ export async function startChaosStack(opts: ChaosStackOptions): Promise<ChaosSta
         const byId = new Map(people.map((p) => [p.id, p]));
         const projection: Record<string, number> = {};
         const completedInProjection = new Map<string, string>();
+        const projectedRun = new Map<string, { workflowId: string; status: string; currentStep: string | null }>();
         for (const r of await db.select().from(journeyRuns).where(eq(journeyRuns.journeyId, JOURNEY_ID))) {
           projection[r.status] = (projection[r.status] ?? 0) + 1;
+          projectedRun.set(r.contactId, r);
           if (r.status === 'completed' && r.currentStep === 'done') completedInProjection.set(r.workflowId, r.contactId);
         }
         const temporalDone = new Set<string>();
@@ -341,6 +349,20 @@ export async function startChaosStack(opts: ChaosStackOptions): Promise<ChaosSta
         const other = await client.workflow.count(`WorkflowType="journeyWorkflow" AND TaskQueue="${taskQueue}" AND ExecutionStatus!="Completed"`);
         const completedContacts = new Set<string>();
         for (const [wf, contactId] of completedInProjection) if (temporalDone.has(wf) && byId.has(contactId)) completedContacts.add(contactId);
+        const lostSamples: Outcome['lostSamples'] = [];
+        for (const p of people) {
+          if (completedContacts.has(p.id) || lostSamples.length >= 10) continue;
+          const run = projectedRun.get(p.id);
+          const workflowId = run?.workflowId ?? journeyWorkflowId(JOURNEY_ID, p.id);
+          const temporal = await client.workflow
+            .getHandle(workflowId)
+            .describe()
+            .then(
+              (d) => `${d.status.name}, ${d.historyLength} events, closed ${d.closeTime?.toISOString() ?? '-'}, in visibility as completed: ${temporalDone.has(workflowId)}`,
+              (e: Error) => `describe failed: ${e.message.slice(0, 200)}`,
+            );
+          lostSamples.push({ contactId: p.id, workflowId, projection: run ? `${run.status} at ${run.currentStep ?? '-'}` : 'no row', temporal });
+        }
 
         // Emails: by recipient, then by idempotency key.
         const rows = await db
@@ -393,6 +415,7 @@ export async function startChaosStack(opts: ChaosStackOptions): Promise<ChaosSta
           journeys: total,
           completed: completedContacts.size,
           lost: total - completedContacts.size,
+          lostSamples,
           contactsCreated: people.length,
           runs: { projection, temporalCompleted: temporalDone.size, temporalOther: other.count },
           emails: {
