@@ -9,8 +9,8 @@
  * contact, a CRM id created concurrently. tests/imports/batch.test.ts compares both paths on the same file.
  */
 import { randomUUID } from 'node:crypto';
-import { getTableColumns, or, sql } from 'drizzle-orm';
-import { anyOf } from '../db/any';
+import { getTableColumns, sql } from 'drizzle-orm';
+import { jitOff, lockRowsById, probeRows, withoutJit } from '../db/any';
 import type { DbOrTx } from '../db/client';
 import type { ContactRow, NewContact } from '../db/queries';
 import { fromDriverRow, insertJsonRows, insertJsonRowsReturning } from '../db/bulk-insert';
@@ -73,9 +73,13 @@ export async function upsertContactsBatch(deps: UpsertDeps, writes: readonly Bat
   await deps.db.transaction(async (tx) => {
     const ids = writes.flatMap((w) => ('contactId' in w.target ? [w.target.contactId] : []));
     const crmIds = writes.flatMap((w) => ('externalId' in w.target && !('contactId' in w.target) && w.target.externalId !== undefined ? [w.target.externalId] : []));
-    const conds = [...(ids.length ? [anyOf(contacts.id, ids)] : []), ...(crmIds.length ? [anyOf(contacts.externalId, crmIds)] : [])];
-    // One statement, rows locked in id order: two chunks (or a chunk and PUT) lock in the same order.
-    const locked = conds.length ? await tx.select().from(contacts).where(or(...conds)).orderBy(contacts.id).for('update') : [];
+    // The contacts of the CRM ids, then every target locked in id order: two chunks (or a chunk and PUT) lock in the
+    // same order. A contact given a CRM id in between is not locked and so not written here: its write is created,
+    // meets the CRM id's unique index and falls back, as a contact created concurrently does.
+    await jitOff(tx);
+    const byCrm = crmIds.length ? ((await tx.execute(sql`select c.id from ${probeRows(contacts.externalId, crmIds)} as c`)) as unknown as { rows: { id: string }[] }).rows.map((r) => r.id) : [];
+    const lockIds = [...ids, ...byCrm];
+    const locked = lockIds.length ? ((await tx.execute(sql`select c.* from ${lockRowsById(contacts.id, lockIds)} as c`)) as unknown as { rows: Record<string, unknown>[] }).rows.map((r) => fromDriverRow(contacts, r)) : [];
     const byId = new Map(locked.map((r) => [r.id, r]));
     const byCrmId = new Map(locked.filter((r) => r.externalId !== null).map((r) => [r.externalId!, r]));
 
@@ -169,9 +173,11 @@ export async function upsertContactsBatch(deps: UpsertDeps, writes: readonly Bat
   const emails = [...new Set(needsMerge.flatMap((d) => (d.after.email ? [d.after.email] : [])))];
   const phones = [...new Set(needsMerge.flatMap((d) => (d.after.phone ? [d.after.phone] : [])))];
   const shared = new Map<string, number>();
-  const keyConds = [...(emails.length ? [anyOf(contacts.email, emails)] : []), ...(phones.length ? [anyOf(contacts.phone, phones)] : [])];
-  if (keyConds.length) {
-    const rows = await deps.db.select({ email: contacts.email, phone: contacts.phone }).from(contacts).where(sql`${contacts.mergedInto} is null and (${or(...keyConds)})`);
+  const live = sql`${contacts.mergedInto} is null`;
+  const probes = [...(emails.length ? [probeRows(contacts.email, emails, live)] : []), ...(phones.length ? [probeRows(contacts.phone, phones, live)] : [])];
+  if (probes.length) {
+    // Each live contact once (union), by one index probe per email and phone.
+    const rows = ((await withoutJit(deps.db, (tx) => tx.execute(sql.join(probes.map((p) => sql`select c.id, c.email, c.phone from ${p} as c`), sql` union `)))) as unknown as { rows: { email: string | null; phone: string | null }[] }).rows;
     for (const r of rows) {
       if (r.email) shared.set(`e:${r.email}`, (shared.get(`e:${r.email}`) ?? 0) + 1);
       if (r.phone) shared.set(`p:${r.phone}`, (shared.get(`p:${r.phone}`) ?? 0) + 1);

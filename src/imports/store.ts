@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { and, asc, eq, gte, inArray, isNull, lt, lte, or, sql } from 'drizzle-orm';
 import type { Db, DbOrTx } from '../db/client';
-import { anyOf } from '../db/any';
+import { anyOf, probeRows, withoutJit } from '../db/any';
 import { insertJsonRows } from '../db/bulk-insert';
 import { contactImportChunks, contactImportKeys, contactImportRows, contactImports, contacts } from '../db/schema';
 import { upsertContactAt, type ContactTarget, type UpsertDeps } from '../contacts/upsert';
@@ -132,13 +132,19 @@ async function matchContacts(db: Db, externalIds: string[], emails: string[], ph
   const byExt = new Map<string, { id: string; externalId: string | null }>();
   const byEmail = new Map<string, { id: string; externalId: string | null }[]>();
   const byPhone = new Map<string, { id: string; externalId: string | null }[]>();
-  const conds = [
-    ...(externalIds.length ? [anyOf(contacts.externalId, externalIds)] : []),
-    ...(emails.length ? [and(anyOf(contacts.email, emails), isNull(contacts.mergedInto))] : []),
-    ...(phones.length ? [and(anyOf(contacts.phone, phones), isNull(contacts.mergedInto))] : []),
+  // One index probe per key (probeRows), each contact once (union), in the order a scan of the table finds them (the
+  // first contact of an email or phone is the one a row goes to, as it was when this was one scan).
+  const live = sql`${contacts.mergedInto} is null`;
+  const probes = [
+    ...(externalIds.length ? [probeRows(contacts.externalId, externalIds)] : []),
+    ...(emails.length ? [probeRows(contacts.email, emails, live)] : []),
+    ...(phones.length ? [probeRows(contacts.phone, phones, live)] : []),
   ];
-  if (!conds.length) return { byExt, byEmail, byPhone };
-  const rows = await db.select({ id: contacts.id, externalId: contacts.externalId, email: contacts.email, phone: contacts.phone, mergedInto: contacts.mergedInto }).from(contacts).where(or(...conds));
+  if (!probes.length) return { byExt, byEmail, byPhone };
+  const found = (await withoutJit(db, (tx) => tx.execute(sql`${sql.join(probes.map((p) => sql`select c.row_ctid, c.id, c.external_id, c.email, c.phone, c.merged_into from ${p} as c`), sql` union `)} order by 1`))) as unknown as {
+    rows: { id: string; external_id: string | null; email: string | null; phone: string | null; merged_into: string | null }[];
+  };
+  const rows = found.rows.map((r) => ({ id: r.id, externalId: r.external_id, email: r.email, phone: r.phone, mergedInto: r.merged_into }));
   // A merged CRM id leads to its survivor, however many merges deep.
   const known = new Map<string, { id: string; externalId: string | null; mergedInto: string | null }>(rows.map((r) => [r.id, r]));
   for (let hop = 0; hop < 10; hop++) {
@@ -201,7 +207,9 @@ async function planChunk(db: Db, imp: ImportRow, records: RawRecord[], firstRow:
   const allKeys = [...new Set(clean.flatMap((c) => rowKeys(c, opts.precedence).map((k) => k.key)))];
   // Earlier rows of the file with the same keys, and the contacts the rows match: two independent reads, side by side.
   const [keyRows, m] = await Promise.all([
-    allKeys.length ? db.select().from(contactImportKeys).where(and(eq(contactImportKeys.importId, imp.id), anyOf(contactImportKeys.key, allKeys))) : Promise.resolve([]),
+    allKeys.length
+      ? withoutJit(db, (tx) => tx.execute(sql`select ik.key, ik."row" from ${probeRows(contactImportKeys.key, allKeys, eq(contactImportKeys.importId, imp.id))} as ik`)).then((r) => (r as unknown as { rows: { key: string; row: number }[] }).rows)
+      : Promise.resolve([]),
     matchContacts(db, [...new Set(clean.flatMap((c) => (c.externalId !== undefined ? [c.externalId] : [])))], [...new Set(clean.flatMap((c) => (c.email ? [c.email] : [])))], [...new Set(clean.flatMap((c) => (c.phone ? [c.phone] : [])))]),
   ]);
   const earlier = new Map<string, number>(keyRows.map((k) => [k.key, k.row]));

@@ -13,8 +13,8 @@
 import { and, count, eq, gt, inArray, sql } from 'drizzle-orm';
 import type { DecayProgress } from '../contracts';
 import type { Db, DbOrTx } from '../db/client';
-import { anyOf } from '../db/any';
-import { insertJsonRows } from '../db/bulk-insert';
+import { anyOf, jitOff, lockRowsById, probeRows, withoutJit } from '../db/any';
+import { fromDriverRow, insertJsonRows } from '../db/bulk-insert';
 import { contactAudit, contacts, scoreEvents } from '../db/schema';
 import { NotFoundError } from '../errors';
 import {
@@ -369,12 +369,12 @@ export async function applyFitMany(
     let rows: ContactRow[];
     let sums: Awaited<ReturnType<typeof sumsOf>>;
     if (lock) {
-      rows = await tx.select().from(contacts).where(anyOf(contacts.id, ids)).orderBy(contacts.id).for('update');
+      rows = ((await tx.execute(sql`select c.* from ${lockRowsById(contacts.id, ids)} as c`)) as unknown as { rows: Record<string, unknown>[] }).rows.map((r) => fromDriverRow(contacts, r));
       sums = await sumsOf();
     } else {
       const unknown = ids.filter((id) => !opts.known?.has(id));
       let read: ContactRow[];
-      [read, sums] = await Promise.all([unknown.length ? tx.select().from(contacts).where(anyOf(contacts.id, unknown)) : Promise.resolve([]), sumsOf()]);
+      [read, sums] = await Promise.all([unknown.length ? tx.execute(sql`select c.* from ${probeRows(contacts.id, unknown)} as c`).then((r) => (r as unknown as { rows: Record<string, unknown>[] }).rows.map((row) => fromDriverRow(contacts, row))) : Promise.resolve([]), sumsOf()]);
       rows = [...ids.flatMap((id) => (opts.known?.has(id) ? [opts.known.get(id)!] : [])), ...read].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     }
     const byContact = new Map<string, { lastFit: Record<string, number>; seq: Record<string, number> }>();
@@ -402,10 +402,11 @@ export async function applyFitMany(
     return { rest, writes };
   };
   // Read without locks first: most chunks' contacts have nothing to write, or nothing this path writes.
-  const first = await plan(db, false);
+  const first = await withoutJit(db, (tx) => plan(tx, false));
   if (first.writes.length === 0) return { contactEvents: [], rest: first.rest };
   try {
     return await db.transaction(async (tx) => {
+      await jitOff(tx);
       const { rest, writes } = await plan(tx, true);
       const keyFor = (contactId: string, seq: Record<string, number>, c: ScoreChange) => `fit:${contactId}:${c.ruleId}:${(seq[c.ruleId] ?? 0) + 1}`;
       const rows = writes.flatMap(({ contact, result, seq }) => {
