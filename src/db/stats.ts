@@ -35,9 +35,10 @@ const versionFilter = (column: SQL, scope: StatsScope): SQL => (scope.version ==
  * 100,000 runs past `jit_above_cost`, and compiling then costs more than it saves: the message counts of 100,000 runs
  * spent 0.56 s of 0.7 s compiling. `set local` needs a transaction, and ends with it.
  */
-async function withoutJit(db: DbOrTx, query: SQL): Promise<Row[]> {
+async function withoutJit(db: DbOrTx, query: SQL, opts: { incrementalSort?: false } = {}): Promise<Row[]> {
   return db.transaction(async (tx) => {
     await tx.execute(sql`set local jit = off`);
+    if (opts.incrementalSort === false) await tx.execute(sql`set local enable_incremental_sort = off`);
     return rowsOf(await tx.execute(query));
   });
 }
@@ -131,6 +132,9 @@ export async function entryCounts(db: DbOrTx, scope: StatsScope): Promise<{ runs
           where exists (select 1 from events e where e.contact_id = en.contact_id and e.type = 'lead.mql' and e.occurred_at >= en.entered_at)) as mql_contacts,
         (select count(*)::int from sales_handoffs h
           where h.journey_id = ${scope.journeyId} and h.contact_id in (select contact_id from entries)) as handoffs`,
+    // Grouped by hashing: otherwise the planner walks journey_run_steps_message_idx, which is in workflow order, and
+    // sorts each workflow's rows; at 100,000 runs that took 0.8 s against 0.25 s hashed.
+    { incrementalSort: false },
   );
   return { runs: num(r.runs), contacts: num(r.contacts), mqls: { contacts: num(r.mql_contacts), handoffs: num(r.handoffs) } };
 }
