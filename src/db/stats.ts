@@ -32,8 +32,10 @@ const versionFilter = (column: SQL, scope: StatsScope): SQL => (scope.version ==
 
 /**
  * Runs one of the report's passes over a journey's rows with JIT compilation off. The planner prices a pass over
- * 100,000 runs past `jit_above_cost`, and compiling then costs more than it saves: the message counts of 100,000 runs
- * spent 0.56 s of 0.7 s compiling. `set local` needs a transaction, and ends with it.
+ * 100,000 runs past `jit_above_cost`, and compiling then costs more than it saves: the message pass spent 0.1–0.25 s
+ * of it compiling, and the message count it replaced, priced past `jit_inline_above_cost`, 0.8 s of 1.9 s (EXPLAIN
+ * ANALYZE, bench/console.ts's rows). `set local` needs a transaction and lasts until it ends (inside a caller's
+ * transaction, until that one ends).
  */
 async function withoutJit(db: DbOrTx, query: SQL, opts: { incrementalSort?: false } = {}): Promise<Row[]> {
   return db.transaction(async (tx) => {
