@@ -5,11 +5,7 @@ import { JourneyList } from './JourneyList';
 import { timeIn } from './format';
 
 // The journey page brings React Flow and the layout worker: loaded when first opened.
-const loadJourneyPage = () => import('./JourneyPage');
-const JourneyPage = lazy(loadJourneyPage);
-// Opened straight at a journey (a link, a reload): its code, and with it the layout worker, load while the session is
-// checked rather than after it. A failure here is left to the lazy page, which imports again and shows the error.
-if (/^#\/journeys\/[^/]+$/.test(location.hash)) loadJourneyPage().catch(() => undefined);
+const JourneyPage = lazy(() => import('./JourneyPage'));
 const ContactsPage = lazy(() => import('./ContactsPage'));
 const OpsPage = lazy(() => import('./OpsPage'));
 const LaunchPage = lazy(() => import('./LaunchPage'));
