@@ -1,12 +1,13 @@
 /**
  * The live counts the console refreshes every few seconds: small, indexed queries on our own tables (never a listing
- * of Temporal), unlike the full report in `./stats`, which also prices messages and tests split arms.
+ * of Temporal), unlike the full report in `./stats`, which also prices messages and tests split arms. Three passes:
+ * the journal per step (stepEntered), the run projection once (runCounts), and the journal's first entries.
  */
 import { eq, sql } from 'drizzle-orm';
 import type { JourneyPlan } from '../journey/plan';
 import type { DbOrTx } from './client';
 import { journeys, journeyVersions } from './schema';
-import { stepCounts, type StatsScope } from './stats';
+import { runCounts, stepCountsOf, stepEntered, type StatsScope } from './stats';
 
 type Row = Record<string, unknown>;
 const rowsOf = (r: unknown): Row[] => ((r as { rows?: Row[] }).rows ?? (r as Row[]));
@@ -47,44 +48,38 @@ export async function journeyLive(db: DbOrTx, scope: StatsScope): Promise<Journe
   if (scope.version !== undefined && !plans.has(scope.version)) return undefined;
   const plan = plans.get(scope.version ?? j.latest ?? -1);
 
-  const [steps, byStep, entries, contacts] = await Promise.all([
-    stepCounts(db, scope),
+  const [entered, runs, entries] = await Promise.all([
+    stepEntered(db, scope),
+    runCounts(db, scope),
     db.execute(sql`
-      select version, current_step, count(*) filter (where status = 'running')::int as running, count(*) filter (where status = 'failed')::int as failed
-      from journey_runs
-      where journey_id = ${scope.journeyId}${versionFilter(scope)} and status in ('running', 'failed')
-      group by version, current_step`),
-    db.execute(sql`
-      select count(*)::int as n from journey_run_steps
-      where journey_id = ${scope.journeyId} and seq = 1 and entered_at >= now() - interval '7 days'${versionFilter(scope)}`),
-    db.execute(sql`
-      select
-        (select count(distinct contact_id)::int from journey_run_steps where journey_id = ${scope.journeyId} and seq = 1${versionFilter(scope)}) as entered,
-        (select count(distinct contact_id)::int from conversions where journey_id = ${scope.journeyId}${versionFilter(scope)}) as converted`),
+      select count(*) filter (where entered_at >= now() - interval '7 days')::int as entries7d, count(distinct contact_id)::int as entered,
+        (select count(distinct contact_id)::int from conversions where journey_id = ${scope.journeyId}${versionFilter(scope)}) as converted
+      from journey_run_steps
+      where journey_id = ${scope.journeyId} and seq = 1${versionFilter(scope)}`),
   ]);
 
   let running = 0;
   let waiting = 0;
   const failedAt = new Map<string, number>();
-  for (const r of rowsOf(byStep)) {
-    const step = r.current_step === null ? null : String(r.current_step);
-    running += num(r.running);
-    const type = step ? plans.get(num(r.version))?.steps[step]?.type : undefined;
-    if (type && WAIT_TYPES.has(type)) waiting += num(r.running);
-    if (step) failedAt.set(step, (failedAt.get(step) ?? 0) + num(r.failed));
+  for (const r of runs) {
+    if (r.status === 'running') {
+      running += r.runs;
+      const type = r.currentStep ? plans.get(r.version)?.steps[r.currentStep]?.type : undefined;
+      if (type && WAIT_TYPES.has(type)) waiting += r.runs;
+    } else if (r.status === 'failed' && r.currentStep) failedAt.set(r.currentStep, (failedAt.get(r.currentStep) ?? 0) + r.runs);
   }
+  const steps = stepCountsOf(entered, runs);
   const counted = new Map(steps.map((s) => [s.stepId, s]));
   const ids = [...Object.keys(plan?.steps ?? {}), ...[...counted.keys()].filter((id) => !plan?.steps[id]).sort()];
-  const c = rowsOf(contacts)[0] ?? {};
-  const entered = num(c.entered);
-  const converted = num(c.converted);
+  const c = rowsOf(entries)[0] ?? {};
+  const contacts = { entered: num(c.entered), converted: num(c.converted) };
   return {
     journeyId: scope.journeyId,
     version: scope.version ?? null,
     runs: { running, waiting },
-    entries7d: num(rowsOf(entries)[0]?.n),
-    contacts: { entered, converted },
-    conversionRate: entered > 0 ? Math.round((converted / entered) * 1e6) / 1e6 : null,
+    entries7d: num(c.entries7d),
+    contacts,
+    conversionRate: contacts.entered > 0 ? Math.round((contacts.converted / contacts.entered) * 1e6) / 1e6 : null,
     steps: ids.map((stepId) => {
       const s = counted.get(stepId);
       return { stepId, type: plan?.steps[stepId]?.type ?? null, entered: s?.entered ?? 0, waiting: s?.waiting ?? 0, exitedHere: s?.exitedHere ?? 0, failed: failedAt.get(stepId) ?? 0 };

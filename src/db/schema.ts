@@ -358,7 +358,12 @@ export const journeyRunSteps = pgTable(
   },
   (t) => [
     uniqueIndex('journey_run_steps_run_seq_uq').on(t.workflowId, t.runId, t.seq),
-    index('journey_run_steps_journey_idx').on(t.journeyId, t.version, t.stepId),
+    // Per step, the runs that entered it: the report's distinct (step, run) pairs come in index order from an
+    // index-only scan, neither hashed nor sorted (src/db/stats.ts, stepEntered).
+    index('journey_run_steps_journey_idx').on(t.journeyId, t.version, t.stepId, t.workflowId, t.runId),
+    // A message's version: the latest entry of its run into its step at or before it was created, one backward
+    // index-only probe per message (src/db/stats.ts, messagesCte).
+    index('journey_run_steps_message_idx').on(t.workflowId, t.stepId, t.enteredAt, t.version),
     // A run's first journal entry (seq 1) is its entry into the journey: entries in a time window, counted per journey.
     index('journey_run_steps_entries_idx').on(t.journeyId, t.enteredAt).where(sql`${t.seq} = 1`),
     // A contact's journey entries: its journey touches in attribution (src/analytics/attribution.ts).

@@ -3,7 +3,9 @@
  *
  * Every query is scoped to one journey (and optionally one version) and starts from an index on `journey_id`:
  * `journey_run_steps_journey_idx`, `journey_runs_journey_idx`, `messages_journey_idx`, `conversions_journey_idx`;
- * events are reached per contact through `events_contact_time_idx`, never by scanning an event type.
+ * a message's version is one probe of `journey_run_steps_message_idx`; events are reached per contact through
+ * `events_contact_time_idx`, never by scanning an event type. Each table is read once per report: the run projection
+ * (runCounts), the journal's steps (stepEntered) and entries (entryCounts), and the messages (messageReport).
  */
 import { asc, eq, sql, type SQL } from 'drizzle-orm';
 import { successors, type JourneyPlan } from '../journey/plan';
@@ -29,6 +31,21 @@ const num = (v: unknown): number => (v === null || v === undefined ? 0 : Number(
 const versionFilter = (column: SQL, scope: StatsScope): SQL => (scope.version === undefined ? sql`` : sql` and ${column} = ${scope.version}`);
 
 /**
+ * Runs one of the report's passes over a journey's rows with JIT compilation off. The planner prices a pass over
+ * 100,000 runs past `jit_above_cost`, and compiling then costs more than it saves: the message pass spent 0.1–0.25 s
+ * of it compiling, and the message count it replaced, priced past `jit_inline_above_cost`, 0.8 s of 1.9 s (EXPLAIN
+ * ANALYZE, bench/console.ts's rows). `set local` needs a transaction and lasts until it ends (inside a caller's
+ * transaction, until that one ends).
+ */
+async function withoutJit(db: DbOrTx, query: SQL, opts: { incrementalSort?: false } = {}): Promise<Row[]> {
+  return db.transaction(async (tx) => {
+    await tx.execute(sql`set local jit = off`);
+    if (opts.incrementalSort === false) await tx.execute(sql`set local enable_incremental_sort = off`);
+    return rowsOf(await tx.execute(query));
+  });
+}
+
+/**
  * One row per run that entered the journey (version): when it entered its first step. The journal is written by the
  * worker as a run enters each step, so this is exact even for re-entries that reuse a workflow id.
  */
@@ -39,52 +56,89 @@ const entriesCte = (scope: StatsScope): SQL => sql`entries as (
   group by workflow_id, run_id, contact_id
 )`;
 
-export type StepCounts = { stepId: string; entered: number; waiting: number; exitedHere: number };
-
 /**
- * entered = distinct runs that entered the step (journal); waiting = running runs whose current step it is;
- * exitedHere = ended runs whose last step it is (run projection).
+ * Distinct runs that entered each step (journal). For one version the (step, workflow, run) triples come in order from
+ * an index-only scan of journey_run_steps_journey_idx and are counted as they stream; across versions they are hashed
+ * as plain columns, several times faster than count(distinct (workflow_id, run_id)), which sorts row values.
  */
-export async function stepCounts(db: DbOrTx, scope: StatsScope): Promise<StepCounts[]> {
-  const res = await db.execute(sql`
-    with entered as (
-      -- Distinct runs per step, as plain columns: hashing three text columns is several times faster than
-      -- count(distinct (workflow_id, run_id)), which sorts row values (1.3 s → 0.4 s for 220,000 journal rows).
+export async function stepEntered(db: DbOrTx, scope: StatsScope): Promise<Map<string, number>> {
+  const rows = await withoutJit(
+    db,
+    sql`
       select step_id, count(*)::int as entered
       from (
         select distinct step_id, workflow_id, run_id
         from journey_run_steps
         where journey_id = ${scope.journeyId}${versionFilter(sql`version`, scope)}
       ) runs
-      group by step_id
-    ), now as (
-      select current_step as step_id,
-        count(*) filter (where status = 'running')::int as waiting,
-        count(*) filter (where status <> 'running')::int as exited_here
-      from journey_runs
-      where journey_id = ${scope.journeyId}${versionFilter(sql`version`, scope)} and current_step is not null
-      group by current_step
-    )
-    select coalesce(e.step_id, n.step_id) as step_id, coalesce(e.entered, 0) as entered,
-      coalesce(n.waiting, 0) as waiting, coalesce(n.exited_here, 0) as exited_here
-    from entered e full join now n on n.step_id = e.step_id`);
-  return rowsOf(res).map((r) => ({ stepId: String(r.step_id), entered: num(r.entered), waiting: num(r.waiting), exitedHere: num(r.exited_here) }));
+      group by step_id`,
+  );
+  return new Map(rows.map((r) => [String(r.step_id), num(r.entered)]));
 }
 
-export async function runsByStatus(db: DbOrTx, scope: StatsScope): Promise<Record<string, number>> {
+export type RunCount = { version: number; currentStep: string | null; status: string; runs: number };
+
+/**
+ * The run projection in one pass: runs per version, current step and status, ordered by status. The live counts and
+ * the report derive all they need of journey_runs from these few rows.
+ */
+export async function runCounts(db: DbOrTx, scope: StatsScope): Promise<RunCount[]> {
   const res = await db.execute(sql`
-    select status, count(*)::int as n from journey_runs
+    select version, current_step, status, count(*)::int as n
+    from journey_runs
     where journey_id = ${scope.journeyId}${versionFilter(sql`version`, scope)}
-    group by status order by status`);
-  return Object.fromEntries(rowsOf(res).map((r) => [String(r.status), num(r.n)]));
+    group by version, current_step, status
+    order by status, version, current_step`);
+  return rowsOf(res).map((r) => ({ version: num(r.version), currentStep: r.current_step === null ? null : String(r.current_step), status: String(r.status), runs: num(r.n) }));
 }
 
-export async function entryCounts(db: DbOrTx, scope: StatsScope): Promise<{ runs: number; contacts: number }> {
-  const res = await db.execute(sql`
-    with ${entriesCte(scope)}
-    select count(*)::int as runs, count(distinct contact_id)::int as contacts from entries`);
-  const r = rowsOf(res)[0] ?? {};
-  return { runs: num(r.runs), contacts: num(r.contacts) };
+export type StepCounts = { stepId: string; entered: number; waiting: number; exitedHere: number };
+
+/**
+ * entered = distinct runs that entered the step (journal); waiting = running runs whose current step it is;
+ * exitedHere = ended runs whose last step it is (run projection). A step appears when either side has it.
+ */
+export function stepCountsOf(entered: Map<string, number>, runs: RunCount[]): StepCounts[] {
+  const steps = new Map<string, StepCounts>([...entered].map(([stepId, n]) => [stepId, { stepId, entered: n, waiting: 0, exitedHere: 0 }]));
+  for (const r of runs) {
+    if (r.currentStep === null) continue;
+    let s = steps.get(r.currentStep);
+    if (!s) steps.set(r.currentStep, (s = { stepId: r.currentStep, entered: 0, waiting: 0, exitedHere: 0 }));
+    if (r.status === 'running') s.waiting += r.runs;
+    else s.exitedHere += r.runs;
+  }
+  return [...steps.values()];
+}
+
+/** Runs per status, in status order. */
+export function runsByStatusOf(runs: RunCount[]): Record<string, number> {
+  const by: Record<string, number> = {};
+  for (const r of runs) by[r.status] = (by[r.status] ?? 0) + r.runs;
+  return by;
+}
+
+/**
+ * From one pass over the journal's entries: runs that entered and their distinct contacts; and the MQLs the journey
+ * produced: contacts who became MQL (a `lead.mql` event) after entering it, and sales handoffs the journey made for
+ * contacts who entered it (in scope).
+ */
+export async function entryCounts(db: DbOrTx, scope: StatsScope): Promise<{ runs: number; contacts: number; mqls: { contacts: number; handoffs: number } }> {
+  const [r = {}] = await withoutJit(
+    db,
+    sql`
+      with ${entriesCte(scope)}
+      select
+        (select count(*)::int from entries) as runs,
+        (select count(distinct contact_id)::int from entries) as contacts,
+        (select count(distinct en.contact_id)::int from entries en
+          where exists (select 1 from events e where e.contact_id = en.contact_id and e.type = 'lead.mql' and e.occurred_at >= en.entered_at)) as mql_contacts,
+        (select count(*)::int from sales_handoffs h
+          where h.journey_id = ${scope.journeyId} and h.contact_id in (select contact_id from entries)) as handoffs`,
+    // Grouped by hashing: otherwise the planner walks journey_run_steps_message_idx, which is in workflow order, and
+    // sorts each workflow's rows; at 100,000 runs that took 0.8 s against 0.25 s hashed.
+    { incrementalSort: false },
+  );
+  return { runs: num(r.runs), contacts: num(r.contacts), mqls: { contacts: num(r.mql_contacts), handoffs: num(r.handoffs) } };
 }
 
 /**
@@ -104,36 +158,6 @@ const messagesCte = (scope: StatsScope): SQL => sql`msgs as (
 
 export type MessageCount = { version: number | null; channel: string; status: string; count: number };
 
-export async function messageCounts(db: DbOrTx, scope: StatsScope): Promise<MessageCount[]> {
-  const res = await db.execute(sql`
-    with ${messagesCte(scope)}
-    select version, channel, status, count(*)::int as n from msgs group by version, channel, status order by channel, status`);
-  return rowsOf(res).map((r) => ({
-    version: r.version === null || r.version === undefined ? null : num(r.version),
-    channel: String(r.channel),
-    status: String(r.status),
-    count: num(r.n),
-  }));
-}
-
-/**
- * Opens, clicks and unsubscribes are events recorded by the tracking endpoints with the message's idempotency key as
- * `properties.message_key`; each counts distinct messages (a message opened five times is one open).
- */
-export async function engagementCounts(db: DbOrTx, scope: StatsScope): Promise<{ opened: number; clicked: number; unsubscribed: number }> {
-  const res = await db.execute(sql`
-    with ${messagesCte(scope)}
-    select e.type, count(distinct m.id)::int as n
-    from msgs m
-    join events e on e.contact_id = m.contact_id
-      and e.type in ('email.opened', 'email.clicked', 'email.unsubscribed')
-      and e.properties->>'message_key' = m.idempotency_key
-    where m.channel = 'email'
-    group by e.type`);
-  const by = Object.fromEntries(rowsOf(res).map((r) => [String(r.type), num(r.n)]));
-  return { opened: by['email.opened'] ?? 0, clicked: by['email.clicked'] ?? 0, unsubscribed: by['email.unsubscribed'] ?? 0 };
-}
-
 export type DeliverabilityCounts = {
   stepId: string;
   /** Emails handed to the mail server (sent, delivered or bounced later). */
@@ -147,30 +171,73 @@ export type DeliverabilityCounts = {
   complained: number;
 };
 
+export type MessageReport = {
+  /** Messages per version, channel and status, ordered by channel, status and version. */
+  counts: MessageCount[];
+  /**
+   * Opens, clicks and unsubscribes are events recorded by the tracking endpoints with the message's idempotency key as
+   * `properties.message_key`; each counts distinct email messages (a message opened five times is one open).
+   */
+  engagement: { opened: number; clicked: number; unsubscribed: number };
+  /**
+   * Bounces and complaints per step that sent email (src/deliverability records them in email_feedback, matched to the
+   * message), ordered by step; each counts distinct messages, so a message soft-bouncing three times is one bounce.
+   */
+  deliverability: DeliverabilityCounts[];
+};
+
 /**
- * Bounces and complaints per sending step (src/deliverability records them in email_feedback, matched to the message);
- * each counts distinct messages, so a message soft-bouncing three times is one bounce.
+ * Every message figure of the report from one pass over the journey's messages (each one's version found once):
+ * per message its feedback and engagement flags, grouped both by (version, channel, status) and by (channel, step).
  */
-export async function deliverabilityCounts(db: DbOrTx, scope: StatsScope): Promise<DeliverabilityCounts[]> {
-  const res = await db.execute(sql`
-    with ${messagesCte(scope)}, fb as (
-      select m.id, m.step_id, m.status,
-        bool_or(f.kind = 'bounce') as bounced,
-        bool_or(f.bounce_class = 'hard') as hard, bool_or(f.bounce_class = 'soft') as soft, bool_or(f.bounce_class = 'policy') as policy,
-        bool_or(f.kind = 'complaint') as complained
-      from msgs m left join email_feedback f on f.message_id = m.id
-      where m.channel = 'email'
-      group by m.id, m.step_id, m.status
-    )
-    select step_id,
-      count(*) filter (where status in ('sent', 'delivered', 'bounced'))::int as sent,
-      count(*) filter (where status = 'bounced' or bounced)::int as bounced,
-      count(*) filter (where hard)::int as hard, count(*) filter (where soft)::int as soft, count(*) filter (where policy)::int as policy,
-      count(*) filter (where complained)::int as complained
-    from fb group by step_id order by step_id`);
-  return rowsOf(res).map((r) => ({
-    stepId: String(r.step_id), sent: num(r.sent), bounced: num(r.bounced), hard: num(r.hard), soft: num(r.soft), policy: num(r.policy), complained: num(r.complained),
-  }));
+export async function messageReport(db: DbOrTx, scope: StatsScope): Promise<MessageReport> {
+  const rows = await withoutJit(
+    db,
+    sql`
+      with ${messagesCte(scope)}, fb as (
+        select f.message_id,
+          bool_or(f.kind = 'bounce') as bounced,
+          bool_or(f.bounce_class = 'hard') as hard, bool_or(f.bounce_class = 'soft') as soft, bool_or(f.bounce_class = 'policy') as policy,
+          bool_or(f.kind = 'complaint') as complained
+        from email_feedback f
+        where f.message_id in (select id from msgs where channel = 'email')
+        group by f.message_id
+      ), eng as (
+        select e.contact_id, e.properties->>'message_key' as message_key,
+          bool_or(e.type = 'email.opened') as opened, bool_or(e.type = 'email.clicked') as clicked, bool_or(e.type = 'email.unsubscribed') as unsubscribed
+        from events e
+        where e.contact_id in (select contact_id from msgs where channel = 'email')
+          and e.type in ('email.opened', 'email.clicked', 'email.unsubscribed')
+        group by e.contact_id, e.properties->>'message_key'
+      )
+      select grouping(m.step_id) = 0 as by_step, m.version, m.channel, m.status, m.step_id, count(*)::int as n,
+        count(*) filter (where m.status in ('sent', 'delivered', 'bounced'))::int as sent,
+        count(*) filter (where m.status = 'bounced' or fb.bounced)::int as bounced,
+        count(*) filter (where fb.hard)::int as hard, count(*) filter (where fb.soft)::int as soft, count(*) filter (where fb.policy)::int as policy,
+        count(*) filter (where fb.complained)::int as complained,
+        count(*) filter (where eng.opened)::int as opened, count(*) filter (where eng.clicked)::int as clicked,
+        count(*) filter (where eng.unsubscribed)::int as unsubscribed
+      from msgs m
+      left join fb on m.channel = 'email' and fb.message_id = m.id
+      left join eng on m.channel = 'email' and eng.contact_id = m.contact_id and eng.message_key = m.idempotency_key
+      group by grouping sets ((m.version, m.channel, m.status), (m.channel, m.step_id))
+      order by by_step, m.channel, m.status, m.version, m.step_id`,
+  );
+  const counts: MessageCount[] = [];
+  const engagement = { opened: 0, clicked: 0, unsubscribed: 0 };
+  const deliverability: DeliverabilityCounts[] = [];
+  for (const r of rows) {
+    if (r.by_step !== true) {
+      counts.push({ version: r.version === null || r.version === undefined ? null : num(r.version), channel: String(r.channel), status: String(r.status), count: num(r.n) });
+      continue;
+    }
+    if (r.channel !== 'email') continue;
+    engagement.opened += num(r.opened);
+    engagement.clicked += num(r.clicked);
+    engagement.unsubscribed += num(r.unsubscribed);
+    deliverability.push({ stepId: String(r.step_id), sent: num(r.sent), bounced: num(r.bounced), hard: num(r.hard), soft: num(r.soft), policy: num(r.policy), complained: num(r.complained) });
+  }
+  return { counts, engagement, deliverability };
 }
 
 export type GoalCount = { goal: string; conversions: number; contacts: number; value: number };
@@ -182,22 +249,6 @@ export async function conversionCounts(db: DbOrTx, scope: StatsScope): Promise<G
     where journey_id = ${scope.journeyId}${versionFilter(sql`version`, scope)}
     group by goal order by goal`);
   return rowsOf(res).map((r) => ({ goal: String(r.goal), conversions: num(r.n), contacts: num(r.contacts), value: num(r.value) }));
-}
-
-/**
- * MQLs the journey produced: contacts who became MQL (a `lead.mql` event) after entering it, and sales handoffs the
- * journey made for contacts who entered it (in scope).
- */
-export async function mqlCounts(db: DbOrTx, scope: StatsScope): Promise<{ contacts: number; handoffs: number }> {
-  const res = await db.execute(sql`
-    with ${entriesCte(scope)}
-    select
-      (select count(distinct en.contact_id)::int from entries en
-        where exists (select 1 from events e where e.contact_id = en.contact_id and e.type = 'lead.mql' and e.occurred_at >= en.entered_at)) as contacts,
-      (select count(*)::int from sales_handoffs h
-        where h.journey_id = ${scope.journeyId} and h.contact_id in (select contact_id from entries)) as handoffs`);
-  const r = rowsOf(res)[0] ?? {};
-  return { contacts: num(r.contacts), handoffs: num(r.handoffs) };
 }
 
 // --- splits ------------------------------------------------------------------------------------
@@ -290,8 +341,11 @@ export type SplitStats = {
 
 const MESSAGE_STEPS = new Set(['send_email', 'send_sms']);
 
-async function splitStats(db: DbOrTx, scope: StatsScope, plan: JourneyPlan | undefined, plans: Map<number, JourneyPlan>, order: string[]): Promise<SplitStats[]> {
-  const [counts, convs, held] = await Promise.all([armCounts(db, scope), armConversions(db, scope), heldOutEntries(db, scope)]);
+type SplitRows = [ArmCount[], ArmConversions[], Awaited<ReturnType<typeof heldOutEntries>>];
+
+const splitRows = (db: DbOrTx, scope: StatsScope): Promise<SplitRows> => Promise.all([armCounts(db, scope), armConversions(db, scope), heldOutEntries(db, scope)]);
+
+function splitStats([counts, convs, held]: SplitRows, plan: JourneyPlan | undefined, plans: Map<number, JourneyPlan>, order: string[]): SplitStats[] {
   const planSplits = order.map((id) => plan?.steps[id]).filter((st): st is Extract<JourneyPlan['steps'][string], { type: 'split' }> => st?.type === 'split');
   const splitIds = [...planSplits.map((st) => st.id), ...[...new Set([...counts, ...convs].map((c) => c.splitId))].filter((id) => !planSplits.some((st) => st.id === id)).sort()];
   return splitIds.map((splitId) => {
@@ -430,24 +484,24 @@ export async function journeyStats(db: DbOrTx, scope: StatsScope, opts: StatsOpt
 
   const windows = (plan?.goals ?? []).map((g) => g.withinMs).filter((w): w is number => w !== undefined);
   const windowMs = windows.length ? Math.max(...windows) : undefined;
-  const [steps, byStatus, entered, msgs, engagement, goals, mqls, revenue, delivery] = await Promise.all([
-    stepCounts(db, scope),
-    runsByStatus(db, scope),
+  const [enteredSteps, runs, { mqls, ...entered }, { counts: msgs, engagement, deliverability: delivery }, goals, revenue, arms] = await Promise.all([
+    stepEntered(db, scope),
+    runCounts(db, scope),
     entryCounts(db, scope),
-    messageCounts(db, scope),
-    engagementCounts(db, scope),
+    messageReport(db, scope),
     conversionCounts(db, scope),
-    mqlCounts(db, scope),
     journeyRevenue(db, scope.journeyId, attribution, windowMs, scope.version),
-    deliverabilityCounts(db, scope),
+    splitRows(db, scope),
   ]);
+  const steps = stepCountsOf(enteredSteps, runs);
+  const byStatus = runsByStatusOf(runs);
   const rate = (x: number, n: number) => (n > 0 ? round(x / n) : null);
   const emails = delivery.reduce((a, d) => ({ sent: a.sent + d.sent, bounced: a.bounced + d.bounced, complained: a.complained + d.complained }), { sent: 0, bounced: 0, complained: 0 });
 
   // Plan order first, then steps only older versions had.
   const counted = new Map(steps.map((s) => [s.stepId, s]));
   const order = [...stepOrder(plan), ...[...counted.keys()].filter((id) => !plan?.steps[id]).sort()];
-  const splits = await splitStats(db, scope, plan, plans, order);
+  const splits = splitStats(arms, plan, plans, order);
   const stepRows = order.map((stepId) => {
     const c = counted.get(stepId) ?? { entered: 0, waiting: 0, exitedHere: 0 };
     // A run journaled before the step journal existed can be waiting without an entry; never report a negative pass.
