@@ -16,7 +16,8 @@
  * - the campaign report drains first, so it reads credits exactly as the request-time computation gives them; the
  *   worker drains every few seconds (`startCreditRollup`) so the report finds little to do.
  *
- * Sums are `numeric`: adding and taking out the same contribution leaves no rounding drift behind. The rollup holds the
+ * Sums are `numeric`: adding and taking out the same contribution leaves no rounding drift behind (and trim_scale keeps
+ * them in one form, so a sum reached by increments reads as the same sum rebuilt). The rollup holds the
  * default half-life and lookback; a report asking for others is computed at request time.
  *
  * Concurrency: a drain locks the marks it takes (`for update skip locked`), and writers mark with an upsert that waits
@@ -40,7 +41,11 @@ const DRAIN_LOCK = sql`select pg_advisory_xact_lock(hashtext('itinera:attributio
 /** uuid[] literal of ids read from our own uuid columns. */
 const uuidArray = (ids: readonly string[]): SQL => sql`${`{${ids.join(',')}}`}::uuid[]`;
 
-/** Recomputes the credits of these contacts: old contribution out, new one in (one statement). */
+/**
+ * Recomputes the credits of these contacts: old contribution out, new one in (one statement). A contact's rows are
+ * unique by (model, day, conversion, touch) and currency (`fresh` groups by them), so a row equal in every column is
+ * the same contribution and is left in place.
+ */
 function recomputeSql(ids: readonly string[]): SQL {
   const contacts = uuidArray(ids);
   const share = sql.join(
@@ -75,25 +80,35 @@ function recomputeSql(ids: readonly string[]): SQL {
       select c.contact_id, '*', ${day('c.at')}, 'deals', 'unpriced', '', '', count(*), null, 0
       from conv c where c.kind = 'deals' and c.amount is null group by 1, 3
     ),
-    old as (delete from attribution_contact_credits where contact_id = any(${contacts}) returning *),
+    -- Only what changed is written: a contact whose recompute gives its stored rows again (an open deal created, a stage
+    -- reached earlier already) costs no write, and a new touch rewrites only the conversions it shares.
+    old as (select contact_id, model, day, conversion, touch_kind, touch_key, currency, credit, amount, priced from attribution_contact_credits where contact_id = any(${contacts})),
+    gone as (select * from old except all select * from fresh),
+    came as (select * from fresh except all select * from old),
+    del as (
+      delete from attribution_contact_credits a using gone g
+      where a.contact_id = any(${contacts}) and a.contact_id = g.contact_id and a.model = g.model and a.day = g.day and a.conversion = g.conversion and a.touch_kind = g.touch_kind
+        and a.touch_key = g.touch_key and a.currency = g.currency
+    ),
     ins as (
       insert into attribution_contact_credits (contact_id, model, day, conversion, touch_kind, touch_key, currency, credit, amount, priced)
-      select * from fresh
+      select * from came
     ),
     delta as (
-      select model, day, conversion, touch_kind, touch_key, currency, sum(credit) as credit, sum(coalesce(amount, 0)) as amount, sum(priced)::int as priced
+      select model, day, conversion, touch_kind, touch_key, currency, trim_scale(sum(credit)) as credit, trim_scale(sum(coalesce(amount, 0))) as amount, sum(priced)::int as priced
       from (
-        select model, day, conversion, touch_kind, touch_key, currency, credit, amount, priced from fresh
+        select model, day, conversion, touch_kind, touch_key, currency, credit, amount, priced from came
         union all
-        select model, day, conversion, touch_kind, touch_key, currency, -credit, -amount, -priced from old
+        select model, day, conversion, touch_kind, touch_key, currency, -credit, -amount, -priced from gone
       ) d
       group by 1, 2, 3, 4, 5, 6
+      having sum(credit) <> 0 or sum(coalesce(amount, 0)) <> 0 or sum(priced) <> 0
     )
     insert into attribution_credits (model, day, conversion, touch_kind, touch_key, currency, credit, amount, priced)
     select * from delta order by 1, 2, 3, 4, 5, 6
     on conflict (model, day, conversion, touch_kind, touch_key, currency) do update set
-      credit = attribution_credits.credit + excluded.credit,
-      amount = attribution_credits.amount + excluded.amount,
+      credit = trim_scale(attribution_credits.credit + excluded.credit),
+      amount = trim_scale(attribution_credits.amount + excluded.amount),
       priced = attribution_credits.priced + excluded.priced`;
 }
 
