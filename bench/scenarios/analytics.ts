@@ -33,7 +33,7 @@ import type { ScenarioOutput } from './types';
 const DAY = 86_400_000;
 const T0 = Date.parse('2026-01-01T00:00:00Z');
 
-export async function generate(stack: Pick<Stack, 'db'>, n: number): Promise<void> {
+async function generate(stack: Stack, n: number): Promise<void> {
   const db = stack.db.db;
   const x = (q: string) => db.execute(sql.raw(q));
   await x(`insert into contacts (external_id, region, industry, owner_id)
