@@ -11,7 +11,6 @@ import { isDealEventType } from './crm-events';
 import { applyDealEvent, dealEventRow, lockDeals, storeAndFold, upsertDeals, type DealEventRow } from './deals';
 import { FUNNEL_STAGES, type FunnelStage } from './stages';
 import { utmOf, type Utm } from './utm';
-import { batched } from '../db/batch';
 import { ts } from './rows';
 
 /**
@@ -106,7 +105,7 @@ function reachStagesSql(writes: readonly StageWrite[], authoritative: boolean): 
 
 const reachStageSql = (contactId: string, stage: FunnelStage, at: Date, authoritative: boolean) => reachStagesSql([{ contactId, stage, at, authoritative }], authoritative);
 
-/** The first UTM touch per contact among `touches` (earliest; the first given on a tie) and the touches' rows. */
+/** CTEs `touch` and `first_touch`: the touches' rows and the first UTM touch per contact among them (earliest; the first given on a tie). */
 function touchesSql(touches: readonly { e: AnalyticsEvent; utm: Utm }[]): SQL {
   const first = new Map<string, { e: AnalyticsEvent; utm: Utm }>();
   for (const t of touches) {
@@ -128,11 +127,13 @@ function touchesSql(touches: readonly { e: AnalyticsEvent; utm: Utm }[]): SQL {
     touch as (
       insert into analytics_touches (event_id, contact_id, occurred_at, utm_source, utm_medium, utm_campaign) values ${rows}
       on conflict (event_id) do nothing
-    )
-    insert into contact_funnel (contact_id, first_touch_at, utm_source, utm_medium, utm_campaign) values ${firsts}
-    on conflict (contact_id) do update set
-      first_touch_at = excluded.first_touch_at, utm_source = excluded.utm_source, utm_medium = excluded.utm_medium, utm_campaign = excluded.utm_campaign
-    where contact_funnel.first_touch_at is null or excluded.first_touch_at < contact_funnel.first_touch_at`;
+    ),
+    first_touch as (
+      insert into contact_funnel (contact_id, first_touch_at, utm_source, utm_medium, utm_campaign) values ${firsts}
+      on conflict (contact_id) do update set
+        first_touch_at = excluded.first_touch_at, utm_source = excluded.utm_source, utm_medium = excluded.utm_medium, utm_campaign = excluded.utm_campaign
+      where contact_funnel.first_touch_at is null or excluded.first_touch_at < contact_funnel.first_touch_at
+    )`;
 }
 
 /** The earliest sales touch per contact. */
@@ -149,13 +150,52 @@ function salesTouchesSql(touches: ReadonlyMap<string, Date>): SQL {
 /** Whether the event changes any analytics table (else it costs no query). */
 const relevant = (e: AnalyticsEvent) => isDealEventType(e.type) || SALES_TOUCH.has(e.type) || stageOf(e) !== undefined || utmOf(e.type, e.properties) !== undefined;
 
+/** Events per analytics transaction, at most. */
+const MAX_BATCH = 200;
+
+/**
+ * Group commit, one batch in flight: events arriving while a batch is being written wait and go together in the next
+ * one. Under load the batches grow with the load (one transaction, a few statements and one commit for many events)
+ * instead of each turn of the event loop starting its own small transaction, which then contend for the same deal
+ * locks, mark rows and commits. Each caller still awaits its own event's commit. A failing batch is retried event by
+ * event, so one bad event fails only its own caller.
+ */
+function oneBatchAtATime(write: (events: AnalyticsEvent[]) => Promise<void>): (e: AnalyticsEvent) => Promise<void> {
+  type Waiter = { e: AnalyticsEvent; resolve: () => void; reject: (err: unknown) => void };
+  let queue: Waiter[] = [];
+  let running = false;
+  const writeAlone = (w: Waiter) => write([w.e]).then(w.resolve, w.reject);
+  const pump = async () => {
+    while (queue.length) {
+      const chunk = queue.slice(0, MAX_BATCH);
+      queue = queue.slice(chunk.length);
+      try {
+        await write(chunk.map((w) => w.e));
+        for (const w of chunk) w.resolve();
+      } catch (err) {
+        if (chunk.length === 1) chunk[0]!.reject(err);
+        else for (const w of chunk) await writeAlone(w);
+      }
+    }
+    running = false;
+  };
+  return (e) =>
+    new Promise<void>((resolve, reject) => {
+      queue.push({ e, resolve, reject });
+      if (!running) {
+        running = true;
+        // The next turn of the event loop: the events of this one go in the same first batch.
+        setImmediate(() => void pump());
+      }
+    });
+}
+
 const batchers = new WeakMap<Db, Map<string, (e: AnalyticsEvent) => Promise<void>>>();
 
 /**
- * Applies one event. Events applied concurrently (the ingest path's requests in flight) are group-committed: those
- * arriving in one turn of the event loop are written in one transaction of a few multi-row statements, with the
- * per-event semantics (a contact's stage writes in arrival order; deals folded from all their events). A failing batch
- * is retried event by event, so one bad event fails only its own caller.
+ * Applies one event. Events applied concurrently (the ingest path's requests in flight) are group-committed
+ * (`oneBatchAtATime`): written in one transaction of a few multi-row statements, with the per-event semantics (a
+ * contact's stage writes in arrival order; deals folded from all their events).
  */
 export async function applyAnalytics(db: Db, e: AnalyticsEvent, opts: AnalyticsOptions): Promise<void> {
   if (!relevant(e)) return;
@@ -163,10 +203,9 @@ export async function applyAnalytics(db: Db, e: AnalyticsEvent, opts: AnalyticsO
   if (!byCurrency) batchers.set(db, (byCurrency = new Map()));
   let apply = byCurrency.get(opts.currency);
   if (!apply) {
-    apply = batched<AnalyticsEvent, void>(async (events) => {
+    apply = oneBatchAtATime(async (events) => {
       if (events.length === 1) await applyOne(db, events[0]!, opts);
       else await applyMany(db, events, opts);
-      return events.map(() => undefined);
     });
     byCurrency.set(opts.currency, apply);
   }
@@ -201,30 +240,47 @@ async function applyMany(db: Db, all: readonly AnalyticsEvent[], opts: Analytics
       marks.add(e.contactId);
     }
   }
+  // A contact's stage writes in arrival order: its k-th write goes in round k (one row per contact per statement).
+  const rounds: StageWrite[][] = [];
+  const seen = new Map<string, number>();
+  for (const w of stages) {
+    const k = seen.get(w.contactId) ?? 0;
+    seen.set(w.contactId, k + 1);
+    (rounds[k] ??= []).push(w);
+  }
+  // The writes as statements of data-modifying CTEs; each statement's CTEs write different rows (a round's lifecycle
+  // and other stage writes are of different contacts). Statements that may write one contact's funnel row are kept
+  // apart; the deal rows and the marks go with the last one, so a batch costs few round trips.
+  const statements: SQL[][] = [];
+  for (const round of rounds) {
+    const ctes: SQL[] = [];
+    for (const authoritative of [true, false]) {
+      const ws = round.filter((w) => w.authoritative === authoritative).sort((a, b) => (a.contactId < b.contactId ? -1 : 1));
+      if (ws.length) ctes.push(sql`${sql.raw(authoritative ? 'stage_set' : 'stage_reached')} as (${reachStagesSql(ws, authoritative)})`);
+    }
+    statements.push(ctes);
+  }
+  if (salesTouches.size) statements.push([sql`sales_touch as (${salesTouchesSql(salesTouches)})`]);
+  if (touches.length) statements.push([touchesSql(touches)]);
+  const run = async (tx: DbOrTx, last: SQL[]) => {
+    if (marks.size) last.push(markCredits([...marks]));
+    const all = [...statements.slice(0, -1), [...(statements.at(-1) ?? []), ...last]];
+    for (const ctes of all) if (ctes.length) await tx.execute(sql`with ${sql.join(ctes, sql`, `)} select 1`);
+  };
+  if (!dealRows.length && statements.length === 1) {
+    // One statement is atomic on its own: no BEGIN/COMMIT round trips.
+    await run(db, []);
+    return;
+  }
   await db.transaction(async (tx) => {
+    const last: SQL[] = [];
     if (dealRows.length) {
       await lockDeals(tx, dealRows.map((r) => r.dealId));
       const folded = await storeAndFold(tx, dealRows, opts.currency);
-      await tx.execute(sql`with deal as ${upsertDeals(tx, folded.map((f) => f.deal))} select 1`);
+      last.push(sql`deal as ${upsertDeals(tx, folded.map((f) => f.deal))}`);
       for (const f of folded) for (const c of f.contactIds) marks.add(c);
     }
-    // A contact's stage writes in arrival order: its k-th write goes in round k (one row per contact per statement).
-    const rounds: StageWrite[][] = [];
-    const seen = new Map<string, number>();
-    for (const w of stages) {
-      const k = seen.get(w.contactId) ?? 0;
-      seen.set(w.contactId, k + 1);
-      (rounds[k] ??= []).push(w);
-    }
-    for (const round of rounds) {
-      for (const authoritative of [true, false]) {
-        const ws = round.filter((w) => w.authoritative === authoritative).sort((a, b) => (a.contactId < b.contactId ? -1 : 1));
-        if (ws.length) await tx.execute(reachStagesSql(ws, authoritative));
-      }
-    }
-    if (salesTouches.size) await tx.execute(salesTouchesSql(salesTouches));
-    if (touches.length) await tx.execute(sql`with ${touchesSql(touches)}`);
-    if (marks.size) await tx.execute(sql`with ${markCredits([...marks])} select 1`);
+    await run(tx, last);
   });
 }
 
@@ -248,7 +304,7 @@ async function applyOne(db: Db, e: AnalyticsEvent, opts: AnalyticsOptions): Prom
     });
   } else if (reach) writes.push((tx) => tx.execute(reach));
   if (salesTouch) writes.push((tx) => tx.execute(salesTouchesSql(new Map([[e.contactId, e.occurredAt]]))));
-  if (utm) writes.push((tx) => tx.execute(sql`with ${markCredits([e.contactId])}, ${touchesSql([{ e, utm }])}`));
+  if (utm) writes.push((tx) => tx.execute(sql`with ${markCredits([e.contactId])}, ${touchesSql([{ e, utm }])} select 1`));
   if (!writes.length) return;
   // A single statement is atomic on its own: no BEGIN/COMMIT round trips on the common paths.
   if (writes.length === 1 && !deal) {

@@ -5,8 +5,10 @@
  *
  * A contact's credits depend only on its own conversions and touches, and a touch's share is fixed once both are known
  * (time decay too: it depends on the time between the touch and the conversion). So the rollup is kept per contact:
- * - every write that can change a contact's conversions or touches (funnel stage times, deals, UTM touches, journey
- *   entries) marks the contact in attribution_dirty, in the same transaction (apply.ts, upsertRunProjection);
+ * - every analytics write that can change a contact's conversions or touches (funnel stage times, deals, UTM touches)
+ *   marks the contact in attribution_dirty, in the same transaction (apply.ts);
+ * - journey entries (journey_run_steps, seq 1) are written on every run's hot path, so they carry no mark: the drain
+ *   finds those committed since its last look and marks their contacts itself (`markNewEntries`);
  * - `drainCredits` recomputes marked contacts in batches with the request-time formulas (credit-sql.ts): it takes the
  *   contact's previous contribution (attribution_contact_credits) out of the sums and puts the new one in, in one
  *   statement, and unmarks them in the same transaction. Late and out-of-order events, stage regressions, deals
@@ -14,12 +16,14 @@
  * - the campaign report drains first, so it reads credits exactly as the request-time computation gives them; the
  *   worker drains every few seconds (`startCreditRollup`) so the report finds little to do.
  *
- * Sums are `numeric`: adding and taking out the same contribution leaves no rounding drift behind. The rollup holds the
+ * Sums are `numeric`: adding and taking out the same contribution leaves no rounding drift behind (and trim_scale keeps
+ * them in one form, so a sum reached by increments reads as the same sum rebuilt). The rollup holds the
  * default half-life and lookback; a report asking for others is computed at request time.
  *
  * Concurrency: a drain locks the marks it takes (`for update skip locked`), and writers mark with an upsert that waits
- * for that lock, so a write committed after the drain read the contact's rows leaves the contact marked again. Drains
- * run one at a time (an advisory lock), as their sums touch the same rows.
+ * for that lock, so a write committed after the drain read the contact's rows leaves the contact marked again; a
+ * journey entry committed after the drain's look is found by the next look. Drains run one at a time (an advisory
+ * lock), as their sums touch the same rows and the looks' snapshots follow one another.
  */
 import { sql, type SQL } from 'drizzle-orm';
 import type { Db, DbOrTx } from '../db/client';
@@ -37,7 +41,11 @@ const DRAIN_LOCK = sql`select pg_advisory_xact_lock(hashtext('itinera:attributio
 /** uuid[] literal of ids read from our own uuid columns. */
 const uuidArray = (ids: readonly string[]): SQL => sql`${`{${ids.join(',')}}`}::uuid[]`;
 
-/** Recomputes the credits of these contacts: old contribution out, new one in (one statement). */
+/**
+ * Recomputes the credits of these contacts: old contribution out, new one in (one statement). A contact's rows are
+ * unique by (model, day, conversion, touch) and currency (`fresh` groups by them), so a row equal in every column is
+ * the same contribution and is left in place.
+ */
 function recomputeSql(ids: readonly string[]): SQL {
   const contacts = uuidArray(ids);
   const share = sql.join(
@@ -72,36 +80,84 @@ function recomputeSql(ids: readonly string[]): SQL {
       select c.contact_id, '*', ${day('c.at')}, 'deals', 'unpriced', '', '', count(*), null, 0
       from conv c where c.kind = 'deals' and c.amount is null group by 1, 3
     ),
-    old as (delete from attribution_contact_credits where contact_id = any(${contacts}) returning *),
+    -- Only what changed is written: a contact whose recompute gives its stored rows again (an open deal created, a stage
+    -- reached earlier already) costs no write, and a new touch rewrites only the conversions it shares.
+    old as (select contact_id, model, day, conversion, touch_kind, touch_key, currency, credit, amount, priced from attribution_contact_credits where contact_id = any(${contacts})),
+    gone as (select * from old except all select * from fresh),
+    came as (select * from fresh except all select * from old),
+    del as (
+      delete from attribution_contact_credits a using gone g
+      where a.contact_id = any(${contacts}) and a.contact_id = g.contact_id and a.model = g.model and a.day = g.day and a.conversion = g.conversion and a.touch_kind = g.touch_kind
+        and a.touch_key = g.touch_key and a.currency = g.currency
+    ),
     ins as (
       insert into attribution_contact_credits (contact_id, model, day, conversion, touch_kind, touch_key, currency, credit, amount, priced)
-      select * from fresh
+      select * from came
     ),
     delta as (
-      select model, day, conversion, touch_kind, touch_key, currency, sum(credit) as credit, sum(coalesce(amount, 0)) as amount, sum(priced)::int as priced
+      select model, day, conversion, touch_kind, touch_key, currency, trim_scale(sum(credit)) as credit, trim_scale(sum(coalesce(amount, 0))) as amount, sum(priced)::int as priced
       from (
-        select model, day, conversion, touch_kind, touch_key, currency, credit, amount, priced from fresh
+        select model, day, conversion, touch_kind, touch_key, currency, credit, amount, priced from came
         union all
-        select model, day, conversion, touch_kind, touch_key, currency, -credit, -amount, -priced from old
+        select model, day, conversion, touch_kind, touch_key, currency, -credit, -amount, -priced from gone
       ) d
       group by 1, 2, 3, 4, 5, 6
+      having sum(credit) <> 0 or sum(coalesce(amount, 0)) <> 0 or sum(priced) <> 0
     )
     insert into attribution_credits (model, day, conversion, touch_kind, touch_key, currency, credit, amount, priced)
     select * from delta order by 1, 2, 3, 4, 5, 6
     on conflict (model, day, conversion, touch_kind, touch_key, currency) do update set
-      credit = attribution_credits.credit + excluded.credit,
-      amount = attribution_credits.amount + excluded.amount,
+      credit = trim_scale(attribution_credits.credit + excluded.credit),
+      amount = trim_scale(attribution_credits.amount + excluded.amount),
       priced = attribution_credits.priced + excluded.priced`;
 }
 
-/** Marks every contact with a conversion or touch, once per database: the rollup then builds from the history. */
+/**
+ * Marks every contact with a conversion or touch, once per database: the rollup then builds from the history. The
+ * state row records the snapshot of its own statement as the journey entries seen: markAllDirty, a later statement,
+ * sees at least those.
+ */
 async function ensureBuilt(db: Db): Promise<void> {
   if (built.has(db)) return;
   await db.transaction(async (tx) => {
-    const inserted = rowsOf(await tx.execute(sql`insert into analytics_rollup_state (name) values (${BUILT}) on conflict do nothing returning name`));
+    const inserted = rowsOf(
+      await tx.execute(sql`insert into analytics_rollup_state (name, seen) values (${BUILT}, pg_current_snapshot()::text) on conflict do nothing returning name`),
+    );
     if (inserted.length) await markAllDirty(tx);
   });
   built.add(db);
+}
+
+/**
+ * Marks the contacts of the journey entries committed since the last look, and records this look; under the drain
+ * lock (one look at a time).
+ *
+ * Why transaction visibility and not a high-water mark of journey_run_steps.id or entered_at: ids are drawn from a
+ * sequence when a row is inserted, not when it commits, and entered_at is the writer's transaction start; a writer
+ * that drew id 100 (or started at t) can commit after a look that already saw id 101 (or a later time), and a
+ * watermark past it would skip its row for ever. So each entry carries the id of the transaction that wrote it
+ * (journey_run_steps.xid, pg_current_xact_id()), and a look keeps the snapshot it read with (`seen`). An entry not
+ * visible in that snapshot was written by a transaction still running or not yet begun when it was taken: its xid is
+ * at least the snapshot's xmin and the snapshot does not count it visible. The next look reads exactly those
+ * (`xid >= xmin(seen) and not visible in seen`, an index range on xid), with the rows it can see and the snapshot it
+ * records both taken from the one statement's snapshot — so an entry is taken in by exactly one look, whenever it
+ * commits. Entries written before the column existed have no xid; their writers marked them (the marks outlive the
+ * upgrade). The first look after the upgrade (no snapshot recorded yet) reads every entry with an xid.
+ */
+async function markNewEntries(tx: DbOrTx): Promise<void> {
+  const [state] = rowsOf(await tx.execute(sql`select seen from analytics_rollup_state where name = ${BUILT}`));
+  const seen = state?.seen;
+  const since =
+    typeof seen === 'string'
+      ? sql`s.xid >= pg_snapshot_xmin(${seen}::pg_snapshot) and not pg_visible_in_snapshot(s.xid, ${seen}::pg_snapshot)`
+      : sql`s.xid is not null`;
+  await tx.execute(sql`
+    with entries as (select distinct s.contact_id from journey_run_steps s where s.seq = 1 and ${since}),
+    mark as (
+      insert into attribution_dirty (contact_id) select contact_id from entries order by contact_id
+      on conflict (contact_id) do update set marked_at = excluded.marked_at
+    )
+    update analytics_rollup_state set seen = pg_current_snapshot()::text where name = ${BUILT}`);
 }
 const built = new WeakSet<Db>();
 
@@ -124,9 +180,13 @@ export async function drainCredits(db: Db, opts: DrainOptions = {}): Promise<num
   const batch = opts.batch ?? 500;
   await ensureBuilt(db);
   let total = 0;
+  let looked = false;
   for (;;) {
+    const look = !looked;
+    looked = true;
     const n = await db.transaction(async (tx) => {
       await tx.execute(DRAIN_LOCK);
+      if (look) await markNewEntries(tx);
       const ids = rowsOf(await tx.execute(sql`select contact_id from attribution_dirty order by contact_id limit ${batch} for update skip locked`)).map((r) => String(r.contact_id));
       if (!ids.length) return 0;
       await tx.execute(recomputeSql(ids));

@@ -127,10 +127,15 @@ export function dealEventRow(event: { id: string; type: string; contactId: strin
   return { eventId: event.id, dealId: fields.dealId, contactId: event.contactId, type: event.type, fields: fields as Record<string, unknown>, occurredAt: event.occurredAt };
 }
 
-/** Takes the deals' advisory locks (in one order, so two writers of the same deals cannot deadlock). */
+const lockKey = (dealId: string) => `deal:${dealId}`;
+
+/**
+ * Takes the deals' advisory locks (in one order, so two writers of the same deals cannot deadlock). One key per deal
+ * whether it is locked alone or with others, so a one-event write and a batch of the same deal wait for each other.
+ */
 export async function lockDeals(tx: DbOrTx, dealIds: readonly string[]): Promise<void> {
-  const keys = [...new Set(dealIds)].sort();
-  if (keys.length === 1) await tx.execute(sqlLock(keys[0]!));
+  const keys = [...new Set(dealIds.map(lockKey))].sort();
+  if (keys.length === 1) await tx.execute(sql`select pg_advisory_xact_lock(hashtext(${keys[0]!}))`);
   else await tx.execute(sql`select pg_advisory_xact_lock(hashtext(k)) from (select unnest(${`{${keys.map((k) => JSON.stringify(k)).join(',')}}`}::text[]) as k order by 1) s`);
 }
 
@@ -199,8 +204,6 @@ export function upsertDeals(tx: DbOrTx, folded: readonly DealState[]): SQLWrappe
   );
   return tx.insert(deals).values(rows).onConflictDoUpdate({ target: deals.id, set });
 }
-
-const sqlLock = (dealId: string) => sql`select pg_advisory_xact_lock(hashtext(${`deal:${dealId}`}))`;
 
 /** A deal with its stage history, for GET /v1/deals/:id. */
 export async function dealWithHistory(db: DbOrTx, id: string, defaultCurrency: string): Promise<DealState | undefined> {

@@ -1,7 +1,7 @@
 import { and, eq, inArray, sql, type SQL } from 'drizzle-orm';
 import type { RunProjection } from '../contracts';
 import type { Db, DbOrTx } from './client';
-import { attributionDirty, contacts, events, journeyRuns, journeyRunSteps, journeyVersions, messages, suppressions } from './schema';
+import { contacts, events, journeyRuns, journeyRunSteps, journeyVersions, messages, suppressions } from './schema';
 
 export type ContactRow = typeof contacts.$inferSelect;
 export type NewContact = typeof contacts.$inferInsert;
@@ -74,32 +74,18 @@ export async function claimEvent(db: DbOrTx, event: NewEvent): Promise<'new' | '
   return row && row.routedAt === null ? 'unrouted' : 'routed';
 }
 
-/**
- * Marks contacts for the credit rollup to recompute (src/analytics/credits.ts), in the transaction of the write that
- * changed their conversions or touches. An upsert in id order: it waits for a drain holding a mark (so the mark
- * outlives that drain), and two writers take the locks in the same order.
- */
-export async function markAttributionDirty(db: DbOrTx, contactIds: readonly string[]): Promise<void> {
-  if (!contactIds.length) return;
-  await db
-    .insert(attributionDirty)
-    .values([...new Set(contactIds)].sort().map((contactId) => ({ contactId })))
-    .onConflictDoUpdate({ target: attributionDirty.contactId, set: { markedAt: sql`excluded.marked_at` } });
-}
-
 const TERMINAL = new Set(['completed', 'exited', 'goal', 'failed', 'cancelled', 'terminated']);
 
 export async function upsertRunProjection(db: Db, { stepSeq, ...run }: RunProjection): Promise<void> {
   const endedAt = TERMINAL.has(run.status) ? sql`now()` : null;
   await db.transaction(async (tx) => {
     if (stepSeq !== undefined && run.currentStep) {
-      const entered = await tx
+      // A journey entry (seq 1) is also a touch in attribution: the credit rollup finds it by its writing transaction
+      // (journey_run_steps.xid, src/analytics/credits.ts), so the run's hot path writes no mark.
+      await tx
         .insert(journeyRunSteps)
         .values({ workflowId: run.workflowId, runId: run.runId, seq: stepSeq, journeyId: run.journeyId, version: run.version, contactId: run.contactId, stepId: run.currentStep })
-        .onConflictDoNothing()
-        .returning({ id: journeyRunSteps.id });
-      // A journey entry is a touch in attribution: the contact's credits are recomputed.
-      if (stepSeq === 1 && entered.length) await markAttributionDirty(tx, [run.contactId]);
+        .onConflictDoNothing();
     }
     await upsertRun(tx, run, endedAt);
   });

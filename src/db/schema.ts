@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm';
 import {
   bigserial,
+  customType,
   boolean,
   date,
   doublePrecision,
@@ -15,6 +16,9 @@ import {
   uniqueIndex,
   uuid,
 } from 'drizzle-orm/pg-core';
+
+/** A 64-bit transaction id (pg_current_xact_id()), read as its decimal text. */
+const xid8 = customType<{ data: string; driverData: string }>({ dataType: () => 'xid8' });
 
 const createdAt = () => timestamp('created_at', { withTimezone: true }).notNull().defaultNow();
 const updatedAt = () => timestamp('updated_at', { withTimezone: true }).notNull().defaultNow();
@@ -355,6 +359,11 @@ export const journeyRunSteps = pgTable(
     contactId: uuid('contact_id').notNull(),
     stepId: text('step_id').notNull(),
     enteredAt: timestamp('entered_at', { withTimezone: true }).notNull().defaultNow(),
+    /**
+     * The id of the transaction that wrote the row (null on rows written before it was added): the credit rollup finds
+     * the journey entries committed since its last look by transaction visibility (src/analytics/credits.ts).
+     */
+    xid: xid8('xid').default(sql`pg_current_xact_id()`),
   },
   (t) => [
     uniqueIndex('journey_run_steps_run_seq_uq').on(t.workflowId, t.runId, t.seq),
@@ -368,6 +377,8 @@ export const journeyRunSteps = pgTable(
     index('journey_run_steps_entries_idx').on(t.journeyId, t.enteredAt).where(sql`${t.seq} = 1`),
     // A contact's journey entries: its journey touches in attribution (src/analytics/attribution.ts).
     index('journey_run_steps_contact_entries_idx').on(t.contactId, t.enteredAt).where(sql`${t.seq} = 1`),
+    // Journey entries by writing transaction: the credit rollup's scan for entries committed since its last drain.
+    index('journey_run_steps_entries_xid_idx').on(t.xid).where(sql`${t.seq} = 1`),
   ],
 );
 
@@ -855,4 +866,9 @@ export const attributionCredits = pgTable(
 export const analyticsRollupState = pgTable('analytics_rollup_state', {
   name: text('name').primaryKey(),
   builtAt: timestamp('built_at', { withTimezone: true }).notNull().defaultNow(),
+  /**
+   * The snapshot (pg_snapshot as text) of the rollup's last look at the rows it follows without marks (journey entries):
+   * what was visible in it has been taken in. Null before the first look.
+   */
+  seen: text('seen'),
 });

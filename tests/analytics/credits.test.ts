@@ -15,7 +15,7 @@ import { campaignReport, type CampaignReport } from '../../src/analytics/campaig
 import { drainCredits, markAllDirty } from '../../src/analytics/credits';
 import { rowsOf } from '../../src/analytics/rows';
 import { upsertRunProjection } from '../../src/db/queries';
-import { campaigns, contacts } from '../../src/db/schema';
+import { campaigns, contacts, journeyRunSteps } from '../../src/db/schema';
 import { createTestDatabase } from '../helpers/db';
 
 const DAY = 86_400_000;
@@ -179,6 +179,52 @@ describe('credit rollup = request-time attribution', () => {
       }),
       { numRuns: 30 },
     );
+  });
+
+  it('a journey entry committed while a drain runs is taken in by the next drain, though a later entry committed first', async () => {
+    await db.db.execute(sql`truncate contact_funnel, analytics_touches, deal_events, deals, journey_run_steps, journey_runs, campaigns,
+      attribution_dirty, attribution_contact_credits, attribution_credits`);
+    await db.db.insert(campaigns).values({ id: 'ca', name: 'A', channel: 'x', currency: 'USD', utmCampaign: 'a', journeyIds: ['ja'] });
+    const [early, late] = [randomUUID(), randomUUID()];
+    await db.db.insert(contacts).values([
+      { id: early, externalId: 'entry-early' },
+      { id: late, externalId: 'entry-late' },
+    ]);
+    // Both become MQLs an hour from now: each MQL is credited to the contact's journey entry (stamped now).
+    const soon = new Date(Date.now() + HOUR);
+    for (const [i, contactId] of [early, late].entries()) {
+      await applyAnalytics(db.db, { id: `entry-mql-${i}`, type: 'lead.mql', contactId, occurredAt: soon, properties: {} }, { currency: 'USD' });
+    }
+    await drainCredits(db.db);
+
+    // `early` enters first — its row draws the lower id — and stays uncommitted while `late` enters and a drain runs.
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    let entered!: () => void;
+    const didEnter = new Promise<void>((r) => (entered = r));
+    const writer = db.db.transaction(async (tx) => {
+      await tx.insert(journeyRunSteps).values({ workflowId: `journey:ja:${early}`, runId: 'r', seq: 1, journeyId: 'ja', version: 1, contactId: early, stepId: 's' });
+      entered();
+      await held;
+    });
+    await didEnter;
+    await upsertRunProjection(db.db, { workflowId: `journey:ja:${late}`, runId: 'r', journeyId: 'ja', version: 1, contactId: late, entryKey: '', currentStep: 's', status: 'running', stepSeq: 1 });
+    expect(await drainCredits(db.db)).toBe(1);
+    release();
+    await writer;
+    const ids = rowsOf(await db.db.execute(sql`select contact_id, id from journey_run_steps order by id`)).map((r) => r.contact_id);
+    expect(ids).toEqual([early, late]);
+
+    // The next drain takes `early` in: the rollup gives what the request-time computation gives, both entries credited.
+    expect(await drainCredits(db.db)).toBe(1);
+    const day = Math.floor(Date.now() / DAY) * DAY;
+    for (const model of ATTRIBUTION_MODELS) {
+      const q = { from: new Date(day - DAY), to: new Date(day + 3 * DAY), model, halfLifeDays: 7, lookbackDays: 365 };
+      const rolled = await campaignReport(db.db, q, FX);
+      expectSameReport(rolled, await campaignReport(db.db, q, FX, { credits: 'request-time' }));
+      expect(rolled.campaigns.find((c) => c.campaignId === 'ca')?.mqls).toBeCloseTo(2, 9);
+    }
+    expect(await drainCredits(db.db)).toBe(0);
   });
 
   it('a report on a range of whole days reads the rollup, not the conversions', async () => {
