@@ -53,6 +53,12 @@ const LOCAL_PROJECTION_PATCH = 'projection-as-local-activity';
  * `legacySplits`), decided once at the top of each execution so replay takes the same path.
  */
 const SPLIT_ARMS_PATCH = 'split-arms';
+/**
+ * The JourneyStep search attribute is upserted when the run is about to wait (a timer or an event: where it parks and
+ * ops list it) and when it ends, each time only if it changed; not at every step entered. Runs recorded before keep
+ * one upsert per step entered.
+ */
+const STEP_AT_WAITS_PATCH = 'journey-step-at-waits';
 
 /** Continue-as-new well before Temporal's history limits; each input costs a handful of events. */
 const HISTORY_BUDGET = 4000;
@@ -91,6 +97,13 @@ export async function journeyWorkflow(input: JourneyWorkflowInput): Promise<Jour
       currentStep: view.currentStep,
       status,
     });
+
+  /** Brings the JourneyStep search attribute to the current step when it differs (STEP_AT_WAITS_PATCH). */
+  const showStep = () => {
+    if (view.currentStep !== null && workflowInfo().typedSearchAttributes.get(JourneyStepKey) !== view.currentStep) {
+      upsertSearchAttributes([{ key: JourneyStepKey, value: view.currentStep }]);
+    }
+  };
 
   let state = input.carried?.state ?? initialState(plan);
   if (!splitArms && input.carried && !state.legacySplits) state = { ...state, legacySplits: true };
@@ -315,7 +328,7 @@ export async function journeyWorkflow(input: JourneyWorkflowInput): Promise<Jour
             break;
           case 'enter_step':
             view.currentStep = c.stepId;
-            upsertSearchAttributes([{ key: JourneyStepKey, value: c.stepId }]);
+            if (!patched(STEP_AT_WAITS_PATCH)) upsertSearchAttributes([{ key: JourneyStepKey, value: c.stepId }]);
             await project(++stepSeq);
             break;
           case 'log':
@@ -329,6 +342,9 @@ export async function journeyWorkflow(input: JourneyWorkflowInput): Promise<Jour
         while (inbox.length > 0 && !outcome && queue.length === 0) feed(eventInput(inbox.shift()!));
       }
       if (outcome) break;
+
+      // About to wait (or to continue as new, which carries the search attributes): ops' lists show where it waits.
+      if (patched(STEP_AT_WAITS_PATCH)) showStep();
 
       if (workflowInfo().historyLength > (input.historyBudget ?? HISTORY_BUDGET) && awaitedCommand(state) === undefined) {
         await continueAsNew<typeof journeyWorkflow>({ ...input, carried: carry() });
@@ -358,8 +374,11 @@ export async function journeyWorkflow(input: JourneyWorkflowInput): Promise<Jour
       }
     }
 
+    // A closed run keeps the step it ended in, so "where did runs stop" is a visibility query too.
+    if (patched(STEP_AT_WAITS_PATCH)) showStep();
     await project();
   } catch (err) {
+    if (patched(STEP_AT_WAITS_PATCH)) showStep();
     // Cancelled by ops (POST /v1/runs/:id/cancel): the projection must say so before the run ends as cancelled.
     if (isCancellation(err)) await CancellationScope.nonCancellable(() => project(undefined, 'cancelled'));
     throw err;
