@@ -1,8 +1,8 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { and, eq, gte, inArray } from 'drizzle-orm';
-import type { Activities, RunProjection } from '../contracts';
+import type { Activities, RunProjection, RunSteps } from '../contracts';
 import { toJourneyContact } from '../db/contact-view';
-import { findContactById, upsertRunProjection } from '../db/queries';
+import { findContactById, recordRunSteps, upsertRunProjection } from '../db/queries';
 import { messages } from '../db/schema';
 import type { JourneyPlan } from '../journey/plan';
 import type { Contact } from '../journey/schema';
@@ -10,7 +10,7 @@ import { cachedPlanLoader } from '../publishing/journeys';
 import type { ActivityDeps } from './deps';
 
 /** What a run reads and records about itself: its plan, its contact, its projection, its recent sends. */
-export function runActivities(deps: ActivityDeps): Pick<Activities, 'loadPlan' | 'loadContact' | 'recordRun' | 'countMessages'> {
+export function runActivities(deps: ActivityDeps): Pick<Activities, 'loadPlan' | 'loadContact' | 'recordRun' | 'recordRunSteps' | 'countMessages'> {
   const { db } = deps;
   const plan = cachedPlanLoader(db);
   return {
@@ -33,6 +33,10 @@ export function runActivities(deps: ActivityDeps): Pick<Activities, 'loadPlan' |
 
     async recordRun(run: RunProjection): Promise<void> {
       await upsertRunProjection(deps.db, run);
+    },
+
+    async recordRunSteps(run: RunSteps): Promise<void> {
+      await recordRunSteps(deps.db, run);
     },
 
     async loadContact({ contactId }: { contactId: string }): Promise<Contact> {

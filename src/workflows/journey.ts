@@ -23,7 +23,7 @@ import {
   type Input,
 } from '../journey/interpreter';
 import type { JourneyPlan } from '../journey/plan';
-import { type Activities, journeyEventSignal, type JourneyEventSignal, JourneyStepKey, JourneyVersionKey, type JourneyWorkflowInput, type JourneyWorkflowResult, migrateVersionUpdate, moveToStepUpdate, runStateQuery, type RunStateView, skipWaitUpdate } from '../contracts';
+import { type Activities, journeyEventSignal, type JourneyEventSignal, JourneyStepKey, JourneyVersionKey, type JourneyWorkflowInput, type JourneyWorkflowResult, migrateVersionUpdate, moveToStepUpdate, runStateQuery, type RunStateView, skipWaitUpdate, type StepEntry } from '../contracts';
 
 // Grouped by timeout class: sends talk to remote servers, writes stay in our database, reads are local activities.
 // Sends heartbeat while they run (src/activities/keep-alive.ts): a worker that dies mid-send is noticed in 10 s.
@@ -59,6 +59,12 @@ const SPLIT_ARMS_PATCH = 'split-arms';
  * one upsert per step entered.
  */
 const STEP_AT_WAITS_PATCH = 'journey-step-at-waits';
+/**
+ * Step entries are journaled together: those made without an await in between go to the database in one
+ * `recordRunSteps` call, made before the run's next action, wait or end. Runs recorded before write one projection
+ * per step entered and one at the end.
+ */
+const BATCHED_JOURNAL_PATCH = 'batched-step-journal';
 
 /** Continue-as-new well before Temporal's history limits; each input costs a handful of events. */
 const HISTORY_BUDGET = 4000;
@@ -98,6 +104,25 @@ export async function journeyWorkflow(input: JourneyWorkflowInput): Promise<Jour
       status,
     });
 
+  // Step entries not yet journaled (BATCHED_JOURNAL_PATCH): written by the next flush, with the projection.
+  const unrecorded: StepEntry[] = [];
+  // Entries leave the list once written: a write cut short by a cancellation is made again by the cancelled run's last
+  // one (entries are journaled once whatever the number of writes).
+  const flush = async (status: string = view.status) => {
+    const steps = [...unrecorded];
+    await (patched(LOCAL_PROJECTION_PATCH) ? projections : writes).recordRunSteps({
+      workflowId,
+      runId: info.firstExecutionRunId,
+      journeyId: input.journeyId,
+      version: input.version,
+      contactId: input.contactId,
+      entryKey: input.entryKey ?? '0',
+      currentStep: view.currentStep,
+      status,
+      steps,
+    });
+    unrecorded.splice(0, steps.length);
+  };
   /** Brings the JourneyStep search attribute to the current step when it differs (STEP_AT_WAITS_PATCH). */
   const showStep = () => {
     if (view.currentStep !== null && workflowInfo().typedSearchAttributes.get(JourneyStepKey) !== view.currentStep) {
@@ -316,6 +341,7 @@ export async function journeyWorkflow(input: JourneyWorkflowInput): Promise<Jour
         const c = queue.shift()!;
         switch (c.type) {
           case 'action': {
+            if (unrecorded.length > 0) await flush();
             const result = await run(c.commandId, c.stepId, c.action);
             if (c.action.kind !== 'record_goal' && c.action.kind !== 'record_arm') feed({ type: 'action_result', at: Date.now(), commandId: c.commandId, outcome: result });
             break;
@@ -329,7 +355,8 @@ export async function journeyWorkflow(input: JourneyWorkflowInput): Promise<Jour
           case 'enter_step':
             view.currentStep = c.stepId;
             if (!patched(STEP_AT_WAITS_PATCH)) upsertSearchAttributes([{ key: JourneyStepKey, value: c.stepId }]);
-            await project(++stepSeq);
+            if (patched(BATCHED_JOURNAL_PATCH)) unrecorded.push({ seq: ++stepSeq, stepId: c.stepId });
+            else await project(++stepSeq);
             break;
           case 'log':
             break;
@@ -343,7 +370,9 @@ export async function journeyWorkflow(input: JourneyWorkflowInput): Promise<Jour
       }
       if (outcome) break;
 
-      // About to wait (or to continue as new, which carries the search attributes): ops' lists show where it waits.
+      // About to wait (or to continue as new, which carries the search attributes): the projection and ops' lists
+      // show where the run waits.
+      if (unrecorded.length > 0) await flush();
       if (patched(STEP_AT_WAITS_PATCH)) showStep();
 
       if (workflowInfo().historyLength > (input.historyBudget ?? HISTORY_BUDGET) && awaitedCommand(state) === undefined) {
@@ -376,11 +405,11 @@ export async function journeyWorkflow(input: JourneyWorkflowInput): Promise<Jour
 
     // A closed run keeps the step it ended in, so "where did runs stop" is a visibility query too.
     if (patched(STEP_AT_WAITS_PATCH)) showStep();
-    await project();
+    await (patched(BATCHED_JOURNAL_PATCH) ? flush() : project());
   } catch (err) {
     if (patched(STEP_AT_WAITS_PATCH)) showStep();
     // Cancelled by ops (POST /v1/runs/:id/cancel): the projection must say so before the run ends as cancelled.
-    if (isCancellation(err)) await CancellationScope.nonCancellable(() => project(undefined, 'cancelled'));
+    if (isCancellation(err)) await CancellationScope.nonCancellable(() => (patched(BATCHED_JOURNAL_PATCH) ? flush('cancelled') : project(undefined, 'cancelled')));
     throw err;
   }
   return outcome;
