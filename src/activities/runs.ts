@@ -10,16 +10,28 @@ import { cachedPlanLoader } from '../publishing/journeys';
 import type { ActivityDeps } from './deps';
 
 /** What a run reads and records about itself: its plan, its contact, its projection, its recent sends. */
-export function runActivities(deps: ActivityDeps): Pick<Activities, 'loadPlan' | 'loadContact' | 'recordRun' | 'recordRunSteps' | 'countMessages'> {
+export function runActivities(deps: ActivityDeps): Pick<Activities, 'loadPlan' | 'loadContact' | 'loadRunStart' | 'recordRun' | 'recordRunSteps' | 'countMessages'> {
   const { db } = deps;
   const plan = cachedPlanLoader(db);
+  const loadPlan = async ({ journeyId, version }: { journeyId: string; version: number }): Promise<JourneyPlan> => {
+    try {
+      return await plan(journeyId, version);
+    } catch (err) {
+      throw ApplicationFailure.nonRetryable((err as Error).message, 'JourneyVersionNotFound');
+    }
+  };
+  const loadContact = async ({ contactId }: { contactId: string }): Promise<Contact> => {
+    const row = await findContactById(deps.db, contactId);
+    if (!row) throw ApplicationFailure.nonRetryable(`contact ${contactId} does not exist`, 'ContactNotFound');
+    return toJourneyContact(row);
+  };
   return {
-    async loadPlan({ journeyId, version }: { journeyId: string; version: number }): Promise<JourneyPlan> {
-      try {
-        return await plan(journeyId, version);
-      } catch (err) {
-        throw ApplicationFailure.nonRetryable((err as Error).message, 'JourneyVersionNotFound');
-      }
+    loadPlan,
+    loadContact,
+
+    async loadRunStart({ journeyId, version, contactId }: { journeyId: string; version: number; contactId: string }): Promise<{ plan: JourneyPlan; contact: Contact }> {
+      const [p, contact] = await Promise.all([loadPlan({ journeyId, version }), loadContact({ contactId })]);
+      return { plan: p, contact };
     },
 
     /** Send times of this contact's messages on a channel since `since`, across all journeys (frequency caps). */
@@ -37,12 +49,6 @@ export function runActivities(deps: ActivityDeps): Pick<Activities, 'loadPlan' |
 
     async recordRunSteps(run: RunSteps): Promise<void> {
       await recordRunSteps(deps.db, run);
-    },
-
-    async loadContact({ contactId }: { contactId: string }): Promise<Contact> {
-      const row = await findContactById(deps.db, contactId);
-      if (!row) throw ApplicationFailure.nonRetryable(`contact ${contactId} does not exist`, 'ContactNotFound');
-      return toJourneyContact(row);
     },
   };
 }

@@ -158,6 +158,8 @@ export interface Activities {
   // Runs
   loadPlan(input: { journeyId: string; version: number }): Promise<JourneyPlan>;
   loadContact(input: { contactId: string }): Promise<Contact>;
+  /** loadPlan and loadContact in one call: what a run's first execution reads before its first step. */
+  loadRunStart(input: { journeyId: string; version: number; contactId: string }): Promise<{ plan: JourneyPlan; contact: Contact }>;
   recordRun(run: RunProjection): Promise<void>;
   /** The projection and the journal entries made since the last write, in one transaction. */
   recordRunSteps(run: RunSteps): Promise<void>;

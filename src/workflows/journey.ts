@@ -65,6 +65,8 @@ const STEP_AT_WAITS_PATCH = 'journey-step-at-waits';
  * per step entered and one at the end.
  */
 const BATCHED_JOURNAL_PATCH = 'batched-step-journal';
+/** A run's first execution reads its plan and its contact in one local activity (runs recorded before: two). */
+const ONE_START_READ_PATCH = 'one-start-read';
 
 /** Continue-as-new well before Temporal's history limits; each input costs a handful of events. */
 const HISTORY_BUDGET = 4000;
@@ -73,7 +75,8 @@ export async function journeyWorkflow(input: JourneyWorkflowInput): Promise<Jour
   const info = workflowInfo();
   const { workflowId } = info;
   const splitArms = patched(SPLIT_ARMS_PATCH);
-  const plan: JourneyPlan = await reads.loadPlan({ journeyId: input.journeyId, version: input.version });
+  const start = !input.carried && patched(ONE_START_READ_PATCH) ? await reads.loadRunStart({ journeyId: input.journeyId, version: input.version, contactId: input.contactId }) : undefined;
+  const plan: JourneyPlan = start?.plan ?? (await reads.loadPlan({ journeyId: input.journeyId, version: input.version }));
   const view: RunStateView = {
     journeyId: input.journeyId,
     version: input.version,
@@ -207,7 +210,7 @@ export async function journeyWorkflow(input: JourneyWorkflowInput): Promise<Jour
   };
 
   if (!input.carried) {
-    const contact = await reads.loadContact({ contactId: input.contactId });
+    const contact = start?.contact ?? (await reads.loadContact({ contactId: input.contactId }));
     feed({ type: 'start', at: Date.now(), contact, ...(input.trigger ? { trigger: input.trigger } : {}), ...(splitArms ? {} : { legacySplits: true }) });
   } else if (input.carried.migratedFrom !== undefined) {
     // Migrated by ops: the projection (and so lists and stats) shows the new version from now on.
