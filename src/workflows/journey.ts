@@ -54,19 +54,18 @@ const LOCAL_PROJECTION_PATCH = 'projection-as-local-activity';
  */
 const SPLIT_ARMS_PATCH = 'split-arms';
 /**
- * The JourneyStep search attribute is upserted when the run is about to wait (a timer or an event: where it parks and
- * ops list it) and when it ends, each time only if it changed; not at every step entered. Runs recorded before keep
- * one upsert per step entered.
+ * The slim shape of a run, decided once at the top of each execution so replay takes the same path (a run recorded
+ * before keeps the old shape until it continues as new):
+ * - the plan and the contact are read in one local activity (loadRunStart), not two;
+ * - step entries made without an await in between are journaled together, in one recordRunSteps write made before the
+ *   run's next action, its next wait or its end (the end's write carries the last entry), not one write per step plus
+ *   one at the end;
+ * - the JourneyStep search attribute is upserted where the run waits (ops list runs by where they park) and where it
+ *   ends, each time only if it changed, not at every step entered.
+ * One patch for all three: each patch marker costs a TemporalChangeVersion search attribute upsert. Runs on this shape
+ * write their projection as a local activity and record split arms without asking those patches.
  */
-const STEP_AT_WAITS_PATCH = 'journey-step-at-waits';
-/**
- * Step entries are journaled together: those made without an await in between go to the database in one
- * `recordRunSteps` call, made before the run's next action, wait or end. Runs recorded before write one projection
- * per step entered and one at the end.
- */
-const BATCHED_JOURNAL_PATCH = 'batched-step-journal';
-/** A run's first execution reads its plan and its contact in one local activity (runs recorded before: two). */
-const ONE_START_READ_PATCH = 'one-start-read';
+const SLIM_SHAPE_PATCH = 'slim-run-shape';
 
 /** Continue-as-new well before Temporal's history limits; each input costs a handful of events. */
 const HISTORY_BUDGET = 4000;
@@ -74,8 +73,9 @@ const HISTORY_BUDGET = 4000;
 export async function journeyWorkflow(input: JourneyWorkflowInput): Promise<JourneyWorkflowResult> {
   const info = workflowInfo();
   const { workflowId } = info;
-  const splitArms = patched(SPLIT_ARMS_PATCH);
-  const start = !input.carried && patched(ONE_START_READ_PATCH) ? await reads.loadRunStart({ journeyId: input.journeyId, version: input.version, contactId: input.contactId }) : undefined;
+  const slim = patched(SLIM_SHAPE_PATCH);
+  const splitArms = slim || patched(SPLIT_ARMS_PATCH);
+  const start = !input.carried && slim ? await reads.loadRunStart({ journeyId: input.journeyId, version: input.version, contactId: input.contactId }) : undefined;
   const plan: JourneyPlan = start?.plan ?? (await reads.loadPlan({ journeyId: input.journeyId, version: input.version }));
   const view: RunStateView = {
     journeyId: input.journeyId,
@@ -107,13 +107,13 @@ export async function journeyWorkflow(input: JourneyWorkflowInput): Promise<Jour
       status,
     });
 
-  // Step entries not yet journaled (BATCHED_JOURNAL_PATCH): written by the next flush, with the projection.
+  // Step entries not yet journaled (slim shape): written by the next flush, with the projection.
   const unrecorded: StepEntry[] = [];
   // Entries leave the list once written: a write cut short by a cancellation is made again by the cancelled run's last
   // one (entries are journaled once whatever the number of writes).
   const flush = async (status: string = view.status) => {
     const steps = [...unrecorded];
-    await (patched(LOCAL_PROJECTION_PATCH) ? projections : writes).recordRunSteps({
+    await projections.recordRunSteps({
       workflowId,
       runId: info.firstExecutionRunId,
       journeyId: input.journeyId,
@@ -126,7 +126,7 @@ export async function journeyWorkflow(input: JourneyWorkflowInput): Promise<Jour
     });
     unrecorded.splice(0, steps.length);
   };
-  /** Brings the JourneyStep search attribute to the current step when it differs (STEP_AT_WAITS_PATCH). */
+  /** Brings the JourneyStep search attribute to the current step when it differs (slim shape). */
   const showStep = () => {
     if (view.currentStep !== null && workflowInfo().typedSearchAttributes.get(JourneyStepKey) !== view.currentStep) {
       upsertSearchAttributes([{ key: JourneyStepKey, value: view.currentStep }]);
@@ -214,7 +214,7 @@ export async function journeyWorkflow(input: JourneyWorkflowInput): Promise<Jour
     feed({ type: 'start', at: Date.now(), contact, ...(input.trigger ? { trigger: input.trigger } : {}), ...(splitArms ? {} : { legacySplits: true }) });
   } else if (input.carried.migratedFrom !== undefined) {
     // Migrated by ops: the projection (and so lists and stats) shows the new version from now on.
-    await project();
+    await (slim ? flush() : project());
   }
 
   const run = async (commandId: string, stepId: string, action: Action): Promise<ActionOutcome> => {
@@ -357,9 +357,11 @@ export async function journeyWorkflow(input: JourneyWorkflowInput): Promise<Jour
             break;
           case 'enter_step':
             view.currentStep = c.stepId;
-            if (!patched(STEP_AT_WAITS_PATCH)) upsertSearchAttributes([{ key: JourneyStepKey, value: c.stepId }]);
-            if (patched(BATCHED_JOURNAL_PATCH)) unrecorded.push({ seq: ++stepSeq, stepId: c.stepId });
-            else await project(++stepSeq);
+            if (slim) unrecorded.push({ seq: ++stepSeq, stepId: c.stepId });
+            else {
+              upsertSearchAttributes([{ key: JourneyStepKey, value: c.stepId }]);
+              await project(++stepSeq);
+            }
             break;
           case 'log':
             break;
@@ -376,7 +378,7 @@ export async function journeyWorkflow(input: JourneyWorkflowInput): Promise<Jour
       // About to wait (or to continue as new, which carries the search attributes): the projection and ops' lists
       // show where the run waits.
       if (unrecorded.length > 0) await flush();
-      if (patched(STEP_AT_WAITS_PATCH)) showStep();
+      if (slim) showStep();
 
       if (workflowInfo().historyLength > (input.historyBudget ?? HISTORY_BUDGET) && awaitedCommand(state) === undefined) {
         await continueAsNew<typeof journeyWorkflow>({ ...input, carried: carry() });
@@ -407,12 +409,12 @@ export async function journeyWorkflow(input: JourneyWorkflowInput): Promise<Jour
     }
 
     // A closed run keeps the step it ended in, so "where did runs stop" is a visibility query too.
-    if (patched(STEP_AT_WAITS_PATCH)) showStep();
-    await (patched(BATCHED_JOURNAL_PATCH) ? flush() : project());
+    if (slim) showStep();
+    await (slim ? flush() : project());
   } catch (err) {
-    if (patched(STEP_AT_WAITS_PATCH)) showStep();
+    if (slim) showStep();
     // Cancelled by ops (POST /v1/runs/:id/cancel): the projection must say so before the run ends as cancelled.
-    if (isCancellation(err)) await CancellationScope.nonCancellable(() => (patched(BATCHED_JOURNAL_PATCH) ? flush('cancelled') : project(undefined, 'cancelled')));
+    if (isCancellation(err)) await CancellationScope.nonCancellable(() => (slim ? flush('cancelled') : project(undefined, 'cancelled')));
     throw err;
   }
   return outcome;
