@@ -1,8 +1,8 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { and, eq, gte, inArray } from 'drizzle-orm';
-import type { Activities, RunProjection } from '../contracts';
+import type { Activities, RunProjection, RunSteps } from '../contracts';
 import { toJourneyContact } from '../db/contact-view';
-import { findContactById, upsertRunProjection } from '../db/queries';
+import { findContactById, recordRunSteps, upsertRunProjection } from '../db/queries';
 import { messages } from '../db/schema';
 import type { JourneyPlan } from '../journey/plan';
 import type { Contact } from '../journey/schema';
@@ -10,16 +10,28 @@ import { cachedPlanLoader } from '../publishing/journeys';
 import type { ActivityDeps } from './deps';
 
 /** What a run reads and records about itself: its plan, its contact, its projection, its recent sends. */
-export function runActivities(deps: ActivityDeps): Pick<Activities, 'loadPlan' | 'loadContact' | 'recordRun' | 'countMessages'> {
+export function runActivities(deps: ActivityDeps): Pick<Activities, 'loadPlan' | 'loadContact' | 'loadRunStart' | 'recordRun' | 'recordRunSteps' | 'countMessages'> {
   const { db } = deps;
   const plan = cachedPlanLoader(db);
+  const loadPlan = async ({ journeyId, version }: { journeyId: string; version: number }): Promise<JourneyPlan> => {
+    try {
+      return await plan(journeyId, version);
+    } catch (err) {
+      throw ApplicationFailure.nonRetryable((err as Error).message, 'JourneyVersionNotFound');
+    }
+  };
+  const loadContact = async ({ contactId }: { contactId: string }): Promise<Contact> => {
+    const row = await findContactById(deps.db, contactId);
+    if (!row) throw ApplicationFailure.nonRetryable(`contact ${contactId} does not exist`, 'ContactNotFound');
+    return toJourneyContact(row);
+  };
   return {
-    async loadPlan({ journeyId, version }: { journeyId: string; version: number }): Promise<JourneyPlan> {
-      try {
-        return await plan(journeyId, version);
-      } catch (err) {
-        throw ApplicationFailure.nonRetryable((err as Error).message, 'JourneyVersionNotFound');
-      }
+    loadPlan,
+    loadContact,
+
+    async loadRunStart({ journeyId, version, contactId }: { journeyId: string; version: number; contactId: string }): Promise<{ plan: JourneyPlan; contact: Contact }> {
+      const [p, contact] = await Promise.all([loadPlan({ journeyId, version }), loadContact({ contactId })]);
+      return { plan: p, contact };
     },
 
     /** Send times of this contact's messages on a channel since `since`, across all journeys (frequency caps). */
@@ -35,10 +47,8 @@ export function runActivities(deps: ActivityDeps): Pick<Activities, 'loadPlan' |
       await upsertRunProjection(deps.db, run);
     },
 
-    async loadContact({ contactId }: { contactId: string }): Promise<Contact> {
-      const row = await findContactById(deps.db, contactId);
-      if (!row) throw ApplicationFailure.nonRetryable(`contact ${contactId} does not exist`, 'ContactNotFound');
-      return toJourneyContact(row);
+    async recordRunSteps(run: RunSteps): Promise<void> {
+      await recordRunSteps(deps.db, run);
     },
   };
 }

@@ -37,6 +37,15 @@ export type RunProjection = {
   stepSeq?: number;
 };
 
+/** One step entry of a run's step journal (journey_run_steps): the n-th step the run entered. */
+export type StepEntry = { seq: number; stepId: string };
+
+/**
+ * The run projection with the step entries made since the last one was written, in order (possibly none): the run
+ * writes them together before its next await instead of one write per step. `currentStep` is the last entry's step.
+ */
+export type RunSteps = Omit<RunProjection, 'stepSeq'> & { steps: StepEntry[] };
+
 /** A run's arm at a split step (run_arms), as the workflow reports it. */
 export type RunArm = {
   workflowId: string;
@@ -149,7 +158,11 @@ export interface Activities {
   // Runs
   loadPlan(input: { journeyId: string; version: number }): Promise<JourneyPlan>;
   loadContact(input: { contactId: string }): Promise<Contact>;
+  /** loadPlan and loadContact in one call: what a run's first execution reads before its first step. */
+  loadRunStart(input: { journeyId: string; version: number; contactId: string }): Promise<{ plan: JourneyPlan; contact: Contact }>;
   recordRun(run: RunProjection): Promise<void>;
+  /** The projection and the journal entries made since the last write, in one transaction. */
+  recordRunSteps(run: RunSteps): Promise<void>;
   /** Send times of this contact's messages on a channel since `since`, across all journeys (frequency caps). */
   countMessages(input: { contactId: string; channel: string; since: number }): Promise<number[]>;
 

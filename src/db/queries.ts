@@ -1,5 +1,5 @@
 import { and, eq, inArray, sql, type SQL } from 'drizzle-orm';
-import type { RunProjection } from '../contracts';
+import type { RunProjection, RunSteps } from '../contracts';
 import type { Db, DbOrTx } from './client';
 import { contacts, events, journeyRuns, journeyRunSteps, journeyVersions, messages, suppressions } from './schema';
 
@@ -87,6 +87,26 @@ export async function upsertRunProjection(db: Db, { stepSeq, ...run }: RunProjec
         .values({ workflowId: run.workflowId, runId: run.runId, seq: stepSeq, journeyId: run.journeyId, version: run.version, contactId: run.contactId, stepId: run.currentStep })
         .onConflictDoNothing();
     }
+    await upsertRun(tx, run, endedAt);
+  });
+}
+
+/**
+ * The projection with the journal entries a run made since its last write (`recordRunSteps`): every entry in one
+ * insert, the projection in the same transaction. Entries already journaled (a replayed or retried write) are left as
+ * they are, so the journal stays one row per entry.
+ */
+export async function recordRunSteps(db: Db, { steps, ...run }: RunSteps): Promise<void> {
+  const endedAt = TERMINAL.has(run.status) ? sql`now()` : null;
+  if (steps.length === 0) return upsertRun(db, run, endedAt);
+  await db.transaction(async (tx) => {
+    const entered = await tx
+      .insert(journeyRunSteps)
+      .values(steps.map((s) => ({ workflowId: run.workflowId, runId: run.runId, seq: s.seq, journeyId: run.journeyId, version: run.version, contactId: run.contactId, stepId: s.stepId })))
+      .onConflictDoNothing()
+      .returning({ seq: journeyRunSteps.seq });
+    // A journey entry is a touch in attribution, as in upsertRunProjection.
+    if (entered.some((e) => e.seq === 1)) await markAttributionDirty(tx, [run.contactId]);
     await upsertRun(tx, run, endedAt);
   });
 }

@@ -170,7 +170,11 @@ function visibilityLiteral(v: string): string | undefined {
   return /^[\w.:@-]+$/.test(v) ? `'${v}'` : undefined;
 }
 
-/** The visibility query for running journey runs on a task queue, narrowed by whatever of the filter it can express. */
+/**
+ * The visibility query for running journey runs on a task queue, narrowed by whatever of the filter it can express.
+ * Not the step: runs upsert JourneyStep where they wait and end, so a run retrying an action is listed under the step
+ * it last waited in (the projection's current_step is the step it is in: inspectRetryingRuns reads that instead).
+ */
 export function runningRunsQuery(taskQueue: string, f: RunFilter): string {
   const parts = [`WorkflowType = 'journeyWorkflow'`, `ExecutionStatus = 'Running'`];
   const tq = visibilityLiteral(taskQueue);
@@ -181,7 +185,6 @@ export function runningRunsQuery(taskQueue: string, f: RunFilter): string {
   };
   add('JourneyId', f.journeyId);
   add('ContactId', f.contactId);
-  add('JourneyStep', f.step);
   if (f.version) parts.push(`JourneyVersion = ${f.version}`);
   return parts.join(' AND ');
 }
@@ -222,23 +225,35 @@ export type Inspection = {
 };
 
 /**
- * Narrows to running runs with visibility, then describes them (bounded concurrency, at most `limit`) to find pending
+ * Narrows to running runs with visibility (with the projection when a step is asked for), then describes them (bounded concurrency, at most `limit`) to find pending
  * activities stuck in retries: Temporal keeps attempts in mutable state, not in anything a query can filter on.
  */
 export async function inspectRetryingRuns(
   client: Client,
   taskQueue: string,
   f: RunFilter,
-  opts: { limit: number; concurrency?: number; minAttempts: number },
+  opts: { limit: number; concurrency?: number; minAttempts: number; db: Db },
 ): Promise<Inspection> {
-  const ids: string[] = [];
+  let ids: string[] = [];
   let capped = false;
-  for await (const w of client.workflow.list({ query: runningRunsQuery(taskQueue, f), pageSize: Math.min(opts.limit + 1, 1000) })) {
-    if (ids.length >= opts.limit) {
-      capped = true;
-      break;
+  if (f.step) {
+    // The run projection is written before each step's action is scheduled: its current_step is where a run retries.
+    const rows = await opts.db
+      .select({ id: journeyRuns.workflowId })
+      .from(journeyRuns)
+      .where(and(...runFilterSql({ ...f, stuck: true })))
+      .orderBy(journeyRuns.workflowId)
+      .limit(opts.limit + 1);
+    capped = rows.length > opts.limit;
+    ids = rows.slice(0, opts.limit).map((r) => r.id);
+  } else {
+    for await (const w of client.workflow.list({ query: runningRunsQuery(taskQueue, f), pageSize: Math.min(opts.limit + 1, 1000) })) {
+      if (ids.length >= opts.limit) {
+        capped = true;
+        break;
+      }
+      ids.push(w.workflowId);
     }
-    ids.push(w.workflowId);
   }
   const retrying = new Map<string, PendingActivityView>();
   await mapLimit(ids, opts.concurrency ?? 8, async (id) => {

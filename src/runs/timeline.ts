@@ -84,6 +84,9 @@ export function historyTimeline(runId: string, events: HistoryEvent[]): { entrie
   const started = new Map<string, { attempt: number }>();
   const timers = new Map<string, string>();
   let continuedFrom: string | undefined;
+  // Runs upsert the JourneyStep search attribute where they wait and end, not at every step (the step journal has each
+  // entry): an activity scheduled for another step than the last one seen marks that step too.
+  let lastStep: string | undefined;
   for (const e of events) {
     const at = tsToDate(e.eventTime) ?? new Date(0);
     const id = String(e.eventId ?? '');
@@ -94,12 +97,19 @@ export function historyTimeline(runId: string, events: HistoryEvent[]): { entrie
       entries.push({ ...base, kind: 'started', ...(a.attempt ? { attempt: a.attempt } : {}) });
     } else if (e.upsertWorkflowSearchAttributesEventAttributes) {
       const step = decode(e.upsertWorkflowSearchAttributesEventAttributes.searchAttributes?.indexedFields?.JourneyStep);
-      if (typeof step === 'string') entries.push({ ...base, kind: 'step', step });
+      if (typeof step === 'string') {
+        entries.push({ ...base, kind: 'step', step });
+        lastStep = step;
+      }
     } else if (e.activityTaskScheduledEventAttributes) {
       const a = e.activityTaskScheduledEventAttributes;
       const type = a.activityType?.name ?? '';
       const step = pick(a.input, 'stepId') ?? pick(a.input, 'currentStep');
       scheduled.set(id, { type, ...(step ? { step } : {}) });
+      if (step && step !== lastStep) {
+        entries.push({ ...base, kind: 'step', step });
+        lastStep = step;
+      }
       entries.push({ ...base, kind: 'activity_scheduled', activityType: type, ...(step ? { step } : {}) });
     } else if (e.activityTaskStartedEventAttributes) {
       started.set(id, { attempt: e.activityTaskStartedEventAttributes.attempt ?? 1 });

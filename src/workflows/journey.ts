@@ -23,7 +23,7 @@ import {
   type Input,
 } from '../journey/interpreter';
 import type { JourneyPlan } from '../journey/plan';
-import { type Activities, journeyEventSignal, type JourneyEventSignal, JourneyStepKey, JourneyVersionKey, type JourneyWorkflowInput, type JourneyWorkflowResult, migrateVersionUpdate, moveToStepUpdate, runStateQuery, type RunStateView, skipWaitUpdate } from '../contracts';
+import { type Activities, journeyEventSignal, type JourneyEventSignal, JourneyStepKey, JourneyVersionKey, type JourneyWorkflowInput, type JourneyWorkflowResult, migrateVersionUpdate, moveToStepUpdate, runStateQuery, type RunStateView, skipWaitUpdate, type StepEntry } from '../contracts';
 
 // Grouped by timeout class: sends talk to remote servers, writes stay in our database, reads are local activities.
 // Sends heartbeat while they run (src/activities/keep-alive.ts): a worker that dies mid-send is noticed in 10 s.
@@ -53,6 +53,19 @@ const LOCAL_PROJECTION_PATCH = 'projection-as-local-activity';
  * `legacySplits`), decided once at the top of each execution so replay takes the same path.
  */
 const SPLIT_ARMS_PATCH = 'split-arms';
+/**
+ * The slim shape of a run, decided once at the top of each execution so replay takes the same path (a run recorded
+ * before keeps the old shape until it continues as new):
+ * - the plan and the contact are read in one local activity (loadRunStart), not two;
+ * - step entries made without an await in between are journaled together, in one recordRunSteps write made before the
+ *   run's next action, its next wait or its end (the end's write carries the last entry), not one write per step plus
+ *   one at the end;
+ * - the JourneyStep search attribute is upserted where the run waits (ops list runs by where they park) and where it
+ *   ends, each time only if it changed, not at every step entered.
+ * One patch for all three: each patch marker costs a TemporalChangeVersion search attribute upsert. Runs on this shape
+ * write their projection as a local activity and record split arms without asking those patches.
+ */
+const SLIM_SHAPE_PATCH = 'slim-run-shape';
 
 /** Continue-as-new well before Temporal's history limits; each input costs a handful of events. */
 const HISTORY_BUDGET = 4000;
@@ -60,8 +73,10 @@ const HISTORY_BUDGET = 4000;
 export async function journeyWorkflow(input: JourneyWorkflowInput): Promise<JourneyWorkflowResult> {
   const info = workflowInfo();
   const { workflowId } = info;
-  const splitArms = patched(SPLIT_ARMS_PATCH);
-  const plan: JourneyPlan = await reads.loadPlan({ journeyId: input.journeyId, version: input.version });
+  const slim = patched(SLIM_SHAPE_PATCH);
+  const splitArms = slim || patched(SPLIT_ARMS_PATCH);
+  const start = !input.carried && slim ? await reads.loadRunStart({ journeyId: input.journeyId, version: input.version, contactId: input.contactId }) : undefined;
+  const plan: JourneyPlan = start?.plan ?? (await reads.loadPlan({ journeyId: input.journeyId, version: input.version }));
   const view: RunStateView = {
     journeyId: input.journeyId,
     version: input.version,
@@ -91,6 +106,32 @@ export async function journeyWorkflow(input: JourneyWorkflowInput): Promise<Jour
       currentStep: view.currentStep,
       status,
     });
+
+  // Step entries not yet journaled (slim shape): written by the next flush, with the projection.
+  const unrecorded: StepEntry[] = [];
+  // Entries leave the list once written: a write cut short by a cancellation is made again by the cancelled run's last
+  // one (entries are journaled once whatever the number of writes).
+  const flush = async (status: string = view.status) => {
+    const steps = [...unrecorded];
+    await projections.recordRunSteps({
+      workflowId,
+      runId: info.firstExecutionRunId,
+      journeyId: input.journeyId,
+      version: input.version,
+      contactId: input.contactId,
+      entryKey: input.entryKey ?? '0',
+      currentStep: view.currentStep,
+      status,
+      steps,
+    });
+    unrecorded.splice(0, steps.length);
+  };
+  /** Brings the JourneyStep search attribute to the current step when it differs (slim shape). */
+  const showStep = () => {
+    if (view.currentStep !== null && workflowInfo().typedSearchAttributes.get(JourneyStepKey) !== view.currentStep) {
+      upsertSearchAttributes([{ key: JourneyStepKey, value: view.currentStep }]);
+    }
+  };
 
   let state = input.carried?.state ?? initialState(plan);
   if (!splitArms && input.carried && !state.legacySplits) state = { ...state, legacySplits: true };
@@ -169,11 +210,11 @@ export async function journeyWorkflow(input: JourneyWorkflowInput): Promise<Jour
   };
 
   if (!input.carried) {
-    const contact = await reads.loadContact({ contactId: input.contactId });
+    const contact = start?.contact ?? (await reads.loadContact({ contactId: input.contactId }));
     feed({ type: 'start', at: Date.now(), contact, ...(input.trigger ? { trigger: input.trigger } : {}), ...(splitArms ? {} : { legacySplits: true }) });
   } else if (input.carried.migratedFrom !== undefined) {
     // Migrated by ops: the projection (and so lists and stats) shows the new version from now on.
-    await project();
+    await (slim ? flush() : project());
   }
 
   const run = async (commandId: string, stepId: string, action: Action): Promise<ActionOutcome> => {
@@ -303,6 +344,7 @@ export async function journeyWorkflow(input: JourneyWorkflowInput): Promise<Jour
         const c = queue.shift()!;
         switch (c.type) {
           case 'action': {
+            if (unrecorded.length > 0) await flush();
             const result = await run(c.commandId, c.stepId, c.action);
             if (c.action.kind !== 'record_goal' && c.action.kind !== 'record_arm') feed({ type: 'action_result', at: Date.now(), commandId: c.commandId, outcome: result });
             break;
@@ -315,8 +357,11 @@ export async function journeyWorkflow(input: JourneyWorkflowInput): Promise<Jour
             break;
           case 'enter_step':
             view.currentStep = c.stepId;
-            upsertSearchAttributes([{ key: JourneyStepKey, value: c.stepId }]);
-            await project(++stepSeq);
+            if (slim) unrecorded.push({ seq: ++stepSeq, stepId: c.stepId });
+            else {
+              upsertSearchAttributes([{ key: JourneyStepKey, value: c.stepId }]);
+              await project(++stepSeq);
+            }
             break;
           case 'log':
             break;
@@ -329,6 +374,11 @@ export async function journeyWorkflow(input: JourneyWorkflowInput): Promise<Jour
         while (inbox.length > 0 && !outcome && queue.length === 0) feed(eventInput(inbox.shift()!));
       }
       if (outcome) break;
+
+      // About to wait (or to continue as new, which carries the search attributes): the projection and ops' lists
+      // show where the run waits.
+      if (unrecorded.length > 0) await flush();
+      if (slim) showStep();
 
       if (workflowInfo().historyLength > (input.historyBudget ?? HISTORY_BUDGET) && awaitedCommand(state) === undefined) {
         await continueAsNew<typeof journeyWorkflow>({ ...input, carried: carry() });
@@ -358,10 +408,13 @@ export async function journeyWorkflow(input: JourneyWorkflowInput): Promise<Jour
       }
     }
 
-    await project();
+    // A closed run keeps the step it ended in, so "where did runs stop" is a visibility query too.
+    if (slim) showStep();
+    await (slim ? flush() : project());
   } catch (err) {
+    if (slim) showStep();
     // Cancelled by ops (POST /v1/runs/:id/cancel): the projection must say so before the run ends as cancelled.
-    if (isCancellation(err)) await CancellationScope.nonCancellable(() => project(undefined, 'cancelled'));
+    if (isCancellation(err)) await CancellationScope.nonCancellable(() => (slim ? flush('cancelled') : project(undefined, 'cancelled')));
     throw err;
   }
   return outcome;

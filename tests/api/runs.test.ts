@@ -114,6 +114,14 @@ describe('ops toolkit on runs against the real stack', () => {
     expect(listed.inspection).toMatchObject({ capped: false, minAttempts: 3 });
     expect(listed.inspection.inspected).toBeGreaterThanOrEqual(2);
 
+    // By step: runs upsert JourneyStep only where they wait, so a run retrying an action is found at its step through
+    // the projection (visibility still says where it started).
+    const atStep = await ops(request(stack.app).get('/v1/runs?stuck=true&step=call')).expect(200);
+    expect(atStep.body.items.map((r: { workflowId: string }) => r.workflowId)).toEqual([hookRun]);
+    expect(atStep.body.items[0].stuck.reasons).toEqual(['activity_retrying']);
+    const elsewhere = await ops(request(stack.app).get('/v1/runs?stuck=true&step=hold')).expect(200);
+    expect(elsewhere.body.items).toEqual([]);
+
     // A higher bar leaves it out; a cap of one inspected run says so.
     const strict = await ops(request(stack.app).get('/v1/runs?stuck=true&minAttempts=50')).expect(200);
     expect(strict.body.items).toEqual([]);

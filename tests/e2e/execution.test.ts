@@ -364,7 +364,7 @@ describe('journey execution against the real server', () => {
   it('continue-as-new: a looping run passes its history budget, continues as new several times, keeps its state and finishes', async () => {
     const { id: contactId } = await putContact('loop-1', { email: 'loop@example.com' });
     const workflowId = journeyWorkflowId('x-loop', contactId);
-    const input: JourneyWorkflowInput = { v: 1, journeyId: 'x-loop', version: 1, contactId, historyBudget: 120 };
+    const input: JourneyWorkflowInput = { v: 1, journeyId: 'x-loop', version: 1, contactId, historyBudget: 60 };
     const handle = await stack.temporal.client.workflow.start('journeyWorkflow', {
       workflowId,
       taskQueue: stack.temporal.taskQueue,

@@ -251,7 +251,7 @@ export function runRoutes(deps: RunRoutesDeps) {
         if (stuck) {
           const minAttempts = q.minAttempts ?? STUCK_DEFAULTS.minAttempts;
           const graceSeconds = q.graceSeconds ?? STUCK_DEFAULTS.graceSeconds;
-          const found = await inspectRetryingRuns(deps.temporal, deps.taskQueue, filter, { limit: q.inspectLimit, minAttempts });
+          const found = await inspectRetryingRuns(deps.temporal, deps.taskQueue, filter, { limit: q.inspectLimit, minAttempts, db });
           retrying = found.retrying;
           inspection = { inspected: found.inspected, capped: found.capped, limit: found.limit, minAttempts, graceSeconds };
           overdue = await overdueSql(db, filters, graceSeconds * 1000);
