@@ -100,13 +100,11 @@ export async function recordRunSteps(db: Db, { steps, ...run }: RunSteps): Promi
   const endedAt = TERMINAL.has(run.status) ? sql`now()` : null;
   if (steps.length === 0) return upsertRun(db, run, endedAt);
   await db.transaction(async (tx) => {
-    const entered = await tx
+    // A journey entry (seq 1) is found by the credit rollup through its writing transaction, as in upsertRunProjection.
+    await tx
       .insert(journeyRunSteps)
       .values(steps.map((s) => ({ workflowId: run.workflowId, runId: run.runId, seq: s.seq, journeyId: run.journeyId, version: run.version, contactId: run.contactId, stepId: s.stepId })))
-      .onConflictDoNothing()
-      .returning({ seq: journeyRunSteps.seq });
-    // A journey entry is a touch in attribution, as in upsertRunProjection.
-    if (entered.some((e) => e.seq === 1)) await markAttributionDirty(tx, [run.contactId]);
+      .onConflictDoNothing();
     await upsertRun(tx, run, endedAt);
   });
 }
