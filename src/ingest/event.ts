@@ -1,7 +1,7 @@
 import { inArray, sql } from 'drizzle-orm';
 import type { Db } from '../db/client';
 import { batched } from '../db/batch';
-import { claimEvent } from '../db/queries';
+import { claimEvents, type Claim, type NewEvent } from '../db/queries';
 import { events } from '../db/schema';
 import { routeEvent, type RouterDeps } from './router';
 import { CONTACT_UPDATED, routeContactUpdate } from './contact-routing';
@@ -35,7 +35,7 @@ export type IngestOutcome = { id: string; duplicate: boolean; runs: string[]; no
  * event id) and routing again is safe: run ids are deterministic and a run ignores its own trigger arriving as a signal.
  */
 export async function ingestEvent(deps: IngestDeps, event: IncomingEvent): Promise<IngestOutcome> {
-  const claimed = await claimEvent(deps.db, {
+  const claimed = await claim(deps.db)({
     id: event.id,
     type: event.type,
     contactId: event.contactId,
@@ -74,6 +74,18 @@ export async function ingestEvent(deps: IngestDeps, event: IncomingEvent): Promi
     runs: [...routed.started.map((s) => s.workflowId), ...routed.signalled],
     ...(routed.notEntered.length ? { notEntered: routed.notEntered } : {}),
   };
+}
+
+const claimers = new WeakMap<Db, (event: NewEvent) => Promise<Claim>>();
+
+/**
+ * Stores events once by id, group-committed across the requests in flight: one statement for the events of a burst.
+ * A statement that fails is retried event by event (db/batch.ts), so one bad event fails only its own request.
+ */
+function claim(db: Db): (event: NewEvent) => Promise<Claim> {
+  let c = claimers.get(db);
+  if (!c) claimers.set(db, (c = batched<NewEvent, Claim>((batch) => claimEvents(db, batch))));
+  return c;
 }
 
 const markers = new WeakMap<Db, (id: string) => Promise<void>>();
