@@ -5,7 +5,7 @@ import { claimEvents, type Claim, type NewEvent } from '../db/queries';
 import { events } from '../db/schema';
 import { routeEvent, type RouterDeps } from './router';
 import { CONTACT_UPDATED, routeContactUpdate } from './contact-routing';
-import { applyScoringToEvent } from '../scoring/apply';
+import { applyScoringToEvents, type ApplyResult, type ScoringEventInput } from '../scoring/apply';
 import type { ScoringModel } from '../scoring/model';
 import type { IncomingEvent } from './incoming';
 import { applyAnalytics, type AnalyticsOptions } from '../analytics/apply';
@@ -50,7 +50,7 @@ export async function ingestEvent(deps: IngestDeps, event: IncomingEvent): Promi
   // (lead.mql) take this same path; their ids are deterministic, so a re-delivery cannot emit twice.
   // A contact.updated is the echo of a write (scoring's own among them), not an activity to score.
   if (deps.scoring && event.type !== CONTACT_UPDATED) {
-    const scored = await applyScoringToEvent(deps.db, deps.scoring, {
+    const scored = await score(deps.db, deps.scoring)({
       eventId: event.id,
       contactId: event.contactId,
       type: event.type,
@@ -74,6 +74,25 @@ export async function ingestEvent(deps: IngestDeps, event: IncomingEvent): Promi
     runs: [...routed.started.map((s) => s.workflowId), ...routed.signalled],
     ...(routed.notEntered.length ? { notEntered: routed.notEntered } : {}),
   };
+}
+
+const scorers = new WeakMap<Db, WeakMap<ScoringModel, (input: ScoringEventInput) => Promise<ApplyResult>>>();
+
+/** Scores events group-committed across the requests in flight (scoring/apply.ts `applyScoringToEvents`). */
+function score(db: Db, model: ScoringModel): (input: ScoringEventInput) => Promise<ApplyResult> {
+  let byModel = scorers.get(db);
+  if (!byModel) scorers.set(db, (byModel = new WeakMap()));
+  let s = byModel.get(model);
+  if (!s) {
+    const group = batched<ScoringEventInput, ApplyResult | { error: unknown }>((inputs) => applyScoringToEvents(db, model, inputs), { max: 50 });
+    s = async (input) => {
+      const r = await group(input);
+      if ('error' in r) throw r.error;
+      return r;
+    };
+    byModel.set(model, s);
+  }
+  return s;
 }
 
 const claimers = new WeakMap<Db, (event: NewEvent) => Promise<Claim>>();
