@@ -302,8 +302,8 @@ export async function applyScoringToEvent(db: Db, model: ScoringModel, input: Sc
 }
 
 /**
- * `applyScoringToEvent` for the events of concurrent requests, group-committed: the events that score nothing answer
- * from one read, and the others are scored in one transaction — their contacts locked in one statement (id order),
+ * `applyScoringToEvent` for the events of concurrent requests, group-committed: the events that score nothing (of
+ * contacts no event of the group scores) answer from one read, and the others are scored in one transaction — their contacts locked in one statement (id order),
  * their scored-already keys and every capped rule's usage read in one more, then one insert of all score rows, one
  * update of the scores and one insert of the `contact.updated` events. Results in the order given, each as
  * `applyScoringToEvent` would have answered it alone, in that order: two events of one contact are scored one after
@@ -321,11 +321,12 @@ export async function applyScoringToEvents(db: Db, model: ScoringModel, inputs: 
     const rules = matchingEventRules(model, event);
     return { input, event, rules, keys: rules.map((r) => eventKey(input.eventId, r.id)) };
   });
-  const out: (ApplyResult | undefined)[] = new Array(inputs.length);
+  const out: (ApplyResult | undefined)[] = Array.from({ length: inputs.length }, () => undefined);
   const alone = new Set<number>();
+  const scoredContacts = new Set(plans.flatMap((p) => (p.keys.length > 0 ? [p.input.contactId] : [])));
 
-  // Events that score nothing: the contact as it is, read once for all of them (a merged one follows its pointer).
-  const unscored = plans.flatMap((p, i) => (p.keys.length === 0 ? [i] : []));
+  // Events that score nothing, of contacts no event of the group scores: the contact as it is, read once for all.
+  const unscored = plans.flatMap((p, i) => (p.keys.length === 0 && !scoredContacts.has(p.input.contactId) ? [i] : []));
   if (unscored.length > 0) {
     const rows = await db.select().from(contacts).where(anyOf(contacts.id, [...new Set(unscored.map((i) => inputs[i]!.contactId))]));
     const byId = new Map(rows.map((r) => [r.id, r]));
@@ -336,7 +337,8 @@ export async function applyScoringToEvents(db: Db, model: ScoringModel, inputs: 
     }
   }
 
-  const scored = plans.flatMap((p, i) => (p.keys.length > 0 ? [i] : []));
+  // The events of contacts the group scores, those that score nothing among them: answered in order, as they come.
+  const scored = plans.flatMap((p, i) => (scoredContacts.has(p.input.contactId) ? [i] : []));
   if (scored.length > 0) {
     try {
       const written = await db.transaction(async (tx) => {
@@ -347,6 +349,7 @@ export async function applyScoringToEvents(db: Db, model: ScoringModel, inputs: 
         const capped = scored.flatMap((i) => plans[i]!.rules.filter((r) => r.window).map((r) => ({ i, rule: r })));
         const totals = capped.map(({ i, rule }) => sql`coalesce((${ruleTotalQuery(tx, inputs[i]!.contactId, rule.id, rule.window!.start, rule.window!.end)}), 0)`);
         const allKeys = scored.flatMap((i) => plans[i]!.keys);
+        const writtenKeys = new Set<string>();
         const res = await tx.execute(sql`select array(select ${scoreEvents.idempotencyKey} from ${scoreEvents} where ${anyOf(scoreEvents.idempotencyKey, allKeys)}) as done,
           array[${sql.join([sql`0`, ...totals], sql`, `)}]::bigint[] as totals`);
         const [pre] = ((res as { rows?: unknown[] }).rows ?? (res as unknown as unknown[])) as { done: string[]; totals: (string | number)[] }[];
@@ -368,6 +371,15 @@ export async function applyScoringToEvents(db: Db, model: ScoringModel, inputs: 
             alone.add(i);
             continue;
           }
+          // A second delivery of an event this group scored: the replay answers it, once the group has committed.
+          if (keys.some((k) => writtenKeys.has(k))) {
+            alone.add(i);
+            continue;
+          }
+          if (keys.length === 0) {
+            out[i] = { contactId: s.row.id, duplicate: false, changes: [], score: s.row.score, lifecycleStage: s.row.lifecycleStage, emitted: [], contactEvents: [] };
+            continue;
+          }
           // Points this group already gave the contact count against the caps whose windows hold them.
           const capUsage = { ...usage.get(i) };
           for (const r of rules) {
@@ -387,6 +399,7 @@ export async function applyScoringToEvents(db: Db, model: ScoringModel, inputs: 
           let running = s.row.score;
           for (const change of result.changes) {
             running += change.delta;
+            writtenKeys.add(eventKey(input.eventId, change.ruleId));
             rows.push({ idempotencyKey: eventKey(input.eventId, change.ruleId), contactId: s.row.id, delta: change.delta, scoreAfter: running, reason: change.reason, source: SOURCE.rule, rule: change.ruleId, createdAt: input.occurredAt });
             s.awarded.push({ rule: change.ruleId, at: input.occurredAt, delta: change.delta });
           }
