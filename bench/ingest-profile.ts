@@ -79,14 +79,17 @@ try {
   });
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/events`;
   counting = true;
+  const cpu0 = process.cpuUsage();
   const r = await runLoad({ url, token: key, warmSeconds: 0, seconds, connections, contacts: 1000, tag: 'prof' });
   counting = false;
+  const cpu = process.cpuUsage(cpu0);
   server.closeAllConnections();
   server.close();
   const rows = [...bySql.entries()].sort((a, b) => b[1].ms - a[1].ms);
   const total = rows.reduce((s, [, e]) => s + e.n, 0);
   const begins = bySql.get('BEGIN')?.n ?? 0;
   process.stdout.write(`${r.ok} events in ${seconds} s: ${(r.ok / seconds).toFixed(0)}/s, p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms (non-2xx ${r.non2xx}, errors ${r.errors})\n`);
+  process.stdout.write(`CPU of this process (the API): ${((cpu.user + cpu.system) / 1000 / r.ok).toFixed(2)} ms per event\n`);
   process.stdout.write(`statements: ${total} (${(total / r.ok).toFixed(2)} per event), transactions: ${begins} (${(begins / r.ok).toFixed(2)} per event)\n`);
   for (const [k, e] of rows.slice(0, 40)) process.stdout.write(`${(e.n / r.ok).toFixed(2).padStart(6)}/ev ${e.ms.toFixed(0).padStart(8)} ms ${(e.ms / e.n).toFixed(2).padStart(7)} ms/st  ${k}\n`);
 } finally {
