@@ -87,7 +87,7 @@ try {
   server.close();
   const rows = [...bySql.entries()].sort((a, b) => b[1].ms - a[1].ms);
   const total = rows.reduce((s, [, e]) => s + e.n, 0);
-  const begins = bySql.get('BEGIN')?.n ?? 0;
+  const begins = (bySql.get('begin')?.n ?? 0) + (bySql.get('BEGIN')?.n ?? 0);
   process.stdout.write(`${r.ok} events in ${seconds} s: ${(r.ok / seconds).toFixed(0)}/s, p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms (non-2xx ${r.non2xx}, errors ${r.errors})\n`);
   process.stdout.write(`CPU of this process (the API): ${((cpu.user + cpu.system) / 1000 / r.ok).toFixed(2)} ms per event\n`);
   process.stdout.write(`statements: ${total} (${(total / r.ok).toFixed(2)} per event), transactions: ${begins} (${(begins / r.ok).toFixed(2)} per event)\n`);
