@@ -5,6 +5,7 @@ import { sql } from 'drizzle-orm';
 import type { Db } from '../db/client';
 import { apiKeyRateBuckets } from '../db/schema';
 import { DomainError } from '../errors';
+import { batched } from '../db/batch';
 
 export type RateLimitOptions = {
   /** Sustained requests per second per API key. @default 50 */
@@ -35,25 +36,49 @@ function memoryBuckets(rate: number, burst: number): Take {
   };
 }
 
-/** One upsert per request: refill by the time since the row's last touch, take a token when there is one. */
+/**
+ * The requests of one key that arrive together take their tokens in one statement (a key's row is one hot row: one
+ * update per request would queue every request behind the previous one's commit). The bucket is refilled by the time
+ * since its last touch, then gives as many of the `n` requests a token as it holds whole tokens, in arrival order.
+ * The row is locked by the subquery, so the refilled value it answers is the one the update wrote over.
+ */
 function databaseBuckets(db: Db, rate: number, burst: number): Take {
   const b = apiKeyRateBuckets;
-  const refilled = sql`least(${burst}::double precision, ${b.tokens} + greatest(0, extract(epoch from (excluded.refilled_at - ${b.refilledAt}))::double precision) * ${rate}::double precision)`;
-  return async (keyId, t) => {
-    const [row] = await db
-      .insert(b)
-      .values({ keyId, tokens: burst - 1, refilledAt: new Date(t), allowed: true })
-      .onConflictDoUpdate({
-        target: b.keyId,
-        set: {
-          tokens: sql`case when ${refilled} >= 1 then ${refilled} - 1 else ${refilled} end`,
-          // Clocks of several processes differ a little: time never runs backwards for a bucket.
-          refilledAt: sql`greatest(${b.refilledAt}, excluded.refilled_at)`,
-          allowed: sql`${refilled} >= 1`,
-        },
-      })
-      .returning({ tokens: b.tokens, allowed: b.allowed });
-    return { allowed: row!.allowed, left: row!.tokens };
+  const takeMany = async (keyId: string, n: number, t: number): Promise<number | undefined> => {
+    const at = new Date(t).toISOString();
+    const res = await db.execute(sql`update ${b} set
+        tokens = o.r - least(${n}::int, floor(o.r)),
+        refilled_at = greatest(${b.refilledAt}, ${at}::timestamptz),
+        allowed = o.r >= 1
+      from (select key_id, least(${burst}::double precision, tokens + greatest(0, extract(epoch from (${at}::timestamptz - refilled_at)))::double precision * ${rate}::double precision) as r
+            from ${b} where key_id = ${keyId}::uuid for update) o
+      where ${b.keyId} = o.key_id
+      returning o.r`);
+    const [row] = ((res as { rows?: unknown[] }).rows ?? (res as unknown as unknown[])) as { r: number | string }[];
+    return row ? Number(row.r) : undefined;
+  };
+  const perKey = new Map<string, (t: number) => Promise<{ allowed: boolean; left: number }>>();
+  return (keyId, t) => {
+    let take = perKey.get(keyId);
+    if (!take) {
+      if (perKey.size >= 10_000) perKey.clear();
+      perKey.set(
+        keyId,
+        (take = batched<number, { allowed: boolean; left: number }>(async (times) => {
+          const latest = Math.max(...times);
+          let r = await takeMany(keyId, times.length, latest);
+          if (r === undefined) {
+            // The key's first request: a full bucket, then the same take.
+            await db.insert(b).values({ keyId, tokens: burst, refilledAt: new Date(latest), allowed: true }).onConflictDoNothing({ target: b.keyId });
+            r = await takeMany(keyId, times.length, latest);
+            if (r === undefined) throw new Error(`rate bucket of key ${keyId} vanished`);
+          }
+          const granted = r >= 1 ? Math.min(times.length, Math.floor(r)) : 0;
+          return times.map((_, k) => (k < granted ? { allowed: true, left: r - (k + 1) } : { allowed: false, left: r - granted }));
+        })),
+      );
+    }
+    return take(t);
   };
 }
 

@@ -1,4 +1,5 @@
 import { and, eq, inArray, sql, type SQL } from 'drizzle-orm';
+import { anyOf } from './any';
 import type { RunProjection, RunSteps } from '../contracts';
 import type { Db, DbOrTx } from './client';
 import { contacts, events, journeyRuns, journeyRunSteps, journeyVersions, messages, suppressions } from './schema';
@@ -72,6 +73,37 @@ export async function claimEvent(db: DbOrTx, event: NewEvent): Promise<'new' | '
   if (await insertEventOnce(db, event)) return 'new';
   const [row] = await db.select({ routedAt: events.routedAt }).from(events).where(eq(events.id, event.id));
   return row && row.routedAt === null ? 'unrouted' : 'routed';
+}
+
+export type Claim = 'new' | 'unrouted' | 'routed';
+
+/**
+ * `claimEvent` for many events in one statement (the events of concurrent requests, group-committed): stores those not
+ * stored yet and answers, in the order given, what each needs. An id given twice is claimed once: the later ones are
+ * `unrouted` (a concurrent delivery of the same event; routing twice is safe). An id stored by a transaction that
+ * committed while this statement ran is invisible to its read and is answered `unrouted` too.
+ */
+export async function claimEvents(db: DbOrTx, batch: readonly NewEvent[]): Promise<Claim[]> {
+  const first = new Map<string, NewEvent>();
+  for (const e of batch) if (!first.has(e.id)) first.set(e.id, e);
+  const json = JSON.stringify(
+    [...first.values()].map((e) => ({ id: e.id, type: e.type, contact_id: e.contactId ?? null, properties: e.properties ?? {}, occurred_at: e.occurredAt, source: e.source ?? 'api' })),
+  );
+  const res = await db.execute(sql`with input as (select * from jsonb_populate_recordset(null::events, ${json}::jsonb)),
+    ins as (insert into events (id, type, contact_id, properties, occurred_at, source)
+      select id, type, contact_id, properties, occurred_at, source from input on conflict (id) do nothing returning id)
+    select input.id, ins.id is not null as fresh, e.id is not null as found, e.routed_at is not null as routed
+    from input left join ins on ins.id = input.id left join events e on e.id = input.id`);
+  const rows = ((res as { rows?: unknown[] }).rows ?? (res as unknown as unknown[])) as { id: string; fresh: boolean; found: boolean; routed: boolean }[];
+  const byId = new Map(rows.map((r) => [r.id, r]));
+  const seen = new Set<string>();
+  return batch.map((e) => {
+    const r = byId.get(e.id);
+    if (!r) throw new Error(`event ${e.id} is missing from its claim's answer`);
+    if (seen.has(e.id)) return 'unrouted';
+    seen.add(e.id);
+    return r.fresh ? 'new' : r.found && r.routed ? 'routed' : 'unrouted';
+  });
 }
 
 const TERMINAL = new Set(['completed', 'exited', 'goal', 'failed', 'cancelled', 'terminated']);
@@ -175,17 +207,31 @@ export async function findMessageByKey(db: DbOrTx, key: string): Promise<Message
 }
 
 /** The contact's running runs of keyed journeys (entry.key): each run's key and the path its version reads it from. */
-export async function runningKeyedRuns(db: DbOrTx, contactId: string): Promise<{ workflowId: string; entryKey: string; keyPath: string[]; keyedTypes: string[] }[]> {
+/**
+ * `runningRunIds` and `runningKeyedRuns` of many contacts in one statement: each running run of theirs, with the entry
+ * key, key path and keyed event types of a keyed journey's run (null for the others).
+ */
+export async function runningRunsOf(
+  db: DbOrTx,
+  contactIds: readonly string[],
+): Promise<{ contactId: string; workflowId: string; keyed: { entryKey: string; keyPath: string[]; keyedTypes: string[] } | null }[]> {
+  const keyPath = sql<string[] | null>`${journeyVersions.plan}->'entry'->'key'`;
   const rows = await db
     .select({
+      contactId: journeyRuns.contactId,
       workflowId: journeyRuns.workflowId,
       entryKey: journeyRuns.entryKey,
-      keyPath: sql<string[] | null>`${journeyVersions.plan}->'entry'->'key'`,
-      // The types the journey enters on: they carry the key (a deal's events), so one without it belongs to no run.
-      keyedTypes: sql<string[]>`coalesce((select jsonb_agg(t->>'event') from jsonb_array_elements(${journeyVersions.plan}->'triggers') t where t->>'type' = 'event'), '[]'::jsonb)`,
+      keyPath,
+      keyedTypes: sql<string[] | null>`case when ${journeyVersions.plan}->'entry' ? 'key' then coalesce((select jsonb_agg(t->>'event') from jsonb_array_elements(${journeyVersions.plan}->'triggers') t where t->>'type' = 'event'), '[]'::jsonb) end`,
     })
     .from(journeyRuns)
-    .innerJoin(journeyVersions, and(eq(journeyVersions.journeyId, journeyRuns.journeyId), eq(journeyVersions.version, journeyRuns.version)))
-    .where(and(eq(journeyRuns.contactId, contactId), eq(journeyRuns.status, 'running'), sql`${journeyVersions.plan}->'entry' ? 'key'`));
-  return rows.filter((r): r is typeof r & { keyPath: string[] } => Array.isArray(r.keyPath));
+    .leftJoin(journeyVersions, and(eq(journeyVersions.journeyId, journeyRuns.journeyId), eq(journeyVersions.version, journeyRuns.version)))
+    .where(and(anyOf(journeyRuns.contactId, [...new Set(contactIds)]), eq(journeyRuns.status, 'running')));
+  return rows.map((r) => ({
+    contactId: r.contactId,
+    workflowId: r.workflowId,
+    // A run whose journey's entry.key is not a list of path segments is not a keyed run.
+    keyed: Array.isArray(r.keyPath) ? { entryKey: r.entryKey, keyPath: r.keyPath, keyedTypes: r.keyedTypes ?? [] } : null,
+  }));
 }
+

@@ -8,9 +8,10 @@
  *    fresh contact, so their `when:` exits and goals judge the contact as it is now. The run that made the change is
  *    not signalled back: it applied the change itself.
  *
- * No signal storm: updates of one contact are group-committed per process — the first waits COALESCE_LINGER_MS for
- * others, and while one round of signals is in flight the updates that arrive queue up for the next; each round sends
- * each run one signal with the contact as it is then. A run
+ * No signal storm: updates of one contact are group-committed per process — the first of a contact with running runs
+ * waits COALESCE_LINGER_MS for others (one without any is answered at once: there is nobody to signal), and while one
+ * round of signals is in flight the updates that arrive queue up for the next; each round sends each run one signal
+ * with the contact as it is then. A run
  * that lists `contact.updated` among its event types (waits on it, exits on it) still gets every update as an event.
  * Event triggers on `contact.updated` work as for any event.
  */
@@ -18,6 +19,8 @@ import { and, eq } from 'drizzle-orm';
 import type { Db } from '../db/client';
 import { toJourneyContact } from '../db/contact-view';
 import { findContactById } from '../db/queries';
+import { anyOf } from '../db/any';
+import { batched } from '../db/batch';
 import { journeyRuns } from '../db/schema';
 import { journeyEventSignal, type JourneyEventSignal } from '../contracts';
 import { NotFoundError } from '../errors';
@@ -161,23 +164,60 @@ function enqueue(deps: ContactRoutingDeps, contactId: string, update: Update): P
   const done = new Promise<SignalOutcome>((resolve, reject) => pending.waiters.push({ resolve, reject }));
   if (!lane.busy) {
     lane.busy = true;
-    // A short linger, so a burst of writes (an import, a form that sets five fields one by one) shares the first round.
-    setTimeout(() => void drain(byContact, contactId, lane), COALESCE_LINGER_MS);
+    void drain(byContact, contactId, lane);
   }
   return done;
 }
 
+const runsOf = (db: Db) => {
+  let read = runReaders.get(db);
+  if (!read) {
+    // Group-committed across the contacts whose updates arrive together: one statement, not one per update.
+    read = batched<string, RunningRun[]>(async (contactIds) => {
+      const rows = await db
+        .select({ contactId: journeyRuns.contactId, workflowId: journeyRuns.workflowId, journeyId: journeyRuns.journeyId, version: journeyRuns.version })
+        .from(journeyRuns)
+        .where(and(anyOf(journeyRuns.contactId, [...new Set(contactIds)]), eq(journeyRuns.status, 'running')));
+      return contactIds.map((c) => rows.filter((r) => r.contactId === c));
+    });
+    runReaders.set(db, read);
+  }
+  return read;
+};
+type RunningRun = { workflowId: string; journeyId: string; version: number };
+const runReaders = new WeakMap<Db, (contactId: string) => Promise<RunningRun[]>>();
+
+const settle = (batch: Pending, run: () => Promise<SignalOutcome>) =>
+  run().then(
+    (out) => batch.waiters.forEach((w) => w.resolve(out)),
+    // Every caller fails (the API answers 5xx, the event stays unrouted) and the sender's retry routes it again.
+    (err: unknown) => batch.waiters.forEach((w) => w.reject(err)),
+  );
+
 async function drain(byContact: Map<string, Lane>, contactId: string, lane: Lane): Promise<void> {
-  while (lane.next) {
+  // A contact with no running run has nobody to signal: its updates are answered at once, without the linger. One
+  // with runs lingers, so a burst of writes (an import, a form that sets five fields one by one) shares the first round.
+  const take = () => {
     const batch = lane.next;
     lane.next = undefined;
-    try {
-      const out = await signalRuns(batch.deps, contactId, batch.updates);
-      for (const w of batch.waiters) w.resolve(out);
-    } catch (err) {
-      // Every caller fails (the API answers 5xx, the event stays unrouted) and the sender's retry routes it again.
-      for (const w of batch.waiters) w.reject(err);
+    return batch;
+  };
+  const first = take()!;
+  await settle(first, async () => {
+    const runs = await runsOf(first.deps.db)(contactId);
+    if (runs.length === 0) return { signalled: [], coalesced: 0, skipped: {} };
+    await new Promise((r) => setTimeout(r, COALESCE_LINGER_MS));
+    const later = take();
+    if (later) {
+      first.updates.push(...later.updates);
+      first.waiters.push(...later.waiters);
+      first.deps = later.deps;
     }
+    return signalRuns(first.deps, contactId, first.updates);
+  });
+  for (let batch = take(); batch; batch = take()) {
+    const b = batch;
+    await settle(b, () => signalRuns(b.deps, contactId, b.updates));
   }
   lane.busy = false;
   byContact.delete(contactId);
@@ -196,10 +236,7 @@ function merged(updates: Update[]): JourneyEventSignal {
 async function signalRuns(deps: ContactRoutingDeps, contactId: string, updates: Update[]): Promise<SignalOutcome> {
   const { db } = deps;
   const skipped: SignalOutcome['skipped'] = {};
-  const runs = await db
-    .select({ workflowId: journeyRuns.workflowId, journeyId: journeyRuns.journeyId, version: journeyRuns.version })
-    .from(journeyRuns)
-    .where(and(eq(journeyRuns.contactId, contactId), eq(journeyRuns.status, 'running')));
+  const runs = await runsOf(db)(contactId);
   if (runs.length === 0) return { signalled: [], coalesced: 0, skipped };
   // Read after every update of the batch was written: the contact as it is now.
   const row = await findContactById(db, contactId);

@@ -1,11 +1,11 @@
 import { inArray, sql } from 'drizzle-orm';
 import type { Db } from '../db/client';
 import { batched } from '../db/batch';
-import { claimEvent } from '../db/queries';
+import { claimEvents, type Claim, type NewEvent } from '../db/queries';
 import { events } from '../db/schema';
 import { routeEvent, type RouterDeps } from './router';
 import { CONTACT_UPDATED, routeContactUpdate } from './contact-routing';
-import { applyScoringToEvent } from '../scoring/apply';
+import { applyScoringToEvents, type ApplyResult, type ScoringEventInput } from '../scoring/apply';
 import type { ScoringModel } from '../scoring/model';
 import type { IncomingEvent } from './incoming';
 import { applyAnalytics, type AnalyticsOptions } from '../analytics/apply';
@@ -35,7 +35,7 @@ export type IngestOutcome = { id: string; duplicate: boolean; runs: string[]; no
  * event id) and routing again is safe: run ids are deterministic and a run ignores its own trigger arriving as a signal.
  */
 export async function ingestEvent(deps: IngestDeps, event: IncomingEvent): Promise<IngestOutcome> {
-  const claimed = await claimEvent(deps.db, {
+  const claimed = await claim(deps.db)({
     id: event.id,
     type: event.type,
     contactId: event.contactId,
@@ -50,7 +50,7 @@ export async function ingestEvent(deps: IngestDeps, event: IncomingEvent): Promi
   // (lead.mql) take this same path; their ids are deterministic, so a re-delivery cannot emit twice.
   // A contact.updated is the echo of a write (scoring's own among them), not an activity to score.
   if (deps.scoring && event.type !== CONTACT_UPDATED) {
-    const scored = await applyScoringToEvent(deps.db, deps.scoring, {
+    const scored = await score(deps.db, deps.scoring)({
       eventId: event.id,
       contactId: event.contactId,
       type: event.type,
@@ -74,6 +74,37 @@ export async function ingestEvent(deps: IngestDeps, event: IncomingEvent): Promi
     runs: [...routed.started.map((s) => s.workflowId), ...routed.signalled],
     ...(routed.notEntered.length ? { notEntered: routed.notEntered } : {}),
   };
+}
+
+const scorers = new WeakMap<Db, WeakMap<ScoringModel, (input: ScoringEventInput) => Promise<ApplyResult>>>();
+
+/** Scores events group-committed across the requests in flight (scoring/apply.ts `applyScoringToEvents`). */
+function score(db: Db, model: ScoringModel): (input: ScoringEventInput) => Promise<ApplyResult> {
+  let byModel = scorers.get(db);
+  if (!byModel) scorers.set(db, (byModel = new WeakMap()));
+  let s = byModel.get(model);
+  if (!s) {
+    const group = batched<ScoringEventInput, ApplyResult | { error: unknown }>((inputs) => applyScoringToEvents(db, model, inputs), { max: 50 });
+    s = async (input) => {
+      const r = await group(input);
+      if ('error' in r) throw r.error;
+      return r;
+    };
+    byModel.set(model, s);
+  }
+  return s;
+}
+
+const claimers = new WeakMap<Db, (event: NewEvent) => Promise<Claim>>();
+
+/**
+ * Stores events once by id, group-committed across the requests in flight: one statement for the events of a burst.
+ * A statement that fails is retried event by event (db/batch.ts), so one bad event fails only its own request.
+ */
+function claim(db: Db): (event: NewEvent) => Promise<Claim> {
+  let c = claimers.get(db);
+  if (!c) claimers.set(db, (c = batched<NewEvent, Claim>((batch) => claimEvents(db, batch))));
+  return c;
 }
 
 const markers = new WeakMap<Db, (id: string) => Promise<void>>();

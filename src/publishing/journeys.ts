@@ -4,6 +4,7 @@ import path from 'node:path';
 import { and, desc, eq, inArray, isNotNull, sql } from 'drizzle-orm';
 import type { Db } from '../db/client';
 import { journeys, journeyVersions } from '../db/schema';
+import { batched } from '../db/batch';
 import { DomainError, NotFoundError, ValidationError } from '../errors';
 import { compileJourney, formatError } from '../journey/compiler';
 import type { OutboundAllowList } from '../net/addresses';
@@ -205,22 +206,25 @@ export function dbTriggerSource(db: Db): TriggerSource {
     }
     return list;
   };
-  const liveVersions = () =>
-    db
+  // One read for the calls made together (the events of one burst): each still reads after it was called.
+  const liveVersions = batched<null, { id: string; version: number | null }[]>(async (calls) => {
+    const rows = await db
       .select({ id: journeys.id, version: journeys.latestVersion })
       .from(journeys)
       .where(and(inArray(journeys.status, ['active']), isNotNull(journeys.latestVersion)))
       .orderBy(desc(journeys.id));
+    return calls.map(() => rows);
+  });
   return {
     async triggersFor(eventType) {
-      const live = await liveVersions();
+      const live = await liveVersions(null);
       const out: EventTrigger[] = [];
       for (const r of live) out.push(...((await triggersOf(r.id, r.version!)).get(eventType) ?? []));
       return out;
     },
     async contactTriggers() {
       const out: ContactTrigger[] = [];
-      for (const r of await liveVersions()) out.push(...(await contactTriggersOf(r.id, r.version!)));
+      for (const r of await liveVersions(null)) out.push(...(await contactTriggersOf(r.id, r.version!)));
       return out;
     },
   };

@@ -301,6 +301,143 @@ export async function applyScoringToEvent(db: Db, model: ScoringModel, input: Sc
   }
 }
 
+/**
+ * `applyScoringToEvent` for the events of concurrent requests, group-committed: the events that score nothing (of
+ * contacts no event of the group scores) answer from one read, and the others are scored in one transaction — their contacts locked in one statement (id order),
+ * their scored-already keys and every capped rule's usage read in one more, then one insert of all score rows, one
+ * update of the scores and one insert of the `contact.updated` events. Results in the order given, each as
+ * `applyScoringToEvent` would have answered it alone, in that order: two events of one contact are scored one after
+ * the other (the second sees the first's points in its score and cap usage).
+ *
+ * What this path does not write is left to `applyScoringToEvent`, one event at a time after the group commits, and
+ * with it every later event of the same contact: an event that crosses a threshold (emitted events and lifecycle moves
+ * are numbered per contact), one already scored (the replay), a contact merged away or missing. A group whose insert
+ * meets a key a concurrent delivery just wrote rolls back whole and goes that way too. An event that fails there is
+ * answered `{ error }`, alone: the others' results stand.
+ */
+export async function applyScoringToEvents(db: Db, model: ScoringModel, inputs: readonly ScoringEventInput[]): Promise<(ApplyResult | { error: unknown })[]> {
+  const plans = inputs.map((input) => {
+    const event = { id: input.eventId, type: input.type, properties: input.properties, occurredAt: input.occurredAt };
+    const rules = matchingEventRules(model, event);
+    return { input, event, rules, keys: rules.map((r) => eventKey(input.eventId, r.id)) };
+  });
+  const out: (ApplyResult | undefined)[] = Array.from({ length: inputs.length }, () => undefined);
+  const alone = new Set<number>();
+  const scoredContacts = new Set(plans.flatMap((p) => (p.keys.length > 0 ? [p.input.contactId] : [])));
+
+  // Events that score nothing, of contacts no event of the group scores: the contact as it is, read once for all.
+  const unscored = plans.flatMap((p, i) => (p.keys.length === 0 && !scoredContacts.has(p.input.contactId) ? [i] : []));
+  if (unscored.length > 0) {
+    const rows = await db.select().from(contacts).where(anyOf(contacts.id, [...new Set(unscored.map((i) => inputs[i]!.contactId))]));
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    for (const i of unscored) {
+      const c = byId.get(inputs[i]!.contactId);
+      if (!c || c.mergedInto) alone.add(i);
+      else out[i] = { contactId: c.id, duplicate: false, changes: [], score: c.score, lifecycleStage: c.lifecycleStage, emitted: [], contactEvents: [] };
+    }
+  }
+
+  // The events of contacts the group scores, those that score nothing among them: answered in order, as they come.
+  const scored = plans.flatMap((p, i) => (scoredContacts.has(p.input.contactId) ? [i] : []));
+  if (scored.length > 0) {
+    try {
+      const written = await db.transaction(async (tx) => {
+        const ids = [...new Set(scored.map((i) => inputs[i]!.contactId))].sort();
+        const locked = await tx.select().from(contacts).where(anyOf(contacts.id, ids)).orderBy(contacts.id).for('update');
+        const state = new Map(locked.filter((c) => !c.mergedInto).map((c) => [c.id, { row: c, awarded: [] as { rule: string; at: Date; delta: number }[] }]));
+        // Under the locks: which keys are written already, and each capped rule's usage in its event's window.
+        const capped = scored.flatMap((i) => plans[i]!.rules.filter((r) => r.window).map((r) => ({ i, rule: r })));
+        const totals = capped.map(({ i, rule }) => sql`coalesce((${ruleTotalQuery(tx, inputs[i]!.contactId, rule.id, rule.window!.start, rule.window!.end)}), 0)`);
+        const allKeys = scored.flatMap((i) => plans[i]!.keys);
+        const writtenKeys = new Set<string>();
+        const res = await tx.execute(sql`select array(select ${scoreEvents.idempotencyKey} from ${scoreEvents} where ${anyOf(scoreEvents.idempotencyKey, allKeys)}) as done,
+          array[${sql.join([sql`0`, ...totals], sql`, `)}]::bigint[] as totals`);
+        const [pre] = ((res as { rows?: unknown[] }).rows ?? (res as unknown as unknown[])) as { done: string[]; totals: (string | number)[] }[];
+        const done = new Set(pre?.done ?? []);
+        const usage = new Map<number, Record<string, number>>();
+        capped.forEach(({ i, rule }, n) => {
+          const u = usage.get(i) ?? {};
+          u[rule.id] = Number(pre?.totals[n + 1] ?? 0);
+          usage.set(i, u);
+        });
+        const tainted = new Set<string>();
+        const rows: (typeof scoreEvents.$inferInsert)[] = [];
+        const changes: { i: number; before: ContactRow; after: ContactRow; key: string; occurredAt: Date }[] = [];
+        for (const i of scored) {
+          const { input, event, rules, keys } = plans[i]!;
+          const s = state.get(input.contactId);
+          if (!s || tainted.has(input.contactId) || keys.some((k) => done.has(k))) {
+            tainted.add(input.contactId);
+            alone.add(i);
+            continue;
+          }
+          // A second delivery of an event this group scored: the replay answers it, once the group has committed.
+          if (keys.some((k) => writtenKeys.has(k))) {
+            alone.add(i);
+            continue;
+          }
+          if (keys.length === 0) {
+            out[i] = { contactId: s.row.id, duplicate: false, changes: [], score: s.row.score, lifecycleStage: s.row.lifecycleStage, emitted: [], contactEvents: [] };
+            continue;
+          }
+          // Points this group already gave the contact count against the caps whose windows hold them.
+          const capUsage = { ...usage.get(i) };
+          for (const r of rules) {
+            if (!r.window) continue;
+            for (const a of s.awarded) if (a.rule === r.id && a.at >= r.window.start && a.at < r.window.end) capUsage[r.id] = (capUsage[r.id] ?? 0) + a.delta;
+          }
+          const result = scoreEvent(model, s.row, event, capUsage);
+          if (result.crossings.length > 0 || result.lifecycle) {
+            tainted.add(input.contactId);
+            alone.add(i);
+            continue;
+          }
+          if (result.changes.length === 0) {
+            out[i] = { contactId: s.row.id, duplicate: false, changes: [], score: s.row.score, lifecycleStage: s.row.lifecycleStage, emitted: [], contactEvents: [] };
+            continue;
+          }
+          let running = s.row.score;
+          for (const change of result.changes) {
+            running += change.delta;
+            writtenKeys.add(eventKey(input.eventId, change.ruleId));
+            rows.push({ idempotencyKey: eventKey(input.eventId, change.ruleId), contactId: s.row.id, delta: change.delta, scoreAfter: running, reason: change.reason, source: SOURCE.rule, rule: change.ruleId, createdAt: input.occurredAt });
+            s.awarded.push({ rule: change.ruleId, at: input.occurredAt, delta: change.delta });
+          }
+          const after = { ...s.row, score: result.score };
+          changes.push({ i, before: s.row, after, key: eventKey(input.eventId, result.changes[0]!.ruleId), occurredAt: input.occurredAt });
+          out[i] = { contactId: s.row.id, duplicate: false, changes: result.changes, score: result.score, lifecycleStage: s.row.lifecycleStage, emitted: [], contactEvents: [] };
+          s.row = after;
+        }
+        if (rows.length === 0) return [];
+        const inserted = await insertJsonRows(tx, scoreEvents, rows, { onConflictDoNothing: 'idempotencyKey', returning: 'id' });
+        if (inserted.length !== rows.length) throw new AlreadyApplied();
+        const scores = [...new Set(changes.map((c) => c.after.id))].map((id) => ({ id, score: state.get(id)!.row.score }));
+        await tx.execute(sql`update ${contacts} as c set score = v.score, updated_at = now() from jsonb_to_recordset(${JSON.stringify(scores)}::jsonb) as v(id uuid, score int) where c.id = v.id`);
+        const recorded = await recordContactChanges(tx, changes.map((c) => ({ before: c.before, after: c.after, source: 'scoring' as const, key: c.key, occurredAt: c.occurredAt })));
+        return changes.map((c, n) => ({ i: c.i, contactEvents: recorded[n]!.events }));
+      });
+      for (const w of written) out[w.i] = { ...out[w.i]!, contactEvents: w.contactEvents };
+    } catch (err) {
+      // A key written since the read (a concurrent delivery): every scored event of the group goes the one-by-one way.
+      if (!(err instanceof AlreadyApplied)) throw err;
+      for (const i of scored) {
+        out[i] = undefined;
+        alone.add(i);
+      }
+    }
+  }
+  // One failing here (a contact that does not exist) fails only its own event: the others' results stand.
+  const failed = new Map<number, unknown>();
+  for (const i of [...alone].sort((a, b) => a - b)) {
+    try {
+      out[i] = await applyScoringToEvent(db, model, inputs[i]!);
+    } catch (err) {
+      failed.set(i, err);
+    }
+  }
+  return out.map((r, i) => (failed.has(i) ? { error: failed.get(i) } : (r ?? { error: new Error(`event ${inputs[i]!.eventId} was not scored`) })));
+}
+
 export type ApplyFitOptions = {
   /** When the re-evaluation happens; recorded on the rows. @default new Date() */
   now?: Date;

@@ -1,7 +1,8 @@
 import type { Client } from '@temporalio/client';
 import type { Db } from '../db/client';
 import { dbEntryCaps } from '../db/entry-caps';
-import { entryHistory, runningKeyedRuns, runningRunIds } from '../db/queries';
+import { batched } from '../db/batch';
+import { entryHistory, runningRunsOf } from '../db/queries';
 import type { IngestDeps } from '../ingest/event';
 import type { TriggerSource } from '../ingest/router';
 import { dbTriggerSource } from '../publishing/journeys';
@@ -15,6 +16,12 @@ import type { AnalyticsOptions } from '../analytics/apply';
  */
 export function ingestDeps(opts: { db: Db; temporal: Client; taskQueue: string; scoring?: ScoringModel | undefined; triggers?: TriggerSource; analytics?: AnalyticsOptions | undefined }): IngestDeps {
   const { db } = opts;
+  // The contact's running runs, keyed or not, for the router's two questions: one statement for every contact whose
+  // events are routed together (the router asks both at once, so they share it too).
+  const runsOf = batched<string, Awaited<ReturnType<typeof runningRunsOf>>>(async (contactIds) => {
+    const rows = await runningRunsOf(db, contactIds);
+    return contactIds.map((c) => rows.filter((r) => r.contactId === c));
+  });
   return {
     db,
     ...(opts.analytics ? { analytics: opts.analytics } : {}),
@@ -23,9 +30,9 @@ export function ingestDeps(opts: { db: Db; temporal: Client; taskQueue: string; 
       temporal: opts.temporal,
       taskQueue: opts.taskQueue,
       triggers: opts.triggers ?? dbTriggerSource(db),
-      runningRuns: (c) => runningRunIds(db, c),
+      runningRuns: async (c) => (await runsOf(c)).map((r) => r.workflowId),
       entryHistory: (j, c, k) => entryHistory(db, j, c, k),
-      keyedRuns: (c) => runningKeyedRuns(db, c),
+      keyedRuns: async (c) => (await runsOf(c)).flatMap((r) => (r.keyed ? [{ workflowId: r.workflowId, ...r.keyed }] : [])),
       entryCaps: dbEntryCaps(db),
     },
   };

@@ -115,4 +115,19 @@ describe('API shape and authorization', () => {
     // Another key has its own bucket.
     await request(limited).get('/v1/runs').set('Authorization', `Bearer ${keys.admin}`).expect(200);
   });
+
+  it('gives a burst of concurrent requests of one key exactly the tokens its shared bucket holds, across API processes', async () => {
+    // Two apps on one database stand for two API processes; the requests of each that arrive together take their
+    // tokens in one statement on the key's row.
+    const limits = { perSecond: 0.001, burst: 5 };
+    const one = buildApp({ ...deps, rateLimit: limits });
+    const two = buildApp({ ...deps, rateLimit: limits });
+    const { key } = await createApiKey(db.db, { name: 'burst', role: 'ops' });
+    const get = (app: typeof one) => request(app).get('/v1/runs').set('Authorization', `Bearer ${key}`);
+    const statuses = (await Promise.all(Array.from({ length: 8 }, () => get(one)))).map((r) => r.status);
+    expect(statuses.filter((s) => s === 200)).toHaveLength(5);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(3);
+    // The bucket lives in the database: the other process finds it empty too.
+    await get(two).expect(429);
+  });
 });

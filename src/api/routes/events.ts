@@ -1,9 +1,11 @@
 import { z } from 'zod';
 import { isoInstant } from '../../bounds';
-import { and, eq, sql } from 'drizzle-orm';
-import { findContactByExternalId } from '../../db/queries';
-import { contactAudit } from '../../db/schema';
-import { upsertContact } from '../../contacts/upsert';
+import { isDeepStrictEqual } from 'node:util';
+import { eq, sql, type SQL } from 'drizzle-orm';
+import type { Db } from '../../db/client';
+import { findContactByExternalId, type ContactRow, type NewContact } from '../../db/queries';
+import { contactAudit, contacts } from '../../db/schema';
+import { normalizedValues, upsertContact } from '../../contacts/upsert';
 import { ingestEvent, type IngestDeps, type IngestOutcome } from '../../ingest/event';
 import { matchesFilters } from '../../journey/conditions';
 import { checkContactFields, contactFieldsShape } from './contacts';
@@ -96,8 +98,11 @@ const DAY_MS = 86_400_000;
 async function ingestOne(deps: EventsDeps, event: IngestEvent): Promise<IngestOutcome & { contactId: string | null }> {
   const { externalId, ...fields } = event.contact;
   const occurredAt = event.occurredAt ? new Date(event.occurredAt) : new Date();
-  const writes = Object.values(fields).some((v) => v !== undefined);
-  let contact = await findContactByExternalId(deps.db, externalId);
+  const { contact: found, refused } = await contactForEvent(deps.db, externalId, event.id);
+  let contact = found;
+  // A write that would change nothing (the CRM repeats the contact's fields on every event) is not made: the pipeline
+  // would lock and rewrite the row only to record no change, no audit and no contact.updated.
+  const writes = Object.values(fields).some((v) => v !== undefined) && (!contact || fields.consent !== undefined || changesContact(contact, normalizedValues(fields)));
   let router = deps.router;
   const rejected: { journeyId: string; reason: string }[] = [];
   const refuse = (journeyIds: Iterable<string>) => {
@@ -109,15 +114,7 @@ async function ingestOne(deps: EventsDeps, event: IngestEvent): Promise<IngestOu
   };
   // A re-delivery of the event that created this contact (its first routing failed): the journeys that refused the
   // unknown contact then still do not start. Only a contact created in the last day can have been created by it.
-  if (contact && Date.now() - contact.createdAt.getTime() < DAY_MS) {
-    const [created] = await deps.db
-      .select({ detail: contactAudit.detail })
-      .from(contactAudit)
-      .where(and(eq(contactAudit.contactId, contact.id), eq(contactAudit.action, 'create'), sql`${contactAudit.detail}->>'writeKey' = ${`event:${event.id}`}`))
-      .limit(1);
-    const refused = created?.detail.refusedJourneys;
-    if (Array.isArray(refused) && refused.length > 0) refuse(refused.filter((j): j is string => typeof j === 'string'));
-  }
+  if (Array.isArray(refused) && refused.length > 0) refuse(refused.filter((j): j is string => typeof j === 'string'));
   let refusedJourneys: string[] = [];
   if (!contact) {
     // An unknown CRM id: the journeys this event would start decide whether it may create the contact. An event
@@ -152,4 +149,31 @@ async function ingestOne(deps: EventsDeps, event: IngestEvent): Promise<IngestOu
   });
   if (rejected.length === 0) return { ...outcome, contactId: contact.id };
   return { ...outcome, contactId: contact.id, notEntered: [...rejected, ...(outcome.notEntered ?? [])] };
+}
+
+/**
+ * The live contact of a CRM id and, when it was created in the last day (only then can this event have created it),
+ * the journeys that refused it then (its create audit row keyed by this event): one statement where the CRM id names
+ * a live contact, which is every event but those about a merged-away id.
+ */
+async function contactForEvent(db: Db, externalId: string, eventId: string): Promise<{ contact: ContactRow | undefined; refused: unknown }> {
+  const refusedOf = (contactId: SQL | string) => sql<unknown>`(select ${contactAudit.detail}->'refusedJourneys' from ${contactAudit}
+    where ${contactAudit.contactId} = ${contactId} and ${contactAudit.action} = 'create' and ${contactAudit.detail}->>'writeKey' = ${`event:${eventId}`} limit 1)`;
+  const recent = sql`${contacts.createdAt} > now() - interval '1 day'`;
+  const [row] = await db
+    .select({ contact: contacts, refused: sql<unknown>`case when ${recent} then ${refusedOf(sql`${contacts.id}`)} end` })
+    .from(contacts)
+    .where(eq(contacts.externalId, externalId))
+    .limit(1);
+  if (!row?.contact.mergedInto) return { contact: row?.contact, refused: row?.refused };
+  const contact = await findContactByExternalId(db, externalId);
+  if (!contact || Date.now() - contact.createdAt.getTime() >= DAY_MS) return { contact, refused: undefined };
+  const res = await db.execute(sql`select ${refusedOf(contact.id)} as refused`);
+  const [audit] = ((res as { rows?: unknown[] }).rows ?? (res as unknown as unknown[])) as { refused: unknown }[];
+  return { contact, refused: audit?.refused };
+}
+
+/** Whether writing these (normalized) values would change a column of the contact. */
+function changesContact(contact: ContactRow, values: Partial<NewContact>): boolean {
+  return Object.entries(values).some(([k, v]) => !isDeepStrictEqual((contact as Record<string, unknown>)[k] ?? null, v ?? null));
 }
