@@ -44,8 +44,13 @@ export async function ingestEvent(deps: IngestDeps, event: IncomingEvent): Promi
     source: event.source,
   });
   if (claimed === 'routed') return { id: event.id, duplicate: true, runs: [] };
-  // Before routing, so an event whose rollup write failed is still unrouted and applied again by the retry (idempotent).
-  if (deps.analytics !== false) await applyAnalytics(deps.db, event, deps.analytics ?? { currency: 'USD' });
+  // The analytics tables (funnel stages, touches, deals) are read by reports only, never by scoring or routing: written
+  // beside them and awaited before the event is marked routed, so an event whose analytics write failed is still
+  // unrouted and applied again by the retry (idempotent per event id), as scoring (once per event id) and routing
+  // (deterministic run ids) are.
+  const analytics = deps.analytics !== false ? applyAnalytics(deps.db, event, deps.analytics ?? { currency: 'USD' }) : undefined;
+  // When scoring or routing fails first, the analytics write still settles and its own failure is not left unhandled.
+  analytics?.catch(() => undefined);
   // Scoring runs before routing so a journey that branches on score sees this event's points. Events it emits
   // (lead.mql) take this same path; their ids are deterministic, so a re-delivery cannot emit twice.
   // A contact.updated is the echo of a write (scoring's own among them), not an activity to score.
@@ -66,6 +71,7 @@ export async function ingestEvent(deps: IngestDeps, event: IncomingEvent): Promi
   const signal = { id: event.id, type: event.type, properties: event.properties, occurredAt: event.occurredAt.getTime() };
   // A contact change has routing of its own: change and audience triggers, and coalesced signals carrying the contact.
   const routed = event.type === CONTACT_UPDATED ? await routeContactUpdate(deps, event.contactId, signal) : await routeEvent(deps.router, event.contactId, signal);
+  await analytics;
   // Until this is recorded a re-delivery routes again; if it fails the API answers 5xx and the sender's retry does.
   await markRouted(deps.db)(event.id);
   return {
