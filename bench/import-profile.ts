@@ -8,7 +8,6 @@
 import os from 'node:os';
 import path from 'node:path';
 import { createReadStream, readFileSync, rmSync } from 'node:fs';
-import pg from 'pg';
 import { sql } from 'drizzle-orm';
 import { createTestDatabase } from '../tests/helpers/db';
 import { storeImport } from '../src/imports/store';
@@ -17,6 +16,7 @@ import { loadScoringModel } from '../src/scoring/model';
 import { SCORING_MODEL_FILE } from '../src/paths';
 import { ingestDeps } from '../src/wiring/ingest';
 import { writeImportFile } from './scenarios/import';
+import { installStatementTimer } from './lib/statement-timer';
 import type { Client } from '@temporalio/client';
 
 const args = process.argv.slice(2);
@@ -28,32 +28,7 @@ const rows = opt('rows', 20_000);
 const existing = opt('existing', Math.floor(rows / 5));
 
 // Every statement timed by its shape (first words, numbers and lists folded).
-const bySql = new Map<string, { n: number; ms: number }>();
-const shape = (text: string) => text.replace(/\s+/g, ' ').replace(/\$\d+/g, '$').replace(/'[^']*'/g, "'…'").slice(0, 110);
-const record = (text: string, t0: number) => {
-  const k = shape(text);
-  const e = bySql.get(k) ?? { n: 0, ms: 0 };
-  e.n++;
-  e.ms += performance.now() - t0;
-  bySql.set(k, e);
-};
-const original = pg.Client.prototype.query as (...a: unknown[]) => unknown;
-(pg.Client.prototype as unknown as { query: (...a: unknown[]) => unknown }).query = function (this: unknown, ...a: unknown[]) {
-  const text = typeof a[0] === 'string' ? a[0] : ((a[0] as { text?: string }).text ?? '?');
-  const t0 = performance.now();
-  const cb = a.findIndex((x) => typeof x === 'function');
-  if (cb >= 0) {
-    const f = a[cb] as (...r: unknown[]) => void;
-    a[cb] = (...r: unknown[]) => {
-      record(text, t0);
-      f(...r);
-    };
-    return original.apply(this, a);
-  }
-  const out = original.apply(this, a);
-  if (out && typeof (out as Promise<unknown>).then === 'function') void (out as Promise<unknown>).then(() => record(text, t0), () => record(text, t0));
-  return out;
-};
+const { bySql } = installStatementTimer({ shapeLength: 110 });
 
 const db = await createTestDatabase({ poolSize: 10, prefix: 'itinera_prof' });
 const file = path.join(os.tmpdir(), `itinera-import-profile-${process.pid}.csv`);

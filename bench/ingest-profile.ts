@@ -9,7 +9,6 @@
  */
 import type { AddressInfo } from 'node:net';
 import type { Client } from '@temporalio/client';
-import pg from 'pg';
 import { createTestDatabase } from '../tests/helpers/db';
 import { buildApp } from '../src/api/app';
 import { createApiKey } from '../src/api/auth';
@@ -19,6 +18,7 @@ import { createLogger } from '../src/logger';
 import { loadScoringModel } from '../src/scoring/model';
 import { SCORING_MODEL_FILE } from '../src/paths';
 import { runLoad } from './scenarios/ingest';
+import { installStatementTimer } from './lib/statement-timer';
 
 const args = process.argv.slice(2);
 const opt = (name: string, dflt: number) => {
@@ -28,34 +28,8 @@ const opt = (name: string, dflt: number) => {
 const seconds = opt('seconds', 10);
 const connections = opt('connections', 20);
 
-const bySql = new Map<string, { n: number; ms: number }>();
-let counting = false;
-const shape = (text: string) => text.replace(/\s+/g, ' ').replace(/\$\d+/g, '$').replace(/'[^']*'/g, "'…'").slice(0, 120);
-const record = (text: string, t0: number) => {
-  if (!counting) return;
-  const k = shape(text);
-  const e = bySql.get(k) ?? { n: 0, ms: 0 };
-  e.n++;
-  e.ms += performance.now() - t0;
-  bySql.set(k, e);
-};
-const original = pg.Client.prototype.query as (...a: unknown[]) => unknown;
-(pg.Client.prototype as unknown as { query: (...a: unknown[]) => unknown }).query = function (this: unknown, ...a: unknown[]) {
-  const text = typeof a[0] === 'string' ? a[0] : ((a[0] as { text?: string }).text ?? '?');
-  const t0 = performance.now();
-  const cb = a.findIndex((x) => typeof x === 'function');
-  if (cb >= 0) {
-    const f = a[cb] as (...r: unknown[]) => void;
-    a[cb] = (...r: unknown[]) => {
-      record(text, t0);
-      f(...r);
-    };
-    return original.apply(this, a);
-  }
-  const out = original.apply(this, a);
-  if (out && typeof (out as Promise<unknown>).then === 'function') void (out as Promise<unknown>).then(() => record(text, t0), () => record(text, t0));
-  return out;
-};
+const timer = installStatementTimer({ shapeLength: 120, counting: false });
+const { bySql } = timer;
 
 const database = await createTestDatabase({ poolSize: opt('pool', 10), prefix: 'itinera_ingest_prof' });
 try {
@@ -78,10 +52,10 @@ try {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
   });
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/events`;
-  counting = true;
+  timer.counting = true;
   const cpu0 = process.cpuUsage();
   const r = await runLoad({ url, token: key, warmSeconds: 0, seconds, connections, contacts: 1000, tag: 'prof' });
-  counting = false;
+  timer.counting = false;
   const cpu = process.cpuUsage(cpu0);
   server.closeAllConnections();
   server.close();

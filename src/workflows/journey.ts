@@ -93,19 +93,20 @@ export async function journeyWorkflow(input: JourneyWorkflowInput): Promise<Jour
 
   // Numbers the run's step entries for the step journal (the per-step funnel); survives continue-as-new.
   let stepSeq = input.carried?.stepSeq ?? 0;
+  /** The run as the projection records it, where it is now. */
+  const runNow = (status: string) => ({
+    workflowId,
+    // The first run of the chain: continue-as-new must not look like a new entry to the projection.
+    runId: info.firstExecutionRunId,
+    journeyId: input.journeyId,
+    version: input.version,
+    contactId: input.contactId,
+    entryKey: input.entryKey ?? '0',
+    currentStep: view.currentStep,
+    status,
+  });
   const project = (entered?: number, status: string = view.status) =>
-    (patched(LOCAL_PROJECTION_PATCH) ? projections : writes).recordRun({
-      workflowId,
-      // The first run of the chain: continue-as-new must not look like a new entry to the projection.
-      runId: info.firstExecutionRunId,
-      ...(entered !== undefined ? { stepSeq: entered } : {}),
-      journeyId: input.journeyId,
-      version: input.version,
-      contactId: input.contactId,
-      entryKey: input.entryKey ?? '0',
-      currentStep: view.currentStep,
-      status,
-    });
+    (patched(LOCAL_PROJECTION_PATCH) ? projections : writes).recordRun({ ...runNow(status), ...(entered !== undefined ? { stepSeq: entered } : {}) });
 
   // Step entries not yet journaled (slim shape): written by the next flush, with the projection.
   const unrecorded: StepEntry[] = [];
@@ -113,17 +114,7 @@ export async function journeyWorkflow(input: JourneyWorkflowInput): Promise<Jour
   // one (entries are journaled once whatever the number of writes).
   const flush = async (status: string = view.status) => {
     const steps = [...unrecorded];
-    await projections.recordRunSteps({
-      workflowId,
-      runId: info.firstExecutionRunId,
-      journeyId: input.journeyId,
-      version: input.version,
-      contactId: input.contactId,
-      entryKey: input.entryKey ?? '0',
-      currentStep: view.currentStep,
-      status,
-      steps,
-    });
+    await projections.recordRunSteps({ ...runNow(status), steps });
     unrecorded.splice(0, steps.length);
   };
   /** Brings the JourneyStep search attribute to the current step when it differs (slim shape). */
