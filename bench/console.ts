@@ -62,6 +62,31 @@ function initialBundle(dist: string): { files: string[]; gzipBytes: number } {
   return { files: ['index.html', ...files], gzipBytes };
 }
 
+/**
+ * One load of the journey page with its requests' times from the navigation (warm HTTP cache, as the timed loads), and
+ * when the entered count of the first step showed: where the page's time goes.
+ */
+async function traceLoad(context: import('playwright-core').BrowserContext, url: string, expected: string) {
+  const page = await context.newPage();
+  const requests: { url: string; start: number; end: number }[] = [];
+  const t0 = Date.now();
+  page.on('requestfinished', (req) => {
+    const tm = req.timing();
+    const u = new URL(req.url());
+    requests.push({ url: `${u.pathname}${u.search}`, start: Math.round(tm.startTime - t0), end: Math.round(tm.startTime - t0 + tm.responseEnd) });
+  });
+  await page.goto(url);
+  const counter = page.locator('.react-flow__node[data-id="welcome"] [data-count="entered"]');
+  await counter.waitFor({ timeout: 60_000 });
+  while ((await counter.textContent()) !== expected) await page.waitForTimeout(5);
+  const countsShown = Date.now() - t0;
+  // The console's own marks (performance.mark('itinera:…')): when the layout and the counts arrived.
+  const offset = await page.evaluate(() => performance.timeOrigin);
+  const marks = (await page.evaluate(() => performance.getEntriesByType('mark').map((e) => ({ name: e.name, at: e.startTime })))).map((mk) => ({ name: mk.name, at: Math.round(mk.at + offset - t0) }));
+  await page.close();
+  return { requests: requests.sort((a, b) => a.start - b.start), marks, countsShown };
+}
+
 /** The 1, 5 and 15 minute load averages and running/total tasks, as /proc/loadavg says (the machine may be shared). */
 const loadavg = () => (existsSync('/proc/loadavg') ? readFileSync('/proc/loadavg', 'utf8').trim() : os.loadavg().join(' '));
 
@@ -147,6 +172,7 @@ async function main() {
 
     let headless: { loads: number[]; p50: number; max: number } | null = null;
     let headlessDashboard: { loads: number[]; p50: number; max: number } | null = null;
+    let trace: Awaited<ReturnType<typeof traceLoad>> | null = null;
     if (existsSync(CHROMIUM)) {
       const { chromium } = await import('playwright-core');
       const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
@@ -167,6 +193,11 @@ async function main() {
         }
         headless = { loads, p50: pct(loads, 50), max: Math.max(...loads) };
         console.log(`headless page load until counts show: p50 ${headless.p50} ms, max ${headless.max} ms`);
+        trace = await traceLoad(context, `${base}/#/journeys/bench-console`, expected);
+        console.log('one more load, traced (ms from navigation):');
+        for (const r of trace.requests) console.log(`  ${String(r.start).padStart(5)}–${String(r.end).padEnd(5)} ${r.url}`);
+        for (const mk of trace.marks) console.log(`  ${String(mk.at).padStart(5)}       mark ${mk.name}`);
+        console.log(`  counts shown at ${trace.countsShown}`);
         const expectedTotal = `Email: ${new Intl.NumberFormat('en-US').format(messages.channels.email?.total ?? 0)}`;
         const dashLoads: number[] = [];
         for (let i = 0; i < 6; i++) {
@@ -207,6 +238,7 @@ async function main() {
       ],
       headless,
       headlessDashboard,
+      trace,
       bundle: { initial: bundle, lazyGzipBytes: lazyGzip },
     };
     mkdirSync(path.join(PROJECT_ROOT, 'bench', 'results'), { recursive: true });

@@ -4,7 +4,7 @@ import { I18n, initialLocale, LOCALES, MESSAGES, saveLocale, useT, type Locale }
 import { JourneyList } from './JourneyList';
 import { timeIn } from './format';
 
-// The journey page brings React Flow and the layout worker: loaded when first opened.
+// The journey page brings React Flow and the layout: loaded when first opened.
 const JourneyPage = lazy(() => import('./JourneyPage'));
 const ContactsPage = lazy(() => import('./ContactsPage'));
 const OpsPage = lazy(() => import('./OpsPage'));

@@ -300,7 +300,7 @@ export default function EditorPage({ id, me, onError }: { id: string | null; me:
         </div>
         <div>
           {graph ? (
-            <FlowGraph plan={graph.plan} label={simulation ? t('editorGraphPath', { label: graph.label }) : graph.label} path={simulation?.path.map((p) => p.stepId)} onError={fail} />
+            <FlowGraph plan={graph.plan} label={simulation ? t('editorGraphPath', { label: graph.label }) : graph.label} path={simulation?.path.map((p) => p.stepId)} />
           ) : (
             <p className="hint">{m.editorNoGraph}</p>
           )}

@@ -1,12 +1,9 @@
-import { useEffect, useMemo, useState } from 'react';
+import { useMemo } from 'react';
 import { Background, Controls, Handle, MarkerType, Position, ReactFlow, type Edge, type Node, type NodeProps } from '@xyflow/react';
 import '@xyflow/react/dist/style.css';
 import type { LiveStep, Plan } from './api';
-import { layout, loadElk, NODE_H, NODE_W, planGraph } from './graph';
+import { layout, NODE_H, NODE_W, planGraph } from './graph';
 import { useT } from './i18n';
-
-// The layout engine starts loading with the graph's code, in parallel with the page's first API calls.
-void loadElk();
 
 type StepData = {
   stepId: string;
@@ -65,7 +62,7 @@ function StepNode({ data }: NodeProps<Node<StepData>>) {
 const nodeTypes = { step: StepNode };
 
 /**
- * A compiled plan drawn as a graph laid out by ELK: the journey page's (with live counts) and the editor's (with a
+ * A compiled plan drawn as a graph laid out by dagre: the journey page's (with live counts) and the editor's (with a
  * simulated path highlighted) are this one component.
  */
 export function FlowGraph({
@@ -75,7 +72,6 @@ export function FlowGraph({
   selected = null,
   onSelect,
   path,
-  onError,
 }: {
   plan: Plan;
   label: string;
@@ -85,19 +81,10 @@ export function FlowGraph({
   onSelect?: (stepId: string) => void;
   /** Step ids in the order a run entered them: those nodes and the edges between them are highlighted. */
   path?: string[];
-  onError: (err: unknown) => void;
 }) {
   const { m } = useT();
   const graph = useMemo(() => planGraph(plan, m), [plan, m]);
-  const [positions, setPositions] = useState<Map<string, { x: number; y: number }> | null>(null);
-  useEffect(() => {
-    let stop = false;
-    setPositions(null);
-    layout(graph.ids, graph.edges).then((p) => !stop && setPositions(p), (err: unknown) => !stop && onError(err));
-    return () => {
-      stop = true;
-    };
-  }, [graph]);
+  const positions = useMemo(() => layout(graph.ids, graph.edges), [graph]);
 
   const visits = useMemo(() => {
     const v = new Map<string, number[]>();
@@ -108,27 +95,25 @@ export function FlowGraph({
 
   const nodes: Node<StepData>[] = useMemo(
     () =>
-      positions
-        ? Object.values(plan.steps).map((s) => ({
-            id: s.id,
-            type: 'step',
-            position: positions.get(s.id) ?? { x: 0, y: 0 },
-            // The step box has this fixed size (StepNode): given, React Flow shows the node at once instead of keeping
-            // it hidden until its ResizeObserver has measured it (on a loaded machine that took longer than 30 s).
-            width: NODE_W,
-            height: counts ? NODE_H : NODE_H / 2,
-            data: {
-              stepId: s.id,
-              type: s.type,
-              ...(s.name ? { name: s.name } : {}),
-              ...(counts?.get(s.id) ? { counts: counts.get(s.id)! } : {}),
-              showCounts: counts !== undefined,
-              selected: selected === s.id,
-              visits: visits.get(s.id) ?? [],
-            },
-            ariaLabel: `${s.name ?? s.id} (${s.type})${visits.has(s.id) ? ` — ${m.onSimulatedPath}` : ''}`,
-          }))
-        : [],
+      Object.values(plan.steps).map((s) => ({
+        id: s.id,
+        type: 'step',
+        position: positions.get(s.id) ?? { x: 0, y: 0 },
+        // The step box has this fixed size (StepNode): given, React Flow shows the node at once instead of keeping
+        // it hidden until its ResizeObserver has measured it (on a loaded machine that took longer than 30 s).
+        width: NODE_W,
+        height: counts ? NODE_H : NODE_H / 2,
+        data: {
+          stepId: s.id,
+          type: s.type,
+          ...(s.name ? { name: s.name } : {}),
+          ...(counts?.get(s.id) ? { counts: counts.get(s.id)! } : {}),
+          showCounts: counts !== undefined,
+          selected: selected === s.id,
+          visits: visits.get(s.id) ?? [],
+        },
+        ariaLabel: `${s.name ?? s.id} (${s.type})${visits.has(s.id) ? ` — ${m.onSimulatedPath}` : ''}`,
+      })),
     [plan, positions, counts, selected, visits, m],
   );
   const edges: Edge[] = useMemo(
@@ -147,7 +132,6 @@ export function FlowGraph({
       }),
     [graph, walked],
   );
-  if (!positions) return <p>{m.loading}</p>;
   return (
     <div className="canvas" role="figure" aria-label={label}>
       <ReactFlow

@@ -17,12 +17,20 @@ export class ApiError extends Error {
 
 let csrfToken: string | null = null;
 
+/** Answers to the opening page's GETs, sent before it asked (boot.ts): each taken once; dropped when the session changes. */
+type EarlyAnswers = { take(path: string): Promise<Response> | undefined; drop(): void };
+let early: EarlyAnswers | null = null;
+export function acceptEarlyAnswers(answers: EarlyAnswers): void {
+  early = answers;
+}
+
 /** One API request as JSON; a problem answer becomes an ApiError. */
 export async function call<T>(method: string, path: string, body?: unknown, extra: Record<string, string> = {}): Promise<T> {
   const headers: Record<string, string> = { accept: 'application/json', ...extra };
   if (body !== undefined) headers['content-type'] = 'application/json';
   if (method !== 'GET' && csrfToken) headers['x-csrf-token'] = csrfToken;
-  const res = await fetch(path, { method, headers, credentials: 'same-origin', ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
+  const res = await ((method === 'GET' && Object.keys(extra).length === 0 ? early?.take(path) : undefined) ??
+    fetch(path, { method, headers, credentials: 'same-origin', ...(body !== undefined ? { body: JSON.stringify(body) } : {}) }));
   if (res.status === 204) return undefined as T;
   const data = (await res.json().catch(() => ({}))) as { code?: string; detail?: string; title?: string };
   if (!res.ok) throw new ApiError(res.status, data.code ?? 'error', data.detail ?? data.title ?? `HTTP ${res.status}`);
@@ -41,12 +49,14 @@ export async function currentSession(): Promise<Me | null> {
 }
 
 export async function signIn(apiKey: string): Promise<Me> {
+  early?.drop();
   const me = await call<Me>('POST', '/v1/session', { apiKey });
   csrfToken = me.csrfToken;
   return me;
 }
 
 export async function signOut(): Promise<void> {
+  early?.drop();
   await call<void>('DELETE', '/v1/session');
   csrfToken = null;
 }

@@ -1,3 +1,5 @@
+// First: the opening page's requests leave before the rest of the bundle runs.
+import './boot';
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { App } from './App';

@@ -1,5 +1,1 @@
 /// <reference types="vite/client" />
-declare module 'elkjs/lib/elk-worker.min.js?worker' {
-  const WorkerConstructor: { new (): Worker };
-  export default WorkerConstructor;
-}

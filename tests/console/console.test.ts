@@ -212,6 +212,32 @@ describe('the console in a real browser', () => {
     await page.locator('.react-flow__node[data-id="nudge"]').waitFor({ state: 'detached', timeout: WAIT });
     await shows(page.locator('.react-flow__node[data-id="wait-demo"] [data-count="waiting"]'), '1');
 
+    // Opened by its address in a new tab (signed in): the session, the journey, its plan and the latest version's counts
+    // are asked for as the bundle starts (console/src/boot.ts), and the page uses those answers instead of asking again.
+    const tab = await context.newPage();
+    watchProblems(tab, problems);
+    const asked: string[] = [];
+    tab.on('request', (r) => asked.push(new URL(r.url()).pathname + new URL(r.url()).search));
+    await tab.goto(`${base}/#/journeys/trial-browser`);
+    // The latest version drawn, and its counts in (the page says when it refreshed them).
+    await tab.locator('.react-flow__node[data-id="nudge"]').waitFor({ timeout: WAIT });
+    await tab.waitForFunction(`(document.querySelector('.toolbar .refreshed')?.textContent ?? '') !== ''`, undefined, { timeout: WAIT });
+    const once = (p: string) => asked.filter((a) => a === p).length;
+    expect([once('/v1/session'), once('/v1/journeys/trial-browser'), once('/v1/journeys/trial-browser/plan')]).toEqual([1, 1, 1]);
+    expect(asked).toContain('/v1/journeys/trial-browser/live?version=2');
+    await tab.close();
+    // The same address without a session: those first requests are refused (401); after the sign-in the page asks again
+    // rather than taking the refusals.
+    const anonymous = await browser.newContext({ locale: 'en-US' });
+    const fresh = await anonymous.newPage();
+    watchProblems(fresh, problems);
+    await fresh.goto(`${base}/#/journeys/trial-browser`);
+    await signInAs(fresh, stack.keys.admin);
+    await fresh.locator('.react-flow__node[data-id="nudge"]').waitFor({ timeout: WAIT });
+    await fresh.waitForFunction(`(document.querySelector('.toolbar .refreshed')?.textContent ?? '') !== ''`, undefined, { timeout: WAIT });
+    expect(await fresh.getByLabel('API key').count()).toBe(0);
+    await anonymous.close();
+
     // Sign out: back to the form, the cookie gone, and the old cookie refused by the API.
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByLabel('API key').waitFor({ timeout: WAIT });

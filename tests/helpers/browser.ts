@@ -20,7 +20,12 @@ export const WAIT = scaled(30_000);
 export function buildConsole(): string {
   mkdirSync(ARTIFACTS, { recursive: true });
   const dist = mkdtempSync(path.join(tmpdir(), 'itinera-console-'));
-  execFileSync(process.execPath, [path.join(PROJECT_ROOT, 'node_modules/vite/bin/vite.js'), 'build', 'console', '--outDir', dist, '--emptyOutDir', '--logLevel', 'warn'], { cwd: PROJECT_ROOT });
+  // As `npm run console:build` ships it: vitest's NODE_ENV=test would make vite bundle React's development build (whose
+  // StrictMode runs every effect twice).
+  execFileSync(process.execPath, [path.join(PROJECT_ROOT, 'node_modules/vite/bin/vite.js'), 'build', 'console', '--outDir', dist, '--emptyOutDir', '--logLevel', 'warn'], {
+    cwd: PROJECT_ROOT,
+    env: { ...process.env, NODE_ENV: 'production' },
+  });
   return dist;
 }
 
