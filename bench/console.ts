@@ -63,12 +63,21 @@ function initialBundle(dist: string): { files: string[]; gzipBytes: number } {
 }
 
 /**
+ * The page's report (asked for once its counts are in, not timed): awaited before the page closes, so a load's report
+ * query does not run on in the database beside the next load's counts — each load is timed on a server serving only it.
+ */
+const statsAnswered = (page: import('playwright-core').Page) => page.waitForResponse((r) => new URL(r.url()).pathname.endsWith('/stats'), { timeout: 120_000 });
+
+/**
  * One load of the journey page with its requests' times from the navigation (warm HTTP cache, as the timed loads), and
  * when the entered count of the first step showed: where the page's time goes.
  */
 async function traceLoad(context: import('playwright-core').BrowserContext, url: string, expected: string) {
   const page = await context.newPage();
   const requests: { url: string; start: number; end: number }[] = [];
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('Performance.enable');
+  const stats = statsAnswered(page);
   const t0 = Date.now();
   page.on('requestfinished', (req) => {
     const tm = req.timing();
@@ -80,11 +89,16 @@ async function traceLoad(context: import('playwright-core').BrowserContext, url:
   await counter.waitFor({ timeout: 60_000 });
   while ((await counter.textContent()) !== expected) await page.waitForTimeout(5);
   const countsShown = Date.now() - t0;
-  // The console's own marks (performance.mark('itinera:…')): when the layout and the counts arrived.
+  // The main thread's busy time until then (script, style, layout): what the page costs the browser, apart from waits.
+  const { metrics } = await cdp.send('Performance.getMetrics');
+  const metric = (name: string) => Math.round((metrics.find((x) => x.name === name)?.value ?? 0) * 1000);
+  const mainThread = { taskMs: metric('TaskDuration'), scriptMs: metric('ScriptDuration'), layoutMs: metric('LayoutDuration'), styleMs: metric('RecalcStyleDuration') };
+  // The console's own marks (performance.mark('itinera:…')): when the counts arrived.
+  await stats;
   const offset = await page.evaluate(() => performance.timeOrigin);
   const marks = (await page.evaluate(() => performance.getEntriesByType('mark').map((e) => ({ name: e.name, at: e.startTime })))).map((mk) => ({ name: mk.name, at: Math.round(mk.at + offset - t0) }));
   await page.close();
-  return { requests: requests.sort((a, b) => a.start - b.start), marks, countsShown };
+  return { requests: requests.sort((a, b) => a.start - b.start), marks, countsShown, mainThread };
 }
 
 /** The 1, 5 and 15 minute load averages and running/total tasks, as /proc/loadavg says (the machine may be shared). */
@@ -183,12 +197,14 @@ async function main() {
         const loads: number[] = [];
         for (let i = 0; i < 6; i++) {
           const page = await context.newPage();
+          const stats = statsAnswered(page);
           const t = process.hrtime.bigint();
           await page.goto(`${base}/#/journeys/bench-console`);
           const counter = page.locator('.react-flow__node[data-id="welcome"] [data-count="entered"]');
           await counter.waitFor({ timeout: 60_000 });
           while ((await counter.textContent()) !== expected) await page.waitForTimeout(10);
           if (i > 0) loads.push(round(ms(t))); // the first load warms the browser's cache of the bundle
+          await stats;
           await page.close();
         }
         headless = { loads, p50: pct(loads, 50), max: Math.max(...loads) };
@@ -197,7 +213,7 @@ async function main() {
         console.log('one more load, traced (ms from navigation):');
         for (const r of trace.requests) console.log(`  ${String(r.start).padStart(5)}–${String(r.end).padEnd(5)} ${r.url}`);
         for (const mk of trace.marks) console.log(`  ${String(mk.at).padStart(5)}       mark ${mk.name}`);
-        console.log(`  counts shown at ${trace.countsShown}`);
+        console.log(`  counts shown at ${trace.countsShown}; main thread busy ${trace.mainThread.taskMs} ms until then (script ${trace.mainThread.scriptMs}, style ${trace.mainThread.styleMs}, layout ${trace.mainThread.layoutMs})`);
         const expectedTotal = `Email: ${new Intl.NumberFormat('en-US').format(messages.channels.email?.total ?? 0)}`;
         const dashLoads: number[] = [];
         for (let i = 0; i < 6; i++) {

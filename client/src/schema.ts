@@ -6319,7 +6319,7 @@ export interface operations {
     getV1JourneysIdLive: {
         parameters: {
             query?: {
-                version?: number;
+                version?: "latest" | number;
             };
             header?: never;
             path: {

@@ -74,6 +74,7 @@ export type VersionSummary = { version: number; publishedAt: string };
 export type JourneyDetail = { id: string; name: string; status: string; latestVersion: VersionSummary | null; versions: VersionSummary[] };
 export type LiveStep = { stepId: string; type: string | null; entered: number; waiting: number; exitedHere: number; failed: number };
 export type Live = {
+  version: number | null;
   runs: { running: number; waiting: number };
   entries7d: number;
   contacts: { entered: number; converted: number };
@@ -282,7 +283,8 @@ export const api = {
   journey: (id: string) => call<JourneyDetail>('GET', `/v1/journeys/${enc(id)}`),
   /** Without a version: the latest published one (the answer names it). */
   plan: (id: string, version?: number) => call<{ version: number; plan: Plan }>('GET', `/v1/journeys/${enc(id)}/plan${version ? `?version=${version}` : ''}`),
-  live: (id: string, version?: number) => call<Live>('GET', `/v1/journeys/${enc(id)}/live${version ? `?version=${version}` : ''}`),
+  /** `latest`: the latest published version's counts, the answer naming it. */
+  live: (id: string, version?: number | 'latest') => call<Live>('GET', `/v1/journeys/${enc(id)}/live${version ? `?version=${version}` : ''}`),
   stats: (id: string, version: number) => call<JourneyStats>('GET', `/v1/journeys/${enc(id)}/stats?version=${version}`),
   step: (id: string, version: number, step: string) => call<StepDetail>('GET', `/v1/journeys/${enc(id)}/steps/${enc(step)}?version=${version}`),
   runsAt: (journeyId: string, version: number, step: string) =>

@@ -46,10 +46,9 @@ if (journey) {
   // The same encoding as api.ts, so the page's own calls find these.
   const id = encodeURIComponent(decodeURIComponent(journey[1]!));
   send(`/v1/journeys/${id}`);
-  send(`/v1/journeys/${id}/plan`)
-    .then((res) => (res.ok ? (res.clone().json() as Promise<{ version: number }>) : null))
-    .then((p) => p && send(`/v1/journeys/${id}/live?version=${p.version}`))
-    .catch(() => undefined);
+  send(`/v1/journeys/${id}/plan`);
+  // The latest version's counts, beside the plan rather than after it (the page asks for `latest` first too).
+  send(`/v1/journeys/${id}/live?version=latest`);
   // The page's code (React Flow, the layout) loads beside the session check rather than after it.
   import('./JourneyPage').catch(() => undefined);
 }

@@ -32,6 +32,9 @@ describe('the console’s journey APIs: plan and live counts', () => {
 
   it('serves the compiled plan of the latest version, a given version or the draft', async () => {
     expect((await get('/v1/journeys/trial-live/plan').expect(404)).body.detail).toMatch(/Published version/);
+    // Nothing published: no latest version to count.
+    expect((await get('/v1/journeys/trial-live/live?version=latest').expect(404)).body.detail).toMatch(/trial-live@latest/);
+    expect((await get('/v1/journeys/trial-live/live?version=newest').expect(400)).body.errors).toEqual([expect.objectContaining({ path: 'query.version' })]);
     const draft = await get('/v1/journeys/trial-live/plan?version=draft').expect(200);
     expect(draft.body).toMatchObject({ journeyId: 'trial-live', version: 'draft', plan: { start: 'wait-demo' } });
     await request(stack.app).post('/v1/journeys/trial-live/publish').set(as()).expect(201);
@@ -80,6 +83,8 @@ describe('the console’s journey APIs: plan and live counts', () => {
     const after = (await get('/v1/journeys/trial-live/live?version=1').expect(200)).body;
     expect(after).toMatchObject({ version: 1, runs: { running: 1, waiting: 1 }, entries7d: 3, contacts: { entered: 4, converted: 1 }, conversionRate: 0.25 });
     expect(after.steps.find((s: { stepId: string }) => s.stepId === 'wait-demo')).toMatchObject({ entered: 4, waiting: 1, failed: 1 });
+    // `latest` names the latest published version (1) and counts it alone.
+    expect((await get('/v1/journeys/trial-live/live?version=latest').expect(200)).body).toEqual(after);
 
     await get('/v1/journeys/trial-live/live?version=3').expect(404);
     await get('/v1/journeys/nope/live').expect(404);

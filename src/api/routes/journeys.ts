@@ -674,7 +674,14 @@ export function journeyRoutes(deps: JourneyRouteDeps) {
         'Live counts, cheap enough to poll: runs running and waiting now, entries in the last 7 days, contacts entered and converted (any goal), and per step entered, waiting now, exited here and failed there — from indexed tables, never from listing Temporal',
       auth: ['marketer'],
       params: Params,
-      query: z.object({ version: queryInt32({ min: 1 }).optional() }).strict(),
+      query: z
+        .object({
+          version: z
+            .union([z.literal('latest'), queryInt32({ min: 1 })])
+            .optional()
+            .meta({ description: "A version's counts; `latest` for the latest published version's (the answer names it); all versions' when absent" }),
+        })
+        .strict(),
       responses: {
         200: {
           description: 'The counts',
@@ -691,7 +698,9 @@ export function journeyRoutes(deps: JourneyRouteDeps) {
         404: { description: 'No such journey or version' },
       },
       handler: async ({ params, query, res }) => {
-        const live = await journeyLive(db, { journeyId: params.id, version: query.version });
+        const version = query.version === 'latest' ? ((await findJourney(params.id)).latestVersion ?? undefined) : query.version;
+        if (query.version === 'latest' && version === undefined) throw new NotFoundError('Journey version', `${params.id}@latest`);
+        const live = await journeyLive(db, { journeyId: params.id, version });
         if (!live) {
           await findJourney(params.id);
           throw new NotFoundError('Journey version', `${params.id}@${query.version}`);
