@@ -6,7 +6,7 @@
  * A contact's credits depend only on its own conversions and touches, and a touch's share is fixed once both are known
  * (time decay too: it depends on the time between the touch and the conversion). So the rollup is kept per contact:
  * - every analytics write that can change a contact's conversions or touches (funnel stage times, deals, UTM touches)
- *   marks the contact in attribution_dirty, in the same transaction (apply.ts);
+ *   marks the contact in attribution_dirty, in the same transaction (apply.ts, run by the analytics drain);
  * - journey entries (journey_run_steps, seq 1) are written on every run's hot path, so they carry no mark: the drain
  *   finds those committed since its last look and marks their contacts itself (`markNewEntries`);
  * - `drainCredits` recomputes marked contacts in batches with the request-time formulas (credit-sql.ts): it takes the
@@ -14,7 +14,8 @@
  *   statement, and unmarks them in the same transaction. Late and out-of-order events, stage regressions, deals
  *   changing currency or amount or moving to another contact: all end as "recompute these contacts".
  * - the campaign report drains first, so it reads credits exactly as the request-time computation gives them; the
- *   worker drains every few seconds (`startCreditRollup`) so the report finds little to do.
+ *   worker drains every second, after the analytics drain (drain.ts, `startAnalyticsRollup`), so the report finds little
+ *   to do.
  *
  * Sums are `numeric`: adding and taking out the same contribution leaves no rounding drift behind (and trim_scale keeps
  * them in one form, so a sum reached by increments reads as the same sum rebuilt). The rollup holds the
@@ -228,25 +229,4 @@ export async function rolledUpCredits(db: Db, q: CampaignReportQuery): Promise<C
   if (q.from.getTime() < firstDay) mergeCredits(out, await creditInSql(db, { ...q, to: new Date(firstDay) }));
   if (endDay < q.to.getTime()) mergeCredits(out, await creditInSql(db, { ...q, from: new Date(endDay) }));
   return out;
-}
-
-/**
- * Drains every `intervalMs` until stopped (the worker process runs one; several are safe: drains take turns). A
- * failed drain is logged and retried on the next tick.
- */
-export function startCreditRollup(
-  db: Db,
-  opts: { intervalMs?: number; log?: { warn: (obj: object, msg: string) => void } } = {},
-): { stop: () => Promise<void> } {
-  let running: Promise<unknown> = Promise.resolve();
-  const timer = setInterval(() => {
-    running = running.then(() => drainCredits(db).catch((err: unknown) => opts.log?.warn({ err }, 'credit rollup drain failed; retrying on the next tick')));
-  }, opts.intervalMs ?? 5000);
-  timer.unref();
-  return {
-    stop: async () => {
-      clearInterval(timer);
-      await running;
-    },
-  };
 }
