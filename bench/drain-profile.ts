@@ -1,32 +1,35 @@
 /**
- * Profile of the analytics drain (src/analytics/drain.ts) and the credit drain after it: the bench's ingest mix stored
- * straight into the events table, then drained in batches, every statement timed by shape.
- *   npx tsx bench/drain-profile.ts [events] [contacts]
+ * Profile of the analytics drain (src/analytics/drain.ts) and the credit drain after it, on the analytics bench's
+ * generated history: its ingest mix stored straight into the events table (20 events per transaction, as ingest's group
+ * commit does), then drained, every statement timed by shape. `EXPLAIN=1` prints the plan of the drain's scan,
+ * `EXPLAIN_CREDITS=1` that of a credit recompute of 500 marked contacts (it runs it: the timed credit drain after it
+ * then finds those contacts unchanged).
+ *   DATABASE_URL=… npx tsx bench/drain-profile.ts [events=2000] [contacts=20000]
  */
 import { performance } from 'node:perf_hooks';
 import { sql } from 'drizzle-orm';
-import { drainCredits, markAllDirty } from '../src/analytics/credits';
+import { drainCredits, markAllDirty, recomputeSql } from '../src/analytics/credits';
 import { drainAnalytics } from '../src/analytics/drain';
 import { rowsOf } from '../src/analytics/rows';
 import { ANALYTICS_EVENTS } from '../src/db/schema';
 import { createTestDatabase } from '../tests/helpers/db';
 import { installStatementTimer } from './lib/statement-timer';
+import { generate } from './scenarios/analytics';
 
 const events = Number(process.argv[2] ?? 2000);
 const contacts = Number(process.argv[3] ?? 20000);
 const T0 = Date.parse('2026-07-20T00:00:00Z');
 const timer = installStatementTimer({ shapeLength: 110, counting: false });
-const db = await createTestDatabase({ prefix: 'rollupasync_prof' });
+const db = await createTestDatabase({ prefix: 'itinera_prof' });
 try {
   const x = (q: string) => db.db.execute(sql.raw(q));
-  await x(`insert into contacts (external_id) select 'p-' || g from generate_series(1, ${contacts}) g`);
-  await x(`insert into contact_funnel (contact_id, lead_at, entered_at, current_stage, moved_at) select id, now() - interval '100 days', now() - interval '100 days', 'lead', now() - interval '100 days' from contacts`);
-  await x(`insert into analytics_touches (event_id, contact_id, occurred_at, utm_campaign) select 't-' || id, id, now() - interval '101 days', 'c1' from contacts`);
+  // The analytics bench's history (bench/scenarios/analytics.ts): contacts with funnel rows, touches, deals, journey entries.
+  await generate({ db } as Parameters<typeof generate>[0], contacts);
   await markAllDirty(db.db);
   await drainCredits(db.db, { batch: 5000 });
   await drainAnalytics(db.db, { currency: 'USD' });
   await x('analyze');
-  const ids = rowsOf(await x(`select id from contacts order by external_id limit ${events}`)).map((r) => String(r.id));
+  const ids = rowsOf(await x(`select id from contacts where external_id like 'an-%' limit ${events}`)).map((r) => String(r.id));
   const mix = (i: number) => {
     const contactId = ids[i % ids.length]!;
     const occurredAt = new Date(T0 + i * 1000).toISOString();
@@ -60,6 +63,11 @@ try {
   let t = performance.now();
   const n = await drainAnalytics(db.db, { currency: 'USD' });
   const analyticsMs = performance.now() - t;
+  if (process.env.EXPLAIN_CREDITS) {
+    const marked = rowsOf(await x(`select contact_id from attribution_dirty order by contact_id limit 500`)).map((r) => String(r.contact_id));
+    const plan = rowsOf(await db.db.execute(sql`explain (analyze, buffers) ${recomputeSql(marked)}`));
+    process.stdout.write(plan.map((r) => String(r['QUERY PLAN'])).filter((l) => l.length < 400).join('\n') + '\n');
+  }
   t = performance.now();
   const c = await drainCredits(db.db);
   const creditMs = performance.now() - t;

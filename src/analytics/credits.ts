@@ -14,7 +14,7 @@
  *   statement, and unmarks them in the same transaction. Late and out-of-order events, stage regressions, deals
  *   changing currency or amount or moving to another contact: all end as "recompute these contacts".
  * - the campaign report drains first, so it reads credits exactly as the request-time computation gives them; the
- *   worker drains every second, after the analytics drain (drain.ts, `startAnalyticsRollup`), so the report finds little
+ *   worker drains every 250 ms, after the analytics drain (drain.ts, `startAnalyticsRollup`), so the report finds little
  *   to do.
  *
  * Sums are `numeric`: adding and taking out the same contribution leaves no rounding drift behind (and trim_scale keeps
@@ -47,7 +47,7 @@ const uuidArray = (ids: readonly string[]): SQL => sql`${`{${ids.join(',')}}`}::
  * unique by (model, day, conversion, touch) and currency (`fresh` groups by them), so a row equal in every column is
  * the same contribution and is left in place.
  */
-function recomputeSql(ids: readonly string[]): SQL {
+export function recomputeSql(ids: readonly string[]): SQL {
   const contacts = uuidArray(ids);
   const share = sql.join(
     ATTRIBUTION_MODELS.map((m) => sql`when ${m} then ${shareSql(m)}`),

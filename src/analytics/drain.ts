@@ -2,7 +2,7 @@
  * The analytics drain: keeps the rollup tables (deals, the funnel, touches — read by reports only) current from the
  * stored events, off the ingest path. Ingest stores an event and routes it; the drain takes in the events committed
  * since its last look, in large batches, and writes the tables in a few set-based statements (apply.ts). The worker
- * runs it every second (`startAnalyticsRollup`, with the credit drain after it), and every report catches up first
+ * runs it every 250 ms (`startAnalyticsRollup`, with the credit drain after it), and every report catches up first
  * (`catchUpAnalytics`), so a report counts every event stored before it was asked.
  *
  * Exactly once, whenever an event commits — the credit drain's pattern (credits.ts, `markNewEntries`): each event
@@ -111,14 +111,20 @@ export async function catchUpAnalytics(db: Db, opts: AnalyticsOptions): Promise<
 }
 
 /**
- * Drains every `intervalMs` (the analytics drain, then the credit drain for the contacts it marked) until stopped: the
- * worker process runs one; several are safe (drains take turns). A failed drain is logged and retried on the next tick.
+ * Drains `intervalMs` after the end of the last drain (the analytics drain, then the credit drain for the contacts it
+ * marked) until stopped: the worker process runs one; several are safe (drains take turns). Under load each drain takes
+ * what arrived during the last one and its pause, so batches grow with the load; idle, a tick costs a few statements.
+ * A failed drain is logged and retried on the next tick.
  */
 export function startAnalyticsRollup(
   db: Db,
-  opts: AnalyticsOptions & { intervalMs?: number; log?: { warn: (obj: object, msg: string) => void } },
+  opts: AnalyticsOptions & {
+    /** Pause between drains. @default 250 */
+    intervalMs?: number;
+    log?: { warn: (obj: object, msg: string) => void };
+  },
 ): { stop: () => Promise<void> } {
-  const intervalMs = opts.intervalMs ?? 1000;
+  const intervalMs = opts.intervalMs ?? 250;
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> = Promise.resolve();
