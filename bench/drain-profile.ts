@@ -53,9 +53,9 @@ try {
     const seen = String(rowsOf(await x(`select seen from analytics_rollup_state where name = 'analytics_events'`))[0]!.seen);
     const upto = String(rowsOf(await x(`select pg_current_snapshot()::text as s`))[0]!.s);
     const scope = sql.join([sql.raw(ANALYTICS_EVENTS), sql`xid >= pg_snapshot_xmin(${seen}::pg_snapshot) and not pg_visible_in_snapshot(xid, ${seen}::pg_snapshot)`, sql`xid < pg_snapshot_xmax(${upto}::pg_snapshot) and pg_visible_in_snapshot(xid, ${upto}::pg_snapshot)`], sql` and `);
-    const plan = rowsOf(await db.db.execute(sql`explain analyze with bound as (select max(xid) as upper_xid, count(*) as n from (select xid from events where ${scope} order by xid limit 2000) b)
-      select e.id, e.type, e.contact_id, e.properties, e.occurred_at, bound.upper_xid::text as upper_xid, bound.n
-      from events e, bound where ${scope} and e.xid <= bound.upper_xid
+    const plan = rowsOf(await db.db.execute(sql`explain analyze with bound as materialized (select max(xid) as upper_xid, count(*) as n from (select xid from events where ${scope} order by xid limit 2000) b)
+      select e.id, e.type, e.contact_id, e.properties, e.occurred_at, (select upper_xid::text from bound) as upper_xid, (select n from bound) as n
+      from events e where ${scope} and e.xid <= (select upper_xid from bound)
       order by e.contact_id, e.occurred_at, e.xid, e.id`));
     process.stdout.write(plan.map((r) => r['QUERY PLAN']).join('\n') + '\n');
   }

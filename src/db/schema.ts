@@ -110,8 +110,9 @@ export const events = pgTable(
     // The outbox sweeper's scan: only the few rows still unrouted.
     index('events_unrouted_idx').on(t.receivedAt).where(sql`routed_at is null`),
     // The analytics rollup's scan for events committed since its last look: only the events it may read, so an event
-    // of no interest to it (an open, a page view without UTM) costs no entry here.
-    index('events_analytics_xid_idx').on(t.xid).where(sql.raw(ANALYTICS_EVENTS)),
+    // of no interest to it (an open, a page view without UTM) costs no entry here; nor do events stored before the
+    // column existed (the index builds without writing an entry for them).
+    index('events_analytics_xid_idx').on(t.xid).where(sql.raw(`xid is not null and ${ANALYTICS_EVENTS}`)),
   ],
 );
 
