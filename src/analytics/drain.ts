@@ -87,7 +87,7 @@ function advance(b: { upper: string | undefined; last: boolean }): SQL {
     : sql`look as (update analytics_rollup_state set after = ${b.upper ?? null}::xid8 where name = ${STATE})`;
 }
 
-/** Takes in every event committed before the call (and any committed meanwhile); returns how many it applied. */
+/** Takes in every event committed before the call (and any committed meanwhile); returns how many events it read (those of `ANALYTICS_EVENTS`). */
 export async function drainAnalytics(db: Db, opts: AnalyticsDrainOptions): Promise<number> {
   const batch = opts.batch ?? 2000;
   let total = 0;
