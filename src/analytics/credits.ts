@@ -5,8 +5,9 @@
  *
  * A contact's credits depend only on its own conversions and touches, and a touch's share is fixed once both are known
  * (time decay too: it depends on the time between the touch and the conversion). So the rollup is kept per contact:
- * - every analytics write that can change a contact's conversions or touches (funnel stage times, deals, UTM touches)
- *   marks the contact in attribution_dirty, in the same transaction (apply.ts, run by the analytics drain);
+ * - the analytics drain (apply.ts) marks a contact in attribution_dirty in the transaction of any write that changes its
+ *   credits: a conversion time (funnel stage times), a won deal, or a UTM touch at or before one of its conversions (a
+ *   later touch is credited by the recompute that the next conversion's mark brings);
  * - journey entries (journey_run_steps, seq 1) are written on every run's hot path, so they carry no mark: the drain
  *   finds those committed since its last look and marks their contacts itself (`markNewEntries`);
  * - `drainCredits` recomputes marked contacts in batches with the request-time formulas (credit-sql.ts): it takes the
