@@ -64,7 +64,10 @@ try {
   const n = await drainAnalytics(db.db, { currency: 'USD' });
   const analyticsMs = performance.now() - t;
   if (process.env.EXPLAIN_CREDITS) {
-    const marked = rowsOf(await x(`select contact_id from attribution_dirty order by contact_id limit 500`)).map((r) => String(r.contact_id));
+    const marked = rowsOf(await x(`select contact_id, (since at time zone 'UTC')::date::text as since_day from attribution_dirty order by contact_id limit 500`)).map((r) => ({
+      id: String(r.contact_id),
+      sinceDay: r.since_day === null ? null : String(r.since_day),
+    }));
     const plan = rowsOf(await db.db.execute(sql`explain (analyze, buffers) ${recomputeSql(marked)}`));
     process.stdout.write(plan.map((r) => String(r['QUERY PLAN'])).filter((l) => l.length < 400).join('\n') + '\n');
   }

@@ -1,5 +1,6 @@
 ALTER TABLE "analytics_rollup_state" ADD COLUMN "upto" text;--> statement-breakpoint
 ALTER TABLE "analytics_rollup_state" ADD COLUMN "after" "xid8";--> statement-breakpoint
+ALTER TABLE "attribution_dirty" ADD COLUMN "since" timestamp with time zone;--> statement-breakpoint
 -- Added without a default, then given one: events stored before stay null (no table rewrite, and no entry in the index
 -- below); new events carry their writer's transaction id.
 ALTER TABLE "events" ADD COLUMN "xid" "xid8";--> statement-breakpoint

@@ -12,15 +12,21 @@ import { isDealEventType } from './crm-events';
 import { dealEventRow, storeAndFold, upsertDeals, type DealEventRow } from './deals';
 import { FUNNEL_STAGES, type FunnelStage } from './stages';
 import { utmOf } from './utm';
+import { MARK_CONFLICT } from './credits';
 import { rowsOf } from './rows';
 
 /**
- * A CTE marking contacts for the credit rollup (credits.ts) in the statement that changes their conversions or
- * touches. An upsert, not `do nothing`: it waits for a credit drain that holds the mark, so the mark outlives that drain.
+ * A CTE marking contacts for the credit rollup (credits.ts) in the statement that changes their credits, each with the
+ * earliest time the change can affect (microseconds; null: all). An upsert, not `do nothing`: it waits for a credit
+ * drain that holds the mark, so the mark outlives that drain.
  */
-const markCredits = (contactIds: readonly string[]) =>
-  sql`credit_mark as (insert into attribution_dirty (contact_id) select unnest(${`{${[...new Set(contactIds)].sort().join(',')}}`}::uuid[]) order by 1
-    on conflict (contact_id) do update set marked_at = excluded.marked_at)`;
+const markCredits = (marks: ReadonlyMap<string, number | null>) => {
+  // Milliseconds rounded down: a `since` a little early only recomputes a little more.
+  const rows = [...marks].sort(([a], [b]) => (a < b ? -1 : 1)).map(([contact_id, us]) => ({ contact_id, since: us === null ? null : new Date(Math.floor(us / 1000)).toISOString() }));
+  return sql`credit_mark as (insert into attribution_dirty (contact_id, since)
+    select contact_id, since from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as m(contact_id uuid, since timestamptz) order by 1
+    ${MARK_CONFLICT})`;
+};
 
 export type AnalyticsEvent = { id: string; type: string; contactId: string; properties: Record<string, unknown>; occurredAt: Date };
 
@@ -131,7 +137,14 @@ const conversions = (t: Record<'entered' | FunnelStage, number | null>): (number
  */
 export async function applyEvents(tx: DbOrTx, all: readonly AnalyticsEvent[], opts: AnalyticsOptions, extra: readonly SQL[] = []): Promise<void> {
   const events = all.filter(relevant);
-  const marks = new Set<string>();
+  // Contacts whose credits change, with the earliest time the change can affect (µs; null: all).
+  const marks = new Map<string, number | null>();
+  const mark = (contactId: string, ...times: (number | null)[]) => {
+    const known = times.filter((t): t is number => t !== null);
+    const since = known.length ? Math.min(...known) : null;
+    const prev = marks.get(contactId);
+    marks.set(contactId, prev === undefined ? since : prev === null || since === null ? null : Math.min(prev, since));
+  };
   const stages = new Map<string, { stage: FunnelStage; at: Date; authoritative: boolean }[]>();
   const dealRows: DealEventRow[] = [];
   const funnel = new Map<string, FunnelWrite>();
@@ -179,7 +192,9 @@ export async function applyEvents(tx: DbOrTx, all: readonly AnalyticsEvent[], op
     const times = Object.fromEntries(TIME_COLS.map((c) => [c, min(old?.times[c] ?? null, msToUs(w[`${c}_at`]))])) as Record<'entered' | FunnelStage, number | null>;
     after.set(contactId, times);
     const before = old ? conversions(old.times) : [null, null, null];
-    if (conversions(times).some((t, i) => t !== before[i])) marks.add(contactId);
+    const now = conversions(times);
+    const changed = now.flatMap((t, i) => (t !== before[i] ? [t, before[i]!] : []));
+    if (changed.length) mark(contactId, ...changed);
   }
   for (const [contactId, writes] of stages) foldStage(funnel.get(contactId)!, stored.get(contactId), writes);
   const ctes: SQL[] = [];
@@ -191,19 +206,19 @@ export async function applyEvents(tx: DbOrTx, all: readonly AnalyticsEvent[], op
       const d = f.deal;
       const now = d.status === 'won' ? { contactId: d.contactId, closedUs: d.closedAt ? d.closedAt.getTime() * 1000 : null, amount: d.amount === null ? null : d.amount.toFixed(2), currency: d.currency } : undefined;
       const was = f.previous?.status === 'won' ? { contactId: f.previous.contactId, closedUs: f.previous.closedUs, amount: f.previous.amount, currency: f.previous.currency } : undefined;
-      if (JSON.stringify(now) !== JSON.stringify(was)) for (const c of [now?.contactId, was?.contactId]) if (c) marks.add(c);
+      if (JSON.stringify(now) !== JSON.stringify(was)) for (const c of [now?.contactId, was?.contactId]) if (c) mark(c, now?.closedUs ?? null, was?.closedUs ?? null);
       if (now?.closedUs != null) wonCloses.set(now.contactId, Math.max(wonCloses.get(now.contactId) ?? -Infinity, now.closedUs));
     }
   }
   // A touch changes credits only if a conversion of its contact is at or after it.
-  const touched = [...new Set(touches.map((t) => t.contact_id))].filter((c) => !marks.has(c));
+  // (Also for a contact marked already: the touch may be earlier than what its mark covers.)
+  const touched = [...new Set(touches.map((t) => t.contact_id))];
   if (touched.length) {
     const lastWon = await lastWonClose(tx, touched);
     for (const t of touches) {
-      if (marks.has(t.contact_id)) continue;
       const times = after.get(t.contact_id);
       const latest = Math.max(...(times ? conversions(times) : []).map((x) => x ?? -Infinity), lastWon.get(t.contact_id) ?? -Infinity, wonCloses.get(t.contact_id) ?? -Infinity);
-      if (latest >= Date.parse(t.occurred_at) * 1000) marks.add(t.contact_id);
+      if (latest >= Date.parse(t.occurred_at) * 1000) mark(t.contact_id, Date.parse(t.occurred_at) * 1000);
     }
   }
   if (funnel.size) ctes.push(funnelSql([...funnel.values()]));
@@ -213,7 +228,7 @@ export async function applyEvents(tx: DbOrTx, all: readonly AnalyticsEvent[], op
       select * from jsonb_to_recordset(${JSON.stringify(touches)}::jsonb) as t(event_id text, contact_id uuid, occurred_at timestamptz, utm_source text, utm_medium text, utm_campaign text)
       on conflict (event_id) do nothing)`);
   }
-  if (marks.size) ctes.push(markCredits([...marks]));
+  if (marks.size) ctes.push(markCredits(marks));
   ctes.push(...extra);
   if (ctes.length) await tx.execute(sql`with ${sql.join(ctes, sql`, `)} select 1`);
 }

@@ -834,6 +834,12 @@ export const campaignCosts = pgTable(
 export const attributionDirty = pgTable('attribution_dirty', {
   contactId: uuid('contact_id').primaryKey(),
   markedAt: timestamp('marked_at', { withTimezone: true }).notNull().defaultNow(),
+  /**
+   * The earliest time the marked changes can affect (a changed conversion's old or new time, a new touch, a journey
+   * entry): the contact's conversions on UTC days before its day keep their credits, so the recompute leaves them out.
+   * Null: every conversion (a rebuild, or a mark written before the column existed).
+   */
+  since: timestamp('since', { withTimezone: true }),
 });
 
 /**
