@@ -1,27 +1,32 @@
 /**
- * Keeps the analytics tables current as events arrive: called by the one ingest path (src/ingest/event.ts) for every
- * event it stores, before the event is marked routed — so an event whose analytics write failed is re-delivered (the
- * API answered 5xx) or re-swept, and applied then. Every write here is idempotent per event id (deal_events and
- * analytics_touches are keyed by it; the funnel keeps least/greatest times), so applying twice changes nothing.
- * Events of no interest cost one type check and no query.
+ * The analytics writes of a batch of stored events (deals, the funnel, touches), made by the analytics drain
+ * (drain.ts) in the transaction that advances its look, so each event is rolled up exactly once. Set-based: a batch of
+ * any size costs a few statements — its funnel rows read once, the deal events stored and their deals folded once, then
+ * one statement writing every funnel row, touch, deal and credit mark. Every write is also idempotent per event id
+ * (deal_events and analytics_touches are keyed by it; the funnel keeps least times), so a batch applied twice changes
+ * nothing. The drain is the one writer of these tables (one drain at a time, under its lock).
  */
 import { sql, type SQL } from 'drizzle-orm';
-import type { Db, DbOrTx } from '../db/client';
+import type { DbOrTx } from '../db/client';
 import { isDealEventType } from './crm-events';
-import { applyDealEvent, dealEventRow, lockDeals, storeAndFold, upsertDeals, type DealEventRow } from './deals';
+import { dealEventRow, storeAndFold, upsertDeals, type DealEventRow } from './deals';
 import { FUNNEL_STAGES, type FunnelStage } from './stages';
-import { utmOf, type Utm } from './utm';
-import { ts } from './rows';
+import { utmOf } from './utm';
+import { MARK_CONFLICT } from './credits';
+import { rowsOf } from './rows';
 
 /**
- * A CTE marking the contact for the credit rollup (credits.ts) in the statement that changes its conversions or
- * touches. An upsert, not `do nothing`: it waits for a drain that holds the mark, so the mark outlives that drain.
+ * A CTE marking contacts for the credit rollup (credits.ts) in the statement that changes their credits, each with the
+ * earliest time the change can affect (microseconds; null: all). An upsert, not `do nothing`: it waits for a credit
+ * drain that holds the mark, so the mark outlives that drain.
  */
-const markCredits = (contactIds: readonly string[]) =>
-  sql`credit_mark as (insert into attribution_dirty (contact_id) values ${sql.join(
-    [...new Set(contactIds)].sort().map((id) => sql`(${id}::uuid)`),
-    sql`, `,
-  )} on conflict (contact_id) do update set marked_at = excluded.marked_at)`;
+const markCredits = (marks: ReadonlyMap<string, number | null>) => {
+  // Milliseconds rounded down: a `since` a little early only recomputes a little more.
+  const rows = [...marks].sort(([a], [b]) => (a < b ? -1 : 1)).map(([contact_id, us]) => ({ contact_id, since: us === null ? null : new Date(Math.floor(us / 1000)).toISOString() }));
+  return sql`credit_mark as (insert into attribution_dirty (contact_id, since)
+    select contact_id, since from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as m(contact_id uuid, since timestamptz) order by 1
+    ${MARK_CONFLICT})`;
+};
 
 export type AnalyticsEvent = { id: string; type: string; contactId: string; properties: Record<string, unknown>; occurredAt: Date };
 
@@ -70,248 +75,233 @@ function stageOf(e: AnalyticsEvent): { stage: FunnelStage; authoritative: boolea
 /** The first sales touch after an MQL: CRM feedback on a hand-off, or a `sales.touched` event. */
 const SALES_TOUCH = new Set(['sales.touched', 'handoff.accepted', 'handoff.rejected']);
 
-const rank = (column: string) =>
-  sql.raw(`(case ${column} ${FUNNEL_STAGES.map((s, i) => `when '${s}' then ${i}`).join(' ')} else -1 end)`);
+const RANK = new Map<string | null, number>(FUNNEL_STAGES.map((s, i) => [s, i]));
+const rank = (stage: string | null) => RANK.get(stage) ?? -1;
 
-type StageWrite = { contactId: string; stage: FunnelStage; at: Date; authoritative: boolean };
+/** Whether the event changes any analytics table. The drain reads only events of `ANALYTICS_EVENTS` (db/schema.ts), a superset. */
+export const relevant = (e: AnalyticsEvent) => isDealEventType(e.type) || SALES_TOUCH.has(e.type) || stageOf(e) !== undefined || utmOf(e.type, e.properties) !== undefined;
 
-/**
- * Records that each contact reached its `stage` at `at` (one row per contact; all lifecycle writes or all other
- * events). Each stage keeps its earliest time. The current stage follows the latest move by occurred_at: a lifecycle
- * write sets it (a recycle back to lead included); other events only move it forward. An event older than the last
- * move leaves the current stage alone.
- */
-function reachStagesSql(writes: readonly StageWrite[], authoritative: boolean): SQL {
-  const moves = authoritative
-    ? sql`(contact_funnel.moved_at is null or excluded.moved_at >= contact_funnel.moved_at)`
-    : sql`(contact_funnel.moved_at is null or (excluded.moved_at >= contact_funnel.moved_at and ${rank('excluded.current_stage')} > ${rank('contact_funnel.current_stage')}))`;
-  const values = sql.join(
-    writes.map((w) => {
-      const at = ts(w.at);
-      const cols = FUNNEL_STAGES.map((s) => (s === w.stage ? at : sql`null::timestamptz`));
-      return sql`(${w.contactId}::uuid, ${sql.join(cols, sql`, `)}, ${at}, ${w.stage}, ${at})`;
-    }),
-    sql`, `,
-  );
-  return sql`
-    insert into contact_funnel (contact_id, ${sql.raw(FUNNEL_STAGES.map((s) => `${s}_at`).join(', '))}, entered_at, current_stage, moved_at)
-    values ${values}
-    on conflict (contact_id) do update set
-      ${sql.raw(FUNNEL_STAGES.map((s) => `${s}_at = least(contact_funnel.${s}_at, excluded.${s}_at)`).join(', '))},
-      entered_at = least(contact_funnel.entered_at, excluded.entered_at),
-      current_stage = case when ${moves} then excluded.current_stage else contact_funnel.current_stage end,
-      moved_at = case when ${moves} then excluded.moved_at else contact_funnel.moved_at end`;
-}
+/** What a batch does to one contact's funnel row: least times, the stage fold's outcome, the first touch, the first sales touch. */
+type FunnelWrite = {
+  contact_id: string;
+  lead_at: string | null;
+  mql_at: string | null;
+  sql_at: string | null;
+  opportunity_at: string | null;
+  customer_at: string | null;
+  entered_at: string | null;
+  /** Set only when the batch moved the current stage (else the row keeps its own). */
+  current_stage: FunnelStage | null;
+  moved_at: string | null;
+  first_touch_at: string | null;
+  utm_source: string | null;
+  utm_medium: string | null;
+  utm_campaign: string | null;
+  sales_touch_at: string | null;
+};
 
-const reachStageSql = (contactId: string, stage: FunnelStage, at: Date, authoritative: boolean) => reachStagesSql([{ contactId, stage, at, authoritative }], authoritative);
+const earlier = (a: string | null, at: Date): string => (a !== null && Date.parse(a) <= at.getTime() ? a : at.toISOString());
 
-/** CTEs `touch` and `first_touch`: the touches' rows and the first UTM touch per contact among them (earliest; the first given on a tie). */
-function touchesSql(touches: readonly { e: AnalyticsEvent; utm: Utm }[]): SQL {
-  const first = new Map<string, { e: AnalyticsEvent; utm: Utm }>();
-  for (const t of touches) {
-    const f = first.get(t.e.contactId);
-    if (!f || t.e.occurredAt.getTime() < f.e.occurredAt.getTime()) first.set(t.e.contactId, t);
-  }
-  const rows = sql.join(
-    touches.map(({ e, utm }) => sql`(${e.id}, ${e.contactId}::uuid, ${ts(e.occurredAt)}, ${utm.source}, ${utm.medium}, ${utm.campaign})`),
-    sql`, `,
-  );
-  const firsts = sql.join(
-    [...first.values()]
-      .sort((a, b) => (a.e.contactId < b.e.contactId ? -1 : 1))
-      .map(({ e, utm }) => sql`(${e.contactId}::uuid, ${ts(e.occurredAt)}, ${utm.source}, ${utm.medium}, ${utm.campaign})`),
-    sql`, `,
-  );
-  // The touches, and each contact's first touch (by occurred_at) naming its source, medium and campaign.
-  return sql`
-    touch as (
-      insert into analytics_touches (event_id, contact_id, occurred_at, utm_source, utm_medium, utm_campaign) values ${rows}
-      on conflict (event_id) do nothing
-    ),
-    first_touch as (
-      insert into contact_funnel (contact_id, first_touch_at, utm_source, utm_medium, utm_campaign) values ${firsts}
-      on conflict (contact_id) do update set
-        first_touch_at = excluded.first_touch_at, utm_source = excluded.utm_source, utm_medium = excluded.utm_medium, utm_campaign = excluded.utm_campaign
-      where contact_funnel.first_touch_at is null or excluded.first_touch_at < contact_funnel.first_touch_at
-    )`;
-}
+/** Microseconds since the epoch of a timestamptz column, exact (the stored precision), as text. */
+const usOf = (col: string) => `(extract(epoch from ${col}) * 1000000)::int8::text as ${col}_us`;
+const usOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
+const min = (a: number | null, b: number | null): number | null => (a === null ? b : b === null ? a : Math.min(a, b));
+const msToUs = (iso: string | null): number | null => (iso === null ? null : Date.parse(iso) * 1000);
 
-/** The earliest sales touch per contact. */
-function salesTouchesSql(touches: ReadonlyMap<string, Date>): SQL {
-  const rows = sql.join(
-    [...touches.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([c, at]) => sql`(${c}::uuid, ${ts(at)})`),
-    sql`, `,
-  );
-  return sql`
-    insert into contact_funnel (contact_id, sales_touch_at) values ${rows}
-    on conflict (contact_id) do update set sales_touch_at = least(contact_funnel.sales_touch_at, excluded.sales_touch_at)`;
-}
-
-/** Whether the event changes any analytics table (else it costs no query). */
-const relevant = (e: AnalyticsEvent) => isDealEventType(e.type) || SALES_TOUCH.has(e.type) || stageOf(e) !== undefined || utmOf(e.type, e.properties) !== undefined;
-
-/** Events per analytics transaction, at most. */
-const MAX_BATCH = 200;
+type StoredFunnel = { stage: string | null; movedUs: number | null; times: Record<'entered' | FunnelStage, number | null> };
+const TIME_COLS = ['entered', ...FUNNEL_STAGES] as const;
 
 /**
- * Group commit, one batch in flight: events arriving while a batch is being written wait and go together in the next
- * one. Under load the batches grow with the load (one transaction, a few statements and one commit for many events)
- * instead of each turn of the event loop starting its own small transaction, which then contend for the same deal
- * locks, mark rows and commits. Each caller still awaits its own event's commit. A failing batch is retried event by
- * event, so one bad event fails only its own caller.
+ * The conversion times the credit rollup reads from a funnel row (credit-sql.ts `conversionsSql`): the lead (entry),
+ * the MQL and the SQL (the first time at that stage or a later one).
  */
-function oneBatchAtATime(write: (events: AnalyticsEvent[]) => Promise<void>): (e: AnalyticsEvent) => Promise<void> {
-  type Waiter = { e: AnalyticsEvent; resolve: () => void; reject: (err: unknown) => void };
-  let queue: Waiter[] = [];
-  let running = false;
-  const writeAlone = (w: Waiter) => write([w.e]).then(w.resolve, w.reject);
-  const pump = async () => {
-    while (queue.length) {
-      const chunk = queue.slice(0, MAX_BATCH);
-      queue = queue.slice(chunk.length);
-      try {
-        await write(chunk.map((w) => w.e));
-        for (const w of chunk) w.resolve();
-      } catch (err) {
-        if (chunk.length === 1) chunk[0]!.reject(err);
-        else for (const w of chunk) await writeAlone(w);
-      }
-    }
-    running = false;
+const conversions = (t: Record<'entered' | FunnelStage, number | null>): (number | null)[] => [
+  t.entered,
+  t.mql ?? t.sql ?? t.opportunity ?? t.customer,
+  t.sql ?? t.opportunity ?? t.customer,
+];
+
+/**
+ * Applies stored events, in the order given: the drain gives each contact's events in `occurred_at` order (ties in
+ * the order they were stored). The rules, per event, are those of a late or out-of-order event anywhere:
+ * - each funnel stage keeps the earliest time any event showed it (and `entered_at` the earliest of them);
+ * - the current stage follows the latest move by occurred_at: a lifecycle write sets it (a recycle back to lead
+ *   included), other events only move it forward; an event older than the last move leaves it alone;
+ * - the first UTM touch (earliest; the first given on a tie) names the contact's source, medium and campaign;
+ * - the first sales touch is the earliest;
+ * - deals are folded from all their stored events (deals.ts), so their order does not matter.
+ * A contact is marked for the credit rollup when its credits can change: a conversion time of its funnel row changed,
+ * a won deal of it changed (or a deal stopped or started being won, or moved to or from it), or it got a touch at or
+ * before one of its conversions (a touch after all of them is credited by the recompute the next conversion's mark
+ * brings). `extra` are CTEs written in the same statement (the drain's advance of its look).
+ */
+export async function applyEvents(tx: DbOrTx, all: readonly AnalyticsEvent[], opts: AnalyticsOptions, extra: readonly SQL[] = []): Promise<void> {
+  const events = all.filter(relevant);
+  // Contacts whose credits change, with the earliest time the change can affect (µs; null: all).
+  const marks = new Map<string, number | null>();
+  const mark = (contactId: string, ...times: (number | null)[]) => {
+    const known = times.filter((t): t is number => t !== null);
+    const since = known.length ? Math.min(...known) : null;
+    const prev = marks.get(contactId);
+    marks.set(contactId, prev === undefined ? since : prev === null || since === null ? null : Math.min(prev, since));
   };
-  return (e) =>
-    new Promise<void>((resolve, reject) => {
-      queue.push({ e, resolve, reject });
-      if (!running) {
-        running = true;
-        // The next turn of the event loop: the events of this one go in the same first batch.
-        setImmediate(() => void pump());
-      }
-    });
-}
-
-const batchers = new WeakMap<Db, Map<string, (e: AnalyticsEvent) => Promise<void>>>();
-
-/**
- * Applies one event. Events applied concurrently (the ingest path's requests in flight) are group-committed
- * (`oneBatchAtATime`): written in one transaction of a few multi-row statements, with the per-event semantics (a
- * contact's stage writes in arrival order; deals folded from all their events).
- */
-export async function applyAnalytics(db: Db, e: AnalyticsEvent, opts: AnalyticsOptions): Promise<void> {
-  if (!relevant(e)) return;
-  let byCurrency = batchers.get(db);
-  if (!byCurrency) batchers.set(db, (byCurrency = new Map()));
-  let apply = byCurrency.get(opts.currency);
-  if (!apply) {
-    apply = oneBatchAtATime(async (events) => {
-      if (events.length === 1) await applyOne(db, events[0]!, opts);
-      else await applyMany(db, events, opts);
-    });
-    byCurrency.set(opts.currency, apply);
-  }
-  await apply(e);
-}
-
-async function applyMany(db: Db, all: readonly AnalyticsEvent[], opts: AnalyticsOptions): Promise<void> {
-  // A re-delivery in the same batch changes nothing (every write is idempotent per event id): applied once.
-  const events = [...new Map(all.map((e) => [e.id, e])).values()];
-  const marks = new Set<string>();
-  const stages: StageWrite[] = [];
+  const stages = new Map<string, { stage: FunnelStage; at: Date; authoritative: boolean }[]>();
   const dealRows: DealEventRow[] = [];
-  const salesTouches = new Map<string, Date>();
-  const touches: { e: AnalyticsEvent; utm: Utm }[] = [];
-  for (const e of events) {
-    const stage = stageOf(e);
-    if (isDealEventType(e.type)) {
-      const row = dealEventRow(e);
-      if (row) dealRows.push(row);
+  const funnel = new Map<string, FunnelWrite>();
+  const touches: { event_id: string; contact_id: string; occurred_at: string; utm_source: string | null; utm_medium: string | null; utm_campaign: string }[] = [];
+  const row = (contactId: string): FunnelWrite => {
+    let w = funnel.get(contactId);
+    if (!w) {
+      w = { contact_id: contactId, lead_at: null, mql_at: null, sql_at: null, opportunity_at: null, customer_at: null, entered_at: null, current_stage: null, moved_at: null, first_touch_at: null, utm_source: null, utm_medium: null, utm_campaign: null, sales_touch_at: null };
+      funnel.set(contactId, w);
     }
+    return w;
+  };
+  for (const e of events) {
+    if (isDealEventType(e.type)) {
+      const r = dealEventRow(e);
+      if (r) dealRows.push(r);
+    }
+    const stage = stageOf(e);
     if (stage) {
-      stages.push({ contactId: e.contactId, stage: stage.stage, at: e.occurredAt, authoritative: stage.authoritative });
-      marks.add(e.contactId);
+      const w = row(e.contactId);
+      const col = `${stage.stage}_at` as const;
+      w[col] = earlier(w[col], e.occurredAt);
+      w.entered_at = earlier(w.entered_at, e.occurredAt);
+      let list = stages.get(e.contactId);
+      if (!list) stages.set(e.contactId, (list = []));
+      list.push({ stage: stage.stage, at: e.occurredAt, authoritative: stage.authoritative });
     }
     if (SALES_TOUCH.has(e.type)) {
-      const prev = salesTouches.get(e.contactId);
-      if (!prev || e.occurredAt < prev) salesTouches.set(e.contactId, e.occurredAt);
+      const w = row(e.contactId);
+      w.sales_touch_at = earlier(w.sales_touch_at, e.occurredAt);
     }
     const utm = utmOf(e.type, e.properties);
     if (utm) {
-      touches.push({ e, utm });
-      marks.add(e.contactId);
+      const at = e.occurredAt.toISOString();
+      touches.push({ event_id: e.id, contact_id: e.contactId, occurred_at: at, utm_source: utm.source, utm_medium: utm.medium, utm_campaign: utm.campaign });
+      const w = row(e.contactId);
+      if (w.first_touch_at === null || e.occurredAt.getTime() < Date.parse(w.first_touch_at)) Object.assign(w, { first_touch_at: at, utm_source: utm.source, utm_medium: utm.medium, utm_campaign: utm.campaign });
     }
   }
-  // A contact's stage writes in arrival order: its k-th write goes in round k (one row per contact per statement).
-  const rounds: StageWrite[][] = [];
-  const seen = new Map<string, number>();
-  for (const w of stages) {
-    const k = seen.get(w.contactId) ?? 0;
-    seen.set(w.contactId, k + 1);
-    (rounds[k] ??= []).push(w);
+  // The funnel rows as stored, their conversion times after the batch, and the stage fold.
+  const stored = funnel.size ? await readFunnel(tx, [...funnel.keys()]) : new Map<string, StoredFunnel>();
+  const after = new Map<string, Record<'entered' | FunnelStage, number | null>>();
+  for (const [contactId, w] of funnel) {
+    const old = stored.get(contactId);
+    const times = Object.fromEntries(TIME_COLS.map((c) => [c, min(old?.times[c] ?? null, msToUs(w[`${c}_at`]))])) as Record<'entered' | FunnelStage, number | null>;
+    after.set(contactId, times);
+    const before = old ? conversions(old.times) : [null, null, null];
+    const now = conversions(times);
+    const changed = now.flatMap((t, i) => (t !== before[i] ? [t, before[i]!] : []));
+    if (changed.length) mark(contactId, ...changed);
   }
-  // The writes as statements of data-modifying CTEs; each statement's CTEs write different rows (a round's lifecycle
-  // and other stage writes are of different contacts). Statements that may write one contact's funnel row are kept
-  // apart; the deal rows and the marks go with the last one, so a batch costs few round trips.
-  const statements: SQL[][] = [];
-  for (const round of rounds) {
-    const ctes: SQL[] = [];
-    for (const authoritative of [true, false]) {
-      const ws = round.filter((w) => w.authoritative === authoritative).sort((a, b) => (a.contactId < b.contactId ? -1 : 1));
-      if (ws.length) ctes.push(sql`${sql.raw(authoritative ? 'stage_set' : 'stage_reached')} as (${reachStagesSql(ws, authoritative)})`);
+  for (const [contactId, writes] of stages) foldStage(funnel.get(contactId)!, stored.get(contactId), writes);
+  const ctes: SQL[] = [];
+  const wonCloses = new Map<string, number>();
+  if (dealRows.length) {
+    const folded = await storeAndFold(tx, dealRows, opts.currency);
+    ctes.push(sql`deal as ${upsertDeals(folded.map((f) => f.deal))}`);
+    for (const f of folded) {
+      const d = f.deal;
+      const now = d.status === 'won' ? { contactId: d.contactId, closedUs: d.closedAt ? d.closedAt.getTime() * 1000 : null, amount: d.amount === null ? null : d.amount.toFixed(2), currency: d.currency } : undefined;
+      const was = f.previous?.status === 'won' ? { contactId: f.previous.contactId, closedUs: f.previous.closedUs, amount: f.previous.amount, currency: f.previous.currency } : undefined;
+      if (JSON.stringify(now) !== JSON.stringify(was)) for (const c of [now?.contactId, was?.contactId]) if (c) mark(c, now?.closedUs ?? null, was?.closedUs ?? null);
+      if (now?.closedUs != null) wonCloses.set(now.contactId, Math.max(wonCloses.get(now.contactId) ?? -Infinity, now.closedUs));
     }
-    statements.push(ctes);
   }
-  if (salesTouches.size) statements.push([sql`sales_touch as (${salesTouchesSql(salesTouches)})`]);
-  if (touches.length) statements.push([touchesSql(touches)]);
-  const run = async (tx: DbOrTx, last: SQL[]) => {
-    if (marks.size) last.push(markCredits([...marks]));
-    const all = [...statements.slice(0, -1), [...(statements.at(-1) ?? []), ...last]];
-    for (const ctes of all) if (ctes.length) await tx.execute(sql`with ${sql.join(ctes, sql`, `)} select 1`);
-  };
-  if (!dealRows.length && statements.length === 1) {
-    // One statement is atomic on its own: no BEGIN/COMMIT round trips.
-    await run(db, []);
-    return;
-  }
-  await db.transaction(async (tx) => {
-    const last: SQL[] = [];
-    if (dealRows.length) {
-      await lockDeals(tx, dealRows.map((r) => r.dealId));
-      const folded = await storeAndFold(tx, dealRows, opts.currency);
-      last.push(sql`deal as ${upsertDeals(tx, folded.map((f) => f.deal))}`);
-      for (const f of folded) for (const c of f.contactIds) marks.add(c);
+  // A touch changes credits only if a conversion of its contact is at or after it.
+  // (Also for a contact marked already: the touch may be earlier than what its mark covers.)
+  const touched = [...new Set(touches.map((t) => t.contact_id))];
+  if (touched.length) {
+    const lastWon = await lastWonClose(tx, touched);
+    for (const t of touches) {
+      const times = after.get(t.contact_id);
+      const latest = Math.max(...(times ? conversions(times) : []).map((x) => x ?? -Infinity), lastWon.get(t.contact_id) ?? -Infinity, wonCloses.get(t.contact_id) ?? -Infinity);
+      if (latest >= Date.parse(t.occurred_at) * 1000) mark(t.contact_id, Date.parse(t.occurred_at) * 1000);
     }
-    await run(tx, last);
-  });
+  }
+  if (funnel.size) ctes.push(funnelSql([...funnel.values()]));
+  if (touches.length) {
+    ctes.push(sql`touch as (
+      insert into analytics_touches (event_id, contact_id, occurred_at, utm_source, utm_medium, utm_campaign)
+      select * from jsonb_to_recordset(${JSON.stringify(touches)}::jsonb) as t(event_id text, contact_id uuid, occurred_at timestamptz, utm_source text, utm_medium text, utm_campaign text)
+      on conflict (event_id) do nothing)`);
+  }
+  if (marks.size) ctes.push(markCredits(marks));
+  ctes.push(...extra);
+  if (ctes.length) await tx.execute(sql`with ${sql.join(ctes, sql`, `)} select 1`);
 }
 
-/** One event: one statement on the common paths (a UTM touch, a stage move), one short transaction for a deal. */
-async function applyOne(db: Db, e: AnalyticsEvent, opts: AnalyticsOptions): Promise<void> {
-  const stage = stageOf(e);
-  const deal = isDealEventType(e.type);
-  const salesTouch = SALES_TOUCH.has(e.type);
-  const utm = utmOf(e.type, e.properties);
-  const writes: ((tx: DbOrTx) => Promise<unknown>)[] = [];
-  const reach = stage && sql`with ${markCredits([e.contactId])} ${reachStageSql(e.contactId, stage.stage, e.occurredAt, stage.authoritative)}`;
-  if (deal) {
-    // The deal row, the marks of its contacts (a deal moved to another contact takes its revenue from the first one)
-    // and the funnel stage it proves, in one statement after the fold.
-    writes.push(async (tx) => {
-      const d = await applyDealEvent(tx, { ...e, type: e.type as Parameters<typeof applyDealEvent>[1]['type'] }, opts.currency, (upsertDeal, contactIds) =>
-        tx.execute(sql`with deal as ${upsertDeal}, ${markCredits([e.contactId, ...contactIds])} ${stage ? reachStageSql(e.contactId, stage.stage, e.occurredAt, stage.authoritative) : sql`select 1`}`),
-      );
-      // A payment naming no deal still proves the stage.
-      if (!d && reach) await tx.execute(reach);
-    });
-  } else if (reach) writes.push((tx) => tx.execute(reach));
-  if (salesTouch) writes.push((tx) => tx.execute(salesTouchesSql(new Map([[e.contactId, e.occurredAt]]))));
-  if (utm) writes.push((tx) => tx.execute(sql`with ${markCredits([e.contactId])}, ${touchesSql([{ e, utm }])} select 1`));
-  if (!writes.length) return;
-  // A single statement is atomic on its own: no BEGIN/COMMIT round trips on the common paths.
-  if (writes.length === 1 && !deal) {
-    await writes[0]!(db);
-    return;
+/** The stored funnel rows of these contacts, times in microseconds (the drain is their one writer: no lock needed). */
+async function readFunnel(tx: DbOrTx, ids: readonly string[]): Promise<Map<string, StoredFunnel>> {
+  const cols = ['moved_at', ...TIME_COLS.map((c) => `${c}_at`)];
+  const rows = rowsOf(
+    await tx.execute(sql`select contact_id, current_stage, ${sql.raw(cols.map(usOf).join(', '))} from contact_funnel
+      where contact_id = any(${`{${[...ids].sort().join(',')}}`}::uuid[])`),
+  );
+  return new Map(
+    rows.map((r) => [
+      String(r.contact_id),
+      {
+        stage: r.current_stage === null ? null : String(r.current_stage),
+        movedUs: usOrNull(r.moved_at_us),
+        times: Object.fromEntries(TIME_COLS.map((c) => [c, usOrNull(r[`${c}_at_us`])])) as Record<'entered' | FunnelStage, number | null>,
+      },
+    ]),
+  );
+}
+
+/** The latest close of a won deal per contact, in microseconds. */
+async function lastWonClose(tx: DbOrTx, ids: readonly string[]): Promise<Map<string, number>> {
+  const rows = rowsOf(
+    // Per contact through its index (deals_contact_idx), not through every won deal.
+    await tx.execute(sql`select c.id as contact_id, (extract(epoch from w.closed_at) * 1000000)::int8::text as us
+      from unnest(${`{${[...ids].sort().join(',')}}`}::uuid[]) as c(id)
+      cross join lateral (select max(closed_at) as closed_at from deals where contact_id = c.id and status = 'won') w`),
+  );
+  return new Map(rows.filter((r) => r.us !== null).map((r) => [String(r.contact_id), Number(r.us)]));
+}
+
+/** Sets the row's current stage when its stage writes (in order) move it from the stored one: what applying them one by one gives. */
+function foldStage(w: FunnelWrite, stored: StoredFunnel | undefined, writes: readonly { stage: FunnelStage; at: Date; authoritative: boolean }[]): void {
+  let stage = stored?.stage ?? null;
+  let movedUs = stored?.movedUs ?? null;
+  let moved: { stage: FunnelStage; at: Date } | undefined;
+  for (const x of writes) {
+    const atUs = x.at.getTime() * 1000;
+    const moves = movedUs === null || (atUs >= movedUs && (x.authoritative || rank(x.stage) > rank(stage)));
+    if (!moves) continue;
+    stage = x.stage;
+    movedUs = atUs;
+    moved = x;
   }
-  await db.transaction(async (tx) => {
-    for (const w of writes) await w(tx);
-  });
+  if (moved) Object.assign(w, { current_stage: moved.stage, moved_at: moved.at.toISOString() });
+}
+
+/**
+ * One upsert of every funnel row the batch changes (least times; the stage only where the fold moved it; the first
+ * touch only if earlier). A row the batch leaves as it was (a later touch, a stage already reached earlier) is not
+ * rewritten.
+ */
+function funnelSql(rows: readonly FunnelWrite[]): SQL {
+  const cols = ['contact_id', ...FUNNEL_STAGES.map((s) => `${s}_at`), 'entered_at', 'current_stage', 'moved_at', 'first_touch_at', 'utm_source', 'utm_medium', 'utm_campaign', 'sales_touch_at'];
+  const types = cols.map((c) => `${c} ${c === 'contact_id' ? 'uuid' : c.endsWith('_at') ? 'timestamptz' : 'text'}`);
+  const leastCols = [...FUNNEL_STAGES.map((s) => `${s}_at`), 'entered_at', 'sales_touch_at'];
+  const firstTouch = 'excluded.first_touch_at is not null and (contact_funnel.first_touch_at is null or excluded.first_touch_at < contact_funnel.first_touch_at)';
+  const touchCol = (c: string) => `${c} = case when ${firstTouch} then excluded.${c} else contact_funnel.${c} end`;
+  const changes = [...leastCols.map((c) => `coalesce(excluded.${c} < contact_funnel.${c}, excluded.${c} is not null and contact_funnel.${c} is null)`), 'excluded.moved_at is not null', `(${firstTouch})`];
+  const sorted = [...rows].sort((a, b) => (a.contact_id < b.contact_id ? -1 : 1));
+  return sql`funnel as (
+    insert into contact_funnel (${sql.raw(cols.join(', '))})
+    select ${sql.raw(cols.join(', '))} from jsonb_to_recordset(${JSON.stringify(sorted)}::jsonb) as f(${sql.raw(types.join(', '))})
+    on conflict (contact_id) do update set ${sql.raw(
+      [
+        ...leastCols.map((c) => `${c} = least(contact_funnel.${c}, excluded.${c})`),
+        'current_stage = case when excluded.moved_at is not null then excluded.current_stage else contact_funnel.current_stage end',
+        'moved_at = coalesce(excluded.moved_at, contact_funnel.moved_at)',
+        ...['utm_source', 'utm_medium', 'utm_campaign', 'first_touch_at'].map(touchCol),
+      ].join(', '),
+    )}
+    where ${sql.raw(changes.join(' or '))})`;
 }

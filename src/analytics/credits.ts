@@ -5,8 +5,10 @@
  *
  * A contact's credits depend only on its own conversions and touches, and a touch's share is fixed once both are known
  * (time decay too: it depends on the time between the touch and the conversion). So the rollup is kept per contact:
- * - every analytics write that can change a contact's conversions or touches (funnel stage times, deals, UTM touches)
- *   marks the contact in attribution_dirty, in the same transaction (apply.ts);
+ * - the analytics drain (apply.ts) marks a contact in attribution_dirty in the transaction of any write that changes its
+ *   credits: a conversion time (funnel stage times), a won deal, or a UTM touch at or before one of its conversions (a
+ *   later touch is credited by the recompute that the next conversion's mark brings), with the earliest time the change
+ *   can affect (`since`), so the recompute leaves out the conversions of earlier UTC days;
  * - journey entries (journey_run_steps, seq 1) are written on every run's hot path, so they carry no mark: the drain
  *   finds those committed since its last look and marks their contacts itself (`markNewEntries`);
  * - `drainCredits` recomputes marked contacts in batches with the request-time formulas (credit-sql.ts): it takes the
@@ -14,7 +16,8 @@
  *   statement, and unmarks them in the same transaction. Late and out-of-order events, stage regressions, deals
  *   changing currency or amount or moving to another contact: all end as "recompute these contacts".
  * - the campaign report drains first, so it reads credits exactly as the request-time computation gives them; the
- *   worker drains every few seconds (`startCreditRollup`) so the report finds little to do.
+ *   worker drains every 250 ms, after the analytics drain (drain.ts, `startAnalyticsRollup`), so the report finds little
+ *   to do.
  *
  * Sums are `numeric`: adding and taking out the same contribution leaves no rounding drift behind (and trim_scale keeps
  * them in one form, so a sum reached by increments reads as the same sum rebuilt). The rollup holds the
@@ -42,12 +45,26 @@ const DRAIN_LOCK = sql`select pg_advisory_xact_lock(hashtext('itinera:attributio
 const uuidArray = (ids: readonly string[]): SQL => sql`${`{${ids.join(',')}}`}::uuid[]`;
 
 /**
- * Recomputes the credits of these contacts: old contribution out, new one in (one statement). A contact's rows are
- * unique by (model, day, conversion, touch) and currency (`fresh` groups by them), so a row equal in every column is
- * the same contribution and is left in place.
+ * The upsert of marks (attribution_dirty) of contacts, each with the earliest time its changes can affect (null: all):
+ * a mark already there keeps the earlier of the two, and null wins.
  */
-function recomputeSql(ids: readonly string[]): SQL {
+export const MARK_CONFLICT = sql.raw(`on conflict (contact_id) do update set marked_at = excluded.marked_at,
+  since = case when attribution_dirty.since is null or excluded.since is null then null else least(attribution_dirty.since, excluded.since) end`);
+
+/** A marked contact, and the first UTC day its changes can affect (null: every day). */
+export type Mark = { id: string; sinceDay: string | null };
+
+/**
+ * Recomputes the credits of these contacts: old contribution out, new one in (one statement), for their conversions
+ * on UTC days from the mark's `sinceDay` on (a change at time t affects only conversions at or after t: a touch counts
+ * for conversions after it, and a changed conversion's old and new times are both at or after t; a day is recomputed
+ * whole, as its rows sum every conversion of the day). A contact's rows are unique by (model, day, conversion, touch)
+ * and currency (`fresh` groups by them), so a row equal in every column is the same contribution and is left in place.
+ */
+export function recomputeSql(marks: readonly Mark[]): SQL {
+  const ids = marks.map((m) => m.id);
   const contacts = uuidArray(ids);
+  const from = JSON.stringify(marks.map((m) => ({ contact_id: m.id, since_day: m.sinceDay })));
   const share = sql.join(
     ATTRIBUTION_MODELS.map((m) => sql`when ${m} then ${shareSql(m)}`),
     sql` `,
@@ -58,7 +75,11 @@ function recomputeSql(ids: readonly string[]): SQL {
   );
   const day = (col: string) => sql.raw(`(${col} at time zone 'UTC')::date`);
   return sql`
-    with conv as (${conversionsSql({ contacts })}),
+    with m as (select * from jsonb_to_recordset(${from}::jsonb) as m(contact_id uuid, since_day date)),
+    conv as (
+      select c.* from (${conversionsSql({ contacts })}) c join m on m.contact_id = c.contact_id
+      where m.since_day is null or ${day('c.at')} >= m.since_day
+    ),
     touches as (
       select t.contact_id, t.occurred_at as at, 'utm' as kind, t.utm_campaign as key from analytics_touches t where t.contact_id = any(${contacts})
       union all
@@ -82,7 +103,11 @@ function recomputeSql(ids: readonly string[]): SQL {
     ),
     -- Only what changed is written: a contact whose recompute gives its stored rows again (an open deal created, a stage
     -- reached earlier already) costs no write, and a new touch rewrites only the conversions it shares.
-    old as (select contact_id, model, day, conversion, touch_kind, touch_key, currency, credit, amount, priced from attribution_contact_credits where contact_id = any(${contacts})),
+    old as (
+      select a.contact_id, a.model, a.day, a.conversion, a.touch_kind, a.touch_key, a.currency, a.credit, a.amount, a.priced
+      from attribution_contact_credits a join m on m.contact_id = a.contact_id
+      where a.contact_id = any(${contacts}) and (m.since_day is null or a.day >= m.since_day)
+    ),
     gone as (select * from old except all select * from fresh),
     came as (select * from fresh except all select * from old),
     del as (
@@ -152,10 +177,10 @@ async function markNewEntries(tx: DbOrTx): Promise<void> {
       ? sql`s.xid >= pg_snapshot_xmin(${seen}::pg_snapshot) and not pg_visible_in_snapshot(s.xid, ${seen}::pg_snapshot)`
       : sql`s.xid is not null`;
   await tx.execute(sql`
-    with entries as (select distinct s.contact_id from journey_run_steps s where s.seq = 1 and ${since}),
+    with entries as (select s.contact_id, min(s.entered_at) as since from journey_run_steps s where s.seq = 1 and ${since} group by s.contact_id),
     mark as (
-      insert into attribution_dirty (contact_id) select contact_id from entries order by contact_id
-      on conflict (contact_id) do update set marked_at = excluded.marked_at
+      insert into attribution_dirty (contact_id, since) select contact_id, since from entries order by contact_id
+      ${MARK_CONFLICT}
     )
     update analytics_rollup_state set seen = pg_current_snapshot()::text where name = ${BUILT}`);
 }
@@ -167,7 +192,7 @@ export async function markAllDirty(tx: DbOrTx): Promise<void> {
     insert into attribution_dirty (contact_id)
     select contact_id from contact_funnel union select contact_id from deals
     union select contact_id from analytics_touches union select contact_id from journey_run_steps where seq = 1
-    on conflict (contact_id) do update set marked_at = now()`);
+    on conflict (contact_id) do update set marked_at = now(), since = null`);
 }
 
 export type DrainOptions = {
@@ -187,11 +212,13 @@ export async function drainCredits(db: Db, opts: DrainOptions = {}): Promise<num
     const n = await db.transaction(async (tx) => {
       await tx.execute(DRAIN_LOCK);
       if (look) await markNewEntries(tx);
-      const ids = rowsOf(await tx.execute(sql`select contact_id from attribution_dirty order by contact_id limit ${batch} for update skip locked`)).map((r) => String(r.contact_id));
-      if (!ids.length) return 0;
-      await tx.execute(recomputeSql(ids));
-      await tx.execute(sql`delete from attribution_dirty where contact_id = any(${uuidArray(ids)})`);
-      return ids.length;
+      const marks = rowsOf(
+        await tx.execute(sql`select contact_id, (since at time zone 'UTC')::date::text as since_day from attribution_dirty order by contact_id limit ${batch} for update skip locked`),
+      ).map((r): Mark => ({ id: String(r.contact_id), sinceDay: r.since_day === null ? null : String(r.since_day) }));
+      if (!marks.length) return 0;
+      await tx.execute(recomputeSql(marks));
+      await tx.execute(sql`delete from attribution_dirty where contact_id = any(${uuidArray(marks.map((m) => m.id))})`);
+      return marks.length;
     });
     total += n;
     if (n < batch) return total;
@@ -228,25 +255,4 @@ export async function rolledUpCredits(db: Db, q: CampaignReportQuery): Promise<C
   if (q.from.getTime() < firstDay) mergeCredits(out, await creditInSql(db, { ...q, to: new Date(firstDay) }));
   if (endDay < q.to.getTime()) mergeCredits(out, await creditInSql(db, { ...q, from: new Date(endDay) }));
   return out;
-}
-
-/**
- * Drains every `intervalMs` until stopped (the worker process runs one; several are safe: drains take turns). A
- * failed drain is logged and retried on the next tick.
- */
-export function startCreditRollup(
-  db: Db,
-  opts: { intervalMs?: number; log?: { warn: (obj: object, msg: string) => void } } = {},
-): { stop: () => Promise<void> } {
-  let running: Promise<unknown> = Promise.resolve();
-  const timer = setInterval(() => {
-    running = running.then(() => drainCredits(db).catch((err: unknown) => opts.log?.warn({ err }, 'credit rollup drain failed; retrying on the next tick')));
-  }, opts.intervalMs ?? 5000);
-  timer.unref();
-  return {
-    stop: async () => {
-      clearInterval(timer);
-      await running;
-    },
-  };
 }

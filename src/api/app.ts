@@ -99,7 +99,7 @@ export type AppDeps = {
 export function routeTable(deps: AppDeps): RouteDef[] {
   const db = deps.database.db;
   const metrics = deps.metrics ?? createMetrics(db, { defaultMetrics: false });
-  const ingest = ingestDeps({ db, temporal: deps.temporal, taskQueue: deps.taskQueue, scoring: deps.scoring, triggers: deps.triggers, analytics: deps.analytics });
+  const ingest = ingestDeps({ db, temporal: deps.temporal, taskQueue: deps.taskQueue, scoring: deps.scoring, triggers: deps.triggers });
   return [
     ...healthRoutes({ database: deps.database, temporal: deps.temporal }),
     ...eventRoutes({ ...ingest, metrics }),

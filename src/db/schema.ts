@@ -20,6 +20,14 @@ import {
 /** A 64-bit transaction id (pg_current_xact_id()), read as its decimal text. */
 const xid8 = customType<{ data: string; driverData: string }>({ dataType: () => 'xid8' });
 
+/**
+ * The stored events the analytics rollup reads (src/analytics/drain.ts), as a condition on the events table: a superset
+ * of those that change an analytics table (src/analytics/apply.ts decides exactly; tests/analytics/drain.test.ts checks
+ * the superset), written once for the partial index and the drain's scan, which must state it the same way for the
+ * planner to use the index. Deal, payment, funnel-stage and sales-touch types; a lifecycle change; any UTM property.
+ */
+export const ANALYTICS_EVENTS = `contact_id is not null and (type in ('deal.created', 'deal.updated', 'deal.stage_changed', 'deal.won', 'deal.lost', 'order.paid', 'payment.received', 'lead.mql', 'handoff.accepted', 'handoff.rejected', 'sales.touched', 'email.clicked') or (type = 'contact.updated' and (properties -> 'changes') ? 'lifecycle_stage') or properties ? 'utm_campaign' or properties ? 'utm')`;
+
 const createdAt = () => timestamp('created_at', { withTimezone: true }).notNull().defaultNow();
 const updatedAt = () => timestamp('updated_at', { withTimezone: true }).notNull().defaultNow();
 
@@ -90,12 +98,21 @@ export const events = pgTable(
     source: text('source').notNull().default('api'),
     /** Set once the event has been routed to journeys; a re-delivery of an event still unrouted is routed again. */
     routedAt: timestamp('routed_at', { withTimezone: true }),
+    /**
+     * The id of the transaction that stored the event (null on events stored before it was added): the analytics
+     * rollup takes in the events committed since its last look by transaction visibility (src/analytics/drain.ts).
+     */
+    xid: xid8('xid').default(sql`pg_current_xact_id()`),
   },
   (t) => [
     index('events_contact_time_idx').on(t.contactId, t.occurredAt),
     index('events_type_idx').on(t.type),
     // The outbox sweeper's scan: only the few rows still unrouted.
     index('events_unrouted_idx').on(t.receivedAt).where(sql`routed_at is null`),
+    // The analytics rollup's scan for events committed since its last look: only the events it may read, so an event
+    // of no interest to it (an open, a page view without UTM) costs no entry here; nor do events stored before the
+    // column existed (the index builds without writing an entry for them).
+    index('events_analytics_xid_idx').on(t.xid).where(sql.raw(`xid is not null and ${ANALYTICS_EVENTS}`)),
   ],
 );
 
@@ -817,6 +834,12 @@ export const campaignCosts = pgTable(
 export const attributionDirty = pgTable('attribution_dirty', {
   contactId: uuid('contact_id').primaryKey(),
   markedAt: timestamp('marked_at', { withTimezone: true }).notNull().defaultNow(),
+  /**
+   * The earliest time the marked changes can affect (a changed conversion's old or new time, a new touch, a journey
+   * entry): the contact's conversions on UTC days before its day keep their credits, so the recompute leaves them out.
+   * Null: every conversion (a rebuild, or a mark written before the column existed).
+   */
+  since: timestamp('since', { withTimezone: true }),
 });
 
 /**
@@ -871,4 +894,10 @@ export const analyticsRollupState = pgTable('analytics_rollup_state', {
    * what was visible in it has been taken in. Null before the first look.
    */
   seen: text('seen'),
+  /**
+   * A look taken in several transactions (src/analytics/drain.ts): the snapshot it reads up to (what becomes `seen` when
+   * it ends), and the last transaction id it has taken in so far. Null between looks.
+   */
+  upto: text('upto'),
+  after: xid8('after'),
 });

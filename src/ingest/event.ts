@@ -8,7 +8,6 @@ import { CONTACT_UPDATED, routeContactUpdate } from './contact-routing';
 import { applyScoringToEvents, type ApplyResult, type ScoringEventInput } from '../scoring/apply';
 import type { ScoringModel } from '../scoring/model';
 import type { IncomingEvent } from './incoming';
-import { applyAnalytics, type AnalyticsOptions } from '../analytics/apply';
 
 export type { IncomingEvent };
 
@@ -17,11 +16,6 @@ export type IngestDeps = {
   router: RouterDeps;
   /** The lead-scoring model applied to every ingested event (journeys/scoring.yaml); none disables scoring. */
   scoring?: ScoringModel;
-  /**
-   * Deals, funnel and touches kept current from each event (src/analytics/apply.ts); `false` keeps none (the bench's
-   * ingest without rollups). @default { currency: 'USD' }
-   */
-  analytics?: AnalyticsOptions | false;
 };
 
 export type IngestOutcome = { id: string; duplicate: boolean; runs: string[]; notEntered?: { journeyId: string; reason: string }[] };
@@ -44,13 +38,8 @@ export async function ingestEvent(deps: IngestDeps, event: IncomingEvent): Promi
     source: event.source,
   });
   if (claimed === 'routed') return { id: event.id, duplicate: true, runs: [] };
-  // The analytics tables (funnel stages, touches, deals) are read by reports only, never by scoring or routing: written
-  // beside them and awaited before the event is marked routed, so an event whose analytics write failed is still
-  // unrouted and applied again by the retry (idempotent per event id), as scoring (once per event id) and routing
-  // (deterministic run ids) are.
-  const analytics = deps.analytics !== false ? applyAnalytics(deps.db, event, deps.analytics ?? { currency: 'USD' }) : undefined;
-  // When scoring or routing fails first, the analytics write still settles and its own failure is not left unhandled.
-  analytics?.catch(() => undefined);
+  // The analytics tables (funnel stages, touches, deals) are read by reports only: the analytics drain takes the stored
+  // event in after it commits (src/analytics/drain.ts), off this path.
   // Scoring runs before routing so a journey that branches on score sees this event's points. Events it emits
   // (lead.mql) take this same path; their ids are deterministic, so a re-delivery cannot emit twice.
   // A contact.updated is the echo of a write (scoring's own among them), not an activity to score.
@@ -71,7 +60,6 @@ export async function ingestEvent(deps: IngestDeps, event: IncomingEvent): Promi
   const signal = { id: event.id, type: event.type, properties: event.properties, occurredAt: event.occurredAt.getTime() };
   // A contact change has routing of its own: change and audience triggers, and coalesced signals carrying the contact.
   const routed = event.type === CONTACT_UPDATED ? await routeContactUpdate(deps, event.contactId, signal) : await routeEvent(deps.router, event.contactId, signal);
-  await analytics;
   // Until this is recorded a re-delivery routes again; if it fails the API answers 5xx and the sender's retry does.
   await markRouted(deps.db)(event.id);
   return {

@@ -13,7 +13,7 @@ export async function startConfiguredBounceMailbox(opts: ApiOptions): Promise<Bo
   const { config, database } = opts;
   const smtp = config.deliverability.bounceSmtp;
   if (!smtp) return undefined;
-  const ingest = ingestDeps({ db: database.db, temporal: opts.temporal.client, taskQueue: config.temporal.taskQueue, scoring: opts.scoring, triggers: dbTriggerSource(database.db), analytics: config.analytics });
+  const ingest = ingestDeps({ db: database.db, temporal: opts.temporal.client, taskQueue: config.temporal.taskQueue, scoring: opts.scoring, triggers: dbTriggerSource(database.db) });
   const options = { softBounceLimit: config.deliverability.softBounceLimit, softBounceWindowMs: config.deliverability.softBounceWindowMs };
   return startBounceListener({
     host: smtp.host,

@@ -7,14 +7,13 @@ import type { IngestDeps } from '../ingest/event';
 import type { TriggerSource } from '../ingest/router';
 import { dbTriggerSource } from '../publishing/journeys';
 import type { ScoringModel } from '../scoring/model';
-import type { AnalyticsOptions } from '../analytics/apply';
 
 /**
  * The one ingest path, for the API's routes and for the worker's activities and outbox sweeper alike: the same
  * triggers, run projection (keyed runs too), entry history, entry caps and scoring model, so an event routes the same
  * way whichever process stored it.
  */
-export function ingestDeps(opts: { db: Db; temporal: Client; taskQueue: string; scoring?: ScoringModel | undefined; triggers?: TriggerSource; analytics?: AnalyticsOptions | undefined }): IngestDeps {
+export function ingestDeps(opts: { db: Db; temporal: Client; taskQueue: string; scoring?: ScoringModel | undefined; triggers?: TriggerSource }): IngestDeps {
   const { db } = opts;
   // The contact's running runs, keyed or not, for the router's two questions: one statement for every contact whose
   // events are routed together (the router asks both at once, so they share it too).
@@ -24,7 +23,6 @@ export function ingestDeps(opts: { db: Db; temporal: Client; taskQueue: string; 
   });
   return {
     db,
-    ...(opts.analytics ? { analytics: opts.analytics } : {}),
     ...(opts.scoring ? { scoring: opts.scoring } : {}),
     router: {
       temporal: opts.temporal,

@@ -13,7 +13,7 @@ import type { TemporalHandle } from './temporal';
 import { createWorker, type ItineraWorker } from './worker';
 import { ingestDeps } from './ingest';
 import { startOutboxSweeper } from '../contacts/outbox';
-import { startCreditRollup } from '../analytics/credits';
+import { startAnalyticsRollup } from '../analytics/drain';
 
 export type ProcessWorkerOptions = {
   config: Config;
@@ -50,7 +50,7 @@ export async function createProcessWorker(opts: ProcessWorkerOptions): Promise<P
   const schedules = await syncJourneySchedulesExclusive(temporal.client, database, { taskQueue });
   log.info(schedules, 'journey schedules in sync');
   const { mailer, description } = createMailer({ config });
-  const ingest = ingestDeps({ db: database.db, temporal: temporal.client, taskQueue, scoring, analytics: config.analytics });
+  const ingest = ingestDeps({ db: database.db, temporal: temporal.client, taskQueue, scoring });
   const activities = createActivities({
     ...activityDeps({ config, database, mailer, renderer: await createRenderer(), secrets, scoring, sales }),
     temporal: { client: temporal.client, taskQueue },
@@ -58,8 +58,9 @@ export async function createProcessWorker(opts: ProcessWorkerOptions): Promise<P
   });
   // Routes contact.updated / contact.unsubscribed rows whose writer died (or failed to route) after committing them.
   const sweeper = startOutboxSweeper(ingest, { log });
-  // Keeps the attribution credit rollup current between campaign reports (which drain what is left).
-  const credits = startCreditRollup(database.db, { log });
+  // Keeps the analytics rollups (deals, funnel, touches, then attribution credits) current from the stored events, off
+  // the ingest path; reports catch up on what is left when they are asked.
+  const rollup = startAnalyticsRollup(database.db, { currency: config.analytics.currency, log });
   const { worker, connection } = await createWorker({
     address: temporal.address,
     namespace: config.temporal.namespace,
@@ -78,7 +79,7 @@ export async function createProcessWorker(opts: ProcessWorkerOptions): Promise<P
     mailDescription: description,
     close: async () => {
       await sweeper.stop();
-      await credits.stop();
+      await rollup.stop();
       await connection.close();
       await mailer.close?.();
     },

@@ -1,21 +1,21 @@
 /**
  * The credit rollup (src/analytics/credits.ts) against the request-time computation it replaces: random histories of
  * touches, journey entries, lifecycle moves (regressions included) and deals (amounts and currencies changing, stage
- * regressions, won → lost, a deal moving to another contact), applied in any order through the ingest-time writers,
- * with drains at random points in between. For every model and for ranges on whole days and on partial days, the
+ * regressions, won → lost, a deal moving to another contact), stored in any order and taken in by the analytics
+ * drain, with drains (analytics and credits) at random points in between. For every model and for ranges on whole days and on partial days, the
  * campaign report from the rollup equals the report computed at request time.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
-import { applyAnalytics } from '../../src/analytics/apply';
 import { ATTRIBUTION_MODELS } from '../../src/analytics/attribution';
 import { campaignReport, type CampaignReport } from '../../src/analytics/campaigns';
 import { drainCredits, markAllDirty } from '../../src/analytics/credits';
+import { drainAnalytics } from '../../src/analytics/drain';
 import { rowsOf } from '../../src/analytics/rows';
 import { upsertRunProjection } from '../../src/db/queries';
-import { campaigns, contacts, journeyRunSteps } from '../../src/db/schema';
+import { campaigns, contacts, events, journeyRunSteps } from '../../src/db/schema';
 import { createTestDatabase } from '../helpers/db';
 
 const DAY = 86_400_000;
@@ -52,6 +52,10 @@ describe('credit rollup = request-time attribution', () => {
   afterAll(async () => {
     await db?.drop();
   });
+  /** Stores an event as ingest does (its own transaction): the analytics drain takes it in. */
+  const store = async (e: { id: string; type: string; contactId: string; occurredAt: Date; properties: Record<string, unknown> }) => {
+    await db.db.insert(events).values(e);
+  };
 
   const at = fc.integer({ min: 0, max: 24 * 120 });
   const step = fc.oneof(
@@ -91,28 +95,30 @@ describe('credit rollup = request-time attribution', () => {
           const occurredAt = 'h' in s ? new Date(T0 + s.h * HOUR) : new Date();
           switch (s.t) {
             case 'drain':
+              await drainAnalytics(db.db, { currency: 'USD', batch: 2 });
               await drainCredits(db.db, { batch: 2 });
               break;
             case 'journey':
               await upsertRunProjection(db.db, { workflowId: `journey:${s.key}:${contactId}:${i}`, runId: 'r', journeyId: s.key, version: 1, contactId, entryKey: '', currentStep: 's', status: 'running', stepSeq: 1 });
               break;
             case 'touch':
-              await applyAnalytics(db.db, { id, type: 'page.viewed', contactId, occurredAt, properties: { utm_campaign: s.key, utm_source: 'google' } }, { currency: 'USD' });
+              await store({ id, type: 'page.viewed', contactId, occurredAt, properties: { utm_campaign: s.key, utm_source: 'google' } });
               break;
             case 'stage':
-              await applyAnalytics(db.db, { id, type: 'contact.updated', contactId, occurredAt, properties: { changes: { lifecycle_stage: { from: null, to: s.stage } } } }, { currency: 'USD' });
+              await store({ id, type: 'contact.updated', contactId, occurredAt, properties: { changes: { lifecycle_stage: { from: null, to: s.stage } } } });
               break;
             case 'signal':
-              await applyAnalytics(db.db, { id, type: s.type, contactId, occurredAt, properties: {} }, { currency: 'USD' });
+              await store({ id, type: s.type, contactId, occurredAt, properties: {} });
               break;
             case 'deal': {
               const properties: Record<string, unknown> = { deal_id: `${run}-${s.deal}`, stage: s.stage, ...(s.amount !== null ? { amount: s.amount } : {}), ...(s.currency !== null ? { currency: s.currency } : {}) };
               if (s.type === 'deal.stage_changed') properties.to = s.stage;
-              await applyAnalytics(db.db, { id, type: s.type, contactId, occurredAt, properties }, { currency: 'USD' });
+              await store({ id, type: s.type, contactId, occurredAt, properties });
               break;
             }
           }
         }
+        await drainAnalytics(db.db, { currency: 'USD' });
         const ranges = [
           { from: new Date(T0 - 400 * DAY), to: new Date(T0 + 400 * DAY) },
           { from: new Date(T0 + 10 * DAY + edgeHour * HOUR), to: new Date(T0 + 50 * DAY + edgeHour * HOUR) },
@@ -138,7 +144,7 @@ describe('credit rollup = request-time attribution', () => {
     );
   });
 
-  it('events applied concurrently (group-committed in one transaction) leave every table as applied one by one', async () => {
+  it('a drain in batches of any size, of events stored together or apart, leaves every table as a drain after each event', async () => {
     const people = [randomUUID(), randomUUID(), randomUUID()];
     await db.db.insert(contacts).values(people.map((id, i) => ({ id, externalId: `g-${i}` })));
     const snapshot = async () => ({
@@ -151,11 +157,11 @@ describe('credit rollup = request-time attribution', () => {
     const clear = () => db.db.execute(sql`truncate contact_funnel, analytics_touches, deal_events, deals, attribution_dirty`);
     let run = 0;
     await fc.assert(
-      fc.asyncProperty(fc.array(fc.record({ who: fc.integer({ min: 0, max: 2 }), step }), { minLength: 2, maxLength: 25 }), async (steps) => {
+      fc.asyncProperty(fc.array(fc.record({ who: fc.integer({ min: 0, max: 2 }), step }), { minLength: 2, maxLength: 25 }), fc.integer({ min: 1, max: 6 }), async (steps, batch) => {
         run++;
-        const events = steps.flatMap(({ who, step: s }, i) => {
+        const built = steps.flatMap(({ who, step: s }, i) => {
           const contactId = people[who]!;
-          const id = `g${run}-${i}`;
+          const id = `g${String(run).padStart(3, '0')}-${String(i).padStart(3, '0')}`;
           const occurredAt = new Date(T0 + ('h' in s ? s.h : 0) * HOUR);
           switch (s.t) {
             case 'touch':
@@ -170,12 +176,28 @@ describe('credit rollup = request-time attribution', () => {
               return [];
           }
         });
+        // In occurred_at order (ties in id order, the order they are stored in): the order a drain applies them in.
+        const sorted = [...built].sort((a, b) => a.occurredAt.getTime() - b.occurredAt.getTime() || (a.id < b.id ? -1 : 1));
+        const stored = (suffix: string) => sorted.map((e) => ({ ...e, id: `${e.id}${suffix}` }));
+        const ids = (rows: Record<string, unknown>[]) => rows.map((r) => ({ ...r, event_id: String(r.event_id).slice(0, -2) }));
+        const comparable = async () => {
+          const s = await snapshot();
+          return { ...s, dealEvents: ids(s.dealEvents), touches: ids(s.touches) };
+        };
         await clear();
-        for (const e of events) await applyAnalytics(db.db, e, { currency: 'USD' });
-        const oneByOne = await snapshot();
+        for (const e of stored('-1')) {
+          await db.db.insert(events).values(e);
+          await drainAnalytics(db.db, { currency: 'USD' });
+        }
+        const oneByOne = await comparable();
         await clear();
-        await Promise.all(events.map((e) => applyAnalytics(db.db, e, { currency: 'USD' })));
-        expect(await snapshot()).toEqual(oneByOne);
+        for (const e of stored('-2')) await db.db.insert(events).values(e);
+        expect(await drainAnalytics(db.db, { currency: 'USD', batch })).toBe(sorted.length);
+        expect(await comparable()).toEqual(oneByOne);
+        await clear();
+        if (sorted.length) await db.db.insert(events).values(stored('-3'));
+        expect(await drainAnalytics(db.db, { currency: 'USD', batch })).toBe(sorted.length);
+        expect(await comparable()).toEqual(oneByOne);
       }),
       { numRuns: 30 },
     );
@@ -193,8 +215,9 @@ describe('credit rollup = request-time attribution', () => {
     // Both become MQLs an hour from now: each MQL is credited to the contact's journey entry (stamped now).
     const soon = new Date(Date.now() + HOUR);
     for (const [i, contactId] of [early, late].entries()) {
-      await applyAnalytics(db.db, { id: `entry-mql-${i}`, type: 'lead.mql', contactId, occurredAt: soon, properties: {} }, { currency: 'USD' });
+      await store({ id: `entry-mql-${i}`, type: 'lead.mql', contactId, occurredAt: soon, properties: {} });
     }
+    await drainAnalytics(db.db, { currency: 'USD' });
     await drainCredits(db.db);
 
     // `early` enters first — its row draws the lower id — and stays uncommitted while `late` enters and a drain runs.
@@ -231,11 +254,12 @@ describe('credit rollup = request-time attribution', () => {
     await db.db.execute(sql`truncate contact_funnel, analytics_touches, deal_events, deals, journey_run_steps, campaigns, attribution_dirty, attribution_contact_credits, attribution_credits`);
     const contactId = randomUUID();
     await db.db.insert(contacts).values({ id: contactId, externalId: 'direct' });
-    await applyAnalytics(db.db, { id: 'e1', type: 'page.viewed', contactId, occurredAt: new Date(T0), properties: { utm_campaign: 'a' } }, { currency: 'USD' });
-    await applyAnalytics(db.db, { id: 'e2', type: 'contact.updated', contactId, occurredAt: new Date(T0 + HOUR), properties: { changes: { lifecycle_stage: { to: 'mql' } } } }, { currency: 'USD' });
+    await store({ id: 'e1', type: 'page.viewed', contactId, occurredAt: new Date(T0), properties: { utm_campaign: 'a' } });
+    await store({ id: 'e2', type: 'contact.updated', contactId, occurredAt: new Date(T0 + HOUR), properties: { changes: { lifecycle_stage: { to: 'mql' } } } });
+    await drainAnalytics(db.db, { currency: 'USD' });
     const q = { from: new Date(T0 - DAY), to: new Date(T0 + DAY), model: 'linear' as const, halfLifeDays: 7, lookbackDays: 365 };
     expect((await campaignReport(db.db, q, FX)).totals.mqls).toBe(1);
-    // A stage written behind the ingest path's back (no mark) is seen by the request-time computation only.
+    // A stage written behind the drain's back (no mark) is seen by the request-time computation only.
     await db.db.execute(sql`update contact_funnel set sql_at = ${new Date(T0 + 2 * HOUR).toISOString()}::timestamptz`);
     expect((await campaignReport(db.db, q, FX, { credits: 'request-time' })).totals.sqls).toBe(1);
     expect((await campaignReport(db.db, q, FX)).totals.sqls).toBe(0);

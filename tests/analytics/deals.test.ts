@@ -5,6 +5,7 @@ import { buildApp } from '../../src/api/app';
 import { createApiKey, type Role } from '../../src/api/auth';
 import { contactFunnel, contacts, dealEvents, deals } from '../../src/db/schema';
 import { foldDeal, type DealEventRow } from '../../src/analytics/deals';
+import { drainAnalytics } from '../../src/analytics/drain';
 import { dbTriggerSource } from '../../src/publishing/journeys';
 import { createTestDatabase } from '../helpers/db';
 import { connectTestTemporal, type TestTemporal } from '../helpers/temporal';
@@ -17,6 +18,8 @@ describe('deals from CRM events (POST /v1/events)', () => {
   let n = 0;
   const post = (body: unknown) => request(app).post('/v1/events').set('Authorization', `Bearer ${keys.integration}`).send(body as object);
   const get = (path: string, role: Role = 'marketer') => request(app).get(path).set('Authorization', `Bearer ${keys[role]}`);
+  /** The analytics drain's catch-up (the worker runs it every second; reports run it first). */
+  const drained = () => drainAnalytics(db.db, { currency: 'USD' });
   const ev = (type: string, contact: string, properties: Record<string, unknown>, occurredAt: string) => ({ id: `e${++n}`, type, occurredAt, contact: { externalId: contact }, properties });
 
   beforeAll(async () => {
@@ -40,6 +43,7 @@ describe('deals from CRM events (POST /v1/events)', () => {
       ],
     }).expect(202);
     expect(res.body.rejected).toEqual([]);
+    await drained();
     const [c] = await db.db.select().from(contacts).where(eq(contacts.externalId, 'crm-1'));
     const [d] = await db.db.select().from(deals).where(eq(deals.id, 'D1'));
     expect(d).toMatchObject({ contactId: c!.id, amount: '1250.50', currency: 'USD', stage: 'proposal', status: 'won', ownerId: 'rep.a', company: 'Acme', regressions: 0, paid: { USD: '1250.50' } });
@@ -64,11 +68,13 @@ describe('deals from CRM events (POST /v1/events)', () => {
     ];
     // Newest first.
     await post({ events: [...evs].reverse() }).expect(202);
+    await drained();
     const [d] = await db.db.select().from(deals).where(eq(deals.id, 'D2'));
     expect(d).toMatchObject({ stage: 'c', status: 'lost', amount: '500.00', currency: 'CNY', regressions: 0 });
     expect(d!.openedAt.toISOString()).toBe('2026-02-01T00:00:00.000Z');
     const again = await post({ events: evs }).expect(202);
     expect(again.body.accepted.every((a: { duplicate: boolean }) => a.duplicate)).toBe(true);
+    await drained();
     expect(await db.db.select().from(dealEvents).where(eq(dealEvents.dealId, 'D2'))).toHaveLength(4);
     const [same] = await db.db.select().from(deals).where(eq(deals.id, 'D2'));
     expect({ ...same, updatedAt: null }).toEqual({ ...d, updatedAt: null });
@@ -119,11 +125,13 @@ describe('deals from CRM events (POST /v1/events)', () => {
       ['events.4.properties.amount'],
       ['events.5.properties.amount'],
     ]);
+    await drained();
     expect(await db.db.select().from(deals).where(eq(deals.id, 'D4'))).toEqual([]);
   });
 
   it('creates the contact of a deal for an unknown CRM id, and prices an amount without currency in the reporting currency', async () => {
     await post(ev('deal.created', 'crm-unknown', { deal_id: 'D5', amount: 42 }, '2026-04-01T00:00:00Z')).expect(202);
+    await drained();
     const [c] = await db.db.select().from(contacts).where(eq(contacts.externalId, 'crm-unknown'));
     expect(c).toBeDefined();
     const [d] = await db.db.select().from(deals).where(eq(deals.id, 'D5'));

@@ -103,7 +103,7 @@ describe('scoring group-committed (applyScoringToEvents)', () => {
 
 describe('ingestEvent group-committed across concurrent requests', () => {
   const triggers: TriggerSource = { triggersFor: async () => [] };
-  const deps: IngestDeps = { db: undefined as never, router: { temporal: undefined as unknown as Client, taskQueue: 'unused', triggers }, scoring: model, analytics: false };
+  const deps: IngestDeps = { db: undefined as never, router: { temporal: undefined as unknown as Client, taskQueue: 'unused', triggers }, scoring: model };
 
   it('stores, scores and routes every event of a burst once, and one failing event fails alone', async () => {
     const d = { ...deps, db: handle.db };

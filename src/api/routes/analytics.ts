@@ -12,6 +12,7 @@ import { campaignReport } from '../../analytics/campaigns';
 import { toCsv, type Cell } from '../../analytics/csv';
 import { dealReport, DEAL_GROUPS } from '../../analytics/deal-report';
 import { dealWithHistory } from '../../analytics/deals';
+import { drainAnalytics } from '../../analytics/drain';
 import { funnelReport, FUNNEL_GROUPS } from '../../analytics/funnel';
 import type { FxOptions, Money } from '../../analytics/money';
 import { responseReport } from '../../analytics/response';
@@ -215,6 +216,8 @@ const READERS = ['marketer', 'ops'] as const;
 
 export function analyticsRoutes(deps: AnalyticsRouteDeps) {
   const { db, fx } = deps;
+  // The rollups take in every event stored before the report was asked (the worker's drain leaves little to do).
+  const caughtUp = () => drainAnalytics(db, { currency: fx.currency });
   return [
     defineRoute({
       method: 'get',
@@ -234,6 +237,7 @@ export function analyticsRoutes(deps: AnalyticsRouteDeps) {
       responses: { 200: { description: 'The funnel (or text/csv with format=csv)', schema: FunnelReportSchema } },
       handler: async ({ query, res }) => {
         const { from, to } = range(query);
+        await caughtUp();
         const report = await funnelReport(db, { ...query, from, to, asOf: new Date() });
         if (query.format === 'csv') {
           return sendCsv(res, 'funnel', ['group', 'stage', 'reached', 'conversion_to_next', 'median_seconds_in_stage', 'p90_seconds_in_stage', 'stuck'],
@@ -255,6 +259,7 @@ export function analyticsRoutes(deps: AnalyticsRouteDeps) {
       responses: { 200: { description: 'Response times (or text/csv with format=csv)', schema: ResponseReportSchema } },
       handler: async ({ query, res }) => {
         const { from, to } = range(query);
+        await caughtUp();
         const report = await responseReport(db, { ...query, from, to, slaSeconds: query.slaMinutes * 60, asOf: new Date() });
         if (query.format === 'csv') {
           return sendCsv(
@@ -306,6 +311,7 @@ export function analyticsRoutes(deps: AnalyticsRouteDeps) {
       responses: { 200: { description: 'The deals report (or text/csv with format=csv)', schema: DealReportSchema } },
       handler: async ({ query, res }) => {
         const { from, to } = range(query);
+        await caughtUp();
         const report = await dealReport(db, { from, to, groupBy: query.groupBy, ...(query.owner !== undefined ? { owner: query.owner } : {}) }, fx);
         if (query.format === 'csv') {
           return sendCsv(
@@ -336,6 +342,7 @@ export function analyticsRoutes(deps: AnalyticsRouteDeps) {
       responses: { 200: { description: 'The campaign report (or text/csv with format=csv)', schema: CampaignReportSchema } },
       handler: async ({ query, res }) => {
         const { from, to } = range(query);
+        await caughtUp();
         const report = await campaignReport(db, { from, to, model: query.model, halfLifeDays: query.halfLifeDays, lookbackDays: query.lookbackDays }, fx);
         if (query.format === 'csv') {
           const line = (id: string, name: string, channel: string, c: z.infer<typeof CampaignReportSchema>['otherTouches'], extra: Cell[]) => [id, name, channel, c.leads, c.mqls, c.sqls, c.deals, ...moneyCells(c.revenue), ...extra];
@@ -362,6 +369,7 @@ export function analyticsRoutes(deps: AnalyticsRouteDeps) {
       params: z.object({ id: z.string().min(1).max(200) }),
       responses: { 200: { description: 'The deal', schema: DealSchema }, 404: { description: 'No event named this deal' } },
       handler: async ({ params }) => {
+        await caughtUp();
         const d = await dealWithHistory(db, params.id, fx.currency);
         if (!d) throw new NotFoundError('Deal', params.id);
         return { body: d };

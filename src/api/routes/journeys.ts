@@ -11,6 +11,7 @@ import { TimelineFile } from '../../cli/journey-commands';
 import type { Db } from '../../db/client';
 import { journeys, journeyVersions } from '../../db/schema';
 import { journeyStats } from '../../db/stats';
+import { drainAnalytics } from '../../analytics/drain';
 import { ATTRIBUTION_MODELS, DEFAULT_HALF_LIFE_DAYS, DEFAULT_LOOKBACK_DAYS } from '../../analytics/attribution';
 import type { FxOptions } from '../../analytics/money';
 import { journeyLive } from '../../db/live';
@@ -631,6 +632,8 @@ export function journeyRoutes(deps: JourneyRouteDeps) {
         .strict(),
       responses: { 200: { description: 'The statistics', schema: z.record(z.string(), z.unknown()) }, 404: { description: 'No such journey or version' } },
       handler: async ({ params, query }) => {
+        // Its ROI reads the deals: the analytics rollup takes in every event stored before the request first.
+        await drainAnalytics(db, { currency: deps.fx?.currency ?? 'USD' });
         const stats = await journeyStats(
           db,
           { journeyId: params.id, version: query.version },
