@@ -8,6 +8,7 @@ import { findMessageByKey, suppressionOf, type ContactRow, type MessageRow } fro
 import { erasedAddresses, erasedAddressSql, erasureSalts } from '../contacts/erased-address';
 import { MARKETING_ONLY_SUPPRESSIONS, mayDeliver, SuppressionReason } from '../contacts/may-deliver';
 import { batched } from '../db/batch';
+import { preparedSql } from '../db/prepared';
 import { contacts, messages, suppressions } from '../db/schema';
 import type { Db } from '../db/client';
 import { buildTemplateContext } from '../templates/context';
@@ -52,14 +53,53 @@ function contactFromRow(raw: Record<string, unknown>): ContactRow | undefined {
 /**
  * A send's statements, each group-committed across the sends in flight (src/db/batch.ts). A send of a live contact
  * makes two round trips: the claim before rendering and the record after the server's answer. A batch travels as one
- * JSON parameter, so the SQL text is constant (cheap to build, planned like any other).
+ * JSON parameter, so each statement's text is constant: the claim is a named prepared statement, parsed and planned
+ * once per connection (planning it cost more than running it).
  */
 function sendStatements(db: Db, urgent: Db, salts: readonly string[]) {
-  const rows = async <R>(target: Db, q: SQL): Promise<R[]> => {
-    const res = (await target.execute(q)) as unknown as { rows?: R[] };
-    return res.rows ?? (res as unknown as R[]);
-  };
   const saltsJson = JSON.stringify(salts);
+  // Each input row finds its contact and message through their unique indexes: a LATERAL subquery with a LIMIT is a
+  // per-row index probe, whatever the planner guesses of the batch's size (100 rows for any set-returning function)
+  // or of a table never analyzed yet, where a join could pick a sequential scan of the whole table for one send.
+  const claimSql = preparedSql<Record<string, unknown>>(db, 'itinera_send_email_claim', sql`
+    with r as (
+      select * from jsonb_to_recordset(${sql.placeholder('batch')}::jsonb) as r(key text, "contactId" uuid, "journeyId" text, "workflowId" text, "stepId" text, template text)
+    ), claimed as (
+      insert into ${messages} as m (idempotency_key, channel, contact_id, journey_id, workflow_id, step_id, recipient, template, status, attempts)
+      select r.key, 'email', r."contactId", r."journeyId", r."workflowId", r."stepId", c.email, r.template, 'sending', 1
+      from r cross join lateral (
+        select email from ${contacts} where id = r."contactId" and merged_into is null and email is not null limit 1
+      ) c
+      order by r.key
+      on conflict (idempotency_key) do update set
+        status = 'sending',
+        attempts = m.attempts + 1,
+        error = case when m.status = 'sending' then 'previous attempt outcome unknown; resent with the same Message-ID' else m.error end,
+        updated_at = now()
+      where m.status in ('reserved', 'sending')
+      returning m.idempotency_key as key, m.id
+    )
+    select r.key as claim_key, cl.id as claimed_id, p.status as prior_status, p.provider_message_id as prior_provider_message_id, p.error as prior_error,
+      ${contactColumnsSql},
+      -- The address itself, or the hash an erased contact's address is kept under (which wins).
+      (select s.reason from ${suppressions} s where s.channel = 'email'
+        and (s.address = c.email or s.address in ${erasedAddressSql(sql`${sql.placeholder('salts')}`, 'email', sql`c.email`)})
+        order by s.address = c.email limit 1) as suppression
+    from r
+    left join lateral (select * from ${contacts} where id = r."contactId" limit 1) c on true
+    left join lateral (select status, provider_message_id, error from ${messages} where idempotency_key = r.key limit 1) p on true
+    left join claimed cl on cl.key = r.key`);
+  const reserveSql = preparedSql<{ key: string; id: string }>(db, 'itinera_send_email_reserve', sql`
+    insert into ${messages} as m (idempotency_key, channel, contact_id, journey_id, workflow_id, step_id, recipient, template, status, attempts)
+    select r.key, 'email', r."contactId", r."journeyId", r."workflowId", r."stepId", r.recipient, r.template, 'sending', 1
+    from jsonb_to_recordset(${sql.placeholder('batch')}::jsonb) as r(key text, "contactId" uuid, "journeyId" text, "workflowId" text, "stepId" text, recipient text, template text)
+    on conflict (idempotency_key) do update set
+      status = 'sending',
+      attempts = m.attempts + 1,
+      error = case when m.status = 'sending' then 'previous attempt outcome unknown; resent with the same Message-ID' else m.error end,
+      updated_at = now()
+    where m.status in ('reserved', 'sending')
+    returning m.idempotency_key as key, m.id`);
   return {
     /**
      * One statement: the contact with its address's suppression reason, the row already under the key, and the claim.
@@ -73,32 +113,7 @@ function sendStatements(db: Db, urgent: Db, salts: readonly string[]) {
     claim: batched<Claim, Claimed>(async (items) => {
       // Key order: concurrent batches lock rows in one order.
       const batch = JSON.stringify([...items].sort((a, b) => (a.key < b.key ? -1 : 1)));
-      const found = await rows<Record<string, unknown>>(db, sql`
-        with r as (
-          select * from jsonb_to_recordset(${batch}::jsonb) as r(key text, "contactId" uuid, "journeyId" text, "workflowId" text, "stepId" text, template text)
-        ), claimed as (
-          insert into ${messages} as m (idempotency_key, channel, contact_id, journey_id, workflow_id, step_id, recipient, template, status, attempts)
-          select r.key, 'email', r."contactId", r."journeyId", r."workflowId", r."stepId", c.email, r.template, 'sending', 1
-          from r join ${contacts} c on c.id = r."contactId" and c.merged_into is null and c.email is not null
-          order by r.key
-          on conflict (idempotency_key) do update set
-            status = 'sending',
-            attempts = m.attempts + 1,
-            error = case when m.status = 'sending' then 'previous attempt outcome unknown; resent with the same Message-ID' else m.error end,
-            updated_at = now()
-          where m.status in ('reserved', 'sending')
-          returning m.idempotency_key as key, m.id
-        )
-        select r.key as claim_key, cl.id as claimed_id, p.status as prior_status, p.provider_message_id as prior_provider_message_id, p.error as prior_error,
-          ${contactColumnsSql},
-          -- The address itself, or the hash an erased contact's address is kept under (which wins).
-          (select s.reason from ${suppressions} s where s.channel = 'email'
-            and (s.address = c.email or s.address in ${erasedAddressSql(saltsJson, 'email', sql`c.email`)})
-            order by s.address = c.email limit 1) as suppression
-        from r
-        left join ${contacts} c on c.id = r."contactId"
-        left join ${messages} p on p.idempotency_key = r.key
-        left join claimed cl on cl.key = r.key`);
+      const found = await claimSql({ batch, salts: saltsJson });
       const byKey = new Map(found.map((f) => [f['claim_key'] as string, f]));
       return items.map((i) => {
         const f = byKey.get(i.key);
@@ -115,18 +130,7 @@ function sendStatements(db: Db, urgent: Db, salts: readonly string[]) {
      * row's id, or undefined when an attempt racing this one already finished the send.
      */
     reserve: batched<Reservation, string | undefined>(async (items) => {
-      const batch = JSON.stringify([...items].sort((a, b) => (a.key < b.key ? -1 : 1)));
-      const taken = await rows<{ key: string; id: string }>(db, sql`
-        insert into ${messages} as m (idempotency_key, channel, contact_id, journey_id, workflow_id, step_id, recipient, template, status, attempts)
-        select r.key, 'email', r."contactId", r."journeyId", r."workflowId", r."stepId", r.recipient, r.template, 'sending', 1
-        from jsonb_to_recordset(${batch}::jsonb) as r(key text, "contactId" uuid, "journeyId" text, "workflowId" text, "stepId" text, recipient text, template text)
-        on conflict (idempotency_key) do update set
-          status = 'sending',
-          attempts = m.attempts + 1,
-          error = case when m.status = 'sending' then 'previous attempt outcome unknown; resent with the same Message-ID' else m.error end,
-          updated_at = now()
-        where m.status in ('reserved', 'sending')
-        returning m.idempotency_key as key, m.id`);
+      const taken = await reserveSql({ batch: JSON.stringify([...items].sort((a, b) => (a.key < b.key ? -1 : 1))) });
       const ids = new Map(taken.map((r) => [r.key, r.id]));
       return items.map((i) => ids.get(i.key));
     }),
@@ -135,10 +139,12 @@ function sendStatements(db: Db, urgent: Db, salts: readonly string[]) {
      * server's `250` to this commit, a crash makes the retry resend the email.
      */
     markSent: batched<Sent, void>(async (items) => {
+      // Planned per call (cheap for this one) through `urgent.execute`; the rows are found by key through the unique
+      // index (= any of the keys), then joined to their values.
       await urgent.execute(sql`
         update ${messages} as m set status = 'sent', provider_message_id = r."providerMessageId", subject = r.subject, html = r.html, sent_at = now(), updated_at = now()
         from jsonb_to_recordset(${JSON.stringify(items)}::jsonb) as r(key text, "providerMessageId" text, subject text, html text)
-        where m.idempotency_key = r.key`);
+        where m.idempotency_key = any(array(select jsonb_array_elements_text(${JSON.stringify(items.map((i) => i.key))}::jsonb))) and m.idempotency_key = r.key`);
       return items.map(() => undefined);
     }),
   };
