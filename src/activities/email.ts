@@ -1,6 +1,6 @@
 import { activityLog } from './log';
 import { contactForSend, isSkipped, messageRow, recordSkip } from './message-rows';
-import { eq, getTableColumns, inArray, sql, type SQL } from 'drizzle-orm';
+import { eq, getTableColumns, inArray, sql } from 'drizzle-orm';
 import { applyTracking, messageLinks, pageLanguage } from '../channels/email/tracking';
 import { SmtpPermanentError, toSmtpError } from '../channels/email/mailer';
 import { toJourneyContact } from '../db/contact-view';
