@@ -53,8 +53,8 @@ function contactFromRow(raw: Record<string, unknown>): ContactRow | undefined {
 /**
  * A send's statements, each group-committed across the sends in flight (src/db/batch.ts). A send of a live contact
  * makes two round trips: the claim before rendering and the record after the server's answer. A batch travels as one
- * JSON parameter, so each statement's text is constant: the claim is a named prepared statement, parsed and planned
- * once per connection (planning it cost more than running it).
+ * JSON parameter, so each statement's text is constant: they are named prepared statements, parsed and planned once
+ * per connection (planning the claim cost more than running it; planning the record, a third of its cost).
  */
 function sendStatements(db: Db, urgent: Db, salts: readonly string[]) {
   const saltsJson = JSON.stringify(salts);
@@ -100,6 +100,11 @@ function sendStatements(db: Db, urgent: Db, salts: readonly string[]) {
       updated_at = now()
     where m.status in ('reserved', 'sending')
     returning m.idempotency_key as key, m.id`);
+  // The rows are found by key through the unique index (= any of the keys), then joined to their values.
+  const markSentSql = preparedSql(urgent, 'itinera_send_email_sent', sql`
+    update ${messages} as m set status = 'sent', provider_message_id = r."providerMessageId", subject = r.subject, html = r.html, sent_at = now(), updated_at = now()
+    from jsonb_to_recordset(${sql.placeholder('batch')}::jsonb) as r(key text, "providerMessageId" text, subject text, html text)
+    where m.idempotency_key = any(array(select jsonb_array_elements_text(${sql.placeholder('keys')}::jsonb))) and m.idempotency_key = r.key`);
   return {
     /**
      * One statement: the contact with its address's suppression reason, the row already under the key, and the claim.
@@ -139,12 +144,7 @@ function sendStatements(db: Db, urgent: Db, salts: readonly string[]) {
      * server's `250` to this commit, a crash makes the retry resend the email.
      */
     markSent: batched<Sent, void>(async (items) => {
-      // Planned per call (cheap for this one) through `urgent.execute`; the rows are found by key through the unique
-      // index (= any of the keys), then joined to their values.
-      await urgent.execute(sql`
-        update ${messages} as m set status = 'sent', provider_message_id = r."providerMessageId", subject = r.subject, html = r.html, sent_at = now(), updated_at = now()
-        from jsonb_to_recordset(${JSON.stringify(items)}::jsonb) as r(key text, "providerMessageId" text, subject text, html text)
-        where m.idempotency_key = any(array(select jsonb_array_elements_text(${JSON.stringify(items.map((i) => i.key))}::jsonb))) and m.idempotency_key = r.key`);
+      await markSentSql({ batch: JSON.stringify(items), keys: JSON.stringify(items.map((i) => i.key)) });
       return items.map(() => undefined);
     }),
   };
@@ -177,7 +177,9 @@ async function recordSent(stmt: ReturnType<typeof sendStatements>, sent: Sent): 
       return await stmt.markSent(sent);
     } catch (err) {
       if (Date.now() + wait > deadline) throw err;
-      activityLog('warn', 'could not record an accepted email as sent; trying again', { key, code: (err as { code?: unknown }).code });
+      // drizzle wraps the driver's error (and its SQLSTATE) as `cause`.
+      const e = err as { code?: unknown; cause?: { code?: unknown } };
+      activityLog('warn', 'could not record an accepted email as sent; trying again', { key, code: e.code ?? e.cause?.code });
       await new Promise((resolve) => setTimeout(resolve, wait));
     }
   }
