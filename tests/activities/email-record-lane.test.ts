@@ -4,6 +4,7 @@ import pg from 'pg';
 import { createSmtpMailer } from '../../src/channels/email/mailer';
 import type { Mailer } from '../../src/activities/deps';
 import type { Db } from '../../src/db/client';
+import * as schema from '../../src/db/schema';
 import { findMessageByKey, upsertContactByExternalId } from '../../src/db/queries';
 import { createTestDatabase } from '../helpers/db';
 import { startSmtpSink, type SmtpSink } from '../helpers/smtp';
@@ -77,19 +78,25 @@ describe('the sent record of an accepted email does not wait for the shared pool
   it('waits out a database outage after the server accepted the email, instead of leaving the retry to resend it', async () => {
     const c = await upsertContactByExternalId(db.db, { externalId: `lane${++n}`, email: `lane${n}@example.com`, locale: 'en' });
     const key = `lane-outage-${n}`;
-    // The record's first two attempts fail the way a restarting Postgres answers (57P01 admin_shutdown).
+    // The record's first two attempts fail the way a restarting Postgres answers (57P01 admin_shutdown): at the
+    // driver's client, under drizzle, so every way of running a statement (plain or prepared) meets the outage.
     let failures = 2;
-    const flaky = new Proxy(db.db, {
-      get(target, prop, receiver) {
-        if (prop === 'execute') {
+    const client = (db.db as unknown as { $client: { query: (...a: unknown[]) => Promise<unknown> } }).$client;
+    const flakyClient = new Proxy(client, {
+      get(target, prop) {
+        if (prop === 'query') {
           return (...args: unknown[]) => {
             if (failures-- > 0) return Promise.reject(Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' }));
-            return (target.execute as (...a: unknown[]) => unknown).apply(target, args);
+            return target.query(...args);
           };
         }
-        return Reflect.get(target, prop, receiver) as unknown;
+        const value = Reflect.get(target, prop, target) as unknown;
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
       },
     });
+    const flaky = (db.url
+      ? (await import('drizzle-orm/node-postgres')).drizzle(flakyClient as unknown as pg.Pool, { schema })
+      : (await import('drizzle-orm/pglite')).drizzle(flakyClient as never, { schema })) as unknown as Db;
     const before = smtp.messages.length;
     const activities = emailTestActivities(db.db, real, TRACKING, { urgentDb: flaky });
     expect(await activities.sendEmail(welcomeSend(c.id, key))).toMatchObject({ status: 'sent', duplicate: false });

@@ -216,6 +216,37 @@ describe('sendEmail activity against a real SMTP server', () => {
     expect(receipt!.parsed.to).toMatchObject({ text: complained.email });
   });
 
+  it('claims before rendering: the record keeps the subject and hosted copy sent; a render that throws leaves the row reserved, not uncertain', async () => {
+    const c = await newContact();
+    await activitiesWith(mailer).sendEmail(input(c.id, 'k-recorded'));
+    const [mail] = await smtp.waitFor(1);
+    const sent = await findMessageByKey(db.db, 'k-recorded');
+    expect(sent).toMatchObject({ status: 'sent', attempts: 1, recipient: c.email, subject: mail!.parsed.subject });
+    expect(sent?.html).toContain('ACME Ltd · 88 Century Ave · Shanghai');
+
+    // No template by that name: the claim was taken, nothing reached the server, and the row says so.
+    await expect(activitiesWith(mailer).sendEmail({ ...input(c.id, 'k-no-template'), template: 'no-such-template' })).rejects.toThrow();
+    expect(await findMessageByKey(db.db, 'k-no-template')).toMatchObject({ status: 'reserved', attempts: 1, error: null });
+    // The retry (here with a template that exists) is an ordinary first send, not a resend of an unknown outcome.
+    expect(await activitiesWith(mailer).sendEmail(input(c.id, 'k-no-template'))).toMatchObject({ status: 'sent', duplicate: false });
+    expect(await findMessageByKey(db.db, 'k-no-template')).toMatchObject({ status: 'sent', attempts: 2, error: null });
+    await smtp.waitFor(2);
+    expect(smtp.messages).toHaveLength(2);
+  });
+
+  it('a send decided against after the claim records the skip, sends nothing, and answers it again to a retry', async () => {
+    const c = await newContact();
+    await db.db.update(contacts).set({ consent: { email: 'opted_out' } }).where(eq(contacts.id, c.id));
+    const acts = activitiesWith(mailer);
+    expect(await acts.sendEmail(input(c.id, 'k-opted-out'))).toMatchObject({ status: 'no_consent', duplicate: false });
+    expect(await findMessageByKey(db.db, 'k-opted-out')).toMatchObject({ status: 'no_consent', recipient: c.email });
+    // Consent given back later does not turn a recorded decision into an email: the step was decided.
+    await db.db.update(contacts).set({ consent: { email: 'opted_in' } }).where(eq(contacts.id, c.id));
+    expect(await acts.sendEmail(input(c.id, 'k-opted-out'))).toMatchObject({ status: 'no_consent', duplicate: true });
+    await new Promise((r) => setTimeout(r, 200));
+    expect(smtp.messages).toHaveLength(0);
+  });
+
   it('renders the contact locale with fallback', async () => {
     const zh = await newContact({ locale: 'zh-CN', firstName: '娜' });
     await activitiesWith(mailer).sendEmail(input(zh.id, 'k-zh'));
