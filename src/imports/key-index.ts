@@ -1,17 +1,19 @@
 /**
  * The in-file dedupe of an import in memory: each match key (`email:…`, `phone:…`, `externalId:…`) with the first row
  * of the file that registered it. A 1,000,000-row file has ~2.7 million keys; a `Map<string, number>` holds them in
- * ~270 MiB of heap, this in ~110 MiB (the keys' UTF-8 bytes in one buffer, an open-addressing table of 32-bit hashes
+ * ~270 MiB of heap, this in ~100 MiB (the keys' UTF-8 bytes in one buffer, an open-addressing table of 32-bit hashes
  * and rows beside it). Exact: a hash match is confirmed by comparing the key's bytes.
  */
+/** Entries and key bytes grow by half when full (doubling leaves up to half of the largest arrays unused). */
+const GROWTH = 1.5;
+
 export class KeyIndex {
   /** Entry number + 1 per slot (0: empty); capacity a power of two, at most 70 % full. */
   private slots = new Int32Array(1 << 12);
   private hashes = new Int32Array(1 << 11);
   private rows = new Int32Array(1 << 11);
-  /** Where each entry's key starts in `pool`; it ends where the next one starts (`ends`). */
+  /** Where each entry's key starts in `pool`: it ends where the next one starts (the last one at `used`). */
   private starts = new Int32Array(1 << 11);
-  private ends = new Int32Array(1 << 11);
   private pool = Buffer.allocUnsafe(1 << 16);
   private used = 0;
   size = 0;
@@ -32,7 +34,7 @@ export class KeyIndex {
       const e = this.slots[s]!;
       if (e === 0) return -1 - s;
       const i = e - 1;
-      if (this.hashes[i] === h && this.pool.toString('utf8', this.starts[i], this.ends[i]) === key) return i;
+      if (this.hashes[i] === h && this.pool.toString('utf8', this.starts[i], i + 1 < this.size ? this.starts[i + 1] : this.used) === key) return i;
     }
   }
 
@@ -55,14 +57,13 @@ export class KeyIndex {
     if (i >= this.rows.length) this.growEntries();
     const bytes = Buffer.byteLength(key, 'utf8');
     if (this.used + bytes > this.pool.length) {
-      const next = Buffer.allocUnsafe(Math.max(this.pool.length * 2, this.used + bytes));
+      const next = Buffer.allocUnsafe(Math.max(Math.ceil(this.pool.length * GROWTH), this.used + bytes));
       this.pool.copy(next, 0, 0, this.used);
       this.pool = next;
     }
     this.pool.write(key, this.used, 'utf8');
     this.starts[i] = this.used;
     this.used += bytes;
-    this.ends[i] = this.used;
     this.hashes[i] = h;
     this.rows[i] = row;
     this.size++;
@@ -72,14 +73,13 @@ export class KeyIndex {
 
   private growEntries(): void {
     const grow = (a: Int32Array) => {
-      const b = new Int32Array(a.length * 2);
+      const b = new Int32Array(Math.ceil(a.length * GROWTH));
       b.set(a);
       return b;
     };
     this.hashes = grow(this.hashes);
     this.rows = grow(this.rows);
     this.starts = grow(this.starts);
-    this.ends = grow(this.ends);
   }
 
   private rehash(): void {
