@@ -177,12 +177,6 @@ async function matchContacts(db: Db, externalIds: string[], emails: string[], ph
 
 type Matches = Awaited<ReturnType<typeof matchContacts>>;
 
-/** The contacts a chunk's clean rows match (`matchContacts` of their CRM ids, emails and phones). */
-function matchRows(db: Db, cleaned: readonly (CleanRow | RejectedRow)[]): Promise<Matches> {
-  const clean = cleaned.filter((c): c is CleanRow => c.ok);
-  return matchContacts(db, [...new Set(clean.flatMap((c) => (c.externalId !== undefined ? [c.externalId] : [])))], [...new Set(clean.flatMap((c) => (c.email ? [c.email] : [])))], [...new Set(clean.flatMap((c) => (c.phone ? [c.phone] : [])))]);
-}
-
 /** The contacts a row matches, by key in precedence order, and where the write goes (or why it cannot). */
 function resolveTarget(row: CleanRow, precedence: readonly MatchKey[], m: Matches): { target: ContactTarget; matched: Set<string> } | { reject: string; column: string | null } {
   const found: Partial<Record<MatchKey, { id: string; externalId: string | null }[]>> = {
@@ -211,9 +205,10 @@ const columnOfKey = (row: CleanRow, kind: MatchKey) => row.columnOf[kind] ?? nul
  * Plans a chunk's rows (see the module comment); rows are numbered from `firstRow`. `before` holds the keys the file's
  * earlier rows registered; this chunk's own registrations are returned in each row's `keys`, not added to it.
  */
-async function planChunk(db: Db, imp: ImportRow, records: RawRecord[], firstRow: number, cleaned: (CleanRow | RejectedRow)[], before: KeyIndex, matched?: Promise<Matches | undefined>): Promise<{ plan: Planned[]; matches: Matches }> {
+async function planChunk(db: Db, imp: ImportRow, records: RawRecord[], firstRow: number, cleaned: (CleanRow | RejectedRow)[], before: KeyIndex): Promise<{ plan: Planned[]; matches: Matches }> {
   const opts = imp.options as unknown as StoredOptions;
-  const m = (await matched) ?? (await matchRows(db, cleaned));
+  const clean = cleaned.filter((c): c is CleanRow => c.ok);
+  const m = await matchContacts(db, [...new Set(clean.flatMap((c) => (c.externalId !== undefined ? [c.externalId] : [])))], [...new Set(clean.flatMap((c) => (c.email ? [c.email] : [])))], [...new Set(clean.flatMap((c) => (c.phone ? [c.phone] : [])))]);
   const mine = new Map<string, number>();
   const earlierRow = (key: string) => before.get(key) ?? mine.get(key);
   const plan = cleaned.map((c, i): Planned => {
@@ -285,10 +280,7 @@ async function readChunk(db: Db, imp: ImportRow, seq: number): Promise<ReadChunk
  * this process; any other process reads the chunk itself. Chunks are immutable once stored, so what was read ahead is
  * what a fresh read would give.
  */
-const aheadOf = new Map<string, { seq: number; read: Promise<ReadChunk>; matched?: { at: number; matches: Promise<Matches | undefined> } }>();
-
-/** How long the contacts matched ahead for a chunk stay its plan's snapshot (beyond, its attempt matches again). */
-const MATCH_AHEAD_MS = 10_000;
+const aheadOf = new Map<string, { seq: number; read: Promise<ReadChunk> }>();
 
 function readAhead(db: Db, imp: ImportRow, seq: number): void {
   const read = readChunk(db, imp, seq);
@@ -297,26 +289,11 @@ function readAhead(db: Db, imp: ImportRow, seq: number): void {
   aheadOf.set(imp.id, { seq, read });
 }
 
-/**
- * The contacts the chunk read ahead matches, read once the chunk before has written all its rows — as the chunk's own
- * plan would read them, but while the chunk before commits its checkpoint and the workflow asks for the next one. No
- * write of this import comes in between; anyone else's may, as it may between any plan and its writes.
- */
-function matchAhead(db: Db, imp: ImportRow, seq: number): void {
-  const a = aheadOf.get(imp.id);
-  if (a?.seq !== seq) return;
-  // Failed: its attempt matches again.
-  a.matched = { at: Date.now(), matches: a.read.then(({ cleaned }) => matchRows(db, cleaned)).catch(() => undefined) };
-}
-
-/** The chunk read ahead by this process if it was (with its contacts matched ahead, if fresh), else read now. */
-async function readChunkOnce(db: Db, imp: ImportRow, seq: number): Promise<ReadChunk & { matched?: Promise<Matches | undefined> }> {
+/** The chunk read ahead by this process if it was, else read now. */
+function readChunkOnce(db: Db, imp: ImportRow, seq: number): Promise<ReadChunk> {
   const a = aheadOf.get(imp.id);
   aheadOf.delete(imp.id);
-  if (a?.seq !== seq) return readChunk(db, imp, seq);
-  const read = await a.read.catch(() => undefined);
-  if (!read) return readChunk(db, imp, seq);
-  return a.matched && Date.now() - a.matched.at < MATCH_AHEAD_MS ? { ...read, matched: a.matched.matches } : read;
+  return a?.seq === seq ? a.read.catch(() => readChunk(db, imp, seq)) : readChunk(db, imp, seq);
 }
 
 /**
@@ -415,7 +392,7 @@ export async function runImportChunk(
       readChunkOnce(db, imp, seq),
       db.select().from(contactImportRows).where(inChunk).orderBy(asc(contactImportRows.row)),
     ]);
-    const { records, cleaned, matched } = read;
+    const { records, cleaned } = read;
     if (seq + 1 < imp.chunks) readAhead(db, imp, seq + 1);
     let planned: PlannedRow[] = stored;
     // A fresh plan is stored before any of its rows is written: with the first batch of writes, in its transaction (so
@@ -424,7 +401,7 @@ export async function runImportChunk(
     // The contacts a fresh plan matched: what the first batch writes to, since nothing was written in between.
     let planMatches: Matches | undefined;
     if (planned.length === 0) {
-      const { plan, matches } = await planChunk(db, imp, records, firstRow, cleaned, await dedupeBefore(db, importId, firstRow), matched);
+      const { plan, matches } = await planChunk(db, imp, records, firstRow, cleaned, await dedupeBefore(db, importId, firstRow));
       planMatches = matches;
       planned = plan.map((p) => ({ importId, row: p.row, outcome: p.outcome, contactId: null, column: p.column, reason: p.reason, keys: p.keys.length ? p.keys : null }));
       storePlan = async (tx, contactOf) => {
@@ -493,8 +470,6 @@ export async function runImportChunk(
       }
     }
     await planStored();
-    // Every row of this chunk is written: the next chunk's contacts can be matched while the checkpoint commits.
-    if (seq + 1 < imp.chunks) matchAhead(db, imp, seq + 1);
 
     // The counts and the checkpoint move together, in one statement: the chunk's rows counted by planned outcome.
     const last = seq + 1 >= imp.chunks;
