@@ -663,8 +663,8 @@ export const contactImportRows = pgTable(
     reason: text('reason'),
     /**
      * The match keys (`email:…`, `phone:…`, `externalId:…`) this row is the first of the file to have: the in-file
-     * dedupe, stored with the row's plan. A worker keeps them in memory (src/imports/key-index.ts) and reads them back
-     * only to resume an import another process began.
+     * dedupe, stored with the row's plan. A worker keeps their fingerprints in memory (src/imports/key-index.ts),
+     * confirms a fingerprint's rows against these, and reads them all back to resume an import another process began.
      */
     keys: text('keys').array(),
   },

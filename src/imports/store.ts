@@ -202,15 +202,34 @@ function resolveTarget(row: CleanRow, precedence: readonly MatchKey[], m: Matche
 const columnOfKey = (row: CleanRow, kind: MatchKey) => row.columnOf[kind] ?? null;
 
 /**
- * Plans a chunk's rows (see the module comment); rows are numbered from `firstRow`. `before` holds the keys the file's
- * earlier rows registered; this chunk's own registrations are returned in each row's `keys`, not added to it.
+ * Plans a chunk's rows (see the module comment); rows are numbered from `firstRow`. `before` holds the fingerprints of
+ * the keys the file's earlier rows registered; this chunk's own registrations are returned in each row's `keys`, not
+ * added to it.
  */
 async function planChunk(db: Db, imp: ImportRow, records: RawRecord[], firstRow: number, cleaned: (CleanRow | RejectedRow)[], before: KeyIndex): Promise<{ plan: Planned[]; matches: Matches }> {
   const opts = imp.options as unknown as StoredOptions;
   const clean = cleaned.filter((c): c is CleanRow => c.ok);
-  const m = await matchContacts(db, [...new Set(clean.flatMap((c) => (c.externalId !== undefined ? [c.externalId] : [])))], [...new Set(clean.flatMap((c) => (c.email ? [c.email] : [])))], [...new Set(clean.flatMap((c) => (c.phone ? [c.phone] : [])))]);
+  // Earlier rows with a key's fingerprint, confirmed against the keys stored with them; and the contacts the rows
+  // match: two independent reads, side by side.
+  const candidates = new Map<string, number[]>();
+  const confirm = new Set<number>();
+  for (const c of clean) {
+    for (const { key } of rowKeys(c, opts.precedence)) {
+      if (candidates.has(key)) continue;
+      const rows = before.candidates(key);
+      candidates.set(key, rows);
+      for (const r of rows) confirm.add(r);
+    }
+  }
+  const [stored, m] = await Promise.all([
+    confirm.size
+      ? db.select({ row: contactImportRows.row, keys: contactImportRows.keys }).from(contactImportRows).where(and(eq(contactImportRows.importId, imp.id), anyOf(contactImportRows.row, [...confirm])))
+      : Promise.resolve([]),
+    matchContacts(db, [...new Set(clean.flatMap((c) => (c.externalId !== undefined ? [c.externalId] : [])))], [...new Set(clean.flatMap((c) => (c.email ? [c.email] : [])))], [...new Set(clean.flatMap((c) => (c.phone ? [c.phone] : [])))]),
+  ]);
+  const keysOf = new Map(stored.map((r) => [r.row, new Set(r.keys ?? [])]));
   const mine = new Map<string, number>();
-  const earlierRow = (key: string) => before.get(key) ?? mine.get(key);
+  const earlierRow = (key: string) => candidates.get(key)?.find((r) => keysOf.get(r)?.has(key)) ?? mine.get(key);
   const plan = cleaned.map((c, i): Planned => {
     const row = firstRow + i;
     if (!c.ok) return { row, outcome: RowOutcome.Reject, column: c.column, reason: c.reason, keys: [] };
@@ -304,7 +323,7 @@ function readChunkOnce(db: Db, imp: ImportRow, seq: number): Promise<ReadChunk> 
  */
 const dedupeOf = new Map<string, { upTo: number; index: KeyIndex }>();
 
-/** Imports whose dedupe a process keeps (each up to ~110 MiB at 1,000,000 rows); the least recently used goes first. */
+/** Imports whose dedupe a process keeps (each ~50 MiB at 1,000,000 rows); the least recently used goes first. */
 const DEDUPE_IMPORTS = 4;
 
 /** Rows read per statement when the dedupe is built from the stored keys. */
@@ -325,7 +344,7 @@ async function dedupeBefore(db: Db, importId: string, firstRow: number): Promise
       .from(contactImportRows)
       .where(and(eq(contactImportRows.importId, importId), gte(contactImportRows.row, from), lt(contactImportRows.row, Math.min(firstRow, from + REBUILD_ROWS)), isNotNull(contactImportRows.keys)))
       .orderBy(asc(contactImportRows.row));
-    for (const r of rows) for (const k of r.keys!) index.set(k, r.row);
+    for (const r of rows) for (const k of r.keys!) index.add(k, r.row);
   }
   while (dedupeOf.size >= DEDUPE_IMPORTS) dedupeOf.delete(dedupeOf.keys().next().value!);
   dedupeOf.set(importId, { upTo: firstRow, index });
@@ -340,7 +359,7 @@ function registerChunk(importId: string, firstRow: number, nextRow: number, rows
     dedupeOf.delete(importId);
     return;
   }
-  for (const r of rows) for (const k of r.keys ?? []) kept.index.set(k, r.row);
+  for (const r of rows) for (const k of r.keys ?? []) kept.index.add(k, r.row);
   kept.upTo = nextRow;
 }
 

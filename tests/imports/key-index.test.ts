@@ -2,24 +2,39 @@ import { describe, expect, it } from 'vitest';
 import { KeyIndex } from '../../src/imports/key-index';
 
 describe('KeyIndex (the in-file dedupe in memory)', () => {
-  it('answers as a Map that keeps the first row of each key, through growth and for any text', () => {
+  it('answers for each key the row that registered it, through growth and for any text', () => {
     const index = new KeyIndex();
     const ref = new Map<string, number>();
-    const keyOf = (i: number) => (i % 3 === 0 ? `email:user${i % 70_000}@例子.公司` : i % 3 === 1 ? `phone:+86138${String(i % 50_000).padStart(8, '0')}` : `externalId:${'x'.repeat(i % 40)}${i % 90_000}`);
-    for (let i = 0; i < 200_000; i++) {
-      const k = keyOf(i);
-      index.set(k, i);
-      if (!ref.has(k)) ref.set(k, i);
+    const keyOf = (i: number) => (i % 3 === 0 ? `email:user${i}@例子.公司` : i % 3 === 1 ? `phone:+86138${String(i).padStart(8, '0')}` : `externalId:${'x'.repeat(i % 40)}${i}`);
+    for (let i = 1; i <= 200_000; i++) {
+      index.add(keyOf(i), i);
+      ref.set(keyOf(i), i);
     }
     expect(index.size).toBe(ref.size);
-    for (const [k, row] of ref) expect(index.get(k)).toBe(row);
-    expect(index.get('email:nobody@例子.公司')).toBeUndefined();
-    expect(index.has('')).toBe(false);
-    index.set('', 7);
-    expect(index.get('')).toBe(7);
-    // Different keys whose 32-bit hashes are equal stay apart (FNV-1a: "costarring" / "liquid" collide).
-    index.set('costarring', 1);
-    index.set('liquid', 2);
-    expect([index.get('costarring'), index.get('liquid')]).toEqual([1, 2]);
+    let shared = 0;
+    for (const [k, row] of ref) {
+      const rows = index.candidates(k);
+      expect(rows).toContain(row);
+      if (rows.length > 1) shared++;
+    }
+    // 64-bit fingerprints: 200,000 keys share none.
+    expect(shared).toBe(0);
+    expect(index.candidates('email:nobody@例子.公司')).toEqual([]);
+    expect(index.candidates('')).toEqual([]);
+    index.add('', 7);
+    expect(index.candidates('')).toEqual([7]);
+    expect(() => index.add('email:a@b', 0)).toThrow(RangeError);
+  });
+
+  it('keeps every row of a fingerprint, in row order, for the caller to confirm', () => {
+    const index = new KeyIndex();
+    // The same key given twice stands for two keys sharing a fingerprint: both rows come back, lowest first.
+    index.add('email:same@x', 9);
+    index.add('email:same@x', 4);
+    expect(index.candidates('email:same@x')).toEqual([4, 9]);
+    // FNV-1a alone collides on "costarring" / "liquid"; the second hash keeps them apart.
+    index.add('costarring', 1);
+    index.add('liquid', 2);
+    expect([index.candidates('costarring'), index.candidates('liquid')]).toEqual([[1], [2]]);
   });
 });
