@@ -130,7 +130,7 @@ export async function eraseContact(
         await tx.update(salesHandoffFeedback).set({ reason: null, detail: {} }).where(inArray(salesHandoffFeedback.handoffId, handoffs.map((h) => h.id))),
       );
     }
-    // Imported rows: the file's record the contact came from is blanked in its chunk, its dedupe keys deleted, and the
+    // Imported rows: the file's record the contact came from is blanked in its chunk, its dedupe keys dropped, and the
     // row unlinked (its outcome stays, so the import's counts stay true).
     const imported = (await tx.execute(sql`
       with mine as (
@@ -144,11 +144,9 @@ export async function eraseContact(
           left join mine m on m.import_id = ch.import_id and (m.row - 1) / m.chunk_size = ch.seq and (m.row - 1) % m.chunk_size = e.ord - 1
         )
         where exists (select 1 from mine m where m.import_id = ch.import_id and (m.row - 1) / m.chunk_size = ch.seq)
-      ), keys as (
-        -- The in-file dedupe keys (email:…, phone:…, externalId:…) of those rows.
-        delete from contact_import_keys k using mine m where k.import_id = m.import_id and k.row = m.row
       )
-      update contact_import_rows r set contact_id = null from mine m where r.import_id = m.import_id and r.row = m.row
+      -- The row unlinked and its in-file dedupe keys (email:…, phone:…, externalId:…) dropped.
+      update contact_import_rows r set contact_id = null, keys = null from mine m where r.import_id = m.import_id and r.row = m.row
     `)) as unknown as { rowCount?: number | null; affectedRows?: number };
     rows.contact_import_rows = count(imported);
     const [audit] = await tx

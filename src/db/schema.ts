@@ -678,21 +678,14 @@ export const contactImportRows = pgTable(
     contactId: uuid('contact_id'),
     column: text('column'),
     reason: text('reason'),
+    /**
+     * The match keys (`email:…`, `phone:…`, `externalId:…`) this row is the first of the file to have: the in-file
+     * dedupe, stored with the row's plan. A worker keeps their fingerprints in memory (src/imports/key-index.ts),
+     * confirms a fingerprint's rows against these, and reads them all back to resume an import another process began.
+     */
+    keys: text('keys').array(),
   },
   (t) => [primaryKey({ columns: [t.importId, t.row] }), index('contact_import_rows_outcome_idx').on(t.importId, t.outcome, t.row)],
-);
-
-/** The first row of the file with each match key (`email:…`, `phone:…`, `externalId:…`): dedupe within the file. */
-export const contactImportKeys = pgTable(
-  'contact_import_keys',
-  {
-    importId: text('import_id')
-      .notNull()
-      .references(() => contactImports.id, { onDelete: 'cascade' }),
-    key: text('key').notNull(),
-    row: integer('row').notNull(),
-  },
-  (t) => [primaryKey({ columns: [t.importId, t.key] })],
 );
 
 // --- analytics: deals, the lifecycle funnel, touches and campaigns (src/analytics) ------------------------------

@@ -5,11 +5,11 @@
  * plans and counts and writes no contact. API, activity and tests call these; none of them holds the rules twice.
  */
 import { randomUUID } from 'node:crypto';
-import { and, asc, eq, gte, inArray, isNull, lt, lte, or, sql } from 'drizzle-orm';
+import { and, asc, eq, gte, inArray, isNotNull, isNull, lt, lte, or, sql } from 'drizzle-orm';
 import type { Db, DbOrTx } from '../db/client';
 import { anyOf, probeRows, withoutJit } from '../db/any';
 import { insertJsonRows } from '../db/bulk-insert';
-import { contactImportChunks, contactImportKeys, contactImportRows, contactImports, contacts } from '../db/schema';
+import { contactImportChunks, contactImportRows, contactImports, contacts } from '../db/schema';
 import { upsertContactAt, type ContactTarget, type UpsertDeps } from '../contacts/upsert';
 import { upsertContactsBatch, type BatchOutcome, type BatchWrite } from '../contacts/upsert-batch';
 import { ValidationError } from '../errors';
@@ -17,6 +17,7 @@ import { csvExportLine } from './csv';
 import { defaultMapping, ImportMapping, mappingIssues } from './mapping';
 import { readRecords, type EncodingChoice, type ImportEncoding, type ImportFormat, type RawRecord } from './records';
 import { cleanRow, rowKeys, type CleanRow, type MatchKey, type RejectedRow } from './rows';
+import { KeyIndex } from './key-index';
 
 export const RowOutcome = { Create: 'create', Update: 'update', Merge: 'merge', Reject: 'reject' } as const;
 export type RowOutcome = (typeof RowOutcome)[keyof typeof RowOutcome];
@@ -200,25 +201,41 @@ function resolveTarget(row: CleanRow, precedence: readonly MatchKey[], m: Matche
 
 const columnOfKey = (row: CleanRow, kind: MatchKey) => row.columnOf[kind] ?? null;
 
-/** Plans a chunk's rows (see the module comment); rows are numbered from `firstRow`. */
-async function planChunk(db: Db, imp: ImportRow, records: RawRecord[], firstRow: number, cleaned: (CleanRow | RejectedRow)[]): Promise<{ plan: Planned[]; matches: Matches }> {
+/**
+ * Plans a chunk's rows (see the module comment); rows are numbered from `firstRow`. `before` holds the fingerprints of
+ * the keys the file's earlier rows registered; this chunk's own registrations are returned in each row's `keys`, not
+ * added to it.
+ */
+async function planChunk(db: Db, imp: ImportRow, records: RawRecord[], firstRow: number, cleaned: (CleanRow | RejectedRow)[], before: KeyIndex): Promise<{ plan: Planned[]; matches: Matches }> {
   const opts = imp.options as unknown as StoredOptions;
   const clean = cleaned.filter((c): c is CleanRow => c.ok);
-  const allKeys = [...new Set(clean.flatMap((c) => rowKeys(c, opts.precedence).map((k) => k.key)))];
-  // Earlier rows of the file with the same keys, and the contacts the rows match: two independent reads, side by side.
-  const [keyRows, m] = await Promise.all([
-    allKeys.length
-      ? withoutJit(db, (tx) => tx.execute(sql`select ik.key, ik."row" from ${probeRows(contactImportKeys.key, allKeys, eq(contactImportKeys.importId, imp.id))} as ik`)).then((r) => (r as unknown as { rows: { key: string; row: number }[] }).rows)
+  // Earlier rows with a key's fingerprint, confirmed against the keys stored with them; and the contacts the rows
+  // match: two independent reads, side by side.
+  const candidates = new Map<string, number[]>();
+  const confirm = new Set<number>();
+  for (const c of clean) {
+    for (const { key } of rowKeys(c, opts.precedence)) {
+      if (candidates.has(key)) continue;
+      const rows = before.candidates(key);
+      candidates.set(key, rows);
+      for (const r of rows) confirm.add(r);
+    }
+  }
+  const [stored, m] = await Promise.all([
+    confirm.size
+      ? db.select({ row: contactImportRows.row, keys: contactImportRows.keys }).from(contactImportRows).where(and(eq(contactImportRows.importId, imp.id), anyOf(contactImportRows.row, [...confirm])))
       : Promise.resolve([]),
     matchContacts(db, [...new Set(clean.flatMap((c) => (c.externalId !== undefined ? [c.externalId] : [])))], [...new Set(clean.flatMap((c) => (c.email ? [c.email] : [])))], [...new Set(clean.flatMap((c) => (c.phone ? [c.phone] : [])))]),
   ]);
-  const earlier = new Map<string, number>(keyRows.map((k) => [k.key, k.row]));
+  const keysOf = new Map(stored.map((r) => [r.row, new Set(r.keys ?? [])]));
+  const mine = new Map<string, number>();
+  const earlierRow = (key: string) => candidates.get(key)?.find((r) => keysOf.get(r)?.has(key)) ?? mine.get(key);
   const plan = cleaned.map((c, i): Planned => {
     const row = firstRow + i;
     if (!c.ok) return { row, outcome: RowOutcome.Reject, column: c.column, reason: c.reason, keys: [] };
     const keys = rowKeys(c, opts.precedence);
-    const dup = keys.map((k) => ({ ...k, row: earlier.get(k.key) })).find((k) => k.row !== undefined && k.row < row);
-    const register = () => keys.filter((k) => !earlier.has(k.key)).map((k) => (earlier.set(k.key, row), k.key));
+    const dup = keys.map((k) => ({ ...k, row: earlierRow(k.key) })).find((k) => k.row !== undefined && k.row < row);
+    const register = () => keys.filter((k) => earlierRow(k.key) === undefined).map((k) => (mine.set(k.key, row), k.key));
     if (dup) {
       if (opts.duplicates === 'reject') return { row, outcome: RowOutcome.Reject, column: columnOfKey(c, dup.kind), reason: `duplicates row ${dup.row} (the same ${dup.kind})`, keys: [] };
       return { row, outcome: RowOutcome.Merge, column: null, reason: null, keys: register() };
@@ -298,6 +315,54 @@ function readChunkOnce(db: Db, imp: ImportRow, seq: number): Promise<ReadChunk> 
   return a?.seq === seq ? a.read.catch(() => readChunk(db, imp, seq)) : readChunk(db, imp, seq);
 }
 
+/**
+ * The in-file dedupe of each import this process is writing: the keys the rows before `upTo` registered, carried
+ * from one chunk to the next so a chunk's plan reads no keys from the database. Built again from the rows' stored keys
+ * when this process did not plan the chunk before (a resumed import, a chunk another worker wrote); moved on only by
+ * the attempt whose checkpoint moved, so it never holds a plan that was not committed.
+ */
+const dedupeOf = new Map<string, { upTo: number; index: KeyIndex }>();
+
+/** Imports whose dedupe a process keeps (each ~50 MiB at 1,000,000 rows); the least recently used goes first. */
+const DEDUPE_IMPORTS = 4;
+
+/** Rows read per statement when the dedupe is built from the stored keys. */
+const REBUILD_ROWS = 50_000;
+
+/** The keys registered by the rows before `firstRow`. */
+async function dedupeBefore(db: Db, importId: string, firstRow: number): Promise<KeyIndex> {
+  const kept = dedupeOf.get(importId);
+  dedupeOf.delete(importId);
+  if (kept?.upTo === firstRow) {
+    dedupeOf.set(importId, kept);
+    return kept.index;
+  }
+  const index = new KeyIndex();
+  for (let from = 1; from < firstRow; from += REBUILD_ROWS) {
+    const rows = await db
+      .select({ row: contactImportRows.row, keys: contactImportRows.keys })
+      .from(contactImportRows)
+      .where(and(eq(contactImportRows.importId, importId), gte(contactImportRows.row, from), lt(contactImportRows.row, Math.min(firstRow, from + REBUILD_ROWS)), isNotNull(contactImportRows.keys)))
+      .orderBy(asc(contactImportRows.row));
+    for (const r of rows) for (const k of r.keys!) index.add(k, r.row);
+  }
+  while (dedupeOf.size >= DEDUPE_IMPORTS) dedupeOf.delete(dedupeOf.keys().next().value!);
+  dedupeOf.set(importId, { upTo: firstRow, index });
+  return index;
+}
+
+/** Adds a committed chunk's keys to the dedupe this process keeps, if it is the one that chunk was planned against. */
+function registerChunk(importId: string, firstRow: number, nextRow: number, rows: readonly { row: number; keys: string[] | null }[], last: boolean): void {
+  const kept = dedupeOf.get(importId);
+  if (kept?.upTo !== firstRow) return;
+  if (last) {
+    dedupeOf.delete(importId);
+    return;
+  }
+  for (const r of rows) for (const k of r.keys ?? []) kept.index.add(k, r.row);
+  kept.upTo = nextRow;
+}
+
 export type ChunkResult = { done: boolean; rowsDone: number; totalRows: number; status: string };
 
 /**
@@ -355,14 +420,12 @@ export async function runImportChunk(
     // The contacts a fresh plan matched: what the first batch writes to, since nothing was written in between.
     let planMatches: Matches | undefined;
     if (planned.length === 0) {
-      const { plan, matches } = await planChunk(db, imp, records, firstRow, cleaned);
+      const { plan, matches } = await planChunk(db, imp, records, firstRow, cleaned, await dedupeBefore(db, importId, firstRow));
       planMatches = matches;
-      planned = plan.map((p) => ({ importId, row: p.row, outcome: p.outcome, contactId: null, column: p.column, reason: p.reason }));
+      planned = plan.map((p) => ({ importId, row: p.row, outcome: p.outcome, contactId: null, column: p.column, reason: p.reason, keys: p.keys.length ? p.keys : null }));
       storePlan = async (tx, contactOf) => {
         for (const p of planned) p.contactId = contactOf.get(p.row) ?? null;
-        await insertJsonRows(tx, contactImportRows, planned.map((p) => ({ importId, row: p.row, outcome: p.outcome, contactId: p.contactId ?? undefined, column: p.column, reason: p.reason })));
-        const keys = plan.flatMap((p) => p.keys.map((key) => ({ importId, key, row: p.row })));
-        if (keys.length) await insertJsonRows(tx, contactImportKeys, keys, { onConflictDoNothing: true });
+        await insertJsonRows(tx, contactImportRows, planned.map((p) => ({ importId, row: p.row, outcome: p.outcome, contactId: p.contactId ?? undefined, column: p.column, reason: p.reason, keys: p.keys ?? undefined })));
       };
     }
     const planStored = async () => {
@@ -442,6 +505,7 @@ export async function runImportChunk(
       where ${contactImports.id} = ${importId} and ${contactImports.chunksDone} = ${seq} and ${contactImports.status} = 'running' and ${contactImports.lease} = ${lease}
       returning ${contactImports.status} as status, ${contactImports.chunksDone} as chunks_done, ${contactImports.chunks} as chunks, ${contactImports.rowsDone} as rows_done, ${contactImports.totalRows} as total_rows`)) as unknown as { rows: { status: string; chunks_done: number; chunks: number; rows_done: number; total_rows: number }[] };
     const moved = res.rows[0];
+    if (moved) registerChunk(importId, firstRow, firstRow + imp.chunkSize, planned, last);
     const now = moved
       ? { status: moved.status, chunksDone: moved.chunks_done, chunks: moved.chunks, rowsDone: moved.rows_done, totalRows: moved.total_rows }
       : (await db.select().from(contactImports).where(eq(contactImports.id, importId)))[0]!;

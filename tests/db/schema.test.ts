@@ -21,7 +21,6 @@ const TABLES = [
   'contact_audit',
   'contact_funnel',
   'contact_import_chunks',
-  'contact_import_keys',
   'contact_import_rows',
   'contact_imports',
   'contacts',

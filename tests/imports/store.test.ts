@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eq, like, sql } from 'drizzle-orm';
-import { contactAudit, contactImports, contacts } from '../../src/db/schema';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { asc, eq, like, sql } from 'drizzle-orm';
+import { contactAudit, contactImportRows, contactImports, contacts } from '../../src/db/schema';
 import { csvLine } from '../../src/imports/csv';
 import { runImportChunk, storeImport, type ImportOptions } from '../../src/imports/store';
 import { createTestDatabase } from '../helpers/db';
@@ -49,6 +49,33 @@ describe('import chunks (plan, write, checkpoint)', () => {
     // Created once: one `create` audit row per contact, the retry's write changed nothing.
     const creates = await db.db.select({ n: sql<number>`count(*)::int` }).from(contactAudit).where(eq(contactAudit.action, 'create'));
     expect(creates[0]!.n).toBe(120);
+  });
+
+  it('the in-file dedupe is the same when each chunk is planned by a process of its own', async () => {
+    // Rows 61-150 repeat the emails of rows 1-60, within a chunk and across chunk boundaries; every 7th row has no CRM id.
+    let csv = csvLine(['crm_id', 'email']);
+    for (let i = 0; i < 150; i++) csv += csvLine([i % 7 === 0 ? '' : `D${i}`, `d${i % 60}@dedupe.test`]);
+    const options = { ...OPTIONS, dryRun: true, duplicates: 'reject' as const };
+    await storeImport(db.db, [Buffer.from(csv)], { id: 'imp-one', options, sha256: 'z', bytes: 1 }, LIMITS);
+    await storeImport(db.db, [Buffer.from(csv)], { id: 'imp-each', options, sha256: 'z', bytes: 1 }, LIMITS);
+    for (let guard = 0; guard < 10 && !(await runImportChunk({ db: db.db }, 'imp-one')).done; guard++);
+    // A fresh copy of the module per chunk: nothing of the chunk before is kept in memory, as in another worker.
+    for (let guard = 0; guard < 10; guard++) {
+      vi.resetModules();
+      const fresh = await import('../../src/imports/store');
+      if ((await fresh.runImportChunk({ db: db.db }, 'imp-each')).done) break;
+    }
+    const rowsOf = (id: string) =>
+      db.db.select({ row: contactImportRows.row, outcome: contactImportRows.outcome, column: contactImportRows.column, reason: contactImportRows.reason, keys: contactImportRows.keys }).from(contactImportRows).where(eq(contactImportRows.importId, id)).orderBy(asc(contactImportRows.row));
+    const one = await rowsOf('imp-one');
+    expect(one.length).toBe(150);
+    expect(one.filter((r) => r.outcome === 'reject').length).toBe(90);
+    expect(one[60]).toMatchObject({ outcome: 'reject', column: 'email', reason: 'duplicates row 1 (the same email)', keys: null });
+    expect(one[149]).toMatchObject({ outcome: 'reject', reason: 'duplicates row 30 (the same email)' });
+    expect(one[1]).toMatchObject({ outcome: 'create', keys: ['externalId:D1', 'email:d1@dedupe.test'] });
+    expect(await rowsOf('imp-each')).toEqual(one);
+    const counts = async (id: string) => (await db.db.select({ created: contactImports.created, merged: contactImports.merged, rejected: contactImports.rejected }).from(contactImports).where(eq(contactImports.id, id)))[0];
+    expect(await counts('imp-each')).toEqual(await counts('imp-one'));
   });
 
   it('a repeated chunk after its checkpoint moved does nothing more', async () => {
