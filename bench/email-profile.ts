@@ -10,9 +10,8 @@
  * printed too (awaited database calls per send, from the activity's point of view). A diagnostic, not a benchmark:
  * `npm run bench -- --only email` is the measure of record.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { sql } from 'drizzle-orm';
 import inspector from 'node:inspector';
 import nodemailer from 'nodemailer';
 import { createTestDatabase } from '../tests/helpers/db';
@@ -22,7 +21,7 @@ import { loadConfig } from '../src/config';
 import { activityDeps } from '../src/wiring/activities';
 import { createMailer, createRenderer } from '../src/wiring/channels';
 import { SAMPLE_TEXT } from './bare/activities';
-import { mapLimit, startMailSink } from './lib/stack';
+import { backendCpuSeconds, mapLimit, startMailSink } from './lib/stack';
 import { installStatementTimer } from './lib/statement-timer';
 
 const args = process.argv.slice(2);
@@ -105,20 +104,7 @@ try {
     activities.sendEmail({ idempotencyKey: key, contactId: rows[i]!.id, journeyId: 'bench', workflowId: `bench-${i}`, stepId: 'welcome', template: 'welcome', category: 'marketing' });
   await send(count, 'warm');
 
-  // Postgres CPU: the backends serving this database (the pools keep their connections), from /proc.
-  const backendCpuMs = async () => {
-    const pids = ((await database.db.execute(sql`select pid from pg_stat_activity where datname = current_database()`)) as unknown as { rows: { pid: number }[] }).rows.map((r) => r.pid);
-    let ticks = 0;
-    for (const pid of pids) {
-      try {
-        const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-        ticks += Number(f[11]) + Number(f[12]);
-      } catch {
-        // gone
-      }
-    }
-    return ticks * 10;
-  };
+  const backendCpuMs = async () => (await backendCpuSeconds(database.db)) * 1000;
   const pg0 = database.url ? await backendCpuMs() : 0;
   phase.render = 0;
   phase.smtp = 0;

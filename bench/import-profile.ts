@@ -7,7 +7,7 @@
  */
 import os from 'node:os';
 import path from 'node:path';
-import { createReadStream, readFileSync, rmSync } from 'node:fs';
+import { createReadStream, rmSync } from 'node:fs';
 import { sql } from 'drizzle-orm';
 import { createTestDatabase } from '../tests/helpers/db';
 import { storeImport } from '../src/imports/store';
@@ -17,6 +17,7 @@ import { SCORING_MODEL_FILE } from '../src/paths';
 import { ingestDeps } from '../src/wiring/ingest';
 import { writeImportFile } from './scenarios/import';
 import { installStatementTimer } from './lib/statement-timer';
+import { backendCpuSeconds } from './lib/stack';
 import type { Client } from '@temporalio/client';
 
 const args = process.argv.slice(2);
@@ -48,20 +49,7 @@ try {
   const stored = performance.now() - t0;
   bySql.clear();
   process.stdout.write(`stored ${imp.totalRows} rows in ${imp.chunks} chunks: ${(stored / 1000).toFixed(1)} s\n`);
-  // Postgres CPU: the backends serving this database (the pool keeps its connections), from /proc.
-  const backendCpu = async () => {
-    const pids = (((await db.db.execute(sql`select pid from pg_stat_activity where datname = current_database()`)) as unknown as { rows: { pid: number }[] }).rows).map((r) => r.pid);
-    let ticks = 0;
-    for (const pid of pids) {
-      try {
-        const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-        ticks += Number(f[11]) + Number(f[12]);
-      } catch {
-        // gone
-      }
-    }
-    return ticks / 100;
-  };
+  const backendCpu = () => backendCpuSeconds(db.db);
   const pg0 = await backendCpu();
   const cpu0 = process.cpuUsage();
   const t1 = performance.now();

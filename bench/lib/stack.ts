@@ -10,7 +10,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { SMTPServer } from 'smtp-server';
-import type { DatabaseHandle } from '../../src/db/client';
+import { sql } from 'drizzle-orm';
+import type { DatabaseHandle, Db } from '../../src/db/client';
 import { createTestDatabase } from '../../tests/helpers/db';
 import { resolveTemporalBinary } from '../../src/temporal/cli-binary';
 import { startDevServer, type DevServer } from '../../src/temporal/dev-server';
@@ -240,6 +241,12 @@ export function procCpuSeconds(pid: number): number | null {
   } catch {
     return null;
   }
+}
+
+/** CPU seconds the Postgres backends serving this database have used so far (a pool keeps its connections). */
+export async function backendCpuSeconds(db: Db): Promise<number> {
+  const { rows } = (await db.execute(sql`select pid from pg_stat_activity where datname = current_database()`)) as unknown as { rows: { pid: number }[] };
+  return rows.reduce((sum, r) => sum + (procCpuSeconds(r.pid) ?? 0), 0);
 }
 
 /** Busy and total CPU seconds of the whole machine (all cores), from /proc/stat. */

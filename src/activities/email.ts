@@ -61,6 +61,15 @@ function sendStatements(db: Db, urgent: Db, salts: readonly string[]) {
   // Each input row finds its contact and message through their unique indexes: a LATERAL subquery with a LIMIT is a
   // per-row index probe, whatever the planner guesses of the batch's size (100 rows for any set-returning function)
   // or of a table never analyzed yet, where a join could pick a sequential scan of the whole table for one send.
+  // Taking a send's row (messages as m): a new one, or one no send is known to have left (reserved, or sending when
+  // an attempt died not knowing the server's answer — then the retry resends with the same Message-ID).
+  const takeRow = sql`on conflict (idempotency_key) do update set
+      status = 'sending',
+      attempts = m.attempts + 1,
+      error = case when m.status = 'sending' then 'previous attempt outcome unknown; resent with the same Message-ID' else m.error end,
+      updated_at = now()
+    where m.status in ('reserved', 'sending')
+    returning m.idempotency_key as key, m.id`;
   const claimSql = preparedSql<Record<string, unknown>>(db, 'itinera_send_email_claim', sql`
     with r as (
       select * from jsonb_to_recordset(${sql.placeholder('batch')}::jsonb) as r(key text, "contactId" uuid, "journeyId" text, "workflowId" text, "stepId" text, template text)
@@ -71,13 +80,7 @@ function sendStatements(db: Db, urgent: Db, salts: readonly string[]) {
         select email from ${contacts} where id = r."contactId" and merged_into is null and email is not null limit 1
       ) c
       order by r.key
-      on conflict (idempotency_key) do update set
-        status = 'sending',
-        attempts = m.attempts + 1,
-        error = case when m.status = 'sending' then 'previous attempt outcome unknown; resent with the same Message-ID' else m.error end,
-        updated_at = now()
-      where m.status in ('reserved', 'sending')
-      returning m.idempotency_key as key, m.id
+      ${takeRow}
     )
     select r.key as claim_key, cl.id as claimed_id, p.status as prior_status, p.provider_message_id as prior_provider_message_id, p.error as prior_error,
       ${contactColumnsSql},
@@ -93,13 +96,7 @@ function sendStatements(db: Db, urgent: Db, salts: readonly string[]) {
     insert into ${messages} as m (idempotency_key, channel, contact_id, journey_id, workflow_id, step_id, recipient, template, status, attempts)
     select r.key, 'email', r."contactId", r."journeyId", r."workflowId", r."stepId", r.recipient, r.template, 'sending', 1
     from jsonb_to_recordset(${sql.placeholder('batch')}::jsonb) as r(key text, "contactId" uuid, "journeyId" text, "workflowId" text, "stepId" text, recipient text, template text)
-    on conflict (idempotency_key) do update set
-      status = 'sending',
-      attempts = m.attempts + 1,
-      error = case when m.status = 'sending' then 'previous attempt outcome unknown; resent with the same Message-ID' else m.error end,
-      updated_at = now()
-    where m.status in ('reserved', 'sending')
-    returning m.idempotency_key as key, m.id`);
+    ${takeRow}`);
   // The rows are found by key through the unique index (= any of the keys), then joined to their values.
   const markSentSql = preparedSql(urgent, 'itinera_send_email_sent', sql`
     update ${messages} as m set status = 'sent', provider_message_id = r."providerMessageId", subject = r.subject, html = r.html, sent_at = now(), updated_at = now()
