@@ -37,9 +37,12 @@ export type JourneyLive = {
   steps: LiveStep[];
 };
 
-export async function journeyLive(db: DbOrTx, scope: StatsScope): Promise<JourneyLive | undefined> {
-  const [j] = await db.select({ latest: journeys.latestVersion }).from(journeys).where(eq(journeys.id, scope.journeyId));
+/** `version: 'latest'` counts the latest published version (undefined when none is); no version, every version. */
+export async function journeyLive(db: DbOrTx, asked: Omit<StatsScope, 'version'> & { version?: number | 'latest' | undefined }): Promise<JourneyLive | undefined> {
+  const [j] = await db.select({ latest: journeys.latestVersion }).from(journeys).where(eq(journeys.id, asked.journeyId));
   if (!j) return undefined;
+  if (asked.version === 'latest' && j.latest === null) return undefined;
+  const scope: StatsScope = { journeyId: asked.journeyId, version: asked.version === 'latest' ? j.latest! : asked.version };
   const plans = new Map(
     (await db.select({ version: journeyVersions.version, plan: journeyVersions.plan }).from(journeyVersions).where(eq(journeyVersions.journeyId, scope.journeyId))).map(
       (r) => [r.version, r.plan as unknown as JourneyPlan],

@@ -701,9 +701,7 @@ export function journeyRoutes(deps: JourneyRouteDeps) {
         404: { description: 'No such journey or version' },
       },
       handler: async ({ params, query, res }) => {
-        const version = query.version === 'latest' ? ((await findJourney(params.id)).latestVersion ?? undefined) : query.version;
-        if (query.version === 'latest' && version === undefined) throw new NotFoundError('Journey version', `${params.id}@latest`);
-        const live = await journeyLive(db, { journeyId: params.id, version });
+        const live = await journeyLive(db, { journeyId: params.id, version: query.version });
         if (!live) {
           await findJourney(params.id);
           throw new NotFoundError('Journey version', `${params.id}@${query.version}`);
