@@ -18,6 +18,7 @@ import { run } from '../chaos/harness/proc';
 import { pollingWatch } from '../chaos/harness/stack';
 import { superviseWorker, type WorkerSupervisor } from '../chaos/harness/worker-process';
 import { startSmtpSink, type SmtpSink } from '../helpers/smtp';
+import { scaled } from '../helpers/timing';
 import { until } from '../helpers/until';
 import { freeClusterPort } from './ports';
 
@@ -62,6 +63,15 @@ function environment(name: string, addresses: Record<string, string>): Record<st
   return env;
 }
 
+/** The last part of a file (a server log), or why it could not be read. */
+function readTail(file: string, chars = 3000): string {
+  try {
+    return readFileSync(file, 'utf8').slice(-chars);
+  } catch (err) {
+    return `(cannot read ${file}: ${(err as Error).message})`;
+  }
+}
+
 /** host:container of a service's bind mount onto `target`. */
 function mountSource(name: string, target: string): string {
   const v = (services[name]!.volumes ?? []).map((s) => s.split(':')).find(([, t]) => t === target);
@@ -104,10 +114,44 @@ describe('temporal-compose.yml, started as local processes from its own values',
   let addresses: Record<string, string> = {};
   const baseEnv = { PATH: process.env.PATH, HOME: process.env.HOME ?? tmpdir() };
   const log: string[] = [];
+  /**
+   * One start-up step with its own deadline: a step that hangs fails as itself (named, with what every process printed
+   * so far) instead of as the hook's timeout with nothing to go on. Each step's time goes to the log.
+   */
+  const step = async <T>(name: string, ms: number, fn: () => Promise<T>): Promise<T> => {
+    const started = Date.now();
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`compose start-up: "${name}" did not finish within ${scaled(ms)} ms`)), scaled(ms));
+    });
+    try {
+      return await Promise.race([fn(), deadline]);
+    } finally {
+      clearTimeout(timer);
+      log.push(`[compose] ${name}: ${Date.now() - started} ms`);
+    }
+  };
+  const diagnostics = () =>
+    [
+      ...log.slice(-40),
+      ...workers.map((w, i) => `[worker ${i + 1}] starts=${w.stats.starts} exits=${JSON.stringify(w.stats.exits.map((e) => ({ code: e.code, signal: e.signal, stderr: e.stderrTail.slice(-800) })))}`),
+      `[temporal-server log tail] ${readTail(path.join(dataDir, 'server.log'))}`,
+    ].join('\n');
 
   beforeAll(async () => {
+    try {
+      await startUp();
+      console.log(log.filter((l) => l.startsWith('[compose]')).join('; '));
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\n--- what the processes printed ---\n${diagnostics()}`, { cause: err });
+    }
+    // Longer than the steps' own deadlines together, so a hang fails as its step.
+  }, scaled(1_200_000));
+
+  async function startUp() {
     // postgresql: the image's superuser from POSTGRES_USER/POSTGRES_PASSWORD, then its initdb scripts.
-    pgCluster = await startPgCluster();
+    const pgc = await step('postgresql', 60_000, () => startPgCluster());
+    pgCluster = pgc;
     const pgEnv = environment('postgresql', {});
     const admin = new pg.Client({ connectionString: pgCluster.url });
     await admin.connect();
@@ -121,7 +165,7 @@ describe('temporal-compose.yml, started as local processes from its own values',
     const asUser = `postgres://${pgEnv.POSTGRES_USER}:${pgEnv.POSTGRES_PASSWORD}@127.0.0.1:${pgCluster.port}/${pgEnv.POSTGRES_USER}`;
     const initDir = mountSource('postgresql', '/docker-entrypoint-initdb.d');
     for (const f of readdirSync(initDir).filter((f) => f.endsWith('.sql')).sort()) {
-      log.push(await run('psql', ['-v', 'ON_ERROR_STOP=1', '-q', '-d', asUser, '-f', path.join(initDir, f)]));
+      log.push(await run('psql', ['-v', 'ON_ERROR_STOP=1', '-q', '-d', asUser, '-f', path.join(initDir, f)], { timeoutMs: scaled(30_000) }));
     }
     smtp = await startSmtpSink();
     const temporalPort = await freeClusterPort();
@@ -135,14 +179,18 @@ describe('temporal-compose.yml, started as local processes from its own values',
 
     // temporal-schema: its script with the locally built temporal-sql-tool (the same version as the image's).
     const schemaEnv = { ...environment('temporal-schema', addresses), POSTGRES_SEEDS: '127.0.0.1', DB_PORT: String(pgCluster.port) };
-    log.push(await run('sh', [jobScript('temporal-schema')], { env: { ...baseEnv, PATH: `${path.dirname(binaries.sqlTool)}:${baseEnv.PATH}`, ...schemaEnv } }));
+    log.push(
+      await step('temporal-schema', 130_000, () =>
+        run('sh', [jobScript('temporal-schema')], { env: { ...baseEnv, PATH: `${path.dirname(binaries.sqlTool)}:${baseEnv.PATH}`, ...schemaEnv }, timeoutMs: scaled(120_000) }),
+      ),
+    );
 
     // temporal: the server with the image's settings — databases, shards, dynamic config file — and nothing registered.
     const t = environment('temporal', addresses);
     expect(services.temporal!.image).toBe(`temporalio/server:${binaries.version}`);
-    cluster = await ensureCluster({
+    cluster = await step('temporal', 180_000, () => ensureCluster({
       binaries,
-      databaseUrl: `postgres://${t.POSTGRES_USER}:${t.POSTGRES_PWD}@127.0.0.1:${pgCluster.port}/postgres`,
+      databaseUrl: `postgres://${t.POSTGRES_USER}:${t.POSTGRES_PWD}@127.0.0.1:${pgc.port}/postgres`,
       historyDatabase: t.DBNAME!,
       visibilityDatabase: t.VISIBILITY_DBNAME!,
       numHistoryShards: Number(t.NUM_HISTORY_SHARDS),
@@ -152,17 +200,18 @@ describe('temporal-compose.yml, started as local processes from its own values',
       registerNamespace: false,
       logLevel: t.LOG_LEVEL as 'warn',
       log: (l) => log.push(l),
-    });
+    }));
 
     // temporal-namespace: its script with the local temporal CLI (1.5.1, the image's `cli-1.5.0` line).
-    log.push(await run('sh', [jobScript('temporal-namespace')], { env: { ...baseEnv, PATH: `${path.dirname(cli.path)}:${baseEnv.PATH}`, ...environment('temporal-namespace', addresses) } }));
+    const namespaceEnv = { ...baseEnv, PATH: `${path.dirname(cli.path)}:${baseEnv.PATH}`, ...environment('temporal-namespace', addresses) };
+    log.push(await step('temporal-namespace', 250_000, () => run('sh', [jobScript('temporal-namespace')], { env: namespaceEnv, timeoutMs: scaled(240_000) })));
 
     // itinera-init, then the API and two workers (`--scale itinera-worker=2`), each with the shared environment.
     itinera = environment('itinera-api', addresses);
     expect(environment('itinera-worker', addresses)).toEqual(itinera);
     expect(environment('itinera-init', addresses)).toEqual(itinera);
     const [cmd, ...args] = services['itinera-init']!.command!.map(interpolate);
-    log.push(await run(cmd!, args, { cwd: ROOT, env: { ...baseEnv, ...itinera } }));
+    log.push(await step('itinera-init', 190_000, () => run(cmd!, args, { cwd: ROOT, env: { ...baseEnv, ...itinera }, timeoutMs: scaled(180_000) })));
 
     connection = await Connection.connect({ address: addresses['temporal:7233']! });
     const client = new Client({ connection, namespace: itinera.TEMPORAL_NAMESPACE });
@@ -170,9 +219,9 @@ describe('temporal-compose.yml, started as local processes from its own values',
     expect(services['itinera-worker']!.command!.join(' ')).toBe('npm run worker');
     workers = [1, 2].map(() => superviseWorker(itinera, { entry: 'src/worker-main.ts', readyWhen: pollingWatch(client, itinera.TEMPORAL_TASK_QUEUE!), baseEnv }));
     expect(services['itinera-api']!.command!.join(' ')).toBe('npm run api');
-    api = await startApiProcess(itinera, { baseEnv });
-    await Promise.all(workers.map((w) => w.ready()));
-  }, 600_000);
+    api = await step('itinera-api', 150_000, () => startApiProcess(itinera, { baseEnv }));
+    await step('two workers polling the task queue', 180_000, () => Promise.all(workers.map((w) => w.ready())));
+  }
 
   afterAll(async () => {
     await Promise.all(workers.map((w) => w.stop()));

@@ -284,7 +284,10 @@ describe('temporal-compose.yml: Temporal setup', () => {
     const scriptsDir = (job.volumes ?? []).map((v) => (typeof v === 'string' ? v.split(':') : [v.source ?? '', v.target])).find(([, t]) => t === '/scripts')?.[0];
     expect(scriptsDir, 'temporal-namespace mounts its scripts at /scripts').toBeDefined();
     const script = read(path.join(scriptsDir!, path.basename(commandText(job).trim().split(/\s+/).at(-1)!)));
-    expect(script).toContain('temporal operator search-attribute create');
+    expect(script).toContain('cli operator search-attribute create');
+    // Every CLI call goes through `cli`, which bounds it (the CLI's own default is no deadline).
+    expect(script).toMatch(/^cli\(\) \{ temporal "\$@" .*--command-timeout /m);
+    expect(script.split('\n').filter((l) => /^\s*(until |if ! )?temporal /.test(l))).toEqual([]);
     const registered = Object.fromEntries(
       [...script.matchAll(/--name\s+(\w+)\s+--type\s+(\w+)/g)].map((m) => [m[1], m[2]]),
     );

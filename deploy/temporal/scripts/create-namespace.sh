@@ -6,20 +6,29 @@ set -eu
 : "${TEMPORAL_ADDRESS:?TEMPORAL_ADDRESS is required}"
 ns="${TEMPORAL_NAMESPACE:-default}"
 
+# Every call is bounded (--command-timeout; the CLI's default is no deadline at all), so a call that hangs on a server
+# still starting is given up and retried like a refused one instead of holding the job.
+cli() { temporal "$@" --address "$TEMPORAL_ADDRESS" --command-timeout "${TEMPORAL_CLI_TIMEOUT:-15s}"; }
+
 attempt=1
-until temporal operator cluster health --address "$TEMPORAL_ADDRESS" >/dev/null 2>&1; do
+until cli operator cluster health >/dev/null 2>&1; do
   [ "$attempt" -ge 90 ] && { echo "Temporal at $TEMPORAL_ADDRESS is not healthy" >&2; exit 1; }
   attempt=$((attempt + 1))
   sleep 2
 done
 
-if ! temporal operator namespace describe --namespace "$ns" --address "$TEMPORAL_ADDRESS" >/dev/null 2>&1; then
-  temporal operator namespace create --namespace "$ns" --retention "${TEMPORAL_RETENTION:-72h}" --address "$TEMPORAL_ADDRESS"
-fi
+# Describe, else create; a create that timed out may still have made it, so the next round describes again.
+attempt=1
+until cli operator namespace describe --namespace "$ns" >/dev/null 2>&1; do
+  cli operator namespace create --namespace "$ns" --retention "${TEMPORAL_RETENTION:-72h}" && break
+  [ "$attempt" -ge 30 ] && { echo "could not create the namespace $ns" >&2; exit 1; }
+  attempt=$((attempt + 1))
+  sleep 2
+done
 
 # A new namespace reaches every service within the registry's refresh interval (10 s): retry until it is accepted.
 attempt=1
-until temporal operator search-attribute create --namespace "$ns" --address "$TEMPORAL_ADDRESS" \
+until cli operator search-attribute create --namespace "$ns" \
     --name JourneyId --type Keyword \
     --name JourneyVersion --type Int \
     --name ContactId --type Keyword \
@@ -28,4 +37,4 @@ until temporal operator search-attribute create --namespace "$ns" --address "$TE
   attempt=$((attempt + 1))
   sleep 2
 done
-temporal operator search-attribute list --namespace "$ns" --address "$TEMPORAL_ADDRESS"
+cli operator search-attribute list --namespace "$ns"
