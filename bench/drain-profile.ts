@@ -1,7 +1,8 @@
 /**
  * Profile of the analytics drain (src/analytics/drain.ts) and the credit drain after it, on the analytics bench's
- * generated history: its ingest mix stored straight into the events table (20 events per transaction, as ingest's group
- * commit does), then drained, every statement timed by shape. `EXPLAIN=1` prints the plan of the drain's scan,
+ * generated history: its ingest mix (MIX=worst, the default, or MIX=dataset: bench/scenarios/analytics.ts
+ * `benchEvent`) stored straight into the events table (20 events per transaction, as ingest's group commit does), then
+ * drained, every statement timed by shape. `EXPLAIN=1` prints the plan of the drain's scan,
  * `EXPLAIN_CREDITS=1` that of a credit recompute of 500 marked contacts (it runs it: the timed credit drain after it
  * then finds those contacts unchanged).
  *   DATABASE_URL=… npx tsx bench/drain-profile.ts [events=2000] [contacts=20000]
@@ -14,11 +15,12 @@ import { rowsOf } from '../src/analytics/rows';
 import { ANALYTICS_EVENTS } from '../src/db/schema';
 import { createTestDatabase } from '../tests/helpers/db';
 import { installStatementTimer } from './lib/statement-timer';
-import { generate } from './scenarios/analytics';
+import { benchEvent, generate, MIXES, type Mix } from './scenarios/analytics';
 
 const events = Number(process.argv[2] ?? 2000);
 const contacts = Number(process.argv[3] ?? 20000);
-const T0 = Date.parse('2026-07-20T00:00:00Z');
+const MIX = (process.env.MIX ?? 'worst') as Mix;
+if (!MIXES.includes(MIX)) throw new Error(`MIX is "${MIX}": expected one of ${MIXES.join(', ')}`);
 const timer = installStatementTimer({ shapeLength: 110, counting: false });
 const db = await createTestDatabase({ prefix: 'itinera_prof' });
 try {
@@ -31,18 +33,8 @@ try {
   await x('analyze');
   const ids = rowsOf(await x(`select id from contacts where external_id like 'an-%' limit ${events}`)).map((r) => String(r.id));
   const mix = (i: number) => {
-    const contactId = ids[i % ids.length]!;
-    const occurredAt = new Date(T0 + i * 1000).toISOString();
-    switch (i % 4) {
-      case 0:
-        return { id: `e-${i}`, type: 'page.viewed', contact_id: contactId, occurred_at: occurredAt, properties: { utm_campaign: `c${i % 20}`, utm_source: 'google', utm_medium: 'cpc' } };
-      case 1:
-        return { id: `e-${i}`, type: 'contact.updated', contact_id: contactId, occurred_at: occurredAt, properties: { changes: { lifecycle_stage: { from: 'lead', to: 'mql' } } } };
-      case 2:
-        return { id: `e-${i}`, type: 'deal.created', contact_id: contactId, occurred_at: occurredAt, properties: { deal_id: `deal-${i}`, amount: 100, currency: 'USD', stage: 'discovery' } };
-      default:
-        return { id: `e-${i}`, type: 'deal.won', contact_id: contactId, occurred_at: occurredAt, properties: { deal_id: `deal-${i - 1}` } };
-    }
+    const e = benchEvent(MIX, i, ids[i % ids.length]!, 'e');
+    return { id: e.id, type: e.type, contact_id: e.contactId, occurred_at: e.occurredAt.toISOString(), properties: e.properties };
   };
   // Stored as ingest's group commit does: 20 events per transaction.
   for (let i = 0; i < events; i += 20) {

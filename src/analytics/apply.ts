@@ -237,8 +237,10 @@ export async function applyEvents(tx: DbOrTx, all: readonly AnalyticsEvent[], op
 async function readFunnel(tx: DbOrTx, ids: readonly string[]): Promise<Map<string, StoredFunnel>> {
   const cols = ['moved_at', ...TIME_COLS.map((c) => `${c}_at`)];
   const rows = rowsOf(
-    await tx.execute(sql`select contact_id, current_stage, ${sql.raw(cols.map(usOf).join(', '))} from contact_funnel
-      where contact_id = any(${`{${[...ids].sort().join(',')}}`}::uuid[])`),
+    // Through the primary key, one probe per contact: `contact_id = any(…)` over a few thousand ids is planned as a
+    // (parallel) scan of the whole table, which grows with every contact ever funnelled.
+    await tx.execute(sql`select contact_id, current_stage, ${sql.raw(cols.map(usOf).join(', '))}
+      from unnest(${`{${[...ids].sort().join(',')}}`}::uuid[]) as k(id) join contact_funnel on contact_id = k.id`),
   );
   return new Map(
     rows.map((r) => [
