@@ -108,7 +108,7 @@ const usOrNull = (v: unknown): number | null => (v === null || v === undefined ?
 const min = (a: number | null, b: number | null): number | null => (a === null ? b : b === null ? a : Math.min(a, b));
 const msToUs = (iso: string | null): number | null => (iso === null ? null : Date.parse(iso) * 1000);
 
-type StoredFunnel = { stage: string | null; movedUs: number | null; times: Record<'entered' | FunnelStage, number | null> };
+type StoredFunnel = { stage: string | null; movedUs: number | null; firstTouchUs: number | null; salesTouchUs: number | null; times: Record<'entered' | FunnelStage, number | null> };
 const TIME_COLS = ['entered', ...FUNNEL_STAGES] as const;
 
 /**
@@ -221,7 +221,8 @@ export async function applyEvents(tx: DbOrTx, all: readonly AnalyticsEvent[], op
       if (latest >= Date.parse(t.occurred_at) * 1000) mark(t.contact_id, Date.parse(t.occurred_at) * 1000);
     }
   }
-  if (funnel.size) ctes.push(funnelSql([...funnel.values()]));
+  const funnelWrites = [...funnel.values()].filter((w) => changesRow(w, stored.get(w.contact_id)));
+  if (funnelWrites.length) ctes.push(funnelSql(funnelWrites));
   if (touches.length) {
     ctes.push(sql`touch as (
       insert into analytics_touches (event_id, contact_id, occurred_at, utm_source, utm_medium, utm_campaign)
@@ -235,7 +236,7 @@ export async function applyEvents(tx: DbOrTx, all: readonly AnalyticsEvent[], op
 
 /** The stored funnel rows of these contacts, times in microseconds (the drain is their one writer: no lock needed). */
 async function readFunnel(tx: DbOrTx, ids: readonly string[]): Promise<Map<string, StoredFunnel>> {
-  const cols = ['moved_at', ...TIME_COLS.map((c) => `${c}_at`)];
+  const cols = ['moved_at', 'first_touch_at', 'sales_touch_at', ...TIME_COLS.map((c) => `${c}_at`)];
   const rows = rowsOf(
     // Through the primary key, one probe per contact: `contact_id = any(…)` over a few thousand ids is planned as a
     // (parallel) scan of the whole table, which grows with every contact ever funnelled.
@@ -248,6 +249,8 @@ async function readFunnel(tx: DbOrTx, ids: readonly string[]): Promise<Map<strin
       {
         stage: r.current_stage === null ? null : String(r.current_stage),
         movedUs: usOrNull(r.moved_at_us),
+        firstTouchUs: usOrNull(r.first_touch_at_us),
+        salesTouchUs: usOrNull(r.sales_touch_at_us),
         times: Object.fromEntries(TIME_COLS.map((c) => [c, usOrNull(r[`${c}_at_us`])])) as Record<'entered' | FunnelStage, number | null>,
       },
     ]),
@@ -263,6 +266,22 @@ async function lastWonClose(tx: DbOrTx, ids: readonly string[]): Promise<Map<str
       cross join lateral (select max(closed_at) as closed_at from deals where contact_id = c.id and status = 'won') w`),
   );
   return new Map(rows.filter((r) => r.us !== null).map((r) => [String(r.contact_id), Number(r.us)]));
+}
+
+/**
+ * Whether the upsert of `w` changes the stored row (the same test as funnelSql's `where`, made here so that a batch of
+ * mostly later touches and stages already reached sends none of those rows): a new row, an earlier time, a stage move,
+ * an earlier first touch.
+ */
+function changesRow(w: FunnelWrite, old: StoredFunnel | undefined): boolean {
+  if (!old) return true;
+  const earlierThan = (iso: string | null, storedUs: number | null) => iso !== null && (storedUs === null || msToUs(iso)! < storedUs);
+  return (
+    w.current_stage !== null ||
+    TIME_COLS.some((c) => earlierThan(w[`${c}_at`], old.times[c])) ||
+    earlierThan(w.sales_touch_at, old.salesTouchUs) ||
+    earlierThan(w.first_touch_at, old.firstTouchUs)
+  );
 }
 
 /** Sets the row's current stage when its stage writes (in order) move it from the stored one: what applying them one by one gives. */

@@ -35,13 +35,21 @@ const r3 = (x: number | null) => (x === null ? null : Math.round(x * 1000) / 100
 
 export async function responseReport(db: DbOrTx, q: ResponseQuery): Promise<ResponseReport> {
   const res = await db.execute(sql`
-    with m as (
+    -- Each MQL's first hand-off at or after it, from the hand-offs (a join the planner can hash), not a subquery per
+    -- MQL: the planner inlines m into d and ran such a subquery once per reference to handoff_at (8 per row).
+    with h as (
+      select h.contact_id, min(h.created_at) as handoff_at
+      from sales_handoffs h join contact_funnel f on f.contact_id = h.contact_id and h.created_at >= f.mql_at
+      where f.mql_at >= ${ts(q.from)} and f.mql_at < ${ts(q.to)}
+      group by h.contact_id
+    ), m as (
       select ${GROUP_EXPR[q.groupBy]} as grp, f.mql_at,
         case when f.sales_touch_at >= f.mql_at then f.sales_touch_at end as touch_at,
         (f.sales_touch_at < f.mql_at) as touched_before,
-        (select min(h.created_at) from sales_handoffs h where h.contact_id = f.contact_id and h.created_at >= f.mql_at) as handoff_at
+        h.handoff_at
       from contact_funnel f
       join contacts c on c.id = f.contact_id
+      left join h on h.contact_id = f.contact_id
       where f.mql_at >= ${ts(q.from)} and f.mql_at < ${ts(q.to)} and c.merged_into is null${segmentWhere(q)}
     ), d as (
       select grp, mql_at, touch_at, touched_before, handoff_at,

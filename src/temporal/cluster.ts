@@ -247,10 +247,11 @@ export async function ensureNamespace(address: string, opts: { namespace: string
   const { IndexedValueType } = proto.temporal.api.enums.v1;
   const connection = await Connection.connect({ address });
   const deadline = Date.now() + (opts.timeoutMs ?? 120_000);
+  // Every call bounded: the SDK sets no deadline of its own, so one unanswered call would hold the setup for ever.
   const retry = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
     for (;;) {
       try {
-        return await fn();
+        return await connection.withDeadline(Date.now() + 15_000, fn);
       } catch (err) {
         if (Date.now() > deadline) throw new Error(`temporal-cluster: ${what} did not succeed: ${(err as Error).message}`, { cause: err });
         await new Promise((r) => setTimeout(r, 500));
@@ -258,18 +259,22 @@ export async function ensureNamespace(address: string, opts: { namespace: string
     }
   };
   try {
-    let namespaceCreated = false;
-    try {
-      await connection.workflowService.describeNamespace({ namespace: opts.namespace });
-    } catch (err) {
-      if ((err as { code?: number }).code !== 5) throw err; // gRPC NOT_FOUND
+    // Described, else registered (ALREADY_EXISTS: another setup won the race); retried like the calls below.
+    const namespaceCreated = await retry('registering the namespace', async () => {
+      try {
+        await connection.workflowService.describeNamespace({ namespace: opts.namespace });
+        return false;
+      } catch (err) {
+        if ((err as { code?: number }).code !== 5) throw err; // gRPC NOT_FOUND
+      }
       try {
         await connection.workflowService.registerNamespace({ namespace: opts.namespace, workflowExecutionRetentionPeriod: msToTs(opts.retentionMs) });
-        namespaceCreated = true;
+        return true;
       } catch (e) {
-        if ((e as { code?: number }).code !== 6) throw e; // ALREADY_EXISTS: another setup won the race
+        if ((e as { code?: number }).code === 6) return false;
+        throw e;
       }
-    }
+    });
     const wanted = Object.fromEntries(
       SEARCH_ATTRIBUTES.map((k) => [k.name, k.type === 'INT' ? IndexedValueType.INDEXED_VALUE_TYPE_INT : IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD]),
     );
@@ -300,7 +305,7 @@ export async function ensureNamespace(address: string, opts: { namespace: string
 export async function recordedShardCount(address: string): Promise<number> {
   const connection = await Connection.connect({ address });
   try {
-    const { clusters } = await connection.operatorService.listClusters({});
+    const { clusters } = await connection.withDeadline(Date.now() + 30_000, () => connection.operatorService.listClusters({}));
     const count = clusters?.[0]?.historyShardCount;
     if (!count) throw new Error(`temporal-cluster: the server at ${address} reported no history shard count`);
     return count;

@@ -40,7 +40,8 @@ export async function waitForTemporal(address: string, timeoutMs: number): Promi
     try {
       const connection = await Connection.connect({ address, connectTimeout: 1000 });
       try {
-        await connection.workflowService.getSystemInfo({});
+        // Bounded: the SDK sets no deadline of its own, and an unanswered call would outlast `timeoutMs`.
+        await connection.withDeadline(Date.now() + 5000, () => connection.workflowService.getSystemInfo({}));
         return;
       } finally {
         await connection.close();
