@@ -35,13 +35,13 @@ const r3 = (x: number | null) => (x === null ? null : Math.round(x * 1000) / 100
 
 export async function responseReport(db: DbOrTx, q: ResponseQuery): Promise<ResponseReport> {
   const res = await db.execute(sql`
-    -- Each MQL's first hand-off at or after it, from the hand-offs (a join the planner can hash), not a subquery per
-    -- MQL: the planner inlines m into d and ran such a subquery once per reference to handoff_at (8 per row).
+    -- Each MQL's first hand-off at or after it, from one grouped join of the hand-offs, not a subquery per MQL: the
+    -- planner inlines m into d and ran such a subquery once per reference to handoff_at (up to 8 per row).
     with h as (
-      select h.contact_id, min(h.created_at) as handoff_at
-      from sales_handoffs h join contact_funnel f on f.contact_id = h.contact_id and h.created_at >= f.mql_at
+      select s.contact_id, min(s.created_at) as handoff_at
+      from sales_handoffs s join contact_funnel f on f.contact_id = s.contact_id and s.created_at >= f.mql_at
       where f.mql_at >= ${ts(q.from)} and f.mql_at < ${ts(q.to)}
-      group by h.contact_id
+      group by s.contact_id
     ), m as (
       select ${GROUP_EXPR[q.groupBy]} as grp, f.mql_at,
         case when f.sales_touch_at >= f.mql_at then f.sales_touch_at end as touch_at,

@@ -10,7 +10,7 @@ import { parse } from 'yaml';
 import { createApiKey } from '../../src/api/auth';
 import { openDatabase } from '../../src/db/client';
 import { resolveTemporalBinary } from '../../src/temporal/cli-binary';
-import { ensureCluster, type RunningCluster } from '../../src/temporal/cluster';
+import { ensureCluster, stopCluster, type RunningCluster } from '../../src/temporal/cluster';
 import { resolveTemporalServer } from '../../src/temporal/server-binary';
 import { startApiProcess, type ApiProcess } from '../chaos/harness/api-process';
 import { startPgCluster, type PgCluster } from '../chaos/harness/postgres';
@@ -227,7 +227,8 @@ describe('temporal-compose.yml, started as local processes from its own values',
     await Promise.all(workers.map((w) => w.stop()));
     await api?.stop();
     await connection?.close();
-    await cluster?.stop();
+    // A server whose start-up step timed out is stopped through its pid file (ensureCluster never returned it).
+    await (cluster ? cluster.stop() : stopCluster(dataDir));
     await smtp?.close();
     await pgCluster?.stop();
     rmSync(dataDir, { recursive: true, force: true });
