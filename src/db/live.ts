@@ -51,9 +51,12 @@ export async function journeyLive(db: DbOrTx, asked: Omit<StatsScope, 'version'>
   if (scope.version !== undefined && !plans.has(scope.version)) return undefined;
   const plan = plans.get(scope.version ?? j.latest ?? -1);
 
-  const [entered, runs, entries] = await Promise.all([
+  // The runs first, then the journal: a run's journal entries are committed with (or before) its state, so every
+  // state the runs show has its entries in the later reads. Read side by side, a run could show as ended at a step
+  // the journal did not yet show it entering (the journal read's snapshot taken before the run's last commit).
+  const runs = await runCounts(db, scope);
+  const [entered, entries] = await Promise.all([
     stepEntered(db, scope),
-    runCounts(db, scope),
     db.execute(sql`
       select count(*) filter (where entered_at >= now() - interval '7 days')::int as entries7d, count(distinct contact_id)::int as entered,
         (select count(distinct contact_id)::int from conversions where journey_id = ${scope.journeyId}${versionFilter(scope)}) as converted
