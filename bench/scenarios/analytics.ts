@@ -16,8 +16,8 @@
  * is 1 − rate with / rate without, measured for two mixes in the same run: the dataset's (events in the proportions of
  * the history generated here, DATASET_MIX, occurring after that history as new events do; the bounded figure) and the
  * worst case (every event an analytics event, late: in the middle of the history, so three of four mark their contact
- * for the credit rollup). Events of other kinds (opens, clicks without UTM, page
- * views without UTM) are not read by the drain at all (not in its index).
+ * for the credit rollup). Events of other kinds (opens, clicks without UTM, page views without UTM) are not read by
+ * the drain at all (not in its index).
  */
 import { performance } from 'node:perf_hooks';
 import { sql } from 'drizzle-orm';
@@ -79,7 +79,7 @@ export async function generate(stack: Pick<Stack, 'db'>, n: number): Promise<voi
 
 /**
  * 100 events in the proportions of the generated history, each kind spread evenly over the cycle (a deal's `won` right
- * after its `created`): see `event` in analyticsScenario.
+ * after its `created`): see `benchEvent`.
  */
 const DATASET_MIX: readonly string[] = (() => {
   const counts: Record<string, number> = { utm: 20, mql: 8, deal: 1, click: 5, open: 35, view: 30 };
@@ -181,22 +181,26 @@ export async function analyticsScenario(stack: Stack, opts: { contacts: number; 
   const ingest = ingestDeps({ db, temporal: stack.client, taskQueue: opts.taskQueue, triggers: dbTriggerSource(db) });
   // Each side of each mix its own contacts: a side's events must not find the rollups already moved by another's (a
   // stage reached at the same time changes nothing, and marks nobody for the credit rollup).
-  const SIDES = ['off', 'ing', 'ana'];
-  const tags = MIXES.flatMap((m) => SIDES.map((side) => `${m === 'worst' ? '' : 'd'}${side}`));
+  const SIDES = ['off', 'ing', 'ana'] as const;
+  const tagOf = (mix: Mix, side: (typeof SIDES)[number]) => `${mix === 'worst' ? '' : 'd'}${side}`;
+  const tags = MIXES.flatMap((m) => SIDES.map((side) => tagOf(m, side)));
   const ids = ((await db.execute(sql.raw(`select id from contacts where external_id like 'an-%' limit ${tags.length * opts.ingestEvents}`))) as unknown as { rows: { id: string }[] }).rows.map((r) => r.id);
-  const pool = async (mix: Mix, tag: string, from: number, to: number, each: (e: ReturnType<typeof benchEvent>) => Promise<unknown>) => {
+  /** Ingests events [from, to) of a mix under a side's tag (on that side's own contacts), `concurrency` at a time; seconds taken. */
+  const pool = async (mix: Mix, tag: string, from: number, to: number) => {
+    const first = tags.indexOf(tag) * opts.ingestEvents;
     let next = from;
     const t0 = performance.now();
     await Promise.all(
       Array.from({ length: opts.concurrency }, async () => {
-        for (let i = next++; i < to; i = next++) await each(benchEvent(mix, i, ids[(tags.indexOf(tag) * opts.ingestEvents + i) % ids.length]!, tag));
+        for (let i = next++; i < to; i = next++) await ingestEvent(ingest, { ...benchEvent(mix, i, ids[(first + i) % ids.length]!, tag), source: 'api' });
       }),
     );
     return (performance.now() - t0) / 1000;
   };
+  const rounds = 4;
   /** Ingest of `ingestEvents` events of one mix without and with the rollups, in alternating rounds (see the header). */
   const measureIngest = async (mix: Mix) => {
-    const tag = (side: string) => `${mix === 'worst' ? '' : 'd'}${side}`;
+    const tag = (side: (typeof SIDES)[number]) => tagOf(mix, side);
     process.stdout.write(`    analytics: ingesting ${opts.ingestEvents} events (${mix} mix) in ${rounds} rounds each without rollups, with them kept current, and with all but the credit rollup…\n`);
     let withoutSeconds = 0;
     let withSeconds = 0;
@@ -204,7 +208,7 @@ export async function analyticsScenario(stack: Stack, opts: { contacts: number; 
     let creditSeconds = 0;
     let drained = 0;
     const without = async (from: number, to: number) => {
-      withoutSeconds += await pool(mix, tag('off'), from, to, (e) => ingestEvent(ingest, { ...e, source: 'api' }));
+      withoutSeconds += await pool(mix, tag('off'), from, to);
       // The events stored without rollups are analytics events too: taken in here, untimed, so that the rounds with
       // rollups drain only their own.
       await catchUpAnalytics(db, { currency: 'USD' });
@@ -214,7 +218,7 @@ export async function analyticsScenario(stack: Stack, opts: { contacts: number; 
       // are current: every event of the round applied and the credit rollup drained.
       const t0 = performance.now();
       const rollup = startAnalyticsRollup(db, { currency: 'USD' });
-      await pool(mix, tag('ing'), from, to, (e) => ingestEvent(ingest, { ...e, source: 'api' }));
+      await pool(mix, tag('ing'), from, to);
       const t1 = performance.now();
       await rollup.stop();
       drained += await drainAnalytics(db, { currency: 'USD' });
@@ -245,7 +249,7 @@ export async function analyticsScenario(stack: Stack, opts: { contacts: number; 
           });
         }
       })();
-      analyticsIngestSeconds += await pool(mix, tag('ana'), from, to, (e) => ingestEvent(ingest, { ...e, source: 'api' }));
+      analyticsIngestSeconds += await pool(mix, tag('ana'), from, to);
       stop = true;
       // Not the rest of the pause: the catch-up starts now, as with the worker's loop (`stop` clears its timer).
       wake();
@@ -272,17 +276,16 @@ export async function analyticsScenario(stack: Stack, opts: { contacts: number; 
       `    ingest, ${mix} mix: ${Math.round(withoutRate)} events/s without rollups, ${Math.round(withRate)} with them current (catch-up after the last event ${round(catchUpSeconds, 2)} s — credit drain ${round(creditSeconds, 2)} s of it — ${drained} events left for it; ${applied} UTM touches rolled up): cost ${round(cost * 100, 1)} %; deals, funnel and touches alone (no credit drain) ${Math.round(opts.ingestEvents / analyticsOnlySeconds)} events/s: ${round(analyticsOnlyCost * 100, 1)} % (its ingest ${round(analyticsIngestSeconds, 2)} s, its drains ${round(analyticsDrainSeconds, 2)} s, without ${round(withoutSeconds, 2)} s)\n`,
     );
     return { withRate, withoutRate, cost, analyticsOnlyCost, params: { withoutSeconds: round(withoutSeconds, 2), withSeconds: round(withSeconds, 2), analyticsOnlySeconds: round(analyticsOnlySeconds, 2), analyticsOnlyIngestSeconds: round(analyticsIngestSeconds, 2), analyticsOnlyDrainSeconds: round(analyticsDrainSeconds, 2), catchUpSeconds: round(catchUpSeconds, 2), creditCatchUpSeconds: round(creditSeconds, 2), drainedAtCatchUp: drained, appliedTouches: applied } };
-    };
-    const rounds = 4;
-    const dataset = await measureIngest('dataset');
-    const worst = await measureIngest('worst');
-    metrics.push(
-      { metric: 'ingest_with_rollups', value: Math.round(dataset.withRate), unit: 'events/s', baseline: Math.round(dataset.withoutRate), ratio: round(dataset.withRate / dataset.withoutRate, 3), kind: 'throughput', baselineName: 'without rollups (no drain running), the dataset\'s mix' },
-      { metric: 'rollup_cost', value: round(dataset.cost * 100, 1), unit: '% of ingest throughput', baseline: null, ratio: null, kind: 'info', targets: [{ on: 'value', op: '<=', bound: 10 }] },
-      { metric: 'rollup_cost_without_credits', value: round(dataset.analyticsOnlyCost * 100, 1), unit: '% of ingest throughput', baseline: null, ratio: null, kind: 'info' },
-      { metric: 'ingest_with_rollups_worst_case', value: Math.round(worst.withRate), unit: 'events/s', baseline: Math.round(worst.withoutRate), ratio: round(worst.withRate / worst.withoutRate, 3), kind: 'info', baselineName: 'without rollups, every event an analytics event' },
-      { metric: 'rollup_cost_worst_case', value: round(worst.cost * 100, 1), unit: '% of ingest throughput', baseline: null, ratio: null, kind: 'info' },
-    );
+  };
+  const dataset = await measureIngest('dataset');
+  const worst = await measureIngest('worst');
+  metrics.push(
+    { metric: 'ingest_with_rollups', value: Math.round(dataset.withRate), unit: 'events/s', baseline: Math.round(dataset.withoutRate), ratio: round(dataset.withRate / dataset.withoutRate, 3), kind: 'throughput', baselineName: 'without rollups (no drain running), the dataset\'s mix' },
+    { metric: 'rollup_cost', value: round(dataset.cost * 100, 1), unit: '% of ingest throughput', baseline: null, ratio: null, kind: 'info', targets: [{ on: 'value', op: '<=', bound: 10 }] },
+    { metric: 'rollup_cost_without_credits', value: round(dataset.analyticsOnlyCost * 100, 1), unit: '% of ingest throughput', baseline: null, ratio: null, kind: 'info' },
+    { metric: 'ingest_with_rollups_worst_case', value: Math.round(worst.withRate), unit: 'events/s', baseline: Math.round(worst.withoutRate), ratio: round(worst.withRate / worst.withoutRate, 3), kind: 'info', baselineName: 'without rollups, every event an analytics event' },
+    { metric: 'rollup_cost_worst_case', value: round(worst.cost * 100, 1), unit: '% of ingest throughput', baseline: null, ratio: null, kind: 'info' },
+  );
   return {
     metrics,
     params: { contacts: opts.contacts, rows: counts, generateSeconds: round(generateSeconds, 1), creditsBuildSeconds: round(creditsBuildSeconds, 1), runs: opts.runs, latencies, ingestEvents: opts.ingestEvents, concurrency: opts.concurrency, rounds, datasetMix: dataset.params, worstCaseMix: worst.params, database: stack.db.kind },
